@@ -1,0 +1,1 @@
+"""Command-line interface: ``vireid <command>``; one module per command."""

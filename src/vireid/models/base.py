@@ -1,0 +1,135 @@
+"""The model contract shared by every vireid re-ID model (DEEN, DEEN-ViT, ...).
+
+Like timm, a model exposes ``forward_features`` and ``forward_head``; what
+``forward`` returns is fixed by the model's mode, never by a loss name:
+
+* training: :class:`TrainOutput` -- pooled features, logits, the label-free
+  auxiliary losses the architecture defines (e.g. DEEN's orthogonal loss,
+  key ``"ort"``), and ``extras`` (intermediate tensors that losses computed
+  *outside* ``forward`` need, e.g. feature maps for the SVDO O.F. penalty).
+* eval: :class:`EvalOutput` -- L2-normalised pooled and BN features for all
+  ``num_embeddings`` embeddings, stacked along the batch exactly as DEEN's code
+  does (shape ``(E * N, dim)``, embedding-major).
+
+Inputs: ``model(x_vis, x_ir, modal)`` with ``modal`` 0 (both: visible batch then
+infrared batch), 1 (visible only) or 2 (infrared only).  Losses are never
+computed in ``forward`` except the label-free ones the paper puts there.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from vireid.errors import ShapeError
+
+Modality = Literal["visible", "infrared"]
+MODAL_BOTH, MODAL_VISIBLE, MODAL_INFRARED = 0, 1, 2
+
+
+class TrainOutput(NamedTuple):
+    feat: Tensor                    # (E * M, D) pooled features, embedding-major
+    logits: Tensor                  # (E * M, num_classes)
+    aux_losses: dict[str, Tensor]   # unweighted label-free losses from the architecture
+    extras: dict[str, Any]          # tensors needed by losses computed outside forward
+
+
+class EvalOutput(NamedTuple):
+    feat: Tensor     # (E * M, D) L2-normalised pooled features
+    feat_bn: Tensor  # (E * M, D) L2-normalised BNNeck features
+
+
+def modality_to_modal(modality: str | int) -> int:
+    """``"visible"`` -> 1, ``"infrared"`` -> 2 (ints 1/2 pass through)."""
+    if modality in ("visible", "vis", "rgb", 1):
+        return MODAL_VISIBLE
+    if modality in ("infrared", "ir", "thermal", "nir", 2):
+        return MODAL_INFRARED
+    raise ShapeError(f"unknown modality {modality!r}; expected 'visible' or 'infrared'")
+
+
+def check_images(x: Tensor, name: str, min_hw: tuple[int, int] = (1, 1)) -> None:
+    """Raise a clear :class:`ShapeError` unless ``x`` is (B, 3, H, W) with H, W >= min_hw."""
+    if not isinstance(x, Tensor) or x.dim() != 4 or x.shape[1] != 3:
+        shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+        raise ShapeError(f"{name}: expected images of shape (B, 3, H, W), got {shape}")
+    if x.shape[2] < min_hw[0] or x.shape[3] < min_hw[1]:
+        raise ShapeError(
+            f"{name}: image size {tuple(x.shape[2:])} is too small; expected at least "
+            f"{min_hw[0]}x{min_hw[1]} (H x W) for this model's strides"
+        )
+
+
+class ReIDModel(nn.Module):
+    """Base class: the train/eval contract and the test-time descriptor ``embed``.
+
+    Subclasses set ``num_embeddings`` (E: 1 + number of generated embeddings;
+    3 for DEEN) and implement ``forward_features`` / ``forward_head``.
+    """
+
+    num_embeddings: int = 1
+
+    def forward_features(self, x_vis: Tensor | None, x_ir: Tensor | None,
+                         modal: int = MODAL_BOTH) -> tuple[Tensor, dict[str, Tensor], dict[str, Any]]:
+        """Return ``(pooled (E*M, D), aux_losses, extras)``."""
+        raise NotImplementedError
+
+    def forward_head(self, pooled: Tensor) -> tuple[Tensor, Tensor]:
+        """Return ``(bn_features, logits)`` for pooled features."""
+        raise NotImplementedError
+
+    def forward(self, x_vis: Tensor | None, x_ir: Tensor | None, modal: int = MODAL_BOTH):
+        pooled, aux, extras = self.forward_features(x_vis, x_ir, modal)
+        feat_bn, logits = self.forward_head(pooled)
+        if self.training:
+            return TrainOutput(pooled, logits, aux, extras)
+        return EvalOutput(F.normalize(pooled, dim=1), F.normalize(feat_bn, dim=1))
+
+    @torch.no_grad()
+    def embed(self, images: Tensor, modality: Modality | int, *, flip: bool = True,
+              combine: Literal["all", "weighted", "pool", "bn"] = "all", alpha: float = 0.1,
+              normalize: bool = True) -> Tensor:
+        """Test descriptor of preprocessed images (B, 3, H, W), DEEN's test-time fusion.
+
+        DEEN's ``test.py`` sums the eval features of an image and its horizontal
+        flip, then scores ``sum_e q_pool_e . g_pool_e + q_bn_e . g_bn_e`` over the E
+        embeddings ("all"), or ``alpha * pool + (1 - alpha) * bn`` ("weighted",
+        alpha = 0.1).  Both are inner products of a concatenated descriptor
+        ``[c_p * pool_1..E, c_b * bn_1..E]`` with ``c_p = sqrt(alpha)``,
+        ``c_b = sqrt(1 - alpha)`` for "weighted", which is what we return.  With
+        ``normalize=False`` the inner products (and so the rankings) equal the
+        authors' exactly; with ``normalize=True`` (default) the descriptor is
+        L2-normalised, which makes it usable as a cosine/Euclidean embedding.
+        """
+        modal = modality_to_modal(modality)
+        was_training = self.training
+        self.eval()
+        try:
+            x_vis = images if modal == MODAL_VISIBLE else None
+            x_ir = images if modal == MODAL_INFRARED else None
+            out = self(x_vis, x_ir, modal)
+            pool, bn = out.feat, out.feat_bn
+            if flip:
+                fl = images.flip(3)
+                out2 = self(fl if x_vis is not None else None, fl if x_ir is not None else None, modal)
+                pool, bn = pool + out2.feat, bn + out2.feat_bn
+        finally:
+            self.train(was_training)
+        b = images.shape[0]
+        e = pool.shape[0] // b
+        pool = pool.reshape(e, b, -1).transpose(0, 1).reshape(b, -1)
+        bn = bn.reshape(e, b, -1).transpose(0, 1).reshape(b, -1)
+        if combine == "all":
+            desc = torch.cat([pool, bn], dim=1)
+        elif combine == "weighted":
+            desc = torch.cat([pool * alpha ** 0.5, bn * (1 - alpha) ** 0.5], dim=1)
+        elif combine == "pool":
+            desc = pool
+        elif combine == "bn":
+            desc = bn
+        else:
+            raise ShapeError(f"unknown combine {combine!r}; expected all, weighted, pool or bn")
+        return F.normalize(desc, dim=1) if normalize else desc
