@@ -1,0 +1,54 @@
+"""Run the benchmark suite: ``python -m benchmarks [--quick] [--only NAME ...] [--no-write]``.
+
+Runs each benchmark module's ``run(quick)`` in turn, prints one table and writes each
+module's section of ``benchmarks/RESULTS.md`` (see :mod:`benchmarks._common`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import time
+
+from benchmarks._common import report, table
+
+# module name -> section title; run in this order
+SUITE: dict[str, str] = {
+    "bench_eval": "Evaluation: vectorised vs per-query loop",
+    "bench_rerank": "k-reciprocal re-ranking",
+    "bench_losses": "Losses: vectorised vs per-identity loop",
+    "bench_svdo": "SVDO power iteration vs exact eigen-decomposition",
+    "bench_data": "Training data pipeline (decode + augmentation)",
+    "bench_synth": "Synthetic dataset generator",
+    "bench_vit_expansions": "DEEN-ViT expansion modules",
+    "bench_search": "Cross-modal gallery search",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="small sizes, about 2 minutes in all")
+    ap.add_argument("--only", nargs="*", default=None, help="run only these modules")
+    ap.add_argument("--no-write", action="store_true", help="do not update RESULTS.md")
+    args = ap.parse_args(argv)
+    names = args.only or list(SUITE)
+    unknown = [n for n in names if n not in SUITE]
+    if unknown:
+        ap.error(f"unknown benchmark(s): {', '.join(unknown)}; known: {', '.join(SUITE)}")
+    all_rows = []
+    flags = ["--quick"] if args.quick else []
+    for name in names:
+        mod = importlib.import_module(f"benchmarks.{name}")
+        t0 = time.perf_counter()
+        rows = mod.run(quick=args.quick)
+        print(f"[{name}] {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+        report(name, SUITE[name], rows, write=not args.no_write,
+               command=" ".join(["python -m benchmarks --only", name, *flags]))
+        all_rows += [dict(r, name=f"{name}: {r['name']}") for r in rows]
+    print(table(all_rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,122 @@
+"""Shared helpers for benchmarks: timing, machine facts, and RESULTS.md sections.
+
+Every benchmark module exposes ``run(quick: bool) -> list[dict]`` whose rows have keys
+``name``, ``value``, ``unit`` and optionally ``note``; :func:`report` prints them as a
+markdown table and writes them into ``benchmarks/RESULTS.md`` between markers
+``<!-- bench:NAME -->`` / ``<!-- /bench:NAME -->``, stamped with the machine, the
+command, the date and the commit.  Nothing in RESULTS.md is typed by hand.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+HEADER = "# Benchmark results\n\nWritten by the benchmark and ablation commands; do not edit by hand.\n"
+
+
+def median_time(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> float:
+    """Median wall time (s) of ``fn()`` over ``repeats`` runs after ``warmup`` runs."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def interleaved_times(fns: dict[str, Callable[[], object]], repeats: int = 5,
+                      warmup: int = 1) -> dict[str, float]:
+    """Median times of several functions measured alternately (A B A B ...), so that
+    machine noise hits all of them alike; use for side-by-side ratios."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import torch
+
+    return (f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} "
+            f"({torch.get_num_threads()} threads), Python {platform.python_version()}")
+
+
+def commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                             cwd=Path(__file__).parent, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True, cwd=Path(__file__).parent).stdout.strip()
+        return out + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def fmt(v: object) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def table(rows: Sequence[dict]) -> str:
+    lines = ["| benchmark | value | unit | note |", "|---|---:|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['name']} | {fmt(r['value'])} | {r.get('unit', '')} | {r.get('note', '')} |")
+    return "\n".join(lines)
+
+
+def section(title: str, body: str, command: str) -> str:
+    date = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return (f"## {title}\n\n- command: `{command}`\n- machine: {machine()}\n- date: {date}\n"
+            f"- commit: {commit()}\n\n{body}\n")
+
+
+def write_section(key: str, text: str, path: Path = RESULTS) -> None:
+    """Replace (or append) the section ``key`` in RESULTS.md atomically."""
+    from vireid.utils.io import atomic_write_text
+
+    old = path.read_text() if path.exists() else HEADER
+    start, end = f"<!-- bench:{key} -->", f"<!-- /bench:{key} -->"
+    block = f"{start}\n{text.rstrip()}\n{end}"
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
+    new = pattern.sub(lambda _m: block, old) if pattern.search(old) else old.rstrip() + "\n\n" + block + "\n"
+    atomic_write_text(path, new)
+
+
+def report(key: str, title: str, rows: Sequence[dict], argv: Iterable[str] | None = None,
+           write: bool = True, command: str | None = None) -> str:
+    """Print the rows as a table and store them as section ``key`` of RESULTS.md."""
+    if command is None:
+        argv = list(sys.argv[1:] if argv is None else argv)
+        command = " ".join(["python -m", f"benchmarks.{key}", *argv])
+    text = section(title, table(rows), command)
+    print(text)
+    if write:
+        write_section(key, text)
+    return text

@@ -1,0 +1,2 @@
+"""Pictures for papers (``pip install vireid[viz]``, matplotlib): rank lists, t-SNE,
+distance histograms, attention maps."""
