@@ -76,7 +76,6 @@ def test_load_missing_dir(tmp_path):
 
 
 def test_faiss_flat_equals_exact_and_ivf_recall(tmp_path):
-    pytest.importorskip("faiss")
     gal, qry, entries = _data(n=2000, q=50)
     exact = GalleryIndex(gal, entries, modality="visible").search(qry, 10)
     flat = GalleryIndex(gal, entries, modality="visible", backend="faiss-flat")

@@ -88,6 +88,22 @@ class ReIDModel(nn.Module):
             return TrainOutput(pooled, logits, aux, extras)
         return EvalOutput(F.normalize(pooled, dim=1), F.normalize(feat_bn, dim=1))
 
+    def descriptor(self, images: Tensor, modal: int, *, flip: bool = True, combine: str = "all",
+                   alpha: float = 0.1, normalize: bool = True) -> Tensor:
+        """Differentiable/traceable core of :meth:`embed` (the model must already be in eval mode).
+
+        Used as is by the ONNX exporter; :meth:`embed` wraps it with ``no_grad`` and eval mode.
+        """
+        x_vis = images if modal == MODAL_VISIBLE else None
+        x_ir = images if modal == MODAL_INFRARED else None
+        out = self(x_vis, x_ir, modal)
+        pool, bn = out.feat, out.feat_bn
+        if flip:
+            fl = images.flip(3)
+            out2 = self(fl if x_vis is not None else None, fl if x_ir is not None else None, modal)
+            pool, bn = pool + out2.feat, bn + out2.feat_bn
+        return fuse_embeddings(pool, bn, images.shape[0], combine=combine, alpha=alpha, normalize=normalize)
+
     @torch.no_grad()
     def embed(self, images: Tensor, modality: Modality | int, *, flip: bool = True,
               combine: Literal["all", "weighted", "pool", "bn"] = "all", alpha: float = 0.1,
@@ -108,28 +124,25 @@ class ReIDModel(nn.Module):
         was_training = self.training
         self.eval()
         try:
-            x_vis = images if modal == MODAL_VISIBLE else None
-            x_ir = images if modal == MODAL_INFRARED else None
-            out = self(x_vis, x_ir, modal)
-            pool, bn = out.feat, out.feat_bn
-            if flip:
-                fl = images.flip(3)
-                out2 = self(fl if x_vis is not None else None, fl if x_ir is not None else None, modal)
-                pool, bn = pool + out2.feat, bn + out2.feat_bn
+            return self.descriptor(images, modal, flip=flip, combine=combine, alpha=alpha, normalize=normalize)
         finally:
             self.train(was_training)
-        b = images.shape[0]
-        e = pool.shape[0] // b
-        pool = pool.reshape(e, b, -1).transpose(0, 1).reshape(b, -1)
-        bn = bn.reshape(e, b, -1).transpose(0, 1).reshape(b, -1)
-        if combine == "all":
-            desc = torch.cat([pool, bn], dim=1)
-        elif combine == "weighted":
-            desc = torch.cat([pool * alpha ** 0.5, bn * (1 - alpha) ** 0.5], dim=1)
-        elif combine == "pool":
-            desc = pool
-        elif combine == "bn":
-            desc = bn
-        else:
-            raise ShapeError(f"unknown combine {combine!r}; expected all, weighted, pool or bn")
-        return F.normalize(desc, dim=1) if normalize else desc
+
+
+def fuse_embeddings(pool: Tensor, bn: Tensor, batch: int, *, combine: str = "all", alpha: float = 0.1,
+                    normalize: bool = True) -> Tensor:
+    """Combine eval features ``(E * B, D)`` (embedding-major) into one descriptor per image (see ``embed``)."""
+    e = pool.shape[0] // batch
+    pool = pool.reshape(e, batch, -1).transpose(0, 1).reshape(batch, -1)
+    bn = bn.reshape(e, batch, -1).transpose(0, 1).reshape(batch, -1)
+    if combine == "all":
+        desc = torch.cat([pool, bn], dim=1)
+    elif combine == "weighted":
+        desc = torch.cat([pool * alpha ** 0.5, bn * (1 - alpha) ** 0.5], dim=1)
+    elif combine == "pool":
+        desc = pool
+    elif combine == "bn":
+        desc = bn
+    else:
+        raise ShapeError(f"unknown combine {combine!r}; expected all, weighted, pool or bn")
+    return F.normalize(desc, dim=1) if normalize else desc

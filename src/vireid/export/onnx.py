@@ -1,0 +1,124 @@
+"""ONNX export of a model's test descriptor for one modality (``pip install vireid[export]``).
+
+The exported graph maps a batch of images (dynamic batch, fixed H x W) to the L2-normalised
+descriptor of :meth:`vireid.models.base.ReIDModel.embed` (flip fusion and embedding
+combination included).  Preprocessing is stated in the model's metadata
+(``preprocessing_in_graph``):
+
+* ``false`` (default): input is float32 RGB (B, 3, H, W), already resized to H x W, scaled
+  to [0, 1] and normalised with ImageNet mean/std (``mean``/``std`` metadata).
+* ``true``: input is float32 RGB (B, 3, H, W) in [0, 255], resized; scaling and
+  normalisation happen inside the graph — do not normalise again.
+
+We use torch's TorchScript-based exporter (``dynamo=False``), which needs no extra
+package beyond ``onnx``; the graph is written to a temporary file and renamed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from vireid.errors import VireidError
+from vireid.models.base import ReIDModel, modality_to_modal
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class DescriptorModule(nn.Module):
+    """``images -> descriptor`` for one modality, optionally with preprocessing in the graph."""
+
+    def __init__(self, model: ReIDModel, modality: str, *, flip: bool = True, combine: str = "all",
+                 alpha: float = 0.1, preprocess: bool = False, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> None:
+        super().__init__()
+        self.model = model.eval()
+        self.modal = modality_to_modal(modality)
+        self.flip, self.combine, self.alpha, self.preprocess = flip, combine, alpha, preprocess
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1) * 255.0, persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1) * 255.0, persistent=False)
+
+    def forward(self, images: Tensor) -> Tensor:
+        if self.preprocess:
+            images = (images - self.mean) / self.std
+        return self.model.descriptor(images, self.modal, flip=self.flip, combine=self.combine,
+                                     alpha=self.alpha, normalize=True)
+
+
+def _require_onnx():
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        raise VireidError("ONNX export needs onnx and onnxruntime: pip install 'vireid[export]'") from None
+
+
+def export_onnx(model: ReIDModel, out: str | Path, *, modality: str, img_size: tuple[int, int],
+                flip: bool = True, combine: str = "all", alpha: float = 0.1, preprocess_in_graph: bool = False,
+                opset: int = 17, metadata: Mapping[str, Any] | None = None) -> Path:
+    """Export ``model``'s descriptor for ``modality`` to ``out`` (atomic) and return the path."""
+    _require_onnx()
+    import onnx
+
+    wrapper = DescriptorModule(model, modality, flip=flip, combine=combine, alpha=alpha,
+                               preprocess=preprocess_in_graph).eval()
+    h, w = img_size
+    dummy = torch.rand(2, 3, h, w) * (255.0 if preprocess_in_graph else 1.0)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    os.close(fd)
+    try:
+        with torch.no_grad():
+            torch.onnx.export(wrapper, (dummy,), tmp, input_names=["images"], output_names=["descriptor"],
+                              dynamic_axes={"images": {0: "batch"}, "descriptor": {0: "batch"}},
+                              opset_version=opset, dynamo=False)
+        proto = onnx.load(tmp)
+        meta = {
+            "producer": "vireid", "modality": modality, "input_size": json.dumps([h, w]),
+            "input_layout": "NCHW RGB float32", "preprocessing_in_graph": json.dumps(preprocess_in_graph),
+            "input_range": "[0, 255]" if preprocess_in_graph else "normalised (x / 255 - mean) / std",
+            "mean": json.dumps(IMAGENET_MEAN), "std": json.dumps(IMAGENET_STD), "flip": json.dumps(flip),
+            "combine": combine, "output": "L2-normalised descriptor (B, D)",
+            **{k: v if isinstance(v, str) else json.dumps(v) for k, v in (metadata or {}).items()},
+        }
+        del proto.metadata_props[:]
+        for k, v in meta.items():
+            entry = proto.metadata_props.add()
+            entry.key, entry.value = k, v
+        onnx.checker.check_model(proto)
+        onnx.save(proto, tmp)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return out
+
+
+def onnx_metadata(path: str | Path) -> dict[str, str]:
+    """The metadata properties of an exported model."""
+    _require_onnx()
+    import onnx
+
+    proto = onnx.load(str(path), load_external_data=False)
+    return {p.key: p.value for p in proto.metadata_props}
+
+
+def run_onnx(path: str | Path, images: np.ndarray | Tensor, threads: int | None = None) -> np.ndarray:
+    """Run an exported model with onnxruntime on a float32 batch."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise VireidError("running ONNX models needs onnxruntime: pip install 'vireid[export]'") from None
+    opts = ort.SessionOptions()
+    if threads:
+        opts.intra_op_num_threads = threads
+    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    x = images.numpy() if isinstance(images, Tensor) else np.asarray(images)
+    return sess.run(None, {"images": x.astype(np.float32)})[0]
