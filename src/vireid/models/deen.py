@@ -1,0 +1,250 @@
+"""DEEN: Diverse Embedding Expansion Network (ResNet-50), exactly as published.
+
+Zhang & Wang, "Diverse Embedding Expansion Network and Low-Light Cross-Modality
+Benchmark for Visible-Infrared Person Re-identification", CVPR 2023, and the
+authors' code (``DEEN/model.py`` of ZYK100/LLCM), which this reproduces
+operation by operation so their checkpoints give identical outputs
+(:func:`vireid.models.official.load_official_deen`).
+
+Data flow (``c = base_channels``, 64 for ResNet-50)::
+
+    stem_visible / stem_infrared   (modality-specific conv1, bn1, relu, maxpool)   -> c    @ /4
+    x = layer1(x_);  x_ = mfa1(x, x_)      MFA(4c, c,  stride2=False)              -> 4c   @ /4
+    x = layer2(x_);  x_ = mfa2(x, x_)      MFA(8c, 4c, stride2=True)               -> 8c   @ /8
+    default: x = layer3(x_); x_ = mfa3(x, x_) (MFA(16c, 8c, True)); x_ = dee(x_)     -> 16c  @ /16, 3x batch
+             x = layer4(x_)  (last stride 1)                                       -> 32c  @ /16
+    regdb:   x_ = dee(x_) (DEE(8c)); x = layer3(x_)                                -> 16c  @ /16
+    GAP -> pooled (3M, D) -> bottleneck (BatchNorm1d, frozen bias) -> classifier (no bias)
+
+State-dict names: ``stem_visible.conv1/bn1``, ``stem_infrared.conv1/bn1``,
+``backbone.layer1..4`` (torchvision names inside), ``mfa1.cnl.{g,theta,phi,out.conv,out.bn}``,
+``mfa1.pnl.*``, ``dee.branch{1,2}.convs.{0,1,2}`` (dilation 1, 2, 3), ``dee.branch{1,2}.fuse``,
+``bottleneck``, ``classifier``; with ABD options also ``abd_cam``, ``att_pam``, ``att_cam``.
+
+ABD-Net options (Chen et al., "Attentive but Diverse Person Re-Identification",
+ICCV 2019), all off by default so that default DEEN is the published DEEN:
+
+* ``abd_cam``: a CAM after ``layer2`` (on the stage output, before ``mfa2``);
+  its output is returned in ``extras["of_features"]`` for the O.F. penalty.
+* ``abd_attention_branch``: an attentive branch on the last stage's output
+  (the same tensor the global branch pools): ``PAM(x) + CAM(x)`` -- applied in
+  parallel and summed, as ABD-Net's ``ABDBranch`` sums its attention modules'
+  outputs -- then its own GAP (``extras["attention_map"]`` is the summed map).
+  Its pooled feature is concatenated with the global one, so the embedding
+  dimension doubles (``2 * 32c`` = 4096 default, ``2 * 16c`` = 2048 regdb) and the
+  BNNeck / classifier follow.  ABD-Net's 1x1 reduction before and 1x1 conv after
+  the sum are left out (the branch adds only PAM/CAM parameters).  The DEE
+  orthogonal loss stays on the global branch's pooled feature (as published; it
+  is non-negative there, after ReLU).
+* O.W. (weight orthogonality) is a training loss; :meth:`DEEN.ow_modules` lists
+  the convolutions it should cover (all ``Conv2d`` of the stems + ResNet trunk).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Literal, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from vireid.errors import CheckpointError, ShapeError
+from vireid.losses.orthogonal import deen_orthogonal_loss
+from vireid.models.base import MODAL_BOTH, MODAL_INFRARED, MODAL_VISIBLE, ReIDModel, check_images
+from vireid.models.dee import DEE
+from vireid.models.mfa import MFABlock
+from vireid.models.resnet import ResNet, ResNetStem, init_resnet_
+from vireid.models.weights import load_state_dict_strict, read_model_checkpoint, save_model_checkpoint
+
+Variant = Literal["default", "regdb"]
+ARCHITECTURE = "DEEN"
+
+
+class DEEN(ReIDModel):
+    """DEEN with ResNet-50 (see the module docstring for the architecture and names).
+
+    Args:
+        num_classes: training identities (classifier size).
+        variant: ``"default"`` (SYSU-MM01 / LLCM: MFA1-3, DEE(1024), layer4, 2048-d)
+            or ``"regdb"`` (no MFA3 / layer4, DEE(512) after MFA2, 1024-d).
+        base_channels: ResNet stem width (64); every width scales with it.
+        layers: bottlenecks per ResNet stage, ``(3, 4, 6, 3)``; regdb uses the first three.
+        dee_dropout: dropout after DEE (0.01).
+        abd_cam, abd_attention_branch: ABD-Net options (module docstring).
+    """
+
+    num_embeddings = 3
+
+    def __init__(self, num_classes: int, variant: Variant = "default", *, base_channels: int = 64,
+                 layers: Sequence[int] = (3, 4, 6, 3), dee_dropout: float = 0.01,
+                 abd_cam: bool = False, abd_attention_branch: bool = False) -> None:
+        super().__init__()
+        if variant not in ("default", "regdb"):
+            raise ValueError(f"unknown DEEN variant {variant!r}; expected 'default' or 'regdb'")
+        layers = tuple(int(n) for n in layers)
+        if len(layers) != 4:
+            raise ValueError(f"layers must have 4 entries (ResNet stages), got {layers}")
+        if int(num_classes) < 1:
+            raise ValueError(f"num_classes must be positive, got {num_classes}")
+        if base_channels < 4 or base_channels % 2:
+            raise ValueError(f"base_channels must be an even number >= 4, got {base_channels}")
+        self.variant = variant
+        self.num_classes = int(num_classes)
+        self.config: dict[str, Any] = dict(
+            num_classes=self.num_classes, variant=variant, base_channels=base_channels,
+            layers=list(layers), dee_dropout=dee_dropout, abd_cam=abd_cam,
+            abd_attention_branch=abd_attention_branch,
+        )
+        c = base_channels
+        regdb = variant == "regdb"
+        self.stem_visible = ResNetStem(c)
+        self.stem_infrared = ResNetStem(c)
+        init_resnet_(self.stem_visible)
+        init_resnet_(self.stem_infrared)
+        self.backbone = ResNet(layers[:3] if regdb else layers, c, last_stride=1, num_classes=None, stem=False)
+        self.mfa1 = MFABlock(4 * c, c, stride2=False)
+        self.mfa2 = MFABlock(8 * c, 4 * c, stride2=True)
+        self.mfa3 = None if regdb else MFABlock(16 * c, 8 * c, stride2=True)
+        self.dee = DEE(8 * c if regdb else 16 * c, dropout=dee_dropout)
+        self.pool_dim = self.backbone.out_channels
+        self.abd_cam = self.att_pam = self.att_cam = None
+        if abd_cam or abd_attention_branch:
+            from vireid.models.abd import CAM, PAM  # the ABD-Net attention modules
+
+            if abd_cam:
+                self.abd_cam = CAM(8 * c)
+            if abd_attention_branch:
+                self.att_pam = PAM(self.pool_dim)
+                self.att_cam = CAM(self.pool_dim)
+        self.feat_dim = self.pool_dim * (2 if abd_attention_branch else 1)
+        self.bottleneck = nn.BatchNorm1d(self.feat_dim)
+        nn.init.normal_(self.bottleneck.weight, 1.0, 0.01)
+        nn.init.zeros_(self.bottleneck.bias)
+        self.bottleneck.bias.requires_grad_(False)  # BNNeck: no shift
+        self.classifier = nn.Linear(self.feat_dim, self.num_classes, bias=False)
+        nn.init.normal_(self.classifier.weight, 0.0, 0.001)
+
+    # ------------------------------------------------------------------ inputs
+    def _feature_sizes(self, h: int, w: int) -> list[tuple[int, int]]:
+        """Spatial sizes after the stem (/4), layer2 (/8) and layer3 (/16)."""
+
+        def down(n: int, k: int, s: int, p: int) -> int:
+            return (n + 2 * p - k) // s + 1
+
+        h4, w4 = down(down(h, 7, 2, 3), 3, 2, 1), down(down(w, 7, 2, 3), 3, 2, 1)
+        h8, w8 = down(h4, 3, 2, 1), down(w4, 3, 2, 1)
+        h16, w16 = down(h8, 3, 2, 1), down(w8, 3, 2, 1)
+        return [(h4, w4), (h8, w8), (h16, w16)]
+
+    def _check_inputs(self, x_vis: Tensor | None, x_ir: Tensor | None, modal: int) -> None:
+        if modal not in (MODAL_BOTH, MODAL_VISIBLE, MODAL_INFRARED):
+            raise ShapeError(f"modal must be 0 (both), 1 (visible) or 2 (infrared), got {modal!r}")
+        used = {MODAL_BOTH: (("x_vis", x_vis), ("x_ir", x_ir)), MODAL_VISIBLE: (("x_vis", x_vis),),
+                MODAL_INFRARED: (("x_ir", x_ir),)}[modal]
+        for name, x in used:
+            if x is None:
+                raise ShapeError(f"{name}: images required for modal={modal}, got None")
+            check_images(x, name, min_hw=(16, 16))
+        if modal == MODAL_BOTH and x_vis.shape[2:] != x_ir.shape[2:]:
+            raise ShapeError(f"x_vis {tuple(x_vis.shape)} and x_ir {tuple(x_ir.shape)} must have the same H x W")
+        h, w = used[0][1].shape[2:]
+        stages = self._feature_sizes(h, w)[: 2 if self.variant == "regdb" else 3]
+        for stride, (fh, fw) in zip((4, 8, 16), stages):
+            if (fh * fw) % 2:
+                raise ShapeError(
+                    f"image size {h}x{w} (H x W) gives a {fh}x{fw} feature map at stride {stride}; "
+                    "DEEN's PNL (as published) needs an even number of positions at strides 4, 8"
+                    + ("" if self.variant == "regdb" else " and 16")
+                    + " -- use H, W multiples of 32 (e.g. 288x144 or 384x144)"
+                )
+
+    # ------------------------------------------------------------------ forward
+    def forward_stems(self, x_vis: Tensor | None, x_ir: Tensor | None, modal: int) -> Tensor:
+        if modal == MODAL_BOTH:
+            return torch.cat((self.stem_visible(x_vis), self.stem_infrared(x_ir)), dim=0)
+        if modal == MODAL_VISIBLE:
+            return self.stem_visible(x_vis)
+        return self.stem_infrared(x_ir)
+
+    def forward_features(self, x_vis: Tensor | None, x_ir: Tensor | None,
+                         modal: int = MODAL_BOTH) -> tuple[Tensor, dict[str, Tensor], dict[str, Any]]:
+        self._check_inputs(x_vis, x_ir, modal)
+        extras: dict[str, Any] = {}
+        bb = self.backbone
+        x_ = self.forward_stems(x_vis, x_ir, modal)
+        x = bb.layer1(x_)
+        x_ = self.mfa1(x, x_)
+        x = bb.layer2(x_)
+        if self.abd_cam is not None:
+            x = self.abd_cam(x)
+            extras["of_features"] = x
+        x_ = self.mfa2(x, x_)
+        if self.mfa3 is None:  # regdb: no MFA3 / layer4
+            x_ = self.dee(x_)
+            x = bb.layer3(x_)
+        else:
+            x = bb.layer3(x_)
+            x_ = self.mfa3(x, x_)
+            x_ = self.dee(x_)
+            x = bb.layer4(x_)
+        pooled = F.adaptive_avg_pool2d(x, 1).flatten(1)
+        aux: dict[str, Tensor] = {}
+        if self.training:
+            aux["ort"] = deen_orthogonal_loss(pooled, self.num_embeddings)
+        extras["feature_map"] = x
+        if self.att_pam is not None:
+            a = self.att_pam(x) + self.att_cam(x)
+            extras["attention_map"] = a
+            pooled = torch.cat((pooled, F.adaptive_avg_pool2d(a, 1).flatten(1)), dim=1)
+        return pooled, aux, extras
+
+    def forward_head(self, pooled: Tensor) -> tuple[Tensor, Tensor]:
+        feat_bn = self.bottleneck(pooled)
+        return feat_bn, self.classifier(feat_bn)
+
+    # ------------------------------------------------------------------ ABD / weights
+    def ow_modules(self) -> list[nn.Conv2d]:
+        """The convolutions ABD-Net's O.W. penalty covers: every ``Conv2d`` of both stems and the
+        ResNet trunk (ABD-Net regularises its backbone's convs; DEEN's MFA / DEE layers and the
+        ABD attention modules are new heads, not backbone, and are left out)."""
+        trees = (self.stem_visible, self.stem_infrared, self.backbone)
+        return [m for tree in trees for m in tree.modules() if isinstance(m, nn.Conv2d)]
+
+    def load_imagenet(self, path: str | os.PathLike) -> None:
+        """Initialise both stems and the trunk from a torchvision ResNet-50 checkpoint (as the authors do).
+
+        ``fc.*`` is ignored, and for the regdb variant ``layer4.*`` too; every other
+        key must match (:class:`CheckpointError` lists the problems).
+        """
+        from vireid.utils.io import load_state_dict_file
+
+        state = load_state_dict_file(path)
+        stem = {k: v for k, v in state.items() if k.split(".")[0] in ("conv1", "bn1")}
+        trunk_names = {f"layer{i + 1}" for i in range(len(self.backbone.layers))}
+        ignored = {"fc"} | ({"layer4"} if self.variant == "regdb" else set())
+        trunk = {k: v for k, v in state.items()
+                 if k.split(".")[0] not in ("conv1", "bn1") and k.split(".")[0] not in ignored}
+        load_state_dict_strict(self.stem_visible, stem, source=f"{path} (stem)")
+        load_state_dict_strict(self.stem_infrared, stem, source=f"{path} (stem)")
+        bad = sorted(k for k in trunk if k.split(".")[0] not in trunk_names)
+        if bad:
+            raise CheckpointError(f"{path}: unexpected keys for a ResNet-50 checkpoint: {', '.join(bad[:20])}")
+        load_state_dict_strict(self.backbone, trunk, source=f"{path} (trunk)")
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write this model (weights + constructor kwargs) in vireid's safetensors format."""
+        save_model_checkpoint(path, self, ARCHITECTURE, self.config)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "DEEN":
+        """Rebuild a DEEN written by :meth:`save` (strict: every key must match)."""
+        state, arch, kwargs = read_model_checkpoint(path)
+        if arch != ARCHITECTURE:
+            raise CheckpointError(f"{path}: holds a {arch!r} model, not {ARCHITECTURE!r}")
+        try:
+            model = cls(**kwargs)
+        except (TypeError, ValueError) as exc:
+            raise CheckpointError(f"{path}: invalid DEEN arguments in metadata: {exc}") from None
+        load_state_dict_strict(model, state, source=str(path))
+        return model

@@ -1,0 +1,86 @@
+"""CNL / PNL / MFA block: shapes, zero-init identity, the authors' reshapes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from vireid.models.mfa import CNL, PNL, MFABlock
+
+
+@pytest.fixture(autouse=True)
+def _single_thread():
+    """Tiny models: intra-op threads only add overhead (and thrash on a shared 2-core box)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def randomize_out_bn(module: nn.Module) -> None:
+    for m in module.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            nn.init.uniform_(m.weight, 0.5, 1.5)
+            nn.init.normal_(m.bias, 0, 0.1)
+
+
+def test_fresh_blocks_are_identity_on_high_level_input():
+    torch.manual_seed(0)
+    x_h, x_l = torch.randn(2, 32, 8, 4), torch.randn(2, 16, 16, 8)
+    block = MFABlock(32, 16, stride2=True).eval()
+    torch.testing.assert_close(block(x_h, x_l), x_h)  # zero-initialised output BN
+    for m in (block.cnl.out.bn, block.pnl.out.bn):
+        assert m.weight.abs().sum() == 0 and m.bias.abs().sum() == 0
+
+
+@pytest.mark.parametrize("stride2,hw_l", [(False, (8, 4)), (True, (16, 8))])
+def test_shapes_and_gradients(stride2, hw_l):
+    torch.manual_seed(0)
+    block = MFABlock(32, 8, stride2=stride2)
+    randomize_out_bn(block)
+    x_h = torch.randn(3, 32, 8, 4, requires_grad=True)
+    x_l = torch.randn(3, 8, *hw_l, requires_grad=True)
+    out = block(x_h, x_l)
+    assert out.shape == x_h.shape
+    out.square().sum().backward()
+    assert x_l.grad.abs().sum() > 0
+    for name, p in block.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_cnl_matches_channel_non_local_formula():
+    torch.manual_seed(0)
+    cnl = CNL(12, 6).eval()
+    randomize_out_bn(cnl)
+    x_h, x_l = torch.randn(2, 12, 4, 3), torch.randn(2, 6, 4, 3)
+    q = cnl.theta(x_h).flatten(2)
+    k = cnl.phi(x_l).flatten(2)
+    v = cnl.g(x_l).flatten(2)
+    y = torch.einsum("bcn,bdn->bcd", q, k) / 6 @ v  # (low x low) channel affinity / low_dim
+    expected = cnl.out(y.reshape(2, 6, 4, 3)) + x_h
+    torch.testing.assert_close(cnl(x_h, x_l), expected)
+
+
+def test_pnl_uses_the_authors_channel_mixing_reshape():
+    """Their .view(B, low, -1) of a (B, low/2, H, W) map: rows of H*W/2 values, two per channel."""
+    torch.manual_seed(0)
+    pnl = PNL(8, 4).eval()
+    randomize_out_bn(pnl)
+    x_h, x_l = torch.randn(1, 8, 2, 3), torch.randn(1, 4, 2, 3)
+    q = pnl.theta(x_h).reshape(1, 4, 3)  # 2 channels x 6 positions -> 4 rows x 3
+    k = pnl.phi(x_l).reshape(1, 4, 3)
+    v = pnl.g(x_l).reshape(1, 4, 3)
+    att = q.transpose(1, 2) @ k / 3
+    y = (att @ v.transpose(1, 2)).transpose(1, 2).reshape(1, 2, 2, 3)
+    torch.testing.assert_close(pnl(x_h, x_l), pnl.out(y) + x_h)
+    # ... which is NOT the per-position non-local block of the paper's equations
+    qp, kp, vp = (t.flatten(2) for t in (pnl.theta(x_h), pnl.phi(x_l), pnl.g(x_l)))
+    y_paper = (vp @ (qp.transpose(1, 2) @ kp / 6).transpose(1, 2)).reshape(1, 2, 2, 3)
+    assert not torch.allclose(pnl.out(y_paper) + x_h, pnl(x_h, x_l))
+
+
+def test_pnl_needs_even_number_of_positions():
+    pnl = PNL(8, 4)
+    with pytest.raises(RuntimeError):
+        pnl(torch.randn(1, 8, 3, 3), torch.randn(1, 4, 3, 3))
