@@ -1,5 +1,9 @@
 """Models: ResNet-50 and ViT backbones, DEEN, DEEN-ViT, ABD-Net parts."""
 
 from vireid.models.base import EvalOutput, ReIDModel, TrainOutput
+from vireid.models.deen import DEEN
+from vireid.models.deen_vit import DEENViT
+from vireid.models.official import load_official_deen
+from vireid.models.resnet import ResNet, resnet50
 
-__all__ = ["EvalOutput", "ReIDModel", "TrainOutput"]
+__all__ = ["DEEN", "DEENViT", "EvalOutput", "ReIDModel", "ResNet", "TrainOutput", "load_official_deen", "resnet50"]
