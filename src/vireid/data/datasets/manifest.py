@@ -1,0 +1,138 @@
+"""Custom data from CSV manifests, so users can bring their own cameras without a reader.
+
+A manifest is a CSV file with a header naming the columns ``path,pid,camid,modality``
+(any order; extra columns are ignored).  ``path`` is relative to the CSV's folder
+(or absolute); ``modality`` is ``visible`` or ``infrared`` (case-insensitive).
+
+A manifest dataset is a folder with ``train.csv`` and/or ``query.csv`` +
+``gallery.csv`` (names configurable).  There is one fixed split (trial 0); its
+``protocol`` is ``"llcm"`` by default -- the generic re-ID rule that discards
+gallery images of the query's identity seen by the query's camera -- or
+``"regdb"`` (no camera filtering) / ``"sysu"``.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from vireid.data.datasets._index import check_root
+from vireid.data.protocols import EvalSplit
+from vireid.data.records import Record
+from vireid.errors import ConfigError, DatasetError, format_location
+
+COLUMNS = ("path", "pid", "camid", "modality")
+_MODALITIES = ("visible", "infrared")
+
+
+def read_manifest(path: str | os.PathLike) -> list[Record]:
+    """Records of one manifest CSV; every malformed row is reported with its line."""
+    path = Path(path).expanduser().resolve()
+    if not path.is_file():
+        raise DatasetError(f"{path}: manifest file not found (expected a CSV with header {','.join(COLUMNS)})")
+    base = path.parent
+    records: list[Record] = []
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.reader(fh)
+            header = next(reader, None)
+            if header is None:
+                raise DatasetError(f"{path}: empty manifest (expected a header {','.join(COLUMNS)})")
+            names = [h.strip().lower() for h in header]
+            missing = [c for c in COLUMNS if c not in names]
+            if missing:
+                raise DatasetError(f"{format_location(path, 1)}: header must name the columns "
+                                   f"{','.join(COLUMNS)}; missing {','.join(missing)}")
+            col = {c: names.index(c) for c in COLUMNS}
+            for row in reader:
+                line = reader.line_num
+                if not row or all(not f.strip() for f in row):
+                    continue
+                records.append(_parse_row(row, col, base, path, line))
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"{path}: not a UTF-8 text file ({exc.reason})") from None
+    except csv.Error as exc:
+        raise DatasetError(f"{path}: malformed CSV ({exc})") from None
+    if not records:
+        raise DatasetError(f"{path}: manifest lists no images")
+    return records
+
+
+def _parse_row(row: list[str], col: dict[str, int], base: Path, path: Path, line: int) -> Record:
+    where = format_location(path, line)
+    if len(row) <= max(col.values()):
+        raise DatasetError(f"{where}: expected {len(col)} or more fields ({','.join(COLUMNS)}), got {len(row)}")
+    rel = row[col["path"]].strip()
+    if not rel:
+        raise DatasetError(f"{where}: empty path")
+    values = {}
+    for key in ("pid", "camid"):
+        try:
+            values[key] = int(row[col[key]].strip())
+        except ValueError:
+            raise DatasetError(f"{where}: {key} must be an integer, got {row[col[key]]!r}") from None
+        if values[key] < 0:
+            raise DatasetError(f"{where}: {key} must be non-negative, got {values[key]}")
+    modality = row[col["modality"]].strip().lower()
+    if modality not in _MODALITIES:
+        raise DatasetError(f"{where}: modality must be 'visible' or 'infrared', got {row[col['modality']]!r}")
+    full = Path(rel) if os.path.isabs(rel) else base / rel
+    return Record(os.path.normpath(full), values["pid"], values["camid"], modality)  # type: ignore[arg-type]
+
+
+def _direction(query: list[Record], gallery: list[Record]) -> str:
+    qm, gm = {r.modality for r in query}, {r.modality for r in gallery}
+    if qm == {"infrared"} and gm == {"visible"}:
+        return "infrared_to_visible"
+    if qm == {"visible"} and gm == {"infrared"}:
+        return "visible_to_infrared"
+    return "mixed"
+
+
+class ManifestDataset:
+    """A dataset described by CSV manifests in ``root``.
+
+    Args:
+        root: folder holding the manifests.
+        train, query, gallery: manifest file names inside ``root``.
+        protocol: evaluation protocol of the split (``"llcm"``, ``"regdb"`` or ``"sysu"``).
+    """
+
+    name = "manifest"
+
+    def __init__(self, root: str | os.PathLike, *, train: str = "train.csv", query: str = "query.csv",
+                 gallery: str = "gallery.csv", protocol: str = "llcm") -> None:
+        if protocol not in ("sysu", "regdb", "llcm"):
+            raise ConfigError(f"manifest protocol must be 'sysu', 'regdb' or 'llcm', got {protocol!r}")
+        self.root = check_root(root, "manifest", f"a folder with {train} and/or {query} + {gallery}")
+        self.protocol = protocol
+        self._files = {"train": self.root / train, "query": self.root / query, "gallery": self.root / gallery}
+        present = {k for k, p in self._files.items() if p.is_file()}
+        if not present:
+            raise DatasetError(f"{self.root}: no manifest found (expected {train} and/or {query} + {gallery})")
+        if ("query" in present) != ("gallery" in present):
+            missing = "gallery" if "query" in present else "query"
+            raise DatasetError(f"{self._files[missing]}: missing {missing} manifest "
+                               f"({query} and {gallery} come together)")
+        self._records = {k: read_manifest(self._files[k]) for k in sorted(present)}
+
+    def _get(self, key: str) -> list[Record]:
+        if key not in self._records:
+            raise DatasetError(f"{self._files[key]}: missing {key} manifest")
+        return list(self._records[key])
+
+    @property
+    def train(self) -> list[Record]:
+        return self._get("train")
+
+    def eval_splits(self, trials: Iterable[int] = (0,),
+                    directions: Iterable[str] | None = None) -> Iterator[EvalSplit]:
+        """The single query/gallery split (``trials`` and ``directions`` are not used)."""
+        query, gallery = self._get("query"), self._get("gallery")
+        yield EvalSplit(query=query, gallery=gallery, protocol=self.protocol,  # type: ignore[arg-type]
+                        trial=0, direction=_direction(query, gallery))
+
+    def __repr__(self) -> str:
+        return f"ManifestDataset(root={str(self.root)!r}, protocol={self.protocol!r})"

@@ -1,0 +1,95 @@
+"""RegDB reader (Nguyen et al., Sensors 2017), the 10-trial split of Ye et al.
+
+Layout::
+
+    ROOT/idx/{train,test}_{visible,thermal}_{1..10}.txt   # lines "relative/path label"
+    ROOT/Visible/..., ROOT/Thermal/...                      # paths are relative to ROOT
+
+Each trial is its own train/test split (``trial`` 1..10).  Labels come from the
+index files (they are the ids the authors train and evaluate with).  RegDB has
+one camera per modality; we set ``camid`` 1 for visible and 2 for thermal (the
+RegDB protocol never filters by camera).  Thermal images are ``"infrared"``
+records.  Evaluation (DEEN ``process_test_regdb``): the whole test split of the
+other modality is the gallery, in index-file order; thermal -> visible is the
+same pair of lists with query and gallery swapped, so the same features serve
+both directions.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from vireid.data.datasets._index import check_root, read_path_label_file, resolve_under
+from vireid.data.protocols import DIRECTIONS, EvalSplit
+from vireid.data.records import Record
+from vireid.errors import ConfigError
+
+CAMID = {"visible": 1, "infrared": 2}
+_FILE_MODAL = {"visible": "visible", "infrared": "thermal"}
+
+
+class RegDB:
+    """RegDB with the split of one trial.
+
+    Args:
+        root: dataset folder holding ``idx/``, ``Visible/`` and ``Thermal/``.
+        trial: which of the 10 train/test splits (1..10).
+    """
+
+    name = "regdb"
+    protocol = "regdb"
+    # DEEN evaluates RegDB visible -> thermal by default (test_mode [2, 1]).
+    directions = ("visible_to_infrared", "infrared_to_visible")
+
+    def __init__(self, root: str | os.PathLike, *, trial: int = 1) -> None:
+        if not isinstance(trial, int) or isinstance(trial, bool) or not 1 <= trial <= 10:
+            raise ConfigError(f"RegDB trial must be an integer in 1..10, got {trial!r}")
+        self.root = check_root(root, "RegDB", "idx/, Visible/ and Thermal/")
+        self.trial = trial
+        self._lists = {(split, modality): self._read(split, modality, trial)
+                       for split in ("train", "test") for modality in ("visible", "infrared")}
+
+    def _index_file(self, split: str, modality: str, trial: int) -> Path:
+        return self.root / "idx" / f"{split}_{_FILE_MODAL[modality]}_{trial}.txt"
+
+    def _read(self, split: str, modality: str, trial: int) -> list[Record]:
+        path = self._index_file(split, modality, trial)
+        return [Record(resolve_under(self.root, rel, path, lineno), label, CAMID[modality],
+                       modality)  # type: ignore[arg-type]
+                for rel, label, lineno in read_path_label_file(path)]
+
+    @property
+    def train(self) -> list[Record]:
+        """Visible then thermal training images of this trial."""
+        return self._lists[("train", "visible")] + self._lists[("train", "infrared")]
+
+    def test(self, modality: str, trial: int | None = None) -> list[Record]:
+        """The test list of one modality (``"visible"`` or ``"infrared"``)."""
+        if trial is None or trial == self.trial:
+            return list(self._lists[("test", modality)])
+        return self._read("test", modality, trial)
+
+    def eval_splits(self, trials: Iterable[int] | None = None,
+                    directions: Iterable[str] | None = None) -> Iterator[EvalSplit]:
+        """Both directions (visible -> thermal first) of this trial's test split.
+
+        ``trials`` defaults to this object's trial; other trials (1..10) read
+        their own test lists (a model trained on one trial should only be
+        evaluated on that trial's test split).
+        """
+        dirs = tuple(directions or self.directions)
+        for d in dirs:
+            if d not in DIRECTIONS:
+                raise ConfigError(f"RegDB direction must be one of {DIRECTIONS}, got {d!r}")
+        for t in [self.trial] if trials is None else list(trials):
+            if not isinstance(t, int) or not 1 <= t <= 10:
+                raise ConfigError(f"RegDB trial must be an integer in 1..10, got {t!r}")
+            vis, ir = self.test("visible", t), self.test("infrared", t)
+            for d in dirs:
+                query, gallery = (vis, ir) if d == "visible_to_infrared" else (ir, vis)
+                yield EvalSplit(query=list(query), gallery=list(gallery), protocol="regdb", trial=t, direction=d)
+
+    def __repr__(self) -> str:
+        return f"RegDB(root={str(self.root)!r}, trial={self.trial})"

@@ -1,0 +1,107 @@
+"""Evaluation splits: which images are queries and which form the gallery.
+
+A dataset reader yields one :class:`EvalSplit` per (direction, trial).  The
+gallery sampling reproduces the authors' code (DEEN ``data_manager.py``,
+``process_gallery_sysu`` / ``process_gallery_llcm``; AGW's is the same with the
+seeding commented out):
+
+* test ids are formatted ``"%04d"`` and visited in ``sorted`` (string) order,
+  duplicates included;
+* for each id, the gallery cameras are visited in their fixed order; a camera
+  folder that is missing (or, here, empty) is skipped;
+* the file names of a folder are ``sorted`` and one of them is drawn with
+  ``random.choice`` from Python's ``random`` after ``random.seed(trial)``.
+
+We use a private ``random.Random(trial)``, which draws the same numbers as the
+seeded global generator without touching global state.  So on the real datasets
+the same gallery images are drawn as in the published numbers.
+
+Multi-shot (SYSU only, not implemented by the authors): ``rng.sample(files,
+min(10, len(files)))`` with the same generator and visiting order, following the
+SYSU-MM01 protocol of 10 random images per (id, camera).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Literal, Sequence
+
+from vireid.data.image import is_image_file
+from vireid.data.records import Record
+
+Protocol = Literal["sysu", "regdb", "llcm"]
+Direction = Literal["infrared_to_visible", "visible_to_infrared"]
+DIRECTIONS: tuple[str, str] = ("infrared_to_visible", "visible_to_infrared")
+
+
+@dataclass(frozen=True)
+class EvalSplit:
+    """Query and gallery records of one trial in one search direction."""
+
+    query: list[Record]
+    gallery: list[Record]
+    protocol: Protocol
+    trial: int
+    direction: str
+
+    def __post_init__(self) -> None:
+        if self.protocol not in ("sysu", "regdb", "llcm"):
+            raise ValueError(f"unknown protocol {self.protocol!r}")
+
+
+def list_images(folder: str | os.PathLike) -> list[str]:
+    """Sorted image file names of ``folder`` (``[]`` when it does not exist).
+
+    Sorting is Python's string order, as ``sorted(os.listdir(...))`` in the
+    authors' code.  Hidden and non-image files are left out (the authors' code
+    would keep them; real dataset folders contain none).
+    """
+    try:
+        names = os.listdir(folder)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return sorted(n for n in names if is_image_file(n) and os.path.isfile(os.path.join(folder, n)))
+
+
+def collect_folder_records(root: Path, camera_dirs: Sequence[tuple[str, int]], ids: Iterable[str],
+                           modality: str) -> list[Record]:
+    """All images of ``root/<camera_dir>/<id>/`` for ids (outer) x cameras (inner).
+
+    ``camera_dirs`` pairs a folder (relative to root) with the camera number
+    parsed from its name; the pid is the integer value of the id folder name.
+    """
+    out: list[Record] = []
+    for pid_dir in ids:
+        for cam_dir, camid in camera_dirs:
+            folder = root / cam_dir / pid_dir
+            for name in list_images(folder):
+                out.append(Record(str(folder / name), int(pid_dir), camid, modality))  # type: ignore[arg-type]
+    return out
+
+
+def sample_gallery(root: Path, camera_dirs: Sequence[tuple[str, int]], ids: Iterable[str], modality: str,
+                   trial: int, shots: int = 1) -> list[Record]:
+    """One (``shots=1``) or up to ``shots`` random images per (id, camera), seeded by ``trial``.
+
+    Reproduces ``random.seed(trial)`` + ``random.choice(sorted files)`` of the
+    authors' ``process_gallery_*``; see the module docstring.
+    """
+    rng = random.Random(trial)
+    out: list[Record] = []
+    for pid_dir in ids:
+        for cam_dir, camid in camera_dirs:
+            folder = root / cam_dir / pid_dir
+            names = list_images(folder)
+            if not names:
+                continue
+            picked = [rng.choice(names)] if shots == 1 else rng.sample(names, min(shots, len(names)))
+            out.extend(Record(str(folder / n), int(pid_dir), camid, modality) for n in picked)  # type: ignore[arg-type]
+    return out
+
+
+def format_ids(ids: Iterable[int]) -> list[str]:
+    """``"%04d"`` folder names in the authors' visiting order (string-sorted, duplicates kept)."""
+    return sorted("%04d" % i for i in ids)
