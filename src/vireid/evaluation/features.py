@@ -1,0 +1,106 @@
+"""Features files: descriptors with identities, cameras and image paths.
+
+One safetensors file per set (query, or one gallery trial): tensors ``feats``
+(N x D float), ``pids`` and ``camids`` (N, int64); the header metadata holds
+``format`` (``vireid.features/1``), ``modality``, and JSON-encoded ``paths`` and
+``meta`` (free-form, small).  Written atomically; nothing is unpickled on reading.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from vireid.errors import ShapeError
+from vireid.evaluation.checks import to_numpy
+from vireid.utils.io import load_safetensors, save_safetensors
+
+FORMAT = "vireid.features/1"
+MODALITIES = ("visible", "infrared")
+
+
+@dataclass(frozen=True, eq=False)
+class FeatureSet:
+    """Descriptors of one image set, as stored in a features file."""
+
+    feats: np.ndarray  # (N, D) float32/float64
+    pids: np.ndarray  # (N,) int64
+    camids: np.ndarray  # (N,) int64
+    paths: list[str] | None = None
+    modality: str | None = None
+    meta: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.pids)
+
+
+def _check(where: str, feats: np.ndarray, pids: np.ndarray, camids: np.ndarray,
+           paths: Sequence[str] | None) -> None:
+    if feats.ndim != 2:
+        raise ShapeError(f"{where}: 'feats' must be a 2-D (N, D) array, got shape {feats.shape}")
+    n = feats.shape[0]
+    for name, arr in (("pids", pids), ("camids", camids)):
+        if arr.ndim != 1 or len(arr) != n:
+            raise ShapeError(f"{where}: '{name}' must have one entry per feature ({n}), "
+                             f"got shape {arr.shape}")
+    if paths is not None and len(paths) != n:
+        raise ShapeError(f"{where}: 'paths' must have one entry per feature ({n}), got {len(paths)}")
+
+
+def save_features(path: str | os.PathLike, feats: Any, pids: Any, camids: Any,
+                  paths: Sequence[str] | None = None, modality: str | None = None,
+                  meta: dict | None = None) -> None:
+    """Write a features file atomically (see the module docstring for the layout)."""
+    where = str(path)
+    f = to_numpy(feats)
+    if f.dtype.kind != "f":
+        raise ShapeError(f"{where}: 'feats' must be floating point, got dtype {f.dtype}")
+    p, c = to_numpy(pids), to_numpy(camids)
+    if p.dtype.kind not in "iu" or c.dtype.kind not in "iu":
+        raise ShapeError(f"{where}: 'pids' and 'camids' must be integers, got {p.dtype} and {c.dtype}")
+    _check(where, f, p, c, paths)
+    if modality is not None and modality not in MODALITIES:
+        raise ShapeError(f"{where}: modality must be one of {MODALITIES}, got {modality!r}")
+    header = {"format": FORMAT}
+    if modality is not None:
+        header["modality"] = modality
+    if paths is not None:
+        header["paths"] = json.dumps([str(x) for x in paths])
+    if meta:
+        try:
+            header["meta"] = json.dumps(meta, sort_keys=True)
+        except (TypeError, ValueError) as exc:
+            raise ShapeError(f"{where}: 'meta' must be JSON-serialisable ({exc})") from None
+    tensors = {"feats": torch.from_numpy(np.ascontiguousarray(f)),
+               "pids": torch.from_numpy(p.astype(np.int64)),
+               "camids": torch.from_numpy(c.astype(np.int64))}
+    save_safetensors(tensors, path, metadata=header)
+
+
+def load_features(path: str | os.PathLike) -> FeatureSet:
+    """Read a features file written by :func:`save_features`."""
+    where = str(Path(path))
+    tensors, header = load_safetensors(path)  # CheckpointError if missing or unreadable
+    missing = [k for k in ("feats", "pids", "camids") if k not in tensors]
+    if missing:
+        raise ShapeError(f"{where}: not a features file, missing tensor(s) {', '.join(missing)} "
+                         f"(found: {', '.join(sorted(tensors)) or 'none'})")
+    feats = tensors["feats"].numpy()
+    pids, camids = tensors["pids"].numpy(), tensors["camids"].numpy()
+    if feats.dtype.kind != "f" or pids.dtype.kind not in "iu" or camids.dtype.kind not in "iu":
+        raise ShapeError(f"{where}: expected float 'feats' and integer 'pids'/'camids', got "
+                         f"{feats.dtype}, {pids.dtype}, {camids.dtype}")
+    try:
+        paths = json.loads(header["paths"]) if "paths" in header else None
+        meta = json.loads(header["meta"]) if "meta" in header else {}
+    except json.JSONDecodeError as exc:
+        raise ShapeError(f"{where}: corrupt metadata in the file header ({exc})") from None
+    _check(where, feats, pids, camids, paths)
+    return FeatureSet(feats=feats, pids=pids.astype(np.int64), camids=camids.astype(np.int64),
+                      paths=paths, modality=header.get("modality"), meta=meta)

@@ -1,0 +1,38 @@
+"""EvalResult, multi-trial aggregation and the metrics table."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vireid.errors import VireidError
+from vireid.evaluation import METRICS, EvalResult, aggregate, format_table
+
+
+def _res(r1, mAP, mINP):
+    return EvalResult(cmc=np.array([r1] + [0.9] * 19), mAP=mAP, mINP=mINP, num_valid_queries=10)
+
+
+def test_aggregate_mean_std_and_trials():
+    agg = aggregate([_res(0.5, 0.4, 0.2), _res(0.7, 0.6, 0.4)])
+    assert agg["num_trials"] == 2
+    assert agg["mean"]["rank1"] == pytest.approx(0.6)
+    assert agg["std"]["rank1"] == pytest.approx(np.std([0.5, 0.7], ddof=1))
+    assert agg["mean"]["mINP"] == pytest.approx(0.3)
+    assert agg["trials"][1]["mAP"] == pytest.approx(0.6)
+    assert set(agg["mean"]) == set(METRICS)
+    assert aggregate([_res(0.5, 0.4, 0.2)])["std"]["mAP"] == 0.0
+    with pytest.raises(VireidError):
+        aggregate([])
+
+
+def test_format_table_markdown_and_plain():
+    md = format_table([_res(0.5, 0.4, 0.2), _res(0.7, 0.6, 0.4)], names=["t0", "t1"])
+    lines = md.splitlines()
+    assert lines[0].startswith("| trial | Rank-1")
+    assert "| t0 | 50.00 | 90.00 | 90.00 | 90.00 | 40.00 | 20.00 |" in lines
+    assert lines[-1].startswith("| mean ± std | 60.00 ± 14.14")
+    plain = format_table(_res(0.5, 0.4, 0.2), style="plain")
+    assert "mean" not in plain and "50.00" in plain and "|" not in plain
+    with pytest.raises(ValueError):
+        format_table([_res(0.5, 0.4, 0.2)], names=["a", "b"])
