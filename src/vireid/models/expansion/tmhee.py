@@ -1,0 +1,193 @@
+"""T-MHEE: Transformer-based multi-head embedding expansion (DEEN-ViT design notes, section 2, proposal 1).
+
+DEEN (Zhang & Wang, CVPR 2023, Sec. 3.2) expands one embedding into ``1 + K`` with K convolutional
+branches.  The notes replace each branch by multi-head self-attention over the patch tokens:
+
+    g_k = Dropout( LayerNorm_k( MHSA_k(LN(x)) + x ) * s_k ),      k = 1..K
+
+and regularise the branches with DEEN's orthogonal loss (and, optionally, the notes' token-level
+orthogonality loss).  Choices where the notes are vague or wrong (all documented here):
+
+* **K separate branches, one batched pass.**  The notes' snippet has one ``nn.MultiheadAttention``
+  and returns a single embedding; DEEN needs K generated embeddings with separate parameters.  The
+  K branches' weights are stacked (:class:`BranchLinear`) so the qkv projection of all branches is
+  one matmul of the shared input, and the attention runs once through
+  ``F.scaled_dot_product_attention`` with the branch folded into the batch.
+* **Parameter-free pre-norm.**  q/k/v are computed from ``LayerNorm(x)`` without affine parameters
+  (the affine would be absorbed by the qkv projection), because the stage-3 ViT tokens are the
+  un-normalised residual stream; the residual and the post-norm are the notes'
+  ``LayerNorm(MHA(x) + x)`` on the raw tokens.
+* **Initialisation** as ``nn.MultiheadAttention`` (the notes' layer): Xavier-uniform qkv weight,
+  default ``nn.Linear`` init for the output projection, zero biases, LayerNorm (1, 0), scale 1.
+* **Dropout** (p = 0.1, the notes' default) acts on the generated embeddings only, so the first
+  chunk of the output is the input unchanged (DEEN drops out all three with p = 0.01; we keep the
+  original embedding clean so that K = 0 / "none" and T-MHEE agree on it).
+* **Losses** (``aux_losses``, unweighted): ``"ort"`` is DEEN's orthogonal loss between the
+  token-pooled generated embeddings (see :func:`branch_orthogonal_loss`);
+  ``"token_ort"`` (``token_ortho=True``) is the notes' token-level loss
+  :func:`vireid.losses.token_orthogonality.token_orthogonality_loss` on the generated tokens.
+* ``modality`` is accepted for the common interface and not used.
+
+The batched helpers (:class:`BranchLinear`, :class:`BranchLayerNorm`, :func:`branch_attention`,
+:func:`branch_orthogonal_loss`) are shared with CM-ATM and SS-DEC.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from vireid.errors import ConfigError
+from vireid.losses.orthogonal import deen_orthogonal_loss
+from vireid.losses.token_orthogonality import token_orthogonality_loss
+from vireid.models.expansion.base import TokenExpansion, check_tokens
+
+# ----------------------------------------------------------------------------- batched helpers
+
+
+class BranchLinear(nn.Module):
+    """K independent linear maps ``y_k = x_k W_k^T + b_k`` evaluated as one batched matmul.
+
+    ``forward(x)`` takes per-branch inputs ``(K, ..., in)``; ``forward_shared(x)`` applies all K maps
+    to one shared input ``(..., in)`` with a single ``(M, in) x (in, K*out)`` matmul.  Both return
+    ``(K, ..., out)``.  Default init is ``nn.Linear``'s (Kaiming-uniform, a = sqrt(5)) per branch,
+    biases zero.
+    """
+
+    def __init__(self, branches: int, in_features: int, out_features: int, bias: bool = True) -> None:
+        super().__init__()
+        self.branches, self.in_features, self.out_features = branches, in_features, out_features
+        self.weight = nn.Parameter(torch.empty(branches, out_features, in_features))
+        self.bias = nn.Parameter(torch.zeros(branches, out_features)) if bias else None
+        for w in self.weight:
+            nn.init.kaiming_uniform_(w, a=math.sqrt(5))
+
+    def forward(self, x: Tensor) -> Tensor:
+        k, lead = x.shape[0], x.shape[1:-1]
+        flat = x.reshape(k, -1, self.in_features)
+        wt = self.weight.transpose(1, 2)
+        y = torch.bmm(flat, wt) if self.bias is None else torch.baddbmm(self.bias[:, None, :], flat, wt)
+        return y.reshape(k, *lead, self.out_features)
+
+    def forward_shared(self, x: Tensor) -> Tensor:
+        lead = x.shape[:-1]
+        y = x.reshape(-1, self.in_features) @ self.weight.reshape(-1, self.in_features).t()  # (M, K*out)
+        y = y.reshape(-1, self.branches, self.out_features).transpose(0, 1)                  # (K, M, out)
+        if self.bias is not None:
+            y = y + self.bias[:, None, :]
+        return y.reshape(self.branches, *lead, self.out_features)
+
+    def extra_repr(self) -> str:
+        return (f"branches={self.branches}, in_features={self.in_features}, "
+                f"out_features={self.out_features}, bias={self.bias is not None}")
+
+
+class BranchLayerNorm(nn.Module):
+    """K LayerNorms over the last dim with separate affine parameters, on ``(K, ..., C)`` inputs."""
+
+    def __init__(self, branches: int, dim: int, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(branches, dim))
+        self.bias = nn.Parameter(torch.zeros(branches, dim))
+
+    def forward(self, x: Tensor) -> Tensor:
+        shape = (x.shape[0],) + (1,) * (x.dim() - 2) + (x.shape[-1],)
+        y = F.layer_norm(x, x.shape[-1:], eps=self.eps)
+        return y * self.weight.reshape(shape) + self.bias.reshape(shape)
+
+
+def branch_attention(q: Tensor, k: Tensor, v: Tensor, num_heads: int, dropout_p: float = 0.0) -> Tensor:
+    """Multi-head attention of K branches at once: ``q (K, B, Nq, C)``, ``k, v (K, B, Nk, C)`` ->
+    ``(K, B, Nq, C)`` (heads concatenated, no output projection), via ``F.scaled_dot_product_attention``
+    with the branch folded into the batch."""
+    nb, b, nq, c = q.shape
+    nk, hd = k.shape[2], c // num_heads
+
+    def heads(t: Tensor, n: int) -> Tensor:
+        return t.reshape(nb * b, n, num_heads, hd).transpose(1, 2)
+
+    out = F.scaled_dot_product_attention(heads(q, nq), heads(k, nk), heads(v, nk), dropout_p=dropout_p)
+    return out.transpose(1, 2).reshape(nb, b, nq, c)
+
+
+def branch_orthogonal_loss(generated: Tensor, absolute: bool = True) -> Tensor:
+    """DEEN's orthogonal loss (CVPR 2023, Eq. 5) between K generated pooled embeddings ``(K, B, C)``.
+
+    ``absolute=False`` is DEEN's loss exactly (:func:`vireid.losses.orthogonal.deen_orthogonal_loss`:
+    raw inner products of pairs of generated embeddings, summed, divided by the stacked batch
+    ``(1 + K) * B``).  DEEN applies it to post-ReLU (non-negative) CNN features, where the inner
+    products are >= 0.  Pooled ViT tokens are signed, and the raw loss is then unbounded below (two
+    branches can grow anti-parallel), so by default (``absolute=True``) we sum ``|<g_i, g_j>|``
+    instead: identical to DEEN's on non-negative features, >= 0 with its minimum at orthogonality.
+    """
+    k, b, c = generated.shape
+    if k < 2:
+        return generated.sum() * 0.0
+    if not absolute:
+        stacked = torch.cat([generated.new_zeros(1, b, c), generated], 0).reshape(-1, c)
+        return deen_orthogonal_loss(stacked, num_embeddings=k + 1)
+    gram = generated.transpose(0, 1) @ generated.permute(1, 2, 0)  # (B, K, K)
+    return gram.triu(diagonal=1).abs().sum() / ((k + 1) * b)
+
+
+# ----------------------------------------------------------------------------- T-MHEE
+
+
+class TMHEE(TokenExpansion):
+    """T-MHEE: K multi-head self-attention branches generate K embeddings from the tokens.
+
+    Args:
+        dim: token channels C.
+        num_generated: K, number of generated embeddings (DEEN: 2).
+        num_heads: heads per branch (notes: 4); must divide ``dim``.
+        dropout: dropout on the generated embeddings (notes: 0.1).
+        attn_drop: dropout on the attention weights (``nn.MultiheadAttention``'s ``dropout``; 0 here).
+        token_ortho: also return the notes' token-level orthogonality loss as ``"token_ort"``.
+        ort_absolute: see :func:`branch_orthogonal_loss`.
+        token_ortho_chunk: samples per chunk of the token Gram matrices (None: automatic).
+    """
+
+    def __init__(self, dim: int, num_generated: int = 2, num_heads: int = 4, dropout: float = 0.1,
+                 attn_drop: float = 0.0, token_ortho: bool = False, ort_absolute: bool = True,
+                 token_ortho_chunk: int | None = None) -> None:
+        super().__init__()
+        if num_generated < 1:
+            raise ConfigError(f"TMHEE: num_generated must be >= 1, got {num_generated}")
+        if num_heads < 1 or dim % num_heads:
+            raise ConfigError(f"TMHEE: num_heads={num_heads} must divide dim={dim}")
+        self.dim, self.num_generated, self.num_heads = dim, num_generated, num_heads
+        self.attn_drop = attn_drop
+        self.token_ortho, self.ort_absolute, self.token_ortho_chunk = token_ortho, ort_absolute, token_ortho_chunk
+        self.qkv = BranchLinear(num_generated, dim, 3 * dim)
+        self.proj = BranchLinear(num_generated, dim, dim)
+        self.norm = BranchLayerNorm(num_generated, dim, eps=1e-5)
+        self.scale = nn.Parameter(torch.ones(num_generated))
+        self.drop = nn.Dropout(dropout)
+        for w in self.qkv.weight:  # nn.MultiheadAttention's in_proj init
+            nn.init.xavier_uniform_(w)
+
+    def forward(self, tokens: Tensor, grid_size: tuple[int, int], modality: Tensor | None = None
+                ) -> tuple[Tensor, dict[str, Tensor], dict[str, Any]]:
+        check_tokens(tokens, grid_size, self.dim)
+        b, n, c = tokens.shape
+        k = self.num_generated
+        qkv = self.qkv.forward_shared(F.layer_norm(tokens, (c,)))               # (K, B, N, 3C)
+        q, key, v = qkv.split(c, dim=-1)
+        attn = branch_attention(q, key, v, self.num_heads, self.attn_drop if self.training else 0.0)
+        gen = self.norm(self.proj(attn) + tokens) * self.scale.view(k, 1, 1, 1)  # (K, B, N, C)
+        gen = self.drop(gen)
+        pooled = gen.mean(dim=2)                                                # (K, B, C)
+        aux = {"ort": branch_orthogonal_loss(pooled, absolute=self.ort_absolute)}
+        if self.token_ortho:
+            aux["token_ort"] = token_orthogonality_loss(gen.reshape(k * b, n, c), chunk_size=self.token_ortho_chunk)
+        out = torch.cat([tokens, gen.reshape(k * b, n, c)], dim=0)
+        return out, aux, {"expansion_pooled": pooled}
+
+    def extra_repr(self) -> str:
+        return (f"dim={self.dim}, num_generated={self.num_generated}, num_heads={self.num_heads}, "
+                f"token_ortho={self.token_ortho}, ort_absolute={self.ort_absolute}")

@@ -1,0 +1,159 @@
+"""SS-DEC: shapes, diversity, gradients, masking only in training, seeded masks, cross-modal InfoNCE."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import pytest
+import torch
+
+from vireid.errors import ConfigError, ShapeError
+from vireid.models.expansion import build_expansion
+from vireid.models.expansion.ssdec import SSDEC, ssdec_infonce
+
+B, N, C, GRID = 4, 8, 32, (4, 2)
+BOTH = torch.tensor([0, 0, 1, 1])
+
+
+def _tokens(seed: int = 0) -> torch.Tensor:
+    return torch.randn(B, N, C, generator=torch.Generator().manual_seed(seed))
+
+
+def _module(**kw) -> SSDEC:
+    torch.manual_seed(0)
+    kw.setdefault("num_heads", 4)
+    kw.setdefault("seed", 3)
+    return SSDEC(C, **kw)
+
+
+def test_build_shapes_and_first_chunk_is_input():
+    torch.manual_seed(0)
+    m = build_expansion("ssdec", C, num_generated=3, num_heads=2, branch_dim=8)
+    assert isinstance(m, SSDEC) and m.branch_dim == 8
+    x = _tokens()
+    for mode in (True, False):
+        out, aux, extras = m.train(mode)(x, GRID, BOTH)
+        assert out.shape == (4 * B, N, C)
+        assert torch.equal(out[:B], x)
+        assert set(aux) == {"ort"} and torch.isfinite(aux["ort"])
+        assert extras["expansion_pooled"].shape == (3, B, C)
+    assert _module().branch_dim == C // 2  # default: the notes' C // K
+
+
+def test_generated_differ_from_input_and_each_other():
+    m = _module().eval()
+    out, _, _ = m(_tokens(), GRID)
+    x0, g1, g2 = out.chunk(3)
+    assert (g1 - x0).abs().mean() > 0.1
+    assert (g2 - x0).abs().mean() > 0.1
+    assert (g1 - g2).abs().mean() > 0.05
+
+
+def test_every_parameter_gets_gradient_with_infonce():
+    m = _module()
+    out, aux, extras = m(_tokens(), GRID, BOTH)
+    nce = ssdec_infonce(extras, torch.tensor([0, 1, 0, 1]), BOTH, temperature=0.1)
+    ((out * torch.randn_like(out)).sum() + aux["ort"] + nce).backward()
+    for name, p in m.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, name
+
+
+def test_masking_only_in_training():
+    m = _module(dropout=0.0)
+    x = _tokens()
+    m.eval()
+    e1, _, _ = m(x, GRID)
+    e2, _, _ = m(x, GRID)
+    assert torch.equal(e1, e2)
+    unmasked = copy.deepcopy(m).train()
+    unmasked.mask_ratio = 0.0
+    torch.testing.assert_close(unmasked(x, GRID)[0], e1)  # eval == training without masking
+    m.train()
+    t1, _, _ = m(x, GRID)
+    t2, _, _ = m(x, GRID)
+    assert (t1[B:] - e1[B:]).abs().amax() > 1e-3
+    assert (t1[B:] - t2[B:]).abs().amax() > 1e-3  # a fresh mask each step
+
+
+def test_token_masks_rate_and_seeding():
+    m = _module(mask_ratio=0.3)
+    keep = m.token_masks(64, 64, torch.device("cpu"))
+    assert keep.shape == (2, 64, 64) and keep.dtype == torch.bool
+    assert abs((~keep).float().mean().item() - 0.3) < 0.03
+    assert not torch.equal(keep[0], keep[1])  # each branch its own view
+    same = _module(mask_ratio=0.3).token_masks(64, 64, torch.device("cpu"))
+    assert torch.equal(keep, same)
+    other = _module(mask_ratio=0.3, seed=4).token_masks(64, 64, torch.device("cpu"))
+    assert not torch.equal(keep, other)
+
+
+def test_seeded_training_forward_is_deterministic():
+    x = _tokens()
+    runs = []
+    for _ in range(2):
+        m = _module(dropout=0.0)
+        runs.append([m(x, GRID)[0] for _ in range(2)])
+    for a, b in zip(*runs):
+        assert torch.equal(a, b)
+    torch.manual_seed(11)
+    a = SSDEC(C, num_heads=4, seed=None, dropout=0.0)(x, GRID)[0]
+    torch.manual_seed(11)
+    b = SSDEC(C, num_heads=4, seed=None, dropout=0.0)(x, GRID)[0]
+    assert torch.equal(a, b)  # seed=None follows torch.manual_seed
+
+
+def test_deepcopy_reseeds():
+    """A copy (e.g. for EMA) drops the generator state and restarts the seeded mask sequence."""
+    m = _module(dropout=0.0)
+    x = _tokens()
+    first = m(x, GRID)[0]
+    second = m(x, GRID)[0]
+    clone = copy.deepcopy(m)
+    assert torch.equal(clone(x, GRID)[0], first)
+    assert not torch.equal(first, second)
+
+
+def test_infonce_hand_made_value():
+    """vis a=e1 (id 0), vis b=e2 (id 1), ir c=e1 (id 0), ir d=e2 (id 1): each anchor's loss is
+    -log(e^{1/T} / (e^{1/T} + e^{0})) = log(1 + e^{-1/T})."""
+    e = torch.eye(3)
+    z = torch.stack([e[0], e[1], e[0], e[1]])
+    extras = {"expansion_pooled": torch.stack([z, z])}
+    loss = ssdec_infonce(extras, torch.tensor([0, 1, 0, 1]), BOTH, temperature=0.5)
+    assert loss.item() == pytest.approx(math.log1p(math.exp(-2.0)), rel=1e-6)
+
+
+def test_infonce_decreases_when_positives_get_closer():
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(2, 8, 16, generator=g)
+    labels = torch.tensor([0, 1, 2, 3, 0, 1, 2, 3])
+    modality = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1])
+    base = ssdec_infonce({"expansion_pooled": z}, labels, modality, temperature=0.2)
+    closer = z.clone()
+    closer[:, 4:] = 0.5 * z[:, 4:] + 0.5 * z[:, :4]  # infrared moved towards the same identity's visible
+    moved = ssdec_infonce({"expansion_pooled": closer}, labels, modality, temperature=0.2)
+    assert torch.isfinite(base) and torch.isfinite(moved)
+    assert moved < base - 0.1
+
+
+def test_infonce_edge_cases_and_errors():
+    z = torch.randn(2, B, 6, requires_grad=True)
+    # one modality only / no shared identity -> 0, finite, in the graph
+    for labels, modality in ((torch.tensor([0, 1, 0, 1]), torch.zeros(B, dtype=torch.long)),
+                             (torch.tensor([0, 1, 2, 3]), BOTH)):
+        loss = ssdec_infonce({"expansion_pooled": z}, labels, modality)
+        assert loss.item() == 0.0 and loss.requires_grad
+    with pytest.raises(ShapeError, match="labels"):
+        ssdec_infonce({"expansion_pooled": z}, torch.tensor([0, 1]), BOTH)
+    with pytest.raises(ShapeError, match="expansion_pooled"):
+        ssdec_infonce({}, torch.tensor([0, 1, 0, 1]), BOTH)
+
+
+def test_bad_config_and_inputs():
+    with pytest.raises(ConfigError, match="num_heads"):
+        SSDEC(C, num_heads=3)
+    with pytest.raises(ConfigError, match="mask_ratio"):
+        SSDEC(C, num_heads=4, mask_ratio=1.0)
+    with pytest.raises(ShapeError, match="grid"):
+        _module()(_tokens(), (2, 2))
