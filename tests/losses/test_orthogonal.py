@@ -34,3 +34,18 @@ def test_gradient_and_bad_shapes():
         deen_orthogonal_loss(torch.rand(7, 3))
     with pytest.raises(ShapeError):
         deen_orthogonal_loss(torch.rand(6, 3, 2, 2))
+
+
+def test_absolute_form_is_bounded_on_signed_features():
+    import torch
+
+    from vireid.losses.orthogonal import deen_orthogonal_loss
+
+    g = torch.randn(4, 8)
+    feats = torch.cat([torch.randn(4, 8), g, -g])  # generated pair anti-parallel
+    raw = deen_orthogonal_loss(feats, 3)
+    ab = deen_orthogonal_loss(feats, 3, absolute=True)
+    assert raw < 0 and ab > 0
+    torch.testing.assert_close(ab, -raw)
+    pos = feats.abs()
+    torch.testing.assert_close(deen_orthogonal_loss(pos, 3, absolute=True), deen_orthogonal_loss(pos, 3))

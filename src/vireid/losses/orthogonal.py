@@ -19,8 +19,15 @@ from torch import Tensor
 from vireid.errors import ShapeError
 
 
-def deen_orthogonal_loss(pooled_maps_or_feats: Tensor, num_embeddings: int = 3) -> Tensor:
-    """L_ort of pooled features ``(E*B, C)`` or pooled maps ``(E*B, C, 1, 1)``."""
+def deen_orthogonal_loss(pooled_maps_or_feats: Tensor, num_embeddings: int = 3, *,
+                         absolute: bool = False) -> Tensor:
+    """L_ort of pooled features ``(E*B, C)`` or pooled maps ``(E*B, C, 1, 1)``.
+
+    ``absolute=False`` is DEEN's loss exactly (raw inner products, meaningful for post-ReLU,
+    non-negative CNN features).  ``absolute=True`` sums ``|<g_i, g_j>|`` instead: identical on
+    non-negative features, and bounded below (minimum at orthogonality) on signed features
+    such as pooled ViT tokens, where the raw form can be driven to -inf.
+    """
     x = pooled_maps_or_feats
     if x.dim() == 4 and x.shape[2:] == (1, 1):
         x = x.flatten(1)
@@ -33,4 +40,5 @@ def deen_orthogonal_loss(pooled_maps_or_feats: Tensor, num_embeddings: int = 3) 
     gen = x.reshape(num_embeddings, total // num_embeddings, -1)[1:]  # (E-1, B, C)
     # per-sample Gram of the generated embeddings (tiny: (E-1) x (E-1)), as the authors' bmm
     gram = gen.permute(1, 0, 2) @ gen.permute(1, 2, 0)  # (B, E-1, E-1)
-    return gram.triu(diagonal=1).sum() / total
+    upper = gram.triu(diagonal=1)
+    return (upper.abs() if absolute else upper).sum() / total

@@ -22,7 +22,9 @@ The design notes (shared/seeds/000, Sec. 1) describe five stages; built here as 
   = [cls, avg], 2C), neck (``"bnneck"``: DEEN's BatchNorm1d with frozen bias;
   ``"linear_bn_relu"``: the notes' Linear + BatchNorm1d + ReLU) and a bias-free classifier.
 * **Losses**: ``aux_losses["ort"]`` is DEEN's orthogonal loss on the final pooled features
-  of the generated embeddings (``vireid.losses.deen_orthogonal_loss``, only when K >= 2);
+  of the generated embeddings (``vireid.losses.deen_orthogonal_loss``, only when K >= 2), in
+  its ``absolute=True`` form: pooled ViT tokens are signed, and DEEN's raw form (written for
+  post-ReLU CNN features) is unbounded below there (seen at -0.36 and falling in a smoke run);
   the expansion module's own label-free losses are added as ``"expansion_<name>"`` and its
   extras as returned (e.g. ``"expansion_pooled"`` for SS-DEC's InfoNCE).  ``extras["modality"]``
   is the (M,) modality of the input batch (0 visible, 1 infrared).
@@ -219,7 +221,7 @@ class DEENViT(ReIDModel):
         pooled = self._pool(self.norm(x))
         aux: dict[str, Tensor] = {}
         if e >= 3:
-            aux["ort"] = deen_orthogonal_loss(pooled, e)
+            aux["ort"] = deen_orthogonal_loss(pooled, e, absolute=True)
         aux.update({f"expansion_{k}": v for k, v in exp_aux.items()})
         extras: dict[str, Any] = {"modality": modality, **exp_extras}
         if of_feats:

@@ -128,11 +128,8 @@ def branch_orthogonal_loss(generated: Tensor, absolute: bool = True) -> Tensor:
     k, b, c = generated.shape
     if k < 2:
         return generated.sum() * 0.0
-    if not absolute:
-        stacked = torch.cat([generated.new_zeros(1, b, c), generated], 0).reshape(-1, c)
-        return deen_orthogonal_loss(stacked, num_embeddings=k + 1)
-    gram = generated.transpose(0, 1) @ generated.permute(1, 2, 0)  # (B, K, K)
-    return gram.triu(diagonal=1).abs().sum() / ((k + 1) * b)
+    stacked = torch.cat([generated.new_zeros(1, b, c), generated], 0).reshape(-1, c)
+    return deen_orthogonal_loss(stacked, num_embeddings=k + 1, absolute=absolute)
 
 
 # ----------------------------------------------------------------------------- T-MHEE

@@ -1,0 +1,110 @@
+"""DEEN-R50 training step: ours vs a step written the way the authors' code is written.
+
+Each variant prepares one batch (P identities x K visible + K infrared images, from images
+preloaded as uint8 arrays) and runs forward, losses, backward and an SGD step on the same
+DEEN.  Variants are timed alternately (A B C ...) so machine noise hits them alike; the
+figure is the median step time, and ratios are reference / ours.
+
+* ``authors-style fp32``: per-image PIL pipeline, Python-loop losses (benchmarks/authors_style.py).
+* ``ours fp32``: vireid's array pipeline (``vireid.data.transforms``) and vectorised
+  losses (``vireid.engine.criterion.DEENCriterion``).
+* ``ours bf16``: + bfloat16 autocast (CPU with native bf16 only).
+* ``ours bf16 + channels_last``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+
+import numpy as np
+import torch
+
+from benchmarks._common import interleaved_times, report
+from benchmarks.authors_style import authors_losses, pil_transform
+from vireid.data.transforms import deen_train_transform
+from vireid.engine.amp import cpu_has_native_bf16
+from vireid.engine.criterion import DEENCriterion
+from vireid.models import DEEN
+
+
+def _setup(quick: bool):
+    h, w = (128, 64) if quick else (288, 144)
+    p, k = (2, 2) if quick else (3, 2)
+    base = 16 if quick else 64
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(2 * p * k, h, w, 3), dtype=np.uint8)
+    labels = torch.arange(p).repeat_interleave(k)
+    return h, w, p, k, base, images, labels
+
+
+def run(quick: bool = False) -> list[dict]:
+    torch.manual_seed(0)
+    h, w, p, k, base, images, labels = _setup(quick)
+    n = p * k
+    model = DEEN(num_classes=p, base_channels=base).train()
+    opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9, nesterov=True)
+    crit = DEENCriterion()
+    transform = deen_train_transform("sysu", height=h, width=w)
+    rnd = random.Random(0)
+    nrng = np.random.default_rng(0)
+
+    def step(batch_fn, loss_fn, autocast=None, channels_last=False):
+        def _run():
+            x_vis, x_ir = batch_fn()
+            if channels_last:
+                x_vis = x_vis.contiguous(memory_format=torch.channels_last)
+                x_ir = x_ir.contiguous(memory_format=torch.channels_last)
+            opt.zero_grad(set_to_none=True)
+            ctx = torch.autocast("cpu", dtype=torch.bfloat16) if autocast else torch.autocast("cpu", enabled=False)
+            with ctx:
+                out = model(x_vis, x_ir, 0)
+            loss = loss_fn(out)
+            loss.backward()
+            opt.step()
+        return _run
+
+    def authors_batch():
+        return (torch.stack([pil_transform(a, h, w, rnd) for a in images[:n]]),
+                torch.stack([pil_transform(a, h, w, rnd) for a in images[n:]]))
+
+    def our_batch():
+        return (torch.stack([transform(a, nrng) for a in images[:n]]),
+                torch.stack([transform(a, nrng) for a in images[n:]]))
+
+    def our_loss(out):
+        return sum(crit(out, labels, labels).values())
+
+    def ref_loss(out):
+        return authors_losses(out, labels, labels)
+
+    fns = {"authors-style fp32": step(authors_batch, ref_loss), "ours fp32": step(our_batch, our_loss)}
+    bf16 = cpu_has_native_bf16()
+    if bf16:
+        fns["ours bf16"] = step(our_batch, our_loss, autocast=True)
+        fns["ours bf16 + channels_last"] = step(our_batch, our_loss, autocast=True, channels_last=True)
+    fns["ours fp32 + channels_last"] = step(our_batch, our_loss, channels_last=True)
+    times = interleaved_times(fns, repeats=3 if quick else 5, warmup=1)
+    ref = times["authors-style fp32"]
+    size = f"DEEN base {base}, {h}x{w}, batch {p}x{k}x2"
+    rows = [{"name": f"{name} step ({size})", "value": t, "unit": "s",
+             "note": "reference" if name.startswith("authors") else f"speed-up vs authors-style: {ref / t:.2f}x"}
+            for name, t in times.items()]
+    if not bf16:
+        rows.append({"name": "bf16 autocast", "value": "n/a", "unit": "",
+                     "note": "this CPU has no native bf16; not measured"})
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--no-write", action="store_true")
+    args = ap.parse_args(argv)
+    report("bench_train_step", "DEEN training step: ours vs authors-style", run(args.quick), argv=argv,
+           write=not args.no_write)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
