@@ -1,1 +1,19 @@
-"""vireid.data.synth"""
+"""Synthetic VI-ReID benchmark (issue 2 §3): ``generate`` a dataset in an official layout.
+
+``generate(out, layout, num_ids=..., seed=..., difficulty=..., images_per_id_per_cam=...)`` writes
+SYSU-MM01, RegDB or LLCM layouts; ``ensure_dataset(root, layout, **params)`` reuses a cached one.
+"""
+
+from vireid.data.synth.generator import (
+    DEFAULT_HEIGHT_RANGE,
+    DEFAULT_NUM_IDS,
+    SynthSummary,
+    ensure_dataset,
+    generate,
+    read_meta,
+    resolve_params,
+)
+from vireid.data.synth.layouts import LAYOUTS
+
+__all__ = ["DEFAULT_HEIGHT_RANGE", "DEFAULT_NUM_IDS", "LAYOUTS", "SynthSummary", "ensure_dataset",
+           "generate", "read_meta", "resolve_params"]

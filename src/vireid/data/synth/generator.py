@@ -1,0 +1,253 @@
+"""``generate`` / ``ensure_dataset``: write a synthetic VI-ReID dataset in an official layout.
+
+Determinism: every image draws from two numpy Generators seeded by ``SeedSequence`` keys derived
+from ``(seed, layout, identity, camera, image index)`` — one for geometry, one for photography —
+so the files are byte-identical for a seed whatever the number of worker processes (given
+the same numpy and Pillow versions: their generators and JPEG encoder define the bytes).
+
+Atomicity: the dataset is rendered into a private staging folder next to ``out`` and renamed
+into place at the end, so an interrupted run never leaves a half dataset.  The staging folder
+*is* the atomic unit: images inside it are written directly (an fsync per image, as
+:func:`vireid.utils.io.atomic_write` does, would make generation I/O-bound), while the index
+files and ``synth.json`` go through :func:`~vireid.utils.io.atomic_write_text`.
+``synth.json`` records the generator parameters; :func:`ensure_dataset` uses it as a cache key.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import multiprocessing
+import os
+import shutil
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+from PIL import Image
+
+from vireid.data.synth.camera import Camera, make_camera
+from vireid.data.synth.identity import Identity, sample_identity
+from vireid.data.synth.layouts import DEFAULT_IMAGES_PER_ID_PER_CAM, LAYOUTS, ImageJob, make_plan
+from vireid.data.synth.render import render, sample_pose
+from vireid.errors import ConfigError, DatasetError
+
+# vireid.utils.io imports torch (3 s); it is imported inside generate() so that spawned
+# rendering workers, which import this module, start in a fraction of a second.
+
+GENERATOR_VERSION = 2  # part of the cache key: bump whenever the bytes written for given parameters change
+META_FILE = "synth.json"
+DEFAULT_NUM_IDS = 80
+DEFAULT_HEIGHT_RANGE = (96, 160)
+_LAYOUT_CODE = {"sysu": 1, "regdb": 2, "llcm": 3}
+
+
+@dataclass
+class SynthSummary:
+    """What :func:`generate` wrote (``cached`` when :func:`ensure_dataset` reused it)."""
+
+    root: Path
+    layout: str
+    params: dict[str, Any]
+    num_ids: int
+    num_images: int
+    num_visible: int
+    num_infrared: int
+    num_low_light: int
+    num_occluded: int
+    train_ids: list[int]
+    test_ids: list[int]
+    val_ids: list[int] = field(default_factory=list)
+    seconds: float = 0.0
+    cached: bool = False
+
+    @property
+    def images_per_second(self) -> float:
+        return self.num_images / self.seconds if self.seconds > 0 else float("nan")
+
+    def to_json(self) -> dict[str, Any]:
+        keys = ("layout", "params", "num_ids", "num_images", "num_visible", "num_infrared",
+                "num_low_light", "num_occluded", "train_ids", "test_ids", "val_ids")
+        return {k: getattr(self, k) for k in keys}
+
+
+def resolve_params(layout: str, num_ids: int = DEFAULT_NUM_IDS, seed: int = 0, difficulty: float = 0.5,
+                   images_per_id_per_cam: int | None = None,
+                   height_range: Sequence[int] = DEFAULT_HEIGHT_RANGE) -> dict[str, Any]:
+    """Validate the generator parameters and return them normalised (the cache key)."""
+    if layout not in LAYOUTS:
+        raise ConfigError(f"unknown layout {layout!r}; expected one of {', '.join(LAYOUTS)}")
+    if not isinstance(num_ids, (int, np.integer)) or not 4 <= int(num_ids) <= 9999:
+        raise ConfigError(f"num_ids must be an integer in [4, 9999], got {num_ids!r}")
+    if not 0.0 <= float(difficulty) <= 1.0:
+        raise ConfigError(f"difficulty must be in [0, 1], got {difficulty!r}")
+    per_cam = DEFAULT_IMAGES_PER_ID_PER_CAM[layout] if images_per_id_per_cam is None else images_per_id_per_cam
+    if int(per_cam) < 1:
+        raise ConfigError(f"images_per_id_per_cam must be >= 1, got {per_cam!r}")
+    lo, hi = (int(x) for x in height_range)
+    if not 32 <= lo <= hi <= 1024:
+        raise ConfigError(f"height_range must satisfy 32 <= min <= max <= 1024, got {tuple(height_range)}")
+    return {"layout": layout, "num_ids": int(num_ids), "seed": int(seed), "difficulty": float(difficulty),
+            "images_per_id_per_cam": int(per_cam), "height_range": [lo, hi], "version": GENERATOR_VERSION}
+
+
+def scene_shape(height_range: Sequence[int]) -> tuple[int, int]:
+    """Camera scenes are larger than any crop (height up to max, width up to max / 1.8)."""
+    hi = int(height_range[1])
+    return hi + 24, 2 * (int(np.ceil(hi / 1.8)) + 1) + 24
+
+
+_IDENTITIES: dict[tuple, Identity] = {}
+_CAMERAS: dict[tuple, Camera] = {}
+
+
+def _identity(seed: int, pid: int, difficulty: float) -> Identity:
+    key = (seed, pid, difficulty)
+    if key not in _IDENTITIES:
+        if len(_IDENTITIES) > 20000:
+            _IDENTITIES.clear()
+        _IDENTITIES[key] = sample_identity(seed, pid, difficulty)
+    return _IDENTITIES[key]
+
+
+def _camera(params: dict, camid: int, modality: str, low_light: float) -> Camera:
+    key = (params["seed"], params["layout"], camid, modality, params["difficulty"],
+           tuple(params["height_range"]), low_light)
+    if key not in _CAMERAS:
+        if len(_CAMERAS) > 256:
+            _CAMERAS.clear()
+        _CAMERAS[key] = make_camera(params["seed"], params["layout"], camid, modality, params["difficulty"],
+                                    scene_shape(params["height_range"]), low_light)
+    return _CAMERAS[key]
+
+
+def render_job(params: dict, job: ImageJob, low_light: float) -> tuple[np.ndarray, dict]:
+    """Render one planned image (pure function of ``params`` and ``job``)."""
+    seed, difficulty = params["seed"], params["difficulty"]
+    pose_rng = np.random.default_rng(np.random.SeedSequence([seed, *job.pose_key]))
+    photo_rng = np.random.default_rng(np.random.SeedSequence([seed, *job.photo_key]))
+    pose = sample_pose(pose_rng, tuple(params["height_range"]), difficulty, job.viewpoints)
+    return render(_identity(seed, job.pid, difficulty), _camera(params, job.camid, job.modality, low_light),
+                  pose, photo_rng, difficulty)
+
+
+def _render_chunk(params: dict, staging: str, jobs: list[ImageJob],
+                  low_light: dict[tuple[int, str], float]) -> tuple[int, int]:
+    n_low = n_occ = 0
+    for job in jobs:
+        img, info = render_job(params, job, low_light[(job.camid, job.modality)])
+        path = os.path.join(staging, job.relpath)
+        if job.relpath.endswith(".bmp"):
+            Image.fromarray(img).save(path, format="BMP")
+        else:
+            Image.fromarray(img).save(path, format="JPEG", quality=92)
+        n_low += info["low_light"]
+        n_occ += info["occluded"]
+    return n_low, n_occ
+
+
+def _check_out(out: Path, force: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise DatasetError(f"{out}: exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise DatasetError(f"{out}: directory is not empty; pass --force (force=True) to replace it")
+
+
+def _swap_into_place(staging: Path, out: Path) -> None:
+    old = None
+    if out.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+        os.replace(out, old / "data")
+    os.replace(staging, out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def generate(out: str | os.PathLike, layout: str = "sysu", *, num_ids: int = DEFAULT_NUM_IDS, seed: int = 0,
+             difficulty: float = 0.5, images_per_id_per_cam: int | None = None,
+             height_range: Sequence[int] = DEFAULT_HEIGHT_RANGE, workers: int = 1,
+             force: bool = False) -> SynthSummary:
+    """Write a synthetic dataset in ``layout`` ("sysu" | "regdb" | "llcm") to ``out``.
+
+    Refuses a non-empty ``out`` unless ``force``.  ``workers`` > 1 renders in that many spawned
+    processes (same bytes as ``workers=1``).  Returns a :class:`SynthSummary`.
+    """
+    from vireid.utils.io import atomic_write_json, atomic_write_text
+
+    params = resolve_params(layout, num_ids, seed, difficulty, images_per_id_per_cam, height_range)
+    if int(workers) < 1:
+        raise ConfigError(f"workers must be >= 1, got {workers!r}")
+    out = Path(out)
+    _check_out(out, force)
+    start = time.perf_counter()
+    plan = make_plan(layout, params["seed"], params["num_ids"], params["images_per_id_per_cam"])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.synth-", dir=out.parent))
+    try:
+        for folder in sorted({os.path.dirname(job.relpath) for job in plan.jobs}):
+            (staging / folder).mkdir(parents=True, exist_ok=True)
+        n_low, n_occ = _run_jobs(params, staging, plan.jobs, plan.cameras, int(workers))
+        for rel, text in plan.texts.items():
+            atomic_write_text(staging / rel, text)
+        summary = SynthSummary(
+            root=out, layout=layout, params=params, num_ids=params["num_ids"], num_images=len(plan.jobs),
+            num_visible=sum(j.modality == "visible" for j in plan.jobs),
+            num_infrared=sum(j.modality == "infrared" for j in plan.jobs),
+            num_low_light=n_low, num_occluded=n_occ, train_ids=plan.train_ids, test_ids=plan.test_ids,
+            val_ids=plan.val_ids)
+        atomic_write_json(staging / META_FILE, {"generator": "vireid.data.synth", **summary.to_json()})
+        _check_out(out, force)  # someone may have filled it meanwhile
+        _swap_into_place(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    summary.seconds = time.perf_counter() - start
+    return summary
+
+
+def _run_jobs(params: dict, staging: Path, jobs: list[ImageJob],
+              low_light: dict[tuple[int, str], float], workers: int) -> tuple[int, int]:
+    if workers == 1 or len(jobs) < 64:
+        return _render_chunk(params, str(staging), jobs, low_light)
+    n_chunks = 4 * workers
+    chunks = [jobs[i::n_chunks] for i in range(n_chunks)]
+    # spawn, not fork: the parent may hold torch / BLAS threads
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        results = list(pool.map(_render_chunk, [params] * n_chunks, [str(staging)] * n_chunks,
+                                chunks, [low_light] * n_chunks))
+    return sum(r[0] for r in results), sum(r[1] for r in results)
+
+
+def read_meta(root: str | os.PathLike) -> dict[str, Any] | None:
+    """The ``synth.json`` of a generated dataset, or None when absent/unreadable."""
+    path = Path(root) / META_FILE
+    with contextlib.suppress(OSError, ValueError):
+        meta = json.loads(path.read_text())
+        if isinstance(meta, dict) and meta.get("generator") == "vireid.data.synth":
+            return meta
+    return None
+
+
+def ensure_dataset(root: str | os.PathLike, layout: str = "sysu", *, workers: int = 1,
+                   **params: Any) -> SynthSummary:
+    """Return the synthetic dataset at ``root``, generating it only if missing or stale.
+
+    The cache key is the normalised generator parameters stored in ``synth.json``.  A stale
+    synthetic dataset (other parameters) is regenerated in place; a non-empty folder that is
+    not a synthetic dataset is never touched (:class:`DatasetError`).
+    """
+    wanted = resolve_params(layout, **params)
+    root = Path(root)
+    meta = read_meta(root)
+    if meta is not None and meta.get("params") == wanted:
+        fields = {k: meta[k] for k in SynthSummary.__dataclass_fields__ if k in meta}
+        return SynthSummary(root=root, cached=True, **fields)
+    if meta is None and root.is_dir() and any(root.iterdir()):
+        raise DatasetError(f"{root}: exists, is not empty and holds no {META_FILE}; "
+                           "refusing to overwrite it with a synthetic dataset")
+    return generate(root, force=True, workers=workers, **{k: v for k, v in wanted.items() if k != "version"})

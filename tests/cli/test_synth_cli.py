@@ -1,0 +1,50 @@
+"""``vireid synth`` command line: success, refusal of a non-empty --out, bad arguments."""
+
+from __future__ import annotations
+
+import pytest
+
+from vireid.cli.main import main
+
+TINY = ["--num-ids", "5", "--images-per-id-per-cam", "1", "--min-height", "40", "--max-height", "48"]
+
+
+def test_synth_writes_dataset(tmp_path, capsys):
+    out = tmp_path / "ds"
+    assert main(["synth", "--layout", "regdb", "--out", str(out), "--seed", "2", *TINY]) == 0
+    assert "images" in capsys.readouterr().out
+    assert len(list((out / "idx").glob("*.txt"))) == 40 and any((out / "Thermal").iterdir())
+
+
+def test_non_empty_out_needs_force(tmp_path, capsys):
+    out = tmp_path / "ds"
+    out.mkdir()
+    (out / "x.txt").write_text("keep")
+    assert main(["synth", "--layout", "sysu", "--out", str(out), *TINY]) == 2
+    err = capsys.readouterr().err
+    assert "not empty" in err and "--force" in err and "Traceback" not in err
+    assert (out / "x.txt").exists()
+    assert main(["synth", "--layout", "sysu", "--out", str(out), "--force", *TINY]) == 0
+    assert (out / "exp" / "train_id.txt").is_file() and not (out / "x.txt").exists()
+
+
+def test_unknown_layout_exits_2(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["synth", "--layout", "market1501", "--out", str(tmp_path / "ds")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "market1501" in err and "sysu" in err
+    assert not (tmp_path / "ds").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--difficulty", "2"], "difficulty"),
+    (["--num-ids", "1"], "num_ids"),
+    (["--min-height", "90", "--max-height", "60"], "height_range"),
+    (["--workers", "0"], "workers"),
+])
+def test_bad_values_exit_2(tmp_path, capsys, args, message):
+    assert main(["synth", "--layout", "llcm", "--out", str(tmp_path / "ds"), *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "ds").exists()
