@@ -39,7 +39,7 @@ from vireid.errors import ConfigError, DatasetError
 # vireid.utils.io imports torch (3 s); it is imported inside generate() so that spawned
 # rendering workers, which import this module, start in a fraction of a second.
 
-GENERATOR_VERSION = 2  # part of the cache key: bump whenever the bytes written for given parameters change
+GENERATOR_VERSION = 3  # part of the cache key: bump whenever the bytes written for given parameters change
 META_FILE = "synth.json"
 DEFAULT_NUM_IDS = 80
 DEFAULT_HEIGHT_RANGE = (96, 160)

@@ -14,6 +14,12 @@ Design choices (the issue leaves them open):
   partially related (correlation about 0.7, as cloth material links both in reality), which
   keeps the cross-modal task learnable from few identities, while a colour *histogram* still
   cannot match a grey infrared crop to a colour crop (checked by the baseline test).
+* Every garment carries a *print*: a 3x3 binary glyph (at least 3 of 9 cells set, 503
+  codes) on the front and back of the torso, like a team number or a logo, drawn with a tone
+  that contrasts with the garment in luminance *and* in emissivity.  It is the strongest
+  cross-modal cue (shape, not colour), standing in for the distinctive clothing details that
+  real VI-ReID models learn; side views hide it.  Without it, 48 training identities at
+  64-128 px did not give a small CNN enough modality-invariant signal (Rank-1 about 30 %).
 * A pattern's second tone differs from the base by at least 0.15 in emissivity and (almost
   always) by at least 0.2 in luminance, so that stripes, checks and logos are visible in
   infrared and in grey-converted visible images alike: the pattern is a cross-modal cue.
@@ -66,6 +72,9 @@ class Identity:
     hat: bool
     hat_rgb: tuple[float, float, float]
     hat_emis: float
+    print_code: int = 0  # 3x3 binary glyph printed on the torso (bit k = cell k, row-major)
+    print_rgb: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    print_emis: float = 0.5
 
 
 def decorrelation(difficulty: float) -> float:
@@ -128,6 +137,14 @@ def sample_identity(seed: int, pid: int, difficulty: float = 0.5) -> Identity:
     backpack_rgb = clothing_colour(rng)
     bag_rgb = clothing_colour(rng)
     hat_rgb = clothing_colour(rng)
+    print_rgb = clothing_colour(rng)
+    for _ in range(8):
+        if abs(luminance(print_rgb) - luminance(upper)) >= 0.3:
+            break
+        print_rgb = clothing_colour(rng)
+    code = 0
+    while bin(code).count("1") < 3:
+        code = int(rng.integers(0, 512))
     return Identity(
         pid=int(pid),
         gender="female" if rng.random() < 0.5 else "male",
@@ -162,4 +179,7 @@ def sample_identity(seed: int, pid: int, difficulty: float = 0.5) -> Identity:
         hat=bool(rng.random() < 0.2),
         hat_rgb=hat_rgb,
         hat_emis=_emissivity(rng, hat_rgb, rho),
+        print_code=code,
+        print_rgb=print_rgb,
+        print_emis=float(np.clip(upper_emis + (0.3 if upper_emis < 0.45 else -0.3), 0.05, 0.9)),
     )

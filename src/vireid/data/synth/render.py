@@ -19,8 +19,8 @@ import numpy as np
 from vireid.data.synth.camera import Camera
 from vireid.data.synth.identity import Identity
 
-(BG, SKIN, HAIR, UPPER, UPPER2, LOWER, SHOE, BACKPACK, BAG, HAT, OCC) = range(11)
-NUM_MATERIALS = 11
+(BG, SKIN, HAIR, UPPER, UPPER2, LOWER, SHOE, BACKPACK, BAG, HAT, OCC, PRINT) = range(12)
+NUM_MATERIALS = 12
 VIEWPOINTS: tuple[str, ...] = ("front", "back", "side")
 
 
@@ -145,6 +145,15 @@ def material_map(ident: Identity, pose: Pose) -> tuple[np.ndarray, np.ndarray, f
         c.paint(pat & (c.mat == UPPER), UPPER2)
     elif ident.pattern == "logo" and pose.view == "front":
         c.rect(t0 + 0.12 * (t_bot - t0), t0 + 0.42 * (t_bot - t0), -tw * 0.42, tw * 0.42, UPPER2)
+    if ident.print_code and not side:  # the identity's glyph, front and back (mirrored on the back)
+        va, vb = t0 + 0.14 * (t_bot - t0), t0 + 0.66 * (t_bot - t0)
+        ua, ub = -0.66 * tw, 0.66 * tw
+        for k in range(9):
+            if ident.print_code >> k & 1:
+                r, col = divmod(k, 3)
+                col = 2 - col if back else col
+                c.rect(va + (vb - va) * r / 3, va + (vb - va) * (r + 1) / 3,
+                       ua + (ub - ua) * col / 3, ua + (ub - ua) * (col + 1) / 3, PRINT)
     # neck, head, hair
     c.rect(0.12, t0 + 0.01, hu - 0.022, hu + 0.022, SKIN)
     head = c.ellipse_mask(hv, hu, hry, hrx)
@@ -244,7 +253,7 @@ def render(ident: Identity, camera: Camera, pose: Pose, rng: np.random.Generator
     if camera.modality == "visible":
         lut = np.array([(0, 0, 0), ident.skin_rgb, ident.hair_rgb, ident.upper_rgb, ident.upper2_rgb,
                         ident.lower_rgb, ident.shoe_rgb, ident.backpack_rgb, ident.bag_rgb, ident.hat_rgb,
-                        occ_value], dtype=np.float32)
+                        occ_value, ident.print_rgb], dtype=np.float32)
         img = np.where(fg[..., None], lut[mat] * shade[..., None], bg)
         gain = camera.gain * (1.0 + float(rng.uniform(-0.08, 0.08)) * spread)
         cast = np.asarray(camera.cast, np.float32) * (1.0 + rng.uniform(-0.03, 0.03, 3).astype(np.float32) * spread)
@@ -259,7 +268,7 @@ def render(ident: Identity, camera: Camera, pose: Pose, rng: np.random.Generator
         return _to_uint8(img), info
     lut_ir = np.array([0.0, ident.skin_emis, ident.hair_emis, ident.upper_emis, ident.upper2_emis,
                        ident.lower_emis, ident.shoe_emis, ident.backpack_emis, ident.bag_emis, ident.hat_emis,
-                       occ_emis], dtype=np.float32)
+                       occ_emis, ident.print_emis], dtype=np.float32)
     val = np.where(fg, lut_ir[mat] * (0.85 + 0.15 * shade), bg)
     gain = camera.gain * (1.0 + float(rng.uniform(-0.1, 0.1)) * spread)
     offset = camera.offset + float(rng.uniform(-0.04, 0.04)) * spread
