@@ -106,3 +106,21 @@ def test_camera_scenes_differ_between_cameras(modality):
     assert np.array_equal(a.scene, make_camera(0, "sysu", 1, modality, 0.5, SCENE).scene)
     if modality == "infrared":
         assert a.scene.mean() < 0.4  # background is cool
+
+
+def test_glyph_print_on_front_and_back_only():
+    from vireid.data.synth.identity import sample_identity
+    from vireid.data.synth.render import PRINT, Pose, material_map
+
+    ident = sample_identity(0, 3)
+    assert bin(ident.print_code).count("1") >= 3
+    maps = {}
+    for view in ("front", "back", "side"):
+        pose = Pose(height=128, width=64, view=view, facing=1, scale=1.0, dx=0.0, dy=0.0, arm_swing=0.0, stride=0.5)
+        maps[view] = material_map(ident, pose)[0]
+    assert (maps["front"] == PRINT).any() and (maps["back"] == PRINT).any()
+    assert not (maps["side"] == PRINT).any()
+    # the back print is the front glyph mirrored
+    assert (maps["front"] == PRINT).sum() == (maps["back"] == PRINT).sum()
+    # identities differ in their glyphs
+    assert len({sample_identity(0, pid).print_code for pid in range(40)}) > 30
