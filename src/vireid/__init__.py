@@ -1,5 +1,16 @@
 """vireid: visible-infrared person re-identification toolkit."""
 
+from typing import Any
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = ["__version__", "load_model"]
+
+
+def __getattr__(name: str) -> Any:
+    # lazy: ``import vireid`` (and ``vireid --help``) must not import torch
+    if name == "load_model":
+        from vireid.inference import load_model
+
+        return load_model
+    raise AttributeError(f"module 'vireid' has no attribute {name!r}")

@@ -1,0 +1,64 @@
+"""``vireid search``: rank an index's gallery (one modality) for query images of the other modality.
+
+    vireid search --index gallery.index --query ir_0001.jpg [ir_0002.jpg ...] --modality infrared \\
+        [--checkpoint CKPT] [--topk 10] [--json]
+
+The queries are embedded with ``--checkpoint`` (default: the checkpoint recorded in the index)
+and must come from the same model as the gallery (checkpoint and config hashes, descriptor
+size) and from the other modality; otherwise the search is refused with exit code 2.
+Prints, for each query, the ranked gallery entries (rank, score = cosine similarity, pid,
+camid, path); ``--json`` prints one JSON document instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from vireid.cli.extract import add_model_args, model_from_args
+from vireid.errors import VireidError
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("search", help="search a gallery index with query images of the other modality",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--index", required=True, type=Path, metavar="INDEX_DIR", help="folder from `vireid index build`")
+    p.add_argument("--query", required=True, nargs="+", metavar="IMAGE", help="query image file(s)")
+    p.add_argument("--modality", required=True, choices=("visible", "infrared"), help="the queries' modality")
+    add_model_args(p, checkpoint_required=False)
+    p.add_argument("--topk", type=int, default=10, help="results per query (default: 10)")
+    p.add_argument("--nprobe", type=int, default=16, help="IVF lists visited (faiss-ivf indexes)")
+    p.add_argument("--json", action="store_true", help="print JSON for machines")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from vireid.search import GalleryIndex
+
+    if args.topk < 1:
+        raise VireidError(f"--topk must be >= 1, got {args.topk}")
+    index = GalleryIndex.load(args.index)
+    if args.modality == index.modality:  # fail before loading the model
+        other = "infrared" if index.modality == "visible" else "visible"
+        raise VireidError(f"{args.index} holds {index.modality} images; cross-modal search needs "
+                          f"{other} queries (got --modality {args.modality})")
+    checkpoint = args.checkpoint or index.model_id.get("checkpoint")
+    if not checkpoint:
+        raise VireidError(f"{args.index}: the index records no checkpoint; pass --checkpoint")
+    model = model_from_args(args, checkpoint)
+    queries = model.embed(list(args.query), args.modality)
+    result = index.search(queries, args.topk, query_modality=args.modality, query_model_id=model.model_id,
+                          nprobe=args.nprobe)
+    if args.json:
+        doc = {"index": str(args.index), "gallery_modality": index.modality, "query_modality": args.modality,
+               "topk": args.topk, "queries": [{"query": str(q), "results": result.hits(i)}
+                                              for i, q in enumerate(args.query)]}
+        print(json.dumps(doc, indent=2))
+        return 0
+    for i, q in enumerate(args.query):
+        print(f"query {q} ({args.modality}) -> top {args.topk} of {len(index.entries)} {index.modality} images")
+        print(f"{'rank':>4}  {'score':>7}  {'pid':>6}  {'camid':>5}  path")
+        for h in result.hits(i):
+            print(f"{h['rank']:>4}  {h['score']:>7.4f}  {h['pid']:>6}  {h['camid']:>5}  {h['path']}")
+    return 0

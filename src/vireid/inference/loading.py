@@ -1,0 +1,191 @@
+"""Reading any vireid checkpoint into a model plus its test-time configuration.
+
+Sources understood by :func:`read_checkpoint`:
+
+* a run folder, a ``checkpoints/`` folder, ``last.json`` or a step folder (resolved by
+  :func:`vireid.engine.checkpoint.resolve_checkpoint`: ``best`` first, then ``last``);
+* a ``.safetensors`` file in vireid's model format -- the engine's ``model.safetensors`` /
+  ``best.safetensors`` (metadata ``architecture``, ``kwargs`` and the run's ``config``) or a
+  :meth:`DEEN.save` file (``architecture`` + ``kwargs`` only).  Without a ``config`` in the
+  metadata, a ``config.yaml`` next to the file or in the run folder above its ``checkpoints/``
+  folder is used when present;
+* any other file: the DEEN authors' ``*.t`` checkpoint, read with
+  ``torch.load(weights_only=True)``; the variant is inferred from its keys (the RegDB
+  variant has no ``MFA3`` block).
+
+The test-time configuration (:class:`InferenceConfig`) comes from the run's config
+(``data.height/width``, ``eval.flip/combine``) and falls back to DEEN's recipe (288 x 144,
+flip, all embeddings, pool + BN) when the checkpoint carries none.  A model with a fixed
+input size (DEEN-ViT's ``img_size``) always uses its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from torch import nn
+
+from vireid.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from vireid.errors import CheckpointError, ConfigError, ShapeError, VireidError
+
+# architecture name (safetensors metadata) -> (module, class); config names map onto these
+ARCHITECTURES: dict[str, tuple[str, str]] = {
+    "DEEN": ("vireid.models.deen", "DEEN"),
+    "DEENViT": ("vireid.models.deen_vit", "DEENViT"),
+}
+CONFIG_NAMES = {"deen": "DEEN", "deen_vit": "DEENViT"}
+DEFAULT_SIZE = (288, 144)
+COMBINES = ("all", "weighted", "pool", "bn")
+
+
+@dataclass(frozen=True)
+class InferenceConfig:
+    """Everything that decides a descriptor besides the weights."""
+
+    architecture: str
+    kwargs: dict
+    input_size: tuple[int, int]  # (H, W)
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    flip: bool = True
+    combine: str = "all"
+    alpha: float = 0.1
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["input_size"], d["mean"], d["std"] = list(self.input_size), list(self.mean), list(self.std)
+        return d
+
+    def sha256(self) -> str:
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()
+
+
+def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def build_architecture(name: str, kwargs: Mapping[str, Any], source: str) -> nn.Module:
+    """Instantiate ``name`` (metadata or config name) with its constructor ``kwargs``."""
+    name = CONFIG_NAMES.get(name, name)
+    if name not in ARCHITECTURES:
+        raise CheckpointError(f"{source}: unknown architecture {name!r}; expected one of "
+                              f"{', '.join(ARCHITECTURES)}")
+    module, cls_name = ARCHITECTURES[name]
+    cls = getattr(importlib.import_module(module), cls_name)
+    try:
+        return cls(**dict(kwargs))
+    except (TypeError, ValueError, ConfigError) as exc:
+        raise CheckpointError(f"{source}: invalid {name} arguments in the checkpoint metadata: {exc}") from None
+
+
+def _find_config(weights: Path) -> dict | None:
+    """``config.yaml`` next to the weights or in the run folder above a ``checkpoints/`` folder."""
+    folders = [weights.parent] + [p.parent for p in list(weights.parents)[:3] if p.name == "checkpoints"]
+    for folder in folders:
+        cand = folder / "config.yaml"
+        if cand.is_file():
+            from vireid.config import load_config, to_dict
+
+            return to_dict(load_config(cand))
+    return None
+
+
+@dataclass
+class LoadedCheckpoint:
+    model: nn.Module
+    architecture: str
+    kwargs: dict
+    config: dict | None  # the run's config (as a dict) when known
+    weights: Path        # the file that was read (hashed for the model identity)
+
+
+def _read_vireid(weights: Path) -> LoadedCheckpoint:
+    from vireid.engine.checkpoint import read_weights
+    from vireid.models.weights import load_state_dict_strict
+
+    tensors, meta = read_weights(weights)
+    if meta.get("format") != "vireid-model" or "architecture" not in meta or "kwargs" not in meta:
+        raise CheckpointError(f"{weights}: not a vireid model checkpoint (its metadata has no "
+                              "'format: vireid-model' / 'architecture' / 'kwargs'; bare state dicts "
+                              "cannot be rebuilt)")
+    kwargs = meta["kwargs"]
+    if isinstance(kwargs, str):
+        try:
+            kwargs = json.loads(kwargs)
+        except json.JSONDecodeError:
+            kwargs = None
+    if not isinstance(kwargs, dict):
+        raise CheckpointError(f"{weights}: metadata 'kwargs' must be a JSON object")
+    arch = CONFIG_NAMES.get(str(meta["architecture"]), str(meta["architecture"]))
+    model = build_architecture(arch, kwargs, str(weights))
+    load_state_dict_strict(model, tensors, source=str(weights))
+    config = meta.get("config") if isinstance(meta.get("config"), dict) else _find_config(weights)
+    return LoadedCheckpoint(model, arch, kwargs, config, weights)
+
+
+def infer_official_variant(path: Path) -> str:
+    """``"default"`` if the authors' checkpoint has an MFA3 block, else ``"regdb"``."""
+    from vireid.utils.io import safe_torch_load
+
+    obj = safe_torch_load(path, allow_numpy=True)
+    state = obj.get("net", obj) if isinstance(obj, dict) else None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: not a vireid checkpoint nor a DEEN authors' checkpoint "
+                              "({'net': state_dict, ...})")
+    keys = [k[len("module."):] if k.startswith("module.") else k for k in state]
+    return "default" if any(k.startswith("MFA3.") for k in keys) else "regdb"
+
+
+def read_checkpoint(path: str | Path, variant: str | None = None) -> LoadedCheckpoint:
+    """The model (eval mode, CPU), its constructor arguments and run config from any checkpoint."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise CheckpointError(f"{p}: checkpoint not found")
+    if p.is_dir() or p.suffix == ".safetensors" or p.name == "last.json":
+        from vireid.engine.checkpoint import resolve_checkpoint
+
+        loaded = _read_vireid(resolve_checkpoint(p))
+    else:
+        from vireid.models.official import load_official_deen
+
+        variant = variant or infer_official_variant(p)
+        model = load_official_deen(p, variant=variant)
+        loaded = LoadedCheckpoint(model, "DEEN", dict(model.config), None, p)
+    loaded.model.eval()
+    return loaded
+
+
+def inference_config(loaded: LoadedCheckpoint, *,
+                     img_size: tuple[int, int] | None = None, flip: bool | None = None,
+                     combine: str | None = None, alpha: float | None = None) -> InferenceConfig:
+    """Test-time options: explicit arguments, then the run config, then DEEN's defaults."""
+    model, config = loaded.model, loaded.config or {}
+    data = dict(config.get("data", {}) or {})
+    ev = dict(config.get("eval", {}) or {})
+    own = getattr(model, "img_size", None)
+    if own is not None:
+        own = (int(own[0]), int(own[1]))
+        if img_size is not None and tuple(img_size) != own:
+            raise ShapeError(f"this {type(model).__name__} was built for {own[0]}x{own[1]} images; "
+                             f"cannot embed at {img_size[0]}x{img_size[1]}")
+        size = own
+    elif img_size is not None:
+        size = (int(img_size[0]), int(img_size[1]))
+    else:
+        size = (int(data.get("height", DEFAULT_SIZE[0])), int(data.get("width", DEFAULT_SIZE[1])))
+    combine = combine if combine is not None else str(ev.get("combine", "all"))
+    if combine not in COMBINES:
+        raise VireidError(f"unknown combine {combine!r}; expected one of {', '.join(COMBINES)}")
+    kwargs = json.loads(json.dumps(dict(loaded.kwargs), sort_keys=True, default=str))
+    return InferenceConfig(architecture=loaded.architecture, kwargs=kwargs,
+                           input_size=size, flip=bool(ev.get("flip", True) if flip is None else flip),
+                           combine=combine, alpha=float(0.1 if alpha is None else alpha))

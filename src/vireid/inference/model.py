@@ -1,0 +1,173 @@
+"""``vireid.load_model``: a trained model ready to embed raw images of either modality.
+
+>>> model = vireid.load_model("runs/deen_sysu")            # doctest: +SKIP
+>>> q = model.embed("query_ir.jpg", modality="infrared")   # (1, D), L2-normalised
+>>> g = model.embed(gallery_paths, modality="visible")     # (N, D), batched
+>>> scores = q @ g.T                                       # cosine similarity
+
+Preprocessing (:mod:`vireid.inference.preprocess`) happens exactly once, inside
+:meth:`InferenceModel.embed`; the descriptor is :meth:`vireid.models.base.ReIDModel.embed`
+with the configured test-time fusion (flip, embedding combination).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from vireid.errors import ShapeError, VireidError
+from vireid.inference.loading import InferenceConfig, file_sha256, inference_config, read_checkpoint
+from vireid.inference.preprocess import iter_images, preprocess_batch
+from vireid.models.base import MODAL_VISIBLE, modality_to_modal
+
+MODALITIES = ("visible", "infrared")
+
+
+def modality_name(modality: str | int) -> str:
+    """Canonical modality name (``"visible"`` / ``"infrared"``); aliases as :func:`modality_to_modal`."""
+    return "visible" if modality_to_modal(modality) == MODAL_VISIBLE else "infrared"
+
+
+def _device(device: str | torch.device) -> torch.device:
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise VireidError(f"invalid device {device!r}: {exc}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise VireidError(f"device {device!r} requested but CUDA is not available")
+    return dev
+
+
+class InferenceModel:
+    """A model in eval mode with its test-time configuration and identity.
+
+    Attributes:
+        model: the :class:`~vireid.models.base.ReIDModel` (eval mode, on ``device``).
+        config: the :class:`InferenceConfig` (input size, normalisation, flip, combine).
+        checkpoint_sha256: SHA-256 of the checkpoint file that was read.
+        source: that file's path.
+    """
+
+    def __init__(self, model: nn.Module, config: InferenceConfig, *, device: str | torch.device = "cpu",
+                 batch_size: int = 64, checkpoint_sha256: str = "", source: str = "") -> None:
+        if int(batch_size) < 1:
+            raise VireidError(f"batch_size must be >= 1, got {batch_size}")
+        self.device = _device(device)
+        self.model = model.to(self.device).eval()
+        self.config = config
+        self.batch_size = int(batch_size)
+        self.checkpoint_sha256 = checkpoint_sha256
+        self.source = source
+        self._dim: int | None = None
+
+    # ------------------------------------------------------------------ identity
+    @property
+    def input_size(self) -> tuple[int, int]:
+        return self.config.input_size
+
+    @property
+    def descriptor_dim(self) -> int:
+        """Length of a descriptor (E embeddings x feature dim, x2 for pool + BN)."""
+        if self._dim is None:
+            e, d = getattr(self.model, "num_embeddings", None), getattr(self.model, "feat_dim", None)
+            if e is not None and d is not None:
+                self._dim = int(e) * int(d) * (2 if self.config.combine in ("all", "weighted") else 1)
+            else:  # unknown architecture: measure it
+                h, w = self.input_size
+                self._dim = int(self._forward(torch.zeros(1, 3, h, w), "visible").shape[1])
+        return self._dim
+
+    @property
+    def model_id(self) -> dict[str, Any]:
+        """What a search index stores to refuse queries from another model."""
+        return {"checkpoint_sha256": self.checkpoint_sha256, "config_sha256": self.config.sha256(),
+                "descriptor": self.descriptor_dim, "architecture": self.config.architecture,
+                "checkpoint": self.source}
+
+    # ------------------------------------------------------------------ embedding
+    def preprocess(self, images: Any) -> Tensor:
+        """Images (paths, PIL, arrays, tensors; single or list) -> normalised (B, 3, H, W) float32."""
+        h, w = self.input_size
+        return preprocess_batch(list(iter_images(images)), h, w, mean=self.config.mean, std=self.config.std)
+
+    def _forward(self, batch: Tensor, modality: str) -> Tensor:
+        c = self.config
+        return self.model.embed(batch.to(self.device), modality, flip=c.flip, combine=c.combine,
+                                alpha=c.alpha, normalize=True).float().cpu()
+
+    @torch.no_grad()
+    def embed(self, images: Any, modality: str = "visible", *, batch_size: int | None = None,
+              progress: bool = False) -> Tensor:
+        """L2-normalised descriptors ``(N, D)`` (CPU float32) of ``images``, in order.
+
+        ``images``: a file path, PIL image, uint8 array or tensor ((C, H, W) or a (B, C, H, W)
+        batch), or a list of them; a single image gives ``(1, D)``.  Preprocessed and embedded
+        ``batch_size`` images at a time (default: the model's ``batch_size``), so long lists of
+        paths use bounded memory.  ``progress`` shows a tqdm bar.
+        """
+        name = modality_name(modality)
+        items = list(iter_images(images))
+        if not items:
+            raise ShapeError("no images to embed")
+        bs = int(batch_size or self.batch_size)
+        h, w = self.input_size
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(items), desc=f"embedding {name}", unit="img")
+        out = []
+        try:
+            for start in range(0, len(items), bs):
+                chunk = items[start:start + bs]
+                batch = preprocess_batch(chunk, h, w, mean=self.config.mean, std=self.config.std, start=start)
+                out.append(self._forward(batch, name))
+                if bar is not None:
+                    bar.update(len(chunk))
+        finally:
+            if bar is not None:
+                bar.close()
+        feats = torch.cat(out)
+        self._dim = int(feats.shape[1])
+        return feats
+
+    __call__ = embed
+
+    # ------------------------------------------------------------------ export
+    def export_onnx(self, out: str | Path, modality: str, *, preprocess_in_graph: bool = False,
+                    opset: int = 17) -> Path:
+        """ONNX graph of this model's descriptor for ``modality`` (see :mod:`vireid.export.onnx`)."""
+        from vireid.export.onnx import export_onnx
+
+        c = self.config
+        model = self.model.to("cpu")
+        try:
+            return export_onnx(model, out, modality=modality_name(modality), img_size=c.input_size, flip=c.flip,
+                               combine=c.combine, alpha=c.alpha, preprocess_in_graph=preprocess_in_graph,
+                               opset=opset, metadata={"model_id": self.model_id,
+                                                      "architecture": c.architecture})
+        finally:
+            self.model.to(self.device)
+
+    def __repr__(self) -> str:
+        h, w = self.input_size
+        return (f"InferenceModel({self.config.architecture}, input {h}x{w}, flip={self.config.flip}, "
+                f"combine={self.config.combine!r}, device={self.device}, source={self.source!r})")
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu", *, batch_size: int = 64,
+               img_size: tuple[int, int] | None = None, flip: bool | None = None, combine: str | None = None,
+               alpha: float | None = None, variant: str | None = None) -> InferenceModel:
+    """Load any vireid checkpoint (run folder, engine/``DEEN.save`` safetensors, authors' ``.t``).
+
+    ``img_size`` (H, W), ``flip``, ``combine`` and ``alpha`` override the checkpoint's test-time
+    configuration; ``variant`` forces the DEEN variant of an authors' checkpoint (inferred by
+    default).  See :mod:`vireid.inference.loading` for what each source provides.
+    """
+    loaded = read_checkpoint(path, variant=variant)
+    cfg = inference_config(loaded, img_size=img_size, flip=flip, combine=combine, alpha=alpha)
+    return InferenceModel(loaded.model, cfg, device=device, batch_size=batch_size,
+                          checkpoint_sha256=file_sha256(loaded.weights), source=str(loaded.weights))

@@ -1,0 +1,114 @@
+"""``vireid index build`` + ``vireid search``: round trip, scores = the API's, and every refusal."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import vireid
+from tests.inference.tiny import deen_checkpoint, write_gallery
+from vireid.cli.main import main
+
+
+@pytest.fixture(autouse=True)
+def _single_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("search")
+    ckpt = deen_checkpoint(root)
+    gallery = write_gallery(root / "gallery", pids=(1, 2, 3), cams=(1, 2))
+    queries = write_gallery(root / "queries", pids=(1, 2), cams=(3,), seed=5, gray=True)
+    index = root / "gallery.index"
+    assert main(["index", "build", "--checkpoint", str(ckpt), "--gallery", str(root / "gallery"),
+                 "--modality", "visible", "--out", str(index), "--no-progress"]) == 0
+    return root, ckpt, gallery, queries, index
+
+
+def search(args, capsys):
+    rc = main(["search", *map(str, args)])
+    cap = capsys.readouterr()
+    return rc, cap.out, cap.err
+
+
+def test_round_trip_json_matches_the_api(setup, capsys):
+    root, ckpt, gallery, queries, index = setup
+    assert sorted((index).iterdir()) == [index / "feats.safetensors", index / "index.json"]
+    rc, out, err = search(["--index", index, "--query", *queries, "--modality", "infrared", "--topk", "4",
+                           "--json"], capsys)
+    assert rc == 0, err
+    doc = json.loads(out)
+    model = vireid.load_model(ckpt)
+    q = model.embed(queries, "infrared")
+    g = model.embed(sorted(str(p.resolve()) for p in gallery), "visible")
+    scores = q @ g.T
+    for i, entry in enumerate(doc["queries"]):
+        hits = entry["results"]
+        assert [h["rank"] for h in hits] == [1, 2, 3, 4]
+        top = scores[i].topk(4)
+        assert [h["index"] for h in hits] == top.indices.tolist()
+        assert [h["score"] for h in hits] == pytest.approx(top.values.tolist(), abs=1e-5)
+        assert {"path", "pid", "camid"} <= set(hits[0])
+
+
+def test_text_output_and_explicit_checkpoint(setup, capsys):
+    root, ckpt, gallery, queries, index = setup
+    rc, out, _ = search(["--index", index, "--query", queries[0], "--modality", "infrared", "--checkpoint", ckpt,
+                         "--topk", "2"], capsys)
+    assert rc == 0 and out.count("\n") == 4 and "rank" in out and str(root / "gallery") in out
+
+
+def test_wrong_modality_is_refused(setup, capsys):
+    root, ckpt, gallery, queries, index = setup
+    rc, out, err = search(["--index", index, "--query", queries[0], "--modality", "visible"], capsys)
+    assert rc == 2 and "cross-modal" in err and "infrared" in err and out == ""
+
+
+def test_query_from_another_model_is_refused(setup, capsys, tmp_path):
+    root, ckpt, gallery, queries, index = setup
+    other = deen_checkpoint(tmp_path, seed=1)
+    rc, _, err = search(["--index", index, "--query", queries[0], "--modality", "infrared", "--checkpoint", other],
+                        capsys)
+    assert rc == 2 and "another model" in err
+    rc, _, err = search(["--index", index, "--query", queries[0], "--modality", "infrared", "--checkpoint", ckpt,
+                         "--input-size", "96x32"], capsys)
+    assert rc == 2 and "another model" in err  # same weights, another preprocessing config
+
+
+def test_bad_index_and_query(setup, capsys, tmp_path):
+    root, ckpt, gallery, queries, index = setup
+    rc, _, err = search(["--index", tmp_path, "--query", queries[0], "--modality", "infrared"], capsys)
+    assert rc == 2 and "not a vireid index" in err
+    (tmp_path / "x.jpg").write_text("nope")
+    rc, _, err = search(["--index", index, "--query", tmp_path / "x.jpg", "--modality", "infrared"], capsys)
+    assert rc == 2 and "x.jpg" in err and "Traceback" not in err
+
+
+def test_build_refuses_foreign_folders_and_replaces_an_index(setup, capsys, tmp_path):
+    root, ckpt, gallery, queries, index = setup
+    base = ["index", "build", "--checkpoint", str(ckpt), "--gallery", str(root / "queries"), "--modality",
+            "infrared", "--no-progress", "--out"]
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "keep.txt").write_text("precious")
+    assert main(base + [str(foreign)]) == 2
+    assert "refusing" in capsys.readouterr().err and (foreign / "keep.txt").read_text() == "precious"
+    (tmp_path / "empty").mkdir()
+    assert main([*base[:5], str(tmp_path / "empty"), *base[6:], str(tmp_path / "idx")]) == 2
+    assert not (tmp_path / "idx").exists()
+    copy = tmp_path / "copy.index"
+    assert main(base + [str(copy)]) == 0
+    first = json.loads((copy / "index.json").read_text())
+    assert first["modality"] == "infrared" and len(first["entries"]) == 2
+    base[7] = "visible"
+    base[5] = str(root / "gallery")
+    assert main(base + [str(copy)]) == 0  # an existing index is replaced
+    assert json.loads((copy / "index.json").read_text())["modality"] == "visible"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []

@@ -1,0 +1,61 @@
+"""Rank-list pictures (and the test-run pictures built on them): borders, ordering, shapes, PNGs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from vireid.data.records import Record
+from vireid.errors import ShapeError
+from vireid.viz import ranks
+from vireid.viz.ranks import rank_list_figure
+from vireid.viz.report import write_test_pictures
+
+
+@pytest.fixture
+def images(tmp_path):
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(6):
+        p = tmp_path / f"{i}.png"
+        Image.fromarray(rng.integers(0, 255, (50, 24, 3), dtype=np.uint8)).save(p)
+        paths.append(str(p))
+    Image.fromarray(np.zeros((50, 24), np.uint8)).save(tmp_path / "gray.png")  # an infrared-like crop
+    return paths + [str(tmp_path / "gray.png")]
+
+
+def test_thumb_borders(images):
+    green = ranks._thumb(images[0], (64, 32), (0, 170, 0))
+    assert green.shape == (64, 32, 3) and tuple(green[0, 0]) == (0, 170, 0) and tuple(green[32, 1]) == (0, 170, 0)
+    plain = ranks._thumb(images[-1], (64, 32), None)
+    assert plain.shape == (64, 32, 3) and plain.max() == 0  # greyscale converted to RGB
+
+
+def test_rank_list_uses_the_distance_order_and_keep_mask(images, tmp_path, monkeypatch):
+    seen = []
+    real = ranks._thumb
+    monkeypatch.setattr(ranks, "_thumb", lambda p, s, b: seen.append((p, b)) or real(p, s, b))
+    dist = np.array([[0.3, 0.1, 0.2, 0.9]])
+    keep = np.array([[True, False, True, True]])
+    out = rank_list_figure(dist, images[:1], [1], images[1:5], [1, 1, 2, 1], tmp_path / "r.png", topk=3, keep=keep)
+    assert out.read_bytes()[:4] == b"\x89PNG"
+    assert seen == [(images[0], None), (images[3], (220, 0, 0)), (images[1], (0, 170, 0)),
+                    (images[4], (0, 170, 0))]  # 0.2 (pid 2, wrong), 0.3, 0.9; 0.1 is filtered out
+
+
+def test_rank_list_shape_mismatch(images, tmp_path):
+    with pytest.raises(ShapeError, match="does not match"):
+        rank_list_figure(np.zeros((2, 3)), images[:1], [1], images[:3], [1, 1, 1], tmp_path / "x.png")
+
+
+def test_write_test_pictures(images, tmp_path):
+    rng = np.random.default_rng(1)
+    q = [Record(images[i], i % 3, 3, "infrared") for i in range(3)]
+    g = [Record(images[i], i % 3, 1, "visible") for i in range(3, 7)]
+    out = write_test_pictures(tmp_path / "run", rng.normal(size=(3, 8)), rng.normal(size=(4, 8)), q, g, topk=3)
+    assert sorted(out) == ["distances", "ranks", "tsne"]
+    for name, path in out.items():
+        assert path == tmp_path / "run" / f"{name}.png" and path.stat().st_size > 1000
+    with pytest.raises(ShapeError, match="records"):
+        write_test_pictures(tmp_path, rng.normal(size=(2, 8)), rng.normal(size=(4, 8)), q, g)
