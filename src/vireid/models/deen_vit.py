@@ -220,7 +220,7 @@ class DEENViT(ReIDModel):
             of_feats.append(x[:, 1:])
         pooled = self._pool(self.norm(x))
         aux: dict[str, Tensor] = {}
-        if e >= 3:
+        if e >= 3 and self.training:  # a training loss; skipped at test time
             aux["ort"] = deen_orthogonal_loss(pooled, e, absolute=True)
         aux.update({f"expansion_{k}": v for k, v in exp_aux.items()})
         extras: dict[str, Any] = {"modality": modality, **exp_extras}
