@@ -19,6 +19,18 @@ from vireid.errors import VireidError
 
 # command name -> module implementing it (relative to vireid.cli)
 COMMANDS: dict[str, str] = {
+    "synth": "synth",
+    "demo": "demo",
+    "convert": "convert",
+    "train": "train",
+    "test": "test",
+    "evaluate": "evaluate",
+    "extract": "extract",
+    "index": "index",
+    "search": "search",
+    "export": "export",
+    "visualize": "visualize",
+    "ablate": "ablate",
 }
 
 

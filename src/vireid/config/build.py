@@ -1,0 +1,158 @@
+"""The one place that turns a :class:`Config` into constructor arguments.
+
+Every other module takes plain keyword arguments; the ``*_kwargs`` functions here map
+config fields onto them, and the ``build_*`` helpers call the constructors.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from vireid.config.schema import Config, DataConfig, LossConfig, ModelConfig, OptimConfig
+from vireid.errors import ConfigError
+
+MODEL_NAMES = ("deen", "deen_vit")
+
+
+# --------------------------------------------------------------------------- data
+def dataset_kwargs(data: DataConfig) -> dict[str, Any]:
+    """Options of the dataset reader (:func:`vireid.data.datasets.build_dataset`)."""
+    if data.dataset == "sysu":
+        return {"mode": data.mode, "shot": data.shot}
+    if data.dataset == "regdb":
+        return {"trial": data.trial}
+    return {}
+
+
+def build_dataset(data: DataConfig):
+    """The dataset reader; a synthetic dataset is generated (or reused from cache) first."""
+    from vireid.data.datasets import build_dataset as _build
+
+    if data.synth:
+        from vireid.data.synth import ensure_dataset
+
+        try:
+            ensure_dataset(data.root, data.dataset, **data.synth)
+        except TypeError as exc:
+            raise ConfigError(f"data.synth: {exc}") from None
+    return _build(data.dataset, data.root, **dataset_kwargs(data))
+
+
+def train_transform_kwargs(data: DataConfig) -> dict[str, Any]:
+    if len(data.erasing_area) != 2:
+        raise ConfigError(f"data.erasing_area: expected [min, max], got {list(data.erasing_area)}")
+    return dict(height=data.height, width=data.width, padding=data.pad, flip_p=0.5 if data.flip else 0.0,
+                grayscale_p=data.grayscale_p, erasing_p=data.erasing_p,
+                erasing_area=tuple(float(x) for x in data.erasing_area), erasing_ratio=data.erasing_ratio,
+                channel_aug=data.channel_aug)
+
+
+def train_loader_kwargs(cfg: Config, rank: int = 0, world_size: int = 1) -> dict[str, Any]:
+    """Arguments of :func:`vireid.data.loaders.build_train_loader` (without records/transform)."""
+    d = cfg.data
+    return dict(height=d.height, width=d.width, num_ids=d.num_ids, num_instances=d.num_pos,
+                seed=cfg.train.seed, rank=rank, world_size=world_size, num_workers=d.workers,
+                batches_per_epoch=cfg.train.steps_per_epoch, cache=d.cache)
+
+
+def test_loader_kwargs(cfg: Config) -> dict[str, Any]:
+    d = cfg.data
+    return dict(height=d.height, width=d.width, batch_size=d.test_batch_size, num_workers=d.workers)
+
+
+def eval_kwargs(cfg: Config) -> dict[str, Any]:
+    return dict(flip=cfg.eval.flip, combine=cfg.eval.combine, **test_loader_kwargs(cfg))
+
+
+def eval_trials(cfg: Config, final: bool) -> Any:
+    """Trials to evaluate: the dataset's full protocol (``final``) or ``eval.trials`` of them."""
+    if cfg.data.dataset == "regdb":
+        return None  # the trained trial's own test split
+    full = list(range(10))
+    return full if final or cfg.eval.trials is None else full[: cfg.eval.trials]
+
+
+# --------------------------------------------------------------------------- model
+def model_class(model: ModelConfig) -> type:
+    if model.name == "deen":
+        from vireid.models import DEEN
+
+        return DEEN
+    if model.name == "deen_vit":
+        from vireid.models import DEENViT
+
+        return DEENViT
+    raise ConfigError(f"model.name: unknown model {model.name!r}; expected one of {', '.join(MODEL_NAMES)}")
+
+
+def model_kwargs(model: ModelConfig, num_classes: int) -> dict[str, Any]:
+    if "num_classes" in model.args:
+        raise ConfigError("model.args.num_classes is set from the dataset; remove it")
+    return {"num_classes": int(num_classes), **{k: (list(v) if isinstance(v, tuple) else v)
+                                                for k, v in model.args.items()}}
+
+
+def build_model(model: ModelConfig, num_classes: int) -> nn.Module:
+    cls = model_class(model)
+    kwargs = model_kwargs(model, num_classes)
+    try:
+        net = cls(**kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"model.args: invalid arguments for {cls.__name__}: {exc}") from None
+    except ValueError as exc:
+        raise ConfigError(f"model.args: {exc}") from None
+    if model.pretrained:
+        loader = getattr(net, "load_imagenet", None) or getattr(net, "load_pretrained", None)
+        if loader is None:
+            raise ConfigError(f"model.pretrained: {cls.__name__} cannot load pretrained backbone weights")
+        loader(model.pretrained)
+    return net
+
+
+# --------------------------------------------------------------------------- losses / optimiser
+def criterion_kwargs(loss: LossConfig) -> dict[str, Any]:
+    return dict(id_weight=loss.id_weight, label_smoothing=loss.label_smoothing, triplet=loss.triplet,
+                triplet_weight=loss.triplet_weight, triplet_margin=loss.triplet_margin,
+                cpm_weight=loss.cpm_weight, cpm_margin=loss.cpm_margin, ort_weight=loss.ort_weight,
+                aux_weights=dict(loss.aux_weights), svdo_of_weight=loss.svdo_of_weight,
+                svdo_ow_weight=loss.svdo_ow_weight, infonce_weight=loss.infonce_weight,
+                infonce_temperature=loss.infonce_temperature)
+
+
+def build_criterion(loss: LossConfig) -> nn.Module:
+    from vireid.engine.criterion import DEENCriterion
+
+    return DEENCriterion(**criterion_kwargs(loss))
+
+
+def optimizer_kwargs(optim: OptimConfig) -> dict[str, Any]:
+    if optim.name not in ("sgd", "adamw"):
+        raise ConfigError(f"optim.name: unknown optimizer {optim.name!r}; expected sgd or adamw")
+    return dict(name=optim.name, lr=optim.lr, backbone_lr_mult=optim.backbone_lr_mult,
+                head_modules=tuple(optim.head_modules), momentum=optim.momentum, nesterov=optim.nesterov,
+                weight_decay=optim.weight_decay, betas=tuple(optim.betas))
+
+
+def build_optimizer(optim: OptimConfig, model: nn.Module):
+    from vireid.engine.optim import build_optimizer as _build
+
+    return _build(model, **optimizer_kwargs(optim))
+
+
+def schedule_kwargs(cfg: Config) -> dict[str, Any]:
+    o = cfg.optim
+    if o.schedule not in ("step", "cosine", "constant"):
+        raise ConfigError(f"optim.schedule: unknown {o.schedule!r}; expected step, cosine or constant")
+    if len(o.milestones) != len(o.gammas):
+        raise ConfigError("optim.milestones and optim.gammas must have the same length")
+    return dict(name=o.schedule, epochs=cfg.train.epochs, warmup_epochs=o.warmup_epochs,
+                milestones=tuple(int(m) for m in o.milestones), gammas=tuple(float(g) for g in o.gammas),
+                min_factor=o.min_lr_factor)
+
+
+def build_schedule(cfg: Config):
+    from vireid.engine.schedules import build_schedule as _build
+
+    return _build(**schedule_kwargs(cfg))

@@ -1,0 +1,253 @@
+"""YAML config files with ``base:`` inheritance and dotted command-line overrides.
+
+* ``base: other.yaml`` (path relative to the file) is loaded first, recursively;
+  mappings are merged key by key, everything else is replaced.  A cycle is an error.
+* Overrides ``section.key=value`` (value parsed as YAML, so ``1e-3``, ``[20, 80]``,
+  ``null`` and ``true`` work) apply after the files.
+* Every key is checked against :mod:`vireid.config.schema`; an unknown key or a value
+  of the wrong type raises :class:`~vireid.errors.ConfigError` naming the file, the line
+  and the expected keys or type.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import typing
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import yaml
+
+from vireid.config.schema import Config
+from vireid.errors import ConfigError, format_location
+from vireid.utils.io import atomic_write_text
+
+CLI = "<command line>"
+
+
+def _read_yaml(path: Path) -> tuple[dict, dict[str, int]]:
+    """Parse a YAML mapping; returns (data, {dotted key: line number})."""
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        text = path.read_text()
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: not a readable YAML file ({exc})") from None
+    if node is None:
+        return {}, {}
+    constructor = yaml.SafeLoader("")
+    lines: dict[str, int] = {}
+
+    def walk(n: yaml.Node, prefix: str) -> Any:
+        if isinstance(n, yaml.MappingNode):
+            out = {}
+            for k, v in n.value:
+                key = constructor.construct_object(k, deep=True)
+                if not isinstance(key, str):
+                    raise ConfigError(f"{format_location(path, k.start_mark.line + 1)}: "
+                                      f"key {key!r} is not a string")
+                dotted = f"{prefix}{key}"
+                lines[dotted] = k.start_mark.line + 1
+                out[key] = walk(v, dotted + ".")
+            return out
+        return constructor.construct_object(n, deep=True)
+
+    try:
+        data = walk(node, "")
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML ({exc})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections at the top level")
+    return data, lines
+
+
+def _merge(base: dict, top: Mapping) -> dict:
+    out = dict(base)
+    for k, v in top.items():
+        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _coerce(value: Any, tp: Any, where: str) -> Any:
+    """Check ``value`` against annotation ``tp`` (int -> float and list -> tuple allowed)."""
+    origin = typing.get_origin(tp)
+    if origin is typing.Union:
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(value, inner[0], where)
+    expect = None
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        expect = "true or false"
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        expect = "an integer"
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads "1e-3" (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        expect = "a number"
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+        expect = "a string"
+    elif tp is tuple:
+        if isinstance(value, (list, tuple)):
+            return tuple(value)
+        expect = "a list"
+    elif tp is dict:
+        if isinstance(value, Mapping):
+            return dict(value)
+        expect = "a mapping"
+    else:  # pragma: no cover - schema uses only the types above
+        return value
+    raise ConfigError(f"{where}: expected {expect}, got {value!r}")
+
+
+def _validate(tree: Mapping, cls: type, file: str, lines: Mapping[str, int], prefix: str = "") -> None:
+    hints = _hints(cls)
+    for key, value in tree.items():
+        dotted = f"{prefix}{key}"
+        where = f"{format_location(file, lines.get(dotted))}: {dotted}"
+        if key not in hints:
+            raise ConfigError(f"{format_location(file, lines.get(dotted))}: unknown key "
+                              f"'{dotted}'; expected one of: {', '.join(hints)}")
+        tp = hints[key]
+        if dataclasses.is_dataclass(tp):
+            if value is None:  # an empty section ("model:" alone)
+                continue
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"{where}: expected a mapping (section '{dotted}'), got {value!r}")
+            _validate(value, tp, file, lines, dotted + ".")
+        else:
+            _coerce(value, tp, where)
+
+
+def _build(cls: type, tree: Mapping) -> Any:
+    hints = _hints(cls)
+    kwargs = {}
+    for key, value in tree.items():
+        tp = hints[key]
+        if dataclasses.is_dataclass(tp) and value is None:
+            continue
+        kwargs[key] = _build(tp, value) if dataclasses.is_dataclass(tp) else _coerce(value, tp, key)
+    return cls(**kwargs)
+
+
+def _load_tree(path: Path, stack: tuple[Path, ...]) -> dict:
+    path = path.resolve()
+    if path in stack:
+        chain = " -> ".join(str(p) for p in (*stack, path))
+        raise ConfigError(f"{path}: 'base' inheritance cycle: {chain}")
+    data, lines = _read_yaml(path)
+    base = data.pop("base", None)
+    _validate(data, Config, str(path), lines)
+    if base is None:
+        return data
+    if not isinstance(base, str):
+        raise ConfigError(f"{format_location(path, lines.get('base'))}: 'base' must be a path string")
+    base_path = Path(os.path.expanduser(base))
+    if not base_path.is_absolute():
+        base_path = path.parent / base_path
+    if not base_path.is_file():
+        raise ConfigError(f"{format_location(path, lines.get('base'))}: base config {base_path} not found")
+    return _merge(_load_tree(base_path, (*stack, path)), data)
+
+
+def parse_overrides(overrides: Iterable[str]) -> dict:
+    """``["optim.lr=0.01", "model.args.width=0.5"]`` -> nested dict (values parsed as YAML)."""
+    tree: dict = {}
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key or any(not part for part in key.split(".")):
+            raise ConfigError(f"{CLI}: override {item!r} is not of the form section.key=value")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{CLI}: override {item!r}: value is not valid YAML ({exc})") from None
+        node = tree
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"{CLI}: override {item!r} conflicts with an earlier override")
+        node[parts[-1]] = value
+    return tree
+
+
+def to_dict(cfg: Any) -> dict:
+    """Plain nested dict of a config (tuples as lists), suitable for YAML/JSON."""
+
+    def conv(v: Any) -> Any:
+        if dataclasses.is_dataclass(v):
+            return {f.name: conv(getattr(v, f.name)) for f in dataclasses.fields(v)}
+        if isinstance(v, (list, tuple)):
+            return [conv(x) for x in v]
+        if isinstance(v, Mapping):
+            return {k: conv(x) for k, x in v.items()}
+        return v
+
+    return conv(cfg)
+
+
+def from_dict(tree: Mapping, source: str = "<dict>") -> Config:
+    """Build a :class:`Config` from a (possibly partial) nested dict, checking every key."""
+    _validate(tree, Config, source, {})
+    return _build(Config, tree)
+
+
+def apply_overrides(cfg: Config, overrides: Iterable[str]) -> Config:
+    """A new config with dotted ``key=value`` overrides applied."""
+    top = parse_overrides(overrides)
+    _validate(top, Config, CLI, {})
+    return _build(Config, _merge(to_dict(cfg), top))
+
+
+def load_config(path: str | os.PathLike, overrides: Iterable[str] = ()) -> Config:
+    """Load ``path`` (following ``base:``) and apply command-line ``overrides``."""
+    tree = _load_tree(Path(path), ())
+    top = parse_overrides(overrides)
+    _validate(top, Config, CLI, {})
+    return _build(Config, _merge(tree, top))
+
+
+def dump_config(cfg: Config) -> str:
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False, default_flow_style=None)
+
+
+def save_config(cfg: Config, path: str | os.PathLike) -> None:
+    """Write the resolved config as YAML (atomically)."""
+    atomic_write_text(path, dump_config(cfg))
+
+
+def config_diff(a: Config, b: Config) -> dict[str, tuple[Any, Any]]:
+    """``{dotted key: (a value, b value)}`` for every leaf that differs."""
+    out: dict[str, tuple[Any, Any]] = {}
+
+    def walk(x: Any, y: Any, prefix: str) -> None:
+        if isinstance(x, Mapping) and isinstance(y, Mapping):
+            for k in sorted(set(x) | set(y)):
+                walk(x.get(k), y.get(k), f"{prefix}{k}.")
+        elif x != y:
+            out[prefix[:-1]] = (x, y)
+
+    walk(to_dict(a), to_dict(b), "")
+    return out

@@ -1,0 +1,132 @@
+"""The configuration schema: frozen dataclasses, one per section.
+
+Every field has a default, so a YAML file lists only what it changes.  Fields typed
+``dict`` are free-form (e.g. ``model.args``, passed as keyword arguments to the model
+constructor by :mod:`vireid.config.build`); every other key is checked, and an unknown
+one is a :class:`~vireid.errors.ConfigError` naming the file and line.
+
+The library never mutates a config: use :func:`dataclasses.replace` or
+:func:`vireid.config.loader.apply_overrides` to derive a new one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Dataset, sampler and augmentation (DEEN recipe defaults, SYSU-MM01 layout)."""
+
+    dataset: str = "sysu"            # sysu | regdb | llcm (official layouts)
+    root: str = "data/SYSU-MM01"
+    trial: int = 1                   # RegDB training/test split (1..10)
+    mode: str = "all"                # SYSU-MM01 search mode: all | indoor
+    shot: str = "single"             # SYSU-MM01 gallery: single | multi
+    height: int = 288
+    width: int = 144
+    num_ids: int = 6                 # P identities per batch (per rank)
+    num_pos: int = 4                 # K images per identity and modality
+    workers: int = 4
+    test_batch_size: int = 64
+    pad: int = 10
+    flip: bool = True
+    grayscale_p: float = 0.5
+    erasing_p: float = 0.5
+    erasing_area: tuple = (0.2, 0.8)  # DEEN: (0.2, 0.8) on SYSU, (0.02, 0.4) on RegDB/LLCM
+    erasing_ratio: float = 0.3
+    channel_aug: Optional[str] = None  # None | exchange | adapt_gray (CAJ channel augmentation)
+    cache: bool = False               # keep decoded training images in RAM
+    # non-empty: generate (or reuse) a synthetic dataset in the ``dataset`` layout at ``root``
+    # first; keys are vireid.data.synth.ensure_dataset options (num_ids, seed, difficulty, ...)
+    synth: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture name and its constructor keyword arguments (num_classes is added)."""
+
+    name: str = "deen"               # deen | deen_vit
+    args: dict = field(default_factory=dict)
+    pretrained: Optional[str] = None  # path to backbone weights (safetensors/.pth)
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Loss weights (DEEN, CVPR 2023, Eq. 11: L = L_id + L_tri + l1 L_cpm + l2 L_ort)."""
+
+    id_weight: float = 1.0
+    label_smoothing: float = 0.0
+    triplet: str = "batch_hard"      # batch_hard | weighted (WRT) | none
+    triplet_weight: float = 1.0
+    triplet_margin: float = 0.3
+    cpm_weight: float = 0.8          # lambda_1
+    cpm_margin: float = 0.2
+    ort_weight: float = 0.01         # lambda_2 (DEEN orthogonal loss of the DEE module)
+    aux_weights: dict = field(default_factory=dict)  # other architecture losses, default 1.0
+    svdo_of_weight: float = 0.0      # ABD-Net SVDO orthogonal features
+    svdo_ow_weight: float = 0.0      # ABD-Net SVDO orthogonal weights
+    infonce_weight: float = 0.0
+    infonce_temperature: float = 0.1
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """Optimiser and LR schedule (DEEN: SGD + warm-up + steps; ViT: AdamW + cosine)."""
+
+    name: str = "sgd"                # sgd | adamw
+    lr: float = 0.1                  # LR of the neck/classifier
+    backbone_lr_mult: float = 0.1    # LR of everything else = lr * mult (DEEN: 0.01)
+    head_modules: tuple = ("bottleneck", "classifier")
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 5e-4
+    betas: tuple = (0.9, 0.999)
+    schedule: str = "step"           # step | cosine | constant
+    warmup_epochs: float = 10.0
+    milestones: tuple = (20, 80)
+    gammas: tuple = (0.1, 0.01)      # cumulative factors after each milestone
+    min_lr_factor: float = 0.0       # cosine floor, as a fraction of the base LR
+    grad_clip: Optional[float] = None  # max global L2 norm
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Loop, precision, device and bookkeeping."""
+
+    epochs: int = 150
+    steps_per_epoch: Optional[int] = None  # None: as DEEN, max(#visible, #infrared) // (P*K)
+    seed: int = 0
+    device: str = "auto"             # auto | cpu | cuda | cuda:N
+    threads: int = 0                 # torch CPU threads (0: torch's default); 1 is best on a busy CPU
+    amp: str = "none"                # none | auto | bf16 | fp16
+    channels_last: bool = False
+    compile: bool = False
+    deterministic: bool = False
+    checkpoint_every: int = 0        # steps between "last" checkpoints (0: every epoch)
+    log_every: int = 20
+    progress: bool = True
+    tensorboard: bool = True
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Periodic and final evaluation."""
+
+    every: int = 1                   # epochs between evaluations (0: only at the end)
+    start: int = 1                   # first epoch (1-based count) evaluated
+    metric: str = "rank1"            # which mean metric selects the best checkpoint
+    flip: bool = True
+    combine: str = "all"             # all | weighted | pool | bn  (see ReIDModel.embed)
+    trials: Optional[int] = None     # limit trials during training (None: all)
+
+
+@dataclass(frozen=True)
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)

@@ -1,0 +1,193 @@
+"""Checkpoints: safetensors weights + a plain-tensor training state, written atomically.
+
+Layout of a run's ``checkpoints/`` folder::
+
+    step-00001200/model.safetensors   weights; metadata: config, model name/kwargs, step
+    step-00001200/state.pt            optimizer, scheduler, sampler, RNG states, counters
+    last.json                         {"dir": "step-00001200", "step": 1200}
+    best.safetensors                  weights of the best evaluation (+ its metrics)
+
+Every file goes through :func:`vireid.utils.io.atomic_write`.  A pair of files cannot
+be replaced atomically, so a new "last" checkpoint is written into a fresh folder and
+becomes current only when ``last.json`` is atomically replaced; older folders are
+deleted afterwards.  A crash at any moment leaves ``last.json`` pointing at a complete
+checkpoint.  ``state.pt`` holds only tensors and plain Python containers and is read
+with ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+from torch import nn
+
+from vireid.errors import CheckpointError
+from vireid.utils.io import atomic_torch_save, atomic_write_json, load_safetensors, safe_torch_load, \
+    save_safetensors
+
+WEIGHTS, STATE, POINTER, BEST = "model.safetensors", "state.pt", "last.json", "best.safetensors"
+
+
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """The plain module inside DDP / ``torch.compile`` wrappers."""
+    while True:
+        if hasattr(model, "module") and isinstance(model.module, nn.Module):
+            model = model.module
+        elif hasattr(model, "_orig_mod"):
+            model = model._orig_mod
+        else:
+            return model
+
+
+# --------------------------------------------------------------------------- RNG states
+def rng_state(generators: Mapping[str, torch.Generator] | None = None) -> dict:
+    """Python, NumPy, torch (CPU + every CUDA device) and named generator states."""
+    version, mt, gauss = random.getstate()
+    np_name, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()
+    state = {
+        "python": {"version": version, "state": list(mt), "gauss": gauss},
+        "numpy": {"keys": torch.from_numpy(np_keys.astype(np.int64)), "pos": int(np_pos),
+                  "has_gauss": int(np_has_gauss), "gauss": float(np_gauss)},
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "generators": {k: g.get_state() for k, g in (generators or {}).items()},
+    }
+    return state
+
+
+def set_rng_state(state: Mapping, generators: Mapping[str, torch.Generator] | None = None) -> None:
+    py = state["python"]
+    random.setstate((py["version"], tuple(py["state"]), py["gauss"]))
+    n = state["numpy"]
+    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
+    torch.set_rng_state(state["torch"])
+    if state.get("cuda") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    for k, g in (generators or {}).items():
+        if k in state["generators"]:
+            g.set_state(state["generators"][k])
+
+
+# --------------------------------------------------------------------------- weights
+def _metadata(meta: Mapping[str, Any]) -> dict[str, str]:
+    return {k: v if isinstance(v, str) else json.dumps(v, sort_keys=True) for k, v in meta.items()}
+
+
+def save_weights(model: nn.Module, path: str | Path, metadata: Mapping[str, Any] | None = None) -> None:
+    """Model weights as safetensors; metadata values are stored as JSON strings."""
+    # clone: safetensors refuses tensors that share storage
+    state = {k: v.detach().cpu().clone() for k, v in unwrap_model(model).state_dict().items()}
+    save_safetensors(state, path, _metadata(metadata or {}))
+
+
+def read_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """(state dict, metadata with JSON values decoded)."""
+    tensors, meta = load_safetensors(path)
+    decoded = {}
+    for k, v in meta.items():
+        try:
+            decoded[k] = json.loads(v)
+        except ValueError:
+            decoded[k] = v
+    return tensors, decoded
+
+
+def load_weights_into(model: nn.Module, tensors: Mapping[str, torch.Tensor], source: str = "checkpoint") -> None:
+    """Strict load with a readable :class:`CheckpointError` on missing/unexpected/mis-shaped keys."""
+    target = unwrap_model(model)
+    own = target.state_dict()
+    missing = sorted(set(own) - set(tensors))
+    unexpected = sorted(set(tensors) - set(own))
+    shapes = [f"{k}: checkpoint {tuple(tensors[k].shape)} vs model {tuple(own[k].shape)}"
+              for k in own if k in tensors and tensors[k].shape != own[k].shape]
+    if missing or unexpected or shapes:
+        parts = []
+        if missing:
+            parts.append(f"missing keys {missing[:5]}{' ...' if len(missing) > 5 else ''}")
+        if unexpected:
+            parts.append(f"unexpected keys {unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}")
+        if shapes:
+            parts.append("shape mismatch " + "; ".join(shapes[:3]))
+        raise CheckpointError(f"{source}: does not match the model architecture: " + ", ".join(parts))
+    target.load_state_dict(dict(tensors), strict=True)
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A weights file from a path to a ``.safetensors`` file, a step folder, a ``checkpoints/``
+    folder (its ``best`` then ``last``), a run folder, or ``last.json``."""
+    p = Path(path)
+    if p.is_file() and p.suffix == ".safetensors":
+        return p
+    if p.is_file() and p.name == POINTER:
+        return CheckpointManager(p.parent).last_dir() / WEIGHTS
+    if p.is_dir():
+        for cand in (p / WEIGHTS, p / BEST, p / "checkpoints" / BEST):
+            if cand.is_file():
+                return cand
+        for root in (p, p / "checkpoints"):
+            last = CheckpointManager(root).last_dir()
+            if last is not None:
+                return last / WEIGHTS
+    raise CheckpointError(f"{p}: no checkpoint found (expected a .safetensors file, a checkpoint "
+                          f"folder or a run folder)")
+
+
+# --------------------------------------------------------------------------- manager
+class CheckpointManager:
+    """Writes/reads the ``last`` (weights + state) and ``best`` (weights) checkpoints of a run."""
+
+    def __init__(self, directory: str | Path, keep: int = 1) -> None:
+        self.dir = Path(directory)
+        self.keep = max(int(keep), 1)
+
+    # -- last
+    def last_dir(self) -> Path | None:
+        pointer = self.dir / POINTER
+        if not pointer.is_file():
+            return None
+        try:
+            name = json.loads(pointer.read_text())["dir"]
+        except (ValueError, KeyError, OSError) as exc:
+            raise CheckpointError(f"{pointer}: unreadable checkpoint pointer ({exc})") from None
+        d = self.dir / name
+        if not (d / WEIGHTS).is_file() or not (d / STATE).is_file():
+            raise CheckpointError(f"{pointer}: points at {d}, which is incomplete")
+        return d
+
+    def save_last(self, model: nn.Module, state: Mapping[str, Any], step: int,
+                  metadata: Mapping[str, Any] | None = None) -> Path:
+        d = self.dir / f"step-{step:08d}"
+        if d.exists():  # left by a crash before its pointer was written
+            shutil.rmtree(d)
+        save_weights(model, d / WEIGHTS, {**(metadata or {}), "step": step})
+        atomic_torch_save(dict(state), d / STATE)
+        atomic_write_json(self.dir / POINTER, {"dir": d.name, "step": step})
+        self._prune(keep_name=d.name)
+        return d
+
+    def _prune(self, keep_name: str) -> None:
+        dirs = sorted(p for p in self.dir.glob("step-*") if p.is_dir() and p.name != keep_name)
+        for p in dirs[: max(len(dirs) - (self.keep - 1), 0)]:
+            shutil.rmtree(p, ignore_errors=True)
+
+    def load_last(self) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict] | None:
+        d = self.last_dir()
+        if d is None:
+            return None
+        tensors, meta = read_weights(d / WEIGHTS)
+        state = safe_torch_load(d / STATE)
+        if not isinstance(state, dict) or state.get("step") != meta.get("step"):
+            raise CheckpointError(f"{d}: weights and training state disagree about the step")
+        return tensors, meta, state
+
+    # -- best
+    def save_best(self, model: nn.Module, metadata: Mapping[str, Any] | None = None) -> Path:
+        path = self.dir / BEST
+        save_weights(model, path, metadata)
+        return path

@@ -1,0 +1,129 @@
+"""torch.distributed helpers: set-up from ``torchrun``'s ``env://``, rank-0 gating, gathering.
+
+Launch (one machine, 4 GPUs)::
+
+    torchrun --nproc_per_node 4 -m vireid train --config configs/deen_sysu.yaml
+
+Several machines: add ``--nnodes N --node_rank R --rdzv_backend c10d
+--rdzv_endpoint HOST:PORT`` on each.  The backend is NCCL on CUDA devices and gloo on
+CPU.  Rank 0 alone logs and writes checkpoints (to a folder every rank can read, so
+``--resume`` works on all of them); evaluation extracts features of a 1/world share of
+the images on each rank and :func:`all_gather_cat` reassembles them in order.
+
+Batch-hard triplet mining and CPM are computed on each rank's own batch (P identities
+x K images x 2 modalities, as in single-process DEEN): only the gradients are averaged
+by DDP, never the mining.  The identity sampler gives each rank disjoint identities with
+both modalities of an identity on the same rank, so every rank's batch is valid for both
+losses; an effective batch is ``world_size`` DEEN batches.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+
+def launched_by_torchrun() -> bool:
+    """True when ``torchrun`` (or another ``env://`` launcher) started this process."""
+    return "RANK" in os.environ and "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1
+
+
+def init_distributed(device: torch.device) -> DistInfo:
+    """Join the process group described by the ``env://`` variables (no-op when not launched).
+
+    On CUDA the process uses GPU ``LOCAL_RANK`` (pass ``device`` as ``cuda``).
+    """
+    if dist.is_available() and dist.is_initialized():
+        return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)))
+    if not launched_by_torchrun():
+        return DistInfo()
+    local_rank = int(os.environ.get("LOCAL_RANK", 0))
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    if device.type == "cuda":
+        torch.cuda.set_device(local_rank)
+    dist.init_process_group(backend=backend, init_method="env://", timeout=datetime.timedelta(minutes=30))
+    return DistInfo(dist.get_rank(), dist.get_world_size(), local_rank)
+
+
+def current() -> DistInfo:
+    if dist.is_available() and dist.is_initialized():
+        return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)))
+    return DistInfo()
+
+
+def process_device(device: torch.device, info: DistInfo) -> torch.device:
+    """The device of this process: ``cuda:LOCAL_RANK`` under DDP on GPUs."""
+    if device.type == "cuda" and info.enabled:
+        return torch.device("cuda", info.local_rank)
+    return device
+
+
+def wrap_ddp(model: nn.Module, device: torch.device, info: DistInfo) -> nn.Module:
+    if not info.enabled:
+        return model
+    from torch.nn.parallel import DistributedDataParallel
+
+    ids = [device.index if device.index is not None else info.local_rank] if device.type == "cuda" else None
+    # broadcast_buffers=False: every rank keeps its own BN statistics, as single-GPU DEEN does
+    return DistributedDataParallel(model, device_ids=ids, broadcast_buffers=False)
+
+
+def barrier() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+
+
+def all_gather_object(obj):
+    if not (dist.is_available() and dist.is_initialized()):
+        return [obj]
+    out = [None] * dist.get_world_size()
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def all_gather_cat(x: Tensor) -> Tensor:
+    """Concatenate along dim 0 every rank's tensor (sizes may differ), in rank order."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return x
+    world = dist.get_world_size()
+    n = torch.tensor([x.shape[0]], device=x.device)
+    sizes = [torch.zeros_like(n) for _ in range(world)]
+    dist.all_gather(sizes, n)
+    sizes_i = [int(s.item()) for s in sizes]
+    m = max(sizes_i)
+    padded = x.new_zeros((m, *x.shape[1:]))
+    padded[: x.shape[0]] = x
+    chunks = [torch.empty_like(padded) for _ in range(world)]
+    dist.all_gather(chunks, padded.contiguous())
+    return torch.cat([c[:s] for c, s in zip(chunks, sizes_i)], dim=0)
+
+
+def shard_range(n: int, info: DistInfo) -> range:
+    """The contiguous slice of ``range(n)`` this rank handles (for evaluation)."""
+    per = (n + info.world_size - 1) // info.world_size
+    return range(min(info.rank * per, n), min((info.rank + 1) * per, n))
+
+
+def cleanup() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()

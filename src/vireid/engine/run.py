@@ -1,0 +1,250 @@
+"""Wiring a config into a training run (used by ``vireid train`` and ``vireid demo``).
+
+Run folder::
+
+    RUN/config.yaml          the resolved config
+    RUN/metrics.jsonl        training losses, LR, images/s, periodic evaluations
+    RUN/checkpoints/         last (weights + state) and best (weights) checkpoints
+    RUN/metrics.json         final full-protocol evaluation of the best checkpoint
+    RUN/tb/                  TensorBoard scalars (if tensorboard is installed)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import torch
+from torch import nn
+
+from vireid.config import Config, config_diff, load_config, save_config, to_dict
+from vireid.config import build
+from vireid.engine import distributed as dist_utils
+from vireid.engine.amp import Precision, resolve_amp, resolve_device
+from vireid.engine.checkpoint import CheckpointManager, load_weights_into, read_weights, resolve_checkpoint, \
+    unwrap_model
+from vireid.engine.evaluator import run_splits, summarize, tables
+from vireid.engine.hooks import CheckpointHook, EvalHook, LoggingHook, StopAtStep
+from vireid.engine.logging import MetricsLogger
+from vireid.engine.schedules import LRScheduler
+from vireid.engine.trainer import Trainer
+from vireid.errors import CheckpointError, ConfigError
+from vireid.utils.io import atomic_write_json
+
+
+class LoaderData:
+    """Adapts the identity-sampled DataLoader to :class:`vireid.engine.trainer.TrainData`.
+
+    The sampler and the per-sample augmentation seeds depend only on (seed, epoch,
+    position), so starting an epoch at batch ``start`` is exact.  The DataLoader draws its
+    worker base seed from a private generator (re-seeded per epoch), never from the
+    global RNG that dropout uses.
+    """
+
+    def __init__(self, loader, seed: int = 0) -> None:
+        self.loader = loader
+        self.sampler = loader.sampler
+        self.steps_per_epoch = int(self.sampler.batches_per_epoch)
+        self.seed = int(seed)
+        self.loader.generator = torch.Generator()
+
+    def batches(self, epoch: int, start: int = 0) -> Iterator:
+        self.sampler.set_epoch(epoch)
+        if start:
+            self.sampler.load_state_dict(self.sampler.state_dict(batches_done=start))
+        self.loader.generator.manual_seed(self.seed * 100_003 + epoch)
+        yield from self.loader
+
+    def state_dict(self) -> dict:
+        return self.sampler.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        if state:
+            self.sampler.load_state_dict(state)  # validates batch layout / world size
+
+
+@contextlib.contextmanager
+def cpu_threads(n: int):
+    """Use ``n`` torch CPU threads inside the block (0: leave as is); restored afterwards."""
+    before = torch.get_num_threads()
+    if n > 0:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2 ** 32)
+    torch.manual_seed(seed)
+
+
+def model_metadata(model: nn.Module, cfg: Config, num_classes: int) -> dict[str, Any]:
+    """safetensors metadata in vireid's model format (rebuildable by ``DEEN.load``) + the config."""
+    net = unwrap_model(model)
+    arch = getattr(sys.modules[type(net).__module__], "ARCHITECTURE", type(net).__name__)
+    kwargs = getattr(net, "config", None) or build.model_kwargs(cfg.model, num_classes)
+    return {"format": "vireid-model", "version": "1", "architecture": arch, "kwargs": kwargs,
+            "config": to_dict(cfg)}
+
+
+@dataclass
+class RunContext:
+    device: torch.device
+    precision: Precision
+    dist: dist_utils.DistInfo
+    log: Callable[[str], None] = field(default=print)
+
+
+def make_context(cfg: Config, device: str | None = None, quiet: bool = False) -> RunContext:
+    dev = resolve_device(device or cfg.train.device)
+    info = dist_utils.init_distributed(dev)
+    dev = dist_utils.process_device(dev, info)
+    precision = resolve_amp(cfg.train.amp, dev)
+    log = (lambda msg: print(msg, flush=True)) if info.is_main and not quiet else (lambda msg: None)
+    return RunContext(dev, precision, info, log)
+
+
+def load_dataset(cfg: Config, ctx: RunContext):
+    """The dataset reader; rank 0 generates a synthetic dataset first, the others wait."""
+    if ctx.dist.is_main:
+        ds = build.build_dataset(cfg.data)
+    dist_utils.barrier()
+    if not ctx.dist.is_main:
+        ds = build.build_dataset(cfg.data)
+    return ds
+
+
+def evaluate_model(model: nn.Module, dataset, cfg: Config, ctx: RunContext, *, final: bool = True):
+    """``(results, summary)`` of the dataset's protocol (all trials when ``final``)."""
+    splits = list(dataset.eval_splits(trials=build.eval_trials(cfg, final)))
+    results = run_splits(model, splits, device=ctx.device, precision=ctx.precision, dist_info=ctx.dist,
+                         **build.eval_kwargs(cfg))
+    return results, summarize(results)
+
+
+def prepare_run_dir(run_dir: Path, cfg: Config, resume: bool, ctx: RunContext) -> None:
+    ckpts = CheckpointManager(run_dir / "checkpoints")
+    has_last = (run_dir / "checkpoints" / "last.json").is_file()
+    if has_last and not resume:
+        raise ConfigError(f"{run_dir}: already holds a training run; pass --resume to continue it or "
+                          f"--out to start a new one")
+    if resume and has_last and (run_dir / "config.yaml").is_file():
+        old = load_config(run_dir / "config.yaml")
+        diff = {k: v for k, v in config_diff(old, cfg).items()
+                if not k.startswith(("eval.", "train.progress", "train.log_every", "train.tensorboard",
+                                     "train.epochs", "data.workers", "data.test_batch_size"))}
+        if diff:
+            shown = "; ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in list(diff.items())[:6])
+            raise ConfigError(f"{run_dir}/config.yaml: --resume with a different config ({shown}); "
+                              "an exact resume needs the same settings")
+    del ckpts
+    if ctx.dist.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, run_dir / "config.yaml")
+
+
+def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, device: str | None = None,
+          quiet: bool = False, stop_at_step: int | None = None) -> dict[str, Any]:
+    """Train with ``cfg`` into ``run_dir``; returns the final summary (``metrics.json`` content)."""
+    with cpu_threads(cfg.train.threads):
+        return _train(cfg, Path(run_dir), resume=resume, device=device, quiet=quiet, stop_at_step=stop_at_step)
+
+
+def _train(cfg: Config, run_dir: Path, *, resume: bool, device: str | None, quiet: bool,
+           stop_at_step: int | None) -> dict[str, Any]:
+    ctx = make_context(cfg, device, quiet)
+    prepare_run_dir(run_dir, cfg, resume, ctx)
+    if cfg.train.deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    seed_everything(cfg.train.seed)
+    t0 = time.perf_counter()
+    dataset = load_dataset(cfg, ctx)
+
+    from vireid.data.loaders import build_train_loader
+    from vireid.data.transforms import TrainTransform
+
+    transform = TrainTransform(**build.train_transform_kwargs(cfg.data))
+    loader = build_train_loader(dataset.train, transform=transform,
+                                **build.train_loader_kwargs(cfg, ctx.dist.rank, ctx.dist.world_size))
+    data = LoaderData(loader, cfg.train.seed)
+    num_classes = loader.dataset.num_classes
+    model = build.build_model(cfg.model, num_classes).to(ctx.device)
+    seed_everything(cfg.train.seed + ctx.dist.rank)  # per-rank dropout streams
+    if cfg.train.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    meta = model_metadata(model, cfg, num_classes)
+    net = dist_utils.wrap_ddp(model, ctx.device, ctx.dist)
+    if cfg.train.compile:
+        net = torch.compile(net)
+    optimizer = build.build_optimizer(cfg.optim, model)
+    scheduler = LRScheduler(optimizer, build.build_schedule(cfg), data.steps_per_epoch)
+    ckpts = CheckpointManager(run_dir / "checkpoints")
+    logger = MetricsLogger(run_dir, tensorboard=cfg.train.tensorboard, enabled=ctx.dist.is_main)
+
+    def periodic_eval() -> dict[str, float]:
+        _, summary = evaluate_model(net, dataset, cfg, ctx, final=False)
+        return summary["mean"]
+
+    hooks = [LoggingHook(logger, cfg.train.log_every, cfg.train.progress and not quiet, ctx.dist.is_main),
+             EvalHook(periodic_eval, every=cfg.eval.every, start=cfg.eval.start, metric=cfg.eval.metric,
+                      checkpoints=ckpts, logger=logger, metadata=lambda: meta, is_main=ctx.dist.is_main,
+                      print_fn=ctx.log),
+             CheckpointHook(ckpts, every=cfg.train.checkpoint_every, metadata=lambda: meta,
+                            is_main=ctx.dist.is_main)]
+    if stop_at_step is not None:
+        hooks.append(StopAtStep(stop_at_step))
+    trainer = Trainer(net, build.build_criterion(cfg.loss), optimizer, scheduler, data, epochs=cfg.train.epochs,
+                      device=ctx.device, precision=ctx.precision, grad_clip=cfg.optim.grad_clip,
+                      channels_last=cfg.train.channels_last, dist_info=ctx.dist, hooks=hooks)
+    if resume:
+        last = ckpts.load_last()
+        if last is None:
+            ctx.log(f"no checkpoint in {run_dir / 'checkpoints'}; starting from scratch")
+        else:
+            tensors, _, state = last
+            load_weights_into(model, tensors, source=str(ckpts.last_dir()))
+            trainer.load_state_dict(state)
+            ctx.log(f"resumed from {ckpts.last_dir()} (epoch {trainer.epoch + 1}, step {trainer.global_step})")
+    ctx.log(f"training {type(model).__name__} ({sum(p.numel() for p in model.parameters()) / 1e6:.2f} M params) "
+            f"on {num_classes} identities, {data.steps_per_epoch} steps/epoch x {cfg.train.epochs} epochs, "
+            f"device {ctx.device}, precision {ctx.precision.name}, world size {ctx.dist.world_size}")
+    trainer.train()
+    train_seconds = time.perf_counter() - t0
+
+    # final: the best checkpoint on the full protocol
+    best = run_dir / "checkpoints" / "best.safetensors"
+    dist_utils.barrier()
+    if best.is_file():
+        load_weights_into(model, read_weights(best)[0], source=str(best))
+    results, summary = evaluate_model(model, dataset, cfg, ctx, final=True)
+    summary = {**summary, "checkpoint": str(best), "train_seconds": train_seconds}
+    if ctx.dist.is_main:
+        atomic_write_json(run_dir / "metrics.json", summary)
+        ctx.log(tables(results))
+    summary["_results"] = results
+    summary["_model"] = model
+    summary["_dataset"] = dataset
+    return summary
+
+
+def load_for_test(cfg: Config, checkpoint: str | Path, ctx: RunContext, dataset) -> nn.Module:
+    """Build the configured model and load a checkpoint into it (strict)."""
+    path = resolve_checkpoint(checkpoint)
+    tensors, meta = read_weights(path)
+    kwargs = meta.get("kwargs") if isinstance(meta.get("kwargs"), dict) else None
+    if kwargs is not None and "num_classes" in kwargs:
+        num_classes = int(kwargs["num_classes"])
+    else:
+        num_classes = len({r.pid for r in dataset.train})
+    model = build.build_model(cfg.model, num_classes)
+    load_weights_into(model, tensors, source=str(path))
+    return model.to(ctx.device)

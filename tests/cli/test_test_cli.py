@@ -1,0 +1,44 @@
+"""`vireid test`: full protocol, metrics.json layout, checkpoint errors."""
+
+import json
+
+import pytest
+import torch
+
+from tests.engine.tiny import CONFIGS, TinyReID, tiny_dataset
+from vireid.cli.main import main
+from vireid.config import build, load_config
+from vireid.engine.checkpoint import save_weights
+
+TINY = str(CONFIGS / "test_tiny.yaml")
+
+
+def test_full_protocol_metrics_json(tmp_path, capsys):
+    root = tiny_dataset(tmp_path / "data")
+    cfg = load_config(TINY, [f"data.root={root}"])
+    torch.manual_seed(0)
+    model = build.build_model(cfg.model, num_classes=5)
+    ckpt = tmp_path / "run" / "checkpoints" / "best.safetensors"
+    save_weights(model, ckpt, {"kwargs": model.config})
+    assert main(["test", "--config", TINY, "--checkpoint", str(ckpt), f"data.root={root}"]) == 0
+    out = capsys.readouterr().out
+    assert "trial 9" in out and "mean ± std" in out
+    m = json.loads((tmp_path / "run" / "metrics.json").read_text())  # default: the run folder
+    assert m["protocol"] == "sysu" and list(m["directions"]) == ["infrared_to_visible"]
+    d = m["directions"]["infrared_to_visible"]
+    assert d["num_trials"] == 10 and len(d["trials"]) == 10
+    for k in ("rank1", "rank5", "rank10", "rank20", "mAP", "mINP"):
+        assert m["mean"][k] == pytest.approx(sum(t[k] for t in d["trials"]) / 10)
+        assert 0.0 <= m["mean"][k] <= 1.0
+    assert m["mean"]["rank1"] <= m["mean"]["rank5"] <= m["mean"]["rank20"]
+
+
+def test_checkpoint_errors_exit_2(tmp_path, capsys):
+    root = tiny_dataset(tmp_path / "data")
+    assert main(["test", "--config", TINY, "--checkpoint", str(tmp_path / "nope.safetensors"),
+                 f"data.root={root}"]) == 2
+    assert "no checkpoint found" in capsys.readouterr().err
+    save_weights(TinyReID(), tmp_path / "other.safetensors")
+    assert main(["test", "--config", TINY, "--checkpoint", str(tmp_path / "other.safetensors"),
+                 f"data.root={root}"]) == 2
+    assert "does not match the model architecture" in capsys.readouterr().err

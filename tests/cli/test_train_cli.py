@@ -1,0 +1,78 @@
+"""End-to-end `vireid train` / `vireid test` on the tiny synthetic dataset (configs/test_tiny.yaml)."""
+
+import json
+
+import pytest
+import torch
+
+from tests.engine.tiny import CONFIGS, tiny_dataset
+from vireid.cli.main import main
+from vireid.config import load_config
+from vireid.engine.checkpoint import CheckpointManager
+from vireid.engine.hooks import StopAtStep
+from vireid.engine.logging import read_metrics
+from vireid.engine.run import train
+
+TINY = str(CONFIGS / "test_tiny.yaml")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("train_cli")
+    root = tiny_dataset(tmp / "data")
+    run = tmp / "run"
+    rc = main(["train", "--config", TINY, "--out", str(run), "--quiet", f"data.root={root}",
+               "train.checkpoint_every=1"])
+    assert rc == 0
+    return tmp, root, run
+
+
+def test_train_writes_a_complete_run_folder(trained):
+    _, _, run = trained
+    assert load_config(run / "config.yaml").train.checkpoint_every == 1
+    assert (run / "checkpoints" / "best.safetensors").is_file()
+    assert CheckpointManager(run / "checkpoints").last_dir().name == "step-00000004"
+    recs = read_metrics(run / "metrics.jsonl")
+    assert {"loss/id", "loss/tri", "loss/cpm", "loss/ort", "lr", "images_per_s"} <= set(recs[0])
+    assert any("eval/rank1" in r for r in recs)
+    m = json.loads((run / "metrics.json").read_text())
+    trials = m["directions"]["infrared_to_visible"]["trials"]
+    assert [t["trial"] for t in trials] == list(range(10))
+    assert all(0.0 <= t[k] <= 1.0 for t in trials for k in ("rank1", "rank5", "rank10", "rank20", "mAP", "mINP"))
+
+
+def test_test_command_reproduces_the_final_evaluation(trained, tmp_path, capsys):
+    _, root, run = trained
+    rc = main(["test", "--config", TINY, "--checkpoint", str(run / "checkpoints" / "best.safetensors"),
+               "--out", str(tmp_path), f"data.root={root}"])
+    assert rc == 0
+    assert "mean ± std" in capsys.readouterr().out
+    got = json.loads((tmp_path / "metrics.json").read_text())
+    want = json.loads((run / "metrics.json").read_text())
+    assert got["mean"] == pytest.approx(want["mean"])
+
+
+def test_killed_run_resumes_to_the_same_weights(trained):
+    tmp, root, run = trained
+    cfg = load_config(TINY, [f"data.root={root}", "train.checkpoint_every=1"])
+    crashed = tmp / "crashed"
+    with pytest.raises(StopAtStep.StopTraining):
+        train(cfg, crashed, quiet=True, stop_at_step=3)  # dies mid-epoch 2, after the checkpoint of step 3
+    assert main(["train", "--config", TINY, "--out", str(crashed), "--quiet", "--resume", f"data.root={root}",
+                 "train.checkpoint_every=1"]) == 0
+    ref = CheckpointManager(run / "checkpoints").load_last()
+    got = CheckpointManager(crashed / "checkpoints").load_last()
+    assert ref[0].keys() == got[0].keys()
+    for k in ref[0]:
+        assert torch.equal(ref[0][k], got[0][k]), k
+    steps = [r["step"] for r in read_metrics(crashed / "metrics.jsonl") if "loss/total" in r]
+    assert steps == [1, 2, 3, 4]
+
+
+def test_user_errors_exit_with_code_2(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(f"base: {TINY}\noptim:\n  lrr: 0.1\n")
+    assert main(["train", "--config", str(bad), "--out", str(tmp_path / "r")]) == 2
+    assert "bad.yaml:3: unknown key 'optim.lrr'" in capsys.readouterr().err
+    assert main(["train", "--config", str(tmp_path / "missing.yaml")]) == 2
+    assert main(["train", "--config", TINY, "train.epochs=ten"]) == 2

@@ -1,0 +1,35 @@
+import pytest
+import torch
+
+from vireid.config import load_config
+from vireid.config import build
+from vireid.errors import ConfigError
+from tests.config.test_loader import CONFIGS
+
+
+def test_build_model_optimizer_schedule_from_config():
+    cfg = load_config(CONFIGS / "test_tiny.yaml")
+    model = build.build_model(cfg.model, num_classes=5)
+    assert model.classifier.out_features == 5
+    opt = build.build_optimizer(cfg.optim, model)
+    lrs = sorted({g["lr"] for g in opt.param_groups})
+    assert lrs == pytest.approx([0.01, 0.1])
+    head = [g for g in opt.param_groups if g["lr"] == pytest.approx(0.1)][0]
+    head_ids = {id(p) for p in head["params"]}
+    assert id(model.classifier.weight) in head_ids and id(model.bottleneck.weight) in head_ids
+    sched = build.build_schedule(cfg)
+    assert sched(0) == 1.0 and sched(1) == pytest.approx(0.1)
+
+
+def test_bad_model_arguments_are_config_errors():
+    cfg = load_config(CONFIGS / "test_tiny.yaml", ["model.args.wings=2"])
+    with pytest.raises(ConfigError, match="model.args"):
+        build.build_model(cfg.model, 5)
+    with pytest.raises(ConfigError, match="unknown model"):
+        build.build_model(load_config(CONFIGS / "test_tiny.yaml", ["model.name=resnext"]).model, 5)
+
+
+def test_criterion_kwargs_carry_lambdas():
+    cfg = load_config(CONFIGS / "deen_sysu.yaml", ["loss.cpm_weight=0.5"])
+    crit = build.build_criterion(cfg.loss)
+    assert crit.cpm_weight == 0.5 and crit.ort_weight == 0.01

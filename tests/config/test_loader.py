@@ -1,0 +1,87 @@
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from vireid.config import (Config, apply_overrides, config_diff, dump_config, from_dict, load_config,
+                           save_config, to_dict)
+from vireid.errors import ConfigError
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_base_inheritance_is_recursive_and_merges_mappings(tmp_path):
+    write(tmp_path / "a.yaml", "train: {epochs: 3, seed: 7}\nmodel: {args: {variant: regdb, base_channels: 8}}\n")
+    (tmp_path / "sub").mkdir()
+    write(tmp_path / "sub" / "b.yaml", "base: ../a.yaml\ntrain: {epochs: 5}\n")
+    write(tmp_path / "c.yaml", "base: sub/b.yaml\nmodel: {args: {base_channels: 16}}\noptim: {lr: 0.05}\n")
+    cfg = load_config(tmp_path / "c.yaml")
+    assert cfg.train.epochs == 5 and cfg.train.seed == 7           # child wins, base kept
+    assert cfg.model.args == {"variant": "regdb", "base_channels": 16}  # deep merge of dicts
+    assert cfg.optim.lr == 0.05 and cfg.optim.momentum == 0.9      # schema default
+
+
+def test_overrides_are_yaml_parsed(tmp_path):
+    write(tmp_path / "a.yaml", "optim: {milestones: [20, 80]}\n")
+    cfg = load_config(tmp_path / "a.yaml", ["optim.lr=1e-3", "optim.milestones=[5, 9]", "optim.grad_clip=null",
+                                            "model.args.base_channels=8", "train.deterministic=true"])
+    assert cfg.optim.lr == 0.001 and cfg.optim.milestones == (5, 9) and cfg.optim.grad_clip is None
+    assert cfg.model.args == {"base_channels": 8} and cfg.train.deterministic is True
+
+
+def test_cycle_is_detected(tmp_path):
+    write(tmp_path / "a.yaml", "base: b.yaml\n")
+    write(tmp_path / "b.yaml", "base: a.yaml\n")
+    with pytest.raises(ConfigError, match="cycle"):
+        load_config(tmp_path / "a.yaml")
+
+
+def test_unknown_key_names_file_and_line(tmp_path):
+    p = write(tmp_path / "a.yaml", "train:\n  epochs: 3\n  epoch: 4\n")
+    with pytest.raises(ConfigError, match=r"a\.yaml:3: unknown key 'train\.epoch'"):
+        load_config(p)
+    with pytest.raises(ConfigError, match=r"command line.*unknown key 'optim\.learning_rate'"):
+        load_config(write(tmp_path / "ok.yaml", "{}\n"), ["optim.learning_rate=1"])
+
+
+def test_wrong_types_and_bad_overrides(tmp_path):
+    with pytest.raises(ConfigError, match=r"a\.yaml:2: train\.epochs: expected an integer"):
+        load_config(write(tmp_path / "a.yaml", "train:\n  epochs: many\n"))
+    with pytest.raises(ConfigError, match="section.key=value"):
+        load_config(write(tmp_path / "b.yaml", ""), ["optim.lr"])
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "missing.yaml")
+    with pytest.raises(ConfigError, match="expected a mapping"):
+        load_config(write(tmp_path / "c.yaml", "train: 3\n"))
+
+
+def test_config_is_frozen_and_round_trips(tmp_path):
+    cfg = load_config(CONFIGS / "deen_sysu.yaml")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.train.epochs = 1  # type: ignore[misc]
+    new = apply_overrides(cfg, ["train.epochs=2"])
+    assert cfg.train.epochs == 150 and new.train.epochs == 2
+    assert config_diff(cfg, new) == {"train.epochs": (150, 2)}
+    save_config(new, tmp_path / "config.yaml")
+    assert load_config(tmp_path / "config.yaml") == new
+    assert from_dict(to_dict(new)) == new
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in CONFIGS.glob("*.yaml")))
+def test_shipped_configs_load(name):
+    cfg = load_config(CONFIGS / name)
+    assert isinstance(cfg, Config) and dump_config(cfg)
+
+
+def test_deen_recipe_values():
+    cfg = load_config(CONFIGS / "deen_sysu.yaml")
+    assert (cfg.optim.name, cfg.optim.lr, cfg.optim.backbone_lr_mult) == ("sgd", 0.1, 0.1)
+    assert (cfg.optim.momentum, cfg.optim.nesterov, cfg.optim.weight_decay) == (0.9, True, 5e-4)
+    assert (cfg.loss.cpm_weight, cfg.loss.ort_weight, cfg.loss.triplet_margin) == (0.8, 0.01, 0.3)
+    assert (cfg.data.num_ids, cfg.data.num_pos, cfg.data.erasing_area) == (6, 4, (0.2, 0.8))
+    assert load_config(CONFIGS / "deen_regdb.yaml", ["data.trial=3"]).data.trial == 3

@@ -1,0 +1,108 @@
+"""Two CPU processes (gloo): DDP equals averaged gradients; a tiny `train` run shards identities
+and writes its checkpoint once."""
+
+import json
+import os
+import socket
+from pathlib import Path
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from tests.engine.tiny import CONFIGS, TinyData, TinyReID, tiny_dataset
+from vireid.engine.criterion import DEENCriterion
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def one_step(model, batches, lr=0.1):
+    """Plain SGD step; gradients averaged over ``batches`` computed separately."""
+    crit = DEENCriterion()
+    grads = [torch.zeros_like(p) for p in model.parameters()]
+    for x_vis, x_ir, y_vis, y_ir in batches:
+        model.zero_grad()
+        sum(crit(model(x_vis, x_ir), y_vis, y_ir).values()).backward()
+        for g, p in zip(grads, model.parameters()):
+            g += p.grad / len(batches)
+    with torch.no_grad():
+        for g, p in zip(grads, model.parameters()):
+            p -= lr * g
+
+
+def worker(rank: int, world: int, port: int, out: str, data_root: str) -> None:
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank),
+                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    from vireid.config import load_config
+    from vireid.engine import distributed as du
+    from vireid.engine.checkpoint import CheckpointManager
+    from vireid.engine.run import train
+    from vireid.engine.trainer import Trainer
+
+    info = du.init_distributed(torch.device("cpu"))
+    assert info.world_size == world and info.rank == rank
+    # 1) one DDP SGD step from identical weights
+    torch.manual_seed(0)
+    model = TinyReID(dropout=0.0)
+    ddp = du.wrap_ddp(model, torch.device("cpu"), info)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    x_vis, x_ir, y_vis, y_ir = TinyData().batch(0, rank)
+    loss = sum(DEENCriterion()(ddp(x_vis, x_ir), y_vis, y_ir).values())
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    if rank == 0:
+        torch.save({k: v.detach().clone() for k, v in model.named_parameters()}, Path(out) / "ddp.pt")
+
+    # 2) a tiny training run: record the labels each rank trains on and who writes checkpoints
+    seen = []
+    run_step = Trainer.run_step
+
+    def recording_step(self, batch):
+        seen.append([batch[2].tolist(), batch[3].tolist()])
+        return run_step(self, batch)
+
+    save_last = CheckpointManager.save_last
+
+    def counting_save(self, *a, **k):
+        with open(Path(out) / f"saves-{rank}.txt", "a") as fh:
+            fh.write("1\n")
+        return save_last(self, *a, **k)
+
+    Trainer.run_step = recording_step
+    CheckpointManager.save_last = counting_save
+    cfg = load_config(CONFIGS / "test_tiny.yaml", [f"data.root={data_root}"])
+    summary = train(cfg, Path(out) / "run", quiet=True)
+    (Path(out) / f"labels-{rank}.json").write_text(json.dumps({"seen": seen, "rank1": summary["mean"]["rank1"]}))
+    du.cleanup()
+
+
+def test_two_process_ddp(tmp_path):
+    data_root = tiny_dataset(tmp_path / "data")
+    mp.spawn(worker, args=(2, free_port(), str(tmp_path), data_root), nprocs=2, join=True)
+
+    # DDP step == one process averaging the two ranks' gradients
+    torch.manual_seed(0)
+    ref = TinyReID(dropout=0.0)
+    one_step(ref, [TinyData().batch(0, 0), TinyData().batch(0, 1)])
+    ddp = torch.load(tmp_path / "ddp.pt", weights_only=True)
+    for name, p in ref.named_parameters():
+        assert torch.allclose(ddp[name], p, atol=1e-6, rtol=0), name
+
+    # ranks train on disjoint identities, both modalities of an identity on the same rank
+    r0, r1 = (json.loads((tmp_path / f"labels-{r}.json").read_text()) for r in (0, 1))
+    assert len(r0["seen"]) == len(r1["seen"]) == 4
+    for (v0, i0), (v1, i1) in zip(r0["seen"], r1["seen"]):
+        assert v0 == i0 and v1 == i1
+        assert not set(v0) & set(v1)
+    assert r0["rank1"] == r1["rank1"]  # gathered features: both ranks evaluate the same
+    # checkpoints are written by rank 0 only, once per epoch
+    assert not (tmp_path / "saves-1.txt").exists()
+    assert (tmp_path / "saves-0.txt").read_text().count("1") == 2
+    assert (tmp_path / "run" / "checkpoints" / "best.safetensors").is_file()
+    assert (tmp_path / "run" / "metrics.json").is_file()
