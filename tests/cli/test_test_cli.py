@@ -42,3 +42,48 @@ def test_checkpoint_errors_exit_2(tmp_path, capsys):
     assert main(["test", "--config", TINY, "--checkpoint", str(tmp_path / "other.safetensors"),
                  f"data.root={root}"]) == 2
     assert "does not match the model architecture" in capsys.readouterr().err
+
+
+def test_viz_writes_pictures(tmp_path, capsys):
+    root = tiny_dataset(tmp_path / "data")
+    cfg = load_config(TINY, [f"data.root={root}"])
+    torch.manual_seed(0)
+    model = build.build_model(cfg.model, num_classes=5)
+    ckpt = tmp_path / "run" / "checkpoints" / "best.safetensors"
+    save_weights(model, ckpt, {"kwargs": model.config})
+    out = tmp_path / "out"
+    assert main(["test", "--config", TINY, "--checkpoint", str(ckpt), "--out", str(out), "--viz",
+                 f"data.root={root}"]) == 0
+    for name in ("ranks.png", "tsne.png", "distances.png"):
+        assert (out / name).read_bytes()[:4] == b"\x89PNG"
+    assert (out / "metrics.json").is_file()
+
+
+def test_protocol_distances_equal_authors_fusion(tmp_path):
+    """vireid test scores -(sum over embeddings of pool and BN inner products), as DEEN's test.py."""
+    from vireid.engine.evaluator import run_splits
+    from vireid.data.datasets import build_dataset
+
+    root = tiny_dataset(tmp_path / "data")
+    cfg = load_config(TINY, [f"data.root={root}"])
+    torch.manual_seed(0)
+    model = build.build_model(cfg.model, num_classes=5).eval()
+    split = next(iter(build_dataset("sysu", root).eval_splits(trials=[0])))
+    (_, _, distmat), = run_splits(model, [split], **build.eval_kwargs(cfg))
+    from vireid.data.loaders import build_test_loader
+
+    def six(records, modal):
+        images = torch.cat([b[0] for b in build_test_loader(records, height=cfg.data.height,
+                                                            width=cfg.data.width, batch_size=64)])
+        x = images if modal == 1 else None
+        y = images if modal == 2 else None
+        with torch.no_grad():
+            a = model(x, y, modal)
+            b = model(None if x is None else x.flip(3), None if y is None else y.flip(3), modal)
+        pool, bn = a.feat + b.feat, a.feat_bn + b.feat_bn
+        return pool.chunk(3), bn.chunk(3)
+
+    qp, qb = six(split.query, 2)
+    gp, gb = six(split.gallery, 1)
+    ref = -sum(qp[i] @ gp[i].T + qb[i] @ gb[i].T for i in range(3))
+    torch.testing.assert_close(distmat, ref, rtol=1e-4, atol=1e-4)

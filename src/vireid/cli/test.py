@@ -20,6 +20,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="a .safetensors file, a checkpoints/ folder or a run folder")
     p.add_argument("--out", default=None, help="folder for metrics.json (default: the run folder)")
     p.add_argument("--device", default=None, choices=["auto", "cpu", "cuda"])
+    p.add_argument("--viz", action="store_true",
+                   help="also write ranks.png, tsne.png and distances.png (first trial) into --out")
     return p
 
 
@@ -48,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
             dataset = load_dataset(cfg, ctx)
             model = load_for_test(cfg, ckpt, ctx, dataset)
             results, summary = evaluate_model(model, dataset, cfg, ctx, final=True)
+            pictures = _pictures(model, results, cfg, ctx, out) if args.viz else {}
     finally:
         distributed.cleanup()
     if ctx.dist.is_main:
@@ -55,4 +58,30 @@ def run(args: argparse.Namespace) -> int:
         atomic_write_json(out / "metrics.json", summary)
         print(tables(results))
         print(f"metrics written to {out / 'metrics.json'}")
+        for name, path in pictures.items():
+            print(f"{name}: {path}")
     return 0
+
+
+def _pictures(model, results, cfg, ctx, out: Path) -> dict:
+    """Rank list, t-SNE and distance histograms of the first evaluated split."""
+    import numpy as np
+
+    from vireid.config import build
+    from vireid.engine.evaluator import extract_features
+    from vireid.viz.report import write_test_pictures
+
+    split = results[0][0]
+    kw = build.eval_kwargs(cfg)
+    qf = extract_features(model, split.query, device=ctx.device, precision=ctx.precision, dist_info=ctx.dist, **kw)
+    gf = extract_features(model, split.gallery, device=ctx.device, precision=ctx.precision, dist_info=ctx.dist, **kw)
+    if not ctx.dist.is_main:
+        return {}
+    keep = None
+    if split.protocol == "sysu":  # the protocol's camera filter: cam3 queries skip their id in cam2
+        qp = np.array([r.pid for r in split.query])
+        qc = np.array([r.camid for r in split.query])
+        gp = np.array([r.pid for r in split.gallery])
+        gc = np.array([r.camid for r in split.gallery])
+        keep = ~((gp[None, :] == qp[:, None]) & (qc[:, None] == 3) & (gc[None, :] == 2))
+    return write_test_pictures(out, qf, gf, split.query, split.gallery, keep=keep)

@@ -61,7 +61,8 @@ class DEENCriterion(nn.Module):
         self.cpm = CPMLoss(margin=cpm_margin, check_labels=False)
         self.of_weight, self.ow_weight = float(svdo_of_weight), float(svdo_ow_weight)
         self.of_loss = FeatureOrthogonality(beta=1.0) if self.of_weight > 0 else None
-        self.ow_loss = WeightOrthogonality(beta=1.0) if self.ow_weight > 0 else None
+        # include_linear: DEEN's ow_modules() are convs, DEEN-ViT's are the blocks' Linear layers
+        self.ow_loss = WeightOrthogonality(beta=1.0, include_linear=True) if self.ow_weight > 0 else None
         self.nce_weight = float(infonce_weight)
         self.nce = InfoNCE(temperature=infonce_temperature) if self.nce_weight > 0 else None
 

@@ -50,7 +50,8 @@ def _embed(model: nn.Module, records: Sequence[Record], modality: str, *, height
         for images, _, _ in loader:
             images = images.to(device)
             with (precision.autocast() if precision is not None else contextlib.nullcontext()):
-                f = model.embed(images, modality, flip=flip, combine=combine)
+                # unnormalised, as DEEN's test.py: -(q . g) then equals its distance matrix exactly
+                f = model.embed(images, modality, flip=flip, combine=combine, normalize=False)
             feats.append(f.float())
     finally:
         model.train(was_training)
