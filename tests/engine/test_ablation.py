@@ -58,3 +58,27 @@ def test_bad_override_fails_before_training(tmp_path):
         run_ablation(base, {"optim.no_such_key": ["1", "2"]}, tmp_path, seeds=[0],
                      train_fn=lambda *a, **k: calls.append(1), log=lambda s: None)
     assert not calls
+
+
+def test_ablate_cli_end_to_end(tmp_path, capsys):
+    from tests.engine.tiny import tiny_dataset
+    from vireid.cli.main import main
+
+    root = tiny_dataset(tmp_path / "data")
+    out = tmp_path / "abl"
+    code = main(["ablate", "--config", str(CONFIGS / "test_tiny.yaml"), "--grid", "loss.cpm_weight=0.0,0.8",
+                 "--seeds", "0", "--out", str(out), f"data.root={root}", "eval.every=0"])
+    assert code == 0
+    rows = json.loads((out / "results.json").read_text())
+    assert [r["combo"]["loss.cpm_weight"] for r in rows] == ["0.0", "0.8"]
+    assert all(0.0 <= r["metrics"]["rank1"] <= 1.0 and r["params"] > 0 for r in rows)
+    assert (out / "runs" / "cpm_weight-0.0" / "seed0" / "metrics.json").is_file()
+    assert "cpm_weight" in capsys.readouterr().out
+
+
+def test_ablate_cli_bad_grid_exits_2(tmp_path, capsys):
+    from vireid.cli.main import main
+
+    assert main(["ablate", "--config", str(CONFIGS / "test_tiny.yaml"), "--grid", "nonsense",
+                 "--out", str(tmp_path)]) == 2
+    assert "--grid" in capsys.readouterr().err
