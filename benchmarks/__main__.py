@@ -23,6 +23,8 @@ SUITE: dict[str, str] = {
     "bench_synth": "Synthetic dataset generator",
     "bench_vit_expansions": "DEEN-ViT expansion modules",
     "bench_search": "Cross-modal gallery search",
+    "bench_onnx": "ONNX Runtime vs PyTorch eager (CPU, DEEN descriptor)",
+    "bench_train_step": "DEEN training step: ours vs authors-style",
 }
 
 

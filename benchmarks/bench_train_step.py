@@ -93,6 +93,9 @@ def run(quick: bool = False) -> list[dict]:
     if not bf16:
         rows.append({"name": "bf16 autocast", "value": "n/a", "unit": "",
                      "note": "this CPU has no native bf16; not measured"})
+    if not torch.cuda.is_available():
+        rows.append({"name": "CUDA step (AMP bf16, channels_last, compile on/off)", "value": "n/a", "unit": "",
+                     "note": "needs a GPU; none on this machine"})
     return rows
 
 

@@ -86,3 +86,27 @@ def test_faiss_flat_equals_exact_and_ivf_recall(tmp_path):
     back = GalleryIndex.load(tmp_path / "ivf")
     r_ivf = back.search(qry, 10, nprobe=16)  # nprobe = nlist: exhaustive, so exact
     assert np.array_equal(np.sort(r_ivf.indices, 1), np.sort(exact.indices, 1))
+
+
+@pytest.mark.parametrize("bf16", [True, False])
+def test_certified_bf16_scan_is_exact(bf16):
+    """The bf16 scan + exact rescoring returns exactly the float32 top-k, near-ties included."""
+    g = torch.Generator().manual_seed(3)
+    gal = F.normalize(torch.randn(3000, 64, generator=g), dim=1)
+    gal[1] = F.normalize(gal[0] + 1e-4 * torch.randn(64, generator=g), dim=0)  # a near-duplicate
+    qry = torch.cat([gal[:5] + 0.01 * torch.randn(5, 64, generator=g), torch.randn(20, 64, generator=g)])
+    qry = F.normalize(qry, dim=1)
+    ref_s, ref_i = (qry @ gal.T).sort(dim=1, descending=True)
+    s, i = exact_topk(qry, gal, k=10, block=512, bf16=bf16, candidates=32)
+    torch.testing.assert_close(s, ref_s[:, :10])
+    assert torch.equal(i, ref_i[:, :10])
+
+
+def test_uncertain_queries_fall_back_to_float32():
+    """Pure noise: the bf16 gap certificate fails for many queries, the answer is still exact."""
+    g = torch.Generator().manual_seed(4)
+    gal = F.normalize(torch.randn(2000, 512, generator=g), dim=1)
+    qry = F.normalize(torch.randn(30, 512, generator=g), dim=1)
+    ref_s, ref_i = (qry @ gal.T).sort(dim=1, descending=True)
+    s, i = exact_topk(qry, gal, k=10, bf16=True, candidates=12)
+    assert torch.equal(i, ref_i[:, :10])

@@ -47,31 +47,94 @@ class SearchResult:
         return out
 
 
-def exact_topk(queries: Tensor, gallery: Tensor, k: int, block: int = 16384) -> tuple[Tensor, Tensor]:
-    """Exact top-``k`` inner products of ``queries`` (Q, D) against ``gallery`` (N, D).
-
-    Blocked over the gallery: scores of one block are merged with the running
-    top-k, so memory is O(Q * (block + k)) whatever N is.  Ties keep the lower
-    gallery index first (blocks are merged in order and ``topk`` is applied to
-    ``[running, new]``, stable on equal scores only up to torch's topk; exact
-    ties between different gallery items are resolved arbitrarily).
-    """
-    if queries.dim() != 2 or gallery.dim() != 2 or queries.shape[1] != gallery.shape[1]:
-        raise ShapeError(f"expected queries (Q, D) and gallery (N, D) with the same D, got "
-                         f"{tuple(queries.shape)} and {tuple(gallery.shape)}")
+def _blocked_topk(queries: Tensor, gallery: Tensor, k: int, block: int) -> tuple[Tensor, Tensor]:
+    """Running top-``k`` of ``queries @ gallery.T`` over gallery blocks (scores in float32)."""
     k = min(k, gallery.shape[0])
-    best_s = torch.full((queries.shape[0], 0), float("-inf"), dtype=queries.dtype)
+    best_s = torch.full((queries.shape[0], 0), float("-inf"))
     best_i = torch.zeros((queries.shape[0], 0), dtype=torch.long)
     for start in range(0, gallery.shape[0], block):
-        g = gallery[start:start + block]
-        s = queries @ g.T
-        kk = min(k, s.shape[1])
-        s_top, i_top = s.topk(kk, dim=1)
+        s = (queries @ gallery[start:start + block].T).float()
+        s_top, i_top = s.topk(min(k, s.shape[1]), dim=1)
         cat_s = torch.cat([best_s, s_top], dim=1)
         cat_i = torch.cat([best_i, i_top + start], dim=1)
         best_s, pos = cat_s.topk(min(k, cat_s.shape[1]), dim=1)
         best_i = cat_i.gather(1, pos)
     return best_s, best_i
+
+
+def _rescore(queries: Tensor, gallery: Tensor, idx: Tensor, chunk: int = 128) -> Tensor:
+    """Exact float32 scores of each query against its candidate gallery rows ``idx`` (Q, C)."""
+    out = torch.empty(idx.shape, dtype=torch.float32)
+    for a in range(0, queries.shape[0], chunk):
+        cand = gallery[idx[a:a + chunk]]                          # (q, C, D)
+        out[a:a + chunk] = torch.einsum("qcd,qd->qc", cand, queries[a:a + chunk])
+    return out
+
+
+def exact_topk(queries: Tensor, gallery: Tensor, k: int, block: int = 16384, *,
+               bf16: bool | None = None, gallery_bf16: Tensor | None = None,
+               gallery_bounds: tuple[float, float] | None = None,
+               candidates: int = 32) -> tuple[Tensor, Tensor]:
+    """Exact top-``k`` inner products of ``queries`` (Q, D) against ``gallery`` (N, D).
+
+    Blocked over the gallery (memory O(Q * (block + k)) whatever N is).  With ``bf16``
+    (default: when the CPU has native bf16 dot products) the scan runs in bfloat16 and keeps
+    ``candidates`` per query, which are rescored exactly in float32; the result is then
+    **certified** exact: with ``eps`` a bound on the bf16 score error (rounding of both
+    operands, 2^-9 relative, plus float32 accumulation over D terms, doubled for safety), a
+    query is accepted only if its exact k-th score exceeds the best excluded bf16 score by
+    more than ``eps``; the (rare) others are recomputed in float32.  Ties between different
+    gallery items are resolved arbitrarily, as by ``topk``.
+    """
+    if queries.dim() != 2 or gallery.dim() != 2 or queries.shape[1] != gallery.shape[1]:
+        raise ShapeError(f"expected queries (Q, D) and gallery (N, D) with the same D, got "
+                         f"{tuple(queries.shape)} and {tuple(gallery.shape)}")
+    k = min(k, gallery.shape[0])
+    if bf16 is None:
+        bf16 = _native_bf16() and gallery.shape[0] > 4 * candidates
+    if not bf16 or candidates <= k or gallery.shape[0] <= candidates:
+        return _blocked_topk(queries, gallery, k, block)
+    gb = gallery_bf16 if gallery_bf16 is not None else gallery.to(torch.bfloat16)
+    qb = queries.to(torch.bfloat16)
+    approx, cand = _blocked_topk(qb, gb, candidates, block)
+    exact = _rescore(queries, gallery, cand)
+    s, pos = exact.topk(k, dim=1)
+    idx = cand.gather(1, pos)
+    # error bound of bf16 scores for each query against any gallery row
+    q_norm = queries.norm(dim=1)
+    q_err = (qb.float() - queries).norm(dim=1)
+    g_norm, g_err = gallery_bounds if gallery_bounds is not None else bf16_bounds(gallery, gb)
+    gamma = queries.shape[1] * 2.0 ** -24 * 1.01
+    eps = 2.0 * (q_err * g_norm + (q_norm + q_err) * g_err + gamma * (q_norm + q_err) * (g_norm + g_err))
+    cutoff = approx[:, -1]                                      # best bf16 score left out
+    unsure = (s[:, -1] <= cutoff + eps).nonzero().flatten()
+    if len(unsure):
+        s_u, i_u = _blocked_topk(queries[unsure], gallery, k, block)
+        s[unsure], idx[unsure] = s_u, i_u
+    return s, idx
+
+
+def bf16_bounds(gallery: Tensor, gallery_bf16: Tensor, chunk: int = 16384) -> tuple[float, float]:
+    """(max row norm, max row norm of the bf16 rounding error) of a gallery, for the certificate."""
+    g_norm = g_err = 0.0
+    for a in range(0, gallery.shape[0], chunk):
+        g = gallery[a:a + chunk]
+        g_norm = max(g_norm, float(g.norm(dim=1).max()))
+        g_err = max(g_err, float((gallery_bf16[a:a + chunk].float() - g).norm(dim=1).max()))
+    return g_norm, g_err
+
+
+def _native_bf16() -> bool:
+    """True on CPUs with native bf16 dot products (AVX512-BF16 / AMX), where bf16 is fast."""
+    cpu = getattr(torch, "cpu", None)
+    for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+        fn = getattr(cpu, probe, None)
+        try:
+            if fn is not None and fn():
+                return True
+        except Exception:  # pragma: no cover - probe unusable on this build
+            pass
+    return False
 
 
 @dataclass
@@ -98,6 +161,15 @@ class GalleryIndex:
         self.feats = self.feats.float().contiguous()
         if self.backend != "exact" and self._faiss is None:
             self._faiss = self._build_faiss()
+
+    def _bf16_feats(self) -> Tensor | None:
+        """bfloat16 copy of the gallery for the certified fast scan (built once, when useful)."""
+        if not _native_bf16():
+            return None
+        if getattr(self, "_feats_bf16", None) is None:
+            self._feats_bf16 = self.feats.to(torch.bfloat16)
+            self._bf16_bounds = bf16_bounds(self.feats, self._feats_bf16)
+        return self._feats_bf16
 
     # -- faiss -------------------------------------------------------------
     def _build_faiss(self):
@@ -138,7 +210,9 @@ class GalleryIndex:
             raise ShapeError(f"query descriptors must be (Q, {self.feats.shape[1]}), got {tuple(queries.shape)}")
         queries = queries.float().contiguous()
         if self.backend == "exact":
-            s, i = exact_topk(queries, self.feats, k)
+            gb = self._bf16_feats()
+            s, i = exact_topk(queries, self.feats, k, gallery_bf16=gb,
+                              gallery_bounds=self._bf16_bounds if gb is not None else None)
             scores, idx = s.numpy(), i.numpy()
         else:
             if self.backend == "faiss-ivf":
