@@ -25,6 +25,7 @@ SUITE: dict[str, str] = {
     "bench_search": "Cross-modal gallery search",
     "bench_onnx": "ONNX Runtime vs PyTorch eager (CPU, DEEN descriptor)",
     "bench_train_step": "DEEN training step: ours vs authors-style",
+    "bench_demo": "The demo (make demo)",
 }
 
 

@@ -120,3 +120,16 @@ def report(key: str, title: str, rows: Sequence[dict], argv: Iterable[str] | Non
     if write:
         write_section(key, text)
     return text
+
+
+def cli(key: str, title: str, run: Callable[[bool], Sequence[dict]], argv: list[str] | None = None,
+        description: str | None = None) -> int:
+    """The ``main`` of a benchmark module with only ``--quick`` and ``--no-write``."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog=f"python -m benchmarks.{key}", description=description)
+    ap.add_argument("--quick", action="store_true", help="small sizes")
+    ap.add_argument("--no-write", action="store_true", help="do not update benchmarks/RESULTS.md")
+    args = ap.parse_args(argv)
+    report(key, title, run(args.quick), argv=argv, write=not args.no_write)
+    return 0

@@ -7,13 +7,12 @@ meaningful); recall@10 of the approximate IVF index is measured against exact se
 
 from __future__ import annotations
 
-import argparse
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from benchmarks._common import median_time, report
+from benchmarks._common import cli, median_time
 from vireid.search import GalleryIndex, exact_topk
 
 
@@ -71,12 +70,7 @@ def run(quick: bool = False) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--no-write", action="store_true")
-    args = ap.parse_args(argv)
-    report("bench_search", "Cross-modal gallery search", run(args.quick), argv=argv, write=not args.no_write)
-    return 0
+    return cli("bench_search", "Cross-modal gallery search", run, argv, __doc__)
 
 
 if __name__ == "__main__":

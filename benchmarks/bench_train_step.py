@@ -14,13 +14,12 @@ figure is the median step time, and ratios are reference / ours.
 
 from __future__ import annotations
 
-import argparse
 import random
 
 import numpy as np
 import torch
 
-from benchmarks._common import interleaved_times, report
+from benchmarks._common import cli, interleaved_times
 from benchmarks.authors_style import authors_losses, pil_transform
 from vireid.data.transforms import deen_train_transform
 from vireid.engine.amp import cpu_has_native_bf16
@@ -100,13 +99,7 @@ def run(quick: bool = False) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--no-write", action="store_true")
-    args = ap.parse_args(argv)
-    report("bench_train_step", "DEEN training step: ours vs authors-style", run(args.quick), argv=argv,
-           write=not args.no_write)
-    return 0
+    return cli("bench_train_step", "DEEN training step: ours vs authors-style", run, argv, __doc__)
 
 
 if __name__ == "__main__":

@@ -5,22 +5,10 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-import pytest
-import torch
 
 import vireid
 from tests.inference.tiny import deen_checkpoint, write_gallery
 from vireid.cli.main import main
-
-pytest.importorskip("onnxruntime")
-
-
-@pytest.fixture(autouse=True)
-def _single_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def test_export_cli_parity_and_metadata(tmp_path, capsys):

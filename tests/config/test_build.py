@@ -1,5 +1,4 @@
 import pytest
-import torch
 
 from vireid.config import load_config
 from vireid.config import build

@@ -12,8 +12,6 @@ import torch
 from tests.inference.tiny import SIZE, engine_checkpoint, random_image, tiny_deen
 from vireid.export import export_onnx, onnx_metadata, run_onnx
 
-pytest.importorskip("onnxruntime")
-
 
 @pytest.fixture(autouse=True)
 def _quiet_single_thread():

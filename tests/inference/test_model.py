@@ -18,14 +18,6 @@ from vireid.data.transforms import TestTransform
 from vireid.errors import CheckpointError, DatasetError, ShapeError
 
 
-@pytest.fixture(autouse=True)
-def _single_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory):
     return deen_checkpoint(tmp_path_factory.mktemp("ckpt"))

@@ -2,20 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
 import torch
 import torch.nn.functional as F
 
 from vireid.models.dee import DEE
-
-
-@pytest.fixture(autouse=True)
-def _single_thread():
-    """Tiny models: intra-op threads only add overhead (and thrash on a shared 2-core box)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def test_output_stacks_input_and_two_branches_on_batch():

@@ -9,14 +9,6 @@ from vireid.errors import CheckpointError, ShapeError
 from vireid.models import DEEN, EvalOutput, ResNet, TrainOutput
 
 
-@pytest.fixture(autouse=True)
-def _single_thread():
-    """Tiny models: intra-op threads only add overhead (and thrash on a shared 2-core box)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 H, W = 64, 32  # stride-16 map 4x2: even position counts everywhere
 
 

@@ -9,15 +9,6 @@ from torch import nn
 from vireid.models.mfa import CNL, PNL, MFABlock
 
 
-@pytest.fixture(autouse=True)
-def _single_thread():
-    """Tiny models: intra-op threads only add overhead (and thrash on a shared 2-core box)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def randomize_out_bn(module: nn.Module) -> None:
     for m in module.modules():
         if isinstance(m, nn.BatchNorm2d):

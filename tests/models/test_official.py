@@ -25,15 +25,6 @@ from vireid.models import DEEN, load_official_deen
 from vireid.models.official import map_official_key
 
 
-@pytest.fixture(autouse=True)
-def _single_thread():
-    """Tiny models: intra-op threads only add overhead (and thrash on a shared 2-core box)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 

@@ -10,15 +10,6 @@ from vireid.models import ResNet, resnet50
 from vireid.utils.io import save_safetensors
 
 
-@pytest.fixture(autouse=True)
-def _single_thread():
-    """Tiny models: intra-op threads only add overhead (and thrash on a shared 2-core box)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def tiny(**kw) -> ResNet:
     kw.setdefault("layers", (1, 1, 1, 1))
     kw.setdefault("base_channels", 8)

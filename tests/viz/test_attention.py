@@ -14,14 +14,6 @@ from vireid.viz.attention import (attention_maps, attention_picture, attention_r
                                   capture_vit_attention, overlay_heatmap)
 
 
-@pytest.fixture(autouse=True)
-def _single_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_pam_hook_recovers_the_modules_attention():
     torch.manual_seed(0)
     pam = PAM(16, reduction=4).eval()

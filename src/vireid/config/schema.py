@@ -12,7 +12,7 @@ The library never mutates a config: use :func:`dataclasses.replace` or
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Optional
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from vireid.engine.hooks import CheckpointHook, EvalHook, LoggingHook, StopAtSte
 from vireid.engine.logging import MetricsLogger
 from vireid.engine.schedules import LRScheduler
 from vireid.engine.trainer import Trainer
-from vireid.errors import CheckpointError, ConfigError
+from vireid.errors import ConfigError
 from vireid.utils.io import atomic_write_json
 
 

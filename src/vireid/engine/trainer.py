@@ -25,7 +25,6 @@ with the RNG states saved and restored, so it never perturbs training.
 from __future__ import annotations
 
 import math
-import time
 from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence
 
 import torch

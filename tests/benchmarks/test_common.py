@@ -1,0 +1,28 @@
+"""benchmarks/_common.py: RESULTS.md sections are replaced in place, never duplicated."""
+
+from benchmarks._common import median_time, section, table, write_section
+
+
+def test_write_section_replaces_and_appends(tmp_path):
+    path = tmp_path / "RESULTS.md"
+    write_section("a", "first A", path)
+    write_section("b", "first B", path)
+    write_section("a", "second A", path)
+    text = path.read_text()
+    assert text.startswith("# Benchmark results")
+    assert "second A" in text and "first A" not in text and "first B" in text
+    assert text.count("<!-- bench:a -->") == 1 and text.index("second A") < text.index("first B")
+
+
+def test_section_is_stamped_and_table_formats():
+    body = table([{"name": "x", "value": 1.23456, "unit": "s", "note": "n"}])
+    assert "| x | 1.235 | s | n |" in body
+    text = section("T", body, "python -m benchmarks.x")
+    for field in ("command: `python -m benchmarks.x`", "machine:", "date:", "commit:"):
+        assert field in text
+
+
+def test_median_time_runs_warmup_and_repeats():
+    calls = []
+    t = median_time(lambda: calls.append(1), repeats=3, warmup=2)
+    assert len(calls) == 5 and t >= 0
