@@ -13,13 +13,19 @@ from vireid.engine.checkpoint import save_weights
 TINY = str(CONFIGS / "test_tiny.yaml")
 
 
-def test_full_protocol_metrics_json(tmp_path, capsys):
+def _tiny_run(tmp_path):
+    """A tiny synthetic dataset and a random tiny model saved as a run's best checkpoint."""
     root = tiny_dataset(tmp_path / "data")
     cfg = load_config(TINY, [f"data.root={root}"])
     torch.manual_seed(0)
     model = build.build_model(cfg.model, num_classes=5)
     ckpt = tmp_path / "run" / "checkpoints" / "best.safetensors"
     save_weights(model, ckpt, {"kwargs": model.config})
+    return root, ckpt
+
+
+def test_full_protocol_metrics_json(tmp_path, capsys):
+    root, ckpt = _tiny_run(tmp_path)
     assert main(["test", "--config", TINY, "--checkpoint", str(ckpt), f"data.root={root}"]) == 0
     out = capsys.readouterr().out
     assert "trial 9" in out and "mean ± std" in out
@@ -45,12 +51,7 @@ def test_checkpoint_errors_exit_2(tmp_path, capsys):
 
 
 def test_viz_writes_pictures(tmp_path, capsys):
-    root = tiny_dataset(tmp_path / "data")
-    cfg = load_config(TINY, [f"data.root={root}"])
-    torch.manual_seed(0)
-    model = build.build_model(cfg.model, num_classes=5)
-    ckpt = tmp_path / "run" / "checkpoints" / "best.safetensors"
-    save_weights(model, ckpt, {"kwargs": model.config})
+    root, ckpt = _tiny_run(tmp_path)
     out = tmp_path / "out"
     assert main(["test", "--config", TINY, "--checkpoint", str(ckpt), "--out", str(out), "--viz",
                  f"data.root={root}"]) == 0
