@@ -88,3 +88,38 @@ def test_protocol_distances_equal_authors_fusion(tmp_path):
     gp, gb = six(split.gallery, 1)
     ref = -sum(qp[i] @ gp[i].T + qb[i] @ gb[i].T for i in range(3))
     torch.testing.assert_close(distmat, ref, rtol=1e-4, atol=1e-4)
+
+
+def test_rerank_option(tmp_path, capsys):
+    """--rerank changes the distances (k-reciprocal) and is recorded in metrics.json."""
+    root, ckpt = _tiny_run(tmp_path)
+    plain, rr = tmp_path / "plain", tmp_path / "rr"
+    assert main(["test", "--config", TINY, "--checkpoint", str(ckpt), "--out", str(plain), f"data.root={root}"]) == 0
+    assert main(["test", "--config", TINY, "--checkpoint", str(ckpt), "--out", str(rr), "--rerank",
+                 f"data.root={root}"]) == 0
+    a = json.loads((plain / "metrics.json").read_text())
+    b = json.loads((rr / "metrics.json").read_text())
+    assert b["rerank"] is True and a["rerank"] is False
+    assert 0.0 <= b["mean"]["mAP"] <= 1.0
+
+
+def test_rerank_distances_are_k_reciprocal(tmp_path):
+    import torch.nn.functional as F
+
+    from vireid.data.datasets import build_dataset
+    from vireid.engine.evaluator import extract_features, run_splits
+    from vireid.evaluation.distance import pairwise_distance
+    from vireid.evaluation.rerank import re_rank
+
+    root, _ = _tiny_run(tmp_path)
+    cfg = load_config(TINY, [f"data.root={root}"])
+    torch.manual_seed(0)
+    model = build.build_model(cfg.model, num_classes=5).eval()
+    split = next(iter(build_dataset("sysu", root).eval_splits(trials=[0])))
+    (_, _, dist), = run_splits(model, [split], rerank=True, **build.eval_kwargs(cfg))
+    q = F.normalize(extract_features(model, split.query, **build.eval_kwargs(cfg)), dim=1)
+    g = F.normalize(extract_features(model, split.gallery, **build.eval_kwargs(cfg)), dim=1)
+    ref = re_rank(pairwise_distance(q, g), pairwise_distance(q, q), pairwise_distance(g, g))
+    torch.testing.assert_close(dist, torch.from_numpy(ref).float(), rtol=1e-5, atol=1e-5)
+    (_, _, plain), = run_splits(model, [split], **build.eval_kwargs(cfg))
+    assert not torch.allclose(dist, plain)

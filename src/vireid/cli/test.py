@@ -20,6 +20,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="a .safetensors file, a checkpoints/ folder or a run folder")
     p.add_argument("--out", default=None, help="folder for metrics.json (default: the run folder)")
     p.add_argument("--device", default=None, choices=["auto", "cpu", "cuda"])
+    p.add_argument("--rerank", action="store_true",
+                   help="k-reciprocal re-ranking (k1=20, k2=6, lambda=0.3) before scoring")
     p.add_argument("--viz", action="store_true",
                    help="also write ranks.png, tsne.png and distances.png (first trial) into --out")
     return p
@@ -49,12 +51,13 @@ def run(args: argparse.Namespace) -> int:
         with cpu_threads(cfg.train.threads):
             dataset = load_dataset(cfg, ctx)
             model = load_for_test(cfg, ckpt, ctx, dataset)
-            results, summary = evaluate_model(model, dataset, cfg, ctx, final=True)
+            results, summary = evaluate_model(model, dataset, cfg, ctx, final=True, rerank=args.rerank)
             pictures = _pictures(model, results, cfg, ctx, out) if args.viz else {}
     finally:
         distributed.cleanup()
     if ctx.dist.is_main:
         summary["checkpoint"] = str(ckpt)
+        summary["rerank"] = bool(args.rerank)
         atomic_write_json(out / "metrics.json", summary)
         print(tables(results))
         print(f"metrics written to {out / 'metrics.json'}")

@@ -26,6 +26,7 @@ from collections import OrderedDict
 from typing import Iterable, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vireid.data.loaders import build_test_loader
@@ -86,8 +87,14 @@ def extract_features(model: nn.Module, records: Sequence[Record], *, height: int
 def run_splits(model: nn.Module, splits: Iterable[EvalSplit], *, height: int, width: int,
                batch_size: int = 64, num_workers: int = 0, device: torch.device | None = None,
                flip: bool = True, combine: str = "all", precision: Precision | None = None,
-               dist_info: dist_utils.DistInfo | None = None) -> list[tuple[EvalSplit, EvalResult, Tensor]]:
-    """Evaluate ``model`` on every split; returns ``(split, result, distmat)`` per split."""
+               dist_info: dist_utils.DistInfo | None = None,
+               rerank: bool = False) -> list[tuple[EvalSplit, EvalResult, Tensor]]:
+    """Evaluate ``model`` on every split; returns ``(split, result, distmat)`` per split.
+
+    ``rerank``: k-reciprocal re-ranking (Zhong et al., CVPR 2017; k1=20, k2=6, lambda=0.3)
+    of Euclidean distances between the L2-normalised descriptors, instead of DEEN's
+    inner-product distance.
+    """
     splits = list(splits)
     unique: dict[str, OrderedDict[str, Record]] = {}
     for s in splits:
@@ -105,7 +112,15 @@ def run_splits(model: nn.Module, splits: Iterable[EvalSplit], *, height: int, wi
     for s in splits:
         q = torch.stack([feats[r.modality][index[(r.modality, r.path)]] for r in s.query])
         g = torch.stack([feats[r.modality][index[(r.modality, r.path)]] for r in s.gallery])
-        distmat = -(q @ g.t())
+        if rerank:
+            from vireid.evaluation.distance import pairwise_distance
+            from vireid.evaluation.rerank import re_rank
+
+            qn, gn = F.normalize(q, dim=1), F.normalize(g, dim=1)
+            distmat = torch.from_numpy(re_rank(pairwise_distance(qn, gn), pairwise_distance(qn, qn),
+                                               pairwise_distance(gn, gn)).astype("float32"))
+        else:
+            distmat = -(q @ g.t())
         res = evaluate(distmat.numpy(), [r.pid for r in s.query], [r.pid for r in s.gallery],
                        [r.camid for r in s.query], [r.camid for r in s.gallery], protocol=s.protocol)
         out.append((s, res, distmat))

@@ -123,11 +123,12 @@ def load_dataset(cfg: Config, ctx: RunContext):
     return ds
 
 
-def evaluate_model(model: nn.Module, dataset, cfg: Config, ctx: RunContext, *, final: bool = True):
+def evaluate_model(model: nn.Module, dataset, cfg: Config, ctx: RunContext, *, final: bool = True,
+                   rerank: bool = False):
     """``(results, summary)`` of the dataset's protocol (all trials when ``final``)."""
     splits = list(dataset.eval_splits(trials=build.eval_trials(cfg, final)))
     results = run_splits(model, splits, device=ctx.device, precision=ctx.precision, dist_info=ctx.dist,
-                         **build.eval_kwargs(cfg))
+                         rerank=rerank, **build.eval_kwargs(cfg))
     return results, summarize(results)
 
 
