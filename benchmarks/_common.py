@@ -122,14 +122,19 @@ def report(key: str, title: str, rows: Sequence[dict], argv: Iterable[str] | Non
     return text
 
 
-def cli(key: str, title: str, run: Callable[[bool], Sequence[dict]], argv: list[str] | None = None,
-        description: str | None = None) -> int:
-    """The ``main`` of a benchmark module with only ``--quick`` and ``--no-write``."""
+def cli(key: str, title: str, run: Callable[..., Sequence[dict]], argv: list[str] | None = None,
+        description: str | None = None, options: dict[str, dict] | None = None) -> int:
+    """The ``main`` of a benchmark module: ``--quick``, ``--no-write`` and ``options``
+    (``{"--device": {"default": "cpu"}}``: argparse keywords), the latter passed to ``run``."""
     import argparse
 
-    ap = argparse.ArgumentParser(prog=f"python -m benchmarks.{key}", description=description)
-    ap.add_argument("--quick", action="store_true", help="small sizes")
+    ap = argparse.ArgumentParser(prog=f"python -m benchmarks.{key}", description=description,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="small sizes, fewer repeats")
     ap.add_argument("--no-write", action="store_true", help="do not update benchmarks/RESULTS.md")
-    args = ap.parse_args(argv)
-    report(key, title, run(args.quick), argv=argv, write=not args.no_write)
+    for flag, kwargs in (options or {}).items():
+        ap.add_argument(flag, **kwargs)
+    args = vars(ap.parse_args(argv))
+    quick, write = args.pop("quick"), not args.pop("no_write")
+    report(key, title, run(quick=quick, **args), argv=argv, write=write)
     return 0

@@ -21,7 +21,6 @@ idle cores (2 x images per CPU-second).
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import random
@@ -35,7 +34,7 @@ import torch
 from PIL import Image, ImageOps
 from torch.utils.data import DataLoader, Dataset
 
-from benchmarks._common import report
+from benchmarks._common import cli
 from vireid.data.loaders import build_train_loader
 from vireid.data.records import Record
 from vireid.data.transforms import IMAGENET_MEAN, IMAGENET_STD
@@ -165,13 +164,7 @@ def _cpu_seconds(loader: DataLoader) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.bench_data", description=__doc__)
-    ap.add_argument("--quick", action="store_true", help="fewer images and repeats")
-    ap.add_argument("--no-write", action="store_true", help="do not update benchmarks/RESULTS.md")
-    args = ap.parse_args(argv)
-    rows = run(quick=args.quick)
-    report("bench_data", "Training data pipeline (decode + augmentation)", rows, argv=argv, write=not args.no_write)
-    return 0
+    return cli("bench_data", "Training data pipeline (decode + augmentation)", run, argv, __doc__)
 
 
 if __name__ == "__main__":

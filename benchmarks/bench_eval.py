@@ -17,11 +17,10 @@ implementations are timed alternately (median of repeats after a warm-up).
 
 from __future__ import annotations
 
-import argparse
 
 import numpy as np
 
-from benchmarks._common import interleaved_times, report
+from benchmarks._common import interleaved_times, cli
 from vireid.evaluation import evaluate
 from vireid.evaluation.reference import evaluate_reference
 
@@ -108,14 +107,7 @@ def run(quick: bool = False) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.bench_eval", description=__doc__)
-    ap.add_argument("--quick", action="store_true", help="2000 queries in the large case")
-    ap.add_argument("--no-write", action="store_true", help="do not update benchmarks/RESULTS.md")
-    args = ap.parse_args(argv)
-    rows = run(quick=args.quick)
-    report("bench_eval", "Evaluation: vectorised vs per-query loop", rows, argv=argv,
-           write=not args.no_write)
-    return 0
+    return cli("bench_eval", "Evaluation: vectorised vs per-query loop", run, argv, __doc__)
 
 
 if __name__ == "__main__":

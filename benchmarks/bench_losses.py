@@ -11,13 +11,11 @@ for the orthogonal loss.  Target: vectorised >= 10x faster.
 
 from __future__ import annotations
 
-import argparse
-import sys
 from typing import Callable
 
 import torch
 
-from benchmarks._common import interleaved_times, report
+from benchmarks._common import interleaved_times, cli
 from tests.losses.deen_batch import make_deen_batch
 from tests.losses.loop_reference import loop_cpm, loop_triplet
 from vireid.losses import CPMLoss, TripletLoss, deen_orthogonal_loss
@@ -73,16 +71,8 @@ def run(quick: bool = False, device: str = "cpu") -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_losses", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="fewer repeats")
-    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
-    parser.add_argument("--no-write", action="store_true", help="do not update benchmarks/RESULTS.md")
-    args = parser.parse_args(argv)
-    rows = run(quick=args.quick, device=args.device)
-    report("bench_losses", "Losses: vectorised vs per-identity loop", rows, argv=argv,
-           write=not args.no_write)
-    return 0
+    return cli("bench_losses", "Losses: vectorised vs per-identity loop", run, argv, __doc__, options={"--device": {"default": "cpu", "help": "torch device, e.g. cpu or cuda"}})
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

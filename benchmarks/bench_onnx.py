@@ -11,7 +11,6 @@ difference between the two descriptors (parity at most 1e-4 is the export's cont
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 import warnings
 from pathlib import Path
@@ -19,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks._common import interleaved_times, report
+from benchmarks._common import interleaved_times, cli
 
 
 def _case(name: str, model, size: tuple[int, int], batch: int, repeats: int) -> list[dict]:
@@ -68,14 +67,7 @@ def run(quick: bool = False, threads: int = 1) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--quick", action="store_true", help="tiny DEEN at 64x32 (seconds)")
-    ap.add_argument("--threads", type=int, default=1, help="threads of both runtimes (default: 1)")
-    ap.add_argument("--no-write", action="store_true", help="do not update benchmarks/RESULTS.md")
-    args = ap.parse_args(argv)
-    report("bench_onnx", "ONNX Runtime vs PyTorch eager (CPU, DEEN descriptor)", run(args.quick, args.threads),
-           argv=argv, write=not args.no_write)
-    return 0
+    return cli("bench_onnx", "ONNX Runtime vs PyTorch eager (CPU, DEEN descriptor)", run, argv, __doc__, options={"--threads": {"type": int, "default": 1, "help": "threads of both runtimes"}})
 
 
 if __name__ == "__main__":

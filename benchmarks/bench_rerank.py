@@ -7,11 +7,10 @@ and after (regdb protocol, i.e. no filtering) shows that it does what it should.
 
 from __future__ import annotations
 
-import argparse
 
 import numpy as np
 
-from benchmarks._common import median_time, report
+from benchmarks._common import median_time, cli
 from vireid.evaluation import evaluate, pairwise_distance, re_rank
 
 
@@ -39,13 +38,7 @@ def run(quick: bool = False) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.bench_rerank", description=__doc__)
-    ap.add_argument("--quick", action="store_true", help="smaller sizes")
-    ap.add_argument("--no-write", action="store_true", help="do not update benchmarks/RESULTS.md")
-    args = ap.parse_args(argv)
-    rows = run(quick=args.quick)
-    report("bench_rerank", "k-reciprocal re-ranking", rows, argv=argv, write=not args.no_write)
-    return 0
+    return cli("bench_rerank", "k-reciprocal re-ranking", run, argv, __doc__)
 
 
 if __name__ == "__main__":

@@ -10,13 +10,11 @@ Non-negative inputs stand in for post-ReLU features.
 
 from __future__ import annotations
 
-import argparse
-import sys
 
 import torch
 from torch import nn
 
-from benchmarks._common import interleaved_times, report
+from benchmarks._common import interleaved_times, cli
 from benchmarks.bench_losses import synced
 from vireid.losses import FeatureOrthogonality, WeightOrthogonality, svdo_eigs
 
@@ -106,16 +104,8 @@ def run(quick: bool = False, device: str = "cpu") -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_svdo", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="small batches, fewer repeats")
-    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
-    parser.add_argument("--no-write", action="store_true", help="do not update benchmarks/RESULTS.md")
-    args = parser.parse_args(argv)
-    rows = run(quick=args.quick, device=args.device)
-    report("bench_svdo", "SVDO power iteration vs exact eigen-decomposition", rows, argv=argv,
-           write=not args.no_write)
-    return 0
+    return cli("bench_svdo", "SVDO power iteration vs exact eigen-decomposition", run, argv, __doc__, options={"--device": {"default": "cpu", "help": "torch device, e.g. cpu or cuda"}})
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -16,13 +16,12 @@ the other core is.
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import tempfile
 import time
 from pathlib import Path
 
-from benchmarks._common import interleaved_times, report
+from benchmarks._common import interleaved_times, cli
 
 TARGET = 200.0
 
@@ -78,13 +77,7 @@ def run(quick: bool = False) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.bench_synth", description=__doc__)
-    ap.add_argument("--quick", action="store_true", help="30 identities instead of 80")
-    ap.add_argument("--no-write", action="store_true", help="do not update benchmarks/RESULTS.md")
-    args = ap.parse_args(argv)
-    rows = run(quick=args.quick)
-    report("bench_synth", "Synthetic dataset generator", rows, argv=argv, write=not args.no_write)
-    return 0
+    return cli("bench_synth", "Synthetic dataset generator", run, argv, __doc__)
 
 
 if __name__ == "__main__":

@@ -16,13 +16,12 @@ transient buffers inside an op are not counted.
 
 from __future__ import annotations
 
-import argparse
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
-from benchmarks._common import interleaved_times, median_time, report
+from benchmarks._common import cli, interleaved_times, median_time
 from vireid.losses.token_orthogonality import token_orthogonality_loss
 from vireid.models.expansion import build_expansion
 
@@ -190,16 +189,10 @@ def run(quick: bool = False, device: str | torch.device | None = None, full_mode
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.bench_vit_expansions", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="tiny sizes (seconds)")
-    ap.add_argument("--device", default=None, help="cpu / cuda (default: cuda if available)")
-    ap.add_argument("--no-write", action="store_true", help="do not update benchmarks/RESULTS.md")
-    ap.add_argument("--no-full-model", action="store_true", help="skip the DEENViT full-model rows")
-    args = ap.parse_args(argv)
-    rows = run(quick=args.quick, device=args.device, full_model=not args.no_full_model)
-    report("bench_vit_expansions", "DEEN-ViT expansion modules", rows, argv=argv, write=not args.no_write)
-    return 0
+    return cli("bench_vit_expansions", "DEEN-ViT expansion modules", run, argv, __doc__, options={
+        "--device": {"default": None, "help": "cpu / cuda (default: cuda if available)"},
+        "--no-full-model": {"dest": "full_model", "action": "store_false",
+                            "help": "skip the DEENViT full-model rows"}})
 
 
 if __name__ == "__main__":

@@ -26,3 +26,18 @@ def test_median_time_runs_warmup_and_repeats():
     calls = []
     t = median_time(lambda: calls.append(1), repeats=3, warmup=2)
     assert len(calls) == 5 and t >= 0
+
+
+def test_cli_forwards_options_to_run(capsys):
+    from benchmarks._common import cli
+
+    seen = {}
+
+    def run(quick=False, device="cpu"):
+        seen.update(quick=quick, device=device)
+        return [{"name": "x", "value": 1.0, "unit": "s"}]
+
+    assert cli("bench_x", "X", run, ["--quick", "--no-write", "--device", "meta"],
+               options={"--device": {"default": "cpu"}}) == 0
+    assert seen == {"quick": True, "device": "meta"}
+    assert "| x | 1 | s |" in capsys.readouterr().out
