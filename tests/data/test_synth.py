@@ -186,7 +186,17 @@ def test_bad_parameters_are_config_errors(tmp_path):
         generate(tmp_path / "x", "sysu", num_ids=2)
     with pytest.raises(ConfigError, match="height_range"):
         generate(tmp_path / "x", "sysu", height_range=(100, 50))
+    with pytest.raises(ConfigError, match="num_test_ids"):
+        generate(tmp_path / "x", "sysu", num_test_ids=7, **TINY)
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("layout,files", [("sysu", ["exp/test_id.txt"]), ("llcm", ["idx/test_id.txt"])])
+def test_num_test_ids_sets_the_split(tmp_path, layout, files):
+    summary = generate(tmp_path / layout, layout, seed=3, num_test_ids=2, **TINY)
+    assert len(summary.test_ids) == 2 and len(_read_ids(tmp_path / layout / files[0])) == 2
+    assert summary.params["num_test_ids"] == 2
+    assert "num_test_ids" not in generate(tmp_path / "default", layout, seed=3, **TINY).params
 
 
 def test_refuses_non_empty_out_unless_forced(tmp_path):

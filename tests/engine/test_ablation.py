@@ -4,7 +4,8 @@ from pathlib import Path
 import pytest
 
 from vireid.config import load_config
-from vireid.engine.ablation import combinations, markdown_table, parse_grid, run_ablation, split_values
+from vireid.engine.ablation import (combinations, markdown_table, overrides, parse_grid, run_ablation,
+                                   split_values)
 from vireid.errors import ConfigError
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
@@ -51,6 +52,28 @@ def test_run_ablation_aggregates_seeds(tmp_path):
     assert markdown_table(rows).count("\n") == 3
 
 
+def test_linked_axis_sets_every_key(tmp_path):
+    """``a+b=[x,y]`` is one factor: each value sets all its keys together."""
+    grid = parse_grid(["data.height+data.width=[32,16],[48,24]"])
+    assert combinations(grid, "each") == [{"data.height+data.width": "[32,16]"},
+                                          {"data.height+data.width": "[48,24]"}]
+    assert overrides({"data.height+data.width": "[48,24]", "optim.lr": "0.1"}) == [
+        "data.height=48", "data.width=24", "optim.lr=0.1"]
+    with pytest.raises(ConfigError, match="list of 2 items"):
+        parse_grid(["data.height+data.width=32"])
+    base = load_config(CONFIGS / "test_tiny.yaml")
+    seen = []
+
+    def fake_train(cfg, run_dir, quiet=True):
+        seen.append((cfg.data.height, cfg.data.width, run_dir.parent.name))
+        return {"mean": {"rank1": 0.5, "mAP": 0.4, "mINP": 0.3}, "train_seconds": 1.0}
+
+    run_ablation(base, grid, tmp_path, seeds=[0], train_fn=fake_train, log=lambda s: None)
+    assert [s[:2] for s in seen] == [(32, 16), (48, 24)]
+    assert seen[0][2] != seen[1][2]  # distinct run folders
+    assert "| data.height+data.width |" in (tmp_path / "ablation.md").read_text()
+
+
 def test_bad_override_fails_before_training(tmp_path):
     base = load_config(CONFIGS / "test_tiny.yaml")
     calls = []
@@ -82,3 +105,32 @@ def test_ablate_cli_bad_grid_exits_2(tmp_path, capsys):
     assert main(["ablate", "--config", str(CONFIGS / "test_tiny.yaml"), "--grid", "nonsense",
                  "--out", str(tmp_path)]) == 2
     assert "--grid" in capsys.readouterr().err
+
+
+def _fake_train(cfg, run_dir, quiet=True):
+    """Module level, so worker processes can unpickle it."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "trained").write_text("1")
+    r1 = 0.5 + (0.1 if cfg.optim.lr == 0.01 else 0.0)
+    return {"mean": {"rank1": r1, "mAP": r1, "mINP": r1}, "train_seconds": 1.0}
+
+
+def test_each_mode_trains_a_repeated_config_once(tmp_path):
+    """In ``each`` mode the base value of two axes is the same config: trained once, reported twice."""
+    base = load_config(CONFIGS / "test_tiny.yaml", ["optim.lr=0.1", "loss.triplet_margin=0.3"])
+    rows = run_ablation(base, {"optim.lr": ["0.1", "0.01"], "loss.triplet_margin": ["0.3", "0.5"]}, tmp_path,
+                        seeds=[0], mode="each", train_fn=_fake_train, log=lambda s: None)
+    assert len(rows) == 4
+    assert len(list(tmp_path.glob("runs/*/seed0/trained"))) == 3
+    assert [r["rank1"][0] for r in rows] == pytest.approx([0.5, 0.6, 0.5, 0.5])
+
+
+def test_parallel_jobs_give_the_serial_results(tmp_path):
+    base = load_config(CONFIGS / "test_tiny.yaml")
+    grid = {"optim.lr": ["0.1", "0.01"]}
+    serial = run_ablation(base, grid, tmp_path / "a", seeds=[0, 1], train_fn=_fake_train, log=lambda s: None)
+    parallel = run_ablation(base, grid, tmp_path / "b", seeds=[0, 1], train_fn=_fake_train, jobs=2,
+                            log=lambda s: None)
+    assert serial == parallel
+    with pytest.raises(ConfigError):
+        run_ablation(base, grid, tmp_path / "c", train_fn=_fake_train, jobs=0, log=lambda s: None)

@@ -126,6 +126,31 @@ def test_chunk_size_invariance_on_a_larger_case(protocol):
         assert r.mINP == pytest.approx(results[0].mINP, abs=1e-14)
 
 
+@pytest.mark.parametrize("width", [1, 7, 8, 63, 64, 72, 301, 2056, 2400, 65543])
+def test_row_counts_every_width(width):
+    """Word sums (widths of 8k with 8..255-word segments) and byte sums agree with count_nonzero."""
+    from vireid.evaluation.metrics import _row_counts
+
+    mask = np.random.default_rng(width).random((5, width)) < 0.7
+    mask[0] = True  # a full row: the largest count, no lane may overflow
+    np.testing.assert_array_equal(_row_counts(mask), np.count_nonzero(mask, axis=1))
+
+
+@pytest.mark.parametrize("protocol", ["sysu", "regdb", "llcm"])
+def test_wide_gallery_matches_loop(protocol):
+    """Galleries whose width takes the uint64 word path (512 = 64 words), several blocks of rows."""
+    rng = np.random.default_rng(11)
+    q, g = 70, 512
+    args = (rng.random((q, g)).astype(np.float32), rng.integers(0, 90, q), rng.integers(0, 80, g),
+            rng.choice([3, 6], q) if protocol == "sysu" else rng.integers(1, 10, q),
+            rng.choice([1, 2, 4, 5], g) if protocol == "sysu" else rng.integers(1, 10, g))
+    ref = evaluate_reference(*args, protocol=protocol)
+    for chunk in (None, 3):
+        got = evaluate(*args, protocol=protocol, chunk_size=chunk)
+        np.testing.assert_allclose(got.cmc, ref.cmc, atol=1e-12)
+        assert got.mAP == pytest.approx(ref.mAP, abs=1e-12) and got.mINP == pytest.approx(ref.mINP, abs=1e-12)
+
+
 def test_torch_and_float32_inputs():
     rng = np.random.default_rng(3)
     dist, qp, gp = rng.random((20, 30)), rng.integers(0, 5, 20), rng.integers(0, 5, 30)

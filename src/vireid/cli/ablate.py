@@ -18,6 +18,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1], help="seeds per combination (default 0 1)")
     p.add_argument("--mode", choices=["product", "each"], default="product",
                    help="product: every combination; each: one axis at a time against the base config")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="runs trained at once, in worker processes with one thread each (default 1)")
     p.add_argument("--out", default="runs/ablation", help="output folder")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="overrides applied to the base config")
     return p
@@ -26,7 +28,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     base = load_config(args.config, args.overrides)
     grid = parse_grid(args.grid)
-    rows = run_ablation(base, grid, Path(args.out), seeds=args.seeds, mode=args.mode)
+    rows = run_ablation(base, grid, Path(args.out), seeds=args.seeds, mode=args.mode,
+                        jobs=args.jobs)
     print(markdown_table(rows))
     print(f"written: {Path(args.out) / 'ablation.md'}, {Path(args.out) / 'ablation.png'}")
     return 0

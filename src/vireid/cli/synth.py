@@ -27,6 +27,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="images per identity and camera (default: sysu 4, regdb 8, llcm 3)")
     p.add_argument("--min-height", type=int, default=DEFAULT_HEIGHT_RANGE[0], help="smallest crop height (px)")
     p.add_argument("--max-height", type=int, default=DEFAULT_HEIGHT_RANGE[1], help="largest crop height (px)")
+    p.add_argument("--num-test-ids", type=int, default=None,
+                   help="test identities (default: the layout's share, 40 %% for sysu/llcm, half for regdb)")
     p.add_argument("--workers", type=int, default=1, help="rendering processes (output is identical)")
     p.add_argument("--force", action="store_true", help="replace a non-empty --out")
     return p
@@ -35,7 +37,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     summary = generate(args.out, args.layout, num_ids=args.num_ids, seed=args.seed, difficulty=args.difficulty,
                        images_per_id_per_cam=args.images_per_id_per_cam,
-                       height_range=(args.min_height, args.max_height), workers=args.workers, force=args.force)
+                       height_range=(args.min_height, args.max_height), num_test_ids=args.num_test_ids,
+                       workers=args.workers, force=args.force)
     print(f"wrote {summary.num_images} images ({summary.num_visible} visible, {summary.num_infrared} infrared, "
           f"{summary.num_low_light} low-light, {summary.num_occluded} occluded) of {summary.num_ids} identities "
           f"in the {summary.layout} layout to {summary.root} "

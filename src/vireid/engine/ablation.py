@@ -12,6 +12,8 @@ each with several seeds, and writes into ``DIR``:
 * ``ablation.png``: Rank-1 and mAP per combination with std error bars ([viz] extra).
 
 Grid values are parsed as YAML; commas inside brackets do not split (``k=[1,2],[3,4]``).
+Keys joined by ``+`` form one *linked* axis whose values are YAML lists, one item per key:
+``data.height+data.width=[64,32],[96,48]`` varies the input size as one factor.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import itertools
 import json
 import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -59,13 +61,18 @@ def parse_grid(items: Sequence[str]) -> dict[str, list[str]]:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"--grid: {item!r} is not of the form section.key=v1,v2")
+        key = key.strip()
         values = split_values(raw)
         for v in values:
             try:
-                yaml.safe_load(v)
+                parsed = yaml.safe_load(v)
             except yaml.YAMLError as exc:
                 raise ConfigError(f"--grid: value {v!r} of {key} is not valid YAML ({exc})") from None
-        grid[key.strip()] = values
+            linked = key.split("+")
+            if len(linked) > 1 and (not isinstance(parsed, list) or len(parsed) != len(linked)):
+                raise ConfigError(f"--grid: {key} links {len(linked)} keys, so each value must be a list "
+                                  f"of {len(linked)} items; got {v!r}")
+        grid[key] = values
     if not grid:
         raise ConfigError("--grid: give at least one key=v1,v2")
     return grid
@@ -81,9 +88,26 @@ def combinations(grid: dict[str, list[str]], mode: str = "product") -> list[dict
     raise ConfigError(f"--mode: unknown {mode!r}; expected product or each")
 
 
+def overrides(combo: dict[str, str]) -> list[str]:
+    """``key=value`` overrides of a combination; a linked axis ``a+b=[x,y]`` gives ``a=x``, ``b=y``."""
+    out = []
+    for key, raw in combo.items():
+        keys = key.split("+")
+        if len(keys) == 1:
+            out.append(f"{key}={raw}")
+            continue
+        for k, v in zip(keys, yaml.safe_load(raw)):
+            out.append(f"{k}={json.dumps(v)}")
+    return out
+
+
 def slug(combo: dict[str, str]) -> str:
-    text = "_".join(f"{k.split('.')[-1]}-{v}" for k, v in combo.items()) or "base"
+    text = "_".join(f"{_short(k)}-{v}" for k, v in combo.items()) or "base"
     return "".join(c if c.isalnum() or c in "-_." else "-" for c in text)[:120]
+
+
+def _short(key: str) -> str:
+    return "+".join(k.split(".")[-1] for k in key.split("+"))
 
 
 @dataclass(frozen=True)
@@ -136,7 +160,7 @@ def plot(rows: Sequence[dict[str, Any]], out: Path) -> Path:
     from vireid.viz._mpl import pyplot, save_figure
 
     plt = pyplot()
-    labels = [", ".join(f"{k.split('.')[-1]}={v}" for k, v in r["combo"].items()) or "base" for r in rows]
+    labels = [", ".join(f"{_short(k)}={v}" for k, v in r["combo"].items()) or "base" for r in rows]
     fig, ax = plt.subplots(figsize=(max(6, 0.7 * len(rows) + 2), 4))
     x = list(range(len(rows)))
     width = 0.4
@@ -151,28 +175,88 @@ def plot(rows: Sequence[dict[str, Any]], out: Path) -> Path:
     return save_figure(fig, out)
 
 
+def _train_one(train_fn: Callable[..., dict], cfg: Config, run_dir: Path, threads: int | None
+               ) -> tuple[dict[str, float], float, int]:
+    """Train and test one run; (mean metrics, train seconds, parameters).  Picklable for workers."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    t0 = time.perf_counter()
+    summary = train_fn(cfg, run_dir, quiet=True)
+    model = summary.get("_model")
+    params = sum(p.numel() for p in model.parameters()) if model is not None else 0
+    mean = summary["mean"]
+    return ({m: float(mean[m]) for m in METRICS},
+            float(summary.get("train_seconds", time.perf_counter() - t0)), params)
+
+
+def _config_key(cfg: Config) -> str:
+    return json.dumps(asdict(cfg), sort_keys=True, default=str)
+
+
 def run_ablation(base: Config, grid: dict[str, list[str]], out: str | Path, *, seeds: Sequence[int] = (0, 1),
-                 mode: str = "product", train_fn: Callable[..., dict] | None = None,
+                 mode: str = "product", train_fn: Callable[..., dict] | None = None, jobs: int = 1,
                  log: Callable[[str], None] = print) -> list[dict[str, Any]]:
-    """Train and test every combination x seed; write results.json, ablation.md and ablation.png."""
+    """Train and test every combination x seed; write results.json, ablation.md and ablation.png.
+
+    A combination whose resolved config equals an earlier one (in ``each`` mode, the base
+    value of every axis) is trained once and its results reused.  ``jobs > 1`` trains that
+    many runs at once in worker processes (one compute thread each; ``train_fn`` must then
+    be a module-level function).
+    """
     if train_fn is None:
         from vireid.engine.run import train as train_fn
+    if jobs < 1:
+        raise ConfigError(f"--jobs must be >= 1, got {jobs}")
     out = Path(out)
     combos = combinations(grid, mode)
-    configs = [(c, s, apply_overrides(base, [f"{k}={v}" for k, v in c.items()] + [f"train.seed={s}"]))
+    configs = [(c, s, apply_overrides(base, overrides(c) + [f"train.seed={s}"]))
                for c in combos for s in seeds]  # validate every override before training anything
-    results: list[RunResult] = []
-    for i, (combo, seed, cfg) in enumerate(configs, start=1):
-        run_dir = out / "runs" / slug(combo) / f"seed{seed}"
-        log(f"[{i}/{len(configs)}] {combo or 'base'} seed {seed} -> {run_dir}")
-        t0 = time.perf_counter()
-        summary = train_fn(cfg, run_dir, quiet=True)
-        model = summary.get("_model")
-        params = sum(p.numel() for p in model.parameters()) if model is not None else 0
-        mean = summary["mean"]
-        results.append(RunResult(combo, seed, {m: float(mean[m]) for m in METRICS},
-                                 float(summary.get("train_seconds", time.perf_counter() - t0)), params))
+    first_of: dict[str, int] = {}
+    todo = []
+    for i, (combo, seed, cfg) in enumerate(configs):
+        key = _config_key(cfg)
+        if key not in first_of:
+            first_of[key] = i
+            todo.append(i)
+    done: dict[int, tuple[dict[str, float], float, int]] = {}
+
+    def record() -> list[RunResult]:
+        results = []
+        for combo, seed, cfg in configs:
+            got = done.get(first_of[_config_key(cfg)])
+            if got is not None:
+                results.append(RunResult(combo, seed, *got))
         atomic_write_json(out / "results.json", [r.__dict__ for r in results])
+        return results
+
+    def run_dir(i: int) -> Path:
+        combo, seed, _ = configs[i]
+        return out / "runs" / slug(combo) / f"seed{seed}"
+
+    def announce(n: int, i: int) -> None:
+        log(f"[{n}/{len(todo)}] {configs[i][0] or 'base'} seed {configs[i][1]} -> {run_dir(i)}")
+
+    if jobs == 1:
+        for n, i in enumerate(todo, start=1):
+            announce(n, i)
+            done[i] = _train_one(train_fn, configs[i][2], run_dir(i), None)
+            record()
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {}
+            for n, i in enumerate(todo, start=1):
+                announce(n, i)
+                futures[pool.submit(_train_one, train_fn, configs[i][2], run_dir(i), 1)] = i
+            for fut in as_completed(futures):
+                done[futures[fut]] = fut.result()
+                log(f"done: {run_dir(futures[fut])}")
+                record()
+    results = record()
     rows = summarize(results)
     atomic_write_text(out / "ablation.md", markdown_table(rows) + "\n")
     try:

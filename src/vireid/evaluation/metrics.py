@@ -55,8 +55,10 @@ from vireid.errors import VireidError
 from vireid.evaluation.checks import EvalInputs, check_inputs
 from vireid.evaluation.result import EvalResult
 
-_CHUNK_ELEMS = 1 << 18  # default rows per chunk = this / num_gallery (2 MB of float64,
-                        # small enough for the repeated passes to stay in cache)
+_PASS_ELEMS = 1 << 18  # rows per pass = this / num_gallery (2 MB of float64, in L2/L3 cache
+                       # across the repeated passes over the same rows)
+_PASSES_PER_BLOCK = 16  # per-row statistics are computed for this many pass slices at once
+_TABLE_ELEMS = 1 << 18  # bound of the (rows x identities) table of the de-duplicated CMC
 
 
 def evaluate(distmat: Any, q_pids: Any, g_pids: Any, q_camids: Any = None,
@@ -71,7 +73,8 @@ def evaluate(distmat: Any, q_pids: Any, g_pids: Any, q_camids: Any = None,
             ``sysu``, where camera 3 queries ignore camera 2, and for ``llcm``).
         protocol: ``"sysu"``, ``"regdb"`` or ``"llcm"``.
         max_rank: length of the CMC curve (capped at the gallery size).
-        chunk_size: queries per chunk (default: about 256k distances per chunk).
+        chunk_size: queries per pass (default: about 256k distances per pass; memory
+            stays ``O(16 x chunk_size x num_gallery)`` bits plus per-query statistics).
     """
     inputs = check_inputs(distmat, q_pids, g_pids, q_camids, g_camids,
                           protocol=protocol, max_rank=max_rank)
@@ -80,23 +83,34 @@ def evaluate(distmat: Any, q_pids: Any, g_pids: Any, q_camids: Any = None,
     return _evaluate(inputs, chunk_size)
 
 
-def _word_layout(num_g: int) -> tuple[int, int]:
-    """(words per segment, padded row width) for :func:`_row_counts`."""
-    num_words = -(-num_g // 8)
-    num_seg = -(-num_words // 255)
-    seg = -(-num_words // num_seg)
-    return seg, 8 * seg * num_seg
+def _word_segments(width: int) -> int:
+    """Words per segment for summing a row of ``width`` bools as uint64 words, or 0.
 
-
-def _row_counts(mask: np.ndarray, seg: int) -> np.ndarray:
-    """Number of True per row of a C-contiguous bool matrix of padded width.
-
-    Eight bools are summed at once as the bytes of a uint64 word; at most 255 words
-    are added per segment so that no byte lane overflows.
+    Needs ``width % 8 == 0`` and equal segments of 8 to 255 words (so that no byte lane
+    overflows and a segment is long enough to pay off); 0 when there is no such split.
     """
-    words = mask.view(np.uint64).reshape(mask.shape[0], -1, seg)
-    lanes = words.sum(axis=2, dtype=np.uint64)
-    return lanes.view(np.uint8).reshape(mask.shape[0], -1).sum(axis=1, dtype=np.int64)
+    if width % 8:
+        return 0
+    words = width // 8
+    for seg in range(min(words, 255), 7, -1):
+        if words % seg == 0:
+            return seg
+    return 0
+
+
+def _row_counts(mask: np.ndarray) -> np.ndarray:
+    """Number of True per row of a C-contiguous bool matrix.
+
+    Eight bools are summed at once as the bytes of a uint64 word where the width allows
+    (:func:`_word_segments`); otherwise the bytes are summed into uint16 (uint32 for rows
+    of 65536 entries or more), still far cheaper than ``count_nonzero(axis=1)``.
+    """
+    rows, width = mask.shape
+    seg = _word_segments(width)
+    if not seg:
+        return mask.view(np.uint8).sum(axis=1, dtype=np.uint16 if width < 65536 else np.uint32)
+    lanes = mask.view(np.uint64).reshape(rows, -1, seg).sum(axis=2, dtype=np.uint64)
+    return lanes.view(np.uint8).reshape(rows, -1).sum(axis=1, dtype=np.int64)
 
 
 class _Gallery:
@@ -137,107 +151,129 @@ def _evaluate(x: EvalInputs, chunk_size: int | None) -> EvalResult:
     num_q, num_g = x.distmat.shape
     max_rank = min(x.max_rank, num_g)
     num_pos = gal.num_positives(x)
-    is_valid = num_pos > 0
-    num_valid = int(is_valid.sum())
-    if num_valid == 0:
+    valid = np.flatnonzero(num_pos > 0)  # queries without a match are skipped
+    if len(valid) == 0:
         raise VireidError(f"no query has a true match in the gallery under protocol "
                           f"{x.protocol!r} ({num_q} queries, {gal.num_pids} gallery "
                           "identities): check that query and gallery ids refer to the same people")
     if x.protocol == "sysu":  # camera-3 queries do not see camera-2 gallery entries
         hide_rows, hide_cols = x.q_camids == 3, gal.cam == 2
+        if not hide_cols.any():
+            hide_rows = hide_cols = None
     else:
         hide_rows = hide_cols = None
 
-    rows_per_chunk = int(chunk_size) if chunk_size else max(1, _CHUNK_ELEMS // num_g)
-    seg, width = _word_layout(num_g)
-    buf = np.zeros((min(rows_per_chunk, num_q), width), dtype=bool)
+    inner = int(chunk_size) if chunk_size else max(1, _PASS_ELEMS // num_g)
+    outer = inner * _PASSES_PER_BLOCK
+    mask_buf = np.empty((min(inner, len(valid)), num_g), dtype=bool)
     aps, inps, firsts = [], [], []
-    for start in range(0, num_q, rows_per_chunk):
-        rows = np.arange(start, min(start + rows_per_chunk, num_q))
-        block = x.distmat[start:start + rows_per_chunk]  # a view: no copy for float64
-        ok = is_valid[rows]
-        if not ok.any():
-            continue
-        if not ok.all():  # skipped queries are not computed at all
-            rows, block = rows[ok], block[ok]
-        # float32 input stays float32: the thresholds are its own values, comparisons are exact
-        dist = block if block.dtype in (np.float32, np.float64) else block.astype(np.float64)
-        keep = None
-        if hide_rows is not None and hide_rows[rows].any() and hide_cols.any():
-            keep = ~(hide_rows[rows][:, None] & hide_cols[None, :])
-        ap, inp, first = _chunk(dist, rows, num_pos[rows], keep, x, gal, buf[:len(rows)], seg,
-                                max_rank)
+    for start in range(0, len(valid), outer):
+        rows = valid[start:start + outer]
+        hidden = None if hide_rows is None else hide_rows[rows]
+        ap, inp, first = _block(x, gal, rows, num_pos[rows], hidden, hide_cols, inner, mask_buf, max_rank)
         aps.append(ap)
         inps.append(inp)
         firsts.append(first)
-
     first = np.minimum(np.concatenate(firsts), max_rank)
-    cmc = np.cumsum(np.bincount(first, minlength=max_rank + 1))[:max_rank] / num_valid
-    return EvalResult(cmc=cmc, mAP=float(np.concatenate(aps).sum() / num_valid),
-                      mINP=float(np.concatenate(inps).sum() / num_valid),
-                      num_valid_queries=num_valid)
+    cmc = np.cumsum(np.bincount(first, minlength=max_rank + 1))[:max_rank] / len(valid)
+    return EvalResult(cmc=cmc, mAP=float(np.concatenate(aps).sum() / len(valid)),
+                      mINP=float(np.concatenate(inps).sum() / len(valid)),
+                      num_valid_queries=len(valid))
 
 
-def _chunk(dist: np.ndarray, rows: np.ndarray, num_pos: np.ndarray, keep: np.ndarray | None,
-           x: EvalInputs, gal: _Gallery, buf: np.ndarray, seg: int, max_rank: int):
-    """AP, INP and first-hit rank (0-based, CMC definition of the protocol) per row.
-
-    ``num_pos`` is the number of positives of each row (>= 1); ``keep`` (rows x
-    gallery, or None for all) marks the gallery entries each row may see before
-    same-identity filtering (the sysu camera rule).
-    """
-    num_rows, num_g = dist.shape
+def _thresholds(x: EvalInputs, gal: _Gallery, rows: np.ndarray, num_pos: np.ndarray,
+                hidden: np.ndarray | None, hide_cols: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: the positives' sorted distances ``t_1 <= ... <= t_m`` as ``(num_k, rows)``
+    (+inf past a row's ``m``), and how many same-identity gallery entries that the
+    counts include lie at distance <= t_k (also ``(num_k, rows)``)."""
+    num_g = x.distmat.shape[1]
     qp = gal.query_pid[rows]
     # same-identity gallery entries of each query ("specials"), padded to S columns
     count = gal.pid_count[qp]
     j = np.arange(count.max())
     is_special = j < count[:, None]
     cols = gal.cols_by_pid[np.minimum(gal.pid_start[qp][:, None] + j, num_g - 1)]
-    d_special = np.where(is_special, np.take_along_axis(dist, cols, axis=1), np.inf)
+    d_special = np.where(is_special, x.distmat[rows[:, None], cols], np.inf)
     if x.protocol == "sysu":
-        kept = is_special if keep is None else is_special & np.take_along_axis(keep, cols, axis=1)
-        counted = kept  # hidden camera-2 entries are removed from the counts by ``keep``
+        kept = is_special if hidden is None else is_special & ~(hidden[:, None] & hide_cols[cols])
+        counted = kept  # hidden camera-2 entries are cleared from the pass masks too
     elif x.protocol == "llcm":
         kept = is_special & (gal.cam[cols] != x.q_camids[rows][:, None])
-        counted = is_special  # discarded same-camera entries are still counted below
+        counted = is_special  # discarded same-camera entries are still counted by the passes
     else:
         kept = counted = is_special
-    m = num_pos
-    num_k = int(m.max())
-    thr = np.sort(np.where(kept, d_special, np.inf), axis=1)[:, :num_k]  # t_1 <= ... <= t_m
-    # same-identity entries of the row at distance <= t_k (positives included)
+    num_k = int(num_pos.max())
+    thr = np.ascontiguousarray(np.sort(np.where(kept, d_special, np.inf), axis=1)[:, :num_k].T)
     counted_d = np.where(counted, d_special, np.inf)
-    special_le = np.count_nonzero(counted_d[:, None, :] <= thr[:, :, None], axis=2)
+    special_le = np.zeros(thr.shape, dtype=np.int64)
+    for s in range(counted_d.shape[1]):  # S is small (a few images per identity)
+        special_le += counted_d[:, s] <= thr
+    return thr, special_le
 
-    view = buf[:, :num_g]
-    before = np.empty((num_rows, num_k), dtype=np.int64)
-    first = None
-    for k in range(num_k):  # one pass per positive: entries at distance <= t_k
-        np.less_equal(dist, thr[:, k:k + 1], out=view)
-        if keep is not None:
-            np.logical_and(view, keep, out=view)
-        before[:, k] = _row_counts(buf, seg) - special_le[:, k]
-        if k == 0:
-            if x.protocol == "regdb":
-                first = before[:, 0].copy()
-            else:
-                first = _dedup_first_rank(buf, before[:, 0], qp, gal, max_rank)
+
+def _block(x: EvalInputs, gal: _Gallery, rows: np.ndarray, num_pos: np.ndarray, hidden: np.ndarray | None,
+           hide_cols: np.ndarray | None, inner: int, mask_buf: np.ndarray, max_rank: int):
+    """AP, INP and first-hit rank (0-based, CMC definition of the protocol) of query ``rows``.
+
+    ``num_pos`` is the number of positives of each row (>= 1); the entries at rows
+    ``hidden`` x columns ``hide_cols`` (bool vectors) are discarded (the sysu camera rule).
+    The per-row thresholds are computed once for the block; the passes over the distances
+    then go ``inner`` rows at a time, a slice small enough to stay in cache across passes.
+    """
+    num_g = x.distmat.shape[1]
+    thr, special_le = _thresholds(x, gal, rows, num_pos, hidden, hide_cols)
+    num_k, n = thr.shape
+    before = np.zeros((num_k, n), dtype=np.int64)
+    consecutive = rows[-1] - rows[0] == n - 1
+    dedup = x.protocol != "regdb"
+    cap = int(gal.pid_count.max())
+    found_r, found_c = [], []
+    for a in range(0, n, inner):
+        b = min(a + inner, n)
+        dist = x.distmat[rows[a]:rows[a] + b - a] if consecutive else x.distmat[rows[a:b]]
+        if dist.dtype not in (np.float32, np.float64):  # float32 stays float32: comparisons are exact
+            dist = dist.astype(np.float64)
+        mask = mask_buf[:b - a]
+        keep = None
+        if hidden is not None and hidden[a:b].any():
+            keep = ~(hidden[a:b, None] & hide_cols[None, :])
+        for k in range(int(num_pos[a:b].max())):  # one pass per positive: entries <= t_k
+            np.less_equal(dist, thr[k, a:b, None], out=mask)
+            if keep is not None:
+                np.logical_and(mask, keep, out=mask)
+            before[k, a:b] = _row_counts(mask) - special_le[k, a:b]
+            if k == 0 and dedup:  # the entries before the first positive, where needed
+                nb = before[0, a:b]
+                need = np.flatnonzero((nb >= 2) & (-(-nb // cap) < max_rank))
+                if len(need) == b - a:
+                    r, c = np.divmod(np.flatnonzero(mask), num_g)  # 2-D nonzero is much slower
+                else:
+                    r, c = np.divmod(np.flatnonzero(mask[need]), num_g)
+                    r = need[r]
+                found_r.append(r + a)
+                found_c.append(c)
+    if dedup:
+        first = _dedup_first_rank(np.concatenate(found_r), np.concatenate(found_c), before[0],
+                                  gal.query_pid[rows], gal, max_rank)
+    else:
+        first = before[0].copy()
     ks = np.arange(num_k)
-    rank = before + ks  # 0-based rank of the k-th positive in the filtered ranking
-    use = ks < m[:, None]  # columns k >= m of shorter rows are padding (garbage counts)
+    rank = before.T + ks  # 0-based rank of the k-th positive in the filtered ranking
+    use = ks < num_pos[:, None]  # columns k >= m of shorter rows are padding
     precision = np.divide(ks + 1.0, rank + 1.0, out=np.zeros(rank.shape), where=use)
-    ap = precision.sum(axis=1) / m
-    inp = m / (rank[np.arange(num_rows), m - 1] + 1.0)
+    ap = precision.sum(axis=1) / num_pos
+    inp = num_pos / (rank[np.arange(n), num_pos - 1] + 1.0)
     return ap, inp, first
 
 
-def _dedup_first_rank(mask: np.ndarray, num_before: np.ndarray, qp: np.ndarray,
+def _dedup_first_rank(r: np.ndarray, c: np.ndarray, num_before: np.ndarray, qp: np.ndarray,
                       gal: _Gallery, max_rank: int) -> np.ndarray:
     """Rank of the first positive after removing repeated identities.
 
-    = number of distinct other identities among the entries at distance <= t_1
-    (``mask``).  Rows whose count is provably >= ``max_rank`` (each identity has at
-    most ``max(pid_count)`` entries) are not counted exactly.
+    = number of distinct other identities among the entries at distance <= t_1, given
+    as (row, column) pairs ``r``, ``c`` sorted by row.  Rows whose count is provably
+    >= ``max_rank`` (each identity has at most ``max(pid_count)`` entries) are not
+    counted exactly.
     """
     first = num_before.copy()  # exact when fewer than two entries precede
     cap = int(gal.pid_count.max())
@@ -245,13 +281,16 @@ def _dedup_first_rank(mask: np.ndarray, num_before: np.ndarray, qp: np.ndarray,
     hopeless = many & (-(-num_before // cap) >= max_rank)
     first[hopeless] = max_rank
     need = np.flatnonzero(many & ~hopeless)
-    step = max(1, _CHUNK_ELEMS // gal.num_pids)  # bounds the (rows x identities) table
+    step = max(1, _TABLE_ELEMS // gal.num_pids)
     for a in range(0, len(need), step):
         rows = need[a:a + step]
-        sub = mask if len(rows) == len(mask) else mask[rows]
-        r, c = np.divmod(np.flatnonzero(sub), mask.shape[1])  # 2-D nonzero is much slower
+        slot = np.full(len(num_before), -1)
+        slot[rows] = np.arange(len(rows))
+        lo, hi = np.searchsorted(r, [rows[0], rows[-1] + 1])
+        pos, cols = slot[r[lo:hi]], c[lo:hi]
+        sel = pos >= 0
         seen = np.zeros((len(rows), gal.num_pids), dtype=bool)
-        seen[r, gal.pid[c]] = True
+        seen[pos[sel], gal.pid[cols[sel]]] = True
         seen[np.arange(len(rows)), qp[rows]] = False  # the query's own identity
         first[rows] = np.count_nonzero(seen, axis=1)
     return first

@@ -77,7 +77,8 @@ class SynthSummary:
 
 def resolve_params(layout: str, num_ids: int = DEFAULT_NUM_IDS, seed: int = 0, difficulty: float = 0.5,
                    images_per_id_per_cam: int | None = None,
-                   height_range: Sequence[int] = DEFAULT_HEIGHT_RANGE) -> dict[str, Any]:
+                   height_range: Sequence[int] = DEFAULT_HEIGHT_RANGE,
+                   num_test_ids: int | None = None) -> dict[str, Any]:
     """Validate the generator parameters and return them normalised (the cache key)."""
     if layout not in LAYOUTS:
         raise ConfigError(f"unknown layout {layout!r}; expected one of {', '.join(LAYOUTS)}")
@@ -91,8 +92,14 @@ def resolve_params(layout: str, num_ids: int = DEFAULT_NUM_IDS, seed: int = 0, d
     lo, hi = (int(x) for x in height_range)
     if not 32 <= lo <= hi <= 1024:
         raise ConfigError(f"height_range must satisfy 32 <= min <= max <= 1024, got {tuple(height_range)}")
-    return {"layout": layout, "num_ids": int(num_ids), "seed": int(seed), "difficulty": float(difficulty),
-            "images_per_id_per_cam": int(per_cam), "height_range": [lo, hi], "version": GENERATOR_VERSION}
+    if num_test_ids is not None and (not isinstance(num_test_ids, (int, np.integer))
+                                     or not 1 <= int(num_test_ids) <= int(num_ids) - 2):
+        raise ConfigError(f"num_test_ids must be an integer in [1, num_ids - 2], got {num_test_ids!r}")
+    params = {"layout": layout, "num_ids": int(num_ids), "seed": int(seed), "difficulty": float(difficulty),
+              "images_per_id_per_cam": int(per_cam), "height_range": [lo, hi], "version": GENERATOR_VERSION}
+    if num_test_ids is not None:  # absent by default: datasets cached before this option stay valid
+        params["num_test_ids"] = int(num_test_ids)
+    return params
 
 
 def scene_shape(height_range: Sequence[int]) -> tuple[int, int]:
@@ -169,22 +176,25 @@ def _swap_into_place(staging: Path, out: Path) -> None:
 
 def generate(out: str | os.PathLike, layout: str = "sysu", *, num_ids: int = DEFAULT_NUM_IDS, seed: int = 0,
              difficulty: float = 0.5, images_per_id_per_cam: int | None = None,
-             height_range: Sequence[int] = DEFAULT_HEIGHT_RANGE, workers: int = 1,
-             force: bool = False) -> SynthSummary:
+             height_range: Sequence[int] = DEFAULT_HEIGHT_RANGE, num_test_ids: int | None = None,
+             workers: int = 1, force: bool = False) -> SynthSummary:
     """Write a synthetic dataset in ``layout`` ("sysu" | "regdb" | "llcm") to ``out``.
 
     Refuses a non-empty ``out`` unless ``force``.  ``workers`` > 1 renders in that many spawned
-    processes (same bytes as ``workers=1``).  Returns a :class:`SynthSummary`.
+    processes (same bytes as ``workers=1``).  ``num_test_ids`` sets the number of test identities
+    (default: the layout's share, see :mod:`vireid.data.synth.layouts`).  Returns a :class:`SynthSummary`.
     """
     from vireid.utils.io import atomic_write_json, atomic_write_text
 
-    params = resolve_params(layout, num_ids, seed, difficulty, images_per_id_per_cam, height_range)
+    params = resolve_params(layout, num_ids, seed, difficulty, images_per_id_per_cam, height_range,
+                            num_test_ids)
     if int(workers) < 1:
         raise ConfigError(f"workers must be >= 1, got {workers!r}")
     out = Path(out)
     _check_out(out, force)
     start = time.perf_counter()
-    plan = make_plan(layout, params["seed"], params["num_ids"], params["images_per_id_per_cam"])
+    plan = make_plan(layout, params["seed"], params["num_ids"], params["images_per_id_per_cam"],
+                     params.get("num_test_ids"))
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.synth-", dir=out.parent))
     try:

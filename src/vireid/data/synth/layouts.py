@@ -23,7 +23,8 @@ text of every index file.  Layouts:
 
 Identity splits are seeded permutations: SYSU 40 % test / 10 % val / 50 % train, RegDB half/half
 per trial, LLCM 40 % test.  (The real SYSU tests on ~20 % of its ids; a larger test share keeps
-the gallery of a small synthetic preset meaningful.)  Ids are 1..N.
+the gallery of a small synthetic preset meaningful.)  ``num_test`` fixes the number of test
+identities instead (e.g. the demo: 160 ids, 32 for test, the rest to learn from).  Ids are 1..N.
 """
 
 from __future__ import annotations
@@ -68,9 +69,9 @@ def _rng(seed: int, *key: int) -> np.random.Generator:
 
 
 def _split_ids(seed: int, tag: int, ids: list[int], test_fraction: float,
-               val_fraction: float = 0.0) -> tuple[list[int], list[int], list[int]]:
+               val_fraction: float = 0.0, num_test: int | None = None) -> tuple[list[int], list[int], list[int]]:
     perm = [ids[i] for i in _rng(seed, 3, tag).permutation(len(ids))]
-    n_test = max(1, int(round(test_fraction * len(ids))))
+    n_test = max(1, int(round(test_fraction * len(ids)))) if num_test is None else int(num_test)
     n_val = int(round(val_fraction * len(ids)))
     test, val, train = perm[:n_test], perm[n_test:n_test + n_val], perm[n_test + n_val:]
     return sorted(train), sorted(val), sorted(test)
@@ -91,9 +92,9 @@ def _ids_line(ids: list[int]) -> str:
     return ",".join(str(i) for i in ids) + "\n"
 
 
-def plan_sysu(seed: int, num_ids: int, per_cam: int) -> Plan:
+def plan_sysu(seed: int, num_ids: int, per_cam: int, num_test: int | None = None) -> Plan:
     ids = list(range(1, num_ids + 1))
-    train, val, test = _split_ids(seed, 1, ids, test_fraction=0.4, val_fraction=0.1)
+    train, val, test = _split_ids(seed, 1, ids, test_fraction=0.4, val_fraction=0.1, num_test=num_test)
     cams = [(c, m) for c, m in SYSU_CAMERAS.items()]
     jobs = []
     for pid in ids:
@@ -106,7 +107,7 @@ def plan_sysu(seed: int, num_ids: int, per_cam: int) -> Plan:
     return Plan(jobs, texts, {cam: 0.0 for cam in cams}, train, test, val)
 
 
-def plan_regdb(seed: int, num_ids: int, per_cam: int) -> Plan:
+def plan_regdb(seed: int, num_ids: int, per_cam: int, num_test: int | None = None) -> Plan:
     ids = list(range(1, num_ids + 1))
     from vireid.data.synth.identity import sample_identity  # gender is part of the file name
 
@@ -125,18 +126,18 @@ def plan_regdb(seed: int, num_ids: int, per_cam: int) -> Plan:
                                      photo_key=(7, 2, pid, camid, k), viewpoints=(view,)))
     texts = {}
     for trial in REGDB_TRIALS:
-        train, _, test = _split_ids(seed, 100 + trial, ids, test_fraction=0.5)
+        train, _, test = _split_ids(seed, 100 + trial, ids, test_fraction=0.5, num_test=num_test)
         for split, split_ids in (("train", train), ("test", test)):
             for modality, word in (("visible", "visible"), ("infrared", "thermal")):
                 lines = [f"{rel} {label}" for label, pid in enumerate(split_ids) for rel in names[(pid, modality)]]
                 texts[f"idx/{split}_{word}_{trial}.txt"] = "\n".join(lines) + "\n"
-    train1, _, test1 = _split_ids(seed, 101, ids, test_fraction=0.5)
+    train1, _, test1 = _split_ids(seed, 101, ids, test_fraction=0.5, num_test=num_test)
     return Plan(jobs, texts, {(1, "visible"): 0.0, (2, "infrared"): 0.0}, train1, test1)
 
 
-def plan_llcm(seed: int, num_ids: int, per_cam: int) -> Plan:
+def plan_llcm(seed: int, num_ids: int, per_cam: int, num_test: int | None = None) -> Plan:
     ids = list(range(1, num_ids + 1))
-    train, _, test = _split_ids(seed, 3, ids, test_fraction=0.4)
+    train, _, test = _split_ids(seed, 3, ids, test_fraction=0.4, num_test=num_test)
     test_set = set(test)
     cams = [(c, "visible") for c in LLCM_VIS_CAMS] + [(c, "infrared") for c in LLCM_NIR_CAMS]
     light_rng = _rng(seed, 9)
@@ -162,5 +163,6 @@ def plan_llcm(seed: int, num_ids: int, per_cam: int) -> Plan:
     return Plan(jobs, texts, cameras, train, test)
 
 
-def make_plan(layout: str, seed: int, num_ids: int, per_cam: int) -> Plan:
-    return {"sysu": plan_sysu, "regdb": plan_regdb, "llcm": plan_llcm}[layout](seed, num_ids, per_cam)
+def make_plan(layout: str, seed: int, num_ids: int, per_cam: int, num_test: int | None = None) -> Plan:
+    """The layout's plan; ``num_test`` test identities instead of the default share."""
+    return {"sysu": plan_sysu, "regdb": plan_regdb, "llcm": plan_llcm}[layout](seed, num_ids, per_cam, num_test)
