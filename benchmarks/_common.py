@@ -18,7 +18,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence
+
+if TYPE_CHECKING:
+    import torch
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 HEADER = "# Benchmark results\n\nWritten by the benchmark and ablation commands; do not edit by hand.\n"
@@ -36,10 +39,10 @@ def median_time(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> 
     return statistics.median(times)
 
 
-def interleaved_times(fns: dict[str, Callable[[], object]], repeats: int = 5,
-                      warmup: int = 1) -> dict[str, float]:
-    """Median times of several functions measured alternately (A B A B ...), so that
-    machine noise hits all of them alike; use for side-by-side ratios."""
+def interleaved_samples(fns: dict[str, Callable[[], object]], repeats: int = 5,
+                        warmup: int = 1) -> dict[str, list[float]]:
+    """Wall times of several functions measured alternately (A B A B ...), so that machine
+    noise hits all of them alike: ``{name: [time per round]}``."""
     for _ in range(warmup):
         for fn in fns.values():
             fn()
@@ -49,7 +52,38 @@ def interleaved_times(fns: dict[str, Callable[[], object]], repeats: int = 5,
             t0 = time.perf_counter()
             fn()
             times[k].append(time.perf_counter() - t0)
-    return {k: statistics.median(v) for k, v in times.items()}
+    return times
+
+
+def interleaved_times(fns: dict[str, Callable[[], object]], repeats: int = 5,
+                      warmup: int = 1) -> dict[str, float]:
+    """Median times of several functions measured alternately; use for side-by-side ratios."""
+    return {k: statistics.median(v) for k, v in interleaved_samples(fns, repeats, warmup).items()}
+
+
+def paired_ratio(ref: Sequence[float], other: Sequence[float]) -> tuple[float, float, float]:
+    """Median, min and max over rounds of ``ref[i] / other[i]`` (times taken side by side in
+    round ``i``): less sensitive to slow drifts of a shared machine than a ratio of medians."""
+    ratios = sorted(r / o for r, o in zip(ref, other))
+    return statistics.median(ratios), ratios[0], ratios[-1]
+
+
+def saved_activation_bytes(fn: Callable[[], None], exclude: list[torch.Tensor]) -> int:
+    """Bytes of the unique storages autograd saves for backward while ``fn`` runs (``exclude`` not counted)."""
+    skip = {t.untyped_storage().data_ptr() for t in exclude}
+    seen: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        ptr = t.untyped_storage().data_ptr()
+        if ptr not in skip:
+            seen[ptr] = t.untyped_storage().nbytes()
+        return t
+
+    import torch  # noqa: F811 (torch stays an optional import of this module)
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        fn()
+    return sum(seen.values())
 
 
 def machine() -> str:

@@ -15,11 +15,12 @@ figure is the median step time, and ratios are reference / ours.
 from __future__ import annotations
 
 import random
+import statistics
 
 import numpy as np
 import torch
 
-from benchmarks._common import cli, interleaved_times
+from benchmarks._common import cli, interleaved_samples, paired_ratio, saved_activation_bytes
 from benchmarks.authors_style import authors_losses, pil_transform
 from vireid.data.transforms import deen_train_transform
 from vireid.engine.amp import cpu_has_native_bf16
@@ -83,12 +84,20 @@ def run(quick: bool = False) -> list[dict]:
         fns["ours bf16"] = step(our_batch, our_loss, autocast=True)
         fns["ours bf16 + channels_last"] = step(our_batch, our_loss, autocast=True, channels_last=True)
     fns["ours fp32 + channels_last"] = step(our_batch, our_loss, channels_last=True)
-    times = interleaved_times(fns, repeats=3 if quick else 5, warmup=1)
-    ref = times["authors-style fp32"]
+    samples = interleaved_samples(fns, repeats=3 if quick else 7, warmup=1)
+    ref = samples["authors-style fp32"]
     size = f"DEEN base {base}, {h}x{w}, batch {p}x{k}x2"
-    rows = [{"name": f"{name} step ({size})", "value": t, "unit": "s",
-             "note": "reference" if name.startswith("authors") else f"speed-up vs authors-style: {ref / t:.2f}x"}
-            for name, t in times.items()]
+    rows = []
+    for name, ts in samples.items():
+        note = "reference"
+        if not name.startswith("authors"):
+            mid, lo, hi = paired_ratio(ref, ts)
+            note = f"speed-up vs authors-style: {mid:.3f}x (median of {len(ts)} paired rounds; range {lo:.2f}-{hi:.2f})"
+        rows.append({"name": f"{name} step ({size})", "value": statistics.median(ts), "unit": "s", "note": note})
+    for name in [n for n in fns if n.startswith("ours")]:
+        mem = saved_activation_bytes(fns[name], list(model.parameters()))
+        rows.append({"name": f"{name} step memory ({size})", "value": mem / 2 ** 20, "unit": "MiB",
+                     "note": "CPU: saved-for-backward activations (no allocator statistics on CPU)"})
     if not bf16:
         rows.append({"name": "bf16 autocast", "value": "n/a", "unit": "",
                      "note": "this CPU has no native bf16; not measured"})

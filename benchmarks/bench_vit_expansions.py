@@ -21,7 +21,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from benchmarks._common import cli, interleaved_times, median_time
+from benchmarks._common import cli, interleaved_times, median_time, saved_activation_bytes
 from vireid.losses.token_orthogonality import token_orthogonality_loss
 from vireid.models.expansion import build_expansion
 
@@ -46,22 +46,6 @@ def _step(module: torch.nn.Module, x: torch.Tensor, grid: tuple[int, int], modal
         if x.is_cuda:
             torch.cuda.synchronize(x.device)
     return fn
-
-
-def saved_activation_bytes(fn: Callable[[], None], exclude: list[torch.Tensor]) -> int:
-    """Bytes of the unique storages autograd saves for backward while ``fn`` runs (``exclude`` not counted)."""
-    skip = {t.untyped_storage().data_ptr() for t in exclude}
-    seen: dict[int, int] = {}
-
-    def pack(t: torch.Tensor) -> torch.Tensor:
-        ptr = t.untyped_storage().data_ptr()
-        if ptr not in skip:
-            seen[ptr] = t.untyped_storage().nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        fn()
-    return sum(seen.values())
 
 
 def peak_memory_bytes(fn: Callable[[], None], x: torch.Tensor, module: torch.nn.Module) -> tuple[int, str]:

@@ -212,3 +212,11 @@ def test_abd_options_are_off_by_default_and_identity_at_init():
     plain.eval(), abd.eval()
     with torch.no_grad():
         torch.testing.assert_close(abd(images(2), None, 1).feat, plain(images(2), None, 1).feat)
+
+
+def test_modality_stems_start_equal():
+    """As with the authors' two copies of one ImageNet stem, both stems start from the same weights."""
+    model = DEEN(num_classes=3, base_channels=4, layers=[1, 1, 1, 1])
+    vis, ir = model.stem_visible.state_dict(), model.stem_infrared.state_dict()
+    assert vis.keys() == ir.keys() and all(torch.equal(vis[k], ir[k]) for k in vis)
+    assert vis["conv1.weight"].data_ptr() != ir["conv1.weight"].data_ptr()  # equal, not shared

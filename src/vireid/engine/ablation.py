@@ -205,10 +205,11 @@ def run_ablation(base: Config, grid: dict[str, list[str]], out: str | Path, *, s
     many runs at once in worker processes (one compute thread each; ``train_fn`` must then
     be a module-level function).
     """
-    if train_fn is None:
-        from vireid.engine.run import train as train_fn
     if jobs < 1:
         raise ConfigError(f"--jobs must be >= 1, got {jobs}")
+    real_training = train_fn is None
+    if train_fn is None:
+        from vireid.engine.run import train as train_fn
     out = Path(out)
     combos = combinations(grid, mode)
     configs = [(c, s, apply_overrides(base, overrides(c) + [f"train.seed={s}"]))
@@ -234,6 +235,14 @@ def run_ablation(base: Config, grid: dict[str, list[str]], out: str | Path, *, s
     def run_dir(i: int) -> Path:
         combo, seed, _ = configs[i]
         return out / "runs" / slug(combo) / f"seed{seed}"
+
+    if real_training and jobs > 1:  # parallel runs must not generate the same synthetic dataset at once
+        from vireid.config.build import build_dataset
+
+        for data in {json.dumps(asdict(configs[i][2].data), sort_keys=True, default=str): configs[i][2].data
+                     for i in todo}.values():
+            if data.synth:
+                build_dataset(data)
 
     def announce(n: int, i: int) -> None:
         log(f"[{n}/{len(todo)}] {configs[i][0] or 'base'} seed {configs[i][1]} -> {run_dir(i)}")
