@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
              f"(patch {vit.get('patch_size')}) from random weights; synthetic SYSU-MM01 layout "
              f"({d.synth.get('num_ids')} identities, {d.synth.get('num_test_ids')} for test, difficulty "
              f"{d.synth.get('difficulty')}); {base.train.epochs} epochs at batch {d.num_ids}x{d.num_pos}x2; "
-             f"all-search single-shot protocol, 1 trial; seeds {', '.join(map(str, seeds))}; "
+             f"all-search single-shot protocol, mean of 10 trials; seeds {', '.join(map(str, seeds))}; "
              f"one factor varied at a time, '(base)' marks the base value of the others. "
              f"Wall time {minutes:.0f} min with {args.jobs} parallel runs. GPU-scale numbers "
              "(ViT-B/16, ImageNet weights, the real datasets) need a GPU and the datasets: not measured here.")
