@@ -215,18 +215,16 @@ def run_ablation(base: Config, grid: dict[str, list[str]], out: str | Path, *, s
     configs = [(c, s, apply_overrides(base, overrides(c) + [f"train.seed={s}"]))
                for c in combos for s in seeds]  # validate every override before training anything
     first_of: dict[str, int] = {}
-    todo = []
+    source = []  # index of the run whose results each config reuses (itself when first)
     for i, (combo, seed, cfg) in enumerate(configs):
-        key = _config_key(cfg)
-        if key not in first_of:
-            first_of[key] = i
-            todo.append(i)
+        source.append(first_of.setdefault(_config_key(cfg), i))
+    todo = sorted(set(source))
     done: dict[int, tuple[dict[str, float], float, int]] = {}
 
     def record() -> list[RunResult]:
         results = []
-        for combo, seed, cfg in configs:
-            got = done.get(first_of[_config_key(cfg)])
+        for (combo, seed, _), src in zip(configs, source):
+            got = done.get(src)
             if got is not None:
                 results.append(RunResult(combo, seed, *got))
         atomic_write_json(out / "results.json", [r.__dict__ for r in results])
