@@ -56,3 +56,17 @@ def test_optional_terms_and_gradients():
     assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
     with pytest.raises(ConfigError, match="of_features"):
         DEENCriterion(svdo_of_weight=1e-6)(out, y_vis, y_ir, model=model)
+
+
+def test_metric_normalize_makes_triplet_and_cpm_scale_invariant():
+    model, out, y_vis, y_ir = forward()
+    scaled = out._replace(feat=out.feat * 7.0)
+    norm = DEENCriterion(metric_normalize=True)
+    a, b = norm(out, y_vis, y_ir), norm(scaled, y_vis, y_ir)
+    for term in ("tri", "cpm"):
+        assert a[term].item() == pytest.approx(b[term].item(), rel=1e-5)
+    labels = torch.cat((y_vis, y_ir)).repeat(3)
+    ref = TripletLoss(0.3)(F.normalize(out.feat, dim=1), labels)
+    assert a["tri"].item() == pytest.approx(ref.item(), rel=1e-6)
+    plain = DEENCriterion()
+    assert plain(scaled, y_vis, y_ir)["tri"].item() != pytest.approx(plain(out, y_vis, y_ir)["tri"].item())

@@ -1,6 +1,6 @@
 """``vireid demo`` (``make demo``): train a small DEEN on the synthetic benchmark on CPU.
 
-1. Generate the synthetic SYSU-MM01-layout dataset (cached in ``data/synth-sysu``; see
+1. Generate the synthetic SYSU-MM01-layout dataset (cached in ``data/synth-sysu-demo``; see
    :func:`vireid.data.synth.ensure_dataset`).
 2. Evaluate the untrained model with the full SYSU-MM01 protocol (all-search,
    single-shot, infrared -> visible, 10 trials).

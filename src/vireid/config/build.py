@@ -115,7 +115,8 @@ def build_model(model: ModelConfig, num_classes: int) -> nn.Module:
 def criterion_kwargs(loss: LossConfig) -> dict[str, Any]:
     return dict(id_weight=loss.id_weight, label_smoothing=loss.label_smoothing, triplet=loss.triplet,
                 triplet_weight=loss.triplet_weight, triplet_margin=loss.triplet_margin,
-                cpm_weight=loss.cpm_weight, cpm_margin=loss.cpm_margin, ort_weight=loss.ort_weight,
+                cpm_weight=loss.cpm_weight, cpm_margin=loss.cpm_margin,
+                metric_normalize=loss.metric_normalize, ort_weight=loss.ort_weight,
                 aux_weights=dict(loss.aux_weights), svdo_of_weight=loss.svdo_of_weight,
                 svdo_ow_weight=loss.svdo_ow_weight, infonce_weight=loss.infonce_weight,
                 infonce_temperature=loss.infonce_temperature)

@@ -63,6 +63,7 @@ class LossConfig:
     triplet_margin: float = 0.3
     cpm_weight: float = 0.8          # lambda_1
     cpm_margin: float = 0.2
+    metric_normalize: bool = False   # triplet + CPM on L2-normalised embeddings (off: DEEN)
     ort_weight: float = 0.01         # lambda_2 (DEEN orthogonal loss of the DEE module)
     aux_weights: dict = field(default_factory=dict)  # other architecture losses, default 1.0
     svdo_of_weight: float = 0.0      # ABD-Net SVDO orthogonal features

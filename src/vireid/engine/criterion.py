@@ -27,6 +27,7 @@ from __future__ import annotations
 from typing import Mapping
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vireid.errors import ConfigError, ShapeError
@@ -40,13 +41,15 @@ class DEENCriterion(nn.Module):
 
     def __init__(self, *, id_weight: float = 1.0, label_smoothing: float = 0.0,
                  triplet: str = "batch_hard", triplet_weight: float = 1.0, triplet_margin: float = 0.3,
-                 cpm_weight: float = 0.8, cpm_margin: float = 0.2, ort_weight: float = 0.01,
+                 cpm_weight: float = 0.8, cpm_margin: float = 0.2, metric_normalize: bool = False,
+                 ort_weight: float = 0.01,
                  aux_weights: Mapping[str, float] | None = None, svdo_of_weight: float = 0.0,
                  svdo_ow_weight: float = 0.0, infonce_weight: float = 0.0,
                  infonce_temperature: float = 0.1) -> None:
         super().__init__()
         self.id_weight, self.triplet_weight = float(id_weight), float(triplet_weight)
         self.cpm_weight, self.ort_weight = float(cpm_weight), float(ort_weight)
+        self.metric_normalize = bool(metric_normalize)
         self.aux_weights = dict(aux_weights or {})
         self.id_loss = IdentityLoss(label_smoothing=label_smoothing)
         if triplet == "batch_hard":
@@ -76,9 +79,10 @@ class DEENCriterion(nn.Module):
         base = torch.cat((labels_vis, labels_ir)).long()
         labels = base.repeat(e)
         terms: dict[str, Tensor] = {"id": self.id_weight * self.id_loss(logits, labels)}
+        metric = F.normalize(feat, dim=1) if self.metric_normalize else feat
         if self.triplet is not None:
-            terms["tri"] = self.triplet_weight * self.triplet(feat, labels)
-        chunks = feat.chunk(e, dim=0)
+            terms["tri"] = self.triplet_weight * self.triplet(metric, labels)
+        chunks = metric.chunk(e, dim=0)
         if e > 1 and self.cpm_weight:
             pair_labels = torch.cat((base, base))
             cpm = sum(self.cpm(torch.cat((chunks[0], c)), pair_labels) for c in chunks[1:])
