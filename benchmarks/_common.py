@@ -41,16 +41,19 @@ def median_time(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> 
 
 def interleaved_samples(fns: dict[str, Callable[[], object]], repeats: int = 5,
                         warmup: int = 1) -> dict[str, list[float]]:
-    """Wall times of several functions measured alternately (A B A B ...), so that machine
-    noise hits all of them alike: ``{name: [time per round]}``."""
+    """Wall times of several functions measured alternately, so that machine noise hits all of
+    them alike: ``{name: [time per round]}``.  Round ``r`` starts with function ``r mod n``
+    (A B C, B C A, C A B, ...), so no function always runs first or right after another."""
     for _ in range(warmup):
         for fn in fns.values():
             fn()
+    names = list(fns)
     times: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(repeats):
-        for k, fn in fns.items():
+    for r in range(repeats):
+        for i in range(len(names)):
+            k = names[(r + i) % len(names)]
             t0 = time.perf_counter()
-            fn()
+            fns[k]()
             times[k].append(time.perf_counter() - t0)
     return times
 

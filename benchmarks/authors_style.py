@@ -5,14 +5,18 @@
   ToTensor -> Normalize -> RandomErasing`` with a Python loop of erasing attempts);
 * losses: per-anchor / per-identity Python loops (``tests/losses/loop_reference.py``),
   the same definitions as the vectorised losses;
-* model: the same DEEN (their model is numerically ours, see tests/models/test_official.py),
-  fp32, contiguous (NCHW) memory format.
+* model: a copy of our DEEN (their model is numerically ours, see
+  tests/models/test_official.py) whose PNL blocks multiply in the authors' order,
+  ``(theta @ phi / N) @ g`` with the (N x N) affinity, instead of our cheaper association
+  (:func:`vireid.models.mfa.linear_attention`); fp32, contiguous (NCHW) memory format.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import random
+import types
 
 import numpy as np
 import torch
@@ -20,6 +24,28 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps
 
 from tests.losses.loop_reference import loop_cpm, loop_triplet
+from vireid.models.mfa import PNL
+
+
+def _authors_pnl_forward(self: PNL, x_h: torch.Tensor, x_l: torch.Tensor) -> torch.Tensor:
+    b = x_h.shape[0]
+    g_x = self.g(x_l).view(b, self.low_dim, -1).permute(0, 2, 1)
+    theta_x = self.theta(x_h).view(b, self.low_dim, -1).permute(0, 2, 1)
+    phi_x = self.phi(x_l).view(b, self.low_dim, -1)
+    energy = torch.matmul(theta_x, phi_x)
+    attention = energy / energy.size(-1)
+    y = torch.matmul(attention, g_x).permute(0, 2, 1).contiguous()
+    y = y.view(b, self.reduced, *x_h.shape[2:])
+    return self.out(y) + x_h
+
+
+def authors_model(model: torch.nn.Module) -> torch.nn.Module:
+    """A deep copy of ``model`` whose PNL blocks compute in the authors' order."""
+    ref = copy.deepcopy(model)
+    for m in ref.modules():
+        if isinstance(m, PNL):
+            m.forward = types.MethodType(_authors_pnl_forward, m)
+    return ref
 
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)
 STD = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)

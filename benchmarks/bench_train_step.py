@@ -1,13 +1,15 @@
 """DEEN-R50 training step: ours vs a step written the way the authors' code is written.
 
 Each variant prepares one batch (P identities x K visible + K infrared images, from images
-preloaded as uint8 arrays) and runs forward, losses, backward and an SGD step on the same
-DEEN.  Variants are timed alternately (A B C ...) so machine noise hits them alike; the
-figure is the median step time, and ratios are reference / ours.
+preloaded as uint8 arrays) and runs forward, losses, backward and an SGD step on DEEN
+(same weights).  Variants are timed alternately (rounds rotated: A B C, B C A, ...) so
+machine noise hits them alike; the figure is the median step time, and ratios are
+reference / ours, paired per round.
 
-* ``authors-style fp32``: per-image PIL pipeline, Python-loop losses (benchmarks/authors_style.py).
-* ``ours fp32``: vireid's array pipeline (``vireid.data.transforms``) and vectorised
-  losses (``vireid.engine.criterion.DEENCriterion``).
+* ``authors-style fp32``: per-image PIL pipeline, Python-loop losses, PNL multiplied in the
+  authors' order with the (N x N) affinity (benchmarks/authors_style.py).
+* ``ours fp32``: vireid's array pipeline (``vireid.data.transforms``), vectorised
+  losses (``vireid.engine.criterion.DEENCriterion``) and PNL in the cheaper association.
 * ``ours bf16``: + bfloat16 autocast (CPU with native bf16 only).
 * ``ours bf16 + channels_last``.
 """
@@ -21,7 +23,7 @@ import numpy as np
 import torch
 
 from benchmarks._common import cli, interleaved_samples, paired_ratio, saved_activation_bytes
-from benchmarks.authors_style import authors_losses, pil_transform
+from benchmarks.authors_style import authors_losses, authors_model, pil_transform
 from vireid.data.transforms import deen_train_transform
 from vireid.engine.amp import cpu_has_native_bf16
 from vireid.engine.criterion import DEENCriterion
@@ -43,13 +45,15 @@ def run(quick: bool = False) -> list[dict]:
     h, w, p, k, base, images, labels = _setup(quick)
     n = p * k
     model = DEEN(num_classes=p, base_channels=base).train()
+    ref_model = authors_model(model)
     opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9, nesterov=True)
+    ref_opt = torch.optim.SGD(ref_model.parameters(), lr=1e-4, momentum=0.9, nesterov=True)
     crit = DEENCriterion()
     transform = deen_train_transform("sysu", height=h, width=w)
     rnd = random.Random(0)
     nrng = np.random.default_rng(0)
 
-    def step(batch_fn, loss_fn, autocast=None, channels_last=False):
+    def step(batch_fn, loss_fn, autocast=None, channels_last=False, model=model, opt=opt):
         def _run():
             x_vis, x_ir = batch_fn()
             if channels_last:
@@ -78,7 +82,7 @@ def run(quick: bool = False) -> list[dict]:
     def ref_loss(out):
         return authors_losses(out, labels, labels)
 
-    fns = {"authors-style fp32": step(authors_batch, ref_loss), "ours fp32": step(our_batch, our_loss)}
+    fns = {"authors-style fp32": step(authors_batch, ref_loss, model=ref_model, opt=ref_opt), "ours fp32": step(our_batch, our_loss)}
     bf16 = cpu_has_native_bf16()
     if bf16:
         fns["ours bf16"] = step(our_batch, our_loss, autocast=True)
@@ -94,8 +98,9 @@ def run(quick: bool = False) -> list[dict]:
             mid, lo, hi = paired_ratio(ref, ts)
             note = f"speed-up vs authors-style: {mid:.3f}x (median of {len(ts)} paired rounds; range {lo:.2f}-{hi:.2f})"
         rows.append({"name": f"{name} step ({size})", "value": statistics.median(ts), "unit": "s", "note": note})
-    for name in [n for n in fns if n.startswith("ours")]:
-        mem = saved_activation_bytes(fns[name], list(model.parameters()))
+    for name in fns:
+        params = list((ref_model if name.startswith("authors") else model).parameters())
+        mem = saved_activation_bytes(fns[name], params)
         rows.append({"name": f"{name} step memory ({size})", "value": mem / 2 ** 20, "unit": "MiB",
                      "note": "CPU: saved-for-backward activations (no allocator statistics on CPU)"})
     if not bf16:

@@ -47,8 +47,10 @@ def test_interleaved_samples_alternate_and_paired_ratio():
     from benchmarks._common import interleaved_samples, paired_ratio
 
     order = []
-    samples = interleaved_samples({"a": lambda: order.append("a"), "b": lambda: order.append("b")},
-                                  repeats=3, warmup=1)
-    assert order == ["a", "b"] * 4 and all(len(v) == 3 for v in samples.values())
+    fns = {k: (lambda k=k: order.append(k)) for k in "abc"}
+    samples = interleaved_samples(fns, repeats=3, warmup=1)
+    # warm-up in order, then rounds rotated so that no function always goes first
+    assert "".join(order) == "abc" + "abc" + "bca" + "cab"
+    assert all(len(v) == 3 for v in samples.values())
     mid, lo, hi = paired_ratio([2.0, 4.0, 9.0], [1.0, 2.0, 3.0])  # ratios 2, 2, 3
     assert (mid, lo, hi) == (2.0, 2.0, 3.0)

@@ -75,3 +75,32 @@ def test_pnl_needs_even_number_of_positions():
     pnl = PNL(8, 4)
     with pytest.raises(RuntimeError):
         pnl(torch.randn(1, 8, 3, 3), torch.randn(1, 4, 3, 3))
+
+
+def test_linear_attention_reassociates_only_when_cheaper_and_equals_the_authors_order():
+    from vireid.models.mfa import linear_attention
+
+    torch.manual_seed(0)
+    for q, c, m in ((1296, 64, 1296), (81, 512, 81), (64, 4, 64), (324, 256, 324)):
+        query, key, value = torch.randn(2, q, c), torch.randn(2, c, m), torch.randn(2, m, c)
+        authors = (query @ key / m) @ value
+        out = linear_attention(query, key, value)
+        torch.testing.assert_close(out, authors, rtol=1e-5, atol=1e-5)
+        if q == 1296:  # 20x cheaper reassociated: rounding differs from the authors' order
+            assert not torch.equal(out, authors)
+        else:  # small, or not 4x cheaper: the authors' order, bit for bit
+            assert torch.equal(out, authors)
+
+
+def test_pnl_at_stride_4_of_288x144_equals_the_authors_order():
+    torch.manual_seed(0)
+    pnl = PNL(256, 64).eval()
+    x_h, x_l = torch.randn(2, 256, 72, 36), torch.randn(2, 64, 72, 36)
+    b = 2
+    with torch.no_grad():
+        value = pnl.g(x_l).reshape(b, 64, -1).transpose(1, 2)
+        query = pnl.theta(x_h).reshape(b, 64, -1).transpose(1, 2)
+        key = pnl.phi(x_l).reshape(b, 64, -1)
+        aff = query @ key
+        y = ((aff / aff.shape[-1]) @ value).transpose(1, 2).contiguous().reshape(b, 32, 72, 36)
+        torch.testing.assert_close(pnl(x_h, x_l), pnl.out(y) + x_h, rtol=1e-5, atol=1e-5)
