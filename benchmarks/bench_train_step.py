@@ -82,7 +82,8 @@ def run(quick: bool = False) -> list[dict]:
     def ref_loss(out):
         return authors_losses(out, labels, labels)
 
-    fns = {"authors-style fp32": step(authors_batch, ref_loss, model=ref_model, opt=ref_opt), "ours fp32": step(our_batch, our_loss)}
+    fns = {"authors-style fp32": step(authors_batch, ref_loss, model=ref_model, opt=ref_opt),
+           "ours fp32": step(our_batch, our_loss)}
     bf16 = cpu_has_native_bf16()
     if bf16:
         fns["ours bf16"] = step(our_batch, our_loss, autocast=True)
