@@ -47,7 +47,7 @@ def test_checkpoint_errors_exit_2(tmp_path, capsys):
     save_weights(TinyReID(), tmp_path / "other.safetensors")
     assert main(["test", "--config", TINY, "--checkpoint", str(tmp_path / "other.safetensors"),
                  f"data.root={root}"]) == 2
-    assert "does not match the model architecture" in capsys.readouterr().err
+    assert "does not match DEEN" in capsys.readouterr().err
 
 
 def test_viz_writes_pictures(tmp_path, capsys):

@@ -145,8 +145,7 @@ def test_load_pretrained_initialises_both_patch_embeddings(tmp_path):
     vit, path = timm_checkpoint(tmp_path)  # 4x4 grid checkpoint -> 4x2 model grid
     model = tiny()
     before = model.classifier.weight.detach().clone()
-    loaded = model.load_pretrained(path)
-    assert "patch_embed_infrared.proj.weight" in loaded and "classifier.weight" not in loaded
+    model.load_pretrained(path)
     for pe in (model.patch_embed_visible, model.patch_embed_infrared):
         torch.testing.assert_close(pe.proj.weight, vit.patch_embed.proj.weight)
         torch.testing.assert_close(pe.proj.bias, vit.patch_embed.proj.bias)
@@ -214,3 +213,23 @@ def test_bad_inputs():
         model(images(), None, 0)
     with pytest.raises(ShapeError, match="modal"):
         model(images(), images(), 3)
+
+
+def test_production_trunk_equals_timm(tmp_path):
+    """DEENViT's own forward (MFA, expansion and stage 4 off), loaded through load_pretrained, reproduces
+    timm's ViT on the golden fixture for both modalities and both poolings."""
+    from tests.models.test_vit import GOLDEN, timm_state
+    from vireid.utils.io import load_safetensors
+
+    g = load_safetensors(GOLDEN)[0]
+    path = tmp_path / "timm.safetensors"
+    save_safetensors(timm_state(g), path)
+    for pool, expected in (("cls", g["forward_features"][:, 0]), ("avg", g["forward_features"][:, 1:].mean(1))):
+        model = DEENViT(3, vit=dict(embed_dim=32, depth=3, num_heads=2, patch_size=8), img_size=(32, 16),
+                        stages=(1, 2), mfa=False, mfa_pool=(1, 1), expansion="none", stage4_depth=0, pool=pool)
+        model.load_pretrained(path)
+        model.eval()
+        with torch.no_grad():
+            for modal, x in ((1, (g["input"], None)), (2, (None, g["input"]))):
+                out = model.forward_features(*x, modal)[0]
+                torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)

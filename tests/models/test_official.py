@@ -135,7 +135,7 @@ def test_cli_convert_writes_vireid_checkpoint(official, tmp_path, capsys):
     out = tmp_path / "deen.safetensors"
     assert cli_main(["convert", "--official", str(path), "--variant", variant, "--out", str(out)]) == 0
     assert "num_classes=7" in capsys.readouterr().out
-    model = DEEN.load(out).eval()
+    model = DEEN.from_checkpoint(out).eval()
     with torch.no_grad():
         feat = model(None, t["input.x_ir"], 2).feat
     torch.testing.assert_close(feat, t["out.eval2.feat"], rtol=0, atol=1e-5)

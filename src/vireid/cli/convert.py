@@ -5,7 +5,7 @@ Example::
     vireid convert --official sysu_deen_p4_n6_lr_0.1_seed_0_best.t --variant default --out deen_sysu.safetensors
 
 The output holds the weights and the architecture kwargs (JSON metadata); load
-it with ``vireid.models.DEEN.load(path)``.  The input is read with
+it with ``vireid.models.DEEN.from_checkpoint(path)``.  The input is read with
 ``torch.load(weights_only=True)`` (numpy scalars/arrays allowed), never
 unpickled freely.
 """
@@ -20,7 +20,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "convert", help="convert the DEEN authors' checkpoint (*.t) to vireid's safetensors format",
         description="Convert the DEEN authors' checkpoint (*.t from their train.py) to vireid's "
-                    "safetensors format (weights + architecture kwargs); load it with DEEN.load(path).",
+                    "safetensors format (weights + architecture kwargs); load it with DEEN.from_checkpoint(path).",
     )
     p.add_argument("--official", required=True, type=Path, metavar="PATH",
                    help="checkpoint saved by the authors' DEEN train.py ({'net': state_dict, ...})")

@@ -13,9 +13,6 @@ from torch import nn
 from vireid.config.schema import Config, DataConfig, LossConfig, ModelConfig, OptimConfig
 from vireid.errors import ConfigError
 
-MODEL_NAMES = ("deen", "deen_vit")
-
-
 # --------------------------------------------------------------------------- data
 def dataset_kwargs(data: DataConfig) -> dict[str, Any]:
     """Options of the dataset reader (:func:`vireid.data.datasets.build_dataset`)."""
@@ -75,39 +72,35 @@ def eval_trials(cfg: Config, final: bool) -> Any:
 
 
 # --------------------------------------------------------------------------- model
-def model_class(model: ModelConfig) -> type:
-    if model.name == "deen":
-        from vireid.models import DEEN
-
-        return DEEN
-    if model.name == "deen_vit":
-        from vireid.models import DEENViT
-
-        return DEENViT
-    raise ConfigError(f"model.name: unknown model {model.name!r}; expected one of {', '.join(MODEL_NAMES)}")
-
-
 def model_kwargs(model: ModelConfig, num_classes: int) -> dict[str, Any]:
+    """Constructor arguments: ``model.args`` plus the dataset's number of identities."""
     if "num_classes" in model.args:
         raise ConfigError("model.args.num_classes is set from the dataset; remove it")
     return {"num_classes": int(num_classes), **{k: (list(v) if isinstance(v, tuple) else v)
                                                 for k, v in model.args.items()}}
 
 
+def pretrained_source(model: ModelConfig) -> str | None:
+    """``model.pretrained`` as a name or path, ``None`` when the backbone starts from scratch."""
+    value = model.pretrained
+    if value is None or str(value).strip().lower() in ("", "none", "null"):
+        return None
+    return str(value)
+
+
 def build_model(model: ModelConfig, num_classes: int) -> nn.Module:
-    cls = model_class(model)
-    kwargs = model_kwargs(model, num_classes)
+    """The registered model ``model.name`` with its backbone initialised from ``model.pretrained``."""
+    from vireid.models.registry import create_model
+
     try:
-        net = cls(**kwargs)
-    except TypeError as exc:
-        raise ConfigError(f"model.args: invalid arguments for {cls.__name__}: {exc}") from None
-    except ValueError as exc:
-        raise ConfigError(f"model.args: {exc}") from None
-    if model.pretrained:
-        loader = getattr(net, "load_imagenet", None) or getattr(net, "load_pretrained", None)
-        if loader is None:
-            raise ConfigError(f"model.pretrained: {cls.__name__} cannot load pretrained backbone weights")
-        loader(model.pretrained)
+        net = create_model(model.name, model_kwargs(model, num_classes), source="model.args")
+    except ConfigError as exc:
+        if "unknown model" in str(exc):
+            raise ConfigError(f"model.name: {exc}") from None
+        raise
+    source = pretrained_source(model)
+    if source is not None:
+        net.load_pretrained(source)
     return net
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import random
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,13 +86,11 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def model_metadata(model: nn.Module, cfg: Config, num_classes: int) -> dict[str, Any]:
-    """safetensors metadata in vireid's model format (rebuildable by ``DEEN.load``) + the config."""
-    net = unwrap_model(model)
-    arch = getattr(sys.modules[type(net).__module__], "ARCHITECTURE", type(net).__name__)
-    kwargs = getattr(net, "config", None) or build.model_kwargs(cfg.model, num_classes)
-    return {"format": "vireid-model", "version": "1", "architecture": arch, "kwargs": kwargs,
-            "config": to_dict(cfg)}
+def checkpoint_metadata(model: nn.Module, cfg: Config) -> dict[str, Any]:
+    """Checkpoint metadata: what rebuilds the model (vireid's format) and the run's resolved config."""
+    from vireid.models.weights import model_metadata
+
+    return {**model_metadata(unwrap_model(model)), "config": to_dict(cfg)}
 
 
 @dataclass
@@ -182,7 +179,7 @@ def _train(cfg: Config, run_dir: Path, *, resume: bool, device: str | None, quie
     seed_everything(cfg.train.seed + ctx.dist.rank)  # per-rank dropout streams
     if cfg.train.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    meta = model_metadata(model, cfg, num_classes)
+    meta = checkpoint_metadata(model, cfg)
     net = dist_utils.wrap_ddp(model, ctx.device, ctx.dist)
     if cfg.train.compile:
         net = torch.compile(net)

@@ -22,23 +22,16 @@ input size (DEEN-ViT's ``img_size``) always uses its own.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from torch import nn
 
 from vireid.data.transforms import IMAGENET_MEAN, IMAGENET_STD
-from vireid.errors import CheckpointError, ConfigError, ShapeError, VireidError
+from vireid.errors import CheckpointError, ShapeError, VireidError
 
-# architecture name (safetensors metadata) -> (module, class); config names map onto these
-ARCHITECTURES: dict[str, tuple[str, str]] = {
-    "DEEN": ("vireid.models.deen", "DEEN"),
-    "DEENViT": ("vireid.models.deen_vit", "DEENViT"),
-}
-CONFIG_NAMES = {"deen": "DEEN", "deen_vit": "DEENViT"}
 DEFAULT_SIZE = (288, 144)
 COMBINES = ("all", "weighted", "pool", "bn")
 
@@ -73,20 +66,6 @@ def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def build_architecture(name: str, kwargs: Mapping[str, Any], source: str) -> nn.Module:
-    """Instantiate ``name`` (metadata or config name) with its constructor ``kwargs``."""
-    name = CONFIG_NAMES.get(name, name)
-    if name not in ARCHITECTURES:
-        raise CheckpointError(f"{source}: unknown architecture {name!r}; expected one of "
-                              f"{', '.join(ARCHITECTURES)}")
-    module, cls_name = ARCHITECTURES[name]
-    cls = getattr(importlib.import_module(module), cls_name)
-    try:
-        return cls(**dict(kwargs))
-    except (TypeError, ValueError, ConfigError) as exc:
-        raise CheckpointError(f"{source}: invalid {name} arguments in the checkpoint metadata: {exc}") from None
-
-
 def _find_config(weights: Path) -> dict | None:
     """``config.yaml`` next to the weights or in the run folder above a ``checkpoints/`` folder."""
     folders = [weights.parent] + [p.parent for p in list(weights.parents)[:3] if p.name == "checkpoints"]
@@ -109,27 +88,14 @@ class LoadedCheckpoint:
 
 
 def _read_vireid(weights: Path) -> LoadedCheckpoint:
-    from vireid.engine.checkpoint import read_weights
-    from vireid.models.weights import load_state_dict_strict
+    from vireid.models.registry import model_spec
+    from vireid.models.weights import build_from_metadata, load_state_dict_strict, read_model_checkpoint
 
-    tensors, meta = read_weights(weights)
-    if meta.get("format") != "vireid-model" or "architecture" not in meta or "kwargs" not in meta:
-        raise CheckpointError(f"{weights}: not a vireid model checkpoint (its metadata has no "
-                              "'format: vireid-model' / 'architecture' / 'kwargs'; bare state dicts "
-                              "cannot be rebuilt)")
-    kwargs = meta["kwargs"]
-    if isinstance(kwargs, str):
-        try:
-            kwargs = json.loads(kwargs)
-        except json.JSONDecodeError:
-            kwargs = None
-    if not isinstance(kwargs, dict):
-        raise CheckpointError(f"{weights}: metadata 'kwargs' must be a JSON object")
-    arch = CONFIG_NAMES.get(str(meta["architecture"]), str(meta["architecture"]))
-    model = build_architecture(arch, kwargs, str(weights))
+    tensors, name, kwargs, meta = read_model_checkpoint(weights)
+    model = build_from_metadata(name, kwargs, str(weights))
     load_state_dict_strict(model, tensors, source=str(weights))
     config = meta.get("config") if isinstance(meta.get("config"), dict) else _find_config(weights)
-    return LoadedCheckpoint(model, arch, kwargs, config, weights)
+    return LoadedCheckpoint(model, model_spec(name).architecture, kwargs, config, weights)
 
 
 def infer_official_variant(path: Path) -> str:

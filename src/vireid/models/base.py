@@ -18,13 +18,15 @@ computed in ``forward`` except the label-free ones the paper puts there.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from vireid.errors import ShapeError
+from vireid.errors import CheckpointError, ShapeError
 
 Modality = Literal["visible", "infrared"]
 MODAL_BOTH, MODAL_VISIBLE, MODAL_INFRARED = 0, 1, 2
@@ -71,6 +73,38 @@ class ReIDModel(nn.Module):
     """
 
     num_embeddings: int = 1
+    #: which named weights of :mod:`vireid.models.pretrained` fit the backbone (None: paths only)
+    pretrained_family: str | None = None
+    #: the constructor's keyword arguments (set by each model; saved with the weights)
+    config: dict[str, Any]
+
+    # ------------------------------------------------------------------ weights
+    def load_pretrained(self, name_or_path: str | os.PathLike) -> None:
+        """Initialise the backbone from pretrained weights: a name (``"imagenet"``, see
+        :mod:`vireid.models.pretrained`; downloaded once) or a file path."""
+        from vireid.models.pretrained import resolve
+
+        path = Path(os.fspath(name_or_path)).expanduser()
+        if not path.is_file() and self.pretrained_family is None:
+            raise CheckpointError(f"{name_or_path}: not a file, and {type(self).__name__} of this size has no "
+                                  "named pretrained weights; pass a path")
+        self._load_pretrained_file(resolve(name_or_path, self.pretrained_family))
+
+    def _load_pretrained_file(self, path: Path) -> None:
+        raise CheckpointError(f"{type(self).__name__} cannot load pretrained backbone weights")
+
+    def save(self, path: str | os.PathLike, metadata: dict[str, Any] | None = None) -> None:
+        """Write the weights and the constructor arguments in vireid's safetensors format."""
+        from vireid.models.weights import save_model
+
+        save_model(self, path, metadata)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | os.PathLike) -> "ReIDModel":
+        """Rebuild a model written by :meth:`save` (or by training) and load it strictly (eval mode)."""
+        from vireid.models.weights import rebuild_model
+
+        return rebuild_model(path, expected=cls)
 
     def forward_features(self, x_vis: Tensor | None, x_ir: Tensor | None,
                          modal: int = MODAL_BOTH) -> tuple[Tensor, dict[str, Tensor], dict[str, Any]]:

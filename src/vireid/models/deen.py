@@ -42,7 +42,7 @@ ICCV 2019), all off by default so that default DEEN is the published DEEN:
 
 from __future__ import annotations
 
-import os
+from pathlib import Path
 from typing import Any, Literal, Sequence
 
 import torch
@@ -55,10 +55,9 @@ from vireid.models.base import MODAL_BOTH, MODAL_INFRARED, MODAL_VISIBLE, ReIDMo
 from vireid.models.dee import DEE
 from vireid.models.mfa import MFABlock
 from vireid.models.resnet import ResNet, ResNetStem, init_resnet_
-from vireid.models.weights import load_state_dict_strict, read_model_checkpoint, save_model_checkpoint
+from vireid.models.weights import load_state_dict_strict
 
 Variant = Literal["default", "regdb"]
-ARCHITECTURE = "DEEN"
 
 
 class DEEN(ReIDModel):
@@ -75,6 +74,7 @@ class DEEN(ReIDModel):
     """
 
     num_embeddings = 3
+    pretrained_family = "resnet50"
 
     def __init__(self, num_classes: int, variant: Variant = "default", *, base_channels: int = 64,
                  layers: Sequence[int] = (3, 4, 6, 3), dee_dropout: float = 0.01,
@@ -215,11 +215,11 @@ class DEEN(ReIDModel):
         trees = (self.stem_visible, self.stem_infrared, self.backbone)
         return [m for tree in trees for m in tree.modules() if isinstance(m, nn.Conv2d)]
 
-    def load_imagenet(self, path: str | os.PathLike) -> None:
-        """Initialise both stems and the trunk from a torchvision ResNet-50 checkpoint (as the authors do).
+    def _load_pretrained_file(self, path: Path) -> None:
+        """Both stems and the trunk from a torchvision ResNet-50 file, as the authors' ``embed_net``
+        does (each stem module is a copy of the same ImageNet ResNet-50).
 
-        ``fc.*`` is ignored, and for the regdb variant ``layer4.*`` too; every other
-        key must match (:class:`CheckpointError` lists the problems).
+        ``fc.*`` is ignored, and for the regdb variant ``layer4.*`` too; every other key must match.
         """
         from vireid.utils.io import load_state_dict_file
 
@@ -235,20 +235,3 @@ class DEEN(ReIDModel):
         if bad:
             raise CheckpointError(f"{path}: unexpected keys for a ResNet-50 checkpoint: {', '.join(bad[:20])}")
         load_state_dict_strict(self.backbone, trunk, source=f"{path} (trunk)")
-
-    def save(self, path: str | os.PathLike) -> None:
-        """Write this model (weights + constructor kwargs) in vireid's safetensors format."""
-        save_model_checkpoint(path, self, ARCHITECTURE, self.config)
-
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> "DEEN":
-        """Rebuild a DEEN written by :meth:`save` (strict: every key must match)."""
-        state, arch, kwargs = read_model_checkpoint(path)
-        if arch != ARCHITECTURE:
-            raise CheckpointError(f"{path}: holds a {arch!r} model, not {ARCHITECTURE!r}")
-        try:
-            model = cls(**kwargs)
-        except (TypeError, ValueError) as exc:
-            raise CheckpointError(f"{path}: invalid DEEN arguments in metadata: {exc}") from None
-        load_state_dict_strict(model, state, source=str(path))
-        return model

@@ -38,7 +38,9 @@ The design notes (shared/seeds/000, Sec. 1) describe five stages; built here as 
 
 from __future__ import annotations
 
-import os
+import copy
+import json
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import torch
@@ -49,13 +51,19 @@ from vireid.losses.orthogonal import deen_orthogonal_loss
 from vireid.models.base import MODAL_BOTH, MODAL_INFRARED, MODAL_VISIBLE, ReIDModel, check_images
 from vireid.models.expansion import build_expansion
 from vireid.models.token_mfa import TokenMFA
-from vireid.models.vit import (Block, PatchEmbed, drop_path_rates, init_vit_weights_, layer_norm, run_blocks,
-                               to_2tuple, vit_kwargs)
+from vireid.models.vit import (Block, DropPath, VisionTransformer, drop_path_rates, init_vit_weights_,
+                               prefix_and_position, run_blocks, to_2tuple, vit_kwargs)
 from vireid.models.vit_weights import key_report, read_timm_checkpoint, resample_abs_pos_embed
+from vireid.models.weights import load_state_dict_strict
 
 # VisionTransformer kwargs that DEEN-ViT accepts in ``vit=dict(...)``.
 VIT_KEYS = ("size", "patch_size", "patch_stride", "embed_dim", "depth", "num_heads", "mlp_ratio", "qkv_bias",
             "init_values", "pre_norm", "pos_drop_rate", "proj_drop_rate", "attn_drop_rate", "drop_path_rate")
+
+
+def json_kwargs(**kwargs: Any) -> dict[str, Any]:
+    """Constructor arguments as plain JSON values (tuples as lists), for checkpoint metadata."""
+    return json.loads(json.dumps(kwargs, default=list))
 
 
 def resolve_vit(vit: str | Mapping[str, Any]) -> dict[str, Any]:
@@ -125,44 +133,53 @@ class DEENViT(ReIDModel):
         if bad:
             raise ConfigError(f"svdo_ow_blocks {bad} out of range 0..{depth + stage4_depth - 1}")
 
+        self.config: dict[str, Any] = json_kwargs(
+            num_classes=num_classes, vit=vit, img_size=img_size, stages=stages, mfa=mfa, mfa_low=mfa_low,
+            mfa_pool=mfa_pool, mfa_norm=mfa_norm, expansion=expansion, expansion_kwargs=expansion_kwargs or {},
+            stage4_depth=stage4_depth, pool=pool, neck=neck, grad_checkpointing=grad_checkpointing,
+            svdo_of_stages=svdo_of_stages, svdo_ow_blocks=svdo_ow_blocks)
         self.img_size = to_2tuple(img_size, "img_size")
         self.embed_dim, self.stages, self.pool, self.mfa_low = dim, stages, pool, mfa_low
+        self.vit_args = {k: cfg[k] for k in ("patch_size", "embed_dim", "depth", "num_heads")}
+        self.vit_args["mlp_ratio"] = float(cfg.get("mlp_ratio", 4.0))
         self.grad_checkpointing = bool(grad_checkpointing)
         self.svdo_of_stages = tuple(sorted({int(s) for s in svdo_of_stages}))
         self.svdo_ow_blocks = tuple(sorted({int(b) for b in svdo_ow_blocks}))
-        embed_args = dict(img_size=self.img_size, patch_size=cfg["patch_size"], in_chans=3, embed_dim=dim,
-                          stride=cfg.get("patch_stride"), bias=not cfg.get("pre_norm", False))
-        self.patch_embed_visible = PatchEmbed(**embed_args)
-        self.patch_embed_infrared = PatchEmbed(**embed_args)
-        self.grid_size: tuple[int, int] = self.patch_embed_visible.grid_size  # type: ignore[assignment]
-        num_patches = self.patch_embed_visible.num_patches
-        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
-        self.pos_embed = nn.Parameter(torch.zeros(1, 1 + num_patches, dim))
-        self.pos_drop = nn.Dropout(cfg.get("pos_drop_rate", 0.0))
-        self.norm_pre = layer_norm(dim) if cfg.get("pre_norm", False) else nn.Identity()
+        # The shared trunk is timm's ViT (vireid.models.vit.VisionTransformer, checked against timm),
+        # built once and adopted under DEEN-ViT's names; only the patch embedding is duplicated per modality.
+        trunk = VisionTransformer(
+            img_size=self.img_size, num_classes=0, global_pool="", fc_norm=False,
+            **{k: v for k, v in cfg.items() if k not in ("drop_path_rate",)})
+        self.patch_embed_visible = trunk.patch_embed
+        self.patch_embed_infrared = copy.deepcopy(trunk.patch_embed)
+        self.patch_embed_infrared.proj.reset_parameters()  # independent until load_pretrained copies one stem
+        self.grid_size: tuple[int, int] = trunk.grid_size
+        self.cls_token, self.pos_embed, self.pos_drop = trunk.cls_token, trunk.pos_embed, trunk.pos_drop
+        self.norm_pre, self.blocks, self.norm = trunk.norm_pre, trunk.blocks, trunk.norm
+        # stochastic depth runs linearly over the trunk and the stage-4 blocks together
         dpr = drop_path_rates(cfg.get("drop_path_rate", 0.0), depth + stage4_depth)
-        block_args = dict(dim=dim, num_heads=heads, mlp_ratio=cfg.get("mlp_ratio", 4.0),
-                          qkv_bias=cfg.get("qkv_bias", True), proj_drop=cfg.get("proj_drop_rate", 0.0),
-                          attn_drop=cfg.get("attn_drop_rate", 0.0), init_values=cfg.get("init_values"))
-        self.blocks = nn.Sequential(*[Block(**block_args, drop_path=dpr[i]) for i in range(depth)])
+        for blk, p in zip(self.blocks, dpr):
+            blk.drop_path1 = blk.drop_path2 = DropPath(p) if p > 0 else nn.Identity()
         self.mfa = nn.ModuleList(TokenMFA(dim, p, mfa_norm) for p in mfa_pool) if mfa else None
         self.expansion_name = expansion
         self.expansion = build_expansion(expansion, dim, **dict(expansion_kwargs or {}))
         self.num_embeddings = 1 + int(self.expansion.num_generated)
+        block_args = dict(dim=dim, num_heads=heads, mlp_ratio=cfg.get("mlp_ratio", 4.0),
+                          qkv_bias=cfg.get("qkv_bias", True), proj_drop=cfg.get("proj_drop_rate", 0.0),
+                          attn_drop=cfg.get("attn_drop_rate", 0.0), init_values=cfg.get("init_values"))
         self.stage4 = nn.Sequential(*[Block(**block_args, drop_path=dpr[depth + i]) for i in range(stage4_depth)])
-        self.norm = layer_norm(dim)
+        init_vit_weights_(self.stage4)
         self.feat_dim = 2 * dim if pool == "both" else dim
         self.bottleneck = bnneck(self.feat_dim) if neck == "bnneck" else LinearBNReLU(self.feat_dim)
         self.classifier = nn.Linear(self.feat_dim, num_classes, bias=False)
-        self._init_weights()
+        nn.init.normal_(self.classifier.weight, 0, 0.001)  # DEEN's classifier init
 
-    def _init_weights(self) -> None:
-        """timm's ViT init for the Transformer parts; DEEN's for the classifier (N(0, 0.001))."""
-        nn.init.trunc_normal_(self.pos_embed, std=0.02)
-        nn.init.normal_(self.cls_token, std=1e-6)
-        for m in (self.blocks, self.stage4, self.patch_embed_visible, self.patch_embed_infrared):
-            init_vit_weights_(m)
-        nn.init.normal_(self.classifier.weight, 0, 0.001)
+    @property
+    def pretrained_family(self) -> str | None:  # type: ignore[override]
+        """ViT-B/16 models take the named ImageNet weights; other sizes take files only."""
+        a = self.vit_args
+        base = (a["embed_dim"], a["depth"], a["num_heads"], a["mlp_ratio"]) == (768, 12, 12, 4.0)
+        return "vit_base_patch16" if base and to_2tuple(a["patch_size"], "patch_size") == (16, 16) else None
 
     # ------------------------------------------------------------------ forward
     def _embed(self, x_vis: Tensor | None, x_ir: Tensor | None, modal: int) -> tuple[Tensor, Tensor]:
@@ -194,8 +211,7 @@ class DEENViT(ReIDModel):
                          ) -> tuple[Tensor, dict[str, Tensor], dict[str, Any]]:
         tokens, modality = self._embed(x_vis, x_ir, modal)
         m = tokens.shape[0]
-        x = torch.cat((self.cls_token.expand(m, -1, -1), tokens), dim=1) + self.pos_embed
-        x = self.norm_pre(self.pos_drop(x))
+        x = self.norm_pre(prefix_and_position(tokens, self.cls_token, self.pos_embed, self.pos_drop))
         low = x[:, 1:]
         of_feats: list[Tensor] = []
         start = 0
@@ -255,28 +271,25 @@ class DEENViT(ReIDModel):
                 mapping[k] = [k]
         return mapping
 
-    def load_pretrained(self, path: str | os.PathLike, old_grid: tuple[int, int] | None = None) -> list[str]:
-        """Initialise the ViT parts from a timm ViT checkpoint (strict; ``head.*`` ignored).
+    def _load_pretrained_file(self, path: Path) -> None:
+        """The ViT parts from a timm ViT checkpoint (timm names; ``head.*`` and ``pre_logits.*`` ignored).
 
-        ``patch_embed`` initialises both modality embeddings; ``pos_embed`` is resampled to this
-        model's grid (``old_grid``: the checkpoint's, default square).  Keys missing from the
-        checkpoint, unknown keys and shape mismatches raise :class:`CheckpointError` listing them.
-        MFA, expansion, stage 4, neck and classifier keep their initialisation.  Returns the keys set.
+        ``patch_embed`` initialises both modality embeddings; ``pos_embed`` is kept when it has this
+        model's grid and resampled otherwise (timm's rule; the checkpoint's grid must then be square).
+        Keys missing from the checkpoint, unknown keys and shape mismatches raise one
+        :class:`CheckpointError` listing them.  MFA, expansion, stage 4, neck and classifier keep their
+        initialisation.
         """
-        sd = {k: v for k, v in read_timm_checkpoint(path).items() if not k.startswith("head.")}
-        if "pos_embed" in sd:
+        sd = {k: v for k, v in read_timm_checkpoint(path).items() if not k.startswith(("head.", "pre_logits."))}
+        if "pos_embed" in sd and sd["pos_embed"].shape != self.pos_embed.shape:
             try:
-                sd["pos_embed"] = resample_abs_pos_embed(sd["pos_embed"], self.grid_size, old_grid, 1)
+                sd["pos_embed"] = resample_abs_pos_embed(sd["pos_embed"], self.grid_size, None, 1)
             except (CheckpointError, ShapeError) as exc:
                 raise CheckpointError(f"{path}: {exc}") from None
         mapping = self.pretrained_key_map()
-        own = self.state_dict()
         missing = sorted(set(mapping) - set(sd))
         unexpected = sorted(set(sd) - set(mapping))
-        shapes = [f"{k}: checkpoint {tuple(sd[k].shape)} vs model {tuple(own[mapping[k][0]].shape)}"
-                  for k in sorted(set(mapping) & set(sd)) if sd[k].shape != own[mapping[k][0]].shape]
-        if missing or unexpected or shapes:
-            raise CheckpointError(key_report(path, missing, unexpected, shapes))
+        if missing or unexpected:
+            raise CheckpointError(key_report(path, missing, unexpected, []))
         new = {dst: sd[src] for src, dsts in mapping.items() for dst in dsts}
-        self.load_state_dict(new, strict=False)
-        return sorted(new)
+        load_state_dict_strict(self, new, source=f"{path} (timm ViT)", strict=False)

@@ -68,9 +68,24 @@ def save_safetensors(tensors: Mapping[str, torch.Tensor], path: str | os.PathLik
     from safetensors.torch import save
 
     data = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
-    blob = save(data, metadata=dict(metadata) if metadata else None)
+    blob = sorted_header(save(data, metadata=dict(metadata) if metadata else None))
     with atomic_write(path, "wb") as fh:
         fh.write(blob)
+
+
+def sorted_header(blob: bytes) -> bytes:
+    """A safetensors byte string with its JSON header keys sorted (metadata included).
+
+    safetensors serialises the metadata map in hash order, so the same tensors and metadata can
+    give different bytes; the format (8-byte little-endian header length, JSON header padded with
+    spaces to a multiple of 8, data) lets us rewrite the header alone -- offsets are relative to
+    the data section and do not change.
+    """
+    n = int.from_bytes(blob[:8], "little")
+    header = json.loads(blob[8:8 + n])
+    text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    return len(text).to_bytes(8, "little") + text + blob[8 + n:]
 
 
 def load_safetensors(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
