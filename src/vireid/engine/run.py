@@ -177,6 +177,9 @@ def _train(cfg: Config, run_dir: Path, *, resume: bool, device: str | None, quie
     num_classes = loader.dataset.num_classes
     model = build.build_model(cfg.model, num_classes).to(ctx.device)
     seed_everything(cfg.train.seed + ctx.dist.rank)  # per-rank dropout streams
+    generators = model.rng_generators() if hasattr(model, "rng_generators") else {}
+    for g in generators.values():  # the model's own random streams, distinct per rank
+        g.manual_seed(g.initial_seed() + 1_000_003 * ctx.dist.rank)
     if cfg.train.channels_last:
         model = model.to(memory_format=torch.channels_last)
     meta = checkpoint_metadata(model, cfg)
@@ -202,7 +205,8 @@ def _train(cfg: Config, run_dir: Path, *, resume: bool, device: str | None, quie
         hooks.append(StopAtStep(stop_at_step))
     trainer = Trainer(net, build.build_criterion(cfg.loss), optimizer, scheduler, data, epochs=cfg.train.epochs,
                       device=ctx.device, precision=ctx.precision, grad_clip=cfg.optim.grad_clip,
-                      channels_last=cfg.train.channels_last, dist_info=ctx.dist, hooks=hooks)
+                      channels_last=cfg.train.channels_last, dist_info=ctx.dist, generators=generators,
+                      hooks=hooks)
     if resume:
         last = ckpts.load_last()
         if last is None:

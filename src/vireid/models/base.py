@@ -78,6 +78,16 @@ class ReIDModel(nn.Module):
     #: the constructor's keyword arguments (set by each model; saved with the weights)
     config: dict[str, Any]
 
+    def rng_generators(self) -> dict[str, torch.Generator]:
+        """Named ``torch.Generator`` s the model draws from (sub-modules listing them in a
+        ``random_generators`` attribute); the trainer saves them with its RNG states."""
+        out: dict[str, torch.Generator] = {}
+        for name, m in self.named_modules():
+            for i, g in enumerate(getattr(m, "random_generators", None) or ()):
+                if isinstance(g, torch.Generator):
+                    out[f"{name}.{i}"] = g
+        return out
+
     # ------------------------------------------------------------------ weights
     def load_pretrained(self, name_or_path: str | os.PathLike) -> None:
         """Initialise the backbone from pretrained weights: a name (``"imagenet"``, see

@@ -103,15 +103,16 @@ def test_seeded_training_forward_is_deterministic():
     assert torch.equal(a, b)  # seed=None follows torch.manual_seed
 
 
-def test_deepcopy_reseeds():
-    """A copy (e.g. for EMA) drops the generator state and restarts the seeded mask sequence."""
+def test_deepcopy_copies_the_generator_state():
+    """A copy (e.g. for EMA or a worker) continues the mask sequence exactly where the original is."""
     m = _module(dropout=0.0)
     x = _tokens()
     first = m(x, GRID)[0]
-    second = m(x, GRID)[0]
     clone = copy.deepcopy(m)
-    assert torch.equal(clone(x, GRID)[0], first)
+    second = m(x, GRID)[0]
+    assert torch.equal(clone(x, GRID)[0], second)
     assert not torch.equal(first, second)
+    assert len(SSDEC(C, num_heads=4, seed=3).random_generators) == 2
 
 
 def test_infonce_hand_made_value():

@@ -1,5 +1,9 @@
 """DEE on ViT tokens: DEEN's diverse embedding expansion, on the patch grid (2D) or the sequence (1D).
 
+The CNN module on feature maps, with the authors' per-branch state-dict layout, is
+:class:`vireid.models.dee.DEE`; this is its token counterpart for DEEN-ViT (same
+initialisation, :func:`vireid.models.dee.init_kaiming_fan_in_`).
+
 DEEN (Zhang & Wang, CVPR 2023, Sec. 3.2, ``DEE_module`` in ``DEEN/model.py``): each of the
 K = 2 generated embeddings is ``W_1x1(ReLU(mean_d Conv3x3_dilation=d(x)))``, d in {1, 2, 3},
 C -> C/4 -> C; the output is ``Dropout(cat(x, x_1, ..., x_K))`` along the batch.
@@ -25,6 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from vireid.errors import ConfigError
+from vireid.models.dee import init_kaiming_fan_in_
 from vireid.models.expansion.base import TokenExpansion, check_tokens
 
 
@@ -50,8 +55,8 @@ class _DilatedExpansion(TokenExpansion):
         self.fuse = self.conv(k * hidden, k * dim, 1, groups=k)
         self.scale = nn.Parameter(torch.ones(k)) if learnable_scale else None
         self.dropout = nn.Dropout(dropout)
-        for m in (*self.branches, self.fuse):  # DEEN's weights_init_kaiming for convolutions
-            nn.init.kaiming_normal_(m.weight, a=0, mode="fan_in")
+        for m in (*self.branches, self.fuse):
+            init_kaiming_fan_in_(m)
 
     def _to_spatial(self, tokens: Tensor, grid_size: tuple[int, int]) -> Tensor:
         raise NotImplementedError

@@ -17,10 +17,11 @@ Choices where the notes are vague or wrong:
 * **Augmentation** is random *token* masking (whole tokens set to zero, p = 0.3, a fresh mask per
   step), not the notes' element-wise ``x * (rand(x.shape) > 0.3)``; only in training -- at eval the
   branches see the clean tokens, so eval is deterministic.  Each branch draws its masks from its own
-  ``torch.Generator`` (one per device), seeded with ``seed + k``; with ``seed=None`` the base seed is
-  drawn once from torch's global RNG (so ``torch.manual_seed`` controls it).  The generator state is
-  not part of the ``state_dict`` (a resumed run draws a fresh mask sequence); under DDP pass
-  ``seed + rank`` for different masks on each rank.
+  CPU ``torch.Generator`` (``random_generators``), seeded with ``seed + k``; with ``seed=None`` the
+  base seed is drawn once from torch's global RNG (so ``torch.manual_seed`` controls it).  The
+  generators are not weights (not in the ``state_dict``): :meth:`ReIDModel.rng_generators`
+  hands them to the trainer, which saves and restores them with its other RNG states (exact
+  resume) and re-seeds them per rank under DDP.
 * **Width**: each branch works at ``branch_dim`` (default ``C // K``, the notes' per-branch output
   width) between a bias-free down-projection ``D_k`` (so masked tokens stay exactly zero) and the
   fusing up-projection ``F_k`` back to C channels.  The notes concatenate the branches into *one*
@@ -86,22 +87,29 @@ class SSDEC(TokenExpansion):
         self.norm = BranchLayerNorm(k, dim, eps=1e-5)
         self.scale = nn.Parameter(torch.ones(k))
         self.drop = nn.Dropout(dropout)
-        self._generators: dict[str, list[torch.Generator]] = {}
+        base = seed if seed is not None else int(torch.randint(0, 2 ** 31, ()).item())
+        # one CPU generator per branch; masks are drawn on the CPU and moved to the tokens' device, so
+        # the streams do not depend on the device, and the trainer saves them with its RNG states
+        self.random_generators = [torch.Generator().manual_seed(base + i) for i in range(k)]
 
-    def __getstate__(self) -> dict:  # generators are not picklable/deep-copyable state; a copy re-seeds
+    def __getstate__(self) -> dict:  # torch.Generator is not picklable: keep its state instead
         state = self.__dict__.copy()
-        state["_generators"] = {}
+        state["random_generators"] = [g.get_state() for g in self.random_generators]
         return state
+
+    def __setstate__(self, state: dict) -> None:
+        gens = []
+        for st in state["random_generators"]:
+            g = torch.Generator()
+            g.set_state(st)
+            gens.append(g)
+        self.__dict__.update({**state, "random_generators": gens})
 
     def token_masks(self, batch: int, num_tokens: int, device: torch.device) -> Tensor:
         """Keep-masks of the K training views, (K, B, N) bool (True = token kept); advances the generators."""
-        key = str(device)
-        if key not in self._generators:
-            base = self.seed if self.seed is not None else int(torch.randint(0, 2 ** 31, ()).item())
-            self._generators[key] = [torch.Generator(device=device).manual_seed(base + i)
-                                     for i in range(self.num_generated)]
-        return torch.stack([torch.rand(batch, num_tokens, generator=g, device=device) >= self.mask_ratio
-                            for g in self._generators[key]])
+        masks = torch.stack([torch.rand(batch, num_tokens, generator=g) >= self.mask_ratio
+                             for g in self.random_generators])
+        return masks.to(device)
 
     def forward(self, tokens: Tensor, grid_size: tuple[int, int], modality: Tensor | None = None
                 ) -> tuple[Tensor, dict[str, Tensor], dict[str, Any]]:
