@@ -9,7 +9,7 @@ reference / ours, paired per round.
 * ``authors-style fp32``: per-image PIL pipeline, Python-loop losses, PNL multiplied in the
   authors' order with the (N x N) affinity (benchmarks/authors_style.py).
 * ``ours fp32``: vireid's array pipeline (``vireid.data.transforms``), vectorised
-  losses (``vireid.engine.criterion.DEENCriterion``) and PNL in the cheaper association.
+  losses (``vireid.objective.build_objective``) and PNL in the cheaper association.
 * ``ours bf16``: + bfloat16 autocast (CPU with native bf16 only).
 * ``ours bf16 + channels_last``.
 """
@@ -26,7 +26,7 @@ from benchmarks._common import cli, interleaved_samples, paired_ratio, saved_act
 from benchmarks.authors_style import authors_losses, authors_model, pil_transform
 from vireid.data.transforms import deen_train_transform
 from vireid.engine.amp import cpu_has_native_bf16
-from vireid.engine.criterion import DEENCriterion
+from vireid.objective import build_objective
 from vireid.models import DEEN
 
 
@@ -48,7 +48,7 @@ def run(quick: bool = False) -> list[dict]:
     ref_model = authors_model(model)
     opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9, nesterov=True)
     ref_opt = torch.optim.SGD(ref_model.parameters(), lr=1e-4, momentum=0.9, nesterov=True)
-    crit = DEENCriterion()
+    crit = build_objective(model)
     transform = deen_train_transform("sysu", height=h, width=w)
     rnd = random.Random(0)
     nrng = np.random.default_rng(0)

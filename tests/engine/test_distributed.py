@@ -10,7 +10,7 @@ import torch
 import torch.multiprocessing as mp
 
 from tests.engine.tiny import CONFIGS, TinyData, TinyReID, tiny_dataset
-from vireid.engine.criterion import DEENCriterion
+from vireid.objective import build_objective
 
 
 def free_port() -> int:
@@ -21,7 +21,7 @@ def free_port() -> int:
 
 def one_step(model, batches, lr=0.1):
     """Plain SGD step; gradients averaged over ``batches`` computed separately."""
-    crit = DEENCriterion()
+    crit = build_objective(model)
     grads = [torch.zeros_like(p) for p in model.parameters()]
     for x_vis, x_ir, y_vis, y_ir in batches:
         model.zero_grad()
@@ -51,7 +51,7 @@ def worker(rank: int, world: int, port: int, out: str, data_root: str) -> None:
     ddp = du.wrap_ddp(model, torch.device("cpu"), info)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     x_vis, x_ir, y_vis, y_ir = TinyData().batch(0, rank)
-    loss = sum(DEENCriterion()(ddp(x_vis, x_ir), y_vis, y_ir).values())
+    loss = sum(build_objective(model)(ddp(x_vis, x_ir), y_vis, y_ir).values())
     opt.zero_grad()
     loss.backward()
     opt.step()

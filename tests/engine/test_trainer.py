@@ -5,7 +5,7 @@ import torch
 
 from tests.engine.tiny import TinyData, TinyReID
 from vireid.engine.checkpoint import CheckpointManager, unwrap_model
-from vireid.engine.criterion import DEENCriterion
+from vireid.objective import build_objective
 from vireid.engine.hooks import CheckpointHook, EvalHook, LoggingHook, StopAtStep
 from vireid.engine.logging import MetricsLogger, read_metrics
 from vireid.engine.optim import build_optimizer
@@ -25,7 +25,7 @@ def make_trainer(tmp_path, epochs=2, hooks_extra=(), ckpt_every=0, lr=0.1, evalu
     if evaluate is not None:
         hooks.append(EvalHook(evaluate, every=1, checkpoints=ckpts, logger=logger, print_fn=None))
     hooks += [CheckpointHook(ckpts, every=ckpt_every), *hooks_extra]
-    trainer = Trainer(model, DEENCriterion(), opt, sched, data, epochs=epochs,
+    trainer = Trainer(model, build_objective(model), opt, sched, data, epochs=epochs,
                       device=torch.device("cpu"), hooks=hooks)
     return trainer, ckpts
 

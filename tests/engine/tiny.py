@@ -13,6 +13,7 @@ class TinyReID(ReIDModel):
     """Three embeddings (like DEEN), an 'ort' aux loss, dropout (exercises the RNG)."""
 
     num_embeddings = 3
+    aux_loss_names = ("ort",)
 
     def __init__(self, num_classes: int = 4, dim: int = 8, dropout: float = 0.1) -> None:
         super().__init__()

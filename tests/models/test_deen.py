@@ -32,7 +32,7 @@ def test_shapes_train_and_eval_all_modals(variant, dim):
         assert isinstance(out, TrainOutput)
         assert out.feat.shape == (3 * m, dim) and out.logits.shape == (3 * m, 5)
         assert out.aux_losses["ort"].ndim == 0 and out.aux_losses["ort"] >= 0
-        assert out.extras["feature_map"].shape == (3 * m, dim, 4, 2)
+        assert out.feature_map.shape == (3 * m, dim, 4, 2)
         model.eval()
         with torch.no_grad():
             ev = model(xv, xi, modal)
@@ -194,10 +194,10 @@ def test_abd_options_shapes_extras_and_gradients(variant, dim):
             torch.nn.init.constant_(m.gamma, 0.5)
     out = model(images(2), images(2, 1), 0)
     assert out.feat.shape == (12, 2 * dim) and out.logits.shape == (12, 5)
-    assert out.extras["of_features"].shape == (4, 32, 8, 4)  # CAM after layer2 (8c channels, stride 8)
+    assert out.of_features.shape == (4, 32, 8, 4)  # CAM after layer2 (8c channels, stride 8)
     _, f1, f2 = out.feat[:, :dim].chunk(3)  # ort stays on the global branch
     torch.testing.assert_close(out.aux_losses["ort"], (f1 * f2).sum() / 12)
-    (out.logits.logsumexp(1).mean() + out.feat.square().mean() + out.extras["of_features"].mean()).backward()
+    (out.logits.logsumexp(1).mean() + out.feat.square().mean() + out.of_features.mean()).backward()
     for name, p in model.named_parameters():
         if name != "bottleneck.bias":
             assert p.grad is not None and p.grad.abs().sum() > 0, name

@@ -54,8 +54,8 @@ def test_shapes_modal_train_eval(expansion, k):
         assert isinstance(out, TrainOutput)
         assert out.feat.shape == (e * m, C) and out.logits.shape == (e * m, NC)
         assert ("ort" in out.aux_losses) == (k >= 2)
-        expected_modality = {0: [0] * B + [1] * B, 1: [0] * B, 2: [1] * B}[modal]
-        assert out.extras["modality"].tolist() == expected_modality
+        expected_modality = {0: [1] * B + [2] * B, 1: [1] * B, 2: [2] * B}[modal]
+        assert out.modality.tolist() == expected_modality
         ev = model.eval()(x_vis, x_ir, modal)
         assert isinstance(ev, EvalOutput) and ev.feat.shape == (e * m, C) and ev.feat_bn.shape == (e * m, C)
         torch.testing.assert_close(ev.feat.norm(dim=1), torch.ones(e * m))
@@ -169,7 +169,7 @@ def test_load_pretrained_wrong_checkpoint_lists_keys(tmp_path):
 def test_svdo_hooks():
     model = tiny(svdo_of_stages=(0, 3, 4), svdo_ow_blocks=(1, 4))
     out = model.train()(images(), images(), 0)
-    of = out.extras["of_features"]
+    of = out.of_features
     assert of.shape == (2 * B + 2 * B + 3 * 2 * B, 8, C)   # stages 0 and 3 (M samples), stage 4 (E*M)
     layers = model.ow_modules()
     assert len(layers) == 8 and all(isinstance(m, nn.Linear) for m in layers)
@@ -177,7 +177,7 @@ def test_svdo_hooks():
     penalty = FeatureOrthogonality(beta=1e-6)(of) + WeightOrthogonality(include_linear=True)(layers)
     penalty.backward()
     assert model.blocks[1].mlp.fc1.weight.grad is not None and model.stage4[0].attn.proj.weight.grad is not None
-    assert "of_features" not in tiny().train()(images(), None, 1).extras
+    assert tiny().train()(images(), None, 1).of_features is None
 
 
 @pytest.mark.parametrize("expansion", ["tmhee", "cmatm", "ssdec"])
@@ -188,6 +188,8 @@ def test_transformer_expansions_plug_in(expansion):
     out = model(images(), images(), 0)
     assert out.feat.shape == (3 * 2 * B, C) and "ort" in out.aux_losses
     assert any(k.startswith("expansion_") for k in out.aux_losses)
+    assert set(out.aux_losses) == set(model.aux_loss_names)
+    assert out.branch_embeddings.shape == (2, 2 * B, C)
     assert model.eval()(None, images(), 2).feat.shape == (3 * B, C)
 
 

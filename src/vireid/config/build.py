@@ -105,7 +105,7 @@ def build_model(model: ModelConfig, num_classes: int) -> nn.Module:
 
 
 # --------------------------------------------------------------------------- losses / optimiser
-def criterion_kwargs(loss: LossConfig) -> dict[str, Any]:
+def objective_kwargs(loss: LossConfig) -> dict[str, Any]:
     return dict(id_weight=loss.id_weight, label_smoothing=loss.label_smoothing, triplet=loss.triplet,
                 triplet_weight=loss.triplet_weight, triplet_margin=loss.triplet_margin,
                 cpm_weight=loss.cpm_weight, cpm_margin=loss.cpm_margin,
@@ -115,10 +115,11 @@ def criterion_kwargs(loss: LossConfig) -> dict[str, Any]:
                 infonce_temperature=loss.infonce_temperature)
 
 
-def build_criterion(loss: LossConfig) -> nn.Module:
-    from vireid.engine.criterion import DEENCriterion
+def build_objective(loss: LossConfig, model: nn.Module) -> nn.Module:
+    """The training objective for ``model`` (:func:`vireid.objective.build_objective`)."""
+    from vireid.objective import build_objective as _build
 
-    return DEENCriterion(**criterion_kwargs(loss))
+    return _build(model, **objective_kwargs(loss))
 
 
 def optimizer_kwargs(optim: OptimConfig) -> dict[str, Any]:

@@ -203,7 +203,7 @@ def _train(cfg: Config, run_dir: Path, *, resume: bool, device: str | None, quie
                             is_main=ctx.dist.is_main)]
     if stop_at_step is not None:
         hooks.append(StopAtStep(stop_at_step))
-    trainer = Trainer(net, build.build_criterion(cfg.loss), optimizer, scheduler, data, epochs=cfg.train.epochs,
+    trainer = Trainer(net, build.build_objective(cfg.loss, model), optimizer, scheduler, data, epochs=cfg.train.epochs,
                       device=ctx.device, precision=ctx.precision, grad_clip=cfg.optim.grad_clip,
                       channels_last=cfg.train.channels_last, dist_info=ctx.dist, generators=generators,
                       hooks=hooks)

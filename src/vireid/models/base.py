@@ -5,15 +5,16 @@ Like timm, a model exposes ``forward_features`` and ``forward_head``; what
 
 * training: :class:`TrainOutput` -- pooled features, logits, the label-free
   auxiliary losses the architecture defines (e.g. DEEN's orthogonal loss,
-  key ``"ort"``), and ``extras`` (intermediate tensors that losses computed
-  *outside* ``forward`` need, e.g. feature maps for the SVDO O.F. penalty).
+  ``"ort"``), and typed fields for what losses computed *outside* ``forward``
+  need (e.g. ``of_features`` for the SVDO O.F. penalty).
 * eval: :class:`EvalOutput` -- L2-normalised pooled and BN features for all
   ``num_embeddings`` embeddings, stacked along the batch exactly as DEEN's code
   does (shape ``(E * N, dim)``, embedding-major).
 
 Inputs: ``model(x_vis, x_ir, modal)`` with ``modal`` 0 (both: visible batch then
-infrared batch), 1 (visible only) or 2 (infrared only).  Losses are never
-computed in ``forward`` except the label-free ones the paper puts there.
+infrared batch), 1 (visible only) or 2 (infrared only).  The same codes label single
+samples everywhere (``TrainOutput.modality``, the expansion modules): 1 visible, 2 infrared.
+Losses are never computed in ``forward`` except the label-free ones the paper puts there.
 """
 
 from __future__ import annotations
@@ -33,10 +34,15 @@ MODAL_BOTH, MODAL_VISIBLE, MODAL_INFRARED = 0, 1, 2
 
 
 class TrainOutput(NamedTuple):
-    feat: Tensor                    # (E * M, D) pooled features, embedding-major
-    logits: Tensor                  # (E * M, num_classes)
-    aux_losses: dict[str, Tensor]   # unweighted label-free losses from the architecture
-    extras: dict[str, Any]          # tensors needed by losses computed outside forward
+    """What a model hands the objective in training (every field a tensor or ``None``)."""
+
+    feat: Tensor                            # (E * M, D) pooled features, embedding-major
+    logits: Tensor                          # (E * M, num_classes)
+    aux_losses: dict[str, Tensor]           # unweighted label-free losses the architecture defines
+    of_features: Tensor | None = None       # features for ABD-Net's SVDO O.F. penalty
+    branch_embeddings: Tensor | None = None  # (K, M, C) pooled generated embeddings (SS-DEC's InfoNCE)
+    modality: Tensor | None = None          # (M,) MODAL_VISIBLE / MODAL_INFRARED of each input sample
+    feature_map: Tensor | None = None       # the last stage's feature map (before pooling)
 
 
 class EvalOutput(NamedTuple):
@@ -78,6 +84,11 @@ class ReIDModel(nn.Module):
     #: the constructor's keyword arguments (set by each model; saved with the weights)
     config: dict[str, Any]
 
+    @property
+    def aux_loss_names(self) -> tuple[str, ...]:
+        """Names of the label-free losses ``forward`` returns in ``TrainOutput.aux_losses`` in training."""
+        return ()
+
     def rng_generators(self) -> dict[str, torch.Generator]:
         """Named ``torch.Generator`` s the model draws from (sub-modules listing them in a
         ``random_generators`` attribute); the trainer saves them with its RNG states."""
@@ -118,7 +129,8 @@ class ReIDModel(nn.Module):
 
     def forward_features(self, x_vis: Tensor | None, x_ir: Tensor | None,
                          modal: int = MODAL_BOTH) -> tuple[Tensor, dict[str, Tensor], dict[str, Any]]:
-        """Return ``(pooled (E*M, D), aux_losses, extras)``."""
+        """Return ``(pooled (E*M, D), aux_losses, fields)``; ``fields`` fills the optional
+        :class:`TrainOutput` fields (``of_features``, ``branch_embeddings``, ``modality``, ``feature_map``)."""
         raise NotImplementedError
 
     def forward_head(self, pooled: Tensor) -> tuple[Tensor, Tensor]:
@@ -126,10 +138,10 @@ class ReIDModel(nn.Module):
         raise NotImplementedError
 
     def forward(self, x_vis: Tensor | None, x_ir: Tensor | None, modal: int = MODAL_BOTH):
-        pooled, aux, extras = self.forward_features(x_vis, x_ir, modal)
+        pooled, aux, fields = self.forward_features(x_vis, x_ir, modal)
         feat_bn, logits = self.forward_head(pooled)
         if self.training:
-            return TrainOutput(pooled, logits, aux, extras)
+            return TrainOutput(pooled, logits, aux, **fields)
         return EvalOutput(F.normalize(pooled, dim=1), F.normalize(feat_bn, dim=1))
 
     def descriptor(self, images: Tensor, modal: int, *, flip: bool = True, combine: str = "all",

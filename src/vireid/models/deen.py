@@ -25,11 +25,11 @@ ABD-Net options (Chen et al., "Attentive but Diverse Person Re-Identification",
 ICCV 2019), all off by default so that default DEEN is the published DEEN:
 
 * ``abd_cam``: a CAM after ``layer2`` (on the stage output, before ``mfa2``);
-  its output is returned in ``extras["of_features"]`` for the O.F. penalty.
+  its output is returned as ``TrainOutput.of_features`` for the O.F. penalty.
 * ``abd_attention_branch``: an attentive branch on the last stage's output
   (the same tensor the global branch pools): ``PAM(x) + CAM(x)`` -- applied in
   parallel and summed, as ABD-Net's ``ABDBranch`` sums its attention modules'
-  outputs -- then its own GAP (``extras["attention_map"]`` is the summed map).
+  outputs -- then its own GAP.
   Its pooled feature is concatenated with the global one, so the embedding
   dimension doubles (``2 * 32c`` = 4096 default, ``2 * 16c`` = 2048 regdb) and the
   BNNeck / classifier follow.  ABD-Net's 1x1 reduction before and 1x1 conv after
@@ -174,7 +174,7 @@ class DEEN(ReIDModel):
     def forward_features(self, x_vis: Tensor | None, x_ir: Tensor | None,
                          modal: int = MODAL_BOTH) -> tuple[Tensor, dict[str, Tensor], dict[str, Any]]:
         self._check_inputs(x_vis, x_ir, modal)
-        extras: dict[str, Any] = {}
+        fields: dict[str, Any] = {}
         bb = self.backbone
         x_ = self.forward_stems(x_vis, x_ir, modal)
         x = bb.layer1(x_)
@@ -182,7 +182,7 @@ class DEEN(ReIDModel):
         x = bb.layer2(x_)
         if self.abd_cam is not None:
             x = self.abd_cam(x)
-            extras["of_features"] = x
+            fields["of_features"] = x
         x_ = self.mfa2(x, x_)
         if self.mfa3 is None:  # regdb: no MFA3 / layer4
             x_ = self.dee(x_)
@@ -196,12 +196,15 @@ class DEEN(ReIDModel):
         aux: dict[str, Tensor] = {}
         if self.training:
             aux["ort"] = deen_orthogonal_loss(pooled, self.num_embeddings)
-        extras["feature_map"] = x
+        fields["feature_map"] = x
         if self.att_pam is not None:
             a = self.att_pam(x) + self.att_cam(x)
-            extras["attention_map"] = a
             pooled = torch.cat((pooled, F.adaptive_avg_pool2d(a, 1).flatten(1)), dim=1)
-        return pooled, aux, extras
+        return pooled, aux, fields
+
+    @property
+    def aux_loss_names(self) -> tuple[str, ...]:
+        return ("ort",)  # DEEN's orthogonal loss (Eq. 10)
 
     def forward_head(self, pooled: Tensor) -> tuple[Tensor, Tensor]:
         feat_bn = self.bottleneck(pooled)

@@ -24,13 +24,13 @@ The design notes (shared/seeds/000, Sec. 1) describe five stages; built here as 
 * **Losses**: ``aux_losses["ort"]`` is DEEN's orthogonal loss on the final pooled features
   of the generated embeddings (``vireid.losses.deen_orthogonal_loss``, only when K >= 2), in
   its ``absolute=True`` form: pooled ViT tokens are signed, and DEEN's raw form (written for
-  post-ReLU CNN features) is unbounded below there (seen at -0.36 and falling in a smoke run);
-  the expansion module's own label-free losses are added as ``"expansion_<name>"`` and its
-  extras as returned (e.g. ``"expansion_pooled"`` for SS-DEC's InfoNCE).  ``extras["modality"]``
-  is the (M,) modality of the input batch (0 visible, 1 infrared).
-* **SVDO** (ABD-Net; issue 5 Sec. 4): ``svdo_of_stages`` puts the patch tokens that leave those
+  post-ReLU CNN features) is unbounded below there;
+  the expansion module's own label-free losses are added as ``"expansion_<name>"`` and its pooled
+  generated embeddings as ``TrainOutput.branch_embeddings`` (SS-DEC's InfoNCE).
+  ``TrainOutput.modality`` is the (M,) modality of the input batch (1 visible, 2 infrared).
+* **SVDO** (ABD-Net, Sec. 3.2): ``svdo_of_stages`` puts the patch tokens that leave those
   stages (after MFA; index ``len(stages)`` = stage 4 before the final norm) in
-  ``extras["of_features"]``, concatenated along the batch (the O.F. penalty is a mean over
+  ``TrainOutput.of_features``, concatenated along the batch (the O.F. penalty is a mean over
   samples, so concatenation = averaging over stages and samples); :meth:`ow_modules` returns the
   qkv/proj/fc1/fc2 Linear layers of ``svdo_ow_blocks`` (indices into ``blocks`` followed by the
   stage-4 blocks).  Both off by default.
@@ -187,8 +187,8 @@ class DEENViT(ReIDModel):
         parts, labels = [], []
         if modal not in (MODAL_BOTH, MODAL_VISIBLE, MODAL_INFRARED):
             raise ShapeError(f"modal must be 0 (both), 1 (visible) or 2 (infrared), got {modal!r}")
-        for x, embed, code, name, used in ((x_vis, self.patch_embed_visible, 0, "x_vis", (0, 1)),
-                                           (x_ir, self.patch_embed_infrared, 1, "x_ir", (0, 2))):
+        for x, embed, code, name, used in ((x_vis, self.patch_embed_visible, MODAL_VISIBLE, "x_vis", (0, 1)),
+                                           (x_ir, self.patch_embed_infrared, MODAL_INFRARED, "x_ir", (0, 2))):
             if modal not in used:
                 continue
             if x is None:
@@ -228,7 +228,7 @@ class DEENViT(ReIDModel):
                 x = torch.cat((x[:, :1], z), dim=1)
             if s in self.svdo_of_stages:
                 of_feats.append(x[:, 1:])
-        expanded, exp_aux, exp_extras = self.expansion(x[:, 1:], self.grid_size, modality)
+        expanded, exp_aux, branch_embeddings = self.expansion(x[:, 1:], self.grid_size, modality)
         e = expanded.shape[0] // m
         x = torch.cat((x[:, :1].repeat(e, 1, 1), expanded), dim=1)
         x = run_blocks(self.stage4, x, self.grad_checkpointing)
@@ -239,16 +239,21 @@ class DEENViT(ReIDModel):
         if e >= 3 and self.training:  # a training loss; skipped at test time
             aux["ort"] = deen_orthogonal_loss(pooled, e, absolute=True)
         aux.update({f"expansion_{k}": v for k, v in exp_aux.items()})
-        extras: dict[str, Any] = {"modality": modality, **exp_extras}
+        fields: dict[str, Any] = {"modality": modality, "branch_embeddings": branch_embeddings, "feature_map": x}
         if of_feats:
-            extras["of_features"] = torch.cat(of_feats, dim=0)
-        return pooled, aux, extras
+            fields["of_features"] = torch.cat(of_feats, dim=0)
+        return pooled, aux, fields
+
+    @property
+    def aux_loss_names(self) -> tuple[str, ...]:
+        own = ("ort",) if self.num_embeddings >= 3 else ()
+        return own + tuple(f"expansion_{n}" for n in self.expansion.aux_loss_names)
 
     def forward_head(self, pooled: Tensor) -> tuple[Tensor, Tensor]:
         feat = self.bottleneck(pooled)
         return feat, self.classifier(feat)
 
-    # ------------------------------------------------------------------ extras
+    # ------------------------------------------------------------------ options
     def set_grad_checkpointing(self, enable: bool = True) -> None:
         self.grad_checkpointing = bool(enable)
 

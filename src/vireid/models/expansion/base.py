@@ -8,11 +8,17 @@ loss see the same embedding-major batch as in DEEN.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import NamedTuple
 
 from torch import Tensor, nn
 
 from vireid.errors import ShapeError
+
+
+class ExpansionOutput(NamedTuple):
+    tokens: Tensor                           # (B * (1 + K), N, C): input, then the K generated embeddings
+    aux_losses: dict[str, Tensor]            # unweighted label-free losses of the module (e.g. "ort")
+    branch_embeddings: Tensor | None = None  # (K, B, C) pooled generated embeddings, for losses outside
 
 
 class TokenExpansion(nn.Module):
@@ -21,12 +27,15 @@ class TokenExpansion(nn.Module):
 
     num_generated: int  # K
 
+    @property
+    def aux_loss_names(self) -> tuple[str, ...]:
+        """Names of the label-free losses ``forward`` returns in ``aux_losses``."""
+        return ()
+
     def forward(self, tokens: Tensor, grid_size: tuple[int, int], modality: Tensor | None = None
-                ) -> tuple[Tensor, dict[str, Tensor], dict[str, Any]]:
+                ) -> ExpansionOutput:
         """tokens: patch tokens only (no cls), (B, N, C) with N = grid_size[0] * grid_size[1];
-        modality: (B,) long, 0 visible / 1 infrared (None = unknown); returns (expanded, aux_losses, extras).
-        aux_losses: label-free diversity losses (unweighted), e.g. {"ort": ...};
-        extras: tensors for label-dependent losses computed outside forward (e.g. SS-DEC's views)."""
+        modality: (B,) long, 1 visible / 2 infrared (``vireid.models.base.MODAL_*``; None = unknown)."""
         raise NotImplementedError
 
 
@@ -53,6 +62,20 @@ class IdentityExpansion(TokenExpansion):
         self.dim = dim
 
     def forward(self, tokens: Tensor, grid_size: tuple[int, int], modality: Tensor | None = None
-                ) -> tuple[Tensor, dict[str, Tensor], dict[str, Any]]:
+                ) -> ExpansionOutput:
         check_tokens(tokens, grid_size, self.dim)
-        return tokens, {}, {}
+        return ExpansionOutput(tokens, {})
+
+
+def check_modality(modality: Tensor, batch: int) -> None:
+    """Raise :class:`ShapeError` unless ``modality`` is an integer (B,) tensor of 1 (visible) / 2 (infrared)."""
+    from vireid.models.base import MODAL_INFRARED, MODAL_VISIBLE
+
+    if not isinstance(modality, Tensor) or modality.shape != (batch,) or modality.is_floating_point():
+        got = (f"{tuple(modality.shape)} {modality.dtype}" if isinstance(modality, Tensor)
+               else type(modality).__name__)
+        raise ShapeError(f"expansion: expected modality as an integer tensor of shape ({batch},) "
+                         f"with {MODAL_VISIBLE} = visible, {MODAL_INFRARED} = infrared; got {got}")
+    if batch and bool(((modality != MODAL_VISIBLE) & (modality != MODAL_INFRARED)).any()):
+        raise ShapeError(f"expansion: modality values must be {MODAL_VISIBLE} (visible) or {MODAL_INFRARED} "
+                         f"(infrared), got {sorted(set(modality.tolist()))}")

@@ -17,7 +17,7 @@ sequence-first layout, mixes samples); the notes also reuse one attention for ev
 Choices (the notes leave them open):
 
 * **Modality tokens per branch** (K, 2, C), trunc-normal(0.02) like the notes'.  ``modality`` is
-  (B,) with 0 visible / 1 infrared; it works for any mix (training: both; test: all 0 or all 1).
+  (B,) with 1 visible / 2 infrared (``vireid.models.base.MODAL_*``); it works for any mix (training: both; test: all 0 or all 1).
   ``modality=None`` (unknown) uses the mean of each branch's two tokens.
 * **Pre-norm**: queries and keys/values are projected from a parameter-free LayerNorm of the
   modality tokens and of the patch tokens (an affine would be absorbed by the projections); without
@@ -32,30 +32,14 @@ Choices (the notes leave them open):
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from vireid.errors import ConfigError, ShapeError
-from vireid.models.expansion.base import TokenExpansion, check_tokens
+from vireid.errors import ConfigError
+from vireid.models.base import MODAL_VISIBLE
+from vireid.models.expansion.base import ExpansionOutput, TokenExpansion, check_modality, check_tokens
 from vireid.models.expansion.tmhee import BranchLayerNorm, BranchLinear, branch_attention, branch_orthogonal_loss
-
-VISIBLE, INFRARED = 0, 1
-
-
-def check_modality(modality: Tensor, batch: int) -> None:
-    """Raise :class:`ShapeError` unless ``modality`` is an integer (B,) tensor of 0 / 1 values."""
-    if not isinstance(modality, Tensor) or modality.shape != (batch,) or modality.is_floating_point():
-        got = (f"{tuple(modality.shape)} {modality.dtype}" if isinstance(modality, Tensor)
-               else type(modality).__name__)
-        raise ShapeError(f"expansion: expected modality as an integer tensor of shape ({batch},) "
-                         f"with 0 = visible, 1 = infrared; got {got}")
-    if batch and bool(((modality != VISIBLE) & (modality != INFRARED)).any()):
-        raise ShapeError(f"expansion: modality values must be 0 (visible) or 1 (infrared), "
-                         f"got {sorted(set(modality.tolist()))}")
-
 
 class CMATM(TokenExpansion):
     """CM-ATM: per-branch modality tokens cross-attend to the patch tokens and gate them.
@@ -92,10 +76,10 @@ class CMATM(TokenExpansion):
         t = self.modality_tokens
         if modality is None:
             return t.mean(dim=1)[:, None, None, :].expand(-1, batch, 1, -1)
-        return t[:, modality.long()].unsqueeze(2)
+        return t[:, modality.long() - MODAL_VISIBLE].unsqueeze(2)  # codes 1, 2 -> token 0, 1
 
     def forward(self, tokens: Tensor, grid_size: tuple[int, int], modality: Tensor | None = None
-                ) -> tuple[Tensor, dict[str, Tensor], dict[str, Any]]:
+                ) -> ExpansionOutput:
         check_tokens(tokens, grid_size, self.dim)
         b, n, c = tokens.shape
         k = self.num_generated
@@ -110,7 +94,11 @@ class CMATM(TokenExpansion):
         pooled = gen.mean(dim=2)
         aux = {"ort": branch_orthogonal_loss(pooled, absolute=self.ort_absolute)}
         out = torch.cat([tokens, gen.reshape(k * b, n, c)], dim=0)
-        return out, aux, {"expansion_pooled": pooled}
+        return ExpansionOutput(out, aux, pooled)
+
+    @property
+    def aux_loss_names(self) -> tuple[str, ...]:
+        return ("ort",)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, num_generated={self.num_generated}, num_heads={self.num_heads}"

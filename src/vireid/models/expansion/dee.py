@@ -23,14 +23,14 @@ the model (:class:`vireid.models.deen_vit.DEENViT`), not here: ``aux_losses`` is
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Sequence
 
 import torch
 from torch import Tensor, nn
 
 from vireid.errors import ConfigError
 from vireid.models.dee import init_kaiming_fan_in_
-from vireid.models.expansion.base import TokenExpansion, check_tokens
+from vireid.models.expansion.base import ExpansionOutput, TokenExpansion, check_tokens
 
 
 class _DilatedExpansion(TokenExpansion):
@@ -62,7 +62,7 @@ class _DilatedExpansion(TokenExpansion):
         raise NotImplementedError
 
     def forward(self, tokens: Tensor, grid_size: tuple[int, int], modality: Tensor | None = None
-                ) -> tuple[Tensor, dict[str, Tensor], dict[str, Any]]:
+                ) -> ExpansionOutput:
         check_tokens(tokens, grid_size, self.dim)
         b, n, c = tokens.shape
         x = self._to_spatial(tokens, grid_size)                  # (B, C, *spatial)
@@ -72,7 +72,7 @@ class _DilatedExpansion(TokenExpansion):
         if self.scale is not None:
             gen = gen * self.scale.view(-1, 1, 1, 1)
         out = torch.cat((tokens, gen.reshape(self.num_generated * b, n, c)), dim=0)
-        return self.dropout(out), {}, {}
+        return ExpansionOutput(self.dropout(out), {})
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, num_generated={self.num_generated}, dilations={self.dilations}"

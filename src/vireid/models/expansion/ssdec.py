@@ -4,7 +4,8 @@ section 2, proposal 3).
 K branches, each one pre-norm Transformer encoder layer, see differently augmented views of the
 tokens and generate K embeddings; a cross-modal InfoNCE on the pooled embeddings (visible and
 infrared embeddings of the same identity are positives) is computed *outside* forward with the
-labels (:func:`ssdec_infonce`), and DEEN's orthogonal loss between the branches is returned as
+labels (:func:`vireid.losses.infonce.branch_infonce`, on ``ExpansionOutput.branch_embeddings``),
+and DEEN's orthogonal loss between the branches is returned as
 ``aux_losses["ort"]``.  Per branch k:
 
     v_k = x * m_k               m_k ~ Bernoulli(1 - p) per token (training only; p = 0.3)
@@ -33,16 +34,12 @@ Choices where the notes are vague or wrong:
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from vireid.errors import ConfigError, ShapeError
-from vireid.losses.infonce import InfoNCE
-from vireid.models.expansion.base import TokenExpansion, check_tokens
-from vireid.models.expansion.cmatm import VISIBLE, check_modality
+from vireid.errors import ConfigError
+from vireid.models.expansion.base import ExpansionOutput, TokenExpansion, check_tokens
 from vireid.models.expansion.tmhee import BranchLayerNorm, BranchLinear, branch_attention, branch_orthogonal_loss
 
 
@@ -112,7 +109,7 @@ class SSDEC(TokenExpansion):
         return masks.to(device)
 
     def forward(self, tokens: Tensor, grid_size: tuple[int, int], modality: Tensor | None = None
-                ) -> tuple[Tensor, dict[str, Tensor], dict[str, Any]]:
+                ) -> ExpansionOutput:
         check_tokens(tokens, grid_size, self.dim)
         b, n, c = tokens.shape
         k, d = self.num_generated, self.branch_dim
@@ -126,32 +123,12 @@ class SSDEC(TokenExpansion):
         pooled = gen.mean(dim=2)
         aux = {"ort": branch_orthogonal_loss(pooled, absolute=self.ort_absolute)}
         out = torch.cat([tokens, gen.reshape(k * b, n, c)], dim=0)
-        return out, aux, {"expansion_pooled": pooled}
+        return ExpansionOutput(out, aux, pooled)
+
+    @property
+    def aux_loss_names(self) -> tuple[str, ...]:
+        return ("ort",)
 
     def extra_repr(self) -> str:
         return (f"dim={self.dim}, num_generated={self.num_generated}, branch_dim={self.branch_dim}, "
                 f"num_heads={self.num_heads}, mask_ratio={self.mask_ratio}, seed={self.seed}")
-
-
-def ssdec_infonce(extras: dict[str, Any], labels: Tensor, modality: Tensor, temperature: float = 0.07) -> Tensor:
-    """Cross-modal InfoNCE on SS-DEC's pooled branch embeddings, averaged over the K branches.
-
-    ``extras["expansion_pooled"]``: (K, B, C) from :meth:`SSDEC.forward`; ``labels``: (B,) identities
-    and ``modality``: (B,) 0 visible / 1 infrared of the module's input batch.  Per branch, visible
-    anchors rank all infrared embeddings (and vice versa); same-identity ones are the positives
-    (:class:`vireid.losses.InfoNCE`, SupCon's L_out form).  0 (in the graph) if no identity appears
-    in both modalities.
-    """
-    pooled = extras.get("expansion_pooled") if isinstance(extras, dict) else None
-    if not isinstance(pooled, Tensor) or pooled.dim() != 3:
-        raise ShapeError("ssdec_infonce: extras must hold 'expansion_pooled' of shape (K, B, C) from SSDEC.forward")
-    b = pooled.shape[1]
-    if not isinstance(labels, Tensor) or labels.shape != (b,):
-        got = tuple(labels.shape) if isinstance(labels, Tensor) else type(labels).__name__
-        raise ShapeError(f"ssdec_infonce: expected labels of shape ({b},), got {got}")
-    check_modality(modality, b)
-    vis = modality == VISIBLE
-    ir = ~vis
-    crit = InfoNCE(temperature)
-    losses = [crit(z[vis], z[ir], labels[vis], labels[ir]) for z in pooled]
-    return torch.stack(losses).mean()

@@ -35,7 +35,6 @@ The batched helpers (:class:`BranchLinear`, :class:`BranchLayerNorm`, :func:`bra
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -44,7 +43,7 @@ from torch import Tensor, nn
 from vireid.errors import ConfigError
 from vireid.losses.orthogonal import deen_orthogonal_loss
 from vireid.losses.token_orthogonality import token_orthogonality_loss
-from vireid.models.expansion.base import TokenExpansion, check_tokens
+from vireid.models.expansion.base import ExpansionOutput, TokenExpansion, check_tokens
 
 # ----------------------------------------------------------------------------- batched helpers
 
@@ -169,7 +168,7 @@ class TMHEE(TokenExpansion):
             nn.init.xavier_uniform_(w)
 
     def forward(self, tokens: Tensor, grid_size: tuple[int, int], modality: Tensor | None = None
-                ) -> tuple[Tensor, dict[str, Tensor], dict[str, Any]]:
+                ) -> ExpansionOutput:
         check_tokens(tokens, grid_size, self.dim)
         b, n, c = tokens.shape
         k = self.num_generated
@@ -183,7 +182,11 @@ class TMHEE(TokenExpansion):
         if self.token_ortho:
             aux["token_ort"] = token_orthogonality_loss(gen.reshape(k * b, n, c), chunk_size=self.token_ortho_chunk)
         out = torch.cat([tokens, gen.reshape(k * b, n, c)], dim=0)
-        return out, aux, {"expansion_pooled": pooled}
+        return ExpansionOutput(out, aux, pooled)
+
+    @property
+    def aux_loss_names(self) -> tuple[str, ...]:
+        return ("ort", "token_ort") if self.token_ortho else ("ort",)
 
     def extra_repr(self) -> str:
         return (f"dim={self.dim}, num_generated={self.num_generated}, num_heads={self.num_heads}, "
