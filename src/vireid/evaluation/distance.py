@@ -1,7 +1,9 @@
 """Pairwise distances between descriptor sets (query x gallery).
 
 ``sqeuclidean``: ||a||^2 + ||b||^2 - 2 a.b (clamped at 0); ``euclidean``: its square
-root; ``cosine``: 1 - cos(a, b) (each row L2-normalised, eps 1e-12).  Computed with
+root; ``cosine``: 1 - cos(a, b) (each row L2-normalised, eps 1e-12); ``inner``: -a.b, the
+distance ``vireid test`` scores (DEEN's ``test.py`` ranks by inner products of unnormalised
+descriptors; on L2-normalised ones it ranks as ``cosine``).  Computed with
 torch matrix products in row blocks; numpy in -> numpy out (float64 for float64
 input, else float32), torch in -> torch out on the input's device.
 """
@@ -16,7 +18,7 @@ import torch.nn.functional as F
 
 from vireid.errors import ShapeError, VireidError
 
-METRICS = ("euclidean", "sqeuclidean", "cosine")
+METRICS = ("euclidean", "sqeuclidean", "cosine", "inner")
 
 
 def _as_tensor(x: Any, name: str) -> torch.Tensor:
@@ -49,6 +51,8 @@ def pairwise_distance(a: Any, b: Any, metric: str = "euclidean",
             prod = blk @ tb.T
             if metric == "cosine":
                 out[s:s + block_rows] = 1.0 - prod
+            elif metric == "inner":
+                out[s:s + block_rows] = -prod
             else:
                 d = ((blk * blk).sum(1)[:, None] + b_sq[None, :] - 2.0 * prod).clamp_(min=0.0)
                 out[s:s + block_rows] = d.sqrt_() if metric == "euclidean" else d
