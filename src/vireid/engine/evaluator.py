@@ -32,7 +32,6 @@ from typing import Iterable, Sequence
 import numpy as np
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vireid.data.loaders import build_test_loader
@@ -42,6 +41,7 @@ from vireid.engine import distributed as dist_utils
 from vireid.engine.amp import Precision
 from vireid.engine.checkpoint import unwrap_model
 from vireid.evaluation import METRICS, EvalResult, aggregate, evaluate, format_table
+from vireid.evaluation.distance import query_gallery_distance
 
 
 @dataclass(frozen=True, eq=False)
@@ -149,16 +149,7 @@ def run_splits(model: nn.Module, splits: Iterable[EvalSplit], *, height: int, wi
     for s in splits:
         q_rows = torch.tensor([index[(r.modality, r.path)] for r in s.query], dtype=torch.long)
         g_rows = torch.tensor([index[(r.modality, r.path)] for r in s.gallery], dtype=torch.long)
-        q, g = features[q_rows], features[g_rows]
-        if rerank:
-            from vireid.evaluation.distance import pairwise_distance
-            from vireid.evaluation.rerank import re_rank
-
-            qn, gn = F.normalize(q, dim=1), F.normalize(g, dim=1)
-            distmat = torch.from_numpy(re_rank(pairwise_distance(qn, gn), pairwise_distance(qn, qn),
-                                               pairwise_distance(gn, gn)).astype("float32"))
-        else:
-            distmat = -(q @ g.t())
+        distmat = query_gallery_distance(features[q_rows], features[g_rows], "inner", rerank=rerank)
         res = evaluate(distmat.numpy(), [r.pid for r in s.query], [r.pid for r in s.gallery],
                        [r.camid for r in s.query], [r.camid for r in s.gallery], protocol=s.protocol)
         out.append(SplitEvaluation(s, res, distmat, features, q_rows, g_rows))
