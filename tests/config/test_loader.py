@@ -5,9 +5,9 @@ import pytest
 
 from vireid.config import (Config, apply_overrides, config_diff, dump_config, from_dict, load_config,
                            save_config, to_dict)
+from vireid.config.shipped import CONFIG_DIR as CONFIGS
 from vireid.errors import ConfigError
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 
 def write(path: Path, text: str) -> Path:

@@ -1,14 +1,20 @@
 import json
-from pathlib import Path
 
 import pytest
+import torch
 
 from vireid.config import load_config
 from vireid.engine.ablation import (combinations, markdown_table, overrides, parse_grid, run_ablation,
                                    split_values)
+from vireid.engine.run import TrainResult
+from vireid.config.shipped import CONFIG_DIR as CONFIGS
 from vireid.errors import ConfigError
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+def _result(summary: dict) -> TrainResult:
+    """What ``train`` returns, with a stand-in model of 10 parameters."""
+    return TrainResult(summary, model=torch.nn.Linear(4, 2), dataset=None, evaluation=[])
 
 
 def test_split_and_parse_grid():
@@ -38,13 +44,13 @@ def test_run_ablation_aggregates_seeds(tmp_path):
     def fake_train(cfg, run_dir, quiet=True):
         seen.append((cfg.optim.lr, cfg.train.seed))
         r1 = 0.5 + 0.1 * cfg.train.seed + (0.2 if cfg.optim.lr == 0.01 else 0.0)
-        return {"mean": {"rank1": r1, "mAP": r1 / 2, "mINP": r1 / 4}, "train_seconds": 1.0}
+        return _result({"mean": {"rank1": r1, "mAP": r1 / 2, "mINP": r1 / 4}, "train_seconds": 1.0})
 
     rows = run_ablation(base, {"optim.lr": ["0.1", "0.01"]}, tmp_path, seeds=[0, 1], train_fn=fake_train,
                         log=lambda s: None)
     assert sorted(seen) == [(0.01, 0), (0.01, 1), (0.1, 0), (0.1, 1)]
     by_lr = {r["combo"]["optim.lr"]: r for r in rows}
-    assert by_lr["0.01"]["rank1"][0] == pytest.approx(0.75)
+    assert by_lr["0.01"]["rank1"][0] == pytest.approx(0.75) and by_lr["0.01"]["params"] == 10
     assert by_lr["0.01"]["rank1"][1] == pytest.approx(0.0707107, rel=1e-4)
     assert json.loads((tmp_path / "results.json").read_text())[0]["seed"] == 0
     md = (tmp_path / "ablation.md").read_text()
@@ -66,7 +72,7 @@ def test_linked_axis_sets_every_key(tmp_path):
 
     def fake_train(cfg, run_dir, quiet=True):
         seen.append((cfg.data.height, cfg.data.width, run_dir.parent.name))
-        return {"mean": {"rank1": 0.5, "mAP": 0.4, "mINP": 0.3}, "train_seconds": 1.0}
+        return _result({"mean": {"rank1": 0.5, "mAP": 0.4, "mINP": 0.3}, "train_seconds": 1.0})
 
     run_ablation(base, grid, tmp_path, seeds=[0], train_fn=fake_train, log=lambda s: None)
     assert [s[:2] for s in seen] == [(32, 16), (48, 24)]
@@ -112,7 +118,7 @@ def _fake_train(cfg, run_dir, quiet=True):
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "trained").write_text("1")
     r1 = 0.5 + (0.1 if cfg.optim.lr == 0.01 else 0.0)
-    return {"mean": {"rank1": r1, "mAP": r1, "mINP": r1}, "train_seconds": 1.0}
+    return _result({"mean": {"rank1": r1, "mAP": r1, "mINP": r1}, "train_seconds": 1.0})
 
 
 def test_each_mode_trains_a_repeated_config_once(tmp_path):

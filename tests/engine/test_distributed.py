@@ -76,7 +76,7 @@ def worker(rank: int, world: int, port: int, out: str, data_root: str) -> None:
     Trainer.run_step = recording_step
     CheckpointManager.save_last = counting_save
     cfg = load_config(CONFIGS / "test_tiny.yaml", [f"data.root={data_root}"])
-    summary = train(cfg, Path(out) / "run", quiet=True)
+    summary = train(cfg, Path(out) / "run", quiet=True).summary
     (Path(out) / f"labels-{rank}.json").write_text(json.dumps({"seen": seen, "rank1": summary["mean"]["rank1"]}))
     du.cleanup()
 

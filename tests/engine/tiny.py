@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vireid.config.shipped import CONFIG_DIR as CONFIGS
 from vireid.models.base import MODAL_BOTH, MODAL_VISIBLE, ReIDModel
 
 
@@ -67,7 +68,6 @@ class TinyData:
             yield self.batch(epoch, i)
 
 
-CONFIGS = __import__("pathlib").Path(__file__).resolve().parents[2] / "configs"
 
 
 def tiny_dataset(root) -> str:

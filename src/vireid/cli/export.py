@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vireid.cli.extract import add_model_args, check_out_file, model_from_args
+from vireid.cli._common import add_model_args, check_out_file, model_from_args
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:

@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from vireid.cli.extract import add_model_args, model_from_args
+from vireid.cli._common import add_model_args, model_from_args
 from vireid.errors import VireidError
 
 
@@ -67,18 +67,14 @@ def write_index_dir(index, out: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vireid.inference import collect_records
-    from vireid.search import GalleryIndex
+    from vireid.inference import build_gallery_index, collect_records
 
-    records, note = collect_records(args.gallery, args.modality)
+    records, note = collect_records(args.gallery, args.modality)  # before loading the model: fail fast
     if note:
         print(note, file=sys.stderr)
-    model = model_from_args(args)
-    feats = model.embed([r.path for r in records], args.modality, progress=not args.no_progress)
-    entries = [{"path": r.path, "pid": r.pid, "camid": r.camid} for r in records]
-    index = GalleryIndex(feats, entries, modality=args.modality, model_id=model.model_id,
-                         backend=args.backend, nlist=args.nlist)
+    index = build_gallery_index(model_from_args(args), records, args.modality, backend=args.backend,
+                                nlist=args.nlist, progress=not args.no_progress)
     write_index_dir(index, args.out)
-    print(f"wrote {args.out}: {len(entries)} {args.modality} images, descriptors of size {feats.shape[1]}, "
+    print(f"wrote {args.out}: {len(records)} {args.modality} images, descriptors of size {index.feats.shape[1]}, "
           f"backend {args.backend}")
     return 0

@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "export": "export",
     "visualize": "visualize",
     "ablate": "ablate",
+    "configs": "configs",
     "weights": "weights",
 }
 

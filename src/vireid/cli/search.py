@@ -16,7 +16,7 @@ import argparse
 import json
 from pathlib import Path
 
-from vireid.cli.extract import add_model_args, model_from_args
+from vireid.cli._common import add_model_args, model_from_args
 from vireid.errors import VireidError
 
 
@@ -34,22 +34,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from vireid.inference.search import query_checkpoint, search_images
     from vireid.search import GalleryIndex
 
     if args.topk < 1:
         raise VireidError(f"--topk must be >= 1, got {args.topk}")
     index = GalleryIndex.load(args.index)
-    if args.modality == index.modality:  # fail before loading the model
-        other = "infrared" if index.modality == "visible" else "visible"
-        raise VireidError(f"{args.index} holds {index.modality} images; cross-modal search needs "
-                          f"{other} queries (got --modality {args.modality})")
-    checkpoint = args.checkpoint or index.model_id.get("checkpoint")
-    if not checkpoint:
-        raise VireidError(f"{args.index}: the index records no checkpoint; pass --checkpoint")
-    model = model_from_args(args, checkpoint)
-    queries = model.embed(list(args.query), args.modality)
-    result = index.search(queries, args.topk, query_modality=args.modality, query_model_id=model.model_id,
-                          nprobe=args.nprobe)
+    checkpoint = query_checkpoint(index, args.modality, args.checkpoint, where=str(args.index))  # before loading
+    result = search_images(index, model_from_args(args, checkpoint), args.query, args.modality, topk=args.topk,
+                           nprobe=args.nprobe)
     if args.json:
         doc = {"index": str(args.index), "gallery_modality": index.modality, "query_modality": args.modality,
                "topk": args.topk, "queries": [{"query": str(q), "results": result.hits(i)}

@@ -64,10 +64,16 @@ def eval_kwargs(cfg: Config) -> dict[str, Any]:
 
 
 def eval_trials(cfg: Config, final: bool) -> Any:
-    """Trials to evaluate: the dataset's full protocol (``final``) or ``eval.trials`` of them."""
-    if cfg.data.dataset == "regdb":
-        return None  # the trained trial's own test split
-    full = list(range(10))
+    """Trials to evaluate: the protocol's full set (``final``) or ``eval.trials`` of them.
+
+    ``None`` where a trial is a train/test split (RegDB): the trained split's own test set.
+    """
+    from vireid.evaluation.protocols import PLAIN, REGISTRY
+
+    rules = REGISTRY.get(cfg.data.dataset, PLAIN)  # a manifest has one fixed split
+    if rules.trial_is_split:
+        return None
+    full = list(rules.trials)
     return full if final or cfg.eval.trials is None else full[: cfg.eval.trials]
 
 

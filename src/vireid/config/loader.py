@@ -1,7 +1,8 @@
 """YAML config files with ``base:`` inheritance and dotted command-line overrides.
 
-* ``base: other.yaml`` (path relative to the file) is loaded first, recursively;
-  mappings are merged key by key, everything else is replaced.  A cycle is an error.
+* ``base: other.yaml`` (path relative to the file, else a shipped config's name, see
+  :mod:`vireid.config.shipped`) is loaded first, recursively; mappings are merged key by
+  key, everything else is replaced.  A cycle is an error.
 * Overrides ``section.key=value`` (value parsed as YAML, so ``1e-3``, ``[20, 80]``,
   ``null`` and ``true`` work) apply after the files.
 * Every key is checked against :mod:`vireid.config.schema`; an unknown key or a value
@@ -20,6 +21,7 @@ from typing import Any, Iterable, Mapping
 import yaml
 
 from vireid.config.schema import Config
+from vireid.config.shipped import resolve_config, shipped_config
 from vireid.errors import ConfigError, format_location
 from vireid.utils.io import atomic_write_text
 
@@ -167,6 +169,8 @@ def _load_tree(path: Path, stack: tuple[Path, ...]) -> dict:
     if not base_path.is_absolute():
         base_path = path.parent / base_path
     if not base_path.is_file():
+        base_path = shipped_config(base) or base_path
+    if not base_path.is_file():
         raise ConfigError(f"{format_location(path, lines.get('base'))}: base config {base_path} not found")
     return _merge(_load_tree(base_path, (*stack, path)), data)
 
@@ -222,8 +226,9 @@ def apply_overrides(cfg: Config, overrides: Iterable[str]) -> Config:
 
 
 def load_config(path: str | os.PathLike, overrides: Iterable[str] = ()) -> Config:
-    """Load ``path`` (following ``base:``) and apply command-line ``overrides``."""
-    tree = _load_tree(Path(path), ())
+    """Load ``path`` -- a YAML file or a shipped config's name -- (following ``base:``) and apply
+    command-line ``overrides``."""
+    tree = _load_tree(resolve_config(path), ())
     top = parse_overrides(overrides)
     _validate(top, Config, CLI, {})
     return _build(Config, _merge(tree, top))

@@ -175,17 +175,19 @@ def plot(rows: Sequence[dict[str, Any]], out: Path) -> Path:
     return save_figure(fig, out)
 
 
-def _train_one(train_fn: Callable[..., dict], cfg: Config, run_dir: Path, threads: int | None
+def _train_one(train_fn: Callable[..., Any], cfg: Config, run_dir: Path, threads: int | None
                ) -> tuple[dict[str, float], float, int]:
-    """Train and test one run; (mean metrics, train seconds, parameters).  Picklable for workers."""
+    """Train and test one run; (mean metrics, train seconds, parameters).  Picklable for workers.
+
+    ``train_fn(cfg, run_dir, quiet=True)`` returns a :class:`vireid.engine.run.TrainResult`."""
     if threads:
         import torch
 
         torch.set_num_threads(threads)
     t0 = time.perf_counter()
-    summary = train_fn(cfg, run_dir, quiet=True)
-    model = summary.get("_model")
-    params = sum(p.numel() for p in model.parameters()) if model is not None else 0
+    result = train_fn(cfg, run_dir, quiet=True)
+    summary = result.summary
+    params = sum(p.numel() for p in result.model.parameters())
     mean = summary["mean"]
     return ({m: float(mean[m]) for m in METRICS},
             float(summary.get("train_seconds", time.perf_counter() - t0)), params)
@@ -196,7 +198,7 @@ def _config_key(cfg: Config) -> str:
 
 
 def run_ablation(base: Config, grid: dict[str, list[str]], out: str | Path, *, seeds: Sequence[int] = (0, 1),
-                 mode: str = "product", train_fn: Callable[..., dict] | None = None, jobs: int = 1,
+                 mode: str = "product", train_fn: Callable[..., Any] | None = None, jobs: int = 1,
                  log: Callable[[str], None] = print) -> list[dict[str, Any]]:
     """Train and test every combination x seed; write results.json, ablation.md and ablation.png.
 

@@ -2,7 +2,7 @@
 
 Launch (one machine, 4 GPUs)::
 
-    torchrun --nproc_per_node 4 -m vireid train --config configs/deen_sysu.yaml
+    torchrun --nproc_per_node 4 -m vireid train --config deen_sysu
 
 Several machines: add ``--nnodes N --node_rank R --rdzv_backend c10d
 --rdzv_endpoint HOST:PORT`` on each.  The backend is NCCL on CUDA devices and gloo on

@@ -6,8 +6,11 @@ query set and most gallery images), with DEEN's test-time descriptor
 Under DDP each rank embeds a contiguous share of the images and the shares are gathered,
 so every rank ends with the same features (and the same metrics).
 
-Distances are ``-<q, g>`` of the L2-normalised descriptors (ranking-equivalent to the
-authors' ``-distmat`` of summed inner products, and to Euclidean distance).
+Distances are ``-<q, g>`` of the unnormalised descriptors, the authors' ``-distmat`` of summed
+inner products exactly (:meth:`vireid.models.base.ReIDModel.embed` with ``normalize=False``);
+with ``rerank``, k-reciprocal re-ranking of Euclidean distances between the L2-normalised
+descriptors.  :func:`run_splits` returns, per split, a :class:`SplitEvaluation`: the metrics,
+the distances scored and the descriptors, so pictures and features files need no second pass.
 
 Results (``metrics.json``)::
 
@@ -23,10 +26,12 @@ from __future__ import annotations
 
 import contextlib
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Iterable, Sequence
 
+import numpy as np
+
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vireid.data.loaders import build_test_loader
@@ -36,6 +41,35 @@ from vireid.engine import distributed as dist_utils
 from vireid.engine.amp import Precision
 from vireid.engine.checkpoint import unwrap_model
 from vireid.evaluation import METRICS, EvalResult, aggregate, evaluate, format_table
+from vireid.evaluation.distance import query_gallery_distance
+
+
+@dataclass(frozen=True, eq=False)
+class SplitEvaluation:
+    """One evaluated split: its records, metrics, the distances scored and the descriptors.
+
+    ``features`` holds the descriptor of every distinct image of the evaluation once (shared by
+    the splits of one :func:`run_splits` call); ``query_rows`` / ``gallery_rows`` index it.
+    """
+
+    split: EvalSplit
+    result: EvalResult
+    distmat: Tensor       # (num_query, num_gallery), smaller = closer
+    features: Tensor      # (num_images, D) float32, CPU
+    query_rows: Tensor    # (num_query,) int64
+    gallery_rows: Tensor  # (num_gallery,) int64
+
+    @property
+    def query_feats(self) -> Tensor:
+        return self.features[self.query_rows]
+
+    @property
+    def gallery_feats(self) -> Tensor:
+        return self.features[self.gallery_rows]
+
+    def keep(self) -> np.ndarray:
+        """Which gallery items each query may match (the protocol's rules)."""
+        return self.split.keep()
 
 
 @torch.no_grad()
@@ -88,8 +122,8 @@ def run_splits(model: nn.Module, splits: Iterable[EvalSplit], *, height: int, wi
                batch_size: int = 64, num_workers: int = 0, device: torch.device | None = None,
                flip: bool = True, combine: str = "all", precision: Precision | None = None,
                dist_info: dist_utils.DistInfo | None = None,
-               rerank: bool = False) -> list[tuple[EvalSplit, EvalResult, Tensor]]:
-    """Evaluate ``model`` on every split; returns ``(split, result, distmat)`` per split.
+               rerank: bool = False) -> list[SplitEvaluation]:
+    """Evaluate ``model`` on every split; one :class:`SplitEvaluation` per split, in order.
 
     ``rerank``: k-reciprocal re-ranking (Zhong et al., CVPR 2017; k1=20, k2=6, lambda=0.3)
     of Euclidean distances between the L2-normalised descriptors, instead of DEEN's
@@ -101,53 +135,50 @@ def run_splits(model: nn.Module, splits: Iterable[EvalSplit], *, height: int, wi
         for r in (*s.query, *s.gallery):
             unique.setdefault(r.modality, OrderedDict()).setdefault(r.path, r)
     index: dict[tuple[str, str], int] = {}
-    feats: dict[str, Tensor] = {}
+    parts: list[Tensor] = []
     for modality, recs in unique.items():
         lst = list(recs.values())
-        feats[modality] = extract_features(model, lst, height=height, width=width, batch_size=batch_size,
-                                           num_workers=num_workers, device=device, flip=flip, combine=combine,
-                                           precision=precision, dist_info=dist_info)
-        index.update({(modality, r.path): i for i, r in enumerate(lst)})
+        parts.append(extract_features(model, lst, height=height, width=width, batch_size=batch_size,
+                                      num_workers=num_workers, device=device, flip=flip, combine=combine,
+                                      precision=precision, dist_info=dist_info))
+        offset = len(index)
+        index.update({(modality, r.path): offset + i for i, r in enumerate(lst)})
+    features = torch.cat(parts) if parts else torch.empty(0, 0)
+    del parts
     out = []
     for s in splits:
-        q = torch.stack([feats[r.modality][index[(r.modality, r.path)]] for r in s.query])
-        g = torch.stack([feats[r.modality][index[(r.modality, r.path)]] for r in s.gallery])
-        if rerank:
-            from vireid.evaluation.distance import pairwise_distance
-            from vireid.evaluation.rerank import re_rank
-
-            qn, gn = F.normalize(q, dim=1), F.normalize(g, dim=1)
-            distmat = torch.from_numpy(re_rank(pairwise_distance(qn, gn), pairwise_distance(qn, qn),
-                                               pairwise_distance(gn, gn)).astype("float32"))
-        else:
-            distmat = -(q @ g.t())
+        q_rows = torch.tensor([index[(r.modality, r.path)] for r in s.query], dtype=torch.long)
+        g_rows = torch.tensor([index[(r.modality, r.path)] for r in s.gallery], dtype=torch.long)
+        distmat = query_gallery_distance(features[q_rows], features[g_rows], "inner", rerank=rerank)
         res = evaluate(distmat.numpy(), [r.pid for r in s.query], [r.pid for r in s.gallery],
                        [r.camid for r in s.query], [r.camid for r in s.gallery], protocol=s.protocol)
-        out.append((s, res, distmat))
+        out.append(SplitEvaluation(s, res, distmat, features, q_rows, g_rows))
     return out
 
 
-def summarize(results: Sequence[tuple[EvalSplit, EvalResult, Tensor]]) -> dict:
+def _by_direction(results: Sequence[SplitEvaluation]) -> dict[str, list[SplitEvaluation]]:
+    by_dir: dict[str, list[SplitEvaluation]] = OrderedDict()
+    for e in results:
+        by_dir.setdefault(e.split.direction, []).append(e)
+    return by_dir
+
+
+def summarize(results: Sequence[SplitEvaluation]) -> dict:
     """The ``metrics.json`` structure (module docstring)."""
-    by_dir: dict[str, list[tuple[EvalSplit, EvalResult]]] = OrderedDict()
-    for s, r, _ in results:
-        by_dir.setdefault(s.direction, []).append((s, r))
     directions = {}
-    for d, items in by_dir.items():
-        agg = aggregate([r for _, r in items])
-        agg["trials"] = [{"trial": s.trial, **t} for (s, _), t in zip(items, agg["trials"])]
+    for d, items in _by_direction(results).items():
+        agg = aggregate([e.result for e in items])
+        agg["trials"] = [{"trial": e.split.trial, **t} for e, t in zip(items, agg["trials"])]
         directions[d] = agg
     mean = {m: sum(v["mean"][m] for v in directions.values()) / len(directions) for m in METRICS}
-    return {"protocol": results[0][0].protocol, "mean": mean, "directions": directions}
+    return {"protocol": results[0].split.protocol, "mean": mean, "directions": directions}
 
 
-def tables(results: Sequence[tuple[EvalSplit, EvalResult, Tensor]], style: str = "plain") -> str:
+def tables(results: Sequence[SplitEvaluation], style: str = "plain") -> str:
     """One metrics table per direction (rows: trials, then mean ± std), in percent."""
-    by_dir: dict[str, list[tuple[EvalSplit, EvalResult]]] = OrderedDict()
-    for s, r, _ in results:
-        by_dir.setdefault(s.direction, []).append((s, r))
     parts = []
-    for d, items in by_dir.items():
-        names = [f"trial {s.trial}" for s, _ in items]
-        parts.append(f"{d.replace('_', ' ')}:\n" + format_table([r for _, r in items], names=names, style=style))
+    for d, items in _by_direction(results).items():
+        names = [f"trial {e.split.trial}" for e in items]
+        parts.append(f"{d.replace('_', ' ')}:\n" + format_table([e.result for e in items], names=names,
+                                                                 style=style))
     return "\n\n".join(parts)

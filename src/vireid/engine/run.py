@@ -26,9 +26,8 @@ from vireid.config import Config, config_diff, load_config, save_config, to_dict
 from vireid.config import build
 from vireid.engine import distributed as dist_utils
 from vireid.engine.amp import Precision, resolve_amp, resolve_device
-from vireid.engine.checkpoint import CheckpointManager, load_weights_into, read_weights, resolve_checkpoint, \
-    unwrap_model
-from vireid.engine.evaluator import run_splits, summarize, tables
+from vireid.engine.checkpoint import CheckpointManager, load_weights_into, read_weights, unwrap_model
+from vireid.engine.evaluator import SplitEvaluation, run_splits, summarize, tables
 from vireid.engine.hooks import CheckpointHook, EvalHook, LoggingHook, StopAtStep
 from vireid.engine.logging import MetricsLogger
 from vireid.engine.schedules import LRScheduler
@@ -94,6 +93,17 @@ def checkpoint_metadata(model: nn.Module, cfg: Config) -> dict[str, Any]:
 
 
 @dataclass
+class TrainResult:
+    """What :func:`train` returns: ``summary`` is the ``metrics.json`` content (plain data); the
+    trained model (best checkpoint loaded), the dataset reader and the final evaluation come with it."""
+
+    summary: dict[str, Any]
+    model: nn.Module
+    dataset: Any
+    evaluation: list[SplitEvaluation]
+
+
+@dataclass
 class RunContext:
     device: torch.device
     precision: Precision
@@ -121,8 +131,8 @@ def load_dataset(cfg: Config, ctx: RunContext):
 
 
 def evaluate_model(model: nn.Module, dataset, cfg: Config, ctx: RunContext, *, final: bool = True,
-                   rerank: bool = False):
-    """``(results, summary)`` of the dataset's protocol (all trials when ``final``)."""
+                   rerank: bool = False) -> tuple[list[SplitEvaluation], dict]:
+    """``(evaluations, summary)`` of the dataset's protocol (all trials when ``final``)."""
     splits = list(dataset.eval_splits(trials=build.eval_trials(cfg, final)))
     results = run_splits(model, splits, device=ctx.device, precision=ctx.precision, dist_info=ctx.dist,
                          rerank=rerank, **build.eval_kwargs(cfg))
@@ -151,14 +161,14 @@ def prepare_run_dir(run_dir: Path, cfg: Config, resume: bool, ctx: RunContext) -
 
 
 def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, device: str | None = None,
-          quiet: bool = False, stop_at_step: int | None = None) -> dict[str, Any]:
-    """Train with ``cfg`` into ``run_dir``; returns the final summary (``metrics.json`` content)."""
+          quiet: bool = False, stop_at_step: int | None = None) -> TrainResult:
+    """Train with ``cfg`` into ``run_dir``; the final summary (``metrics.json``), model and evaluation."""
     with cpu_threads(cfg.train.threads):
         return _train(cfg, Path(run_dir), resume=resume, device=device, quiet=quiet, stop_at_step=stop_at_step)
 
 
 def _train(cfg: Config, run_dir: Path, *, resume: bool, device: str | None, quiet: bool,
-           stop_at_step: int | None) -> dict[str, Any]:
+           stop_at_step: int | None) -> TrainResult:
     ctx = make_context(cfg, device, quiet)
     prepare_run_dir(run_dir, cfg, resume, ctx)
     if cfg.train.deterministic:
@@ -232,21 +242,4 @@ def _train(cfg: Config, run_dir: Path, *, resume: bool, device: str | None, quie
     if ctx.dist.is_main:
         atomic_write_json(run_dir / "metrics.json", summary)
         ctx.log(tables(results))
-    summary["_results"] = results
-    summary["_model"] = model
-    summary["_dataset"] = dataset
-    return summary
-
-
-def load_for_test(cfg: Config, checkpoint: str | Path, ctx: RunContext, dataset) -> nn.Module:
-    """Build the configured model and load a checkpoint into it (strict)."""
-    path = resolve_checkpoint(checkpoint)
-    tensors, meta = read_weights(path)
-    kwargs = meta.get("kwargs") if isinstance(meta.get("kwargs"), dict) else None
-    if kwargs is not None and "num_classes" in kwargs:
-        num_classes = int(kwargs["num_classes"])
-    else:
-        num_classes = len({r.pid for r in dataset.train})
-    model = build.build_model(cfg.model, num_classes)
-    load_weights_into(model, tensors, source=str(path))
-    return model.to(ctx.device)
+    return TrainResult(summary, model, dataset, results)

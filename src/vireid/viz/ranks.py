@@ -1,8 +1,11 @@
 """Rank-list pictures: each query with its top-k gallery images of the other modality.
 
 Correct matches (same pid) get a green border, wrong ones red; the distance is printed
-under each gallery image.  Cameras filtered out by the protocol (e.g. SYSU's cam3 -> cam2
-rule) can be removed by passing ``keep`` (a boolean query x gallery mask).
+under each gallery image.  Gallery items the protocol forbids a query to match (e.g. SYSU's
+camera 3 -> camera 2 rule) are left out: :func:`protocol_rank_figure` asks the protocol
+object (:mod:`vireid.evaluation.protocols`) for the keep mask, so every rank-list picture --
+``vireid test --viz``, ``vireid demo``, ``vireid visualize ranks`` -- ranks the same gallery
+items the metrics rank.
 """
 
 from __future__ import annotations
@@ -13,8 +16,27 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageOps
 
+from vireid.data.records import Record
 from vireid.errors import ShapeError
 from vireid.viz._mpl import pyplot, save_figure
+
+
+def spread_queries(num_query: int, num: int) -> list[int]:
+    """``num`` query indices spread evenly over ``range(num_query)``, first and last included."""
+    n = max(1, min(num, num_query))
+    return np.unique(np.linspace(0, num_query - 1, num=n).round().astype(int)).tolist()
+
+
+def rank_lists(distmat: np.ndarray, query_indices: Sequence[int], topk: int,
+               keep: np.ndarray | None = None) -> list[np.ndarray]:
+    """Per query, the indices of its ``topk`` nearest gallery items among those ``keep`` allows
+    (all when ``None``); equal distances keep gallery order."""
+    out = []
+    for q in query_indices:
+        d = np.asarray(distmat[q], dtype=np.float64)
+        cols = np.arange(len(d)) if keep is None else np.flatnonzero(keep[q])
+        out.append(cols[np.argsort(d[cols], kind="stable")[:topk]])
+    return out
 
 
 def _thumb(path: str, size: tuple[int, int], border: tuple[int, int, int] | None) -> np.ndarray:
@@ -35,15 +57,15 @@ def rank_list_figure(distmat: np.ndarray, query_paths: Sequence[str], query_pids
     if distmat.shape != (len(query_paths), len(gallery_paths)):
         raise ShapeError(f"distmat {distmat.shape} does not match {len(query_paths)} queries x "
                          f"{len(gallery_paths)} gallery images")
+    if keep is not None and np.shape(keep) != distmat.shape:
+        raise ShapeError(f"keep mask {np.shape(keep)} does not match distmat {distmat.shape}")
     qs = list(query_indices) if query_indices is not None else list(range(min(5, len(query_paths))))
     topk = min(topk, len(gallery_paths))
+    lists = rank_lists(distmat, qs, topk, keep)
     plt = pyplot()
     fig, axes = plt.subplots(len(qs), topk + 1, figsize=(1.1 * (topk + 1), 2.3 * len(qs)), squeeze=False)
-    for row, q in enumerate(qs):
-        d = distmat[q].astype(np.float64).copy()
-        if keep is not None:
-            d[~keep[q]] = np.inf
-        order = np.argsort(d, kind="stable")[:topk]
+    for row, (q, order) in enumerate(zip(qs, lists)):
+        d = distmat[q]
         ax = axes[row, 0]
         ax.imshow(_thumb(query_paths[q], thumb_size, None))
         ax.set_title(f"query\npid {query_pids[q]}", fontsize=7)
@@ -53,9 +75,29 @@ def rank_list_figure(distmat: np.ndarray, query_paths: Sequence[str], query_pids
             ax.imshow(_thumb(gallery_paths[g], thumb_size, (0, 170, 0) if ok else (220, 0, 0)))
             ax.set_title(f"#{col}", fontsize=7)
             ax.set_xlabel(f"{d[g]:.3f}", fontsize=7)
+        for ax in axes[row, len(order) + 1:]:  # the protocol left fewer than topk items
+            ax.axis("off")
         for ax in axes[row]:
             ax.set_xticks([])
             ax.set_yticks([])
     if title:
         fig.suptitle(title, fontsize=9)
     return save_figure(fig, out)
+
+
+def protocol_rank_figure(distmat: np.ndarray, query: Sequence[Record], gallery: Sequence[Record],
+                         out: str | Path, *, protocol: str = "plain", topk: int = 10, num_queries: int = 5,
+                         query_indices: Sequence[int] | None = None, title: str | None = None) -> Path:
+    """Rank lists of ``query`` against ``gallery`` under ``protocol``'s rules (its keep mask).
+
+    ``distmat`` is query x gallery (smaller = closer); the queries drawn are ``query_indices``
+    or ``num_queries`` spread evenly over the query set (:func:`spread_queries`).
+    """
+    from vireid.evaluation.protocols import get_protocol
+
+    keep = get_protocol(protocol).keep([r.pid for r in query], [r.camid for r in query],
+                                       [r.pid for r in gallery], [r.camid for r in gallery])
+    picks = list(query_indices) if query_indices is not None else spread_queries(len(query), num_queries)
+    return rank_list_figure(np.asarray(distmat), [r.path for r in query], [r.pid for r in query],
+                            [r.path for r in gallery], [r.pid for r in gallery], out, topk=topk,
+                            query_indices=picks, keep=keep, title=title)

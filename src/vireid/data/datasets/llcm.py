@@ -28,6 +28,7 @@ from vireid.data.datasets._index import (camera_from_path, check_root, read_id_l
                                          read_path_label_file, resolve_under)
 from vireid.data.protocols import DIRECTIONS, EvalSplit, collect_folder_records, format_ids, sample_gallery
 from vireid.data.records import Record
+from vireid.evaluation.protocols import LLCM as RULES
 from vireid.errors import ConfigError, DatasetError
 
 VISIBLE_CAMERAS = tuple(range(1, 10))
@@ -48,9 +49,8 @@ class LLCM:
     """
 
     name = "llcm"
-    protocol = "llcm"
-    # DEEN's default test mode [1, 2] is infrared -> visible.
-    directions = ("infrared_to_visible", "visible_to_infrared")
+    protocol = RULES.name
+    directions = RULES.directions  # DEEN's default test mode [1, 2] is infrared -> visible
 
     def __init__(self, root: str | os.PathLike) -> None:
         self.root = check_root(root, "LLCM", "idx/, test_vis/ and test_nir/")
@@ -88,7 +88,7 @@ class LLCM:
                                f"under cam*/<id>/ for the ids of idx/test_id.txt")
         return g
 
-    def eval_splits(self, trials: Iterable[int] = range(10),
+    def eval_splits(self, trials: Iterable[int] = RULES.trials,
                     directions: Iterable[str] | None = None) -> Iterator[EvalSplit]:
         """For each direction (infrared -> visible first), one split per trial."""
         dirs = tuple(directions or self.directions)
@@ -100,7 +100,7 @@ class LLCM:
             q_mod, g_mod = ("infrared", "visible") if d == "infrared_to_visible" else ("visible", "infrared")
             query = self.query(q_mod)
             for t in trials:
-                yield EvalSplit(query=list(query), gallery=self.gallery(g_mod, t), protocol="llcm",
+                yield EvalSplit(query=list(query), gallery=self.gallery(g_mod, t), protocol=RULES.name,
                                 trial=t, direction=d)
 
     def __repr__(self) -> str:

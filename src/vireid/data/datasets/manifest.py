@@ -21,6 +21,7 @@ from typing import Iterable, Iterator
 from vireid.data.datasets._index import check_root
 from vireid.data.protocols import EvalSplit
 from vireid.data.records import Record
+from vireid.evaluation.protocols import DATASET_PROTOCOLS
 from vireid.errors import ConfigError, DatasetError, format_location
 
 COLUMNS = ("path", "pid", "camid", "modality")
@@ -104,7 +105,7 @@ class ManifestDataset:
 
     def __init__(self, root: str | os.PathLike, *, train: str = "train.csv", query: str = "query.csv",
                  gallery: str = "gallery.csv", protocol: str = "llcm") -> None:
-        if protocol not in ("sysu", "regdb", "llcm"):
+        if protocol not in DATASET_PROTOCOLS:
             raise ConfigError(f"manifest protocol must be 'sysu', 'regdb' or 'llcm', got {protocol!r}")
         self.root = check_root(root, "manifest", f"a folder with {train} and/or {query} + {gallery}")
         self.protocol = protocol
