@@ -105,3 +105,27 @@ def test_two_process_ddp(tmp_path):
     assert (tmp_path / "saves-0.txt").read_text().count("1") == 2
     assert (tmp_path / "run" / "checkpoints" / "best.safetensors").is_file()
     assert (tmp_path / "run" / "metrics.json").is_file()
+
+
+def test_world_size_one_launch_uses_ddp(monkeypatch):
+    """``torchrun --nproc_per_node 1`` (RANK=0, WORLD_SIZE=1): a process group of one and DDP."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    from vireid.engine import distributed as du
+
+    assert not du.launched_by_torchrun() and not du.DistInfo().enabled  # plain process: no DDP
+    for k, v in dict(RANK="0", WORLD_SIZE="1", LOCAL_RANK="0", MASTER_ADDR="127.0.0.1",
+                     MASTER_PORT=str(free_port())).items():
+        monkeypatch.setenv(k, v)
+    try:
+        info = du.init_distributed(torch.device("cpu"))
+        assert (info.rank, info.world_size, info.process_group, info.enabled) == (0, 1, True, True)
+        assert du.current() == info
+        ddp = du.wrap_ddp(TinyReID(), torch.device("cpu"), info)
+        assert isinstance(ddp, DistributedDataParallel)
+        assert du.shard_range(10, info) == range(10)
+        x = torch.arange(6.0).view(3, 2)
+        assert torch.equal(du.all_gather_cat(x), x)
+    finally:
+        du.cleanup()
+    assert not du.current().enabled

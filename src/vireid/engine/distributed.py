@@ -33,6 +33,7 @@ class DistInfo:
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
+    process_group: bool = False  # a torch.distributed process group is set up (any world size)
 
     @property
     def is_main(self) -> bool:
@@ -40,12 +41,14 @@ class DistInfo:
 
     @property
     def enabled(self) -> bool:
-        return self.world_size > 1
+        """DDP on: several processes, or one process launched as a distributed job of size 1."""
+        return self.world_size > 1 or self.process_group
 
 
 def launched_by_torchrun() -> bool:
-    """True when ``torchrun`` (or another ``env://`` launcher) started this process."""
-    return "RANK" in os.environ and "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1
+    """True when ``torchrun`` (or another ``env://`` launcher) started this process, including
+    ``torchrun --nproc_per_node 1`` (a process group of one: DDP and NCCL/gloo are used)."""
+    return "RANK" in os.environ and "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) >= 1
 
 
 def init_distributed(device: torch.device) -> DistInfo:
@@ -54,7 +57,7 @@ def init_distributed(device: torch.device) -> DistInfo:
     On CUDA the process uses GPU ``LOCAL_RANK`` (pass ``device`` as ``cuda``).
     """
     if dist.is_available() and dist.is_initialized():
-        return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)))
+        return current()
     if not launched_by_torchrun():
         return DistInfo()
     local_rank = int(os.environ.get("LOCAL_RANK", 0))
@@ -62,12 +65,13 @@ def init_distributed(device: torch.device) -> DistInfo:
     if device.type == "cuda":
         torch.cuda.set_device(local_rank)
     dist.init_process_group(backend=backend, init_method="env://", timeout=datetime.timedelta(minutes=30))
-    return DistInfo(dist.get_rank(), dist.get_world_size(), local_rank)
+    return DistInfo(dist.get_rank(), dist.get_world_size(), local_rank, process_group=True)
 
 
 def current() -> DistInfo:
     if dist.is_available() and dist.is_initialized():
-        return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)))
+        return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)),
+                        process_group=True)
     return DistInfo()
 
 
