@@ -64,7 +64,7 @@ def test_model_is_rebuilt_from_the_checkpoint_not_the_config(tmp_path):
     assert build.build_model(cfg.model, num_classes=5).config["base_channels"] == 8  # would not load
     torch.manual_seed(0)
     same = build.build_model(load_config(TINY, [f"data.root={root}"]).model, num_classes=5)
-    from vireid.engine.run import evaluate_model, make_context
+    from vireid.engine.context import evaluate_model, make_context
     from vireid.data.datasets import build_dataset
 
     base = load_config(TINY, [f"data.root={root}"])

@@ -131,3 +131,14 @@ class Config:
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+#: Keys ``--resume`` may change: they do not affect the trained weights (what is evaluated and
+#: how often, logging, loader workers) -- plus ``train.epochs``, to extend a finished run.
+RESUME_MAY_CHANGE = ("eval.", "train.progress", "train.log_every", "train.tensorboard", "train.epochs",
+                     "train.checkpoint_every", "data.workers", "data.test_batch_size")
+
+
+def resume_may_change(key: str) -> bool:
+    """Whether dotted config ``key`` may differ between a run and its ``--resume``."""
+    return key.startswith(RESUME_MAY_CHANGE)

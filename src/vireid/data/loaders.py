@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Iterator, Sequence
 
+import torch
 from torch.utils.data import DataLoader
 
 from vireid.data.records import Record
@@ -55,19 +56,23 @@ def build_test_loader(records: Sequence[Record], *, height: int = 288, width: in
 
 
 class TrainBatches:
-    """The trainer's ``TrainData`` view of a loader from :func:`build_train_loader`.
+    """The trainer's view of a loader from :func:`build_train_loader` (``TrainData`` protocol).
 
-    ``batches(epoch, start)`` yields the batches of ``epoch`` from index
-    ``start`` on; they depend only on (seed, epoch, index), so the training
-    position (epoch, iter) is all a checkpoint needs to resume exactly.
+    ``batches(epoch, start)`` yields the batches of ``epoch`` from index ``start`` on; they depend
+    only on (seed, epoch, index) -- the sampler and the per-sample augmentation seeds are functions
+    of (seed, epoch, position) -- so the training position (epoch, iter) is all a checkpoint needs
+    to resume exactly.  The DataLoader draws its worker base seed from a private generator
+    (re-seeded per epoch), never from the global RNG that dropout uses.
     """
 
-    def __init__(self, loader: DataLoader) -> None:
+    def __init__(self, loader: DataLoader, seed: int = 0) -> None:
         if not isinstance(loader.sampler, CrossModalIdentitySampler):
             raise TypeError("TrainBatches needs a loader built by build_train_loader")
         self.loader = loader
         self.sampler: CrossModalIdentitySampler = loader.sampler
-        self.steps_per_epoch = self.sampler.batches_per_epoch
+        self.steps_per_epoch = int(self.sampler.batches_per_epoch)
+        self.seed = int(seed)
+        self.loader.generator = torch.Generator()
 
     @property
     def num_classes(self) -> int:
@@ -75,4 +80,12 @@ class TrainBatches:
 
     def batches(self, epoch: int, start: int = 0) -> Iterator:
         self.sampler.set_epoch(epoch, start_batch=start)
-        return iter(self.loader)
+        self.loader.generator.manual_seed(self.seed * 100_003 + epoch)
+        yield from self.loader
+
+    def state_dict(self) -> dict:
+        return self.sampler.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        if state:
+            self.sampler.load_state_dict(state)  # validates batch layout / world size

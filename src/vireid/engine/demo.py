@@ -81,7 +81,7 @@ def ranking_picture(evaluation: SplitEvaluation, out: Path, num_queries: int = 6
 
 def run_demo(cfg: Config, out: str | Path, *, workers: int = 2, log: Callable[[str], None] = print) -> DemoResult:
     """Steps 1-4 of the module docstring; ``out`` is replaced when it holds a previous run."""
-    from vireid.engine.run import cpu_threads
+    from vireid.engine.context import cpu_threads
 
     start = time.perf_counter()
     if not cfg.data.synth:
@@ -92,7 +92,8 @@ def run_demo(cfg: Config, out: str | Path, *, workers: int = 2, log: Callable[[s
 
 def _run(cfg: Config, out: Path, workers: int, log: Callable[[str], None], start: float) -> DemoResult:
     from vireid.config import build
-    from vireid.engine.run import evaluate_model, make_context, seed_everything, train
+    from vireid.engine.context import evaluate_model, make_context, seed_everything
+    from vireid.engine.run import train
     from vireid.utils.io import atomic_write_json
 
     prepare_dataset(cfg.data.root, cfg.data.dataset, workers=workers, log=log, **cfg.data.synth)

@@ -11,78 +11,29 @@ Run folder::
 
 from __future__ import annotations
 
-import contextlib
-import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 from vireid.config import Config, config_diff, load_config, save_config, to_dict
 from vireid.config import build
+from vireid.config.schema import resume_may_change
+from vireid.data.loaders import TrainBatches
 from vireid.engine import distributed as dist_utils
-from vireid.engine.amp import Precision, resolve_amp, resolve_device
 from vireid.engine.checkpoint import CheckpointManager, load_weights_into, read_weights, unwrap_model
-from vireid.engine.evaluator import SplitEvaluation, run_splits, summarize, tables
+from vireid.engine.context import RunContext, cpu_threads, evaluate_model, load_dataset, make_context, \
+    seed_everything
+from vireid.engine.evaluator import SplitEvaluation, tables
 from vireid.engine.hooks import CheckpointHook, EvalHook, LoggingHook, StopAtStep
 from vireid.engine.logging import MetricsLogger
 from vireid.engine.schedules import LRScheduler
 from vireid.engine.trainer import Trainer
 from vireid.errors import ConfigError
 from vireid.utils.io import atomic_write_json
-
-
-class LoaderData:
-    """Adapts the identity-sampled DataLoader to :class:`vireid.engine.trainer.TrainData`.
-
-    The sampler and the per-sample augmentation seeds depend only on (seed, epoch,
-    position), so starting an epoch at batch ``start`` is exact.  The DataLoader draws its
-    worker base seed from a private generator (re-seeded per epoch), never from the
-    global RNG that dropout uses.
-    """
-
-    def __init__(self, loader, seed: int = 0) -> None:
-        self.loader = loader
-        self.sampler = loader.sampler
-        self.steps_per_epoch = int(self.sampler.batches_per_epoch)
-        self.seed = int(seed)
-        self.loader.generator = torch.Generator()
-
-    def batches(self, epoch: int, start: int = 0) -> Iterator:
-        self.sampler.set_epoch(epoch)
-        if start:
-            self.sampler.load_state_dict(self.sampler.state_dict(batches_done=start))
-        self.loader.generator.manual_seed(self.seed * 100_003 + epoch)
-        yield from self.loader
-
-    def state_dict(self) -> dict:
-        return self.sampler.state_dict()
-
-    def load_state_dict(self, state: dict) -> None:
-        if state:
-            self.sampler.load_state_dict(state)  # validates batch layout / world size
-
-
-@contextlib.contextmanager
-def cpu_threads(n: int):
-    """Use ``n`` torch CPU threads inside the block (0: leave as is); restored afterwards."""
-    before = torch.get_num_threads()
-    if n > 0:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2 ** 32)
-    torch.manual_seed(seed)
 
 
 def checkpoint_metadata(model: nn.Module, cfg: Config) -> dict[str, Any]:
@@ -103,58 +54,18 @@ class TrainResult:
     evaluation: list[SplitEvaluation]
 
 
-@dataclass
-class RunContext:
-    device: torch.device
-    precision: Precision
-    dist: dist_utils.DistInfo
-    log: Callable[[str], None] = field(default=print)
-
-
-def make_context(cfg: Config, device: str | None = None, quiet: bool = False) -> RunContext:
-    dev = resolve_device(device or cfg.train.device)
-    info = dist_utils.init_distributed(dev)
-    dev = dist_utils.process_device(dev, info)
-    precision = resolve_amp(cfg.train.amp, dev)
-    log = (lambda msg: print(msg, flush=True)) if info.is_main and not quiet else (lambda msg: None)
-    return RunContext(dev, precision, info, log)
-
-
-def load_dataset(cfg: Config, ctx: RunContext):
-    """The dataset reader; rank 0 generates a synthetic dataset first, the others wait."""
-    if ctx.dist.is_main:
-        ds = build.build_dataset(cfg.data)
-    dist_utils.barrier()
-    if not ctx.dist.is_main:
-        ds = build.build_dataset(cfg.data)
-    return ds
-
-
-def evaluate_model(model: nn.Module, dataset, cfg: Config, ctx: RunContext, *, final: bool = True,
-                   rerank: bool = False) -> tuple[list[SplitEvaluation], dict]:
-    """``(evaluations, summary)`` of the dataset's protocol (all trials when ``final``)."""
-    splits = list(dataset.eval_splits(trials=build.eval_trials(cfg, final)))
-    results = run_splits(model, splits, device=ctx.device, precision=ctx.precision, dist_info=ctx.dist,
-                         rerank=rerank, **build.eval_kwargs(cfg))
-    return results, summarize(results)
-
-
 def prepare_run_dir(run_dir: Path, cfg: Config, resume: bool, ctx: RunContext) -> None:
-    ckpts = CheckpointManager(run_dir / "checkpoints")
     has_last = (run_dir / "checkpoints" / "last.json").is_file()
     if has_last and not resume:
         raise ConfigError(f"{run_dir}: already holds a training run; pass --resume to continue it or "
                           f"--out to start a new one")
     if resume and has_last and (run_dir / "config.yaml").is_file():
         old = load_config(run_dir / "config.yaml")
-        diff = {k: v for k, v in config_diff(old, cfg).items()
-                if not k.startswith(("eval.", "train.progress", "train.log_every", "train.tensorboard",
-                                     "train.epochs", "data.workers", "data.test_batch_size"))}
+        diff = {k: v for k, v in config_diff(old, cfg).items() if not resume_may_change(k)}
         if diff:
             shown = "; ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in list(diff.items())[:6])
             raise ConfigError(f"{run_dir}/config.yaml: --resume with a different config ({shown}); "
                               "an exact resume needs the same settings")
-    del ckpts
     if ctx.dist.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(cfg, run_dir / "config.yaml")
@@ -183,7 +94,7 @@ def _train(cfg: Config, run_dir: Path, *, resume: bool, device: str | None, quie
     transform = TrainTransform(**build.train_transform_kwargs(cfg.data))
     loader = build_train_loader(dataset.train, transform=transform,
                                 **build.train_loader_kwargs(cfg, ctx.dist.rank, ctx.dist.world_size))
-    data = LoaderData(loader, cfg.train.seed)
+    data = TrainBatches(loader, cfg.train.seed)
     num_classes = loader.dataset.num_classes
     model = build.build_model(cfg.model, num_classes).to(ctx.device)
     seed_everything(cfg.train.seed + ctx.dist.rank)  # per-rank dropout streams

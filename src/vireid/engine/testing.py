@@ -89,7 +89,7 @@ def run_test(cfg: Config, checkpoint: str | Path, *, out: str | Path | None = No
     """Evaluate ``checkpoint`` with the full protocol of ``cfg``'s dataset and write ``metrics.json``
     (and, with ``viz``, the pictures) into ``out``; see the module docstring."""
     from vireid.engine import distributed
-    from vireid.engine.run import cpu_threads, evaluate_model, load_dataset, make_context
+    from vireid.engine.context import cpu_threads, evaluate_model, load_dataset, make_context
     from vireid.inference.loading import read_checkpoint
     from vireid.utils.io import atomic_write_json
 

@@ -1,0 +1,78 @@
+"""Ablation results: per-run records, the table over seeds (mean +- std) and the picture."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from vireid.engine.ablation.grid import short_key
+
+METRICS = ("rank1", "mAP", "mINP")
+
+
+@dataclass(frozen=True)
+class RunResult:
+    combo: dict[str, str]
+    seed: int
+    metrics: dict[str, float]
+    train_seconds: float
+    params: int
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    mean = statistics.fmean(values)
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    return mean, std
+
+
+def summarize(results: Sequence[RunResult]) -> list[dict[str, Any]]:
+    """One row per combination: mean/std of each metric over seeds, train time, params."""
+    rows: dict[str, dict[str, Any]] = {}
+    for r in results:
+        key = json.dumps(r.combo, sort_keys=True)
+        row = rows.setdefault(key, {"combo": r.combo, "runs": []})
+        row["runs"].append(r)
+    out = []
+    for row in rows.values():
+        runs = row["runs"]
+        entry: dict[str, Any] = {"combo": row["combo"], "seeds": [r.seed for r in runs]}
+        for m in METRICS:
+            entry[m] = mean_std([r.metrics[m] for r in runs])
+        entry["train_seconds"] = mean_std([r.train_seconds for r in runs])
+        entry["params"] = runs[0].params
+        out.append(entry)
+    return out
+
+
+def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
+    keys = sorted({k for r in rows for k in r["combo"]})
+    head = "| " + " | ".join(keys + ["Rank-1 (%)", "mAP (%)", "mINP (%)", "train (s)", "params (M)", "seeds"]) + " |"
+    lines = [head, "|" + "---|" * (len(keys) + 6)]
+    for r in rows:
+        cells = [str(r["combo"].get(k, "(base)")) for k in keys]
+        cells += [f"{100 * r[m][0]:.1f} ± {100 * r[m][1]:.1f}" for m in METRICS]
+        cells += [f"{r['train_seconds'][0]:.0f}", f"{r['params'] / 1e6:.2f}", str(len(r["seeds"]))]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot(rows: Sequence[dict[str, Any]], out: Path) -> Path:
+    from vireid.viz._mpl import pyplot, save_figure
+
+    plt = pyplot()
+    labels = [", ".join(f"{short_key(k)}={v}" for k, v in r["combo"].items()) or "base" for r in rows]
+    fig, ax = plt.subplots(figsize=(max(6, 0.7 * len(rows) + 2), 4))
+    x = list(range(len(rows)))
+    width = 0.4
+    for off, m, colour in ((-width / 2, "rank1", "tab:blue"), (width / 2, "mAP", "tab:orange")):
+        ax.bar([i + off for i in x], [100 * r[m][0] for r in rows], width, yerr=[100 * r[m][1] for r in rows],
+               label=m, color=colour, capsize=3)
+    ax.set_xticks(x)
+    ax.set_xticklabels(labels, rotation=35, ha="right", fontsize=7)
+    ax.set_ylabel("%")
+    ax.legend()
+    ax.set_title("ablation (mean ± std over seeds)", fontsize=9)
+    return save_figure(fig, out)
