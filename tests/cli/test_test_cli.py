@@ -30,7 +30,7 @@ def test_full_protocol_metrics_json(tmp_path, capsys):
     assert main(["test", "--config", TINY, "--checkpoint", str(ckpt), f"data.root={root}"]) == 0
     out = capsys.readouterr().out
     assert "trial 9" in out and "mean ± std" in out
-    m = json.loads((tmp_path / "run" / "metrics.json").read_text())  # default: the run folder
+    m = json.loads((tmp_path / "run" / "test" / "metrics.json").read_text())  # default: RUN/test/
     assert m["protocol"] == "sysu" and list(m["directions"]) == ["infrared_to_visible"]
     d = m["directions"]["infrared_to_visible"]
     assert d["num_trials"] == 10 and len(d["trials"]) == 10

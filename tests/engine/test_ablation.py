@@ -66,7 +66,9 @@ def test_linked_axis_sets_every_key(tmp_path):
     assert overrides({"data.height+data.width": "[48,24]", "optim.lr": "0.1"}) == [
         "data.height=48", "data.width=24", "optim.lr=0.1"]
     with pytest.raises(ConfigError, match="list of 2 items"):
-        parse_grid(["data.height+data.width=32"])
+        parse_grid(["data.height+data.width=32,[48,24]"])
+    with pytest.raises(ConfigError, match="one value; an axis needs two or more.*--set"):
+        parse_grid(["optim.lr=0.1"])
     base = load_config(CONFIGS / "test_tiny.yaml")
     seen = []
 
@@ -96,7 +98,7 @@ def test_ablate_cli_end_to_end(tmp_path, capsys):
     root = tiny_dataset(tmp_path / "data")
     out = tmp_path / "abl"
     code = main(["ablate", "--config", str(CONFIGS / "test_tiny.yaml"), "--grid", "loss.cpm_weight=0.0,0.8",
-                 "--seeds", "0", "--out", str(out), f"data.root={root}", "eval.every=0"])
+                 "--seeds", "0", "--out", str(out), "--set", f"data.root={root}", "eval.every=0"])
     assert code == 0
     rows = json.loads((out / "results.json").read_text())
     assert [r["combo"]["loss.cpm_weight"] for r in rows] == ["0.0", "0.8"]

@@ -4,7 +4,6 @@ export, visualize attention).  Private to :mod:`vireid.cli`."""
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from vireid.errors import VireidError
 
@@ -18,6 +17,16 @@ def input_size(text: str) -> tuple[int, int]:
     if h < 1 or w < 1:
         raise argparse.ArgumentTypeError(f"sizes must be positive, got {text!r}")
     return h, w
+
+
+def modality(text: str) -> str:
+    """``--modality``: any accepted name, any case (``IR``, ``thermal``, ``RGB``) -> visible | infrared."""
+    from vireid.inference.model import modality_name
+
+    try:
+        return modality_name(text)
+    except VireidError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_model_args(p: argparse.ArgumentParser, checkpoint_required: bool = True) -> None:
@@ -38,7 +47,3 @@ def model_from_args(args: argparse.Namespace, checkpoint: str | None = None):
     return load_model(checkpoint or args.checkpoint, args.device, batch_size=args.batch_size,
                       img_size=args.input_size)
 
-
-def check_out_file(path: Path) -> None:
-    if path.is_dir():
-        raise VireidError(f"{path}: is a folder; --out must be a file path")

@@ -33,10 +33,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vireid.models.official import load_official_deen
+    from vireid.models.official import convert_official
 
-    model = load_official_deen(args.official, variant=args.variant, num_classes=args.num_classes)
-    model.save(args.out)
+    model = convert_official(args.official, args.out, variant=args.variant, num_classes=args.num_classes)
     n = sum(p.numel() for p in model.parameters())
     print(f"wrote {args.out}: DEEN variant={args.variant} num_classes={model.num_classes} "
           f"({n / 1e6:.2f}M parameters)")

@@ -12,6 +12,7 @@ as fractions, their std, and the per-trial values (:mod:`vireid.evaluation.files
 from __future__ import annotations
 
 import argparse
+import sys
 
 from vireid.evaluation import PROTOCOLS, format_table
 from vireid.evaluation.distance import METRICS
@@ -36,11 +37,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from vireid.evaluation.files import evaluate_files
-    from vireid.utils.io import atomic_write_json
 
     done = evaluate_files(args.query, args.gallery, protocol=args.protocol, metric=args.metric, rerank=args.rerank,
-                          max_rank=args.max_rank)
+                          max_rank=args.max_rank, out=args.out)
+    for text in done.warnings:
+        print(f"warning: {text}", file=sys.stderr)
     print(format_table(done.results, names=done.names, style=args.style))
-    if args.out:
-        atomic_write_json(args.out, done.summary)
     return 0

@@ -16,7 +16,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from vireid.cli._common import add_model_args, check_out_file, model_from_args
+from vireid.cli._common import add_model_args, modality, model_from_args
+from vireid.utils.paths import check_output
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -25,7 +26,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     add_model_args(p)
     p.add_argument("--input", required=True, metavar="DIR_OR_MANIFEST",
                    help="folder of images (searched recursively) or a CSV manifest")
-    p.add_argument("--modality", required=True, choices=("visible", "infrared"))
+    p.add_argument("--modality", required=True, type=modality, metavar="MODALITY",
+                   help="visible or infrared (any case; also vis, rgb, ir, nir, thermal)")
     p.add_argument("--out", required=True, type=Path, metavar="FILE", help="features file (.safetensors)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
@@ -34,7 +36,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from vireid.inference import collect_records, extract_features_file
 
-    check_out_file(args.out)
+    check_output(args.out, {"checkpoint": args.checkpoint, "input": args.input})  # before any work
     records, note = collect_records(args.input, args.modality)  # before loading the model: fail fast
     if note:
         print(note, file=sys.stderr)

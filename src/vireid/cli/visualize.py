@@ -19,7 +19,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vireid.cli._common import add_model_args, check_out_file, model_from_args
+from vireid.cli._common import add_model_args, modality, model_from_args
+from vireid.utils.paths import check_output
 from vireid.evaluation.distance import METRICS
 from vireid.evaluation.protocols import PROTOCOLS
 
@@ -53,7 +54,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     a = sub.add_parser("attention", help="CAM/PAM or ViT attention-rollout maps over an image")
     add_model_args(a)
     a.add_argument("--image", required=True, type=Path, metavar="IMAGE")
-    a.add_argument("--modality", required=True, choices=("visible", "infrared"))
+    a.add_argument("--modality", required=True, type=modality, metavar="MODALITY",
+                   help="visible or infrared (any case; also vis, rgb, ir, nir, thermal)")
     a.add_argument("--kind", default="auto", choices=("auto", "abd", "rollout"))
     for s in (r, *sub.choices.values()):
         if not any(act.dest == "out" for act in s._actions):
@@ -64,7 +66,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from vireid.viz import files
 
-    check_out_file(args.out)
+    inputs = {name: getattr(args, key, None) for name, key in (("query features file", "query"),
+              ("gallery features file", "gallery"), ("features file", "features"), ("image", "image"),
+              ("checkpoint", "checkpoint"))}
+    check_output(args.out, inputs)  # before any work
     if args.picture == "ranks":
         path = files.ranks_picture(args.query, args.gallery, args.out, protocol=args.protocol, metric=args.metric,
                                    rerank=args.rerank, topk=args.topk, num_queries=args.num_queries,

@@ -26,7 +26,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.weights_command == "download":
         w = pt.get_weights(args.name)
-        path = pt.cached_path(w) if pt.cached_path(w).is_file() else pt.download(w, progress=True)
+        # a cached file is checked against its hash (a corrupt one is reported, not handed out)
+        path = pt.resolve(w.name) if pt.cached_path(w).is_file() else pt.download(w, progress=True)
         print(f"{w.name}: {path}")
         return 0
     defaults = {v: k for k, v in pt.DEFAULTS.items()}

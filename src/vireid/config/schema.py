@@ -109,6 +109,9 @@ class TrainConfig:
     log_every: int = 20
     progress: bool = True
     tensorboard: bool = True
+    # a vireid checkpoint (file or run folder) whose weights start the run (fine-tuning): every
+    # tensor must fit, except a classifier sized for another number of identities, which is left
+    init_from: Optional[str] = None
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@
    single-shot, infrared -> visible, 10 trials).
 3. Train it with the config's recipe (the shipped ``synthetic`` config by default), evaluate
    the best checkpoint with the full protocol, and compare the two.
-4. The run folder holds ``config.yaml``, ``checkpoints/``, ``metrics.json`` (trained),
+4. The run folder (locked while the demo runs; replaced only when a previous demo wrote it)
+   holds ``demo.json``, ``config.yaml``, ``checkpoints/``, ``metrics.json`` (trained),
    ``metrics_untrained.json``, ``metrics.jsonl`` and ``ranking.png`` (queries of the first
    trial and their top-10 gallery matches under the protocol's rules, correct ones in green).
 """
@@ -25,6 +26,7 @@ from vireid.engine.evaluator import SplitEvaluation
 from vireid.engine.run import TrainResult
 from vireid.errors import ConfigError
 
+DEMO_MARKER = "demo.json"  # marks a run folder the demo wrote (and may replace)
 METRIC_COLUMNS = (("rank1", "Rank-1"), ("rank5", "Rank-5"), ("rank10", "Rank-10"), ("rank20", "Rank-20"),
                   ("mAP", "mAP"), ("mINP", "mINP"))
 
@@ -69,14 +71,16 @@ def ranking_picture(evaluation: SplitEvaluation, out: Path, num_queries: int = 6
     """Queries (evenly spread) of one evaluated split with their top-10 gallery matches, ranked
     by the distances the metrics scored under the split's protocol; ``None`` without matplotlib."""
     try:
-        from vireid.viz.ranks import protocol_rank_figure
+        from vireid.viz.ranks import order_text, protocol_rank_figure
     except ImportError:  # matplotlib missing
         return None
     s = evaluation.split
     return protocol_rank_figure(evaluation.distmat.numpy(), s.query, s.gallery, out, protocol=s.protocol,
                                 topk=10, num_queries=num_queries,
-                                title=f"{label}, trial {s.trial}: {s.direction.replace('_', ' ')} "
-                                      "(green = same identity)")
+                                query_feats=evaluation.query_feats.numpy(),
+                                gallery_feats=evaluation.gallery_feats.numpy(),
+                                title=f"{label}, trial {s.trial}: {s.direction.replace('_', ' ')}, protocol "
+                                      f"{s.protocol}, {order_text('inner')}")
 
 
 def run_demo(cfg: Config, out: str | Path, *, workers: int = 2, log: Callable[[str], None] = print) -> DemoResult:
@@ -91,14 +95,45 @@ def run_demo(cfg: Config, out: str | Path, *, workers: int = 2, log: Callable[[s
 
 
 def _run(cfg: Config, out: Path, workers: int, log: Callable[[str], None], start: float) -> DemoResult:
+    from vireid.engine.lock import RunLock
+    from vireid.utils.io import atomic_write_json
+    from vireid.utils.paths import check_output
+
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out}: exists and is not a folder; --out names the demo's run folder")
+    check_output(out, {"data.root": cfg.data.root}, replaces_folder=True)
+    demo_entries(out)  # refuses a folder the demo did not write, before the lock file goes in
+    with RunLock(out, log=log):  # held across the clean-up and the training run
+        prepare_dataset(cfg.data.root, cfg.data.dataset, workers=workers, log=log, **cfg.data.synth)
+        clear_demo_folder(out)
+        atomic_write_json(out / DEMO_MARKER, {"made_by": "vireid demo"})
+        return _run_locked(cfg, out, log, start)
+
+
+def demo_entries(out: Path) -> list[Path]:
+    """What a new demo run would delete from ``out``: only a folder a demo wrote (it holds
+    ``demo.json``, or ``metrics_untrained.json`` from older versions) is emptied; any other
+    non-empty folder is refused."""
+    from vireid.engine.lock import LOCK_FILE
+
+    entries = [p for p in out.iterdir() if p.name != LOCK_FILE] if out.is_dir() else []
+    if entries and not ((out / DEMO_MARKER).is_file() or (out / "metrics_untrained.json").is_file()):
+        raise ConfigError(f"{out}: is not empty and is not a demo run folder (no {DEMO_MARKER}); the demo "
+                          "replaces only its own run folder -- choose another --out")
+    return entries
+
+
+def clear_demo_folder(out: Path) -> None:
+    """Empty ``out`` (see :func:`demo_entries`) for a new demo run; call it holding the run lock."""
+    for p in demo_entries(out):  # the demo always starts afresh (the lock file stays: it is held)
+        shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+
+
+def _run_locked(cfg: Config, out: Path, log: Callable[[str], None], start: float) -> DemoResult:
     from vireid.config import build
     from vireid.engine.context import evaluate_model, make_context, seed_everything
     from vireid.engine.run import train
     from vireid.utils.io import atomic_write_json
-
-    prepare_dataset(cfg.data.root, cfg.data.dataset, workers=workers, log=log, **cfg.data.synth)
-    if (out / "checkpoints").is_dir():
-        shutil.rmtree(out)  # the demo always starts afresh
 
     # untrained model: the same initialisation the training run starts from
     ctx = make_context(cfg, None, quiet=True)

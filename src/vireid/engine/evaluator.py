@@ -41,6 +41,7 @@ from vireid.engine import distributed as dist_utils
 from vireid.engine.amp import Precision
 from vireid.engine.checkpoint import unwrap_model
 from vireid.evaluation import METRICS, EvalResult, aggregate, evaluate, format_table
+from vireid.errors import VireidError
 from vireid.evaluation.distance import query_gallery_distance
 
 
@@ -145,6 +146,10 @@ def run_splits(model: nn.Module, splits: Iterable[EvalSplit], *, height: int, wi
         index.update({(modality, r.path): offset + i for i, r in enumerate(lst)})
     features = torch.cat(parts) if parts else torch.empty(0, 0)
     del parts
+    bad = int((~torch.isfinite(features).all(dim=1)).sum()) if features.numel() else 0
+    if bad:
+        raise VireidError(f"the model's descriptors of {bad} of {len(features)} images are NaN or inf: its weights "
+                          "are not finite numbers (training diverged?); lower optim.lr or set optim.grad_clip")
     out = []
     for s in splits:
         q_rows = torch.tensor([index[(r.modality, r.path)] for r in s.query], dtype=torch.long)

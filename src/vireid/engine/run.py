@@ -11,6 +11,7 @@ Run folder::
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,7 +55,21 @@ class TrainResult:
     evaluation: list[SplitEvaluation]
 
 
+def check_run_dir(run_dir: Path, cfg: Config) -> None:
+    """Refuse a run folder that is not a folder or is one of the run's inputs (before anything is written)."""
+    from vireid.utils.paths import check_output
+
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"{run_dir}: exists and is not a folder; --out names the run folder")
+    check_output(run_dir, {"data.root": cfg.data.root, "train.init_from": cfg.train.init_from,
+                           "model.pretrained": build.pretrained_source(cfg.model)}, option="run folder (--out)",
+                 folder=True)
+
+
 def prepare_run_dir(run_dir: Path, cfg: Config, resume: bool, ctx: RunContext) -> None:
+    """Refuse a finished run without ``resume`` or a resume with other settings; then write the
+    resolved config."""
+    check_run_dir(run_dir, cfg)
     has_last = (run_dir / "checkpoints" / "last.json").is_file()
     if has_last and not resume:
         raise ConfigError(f"{run_dir}: already holds a training run; pass --resume to continue it or "
@@ -80,8 +95,19 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, device: str
 
 def _train(cfg: Config, run_dir: Path, *, resume: bool, device: str | None, quiet: bool,
            stop_at_step: int | None) -> TrainResult:
+    from vireid.engine.lock import RunLock
+
+    check_run_dir(run_dir, cfg)
     ctx = make_context(cfg, device, quiet)
-    prepare_run_dir(run_dir, cfg, resume, ctx)
+    with contextlib.ExitStack() as stack:
+        if ctx.dist.is_main:  # one writer per run folder, for the whole run
+            stack.enter_context(RunLock(run_dir, log=ctx.log))
+        prepare_run_dir(run_dir, cfg, resume, ctx)
+        return _train_locked(cfg, run_dir, ctx, resume=resume, stop_at_step=stop_at_step)
+
+
+def _train_locked(cfg: Config, run_dir: Path, ctx: RunContext, *, resume: bool,
+                  stop_at_step: int | None) -> TrainResult:
     if cfg.train.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
     seed_everything(cfg.train.seed)
@@ -96,7 +122,14 @@ def _train(cfg: Config, run_dir: Path, *, resume: bool, device: str | None, quie
                                 **build.train_loader_kwargs(cfg, ctx.dist.rank, ctx.dist.world_size))
     data = TrainBatches(loader, cfg.train.seed)
     num_classes = loader.dataset.num_classes
-    model = build.build_model(cfg.model, num_classes).to(ctx.device)
+    model = build.build_model(cfg.model, num_classes)
+    ckpts = CheckpointManager(run_dir / "checkpoints")
+    if cfg.train.init_from and not (resume and ckpts.last_dir() is not None):
+        from vireid.engine.checkpoint import resolve_checkpoint
+        from vireid.models.weights import init_from_checkpoint
+
+        ctx.log(init_from_checkpoint(model, resolve_checkpoint(cfg.train.init_from)))
+    model = model.to(ctx.device)
     seed_everything(cfg.train.seed + ctx.dist.rank)  # per-rank dropout streams
     generators = model.rng_generators() if hasattr(model, "rng_generators") else {}
     for g in generators.values():  # the model's own random streams, distinct per rank
@@ -109,7 +142,6 @@ def _train(cfg: Config, run_dir: Path, *, resume: bool, device: str | None, quie
         net = torch.compile(net)
     optimizer = build.build_optimizer(cfg.optim, model)
     scheduler = LRScheduler(optimizer, build.build_schedule(cfg), data.steps_per_epoch)
-    ckpts = CheckpointManager(run_dir / "checkpoints")
     logger = MetricsLogger(run_dir, tensorboard=cfg.train.tensorboard, enabled=ctx.dist.is_main)
 
     def periodic_eval() -> dict[str, float]:

@@ -17,6 +17,7 @@ from typing import Any, Sequence
 from torch import Tensor
 
 from vireid.data.records import Record
+from vireid.errors import VireidError
 
 
 def embed_records(model: Any, records: Sequence[Record], modality: str, *, progress: bool = True) -> Tensor:
@@ -32,7 +33,11 @@ def extract_features_file(model: Any, records: Sequence[Record], modality: str, 
     ``source`` (the folder or manifest the records came from).
     """
     from vireid.evaluation.features import save_features
+    from vireid.utils.paths import check_output
 
+    check_output(out, {"checkpoint": getattr(model, "source", None), "input": source})
+    if os.path.realpath(out) in {os.path.realpath(r.path) for r in records}:
+        raise VireidError(f"{out}: --out is one of the input images; choose another --out")
     feats = embed_records(model, records, modality, progress=progress)
     meta: dict[str, Any] = {"model": model.model_id}
     if source is not None:
@@ -50,3 +55,17 @@ def build_gallery_index(model: Any, records: Sequence[Record], modality: str, *,
     feats = embed_records(model, records, modality, progress=progress)
     entries = [{"path": r.path, "pid": r.pid, "camid": r.camid} for r in records]
     return GalleryIndex(feats, entries, modality=modality, model_id=model.model_id, backend=backend, nlist=nlist)
+
+
+def build_index_dir(model: Any, records: Sequence[Record], modality: str, out: str | os.PathLike, *,
+                    gallery: str | os.PathLike | None = None, backend: str = "exact", nlist: int = 0,
+                    progress: bool = True):
+    """Embed ``records`` into a :class:`vireid.search.GalleryIndex` written to the folder ``out``
+    (``vireid index build``); ``out`` is checked before anything is embedded."""
+    from vireid.search.index import check_index_out, save_index_dir
+
+    inputs = {"checkpoint": getattr(model, "source", None), "gallery": gallery}
+    check_index_out(out, inputs)
+    index = build_gallery_index(model, records, modality, backend=backend, nlist=nlist, progress=progress)
+    save_index_dir(index, out, inputs)
+    return index

@@ -50,13 +50,22 @@ class EvalOutput(NamedTuple):
     feat_bn: Tensor  # (E * M, D) L2-normalised BNNeck features
 
 
+#: accepted names of each modality (case-insensitive), canonical name first
+MODALITY_ALIASES = {MODAL_VISIBLE: ("visible", "vis", "rgb"), MODAL_INFRARED: ("infrared", "ir", "nir", "thermal")}
+
+
 def modality_to_modal(modality: str | int) -> int:
-    """``"visible"`` -> 1, ``"infrared"`` -> 2 (ints 1/2 pass through)."""
-    if modality in ("visible", "vis", "rgb", 1):
-        return MODAL_VISIBLE
-    if modality in ("infrared", "ir", "thermal", "nir", 2):
-        return MODAL_INFRARED
-    raise ShapeError(f"unknown modality {modality!r}; expected 'visible' or 'infrared'")
+    """``"visible"`` -> 1, ``"infrared"`` -> 2, any case, with the aliases of :data:`MODALITY_ALIASES`
+    (ints 1/2 pass through)."""
+    if isinstance(modality, int) and not isinstance(modality, bool) and modality in MODALITY_ALIASES:
+        return modality
+    if isinstance(modality, str):
+        name = modality.strip().lower()
+        for modal, names in MODALITY_ALIASES.items():
+            if name in names:
+                return modal
+    accepted = "; ".join(f"{names[0]}: {', '.join(names)} (or {modal})" for modal, names in MODALITY_ALIASES.items())
+    raise ShapeError(f"unknown modality {modality!r}; accepted, in any case -- {accepted}")
 
 
 def check_images(x: Tensor, name: str, min_hw: tuple[int, int] = (1, 1)) -> None:
@@ -105,7 +114,13 @@ class ReIDModel(nn.Module):
         :mod:`vireid.models.pretrained`; downloaded once) or a file path."""
         from vireid.models.pretrained import resolve
 
+        from vireid.models.weights import is_vireid_checkpoint
+
         path = Path(os.fspath(name_or_path)).expanduser()
+        if path.is_file() and is_vireid_checkpoint(path):
+            raise CheckpointError(f"{name_or_path}: is a whole vireid model, not backbone weights; to start "
+                                  f"training from it, use train.init_from={name_or_path} (model.pretrained "
+                                  "takes ImageNet weights: a name such as imagenet, or a torchvision/timm file)")
         if not path.is_file() and self.pretrained_family is None:
             raise CheckpointError(f"{name_or_path}: not a file, and {type(self).__name__} of this size has no "
                                   "named pretrained weights; pass a path")
@@ -176,6 +191,12 @@ class ReIDModel(nn.Module):
         authors' exactly; with ``normalize=True`` (default) the descriptor is
         L2-normalised, which makes it usable as a cosine/Euclidean embedding.
         """
+        if not isinstance(images, Tensor) or not images.is_floating_point():
+            got = f"a {images.dtype} tensor" if isinstance(images, Tensor) else f"a {type(images).__name__}"
+            raise ShapeError(f"embed: expected preprocessed float images (B, 3, H, W) normalised with the ImageNet "
+                             f"mean/std, got {got}; for raw images (uint8 arrays or tensors, paths, PIL) use "
+                             "vireid.load_model(...).embed, which preprocesses them")
+        check_images(images, "embed")
         modal = modality_to_modal(modality)
         was_training = self.training
         self.eval()

@@ -118,6 +118,8 @@ def _sha256(path: Path) -> str:
 def download(w: PretrainedWeights, *, progress: bool = False) -> Path:
     """Download ``w`` into the cache (temporary file, hash check, rename); returns the path."""
     dst = cached_path(w)
+    if dst.exists() and not dst.is_file():
+        raise CheckpointError(f"{dst}: exists and is not a file; move it away so that {w.name!r} can be stored there")
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(f".{dst.name}.{uuid.uuid4().hex}.partial")
     hint = (f"place the file at {dst} or pass model.pretrained=PATH "
@@ -163,6 +165,8 @@ def resolve(name_or_path: str | os.PathLike, family: str | None = None, *, downl
         raise CheckpointError(f"{path}: pretrained weights file not found")
     w = get_weights(text, family)
     dst = cached_path(w)
+    if dst.exists() and not dst.is_file():
+        raise CheckpointError(f"{dst}: exists and is not a file; move it away so that {w.name!r} can be stored there")
     if dst.is_file():
         if not _sha256(dst).startswith(w.hash_prefix):
             raise CheckpointError(f"{dst}: cached file does not match the SHA-256 prefix {w.hash_prefix} of "

@@ -93,6 +93,23 @@ def unwrap_model(model: nn.Module) -> nn.Module:
             return model
 
 
+def weights_sha256(module_or_state: nn.Module | Mapping[str, torch.Tensor]) -> str:
+    """SHA-256 of a model's tensors (names, dtypes, shapes and values, in sorted name order).
+
+    It identifies the weights whatever file holds them: a re-saved copy, a checkpoint with other
+    metadata or an authors' file converted to vireid's format hash the same.
+    """
+    import hashlib
+
+    state = module_or_state.state_dict() if isinstance(module_or_state, nn.Module) else module_or_state
+    h = hashlib.sha256()
+    for k in sorted(state):
+        t = state[k].detach().cpu().contiguous()
+        h.update(f"{k}\0{t.dtype}\0{tuple(t.shape)}\0".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
 # --------------------------------------------------------------------------- vireid's format
 def encode_metadata(meta: Mapping[str, Any]) -> dict[str, str]:
     """safetensors metadata: strings kept, everything else as sorted JSON."""
@@ -143,6 +160,17 @@ def save_model(model: nn.Module, path: str | os.PathLike, metadata: Mapping[str,
     save_weights(model, path, {**(metadata or {}), **model_metadata(unwrap_model(model))})
 
 
+def is_vireid_checkpoint(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a safetensors file in vireid's model format (reads the header only)."""
+    try:
+        from safetensors import safe_open
+
+        with safe_open(os.fspath(path), framework="pt") as fh:
+            return (fh.metadata() or {}).get("format") == FORMAT_NAME
+    except Exception:  # not a safetensors file
+        return False
+
+
 def read_model_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], str, dict[str, Any],
                                                              dict[str, Any]]:
     """``(state, registry name, kwargs, metadata)`` of a file in vireid's format."""
@@ -182,3 +210,59 @@ def rebuild_model(path: str | os.PathLike, expected: type | None = None) -> nn.M
         raise CheckpointError(f"{path}: holds a {type(model).__name__}, not a {expected.__name__}")
     load_state_dict_strict(model, state, source=str(path))
     return model.eval()
+
+
+# --------------------------------------------------------------------------- fine-tuning
+def _class_dims_only(a: tuple, b: tuple, n_ckpt: Any, n_own: Any) -> bool:
+    """Whether shapes ``a`` (checkpoint) and ``b`` (model) differ only where one has ``n_ckpt``
+    classes and the other ``n_own`` (a classifier sized for another number of identities)."""
+    return (len(a) == len(b) and n_ckpt != n_own and
+            all(x == y or (x == n_ckpt and y == n_own) for x, y in zip(a, b)))
+
+
+def init_from_checkpoint(model: nn.Module, path: str | os.PathLike) -> str:
+    """Start ``model`` from a vireid checkpoint's weights (fine-tuning) and return the report.
+
+    Strict: the checkpoint must hold the same architecture, and every tensor must fit by name
+    and shape -- except tensors sized by the number of identities when the checkpoint was
+    trained on another number (the classifier), which keep their fresh initialisation.
+    Anything else missing, unexpected or of another shape is one :class:`CheckpointError`.
+    The report names what was loaded, what was left and constructor arguments that differ.
+    """
+    from vireid.models.registry import model_spec, spec_of
+
+    target = unwrap_model(model)
+    state, name, kwargs, _ = read_model_checkpoint(path)
+    own_spec = spec_of(target)
+    if model_spec(name).architecture != own_spec.architecture:
+        raise CheckpointError(f"{path}: holds a {model_spec(name).name} model, but the config builds "
+                              f"{own_spec.name}; train.init_from needs a checkpoint of the same architecture")
+    own_kwargs = dict(getattr(target, "config", {}) or {})
+    n_ckpt, n_own = kwargs.get("num_classes"), own_kwargs.get("num_classes")
+    missing, unexpected, _ = state_dict_mismatches(target, state)
+    own = target.state_dict()
+    left, bad = [], []
+    for k in sorted(own):
+        if k not in state or tuple(state[k].shape) == tuple(own[k].shape):
+            continue
+        text = f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+        (left if _class_dims_only(tuple(state[k].shape), tuple(own[k].shape), n_ckpt, n_own) else bad).append(text)
+    problems = [f"{len(v)} {what}: {_listing(v)}" for what, v in
+                (("shape-mismatched key(s)", bad), ("missing key(s)", missing), ("unexpected key(s)", unexpected)) if v]
+    if problems:
+        raise CheckpointError(f"{path}: does not fit the configured {own_spec.name} (train.init_from loads every "
+                              f"tensor but a classifier of another size); " + "; ".join(problems))
+    skip = {t.split(":")[0] for t in left}
+    target.load_state_dict({k: v for k, v in state.items() if k not in skip}, strict=False)
+    loaded = len([k for k in state if k not in skip])
+    report = f"init_from {path}: loaded {loaded} of {len(own)} tensors"
+    if left:
+        report += (f"; left at initialisation ({n_ckpt} identities in the checkpoint, {n_own} here): "
+                   + _listing(left))
+    same = lambda k: json.dumps(kwargs.get(k), sort_keys=True, default=str) == json.dumps(  # noqa: E731
+        own_kwargs.get(k), sort_keys=True, default=str)
+    differ = sorted(k for k in set(kwargs) | set(own_kwargs) if k != "num_classes" and not same(k))
+    if differ:
+        report += "; constructor arguments differ: " + ", ".join(
+            f"{k} {kwargs.get(k)!r} (checkpoint) vs {own_kwargs.get(k)!r}" for k in differ)
+    return report

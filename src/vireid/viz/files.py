@@ -20,6 +20,7 @@ import torch
 from vireid.data.records import Record
 from vireid.errors import VireidError
 from vireid.evaluation.features import FeatureSet, load_features
+from vireid.utils.paths import check_output
 
 
 def load_for_picture(path: str | os.PathLike, *, need_paths: bool = False,
@@ -69,8 +70,11 @@ def ranks_picture(query: str | os.PathLike, gallery: str | os.PathLike, out: str
     :func:`vireid.evaluation.distance.query_gallery_distance`'s.
     """
     from vireid.evaluation.distance import query_gallery_distance
-    from vireid.viz.ranks import protocol_rank_figure
+    from vireid.viz.ranks import order_text, protocol_rank_figure
 
+    check_output(out, {"query features file": query, "gallery features file": gallery})
+    if topk < 1 or num_queries < 1:
+        raise VireidError(f"--topk and --num-queries must be >= 1, got {topk} and {num_queries}")
     q, g = load_for_picture(query, need_paths=True), load_for_picture(gallery, need_paths=True)
     if q.feats.shape[1] != g.feats.shape[1]:
         raise VireidError(f"descriptor sizes differ: {q.feats.shape[1]} ({query}) vs {g.feats.shape[1]} ({gallery})")
@@ -85,7 +89,9 @@ def ranks_picture(query: str | os.PathLike, gallery: str | os.PathLike, out: str
                                   torch.from_numpy(g.feats.astype(np.float32)), metric, rerank=rerank)
     return protocol_rank_figure(dist.numpy(), _records(q), _records(g), out, protocol=protocol, topk=topk,
                                 num_queries=num_queries, query_indices=query_indices,
-                                title=f"protocol {protocol}, distance {metric}{' re-ranked' if rerank else ''}")
+                                query_feats=q.feats, gallery_feats=g.feats,
+                                title=f"{Path(query).name} vs {Path(gallery).name}: protocol {protocol}, "
+                                      f"{order_text(metric, rerank)}")
 
 
 def tsne_picture(paths: Sequence[str | os.PathLike], out: str | os.PathLike, *, perplexity: float = 30.0,
@@ -93,6 +99,7 @@ def tsne_picture(paths: Sequence[str | os.PathLike], out: str | os.PathLike, *, 
     """t-SNE of the descriptors of several features files (colour: identity, marker: modality)."""
     from vireid.viz.projection import tsne_figure
 
+    check_output(out, {"features file": paths})
     feats, pids, mods = stack_features(paths)
     return tsne_figure(feats, pids, mods, out, perplexity=perplexity, max_ids=max_ids)
 
@@ -101,5 +108,6 @@ def distances_picture(paths: Sequence[str | os.PathLike], out: str | os.PathLike
     """Intra/inter-identity distance histograms, within and across modalities, of several features files."""
     from vireid.viz.distances import distance_histogram_figure
 
+    check_output(out, {"features file": paths})
     feats, pids, mods = stack_features(paths)
     return distance_histogram_figure(feats, pids, mods, out)

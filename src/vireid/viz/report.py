@@ -37,19 +37,21 @@ def _subsample(n: int, limit: int, rng: np.random.Generator) -> np.ndarray:
 
 def write_test_pictures(run_dir: str | Path, query_feats: Any, gallery_feats: Any,
                         query_records: Sequence[Record], gallery_records: Sequence[Record], *,
-                        distmat: Any = None, protocol: str = "plain", topk: int = 10, num_queries: int = 5,
+                        distmat: Any = None, protocol: str = "plain", metric: str = "inner", rerank: bool = False,
+                        title: str | None = None, topk: int = 10, num_queries: int = 5,
                         tsne_ids: int = 20, tsne_points: int = 600, hist_points: int = 3000,
                         seed: int = 0, prefix: str = "") -> dict[str, Path]:
     """Write ``{prefix}ranks.png``, ``{prefix}tsne.png``, ``{prefix}distances.png``; returns their paths.
 
     ``distmat``: the (Q, G) distances to rank by (default: Euclidean between the L2-normalised
-    descriptors); ``protocol``: whose rules decide which gallery items each query may match;
-    ``num_queries`` queries evenly spread over the query set are drawn.
+    descriptors), named by ``metric`` / ``rerank`` in the rank list's title; ``protocol``: whose
+    rules decide which gallery items each query may match; ``num_queries`` queries evenly
+    spread over the query set are drawn.
     """
     from vireid.evaluation.distance import pairwise_distance
     from vireid.viz.distances import distance_histogram_figure
     from vireid.viz.projection import tsne_figure
-    from vireid.viz.ranks import protocol_rank_figure
+    from vireid.viz.ranks import order_text, protocol_rank_figure
 
     q, g = _normalise(_np(query_feats)), _normalise(_np(gallery_feats))
     if len(q) != len(query_records) or len(g) != len(gallery_records):
@@ -59,9 +61,14 @@ def write_test_pictures(run_dir: str | Path, query_feats: Any, gallery_feats: An
     rng = np.random.default_rng(seed)
     out: dict[str, Path] = {}
 
-    dist = pairwise_distance(q, g, "euclidean") if distmat is None else _np(distmat)
+    if distmat is None:
+        dist, metric = pairwise_distance(q, g, "euclidean"), "euclidean"
+    else:
+        dist = _np(distmat)
+    heading = f"{title + ', ' if title else ''}protocol {protocol}, {order_text(metric, rerank)}"
     out["ranks"] = protocol_rank_figure(dist, query_records, gallery_records, run_dir / f"{prefix}ranks.png",
-                                        protocol=protocol, topk=topk, num_queries=num_queries)
+                                        protocol=protocol, topk=topk, num_queries=num_queries, title=heading,
+                                        query_feats=q, gallery_feats=g)
 
     feats = np.concatenate([q, g])
     records = list(query_records) + list(gallery_records)

@@ -33,8 +33,9 @@ def test_manifest_bad_inputs(tmp_path):
     cases = [
         ("path,pid,camid\nx.jpg,1,1\n", r"bad\.csv:1: header must name the columns .*missing modality"),
         ("path,pid,camid,modality\nx.jpg,one,1,visible\n", r"bad\.csv:2: pid must be an integer, got 'one'"),
-        ("path,pid,camid,modality\nx.jpg,1,1,visible\nx.jpg,1,1,rgb\n",
-         r"bad\.csv:3: modality must be 'visible' or 'infrared'"),
+        ("path,pid,camid,modality\nx.jpg,1,1,visible\ny.jpg,1,1,uv\n",
+         r"bad\.csv:3: unknown modality 'uv'; accepted, in any case -- visible: visible, vis, rgb .*"
+         r"infrared: infrared, ir, nir, thermal"),
         ("path,pid,camid,modality\nx.jpg,1\n", r"bad\.csv:2: expected 4 or more fields"),
         ("path,pid,camid,modality\nx.jpg,1,-2,visible\n", r"bad\.csv:2: camid must be non-negative"),
         ("path,pid,camid,modality\n", r"bad\.csv: manifest lists no images"),

@@ -53,7 +53,9 @@ def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
     lines = [head, "|" + "---|" * (len(keys) + 6)]
     for r in rows:
         cells = [str(r["combo"].get(k, "(base)")) for k in keys]
-        cells += [f"{100 * r[m][0]:.1f} ± {100 * r[m][1]:.1f}" for m in METRICS]
+        spread = len(r["seeds"]) > 1  # a std needs two seeds at least
+        cells += [f"{100 * r[m][0]:.1f} ± {100 * r[m][1]:.1f}" if spread else f"{100 * r[m][0]:.1f}"
+                  for m in METRICS]
         cells += [f"{r['train_seconds'][0]:.0f}", f"{r['params'] / 1e6:.2f}", str(len(r["seeds"]))]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -67,12 +69,17 @@ def plot(rows: Sequence[dict[str, Any]], out: Path) -> Path:
     fig, ax = plt.subplots(figsize=(max(6, 0.7 * len(rows) + 2), 4))
     x = list(range(len(rows)))
     width = 0.4
-    for off, m, colour in ((-width / 2, "rank1", "tab:blue"), (width / 2, "mAP", "tab:orange")):
-        ax.bar([i + off for i in x], [100 * r[m][0] for r in rows], width, yerr=[100 * r[m][1] for r in rows],
-               label=m, color=colour, capsize=3)
+    seeds = sorted({len(r["seeds"]) for r in rows})
+    spread = min(seeds) > 1  # error bars only where every bar has two seeds or more
+    for off, m, label, colour in ((-width / 2, "rank1", "Rank-1", "tab:blue"), (width / 2, "mAP", "mAP", "tab:orange")):
+        ax.bar([i + off for i in x], [100 * r[m][0] for r in rows], width,
+               yerr=[100 * r[m][1] for r in rows] if spread else None, label=label, color=colour, capsize=3)
     ax.set_xticks(x)
     ax.set_xticklabels(labels, rotation=35, ha="right", fontsize=7)
-    ax.set_ylabel("%")
+    ax.set_xlabel("configuration (grid values)", fontsize=8)
+    ax.set_ylabel("metric (%)")
     ax.legend()
-    ax.set_title("ablation (mean ± std over seeds)", fontsize=9)
+    n = "/".join(map(str, seeds))
+    ax.set_title(f"ablation: mean ± std over {n} seeds" if spread else
+                 f"ablation: {'one seed, no error bars' if seeds == [1] else f'mean over {n} seeds'}", fontsize=9)
     return save_figure(fig, out)

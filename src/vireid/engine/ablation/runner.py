@@ -47,12 +47,22 @@ def run_ablation(base: Config, grid: dict[str, list[str]], out: str | Path, *, s
     many runs at once in worker processes (one compute thread each; ``train_fn`` must then
     be a module-level function).
     """
+    from vireid.engine.lock import RunLock
+
     if jobs < 1:
         raise ConfigError(f"--jobs must be >= 1, got {jobs}")
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out}: exists and is not a folder; --out names the ablation's folder")
+    with RunLock(out, log=log):  # one ablation per folder (each run folder is locked by its training too)
+        return _run_ablation(base, grid, out, seeds=seeds, mode=mode, train_fn=train_fn, jobs=jobs, log=log)
+
+
+def _run_ablation(base: Config, grid: dict[str, list[str]], out: Path, *, seeds: Sequence[int], mode: str,
+                  train_fn: Callable[..., Any] | None, jobs: int, log: Callable[[str], None]) -> list[dict[str, Any]]:
     real_training = train_fn is None
     if train_fn is None:
         from vireid.engine.run import train as train_fn
-    out = Path(out)
     combos = combinations(grid, mode)
     configs = [(c, s, apply_overrides(base, overrides(c) + [f"train.seed={s}"]))
                for c in combos for s in seeds]  # validate every override before training anything
