@@ -72,7 +72,7 @@ def running(tmp_path):
     root = tiny_dataset(tmp_path / "data")
     run = tmp_path / "run"
     child = subprocess.Popen([sys.executable, "-m", "vireid", "train", "--config", TINY, f"data.root={root}",
-                              "--out", str(run), "--quiet", "train.steps_per_epoch=100000", "eval.every=0"],
+                              "train.steps_per_epoch=100000", "eval.every=0", "--out", str(run), "--quiet"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         _wait_for(run / "config.yaml", child)
@@ -83,22 +83,34 @@ def running(tmp_path):
         child.wait(timeout=60)
 
 
-def test_2_and_3_a_running_run_folder_is_locked(running, capsys):
+def _quick(root):
+    return [f"data.root={root}", "train.steps_per_epoch=1", "train.epochs=1", "--quiet"]
+
+
+def test_2_a_second_train_into_a_running_run_folder_is_refused(running, capsys):
     root, run, child = running
-    quick = [f"data.root={root}", "--quiet", "train.steps_per_epoch=1", "train.epochs=1"]
     config_before = (run / "config.yaml").read_bytes()
-    assert main(["train", "--config", TINY, "--out", str(run), *quick]) == 2  # 2. a second writer
-    err = one_line(capsys.readouterr().err)
-    assert f"in use by PID {child.pid} on " in err
-    assert main(["train", "--config", TINY, "--out", str(run), "--resume", *quick]) == 2  # 3. resume while running
-    assert f"in use by PID {child.pid}" in one_line(capsys.readouterr().err)
+    assert main(["train", "--config", TINY, "--out", str(run), *_quick(root)]) == 2
+    assert f"in use by PID {child.pid} on " in one_line(capsys.readouterr().err)
     assert (run / "config.yaml").read_bytes() == config_before and not (run / "metrics.json").exists()
     assert child.poll() is None  # the first run goes on
-    # the holder dies without releasing: its lock is taken over, and saying so
-    child.send_signal(signal.SIGKILL)
+
+
+def test_3_resume_of_a_running_run_is_refused(running, capsys):
+    root, run, child = running
+    config_before = (run / "config.yaml").read_bytes()
+    assert main(["train", "--config", TINY, "--out", str(run), "--resume", *_quick(root)]) == 2
+    assert f"in use by PID {child.pid}" in one_line(capsys.readouterr().err)
+    assert (run / "config.yaml").read_bytes() == config_before and not (run / "metrics.json").exists()
+    assert child.poll() is None
+
+
+def test_3b_the_lock_of_a_killed_run_is_taken_over(running, capsys):
+    root, run, child = running
+    child.send_signal(signal.SIGKILL)  # dies holding the lock: the kernel releases it, the file stays
     child.wait(timeout=60)
-    assert main(["train", "--config", TINY, "--out", str(run), "--resume", f"data.root={root}",
-                 "train.steps_per_epoch=1", "train.epochs=1"]) == 0, capsys.readouterr().err
+    assert main(["train", "--config", TINY, f"data.root={root}", "train.steps_per_epoch=1", "train.epochs=1",
+                 "--out", str(run), "--resume"]) == 0, capsys.readouterr().err
     assert f"took over the lock left by PID {child.pid}" in capsys.readouterr().out
 
 

@@ -155,3 +155,38 @@ def test_rerank_distances_are_k_reciprocal(tmp_path):
     torch.testing.assert_close(dist, torch.from_numpy(ref).float(), rtol=1e-5, atol=1e-5)
     plain = run_splits(model, [split], **build.eval_kwargs(cfg))[0].distmat
     assert not torch.allclose(dist, plain)
+
+
+def test_run_folder_default_and_save_features(tmp_path, capsys):
+    """--run: the run's config and best checkpoint, results in RUN/test/ (training's metrics.json untouched);
+    --save-features: files that vireid evaluate turns back into the same metrics, and visualize draws."""
+    from vireid.config import save_config
+
+    root, ckpt = _tiny_run(tmp_path)
+    run = ckpt.parent.parent
+    save_config(load_config(TINY, [f"data.root={root}"]), run / "config.yaml")
+    (run / "metrics.json").write_text('{"training": "mine"}')
+    assert main(["test", "--run", str(run), "--save-features"]) == 0
+    assert (run / "metrics.json").read_text() == '{"training": "mine"}'
+    got = json.loads((run / "test" / "metrics.json").read_text())
+    assert got["checkpoint"] == str(ckpt)
+    feats = run / "test" / "features" / "infrared_to_visible"
+    galleries = sorted(feats.glob("gallery_trial*.safetensors"), key=lambda p: int(p.stem.split("trial")[1]))
+    assert len(galleries) == 10 and (feats / "query.safetensors").is_file()
+    capsys.readouterr()
+    out = tmp_path / "again.json"
+    assert main(["evaluate", "--query", str(feats / "query.safetensors"), "--gallery", *map(str, galleries),
+                 "--protocol", "sysu", "--metric", "inner", "--out", str(out)]) == 0
+    again = json.loads(out.read_text())
+    for k in ("rank1", "mAP", "mINP"):
+        assert again[k] == pytest.approx(got["mean"][k], abs=1e-6)
+    assert main(["visualize", "ranks", "--query", str(feats / "query.safetensors"), "--gallery", str(galleries[0]),
+                 "--out", str(tmp_path / "ranks.png")]) == 0
+    assert (tmp_path / "ranks.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_overrides_anywhere_after_the_subcommand(tmp_path):
+    root, ckpt = _tiny_run(tmp_path)
+    assert main(["test", "--checkpoint", str(ckpt), "eval.flip=false", "--out", str(tmp_path / "o"),
+                 f"data.root={root}", "--config", TINY, "eval.trials=1"]) == 0
+    assert (tmp_path / "o" / "metrics.json").is_file()

@@ -122,3 +122,35 @@ def test_features_files_hold_the_scored_descriptors(run, monkeypatch):
     assert q.meta == {"protocol": "sysu", "metric": "inner", "rerank": False, "trial": 0,
                       "direction": "infrared_to_visible"}
     assert sorted(result.written) == ["distances", "gallery_features", "metrics", "query_features", "ranks", "tsne"]
+
+
+def test_diverged_weights_are_named_not_blamed_on_the_distances(run):
+    """NaN weights give NaN descriptors: said so, instead of 'distmat: non-finite entry'."""
+    from vireid.engine.context import evaluate_model, make_context
+    from vireid.errors import VireidError
+
+    cfg, _, _ = run
+    model = build.build_model(cfg.model, num_classes=5)
+    with torch.no_grad():
+        model.bottleneck.weight.fill_(float("nan"))
+    with pytest.raises(VireidError, match="descriptors of .* images are NaN or inf.*training diverged"):
+        evaluate_model(model, build.build_dataset(cfg.data), cfg, make_context(cfg, "cpu", quiet=True))
+
+
+def test_run_folder_inputs(run, tmp_path):
+    """vireid test --run: the run's config.yaml and best checkpoint; --config / --checkpoint replace them."""
+    from vireid.config import save_config
+    from vireid.engine.testing import test_inputs
+    from vireid.errors import ConfigError
+
+    cfg, ckpt, tmp = run
+    folder = ckpt.parent.parent
+    save_config(cfg, folder / "config.yaml")
+    got_cfg, got_ckpt = test_inputs(folder, overrides=["eval.flip=false"])
+    assert got_ckpt == ckpt and got_cfg.data.root == cfg.data.root and got_cfg.eval.flip is False
+    carried, _ = test_inputs(checkpoint=ckpt)  # no --config: the run config the checkpoint carries
+    assert carried == cfg
+    with pytest.raises(ConfigError, match="give --run RUN_DIR"):
+        test_inputs()
+    with pytest.raises(ConfigError, match="holds no config.yaml"):
+        test_inputs(tmp_path)

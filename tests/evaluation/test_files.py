@@ -38,3 +38,25 @@ def test_plain_protocol_and_errors(tmp_path):
         evaluate_files(q, [g], protocol="sysu", max_rank=0)
     with pytest.raises(VireidError, match="unknown evaluation protocol"):
         evaluate_files(q, [g], protocol="market")
+
+
+def test_nan_is_blamed_on_the_file_that_holds_it(tmp_path):
+    from vireid.errors import ShapeError
+    from vireid.evaluation.features import save_features
+
+    q, (g,) = _write_sets(tmp_path)
+    qs = load_features(q)
+    feats = qs.feats.copy()
+    feats[2, 0] = np.nan
+    save_features(tmp_path / "q_nan.safetensors", feats, qs.pids, qs.camids)
+    with pytest.raises(ShapeError) as info:
+        evaluate_files(tmp_path / "q_nan.safetensors", [g], protocol="sysu")
+    assert str(info.value).startswith(str(tmp_path / "q_nan.safetensors")) and "descriptor 2" in str(info.value)
+    assert "NaN" in str(info.value) and str(g) not in str(info.value)
+
+
+def test_query_equal_to_gallery_is_warned_about(tmp_path):
+    q, (g,) = _write_sets(tmp_path)
+    done = evaluate_files(q, [q], protocol="plain")
+    assert done.results[0].cmc[0] == 1.0 and any("query file itself" in w for w in done.warnings)
+    assert evaluate_files(q, [g], protocol="sysu").warnings == []

@@ -141,3 +141,23 @@ def test_cli_convert_writes_vireid_checkpoint(official, tmp_path, capsys):
     torch.testing.assert_close(feat, t["out.eval2.feat"], rtol=0, atol=1e-5)
     assert cli_main(["convert", "--official", str(tmp_path / "nope.t"), "--out", str(out)]) == 2
     assert "file not found" in capsys.readouterr().err
+
+
+def test_a_vireid_file_is_not_taken_for_the_authors(tmp_path):
+    """convert checks its input is the authors' checkpoint: a vireid state dict maps onto itself otherwise."""
+    from vireid.cli.main import main
+    from vireid.models.official import convert_official
+
+    model = DEEN(num_classes=4, variant="regdb", base_channels=8, layers=(1, 1, 1, 1))
+    torch.save({"net": model.state_dict()}, tmp_path / "ours.t")
+    with pytest.raises(CheckpointError, match="holds vireid's parameter names, not the DEEN authors'"):
+        convert_official(tmp_path / "ours.t", tmp_path / "out.safetensors", variant="regdb")
+    model.save(tmp_path / "ours.safetensors")
+    with pytest.raises(CheckpointError, match="is a safetensors file, not the DEEN authors' checkpoint"):
+        load_official_deen(tmp_path / "ours.safetensors", "regdb")
+    assert not (tmp_path / "out.safetensors").exists()
+    net, _, _ = read_fixture("regdb")
+    official = write_t(tmp_path / "theirs.t", net)
+    before = official.read_bytes()
+    assert main(["convert", "--official", str(official), "--variant", "regdb", "--out", str(official)]) == 2
+    assert official.read_bytes() == before

@@ -40,14 +40,15 @@ def parse_ids(path: Path, absolute: Path | None = None) -> tuple[int, int]:
     """``(pid, camid)`` from ``.../{cam}/{pid}/file`` folder names, -1 where absent.
 
     ``path`` is relative to the folder given; ``absolute`` (the same file's full path) supplies
-    a ``cam<N>`` grandparent lying above that folder.
+    the folders above it, where only a ``cam<N>`` camera folder counts (with the pid folder
+    below it): ``data/sysu/cam3`` and ``data/sysu/cam3/0007`` keep camera 3 and pid 7.
     """
-    parent, grand = path.parent.name, path.parent.parent.name
-    if not parent.isdigit():
+    full = absolute if absolute is not None else path
+    parent, grand = full.parent.name, full.parent.parent.name
+    depth = len(path.parts)  # the file, its parent and grandparent are inside the folder given
+    m = _CAM.match(grand) if depth >= 3 else _CAM_DIR.match(grand)
+    if not parent.isdigit() or (depth < 2 and m is None):
         return -1, -1
-    m = _CAM.match(grand)
-    if m is None and absolute is not None and not grand:
-        m = _CAM_DIR.match(absolute.parent.parent.name)
     return int(parent), int(m.group(1)) if m else -1
 
 

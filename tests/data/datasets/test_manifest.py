@@ -60,3 +60,22 @@ def test_factory():
     assert set(DATASETS) == {"sysu", "regdb", "llcm", "manifest"}
     with pytest.raises(ConfigError, match="unknown dataset 'market1501'; expected one of sysu, regdb, llcm"):
         build_dataset("market1501", "/tmp")
+
+
+def test_duplicate_and_extra_field_rows_are_errors(tmp_path):
+    root = _dataset(tmp_path)
+    bad = root / "bad.csv"
+    bad.write_text("path,pid,camid,modality\nimgs/a.jpg,7,1,visible\nimgs/b.jpg,7,1,visible\n"
+                   "./imgs/a.jpg,7,1,visible\n")
+    with pytest.raises(DatasetError, match=r"bad\.csv:4: .*a\.jpg is listed twice \(first on line 2\)"):
+        read_manifest(bad)
+    bad.write_text("path,pid,camid,modality\nimgs/a.jpg,7,1,visible\nimgs/my,photo.jpg,7,1,visible\n")
+    with pytest.raises(DatasetError, match=r"bad\.csv:3: 5 fields, but the header names 4.*comma in a path"):
+        read_manifest(bad)
+
+
+def test_modality_aliases_in_any_case(tmp_path):
+    root = _dataset(tmp_path)
+    ok = root / "ok.csv"
+    ok.write_text("path,pid,camid,modality\nimgs/a.jpg,7,1,RGB\nimgs/b.jpg,7,2,IR\nimgs/c.png,8,2,Thermal\n")
+    assert [r.modality for r in read_manifest(ok)] == ["visible", "infrared", "infrared"]
