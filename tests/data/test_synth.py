@@ -254,3 +254,12 @@ def test_ensure_dataset_caches_by_parameters(tmp_path):
     (foreign / "a.txt").write_text("x")
     with pytest.raises(DatasetError, match="synth.json"):
         ensure_dataset(foreign, "sysu", **TINY)
+
+
+def test_dataset_folder_has_ordinary_permissions(tmp_path):
+    from vireid.utils.io import current_umask
+
+    out = tmp_path / "ds"
+    generate(out, "regdb", **TINY)
+    assert (out.stat().st_mode & 0o777) == 0o777 & ~current_umask()
+    assert json.loads((out / "synth.json").read_text())["made_by"] == "vireid synth"

@@ -103,10 +103,10 @@ def _train(cfg: Config, run_dir: Path, *, resume: bool, device: str | None, quie
         if ctx.dist.is_main:  # one writer per run folder, for the whole run
             stack.enter_context(RunLock(run_dir, log=ctx.log))
         prepare_run_dir(run_dir, cfg, resume, ctx)
-        return _train_locked(cfg, run_dir, ctx, resume=resume, stop_at_step=stop_at_step)
+        return _train_locked(cfg, run_dir, ctx, resume=resume, quiet=quiet, stop_at_step=stop_at_step)
 
 
-def _train_locked(cfg: Config, run_dir: Path, ctx: RunContext, *, resume: bool,
+def _train_locked(cfg: Config, run_dir: Path, ctx: RunContext, *, resume: bool, quiet: bool,
                   stop_at_step: int | None) -> TrainResult:
     if cfg.train.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
