@@ -142,3 +142,27 @@ def test_parallel_jobs_give_the_serial_results(tmp_path):
     assert serial == parallel
     with pytest.raises(ConfigError):
         run_ablation(base, grid, tmp_path / "c", train_fn=_fake_train, jobs=0, log=lambda s: None)
+
+
+def test_std_only_with_two_seeds_or_more(tmp_path, monkeypatch):
+    """"± std" (table and error bars) only where every row has two seeds; axes labelled."""
+    from vireid.engine.ablation.report import RunResult, plot, summarize
+
+    m = {"rank1": 0.5, "mAP": 0.4, "mINP": 0.3}
+    one = summarize([RunResult({"a": "1"}, 0, m, 1.0, 10), RunResult({"a": "2"}, 0, m, 1.0, 10)])
+    two = summarize([RunResult({"a": "1"}, s, {k: v + s / 10 for k, v in m.items()}, 1.0, 10) for s in (0, 1)])
+    assert "±" not in markdown_table(one) and "50.0" in markdown_table(one)
+    assert "55.0 ± 7.1" in markdown_table(two)
+    figs = []
+    import vireid.viz._mpl as mpl
+
+    monkeypatch.setattr(mpl, "save_figure", lambda fig, out: figs.append(fig) or out)
+    plot(one, tmp_path / "one.png")
+    plot(two, tmp_path / "two.png")
+    from matplotlib.container import ErrorbarContainer
+
+    (ax1,), (ax2,) = figs[0].axes, figs[1].axes
+    bars = [any(isinstance(c, ErrorbarContainer) for c in ax.containers) for ax in (ax1, ax2)]
+    assert "std" not in ax1.get_title() and "one seed" in ax1.get_title() and bars == [False, True]
+    assert "mean ± std over 2 seeds" in ax2.get_title()
+    assert ax1.get_xlabel() and ax1.get_ylabel() == "metric (%)"

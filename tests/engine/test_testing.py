@@ -154,3 +154,31 @@ def test_run_folder_inputs(run, tmp_path):
         test_inputs()
     with pytest.raises(ConfigError, match="holds no config.yaml"):
         test_inputs(tmp_path)
+
+
+def test_the_rank_list_numbers_are_the_same_in_test_viz_and_visualize(run, monkeypatch):
+    """The number under an image is the cosine of the two descriptors in every picture, labelled."""
+    cfg, ckpt, tmp = run
+    grids = []
+
+    class Recording(_FakePyplot):
+        @staticmethod
+        def subplots(rows, cols, **kw):
+            fig, axes = _FakePyplot.subplots(rows, cols, **kw)
+            grids.append(axes)
+            return fig, axes
+
+    _no_drawing(monkeypatch)
+    monkeypatch.setattr(ranks, "pyplot", lambda: Recording)
+    out = tmp / "numbers"
+    run_test(cfg, ckpt, out=out, viz=True)
+    drawn = ranks.spread_queries(len(load_features(out / "features_query.safetensors")), 5)
+    assert main(["visualize", "ranks", "--query", str(out / "features_query.safetensors"), "--gallery",
+                 str(out / "features_gallery.safetensors"), "--query-index", *map(str, drawn),
+                 "--out", str(out / "again.png")]) == 0
+
+    def labels(axes):
+        return [[ax.set_xlabel.call_args[0][0] for ax in row[1:] if ax.set_xlabel.called] for row in axes]
+
+    tested, again = labels(grids[0]), labels(grids[1])
+    assert tested == again and all(text.startswith("cos ") for row in tested for text in row)

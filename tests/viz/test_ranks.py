@@ -86,3 +86,19 @@ def test_protocol_rank_figure_asks_the_protocol(images, tmp_path, monkeypatch):
     (sysu3, sysu6), (plain3, _) = seen
     assert sysu3.tolist() == [2, 3] and sysu6.tolist() == [0, 1, 2, 3] and plain3.tolist() == [0, 1, 2, 3]
     assert (tmp_path / "s.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_number_under_each_image_is_labelled_cosine(images, tmp_path, monkeypatch):
+    figs = []
+    monkeypatch.setattr(ranks, "save_figure", lambda fig, out: figs.append(fig) or out)
+    rng = np.random.default_rng(1)
+    qf, gf = rng.normal(size=(1, 8)), rng.normal(size=(4, 8))
+    dist = -(qf @ gf.T) * 7.0  # some other distance: the order follows it, the label shows the cosine
+    rank_list_figure(dist, images[:1], [1], images[1:5], [1, 2, 3, 1], tmp_path / "r.png", topk=4,
+                     query_feats=qf, gallery_feats=gf)
+    fig = figs[0]
+    labels = [ax.get_xlabel() for ax in fig.axes[1:5]]
+    cos = (qf / np.linalg.norm(qf)) @ (gf / np.linalg.norm(gf, axis=1, keepdims=True)).T
+    order = np.argsort(dist[0])
+    assert labels == [f"cos {cos[0, g]:.2f}" for g in order]
+    assert any("cosine similarity" in t.get_text() for t in fig.texts)
