@@ -90,6 +90,8 @@ def _cases():
         ("evaluate", "missing", "evaluate --query {nope} --gallery {feats} --protocol sysu", "file not found"),
         ("evaluate", "corrupt", "evaluate --query {corrupt} --gallery {feats} --protocol sysu", "not a readable"),
         ("evaluate", "wrong-kind", "evaluate --query {ckpt} --gallery {feats} --protocol sysu", "not a features file"),
+        ("evaluate", "wrong-kind-out", "evaluate --query {feats} --gallery {feats} --protocol sysu --out {txt}/m.json",
+         "notes.txt"),
         ("evaluate", "bad-value", "evaluate --query {feats} --gallery {feats} --protocol sysu --max-rank 0",
          "max_rank"),
         ("extract", "missing", "extract --checkpoint {ckpt} --input {nope} --modality ir --out {tmp}/x.safetensors",
@@ -145,7 +147,7 @@ CASES = _cases()
 
 
 def test_every_command_has_every_kind_of_bad_input():
-    covered = {(cmd, kind.split("-image")[0].split("-run")[0]) for cmd, kind, _, _ in CASES}
+    covered = {(cmd, kind.split("-image")[0].split("-run")[0].split("-out")[0]) for cmd, kind, _, _ in CASES}
     missing = [(c, k) for c in COMMANDS for k in KINDS if (c, k) not in covered]
     assert not missing
 

@@ -157,7 +157,7 @@ def test_run_folder_inputs(run, tmp_path):
 
 
 def test_the_rank_list_numbers_are_the_same_in_test_viz_and_visualize(run, monkeypatch):
-    """The number under an image is the cosine of the two descriptors in every picture, labelled."""
+    """The number under an image is the same score (q.g, labelled) in test --viz and visualize ranks."""
     cfg, ckpt, tmp = run
     grids = []
 
@@ -181,4 +181,4 @@ def test_the_rank_list_numbers_are_the_same_in_test_viz_and_visualize(run, monke
         return [[ax.set_xlabel.call_args[0][0] for ax in row[1:] if ax.set_xlabel.called] for row in axes]
 
     tested, again = labels(grids[0]), labels(grids[1])
-    assert tested == again and all(text.startswith("cos ") for row in tested for text in row)
+    assert tested == again and all(text.startswith("q.g ") for row in tested for text in row)

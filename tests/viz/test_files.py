@@ -57,11 +57,12 @@ def test_recorded_protocol_and_metric_are_the_defaults(sets, drawn, tmp_path):
     assert lists == [[0, 2, 3, 1], [1, 3, 2, 0]] and dist[0, 0] == pytest.approx(0.1)
 
 
-def test_files_without_records_are_plain_and_cosine(sets, drawn, tmp_path):
+def test_files_without_records_are_plain_and_inner(sets, drawn, tmp_path):
+    """The distance vireid test scores, as every picture; on unit descriptors it ranks as cosine."""
     q, g = sets({})
     files.ranks_picture(q, g, tmp_path / "r.png", topk=2)
     dist, lists = drawn[-1]
-    assert lists == [[0, 2], [1, 3]] and dist[0, 0] == pytest.approx(0.0, abs=1e-6)
+    assert lists == [[0, 2], [1, 3]] and dist[0, 0] == pytest.approx(-0.9, abs=1e-6)  # -q.g
 
 
 def test_conflicting_records_and_bad_indices(sets, tmp_path):

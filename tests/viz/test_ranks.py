@@ -88,17 +88,20 @@ def test_protocol_rank_figure_asks_the_protocol(images, tmp_path, monkeypatch):
     assert (tmp_path / "s.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_the_number_under_each_image_is_labelled_cosine(images, tmp_path, monkeypatch):
+@pytest.mark.parametrize("metric, rerank, shown", [
+    ("inner", False, lambda d: f"q.g {-d:.3f}"), ("cosine", False, lambda d: f"cos {1 - d:.3f}"),
+    ("euclidean", False, lambda d: f"L2 {d:.3f}"), ("inner", True, lambda d: f"rr {d:.3f}"),
+])
+def test_the_number_under_each_image_is_the_ordering_score_labelled(images, tmp_path, monkeypatch, metric, rerank,
+                                                                   shown):
     figs = []
     monkeypatch.setattr(ranks, "save_figure", lambda fig, out: figs.append(fig) or out)
-    rng = np.random.default_rng(1)
-    qf, gf = rng.normal(size=(1, 8)), rng.normal(size=(4, 8))
-    dist = -(qf @ gf.T) * 7.0  # some other distance: the order follows it, the label shows the cosine
-    rank_list_figure(dist, images[:1], [1], images[1:5], [1, 2, 3, 1], tmp_path / "r.png", topk=4,
-                     query_feats=qf, gallery_feats=gf)
+    dist = np.array([[0.3, 0.1, 0.2, 0.9]])
+    rank_list_figure(dist, images[:1], [1], images[1:5], [1, 2, 3, 1], tmp_path / "r.png", topk=4, metric=metric,
+                     rerank=rerank)
     fig = figs[0]
     labels = [ax.get_xlabel() for ax in fig.axes[1:5]]
-    cos = (qf / np.linalg.norm(qf)) @ (gf / np.linalg.norm(gf, axis=1, keepdims=True)).T
-    order = np.argsort(dist[0])
-    assert labels == [f"cos {cos[0, g]:.2f}" for g in order]
-    assert any("cosine similarity" in t.get_text() for t in fig.texts)
+    assert labels == [shown(d) for d in (0.1, 0.2, 0.3, 0.9)]  # in rank order, so the numbers are monotone
+    caption = fig.get_supxlabel()
+    assert caption.startswith("number under each image: " + labels[0].split()[0])
+    assert ("higher = closer" in caption) == (metric in ("inner", "cosine") and not rerank)

@@ -3,8 +3,9 @@
 Each sub-command lives in its own module under :mod:`vireid.cli` exposing
 ``add_parser(subparsers)`` and ``run(args) -> int``.  :data:`COMMANDS` lists them
 explicitly (imported lazily so that ``vireid --help`` stays fast).
-A :class:`vireid.errors.VireidError` and a usage error both become one line on stderr and
-exit code 2; nothing else is caught.  ``key=value`` config overrides may come anywhere after
+A :class:`vireid.errors.VireidError`, a usage error and an ``OSError`` on a named path
+(permission denied, a file where a folder is needed) become one line on stderr and exit code 2;
+nothing else is caught.  ``key=value`` config overrides may come anywhere after
 the sub-command.
 """
 
@@ -88,6 +89,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except VireidError as exc:
         print(f"vireid {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:  # a path the user gave cannot be read or written (permissions, a file as folder)
+        if exc.filename is None:
+            raise
+        print(f"vireid {args.command}: error: {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

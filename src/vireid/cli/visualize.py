@@ -9,7 +9,7 @@
 Features files come from ``vireid extract`` or ``vireid test --viz``; rank lists need the image
 paths they store, t-SNE and histograms their modality.  A rank list obeys the protocol's rules
 and uses the distance the files record (``vireid test --viz`` files: its protocol and scored
-distance, so the picture equals the test run's), else ``plain`` and cosine; the options
+distance, so the picture equals the test run's), else ``plain`` and ``inner``; the options
 override them (:mod:`vireid.viz.files`).  ``attention`` draws ABD-Net CAM/PAM maps (DEEN with
 ABD options) or ViT attention rollout (DEEN-ViT) over the input image.
 """
@@ -40,7 +40,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     r.add_argument("--protocol", choices=PROTOCOLS, default=None,
                    help="whose rules decide what a query may match (default: recorded in the files, else plain)")
     r.add_argument("--metric", choices=METRICS, default=None,
-                   help="distance (default: recorded in the files, else cosine)")
+                   help="distance (default: recorded in the files, else inner, the one vireid test scores)")
     r.add_argument("--rerank", action=argparse.BooleanOptionalAction, default=None,
                    help="k-reciprocal re-ranking (default: recorded in the files, else off)")
     for name, hlp in (("tsne", "t-SNE of descriptors (colour: identity, marker: modality)"),

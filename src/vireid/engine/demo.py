@@ -77,8 +77,7 @@ def ranking_picture(evaluation: SplitEvaluation, out: Path, num_queries: int = 6
     s = evaluation.split
     return protocol_rank_figure(evaluation.distmat.numpy(), s.query, s.gallery, out, protocol=s.protocol,
                                 topk=10, num_queries=num_queries,
-                                query_feats=evaluation.query_feats.numpy(),
-                                gallery_feats=evaluation.gallery_feats.numpy(),
+                                metric="inner",
                                 title=f"{label}, trial {s.trial}: {s.direction.replace('_', ' ')}, protocol "
                                       f"{s.protocol}, {order_text('inner')}")
 

@@ -7,6 +7,12 @@ Run folder::
     RUN/checkpoints/         last (weights + state) and best (weights) checkpoints
     RUN/metrics.json         final full-protocol evaluation of the best checkpoint
     RUN/tb/                  TensorBoard scalars (if tensorboard is installed)
+    RUN/.lock                held for the life of the run (:mod:`vireid.engine.lock`): a second
+                             writer, or a ``--resume`` of a run still going, is refused
+
+A run folder that is one of the run's inputs (``data.root``, ``train.init_from``) is refused;
+``train.init_from`` starts the model from a vireid checkpoint
+(:func:`vireid.models.weights.init_from_checkpoint`).
 """
 
 from __future__ import annotations

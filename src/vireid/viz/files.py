@@ -5,7 +5,8 @@ Features files come from ``vireid extract`` or ``vireid test --viz``
 histograms their modality.  A rank list ranks by the distance and obeys the protocol that
 the query file records in its metadata (``vireid test --viz`` records ``protocol``,
 ``metric`` and ``rerank``), so it redraws the test run's picture; files without them are
-drawn with cosine distances and the ``plain`` protocol (nothing filtered).
+ranked by ``inner`` too (for L2-normalised descriptors, cosine) under the ``plain`` protocol
+(nothing filtered).
 """
 
 from __future__ import annotations
@@ -66,7 +67,8 @@ def ranks_picture(query: str | os.PathLike, gallery: str | os.PathLike, out: str
     """Rank lists of a query features file against a gallery features file.
 
     ``protocol``, ``metric`` and ``rerank`` default to what the files record (else ``plain``,
-    ``cosine``, no re-ranking); the distances are
+    ``inner`` -- the distance ``vireid test`` scores; on the L2-normalised descriptors of
+    ``vireid extract`` it ranks as cosine --, no re-ranking); the distances are
     :func:`vireid.evaluation.distance.query_gallery_distance`'s.
     """
     from vireid.evaluation.distance import query_gallery_distance
@@ -83,13 +85,13 @@ def ranks_picture(query: str | os.PathLike, gallery: str | os.PathLike, out: str
         if bad:
             raise VireidError(f"query indices {bad} out of range: {query} has {len(q)} queries")
     protocol = protocol or _recorded(q, g, "protocol", "plain")
-    metric = metric or _recorded(q, g, "metric", "cosine")
+    metric = metric or _recorded(q, g, "metric", "inner")
     rerank = bool(_recorded(q, g, "rerank", False)) if rerank is None else rerank
     dist = query_gallery_distance(torch.from_numpy(q.feats.astype(np.float32)),
                                   torch.from_numpy(g.feats.astype(np.float32)), metric, rerank=rerank)
     return protocol_rank_figure(dist.numpy(), _records(q), _records(g), out, protocol=protocol, topk=topk,
                                 num_queries=num_queries, query_indices=query_indices,
-                                query_feats=q.feats, gallery_feats=g.feats,
+                                metric=metric, rerank=rerank,
                                 title=f"{Path(query).name} vs {Path(gallery).name}: protocol {protocol}, "
                                       f"{order_text(metric, rerank)}")
 

@@ -1,15 +1,12 @@
 """Rank-list pictures: each query with its top-k gallery images of the other modality.
 
 Correct matches (same pid) get a green border, wrong ones red.  The number under each
-gallery image is the same quantity in every picture: the cosine similarity of the query's and
-the gallery image's descriptors (``cos 0.83``), whatever distance orders the list (the title
-names it; with re-ranking the order need not follow the cosine).  A picture drawn without
-descriptors shows the ranking distance instead, labelled ``d``.  Gallery items the protocol forbids a query to match (e.g. SYSU's
-camera 3 -> camera 2 rule) are left out: :func:`protocol_rank_figure` asks the protocol
-object (:mod:`vireid.evaluation.protocols`) for the keep mask, so every rank-list picture --
-``vireid test --viz``, ``vireid demo``, ``vireid visualize ranks`` -- ranks the same gallery
-items the metrics rank.
-"""
+gallery image is the score that orders the list, labelled with its name (:data:`SCORES`):
+``q.g`` for the inner product ``vireid test`` ranks by (higher = closer; on L2-normalised
+descriptors it is their cosine), ``cos`` for cosine similarity, ``L2`` for a Euclidean distance,
+``rr`` for a re-ranked distance.  Every picture ranks by ``inner`` unless told otherwise
+(:mod:`vireid.viz.files`), so ``vireid test --viz``, the demo and ``vireid visualize ranks``
+show the same number for the same pair of images."""
 
 from __future__ import annotations
 
@@ -26,6 +23,16 @@ from vireid.viz._mpl import pyplot, save_figure
 
 _DISTANCE_NAMES = {"inner": "-q.g (the distance vireid test scores)", "cosine": "cosine distance",
                    "euclidean": "Euclidean distance", "sqeuclidean": "squared Euclidean distance"}
+
+#: metric -> (label under an image, how to show a distance d, caption text)
+SCORES = {
+    "inner": ("q.g {:.3f}", lambda d: -d, "q.g, the inner product of the query and gallery descriptors "
+                                          "(higher = closer)"),
+    "cosine": ("cos {:.3f}", lambda d: 1.0 - d, "cos, the cosine similarity of the descriptors (higher = closer)"),
+    "euclidean": ("L2 {:.3f}", lambda d: d, "L2, the Euclidean distance of the descriptors (lower = closer)"),
+    "sqeuclidean": ("L2² {:.3f}", lambda d: d, "L2², the squared Euclidean distance (lower = closer)"),
+    "rerank": ("rr {:.3f}", lambda d: d, "rr, the k-reciprocal re-ranked distance (lower = closer)"),
+}
 
 
 def order_text(metric: str, rerank: bool = False) -> str:
@@ -60,43 +67,30 @@ def _thumb(path: str, size: tuple[int, int], border: tuple[int, int, int] | None
     return np.asarray(img)
 
 
-def _cosine(query_feats: np.ndarray, gallery_feats: np.ndarray, rows: Sequence[int]) -> np.ndarray:
-    """Cosine similarities of the query ``rows`` against every gallery descriptor."""
-    q = np.asarray(query_feats, dtype=np.float64)[list(rows)]
-    g = np.asarray(gallery_feats, dtype=np.float64)
-    q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
-    g = g / np.maximum(np.linalg.norm(g, axis=1, keepdims=True), 1e-12)
-    return q @ g.T
-
-
 def rank_list_figure(distmat: np.ndarray, query_paths: Sequence[str], query_pids: Sequence[int],
                      gallery_paths: Sequence[str], gallery_pids: Sequence[int], out: str | Path, *,
                      topk: int = 10, query_indices: Sequence[int] | None = None, keep: np.ndarray | None = None,
-                     thumb_size: tuple[int, int] = (128, 64), title: str | None = None,
-                     query_feats: np.ndarray | None = None, gallery_feats: np.ndarray | None = None) -> Path:
+                     thumb_size: tuple[int, int] = (128, 64), title: str | None = None, metric: str = "inner",
+                     rerank: bool = False) -> Path:
     """Draw rank lists for ``query_indices`` (default: the first 5 queries) and save a PNG.
 
-    With ``query_feats`` / ``gallery_feats`` the number under each image is their cosine
-    similarity (``cos``), else the ranking distance (``d``); a caption says which."""
+    ``distmat`` (smaller = closer) is the ``metric`` distance, re-ranked if ``rerank``; the number
+    under each image is its score in :data:`SCORES`' form, and a caption names it."""
     distmat = np.asarray(distmat)
     if distmat.shape != (len(query_paths), len(gallery_paths)):
         raise ShapeError(f"distmat {distmat.shape} does not match {len(query_paths)} queries x "
                          f"{len(gallery_paths)} gallery images")
     if keep is not None and np.shape(keep) != distmat.shape:
         raise ShapeError(f"keep mask {np.shape(keep)} does not match distmat {distmat.shape}")
+    label, score, meaning = SCORES["rerank" if rerank else metric]
     qs = list(query_indices) if query_indices is not None else list(range(min(5, len(query_paths))))
     topk = min(topk, len(gallery_paths))
     lists = rank_lists(distmat, qs, topk, keep)
-    cosine = None
-    if query_feats is not None and gallery_feats is not None:
-        if len(query_feats) != len(query_paths) or len(gallery_feats) != len(gallery_paths):
-            raise ShapeError(f"{len(query_feats)} / {len(gallery_feats)} descriptors for {len(query_paths)} queries "
-                             f"and {len(gallery_paths)} gallery images")
-        cosine = _cosine(query_feats, gallery_feats, qs)
     plt = pyplot()
-    fig, axes = plt.subplots(len(qs), topk + 1, figsize=(1.1 * (topk + 1), 2.3 * len(qs)), squeeze=False)
+    fig, axes = plt.subplots(len(qs), topk + 1, figsize=(1.1 * (topk + 1), 2.2 * len(qs) + 0.6), squeeze=False,
+                             layout="constrained")
     for row, (q, order) in enumerate(zip(qs, lists)):
-        shown, fmt = (cosine[row], "cos {:.2f}") if cosine is not None else (distmat[q], "d {:.3f}")
+        d = distmat[q]
         ax = axes[row, 0]
         ax.imshow(_thumb(query_paths[q], thumb_size, None))
         ax.set_title(f"query\npid {query_pids[q]}", fontsize=7)
@@ -105,7 +99,7 @@ def rank_list_figure(distmat: np.ndarray, query_paths: Sequence[str], query_pids
             ax = axes[row, col]
             ax.imshow(_thumb(gallery_paths[g], thumb_size, (0, 170, 0) if ok else (220, 0, 0)))
             ax.set_title(f"#{col}", fontsize=7)
-            ax.set_xlabel(fmt.format(shown[g]), fontsize=7)
+            ax.set_xlabel(label.format(score(float(d[g]))), fontsize=7)
         for ax in axes[row, len(order) + 1:]:  # the protocol left fewer than topk items
             ax.axis("off")
         for ax in axes[row]:
@@ -113,21 +107,19 @@ def rank_list_figure(distmat: np.ndarray, query_paths: Sequence[str], query_pids
             ax.set_yticks([])
     if title:
         fig.suptitle(title, fontsize=9)
-    caption = ("number under each image: cosine similarity of the query and gallery descriptors (1 = same "
-               "direction); " if cosine is not None else "number under each image: the ranking distance "
-               "(smaller = closer); ") + "green border: same identity, red: another"
-    fig.text(0.5, 0.0, caption, ha="center", va="top", fontsize=7)
+    fig.supxlabel(f"number under each image: {meaning}; green border: same identity, red: another", fontsize=7)
     return save_figure(fig, out)
 
 
 def protocol_rank_figure(distmat: np.ndarray, query: Sequence[Record], gallery: Sequence[Record],
                          out: str | Path, *, protocol: str = "plain", topk: int = 10, num_queries: int = 5,
                          query_indices: Sequence[int] | None = None, title: str | None = None,
-                         query_feats: np.ndarray | None = None, gallery_feats: np.ndarray | None = None) -> Path:
+                         metric: str = "inner", rerank: bool = False) -> Path:
     """Rank lists of ``query`` against ``gallery`` under ``protocol``'s rules (its keep mask).
 
-    ``distmat`` is query x gallery (smaller = closer); the queries drawn are ``query_indices``
-    or ``num_queries`` spread evenly over the query set (:func:`spread_queries`).
+    ``distmat`` is query x gallery (smaller = closer), the ``metric`` distance (re-ranked if
+    ``rerank``); the queries drawn are ``query_indices`` or ``num_queries`` spread evenly over the
+    query set (:func:`spread_queries`).
     """
     from vireid.evaluation.protocols import get_protocol
 
@@ -136,5 +128,4 @@ def protocol_rank_figure(distmat: np.ndarray, query: Sequence[Record], gallery: 
     picks = list(query_indices) if query_indices is not None else spread_queries(len(query), num_queries)
     return rank_list_figure(np.asarray(distmat), [r.path for r in query], [r.pid for r in query],
                             [r.path for r in gallery], [r.pid for r in gallery], out, topk=topk,
-                            query_indices=picks, keep=keep, title=title, query_feats=query_feats,
-                            gallery_feats=gallery_feats)
+                            query_indices=picks, keep=keep, title=title, metric=metric, rerank=rerank)

@@ -68,7 +68,7 @@ def write_test_pictures(run_dir: str | Path, query_feats: Any, gallery_feats: An
     heading = f"{title + ', ' if title else ''}protocol {protocol}, {order_text(metric, rerank)}"
     out["ranks"] = protocol_rank_figure(dist, query_records, gallery_records, run_dir / f"{prefix}ranks.png",
                                         protocol=protocol, topk=topk, num_queries=num_queries, title=heading,
-                                        query_feats=q, gallery_feats=g)
+                                        metric=metric, rerank=rerank)
 
     feats = np.concatenate([q, g])
     records = list(query_records) + list(gallery_records)
