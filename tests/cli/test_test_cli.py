@@ -190,3 +190,14 @@ def test_overrides_anywhere_after_the_subcommand(tmp_path):
     assert main(["test", "--checkpoint", str(ckpt), "eval.flip=false", "--out", str(tmp_path / "o"),
                  f"data.root={root}", "--config", TINY, "eval.trials=1"]) == 0
     assert (tmp_path / "o" / "metrics.json").is_file()
+
+
+def test_a_config_that_contradicts_the_checkpoints_run_is_warned_about(tmp_path, capsys):
+    root, ckpt = _tiny_run(tmp_path)
+    assert main(["test", "--checkpoint", str(ckpt), "--config", TINY, f"data.root={root}", "eval.combine=bn",
+                 "--out", str(tmp_path / "o")]) == 0
+    err = capsys.readouterr().err
+    assert "warning: eval.combine is 'bn' here but 'all' in the checkpoint's training run" in err
+    assert main(["test", "--checkpoint", str(ckpt), "--config", TINY, f"data.root={root}", "--out",
+                 str(tmp_path / "o")]) == 0
+    assert "warning" not in capsys.readouterr().err

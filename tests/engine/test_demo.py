@@ -7,7 +7,7 @@ import pytest
 from tests.engine.tiny import CONFIGS
 from vireid.config import load_config
 from vireid.engine.demo import comparison_table, run_demo
-from vireid.errors import ConfigError
+from vireid.errors import ConfigError, VireidError
 
 
 def test_comparison_table_in_percent():
@@ -24,3 +24,25 @@ def test_demo_needs_synthetic_data(tmp_path):
     with pytest.raises(ConfigError, match="data.synth"):
         run_demo(cfg, tmp_path / "demo")
     assert not (tmp_path / "demo").exists()
+
+
+def test_demo_replaces_only_its_own_run_folder(tmp_path):
+    """The demo starts afresh, but empties only a folder a demo wrote (demo.json); never another, never
+    one holding its dataset."""
+    from vireid.engine.demo import DEMO_MARKER, clear_demo_folder
+
+    cfg = load_config(CONFIGS / "test_tiny.yaml", [f"data.root={tmp_path / 'runs' / 'mine' / 'data'}"])
+    mine = tmp_path / "runs" / "mine"
+    mine.mkdir(parents=True)
+    (mine / "thesis.tex").write_text("keep")
+    with pytest.raises(VireidError, match="holds the data.root"):
+        run_demo(cfg, mine)
+    cfg = load_config(CONFIGS / "test_tiny.yaml", [f"data.root={tmp_path / 'data'}"])
+    with pytest.raises(VireidError, match="not a demo run folder"):
+        run_demo(cfg, mine)
+    assert (mine / "thesis.tex").read_text() == "keep" and sorted(p.name for p in mine.iterdir()) == ["thesis.tex"]
+    old = tmp_path / "demo"
+    (old / "checkpoints").mkdir(parents=True)
+    (old / DEMO_MARKER).write_text("{}")
+    clear_demo_folder(old)
+    assert list(old.iterdir()) == []

@@ -12,6 +12,7 @@ checkpoint's metadata; the config gives the data and evaluation options.  See
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -47,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
     result = run_test(cfg, checkpoint, out=args.out, device=args.device, rerank=args.rerank, viz=args.viz,
                       save_features=args.save_features)
     if result.is_main:
+        for text in result.warnings:
+            print(f"warning: {text}", file=sys.stderr)
         print(tables(result.evaluations))
         print(f"metrics written to {result.written['metrics']}")
         features = [p for n, p in result.written.items() if "/" in n]

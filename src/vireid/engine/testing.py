@@ -44,8 +44,30 @@ class TestResult:
     out: Path                               # the output folder
     written: dict[str, Path] = field(default_factory=dict)  # name -> file written
     is_main: bool = True
+    warnings: list[str] = field(default_factory=list)  # settings that differ from the checkpoint's run
 
     __test__ = False  # not a pytest test class
+
+
+#: settings that change a model's descriptors or its dataset: the config given to ``vireid test``
+#: should agree with the run that trained the checkpoint
+TEST_TIME_KEYS = ("data.dataset", "data.height", "data.width", "eval.flip", "eval.combine")
+
+
+def differences_from_run(cfg: Config, run_config: dict | None) -> list[str]:
+    """Where ``cfg`` differs from the checkpoint's own run config in :data:`TEST_TIME_KEYS`."""
+    from vireid.config import to_dict
+
+    if not isinstance(run_config, dict):
+        return []
+    mine = to_dict(cfg)
+    out = []
+    for key in TEST_TIME_KEYS:
+        section, name = key.split(".")
+        theirs = (run_config.get(section) or {}).get(name)
+        if theirs is not None and mine[section][name] != theirs:
+            out.append(f"{key} is {mine[section][name]!r} here but {theirs!r} in the checkpoint's training run")
+    return out
 
 
 def default_out(checkpoint: Path) -> Path:
@@ -159,6 +181,7 @@ def run_test(cfg: Config, checkpoint: str | Path, *, out: str | Path | None = No
     from vireid.utils.paths import check_output
 
     loaded = read_checkpoint(checkpoint)
+    notes = differences_from_run(cfg, loaded.config)
     folder = Path(out) if out else default_out(loaded.weights) / TEST_FOLDER
     check_output(folder, {"checkpoint": loaded.weights, "data.root": cfg.data.root}, folder=True)
     ctx = make_context(cfg, device)
@@ -178,4 +201,4 @@ def run_test(cfg: Config, checkpoint: str | Path, *, out: str | Path | None = No
                     written.update(save_all_features(results, folder / "features", rerank=rerank))
     finally:
         distributed.cleanup()
-    return TestResult(summary, results, folder, written, ctx.dist.is_main)
+    return TestResult(summary, results, folder, written, ctx.dist.is_main, notes)
