@@ -41,7 +41,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from vireid.inference import collect_records
     from vireid.inference.extract import build_index_dir
-    from vireid.search.index import check_index_out
+    from vireid.search.folder import check_index_out
 
     check_index_out(args.out, {"gallery": args.gallery, "checkpoint": args.checkpoint})
     records, note = collect_records(args.gallery, args.modality)  # before loading the model: fail fast

@@ -62,7 +62,7 @@ def build_index_dir(model: Any, records: Sequence[Record], modality: str, out: s
                     progress: bool = True):
     """Embed ``records`` into a :class:`vireid.search.GalleryIndex` written to the folder ``out``
     (``vireid index build``); ``out`` is checked before anything is embedded."""
-    from vireid.search.index import check_index_out, save_index_dir
+    from vireid.search.folder import check_index_out, save_index_dir
 
     inputs = {"checkpoint": getattr(model, "source", None), "gallery": gallery}
     check_index_out(out, inputs)
