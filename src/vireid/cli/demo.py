@@ -20,7 +20,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--config", default=DEFAULT_CONFIG,
                    help="demo config, a shipped name or a YAML path (default: %(default)s)")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
-    p.add_argument("--out", default=DEFAULT_OUT, help="run folder (default %(default)s; a previous demo run there is replaced, any other non-empty folder refused)")
+    p.add_argument("--out", default=DEFAULT_OUT,
+                   help="run folder (default %(default)s; a previous demo run there is replaced, any other "
+                        "non-empty folder refused)")
     p.add_argument("--workers", type=int, default=2, help="processes for dataset generation (default %(default)s)")
     return p
 

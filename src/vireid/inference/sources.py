@@ -30,7 +30,8 @@ _CAM = re.compile(r"^(?:cam(?:era)?[_-]?)?(\d+)$", re.IGNORECASE)
 
 _CAM_DIR = re.compile(r"^cam(\d+)$", re.IGNORECASE)
 _SYSU_CAMERAS = {1: "visible", 2: "visible", 3: "infrared", 4: "visible", 5: "visible", 6: "infrared"}
-_TOP_FOLDERS = {"llcm": {"test_vis": "visible", "train_vis": "visible", "test_nir": "infrared", "train_nir": "infrared"},
+_TOP_FOLDERS = {"llcm": {"test_vis": "visible", "train_vis": "visible",
+                         "test_nir": "infrared", "train_nir": "infrared"},
                 "regdb": {"visible": "visible", "thermal": "infrared"}}
 _REGDB_CAMID = {"visible": 1, "infrared": 2}  # as the RegDB reader numbers them
 LAYOUT_NAMES = {"sysu": "SYSU-MM01", "llcm": "LLCM", "regdb": "RegDB"}

@@ -98,8 +98,8 @@ def tsne_figure(feats: np.ndarray, pids: Sequence[int], modalities: Sequence[str
         # the legend explains the marker only, in a neutral colour: colour is the identity
         handles.append(Line2D([], [], linestyle="none", marker=marker, markerfacecolor="white",
                               markeredgecolor="k", markersize=6, label=f"{modality} ({int(m.sum())} images)"))
-    ax.legend(handles=handles, loc="best", fontsize=8, title=f"marker: modality\ncolour: identity ({len(chosen)} shown)",
-              title_fontsize=8)
+    ax.legend(handles=handles, loc="best", fontsize=8, title_fontsize=8,
+              title=f"marker: modality\ncolour: identity ({len(chosen)} shown)")
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_xlabel("t-SNE dimension 1", fontsize=8)
