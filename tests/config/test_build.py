@@ -32,3 +32,15 @@ def test_criterion_kwargs_carry_lambdas():
     cfg = load_config(CONFIGS / "deen_sysu.yaml", ["loss.cpm_weight=0.5"])
     crit = build.build_criterion(cfg.loss)
     assert crit.cpm_weight == 0.5 and crit.ort_weight == 0.01
+
+
+def test_erasing_value_reaches_the_transform_and_is_checked():
+    from vireid.data.transforms import TrainTransform
+
+    cfg = load_config(CONFIGS / "agw_sysu.yaml")
+    t = TrainTransform(**build.train_transform_kwargs(cfg.data))
+    assert t.erasing_value == (0.0, 0.0, 0.0) and t.grayscale_p == 0.0
+    assert TrainTransform(**build.train_transform_kwargs(load_config(CONFIGS / "deen_sysu.yaml").data)
+                          ).erasing_value == pytest.approx((0.485, 0.456, 0.406))
+    with pytest.raises(ConfigError, match="data.erasing_value"):
+        build.train_transform_kwargs(load_config(CONFIGS / "agw_sysu.yaml", ["data.erasing_value=[0, 0]"]).data)
