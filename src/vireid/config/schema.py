@@ -36,6 +36,7 @@ class DataConfig:
     erasing_p: float = 0.5
     erasing_area: tuple = (0.2, 0.8)  # DEEN: (0.2, 0.8) on SYSU, (0.02, 0.4) on RegDB/LLCM
     erasing_ratio: float = 0.3
+    erasing_value: tuple = (0.485, 0.456, 0.406)  # fill after normalisation: DEEN the ImageNet mean, AGW 0
     channel_aug: Optional[str] = None  # None | exchange | adapt_gray (CAJ channel augmentation)
     cache: bool = False               # keep decoded training images in RAM
     # non-empty: generate (or reuse) a synthetic dataset in the ``dataset`` layout at ``root``
@@ -47,7 +48,7 @@ class DataConfig:
 class ModelConfig:
     """Architecture name and its constructor keyword arguments (num_classes is added)."""
 
-    name: str = "deen"               # deen | deen_vit
+    name: str = "deen"               # deen | deen_vit | agw
     args: dict = field(default_factory=dict)
     pretrained: Optional[str] = None  # path to backbone weights (safetensors/.pth)
 

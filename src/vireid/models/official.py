@@ -93,7 +93,7 @@ def _state_from_file(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], 
         obj = obj["net"]
     if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise CheckpointError(
-            f"{path}: expected the DEEN authors' checkpoint ({{'net': state_dict, ...}} or a bare state dict)"
+            f"{path}: expected an authors' DEEN/AGW checkpoint ({{'net': state_dict, ...}} or a bare state dict)"
         )
     return dict(obj), info
 
