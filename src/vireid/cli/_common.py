@@ -30,7 +30,7 @@ def add_model_args(p: argparse.ArgumentParser, checkpoint_required: bool = True)
 
 
 def model_from_args(args: argparse.Namespace, checkpoint: str | None = None):
-    """The :class:`vireid.InferenceModel` of ``--checkpoint`` (or ``checkpoint``)."""
+    """The :class:`vireid.inference.InferenceModel` of ``--checkpoint`` (or ``checkpoint``)."""
     from vireid.inference import load_model
 
     if args.batch_size < 1:

@@ -20,7 +20,7 @@ import argparse
 from pathlib import Path
 
 from vireid.cli._common import add_model_args, check_out_file, model_from_args
-from vireid.evaluation.distance import METRICS
+from vireid.evaluation.distance import DISTANCES
 from vireid.evaluation.protocols import PROTOCOLS
 
 
@@ -38,7 +38,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="draw these queries (0-based rows of the query file) instead")
     r.add_argument("--protocol", choices=PROTOCOLS, default=None,
                    help="whose rules decide what a query may match (default: recorded in the files, else plain)")
-    r.add_argument("--metric", choices=METRICS, default=None,
+    r.add_argument("--metric", choices=DISTANCES, default=None,
                    help="distance (default: recorded in the files, else cosine)")
     r.add_argument("--rerank", action=argparse.BooleanOptionalAction, default=None,
                    help="k-reciprocal re-ranking (default: recorded in the files, else off)")

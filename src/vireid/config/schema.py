@@ -26,8 +26,8 @@ class DataConfig:
     shot: str = "single"             # SYSU-MM01 gallery: single | multi
     height: int = 288
     width: int = 144
-    num_ids: int = 6                 # P identities per batch (per rank)
-    num_pos: int = 4                 # K images per identity and modality
+    num_ids: int = 6                 # P identities per batch and rank
+    num_pos: int = 4                 # K images per identity and modality: a rank's batch is 2*P*K images
     workers: int = 4
     test_batch_size: int = 64
     pad: int = 10
@@ -55,7 +55,7 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class LossConfig:
-    """Loss weights (DEEN, CVPR 2023, Eq. 11: L = L_id + L_tri + l1 L_cpm + l2 L_ort)."""
+    """Loss weights (DEEN's objective, CVPR 2023: L = L_id + L_tri + l1 L_cpm + l2 L_ort)."""
 
     id_weight: float = 1.0
     label_smoothing: float = 0.0
@@ -66,7 +66,7 @@ class LossConfig:
     cpm_margin: float = 0.2
     metric_normalize: bool = False   # triplet + CPM on L2-normalised embeddings (off: DEEN)
     ort_weight: float = 0.01         # lambda_2 (DEEN orthogonal loss of the DEE module)
-    aux_weights: dict = field(default_factory=dict)  # other architecture losses, default 1.0
+    aux_weights: dict = field(default_factory=dict)  # weight per other model loss name (default: ort_weight)
     svdo_of_weight: float = 0.0      # ABD-Net SVDO orthogonal features
     svdo_ow_weight: float = 0.0      # ABD-Net SVDO orthogonal weights
     infonce_weight: float = 0.0
@@ -98,7 +98,7 @@ class TrainConfig:
     """Loop, precision, device and bookkeeping."""
 
     epochs: int = 150
-    steps_per_epoch: Optional[int] = None  # None: as DEEN, max(#visible, #infrared) // (P*K)
+    steps_per_epoch: Optional[int] = None  # per rank; None: max(#vis, #ir) // (P*K*world_size) + 1 (DEEN's)
     seed: int = 0
     device: str = "auto"             # auto | cpu | cuda | cuda:N
     threads: int = 0                 # torch CPU threads (0: torch's default); 1 is best on a busy CPU

@@ -28,9 +28,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vireid.errors import CheckpointError, ShapeError
+from vireid.modality import MODAL_BOTH, MODAL_INFRARED, MODAL_VISIBLE  # noqa: F401  (re-exported)
 
 Modality = Literal["visible", "infrared"]
-MODAL_BOTH, MODAL_VISIBLE, MODAL_INFRARED = 0, 1, 2
 
 
 class TrainOutput(NamedTuple):
