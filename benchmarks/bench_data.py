@@ -1,6 +1,6 @@
 """Training data pipeline: decode + augmentation images/s at 288x144 with 2 DataLoader workers.
 
-Target (issue 4 §1): at least 300 training images/s on the 2-core machine.  A few hundred
+Target: at least 300 training images/s on the 2-core machine.  A few hundred
 JPEGs of about 300x150 (textured, visible RGB and single-channel infrared) are written to a
 temporary folder; both pipelines read them through the same identity sampler and a
 DataLoader with 2 workers and produce the same kind of batches:

@@ -76,7 +76,7 @@ def _cases():
         ("demo", "bad-value", "demo --out {tmp}/demo train.epochs=0", "train.epochs: must be >= 1"),
         ("convert", "missing", "convert --official {nope}.t --out {tmp}/c.safetensors", "file not found"),
         ("convert", "corrupt", "convert --official {corrupt} --out {tmp}/c.safetensors", "not a readable"),
-        ("convert", "wrong-kind", "convert --official {ckpt} --out {tmp}/c.safetensors", "not the DEEN authors'"),
+        ("convert", "wrong-kind", "convert --official {ckpt} --out {tmp}/c.safetensors", "not an authors' DEEN/AGW"),
         ("convert", "bad-value", "convert --official {ckpt} --variant v3 --out {tmp}/c.safetensors", "invalid choice"),
         ("train", "missing", f"train --config {TINY} data.root={{nope}} data.synth=null --out {{tmp}}/r", "not found"),
         ("train", "corrupt", "train --config {yaml} --out {tmp}/r", "bad.yaml"),

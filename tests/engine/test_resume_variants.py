@@ -33,6 +33,10 @@ VARIANTS = {
     "vit_tmhee": vit("tmhee"),
     "vit_cmatm": vit("cmatm"),
     "vit_ssdec": {**vit("ssdec"), "overrides": ["loss.infonce_weight=0.1"]},
+    "agw": {"name": "agw", "model": {"base_channels": 4, "layers": [1, 1, 1, 1]},
+            "overrides": ["loss.triplet=weighted"]},
+    "agw_base": {"name": "agw", "model": {"base_channels": 4, "layers": [1, 1, 1, 1], "non_local": False,
+                                          "gem": False}},
     "vit_svdo": {**vit("dee", svdo_of_stages=[1], svdo_ow_blocks=[0]),
                  "overrides": ["loss.svdo_of_weight=1e-6", "loss.svdo_ow_weight=1e-3"]},
 }
@@ -50,7 +54,8 @@ def test_killed_run_resumes_bitwise(variant, root, tmp_path):
     cfg = load_config(CONFIGS / "test_tiny.yaml", [f"data.root={root}", "train.checkpoint_every=1", "eval.every=0",
                                                    *overrides])
     if isinstance(spec, dict):  # another model family: its own constructor arguments, not DEEN's
-        cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, name="deen_vit", args=spec["model"]))
+        cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, name=spec.get("name", "deen_vit"),
+                                                                 args=spec["model"]))
     train(cfg, tmp_path / "full", quiet=True)
     with pytest.raises(StopAtStep.StopTraining):
         train(cfg, tmp_path / "crashed", quiet=True, stop_at_step=3)  # mid-epoch 2

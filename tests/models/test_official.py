@@ -146,15 +146,19 @@ def test_cli_convert_writes_vireid_checkpoint(official, tmp_path, capsys):
 def test_a_vireid_file_is_not_taken_for_the_authors(tmp_path):
     """convert checks its input is the authors' checkpoint: a vireid state dict maps onto itself otherwise."""
     from vireid.cli.main import main
-    from vireid.models.official import convert_official
+    from vireid.models.authors import convert_authors_checkpoint
 
     model = DEEN(num_classes=4, variant="regdb", base_channels=8, layers=(1, 1, 1, 1))
     torch.save({"net": model.state_dict()}, tmp_path / "ours.t")
-    with pytest.raises(CheckpointError, match="holds vireid's parameter names, not the DEEN authors'"):
-        convert_official(tmp_path / "ours.t", tmp_path / "out.safetensors", variant="regdb")
+    with pytest.raises(CheckpointError, match="holds vireid's parameter names, not an authors' DEEN/AGW"):
+        convert_authors_checkpoint(tmp_path / "ours.t", tmp_path / "out.safetensors")
+    with pytest.raises(CheckpointError, match="holds vireid's parameter names"):
+        load_official_deen(tmp_path / "ours.t", "regdb")
     model.save(tmp_path / "ours.safetensors")
-    with pytest.raises(CheckpointError, match="is a safetensors file, not the DEEN authors' checkpoint"):
+    with pytest.raises(CheckpointError, match="is a safetensors file, not an authors' DEEN/AGW checkpoint"):
         load_official_deen(tmp_path / "ours.safetensors", "regdb")
+    with pytest.raises(CheckpointError, match="is a safetensors file"):
+        convert_authors_checkpoint(tmp_path / "ours.safetensors", tmp_path / "out.safetensors")
     assert not (tmp_path / "out.safetensors").exists()
     net, _, _ = read_fixture("regdb")
     official = write_t(tmp_path / "theirs.t", net)

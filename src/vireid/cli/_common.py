@@ -31,7 +31,7 @@ def modality(text: str) -> str:
 
 def add_model_args(p: argparse.ArgumentParser, checkpoint_required: bool = True) -> None:
     p.add_argument("--checkpoint", required=checkpoint_required, metavar="CKPT",
-                   help="run folder, .safetensors checkpoint (engine or DEEN.save) or the authors' DEEN .t file")
+                   help="run folder, .safetensors checkpoint (engine or Model.save) or an authors' DEEN/AGW .t file")
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     p.add_argument("--batch-size", type=int, default=64, help="images per forward pass (default: 64)")
     p.add_argument("--input-size", type=input_size, default=None, metavar="HxW",
@@ -39,7 +39,7 @@ def add_model_args(p: argparse.ArgumentParser, checkpoint_required: bool = True)
 
 
 def model_from_args(args: argparse.Namespace, checkpoint: str | None = None):
-    """The :class:`vireid.InferenceModel` of ``--checkpoint`` (or ``checkpoint``)."""
+    """The :class:`vireid.inference.InferenceModel` of ``--checkpoint`` (or ``checkpoint``)."""
     from vireid.inference import load_model
 
     if args.batch_size < 1:

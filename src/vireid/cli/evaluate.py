@@ -15,7 +15,7 @@ import argparse
 import sys
 
 from vireid.evaluation import PROTOCOLS, format_table
-from vireid.evaluation.distance import METRICS
+from vireid.evaluation.distance import DISTANCES
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -25,7 +25,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--gallery", required=True, nargs="+", metavar="FILE",
                    help="gallery features; several files = several trials")
     p.add_argument("--protocol", required=True, choices=PROTOCOLS)
-    p.add_argument("--metric", default="euclidean", choices=METRICS,
+    p.add_argument("--metric", default="euclidean", choices=DISTANCES,
                    help="distance (default: euclidean; inner: -q.g, the distance vireid test scores)")
     p.add_argument("--rerank", action="store_true",
                    help="k-reciprocal re-ranking (Zhong et al. 2017; k1=20, k2=6, lambda=0.3)")

@@ -7,7 +7,7 @@ Input ``images``: float32 (B, 3, H, W) RGB at the model's input size (dynamic ba
 Without ``--preprocess-in-graph`` the caller normalises: ``(x / 255 - mean) / std`` with
 ImageNet mean/std; with it, pass raw 0..255 values and the graph normalises (stated in the
 model's metadata, ``preprocessing_in_graph``, so nobody normalises twice).  Output
-``descriptor``: the L2-normalised descriptor of :meth:`vireid.InferenceModel.embed`.
+``descriptor``: the L2-normalised descriptor of :meth:`vireid.inference.InferenceModel.embed`.
 Export one file per modality (the two modalities have different stems).
 """
 

@@ -20,9 +20,9 @@ import argparse
 from pathlib import Path
 
 from vireid.cli._common import add_model_args, modality, model_from_args
-from vireid.utils.paths import check_output
-from vireid.evaluation.distance import METRICS
+from vireid.evaluation.distance import DISTANCES
 from vireid.evaluation.protocols import PROTOCOLS
+from vireid.utils.paths import check_output
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -39,7 +39,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="draw these queries (0-based rows of the query file) instead")
     r.add_argument("--protocol", choices=PROTOCOLS, default=None,
                    help="whose rules decide what a query may match (default: recorded in the files, else plain)")
-    r.add_argument("--metric", choices=METRICS, default=None,
+    r.add_argument("--metric", choices=DISTANCES, default=None,
                    help="distance (default: recorded in the files, else inner, the one vireid test scores)")
     r.add_argument("--rerank", action=argparse.BooleanOptionalAction, default=None,
                    help="k-reciprocal re-ranking (default: recorded in the files, else off)")

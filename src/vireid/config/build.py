@@ -40,10 +40,12 @@ def build_dataset(data: DataConfig):
 def train_transform_kwargs(data: DataConfig) -> dict[str, Any]:
     if len(data.erasing_area) != 2:
         raise ConfigError(f"data.erasing_area: expected [min, max], got {list(data.erasing_area)}")
+    if len(data.erasing_value) != 3:
+        raise ConfigError(f"data.erasing_value: expected 3 per-channel values, got {list(data.erasing_value)}")
     return dict(height=data.height, width=data.width, padding=data.pad, flip_p=0.5 if data.flip else 0.0,
                 grayscale_p=data.grayscale_p, erasing_p=data.erasing_p,
                 erasing_area=tuple(float(x) for x in data.erasing_area), erasing_ratio=data.erasing_ratio,
-                channel_aug=data.channel_aug)
+                erasing_value=tuple(float(x) for x in data.erasing_value), channel_aug=data.channel_aug)
 
 
 def train_loader_kwargs(cfg: Config, rank: int = 0, world_size: int = 1) -> dict[str, Any]:

@@ -26,8 +26,8 @@ class DataConfig:
     shot: str = "single"             # SYSU-MM01 gallery: single | multi
     height: int = 288
     width: int = 144
-    num_ids: int = 6                 # P identities per batch (per rank)
-    num_pos: int = 4                 # K images per identity and modality
+    num_ids: int = 6                 # P identities per batch and rank
+    num_pos: int = 4                 # K images per identity and modality: a rank's batch is 2*P*K images
     workers: int = 4
     test_batch_size: int = 64
     pad: int = 10
@@ -36,6 +36,7 @@ class DataConfig:
     erasing_p: float = 0.5
     erasing_area: tuple = (0.2, 0.8)  # DEEN: (0.2, 0.8) on SYSU, (0.02, 0.4) on RegDB/LLCM
     erasing_ratio: float = 0.3
+    erasing_value: tuple = (0.485, 0.456, 0.406)  # fill after normalisation: DEEN the ImageNet mean, AGW 0
     channel_aug: Optional[str] = None  # None | exchange | adapt_gray (CAJ channel augmentation)
     cache: bool = False               # keep decoded training images in RAM
     # non-empty: generate (or reuse) a synthetic dataset in the ``dataset`` layout at ``root``
@@ -47,14 +48,14 @@ class DataConfig:
 class ModelConfig:
     """Architecture name and its constructor keyword arguments (num_classes is added)."""
 
-    name: str = "deen"               # deen | deen_vit
+    name: str = "deen"               # deen | deen_vit | agw
     args: dict = field(default_factory=dict)
     pretrained: Optional[str] = None  # path to backbone weights (safetensors/.pth)
 
 
 @dataclass(frozen=True)
 class LossConfig:
-    """Loss weights (DEEN, CVPR 2023, Eq. 11: L = L_id + L_tri + l1 L_cpm + l2 L_ort)."""
+    """Loss weights (DEEN's objective, CVPR 2023: L = L_id + L_tri + l1 L_cpm + l2 L_ort)."""
 
     id_weight: float = 1.0
     label_smoothing: float = 0.0
@@ -65,7 +66,7 @@ class LossConfig:
     cpm_margin: float = 0.2
     metric_normalize: bool = False   # triplet + CPM on L2-normalised embeddings (off: DEEN)
     ort_weight: float = 0.01         # lambda_2 (DEEN orthogonal loss of the DEE module)
-    aux_weights: dict = field(default_factory=dict)  # other architecture losses, default 1.0
+    aux_weights: dict = field(default_factory=dict)  # weight per other model loss name (default: ort_weight)
     svdo_of_weight: float = 0.0      # ABD-Net SVDO orthogonal features
     svdo_ow_weight: float = 0.0      # ABD-Net SVDO orthogonal weights
     infonce_weight: float = 0.0
@@ -97,7 +98,7 @@ class TrainConfig:
     """Loop, precision, device and bookkeeping."""
 
     epochs: int = 150
-    steps_per_epoch: Optional[int] = None  # None: as DEEN, max(#visible, #infrared) // (P*K)
+    steps_per_epoch: Optional[int] = None  # per rank; None: max(#vis, #ir) // (P*K*world_size) + 1 (DEEN's)
     seed: int = 0
     device: str = "auto"             # auto | cpu | cuda | cuda:N
     threads: int = 0                 # torch CPU threads (0: torch's default); 1 is best on a busy CPU

@@ -77,7 +77,11 @@ class CrossModalTrainDataset(Dataset):
         return max(len(self.visible), len(self.infrared))
 
     def load(self, modality: int, index: int) -> np.ndarray:
-        """Resized uint8 image (H, W, 3) of visible (0) or infrared (1) record ``index``."""
+        """Resized uint8 image (H, W, 3) of record ``index`` of the visible (0) or infrared (1) list.
+
+        0/1 here index the pair (visible, infrared) -- also in :meth:`rng`'s stream key, so the
+        augmentation streams stay as they are -- and are not the modality codes of
+        :mod:`vireid.modality` (1 visible, 2 infrared)."""
         key = (modality, index)
         if self.cache_enabled and key in self._cache:
             return self._cache[key]

@@ -6,8 +6,9 @@ query set and most gallery images), with DEEN's test-time descriptor
 Under DDP each rank embeds a contiguous share of the images and the shares are gathered,
 so every rank ends with the same features (and the same metrics).
 
-Distances are ``-<q, g>`` of the unnormalised descriptors, the authors' ``-distmat`` of summed
-inner products exactly (:meth:`vireid.models.base.ReIDModel.embed` with ``normalize=False``);
+Distances are ``-<q, g>`` of descriptors that are *not* L2-normalised as a whole (each
+embedding's eval features are; :meth:`vireid.models.base.ReIDModel.embed` with
+``normalize=False``), the authors' ``-distmat`` of summed inner products exactly;
 with ``rerank``, k-reciprocal re-ranking of Euclidean distances between the L2-normalised
 descriptors.  :func:`run_splits` returns, per split, a :class:`SplitEvaluation`: the metrics,
 the distances scored and the descriptors, so pictures and features files need no second pass.
@@ -40,8 +41,8 @@ from vireid.data.records import Record
 from vireid.engine import distributed as dist_utils
 from vireid.engine.amp import Precision
 from vireid.engine.checkpoint import unwrap_model
-from vireid.evaluation import METRICS, EvalResult, aggregate, evaluate, format_table
 from vireid.errors import VireidError
+from vireid.evaluation import SCORE_NAMES, EvalResult, aggregate, evaluate, format_table
 from vireid.evaluation.distance import query_gallery_distance
 
 
@@ -50,7 +51,8 @@ class SplitEvaluation:
     """One evaluated split: its records, metrics, the distances scored and the descriptors.
 
     ``features`` holds the descriptor of every distinct image of the evaluation once (shared by
-    the splits of one :func:`run_splits` call); ``query_rows`` / ``gallery_rows`` index it.
+    the splits of one :func:`run_splits` call; not L2-normalised, as scored without ``rerank``);
+    ``query_rows`` / ``gallery_rows`` index it.
     """
 
     split: EvalSplit
@@ -175,7 +177,7 @@ def summarize(results: Sequence[SplitEvaluation]) -> dict:
         agg = aggregate([e.result for e in items])
         agg["trials"] = [{"trial": e.split.trial, **t} for e, t in zip(items, agg["trials"])]
         directions[d] = agg
-    mean = {m: sum(v["mean"][m] for v in directions.values()) / len(directions) for m in METRICS}
+    mean = {m: sum(v["mean"][m] for v in directions.values()) / len(directions) for m in SCORE_NAMES}
     return {"protocol": results[0].split.protocol, "mean": mean, "directions": directions}
 
 

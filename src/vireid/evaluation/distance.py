@@ -18,7 +18,8 @@ import torch.nn.functional as F
 
 from vireid.errors import ShapeError, VireidError
 
-METRICS = ("euclidean", "sqeuclidean", "cosine", "inner")
+#: the distance names :func:`pairwise_distance` and :func:`query_gallery_distance` accept
+DISTANCES = ("euclidean", "sqeuclidean", "cosine", "inner")
 
 
 def _as_tensor(x: Any, name: str) -> torch.Tensor:
@@ -33,8 +34,8 @@ def _as_tensor(x: Any, name: str) -> torch.Tensor:
 def pairwise_distance(a: Any, b: Any, metric: str = "euclidean",
                       block_rows: int = 4096) -> np.ndarray | torch.Tensor:
     """(len(a), len(b)) distance matrix under ``metric``."""
-    if metric not in METRICS:
-        raise VireidError(f"unknown distance metric {metric!r}; expected one of {', '.join(METRICS)}")
+    if metric not in DISTANCES:
+        raise VireidError(f"unknown distance metric {metric!r}; expected one of {', '.join(DISTANCES)}")
     torch_out = isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)
     ta, tb = _as_tensor(a, "a"), _as_tensor(b, "b")
     if ta.shape[1] != tb.shape[1]:
@@ -70,8 +71,8 @@ def query_gallery_distance(query: Any, gallery: Any, metric: str = "euclidean", 
     descriptors (inner products are not distances).  numpy in -> numpy out, torch in -> torch
     out (float32 after re-ranking).
     """
-    if metric not in METRICS:
-        raise VireidError(f"unknown distance metric {metric!r}; expected one of {', '.join(METRICS)}")
+    if metric not in DISTANCES:
+        raise VireidError(f"unknown distance metric {metric!r}; expected one of {', '.join(DISTANCES)}")
     torch_out = isinstance(query, torch.Tensor) and isinstance(gallery, torch.Tensor)
     if metric == "inner":
         q, g = _as_tensor(query, "query"), _as_tensor(gallery, "gallery")

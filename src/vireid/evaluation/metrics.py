@@ -34,7 +34,7 @@ Deliberate choices, where the authors' code is ill-defined:
   matched at all), which is what Rank-k means there.
 * **Direction.** ``distmat`` is always query x gallery and a *distance* (smaller
   is closer).  The authors pass ``-similarity``; their LLCM VIS->IR script also
-  transposes query and gallery (a known issue of their repository).  We never do.
+  transposes query and gallery (a known bug of their test script).  We never do.
 
 Algorithm (no Python loop over queries, no full sort): for each query the
 positives' distances ``t_1 <= ... <= t_m`` are sorted; the number of kept

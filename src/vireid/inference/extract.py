@@ -3,7 +3,7 @@
 ``vireid extract`` and ``vireid index build`` use these.  Records come from
 :func:`vireid.inference.sources.collect_records` (pids and camids parsed from
 ``.../{cam}/{pid}/image`` folder names, -1 when absent; a manifest's own columns); the
-descriptors are :meth:`vireid.InferenceModel.embed`'s (L2-normalised).  A features file
+descriptors are :meth:`vireid.inference.InferenceModel.embed`'s (L2-normalised).  A features file
 (:func:`vireid.evaluation.features.save_features`) also records the model identity and the
 input in its metadata, and is written atomically only after every image was embedded.
 """
@@ -21,7 +21,7 @@ from vireid.errors import VireidError
 
 
 def embed_records(model: Any, records: Sequence[Record], modality: str, *, progress: bool = True) -> Tensor:
-    """Descriptors ``(N, D)`` of ``records`` (one modality) with an :class:`~vireid.InferenceModel`."""
+    """Descriptors ``(N, D)`` of ``records`` (one modality) with an :class:`~vireid.inference.InferenceModel`."""
     return model.embed([r.path for r in records], modality, progress=progress)
 
 

@@ -9,13 +9,14 @@ Sources understood by :func:`read_checkpoint`:
   :meth:`DEEN.save` file (``architecture`` + ``kwargs`` only).  Without a ``config`` in the
   metadata, a ``config.yaml`` next to the file or in the run folder above its ``checkpoints/``
   folder is used when present;
-* any other file: the DEEN authors' ``*.t`` checkpoint, read with
-  ``torch.load(weights_only=True)``; the variant is inferred from its keys (the RegDB
-  variant has no ``MFA3`` block).
+* any other file: an authors' ``*.t`` checkpoint, read with ``torch.load(weights_only=True)``:
+  DEEN's if it has ``MFA``/``DEE`` blocks (the variant is inferred from its keys: the RegDB
+  variant has no ``MFA3`` block), else AGW's (or their non-local-free ``base``).
 
 The test-time configuration (:class:`InferenceConfig`) comes from the run's config
-(``data.height/width``, ``eval.flip/combine``) and falls back to DEEN's recipe (288 x 144,
-flip, all embeddings, pool + BN) when the checkpoint carries none.  A model with a fixed
+(``data.height/width``, ``eval.flip/combine``) and falls back to the model's ``eval_defaults``
+(AGW: no flip, BN feature) or else DEEN's recipe (288 x 144, flip, all embeddings, pool + BN)
+when the checkpoint carries none.  A model with a fixed
 input size (DEEN-ViT's ``img_size``) always uses its own.
 """
 
@@ -98,19 +99,6 @@ def _read_vireid(weights: Path) -> LoadedCheckpoint:
     return LoadedCheckpoint(model, model_spec(name).architecture, kwargs, config, weights)
 
 
-def infer_official_variant(path: Path) -> str:
-    """``"default"`` if the authors' checkpoint has an MFA3 block, else ``"regdb"``."""
-    from vireid.utils.io import safe_torch_load
-
-    obj = safe_torch_load(path, allow_numpy=True)
-    state = obj.get("net", obj) if isinstance(obj, dict) else None
-    if not isinstance(state, dict):
-        raise CheckpointError(f"{path}: not a vireid checkpoint nor a DEEN authors' checkpoint "
-                              "({'net': state_dict, ...})")
-    keys = [k[len("module."):] if k.startswith("module.") else k for k in state]
-    return "default" if any(k.startswith("MFA3.") for k in keys) else "regdb"
-
-
 def read_checkpoint(path: str | Path, variant: str | None = None) -> LoadedCheckpoint:
     """The model (eval mode, CPU), its constructor arguments and run config from any checkpoint."""
     p = Path(path).expanduser()
@@ -121,11 +109,11 @@ def read_checkpoint(path: str | Path, variant: str | None = None) -> LoadedCheck
 
         loaded = _read_vireid(resolve_checkpoint(p))
     else:
-        from vireid.models.official import load_official_deen
+        from vireid.models.authors import load_authors_checkpoint
+        from vireid.models.registry import spec_of
 
-        variant = variant or infer_official_variant(p)
-        model = load_official_deen(p, variant=variant)
-        loaded = LoadedCheckpoint(model, "DEEN", dict(model.config), None, p)
+        model = load_authors_checkpoint(p, variant=variant)
+        loaded = LoadedCheckpoint(model, spec_of(model).architecture, dict(model.config), None, p)
     loaded.model.eval()
     return loaded
 
@@ -136,7 +124,7 @@ def inference_config(loaded: LoadedCheckpoint, *,
     """Test-time options: explicit arguments, then the run config, then DEEN's defaults."""
     model, config = loaded.model, loaded.config or {}
     data = dict(config.get("data", {}) or {})
-    ev = dict(config.get("eval", {}) or {})
+    ev = {**getattr(model, "eval_defaults", {}), **dict(config.get("eval", {}) or {})}
     own = getattr(model, "img_size", None)
     if own is not None:
         own = (int(own[0]), int(own[1]))

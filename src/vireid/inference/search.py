@@ -29,7 +29,7 @@ def query_checkpoint(index: Any, modality: str, checkpoint: str | os.PathLike | 
 
 def search_images(index: Any, model: Any, images: Sequence[Any], modality: str, *, topk: int = 10,
                   nprobe: int = 16):
-    """Embed ``images`` with ``model`` (an :class:`~vireid.InferenceModel`) and rank the index's
+    """Embed ``images`` with ``model`` (an :class:`~vireid.inference.InferenceModel`) and rank the index's
     gallery for each; returns the index's :class:`vireid.search.SearchResult`."""
     if topk < 1:
         raise VireidError(f"topk must be >= 1, got {topk}")

@@ -10,7 +10,7 @@ visible).  With cosine similarities ``s = <v, r> / (|v||r| T)``:
     L_{v->r}(i) = -1/|P(i)| sum_{j in P(i)} log( exp(s_ij) / sum_k exp(s_ik) )
 
 averaged over the anchors that have at least one positive; the loss is the mean of the two
-directions.  Choices (the design note leaves them open): L2-normalised embeddings, the
+directions.  Choices (docs/deen_vit.md, "SS-DEC"): L2-normalised embeddings, the
 log-probability averaged over positives outside the log (SupCon's L_out, the better of its
 two variants), anchors without a cross-modal positive skipped; if no anchor has one the
 loss is 0 (still connected to the graph).
@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vireid.errors import ShapeError
+from vireid.modality import MODAL_VISIBLE, check_modality
 
 
 def _directional(logits: Tensor, pos: Tensor) -> tuple[Tensor, Tensor]:
@@ -72,9 +73,6 @@ def branch_infonce(branch_embeddings: Tensor, labels: Tensor, modality: Tensor, 
     all infrared embeddings (and vice versa); same-identity ones are the positives
     (:class:`InfoNCE`).  0 (in the graph) if no identity appears in both modalities.
     """
-    from vireid.models.base import MODAL_VISIBLE
-    from vireid.models.expansion.base import check_modality
-
     if not isinstance(branch_embeddings, Tensor) or branch_embeddings.dim() != 3:
         got = tuple(branch_embeddings.shape) if isinstance(branch_embeddings, Tensor) else type(branch_embeddings).__name__
         raise ShapeError(f"branch_infonce: expected branch embeddings of shape (K, B, C), got {got}")

@@ -28,9 +28,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vireid.errors import CheckpointError, ShapeError
+from vireid.modality import (MODAL_BOTH, MODAL_INFRARED, MODAL_VISIBLE, MODALITY_ALIASES,  # noqa: F401
+                             modality_to_modal)  # re-exported
 
 Modality = Literal["visible", "infrared"]
-MODAL_BOTH, MODAL_VISIBLE, MODAL_INFRARED = 0, 1, 2
 
 
 class TrainOutput(NamedTuple):
@@ -48,24 +49,6 @@ class TrainOutput(NamedTuple):
 class EvalOutput(NamedTuple):
     feat: Tensor     # (E * M, D) L2-normalised pooled features
     feat_bn: Tensor  # (E * M, D) L2-normalised BNNeck features
-
-
-#: accepted names of each modality (case-insensitive), canonical name first
-MODALITY_ALIASES = {MODAL_VISIBLE: ("visible", "vis", "rgb"), MODAL_INFRARED: ("infrared", "ir", "nir", "thermal")}
-
-
-def modality_to_modal(modality: str | int) -> int:
-    """``"visible"`` -> 1, ``"infrared"`` -> 2, any case, with the aliases of :data:`MODALITY_ALIASES`
-    (ints 1/2 pass through)."""
-    if isinstance(modality, int) and not isinstance(modality, bool) and modality in MODALITY_ALIASES:
-        return modality
-    if isinstance(modality, str):
-        name = modality.strip().lower()
-        for modal, names in MODALITY_ALIASES.items():
-            if name in names:
-                return modal
-    accepted = "; ".join(f"{names[0]}: {', '.join(names)} (or {modal})" for modal, names in MODALITY_ALIASES.items())
-    raise ShapeError(f"unknown modality {modality!r}; accepted, in any case -- {accepted}")
 
 
 def check_images(x: Tensor, name: str, min_hw: tuple[int, int] = (1, 1)) -> None:

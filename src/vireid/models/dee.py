@@ -2,7 +2,8 @@
 
 The token version for DEEN-ViT is :mod:`vireid.models.expansion.dee` (``DEE2d``/``DEE1d``).
 
-Zhang & Wang, CVPR 2023, Sec. 3.2 (Eq. 5): from a feature map ``x`` each of two
+Zhang & Wang, CVPR 2023, the DEE module (the paper's section on diverse embedding expansion;
+``DEE_module`` in the authors' ``DEEN/model.py``): from a feature map ``x`` each of two
 branches generates a new embedding: the mean of three 3x3 convolutions with
 dilation 1, 2, 3 (``C -> C/4``, no bias), ReLU, and a 1x1 convolution back to
 ``C`` (with bias).  The output stacks the input and the two generated maps

@@ -103,8 +103,8 @@ class DEEN(ReIDModel):
         init_resnet_(self.stem_visible)
         init_resnet_(self.stem_infrared)
         # both stems start equal, as in the authors' code where each is a copy of the same
-        # ImageNet ResNet-50 stem (from random weights on the synthetic benchmark this made no
-        # measurable difference: Rank-1 26.3 % vs 24.6 % for unequal stems, one seed each)
+        # ImageNet ResNet-50 stem (from random weights this made no clear difference on the
+        # synthetic benchmark; benchmarks/RESULTS.md, "Design measurements")
         self.stem_infrared.load_state_dict(self.stem_visible.state_dict())
         self.backbone = ResNet(layers[:3] if regdb else layers, c, last_stride=1, num_classes=None, stem=False)
         self.mfa1 = MFABlock(4 * c, c, stride2=False)
@@ -204,7 +204,7 @@ class DEEN(ReIDModel):
 
     @property
     def aux_loss_names(self) -> tuple[str, ...]:
-        return ("ort",)  # DEEN's orthogonal loss (Eq. 10)
+        return ("ort",)  # DEEN's orthogonal loss L_ort (vireid.losses.orthogonal)
 
     def forward_head(self, pooled: Tensor) -> tuple[Tensor, Tensor]:
         feat_bn = self.bottleneck(pooled)

@@ -1,26 +1,26 @@
 """DEEN-ViT: DEEN (Zhang & Wang, CVPR 2023) carried over to a ViT ("EmbedNet" on "DualViT").
 
-The design notes (shared/seeds/000, Sec. 1) describe five stages; built here as follows:
+The design, part by part, with every choice and its reason, is ``docs/deen_vit.md``; in short:
 
 * **DualViT**: modality-specific patch embeddings (``patch_embed_visible``,
   ``patch_embed_infrared``; both initialised from a pretrained ``patch_embed`` by
   :meth:`DEENViT.load_pretrained`), a shared cls token, position embeddings and blocks
   (timm names).  The blocks are split into stages (default 4 x 3 of a 12-block ViT) and
-  **each stage consumes the previous stage's output** (the notes' sketch re-embeds the raw
-  images at every stage, a bug).  ``modal`` 0 = visible batch then infrared batch, as DEEN.
+  **each stage consumes the previous stage's output** (the images are embedded once).
+  ``modal`` 0 = visible batch then infrared batch, as DEEN.
 * **Token MFA** (:mod:`vireid.models.token_mfa`) after every stage, on the patch tokens
-  (cls passes through).  ``mfa_low="stage0"`` (the notes): the low-level input of every MFA is
-  the stage-0 output (MFA0 is then MFA(x0, x0)); ``"previous"`` (DEEN's wiring): MFA_s gets
+  (cls passes through).  ``mfa_low="stage0"``: the low-level input of every MFA is the
+  stage-0 output (MFA0 is then MFA(x0, x0)); ``"previous"`` (DEEN's wiring): MFA_s gets
   the previous MFA's output, MFA0 the embedded tokens entering stage 0.  ``mfa_pool``
-  (default 1, 1, 2, 4 = the notes' flags 0, 0, 1, 2) pools the low-level tokens on the grid.
+  (default 1, 1, 2, 4) pools the low-level tokens on the grid (docs/deen_vit.md, Token MFA).
 * **Expansion** after the last MFA via :func:`vireid.models.expansion.build_expansion`
   (default ``"dee"``): patch tokens (B', N, C) -> (B' (1 + K), N, C).  The cls token is
   repeated for every embedding (the generated embeddings start from the original cls; the
   stage-4 blocks then mix each with its own tokens).
-* **Stage 4**: ``stage4_depth`` new Transformer blocks (default 1; the notes suggest 2-3), the
+* **Stage 4**: ``stage4_depth`` new Transformer blocks (default 1), the
   pretrained final ``norm``, pooling (``pool="avg"`` over patch tokens, ``"cls"`` or ``"both"``
   = [cls, avg], 2C), neck (``"bnneck"``: DEEN's BatchNorm1d with frozen bias;
-  ``"linear_bn_relu"``: the notes' Linear + BatchNorm1d + ReLU) and a bias-free classifier.
+  ``"linear_bn_relu"``: Linear + BatchNorm1d + ReLU) and a bias-free classifier.
 * **Losses**: ``aux_losses["ort"]`` is DEEN's orthogonal loss on the final pooled features
   of the generated embeddings (``vireid.losses.deen_orthogonal_loss``, only when K >= 2), in
   its ``absolute=True`` form: pooled ViT tokens are signed, and DEEN's raw form (written for
@@ -28,7 +28,7 @@ The design notes (shared/seeds/000, Sec. 1) describe five stages; built here as 
   the expansion module's own label-free losses are added as ``"expansion_<name>"`` and its pooled
   generated embeddings as ``TrainOutput.branch_embeddings`` (SS-DEC's InfoNCE).
   ``TrainOutput.modality`` is the (M,) modality of the input batch (1 visible, 2 infrared).
-* **SVDO** (ABD-Net, Sec. 3.2): ``svdo_of_stages`` puts the patch tokens that leave those
+* **SVDO** (ABD-Net, Sec. 3.2; docs/abd.md): ``svdo_of_stages`` puts the patch tokens that leave those
   stages (after MFA; index ``len(stages)`` = stage 4 before the final norm) in
   ``TrainOutput.of_features``, concatenated along the batch (the O.F. penalty is a mean over
   samples, so concatenation = averaging over stages and samples); :meth:`ow_modules` returns the
@@ -81,7 +81,7 @@ def resolve_vit(vit: str | Mapping[str, Any]) -> dict[str, Any]:
 
 
 class LinearBNReLU(nn.Sequential):
-    """The notes' bottleneck: Linear + BatchNorm1d + ReLU (Kaiming fan-out Linear, as DEEN's init)."""
+    """Neck option (docs/deen_vit.md): Linear + BatchNorm1d + ReLU (Kaiming fan-out Linear, as DEEN's init)."""
 
     def __init__(self, dim: int) -> None:
         super().__init__(nn.Linear(dim, dim), nn.BatchNorm1d(dim), nn.ReLU(inplace=False))

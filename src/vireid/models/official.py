@@ -86,7 +86,7 @@ def convert_official_state_dict(state: Mapping[str, torch.Tensor], variant: str 
 _AUTHORS_PREFIXES = ("visible_module.", "thermal_module.", "base_resnet.")
 
 
-def _is_safetensors(path: str | os.PathLike) -> bool:
+def is_safetensors(path: str | os.PathLike) -> bool:
     """Whether the file starts like a safetensors file (8-byte header length, then ``{``)."""
     try:
         with open(path, "rb") as fh:
@@ -97,24 +97,24 @@ def _is_safetensors(path: str | os.PathLike) -> bool:
 
 
 def check_authors_state(state: Mapping[str, Any], path: str | os.PathLike) -> None:
-    """Refuse a state dict that is not the DEEN authors' (e.g. a vireid model's, which already
-    has vireid's names and needs no conversion)."""
+    """Refuse a state dict that is not an authors' DEEN/AGW one (e.g. a vireid model's, which
+    already has vireid's names and needs no conversion)."""
     keys = [k[len("module."):] if k.startswith("module.") else k for k in state]
     if any(k.startswith(_AUTHORS_PREFIXES) for k in keys):
         return
     if any(k.startswith(("stem_visible.", "backbone.", "dee.")) for k in keys):
-        raise CheckpointError(f"{path}: holds vireid's parameter names, not the DEEN authors' checkpoint; "
-                              "a vireid model needs no conversion (load it with DEEN.from_checkpoint or "
+        raise CheckpointError(f"{path}: holds vireid's parameter names, not an authors' DEEN/AGW checkpoint; "
+                              "a vireid model needs no conversion (load it with from_checkpoint or "
                               "vireid.load_model)")
-    raise CheckpointError(f"{path}: not the DEEN authors' checkpoint (none of its keys start with "
+    raise CheckpointError(f"{path}: not an authors' DEEN/AGW checkpoint (none of its keys start with "
                           f"{', '.join(_AUTHORS_PREFIXES)})")
 
 
 def _state_from_file(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     from vireid.utils.io import safe_torch_load
 
-    if _is_safetensors(path):
-        raise CheckpointError(f"{path}: is a safetensors file, not the DEEN authors' checkpoint (a .t file "
+    if is_safetensors(path):
+        raise CheckpointError(f"{path}: is a safetensors file, not an authors' DEEN/AGW checkpoint (a .t file "
                               "written by their train.py); vireid's own checkpoints need no conversion")
     obj = safe_torch_load(path, allow_numpy=True)
     info: dict[str, Any] = {}
@@ -123,8 +123,9 @@ def _state_from_file(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], 
         obj = obj["net"]
     if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise CheckpointError(
-            f"{path}: expected the DEEN authors' checkpoint ({{'net': state_dict, ...}} or a bare state dict)"
+            f"{path}: expected an authors' DEEN/AGW checkpoint ({{'net': state_dict, ...}} or a bare state dict)"
         )
+    check_authors_state(obj, path)
     return dict(obj), info
 
 
@@ -141,7 +142,6 @@ def load_official_deen(path: str | os.PathLike, variant: str = "default", num_cl
     if variant not in ("default", "regdb"):
         raise CheckpointError(f"unknown DEEN variant {variant!r}; expected 'default' or 'regdb'")
     state, info = _state_from_file(path)
-    check_authors_state(state, path)
     mapped, _ = convert_official_state_dict(state, variant)
     cls_w = mapped.get("classifier.weight")
     stem_w = mapped.get("stem_visible.conv1.weight")
@@ -172,13 +172,3 @@ def load_official_deen(path: str | os.PathLike, variant: str = "default", num_cl
     model.official_info = info
     return model.eval()
 
-
-def convert_official(official: str | os.PathLike, out: str | os.PathLike, *, variant: str = "default",
-                     num_classes: int | None = None) -> DEEN:
-    """``vireid convert``: the authors' checkpoint at ``official`` -> vireid's format at ``out``."""
-    from vireid.utils.paths import check_output
-
-    check_output(out, {"authors' checkpoint (--official)": official})
-    model = load_official_deen(official, variant=variant, num_classes=num_classes)
-    model.save(out)
-    return model

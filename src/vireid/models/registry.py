@@ -51,6 +51,8 @@ def register_model(name: str, architecture: str, target: str, summary: str = "")
 register_model("deen", "DEEN", "vireid.models.deen:DEEN", "DEEN (ResNet-50, MFA, DEE), CVPR 2023")
 register_model("deen_vit", "DEENViT", "vireid.models.deen_vit:DEENViT",
                "DEEN on a dual-patch-embedding ViT (token MFA, expansion modules)")
+register_model("agw", "AGW", "vireid.models.agw:AGW",
+               "AGW (non-local, GeM, WRT), Ye et al. TPAMI 2021; non_local=False, gem=False is 'base'")
 
 
 def model_names() -> list[str]:

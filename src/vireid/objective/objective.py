@@ -1,6 +1,6 @@
 """A training objective: a weighted list of named terms (:mod:`vireid.objective.terms`).
 
-DEEN (Zhang & Wang, CVPR 2023, Eq. 11): ``L = L_id + L_tri + lambda_1 L_cpm + lambda_2 L_ort``
+DEEN's overall objective (Zhang & Wang, CVPR 2023): ``L = L_id + L_tri + lambda_1 L_cpm + lambda_2 L_ort``
 with lambda_1 = 0.8, lambda_2 = 0.01 (``DEEN/train.py``) is :func:`build_objective` with its
 defaults.  The other terms are off unless weighted: the label-free losses of expansion modules
 (their orthogonality losses, weighted lambda_2 like DEEN's unless ``aux_weights`` says otherwise),

@@ -65,7 +65,7 @@ class Term(nn.Module):
 
 
 class IdentityTerm(Term):
-    """``L_id``: cross-entropy of every embedding's logits (DEEN Eq. 11; label smoothing optional)."""
+    """``L_id``: cross-entropy of every embedding's logits (DEEN's objective; label smoothing optional)."""
 
     name = "id"
 
@@ -125,7 +125,7 @@ class CPMTerm(Term):
 
 class ArchitectureTerm(Term):
     """A label-free loss the model computes in ``forward`` (``TrainOutput.aux_losses[name]``),
-    e.g. DEEN's orthogonal loss ``"ort"`` (Eq. 10)."""
+    e.g. DEEN's orthogonal loss ``"ort"`` (:func:`vireid.losses.deen_orthogonal_loss`)."""
 
     def __init__(self, name: str) -> None:
         super().__init__()
@@ -140,7 +140,7 @@ class ArchitectureTerm(Term):
 
 
 class FeatureOrthogonalityTerm(Term):
-    """ABD-Net's SVDO O.F. penalty (Eq. 5) on ``TrainOutput.of_features``."""
+    """ABD-Net's SVDO O.F. penalty (ICCV 2019, Sec. 3.2) on ``TrainOutput.of_features``."""
 
     name = "of"
 
@@ -157,7 +157,7 @@ class FeatureOrthogonalityTerm(Term):
 
 
 class WeightOrthogonalityTerm(Term):
-    """ABD-Net's SVDO O.W. penalty (Eq. 6) on the layers the model lists (``model.ow_modules()``).
+    """ABD-Net's SVDO O.W. penalty (ICCV 2019, Sec. 3.2) on the layers the model lists (``model.ow_modules()``).
 
     The only term that needs the model: it takes those layers when it is built."""
 

@@ -70,8 +70,8 @@ def test_one_modality_batch(value):
 
 
 def test_modality_changes_output_and_samples_are_independent():
-    """Each sample's embeddings depend only on its own tokens and modality (no cross-sample mixing:
-    the notes' broadcast bug)."""
+    """Each sample's embeddings depend only on its own tokens and modality (no cross-sample mixing,
+    docs/deen_vit.md, CM-ATM)."""
     m = _module().eval()
     x = _tokens()
     mixed, _, _ = m(x, GRID, BOTH)

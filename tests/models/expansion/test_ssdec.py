@@ -38,7 +38,7 @@ def test_build_shapes_and_first_chunk_is_input():
         assert torch.equal(out[:B], x)
         assert set(aux) == {"ort"} and torch.isfinite(aux["ort"])
         assert branches.shape == (3, B, C) and m.aux_loss_names == ("ort",)
-    assert _module().branch_dim == C // 2  # default: the notes' C // K
+    assert _module().branch_dim == C // 2  # default: C // K
 
 
 def test_generated_differ_from_input_and_each_other():

@@ -26,7 +26,7 @@ from vireid.data.protocols import EvalSplit
 from vireid.data.records import Record
 from vireid.evaluation.protocols import DATASET_PROTOCOLS
 from vireid.errors import ConfigError, DatasetError, ShapeError, format_location
-from vireid.models.base import MODAL_INFRARED, MODAL_VISIBLE, modality_to_modal
+from vireid.modality import MODAL_INFRARED, MODAL_VISIBLE, modality_to_modal
 
 COLUMNS = ("path", "pid", "camid", "modality")
 _MODALITIES = {MODAL_VISIBLE: "visible", MODAL_INFRARED: "infrared"}

@@ -17,8 +17,8 @@ Keys joined by ``+`` form one *linked* axis whose values are YAML lists, one ite
 """
 
 from vireid.engine.ablation.grid import combinations, overrides, parse_grid, slug, split_values
-from vireid.engine.ablation.report import METRICS, RunResult, markdown_table, mean_std, plot, summarize
+from vireid.engine.ablation.report import REPORTED_SCORES, RunResult, markdown_table, mean_std, plot, summarize
 from vireid.engine.ablation.runner import run_ablation
 
-__all__ = ["METRICS", "RunResult", "combinations", "markdown_table", "mean_std", "overrides", "parse_grid", "plot",
-           "run_ablation", "slug", "split_values", "summarize"]
+__all__ = ["REPORTED_SCORES", "RunResult", "combinations", "markdown_table", "mean_std", "overrides", "parse_grid",
+           "plot", "run_ablation", "slug", "split_values", "summarize"]

@@ -10,7 +10,8 @@ from typing import Any, Sequence
 
 from vireid.engine.ablation.grid import short_key
 
-METRICS = ("rank1", "mAP", "mINP")
+#: the scores the ablation table reports (a subset of :data:`vireid.evaluation.result.SCORE_NAMES`)
+REPORTED_SCORES = ("rank1", "mAP", "mINP")
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ def summarize(results: Sequence[RunResult]) -> list[dict[str, Any]]:
     for row in rows.values():
         runs = row["runs"]
         entry: dict[str, Any] = {"combo": row["combo"], "seeds": [r.seed for r in runs]}
-        for m in METRICS:
+        for m in REPORTED_SCORES:
             entry[m] = mean_std([r.metrics[m] for r in runs])
         entry["train_seconds"] = mean_std([r.train_seconds for r in runs])
         entry["params"] = runs[0].params
@@ -55,7 +56,7 @@ def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
         cells = [str(r["combo"].get(k, "(base)")) for k in keys]
         spread = len(r["seeds"]) > 1  # a std needs two seeds at least
         cells += [f"{100 * r[m][0]:.1f} ± {100 * r[m][1]:.1f}" if spread else f"{100 * r[m][0]:.1f}"
-                  for m in METRICS]
+                  for m in REPORTED_SCORES]
         cells += [f"{r['train_seconds'][0]:.0f}", f"{r['params'] / 1e6:.2f}", str(len(r["seeds"]))]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

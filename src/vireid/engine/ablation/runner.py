@@ -10,7 +10,7 @@ from typing import Any, Callable, Sequence
 
 from vireid.config import Config, apply_overrides
 from vireid.engine.ablation.grid import combinations, overrides, slug
-from vireid.engine.ablation.report import METRICS, RunResult, markdown_table, plot, summarize
+from vireid.engine.ablation.report import REPORTED_SCORES, RunResult, markdown_table, plot, summarize
 from vireid.errors import ConfigError
 from vireid.utils.io import atomic_write_json, atomic_write_text
 
@@ -29,7 +29,7 @@ def _train_one(train_fn: Callable[..., Any], cfg: Config, run_dir: Path, threads
     summary = result.summary
     params = sum(p.numel() for p in result.model.parameters())
     mean = summary["mean"]
-    return ({m: float(mean[m]) for m in METRICS},
+    return ({m: float(mean[m]) for m in REPORTED_SCORES},
             float(summary.get("train_seconds", time.perf_counter() - t0)), params)
 
 

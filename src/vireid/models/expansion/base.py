@@ -1,6 +1,6 @@
 """The interface shared by every token expansion module of DEEN-ViT.
 
-DEEN (Zhang & Wang, CVPR 2023, Sec. 3.2) expands one embedding into ``1 + K``
+DEEN (Zhang & Wang, CVPR 2023, DEE module) expands one embedding into ``1 + K``
 (K = 2) along the batch: ``torch.cat((x, x1, x2), 0)``.  Every module here
 keeps that layout for ViT tokens so CPM, the triplet loss and the orthogonal
 loss see the same embedding-major batch as in DEEN.
@@ -13,6 +13,7 @@ from typing import NamedTuple
 from torch import Tensor, nn
 
 from vireid.errors import ShapeError
+from vireid.modality import check_modality  # noqa: F401  (re-exported: the expansion modules' check)
 
 
 class ExpansionOutput(NamedTuple):
@@ -65,17 +66,3 @@ class IdentityExpansion(TokenExpansion):
                 ) -> ExpansionOutput:
         check_tokens(tokens, grid_size, self.dim)
         return ExpansionOutput(tokens, {})
-
-
-def check_modality(modality: Tensor, batch: int) -> None:
-    """Raise :class:`ShapeError` unless ``modality`` is an integer (B,) tensor of 1 (visible) / 2 (infrared)."""
-    from vireid.models.base import MODAL_INFRARED, MODAL_VISIBLE
-
-    if not isinstance(modality, Tensor) or modality.shape != (batch,) or modality.is_floating_point():
-        got = (f"{tuple(modality.shape)} {modality.dtype}" if isinstance(modality, Tensor)
-               else type(modality).__name__)
-        raise ShapeError(f"expansion: expected modality as an integer tensor of shape ({batch},) "
-                         f"with {MODAL_VISIBLE} = visible, {MODAL_INFRARED} = infrared; got {got}")
-    if batch and bool(((modality != MODAL_VISIBLE) & (modality != MODAL_INFRARED)).any()):
-        raise ShapeError(f"expansion: modality values must be {MODAL_VISIBLE} (visible) or {MODAL_INFRARED} "
-                         f"(infrared), got {sorted(set(modality.tolist()))}")

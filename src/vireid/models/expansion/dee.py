@@ -4,16 +4,16 @@ The CNN module on feature maps, with the authors' per-branch state-dict layout, 
 :class:`vireid.models.dee.DEE`; this is its token counterpart for DEEN-ViT (same
 initialisation, :func:`vireid.models.dee.init_kaiming_fan_in_`).
 
-DEEN (Zhang & Wang, CVPR 2023, Sec. 3.2, ``DEE_module`` in ``DEEN/model.py``): each of the
+DEEN (Zhang & Wang, CVPR 2023, DEE module; ``DEE_module`` in the authors' ``DEEN/model.py``): each of the
 K = 2 generated embeddings is ``W_1x1(ReLU(mean_d Conv3x3_dilation=d(x)))``, d in {1, 2, 3},
 C -> C/4 -> C; the output is ``Dropout(cat(x, x_1, ..., x_K))`` along the batch.
 
 * :class:`DEE2d` (``expansion="dee"``, default): the tokens reshaped to their (H, W)
   patch grid, DEEN's dilated 3x3 convolutions exactly (no bias, Kaiming fan-in init; the
   1x1 fusion with bias), dropout 0.01 over the whole expanded batch as the authors.
-* :class:`DEE1d` (``expansion="dee1d"``): the design notes' Conv1d form over the token
-  sequence (kernel 3, dilations 1, 2, 3), C -> C/4 -> C, times a learnable scale per
-  generated embedding (init 1).  The notes drop DEEN's expansion; we keep it (3x batch).
+* :class:`DEE1d` (``expansion="dee1d"``): a Conv1d form over the token sequence (kernel 3,
+  dilations 1, 2, 3), C -> C/4 -> C, times a learnable scale per generated embedding (init 1),
+  keeping DEEN's expansion (3x batch); see docs/deen_vit.md, "DEE at stage 3".
 
 Both compute all K branches in one pass: per dilation one convolution with K * C/4
 outputs, then a grouped 1x1 convolution (groups = K); numerically the same as K separate
@@ -93,7 +93,7 @@ class DEE2d(_DilatedExpansion):
 
 
 class DEE1d(_DilatedExpansion):
-    """The notes' Conv1d DEE over the token sequence with a learnable scale; see the module docstring."""
+    """DEE with Conv1d over the token sequence and a learnable scale; see the module docstring."""
 
     conv = nn.Conv1d
 

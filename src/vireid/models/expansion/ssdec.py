@@ -1,5 +1,4 @@
-"""SS-DEC: self-supervised diverse embeddings with contrastive learning (DEEN-ViT design notes,
-section 2, proposal 3).
+"""SS-DEC: self-supervised diverse embeddings with contrastive learning (docs/deen_vit.md, "SS-DEC").
 
 K branches, each one pre-norm Transformer encoder layer, see differently augmented views of the
 tokens and generate K embeddings; a cross-modal InfoNCE on the pooled embeddings (visible and
@@ -9,26 +8,27 @@ and DEEN's orthogonal loss between the branches is returned as
 ``aux_losses["ort"]``.  Per branch k:
 
     v_k = x * m_k               m_k ~ Bernoulli(1 - p) per token (training only; p = 0.3)
-    h_k = v_k D_k                (B, N, d)     d = C // K by default (the notes' "768 // 3")
+    h_k = v_k D_k                (B, N, d)     d = C // K by default
     h_k = h_k + MHSA_k(LN(h_k));  h_k = h_k + MLP_k(LN(h_k))     (one encoder layer)
     g_k = Dropout( LayerNorm_k( h_k F_k + f_k ) * s_k )          (B, N, C)   "fused back to C"
 
-Choices where the notes are vague or wrong:
+Choices (the reasons are in docs/deen_vit.md):
 
 * **Augmentation** is random *token* masking (whole tokens set to zero, p = 0.3, a fresh mask per
-  step), not the notes' element-wise ``x * (rand(x.shape) > 0.3)``; only in training -- at eval the
+  step), not element-wise masking (which is dropout); only in training -- at eval the
   branches see the clean tokens, so eval is deterministic.  Each branch draws its masks from its own
   CPU ``torch.Generator`` (``random_generators``), seeded with ``seed + k``; with ``seed=None`` the
   base seed is drawn once from torch's global RNG (so ``torch.manual_seed`` controls it).  The
   generators are not weights (not in the ``state_dict``): :meth:`ReIDModel.rng_generators`
-  hands them to the trainer, which saves and restores them with its other RNG states (exact
-  resume) and re-seeds them per rank under DDP.
-* **Width**: each branch works at ``branch_dim`` (default ``C // K``, the notes' per-branch output
-  width) between a bias-free down-projection ``D_k`` (so masked tokens stay exactly zero) and the
-  fusing up-projection ``F_k`` back to C channels.  The notes concatenate the branches into *one*
-  embedding; DEEN needs K embeddings, so each branch is fused back to C on its own.
-* **Loss**: the notes' ``contrastive_loss`` returns an undefined value; ours is the supervised,
-  cross-modal InfoNCE of :class:`vireid.losses.InfoNCE` per branch, averaged over the branches.
+  hands them to the training run, which re-seeds them per rank under DDP
+  (:mod:`vireid.engine.run`), and the trainer saves and restores them with its other RNG states
+  (exact resume).
+* **Width**: each branch works at ``branch_dim`` (default ``C // K``) between a bias-free
+  down-projection ``D_k`` (so masked tokens stay exactly zero) and the fusing up-projection
+  ``F_k`` back to C channels.  DEEN needs K embeddings, not one concatenation of the branches,
+  so each branch is fused back to C on its own.
+* **Loss**: the supervised, cross-modal InfoNCE of :class:`vireid.losses.InfoNCE` per branch,
+  averaged over the branches.
 * **Dropout** (p = 0.1) on the generated embeddings only; the input passes unchanged.
 """
 
@@ -49,11 +49,11 @@ class SSDEC(TokenExpansion):
     Args:
         dim: token channels C.
         num_generated: K (DEEN: 2).
-        num_heads: heads of each branch's attention (notes: 8); must divide ``branch_dim``.
+        num_heads: heads of each branch's attention (default 8); must divide ``branch_dim``.
         branch_dim: width d of each branch's encoder layer (default ``dim // num_generated``).
         mlp_ratio: MLP hidden width / d.
-        mask_ratio: probability p that a token is masked in a training view (notes: 0.3).
-        dropout: dropout on the generated embeddings (notes: 0.1).
+        mask_ratio: probability p that a token is masked in a training view.
+        dropout: dropout on the generated embeddings.
         attn_drop: dropout on the attention weights.
         seed: base seed of the per-branch mask generators (None: drawn from torch's global RNG).
         ort_absolute: see :func:`~vireid.models.expansion.tmhee.branch_orthogonal_loss`.
