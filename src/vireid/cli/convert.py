@@ -5,7 +5,9 @@ Example::
     vireid convert --official sysu_deen_p4_n6_lr_0.1_seed_0_best.t --variant default --out deen_sysu.safetensors
 
 The output holds the weights and the architecture kwargs (JSON metadata); load
-it with ``vireid.models.DEEN.from_checkpoint(path)``.  The input is read with
+it with ``vireid.models.DEEN.from_checkpoint(path)``.  Having no run config, it is embedded at
+the authors' test size, 384 x 144 (:data:`vireid.inference.loading.DEFAULT_SIZE`), like the
+``*.t`` file itself.  The input is read with
 ``torch.load(weights_only=True)`` (numpy scalars/arrays allowed), never
 unpickled freely.
 """

@@ -141,12 +141,16 @@ def _create(model: ModelConfig, num_classes: int) -> nn.Module:
 
 
 def pretrained_family(model: ModelConfig) -> str | None:
-    """The family of named weights (:mod:`vireid.models.pretrained`) the configured model takes;
-    the model is built on the ``meta`` device (no memory, no initialisation) to ask it."""
-    import torch
+    """The family of named weights (:mod:`vireid.models.pretrained`) the configured model takes,
+    asked of its class (``ReIDModel.family_for``) without building it."""
+    from vireid.models.registry import model_spec
 
-    with torch.device("meta"):
-        return getattr(_create(model, 1), "pretrained_family", None)
+    try:
+        cls = model_spec(model.name).load_class()
+    except ConfigError as exc:
+        raise ConfigError(f"model.name: {exc}") from None
+    family_for = getattr(cls, "family_for", None)
+    return family_for(dict(model.args)) if family_for is not None else None
 
 
 def resolve_pretrained(model: ModelConfig) -> Path | None:

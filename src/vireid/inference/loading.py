@@ -14,8 +14,10 @@ Sources understood by :func:`read_checkpoint`:
   variant has no ``MFA3`` block).
 
 The test-time configuration (:class:`InferenceConfig`) comes from the run's config
-(``data.height/width``, ``eval.flip/combine``) and falls back to DEEN's recipe (288 x 144,
-flip, all embeddings, pool + BN) when the checkpoint carries none.  A model with a fixed
+(``data.height/width``, ``eval.flip/combine``) and falls back to DEEN's recipe when the
+checkpoint carries none -- the authors' ``test.py``: 384 x 144 (``--img_h 384 --img_w 144``),
+flip, all embeddings, pool + BN -- as for the authors' ``*.t`` files and ``vireid convert``
+output.  A model with a fixed
 input size (DEEN-ViT's ``img_size``) always uses its own.
 """
 
@@ -32,7 +34,7 @@ from torch import nn
 from vireid.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from vireid.errors import CheckpointError, ShapeError, VireidError
 
-DEFAULT_SIZE = (288, 144)
+DEFAULT_SIZE = (384, 144)  # (H, W) of DEEN/test.py and DEEN/train.py
 COMBINES = ("all", "weighted", "pool", "bn")
 
 
