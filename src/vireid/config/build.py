@@ -56,6 +56,14 @@ def train_loader_kwargs(cfg: Config, rank: int = 0, world_size: int = 1) -> dict
                 draft=d.draft)
 
 
+def check_world_size(cfg: Config, world_size: int) -> None:
+    """The global batch's identities must split evenly over ``world_size`` processes."""
+    if not cfg.data.per_rank_batch and cfg.data.num_ids % world_size:
+        raise ConfigError(f"data.num_ids={cfg.data.num_ids} identities per batch cannot be split evenly over "
+                          f"{world_size} processes; use a multiple of {world_size}, or data.per_rank_batch=true "
+                          "(each process draws its own identities)")
+
+
 def test_loader_kwargs(cfg: Config) -> dict[str, Any]:
     d = cfg.data
     return dict(height=d.height, width=d.width, batch_size=d.test_batch_size, num_workers=d.workers)

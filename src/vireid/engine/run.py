@@ -94,6 +94,7 @@ def _train(cfg: Config, run_dir: Path, *, resume: bool, device: str | None, quie
            stop_at_step: int | None) -> TrainResult:
     ctx = make_context(cfg, device, quiet)
     build.selection_eval(cfg)  # a bad eval.select fails now, not at the first evaluation
+    build.check_world_size(cfg, ctx.dist.world_size)
     pretrained = fetch_pretrained(cfg, ctx)
     prepare_run_dir(run_dir, cfg, resume, ctx)
     if cfg.train.deterministic:
