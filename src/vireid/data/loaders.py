@@ -13,7 +13,7 @@ from vireid.data.train_dataset import CrossModalTrainDataset, TestImageDataset
 from vireid.data.transforms import ERASING_PRESETS, TestTransform, TrainTransform
 
 
-def build_train_loader(records: Sequence[Record], *, height: int = 288, width: int = 144,
+def build_train_loader(records: Sequence[Record], *, height: int = 384, width: int = 144,
                        num_ids: int = 6, num_instances: int = 4, seed: int = 0, rank: int = 0,
                        world_size: int = 1, per_rank: bool = False, num_workers: int = 2, erasing_preset: str = "llcm",
                        erasing_p: float = 0.5, grayscale_p: float = 0.5, flip_p: float = 0.5,
@@ -50,7 +50,7 @@ def build_train_loader(records: Sequence[Record], *, height: int = 288, width: i
                       persistent_workers=persistent_workers and num_workers > 0)
 
 
-def build_test_loader(records: Sequence[Record], *, height: int = 288, width: int = 144, batch_size: int = 64,
+def build_test_loader(records: Sequence[Record], *, height: int = 384, width: int = 144, batch_size: int = 64,
                       num_workers: int = 0, draft: bool = False, pin_memory: bool = False) -> DataLoader:
     """A DataLoader over ``records`` in order yielding ``(images, pids, camids)`` batches."""
     dataset = TestImageDataset(records, transform=TestTransform(height=height, width=width), draft=draft)
