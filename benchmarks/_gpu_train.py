@@ -41,6 +41,7 @@ def write_config(s: Settings, path: Path, *, amp: str, channels_last: bool) -> P
         "data": {"root": str(s.work / "synth-sysu"), "workers": 0 if s.dry else 2, "test_batch_size": 64,
                  "synth": {"num_ids": 10 if s.dry else 24, "num_test_ids": 3 if s.dry else 6,
                            "images_per_id_per_cam": 1 if s.dry else 2, "seed": 0, "difficulty": 0.3}},
+        "model": {"pretrained": "none"},  # the GPU machine has no network; the step time is the same
         "optim": {"warmup_epochs": 1, "milestones": [1], "gammas": [0.1]},
         "train": {"epochs": EPOCHS, "steps_per_epoch": steps, "amp": amp, "channels_last": channels_last,
                   "compile": False, "device": "cpu" if s.dry else "cuda", "threads": 1 if s.dry else 0,
@@ -49,7 +50,7 @@ def write_config(s: Settings, path: Path, *, amp: str, channels_last: bool) -> P
     }
     if s.dry:
         cfg["data"].update(height=32, width=16, pad=2, num_ids=2, num_pos=2)
-        cfg["model"] = {"args": {"base_channels": 4, "layers": [1, 1, 1, 1]}}
+        cfg["model"]["args"] = {"base_channels": 4, "layers": [1, 1, 1, 1]}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return path

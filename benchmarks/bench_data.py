@@ -106,9 +106,10 @@ def run(quick: bool = False) -> list[dict]:
     workers = 2
     with tempfile.TemporaryDirectory(prefix="vireid_bench_data_") as tmp:
         recs = make_images(Path(tmp), n_images)
-        ours = build_train_loader(recs, height=H, width=W, num_ids=6, num_instances=4, seed=0,
+        # draft=True: JPEG draft decoding (data.draft; the paper configs decode fully)
+        ours = build_train_loader(recs, height=H, width=W, num_ids=6, num_instances=4, seed=0, draft=True,
                                   num_workers=workers, batches_per_epoch=batches, persistent_workers=True)
-        fast = build_train_loader(recs, height=H, width=W, num_ids=6, num_instances=4, seed=0,
+        fast = build_train_loader(recs, height=H, width=W, num_ids=6, num_instances=4, seed=0, draft=True,
                                   num_workers=workers, batches_per_epoch=batches, persistent_workers=True,
                                   resample="bilinear")
         pil = DataLoader(_PerImagePIL(ours.dataset), batch_size=ours.sampler.batch_size, sampler=ours.sampler,

@@ -21,4 +21,4 @@ def test_demo_tiny(tmp_path, capsys):
     assert json.loads((out / "metrics_untrained.json").read_text())["directions"]["infrared_to_visible"][
         "num_trials"] == 10
     trained = json.loads((out / "metrics.json").read_text())  # plain data only
-    assert sorted(trained) == ["checkpoint", "directions", "mean", "protocol", "train_seconds"]
+    assert sorted(trained) == ["checkpoint", "directions", "mean", "paper_columns", "protocol", "train_seconds"]

@@ -109,7 +109,8 @@ def authors_lr(epoch: int, lr: float = 0.1) -> float:
 
 
 def test_schedule_and_groups_are_the_authors_for_every_epoch():
-    cfg = load_config(CONFIGS / "agw_sysu.yaml", ["model.args.base_channels=4", "model.args.layers=[1,1,1,1]"])
+    cfg = load_config(CONFIGS / "agw_sysu.yaml", ["model.args.base_channels=4", "model.args.layers=[1,1,1,1]",
+                                                  "model.pretrained=none"])
     model = build.build_model(cfg.model, num_classes=5)
     opt = build.build_optimizer(cfg.optim, model)
     head = {id(p) for m in (model.bottleneck, model.classifier) for p in m.parameters() if p.requires_grad}

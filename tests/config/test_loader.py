@@ -65,8 +65,8 @@ def test_config_is_frozen_and_round_trips(tmp_path):
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.train.epochs = 1  # type: ignore[misc]
     new = apply_overrides(cfg, ["train.epochs=2"])
-    assert cfg.train.epochs == 150 and new.train.epochs == 2
-    assert config_diff(cfg, new) == {"train.epochs": (150, 2)}
+    assert cfg.train.epochs == 151 and new.train.epochs == 2
+    assert config_diff(cfg, new) == {"train.epochs": (151, 2)}
     save_config(new, tmp_path / "config.yaml")
     assert load_config(tmp_path / "config.yaml") == new
     assert from_dict(to_dict(new)) == new

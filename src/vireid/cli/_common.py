@@ -9,11 +9,11 @@ from vireid.errors import VireidError
 
 
 def input_size(text: str) -> tuple[int, int]:
-    """``"288x144"`` -> (288, 144)."""
+    """``"384x144"`` -> (384, 144)."""
     try:
         h, w = (int(v) for v in text.lower().split("x"))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected HxW (e.g. 288x144), got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected HxW (e.g. 384x144), got {text!r}") from None
     if h < 1 or w < 1:
         raise argparse.ArgumentTypeError(f"sizes must be positive, got {text!r}")
     return h, w
@@ -35,7 +35,7 @@ def add_model_args(p: argparse.ArgumentParser, checkpoint_required: bool = True)
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     p.add_argument("--batch-size", type=int, default=64, help="images per forward pass (default: 64)")
     p.add_argument("--input-size", type=input_size, default=None, metavar="HxW",
-                   help="override the checkpoint's input size (default: from its config, else 288x144)")
+                   help="override the checkpoint's input size (default: from its config, else 384x144, the authors')")
 
 
 def model_from_args(args: argparse.Namespace, checkpoint: str | None = None):

@@ -8,8 +8,10 @@ Example::
 The architecture is recognised from the keys (``--arch auto``: DEEN has MFA/DEE blocks),
 and DEEN's variant too unless ``--variant`` is given.  The output holds the weights and
 the architecture kwargs (JSON metadata); load it with ``vireid.models.DEEN.from_checkpoint(path)`` /
-``AGW.from_checkpoint(path)`` or ``vireid.load_model(path)``.  The input is read with
-``torch.load(weights_only=True)`` (numpy scalars/arrays allowed), never unpickled freely.
+``AGW.from_checkpoint(path)`` or ``vireid.load_model(path)``.  Having no run config, it is
+embedded at the authors' test size, 384 x 144 (:data:`vireid.inference.loading.DEFAULT_SIZE`), like
+the ``*.t`` file itself.  The input is read with ``torch.load(weights_only=True)`` (numpy
+scalars/arrays allowed), never unpickled freely.
 """
 
 from __future__ import annotations

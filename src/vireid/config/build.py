@@ -6,12 +6,13 @@ config fields onto them, and the ``build_*`` helpers call the constructors.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from torch import nn
 
 from vireid.config.schema import Config, DataConfig, LossConfig, ModelConfig, OptimConfig
-from vireid.errors import ConfigError
+from vireid.errors import CheckpointError, ConfigError
 
 # --------------------------------------------------------------------------- data
 def dataset_kwargs(data: DataConfig) -> dict[str, Any]:
@@ -52,8 +53,17 @@ def train_loader_kwargs(cfg: Config, rank: int = 0, world_size: int = 1) -> dict
     """Arguments of :func:`vireid.data.loaders.build_train_loader` (without records/transform)."""
     d = cfg.data
     return dict(height=d.height, width=d.width, num_ids=d.num_ids, num_instances=d.num_pos,
-                seed=cfg.train.seed, rank=rank, world_size=world_size, num_workers=d.workers,
-                batches_per_epoch=cfg.train.steps_per_epoch, cache=d.cache)
+                seed=cfg.train.seed, rank=rank, world_size=world_size, per_rank=d.per_rank_batch,
+                num_workers=d.workers, batches_per_epoch=cfg.train.steps_per_epoch, cache=d.cache,
+                draft=d.draft)
+
+
+def check_world_size(cfg: Config, world_size: int) -> None:
+    """The global batch's identities must split evenly over ``world_size`` processes."""
+    if not cfg.data.per_rank_batch and cfg.data.num_ids % world_size:
+        raise ConfigError(f"data.num_ids={cfg.data.num_ids} identities per batch cannot be split evenly over "
+                          f"{world_size} processes; use a multiple of {world_size}, or data.per_rank_batch=true "
+                          "(each process draws its own identities)")
 
 
 def test_loader_kwargs(cfg: Config) -> dict[str, Any]:
@@ -79,6 +89,39 @@ def eval_trials(cfg: Config, final: bool) -> Any:
     return full if final or cfg.eval.trials is None else full[: cfg.eval.trials]
 
 
+def _rules(cfg: Config, dataset: Any = None):
+    from vireid.evaluation.protocols import PLAIN, REGISTRY
+
+    return REGISTRY.get(getattr(dataset, "protocol", None) or cfg.data.dataset, PLAIN)
+
+
+def final_eval(cfg: Config, dataset: Any = None) -> dict[str, Any]:
+    """The full protocol: every trial and every reported direction (LLCM: also the authors'
+    published VIS->IR orientation), with ``eval.flip`` and ``eval.combine``."""
+    rules = _rules(cfg, dataset)
+    return dict(trials=eval_trials(cfg, final=True), directions=rules.reported_directions,
+                flip=cfg.eval.flip, combine=cfg.eval.combine)
+
+
+def selection_eval(cfg: Config, dataset: Any = None) -> dict[str, Any]:
+    """The periodic evaluation whose ``eval.metric`` selects the best checkpoint.
+
+    ``eval.select: authors`` is ``DEEN/train.py``'s in-training test: the first trial (gallery
+    seed 0; RegDB: the trained split), the protocol's first direction (SYSU-MM01 and LLCM
+    infrared -> visible, RegDB visible -> infrared), no flip, and the configured descriptor
+    ``eval.combine`` (DEEN: ``all``, the sum of all six inner products; AGW/test.py: ``bn``).
+    ``protocol``: ``eval.trials`` trials, every direction averaged, ``eval.flip`` and ``eval.combine``.
+    """
+    rules = _rules(cfg, dataset)
+    if cfg.eval.select == "authors":
+        return dict(trials=None if rules.trial_is_split else list(rules.trials[:1]),
+                    directions=rules.directions[:1], flip=False, combine=cfg.eval.combine)
+    if cfg.eval.select == "protocol":
+        return dict(trials=eval_trials(cfg, final=False), directions=rules.directions,
+                    flip=cfg.eval.flip, combine=cfg.eval.combine)
+    raise ConfigError(f"eval.select: unknown {cfg.eval.select!r}; expected authors or protocol")
+
+
 # --------------------------------------------------------------------------- model
 def model_kwargs(model: ModelConfig, num_classes: int) -> dict[str, Any]:
     """Constructor arguments: ``model.args`` plus the dataset's number of identities."""
@@ -96,17 +139,60 @@ def pretrained_source(model: ModelConfig) -> str | None:
     return str(value)
 
 
-def build_model(model: ModelConfig, num_classes: int) -> nn.Module:
-    """The registered model ``model.name`` with its backbone initialised from ``model.pretrained``."""
+def _create(model: ModelConfig, num_classes: int) -> nn.Module:
     from vireid.models.registry import create_model
 
     try:
-        net = create_model(model.name, model_kwargs(model, num_classes), source="model.args")
+        return create_model(model.name, model_kwargs(model, num_classes), source="model.args")
     except ConfigError as exc:
         if "unknown model" in str(exc):
             raise ConfigError(f"model.name: {exc}") from None
         raise
+
+
+def pretrained_family(model: ModelConfig) -> str | None:
+    """The family of named weights (:mod:`vireid.models.pretrained`) the configured model takes,
+    asked of its class (``ReIDModel.family_for``) without building it."""
+    from vireid.models.registry import model_spec
+
+    try:
+        cls = model_spec(model.name).load_class()
+    except ConfigError as exc:
+        raise ConfigError(f"model.name: {exc}") from None
+    family_for = getattr(cls, "family_for", None)
+    return family_for(dict(model.args)) if family_for is not None else None
+
+
+def resolve_pretrained(model: ModelConfig) -> Path | None:
+    """The local file ``model.pretrained`` names (``None``: from scratch).
+
+    A name is downloaded once into torch.hub's cache; without network (or on a hash mismatch)
+    a one-line :class:`~vireid.errors.CheckpointError` names the URL, the cache path to place
+    the file at and the ``model.pretrained=PATH`` override.
+    """
     source = pretrained_source(model)
+    if source is None:
+        return None
+    path = Path(source).expanduser()
+    if path.is_file():
+        return path
+    from vireid.models.pretrained import resolve
+
+    family = pretrained_family(model)
+    if family is None and not any(sep in source for sep in ("/", "\\")):
+        raise CheckpointError(f"model.pretrained: {source!r} is not a file, and {model.name} with these model.args "
+                              "has no named pretrained weights; pass a file path or none")
+    try:
+        return resolve(source, family)
+    except CheckpointError as exc:
+        raise CheckpointError(f"model.pretrained: {exc}") from None
+
+
+def build_model(model: ModelConfig, num_classes: int, *, pretrained: str | Path | None = None) -> nn.Module:
+    """The registered model ``model.name`` with its backbone initialised from ``model.pretrained``
+    (``pretrained``: the file :func:`resolve_pretrained` returned, so it is not resolved twice)."""
+    net = _create(model, num_classes)
+    source = pretrained if pretrained is not None else pretrained_source(model)
     if source is not None:
         net.load_pretrained(source)
     return net
@@ -123,25 +209,27 @@ def objective_kwargs(loss: LossConfig) -> dict[str, Any]:
                 infonce_temperature=loss.infonce_temperature)
 
 
-def build_objective(loss: LossConfig, model: nn.Module) -> nn.Module:
-    """The training objective for ``model`` (:func:`vireid.objective.build_objective`)."""
+def build_objective(loss: LossConfig, model: nn.Module, *, global_batch: bool = True) -> nn.Module:
+    """The training objective for ``model`` (:func:`vireid.objective.build_objective`);
+    ``global_batch``: under torchrun, mining and centres over every rank's samples."""
     from vireid.objective import build_objective as _build
 
-    return _build(model, **objective_kwargs(loss))
+    return _build(model, **objective_kwargs(loss), global_batch=global_batch)
 
 
-def optimizer_kwargs(optim: OptimConfig) -> dict[str, Any]:
+def optimizer_kwargs(optim: OptimConfig, lr_scale: float = 1.0) -> dict[str, Any]:
+    """``lr_scale`` multiplies ``optim.lr`` (linear scaling for ``data.per_rank_batch`` under torchrun)."""
     if optim.name not in ("sgd", "adamw"):
         raise ConfigError(f"optim.name: unknown optimizer {optim.name!r}; expected sgd or adamw")
-    return dict(name=optim.name, lr=optim.lr, backbone_lr_mult=optim.backbone_lr_mult,
+    return dict(name=optim.name, lr=optim.lr * lr_scale, backbone_lr_mult=optim.backbone_lr_mult,
                 head_modules=tuple(optim.head_modules), momentum=optim.momentum, nesterov=optim.nesterov,
                 weight_decay=optim.weight_decay, betas=tuple(optim.betas))
 
 
-def build_optimizer(optim: OptimConfig, model: nn.Module):
+def build_optimizer(optim: OptimConfig, model: nn.Module, *, lr_scale: float = 1.0):
     from vireid.engine.optim import build_optimizer as _build
 
-    return _build(model, **optimizer_kwargs(optim))
+    return _build(model, **optimizer_kwargs(optim, lr_scale))
 
 
 def schedule_kwargs(cfg: Config) -> dict[str, Any]:

@@ -24,10 +24,10 @@ class DataConfig:
     trial: int = 1                   # RegDB training/test split (1..10)
     mode: str = "all"                # SYSU-MM01 search mode: all | indoor
     shot: str = "single"             # SYSU-MM01 gallery: single | multi
-    height: int = 288
+    height: int = 384                # DEEN/train.py --img_h 384 --img_w 144
     width: int = 144
-    num_ids: int = 6                 # P identities per batch and rank
-    num_pos: int = 4                 # K images per identity and modality: a rank's batch is 2*P*K images
+    num_ids: int = 6                 # P identities per step (split over the ranks under torchrun)
+    num_pos: int = 4                 # K images per identity and modality: a step's batch is 2*P*K images
     workers: int = 4
     test_batch_size: int = 64
     pad: int = 10
@@ -39,6 +39,9 @@ class DataConfig:
     erasing_value: tuple = (0.485, 0.456, 0.406)  # fill after normalisation: DEEN the ImageNet mean, AGW 0
     channel_aug: Optional[str] = None  # None | exchange | adapt_gray (CAJ channel augmentation)
     cache: bool = False               # keep decoded training images in RAM
+    draft: bool = False               # JPEG draft decoding (pre-shrunk by 2^k) of training images; off:
+                                      # full decode + Lanczos resize, as the authors' loaders
+    per_rank_batch: bool = False      # torchrun: each rank draws its own P ids (global batch x W, LR x W)
     # non-empty: generate (or reuse) a synthetic dataset in the ``dataset`` layout at ``root``
     # first; keys are vireid.data.synth.ensure_dataset options (num_ids, seed, difficulty, ...)
     synth: dict = field(default_factory=dict)
@@ -50,7 +53,9 @@ class ModelConfig:
 
     name: str = "deen"               # deen | deen_vit | agw
     args: dict = field(default_factory=dict)
-    pretrained: Optional[str] = None  # path to backbone weights (safetensors/.pth)
+    # backbone initialisation: a name of vireid.models.pretrained ("imagenet": the family's
+    # default, torchvision's ResNet-50 V1 for DEEN), a file path, or "none" (from scratch)
+    pretrained: Optional[str] = "imagenet"
 
 
 @dataclass(frozen=True)
@@ -97,14 +102,15 @@ class OptimConfig:
 class TrainConfig:
     """Loop, precision, device and bookkeeping."""
 
-    epochs: int = 150
-    steps_per_epoch: Optional[int] = None  # per rank; None: max(#vis, #ir) // (P*K*world_size) + 1 (DEEN's)
+    epochs: int = 151                # DEEN/train.py: range(0, 151)
+    steps_per_epoch: Optional[int] = None  # None: the authors' max(#visible, #infrared) // (P*K) + 1
     seed: int = 0
     device: str = "auto"             # auto | cpu | cuda | cuda:N
     threads: int = 0                 # torch CPU threads (0: torch's default); 1 is best on a busy CPU
     amp: str = "none"                # none | auto | bf16 | fp16
     channels_last: bool = False
     compile: bool = False
+    sync_bn: bool = True             # torchrun with W > 1 processes: BatchNorm statistics over the global batch
     deterministic: bool = False
     checkpoint_every: int = 0        # steps between "last" checkpoints (0: every epoch)
     log_every: int = 20
@@ -120,11 +126,15 @@ class EvalConfig:
     """Periodic and final evaluation."""
 
     every: int = 1                   # epochs between evaluations (0: only at the end)
-    start: int = 1                   # first epoch (1-based count) evaluated
-    metric: str = "rank1"            # which mean metric selects the best checkpoint
+    start: int = 2                   # first epoch (1-based count) evaluated (DEEN: epoch index > 0)
+    metric: str = "rank1"            # which metric selects the best checkpoint
+    # the periodic evaluation that selects the best checkpoint: "authors" (DEEN/train.py: trial 0,
+    # the protocol's first direction, all embeddings, no flip) or "protocol" (eval.trials trials,
+    # every direction averaged, eval.flip / eval.combine); the final evaluation is always the full protocol
+    select: str = "authors"
     flip: bool = True
     combine: str = "all"             # all | weighted | pool | bn  (see ReIDModel.embed)
-    trials: Optional[int] = None     # limit trials during training (None: all)
+    trials: Optional[int] = None     # with select=protocol: limit trials during training (None: all)
 
 
 @dataclass(frozen=True)

@@ -69,8 +69,12 @@ def load_dataset(cfg: Config, ctx: RunContext):
 
 def evaluate_model(model: nn.Module, dataset, cfg: Config, ctx: RunContext, *, final: bool = True,
                    rerank: bool = False) -> tuple[list[SplitEvaluation], dict]:
-    """``(evaluations, summary)`` of the dataset's protocol (all trials when ``final``)."""
-    splits = list(dataset.eval_splits(trials=build.eval_trials(cfg, final)))
+    """``(evaluations, summary)``: with ``final`` the dataset's full protocol (every trial, every
+    reported direction, ``eval.flip`` / ``eval.combine``); otherwise the evaluation that selects the
+    best checkpoint during training (``eval.select``, :func:`vireid.config.build.selection_eval`)."""
+    plan = build.final_eval(cfg, dataset) if final else build.selection_eval(cfg, dataset)
+    splits = list(dataset.eval_splits(trials=plan["trials"], directions=plan["directions"]))
+    kwargs = {**build.eval_kwargs(cfg), "flip": plan["flip"], "combine": plan["combine"]}
     results = run_splits(model, splits, device=ctx.device, precision=ctx.precision, dist_info=ctx.dist,
-                         rerank=rerank, **build.eval_kwargs(cfg))
+                         rerank=rerank, **kwargs)
     return results, summarize(results)

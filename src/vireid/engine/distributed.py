@@ -1,8 +1,8 @@
 """torch.distributed helpers: set-up from ``torchrun``'s ``env://``, rank-0 gating, gathering.
 
-Launch (one machine, 4 GPUs)::
+Launch (one machine, 2 GPUs; the recipe's 6 identities per step need W in 1, 2, 3, 6)::
 
-    torchrun --nproc_per_node 4 -m vireid train --config deen_sysu
+    torchrun --nproc_per_node 2 -m vireid train --config deen_sysu
 
 Several machines: add ``--nnodes N --node_rank R --rdzv_backend c10d
 --rdzv_endpoint HOST:PORT`` on each.  The backend is NCCL on CUDA devices and gloo on
@@ -10,11 +10,13 @@ CPU.  Rank 0 alone logs and writes checkpoints (to a folder every rank can read,
 ``--resume`` works on all of them); evaluation extracts features of a 1/world share of
 the images on each rank and :func:`all_gather_cat` reassembles them in order.
 
-Batch-hard triplet mining and CPM are computed on each rank's own batch (P identities
-x K images x 2 modalities, as in single-process DEEN): only the gradients are averaged
-by DDP, never the mining.  The identity sampler gives each rank disjoint identities with
-both modalities of an identity on the same rank, so every rank's batch is valid for both
-losses; an effective batch is ``world_size`` DEEN batches.
+By default a job of W processes trains exactly as one GPU does (the DEEN recipe): the
+identity sampler splits each step's P identities over the ranks (their batches together are
+the one-GPU batch), the objective all-gathers the embeddings with gradient so that batch-hard
+mining and CPM's centres see the whole batch (:mod:`vireid.objective.global_batch`), and
+BatchNorm is synchronised (:mod:`vireid.engine.sync_bn`, ``train.sync_bn``).  With
+``data.per_rank_batch: true`` each rank draws its own P identities instead (a W times larger
+batch, linear LR scaling) and the losses stay per rank.
 """
 
 from __future__ import annotations

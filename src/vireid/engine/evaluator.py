@@ -19,8 +19,12 @@ Results (``metrics.json``)::
      "directions": {"infrared_to_visible": {"num_trials", "mean", "std",
                     "trials": [{"trial": 0, "rank1": ..., ...}, ...]}}}
 
-The top-level ``mean`` averages the per-direction means (one direction for SYSU-MM01);
-all values are fractions in [0, 1].
+The top-level ``mean`` averages the per-direction means of the protocol's directions (one
+for SYSU-MM01); directions reported besides them (LLCM's ``visible_to_infrared_paper``, the
+authors' published orientation) are listed under ``directions`` but not averaged.
+``paper_columns`` maps each published column to the direction whose numbers it is, e.g.
+``{"infrared_to_visible": "infrared_to_visible", "visible_to_infrared":
+"visible_to_infrared_paper"}`` on LLCM.  All values are fractions in [0, 1].
 """
 
 from __future__ import annotations
@@ -177,8 +181,28 @@ def summarize(results: Sequence[SplitEvaluation]) -> dict:
         agg = aggregate([e.result for e in items])
         agg["trials"] = [{"trial": e.split.trial, **t} for e, t in zip(items, agg["trials"])]
         directions[d] = agg
-    mean = {m: sum(v["mean"][m] for v in directions.values()) / len(directions) for m in SCORE_NAMES}
-    return {"protocol": results[0].split.protocol, "mean": mean, "directions": directions}
+    rules = results[0].split.rules
+    averaged = [d for d in directions if d not in rules.extra_directions] or list(directions)
+    mean = {m: sum(directions[d]["mean"][m] for d in averaged) / len(averaged) for m in SCORE_NAMES}
+    out = {"protocol": results[0].split.protocol, "mean": mean, "directions": directions}
+    paper = {col: d for col, d in rules.paper_columns if d in directions}
+    if paper:
+        out["paper_columns"] = paper
+    return out
+
+
+def direction_title(direction: str, rules=None) -> str:
+    """A direction's table title, saying which one is the paper's column where that needs saying."""
+    from vireid.evaluation.protocols import PAPER_DIRECTION
+
+    if direction == PAPER_DIRECTION:
+        return ("visible to infrared, as published (the paper's VIS->IR column: the authors' test.py "
+                "transposes the distances, so each trial's sampled infrared images are the queries and "
+                "all visible images the gallery)")
+    title = direction.replace("_", " ")
+    if rules is not None and PAPER_DIRECTION in rules.extra_directions and direction == "visible_to_infrared":
+        title += " (visible queries x sampled infrared gallery; not the paper's VIS->IR column)"
+    return title
 
 
 def tables(results: Sequence[SplitEvaluation], style: str = "plain") -> str:
@@ -186,6 +210,6 @@ def tables(results: Sequence[SplitEvaluation], style: str = "plain") -> str:
     parts = []
     for d, items in _by_direction(results).items():
         names = [f"trial {e.split.trial}" for e in items]
-        parts.append(f"{d.replace('_', ' ')}:\n" + format_table([e.result for e in items], names=names,
-                                                                 style=style))
+        parts.append(f"{direction_title(d, items[0].split.rules)}:\n"
+                     + format_table([e.result for e in items], names=names, style=style))
     return "\n\n".join(parts)

@@ -38,6 +38,7 @@ from vireid.engine.evaluator import SplitEvaluation, tables
 from vireid.engine.hooks import CheckpointHook, EvalHook, LoggingHook, StopAtStep
 from vireid.engine.logging import MetricsLogger
 from vireid.engine.schedules import LRScheduler
+from vireid.engine.sync_bn import convert_sync_batchnorm
 from vireid.engine.trainer import Trainer
 from vireid.errors import ConfigError
 from vireid.utils.io import atomic_write_json
@@ -99,21 +100,36 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, device: str
         return _train(cfg, Path(run_dir), resume=resume, device=device, quiet=quiet, stop_at_step=stop_at_step)
 
 
+def fetch_pretrained(cfg: Config, ctx: RunContext) -> Path | None:
+    """The file of ``model.pretrained`` (downloaded once, rank 0 first), before anything is written:
+    without network or with a bad file the run stops here with a one-line error."""
+    if ctx.dist.is_main:
+        path = build.resolve_pretrained(cfg.model)
+    dist_utils.barrier()
+    if not ctx.dist.is_main:
+        path = build.resolve_pretrained(cfg.model)
+    return path
+
+
 def _train(cfg: Config, run_dir: Path, *, resume: bool, device: str | None, quiet: bool,
            stop_at_step: int | None) -> TrainResult:
     from vireid.engine.lock import RunLock
 
     check_run_dir(run_dir, cfg)
     ctx = make_context(cfg, device, quiet)
+    build.selection_eval(cfg)  # a bad eval.select fails now, not at the first evaluation
+    build.check_world_size(cfg, ctx.dist.world_size)
+    pretrained = fetch_pretrained(cfg, ctx)  # before anything is written
     with contextlib.ExitStack() as stack:
         if ctx.dist.is_main:  # one writer per run folder, for the whole run
             stack.enter_context(RunLock(run_dir, log=ctx.log))
         prepare_run_dir(run_dir, cfg, resume, ctx)
-        return _train_locked(cfg, run_dir, ctx, resume=resume, quiet=quiet, stop_at_step=stop_at_step)
+        return _train_locked(cfg, run_dir, ctx, pretrained=pretrained, resume=resume, quiet=quiet,
+                             stop_at_step=stop_at_step)
 
 
-def _train_locked(cfg: Config, run_dir: Path, ctx: RunContext, *, resume: bool, quiet: bool,
-                  stop_at_step: int | None) -> TrainResult:
+def _train_locked(cfg: Config, run_dir: Path, ctx: RunContext, *, pretrained: Path | None, resume: bool,
+                  quiet: bool, stop_at_step: int | None) -> TrainResult:
     if cfg.train.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
     seed_everything(cfg.train.seed)
@@ -128,7 +144,7 @@ def _train_locked(cfg: Config, run_dir: Path, ctx: RunContext, *, resume: bool, 
                                 **build.train_loader_kwargs(cfg, ctx.dist.rank, ctx.dist.world_size))
     data = TrainBatches(loader, cfg.train.seed)
     num_classes = loader.dataset.num_classes
-    model = build.build_model(cfg.model, num_classes)
+    model = build.build_model(cfg.model, num_classes, pretrained=pretrained)
     ckpts = CheckpointManager(run_dir / "checkpoints")
     if cfg.train.init_from and not (resume and ckpts.last_dir() is not None):
         from vireid.engine.checkpoint import resolve_checkpoint
@@ -136,6 +152,8 @@ def _train_locked(cfg: Config, run_dir: Path, ctx: RunContext, *, resume: bool, 
 
         ctx.log(init_from_checkpoint(model, resolve_checkpoint(cfg.train.init_from)))
     model = model.to(ctx.device)
+    if cfg.train.sync_bn and ctx.dist.world_size > 1:
+        model = convert_sync_batchnorm(model, ctx.device)
     seed_everything(cfg.train.seed + ctx.dist.rank)  # per-rank dropout streams
     generators = model.rng_generators() if hasattr(model, "rng_generators") else {}
     for g in generators.values():  # the model's own random streams, distinct per rank
@@ -146,7 +164,9 @@ def _train_locked(cfg: Config, run_dir: Path, ctx: RunContext, *, resume: bool, 
     net = dist_utils.wrap_ddp(model, ctx.device, ctx.dist)
     if cfg.train.compile:
         net = torch.compile(net)
-    optimizer = build.build_optimizer(cfg.optim, model)
+    # a per-rank batch is W times the authors' batch: linear LR scaling
+    lr_scale = ctx.dist.world_size if cfg.data.per_rank_batch else 1
+    optimizer = build.build_optimizer(cfg.optim, model, lr_scale=lr_scale)
     scheduler = LRScheduler(optimizer, build.build_schedule(cfg), data.steps_per_epoch)
     logger = MetricsLogger(run_dir, tensorboard=cfg.train.tensorboard, enabled=ctx.dist.is_main)
 
@@ -162,7 +182,8 @@ def _train_locked(cfg: Config, run_dir: Path, ctx: RunContext, *, resume: bool, 
                             is_main=ctx.dist.is_main)]
     if stop_at_step is not None:
         hooks.append(StopAtStep(stop_at_step))
-    trainer = Trainer(net, build.build_objective(cfg.loss, model), optimizer, scheduler, data, epochs=cfg.train.epochs,
+    objective = build.build_objective(cfg.loss, model, global_batch=not cfg.data.per_rank_batch)
+    trainer = Trainer(net, objective, optimizer, scheduler, data, epochs=cfg.train.epochs,
                       device=ctx.device, precision=ctx.precision, grad_clip=cfg.optim.grad_clip,
                       channels_last=cfg.train.channels_last, dist_info=ctx.dist, generators=generators,
                       hooks=hooks)
@@ -177,7 +198,8 @@ def _train_locked(cfg: Config, run_dir: Path, ctx: RunContext, *, resume: bool, 
             ctx.log(f"resumed from {ckpts.last_dir()} (epoch {trainer.epoch + 1}, step {trainer.global_step})")
     ctx.log(f"training {type(model).__name__} ({sum(p.numel() for p in model.parameters()) / 1e6:.2f} M params) "
             f"on {num_classes} identities, {data.steps_per_epoch} steps/epoch x {cfg.train.epochs} epochs, "
-            f"device {ctx.device}, precision {ctx.precision.name}, world size {ctx.dist.world_size}")
+            f"device {ctx.device}, precision {ctx.precision.name}, world size {ctx.dist.world_size}, "
+            f"initial weights {pretrained or 'random'}")
     trainer.train()
     train_seconds = time.perf_counter() - t0
 

@@ -13,6 +13,11 @@ shows the ranking the metrics scored.  The rules follow the AGW/DEEN ``eval_metr
   directions, visible -> infrared first (DEEN's default).
 * ``llcm`` (Zhang & Wang, CVPR 2023): a query ignores gallery images of its own identity from
   its own camera; de-duplicated CMC.  Ten trials; both directions, infrared -> visible first.
+  The published visible -> infrared column is not that split: the authors' ``test.py``
+  (``test_mode = [2, 1]``) scores the *transposed* distance matrix, so the trial's sampled
+  infrared images are the queries and every visible test image the gallery.  That orientation
+  is reported too, as ``visible_to_infrared_paper`` (:data:`PAPER_DIRECTION`), and is the
+  paper's VIS -> IR column; it is not averaged into the protocol's mean.
 * ``plain``: nothing is ignored, the standard CMC, one trial -- for descriptors that record no
   protocol (e.g. a folder embedded with ``vireid extract``).
 """
@@ -27,6 +32,8 @@ import numpy as np
 from vireid.errors import VireidError
 
 DIRECTIONS: tuple[str, str] = ("infrared_to_visible", "visible_to_infrared")
+#: LLCM's visible -> infrared as published: sampled infrared queries against all visible images
+PAPER_DIRECTION = "visible_to_infrared_paper"
 
 
 @dataclass(frozen=True)
@@ -43,7 +50,10 @@ class EvalProtocol:
             never de-duplicate).
         trials: the official trials.
         trial_is_split: a trial is its own train/test split (evaluate the trained one only).
-        directions: the search directions, the default first.
+        directions: the search directions, the default first (the authors' in-training test
+            direction, ``DEEN/train.py`` ``test_mode``).
+        extra_directions: also reported by the full evaluation, not averaged into its mean.
+        paper_columns: ``(published column, our direction whose numbers it is)`` pairs.
     """
 
     name: str
@@ -53,6 +63,13 @@ class EvalProtocol:
     trials: tuple[int, ...] = (0,)
     trial_is_split: bool = False
     directions: tuple[str, ...] = DIRECTIONS
+    extra_directions: tuple[str, ...] = ()
+    paper_columns: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def reported_directions(self) -> tuple[str, ...]:
+        """What a full evaluation reports: the directions, then the extra ones."""
+        return self.directions + self.extra_directions
 
     @property
     def needs_camids(self) -> bool:
@@ -94,11 +111,19 @@ class EvalProtocol:
 
 
 SYSU = EvalProtocol("sysu", hidden_cameras=((3, 2),), dedup_cmc=True, trials=tuple(range(10)),
-                    directions=("infrared_to_visible",))
+                    directions=("infrared_to_visible",),
+                    paper_columns=(("infrared_to_visible", "infrared_to_visible"),))
+# RegDB thermal -> visible: the authors' test.py embeds the thermal queries with the visible stem
+# and the visible gallery with the thermal stem (test_mode [2, 1] kept); ours uses the right stems
 REGDB = EvalProtocol("regdb", trials=tuple(range(1, 11)), trial_is_split=True,
-                     directions=("visible_to_infrared", "infrared_to_visible"))
+                     directions=("visible_to_infrared", "infrared_to_visible"),
+                     paper_columns=(("visible_to_infrared", "visible_to_infrared"),
+                                    ("infrared_to_visible", "infrared_to_visible")))
 LLCM = EvalProtocol("llcm", same_camera_same_identity=True, dedup_cmc=True, trials=tuple(range(10)),
-                    directions=("infrared_to_visible", "visible_to_infrared"))
+                    directions=("infrared_to_visible", "visible_to_infrared"),
+                    extra_directions=(PAPER_DIRECTION,),
+                    paper_columns=(("infrared_to_visible", "infrared_to_visible"),
+                                   ("visible_to_infrared", PAPER_DIRECTION)))
 PLAIN = EvalProtocol("plain")
 
 REGISTRY: dict[str, EvalProtocol] = {p.name: p for p in (SYSU, REGDB, LLCM, PLAIN)}

@@ -14,9 +14,10 @@ Sources understood by :func:`read_checkpoint`:
   variant has no ``MFA3`` block), else AGW's (or their non-local-free ``base``).
 
 The test-time configuration (:class:`InferenceConfig`) comes from the run's config
-(``data.height/width``, ``eval.flip/combine``) and falls back to the model's ``eval_defaults``
-(AGW: no flip, BN feature) or else DEEN's recipe (288 x 144, flip, all embeddings, pool + BN)
-when the checkpoint carries none.  A model with a fixed
+(``data.height/width``, ``eval.flip/combine``) and falls back, when the checkpoint carries none
+(the authors' ``*.t`` files and ``vireid convert`` output), to the model's ``eval_defaults`` -- AGW's
+``test.py``: 288 x 144, no flip, BN feature -- or else DEEN's ``test.py``: 384 x 144
+(``--img_h 384 --img_w 144``), flip, all embeddings, pool + BN.  A model with a fixed
 input size (DEEN-ViT's ``img_size``) always uses its own.
 """
 
@@ -33,7 +34,7 @@ from torch import nn
 from vireid.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from vireid.errors import CheckpointError, ShapeError, VireidError
 
-DEFAULT_SIZE = (288, 144)
+DEFAULT_SIZE = (384, 144)  # (H, W) of DEEN/test.py and DEEN/train.py
 COMBINES = ("all", "weighted", "pool", "bn")
 
 
@@ -135,7 +136,8 @@ def inference_config(loaded: LoadedCheckpoint, *,
     elif img_size is not None:
         size = (int(img_size[0]), int(img_size[1]))
     else:
-        size = (int(data.get("height", DEFAULT_SIZE[0])), int(data.get("width", DEFAULT_SIZE[1])))
+        default = getattr(model, "test_size", DEFAULT_SIZE)
+        size = (int(data.get("height", default[0])), int(data.get("width", default[1])))
     combine = combine if combine is not None else str(ev.get("combine", "all"))
     if combine not in COMBINES:
         raise VireidError(f"unknown combine {combine!r}; expected one of {', '.join(COMBINES)}")

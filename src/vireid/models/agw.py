@@ -97,7 +97,8 @@ class AGW(ReIDModel):
     num_embeddings = 1
     pretrained_family = "resnet50"
     # the authors' test descriptor (AGW/test.py): the BNNeck feature of the image alone
-    eval_defaults = {"flip": False, "combine": "bn"}
+    eval_defaults = {"flip": False, "combine": "bn"}  # AGW/test.py
+    test_size = (288, 144)  # AGW/test.py --img_h 288 --img_w 144
 
     def __init__(self, num_classes: int, *, non_local: bool = True, gem: bool = True, base_channels: int = 64,
                  layers: Sequence[int] = (3, 4, 6, 3), non_local_layers: Sequence[int] = NON_LOCAL_LAYERS,

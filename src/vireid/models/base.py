@@ -92,6 +92,12 @@ class ReIDModel(nn.Module):
         return out
 
     # ------------------------------------------------------------------ weights
+    @classmethod
+    def family_for(cls, kwargs: dict[str, Any]) -> str | None:
+        """The ``pretrained_family`` of this class built with constructor ``kwargs``, without building it."""
+        family = cls.__dict__.get("pretrained_family", ReIDModel.pretrained_family)
+        return family if isinstance(family, str) or family is None else None
+
     def load_pretrained(self, name_or_path: str | os.PathLike) -> None:
         """Initialise the backbone from pretrained weights: a name (``"imagenet"``, see
         :mod:`vireid.models.pretrained`; downloaded once) or a file path."""

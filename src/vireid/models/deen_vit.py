@@ -98,6 +98,11 @@ def bnneck(dim: int) -> nn.BatchNorm1d:
     return bn
 
 
+def _vit_family(a: Mapping[str, Any]) -> str | None:
+    base = (a["embed_dim"], a["depth"], a["num_heads"], float(a.get("mlp_ratio", 4.0))) == (768, 12, 12, 4.0)
+    return "vit_base_patch16" if base and to_2tuple(a["patch_size"], "patch_size") == (16, 16) else None
+
+
 class DEENViT(ReIDModel):
     """DEEN on a dual-patch-embedding ViT; see the module docstring for every choice."""
 
@@ -177,9 +182,11 @@ class DEENViT(ReIDModel):
     @property
     def pretrained_family(self) -> str | None:  # type: ignore[override]
         """ViT-B/16 models take the named ImageNet weights; other sizes take files only."""
-        a = self.vit_args
-        base = (a["embed_dim"], a["depth"], a["num_heads"], a["mlp_ratio"]) == (768, 12, 12, 4.0)
-        return "vit_base_patch16" if base and to_2tuple(a["patch_size"], "patch_size") == (16, 16) else None
+        return _vit_family(self.vit_args)
+
+    @classmethod
+    def family_for(cls, kwargs: dict[str, Any]) -> str | None:
+        return _vit_family(resolve_vit(kwargs.get("vit", "base")))
 
     # ------------------------------------------------------------------ forward
     def _embed(self, x_vis: Tensor | None, x_ir: Tensor | None, modal: int) -> tuple[Tensor, Tensor]:

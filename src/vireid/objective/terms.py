@@ -56,9 +56,15 @@ class LossBatch:
 
 
 class Term(nn.Module):
-    """One named, unweighted loss term."""
+    """One named, unweighted loss term.
+
+    ``compares_samples``: the term's value depends on which samples share the batch (mining,
+    centres, contrastive pairs), so under ``torchrun`` it is computed on the global batch
+    (:mod:`vireid.objective.global_batch`); the others are means over the rank's own samples.
+    """
 
     name: str = ""
+    compares_samples: bool = False
 
     def forward(self, batch: LossBatch) -> Tensor:
         raise NotImplementedError
@@ -86,6 +92,7 @@ class TripletTerm(Term):
     """``L_tri`` on all ``E * M`` pooled features: batch-hard (DEEN, margin 0.3) or AGW's WRT."""
 
     name = "tri"
+    compares_samples = True
 
     def __init__(self, kind: str = "batch_hard", margin: float = 0.3, normalize: bool = False) -> None:
         super().__init__()
@@ -105,6 +112,7 @@ class CPMTerm(Term):
     """DEEN's ``L_cpm = sum_{e>=1} CPM(cat(orig, gen_e), cat(l, l))`` (margin 0.2); 0 terms when E = 1."""
 
     name = "cpm"
+    compares_samples = True
 
     def __init__(self, margin: float = 0.2, normalize: bool = False) -> None:
         super().__init__()
@@ -181,6 +189,7 @@ class InfoNCETerm(Term):
     (SS-DEC, averaged over branches), else on the original embeddings."""
 
     name = "nce"
+    compares_samples = True
 
     def __init__(self, temperature: float = 0.1) -> None:
         super().__init__()
