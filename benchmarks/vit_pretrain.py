@@ -145,9 +145,10 @@ def pretrain(settings: PretrainSettings, out: Path, *, threads: int = 0, log=pri
     from vireid.data.synth import ensure_dataset
     from vireid.data.transforms import TrainTransform
     from vireid.engine.amp import resolve_amp
-    from vireid.engine.criterion import DEENCriterion
+    from vireid.data.loaders import TrainBatches
+    from vireid.engine.context import cpu_threads, seed_everything
     from vireid.engine.optim import build_optimizer
-    from vireid.engine.run import LoaderData, cpu_threads, seed_everything
+    from vireid.objective import build_objective
     from vireid.engine.schedules import LRScheduler, build_schedule
     from vireid.engine.trainer import Trainer
     from vireid.utils.io import save_safetensors
@@ -166,16 +167,16 @@ def pretrain(settings: PretrainSettings, out: Path, *, threads: int = 0, log=pri
         loader = build_train_loader(dataset.train, transform=transform, height=s.height, width=s.width,
                                     num_ids=s.num_ids_per_batch, num_instances=s.num_pos, seed=s.seed,
                                     num_workers=0, cache=True)
-        data = LoaderData(loader, s.seed)
+        data = TrainBatches(loader, s.seed)
         model = ViTIdentityNet(loader.dataset.num_classes, (s.height, s.width), **s.vit_kwargs())
         optimizer = build_optimizer(model, name="adamw", lr=s.lr, backbone_lr_mult=1.0,
                                     weight_decay=s.weight_decay)
         schedule = build_schedule("cosine", epochs=s.epochs, warmup_epochs=s.warmup_epochs, milestones=(), gammas=(),
                                   min_factor=0.01)
-        criterion = DEENCriterion(label_smoothing=s.label_smoothing, triplet_weight=s.triplet_weight,
-                                  cpm_weight=0.0, ort_weight=0.0)
+        objective = build_objective(model, label_smoothing=s.label_smoothing, triplet_weight=s.triplet_weight,
+                                    cpm_weight=0.0, ort_weight=0.0, global_batch=False)
         device = torch.device("cpu")
-        trainer = Trainer(model, criterion, optimizer, LRScheduler(optimizer, schedule, data.steps_per_epoch),
+        trainer = Trainer(model, objective, optimizer, LRScheduler(optimizer, schedule, data.steps_per_epoch),
                           data, epochs=s.epochs, device=device, precision=resolve_amp(s.amp, device),
                           grad_clip=5.0, hooks=[_EpochLog(log)])
         log(f"pretraining ViT ({sum(p.numel() for p in model.vit.parameters()) / 1e6:.2f} M params) on "

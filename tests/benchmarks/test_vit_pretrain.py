@@ -50,7 +50,12 @@ def test_ensure_pretrained_trains_once_and_caches(tmp_path, monkeypatch):
     assert any("pretraining took" in line for line in lines)
     deen = DEENViT(5, vit=dict(embed_dim=24, depth=2, num_heads=2, patch_size=8), img_size=(96, 48), stages=(1, 1),
                    mfa_pool=(1, 2))
-    assert "blocks.1.mlp.fc2.weight" in deen.load_pretrained(out)  # another size: pos_embed resampled
+    deen.load_pretrained(out)  # another size: pos_embed resampled
+    from vireid.utils.io import load_safetensors
+
+    stored = load_safetensors(out)[0]
+    assert deen.blocks[1].mlp.fc2.weight.equal(stored["blocks.1.mlp.fc2.weight"])
+    assert deen.pos_embed.shape[1] == 1 + (96 // 8) * (48 // 8)
 
     def fail(*args, **kwargs):
         raise AssertionError("trained again")
