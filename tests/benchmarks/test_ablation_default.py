@@ -2,6 +2,7 @@
 pretraining stand-in's weights, and the grid holds the axes the DEEN-ViT design questions need."""
 
 import dataclasses
+import shlex
 
 import pytest
 
@@ -11,7 +12,8 @@ from vireid.engine.ablation import combinations, overrides
 from vireid.models.vit import VisionTransformer
 from vireid.utils.io import save_safetensors
 
-from benchmarks.ablation_default import BASE, BASE_VALUES, GRID, QUESTIONS, SIZE, pretrained_settings
+from benchmarks.ablation_default import (BASE, BASE_VALUES, GRID, GPU_GRID, QUESTIONS, SIZE, gpu_command,
+                                        pretrained_settings, verdicts_text)
 from benchmarks.vit_pretrain import PretrainSettings
 
 
@@ -74,3 +76,82 @@ def test_base_config_loads_the_pretraining_stand_in():
         settings.embed_dim, settings.depth, settings.num_heads, settings.patch_size)
     # the pretraining set is another synthetic population than the benchmark's
     assert settings.synth_seed != base.data.synth["seed"] and settings.root != base.data.root
+
+
+def test_base_config_is_the_recipe_of_the_log():
+    """docs/vit_recipe_log.md run f06: AdamW 3e-3, pretrained parts at 0.3x, the new modules at the head LR,
+    label smoothing 0.1, triplet 3 / CPM 2.4, difficulty 0.1, 3 epochs."""
+    base = load_config(BASE)
+    o = base.optim
+    assert (o.name, o.lr, o.backbone_lr_mult) == ("adamw", 3.0e-3, 0.3)
+    assert set(o.head_modules) == {"bottleneck", "classifier", "mfa", "expansion", "stage4"}
+    assert (base.loss.label_smoothing, base.loss.triplet_weight, base.loss.cpm_weight) == (0.1, 3.0, 2.4)
+    assert base.data.synth["difficulty"] == 0.1 and base.train.epochs == 3
+    # every new module of DEEN-ViT is in the head group; the pretrained ViT parts are not
+    from vireid.engine.optim import split_parameters
+
+    model = build_model(dataclasses.replace(base.model, pretrained="none"), num_classes=5)
+    backbone, head = split_parameters(model, o.head_modules)
+    names = {id(p): n for n, p in model.named_parameters()}
+    head_roots = {names[id(p)].split(".")[0] for p in head}
+    backbone_roots = {names[id(p)].split(".")[0] for p in backbone}
+    assert head_roots == {"bottleneck", "classifier", "mfa", "expansion", "stage4"}
+    assert backbone_roots <= {"patch_embed_visible", "patch_embed_infrared", "cls_token", "pos_embed", "blocks", "norm"}
+
+
+def test_reference_cell_is_the_base_value_of_every_axis():
+    from vireid.engine.ablation import reference_combos
+
+    base = load_config(BASE)
+    assert reference_combos(base, combinations(GRID, "each")) == [{k: v} for k, v in BASE_VALUES.items()]
+
+
+def test_gpu_command_parses_and_each_axis_holds_the_base_config(tmp_path):
+    """The documented GPU-scale command: vireid's own parser accepts it, every cell resolves, and the
+    reference cell is the base value of each axis (so the report compares with it)."""
+    from pathlib import Path
+
+    from vireid.cli.main import build_parser
+    from vireid.engine.ablation import parse_grid, reference_combos
+    from vireid.models.deen_vit import resolve_vit
+
+    lines = gpu_command().replace("\\\n", " ").splitlines()
+    assert lines[0] == "vireid weights download vit_base_patch16_224_in21k"
+    argv = shlex.split(lines[1])
+    assert argv[0] == "vireid"
+    args, extra = build_parser().parse_known_args(argv[1:])
+    assert not extra and args.mode == "each" and args.seeds == [0, 1, 2]
+    base = load_config(args.config, args.overrides)
+    assert base.model.pretrained == "vit_base_patch16_224_in21k" and base.data.dataset == "sysu"
+    assert base.train.epochs == 151 and base.model.args["vit"] == "base"
+    grid = parse_grid(args.grid)
+    assert grid == GPU_GRID and set(grid) == set(GRID)
+    combos = combinations(grid, "each")
+    refs = reference_combos(base, combos)
+    assert len(refs) == len(grid) and all(len(c) == 1 for c in refs)
+    depth = resolve_vit("base")["depth"]
+    for combo in combos:
+        cfg = apply_overrides(base, overrides(combo))
+        h, w = cfg.data.height, cfg.data.width
+        assert tuple(cfg.model.args["img_size"]) == (h, w) and h == 2 * w and h % 16 == 0 and w % 16 == 0
+        assert all(b >= depth for b in cfg.model.args["svdo_ow_blocks"])  # O.W.: the stage-4 block
+    # the docs show exactly this command
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "deen_vit.md").read_text()
+    assert gpu_command() in docs
+
+
+def test_verdicts_text_from_hand_made_rows():
+    from vireid.engine.ablation import RunResult, summarize
+
+    def runs(combo, values, ref=False):
+        return [RunResult(combo, s, {"rank1": v, "mAP": v, "mINP": v}, 1.0, 10, ref) for s, v in enumerate(values)]
+
+    depth = "model.args.stage4_depth"
+    rows = summarize(runs({depth: "1"}, [0.5, 0.6, 0.7], True) + runs({depth: "2"}, [0.53, 0.62, 0.74])
+                     + runs({depth: "3"}, [0.6, 0.52, 0.71]))
+    text = verdicts_text(rows)
+    assert text.splitlines() == [
+        f"- {QUESTIONS[depth]}",
+        "  - stage4_depth=2: +3.0 [+0.5, +5.5] pp Rank-1 -> better",
+        "  - stage4_depth=3: +1.0 [-21.4, +23.4] pp Rank-1 -> no difference at this scale",
+    ]
