@@ -1,81 +1,208 @@
 """The default ablation grid (docs/deen_vit.md, open questions), trained and tested on the synthetic benchmark.
 
-``python -m benchmarks.ablation_default [--quick] [--jobs 2] [--seeds 0 1] [--out DIR]``
+``python -m benchmarks.ablation_default [--quick] [--jobs 2] [--seeds 0 1 2] [--out DIR] [--set KEY=VALUE ...]``
 
-One factor at a time against the base config ``configs/ablation_vit_tiny.yaml`` (a CPU-sized
-DEEN-ViT; ``vireid ablate --mode each``), each over several seeds:
+One factor at a time (``vireid ablate --mode each``) against the base config
+``configs/ablation_vit_tiny.yaml``: a CPU-sized DEEN-ViT fine-tuned from the synthetic pretraining
+stand-in of :mod:`benchmarks.vit_pretrain` (which this command trains first if its file is
+missing) with the recipe of docs/vit_recipe_log.md (run f06).  Each row runs the same seeds:
 
-* expansion module: none, DEE, DEE-1D, T-MHEE, CM-ATM, SS-DEC (with its InfoNCE term);
+* expansion module: none, DEE (2-D), DEE-1D, T-MHEE, CM-ATM, SS-DEC (with its InfoNCE term);
 * token MFA: off, on with the stage-0 low-level source, on with the previous stage as source;
 * stage-4 encoder depth: 1, 2, 3;
-* SVDO (ABD-Net): off, O.F. (features after stage 2), O.W. (weights of the stage-4 blocks), both;
-* input size: 64x32 and 96x48.
+* input size, at the 2:1 (height:width) aspect of person crops (SYSU-MM01 practice, 288 x 144)
+  rather than the square sizes of ViT pretraining; images are resized (not padded) and the
+  square pretrained position grid is resampled to each size's patch grid;
+* SVDO (ABD-Net): off, O.F. (features after stage 2), O.W. (weights of the stage-4 block), both.
+
+19 cells, of which the base value of each axis is the same config (the reference cell, trained
+once): 15 distinct configs x 3 seeds = 45 runs.  Expected cost, from the recipe log's runs:
+~220-240 CPU-s per run, so ~45 x 220 / 2 s = ~83 min with ``--jobs 2`` on 2 idle cores, plus
+the stand-in (~14 CPU-min) when it is missing.  Not run yet with this recipe.
 
 Writes ``DIR/ablation.md``, ``DIR/ablation.png``, ``DIR/results.json`` (see
-:mod:`vireid.engine.ablation`) and the table, with its scale, into RESULTS.md.  The scale is
-what a 2-core CPU finishes in about half an hour; the numbers compare design choices at that
-scale only, not at the papers' (ViT-B/16, ImageNet weights, real datasets, a GPU).
-``--quick`` runs one seed of a two-value grid for a few epochs (a smoke test of the pipeline).
+:mod:`vireid.engine.ablation`: per cell the mean ± std over seeds and the difference to the
+reference cell paired by seed, with its 95 % Student-t interval and a verdict), the table with
+its scale and one verdict per design question into RESULTS.md, and the plot into
+``docs/images/ablation_default.png``.  The numbers compare design choices at this scale only,
+not at the papers' (ViT-B/16, ImageNet weights, real datasets, a GPU): :func:`gpu_command`
+prints that grid as a ``vireid ablate`` command (``--gpu-command``; documented, not run).
+``--quick`` runs one seed of a two-value grid for one epoch (a smoke test of the pipeline);
+``--set`` adds overrides to the base config (e.g. ``train.steps_per_epoch=5``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import shlex
+import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 from benchmarks._common import section, write_section
-from vireid.config import load_config
-from vireid.engine.ablation import markdown_table, run_ablation
+from benchmarks.vit_pretrain import PretrainSettings, ensure_pretrained
+from vireid.config import Config, load_config
+from vireid.engine.ablation import combo_label, report_markdown, run_ablation
+from vireid.errors import ConfigError, VireidError
 
-BASE = Path(__file__).resolve().parents[1] / "configs" / "ablation_vit_tiny.yaml"
+ROOT = Path(__file__).resolve().parents[1]
+BASE = ROOT / "configs" / "ablation_vit_tiny.yaml"
+PLOT = ROOT / "docs" / "images" / "ablation_default.png"
+EXPANSION = "model.args.expansion+loss.infonce_weight"
+MFA = "model.args.mfa+model.args.mfa_low"
+DEPTH = "model.args.stage4_depth"
+SIZE = "data.height+data.width+model.args.img_size"
+SVDO = "model.args.svdo_of_stages+model.args.svdo_ow_blocks+loss.svdo_of_weight+loss.svdo_ow_weight"
 
 GRID: dict[str, list[str]] = {
-    "model.args.expansion+loss.infonce_weight": ["[none,0]", "[dee,0]", "[dee1d,0]", "[tmhee,0]",
-                                                 "[cmatm,0]", "[ssdec,0.1]"],
-    "model.args.mfa+model.args.mfa_low": ["[false,stage0]", "[true,stage0]", "[true,previous]"],
-    "model.args.stage4_depth": ["1", "2", "3"],
-    "model.args.svdo_of_stages+model.args.svdo_ow_blocks+loss.svdo_of_weight+loss.svdo_ow_weight": [
-        "[[],[],0,0]", "[[2],[],1.0e-4,0]", "[[],[4],0,1.0e-3]", "[[2],[4],1.0e-4,1.0e-3]"],
-    "data.height+data.width+model.args.img_size": ["[64,32,[64,32]]", "[96,48,[96,48]]"],
+    EXPANSION: ["[none,0]", "[dee,0]", "[dee1d,0]", "[tmhee,0]", "[cmatm,0]", "[ssdec,0.1]"],
+    MFA: ["[false,stage0]", "[true,stage0]", "[true,previous]"],
+    DEPTH: ["1", "2", "3"],
+    SIZE: ["[48,24,[48,24]]", "[64,32,[64,32]]", "[96,48,[96,48]]"],
+    SVDO: ["[[],[],0,0]", "[[2],[],1.0e-4,0]", "[[],[4],0,1.0e-3]", "[[2],[4],1.0e-4,1.0e-3]"],
 }
-QUICK_GRID = {"model.args.expansion+loss.infonce_weight": ["[none,0]", "[dee,0]"]}
+# The value of every axis that equals the base config (tests check it resolves to the base).
+BASE_VALUES: dict[str, str] = {EXPANSION: "[dee,0]", MFA: "[true,stage0]", DEPTH: "1", SIZE: "[64,32,[64,32]]",
+                               SVDO: "[[],[],0,0]"}
+QUICK_GRID = {EXPANSION: ["[none,0]", "[dee,0]"]}
+# The design notes' questions, each answered by its axis against the reference cell.
+QUESTIONS = {
+    EXPANSION: "Which replacement for DEE works best (vs DEE 2-D)?",
+    MFA: "MFA low-level source: stage 0 or the previous stage (vs stage 0)?",
+    DEPTH: "Is one stage-4 block enough (vs depth 1)?",
+    SIZE: "How much does the input size matter (vs 64 x 32)?",
+    SVDO: "Does ABD-Net's SVDO help on the ViT (vs off)?",
+}
+
+# The same questions at the papers' scale: ViT-B/16 (12 blocks, patch 16) from ImageNet-21k weights on
+# SYSU-MM01, DEEN's 151 epochs (configs/base.yaml); 2:1 sizes on the 16-pixel patch grid; O.W. on the
+# stage-4 block, which is block 12 after the 12 trunk blocks.
+GPU_BASE = "deen_vit_base.yaml"
+GPU_GRID: dict[str, list[str]] = {
+    EXPANSION: GRID[EXPANSION],
+    MFA: GRID[MFA],
+    DEPTH: GRID[DEPTH],
+    SIZE: ["[256,128,[256,128]]", "[288,144,[288,144]]", "[384,192,[384,192]]"],
+    SVDO: ["[[],[],0,0]", "[[2],[],1.0e-4,0]", "[[],[12],0,1.0e-3]", "[[2],[12],1.0e-4,1.0e-3]"],
+}
+# the axes' base values written out, so that the base config is one cell of each axis (the reference)
+GPU_SET = ["model.pretrained=vit_base_patch16_224_in21k", "data.root=data/SYSU-MM01", "train.epochs=151",
+           "model.args.mfa=true", "model.args.mfa_low=stage0", "model.args.svdo_of_stages=[]",
+           "model.args.svdo_ow_blocks=[]"]
+GPU_SEEDS = (0, 1, 2)
+
+
+def gpu_command(out: str = "runs/ablation_vit_b16_sysu") -> str:
+    """The GPU-scale grid as shell commands: fetch the weights, then ``vireid ablate`` (not run here)."""
+    grid = " \\\n    ".join(shlex.quote(f"{k}={','.join(v)}") for k, v in GPU_GRID.items())
+    return (f"vireid weights download vit_base_patch16_224_in21k\n"
+            f"vireid ablate --config {GPU_BASE} --mode each --seeds {' '.join(map(str, GPU_SEEDS))} --jobs 1 "
+            f"--out {out} \\\n  --set {' '.join(map(shlex.quote, GPU_SET))} \\\n  --grid {grid}")
+
+
+def pretrained_settings(base: Config) -> PretrainSettings:
+    """The pretraining settings whose output the base config loads (checked against its path)."""
+    settings = PretrainSettings()
+    want = Path(base.model.pretrained or "")
+    if want != settings.default_path():
+        raise ConfigError(f"{BASE}: model.pretrained is {str(want)!r}, expected the pretraining stand-in "
+                          f"{str(settings.default_path())!r} (benchmarks/vit_pretrain.py)")
+    return settings
+
+
+def scale_text(base: Config, seeds: list[int], jobs: int, minutes: float, pretrain_info: dict) -> str:
+    d, o, vit = base.data, base.optim, base.model.args.get("vit", {})
+    s = PretrainSettings()
+    return (f"Scale: DEEN-ViT on a {vit.get('depth')}-block, {vit.get('embed_dim')}-dim ViT (patch "
+            f"{vit.get('patch_size')}, {d.height}x{d.width} input) fine-tuned from a synthetic "
+            f"pretraining stand-in for ImageNet (`python -m benchmarks.vit_pretrain`: identity classification "
+            f"on {s.num_ids} other synthetic identities at {s.height}x{s.width}, {s.epochs} epochs, "
+            f"{pretrain_info.get('seconds', float('nan')) / 60:.0f} min once); {o.name} lr {o.lr:g} for the new "
+            f"modules ({', '.join(o.head_modules)}), {o.backbone_lr_mult:g}x for the pretrained parts, label "
+            f"smoothing {base.loss.label_smoothing:g}, triplet {base.loss.triplet_weight:g} / CPM "
+            f"{base.loss.cpm_weight:g}; synthetic SYSU-MM01 layout ({d.synth.get('num_ids')} identities, "
+            f"{d.synth.get('num_test_ids')} for test, {d.synth.get('images_per_id_per_cam')} images per camera, "
+            f"difficulty {d.synth.get('difficulty')}); {base.train.epochs} epochs at batch {d.num_ids}x{d.num_pos}x2, "
+            f"one thread per run; all-search single-shot, mean of 10 trials; seeds {', '.join(map(str, seeds))}; "
+            f"one factor varied at a time, '(base)' marks the base value of the others.  Wall time {minutes:.0f} "
+            f"min with {jobs} parallel runs.  GPU-scale numbers (ViT-B/16, ImageNet weights, the real datasets) "
+            "need a GPU and the datasets: not measured here.")
+
+
+def verdicts_text(rows: list[dict[str, Any]]) -> str:
+    """One plain-words line per non-reference cell, grouped by design question."""
+    lines = []
+    for axis, question in QUESTIONS.items():
+        cells = [r for r in rows if axis in r["combo"] and not r["reference"] and r.get("diff")]
+        if not cells:
+            continue
+        lines.append(f"- {question}")
+        for r in cells:
+            d = r["diff"]["rank1"]
+            interval = (f" [{100 * d.low:+.1f}, {100 * d.high:+.1f}]" if d.significant is not None else "")
+            lines.append(f"  - {combo_label(r['combo'])}: {100 * d.mean:+.1f}{interval} pp Rank-1 -> {r['verdict']}")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.ablation_default", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="one seed, two values, 2 epochs")
-    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
+    ap.add_argument("--quick", action="store_true", help="one seed, two values, 1 epoch")
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--jobs", type=int, default=2, help="runs trained at once (default 2)")
     ap.add_argument("--out", default="runs/ablation_default")
-    ap.add_argument("--no-write", action="store_true", help="do not update RESULTS.md")
+    ap.add_argument("--set", nargs="+", default=[], action="extend", metavar="KEY=VALUE", dest="overrides",
+                    help="overrides of the base config (e.g. train.steps_per_epoch=5)")
+    ap.add_argument("--no-write", action="store_true", help="do not update RESULTS.md and docs/images")
+    ap.add_argument("--gpu-command", action="store_true", help="print the GPU-scale command and exit")
     args = ap.parse_args(argv)
-    overrides = ["train.epochs=2", "eval.every=0"] if args.quick else []
-    base = load_config(BASE, overrides)
+    if args.gpu_command:
+        print(gpu_command())
+        return 0
+    try:
+        return _run(args)
+    except VireidError as exc:
+        print(f"error: {exc}")
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    t0 = time.perf_counter()
+    base = load_config(BASE, (["train.epochs=1", "eval.every=0"] if args.quick else []) + args.overrides)
+    settings = pretrained_settings(load_config(BASE))
+    if Path(base.model.pretrained or "") == settings.default_path():
+        path = ensure_pretrained(settings, base.model.pretrained, threads=args.jobs)
+        pretrain_info = json.loads(_info(path))
+    else:  # another file given with --set model.pretrained=...
+        pretrain_info = {}
     grid = QUICK_GRID if args.quick else GRID
     seeds = args.seeds[:1] if args.quick else args.seeds
-    t0 = time.perf_counter()
+    t1 = time.perf_counter()
     rows = run_ablation(base, grid, args.out, seeds=seeds, mode="each", jobs=args.jobs)
-    minutes = (time.perf_counter() - t0) / 60
-    d = base.data
-    vit = base.model.args.get("vit", {})
-    scale = (f"Scale: DEEN-ViT with a {vit.get('depth')}-block, {vit.get('embed_dim')}-dim ViT "
-             f"(patch {vit.get('patch_size')}) from random weights; synthetic SYSU-MM01 layout "
-             f"({d.synth.get('num_ids')} identities, {d.synth.get('num_test_ids')} for test, difficulty "
-             f"{d.synth.get('difficulty')}); {base.train.epochs} epochs at batch {d.num_ids}x{d.num_pos}x2; "
-             f"all-search single-shot protocol, mean of 10 trials; seeds {', '.join(map(str, seeds))}; "
-             f"one factor varied at a time, '(base)' marks the base value of the others. "
-             f"Wall time {minutes:.0f} min with {args.jobs} parallel runs. GPU-scale numbers "
-             "(ViT-B/16, ImageNet weights, the real datasets) need a GPU and the datasets: not measured here.")
-    table = markdown_table(rows)
-    print(table)
+    minutes = (time.perf_counter() - t1) / 60
+    report, verdicts = report_markdown(rows), verdicts_text(rows)
+    print(report, verdicts, sep="\n\n")
+    print(f"grid: {minutes:.1f} min; total with the pretraining check: {(time.perf_counter() - t0) / 60:.1f} min")
     if not args.no_write:
-        flags = " ".join(["--quick"] if args.quick else []) or ""
-        command = f"python -m benchmarks.ablation_default --jobs {args.jobs} {flags}".strip()
-        body = f"{scale}\n\n{table}\n\nPlot: `{Path(args.out) / 'ablation.png'}` (not committed)."
+        command = " ".join(["python -m benchmarks.ablation_default", f"--jobs {args.jobs}"]
+                           + (["--quick"] if args.quick else [])
+                           + ([f"--set {' '.join(args.overrides)}"] if args.overrides else []))
+        plot = Path(args.out) / "ablation.png"
+        if plot.is_file() and not args.quick:
+            shutil.copyfile(plot, PLOT)
+        body = (f"{scale_text(base, seeds, args.jobs, minutes, pretrain_info)}\n\n{report}\n\n"
+                f"Verdicts (Rank-1, paired by seed against the reference cell):\n\n{verdicts}\n\n"
+                f"Plot: `{plot}`" + ("" if args.quick else f", copied to `docs/images/{PLOT.name}`") + ".")
         write_section("ablation_default", section("Ablation: the default grid", body, command))
     return 0
+
+
+def _info(path: Path) -> str:
+    from vireid.utils.io import load_safetensors
+
+    return load_safetensors(path)[1].get("info", "{}")
 
 
 if __name__ == "__main__":

@@ -46,7 +46,7 @@ def test_ablate_takes_axes_after_grid_and_overrides_after_set(tmp_path, monkeypa
         return []
 
     monkeypatch.setattr(cli, "run_ablation", fake)
-    monkeypatch.setattr(cli, "markdown_table", lambda rows: "")
+    monkeypatch.setattr(cli, "report_markdown", lambda rows: "")
     assert main(["ablate", "--config", TINY, "--grid", "optim.lr=0.1,0.01", "--set", "train.epochs=1",
                  "--grid", "loss.cpm_weight=0,0.8", "--seeds", "0", "--set", "data.root=x", "eval.every=0",
                  "--out", str(tmp_path)]) == 0

@@ -76,14 +76,17 @@ def test_named_weights_resolve_before_the_run_folder_and_initialise_the_model(tm
 
 
 def test_from_scratch_configs_say_none_and_the_paper_configs_name_imagenet():
-    """The demo, the test and ablation configs start from random weights explicitly; every config
+    """The demo and test configs start from random weights explicitly; the ViT ablation loads the local
+    file of its synthetic pretraining stand-in (benchmarks/vit_pretrain.py, no network); every config
     that names weights names the authors' ImageNet files."""
-    scratch = {"synthetic", "test_tiny", "deen_vit_tiny_synthetic", "ablation_vit_tiny", "first_run",
-               "agw_synthetic", "test_tiny_agw"}
+    scratch = {"synthetic", "test_tiny", "deen_vit_tiny_synthetic", "first_run", "agw_synthetic", "test_tiny_agw"}
+    local = {"ablation_vit_tiny": "data/pretrained/vit96d4p8_synth64x32.safetensors"}
     for name in shipped_configs():
         cfg = load_config(name)
         source = build.pretrained_source(cfg.model)
-        if name in scratch:
+        if name in local:
+            assert source == local[name] and source.endswith(".safetensors"), name
+        elif name in scratch:
             assert source is None and cfg.model.pretrained == "none", name
         elif cfg.model.name in ("deen", "agw"):
             assert source == "imagenet" and pt.get_weights(source, "resnet50").filename == "resnet50-19c8e357.pth", name

@@ -14,7 +14,7 @@ import argparse
 from pathlib import Path
 
 from vireid.config import load_config
-from vireid.engine.ablation import markdown_table, parse_grid, run_ablation
+from vireid.engine.ablation import parse_grid, report_markdown, run_ablation
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -40,6 +40,6 @@ def run(args: argparse.Namespace) -> int:
     grid = parse_grid(args.grid)
     rows = run_ablation(base, grid, Path(args.out), seeds=args.seeds, mode=args.mode,
                         jobs=args.jobs)
-    print(markdown_table(rows))
+    print(report_markdown(rows))
     print(f"written: {Path(args.out) / 'ablation.md'}, {Path(args.out) / 'ablation.png'}")
     return 0

@@ -8,8 +8,12 @@ each with several seeds, and writes into ``DIR``:
 * ``runs/<combo>/seed<k>/``: the ordinary run folders (config, checkpoints, metrics);
 * ``results.json``: every run's metrics, train time and parameter count;
 * ``ablation.md``: a markdown table, mean ± std over seeds of Rank-1, mAP, mINP, plus
-  train time and parameters;
-* ``ablation.png``: Rank-1 and mAP per combination with std error bars ([viz] extra).
+  train time and parameters; and, per cell, the difference to the *reference cell* (the base
+  config; in ``each`` mode the base value of every axis) paired by seed, with its 95 % Student-t
+  interval and a verdict: better / worse when the Rank-1 interval excludes 0, "no difference at
+  this scale" when it holds 0 (:mod:`vireid.engine.ablation.stats`);
+* ``ablation.png``: Rank-1 and mAP per combination with std error bars, and below them the
+  paired differences with their intervals as error bars ([viz] extra).
 
 Grid values are parsed as YAML; commas inside brackets do not split (``k=[1,2],[3,4]``).
 Keys joined by ``+`` form one *linked* axis whose values are YAML lists, one item per key:
@@ -17,8 +21,11 @@ Keys joined by ``+`` form one *linked* axis whose values are YAML lists, one ite
 """
 
 from vireid.engine.ablation.grid import combinations, overrides, parse_grid, slug, split_values
-from vireid.engine.ablation.report import REPORTED_SCORES, RunResult, markdown_table, mean_std, plot, summarize
-from vireid.engine.ablation.runner import run_ablation
+from vireid.engine.ablation.report import (REPORTED_SCORES, RunResult, combo_label, markdown_table, mean_std, notes,
+                                          plot, report_markdown, summarize)
+from vireid.engine.ablation.runner import reference_combos, run_ablation
+from vireid.engine.ablation.stats import PairedDiff, paired_difference, t_quantile, verdict
 
-__all__ = ["REPORTED_SCORES", "RunResult", "combinations", "markdown_table", "mean_std", "overrides", "parse_grid",
-           "plot", "run_ablation", "slug", "split_values", "summarize"]
+__all__ = ["PairedDiff", "REPORTED_SCORES", "RunResult", "combinations", "combo_label", "markdown_table", "mean_std",
+           "notes", "overrides", "paired_difference", "parse_grid", "plot", "reference_combos", "report_markdown",
+           "run_ablation", "slug", "split_values", "summarize", "t_quantile", "verdict"]

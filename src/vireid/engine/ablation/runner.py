@@ -10,7 +10,7 @@ from typing import Any, Callable, Sequence
 
 from vireid.config import Config, apply_overrides
 from vireid.engine.ablation.grid import combinations, overrides, slug
-from vireid.engine.ablation.report import REPORTED_SCORES, RunResult, markdown_table, plot, summarize
+from vireid.engine.ablation.report import REPORTED_SCORES, RunResult, plot, report_markdown, summarize
 from vireid.errors import ConfigError
 from vireid.utils.io import atomic_write_json, atomic_write_text
 
@@ -37,10 +37,21 @@ def _config_key(cfg: Config) -> str:
     return json.dumps(asdict(cfg), sort_keys=True, default=str)
 
 
+def reference_combos(base: Config, combos: Sequence[dict[str, str]]) -> list[dict[str, str]]:
+    """The combinations that form the reference cell: those whose config is the base config (in
+    ``each`` mode, the base value of each axis), else the first combination."""
+    key = _config_key(base)
+    same = [c for c in combos if _config_key(apply_overrides(base, overrides(c))) == key]
+    return same or list(combos[:1])
+
+
 def run_ablation(base: Config, grid: dict[str, list[str]], out: str | Path, *, seeds: Sequence[int] = (0, 1),
                  mode: str = "product", train_fn: Callable[..., Any] | None = None, jobs: int = 1,
                  log: Callable[[str], None] = print) -> list[dict[str, Any]]:
     """Train and test every combination x seed; write results.json, ablation.md and ablation.png.
+
+    The rows (:func:`vireid.engine.ablation.report.summarize`) compare every cell with the
+    reference cell (:func:`reference_combos`), paired by seed.
 
     A combination whose resolved config equals an earlier one (in ``each`` mode, the base
     value of every axis) is trained once and its results reused.  ``jobs > 1`` trains that
@@ -70,6 +81,7 @@ def _run_ablation(base: Config, grid: dict[str, list[str]], out: Path, *, seeds:
     source = []  # index of the run whose results each config reuses (itself when first)
     for i, (combo, seed, cfg) in enumerate(configs):
         source.append(first_of.setdefault(_config_key(cfg), i))
+    reference = reference_combos(base, combos)
     todo = sorted(set(source))
     done: dict[int, tuple[dict[str, float], float, int]] = {}
 
@@ -78,7 +90,7 @@ def _run_ablation(base: Config, grid: dict[str, list[str]], out: Path, *, seeds:
         for (combo, seed, _), src in zip(configs, source):
             got = done.get(src)
             if got is not None:
-                results.append(RunResult(combo, seed, *got))
+                results.append(RunResult(combo, seed, *got, reference=combo in reference))
         atomic_write_json(out / "results.json", [r.__dict__ for r in results])
         return results
 
@@ -117,7 +129,7 @@ def _run_ablation(base: Config, grid: dict[str, list[str]], out: Path, *, seeds:
                 record()
     results = record()
     rows = summarize(results)
-    atomic_write_text(out / "ablation.md", markdown_table(rows) + "\n")
+    atomic_write_text(out / "ablation.md", report_markdown(rows) + "\n")
     try:
         plot(rows, out / "ablation.png")
     except ConfigError:
