@@ -5,22 +5,18 @@
 
 The folder holds ``feats.safetensors``, ``index.json`` (entries with path/pid/camid, the
 modality and the model identity: checkpoint SHA-256, config SHA-256, descriptor size) and,
-for faiss backends, ``faiss.index``.  It is written into a temporary sibling folder and moved
-into place only when complete; an existing index at ``--out`` is replaced, any other
-non-empty folder is refused.
+for faiss backends, ``faiss.index``.  It is written all-or-nothing (``GalleryIndex.save``: a
+temporary sibling folder moved into place when complete); an existing index at ``--out`` is
+replaced, any other non-empty folder is refused.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 from vireid.cli.extract import add_model_args, model_from_args
-from vireid.errors import VireidError
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -42,30 +38,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def write_index_dir(index, out: Path) -> None:
-    """Save ``index`` into ``out`` all-or-nothing (temporary sibling folder, then rename)."""
-    if out.exists() and not out.is_dir():
-        raise VireidError(f"{out}: exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not (out / "index.json").is_file():
-        raise VireidError(f"{out}: exists, is not empty and is not a vireid index; refusing to overwrite it")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    old = None
-    try:
-        index.save(tmp)
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            os.replace(out, old)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None and not out.exists():
-            os.replace(old, out)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def run(args: argparse.Namespace) -> int:
     from vireid.inference import collect_records
     from vireid.search import GalleryIndex
@@ -78,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     entries = [{"path": r.path, "pid": r.pid, "camid": r.camid} for r in records]
     index = GalleryIndex(feats, entries, modality=args.modality, model_id=model.model_id,
                          backend=args.backend, nlist=args.nlist)
-    write_index_dir(index, args.out)
+    index.save(args.out)
     print(f"wrote {args.out}: {len(entries)} {args.modality} images, descriptors of size {feats.shape[1]}, "
           f"backend {args.backend}")
     return 0
