@@ -243,3 +243,17 @@ def test_save_refuses_what_is_not_an_index(tmp_path):
     (tmp_path / "empty").mkdir()
     idx.save(tmp_path / "empty")                        # an empty folder is fine
     assert GalleryIndex.load(tmp_path / "empty").entries == entries
+
+
+def test_load_mmap_keeps_only_the_bf16_copy_resident(tmp_path):
+    gal, qry, entries = _data(n=3000)
+    GalleryIndex(gal, entries, modality="visible").save(tmp_path / "ix")
+    mapped = GalleryIndex.load(tmp_path / "ix", mmap=True, scan="bf16")
+    full = GalleryIndex.load(tmp_path / "ix", scan="bf16")
+    assert torch.equal(mapped.feats, gal)
+    r1, r2 = mapped.search(qry, 10), full.search(qry, 10)
+    assert np.array_equal(r1.indices, r2.indices) and np.array_equal(r1.scores, r2.scores)
+    assert mapped.nbytes == 3000 * 34 * 2 and full.nbytes == gal.numel() * 4 + 3000 * 34 * 2
+    (tmp_path / "ix" / "feats.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}      ")
+    with pytest.raises(VireidError, match="feats"):
+        GalleryIndex.load(tmp_path / "ix", mmap=True)

@@ -34,7 +34,8 @@ from torch import Tensor
 
 from vireid.engine.amp import cpu_has_native_bf16
 from vireid.errors import ShapeError
-from vireid.search.scan import Bf16Gallery, max_norm, prepare_bf16, scan_topk
+from vireid.search.bounds import Bf16Gallery, max_norm, prepare_bf16
+from vireid.search.scan import scan_topk
 
 __all__ = ["Bf16Gallery", "exact_topk", "max_norm", "prepare_bf16"]
 

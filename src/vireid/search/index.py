@@ -102,9 +102,10 @@ class GalleryIndex:
 
     @property
     def nbytes(self) -> int:
-        """Bytes held for searching: float32 descriptors, plus the bf16 copy once built."""
+        """Bytes held in memory for searching: the float32 descriptors (unless memory-mapped,
+        see :meth:`load`), plus the bf16 copy once built."""
         extra = getattr(self, "_bf16", None)
-        return self.feats.numel() * 4 + (extra.nbytes if extra is not None else 0)
+        return (0 if getattr(self, "_mapped", False) else self.feats.numel() * 4) + (extra.nbytes if extra is not None else 0)
 
     # -- faiss -------------------------------------------------------------
     def _build_faiss(self):
@@ -207,8 +208,10 @@ class GalleryIndex:
         })
 
     @classmethod
-    def load(cls, directory: str | Path, *, scan: str = "auto") -> "GalleryIndex":
-        """Read an index folder written by :meth:`save` (``scan``: see the class)."""
+    def load(cls, directory: str | Path, *, scan: str = "auto", mmap: bool = False) -> "GalleryIndex":
+        """Read an index folder written by :meth:`save` (``scan``: see the class).  ``mmap``
+        maps the float32 descriptors from disk instead of reading them into memory: with the
+        bf16 scan only the bf16 copy stays resident (the exact rescoring reads a few rows)."""
         directory = Path(directory)
         meta_path = directory / "index.json"
         if not meta_path.is_file():
@@ -219,7 +222,10 @@ class GalleryIndex:
             raise VireidError(f"{meta_path}:{exc.lineno}: invalid JSON ({exc.msg})") from None
         if meta.get("format") != "vireid-index":
             raise VireidError(f"{meta_path}: not a vireid index file")
-        tensors, _ = load_safetensors(directory / "feats.safetensors")
+        if mmap and meta["backend"] == "exact":
+            tensors = {"feats": _mmap_feats(directory / "feats.safetensors")}
+        else:
+            tensors, _ = load_safetensors(directory / "feats.safetensors")
         faiss_index = None
         if meta["backend"] != "exact":
             try:
@@ -228,9 +234,26 @@ class GalleryIndex:
                 raise VireidError(f"{directory}: index uses {meta['backend']}; pip install 'vireid[search]'") from None
             raw = np.frombuffer((directory / "faiss.index").read_bytes(), dtype=np.uint8)
             faiss_index = faiss.deserialize_index(raw)
-        return cls(feats=tensors["feats"], entries=meta["entries"], modality=meta["modality"],
-                   model_id=meta.get("model", {}), backend=meta["backend"], nlist=meta.get("nlist", 0),
-                   _faiss=faiss_index, scan=scan)
+        index = cls(feats=tensors["feats"], entries=meta["entries"], modality=meta["modality"],
+                    model_id=meta.get("model", {}), backend=meta["backend"], nlist=meta.get("nlist", 0),
+                    _faiss=faiss_index, scan=scan)
+        index._mapped = mmap and meta["backend"] == "exact"
+        return index
+
+
+def _mmap_feats(path: Path) -> Tensor:
+    """The (N, D) float32 ``feats`` of a safetensors file, memory-mapped copy-on-write."""
+    try:
+        with open(path, "rb") as fh:
+            size = int.from_bytes(fh.read(8), "little")
+            info = json.loads(fh.read(size))["feats"]
+        begin, end = info["data_offsets"]
+        n, d = info["shape"]
+        if info["dtype"] != "F32" or end - begin != n * d * 4 or path.stat().st_size < 8 + size + end:
+            raise ValueError(info)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise VireidError(f"{path}: not a float32 (N, D) 'feats' safetensors file ({exc})") from None
+    return torch.from_numpy(np.memmap(path, dtype="<f4", mode="c", offset=8 + size + begin, shape=(n, d)))
 
 
 def _is_index_dir(path: Path) -> bool:

@@ -7,15 +7,15 @@ maxima, and the surviving (query, row) pairs carry lower/upper bounds of their e
 
 from __future__ import annotations
 
+import contextlib
 import time
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import Tensor
 
-U_FP32 = 2.0 ** -24     # unit roundoff of float32 (round to nearest)
-U_BF16 = 2.0 ** -8      # unit roundoff of bfloat16 (8-bit significand)
+from vireid.search.bounds import U_BF16, Bf16Gallery, bf16_error, fp32_error, gamma, max_norm
+
 CHUNK = 64              # columns per pre-filter chunk
 TILE = 1 << 24          # score elements per (queries x gallery block) product
 QCHUNK = 4096           # queries per tile
@@ -24,63 +24,29 @@ CAP = 4096              # candidates per query above which it is searched in flo
 _INF = float("inf")
 
 
-def _gamma(n: int) -> float:
-    return n * U_FP32 / (1.0 - n * U_FP32)
-
-
-@dataclass(frozen=True)
-class Bf16Gallery:
-    """A gallery prepared for the bf16 scan: ``data`` (N, D + 2) bfloat16 holds ``bf16(g)``, a
-    column of ones (the offset's) and a zero column (even length); ``norm`` = max ``|bf16(g)|``,
-    ``err`` = max ``|bf16(g) - g|`` over rows (float64), for the error bound."""
-
-    data: Tensor
-    norm: float
-    err: float
-
-    @property
-    def nbytes(self) -> int:
-        return self.data.numel() * self.data.element_size()
-
-
-def prepare_bf16(gallery: Tensor, chunk: int = 16384) -> Bf16Gallery:
-    """The bf16 copy of ``gallery`` (N, D) used by :func:`exact_topk` (half the float32 size)."""
-    n, d = gallery.shape
-    data = torch.zeros(n, d + 2, dtype=torch.bfloat16)
-    data[:, d] = 1
-    norm = err = 0.0
-    for a in range(0, n, chunk):
-        g = gallery[a:a + chunk]
-        gb = g.to(torch.bfloat16)
-        data[a:a + chunk, :d] = gb
-        gb64 = gb.double()
-        norm = max(norm, float(gb64.norm(dim=1).max()))
-        err = max(err, float((gb64 - g.double()).norm(dim=1).max()))
-    return Bf16Gallery(data, norm, err)
-
-
-def max_norm(gallery: Tensor, chunk: int = 16384) -> float:
-    """An upper bound of the largest row norm of ``gallery`` (float32 norms, rounding allowed for)."""
-    top = max(float(gallery[a:a + chunk].norm(dim=1).max()) for a in range(0, gallery.shape[0], chunk))
-    return top * (1 + 2 * _gamma(gallery.shape[1] + 2))
-
-
 def _round_down(x: Tensor, dtype: torch.dtype) -> Tensor:
     """Largest value of ``dtype`` that is <= ``x`` (float64), elementwise."""
     y = x.to(dtype)
     return torch.where(y.double() > x, torch.nextafter(y, torch.full_like(y, -_INF)), y)
 
 
-def _select(scores: Tensor, thr: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """(rows, cols, values) of ``scores[q, j] >= thr[q]``, rows ascending: chunk maxima first."""
+def _chunk_max(scores: Tensor) -> Tensor:
+    """Maxima of the full :data:`CHUNK`-column chunks of each row of ``scores`` (contiguous)."""
+    q, b = scores.shape
+    nw = b // CHUNK
+    if b == nw * CHUNK:
+        return scores.view(-1, CHUNK).amax(1).view(q, nw)
+    return scores[:, :nw * CHUNK].reshape(-1, CHUNK).amax(1).view(q, nw)
+
+
+def _select(scores: Tensor, thr: Tensor, cmax: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """(rows, cols, values) of ``scores[q, j] >= thr[q]``, rows ascending, given the chunk
+    maxima ``cmax`` of :func:`_chunk_max`: single scores are read only in chunks that pass."""
     q, b = scores.shape
     nw = b // CHUNK
     parts = []
     if nw:
-        body = scores[:, :nw * CHUNK]
-        if not body.is_contiguous():
-            body = body.contiguous()
-        cmax = body.view(-1, CHUNK).amax(1).view(q, nw)
+        body = scores if b == nw * CHUNK else scores[:, :nw * CHUNK].contiguous()
         hq, hc = (cmax >= thr[:, None]).nonzero(as_tuple=True)
         if len(hq):
             vals = body.view(q, nw, CHUNK)[hq, hc]
@@ -179,7 +145,29 @@ def scan_topk(queries: Tensor, gallery: Tensor, k: int, *, prepared: Bf16Gallery
               stats: dict | None = None) -> tuple[Tensor, Tensor]:
     """Exact float64-ranked top-``k`` of ``queries @ gallery.T`` (contiguous float32): a bf16
     scan of ``prepared`` if given, else a float32 scan.  ``stats`` receives the time split
-    (``scan``, ``select``, ``rescore``, ``fallback`` seconds) and the candidate counts."""
+    (``scan``, ``select``, ``rescore``, ``fallback`` seconds) and the candidate counts.
+
+    Only the products and the chunk maxima run on all of torch's threads; the many small
+    steps between them run on one (no thread barriers, which a busy machine makes costly)."""
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        return _scan(queries, gallery, k, prepared, gallery_norm, block, stats, threads)
+    finally:
+        torch.set_num_threads(threads)
+
+
+@contextlib.contextmanager
+def _threads(n: int):
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(1)
+
+
+def _scan(queries: Tensor, gallery: Tensor, k: int, prepared: Bf16Gallery | None, gallery_norm: float | None,
+          block: int | None, stats: dict | None, threads: int) -> tuple[Tensor, Tensor]:
     nq, d = queries.shape
     n = gallery.shape[0]
     clock = dict.fromkeys(("scan", "select", "rescore", "fallback"), 0.0)
@@ -190,19 +178,15 @@ def scan_topk(queries: Tensor, gallery: Tensor, k: int, *, prepared: Bf16Gallery
     if bf16:
         qs = torch.zeros(nq, d + 2, dtype=torch.bfloat16)   # bf16(q), then the offset column
         qs[:, :d] = queries
-        qb64 = qs[:, :d].double()
-        gam = _gamma(d + 2)
-        eps0 = (qb64 - q64).norm(dim=1) * prepared.norm + qn * prepared.err + gam * qb64.norm(dim=1) * prepared.norm
-        g_max, u_out, dtype = prepared.norm, U_BF16 / (1 - U_BF16), torch.bfloat16
+        eps0, gam, g_max = bf16_error(queries, qs[:, :d], prepared), gamma(d + 2), prepared.norm
+        u_out, dtype = U_BF16 / (1 - U_BF16), torch.bfloat16
     else:
-        gam = _gamma(d)
         g_max = max_norm(gallery) if gallery_norm is None else gallery_norm
-        eps0 = gam * qn * g_max
+        eps0, gam = fp32_error(queries, g_max), gamma(d)
         u_out, dtype = 0.0, torch.float32
-    # flushed subnormals (at most 2^-126 per operation), then slack for the float64 arithmetic
-    eps0 = (eps0 + (d + 3) * 2.0 ** -125 * (1 + qn + g_max)) * (1 + 1e-6)
     if not bool(torch.isfinite(eps0).all()) or float(qn.max()) * g_max > 1e30:  # near float32 overflow
-        scores, idx = _topk64(queries, gallery, k, block or 4096)
+        with _threads(threads):
+            scores, idx = _topk64(queries, gallery, k, block or 4096)
         return scores.float(), idx
     m = min(nq, QCHUNK)
     bmax = block or max(CHUNK, min(65536, TILE // m // CHUNK * CHUNK))
@@ -245,7 +229,8 @@ def scan_topk(queries: Tensor, gallery: Tensor, k: int, *, prepared: Bf16Gallery
             z = min(nq, a + m)
             out = buf[:(z - a) * b].view(z - a, b)
             t1 = time.perf_counter()
-            product(a, z, start, start + b, out)
+            with _threads(threads):
+                product(a, z, start, start + b, out)
             clock["scan"] += time.perf_counter() - t1
             if calibrate:   # first block(s): float64 bounds of every score
                 r = out.double()
@@ -254,7 +239,10 @@ def scan_topk(queries: Tensor, gallery: Tensor, k: int, *, prepared: Bf16Gallery
                 rr, cc = (r + rad >= best[a:z, -1:]).nonzero(as_tuple=True)
                 parts.append((rr + a, cc, r[rr, cc]))
             else:
-                rr, cc, v = _select(out.view(torch.int16) if bf16 else out, tq[a:z])
+                view = out.view(torch.int16) if bf16 else out
+                with _threads(threads):
+                    cmax = _chunk_max(view)
+                rr, cc, v = _select(view, tq[a:z], cmax)
                 parts.append((rr + a, cc, (v.view(torch.bfloat16) if bf16 else v).double()))
         rows, cols, vals = (torch.cat(x) for x in zip(*parts))
         if len(rows):
@@ -290,7 +278,8 @@ def scan_topk(queries: Tensor, gallery: Tensor, k: int, *, prepared: Bf16Gallery
     clock["rescore"] += t1 - t0
     if over.any():
         w = over.nonzero().flatten()
-        scores[w], idx[w] = _topk64(queries[w], gallery, k, bmax)
+        with _threads(threads):
+            scores[w], idx[w] = _topk64(queries[w], gallery, k, bmax)
         clock["fallback"] += time.perf_counter() - t1
     if stats is not None:
         stats.update(clock)
