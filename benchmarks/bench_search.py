@@ -40,7 +40,7 @@ K = 10
 FULL = [("tight", 1000, 100_000, 2048, 0.7), ("isotropic", 1000, 100_000, 2048, None),
         ("loose", 300, 50_000, 2048, 1.0), ("clustered", 10_000, 1_000_000, 256, 0.7)]
 QUICK = [("tight", 200, 20_000, 2048, 0.7), ("isotropic", 200, 20_000, 2048, None),
-         ("loose", 100, 10_000, 2048, 1.0), ("clustered", 1000, 100_000, 256, 0.7)]
+         ("loose", 100, 10_000, 2048, 1.0), ("clustered", 500, 50_000, 256, 0.7)]
 
 
 def descriptors(nq: int, ng: int, d: int, spread: float | None, seed: int = 0, views: int = 20):

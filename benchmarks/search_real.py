@@ -39,13 +39,13 @@ def load(quick: bool) -> tuple[torch.Tensor, torch.Tensor, str] | None:
     """(queries, gallery, note) from the cache, or None when not built; ``quick``: 200 x 20k."""
     if not CACHE.is_file():
         return None
-    from vireid.utils.io import load_safetensors
+    from safetensors import safe_open
 
-    t, meta = load_safetensors(CACHE)
-    q, g = t["queries"], t["gallery"]
-    if quick:
-        q, g = q[:200], g[:20_000]
-    return q, g, f"real: {meta.get('note', SUMMARY)}"
+    with safe_open(str(CACHE), framework="pt") as fh:
+        q, g = fh.get_slice("queries"), fh.get_slice("gallery")
+        q, g = (q[:200], g[:20_000]) if quick else (q[:], g[:])
+        note = (fh.metadata() or {}).get("note", SUMMARY)
+    return q, g, f"real: {note}"
 
 
 def build(threads: int = 1) -> Path:
