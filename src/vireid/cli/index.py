@@ -4,10 +4,10 @@
         --out gallery.index [--backend exact|faiss-flat|faiss-ivf] [--nlist N]
 
 The folder holds ``feats.safetensors``, ``index.json`` (entries with path/pid/camid, the
-modality and the model identity: checkpoint SHA-256, config SHA-256, descriptor size) and,
-for faiss backends, ``faiss.index``.  It is written all-or-nothing (``GalleryIndex.save``: a
-temporary sibling folder moved into place when complete); an existing index at ``--out`` is
-replaced, any other non-empty folder is refused.
+modality and the model identity: SHA-256 of its tensors and of its config, descriptor size) and,
+for faiss backends, ``faiss.index``.  It is written all-or-nothing (``GalleryIndex.save``,
+:mod:`vireid.search.folder`: a temporary sibling folder moved into place when complete); an
+existing index at ``--out`` is replaced, any other non-empty folder is refused.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from vireid.cli.extract import add_model_args, model_from_args
+from vireid.cli._common import add_model_args, modality, model_from_args
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -29,7 +29,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     add_model_args(b)
     b.add_argument("--gallery", required=True, metavar="DIR_OR_MANIFEST",
                    help="folder of gallery images (searched recursively) or a CSV manifest")
-    b.add_argument("--modality", required=True, choices=("visible", "infrared"), help="the gallery's modality")
+    b.add_argument("--modality", required=True, type=modality, metavar="MODALITY", help="the gallery's modality")
     b.add_argument("--out", required=True, type=Path, metavar="INDEX_DIR")
     b.add_argument("--backend", default="exact", choices=("exact", "faiss-flat", "faiss-ivf"),
                    help="exact (default, matrix product), faiss-flat (exact) or faiss-ivf (approximate)")
@@ -40,17 +40,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from vireid.inference import collect_records
-    from vireid.search import GalleryIndex
+    from vireid.inference.extract import build_index_dir
+    from vireid.search.folder import check_index_out
 
-    records, note = collect_records(args.gallery, args.modality)
+    check_index_out(args.out, {"gallery": args.gallery, "checkpoint": args.checkpoint})
+    records, note = collect_records(args.gallery, args.modality)  # before loading the model: fail fast
     if note:
         print(note, file=sys.stderr)
-    model = model_from_args(args)
-    feats = model.embed([r.path for r in records], args.modality, progress=not args.no_progress)
-    entries = [{"path": r.path, "pid": r.pid, "camid": r.camid} for r in records]
-    index = GalleryIndex(feats, entries, modality=args.modality, model_id=model.model_id,
-                         backend=args.backend, nlist=args.nlist)
-    index.save(args.out)
-    print(f"wrote {args.out}: {len(entries)} {args.modality} images, descriptors of size {feats.shape[1]}, "
+    index = build_index_dir(model_from_args(args), records, args.modality, args.out, gallery=args.gallery,
+                            backend=args.backend, nlist=args.nlist, progress=not args.no_progress)
+    print(f"wrote {args.out}: {len(records)} {args.modality} images, descriptors of size {index.feats.shape[1]}, "
           f"backend {args.backend}")
     return 0

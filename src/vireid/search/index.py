@@ -7,8 +7,9 @@
 * ``backend="faiss-flat"`` / ``"faiss-ivf"``: faiss (``pip install vireid[search]``)
   ``IndexFlatIP`` (exact) or ``IndexIVFFlat`` (approximate; ``nlist``/``nprobe``).
 
-An index remembers the identity of the model that embedded its gallery (checkpoint
-hash and config) and its modality; :meth:`GalleryIndex.search` refuses queries
+An index remembers the identity of the model that embedded its gallery (a hash of its
+tensors, so a re-saved copy of the same weights is the same model, and of its inference
+config) and its modality; :meth:`GalleryIndex.search` refuses queries
 embedded by another model, and queries of the gallery's own modality unless asked
 (VI-ReID search is cross-modal).
 """
@@ -16,9 +17,6 @@ embedded by another model, and queries of the gallery's own modality unless aske
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -131,11 +129,12 @@ class GalleryIndex:
                query_model_id: dict[str, Any] | None = None, nprobe: int = 16,
                allow_same_modality: bool = False) -> SearchResult:
         """Top-``k`` gallery entries for each query descriptor (Q, D)."""
-        if query_model_id is not None and self.model_id and _identity(query_model_id) != _identity(self.model_id):
+        if query_model_id is not None and self.model_id and (
+                _identity(query_model_id, self.model_id) != _identity(self.model_id, query_model_id)):
             raise VireidError(
-                "the query was embedded by another model than the gallery index "
-                f"(index: {_identity(self.model_id)}, query: {_identity(query_model_id)}); rebuild the index "
-                "or use the index's checkpoint")
+                "the query was embedded by another model than the gallery index (index: "
+                f"{_identity(self.model_id, query_model_id)}, query: {_identity(query_model_id, self.model_id)}); "
+                "rebuild the index or use the index's checkpoint")
         if query_modality is not None and query_modality == self.modality and not allow_same_modality:
             other = "infrared" if self.modality == "visible" else "visible"
             raise VireidError(f"this index holds {self.modality} images; cross-modal search needs a "
@@ -161,38 +160,14 @@ class GalleryIndex:
         return SearchResult(scores=scores, indices=idx, entries=self.entries)
 
     # -- persistence -------------------------------------------------------
-    def save(self, directory: str | Path) -> None:
+    def save(self, directory: str | Path, inputs: dict[str, Any] | None = None) -> Path:
         """Write the index folder (``feats.safetensors``, ``index.json``, for faiss backends
-        ``faiss.index``) all-or-nothing: into a temporary sibling folder, renamed into place when
-        complete.  An existing vireid index there is replaced; a file, or a non-empty folder that
-        is not a vireid index, is refused and left untouched."""
-        out = Path(directory)
-        if out.exists() and not out.is_dir():
-            raise VireidError(f"{out}: exists and is not a folder")
-        if out.is_dir() and any(out.iterdir()) and not _is_index_dir(out):
-            raise VireidError(f"{out}: exists, is not empty and is not a vireid index; refusing to overwrite it")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; give the folder ordinary permissions
-        old = None
-        try:
-            self._write_files(tmp)
-            if out.exists():
-                old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
-                os.replace(out, old)
-            os.replace(tmp, out)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            if old is not None:
-                if not out.exists():
-                    os.replace(old, out)
-                else:
-                    shutil.rmtree(old, ignore_errors=True)
-            raise
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        ``faiss.index``) all-or-nothing (:func:`vireid.search.folder.save_index_dir`): an existing
+        vireid index there is replaced; a file, a non-empty folder that is not a vireid index, or a
+        folder holding one of ``inputs`` is refused and left untouched."""
+        from vireid.search.folder import save_index_dir
+
+        return save_index_dir(self, directory, inputs)
 
     def _write_files(self, directory: Path) -> None:
         save_safetensors({"feats": self.feats}, directory / "feats.safetensors")
@@ -256,13 +231,9 @@ def _mmap_feats(path: Path) -> Tensor:
     return torch.from_numpy(np.memmap(path, dtype="<f4", mode="c", offset=8 + size + begin, shape=(n, d)))
 
 
-def _is_index_dir(path: Path) -> bool:
-    """True if ``path`` holds a vireid index (its ``index.json`` says so)."""
-    try:
-        return json.loads((path / "index.json").read_text()).get("format") == "vireid-index"
-    except (OSError, ValueError, AttributeError):
-        return False
-
-
-def _identity(model_id: dict[str, Any]) -> tuple:
-    return (model_id.get("checkpoint_sha256"), model_id.get("config_sha256"), model_id.get("descriptor"))
+def _identity(model_id: dict[str, Any], other: dict[str, Any] | None = None) -> tuple:
+    """What must agree between the index's model and the query's: the tensors' hash (the checkpoint
+    file's hash for indexes written before vireid hashed tensors), the inference config, the size."""
+    key = "weights_sha256" if "weights_sha256" in model_id and (other is None or "weights_sha256" in other) \
+        else "checkpoint_sha256"
+    return (model_id.get(key), model_id.get("config_sha256"), model_id.get("descriptor"))
