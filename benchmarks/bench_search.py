@@ -2,14 +2,19 @@
 
 Cases (top-10 by inner product of L2-normalised descriptors; a clustered gallery has
 identities x 20 views, ``view = normalize(centre + s * unit noise)``, so two views of one
-identity have cosine about ``1 / (1 + s^2)``; queries are views of random identities):
+identity have cosine about ``1 / (1 + s^2)``; queries are views of random identities).  Every
+shape at 2048-d and at 256-d (queries x gallery):
 
-* tight:     1000 queries x 100k x 2048, s = 0.7 (within-identity cosine 0.67)
-* isotropic: 1000 x 100k x 2048, independent random directions
-* loose:     300 x 50k x 2048, s = 1.0 (within-identity cosine 0.5)
-* clustered: 10,000 x 1M x 256, s = 0.7
-* real:      descriptors of a DEEN trained on the synthetic benchmark (infrared queries,
-  visible gallery), see :mod:`benchmarks.search_real`; skipped until they are built.
+* tight:     s = 0.7 (within-identity cosine 0.67); 1000 x 100k at 2048-d, 1000 x 500k at 256-d
+* isotropic: independent random directions; 1000 x 100k at 2048-d, 1000 x 500k at 256-d
+* loose:     s = 1.0 (within-identity cosine 0.5); 300 x 50k at 2048-d, 1000 x 500k at 256-d
+
+(sizes keep a full run near 30 minutes on 2 shared cores: 2 rounds where a case has over
+1e11 multiply-adds, else 3; the float64 check uses 500 sampled queries)
+* real:      descriptors of a DEEN trained on the synthetic benchmark (1000 infrared queries x
+  86k visible images, 3072-d, see :mod:`benchmarks.search_real`), and the same descriptors
+  projected to 256-d by PCA (fitted on the gallery, :func:`benchmarks.search_real.pca256`)
+  and L2-normalised again; skipped until they are built.
 
 Methods, timed in one process in interleaved rounds (round r starts with method r mod n):
 vireid (``GalleryIndex`` exact backend: bf16 scan where the CPU has native bf16, float64
@@ -38,9 +43,11 @@ from vireid.search import GalleryIndex, exact_topk
 
 K = 10
 FULL = [("tight", 1000, 100_000, 2048, 0.7), ("isotropic", 1000, 100_000, 2048, None),
-        ("loose", 300, 50_000, 2048, 1.0), ("clustered", 10_000, 1_000_000, 256, 0.7)]
+        ("loose", 300, 50_000, 2048, 1.0), ("tight", 1000, 500_000, 256, 0.7),
+        ("isotropic", 1000, 500_000, 256, None), ("loose", 1000, 500_000, 256, 1.0)]
 QUICK = [("tight", 200, 20_000, 2048, 0.7), ("isotropic", 200, 20_000, 2048, None),
-         ("loose", 100, 10_000, 2048, 1.0), ("clustered", 500, 50_000, 256, 0.7)]
+         ("loose", 100, 10_000, 2048, 1.0), ("tight", 200, 100_000, 256, 0.7),
+         ("isotropic", 200, 100_000, 256, None), ("loose", 200, 50_000, 256, 1.0)]
 
 
 def descriptors(nq: int, ng: int, d: int, spread: float | None, seed: int = 0, views: int = 20):
@@ -159,11 +166,13 @@ def run_case(name: str, qry: torch.Tensor, gal: torch.Tensor, rounds: int, sampl
             return "faiss not installed; "
         r, lo, hi = paired_ratio(wall["faiss"], wall[k])
         rc = paired_ratio(cpu["faiss"], cpu[k])[0]
-        return f"**{r:.2f}x faiss** (paired rounds {lo:.2f}-{hi:.2f}; CPU time {rc:.2f}x); "
+        return (f"**{r:.2f}x faiss** (paired rounds {lo:.2f}-{hi:.2f}; CPU time {rc:.2f}x), "
+                f"{paired_ratio(wall['torch'], wall[k])[0]:.2f}x torch; ")
 
-    rows = [{"name": f"{name} {nq} x {ng} x {d}: vireid exact ({st['precision']} scan)", "value": med["vireid"],
+    copy = prepared.nbytes / 2**20 if prepared is not None else 0
+    rows = [{"name": f"{name}, {nq} x {ng}: vireid exact ({st['precision']} scan)", "value": med["vireid"],
              "unit": "s", "note": vs_faiss("vireid") + f"{gflop / med['vireid']:.0f} GFLOP/s; {_split(st)}; "
-             f"= float64 top-{K}: {agree['vireid']}"},
+             f"= float64 top-{K}: {agree['vireid']}; bf16 copy {copy:.0f} MiB"},
             {"name": f"{name}: vireid exact, scan=fp32 (one copy)", "value": med["vireid fp32 scan"], "unit": "s",
              "note": vs_faiss("vireid fp32 scan") + f"{gflop / med['vireid fp32 scan']:.0f} GFLOP/s; {_split(st32)}; "
              f"= float64: {agree['vireid fp32 scan']}"}]
@@ -178,20 +187,41 @@ def run_case(name: str, qry: torch.Tensor, gal: torch.Tensor, rounds: int, sampl
                      "value": old["wall"], "unit": "s",
                      "note": f"one run (CPU {old['cpu']:.2f} s); certificate accepted {100 * old['accepted']:.1f} % "
                      f"of queries; = float64: {agree['before']}"})
-    copy = prepared.nbytes / 2**20 if prepared is not None else 0
     rows.append({"name": f"{name}: roofline now", "value": round(roof16), "unit": "GFLOP/s",
                  "note": f"bare bf16 matmul at this shape ({roof32:.0f} GFLOP/s float32): scan floor "
                  f"{gflop / roof16:.2f} s, float32 floor {gflop / roof32:.2f} s; memory: descriptors "
                  f"{gal.numel() * 4 / 2**20:.0f} MiB float32 + bf16 copy {copy:.0f} MiB (scan=fp32: none)"})
-    return rows
+    summary = {"case": name, "shape": f"{nq} x {ng} x {d}", "precision": st["precision"],
+               "resolved": 100 * (1 - st["fallback_queries"] / st["queries"]),
+               "before": 100 * old["accepted"] if old else None, "copy": copy,
+               "equal": all(agree[m].split("/")[0] == agree[m].split("/")[1] for m in ("vireid", "vireid fp32 scan"))}
+    for key, method in (("x_faiss", "vireid"), ("x_faiss32", "vireid fp32 scan")):
+        summary[key] = paired_ratio(wall["faiss"], wall[method])[0] if "faiss" in wall else None
+    summary["x_torch"] = paired_ratio(wall["torch"], wall["vireid"])[0]
+    return rows, summary
+
+
+def summary_rows(cases: list[dict]) -> list[dict]:
+    """One row per case: the speed-ups (paired medians) and the acceptance rates, first in the table."""
+    def x(v: float | None) -> str:
+        return "n/a" if v is None else f"{v:.2f}x"
+
+    return [{"name": f"summary: {c['case']} ({c['shape']})", "value": x(c["x_faiss"]), "unit": "vs faiss",
+             "note": f"exact {c['precision']} scan; scan=fp32 {x(c['x_faiss32'])} faiss; {x(c['x_torch'])} torch; "
+             f"resolved without fallback {c['resolved']:.1f} %; fixed-32 certificate (before) accepted "
+             + ("n/a" if c["before"] is None else f"{c['before']:.1f} %")
+             + f"; = float64 (both scans): {'yes' if c['equal'] else 'NO'}; bf16 copy {c['copy']:.0f} MiB"}
+            for c in cases]
 
 
 def run(quick: bool = False) -> list[dict]:
-    rows = []
+    rows, cases = [], []
     for name, nq, ng, d, spread in (QUICK if quick else FULL):
         qry, gal = descriptors(nq, ng, d, spread)
         big = nq * ng * d > 1e11
-        rows += run_case(name, qry, gal, rounds=2 if quick or big else 3, sample=min(nq, 100 if quick else 500))
+        case, summary = run_case(f"{name} {d}-d", qry, gal, rounds=2 if quick or big else 3,
+                                 sample=min(nq, 100 if quick else 500))
+        rows, cases = rows + case, cases + [summary]
         del qry, gal
     from benchmarks import search_real
 
@@ -199,12 +229,14 @@ def run(quick: bool = False) -> list[dict]:
     if real is None:
         rows.append({"name": "real descriptors", "value": "n/a", "unit": "",
                      "note": f"not built: run `python -m benchmarks.search_real` ({search_real.SUMMARY})"})
-    else:
-        qry, gal, note = real
-        case = run_case("real", qry, gal, rounds=2 if quick else 3, sample=min(qry.shape[0], 100 if quick else 500))
-        case[0]["note"] += f"; {note}"
-        rows += case
-    return rows
+        return summary_rows(cases) + rows
+    qry, gal, note = real
+    for qq, gg, how in ((qry, gal, note), (*search_real.pca256(qry, gal), "PCA of the above to 256-d")):
+        label = f"real {gg.shape[1]}-d"
+        case, summary = run_case(label, qq, gg, rounds=2 if quick else 3, sample=min(qq.shape[0], 100 if quick else 500))
+        case[0]["note"] += f"; {how}"
+        rows, cases = rows + case, cases + [summary]
+    return summary_rows(cases) + rows
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -48,6 +48,18 @@ def load(quick: bool) -> tuple[torch.Tensor, torch.Tensor, str] | None:
     return q, g, f"real: {note}"
 
 
+def pca256(queries: torch.Tensor, gallery: torch.Tensor, dim: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+    """``queries`` and ``gallery`` projected onto the gallery's top ``dim`` principal components
+    (randomised PCA, :func:`torch.pca_lowrank`, seeded; centred on the gallery mean) and
+    L2-normalised again: the real descriptors as a 256-d head would give them."""
+    torch.manual_seed(0)
+    mean = gallery.mean(0, keepdim=True)
+    _, _, v = torch.pca_lowrank(gallery - mean, q=dim, center=False, niter=3)
+    proj = v[:, :dim].contiguous()
+    return (torch.nn.functional.normalize((queries - mean) @ proj, dim=1),
+            torch.nn.functional.normalize((gallery - mean) @ proj, dim=1))
+
+
 def build(threads: int = 1) -> Path:
     if not CKPT.is_file():
         subprocess.run([sys.executable, "-m", "vireid", "train", "--config", str(ROOT / "configs/synthetic.yaml"),
