@@ -30,6 +30,7 @@ extra run; "roofline now" is a bare matrix product of the same shape timed in th
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 
@@ -143,7 +144,9 @@ def run_case(name: str, qry: torch.Tensor, gal: torch.Tensor, rounds: int, sampl
     except ImportError:
         flat = None
     roof16, roof32 = gemm_roof(nq, d)
+    load0 = os.getloadavg()[0]
     wall, cpu = interleaved(fns, rounds)
+    load = f"1-min load average {load0:.1f} -> {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores during the rounds"
     prepared = index._prepared()
     st: dict = {}
     exact_topk(qry, gal, K, bf16=prepared is not None, gallery_bf16=prepared, stats=st)
@@ -172,7 +175,7 @@ def run_case(name: str, qry: torch.Tensor, gal: torch.Tensor, rounds: int, sampl
     copy = prepared.nbytes / 2**20 if prepared is not None else 0
     rows = [{"name": f"{name}, {nq} x {ng}: vireid exact ({st['precision']} scan)", "value": med["vireid"],
              "unit": "s", "note": vs_faiss("vireid") + f"{gflop / med['vireid']:.0f} GFLOP/s; {_split(st)}; "
-             f"= float64 top-{K}: {agree['vireid']}; bf16 copy {copy:.0f} MiB"},
+             f"= float64 top-{K}: {agree['vireid']}; bf16 copy {copy:.0f} MiB; {load}"},
             {"name": f"{name}: vireid exact, scan=fp32 (one copy)", "value": med["vireid fp32 scan"], "unit": "s",
              "note": vs_faiss("vireid fp32 scan") + f"{gflop / med['vireid fp32 scan']:.0f} GFLOP/s; {_split(st32)}; "
              f"= float64: {agree['vireid fp32 scan']}"}]
@@ -193,7 +196,7 @@ def run_case(name: str, qry: torch.Tensor, gal: torch.Tensor, rounds: int, sampl
                  f"{gal.numel() * 4 / 2**20:.0f} MiB float32 + bf16 copy {copy:.0f} MiB (scan=fp32: none)"})
     summary = {"case": name, "shape": f"{nq} x {ng} x {d}", "precision": st["precision"],
                "resolved": 100 * (1 - st["fallback_queries"] / st["queries"]),
-               "before": 100 * old["accepted"] if old else None, "copy": copy,
+               "before": 100 * old["accepted"] if old else None, "copy": copy, "load": load,
                "equal": all(agree[m].split("/")[0] == agree[m].split("/")[1] for m in ("vireid", "vireid fp32 scan"))}
     for key, method in (("x_faiss", "vireid"), ("x_faiss32", "vireid fp32 scan")):
         summary[key] = paired_ratio(wall["faiss"], wall[method])[0] if "faiss" in wall else None
@@ -210,7 +213,7 @@ def summary_rows(cases: list[dict]) -> list[dict]:
              "note": f"exact {c['precision']} scan; scan=fp32 {x(c['x_faiss32'])} faiss; {x(c['x_torch'])} torch; "
              f"resolved without fallback {c['resolved']:.1f} %; fixed-32 certificate (before) accepted "
              + ("n/a" if c["before"] is None else f"{c['before']:.1f} %")
-             + f"; = float64 (both scans): {'yes' if c['equal'] else 'NO'}; bf16 copy {c['copy']:.0f} MiB"}
+             + f"; = float64 (both scans): {'yes' if c['equal'] else 'NO'}; bf16 copy {c['copy']:.0f} MiB; {c['load']}"}
             for c in cases]
 
 

@@ -130,6 +130,19 @@ def test_many_near_ties_of_bf16_descriptors(bf16, seed):
     torch.testing.assert_close(s, ref_s.float())
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_near_tie_gallery_defeats_a_fixed_candidate_count(seed):
+    """The gallery above is a real test: 32 bf16 candidates per query (the former design),
+    even rescored in float64, miss some of the true top-10, which exact_topk finds."""
+    qry, gal = (x.bfloat16().float() for x in _near_ties(seed))
+    approx = (qry.bfloat16() @ gal.bfloat16().T).float()
+    cand = approx.topk(32, dim=1).indices
+    fixed = cand.gather(1, (gal.double()[cand] @ qry.double()[:, :, None])[..., 0].topk(10, dim=1).indices)
+    ref_i = _ref(qry, gal, 10)[1]
+    assert not torch.equal(fixed, ref_i)
+    assert torch.equal(exact_topk(qry, gal, k=10, bf16=True)[1], ref_i)
+
+
 @pytest.mark.parametrize("bf16", [True, False])
 def test_near_ties_below_float32_resolution_follow_float64(bf16):
     """Rows 1e-7 apart: float32 products cannot order them, the float64 rescoring does."""
