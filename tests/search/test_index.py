@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -88,25 +90,183 @@ def test_faiss_flat_equals_exact_and_ivf_recall(tmp_path):
     assert np.array_equal(np.sort(r_ivf.indices, 1), np.sort(exact.indices, 1))
 
 
+def _ref(qry, gal, k):
+    """float64 top-k (values, indices)."""
+    return (qry.double() @ gal.double().T).topk(k, dim=1)
+
+
 @pytest.mark.parametrize("bf16", [True, False])
-def test_certified_bf16_scan_is_exact(bf16):
-    """The bf16 scan + exact rescoring returns exactly the float32 top-k, near-ties included."""
+def test_scan_is_exact_with_a_near_duplicate(bf16):
     g = torch.Generator().manual_seed(3)
     gal = F.normalize(torch.randn(3000, 64, generator=g), dim=1)
     gal[1] = F.normalize(gal[0] + 1e-4 * torch.randn(64, generator=g), dim=0)  # a near-duplicate
     qry = torch.cat([gal[:5] + 0.01 * torch.randn(5, 64, generator=g), torch.randn(20, 64, generator=g)])
     qry = F.normalize(qry, dim=1)
-    ref_s, ref_i = (qry @ gal.T).sort(dim=1, descending=True)
-    s, i = exact_topk(qry, gal, k=10, block=512, bf16=bf16, candidates=32)
-    torch.testing.assert_close(s, ref_s[:, :10])
-    assert torch.equal(i, ref_i[:, :10])
+    ref_s, ref_i = _ref(qry, gal, 10)
+    s, i = exact_topk(qry, gal, k=10, block=512, bf16=bf16)
+    torch.testing.assert_close(s, ref_s.float())
+    assert torch.equal(i, ref_i)
 
 
-def test_uncertain_queries_fall_back_to_float32():
-    """Pure noise: the bf16 gap certificate fails for many queries, the answer is still exact."""
+def _near_ties(seed, n=4000, d=64, ties=400, nq=8, spread=3e-3):
+    """``ties`` gallery rows scattered by ``spread`` around the queries' common direction."""
+    g = torch.Generator().manual_seed(seed)
+    base = F.normalize(torch.randn(d, generator=g), dim=0)
+    gal = F.normalize(torch.randn(n, d, generator=g), dim=1)
+    gal[:ties] = F.normalize(base + spread * torch.randn(ties, d, generator=g), dim=1)
+    return F.normalize(base + 0.02 * torch.randn(nq, d, generator=g), dim=1), gal
+
+
+@pytest.mark.parametrize("bf16", [True, False])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_many_near_ties_of_bf16_descriptors(bf16, seed):
+    """Hundreds of rows within the bf16 error of the k-th score, descriptors stored in bf16
+    (so bf16 rounding of the inputs is exact and only the bf16 product's rounding remains):
+    a fixed number of bf16 candidates would miss some of the true top-k."""
+    qry, gal = (x.bfloat16().float() for x in _near_ties(seed))
+    ref_s, ref_i = _ref(qry, gal, 10)
+    s, i = exact_topk(qry, gal, k=10, bf16=bf16)
+    assert torch.equal(i, ref_i)
+    torch.testing.assert_close(s, ref_s.float())
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_near_tie_gallery_defeats_a_fixed_candidate_count(seed):
+    """The gallery above is a real test: 32 bf16 candidates per query (the former design),
+    even rescored in float64, miss some of the true top-10, which exact_topk finds."""
+    qry, gal = (x.bfloat16().float() for x in _near_ties(seed))
+    approx = (qry.bfloat16() @ gal.bfloat16().T).float()
+    cand = approx.topk(32, dim=1).indices
+    fixed = cand.gather(1, (gal.double()[cand] @ qry.double()[:, :, None])[..., 0].topk(10, dim=1).indices)
+    ref_i = _ref(qry, gal, 10)[1]
+    assert not torch.equal(fixed, ref_i)
+    assert torch.equal(exact_topk(qry, gal, k=10, bf16=True)[1], ref_i)
+
+
+@pytest.mark.parametrize("bf16", [True, False])
+def test_near_ties_below_float32_resolution_follow_float64(bf16):
+    """Rows 1e-7 apart: float32 products cannot order them, the float64 rescoring does."""
+    g = torch.Generator().manual_seed(7)
+    base = F.normalize(torch.randn(64, generator=g), dim=0)
+    gal = F.normalize(torch.randn(3000, 64, generator=g), dim=1)
+    gal[:200] = base + 1e-7 * torch.randn(200, 64, generator=g)
+    qry = F.normalize(base + 1e-3 * torch.randn(6, 64, generator=g), dim=1)
+    ref_s, ref_i = _ref(qry, gal, 10)
+    s, i = exact_topk(qry, gal, k=10, bf16=bf16)
+    assert torch.equal(i, ref_i)
+
+
+@pytest.mark.parametrize("bf16", [True, False])
+def test_isotropic_negative_and_unnormalised_scores(bf16):
+    """Pure noise (many rows within the bound of the k-th score), negative scores and rows of
+    very different norms: still the float64 top-k, with no fallback."""
     g = torch.Generator().manual_seed(4)
-    gal = F.normalize(torch.randn(2000, 512, generator=g), dim=1)
-    qry = F.normalize(torch.randn(30, 512, generator=g), dim=1)
-    ref_s, ref_i = (qry @ gal.T).sort(dim=1, descending=True)
-    s, i = exact_topk(qry, gal, k=10, bf16=True, candidates=12)
-    assert torch.equal(i, ref_i[:, :10])
+    gal = F.normalize(torch.randn(2000, 512, generator=g), dim=1) * torch.rand(2000, 1, generator=g) * 5
+    qry = -3 * F.normalize(torch.randn(30, 512, generator=g), dim=1)
+    ref_s, ref_i = _ref(qry, gal, 10)
+    for block in (None, 100, 7):
+        stats = {}
+        s, i = exact_topk(qry, gal, k=10, bf16=bf16, block=block, stats=stats)
+        assert torch.equal(i, ref_i) and stats["fallback_queries"] == 0
+        torch.testing.assert_close(s, ref_s.float())
+
+
+def test_more_ties_than_the_cap_fall_back_to_float64(monkeypatch):
+    """A query tied with more rows than CAP is searched in float64; ties are equal scores."""
+    import vireid.search.scan as ex
+
+    monkeypatch.setattr(ex, "CAP", 50)
+    g = torch.Generator().manual_seed(6)
+    gal = F.normalize(torch.randn(1000, 32, generator=g), dim=1)
+    gal[100:400] = gal[0]                       # 301 identical rows
+    qry = torch.stack([gal[0], F.normalize(torch.randn(32, generator=g), dim=0)])
+    stats = {}
+    s, i = exact_topk(qry, gal, k=10, bf16=True, stats=stats)
+    assert stats["fallback_queries"] == 1
+    ref_s, ref_i = _ref(qry, gal, 10)
+    assert set(i[0].tolist()) <= {0, *range(100, 400)} and torch.equal(i[1], ref_i[1])
+    torch.testing.assert_close(s, ref_s.float())
+
+
+def test_exact_topk_stats_and_deprecated_candidates():
+    gal, qry, _ = _data()
+    with pytest.warns(DeprecationWarning, match="candidates"):
+        exact_topk(qry, gal, 5, candidates=32)
+    stats = {}
+    exact_topk(qry, gal, 5, bf16=True, stats=stats)
+    assert stats["precision"] == "bf16" and stats["queries"] == len(qry) and stats["fallback_queries"] == 0
+    qry, gal = _near_ties(0)
+    exact_topk(qry, gal, 10, bf16=True, stats=stats)
+    assert stats["candidates_max"] > 32 and stats["fallback_queries"] == 0  # widened, not rescanned
+    assert {"scan", "select", "rescore", "fallback", "candidates_mean"} <= set(stats)
+    with pytest.raises(VireidError, match="NaN"):
+        exact_topk(qry * float("nan"), gal, 5)
+
+
+def test_scan_option_keeps_one_copy():
+    gal, qry, entries = _data(n=3000)
+    one = GalleryIndex(gal, entries, modality="visible", scan="fp32")
+    two = GalleryIndex(gal, entries, modality="visible", scan="bf16")
+    r1, r2 = one.search(qry, 10), two.search(qry, 10)
+    assert np.array_equal(r1.indices, r2.indices)
+    assert one.nbytes == gal.numel() * 4 and two.nbytes == gal.numel() * 4 + 3000 * 34 * 2
+    with pytest.raises(VireidError, match="scan"):
+        GalleryIndex(gal, entries, modality="visible", scan="int8")
+
+
+def test_save_is_all_or_nothing(tmp_path, monkeypatch):
+    gal, qry, entries = _data()
+    idx = GalleryIndex(gal, entries, modality="visible")
+    out = tmp_path / "ix"
+    idx.save(out)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o777 & ~umask
+    other = GalleryIndex(gal[:10], entries[:10], modality="infrared")
+    other.save(out)                                     # an existing index is replaced
+    assert GalleryIndex.load(out).modality == "infrared"
+
+    def boom(self, directory):
+        (directory / "feats.safetensors").write_bytes(b"half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(GalleryIndex, "_write_files", boom)
+    with pytest.raises(OSError, match="disk full"):
+        idx.save(out)                                   # a failed write keeps the old index
+    assert GalleryIndex.load(out).modality == "infrared"
+    with pytest.raises(OSError):
+        idx.save(tmp_path / "new")
+    assert not (tmp_path / "new").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ix"]   # no temporary folders left
+
+
+def test_save_refuses_what_is_not_an_index(tmp_path):
+    gal, qry, entries = _data()
+    idx = GalleryIndex(gal, entries, modality="visible")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "keep.txt").write_text("precious")
+    (mine / "index.json").write_text('{"format": "something else"}')
+    with pytest.raises(VireidError, match="refusing"):
+        idx.save(mine)
+    assert (mine / "keep.txt").read_text() == "precious"
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(VireidError, match="not a folder"):
+        idx.save(tmp_path / "file")
+    (tmp_path / "empty").mkdir()
+    idx.save(tmp_path / "empty")                        # an empty folder is fine
+    assert GalleryIndex.load(tmp_path / "empty").entries == entries
+
+
+def test_load_mmap_keeps_only_the_bf16_copy_resident(tmp_path):
+    gal, qry, entries = _data(n=3000)
+    GalleryIndex(gal, entries, modality="visible").save(tmp_path / "ix")
+    mapped = GalleryIndex.load(tmp_path / "ix", mmap=True, scan="bf16")
+    full = GalleryIndex.load(tmp_path / "ix", scan="bf16")
+    assert torch.equal(mapped.feats, gal)
+    r1, r2 = mapped.search(qry, 10), full.search(qry, 10)
+    assert np.array_equal(r1.indices, r2.indices) and np.array_equal(r1.scores, r2.scores)
+    assert mapped.nbytes == 3000 * 34 * 2 and full.nbytes == gal.numel() * 4 + 3000 * 34 * 2
+    (tmp_path / "ix" / "feats.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}      ")
+    with pytest.raises(VireidError, match="feats"):
+        GalleryIndex.load(tmp_path / "ix", mmap=True)

@@ -62,10 +62,10 @@ def build_index_dir(model: Any, records: Sequence[Record], modality: str, out: s
                     progress: bool = True):
     """Embed ``records`` into a :class:`vireid.search.GalleryIndex` written to the folder ``out``
     (``vireid index build``); ``out`` is checked before anything is embedded."""
-    from vireid.search.folder import check_index_out, save_index_dir
+    from vireid.search.folder import check_index_out
 
     inputs = {"checkpoint": getattr(model, "source", None), "gallery": gallery}
     check_index_out(out, inputs)
     index = build_gallery_index(model, records, modality, backend=backend, nlist=nlist, progress=progress)
-    save_index_dir(index, out, inputs)
+    index.save(out, inputs)
     return index

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 from vireid.errors import VireidError
+
+
+def is_index_dir(path: str | Path) -> bool:
+    """True if ``path`` holds a vireid index (its ``index.json`` says so)."""
+    try:
+        return json.loads((Path(path) / "index.json").read_text()).get("format") == "vireid-index"
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def check_index_out(out: str | Path, inputs: dict[str, Any] | None = None) -> Path:
@@ -16,15 +25,16 @@ def check_index_out(out: str | Path, inputs: dict[str, Any] | None = None) -> Pa
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise VireidError(f"{out}: exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not (out / "index.json").is_file():
+    if out.is_dir() and any(out.iterdir()) and not is_index_dir(out):
         raise VireidError(f"{out}: exists, is not empty and is not a vireid index; refusing to overwrite it")
     check_output(out, inputs or {}, replaces_folder=True)
     return out
 
 
 def save_index_dir(index: Any, out: str | Path, inputs: dict[str, Any] | None = None) -> Path:
-    """Save ``index`` into the folder ``out`` all-or-nothing (a temporary sibling folder, then a
-    rename); an earlier index at ``out`` is replaced, anything else refused (:func:`check_index_out`)."""
+    """Save ``index`` (its ``_write_files(folder)``) into the folder ``out`` all-or-nothing: a
+    temporary sibling folder, renamed into place when complete; an earlier index at ``out`` is
+    replaced, anything else refused (:func:`check_index_out`).  ``GalleryIndex.save`` calls this."""
     import os
     import shutil
 
@@ -35,15 +45,18 @@ def save_index_dir(index: Any, out: str | Path, inputs: dict[str, Any] | None = 
     tmp = make_temp_dir(f".{out.name}.", out.parent, suffix=".tmp")  # ordinary permissions once renamed
     old = None
     try:
-        index.save(tmp)
+        index._write_files(tmp)
         if out.exists():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
+            old = make_temp_dir(f".{out.name}.", out.parent, suffix=".old")  # replaced by the rename below
             os.replace(out, old)
         os.replace(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None and not out.exists():
-            os.replace(old, out)
+        if old is not None:
+            if not out.exists():
+                os.replace(old, out)
+            else:
+                shutil.rmtree(old, ignore_errors=True)
         raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)

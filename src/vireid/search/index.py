@@ -1,7 +1,9 @@
 """A gallery index of L2-normalised descriptors of one modality, searched by inner product.
 
-* ``backend="exact"`` (default): blocked matrix product and a running top-k, exact
-  and memory-bounded (one ``(num_queries, block)`` score block at a time).
+* ``backend="exact"`` (default): :func:`vireid.search.exact.exact_topk`, a blocked scan with a
+  proven error bound and float64 rescoring, exact and memory-bounded.  Where the CPU has
+  native bf16 dot products the index keeps a bf16 copy of the gallery for it
+  (``N x (D + 2) x 2`` bytes, half the float32 descriptors); ``scan="fp32"`` keeps one copy only.
 * ``backend="faiss-flat"`` / ``"faiss-ivf"``: faiss (``pip install vireid[search]``)
   ``IndexFlatIP`` (exact) or ``IndexIVFFlat`` (approximate; ``nlist``/``nprobe``).
 
@@ -23,10 +25,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from vireid.engine.amp import cpu_has_native_bf16
 from vireid.errors import ShapeError, VireidError
+from vireid.search.exact import Bf16Gallery, exact_topk, max_norm, prepare_bf16
 from vireid.utils.io import atomic_write, atomic_write_json, load_safetensors, save_safetensors
 
 BACKENDS = ("exact", "faiss-flat", "faiss-ivf")
+SCANS = ("auto", "bf16", "fp32")
 FORMAT_VERSION = 1
 
 
@@ -48,99 +53,15 @@ class SearchResult:
         return out
 
 
-def _blocked_topk(queries: Tensor, gallery: Tensor, k: int, block: int) -> tuple[Tensor, Tensor]:
-    """Running top-``k`` of ``queries @ gallery.T`` over gallery blocks (scores in float32)."""
-    k = min(k, gallery.shape[0])
-    best_s = torch.full((queries.shape[0], 0), float("-inf"))
-    best_i = torch.zeros((queries.shape[0], 0), dtype=torch.long)
-    for start in range(0, gallery.shape[0], block):
-        s = (queries @ gallery[start:start + block].T).float()
-        s_top, i_top = s.topk(min(k, s.shape[1]), dim=1)
-        cat_s = torch.cat([best_s, s_top], dim=1)
-        cat_i = torch.cat([best_i, i_top + start], dim=1)
-        best_s, pos = cat_s.topk(min(k, cat_s.shape[1]), dim=1)
-        best_i = cat_i.gather(1, pos)
-    return best_s, best_i
-
-
-def _rescore(queries: Tensor, gallery: Tensor, idx: Tensor, chunk: int = 128) -> Tensor:
-    """Exact float32 scores of each query against its candidate gallery rows ``idx`` (Q, C)."""
-    out = torch.empty(idx.shape, dtype=torch.float32)
-    for a in range(0, queries.shape[0], chunk):
-        cand = gallery[idx[a:a + chunk]]                          # (q, C, D)
-        out[a:a + chunk] = torch.einsum("qcd,qd->qc", cand, queries[a:a + chunk])
-    return out
-
-
-def exact_topk(queries: Tensor, gallery: Tensor, k: int, block: int = 16384, *,
-               bf16: bool | None = None, gallery_bf16: Tensor | None = None,
-               gallery_bounds: tuple[float, float] | None = None,
-               candidates: int = 32) -> tuple[Tensor, Tensor]:
-    """Exact top-``k`` inner products of ``queries`` (Q, D) against ``gallery`` (N, D).
-
-    Blocked over the gallery (memory O(Q * (block + k)) whatever N is).  With ``bf16``
-    (default: when the CPU has native bf16 dot products) the scan runs in bfloat16 and keeps
-    ``candidates`` per query, which are rescored exactly in float32; the result is then
-    **certified** exact: with ``eps`` a bound on the bf16 score error (rounding of both
-    operands, 2^-9 relative, plus float32 accumulation over D terms, doubled for safety), a
-    query is accepted only if its exact k-th score exceeds the best excluded bf16 score by
-    more than ``eps``; the (rare) others are recomputed in float32.  Ties between different
-    gallery items are resolved arbitrarily, as by ``topk``.
-    """
-    if queries.dim() != 2 or gallery.dim() != 2 or queries.shape[1] != gallery.shape[1]:
-        raise ShapeError(f"expected queries (Q, D) and gallery (N, D) with the same D, got "
-                         f"{tuple(queries.shape)} and {tuple(gallery.shape)}")
-    k = min(k, gallery.shape[0])
-    if bf16 is None:
-        bf16 = _native_bf16() and gallery.shape[0] > 4 * candidates
-    if not bf16 or candidates <= k or gallery.shape[0] <= candidates:
-        return _blocked_topk(queries, gallery, k, block)
-    gb = gallery_bf16 if gallery_bf16 is not None else gallery.to(torch.bfloat16)
-    qb = queries.to(torch.bfloat16)
-    approx, cand = _blocked_topk(qb, gb, candidates, block)
-    exact = _rescore(queries, gallery, cand)
-    s, pos = exact.topk(k, dim=1)
-    idx = cand.gather(1, pos)
-    # error bound of bf16 scores for each query against any gallery row
-    q_norm = queries.norm(dim=1)
-    q_err = (qb.float() - queries).norm(dim=1)
-    g_norm, g_err = gallery_bounds if gallery_bounds is not None else bf16_bounds(gallery, gb)
-    gamma = queries.shape[1] * 2.0 ** -24 * 1.01
-    eps = 2.0 * (q_err * g_norm + (q_norm + q_err) * g_err + gamma * (q_norm + q_err) * (g_norm + g_err))
-    cutoff = approx[:, -1]                                      # best bf16 score left out
-    unsure = (s[:, -1] <= cutoff + eps).nonzero().flatten()
-    if len(unsure):
-        s_u, i_u = _blocked_topk(queries[unsure], gallery, k, block)
-        s[unsure], idx[unsure] = s_u, i_u
-    return s, idx
-
-
-def bf16_bounds(gallery: Tensor, gallery_bf16: Tensor, chunk: int = 16384) -> tuple[float, float]:
-    """(max row norm, max row norm of the bf16 rounding error) of a gallery, for the certificate."""
-    g_norm = g_err = 0.0
-    for a in range(0, gallery.shape[0], chunk):
-        g = gallery[a:a + chunk]
-        g_norm = max(g_norm, float(g.norm(dim=1).max()))
-        g_err = max(g_err, float((gallery_bf16[a:a + chunk].float() - g).norm(dim=1).max()))
-    return g_norm, g_err
-
-
-def _native_bf16() -> bool:
-    """True on CPUs with native bf16 dot products (AVX512-BF16 / AMX), where bf16 is fast."""
-    cpu = getattr(torch, "cpu", None)
-    for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
-        fn = getattr(cpu, probe, None)
-        try:
-            if fn is not None and fn():
-                return True
-        except Exception:  # pragma: no cover - probe unusable on this build
-            pass
-    return False
-
-
 @dataclass
 class GalleryIndex:
-    """Descriptors (N, D) with their entries (``path``, ``pid``, ``camid``) and model identity."""
+    """Descriptors (N, D) with their entries (``path``, ``pid``, ``camid``) and model identity.
+
+    ``scan`` (exact backend): ``"auto"`` scans a bf16 copy of the gallery where the CPU has
+    native bf16 dot products (built at the first search of 64 or more queries; about 2x faster
+    than float32 for +50% memory: ``N x (D + 2) x 2`` bytes), ``"fp32"`` scans the float32
+    descriptors (one copy), ``"bf16"`` always uses the copy.  Results are exact either way.
+    """
 
     feats: Tensor
     entries: list[dict]
@@ -149,10 +70,13 @@ class GalleryIndex:
     backend: str = "exact"
     nlist: int = 0
     _faiss: Any = field(default=None, repr=False)
+    scan: str = "auto"
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
             raise VireidError(f"unknown search backend {self.backend!r}; expected one of {', '.join(BACKENDS)}")
+        if self.scan not in SCANS:
+            raise VireidError(f"unknown scan precision {self.scan!r}; expected one of {', '.join(SCANS)}")
         if self.feats.dim() != 2 or self.feats.shape[0] != len(self.entries):
             raise ShapeError(f"gallery features {tuple(self.feats.shape)} do not match {len(self.entries)} entries")
         if self.feats.shape[0] == 0:
@@ -163,14 +87,23 @@ class GalleryIndex:
         if self.backend != "exact" and self._faiss is None:
             self._faiss = self._build_faiss()
 
-    def _bf16_feats(self) -> Tensor | None:
-        """bfloat16 copy of the gallery for the certified fast scan (built once, when useful)."""
-        if not _native_bf16():
+    def _prepared(self, num_queries: int = 1 << 30) -> Bf16Gallery | None:
+        """The bf16 copy of the gallery for the scan, or None; ``"auto"`` builds it for a search
+        of at least 64 queries (converting the gallery costs about one float32 scan)."""
+        if self.scan == "fp32" or (self.scan == "auto" and not cpu_has_native_bf16()):
             return None
-        if getattr(self, "_feats_bf16", None) is None:
-            self._feats_bf16 = self.feats.to(torch.bfloat16)
-            self._bf16_bounds = bf16_bounds(self.feats, self._feats_bf16)
-        return self._feats_bf16
+        if getattr(self, "_bf16", None) is None:
+            if self.scan == "auto" and num_queries < 64:
+                return None
+            self._bf16 = prepare_bf16(self.feats)
+        return self._bf16
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held in memory for searching: the float32 descriptors (unless memory-mapped,
+        see :meth:`load`), plus the bf16 copy once built."""
+        extra = getattr(self, "_bf16", None)
+        return (0 if getattr(self, "_mapped", False) else self.feats.numel() * 4) + (extra.nbytes if extra is not None else 0)
 
     # -- faiss -------------------------------------------------------------
     def _build_faiss(self):
@@ -211,10 +144,14 @@ class GalleryIndex:
         if queries.dim() != 2 or queries.shape[1] != self.feats.shape[1]:
             raise ShapeError(f"query descriptors must be (Q, {self.feats.shape[1]}), got {tuple(queries.shape)}")
         queries = queries.float().contiguous()
+        if not bool(torch.isfinite(queries).all()):
+            raise ShapeError("query descriptors contain NaN or inf")
         if self.backend == "exact":
-            gb = self._bf16_feats()
-            s, i = exact_topk(queries, self.feats, k, gallery_bf16=gb,
-                              gallery_bounds=self._bf16_bounds if gb is not None else None)
+            prepared = self._prepared(queries.shape[0])
+            if prepared is None and getattr(self, "_norm", None) is None:
+                self._norm = max_norm(self.feats)
+            s, i = exact_topk(queries, self.feats, k, bf16=prepared is not None, gallery_bf16=prepared,
+                              gallery_bounds=(self._norm, 0.0) if prepared is None else None)
             scores, idx = s.numpy(), i.numpy()
         else:
             if self.backend == "faiss-ivf":
@@ -223,10 +160,16 @@ class GalleryIndex:
         return SearchResult(scores=scores, indices=idx, entries=self.entries)
 
     # -- persistence -------------------------------------------------------
-    def save(self, directory: str | Path) -> None:
-        """Write ``feats.safetensors``, ``index.json`` (and ``faiss.index``) atomically."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
+    def save(self, directory: str | Path, inputs: dict[str, Any] | None = None) -> Path:
+        """Write the index folder (``feats.safetensors``, ``index.json``, for faiss backends
+        ``faiss.index``) all-or-nothing (:func:`vireid.search.folder.save_index_dir`): an existing
+        vireid index there is replaced; a file, a non-empty folder that is not a vireid index, or a
+        folder holding one of ``inputs`` is refused and left untouched."""
+        from vireid.search.folder import save_index_dir
+
+        return save_index_dir(self, directory, inputs)
+
+    def _write_files(self, directory: Path) -> None:
         save_safetensors({"feats": self.feats}, directory / "feats.safetensors")
         if self._faiss is not None:
             import faiss
@@ -240,7 +183,10 @@ class GalleryIndex:
         })
 
     @classmethod
-    def load(cls, directory: str | Path) -> "GalleryIndex":
+    def load(cls, directory: str | Path, *, scan: str = "auto", mmap: bool = False) -> "GalleryIndex":
+        """Read an index folder written by :meth:`save` (``scan``: see the class).  ``mmap``
+        maps the float32 descriptors from disk instead of reading them into memory: with the
+        bf16 scan only the bf16 copy stays resident (the exact rescoring reads a few rows)."""
         directory = Path(directory)
         meta_path = directory / "index.json"
         if not meta_path.is_file():
@@ -251,7 +197,10 @@ class GalleryIndex:
             raise VireidError(f"{meta_path}:{exc.lineno}: invalid JSON ({exc.msg})") from None
         if meta.get("format") != "vireid-index":
             raise VireidError(f"{meta_path}: not a vireid index file")
-        tensors, _ = load_safetensors(directory / "feats.safetensors")
+        if mmap and meta["backend"] == "exact":
+            tensors = {"feats": _mmap_feats(directory / "feats.safetensors")}
+        else:
+            tensors, _ = load_safetensors(directory / "feats.safetensors")
         faiss_index = None
         if meta["backend"] != "exact":
             try:
@@ -260,9 +209,26 @@ class GalleryIndex:
                 raise VireidError(f"{directory}: index uses {meta['backend']}; pip install 'vireid[search]'") from None
             raw = np.frombuffer((directory / "faiss.index").read_bytes(), dtype=np.uint8)
             faiss_index = faiss.deserialize_index(raw)
-        return cls(feats=tensors["feats"], entries=meta["entries"], modality=meta["modality"],
-                   model_id=meta.get("model", {}), backend=meta["backend"], nlist=meta.get("nlist", 0),
-                   _faiss=faiss_index)
+        index = cls(feats=tensors["feats"], entries=meta["entries"], modality=meta["modality"],
+                    model_id=meta.get("model", {}), backend=meta["backend"], nlist=meta.get("nlist", 0),
+                    _faiss=faiss_index, scan=scan)
+        index._mapped = mmap and meta["backend"] == "exact"
+        return index
+
+
+def _mmap_feats(path: Path) -> Tensor:
+    """The (N, D) float32 ``feats`` of a safetensors file, memory-mapped copy-on-write."""
+    try:
+        with open(path, "rb") as fh:
+            size = int.from_bytes(fh.read(8), "little")
+            info = json.loads(fh.read(size))["feats"]
+        begin, end = info["data_offsets"]
+        n, d = info["shape"]
+        if info["dtype"] != "F32" or end - begin != n * d * 4 or path.stat().st_size < 8 + size + end:
+            raise ValueError(info)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise VireidError(f"{path}: not a float32 (N, D) 'feats' safetensors file ({exc})") from None
+    return torch.from_numpy(np.memmap(path, dtype="<f4", mode="c", offset=8 + size + begin, shape=(n, d)))
 
 
 def _identity(model_id: dict[str, Any], other: dict[str, Any] | None = None) -> tuple:
