@@ -38,6 +38,11 @@ from vireid.losses import (CPMLoss, FeatureOrthogonality, IdentityLoss, InfoNCE,
 from vireid.models.base import TrainOutput
 
 
+def _at_least_fp32(t: Tensor) -> Tensor:
+    """Loss inputs in float32 (float64 stays float64, for precision references)."""
+    return t if t.dtype == torch.float64 else t.float()
+
+
 class DEENCriterion(nn.Module):
     """``forward(out, labels_vis, labels_ir, model=None) -> {term: weighted loss}``."""
 
@@ -73,7 +78,7 @@ class DEENCriterion(nn.Module):
 
     def forward(self, out: TrainOutput, labels_vis: Tensor, labels_ir: Tensor,
                 model: nn.Module | None = None) -> dict[str, Tensor]:
-        feat, logits = out.feat.float(), out.logits.float()
+        feat, logits = _at_least_fp32(out.feat), _at_least_fp32(out.logits)
         m = labels_vis.shape[0] + labels_ir.shape[0]
         if feat.shape[0] % m:
             raise ShapeError(f"criterion: {feat.shape[0]} embeddings is not a multiple of the batch {m}")
@@ -92,13 +97,13 @@ class DEENCriterion(nn.Module):
         for name, value in out.aux_losses.items():
             w = self.ort_weight if name == "ort" else float(self.aux_weights.get(name, 1.0))
             if w:
-                terms[name] = w * value.float()
+                terms[name] = w * _at_least_fp32(value)
         if self.of_loss is not None:
             maps = out.extras.get("of_features")
             if maps is None:
                 raise ConfigError("loss.svdo_of_weight > 0 but the model returns no 'of_features' "
                                   "(enable model.args.abd_cam)")
-            terms["of"] = self.of_weight * self.of_loss(maps.float())
+            terms["of"] = self.of_weight * self.of_loss(_at_least_fp32(maps))
         if self.ow_loss is not None:
             if model is None or not hasattr(model, "ow_modules"):
                 raise ConfigError("loss.svdo_ow_weight > 0 but the model has no ow_modules()")
