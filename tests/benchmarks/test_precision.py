@@ -17,7 +17,7 @@ from vireid.utils.precision import fp32_pins
 @pytest.fixture(scope="module")
 def setup():
     torch.manual_seed(0)
-    model = DEEN(num_classes=4, base_channels=8, layers=(1, 1, 1, 1)).train()
+    model = DEEN(num_classes=4, base_channels=4, layers=(1, 1, 1, 1)).train()
     model.dee.dropout.p = 0.0
     for m in model.modules():  # non-zero MFA output BN: the MFA gradients are not zero
         if isinstance(m, torch.nn.BatchNorm2d):

@@ -70,3 +70,14 @@ def test_metric_normalize_makes_triplet_and_cpm_scale_invariant():
     assert a["tri"].item() == pytest.approx(ref.item(), rel=1e-6)
     plain = DEENCriterion()
     assert plain(scaled, y_vis, y_ir)["tri"].item() != pytest.approx(plain(out, y_vis, y_ir)["tri"].item())
+
+
+def test_loss_dtype_float32_from_bf16_and_float64_kept():
+    model, out, y_vis, y_ir = forward()
+    low = out._replace(feat=out.feat.bfloat16(), logits=out.logits.bfloat16(),
+                       aux_losses={k: v.bfloat16() for k, v in out.aux_losses.items()})
+    assert all(t.dtype == torch.float32 for t in DEENCriterion()(low, y_vis, y_ir).values())
+    high = out._replace(feat=out.feat.double(), logits=out.logits.double(),
+                        aux_losses={k: v.double() for k, v in out.aux_losses.items()})
+    terms = DEENCriterion()(high, y_vis, y_ir)
+    assert all(t.dtype == torch.float64 for t in terms.values())  # float64 references stay float64

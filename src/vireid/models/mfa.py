@@ -19,8 +19,6 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from vireid.utils.precision import keep_fp32
-
 
 class _OutProjection(nn.Sequential):
     """1x1 conv ``in -> out`` (optionally stride 2) then BatchNorm with weight = bias = 0."""
@@ -57,24 +55,12 @@ class CNL(nn.Module):
         value = self.g(x_l).reshape(b, self.low_dim, -1)                     # (B, low, N_l)
         query = self.theta(x_h).reshape(b, self.low_dim, -1)                 # (B, low, N_h)
         key = self.phi(x_l).reshape(b, self.low_dim, -1).transpose(1, 2)     # (B, N_h, low)
-        y = channel_attention(query, key, value).reshape(b, self.low_dim, *x_l.shape[2:])
+        affinity = query @ key                                               # (B, low, low)
+        affinity = affinity / affinity.shape[-1]
+        y = (affinity @ value).reshape(b, self.low_dim, *x_l.shape[2:])
         return self.out(y) + x_h
 
 
-@keep_fp32
-def channel_attention(query: Tensor, key: Tensor, value: Tensor) -> Tensor:
-    """CNL's ``(query @ key / low) @ value`` for query (B, low, N_h), key (B, N_h, low), value (B, low, N_l).
-
-    Float32 under autocast (:func:`~vireid.utils.precision.keep_fp32`): each affinity entry
-    is an unnormalised sum of ``N_h`` products, which bf16 rounds coarsely and fp16 can
-    overflow; the products are cheap next to the convolutions around them.
-    """
-    affinity = query @ key                                               # (B, low, low)
-    affinity = affinity / affinity.shape[-1]
-    return affinity @ value
-
-
-@keep_fp32
 def linear_attention(query: Tensor, key: Tensor, value: Tensor) -> Tensor:
     """``(query @ key / M) @ value`` for query (B, Q, C), key (B, C, M), value (B, M, C').
 
@@ -85,7 +71,6 @@ def linear_attention(query: Tensor, key: Tensor, value: Tensor) -> Tensor:
     pays: at least 4x fewer multiply-adds and an affinity of at least 65536 entries per
     sample (smaller products cost little either way, and keep the authors' rounding bit for
     bit).  At DEEN's 288x144 input, MFA1's PNL (Q = M = 1296, C = C' = 64) needs 20x fewer.
-    Float32 under autocast, as :func:`channel_attention`.
     """
     q, c = query.shape[1], query.shape[2]
     m, c_out = key.shape[2], value.shape[2]
