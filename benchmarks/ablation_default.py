@@ -1,4 +1,4 @@
-"""The default ablation grid (issue 7 §2), trained and tested on the synthetic benchmark.
+"""The default ablation grid (docs/deen_vit.md, open questions), trained and tested on the synthetic benchmark.
 
 ``python -m benchmarks.ablation_default [--quick] [--jobs 2] [--seeds 0 1] [--out DIR]``
 

@@ -3,7 +3,7 @@
 Runs the demo in a subprocess (as ``make demo`` does, dataset generation included when not cached)
 into a temporary run folder and reports its wall time and the mean metrics of the untrained and
 trained model (SYSU protocol on the synthetic benchmark, all-search, single-shot, 10 trials).
-Issue targets: <= 10 minutes on the 2-core machine, Rank-1 >= 70 %.
+Targets: <= 10 minutes on the 2-core machine, Rank-1 >= 70 %.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Evaluation speed: vectorised :func:`vireid.evaluation.evaluate` vs the per-query loop.
 
-Target (issue 2 §4): at least 30x faster than a straightforward per-query loop of the
+Target: at least 30x faster than a straightforward per-query loop of the
 same protocol (:func:`vireid.evaluation.reference.evaluate_reference`), with identical
 results, on
 

@@ -1,6 +1,6 @@
 """Cross-modal gallery search: exact blocked top-k, faiss flat, and faiss IVF recall@10.
 
-Target (issue 6): 1000 queries x 100 000 gallery descriptors (2048-d) in <= 2 s for exact search
+Target: 1000 queries x 100 000 gallery descriptors (2048-d) in <= 2 s for exact search
 on the 2-core CPU machine.  Identity-clustered random descriptors (so recall is
 meaningful); recall@10 of the approximate IVF index is measured against exact search.
 """

@@ -1,4 +1,4 @@
-"""Synthetic dataset generator speed (issue 2 §3 target: at least 200 images/s on 2 cores).
+"""Synthetic dataset generator speed (target: at least 200 images/s on 2 cores).
 
 Measures, at the default crop size (96-160 px tall) and the default difficulty:
 

@@ -9,15 +9,17 @@ reference / ours, paired per round.
 * ``authors-style fp32``: per-image PIL pipeline, Python-loop losses, PNL multiplied in the
   authors' order with the (N x N) affinity (benchmarks/authors_style.py).
 * ``ours fp32``: vireid's array pipeline (``vireid.data.transforms``), vectorised
-  losses (``vireid.engine.criterion.DEENCriterion``) and PNL in the cheaper association.
+  losses (``vireid.objective.build_objective``) and PNL in the cheaper association.
 * ``ours bf16``: + bfloat16 autocast (CPU with native bf16 only).
 * ``ours bf16 + channels_last``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import random
 import statistics
+from typing import Callable
 
 import numpy as np
 import torch
@@ -25,9 +27,10 @@ import torch
 from benchmarks._common import cli, interleaved_samples, paired_ratio, saved_activation_bytes
 from benchmarks.authors_style import authors_losses, authors_model, pil_transform
 from vireid.data.transforms import deen_train_transform
-from vireid.engine.amp import cpu_has_native_bf16
-from vireid.engine.criterion import DEENCriterion
+from vireid.engine.amp import Precision, cpu_has_native_bf16
+from vireid.objective import build_objective
 from vireid.models import DEEN
+from vireid.models.base import MODAL_BOTH
 
 
 def _setup(quick: bool):
@@ -40,6 +43,39 @@ def _setup(quick: bool):
     return h, w, p, k, base, images, labels
 
 
+def make_step(model: torch.nn.Module, opt: torch.optim.Optimizer, batch_fn: Callable[[], tuple],
+              loss_fn: Callable[[object], torch.Tensor], *, precision: Precision | None = None,
+              channels_last: bool = False, device: torch.device | None = None,
+              sync: Callable[[], None] | None = None) -> Callable[[], None]:
+    """One training step as a closure: ``batch_fn()`` -> (x_vis, x_ir) (moved to ``device`` if
+    given), forward under ``precision``'s autocast, ``loss_fn(out)``, backward (through the
+    precision's GradScaler for fp16) and the optimizer step; ``sync()`` last (CUDA timing)."""
+    scaler = precision.scaler() if precision is not None else None
+
+    def _run() -> None:
+        x_vis, x_ir = batch_fn()
+        if device is not None:
+            nb = device.type == "cuda"
+            x_vis, x_ir = x_vis.to(device, non_blocking=nb), x_ir.to(device, non_blocking=nb)
+        if channels_last:
+            x_vis = x_vis.contiguous(memory_format=torch.channels_last)
+            x_ir = x_ir.contiguous(memory_format=torch.channels_last)
+        opt.zero_grad(set_to_none=True)
+        with precision.autocast() if precision is not None else contextlib.nullcontext():
+            out = model(x_vis, x_ir, MODAL_BOTH)
+        loss = loss_fn(out)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+        else:
+            loss.backward()
+            opt.step()
+        if sync is not None:
+            sync()
+    return _run
+
+
 def run(quick: bool = False) -> list[dict]:
     torch.manual_seed(0)
     h, w, p, k, base, images, labels = _setup(quick)
@@ -48,25 +84,15 @@ def run(quick: bool = False) -> list[dict]:
     ref_model = authors_model(model)
     opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9, nesterov=True)
     ref_opt = torch.optim.SGD(ref_model.parameters(), lr=1e-4, momentum=0.9, nesterov=True)
-    crit = DEENCriterion()
+    crit = build_objective(model)
     transform = deen_train_transform("sysu", height=h, width=w)
     rnd = random.Random(0)
     nrng = np.random.default_rng(0)
+    fp32, bf16_cpu = Precision(None, "cpu", False), Precision(torch.bfloat16, "cpu", False)
 
     def step(batch_fn, loss_fn, autocast=None, channels_last=False, model=model, opt=opt):
-        def _run():
-            x_vis, x_ir = batch_fn()
-            if channels_last:
-                x_vis = x_vis.contiguous(memory_format=torch.channels_last)
-                x_ir = x_ir.contiguous(memory_format=torch.channels_last)
-            opt.zero_grad(set_to_none=True)
-            ctx = torch.autocast("cpu", dtype=torch.bfloat16) if autocast else torch.autocast("cpu", enabled=False)
-            with ctx:
-                out = model(x_vis, x_ir, 0)
-            loss = loss_fn(out)
-            loss.backward()
-            opt.step()
-        return _run
+        return make_step(model, opt, batch_fn, loss_fn, precision=bf16_cpu if autocast else fp32,
+                         channels_last=channels_last)
 
     def authors_batch():
         return (torch.stack([pil_transform(a, h, w, rnd) for a in images[:n]]),
@@ -109,7 +135,7 @@ def run(quick: bool = False) -> list[dict]:
                      "note": "this CPU has no native bf16; not measured"})
     if not torch.cuda.is_available():
         rows.append({"name": "CUDA step (AMP bf16, channels_last, compile on/off)", "value": "n/a", "unit": "",
-                     "note": "needs a GPU; none on this machine"})
+                     "note": "needs a GPU; none on this machine (python -m benchmarks.gpu_check measures them)"})
     return rows
 
 

@@ -2,7 +2,7 @@
 
 Each expansion module (DEE 2D/1D when available, T-MHEE with and without the token-level
 orthogonality loss, CM-ATM, SS-DEC) expands (B, N, C) tokens to (3B, N, C); one step is
-forward + ``loss = mean(out^2) + sum(aux_losses)`` + backward.  Sizes: the design notes' default
+forward + ``loss = mean(out^2) + sum(aux_losses)`` + backward.  Sizes: DEEN-ViT's default
 384x384 ViT-B/16 (N = 24 x 24 = 576, C = 768) and the person-shaped 256x128 (N = 16 x 8 = 128),
 B = 4 (e.g. 2 visible + 2 infrared).  ``--quick``: N = 4 x 4, C = 64.
 
@@ -59,7 +59,7 @@ def peak_memory_bytes(fn: Callable[[], None], x: torch.Tensor, module: torch.nn.
 
 
 def _naive_token_ort(x: torch.Tensor) -> torch.Tensor:
-    """The notes' full-Gram form (reference for the memory comparison)."""
+    """The full-Gram form (reference for the memory comparison)."""
     xn = F.normalize(x, dim=-1)
     g = torch.bmm(xn, xn.transpose(1, 2))
     g = g - torch.diag_embed(g.diagonal(dim1=1, dim2=2))

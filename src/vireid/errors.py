@@ -10,9 +10,24 @@ from __future__ import annotations
 
 
 class VireidError(Exception):
-    """An error caused by user input (data, config, arguments)."""
+    """An error caused by user input (data, config, arguments).
+
+    Raised in a DataLoader worker, it reaches the main process through torch, which rebuilds it
+    from ``"Caught X in DataLoader worker process N.\nOriginal Traceback ...\nX: message"``;
+    the rebuilt error keeps the one-line ``message`` (the worker's traceback says nothing a user
+    can act on).
+    """
 
     exit_code = 2
+
+    def __init__(self, *args: object) -> None:
+        if len(args) == 1 and isinstance(args[0], str) and args[0].startswith("Caught ") \
+                and "\nOriginal Traceback" in args[0]:
+            last = args[0].rstrip().splitlines()[-1]
+            kind, sep, message = last.partition(": ")
+            if sep and kind.rsplit(".", 1)[-1] == type(self).__name__:
+                args = (message,)
+        super().__init__(*args)
 
 
 class DatasetError(VireidError):

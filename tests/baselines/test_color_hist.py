@@ -75,7 +75,7 @@ def _rank1(distmat: np.ndarray, q_pids: np.ndarray, g_pids: np.ndarray) -> float
 
 
 def test_baseline_is_weak_across_modalities_but_not_within(tmp_path):
-    """Issue 2 §3: Rank-1 <= 20 % cross-modal (SYSU protocol) while visible->visible works."""
+    """The synthetic benchmark's design: Rank-1 <= 20 % cross-modal (SYSU protocol) while visible->visible works."""
     from vireid.baselines import evaluate_color_hist
     from vireid.data.datasets import build_dataset
     from vireid.data.synth import generate

@@ -1,4 +1,4 @@
-"""The default ablation grid: every value applies to the base config and the grid is what issue 7 asks."""
+"""The default ablation grid: each value applies to the base config; it covers the open questions (docs/deen_vit.md)."""
 
 from vireid.config import apply_overrides, load_config
 from vireid.config.build import build_model

@@ -2,14 +2,14 @@
 
 import json
 
-from tests.engine.tiny import CONFIGS, tiny_dataset
+from tests.engine.tiny import tiny_dataset
 from vireid.cli.main import main
 
 
 def test_demo_tiny(tmp_path, capsys):
     root = tiny_dataset(tmp_path / "data")
     out = tmp_path / "demo"
-    rc = main(["demo", "--config", str(CONFIGS / "test_tiny.yaml"), "--out", str(out), "--workers", "1",
+    rc = main(["demo", "--config", "test_tiny", "--out", str(out), "--workers", "1",
                f"data.root={root}"])
     assert rc == 0
     text = capsys.readouterr().out
@@ -20,3 +20,5 @@ def test_demo_tiny(tmp_path, capsys):
         assert (out / name).is_file(), name
     assert json.loads((out / "metrics_untrained.json").read_text())["directions"]["infrared_to_visible"][
         "num_trials"] == 10
+    trained = json.loads((out / "metrics.json").read_text())  # plain data only
+    assert sorted(trained) == ["checkpoint", "directions", "mean", "paper_columns", "protocol", "train_seconds"]

@@ -70,6 +70,26 @@ def test_bad_inputs_exit_2(tmp_path, capsys):
     assert main(["evaluate", "--query", q, "--gallery", str(tmp_path / "x.safetensors"),
                  "--protocol", "regdb", "--out", str(out)]) == 2
     assert "no query has a true match" in capsys.readouterr().err and not out.exists()
-    with pytest.raises(SystemExit) as exc:
-        main(["evaluate", "--query", q, "--gallery", g, "--protocol", "market"])
-    assert exc.value.code == 2
+    assert main(["evaluate", "--query", q, "--gallery", g, "--protocol", "market"]) == 2
+
+
+def test_same_files_or_same_modality_are_warned_about(tmp_path, capsys):
+    q, (g,) = _write_sets(tmp_path)
+    assert main(["evaluate", "--query", q, "--gallery", q, "--protocol", "plain"]) == 0
+    err = capsys.readouterr().err
+    assert "warning:" in err and "query file itself" in err and "both infrared" in err
+    qs = load_features(q)
+    save_features(tmp_path / "vis_q.safetensors", qs.feats, qs.pids, qs.camids, modality="visible")
+    assert main(["evaluate", "--query", str(tmp_path / "vis_q.safetensors"), "--gallery", g, "--protocol",
+                 "plain"]) == 0
+    assert "both visible; this is not a cross-modal evaluation" in capsys.readouterr().err
+    assert main(["evaluate", "--query", q, "--gallery", g, "--protocol", "sysu"]) == 0
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_out_equal_to_an_input_is_refused(tmp_path, capsys):
+    q, (g,) = _write_sets(tmp_path)
+    before = open(g, "rb").read()
+    assert main(["evaluate", "--query", q, "--gallery", g, "--protocol", "sysu", "--out", g]) == 2
+    assert "also the gallery features file" in capsys.readouterr().err
+    assert open(g, "rb").read() == before

@@ -54,3 +54,26 @@ def test_extract_bad_input_exits_2_and_writes_nothing(tmp_path, ckpt, capsys):
     assert not out.exists() and not list(tmp_path.glob(".f.safetensors*"))
     assert main(base[:2] + [str(tmp_path / "nope.safetensors")] + base[3:] + ["--input", str(tmp_path / "mixed")]) == 2
     assert "checkpoint not found" in capsys.readouterr().err
+
+
+def test_a_dataset_root_gives_each_camera_its_layouts_modality(tmp_path, capsys):
+    """extract over a SYSU-MM01 root embeds only the cameras of --modality (said on stderr); camera ids come
+    from the layout even from a camera folder; a camera of the other modality is refused."""
+    from tests.engine.tiny import tiny_dataset
+    from vireid.evaluation.features import load_features
+
+    root = tmp_path / "sysu"
+    tiny_dataset(root)
+    ckpt = deen_checkpoint(tmp_path)
+    out = tmp_path / "vis.safetensors"
+    assert main(["extract", "--checkpoint", str(ckpt), "--input", str(root), "--modality", "visible", "--out",
+                 str(out), "--no-progress"]) == 0
+    assert "skipped" in capsys.readouterr().err
+    feats = load_features(out)
+    assert set(feats.camids.tolist()) <= {1, 2, 4, 5} and len(feats) == len(list(root.glob("cam[1245]/*/*.jpg")))
+    assert main(["extract", "--checkpoint", str(ckpt), "--input", str(root / "cam1"), "--modality", "RGB", "--out",
+                 str(out), "--no-progress"]) == 0
+    assert set(load_features(out).camids.tolist()) == {1}
+    assert main(["extract", "--checkpoint", str(ckpt), "--input", str(root / "cam6"), "--modality", "visible",
+                 "--out", str(tmp_path / "no.safetensors"), "--no-progress"]) == 2
+    assert "infrared images only" in capsys.readouterr().err and not (tmp_path / "no.safetensors").exists()

@@ -103,3 +103,36 @@ def test_build_refuses_foreign_folders_and_replaces_an_index(setup, capsys, tmp_
     assert main(base + [str(copy)]) == 0  # an existing index is replaced
     assert json.loads((copy / "index.json").read_text())["modality"] == "visible"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_a_resaved_copy_of_the_same_model_is_accepted(setup, capsys, tmp_path):
+    """The index identifies the model by its tensors: DEEN.save of the same weights (another file, other
+    metadata, other bytes) searches the index; a model with other weights is still refused."""
+    from vireid.models import DEEN
+    from vireid.models.weights import read_weights, save_weights
+
+    root, ckpt, gallery, queries, index = setup
+    tensors, meta = read_weights(ckpt)
+    copy = tmp_path / "copy.safetensors"
+    model = DEEN.from_checkpoint(ckpt)
+    save_weights(model, copy, {**meta, "step": 1234, "note": "copied to another machine"})
+    plain = tmp_path / "plain.safetensors"
+    model.save(plain)  # no run config: the input size is given on the command line
+    for path, extra in ((copy, []), (plain, ["--input-size", "64x32"])):
+        assert path.read_bytes() != ckpt.read_bytes()
+        rc, out, err = search(["--index", index, "--query", queries[0], "--modality", "IR", "--checkpoint", path,
+                               *extra, "--json"], capsys)
+        assert rc == 0, err
+    from tests.inference.tiny import deen_checkpoint as other_ckpt
+
+    other = other_ckpt(tmp_path, seed=7)
+    rc, _, err = search(["--index", index, "--query", queries[0], "--modality", "infrared", "--checkpoint", other],
+                        capsys)
+    assert rc == 2 and "another model" in err
+
+
+def test_index_folder_has_ordinary_permissions(setup):
+    from vireid.utils.io import current_umask
+
+    root, ckpt, gallery, queries, index = setup
+    assert (index.stat().st_mode & 0o777) == 0o777 & ~current_umask()

@@ -76,3 +76,43 @@ def test_user_errors_exit_with_code_2(tmp_path, capsys):
     assert "bad.yaml:3: unknown key 'optim.lrr'" in capsys.readouterr().err
     assert main(["train", "--config", str(tmp_path / "missing.yaml")]) == 2
     assert main(["train", "--config", TINY, "train.epochs=ten"]) == 2
+
+
+def test_a_corrupt_image_in_a_loader_worker_is_one_line(trained, tmp_path, capsys):
+    """A DataLoader worker's DatasetError reaches the user as its own one line, naming the file."""
+    import shutil
+
+    _, root, _ = trained
+    copy = tmp_path / "data"
+    shutil.copytree(root, copy)
+    broken = sorted((copy / "cam1").rglob("*.jpg"))
+    for p in broken:
+        p.write_bytes(b"not a jpeg")
+    assert main(["train", "--config", TINY, f"data.root={copy}", "data.synth=null", "data.workers=1",
+                 "--out", str(tmp_path / "run"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot decode image" in err[0] and "/cam1/" in err[0], err
+    assert "Traceback" not in err[0] and "worker" not in err[0]
+
+
+def test_fine_tuning_starts_from_a_vireid_checkpoint(trained, tmp_path, capsys):
+    """train.init_from loads a checkpoint trained on another number of identities, leaving its classifier."""
+    from vireid.config import build
+    from vireid.engine.checkpoint import read_weights
+
+    _, root, _ = trained
+    cfg = load_config(TINY, [f"data.root={root}"])
+    torch.manual_seed(3)
+    other = build.build_model(cfg.model, num_classes=9)  # "trained elsewhere", on 9 identities
+    other.save(tmp_path / "other.safetensors")
+    # a vanishing learning rate: the run's weights stay where they started
+    assert main(["train", "--config", TINY, f"data.root={root}", f"train.init_from={tmp_path / 'other.safetensors'}",
+                 "--out", str(tmp_path / "run"), "train.epochs=1", "optim.lr=1e-9", "eval.every=0"]) == 0
+    out = capsys.readouterr().out
+    assert "init_from" in out and "left at initialisation (9 identities in the checkpoint, 5 here)" in out
+    got = read_weights(tmp_path / "run" / "checkpoints" / "best.safetensors")[0]
+    want = other.state_dict()
+    assert got["classifier.weight"].shape[0] == 5
+    for k in ("stem_visible.conv1.weight", "backbone.layer1.0.conv1.weight", "bottleneck.weight"):
+        torch.testing.assert_close(got[k], want[k], rtol=0, atol=1e-6)
+    assert load_config(tmp_path / "run" / "config.yaml").train.init_from == str(tmp_path / "other.safetensors")

@@ -28,7 +28,21 @@ def test_bad_model_arguments_are_config_errors():
         build.build_model(load_config(CONFIGS / "test_tiny.yaml", ["model.name=resnext"]).model, 5)
 
 
-def test_criterion_kwargs_carry_lambdas():
+def test_objective_kwargs_carry_lambdas():
     cfg = load_config(CONFIGS / "deen_sysu.yaml", ["loss.cpm_weight=0.5"])
-    crit = build.build_criterion(cfg.loss)
-    assert crit.cpm_weight == 0.5 and crit.ort_weight == 0.01
+    model = build.build_model(load_config(CONFIGS / "test_tiny.yaml").model, 5)
+    objective = build.build_objective(cfg.loss, model)
+    weights = {t.name: w for w, t in zip(objective.weights, objective.terms)}
+    assert weights == {"id": 1.0, "tri": 1.0, "cpm": 0.5, "ort": 0.01}
+
+
+def test_erasing_value_reaches_the_transform_and_is_checked():
+    from vireid.data.transforms import TrainTransform
+
+    cfg = load_config(CONFIGS / "agw_sysu.yaml")
+    t = TrainTransform(**build.train_transform_kwargs(cfg.data))
+    assert t.erasing_value == (0.0, 0.0, 0.0) and t.grayscale_p == 0.0
+    assert TrainTransform(**build.train_transform_kwargs(load_config(CONFIGS / "deen_sysu.yaml").data)
+                          ).erasing_value == pytest.approx((0.485, 0.456, 0.406))
+    with pytest.raises(ConfigError, match="data.erasing_value"):
+        build.train_transform_kwargs(load_config(CONFIGS / "agw_sysu.yaml", ["data.erasing_value=[0, 0]"]).data)

@@ -5,9 +5,9 @@ import pytest
 
 from vireid.config import (Config, apply_overrides, config_diff, dump_config, from_dict, load_config,
                            save_config, to_dict)
+from vireid.config.shipped import CONFIG_DIR as CONFIGS
 from vireid.errors import ConfigError
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 
 def write(path: Path, text: str) -> Path:
@@ -65,8 +65,8 @@ def test_config_is_frozen_and_round_trips(tmp_path):
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.train.epochs = 1  # type: ignore[misc]
     new = apply_overrides(cfg, ["train.epochs=2"])
-    assert cfg.train.epochs == 150 and new.train.epochs == 2
-    assert config_diff(cfg, new) == {"train.epochs": (150, 2)}
+    assert cfg.train.epochs == 151 and new.train.epochs == 2
+    assert config_diff(cfg, new) == {"train.epochs": (151, 2)}
     save_config(new, tmp_path / "config.yaml")
     assert load_config(tmp_path / "config.yaml") == new
     assert from_dict(to_dict(new)) == new

@@ -49,8 +49,8 @@ def test_determinism_and_epochs():
     assert list(make(seed=8)) != list(make())
 
 
-def test_distributed_ranks_get_disjoint_identities():
-    r0, r1 = make(rank=0, world_size=2), make(rank=1, world_size=2)
+def test_per_rank_batches_get_disjoint_identities():
+    r0, r1 = make(rank=0, world_size=2, per_rank=True), make(rank=1, world_size=2, per_rank=True)
     assert r0.batches_per_epoch == r1.batches_per_epoch == len(VIS) // (P * K * 2) + 1
     for b0, b1 in zip(batches(r0), batches(r1)):
         ids0, ids1 = set(VIS[[b.visible for b in b0]]), set(VIS[[b.visible for b in b1]])
@@ -59,10 +59,27 @@ def test_distributed_ranks_get_disjoint_identities():
     pos0 = {b.position for b in r0}
     pos1 = {b.position for b in r1}
     assert pos0.isdisjoint(pos1) and len(pos0 | pos1) == 2 * len(r0)
-    with pytest.raises(ConfigError, match="at least num_ids"):
-        make(num_ids=6, world_size=2)
+    with pytest.raises(ConfigError, match="at least 12 identities"):
+        make(num_ids=6, world_size=2, per_rank=True)
     with pytest.raises(ConfigError, match="rank"):
-        make(rank=2, world_size=2)
+        make(rank=2, world_size=2, per_rank=True)
+
+
+def test_global_batch_is_split_over_ranks_and_equals_the_one_process_batch():
+    """Default under torchrun: the one-process batch of every step, its P identities split over
+    the ranks in order (same images, same augmentation positions), the authors' step count."""
+    one = make(num_ids=4)
+    r0, r1 = make(num_ids=4, rank=0, world_size=2), make(num_ids=4, rank=1, world_size=2)
+    assert r0.batches_per_epoch == one.batches_per_epoch == len(VIS) // (4 * K) + 1
+    assert r0.batch_size == r1.batch_size == 2 * K
+    for b, b0, b1 in zip(batches(one), batches(r0), batches(r1)):
+        assert b == b0 + b1  # rank 0 holds the first 2 identities, rank 1 the next 2
+        assert set(VIS[[x.visible for x in b0]]).isdisjoint(VIS[[x.visible for x in b1]])
+    with pytest.raises(ConfigError, match=r"data.num_ids=3 .* 2 processes.*per_rank_batch"):
+        make(num_ids=3, world_size=2)
+    state = r0.state_dict()
+    with pytest.raises(CheckpointError, match="per_rank"):
+        make(num_ids=2, rank=0, world_size=2, per_rank=True).load_state_dict({**state, "num_ids": 2})
 
 
 def test_state_round_trip_resumes_mid_epoch():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 from pathlib import Path
@@ -205,9 +206,15 @@ def test_refuses_non_empty_out_unless_forced(tmp_path):
     (out / "keep.txt").write_text("user data")
     with pytest.raises(DatasetError, match="not empty"):
         generate(out, "sysu", **TINY)
-    assert (out / "keep.txt").exists()
-    generate(out, "sysu", force=True, **TINY)
-    assert not (out / "keep.txt").exists() and (out / "exp" / "test_id.txt").is_file()
+    with pytest.raises(DatasetError, match="not a synthetic dataset vireid wrote"):  # not even with force
+        generate(out, "sysu", force=True, **TINY)
+    assert (out / "keep.txt").read_text() == "user data"
+    ours = tmp_path / "ours"
+    generate(ours, "sysu", **TINY)
+    with pytest.raises(DatasetError, match="--force"):
+        generate(ours, "sysu", seed=9, **TINY)
+    generate(ours, "sysu", seed=9, force=True, **TINY)  # one vireid wrote: replaced when asked
+    assert json.loads((ours / "synth.json").read_text())["params"]["seed"] == 9
 
 
 def test_interrupted_run_leaves_nothing(tmp_path, monkeypatch):
@@ -237,10 +244,22 @@ def test_ensure_dataset_caches_by_parameters(tmp_path):
     second = ensure_dataset(root, "sysu", seed=5, **TINY)
     assert second.cached and marker.exists() and second.num_images == first.num_images
     assert second.test_ids == first.test_ids
-    third = ensure_dataset(root, "sysu", seed=6, **TINY)
+    with pytest.raises(DatasetError, match=r"other settings \(seed 5 \(wanted 6\)\).*data.synth.force=true"):
+        ensure_dataset(root, "sysu", seed=6, **TINY)  # never replaced unless asked
+    assert marker.exists()
+    third = ensure_dataset(root, "sysu", seed=6, force=True, **TINY)
     assert not third.cached and not marker.exists()
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     (foreign / "a.txt").write_text("x")
     with pytest.raises(DatasetError, match="synth.json"):
         ensure_dataset(foreign, "sysu", **TINY)
+
+
+def test_dataset_folder_has_ordinary_permissions(tmp_path):
+    from vireid.utils.io import current_umask
+
+    out = tmp_path / "ds"
+    generate(out, "regdb", **TINY)
+    assert (out.stat().st_mode & 0o777) == 0o777 & ~current_umask()
+    assert json.loads((out / "synth.json").read_text())["made_by"] == "vireid synth"

@@ -1,14 +1,20 @@
 import json
-from pathlib import Path
 
 import pytest
+import torch
 
 from vireid.config import load_config
 from vireid.engine.ablation import (combinations, markdown_table, overrides, parse_grid, run_ablation,
                                    split_values)
+from vireid.engine.run import TrainResult
+from vireid.config.shipped import CONFIG_DIR as CONFIGS
 from vireid.errors import ConfigError
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+def _result(summary: dict) -> TrainResult:
+    """What ``train`` returns, with a stand-in model of 10 parameters."""
+    return TrainResult(summary, model=torch.nn.Linear(4, 2), dataset=None, evaluation=[])
 
 
 def test_split_and_parse_grid():
@@ -38,13 +44,13 @@ def test_run_ablation_aggregates_seeds(tmp_path):
     def fake_train(cfg, run_dir, quiet=True):
         seen.append((cfg.optim.lr, cfg.train.seed))
         r1 = 0.5 + 0.1 * cfg.train.seed + (0.2 if cfg.optim.lr == 0.01 else 0.0)
-        return {"mean": {"rank1": r1, "mAP": r1 / 2, "mINP": r1 / 4}, "train_seconds": 1.0}
+        return _result({"mean": {"rank1": r1, "mAP": r1 / 2, "mINP": r1 / 4}, "train_seconds": 1.0})
 
     rows = run_ablation(base, {"optim.lr": ["0.1", "0.01"]}, tmp_path, seeds=[0, 1], train_fn=fake_train,
                         log=lambda s: None)
     assert sorted(seen) == [(0.01, 0), (0.01, 1), (0.1, 0), (0.1, 1)]
     by_lr = {r["combo"]["optim.lr"]: r for r in rows}
-    assert by_lr["0.01"]["rank1"][0] == pytest.approx(0.75)
+    assert by_lr["0.01"]["rank1"][0] == pytest.approx(0.75) and by_lr["0.01"]["params"] == 10
     assert by_lr["0.01"]["rank1"][1] == pytest.approx(0.0707107, rel=1e-4)
     assert json.loads((tmp_path / "results.json").read_text())[0]["seed"] == 0
     md = (tmp_path / "ablation.md").read_text()
@@ -60,13 +66,15 @@ def test_linked_axis_sets_every_key(tmp_path):
     assert overrides({"data.height+data.width": "[48,24]", "optim.lr": "0.1"}) == [
         "data.height=48", "data.width=24", "optim.lr=0.1"]
     with pytest.raises(ConfigError, match="list of 2 items"):
-        parse_grid(["data.height+data.width=32"])
+        parse_grid(["data.height+data.width=32,[48,24]"])
+    with pytest.raises(ConfigError, match="one value; an axis needs two or more.*--set"):
+        parse_grid(["optim.lr=0.1"])
     base = load_config(CONFIGS / "test_tiny.yaml")
     seen = []
 
     def fake_train(cfg, run_dir, quiet=True):
         seen.append((cfg.data.height, cfg.data.width, run_dir.parent.name))
-        return {"mean": {"rank1": 0.5, "mAP": 0.4, "mINP": 0.3}, "train_seconds": 1.0}
+        return _result({"mean": {"rank1": 0.5, "mAP": 0.4, "mINP": 0.3}, "train_seconds": 1.0})
 
     run_ablation(base, grid, tmp_path, seeds=[0], train_fn=fake_train, log=lambda s: None)
     assert [s[:2] for s in seen] == [(32, 16), (48, 24)]
@@ -90,7 +98,7 @@ def test_ablate_cli_end_to_end(tmp_path, capsys):
     root = tiny_dataset(tmp_path / "data")
     out = tmp_path / "abl"
     code = main(["ablate", "--config", str(CONFIGS / "test_tiny.yaml"), "--grid", "loss.cpm_weight=0.0,0.8",
-                 "--seeds", "0", "--out", str(out), f"data.root={root}", "eval.every=0"])
+                 "--seeds", "0", "--out", str(out), "--set", f"data.root={root}", "eval.every=0"])
     assert code == 0
     rows = json.loads((out / "results.json").read_text())
     assert [r["combo"]["loss.cpm_weight"] for r in rows] == ["0.0", "0.8"]
@@ -112,7 +120,7 @@ def _fake_train(cfg, run_dir, quiet=True):
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "trained").write_text("1")
     r1 = 0.5 + (0.1 if cfg.optim.lr == 0.01 else 0.0)
-    return {"mean": {"rank1": r1, "mAP": r1, "mINP": r1}, "train_seconds": 1.0}
+    return _result({"mean": {"rank1": r1, "mAP": r1, "mINP": r1}, "train_seconds": 1.0})
 
 
 def test_each_mode_trains_a_repeated_config_once(tmp_path):
@@ -134,3 +142,27 @@ def test_parallel_jobs_give_the_serial_results(tmp_path):
     assert serial == parallel
     with pytest.raises(ConfigError):
         run_ablation(base, grid, tmp_path / "c", train_fn=_fake_train, jobs=0, log=lambda s: None)
+
+
+def test_std_only_with_two_seeds_or_more(tmp_path, monkeypatch):
+    """"± std" (table and error bars) only where every row has two seeds; axes labelled."""
+    from vireid.engine.ablation.report import RunResult, plot, summarize
+
+    m = {"rank1": 0.5, "mAP": 0.4, "mINP": 0.3}
+    one = summarize([RunResult({"a": "1"}, 0, m, 1.0, 10), RunResult({"a": "2"}, 0, m, 1.0, 10)])
+    two = summarize([RunResult({"a": "1"}, s, {k: v + s / 10 for k, v in m.items()}, 1.0, 10) for s in (0, 1)])
+    assert "±" not in markdown_table(one) and "50.0" in markdown_table(one)
+    assert "55.0 ± 7.1" in markdown_table(two)
+    figs = []
+    import vireid.viz._mpl as mpl
+
+    monkeypatch.setattr(mpl, "save_figure", lambda fig, out: figs.append(fig) or out)
+    plot(one, tmp_path / "one.png")
+    plot(two, tmp_path / "two.png")
+    from matplotlib.container import ErrorbarContainer
+
+    (ax1,), (ax2,) = figs[0].axes, figs[1].axes
+    bars = [any(isinstance(c, ErrorbarContainer) for c in ax.containers) for ax in (ax1, ax2)]
+    assert "std" not in ax1.get_title() and "one seed" in ax1.get_title() and bars == [False, True]
+    assert "mean ± std over 2 seeds" in ax2.get_title()
+    assert ax1.get_xlabel() and ax1.get_ylabel() == "metric (%)"

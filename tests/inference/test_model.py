@@ -105,7 +105,7 @@ def test_deen_save_file_run_folder_and_overrides(tmp_path, ckpt, model):
     net = tiny_deen(0)
     net.save(tmp_path / "deen.safetensors")
     plain = vireid.load_model(tmp_path / "deen.safetensors")
-    assert plain.input_size == (288, 144)  # no config: DEEN's recipe
+    assert plain.input_size == (384, 144)  # no config: the authors' test.py size
     small = vireid.load_model(tmp_path / "deen.safetensors", img_size=SIZE)
     img = random_image(np.random.default_rng(4), *SIZE)
     assert torch.allclose(small.embed(img, "visible"), model.embed(img, "visible"), atol=1e-6)
@@ -135,6 +135,7 @@ def test_official_checkpoint_variant_is_inferred(tmp_path, variant):
 
     net, tensors, _ = read_fixture(variant)
     path = write_t(tmp_path / f"{variant}_best.t", net)
+    assert vireid.load_model(path).input_size == (384, 144)  # the authors' test.py --img_h/--img_w
     m = vireid.load_model(path, img_size=(64, 32))
     assert m.model.variant == variant
     x = tensors["input.x_ir"]

@@ -56,3 +56,47 @@ def test_empty_and_missing_inputs(tmp_path):
     (tmp_path / "x.txt").write_text("hi")
     with pytest.raises(DatasetError, match="CSV manifest"):
         collect_records(tmp_path / "x.txt", "visible")
+
+
+def _tiny(layout, root):
+    from vireid.data.synth import generate
+
+    generate(root, layout, num_ids=5, num_test_ids=2, images_per_id_per_cam=1, height_range=(40, 48))
+    return root
+
+
+@pytest.mark.parametrize("marker", [True, False])
+def test_sysu_root_takes_each_cameras_modality_from_the_layout(tmp_path, marker):
+    root = _tiny("sysu", tmp_path / "sysu")
+    if not marker:  # a real SYSU-MM01 folder has no synth.json: exp/ and cam<N>/ identify it
+        (root / "synth.json").unlink()
+    records, note = collect_records(root, "visible")
+    assert records and {r.camid for r in records} <= {1, 2, 4, 5} and {r.modality for r in records} == {"visible"}
+    assert "skipped" in note and "infrared" in note and "SYSU-MM01" in note
+    ir, _ = collect_records(root, "infrared")
+    assert {r.camid for r in ir} <= {3, 6} and {r.modality for r in ir} == {"infrared"}
+    assert len(ir) + len(records) == len(list(root.rglob("*.jpg")))
+    with pytest.raises(DatasetError, match=r"cam3: holds infrared images only.*contradicts the layout"):
+        collect_records(root / "cam3", "visible")
+
+
+def test_camera_ids_come_from_the_layout_wherever_the_folder_is(tmp_path):
+    root = _tiny("sysu", tmp_path / "sysu")
+    records, note = collect_records(root / "cam1", "visible")
+    assert note == "" and {r.camid for r in records} == {1}
+    deeper, _ = collect_records(next((root / "cam4").iterdir()), "visible")  # one identity's folder
+    assert {r.camid for r in deeper} == {4} and len({r.pid for r in deeper}) == 1
+
+
+@pytest.mark.parametrize("layout, folder, modality, camids", [
+    ("llcm", "test_nir", "infrared", None), ("regdb", "Thermal", "infrared", {2}), ("regdb", "Visible", "visible", {1}),
+])
+def test_llcm_and_regdb_folders(tmp_path, layout, folder, modality, camids):
+    root = _tiny(layout, tmp_path / layout)
+    other = "visible" if modality == "infrared" else "infrared"
+    with pytest.raises(DatasetError, match="contradicts the layout"):
+        collect_records(root / folder, other)
+    records, _ = collect_records(root / folder, modality.upper().lower())
+    assert records and {r.modality for r in records} == {modality}
+    assert camids is None or {r.camid for r in records} == camids
+    assert all(r.camid > 0 for r in records)

@@ -34,15 +34,15 @@ def engine_checkpoint(path: Path, model: torch.nn.Module, *, name: str = "deen",
                       height: int = SIZE[0], width: int = SIZE[1], combine: str = "all", flip: bool = True) -> Path:
     """A weights file as the engine writes it (vireid-model metadata + the run config)."""
     from vireid.config import Config
-    from vireid.engine.checkpoint import save_weights
-    from vireid.engine.run import model_metadata
+    from vireid.engine.run import checkpoint_metadata
+    from vireid.models.weights import save_weights
 
     cfg = Config()
     cfg = dataclasses.replace(
         cfg, data=dataclasses.replace(cfg.data, height=height, width=width),
         model=dataclasses.replace(cfg.model, name=name, args=dict(args or {})),
         eval=dataclasses.replace(cfg.eval, combine=combine, flip=flip))
-    save_weights(model, path, model_metadata(model, cfg, num_classes=4))
+    save_weights(model, path, checkpoint_metadata(model, cfg))
     return path
 
 

@@ -6,6 +6,10 @@ import torch.nn.functional as F
 
 from vireid.errors import ShapeError
 from vireid.losses import InfoNCE
+from vireid.losses.infonce import branch_infonce
+
+B = 4
+BOTH = torch.tensor([1, 1, 2, 2])  # MODAL_VISIBLE, MODAL_INFRARED
 
 
 def _loop_reference(v, r, lv, lr, t):
@@ -58,3 +62,38 @@ def test_bad_shapes_raise():
         InfoNCE()(torch.randn(3, 4), torch.randn(3, 5), torch.zeros(3), torch.zeros(3))
     with pytest.raises(ValueError):
         InfoNCE(temperature=0.0)
+
+
+def test_branch_infonce_hand_made_value():
+    """vis a=e1 (id 0), vis b=e2 (id 1), ir c=e1 (id 0), ir d=e2 (id 1): each anchor's loss is
+    -log(e^{1/T} / (e^{1/T} + e^{0})) = log(1 + e^{-1/T})."""
+    e = torch.eye(3)
+    z = torch.stack([e[0], e[1], e[0], e[1]])
+    loss = branch_infonce(torch.stack([z, z]), torch.tensor([0, 1, 0, 1]), BOTH, temperature=0.5)
+    assert loss.item() == pytest.approx(math.log1p(math.exp(-2.0)), rel=1e-6)
+
+
+def test_branch_infonce_decreases_when_positives_get_closer():
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(2, 8, 16, generator=g)
+    labels = torch.tensor([0, 1, 2, 3, 0, 1, 2, 3])
+    modality = torch.tensor([1, 1, 1, 1, 2, 2, 2, 2])
+    base = branch_infonce(z, labels, modality, temperature=0.2)
+    closer = z.clone()
+    closer[:, 4:] = 0.5 * z[:, 4:] + 0.5 * z[:, :4]  # infrared moved towards the same identity's visible
+    moved = branch_infonce(closer, labels, modality, temperature=0.2)
+    assert torch.isfinite(base) and torch.isfinite(moved)
+    assert moved < base - 0.1
+
+
+def test_branch_infonce_edge_cases_and_errors():
+    z = torch.randn(2, B, 6, requires_grad=True)
+    # one modality only / no shared identity -> 0, finite, in the graph
+    for labels, modality in ((torch.tensor([0, 1, 0, 1]), torch.ones(B, dtype=torch.long)),
+                             (torch.tensor([0, 1, 2, 3]), BOTH)):
+        loss = branch_infonce(z, labels, modality)
+        assert loss.item() == 0.0 and loss.requires_grad
+    with pytest.raises(ShapeError, match="labels"):
+        branch_infonce(z, torch.tensor([0, 1]), BOTH)
+    with pytest.raises(ShapeError, match=r"\(K, B, C\)"):
+        branch_infonce(torch.zeros(4, 6), torch.tensor([0, 1, 0, 1]), BOTH)

@@ -11,7 +11,7 @@ from vireid.losses.token_orthogonality import auto_chunk_size, token_orthogonali
 
 
 def naive_reference(x: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
-    """The design notes' snippet (full (B, N, N) Gram, diagonal zeroed), plus the mean over B."""
+    """The plain form (full (B, N, N) Gram, diagonal zeroed), plus the mean over B."""
     xn = F.normalize(x, p=2, dim=2)
     gram = torch.bmm(xn, xn.transpose(1, 2))
     gram = gram - torch.diag_embed(gram.diagonal(dim1=1, dim2=2))

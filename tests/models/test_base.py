@@ -89,3 +89,26 @@ def test_bad_inputs():
         check_images(torch.randn(2, 3, 8, 8), "x_vis", min_hw=(16, 16))
     with pytest.raises(ShapeError, match="combine"):
         Tiny().embed(torch.randn(2, 3, 8, 4), "visible", combine="max")
+
+
+def test_embed_names_what_it_got():
+    """embed takes preprocessed float images (its docstring); a raw uint8 batch is named, not a torch error."""
+    m = Tiny()
+    with pytest.raises(ShapeError, match=r"expected preprocessed float images.*got a torch.uint8 tensor.*load_model"):
+        m.embed(torch.zeros(2, 3, 8, 4, dtype=torch.uint8), "visible")
+    with pytest.raises(ShapeError, match=r"got a ndarray"):
+        m.embed(torch.zeros(2, 3, 8, 4).numpy(), "visible")
+    with pytest.raises(ShapeError, match=r"embed: expected images of shape \(B, 3, H, W\)"):
+        m.embed(torch.zeros(3, 8, 4), "visible")
+
+
+def test_modality_names_any_case_and_every_alias_listed():
+    for name in ("visible", "VISIBLE", "Vis", "rgb", "RGB", 1):
+        assert modality_to_modal(name) == 1
+    for name in ("infrared", "IR", "ir", "Nir", "thermal", "THERMAL", 2):
+        assert modality_to_modal(name) == 2
+    with pytest.raises(ShapeError) as info:
+        modality_to_modal("uv")
+    for alias in ("visible", "vis", "rgb", "infrared", "ir", "nir", "thermal"):
+        assert alias in str(info.value)
+    assert Tiny().embed(torch.randn(1, 3, 8, 4), "IR").shape == Tiny().embed(torch.randn(1, 3, 8, 4), 2).shape

@@ -32,7 +32,7 @@ def test_shapes_train_and_eval_all_modals(variant, dim):
         assert isinstance(out, TrainOutput)
         assert out.feat.shape == (3 * m, dim) and out.logits.shape == (3 * m, 5)
         assert out.aux_losses["ort"].ndim == 0 and out.aux_losses["ort"] >= 0
-        assert out.extras["feature_map"].shape == (3 * m, dim, 4, 2)
+        assert out.feature_map.shape == (3 * m, dim, 4, 2)
         model.eval()
         with torch.no_grad():
             ev = model(xv, xi, modal)
@@ -89,7 +89,8 @@ def test_state_dict_round_trip_through_safetensors(tmp_path):
     model = tiny("regdb", num_classes=7).eval()
     path = tmp_path / "deen.safetensors"
     model.save(path)
-    loaded = DEEN.load(path).eval()
+    loaded = DEEN.from_checkpoint(path)
+    assert not loaded.training
     assert loaded.config == model.config and loaded.variant == "regdb" and loaded.num_classes == 7
     x = images(2)
     torch.testing.assert_close(loaded(x, None, 1).feat_bn, model(x, None, 1).feat_bn, rtol=0, atol=0)
@@ -101,7 +102,8 @@ def test_loading_another_architecture_lists_mismatched_keys(tmp_path):
     tiny("regdb").save(path)
     from vireid.models.weights import load_state_dict_strict, read_model_checkpoint
 
-    state, _, _ = read_model_checkpoint(path)
+    state, name, _, _ = read_model_checkpoint(path)
+    assert name == "deen"
     with pytest.raises(CheckpointError) as info:
         load_state_dict_strict(tiny("default"), state, source=str(path))
     msg = str(info.value)
@@ -109,16 +111,16 @@ def test_loading_another_architecture_lists_mismatched_keys(tmp_path):
     assert "dee.branch1.convs.0.weight: checkpoint (8, 32, 3, 3) vs model (16, 64, 3, 3)" in msg
     (tmp_path / "junk.safetensors").write_bytes(b"\x00" * 16)
     with pytest.raises(CheckpointError):
-        DEEN.load(tmp_path / "junk.safetensors")
+        DEEN.from_checkpoint(tmp_path / "junk.safetensors")
 
 
-def test_load_imagenet_initialises_both_stems_and_trunk(tmp_path):
+def test_load_pretrained_initialises_both_stems_and_trunk(tmp_path):
     r = ResNet(layers=(1, 1, 1, 1), base_channels=4, num_classes=10)
     path = tmp_path / "r50.pth"
     torch.save(r.state_dict(), path)
     for variant in ("default", "regdb"):
         model = tiny(variant)
-        model.load_imagenet(path)
+        model.load_pretrained(path)
         for stem in (model.stem_visible, model.stem_infrared):
             torch.testing.assert_close(stem.conv1.weight, r.conv1.weight)
             torch.testing.assert_close(stem.bn1.running_var, r.bn1.running_var)
@@ -127,7 +129,7 @@ def test_load_imagenet_initialises_both_stems_and_trunk(tmp_path):
     del sd["layer2.0.bn1.weight"]
     torch.save(sd, path)
     with pytest.raises(CheckpointError, match=r"layer2\.0\.bn1\.weight"):
-        tiny().load_imagenet(path)
+        tiny().load_pretrained(path)
 
 
 def test_embed_matches_the_authors_test_time_fusion():
@@ -192,10 +194,10 @@ def test_abd_options_shapes_extras_and_gradients(variant, dim):
             torch.nn.init.constant_(m.gamma, 0.5)
     out = model(images(2), images(2, 1), 0)
     assert out.feat.shape == (12, 2 * dim) and out.logits.shape == (12, 5)
-    assert out.extras["of_features"].shape == (4, 32, 8, 4)  # CAM after layer2 (8c channels, stride 8)
+    assert out.of_features.shape == (4, 32, 8, 4)  # CAM after layer2 (8c channels, stride 8)
     _, f1, f2 = out.feat[:, :dim].chunk(3)  # ort stays on the global branch
     torch.testing.assert_close(out.aux_losses["ort"], (f1 * f2).sum() / 12)
-    (out.logits.logsumexp(1).mean() + out.feat.square().mean() + out.extras["of_features"].mean()).backward()
+    (out.logits.logsumexp(1).mean() + out.feat.square().mean() + out.of_features.mean()).backward()
     for name, p in model.named_parameters():
         if name != "bottleneck.bias":
             assert p.grad is not None and p.grad.abs().sum() > 0, name

@@ -54,8 +54,8 @@ def test_shapes_modal_train_eval(expansion, k):
         assert isinstance(out, TrainOutput)
         assert out.feat.shape == (e * m, C) and out.logits.shape == (e * m, NC)
         assert ("ort" in out.aux_losses) == (k >= 2)
-        expected_modality = {0: [0] * B + [1] * B, 1: [0] * B, 2: [1] * B}[modal]
-        assert out.extras["modality"].tolist() == expected_modality
+        expected_modality = {0: [1] * B + [2] * B, 1: [1] * B, 2: [2] * B}[modal]
+        assert out.modality.tolist() == expected_modality
         ev = model.eval()(x_vis, x_ir, modal)
         assert isinstance(ev, EvalOutput) and ev.feat.shape == (e * m, C) and ev.feat_bn.shape == (e * m, C)
         torch.testing.assert_close(ev.feat.norm(dim=1), torch.ones(e * m))
@@ -145,8 +145,7 @@ def test_load_pretrained_initialises_both_patch_embeddings(tmp_path):
     vit, path = timm_checkpoint(tmp_path)  # 4x4 grid checkpoint -> 4x2 model grid
     model = tiny()
     before = model.classifier.weight.detach().clone()
-    loaded = model.load_pretrained(path)
-    assert "patch_embed_infrared.proj.weight" in loaded and "classifier.weight" not in loaded
+    model.load_pretrained(path)
     for pe in (model.patch_embed_visible, model.patch_embed_infrared):
         torch.testing.assert_close(pe.proj.weight, vit.patch_embed.proj.weight)
         torch.testing.assert_close(pe.proj.bias, vit.patch_embed.proj.bias)
@@ -170,7 +169,7 @@ def test_load_pretrained_wrong_checkpoint_lists_keys(tmp_path):
 def test_svdo_hooks():
     model = tiny(svdo_of_stages=(0, 3, 4), svdo_ow_blocks=(1, 4))
     out = model.train()(images(), images(), 0)
-    of = out.extras["of_features"]
+    of = out.of_features
     assert of.shape == (2 * B + 2 * B + 3 * 2 * B, 8, C)   # stages 0 and 3 (M samples), stage 4 (E*M)
     layers = model.ow_modules()
     assert len(layers) == 8 and all(isinstance(m, nn.Linear) for m in layers)
@@ -178,7 +177,7 @@ def test_svdo_hooks():
     penalty = FeatureOrthogonality(beta=1e-6)(of) + WeightOrthogonality(include_linear=True)(layers)
     penalty.backward()
     assert model.blocks[1].mlp.fc1.weight.grad is not None and model.stage4[0].attn.proj.weight.grad is not None
-    assert "of_features" not in tiny().train()(images(), None, 1).extras
+    assert tiny().train()(images(), None, 1).of_features is None
 
 
 @pytest.mark.parametrize("expansion", ["tmhee", "cmatm", "ssdec"])
@@ -189,6 +188,8 @@ def test_transformer_expansions_plug_in(expansion):
     out = model(images(), images(), 0)
     assert out.feat.shape == (3 * 2 * B, C) and "ort" in out.aux_losses
     assert any(k.startswith("expansion_") for k in out.aux_losses)
+    assert set(out.aux_losses) == set(model.aux_loss_names)
+    assert out.branch_embeddings.shape == (2, 2 * B, C)
     assert model.eval()(None, images(), 2).feat.shape == (3 * B, C)
 
 
@@ -214,3 +215,23 @@ def test_bad_inputs():
         model(images(), None, 0)
     with pytest.raises(ShapeError, match="modal"):
         model(images(), images(), 3)
+
+
+def test_production_trunk_equals_timm(tmp_path):
+    """DEENViT's own forward (MFA, expansion and stage 4 off), loaded through load_pretrained, reproduces
+    timm's ViT on the golden fixture for both modalities and both poolings."""
+    from tests.models.test_vit import GOLDEN, timm_state
+    from vireid.utils.io import load_safetensors
+
+    g = load_safetensors(GOLDEN)[0]
+    path = tmp_path / "timm.safetensors"
+    save_safetensors(timm_state(g), path)
+    for pool, expected in (("cls", g["forward_features"][:, 0]), ("avg", g["forward_features"][:, 1:].mean(1))):
+        model = DEENViT(3, vit=dict(embed_dim=32, depth=3, num_heads=2, patch_size=8), img_size=(32, 16),
+                        stages=(1, 2), mfa=False, mfa_pool=(1, 1), expansion="none", stage4_depth=0, pool=pool)
+        model.load_pretrained(path)
+        model.eval()
+        with torch.no_grad():
+            for modal, x in ((1, (g["input"], None)), (2, (None, g["input"]))):
+                out = model.forward_features(*x, modal)[0]
+                torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)

@@ -112,7 +112,7 @@ def test_arbitrary_pickles_are_refused(tmp_path):
     net, _, _ = read_fixture("regdb")
     path = tmp_path / "evil.t"
     torch.save({"net": net, "args": argparse.Namespace(lr=0.1)}, path)  # not an allowed global
-    with pytest.raises(CheckpointError, match="weights_only"):
+    with pytest.raises(CheckpointError, match="does not unpickle"):
         load_official_deen(path, "regdb")
 
 
@@ -135,9 +135,33 @@ def test_cli_convert_writes_vireid_checkpoint(official, tmp_path, capsys):
     out = tmp_path / "deen.safetensors"
     assert cli_main(["convert", "--official", str(path), "--variant", variant, "--out", str(out)]) == 0
     assert "num_classes=7" in capsys.readouterr().out
-    model = DEEN.load(out).eval()
+    model = DEEN.from_checkpoint(out).eval()
     with torch.no_grad():
         feat = model(None, t["input.x_ir"], 2).feat
     torch.testing.assert_close(feat, t["out.eval2.feat"], rtol=0, atol=1e-5)
     assert cli_main(["convert", "--official", str(tmp_path / "nope.t"), "--out", str(out)]) == 2
     assert "file not found" in capsys.readouterr().err
+
+
+def test_a_vireid_file_is_not_taken_for_the_authors(tmp_path):
+    """convert checks its input is the authors' checkpoint: a vireid state dict maps onto itself otherwise."""
+    from vireid.cli.main import main
+    from vireid.models.authors import convert_authors_checkpoint
+
+    model = DEEN(num_classes=4, variant="regdb", base_channels=8, layers=(1, 1, 1, 1))
+    torch.save({"net": model.state_dict()}, tmp_path / "ours.t")
+    with pytest.raises(CheckpointError, match="holds vireid's parameter names, not an authors' DEEN/AGW"):
+        convert_authors_checkpoint(tmp_path / "ours.t", tmp_path / "out.safetensors")
+    with pytest.raises(CheckpointError, match="holds vireid's parameter names"):
+        load_official_deen(tmp_path / "ours.t", "regdb")
+    model.save(tmp_path / "ours.safetensors")
+    with pytest.raises(CheckpointError, match="is a safetensors file, not an authors' DEEN/AGW checkpoint"):
+        load_official_deen(tmp_path / "ours.safetensors", "regdb")
+    with pytest.raises(CheckpointError, match="is a safetensors file"):
+        convert_authors_checkpoint(tmp_path / "ours.safetensors", tmp_path / "out.safetensors")
+    assert not (tmp_path / "out.safetensors").exists()
+    net, _, _ = read_fixture("regdb")
+    official = write_t(tmp_path / "theirs.t", net)
+    before = official.read_bytes()
+    assert main(["convert", "--official", str(official), "--variant", "regdb", "--out", str(official)]) == 2
+    assert official.read_bytes() == before

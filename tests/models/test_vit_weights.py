@@ -9,7 +9,8 @@ import torch
 
 from vireid.errors import CheckpointError
 from vireid.models.vit import VisionTransformer
-from vireid.models.vit_weights import load_strict, load_timm_checkpoint, resample_abs_pos_embed
+from vireid.models.vit_weights import load_timm_checkpoint, resample_abs_pos_embed
+from vireid.models.weights import load_state_dict_strict
 from vireid.utils.io import atomic_torch_save, load_safetensors, save_safetensors
 
 GOLDEN = Path(__file__).resolve().parents[1] / "fixtures" / "vit_timm_golden.safetensors"
@@ -83,7 +84,7 @@ def test_wrong_checkpoint_lists_mismatched_keys(golden, tmp_path):
 def test_load_strict_passes_exact_and_missing_file_is_clear(tmp_path):
     model = VisionTransformer(img_size=(32, 16), num_classes=0, **TINY)
     other = VisionTransformer(img_size=(32, 16), num_classes=0, **TINY)
-    load_strict(model, other.state_dict())
+    load_state_dict_strict(model, other.state_dict())
     torch.testing.assert_close(model.pos_embed, other.pos_embed)
     with pytest.raises(CheckpointError, match="not found"):
         load_timm_checkpoint(model, tmp_path / "missing.safetensors")

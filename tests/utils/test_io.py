@@ -42,7 +42,23 @@ def test_unsafe_pickle_is_refused(tmp_path):
 
     p = tmp_path / "evil.pth"
     torch.save({"x": Evil()}, p)
-    with pytest.raises(CheckpointError, match="safely"):
+    with pytest.raises(CheckpointError, match="does not unpickle"):
         safe_torch_load(p)
     with pytest.raises(CheckpointError, match="not found"):
         safe_torch_load(tmp_path / "missing.pth")
+
+
+def test_a_random_file_gets_our_message_never_weights_only_false(tmp_path):
+    p = tmp_path / "random.pth"
+    p.write_bytes(os.urandom(1000))
+    with pytest.raises(CheckpointError) as info:
+        safe_torch_load(p)
+    msg = str(info.value)
+    assert "not a readable PyTorch weights file" in msg and "weights_only" not in msg and "\n" not in msg
+
+
+def test_temporary_folders_get_ordinary_permissions(tmp_path):
+    from vireid.utils.io import current_umask, make_temp_dir
+
+    d = make_temp_dir(".x.", tmp_path)
+    assert (d.stat().st_mode & 0o777) == 0o777 & ~current_umask()

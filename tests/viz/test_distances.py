@@ -21,3 +21,16 @@ def test_histogram_png(tmp_path):
     mods = np.tile(["visible", "visible", "infrared", "infrared"], 5)
     out = distance_histogram_figure(rng.normal(size=(20, 8)), pids, mods, tmp_path / "d.png")
     assert out.stat().st_size > 1000
+
+
+def test_histograms_have_both_axis_labels(tmp_path, monkeypatch):
+    import vireid.viz.distances as distances
+
+    figs = []
+    monkeypatch.setattr(distances, "save_figure", lambda fig, out: figs.append(fig) or out)
+    rng = np.random.default_rng(0)
+    pids = np.repeat(np.arange(5), 4)
+    mods = np.tile(["visible", "visible", "infrared", "infrared"], 5)
+    distance_histogram_figure(rng.normal(size=(20, 8)), pids, mods, tmp_path / "d.png")
+    for ax in figs[0].axes:
+        assert "distance" in ax.get_xlabel() and "density" in ax.get_ylabel()

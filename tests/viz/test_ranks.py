@@ -59,3 +59,49 @@ def test_write_test_pictures(images, tmp_path):
         assert path == tmp_path / "run" / f"{name}.png" and path.stat().st_size > 1000
     with pytest.raises(ShapeError, match="records"):
         write_test_pictures(tmp_path, rng.normal(size=(2, 8)), rng.normal(size=(4, 8)), q, g)
+
+
+def test_rank_lists_leave_out_what_keep_forbids():
+    dist = np.array([[0.3, 0.1, 0.2, 0.9], [0.5, 0.4, 0.3, 0.2]])
+    keep = np.array([[True, False, True, True], [False, False, False, True]])
+    lists = ranks.rank_lists(dist, [0, 1], topk=3, keep=keep)
+    assert [x.tolist() for x in lists] == [[2, 0, 3], [3]]  # fewer than topk when the rules leave fewer
+    assert [x.tolist() for x in ranks.rank_lists(dist, [1], topk=2)] == [[3, 2]]
+    tie = ranks.rank_lists(np.zeros((1, 4)), [0], topk=4)[0].tolist()
+    assert tie == [0, 1, 2, 3]  # equal distances keep gallery order
+    assert ranks.spread_queries(10, 5) == [0, 2, 4, 7, 9] and ranks.spread_queries(3, 5) == [0, 1, 2]
+    assert ranks.spread_queries(1, 5) == [0]
+
+
+def test_protocol_rank_figure_asks_the_protocol(images, tmp_path, monkeypatch):
+    """SYSU: a camera-3 query never sees camera-2 gallery images; plain: it does."""
+    seen = []
+    real = ranks.rank_lists
+    monkeypatch.setattr(ranks, "rank_lists", lambda *a, **k: seen.append(real(*a, **k)) or seen[-1])
+    q = [Record(images[0], 1, 3, "infrared"), Record(images[1], 1, 6, "infrared")]
+    g = [Record(images[2 + i], pid, cam, "visible") for i, (pid, cam) in enumerate([(1, 2), (2, 2), (1, 1), (2, 4)])]
+    dist = np.array([[0.1, 0.2, 0.3, 0.4], [0.1, 0.2, 0.3, 0.4]])
+    ranks.protocol_rank_figure(dist, q, g, tmp_path / "s.png", protocol="sysu", topk=4, num_queries=2)
+    ranks.protocol_rank_figure(dist, q, g, tmp_path / "p.png", protocol="plain", topk=4, num_queries=2)
+    (sysu3, sysu6), (plain3, _) = seen
+    assert sysu3.tolist() == [2, 3] and sysu6.tolist() == [0, 1, 2, 3] and plain3.tolist() == [0, 1, 2, 3]
+    assert (tmp_path / "s.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("metric, rerank, shown", [
+    ("inner", False, lambda d: f"q.g {-d:.3f}"), ("cosine", False, lambda d: f"cos {1 - d:.3f}"),
+    ("euclidean", False, lambda d: f"L2 {d:.3f}"), ("inner", True, lambda d: f"rr {d:.3f}"),
+])
+def test_the_number_under_each_image_is_the_ordering_score_labelled(images, tmp_path, monkeypatch, metric, rerank,
+                                                                   shown):
+    figs = []
+    monkeypatch.setattr(ranks, "save_figure", lambda fig, out: figs.append(fig) or out)
+    dist = np.array([[0.3, 0.1, 0.2, 0.9]])
+    rank_list_figure(dist, images[:1], [1], images[1:5], [1, 2, 3, 1], tmp_path / "r.png", topk=4, metric=metric,
+                     rerank=rerank)
+    fig = figs[0]
+    labels = [ax.get_xlabel() for ax in fig.axes[1:5]]
+    assert labels == [shown(d) for d in (0.1, 0.2, 0.3, 0.9)]  # in rank order, so the numbers are monotone
+    caption = fig.get_supxlabel()
+    assert caption.startswith("number under each image: " + labels[0].split()[0])
+    assert ("higher = closer" in caption) == (metric in ("inner", "cosine") and not rerank)

@@ -21,7 +21,7 @@ from PIL import Image
 
 from vireid.errors import ConfigError, DatasetError, ShapeError
 
-METRICS = ("chi2", "l1", "cosine")
+HISTOGRAM_DISTANCES = ("chi2", "l1", "cosine")
 
 
 class ColorHistogram:
@@ -87,8 +87,8 @@ def histogram_distance(query: np.ndarray, gallery: np.ndarray, metric: str = "ch
 
     chi2 is evaluated in query chunks so memory stays ``chunk * num_gallery * dim`` floats.
     """
-    if metric not in METRICS:
-        raise ConfigError(f"unknown histogram metric {metric!r}; expected one of {', '.join(METRICS)}")
+    if metric not in HISTOGRAM_DISTANCES:
+        raise ConfigError(f"unknown histogram metric {metric!r}; expected one of {', '.join(HISTOGRAM_DISTANCES)}")
     q = np.asarray(query, dtype=np.float32)
     g = np.asarray(gallery, dtype=np.float32)
     if q.ndim != 2 or g.ndim != 2 or q.shape[1] != g.shape[1]:

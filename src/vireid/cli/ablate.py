@@ -1,4 +1,12 @@
-"""``vireid ablate``: train and test every combination of a config grid (several seeds each)."""
+"""``vireid ablate``: train and test every combination of a config grid (several seeds each).
+
+    vireid ablate --config BASE --grid optim.lr=0.1,0.01 loss.cpm_weight=0,0.8 \\
+        --set train.epochs=2 data.root=data/x --seeds 0 1 [--mode each] [--jobs 2] [--out DIR]
+
+``--grid`` takes the axes (``key=v1,v2,...``, two values or more; ``a+b=[x,y],[z,w]`` links keys
+into one factor); ``--set`` takes the fixed overrides applied to the base config (``key=value``).
+Both may be repeated.  A ``key=value`` anywhere else is refused: it could be either.
+"""
 
 from __future__ import annotations
 
@@ -11,17 +19,19 @@ from vireid.engine.ablation import markdown_table, parse_grid, run_ablation
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("ablate", help="train/test a grid of config variants on several seeds",
-                              description=__doc__)
-    p.add_argument("--config", required=True, help="base YAML config")
-    p.add_argument("--grid", nargs="+", required=True, metavar="KEY=V1,V2",
-                   help="dotted config key and comma-separated values (YAML)")
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", required=True, help="base config (a shipped name or a YAML path)")
+    p.add_argument("--grid", nargs="+", required=True, action="extend", metavar="KEY=V1,V2",
+                   help="grid axes: a dotted config key and two or more comma-separated values (YAML)")
+    p.add_argument("--set", nargs="+", default=[], action="extend", metavar="KEY=VALUE", dest="overrides",
+                   help="fixed overrides of the base config, e.g. --set train.epochs=2 data.root=data/x")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1], help="seeds per combination (default 0 1)")
     p.add_argument("--mode", choices=["product", "each"], default="product",
                    help="product: every combination; each: one axis at a time against the base config")
     p.add_argument("--jobs", type=int, default=1,
                    help="runs trained at once, in worker processes with one thread each (default 1)")
     p.add_argument("--out", default="runs/ablation", help="output folder")
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="overrides applied to the base config")
+    p.set_defaults(_ambiguous_overrides=True)
     return p
 
 

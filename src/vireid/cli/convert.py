@@ -1,13 +1,17 @@
-"""``vireid convert``: the DEEN authors' ``*.t`` checkpoint -> vireid's safetensors format.
+"""``vireid convert``: an authors' DEEN or AGW ``*.t`` checkpoint -> vireid's safetensors format.
 
 Example::
 
     vireid convert --official sysu_deen_p4_n6_lr_0.1_seed_0_best.t --variant default --out deen_sysu.safetensors
+    vireid convert --official sysu_agw_p4_n8_lr_0.1_seed_0_best.t --out agw_sysu.safetensors
 
-The output holds the weights and the architecture kwargs (JSON metadata); load
-it with ``vireid.models.DEEN.load(path)``.  The input is read with
-``torch.load(weights_only=True)`` (numpy scalars/arrays allowed), never
-unpickled freely.
+The architecture is recognised from the keys (``--arch auto``: DEEN has MFA/DEE blocks),
+and DEEN's variant too unless ``--variant`` is given.  The output holds the weights and
+the architecture kwargs (JSON metadata); load it with ``vireid.models.DEEN.from_checkpoint(path)`` /
+``AGW.from_checkpoint(path)`` or ``vireid.load_model(path)``.  Having no run config, it is
+embedded at the authors' test size, 384 x 144 (:data:`vireid.inference.loading.DEFAULT_SIZE`), like
+the ``*.t`` file itself.  The input is read with ``torch.load(weights_only=True)`` (numpy
+scalars/arrays allowed), never unpickled freely.
 """
 
 from __future__ import annotations
@@ -18,14 +22,20 @@ from pathlib import Path
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
-        "convert", help="convert the DEEN authors' checkpoint (*.t) to vireid's safetensors format",
-        description="Convert the DEEN authors' checkpoint (*.t from their train.py) to vireid's "
-                    "safetensors format (weights + architecture kwargs); load it with DEEN.load(path).",
+        "convert", help="convert an authors' DEEN or AGW checkpoint (*.t) to vireid's safetensors format",
+        description="Convert an authors' checkpoint (*.t from DEEN's or AGW's train.py) to vireid's "
+                    "safetensors format (weights + architecture kwargs); load it with DEEN.from_checkpoint / AGW.from_checkpoint.",
     )
     p.add_argument("--official", required=True, type=Path, metavar="PATH",
-                   help="checkpoint saved by the authors' DEEN train.py ({'net': state_dict, ...})")
-    p.add_argument("--variant", choices=("default", "regdb"), default="default",
-                   help="DEEN variant: default (SYSU-MM01, LLCM) or regdb (no MFA3 / layer4)")
+                   help="checkpoint saved by the authors' train.py ({'net': state_dict, ...})")
+    p.add_argument("--arch", choices=("auto", "deen", "agw"), default="auto",
+                   help="architecture (default: recognised from the keys)")
+    p.add_argument("--variant", choices=("default", "regdb"), default=None,
+                   help="DEEN variant: default (SYSU-MM01, LLCM) or regdb (no MFA3 / layer4); "
+                        "default: inferred from the keys")
+    p.add_argument("--gem", choices=("on", "off"), default=None,
+                   help="AGW: GeM pooling (default: on with non-local blocks, as their --method agw; "
+                        "off without, as --method base)")
     p.add_argument("--num-classes", type=int, default=None,
                    help="expected number of training identities (default: inferred from the classifier)")
     p.add_argument("--out", required=True, type=Path, metavar="PATH", help="output .safetensors file")
@@ -33,11 +43,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vireid.models.official import load_official_deen
+    from vireid.models.authors import convert_authors_checkpoint
 
-    model = load_official_deen(args.official, variant=args.variant, num_classes=args.num_classes)
-    model.save(args.out)
+    gem = None if args.gem is None else args.gem == "on"
+    model = convert_authors_checkpoint(args.official, args.out, arch=args.arch, variant=args.variant, gem=gem,
+                                       num_classes=args.num_classes)
     n = sum(p.numel() for p in model.parameters())
-    print(f"wrote {args.out}: DEEN variant={args.variant} num_classes={model.num_classes} "
+    what = " ".join(f"{k}={v}" for k, v in model.config.items() if k in ("variant", "non_local", "gem"))
+    print(f"wrote {args.out}: {type(model).__name__} {what} num_classes={model.num_classes} "
           f"({n / 1e6:.2f}M parameters)")
     return 0

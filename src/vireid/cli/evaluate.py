@@ -1,24 +1,21 @@
 """``vireid evaluate``: metrics of saved query/gallery features under an official protocol.
 
     vireid evaluate --query q.safetensors --gallery g0.safetensors [g1.safetensors ...] \\
-        --protocol sysu [--metric euclidean|cosine|sqeuclidean] [--rerank] [--out metrics.json]
+        --protocol sysu [--metric euclidean|cosine|sqeuclidean|inner] [--rerank] [--out metrics.json]
 
 Several gallery files are several trials (e.g. the 10 random SYSU-MM01 gallery draws):
 each is evaluated against the same query set and the table shows every trial and the
 mean ± std.  ``metrics.json`` holds the mean ``rank1, rank5, rank10, rank20, mAP, mINP``
-as fractions, their std, and the per-trial values.
+as fractions, their std, and the per-trial values (:mod:`vireid.evaluation.files`).
 """
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+import sys
 
-from vireid.errors import VireidError
-from vireid.evaluation import PROTOCOLS, aggregate, evaluate, format_table
-from vireid.evaluation.distance import METRICS, pairwise_distance
-from vireid.evaluation.features import load_features
-from vireid.utils.io import atomic_write_json
+from vireid.evaluation import PROTOCOLS, format_table
+from vireid.evaluation.distance import DISTANCES
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -28,7 +25,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--gallery", required=True, nargs="+", metavar="FILE",
                    help="gallery features; several files = several trials")
     p.add_argument("--protocol", required=True, choices=PROTOCOLS)
-    p.add_argument("--metric", default="euclidean", choices=METRICS, help="distance (default: euclidean)")
+    p.add_argument("--metric", default="euclidean", choices=DISTANCES,
+                   help="distance (default: euclidean; inner: -q.g, the distance vireid test scores)")
     p.add_argument("--rerank", action="store_true",
                    help="k-reciprocal re-ranking (Zhong et al. 2017; k1=20, k2=6, lambda=0.3)")
     p.add_argument("--max-rank", type=int, default=20, help="length of the CMC curve (default: 20)")
@@ -38,30 +36,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.max_rank < 1:
-        raise VireidError(f"--max-rank must be >= 1, got {args.max_rank}")
-    query = load_features(args.query)
-    results = []
-    for path in args.gallery:
-        gallery = load_features(path)
-        dist = pairwise_distance(query.feats, gallery.feats, args.metric)
-        if args.rerank:
-            from vireid.evaluation.rerank import re_rank
+    from vireid.evaluation.files import evaluate_files
 
-            dist = re_rank(dist, pairwise_distance(query.feats, query.feats, args.metric),
-                           pairwise_distance(gallery.feats, gallery.feats, args.metric))
-        try:
-            results.append(evaluate(dist, query.pids, gallery.pids, query.camids, gallery.camids,
-                                    protocol=args.protocol, max_rank=args.max_rank))
-        except VireidError as exc:
-            raise VireidError(f"{path}: {exc}") from None
-    names = [Path(p).name for p in args.gallery]
-    print(format_table(results, names=names, style=args.style))
-    if args.out:
-        agg = aggregate(results)
-        out = dict(agg["mean"])
-        out.update(std=agg["std"], trials=[dict(t, gallery=str(p)) for t, p in zip(agg["trials"], args.gallery)],
-                   num_trials=agg["num_trials"], protocol=args.protocol, metric=args.metric,
-                   rerank=bool(args.rerank), query=str(args.query))
-        atomic_write_json(args.out, out)
+    done = evaluate_files(args.query, args.gallery, protocol=args.protocol, metric=args.metric, rerank=args.rerank,
+                          max_rank=args.max_rank, out=args.out)
+    for text in done.warnings:
+        print(f"warning: {text}", file=sys.stderr)
+    print(format_table(done.results, names=done.names, style=args.style))
     return 0

@@ -7,7 +7,7 @@ Input ``images``: float32 (B, 3, H, W) RGB at the model's input size (dynamic ba
 Without ``--preprocess-in-graph`` the caller normalises: ``(x / 255 - mean) / std`` with
 ImageNet mean/std; with it, pass raw 0..255 values and the graph normalises (stated in the
 model's metadata, ``preprocessing_in_graph``, so nobody normalises twice).  Output
-``descriptor``: the L2-normalised descriptor of :meth:`vireid.InferenceModel.embed`.
+``descriptor``: the L2-normalised descriptor of :meth:`vireid.inference.InferenceModel.embed`.
 Export one file per modality (the two modalities have different stems).
 """
 
@@ -16,14 +16,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vireid.cli.extract import add_model_args, check_out_file, model_from_args
+from vireid.cli._common import add_model_args, modality, model_from_args
+from vireid.utils.paths import check_output
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("export", help="export a checkpoint to ONNX (one modality)",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_model_args(p)
-    p.add_argument("--modality", required=True, choices=("visible", "infrared"))
+    p.add_argument("--modality", required=True, type=modality, metavar="MODALITY",
+                   help="visible or infrared (any case; also vis, rgb, ir, nir, thermal)")
     p.add_argument("--out", required=True, type=Path, metavar="FILE", help="output .onnx file")
     p.add_argument("--preprocess-in-graph", action="store_true",
                    help="the graph takes raw 0..255 RGB and normalises itself")
@@ -32,7 +34,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    check_out_file(args.out)
+    check_output(args.out, {"checkpoint": args.checkpoint})  # before loading the model
     model = model_from_args(args)
     path = model.export_onnx(args.out, args.modality, preprocess_in_graph=args.preprocess_in_graph,
                              opset=args.opset)

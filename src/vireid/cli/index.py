@@ -4,7 +4,7 @@
         --out gallery.index [--backend exact|faiss-flat|faiss-ivf] [--nlist N]
 
 The folder holds ``feats.safetensors``, ``index.json`` (entries with path/pid/camid, the
-modality and the model identity: checkpoint SHA-256, config SHA-256, descriptor size) and,
+modality and the model identity: SHA-256 of its tensors and of its config, descriptor size) and,
 for faiss backends, ``faiss.index``.  It is written into a temporary sibling folder and moved
 into place only when complete; an existing index at ``--out`` is replaced, any other
 non-empty folder is refused.
@@ -13,14 +13,10 @@ non-empty folder is refused.
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
-from vireid.cli.extract import add_model_args, model_from_args
-from vireid.errors import VireidError
+from vireid.cli._common import add_model_args, modality, model_from_args
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -33,7 +29,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     add_model_args(b)
     b.add_argument("--gallery", required=True, metavar="DIR_OR_MANIFEST",
                    help="folder of gallery images (searched recursively) or a CSV manifest")
-    b.add_argument("--modality", required=True, choices=("visible", "infrared"), help="the gallery's modality")
+    b.add_argument("--modality", required=True, type=modality, metavar="MODALITY", help="the gallery's modality")
     b.add_argument("--out", required=True, type=Path, metavar="INDEX_DIR")
     b.add_argument("--backend", default="exact", choices=("exact", "faiss-flat", "faiss-ivf"),
                    help="exact (default, matrix product), faiss-flat (exact) or faiss-ivf (approximate)")
@@ -42,43 +38,17 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def write_index_dir(index, out: Path) -> None:
-    """Save ``index`` into ``out`` all-or-nothing (temporary sibling folder, then rename)."""
-    if out.exists() and not out.is_dir():
-        raise VireidError(f"{out}: exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not (out / "index.json").is_file():
-        raise VireidError(f"{out}: exists, is not empty and is not a vireid index; refusing to overwrite it")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    old = None
-    try:
-        index.save(tmp)
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            os.replace(out, old)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None and not out.exists():
-            os.replace(old, out)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def run(args: argparse.Namespace) -> int:
     from vireid.inference import collect_records
-    from vireid.search import GalleryIndex
+    from vireid.inference.extract import build_index_dir
+    from vireid.search.folder import check_index_out
 
-    records, note = collect_records(args.gallery, args.modality)
+    check_index_out(args.out, {"gallery": args.gallery, "checkpoint": args.checkpoint})
+    records, note = collect_records(args.gallery, args.modality)  # before loading the model: fail fast
     if note:
         print(note, file=sys.stderr)
-    model = model_from_args(args)
-    feats = model.embed([r.path for r in records], args.modality, progress=not args.no_progress)
-    entries = [{"path": r.path, "pid": r.pid, "camid": r.camid} for r in records]
-    index = GalleryIndex(feats, entries, modality=args.modality, model_id=model.model_id,
-                         backend=args.backend, nlist=args.nlist)
-    write_index_dir(index, args.out)
-    print(f"wrote {args.out}: {len(entries)} {args.modality} images, descriptors of size {feats.shape[1]}, "
+    index = build_index_dir(model_from_args(args), records, args.modality, args.out, gallery=args.gallery,
+                            backend=args.backend, nlist=args.nlist, progress=not args.no_progress)
+    print(f"wrote {args.out}: {len(records)} {args.modality} images, descriptors of size {index.feats.shape[1]}, "
           f"backend {args.backend}")
     return 0

@@ -4,7 +4,7 @@
         [--checkpoint CKPT] [--topk 10] [--json]
 
 The queries are embedded with ``--checkpoint`` (default: the checkpoint recorded in the index)
-and must come from the same model as the gallery (checkpoint and config hashes, descriptor
+and must come from the same model as the gallery (hashes of its tensors and config, descriptor
 size) and from the other modality; otherwise the search is refused with exit code 2.
 Prints, for each query, the ranked gallery entries (rank, score = cosine similarity, pid,
 camid, path); ``--json`` prints one JSON document instead.
@@ -16,7 +16,7 @@ import argparse
 import json
 from pathlib import Path
 
-from vireid.cli.extract import add_model_args, model_from_args
+from vireid.cli._common import add_model_args, modality, model_from_args
 from vireid.errors import VireidError
 
 
@@ -25,7 +25,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--index", required=True, type=Path, metavar="INDEX_DIR", help="folder from `vireid index build`")
     p.add_argument("--query", required=True, nargs="+", metavar="IMAGE", help="query image file(s)")
-    p.add_argument("--modality", required=True, choices=("visible", "infrared"), help="the queries' modality")
+    p.add_argument("--modality", required=True, type=modality, metavar="MODALITY", help="the queries' modality")
     add_model_args(p, checkpoint_required=False)
     p.add_argument("--topk", type=int, default=10, help="results per query (default: 10)")
     p.add_argument("--nprobe", type=int, default=16, help="IVF lists visited (faiss-ivf indexes)")
@@ -34,22 +34,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from vireid.inference.search import query_checkpoint, search_images
     from vireid.search import GalleryIndex
 
     if args.topk < 1:
         raise VireidError(f"--topk must be >= 1, got {args.topk}")
     index = GalleryIndex.load(args.index)
-    if args.modality == index.modality:  # fail before loading the model
-        other = "infrared" if index.modality == "visible" else "visible"
-        raise VireidError(f"{args.index} holds {index.modality} images; cross-modal search needs "
-                          f"{other} queries (got --modality {args.modality})")
-    checkpoint = args.checkpoint or index.model_id.get("checkpoint")
-    if not checkpoint:
-        raise VireidError(f"{args.index}: the index records no checkpoint; pass --checkpoint")
-    model = model_from_args(args, checkpoint)
-    queries = model.embed(list(args.query), args.modality)
-    result = index.search(queries, args.topk, query_modality=args.modality, query_model_id=model.model_id,
-                          nprobe=args.nprobe)
+    checkpoint = query_checkpoint(index, args.modality, args.checkpoint, where=str(args.index))  # before loading
+    result = search_images(index, model_from_args(args, checkpoint), args.query, args.modality, topk=args.topk,
+                           nprobe=args.nprobe)
     if args.json:
         doc = {"index": str(args.index), "gallery_modality": index.modality, "query_modality": args.modality,
                "topk": args.topk, "queries": [{"query": str(q), "results": result.hits(i)}

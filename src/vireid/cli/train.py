@@ -1,5 +1,6 @@
 """``vireid train --config CONFIG [key=value ...] [--resume] [--out RUN_DIR] [--device auto|cpu|cuda]``.
 
+``CONFIG`` is a shipped config's name (``vireid configs`` lists them) or a YAML file.
 Multi-GPU / multi-node: launch the same command with ``torchrun`` (see
 :mod:`vireid.engine.distributed`).
 """
@@ -13,7 +14,7 @@ from pathlib import Path
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("train", help="train a model from a YAML config",
                               description="Train a model from a YAML config (dotted key=value overrides).")
-    p.add_argument("--config", required=True, help="YAML config file (configs/*.yaml)")
+    p.add_argument("--config", required=True, help="a shipped config's name (see `vireid configs`) or a YAML file")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. optim.lr=0.05")
     p.add_argument("--out", default=None, help="run folder (default: runs/<config name>)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
@@ -31,11 +32,11 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, args.overrides)
     out = Path(args.out) if args.out else Path("runs") / Path(args.config).stem
     try:
-        summary = train(cfg, out, resume=args.resume, device=args.device, quiet=args.quiet)
+        result = train(cfg, out, resume=args.resume, device=args.device, quiet=args.quiet)
     finally:
         distributed.cleanup()
     if not args.quiet:
-        m = summary["mean"]
+        m = result.summary["mean"]
         print(f"run folder: {out}\nmean: Rank-1 {100 * m['rank1']:.2f}%  mAP {100 * m['mAP']:.2f}%  "
               f"mINP {100 * m['mINP']:.2f}%")
     return 0

@@ -1,13 +1,17 @@
 """``vireid visualize``: pictures for papers, as PNG files (needs matplotlib, the ``[viz]`` extra).
 
-    vireid visualize ranks --query q.safetensors --gallery g.safetensors --out ranks.png [--topk 10]
+    vireid visualize ranks --query q.safetensors --gallery g.safetensors --out ranks.png [--topk 10] \\
+        [--protocol sysu|regdb|llcm|plain] [--metric cosine|euclidean|sqeuclidean|inner] [--rerank]
     vireid visualize tsne --features q.safetensors g.safetensors --out tsne.png
     vireid visualize distances --features q.safetensors g.safetensors --out distances.png
     vireid visualize attention --checkpoint CKPT --image img.jpg --modality infrared --out att.png
 
-Features files come from ``vireid extract`` (or ``vireid test``); rank lists need the image
-paths they store, t-SNE and histograms their modality.  ``attention`` draws ABD-Net CAM/PAM
-maps (DEEN with ABD options) or ViT attention rollout (DEEN-ViT) over the input image.
+Features files come from ``vireid extract`` or ``vireid test --viz``; rank lists need the image
+paths they store, t-SNE and histograms their modality.  A rank list obeys the protocol's rules
+and uses the distance the files record (``vireid test --viz`` files: its protocol and scored
+distance, so the picture equals the test run's), else ``plain`` and ``inner``; the options
+override them (:mod:`vireid.viz.files`).  ``attention`` draws ABD-Net CAM/PAM maps (DEEN with
+ABD options) or ViT attention rollout (DEEN-ViT) over the input image.
 """
 
 from __future__ import annotations
@@ -15,10 +19,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
-
-from vireid.cli.extract import add_model_args, check_out_file, model_from_args
-from vireid.errors import VireidError
+from vireid.cli._common import add_model_args, modality, model_from_args
+from vireid.evaluation.distance import DISTANCES
+from vireid.evaluation.protocols import PROTOCOLS
+from vireid.utils.paths import check_output
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -33,6 +37,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     r.add_argument("--num-queries", type=int, default=5, help="queries drawn, evenly spread (default: 5)")
     r.add_argument("--query-index", type=int, nargs="+", default=None, metavar="I",
                    help="draw these queries (0-based rows of the query file) instead")
+    r.add_argument("--protocol", choices=PROTOCOLS, default=None,
+                   help="whose rules decide what a query may match (default: recorded in the files, else plain)")
+    r.add_argument("--metric", choices=DISTANCES, default=None,
+                   help="distance (default: recorded in the files, else inner, the one vireid test scores)")
+    r.add_argument("--rerank", action=argparse.BooleanOptionalAction, default=None,
+                   help="k-reciprocal re-ranking (default: recorded in the files, else off)")
     for name, hlp in (("tsne", "t-SNE of descriptors (colour: identity, marker: modality)"),
                       ("distances", "intra/inter-identity distance histograms, within/cross modality")):
         s = sub.add_parser(name, help=hlp)
@@ -44,7 +54,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     a = sub.add_parser("attention", help="CAM/PAM or ViT attention-rollout maps over an image")
     add_model_args(a)
     a.add_argument("--image", required=True, type=Path, metavar="IMAGE")
-    a.add_argument("--modality", required=True, choices=("visible", "infrared"))
+    a.add_argument("--modality", required=True, type=modality, metavar="MODALITY",
+                   help="visible or infrared (any case; also vis, rgb, ir, nir, thermal)")
     a.add_argument("--kind", default="auto", choices=("auto", "abd", "rollout"))
     for s in (r, *sub.choices.values()):
         if not any(act.dest == "out" for act in s._actions):
@@ -52,64 +63,24 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def _load(path: Path, need_paths: bool = False, need_modality: bool = False):
-    from vireid.evaluation.features import load_features
-
-    fs = load_features(path)
-    if need_paths and fs.paths is None:
-        raise VireidError(f"{path}: stores no image paths (needed for rank lists); write it with vireid extract")
-    if need_modality and fs.modality is None:
-        raise VireidError(f"{path}: stores no modality (needed to split visible/infrared)")
-    return fs
-
-
-def _stack(paths: list[Path]):
-    sets = [_load(p, need_modality=True) for p in paths]
-    dims = {fs.feats.shape[1] for fs in sets}
-    if len(dims) > 1:
-        raise VireidError(f"features files have different descriptor sizes {sorted(dims)}; "
-                          "were they extracted by the same model?")
-    feats = np.concatenate([fs.feats for fs in sets]).astype(np.float32)
-    pids = np.concatenate([fs.pids for fs in sets])
-    mods = np.concatenate([[fs.modality] * len(fs) for fs in sets])
-    return feats, pids, mods
-
-
 def run(args: argparse.Namespace) -> int:
-    check_out_file(args.out)
+    from vireid.viz import files
+
+    inputs = {name: getattr(args, key, None) for name, key in (("query features file", "query"),
+              ("gallery features file", "gallery"), ("features file", "features"), ("image", "image"),
+              ("checkpoint", "checkpoint"))}
+    check_output(args.out, inputs)  # before any work
     if args.picture == "ranks":
-        from vireid.evaluation.distance import pairwise_distance
-        from vireid.viz.ranks import rank_list_figure
-
-        q, g = _load(args.query, need_paths=True), _load(args.gallery, need_paths=True)
-        if q.feats.shape[1] != g.feats.shape[1]:
-            raise VireidError(f"descriptor sizes differ: {q.feats.shape[1]} ({args.query}) vs "
-                              f"{g.feats.shape[1]} ({args.gallery})")
-        dist = pairwise_distance(q.feats.astype(np.float32), g.feats.astype(np.float32), "cosine")
-        if args.query_index is not None:
-            bad = [i for i in args.query_index if not 0 <= i < len(q)]
-            if bad:
-                raise VireidError(f"--query-index {bad} out of range: {args.query} has {len(q)} queries")
-            picks = list(args.query_index)
-        else:
-            n = max(1, min(args.num_queries, len(q)))
-            picks = np.unique(np.linspace(0, len(q) - 1, num=n).round().astype(int)).tolist()
-        path = rank_list_figure(dist, q.paths, q.pids.tolist(), g.paths, g.pids.tolist(), args.out,
-                                topk=args.topk, query_indices=picks)
+        path = files.ranks_picture(args.query, args.gallery, args.out, protocol=args.protocol, metric=args.metric,
+                                   rerank=args.rerank, topk=args.topk, num_queries=args.num_queries,
+                                   query_indices=args.query_index)
     elif args.picture == "tsne":
-        from vireid.viz.projection import tsne_figure
-
-        feats, pids, mods = _stack(args.features)
-        path = tsne_figure(feats, pids, mods, args.out, perplexity=args.perplexity, max_ids=args.max_ids)
+        path = files.tsne_picture(args.features, args.out, perplexity=args.perplexity, max_ids=args.max_ids)
     elif args.picture == "distances":
-        from vireid.viz.distances import distance_histogram_figure
-
-        feats, pids, mods = _stack(args.features)
-        path = distance_histogram_figure(feats, pids, mods, args.out)
+        path = files.distances_picture(args.features, args.out)
     else:
         from vireid.viz.attention import attention_picture
 
-        model = model_from_args(args)
-        path = attention_picture(model, str(args.image), args.modality, args.out, kind=args.kind)
+        path = attention_picture(model_from_args(args), str(args.image), args.modality, args.out, kind=args.kind)
     print(f"wrote {path}")
     return 0

@@ -6,15 +6,13 @@ config fields onto them, and the ``build_*`` helpers call the constructors.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from torch import nn
 
 from vireid.config.schema import Config, DataConfig, LossConfig, ModelConfig, OptimConfig
-from vireid.errors import ConfigError
-
-MODEL_NAMES = ("deen", "deen_vit")
-
+from vireid.errors import CheckpointError, ConfigError
 
 # --------------------------------------------------------------------------- data
 def dataset_kwargs(data: DataConfig) -> dict[str, Any]:
@@ -43,18 +41,29 @@ def build_dataset(data: DataConfig):
 def train_transform_kwargs(data: DataConfig) -> dict[str, Any]:
     if len(data.erasing_area) != 2:
         raise ConfigError(f"data.erasing_area: expected [min, max], got {list(data.erasing_area)}")
+    if len(data.erasing_value) != 3:
+        raise ConfigError(f"data.erasing_value: expected 3 per-channel values, got {list(data.erasing_value)}")
     return dict(height=data.height, width=data.width, padding=data.pad, flip_p=0.5 if data.flip else 0.0,
                 grayscale_p=data.grayscale_p, erasing_p=data.erasing_p,
                 erasing_area=tuple(float(x) for x in data.erasing_area), erasing_ratio=data.erasing_ratio,
-                channel_aug=data.channel_aug)
+                erasing_value=tuple(float(x) for x in data.erasing_value), channel_aug=data.channel_aug)
 
 
 def train_loader_kwargs(cfg: Config, rank: int = 0, world_size: int = 1) -> dict[str, Any]:
     """Arguments of :func:`vireid.data.loaders.build_train_loader` (without records/transform)."""
     d = cfg.data
     return dict(height=d.height, width=d.width, num_ids=d.num_ids, num_instances=d.num_pos,
-                seed=cfg.train.seed, rank=rank, world_size=world_size, num_workers=d.workers,
-                batches_per_epoch=cfg.train.steps_per_epoch, cache=d.cache)
+                seed=cfg.train.seed, rank=rank, world_size=world_size, per_rank=d.per_rank_batch,
+                num_workers=d.workers, batches_per_epoch=cfg.train.steps_per_epoch, cache=d.cache,
+                draft=d.draft)
+
+
+def check_world_size(cfg: Config, world_size: int) -> None:
+    """The global batch's identities must split evenly over ``world_size`` processes."""
+    if not cfg.data.per_rank_batch and cfg.data.num_ids % world_size:
+        raise ConfigError(f"data.num_ids={cfg.data.num_ids} identities per batch cannot be split evenly over "
+                          f"{world_size} processes; use a multiple of {world_size}, or data.per_rank_batch=true "
+                          "(each process draws its own identities)")
 
 
 def test_loader_kwargs(cfg: Config) -> dict[str, Any]:
@@ -67,52 +76,130 @@ def eval_kwargs(cfg: Config) -> dict[str, Any]:
 
 
 def eval_trials(cfg: Config, final: bool) -> Any:
-    """Trials to evaluate: the dataset's full protocol (``final``) or ``eval.trials`` of them."""
-    if cfg.data.dataset == "regdb":
-        return None  # the trained trial's own test split
-    full = list(range(10))
+    """Trials to evaluate: the protocol's full set (``final``) or ``eval.trials`` of them.
+
+    ``None`` where a trial is a train/test split (RegDB): the trained split's own test set.
+    """
+    from vireid.evaluation.protocols import PLAIN, REGISTRY
+
+    rules = REGISTRY.get(cfg.data.dataset, PLAIN)  # a manifest has one fixed split
+    if rules.trial_is_split:
+        return None
+    full = list(rules.trials)
     return full if final or cfg.eval.trials is None else full[: cfg.eval.trials]
 
 
+def _rules(cfg: Config, dataset: Any = None):
+    from vireid.evaluation.protocols import PLAIN, REGISTRY
+
+    return REGISTRY.get(getattr(dataset, "protocol", None) or cfg.data.dataset, PLAIN)
+
+
+def final_eval(cfg: Config, dataset: Any = None) -> dict[str, Any]:
+    """The full protocol: every trial and every reported direction (LLCM: also the authors'
+    published VIS->IR orientation), with ``eval.flip`` and ``eval.combine``."""
+    rules = _rules(cfg, dataset)
+    return dict(trials=eval_trials(cfg, final=True), directions=rules.reported_directions,
+                flip=cfg.eval.flip, combine=cfg.eval.combine)
+
+
+def selection_eval(cfg: Config, dataset: Any = None) -> dict[str, Any]:
+    """The periodic evaluation whose ``eval.metric`` selects the best checkpoint.
+
+    ``eval.select: authors`` is ``DEEN/train.py``'s in-training test: the first trial (gallery
+    seed 0; RegDB: the trained split), the protocol's first direction (SYSU-MM01 and LLCM
+    infrared -> visible, RegDB visible -> infrared), no flip, and the configured descriptor
+    ``eval.combine`` (DEEN: ``all``, the sum of all six inner products; AGW/test.py: ``bn``).
+    ``protocol``: ``eval.trials`` trials, every direction averaged, ``eval.flip`` and ``eval.combine``.
+    """
+    rules = _rules(cfg, dataset)
+    if cfg.eval.select == "authors":
+        return dict(trials=None if rules.trial_is_split else list(rules.trials[:1]),
+                    directions=rules.directions[:1], flip=False, combine=cfg.eval.combine)
+    if cfg.eval.select == "protocol":
+        return dict(trials=eval_trials(cfg, final=False), directions=rules.directions,
+                    flip=cfg.eval.flip, combine=cfg.eval.combine)
+    raise ConfigError(f"eval.select: unknown {cfg.eval.select!r}; expected authors or protocol")
+
+
 # --------------------------------------------------------------------------- model
-def model_class(model: ModelConfig) -> type:
-    if model.name == "deen":
-        from vireid.models import DEEN
-
-        return DEEN
-    if model.name == "deen_vit":
-        from vireid.models import DEENViT
-
-        return DEENViT
-    raise ConfigError(f"model.name: unknown model {model.name!r}; expected one of {', '.join(MODEL_NAMES)}")
-
-
 def model_kwargs(model: ModelConfig, num_classes: int) -> dict[str, Any]:
+    """Constructor arguments: ``model.args`` plus the dataset's number of identities."""
     if "num_classes" in model.args:
         raise ConfigError("model.args.num_classes is set from the dataset; remove it")
     return {"num_classes": int(num_classes), **{k: (list(v) if isinstance(v, tuple) else v)
                                                 for k, v in model.args.items()}}
 
 
-def build_model(model: ModelConfig, num_classes: int) -> nn.Module:
-    cls = model_class(model)
-    kwargs = model_kwargs(model, num_classes)
+def pretrained_source(model: ModelConfig) -> str | None:
+    """``model.pretrained`` as a name or path, ``None`` when the backbone starts from scratch."""
+    value = model.pretrained
+    if value is None or str(value).strip().lower() in ("", "none", "null"):
+        return None
+    return str(value)
+
+
+def _create(model: ModelConfig, num_classes: int) -> nn.Module:
+    from vireid.models.registry import create_model
+
     try:
-        net = cls(**kwargs)
-    except TypeError as exc:
-        raise ConfigError(f"model.args: invalid arguments for {cls.__name__}: {exc}") from None
-    except ValueError as exc:
-        raise ConfigError(f"model.args: {exc}") from None
-    if model.pretrained:
-        loader = getattr(net, "load_imagenet", None) or getattr(net, "load_pretrained", None)
-        if loader is None:
-            raise ConfigError(f"model.pretrained: {cls.__name__} cannot load pretrained backbone weights")
-        loader(model.pretrained)
+        return create_model(model.name, model_kwargs(model, num_classes), source="model.args")
+    except ConfigError as exc:
+        if "unknown model" in str(exc):
+            raise ConfigError(f"model.name: {exc}") from None
+        raise
+
+
+def pretrained_family(model: ModelConfig) -> str | None:
+    """The family of named weights (:mod:`vireid.models.pretrained`) the configured model takes,
+    asked of its class (``ReIDModel.family_for``) without building it."""
+    from vireid.models.registry import model_spec
+
+    try:
+        cls = model_spec(model.name).load_class()
+    except ConfigError as exc:
+        raise ConfigError(f"model.name: {exc}") from None
+    family_for = getattr(cls, "family_for", None)
+    return family_for(dict(model.args)) if family_for is not None else None
+
+
+def resolve_pretrained(model: ModelConfig) -> Path | None:
+    """The local file ``model.pretrained`` names (``None``: from scratch).
+
+    A name is downloaded once into torch.hub's cache; without network (or on a hash mismatch)
+    a one-line :class:`~vireid.errors.CheckpointError` names the URL, the cache path to place
+    the file at and the ``model.pretrained=PATH`` override.
+    """
+    source = pretrained_source(model)
+    if source is None:
+        return None
+    path = Path(source).expanduser()
+    if path.is_file():
+        return path
+    from vireid.models.pretrained import resolve
+
+    family = pretrained_family(model)
+    if family is None and not any(sep in source for sep in ("/", "\\")):
+        raise CheckpointError(f"model.pretrained: {source!r} is not a file, and {model.name} with these model.args "
+                              "has no named pretrained weights; pass a file path or none")
+    try:
+        return resolve(source, family)
+    except CheckpointError as exc:
+        raise CheckpointError(f"model.pretrained: {exc}") from None
+
+
+def build_model(model: ModelConfig, num_classes: int, *, pretrained: str | Path | None = None) -> nn.Module:
+    """The registered model ``model.name`` with its backbone initialised from ``model.pretrained``
+    (``pretrained``: the file :func:`resolve_pretrained` returned, so it is not resolved twice)."""
+    net = _create(model, num_classes)
+    source = pretrained if pretrained is not None else pretrained_source(model)
+    if source is not None:
+        net.load_pretrained(source)
     return net
 
 
 # --------------------------------------------------------------------------- losses / optimiser
-def criterion_kwargs(loss: LossConfig) -> dict[str, Any]:
+def objective_kwargs(loss: LossConfig) -> dict[str, Any]:
     return dict(id_weight=loss.id_weight, label_smoothing=loss.label_smoothing, triplet=loss.triplet,
                 triplet_weight=loss.triplet_weight, triplet_margin=loss.triplet_margin,
                 cpm_weight=loss.cpm_weight, cpm_margin=loss.cpm_margin,
@@ -122,24 +209,27 @@ def criterion_kwargs(loss: LossConfig) -> dict[str, Any]:
                 infonce_temperature=loss.infonce_temperature)
 
 
-def build_criterion(loss: LossConfig) -> nn.Module:
-    from vireid.engine.criterion import DEENCriterion
+def build_objective(loss: LossConfig, model: nn.Module, *, global_batch: bool = True) -> nn.Module:
+    """The training objective for ``model`` (:func:`vireid.objective.build_objective`);
+    ``global_batch``: under torchrun, mining and centres over every rank's samples."""
+    from vireid.objective import build_objective as _build
 
-    return DEENCriterion(**criterion_kwargs(loss))
+    return _build(model, **objective_kwargs(loss), global_batch=global_batch)
 
 
-def optimizer_kwargs(optim: OptimConfig) -> dict[str, Any]:
+def optimizer_kwargs(optim: OptimConfig, lr_scale: float = 1.0) -> dict[str, Any]:
+    """``lr_scale`` multiplies ``optim.lr`` (linear scaling for ``data.per_rank_batch`` under torchrun)."""
     if optim.name not in ("sgd", "adamw"):
         raise ConfigError(f"optim.name: unknown optimizer {optim.name!r}; expected sgd or adamw")
-    return dict(name=optim.name, lr=optim.lr, backbone_lr_mult=optim.backbone_lr_mult,
+    return dict(name=optim.name, lr=optim.lr * lr_scale, backbone_lr_mult=optim.backbone_lr_mult,
                 head_modules=tuple(optim.head_modules), momentum=optim.momentum, nesterov=optim.nesterov,
                 weight_decay=optim.weight_decay, betas=tuple(optim.betas))
 
 
-def build_optimizer(optim: OptimConfig, model: nn.Module):
+def build_optimizer(optim: OptimConfig, model: nn.Module, *, lr_scale: float = 1.0):
     from vireid.engine.optim import build_optimizer as _build
 
-    return _build(model, **optimizer_kwargs(optim))
+    return _build(model, **optimizer_kwargs(optim, lr_scale))
 
 
 def schedule_kwargs(cfg: Config) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """YAML config files with ``base:`` inheritance and dotted command-line overrides.
 
-* ``base: other.yaml`` (path relative to the file) is loaded first, recursively;
-  mappings are merged key by key, everything else is replaced.  A cycle is an error.
+* ``base: other.yaml`` (path relative to the file, else a shipped config's name, see
+  :mod:`vireid.config.shipped`) is loaded first, recursively; mappings are merged key by
+  key, everything else is replaced.  A cycle is an error.
 * Overrides ``section.key=value`` (value parsed as YAML, so ``1e-3``, ``[20, 80]``,
   ``null`` and ``true`` work) apply after the files.
 * Every key is checked against :mod:`vireid.config.schema`; an unknown key or a value
@@ -19,11 +20,22 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
+from vireid.config.ranges import check_value
 from vireid.config.schema import Config
+from vireid.config.shipped import resolve_config, shipped_config
 from vireid.errors import ConfigError, format_location
 from vireid.utils.io import atomic_write_text
 
 CLI = "<command line>"
+
+
+def yaml_problem(exc: BaseException) -> tuple[int | None, str]:
+    """``(line, one-line reason)`` of a YAML error (PyYAML's own message spans several lines)."""
+    mark = getattr(exc, "problem_mark", None)
+    reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    context = getattr(exc, "context", None)
+    text = f"{context}: {reason}" if context else str(reason)
+    return (mark.line + 1 if mark is not None else None), " ".join(text.split())
 
 
 def _read_yaml(path: Path) -> tuple[dict, dict[str, int]]:
@@ -33,8 +45,13 @@ def _read_yaml(path: Path) -> tuple[dict, dict[str, int]]:
     try:
         text = path.read_text()
         node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: not a readable YAML file ({exc})") from None
+    except yaml.YAMLError as exc:
+        line, reason = yaml_problem(exc)
+        raise ConfigError(f"{format_location(path, line)}: not a readable YAML file ({reason})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a readable YAML file (not UTF-8 text: is it a config?)") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
     if node is None:
         return {}, {}
     constructor = yaml.SafeLoader("")
@@ -57,7 +74,8 @@ def _read_yaml(path: Path) -> tuple[dict, dict[str, int]]:
     try:
         data = walk(node, "")
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML ({exc})") from None
+        line, reason = yaml_problem(exc)
+        raise ConfigError(f"{format_location(path, line)}: invalid YAML ({reason})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of sections at the top level")
     return data, lines
@@ -115,7 +133,9 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     elif tp is dict:
         if isinstance(value, Mapping):
             return dict(value)
-        expect = "a mapping"
+        if value is None:  # "key: null" / key=null switches a free-form section off
+            return {}
+        expect = "a mapping (or null)"
     else:  # pragma: no cover - schema uses only the types above
         return value
     raise ConfigError(f"{where}: expected {expect}, got {value!r}")
@@ -137,7 +157,9 @@ def _validate(tree: Mapping, cls: type, file: str, lines: Mapping[str, int], pre
                 raise ConfigError(f"{where}: expected a mapping (section '{dotted}'), got {value!r}")
             _validate(value, tp, file, lines, dotted + ".")
         else:
-            _coerce(value, tp, where)
+            problem = check_value(dotted, _coerce(value, tp, where))
+            if problem:
+                raise ConfigError(f"{where}: {problem}")
 
 
 def _build(cls: type, tree: Mapping) -> Any:
@@ -167,6 +189,8 @@ def _load_tree(path: Path, stack: tuple[Path, ...]) -> dict:
     if not base_path.is_absolute():
         base_path = path.parent / base_path
     if not base_path.is_file():
+        base_path = shipped_config(base) or base_path
+    if not base_path.is_file():
         raise ConfigError(f"{format_location(path, lines.get('base'))}: base config {base_path} not found")
     return _merge(_load_tree(base_path, (*stack, path)), data)
 
@@ -182,7 +206,7 @@ def parse_overrides(overrides: Iterable[str]) -> dict:
         try:
             value = yaml.safe_load(raw) if raw.strip() else ""
         except yaml.YAMLError as exc:
-            raise ConfigError(f"{CLI}: override {item!r}: value is not valid YAML ({exc})") from None
+            raise ConfigError(f"{CLI}: override {item!r}: value is not valid YAML ({yaml_problem(exc)[1]})") from None
         node = tree
         parts = key.split(".")
         for part in parts[:-1]:
@@ -222,8 +246,9 @@ def apply_overrides(cfg: Config, overrides: Iterable[str]) -> Config:
 
 
 def load_config(path: str | os.PathLike, overrides: Iterable[str] = ()) -> Config:
-    """Load ``path`` (following ``base:``) and apply command-line ``overrides``."""
-    tree = _load_tree(Path(path), ())
+    """Load ``path`` -- a YAML file or a shipped config's name -- (following ``base:``) and apply
+    command-line ``overrides``."""
+    tree = _load_tree(resolve_config(path), ())
     top = parse_overrides(overrides)
     _validate(top, Config, CLI, {})
     return _build(Config, _merge(tree, top))

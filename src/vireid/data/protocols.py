@@ -1,6 +1,8 @@
 """Evaluation splits: which images are queries and which form the gallery.
 
-A dataset reader yields one :class:`EvalSplit` per (direction, trial).  The
+A dataset reader yields one :class:`EvalSplit` per (direction, trial); the rules of its
+protocol (which gallery items a query may match, trials, directions) are
+:class:`vireid.evaluation.protocols.EvalProtocol` objects.  The
 gallery sampling reproduces the authors' code (DEEN ``data_manager.py``,
 ``process_gallery_sysu`` / ``process_gallery_llcm``; AGW's is the same with the
 seeding commented out):
@@ -29,12 +31,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Literal, Sequence
 
+import numpy as np
+
 from vireid.data.image import is_image_file
 from vireid.data.records import Record
+from vireid.evaluation.protocols import DATASET_PROTOCOLS, DIRECTIONS, EvalProtocol, get_protocol
 
 Protocol = Literal["sysu", "regdb", "llcm"]
 Direction = Literal["infrared_to_visible", "visible_to_infrared"]
-DIRECTIONS: tuple[str, str] = ("infrared_to_visible", "visible_to_infrared")
+__all__ = ["DIRECTIONS", "EvalSplit", "collect_folder_records", "format_ids", "list_images", "sample_gallery"]
 
 
 @dataclass(frozen=True)
@@ -48,8 +53,18 @@ class EvalSplit:
     direction: str
 
     def __post_init__(self) -> None:
-        if self.protocol not in ("sysu", "regdb", "llcm"):
+        if self.protocol not in DATASET_PROTOCOLS:
             raise ValueError(f"unknown protocol {self.protocol!r}")
+
+    @property
+    def rules(self) -> EvalProtocol:
+        """The rules of this split's protocol."""
+        return get_protocol(self.protocol)
+
+    def keep(self) -> np.ndarray:
+        """``(num_query, num_gallery)`` booleans: which gallery items each query may match."""
+        return self.rules.keep([r.pid for r in self.query], [r.camid for r in self.query],
+                               [r.pid for r in self.gallery], [r.camid for r in self.gallery])
 
 
 def list_images(folder: str | os.PathLike) -> list[str]:

@@ -8,13 +8,20 @@ share the identity.  It uses numpy's global generator.
 
 Here the same structure is drawn from ``numpy.random.default_rng([seed, epoch])``
 so an epoch's batches are a pure function of (seed, epoch).  Under
-``torch.distributed`` with ``world_size`` ranks, each step draws
-``world_size * P`` distinct identities from the same stream on every rank and
-rank ``r`` takes the r-th block of ``P``: both modalities of an identity stay on
-one rank and no identity appears on two ranks in the same step (so batch-hard
-triplet mining and CPM on each rank's batch see valid P x K x 2 batches).
-Each rank yields ``batches_per_epoch`` batches, by default
-``N // (P * K * world_size) + 1`` (the authors' count when ``world_size == 1``).
+``torch.distributed`` with ``world_size`` ranks:
+
+* by default (``per_rank=False``) the authors' batch is the *global* batch: every rank draws
+  the same ``P`` identities per step as one process would, and rank ``r`` takes the r-th block
+  of ``P / world_size`` of them (``P`` must be divisible by the world size).  The union of the
+  ranks' batches is exactly the one-process batch, the epoch has the authors' count of steps
+  (``N // (P * K) + 1``), and the objective gathers the embeddings so that mining and centres
+  see the global batch (:class:`vireid.objective.Objective`);
+* with ``per_rank=True`` each step draws ``world_size * P`` distinct identities and rank ``r``
+  takes the r-th block of ``P``: a global batch ``world_size`` times the authors', and
+  ``N // (P * K * world_size) + 1`` steps per epoch.
+
+Either way both modalities of an identity stay on one rank and no identity appears on two
+ranks in the same step.
 
 Only identities with images in both modalities are sampled.
 
@@ -46,33 +53,41 @@ class CrossModalIdentitySampler(Sampler[PairIndex]):
 
     Args:
         visible_labels, infrared_labels: identity label of each visible / infrared training image.
-        num_ids: P, identities per batch and rank.
+        num_ids: P, identities per step: of the global batch (split over the ranks), or of each
+            rank's batch with ``per_rank``.
         num_instances: K, images per identity and modality.
         seed: base seed; the epoch's batches depend only on (seed, epoch).
         rank, world_size: position of this process in the distributed job.
+        per_rank: each rank draws its own ``P`` identities (see the module docstring).
         batches_per_epoch: batches per rank and epoch (default: the authors' count, see module doc).
     """
 
     def __init__(self, visible_labels: Sequence[int], infrared_labels: Sequence[int], *, num_ids: int = 6,
                  num_instances: int = 4, seed: int = 0, rank: int = 0, world_size: int = 1,
-                 batches_per_epoch: int | None = None) -> None:
+                 per_rank: bool = False, batches_per_epoch: int | None = None) -> None:
         if num_ids < 1 or num_instances < 1:
             raise ConfigError(f"num_ids and num_instances must be >= 1, got {num_ids} and {num_instances}")
         if world_size < 1 or not 0 <= rank < world_size:
             raise ConfigError(f"rank must be in 0..world_size-1, got rank={rank}, world_size={world_size}")
+        if not per_rank and num_ids % world_size:
+            raise ConfigError(f"data.num_ids={num_ids} identities per batch cannot be split evenly over "
+                              f"{world_size} processes; use a multiple of {world_size}, or "
+                              "data.per_rank_batch=true (each process draws its own identities)")
         vis = np.asarray(visible_labels, dtype=np.int64)
         ir = np.asarray(infrared_labels, dtype=np.int64)
         self.identities = np.intersect1d(vis, ir)  # sorted
-        need = num_ids * world_size
-        if len(self.identities) < need:
-            raise ConfigError(f"the identity sampler needs at least num_ids * world_size = {need} identities "
+        self.per_rank = bool(per_rank)
+        self.global_ids = num_ids * world_size if per_rank else num_ids  # identities drawn per step
+        if len(self.identities) < self.global_ids:
+            raise ConfigError(f"the identity sampler needs at least {self.global_ids} identities "
                               f"with both visible and infrared images, found {len(self.identities)}")
         self.num_ids, self.num_instances = int(num_ids), int(num_instances)
+        self.rank_ids = self.global_ids // world_size  # identities of this rank's batch
         self.seed, self.rank, self.world_size = int(seed), int(rank), int(world_size)
         self.num_visible, self.num_infrared = len(vis), len(ir)
         n = max(len(vis), len(ir))
         self.batches_per_epoch = (int(batches_per_epoch) if batches_per_epoch is not None
-                                  else n // (num_ids * num_instances * world_size) + 1)
+                                  else n // (self.global_ids * num_instances) + 1)
         if self.batches_per_epoch < 1:
             raise ConfigError(f"batches_per_epoch must be >= 1, got {batches_per_epoch}")
         # image positions of each sampled identity, as flat arrays + offsets
@@ -93,8 +108,8 @@ class CrossModalIdentitySampler(Sampler[PairIndex]):
 
     @property
     def batch_size(self) -> int:
-        """Pairs per batch on this rank (P * K); each pair is one visible + one infrared image."""
-        return self.num_ids * self.num_instances
+        """Pairs per batch on this rank; each pair is one visible + one infrared image."""
+        return self.rank_ids * self.num_instances
 
     def set_epoch(self, epoch: int, start_batch: int | None = None) -> None:
         """Select the epoch whose batches the next ``iter()`` yields.
@@ -110,10 +125,10 @@ class CrossModalIdentitySampler(Sampler[PairIndex]):
             self._resume = (self.epoch, int(start_batch))
 
     def epoch_indices(self, epoch: int) -> np.ndarray:
-        """``(batches, world_size * P * K, 2)`` visible/infrared indices of all ranks for ``epoch``."""
+        """``(batches, global identities * K, 2)`` visible/infrared indices of all ranks for ``epoch``."""
         rng = np.random.default_rng([self.seed, int(epoch)])
-        steps, p_all, k = self.batches_per_epoch, self.num_ids * self.world_size, self.num_instances
-        # P*world_size distinct identities per step: first columns of a random permutation
+        steps, p_all, k = self.batches_per_epoch, self.global_ids, self.num_instances
+        # the step's distinct identities: first columns of a random permutation
         keys = rng.random((steps, len(self.identities)))
         ids = np.argsort(keys, axis=1, kind="stable")[:, :p_all]            # (steps, P*W) identity slots
         u = rng.random((2, steps, p_all, k))                                  # with replacement
@@ -152,6 +167,7 @@ class CrossModalIdentitySampler(Sampler[PairIndex]):
         """
         return {"seed": self.seed, "epoch": self.epoch, "batches_done": int(batches_done),
                 "num_ids": self.num_ids, "num_instances": self.num_instances, "world_size": self.world_size,
+                "per_rank": self.per_rank,
                 "batches_per_epoch": self.batches_per_epoch, "num_visible": self.num_visible,
                 "num_infrared": self.num_infrared}
 
@@ -164,6 +180,9 @@ class CrossModalIdentitySampler(Sampler[PairIndex]):
             mine = getattr(self, key)
             if key != "seed" and int(state[key]) != mine:
                 raise CheckpointError(f"sampler state was saved with {key}={state[key]}, this run has {mine}")
+        if bool(state.get("per_rank", self.per_rank)) != self.per_rank:
+            raise CheckpointError(f"sampler state was saved with per_rank={state['per_rank']}, this run has "
+                                  f"{self.per_rank}")
         self.seed = int(state["seed"])
         self.epoch = int(state["epoch"])
         done = int(state.get("batches_done", 0))

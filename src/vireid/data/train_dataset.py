@@ -40,13 +40,13 @@ class CrossModalTrainDataset(Dataset):
         transform_ir: augmentation of infrared images (default: ``transform``).
         seed: base seed of the per-sample augmentation generators.
         cache: keep decoded, resized images in memory.
-        draft: let the JPEG decoder downscale by powers of two before resizing.
+        draft: let the JPEG decoder downscale by powers of two before resizing (off: full decode, the authors').
         resample: load-time resize filter (``"lanczos"``, DEEN's ``ANTIALIAS``; ``"bilinear"`` is cheaper).
     """
 
     def __init__(self, records: Sequence[Record], *, transform: TrainTransform,
                  transform_ir: TrainTransform | None = None, seed: int = 0, cache: bool = False,
-                 draft: bool = True, resample: str = "lanczos") -> None:
+                 draft: bool = False, resample: str = "lanczos") -> None:
         self.visible = [r for r in records if r.modality == "visible"]
         self.infrared = [r for r in records if r.modality == "infrared"]
         if not self.visible or not self.infrared:
@@ -77,7 +77,11 @@ class CrossModalTrainDataset(Dataset):
         return max(len(self.visible), len(self.infrared))
 
     def load(self, modality: int, index: int) -> np.ndarray:
-        """Resized uint8 image (H, W, 3) of visible (0) or infrared (1) record ``index``."""
+        """Resized uint8 image (H, W, 3) of record ``index`` of the visible (0) or infrared (1) list.
+
+        0/1 here index the pair (visible, infrared) -- also in :meth:`rng`'s stream key, so the
+        augmentation streams stay as they are -- and are not the modality codes of
+        :mod:`vireid.modality` (1 visible, 2 infrared)."""
         key = (modality, index)
         if self.cache_enabled and key in self._cache:
             return self._cache[key]

@@ -176,7 +176,7 @@ class TrainTransform:
             ``"adapt_gray"`` (CAJ ``ChannelAdapGray(p=0.5)``); applied with probability ``channel_p``.
     """
 
-    def __init__(self, *, height: int = 288, width: int = 144, padding: int = 10, flip_p: float = 0.5,
+    def __init__(self, *, height: int = 384, width: int = 144, padding: int = 10, flip_p: float = 0.5,
                  grayscale_p: float = 0.5, erasing_p: float = 0.5, erasing_area: tuple[float, float] = (0.02, 0.4),
                  erasing_ratio: float = 0.3, erasing_value: Sequence[float] = IMAGENET_MEAN,
                  channel_aug: str | None = None, channel_p: float = 1.0, channel_gray: int = 2,
@@ -232,7 +232,7 @@ class TestTransform:
 
     __test__ = False  # not a pytest class
 
-    def __init__(self, *, height: int = 288, width: int = 144, mean: Sequence[float] = IMAGENET_MEAN,
+    def __init__(self, *, height: int = 384, width: int = 144, mean: Sequence[float] = IMAGENET_MEAN,
                  std: Sequence[float] = IMAGENET_STD) -> None:
         self.height, self.width = int(height), int(width)
         self.mean, self.std = tuple(mean), tuple(std)

@@ -28,21 +28,18 @@ import torch
 from torch import nn
 
 from vireid.errors import CheckpointError
-from vireid.utils.io import atomic_torch_save, atomic_write_json, load_safetensors, safe_torch_load, \
-    save_safetensors
+from vireid.models.weights import load_state_dict_strict, read_weights, save_weights, unwrap_model
+from vireid.utils.io import atomic_torch_save, atomic_write_json, safe_torch_load
+
+__all__ = ["BEST", "POINTER", "STATE", "WEIGHTS", "CheckpointManager", "load_weights_into", "read_weights",
+           "resolve_checkpoint", "rng_state", "save_weights", "set_rng_state", "unwrap_model"]
+
+
+def load_weights_into(model: nn.Module, tensors: Mapping[str, torch.Tensor], source: str = "checkpoint") -> None:
+    """Strict load into the module inside any DDP / compile wrapper."""
+    load_state_dict_strict(unwrap_model(model), tensors, source=source)
 
 WEIGHTS, STATE, POINTER, BEST = "model.safetensors", "state.pt", "last.json", "best.safetensors"
-
-
-def unwrap_model(model: nn.Module) -> nn.Module:
-    """The plain module inside DDP / ``torch.compile`` wrappers."""
-    while True:
-        if hasattr(model, "module") and isinstance(model.module, nn.Module):
-            model = model.module
-        elif hasattr(model, "_orig_mod"):
-            model = model._orig_mod
-        else:
-            return model
 
 
 # --------------------------------------------------------------------------- RNG states
@@ -72,50 +69,6 @@ def set_rng_state(state: Mapping, generators: Mapping[str, torch.Generator] | No
     for k, g in (generators or {}).items():
         if k in state["generators"]:
             g.set_state(state["generators"][k])
-
-
-# --------------------------------------------------------------------------- weights
-def _metadata(meta: Mapping[str, Any]) -> dict[str, str]:
-    return {k: v if isinstance(v, str) else json.dumps(v, sort_keys=True) for k, v in meta.items()}
-
-
-def save_weights(model: nn.Module, path: str | Path, metadata: Mapping[str, Any] | None = None) -> None:
-    """Model weights as safetensors; metadata values are stored as JSON strings."""
-    # clone: safetensors refuses tensors that share storage
-    state = {k: v.detach().cpu().clone() for k, v in unwrap_model(model).state_dict().items()}
-    save_safetensors(state, path, _metadata(metadata or {}))
-
-
-def read_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """(state dict, metadata with JSON values decoded)."""
-    tensors, meta = load_safetensors(path)
-    decoded = {}
-    for k, v in meta.items():
-        try:
-            decoded[k] = json.loads(v)
-        except ValueError:
-            decoded[k] = v
-    return tensors, decoded
-
-
-def load_weights_into(model: nn.Module, tensors: Mapping[str, torch.Tensor], source: str = "checkpoint") -> None:
-    """Strict load with a readable :class:`CheckpointError` on missing/unexpected/mis-shaped keys."""
-    target = unwrap_model(model)
-    own = target.state_dict()
-    missing = sorted(set(own) - set(tensors))
-    unexpected = sorted(set(tensors) - set(own))
-    shapes = [f"{k}: checkpoint {tuple(tensors[k].shape)} vs model {tuple(own[k].shape)}"
-              for k in own if k in tensors and tensors[k].shape != own[k].shape]
-    if missing or unexpected or shapes:
-        parts = []
-        if missing:
-            parts.append(f"missing keys {missing[:5]}{' ...' if len(missing) > 5 else ''}")
-        if unexpected:
-            parts.append(f"unexpected keys {unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}")
-        if shapes:
-            parts.append("shape mismatch " + "; ".join(shapes[:3]))
-        raise CheckpointError(f"{source}: does not match the model architecture: " + ", ".join(parts))
-    target.load_state_dict(dict(tensors), strict=True)
 
 
 def resolve_checkpoint(path: str | Path) -> Path:

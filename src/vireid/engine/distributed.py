@@ -1,8 +1,8 @@
 """torch.distributed helpers: set-up from ``torchrun``'s ``env://``, rank-0 gating, gathering.
 
-Launch (one machine, 4 GPUs)::
+Launch (one machine, 2 GPUs; the recipe's 6 identities per step need W in 1, 2, 3, 6)::
 
-    torchrun --nproc_per_node 4 -m vireid train --config configs/deen_sysu.yaml
+    torchrun --nproc_per_node 2 -m vireid train --config deen_sysu
 
 Several machines: add ``--nnodes N --node_rank R --rdzv_backend c10d
 --rdzv_endpoint HOST:PORT`` on each.  The backend is NCCL on CUDA devices and gloo on
@@ -10,11 +10,13 @@ CPU.  Rank 0 alone logs and writes checkpoints (to a folder every rank can read,
 ``--resume`` works on all of them); evaluation extracts features of a 1/world share of
 the images on each rank and :func:`all_gather_cat` reassembles them in order.
 
-Batch-hard triplet mining and CPM are computed on each rank's own batch (P identities
-x K images x 2 modalities, as in single-process DEEN): only the gradients are averaged
-by DDP, never the mining.  The identity sampler gives each rank disjoint identities with
-both modalities of an identity on the same rank, so every rank's batch is valid for both
-losses; an effective batch is ``world_size`` DEEN batches.
+By default a job of W processes trains exactly as one GPU does (the DEEN recipe): the
+identity sampler splits each step's P identities over the ranks (their batches together are
+the one-GPU batch), the objective all-gathers the embeddings with gradient so that batch-hard
+mining and CPM's centres see the whole batch (:mod:`vireid.objective.global_batch`), and
+BatchNorm is synchronised (:mod:`vireid.engine.sync_bn`, ``train.sync_bn``).  With
+``data.per_rank_batch: true`` each rank draws its own P identities instead (a W times larger
+batch, linear LR scaling) and the losses stay per rank.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class DistInfo:
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
+    process_group: bool = False  # a torch.distributed process group is set up (any world size)
 
     @property
     def is_main(self) -> bool:
@@ -40,12 +43,14 @@ class DistInfo:
 
     @property
     def enabled(self) -> bool:
-        return self.world_size > 1
+        """DDP on: several processes, or one process launched as a distributed job of size 1."""
+        return self.world_size > 1 or self.process_group
 
 
 def launched_by_torchrun() -> bool:
-    """True when ``torchrun`` (or another ``env://`` launcher) started this process."""
-    return "RANK" in os.environ and "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1
+    """True when ``torchrun`` (or another ``env://`` launcher) started this process, including
+    ``torchrun --nproc_per_node 1`` (a process group of one: DDP and NCCL/gloo are used)."""
+    return "RANK" in os.environ and "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) >= 1
 
 
 def init_distributed(device: torch.device) -> DistInfo:
@@ -54,7 +59,7 @@ def init_distributed(device: torch.device) -> DistInfo:
     On CUDA the process uses GPU ``LOCAL_RANK`` (pass ``device`` as ``cuda``).
     """
     if dist.is_available() and dist.is_initialized():
-        return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)))
+        return current()
     if not launched_by_torchrun():
         return DistInfo()
     local_rank = int(os.environ.get("LOCAL_RANK", 0))
@@ -62,12 +67,13 @@ def init_distributed(device: torch.device) -> DistInfo:
     if device.type == "cuda":
         torch.cuda.set_device(local_rank)
     dist.init_process_group(backend=backend, init_method="env://", timeout=datetime.timedelta(minutes=30))
-    return DistInfo(dist.get_rank(), dist.get_world_size(), local_rank)
+    return DistInfo(dist.get_rank(), dist.get_world_size(), local_rank, process_group=True)
 
 
 def current() -> DistInfo:
     if dist.is_available() and dist.is_initialized():
-        return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)))
+        return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)),
+                        process_group=True)
     return DistInfo()
 
 

@@ -6,8 +6,12 @@ query set and most gallery images), with DEEN's test-time descriptor
 Under DDP each rank embeds a contiguous share of the images and the shares are gathered,
 so every rank ends with the same features (and the same metrics).
 
-Distances are ``-<q, g>`` of the L2-normalised descriptors (ranking-equivalent to the
-authors' ``-distmat`` of summed inner products, and to Euclidean distance).
+Distances are ``-<q, g>`` of descriptors that are *not* L2-normalised as a whole (each
+embedding's eval features are; :meth:`vireid.models.base.ReIDModel.embed` with
+``normalize=False``), the authors' ``-distmat`` of summed inner products exactly;
+with ``rerank``, k-reciprocal re-ranking of Euclidean distances between the L2-normalised
+descriptors.  :func:`run_splits` returns, per split, a :class:`SplitEvaluation`: the metrics,
+the distances scored and the descriptors, so pictures and features files need no second pass.
 
 Results (``metrics.json``)::
 
@@ -15,18 +19,24 @@ Results (``metrics.json``)::
      "directions": {"infrared_to_visible": {"num_trials", "mean", "std",
                     "trials": [{"trial": 0, "rank1": ..., ...}, ...]}}}
 
-The top-level ``mean`` averages the per-direction means (one direction for SYSU-MM01);
-all values are fractions in [0, 1].
+The top-level ``mean`` averages the per-direction means of the protocol's directions (one
+for SYSU-MM01); directions reported besides them (LLCM's ``visible_to_infrared_paper``, the
+authors' published orientation) are listed under ``directions`` but not averaged.
+``paper_columns`` maps each published column to the direction whose numbers it is, e.g.
+``{"infrared_to_visible": "infrared_to_visible", "visible_to_infrared":
+"visible_to_infrared_paper"}`` on LLCM.  All values are fractions in [0, 1].
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Iterable, Sequence
 
+import numpy as np
+
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vireid.data.loaders import build_test_loader
@@ -35,7 +45,38 @@ from vireid.data.records import Record
 from vireid.engine import distributed as dist_utils
 from vireid.engine.amp import Precision
 from vireid.engine.checkpoint import unwrap_model
-from vireid.evaluation import METRICS, EvalResult, aggregate, evaluate, format_table
+from vireid.errors import VireidError
+from vireid.evaluation import SCORE_NAMES, EvalResult, aggregate, evaluate, format_table
+from vireid.evaluation.distance import query_gallery_distance
+
+
+@dataclass(frozen=True, eq=False)
+class SplitEvaluation:
+    """One evaluated split: its records, metrics, the distances scored and the descriptors.
+
+    ``features`` holds the descriptor of every distinct image of the evaluation once (shared by
+    the splits of one :func:`run_splits` call; not L2-normalised, as scored without ``rerank``);
+    ``query_rows`` / ``gallery_rows`` index it.
+    """
+
+    split: EvalSplit
+    result: EvalResult
+    distmat: Tensor       # (num_query, num_gallery), smaller = closer
+    features: Tensor      # (num_images, D) float32, CPU
+    query_rows: Tensor    # (num_query,) int64
+    gallery_rows: Tensor  # (num_gallery,) int64
+
+    @property
+    def query_feats(self) -> Tensor:
+        return self.features[self.query_rows]
+
+    @property
+    def gallery_feats(self) -> Tensor:
+        return self.features[self.gallery_rows]
+
+    def keep(self) -> np.ndarray:
+        """Which gallery items each query may match (the protocol's rules)."""
+        return self.split.keep()
 
 
 @torch.no_grad()
@@ -88,8 +129,8 @@ def run_splits(model: nn.Module, splits: Iterable[EvalSplit], *, height: int, wi
                batch_size: int = 64, num_workers: int = 0, device: torch.device | None = None,
                flip: bool = True, combine: str = "all", precision: Precision | None = None,
                dist_info: dist_utils.DistInfo | None = None,
-               rerank: bool = False) -> list[tuple[EvalSplit, EvalResult, Tensor]]:
-    """Evaluate ``model`` on every split; returns ``(split, result, distmat)`` per split.
+               rerank: bool = False) -> list[SplitEvaluation]:
+    """Evaluate ``model`` on every split; one :class:`SplitEvaluation` per split, in order.
 
     ``rerank``: k-reciprocal re-ranking (Zhong et al., CVPR 2017; k1=20, k2=6, lambda=0.3)
     of Euclidean distances between the L2-normalised descriptors, instead of DEEN's
@@ -101,53 +142,74 @@ def run_splits(model: nn.Module, splits: Iterable[EvalSplit], *, height: int, wi
         for r in (*s.query, *s.gallery):
             unique.setdefault(r.modality, OrderedDict()).setdefault(r.path, r)
     index: dict[tuple[str, str], int] = {}
-    feats: dict[str, Tensor] = {}
+    parts: list[Tensor] = []
     for modality, recs in unique.items():
         lst = list(recs.values())
-        feats[modality] = extract_features(model, lst, height=height, width=width, batch_size=batch_size,
-                                           num_workers=num_workers, device=device, flip=flip, combine=combine,
-                                           precision=precision, dist_info=dist_info)
-        index.update({(modality, r.path): i for i, r in enumerate(lst)})
+        parts.append(extract_features(model, lst, height=height, width=width, batch_size=batch_size,
+                                      num_workers=num_workers, device=device, flip=flip, combine=combine,
+                                      precision=precision, dist_info=dist_info))
+        offset = len(index)
+        index.update({(modality, r.path): offset + i for i, r in enumerate(lst)})
+    features = torch.cat(parts) if parts else torch.empty(0, 0)
+    del parts
+    bad = int((~torch.isfinite(features).all(dim=1)).sum()) if features.numel() else 0
+    if bad:
+        raise VireidError(f"the model's descriptors of {bad} of {len(features)} images are NaN or inf: its weights "
+                          "are not finite numbers (training diverged?); lower optim.lr or set optim.grad_clip")
     out = []
     for s in splits:
-        q = torch.stack([feats[r.modality][index[(r.modality, r.path)]] for r in s.query])
-        g = torch.stack([feats[r.modality][index[(r.modality, r.path)]] for r in s.gallery])
-        if rerank:
-            from vireid.evaluation.distance import pairwise_distance
-            from vireid.evaluation.rerank import re_rank
-
-            qn, gn = F.normalize(q, dim=1), F.normalize(g, dim=1)
-            distmat = torch.from_numpy(re_rank(pairwise_distance(qn, gn), pairwise_distance(qn, qn),
-                                               pairwise_distance(gn, gn)).astype("float32"))
-        else:
-            distmat = -(q @ g.t())
+        q_rows = torch.tensor([index[(r.modality, r.path)] for r in s.query], dtype=torch.long)
+        g_rows = torch.tensor([index[(r.modality, r.path)] for r in s.gallery], dtype=torch.long)
+        distmat = query_gallery_distance(features[q_rows], features[g_rows], "inner", rerank=rerank)
         res = evaluate(distmat.numpy(), [r.pid for r in s.query], [r.pid for r in s.gallery],
                        [r.camid for r in s.query], [r.camid for r in s.gallery], protocol=s.protocol)
-        out.append((s, res, distmat))
+        out.append(SplitEvaluation(s, res, distmat, features, q_rows, g_rows))
     return out
 
 
-def summarize(results: Sequence[tuple[EvalSplit, EvalResult, Tensor]]) -> dict:
+def _by_direction(results: Sequence[SplitEvaluation]) -> dict[str, list[SplitEvaluation]]:
+    by_dir: dict[str, list[SplitEvaluation]] = OrderedDict()
+    for e in results:
+        by_dir.setdefault(e.split.direction, []).append(e)
+    return by_dir
+
+
+def summarize(results: Sequence[SplitEvaluation]) -> dict:
     """The ``metrics.json`` structure (module docstring)."""
-    by_dir: dict[str, list[tuple[EvalSplit, EvalResult]]] = OrderedDict()
-    for s, r, _ in results:
-        by_dir.setdefault(s.direction, []).append((s, r))
     directions = {}
-    for d, items in by_dir.items():
-        agg = aggregate([r for _, r in items])
-        agg["trials"] = [{"trial": s.trial, **t} for (s, _), t in zip(items, agg["trials"])]
+    for d, items in _by_direction(results).items():
+        agg = aggregate([e.result for e in items])
+        agg["trials"] = [{"trial": e.split.trial, **t} for e, t in zip(items, agg["trials"])]
         directions[d] = agg
-    mean = {m: sum(v["mean"][m] for v in directions.values()) / len(directions) for m in METRICS}
-    return {"protocol": results[0][0].protocol, "mean": mean, "directions": directions}
+    rules = results[0].split.rules
+    averaged = [d for d in directions if d not in rules.extra_directions] or list(directions)
+    mean = {m: sum(directions[d]["mean"][m] for d in averaged) / len(averaged) for m in SCORE_NAMES}
+    out = {"protocol": results[0].split.protocol, "mean": mean, "directions": directions}
+    paper = {col: d for col, d in rules.paper_columns if d in directions}
+    if paper:
+        out["paper_columns"] = paper
+    return out
 
 
-def tables(results: Sequence[tuple[EvalSplit, EvalResult, Tensor]], style: str = "plain") -> str:
+def direction_title(direction: str, rules=None) -> str:
+    """A direction's table title, saying which one is the paper's column where that needs saying."""
+    from vireid.evaluation.protocols import PAPER_DIRECTION
+
+    if direction == PAPER_DIRECTION:
+        return ("visible to infrared, as published (the paper's VIS->IR column: the authors' test.py "
+                "transposes the distances, so each trial's sampled infrared images are the queries and "
+                "all visible images the gallery)")
+    title = direction.replace("_", " ")
+    if rules is not None and PAPER_DIRECTION in rules.extra_directions and direction == "visible_to_infrared":
+        title += " (visible queries x sampled infrared gallery; not the paper's VIS->IR column)"
+    return title
+
+
+def tables(results: Sequence[SplitEvaluation], style: str = "plain") -> str:
     """One metrics table per direction (rows: trials, then mean ± std), in percent."""
-    by_dir: dict[str, list[tuple[EvalSplit, EvalResult]]] = OrderedDict()
-    for s, r, _ in results:
-        by_dir.setdefault(s.direction, []).append((s, r))
     parts = []
-    for d, items in by_dir.items():
-        names = [f"trial {s.trial}" for s, _ in items]
-        parts.append(f"{d.replace('_', ' ')}:\n" + format_table([r for _, r in items], names=names, style=style))
+    for d, items in _by_direction(results).items():
+        names = [f"trial {e.split.trial}" for e in items]
+        parts.append(f"{direction_title(d, items[0].split.rules)}:\n"
+                     + format_table([e.result for e in items], names=names, style=style))
     return "\n\n".join(parts)

@@ -1,16 +1,15 @@
 """The trainer's hooks: progress/metrics logging, periodic evaluation, checkpoints.
 
-Registered in this order by :func:`vireid.engine.run.build_trainer`, so that at the end of
+Registered in this order by :func:`vireid.engine.run.train`, so that at the end of
 an epoch the evaluation (and the "best" checkpoint) comes before the "last" checkpoint,
 which then records the best metric for resuming.
 """
 
 from __future__ import annotations
 
+import sys
 import time
-from typing import Any, Callable, Mapping
-
-import torch
+from typing import Any, Callable, Mapping, TextIO
 
 from vireid.engine.checkpoint import CheckpointManager
 from vireid.engine.logging import MetricsLogger
@@ -18,12 +17,19 @@ from vireid.engine.trainer import HookBase
 
 
 class LoggingHook(HookBase):
-    """tqdm progress bar (loss terms, LR, images/s) and windowed averages in ``metrics.jsonl``."""
+    """Progress (loss terms, LR, images/s) and windowed averages in ``metrics.jsonl``.
+
+    On a terminal the progress is a tqdm bar; otherwise (a log file, a batch job) one line per
+    ``report_every`` of an epoch (10 %), so logs do not fill with carriage-return updates.
+    """
 
     def __init__(self, logger: MetricsLogger, log_every: int = 20, progress: bool = True,
-                 enabled: bool = True) -> None:
+                 enabled: bool = True, stream: TextIO | None = None, report_every: float = 0.1) -> None:
         self.logger, self.log_every = logger, max(int(log_every), 1)
         self.progress, self.enabled = progress, enabled
+        self.stream = stream
+        self.reports = max(1, round(1 / float(report_every)))  # lines per epoch without a terminal
+        self._last_report = 0
         self._bar = None
         self._sums: dict[str, float] = {}
         self._n = 0
@@ -37,11 +43,13 @@ class LoggingHook(HookBase):
     def before_epoch(self) -> None:
         t = self.trainer
         self._t0, self._images = time.perf_counter(), 0
-        if self.enabled and self.progress:
+        stream = self.stream or sys.stderr
+        if self.enabled and self.progress and stream.isatty():
             from tqdm import tqdm
 
             self._bar = tqdm(total=t.steps_per_epoch, initial=t.iter, desc=f"epoch {t.epoch + 1}/{t.epochs}",
-                             leave=False, dynamic_ncols=True, mininterval=0.5)
+                             leave=False, dynamic_ncols=True, mininterval=0.5, file=stream)
+        self._last_report = t.iter * self.reports // t.steps_per_epoch
 
     def after_step(self) -> None:
         if not self.enabled:
@@ -58,6 +66,12 @@ class LoggingHook(HookBase):
             post["img/s"] = f"{ips:.0f}"
             self._bar.set_postfix(post, refresh=False)
             self._bar.update(1)
+        elif self.progress and t.iter * self.reports // t.steps_per_epoch > self._last_report:
+            self._last_report = t.iter * self.reports // t.steps_per_epoch
+            done = t.iter / t.steps_per_epoch
+            terms = " ".join(f"{k}={v:.3f}" for k, v in t.last_losses.items())
+            print(f"epoch {t.epoch + 1}/{t.epochs} {100 * done:3.0f}% ({t.iter}/{t.steps_per_epoch}) {terms} "
+                  f"lr={max(t.scheduler.lrs()):.2e} img/s={ips:.0f}", file=self.stream or sys.stderr, flush=True)
         if t.global_step % self.log_every == 0:
             rec: dict[str, Any] = {"step": t.global_step, "epoch": t.epoch + t.iter / t.steps_per_epoch,
                                    "lr": max(t.scheduler.lrs()), "images_per_s": ips}
@@ -170,13 +184,3 @@ class StopAtStep(HookBase):
     def after_step(self) -> None:
         if self.trainer.global_step >= self.step:
             raise self.StopTraining(f"stopped after step {self.step}")
-
-
-def seconds_since(t0: float) -> float:
-    return time.perf_counter() - t0
-
-
-def cuda_peak_memory_mb(device: torch.device) -> float | None:
-    if device.type != "cuda":
-        return None
-    return torch.cuda.max_memory_allocated(device) / 2 ** 20

@@ -2,11 +2,11 @@
 
 ``metrics.jsonl`` holds one JSON object per line (``{"step": ..., "epoch": ..., "lr": ...,
 "loss/<term>": ...}`` for training windows, ``{"step": ..., "eval/<metric>": ...}`` for
-evaluations).  To keep the every-write-is-atomic rule, the file is rewritten through
-:func:`vireid.utils.io.atomic_write_text` at each flush (it stays small: one line per
-``log_every`` steps); on resume the lines after the checkpoint's step are dropped so the
-file reads as if the run had never stopped.  TensorBoard event files are written by
-TensorBoard itself (append-only) and are not atomic.
+evaluations).  Records are appended (and flushed) as they come, so a long run costs one line
+per record; a crash can at worst leave a partial last line, which readers skip.  On resume the
+lines after the checkpoint's step are dropped -- the one rewrite, atomic
+(:func:`vireid.utils.io.atomic_write_text`) -- so the file reads as if the run had never stopped.
+TensorBoard event files are written by TensorBoard itself (append-only).
 """
 
 from __future__ import annotations
@@ -31,10 +31,8 @@ class MetricsLogger:
     def __init__(self, run_dir: str | Path | None, tensorboard: bool = False, enabled: bool = True) -> None:
         self.enabled = enabled and run_dir is not None
         self.path = Path(run_dir) / "metrics.jsonl" if run_dir is not None else None
-        self.lines: list[str] = []
+        self._fh = None
         self._tb = None
-        if self.enabled and self.path.is_file():
-            self.lines = [ln for ln in self.path.read_text().splitlines() if _parses(ln)]
         if self.enabled and tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter
@@ -44,17 +42,22 @@ class MetricsLogger:
                 self._tb = SummaryWriter(str(Path(run_dir) / "tb"))
 
     def truncate_after(self, step: int) -> None:
-        """Drop records logged after ``step`` (used when resuming)."""
-        if not self.enabled:
+        """Drop records logged after ``step`` (used when resuming); rewrites the file atomically."""
+        if not self.enabled or not self.path.is_file():
             return
-        self.lines = [ln for ln in self.lines if json.loads(ln).get("step", 0) <= step]
-        self.flush()
+        self._close_file()
+        keep = [ln for ln in self.path.read_text().splitlines()
+                if _parses(ln) and json.loads(ln).get("step", 0) <= step]
+        atomic_write_text(self.path, "".join(ln + "\n" for ln in keep))
 
     def log(self, record: Mapping[str, Any], flush: bool = True) -> None:
         if not self.enabled:
             return
         rec = {k: _clean(v) for k, v in record.items()}
-        self.lines.append(json.dumps(rec, sort_keys=True))
+        if self._fh is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fh = open(self.path, "a")
+        self._fh.write(json.dumps(rec, sort_keys=True) + "\n")
         if self._tb is not None:
             step = int(record.get("step", 0))
             for k, v in record.items():
@@ -64,12 +67,18 @@ class MetricsLogger:
             self.flush()
 
     def flush(self) -> None:
-        if self.enabled:
-            atomic_write_text(self.path, "".join(ln + "\n" for ln in self.lines))
-            if self._tb is not None:
-                self._tb.flush()
+        if self._fh is not None:
+            self._fh.flush()
+        if self._tb is not None:
+            self._tb.flush()
+
+    def _close_file(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
 
     def close(self) -> None:
+        self._close_file()
         if self._tb is not None:
             self._tb.close()
             self._tb = None

@@ -7,163 +7,129 @@ Run folder::
     RUN/checkpoints/         last (weights + state) and best (weights) checkpoints
     RUN/metrics.json         final full-protocol evaluation of the best checkpoint
     RUN/tb/                  TensorBoard scalars (if tensorboard is installed)
+    RUN/.lock                held for the life of the run (:mod:`vireid.engine.lock`): a second
+                             writer, or a ``--resume`` of a run still going, is refused
+
+A run folder that is one of the run's inputs (``data.root``, ``train.init_from``) is refused;
+``train.init_from`` starts the model from a vireid checkpoint
+(:func:`vireid.models.weights.init_from_checkpoint`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import random
-import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 from vireid.config import Config, config_diff, load_config, save_config, to_dict
 from vireid.config import build
+from vireid.config.schema import resume_may_change
+from vireid.data.loaders import TrainBatches
 from vireid.engine import distributed as dist_utils
-from vireid.engine.amp import Precision, resolve_amp, resolve_device
-from vireid.engine.checkpoint import CheckpointManager, load_weights_into, read_weights, resolve_checkpoint, \
-    unwrap_model
-from vireid.engine.evaluator import run_splits, summarize, tables
+from vireid.engine.checkpoint import CheckpointManager, load_weights_into, read_weights, unwrap_model
+from vireid.engine.context import RunContext, cpu_threads, evaluate_model, load_dataset, make_context, \
+    seed_everything
+from vireid.engine.evaluator import SplitEvaluation, tables
 from vireid.engine.hooks import CheckpointHook, EvalHook, LoggingHook, StopAtStep
 from vireid.engine.logging import MetricsLogger
 from vireid.engine.schedules import LRScheduler
+from vireid.engine.sync_bn import convert_sync_batchnorm
 from vireid.engine.trainer import Trainer
 from vireid.errors import ConfigError
 from vireid.utils.io import atomic_write_json
 
 
-class LoaderData:
-    """Adapts the identity-sampled DataLoader to :class:`vireid.engine.trainer.TrainData`.
+def checkpoint_metadata(model: nn.Module, cfg: Config) -> dict[str, Any]:
+    """Checkpoint metadata: what rebuilds the model (vireid's format) and the run's resolved config."""
+    from vireid.models.weights import model_metadata
 
-    The sampler and the per-sample augmentation seeds depend only on (seed, epoch,
-    position), so starting an epoch at batch ``start`` is exact.  The DataLoader draws its
-    worker base seed from a private generator (re-seeded per epoch), never from the
-    global RNG that dropout uses.
-    """
-
-    def __init__(self, loader, seed: int = 0) -> None:
-        self.loader = loader
-        self.sampler = loader.sampler
-        self.steps_per_epoch = int(self.sampler.batches_per_epoch)
-        self.seed = int(seed)
-        self.loader.generator = torch.Generator()
-
-    def batches(self, epoch: int, start: int = 0) -> Iterator:
-        self.sampler.set_epoch(epoch)
-        if start:
-            self.sampler.load_state_dict(self.sampler.state_dict(batches_done=start))
-        self.loader.generator.manual_seed(self.seed * 100_003 + epoch)
-        yield from self.loader
-
-    def state_dict(self) -> dict:
-        return self.sampler.state_dict()
-
-    def load_state_dict(self, state: dict) -> None:
-        if state:
-            self.sampler.load_state_dict(state)  # validates batch layout / world size
-
-
-@contextlib.contextmanager
-def cpu_threads(n: int):
-    """Use ``n`` torch CPU threads inside the block (0: leave as is); restored afterwards."""
-    before = torch.get_num_threads()
-    if n > 0:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2 ** 32)
-    torch.manual_seed(seed)
-
-
-def model_metadata(model: nn.Module, cfg: Config, num_classes: int) -> dict[str, Any]:
-    """safetensors metadata in vireid's model format (rebuildable by ``DEEN.load``) + the config."""
-    net = unwrap_model(model)
-    arch = getattr(sys.modules[type(net).__module__], "ARCHITECTURE", type(net).__name__)
-    kwargs = getattr(net, "config", None) or build.model_kwargs(cfg.model, num_classes)
-    return {"format": "vireid-model", "version": "1", "architecture": arch, "kwargs": kwargs,
-            "config": to_dict(cfg)}
+    return {**model_metadata(unwrap_model(model)), "config": to_dict(cfg)}
 
 
 @dataclass
-class RunContext:
-    device: torch.device
-    precision: Precision
-    dist: dist_utils.DistInfo
-    log: Callable[[str], None] = field(default=print)
+class TrainResult:
+    """What :func:`train` returns: ``summary`` is the ``metrics.json`` content (plain data); the
+    trained model (best checkpoint loaded), the dataset reader and the final evaluation come with it."""
+
+    summary: dict[str, Any]
+    model: nn.Module
+    dataset: Any
+    evaluation: list[SplitEvaluation]
 
 
-def make_context(cfg: Config, device: str | None = None, quiet: bool = False) -> RunContext:
-    dev = resolve_device(device or cfg.train.device)
-    info = dist_utils.init_distributed(dev)
-    dev = dist_utils.process_device(dev, info)
-    precision = resolve_amp(cfg.train.amp, dev)
-    log = (lambda msg: print(msg, flush=True)) if info.is_main and not quiet else (lambda msg: None)
-    return RunContext(dev, precision, info, log)
+def check_run_dir(run_dir: Path, cfg: Config) -> None:
+    """Refuse a run folder that is not a folder or is one of the run's inputs (before anything is written)."""
+    from vireid.utils.paths import check_output
 
-
-def load_dataset(cfg: Config, ctx: RunContext):
-    """The dataset reader; rank 0 generates a synthetic dataset first, the others wait."""
-    if ctx.dist.is_main:
-        ds = build.build_dataset(cfg.data)
-    dist_utils.barrier()
-    if not ctx.dist.is_main:
-        ds = build.build_dataset(cfg.data)
-    return ds
-
-
-def evaluate_model(model: nn.Module, dataset, cfg: Config, ctx: RunContext, *, final: bool = True,
-                   rerank: bool = False):
-    """``(results, summary)`` of the dataset's protocol (all trials when ``final``)."""
-    splits = list(dataset.eval_splits(trials=build.eval_trials(cfg, final)))
-    results = run_splits(model, splits, device=ctx.device, precision=ctx.precision, dist_info=ctx.dist,
-                         rerank=rerank, **build.eval_kwargs(cfg))
-    return results, summarize(results)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"{run_dir}: exists and is not a folder; --out names the run folder")
+    check_output(run_dir, {"data.root": cfg.data.root, "train.init_from": cfg.train.init_from,
+                           "model.pretrained": build.pretrained_source(cfg.model)}, option="run folder (--out)",
+                 folder=True)
 
 
 def prepare_run_dir(run_dir: Path, cfg: Config, resume: bool, ctx: RunContext) -> None:
-    ckpts = CheckpointManager(run_dir / "checkpoints")
+    """Refuse a finished run without ``resume`` or a resume with other settings; then write the
+    resolved config."""
+    check_run_dir(run_dir, cfg)
     has_last = (run_dir / "checkpoints" / "last.json").is_file()
     if has_last and not resume:
         raise ConfigError(f"{run_dir}: already holds a training run; pass --resume to continue it or "
                           f"--out to start a new one")
     if resume and has_last and (run_dir / "config.yaml").is_file():
         old = load_config(run_dir / "config.yaml")
-        diff = {k: v for k, v in config_diff(old, cfg).items()
-                if not k.startswith(("eval.", "train.progress", "train.log_every", "train.tensorboard",
-                                     "train.epochs", "data.workers", "data.test_batch_size"))}
+        diff = {k: v for k, v in config_diff(old, cfg).items() if not resume_may_change(k)}
         if diff:
             shown = "; ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in list(diff.items())[:6])
             raise ConfigError(f"{run_dir}/config.yaml: --resume with a different config ({shown}); "
                               "an exact resume needs the same settings")
-    del ckpts
     if ctx.dist.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(cfg, run_dir / "config.yaml")
 
 
 def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, device: str | None = None,
-          quiet: bool = False, stop_at_step: int | None = None) -> dict[str, Any]:
-    """Train with ``cfg`` into ``run_dir``; returns the final summary (``metrics.json`` content)."""
+          quiet: bool = False, stop_at_step: int | None = None) -> TrainResult:
+    """Train with ``cfg`` into ``run_dir``; the final summary (``metrics.json``), model and evaluation."""
     with cpu_threads(cfg.train.threads):
         return _train(cfg, Path(run_dir), resume=resume, device=device, quiet=quiet, stop_at_step=stop_at_step)
 
 
+def fetch_pretrained(cfg: Config, ctx: RunContext) -> Path | None:
+    """The file of ``model.pretrained`` (downloaded once, rank 0 first), before anything is written:
+    without network or with a bad file the run stops here with a one-line error."""
+    if ctx.dist.is_main:
+        path = build.resolve_pretrained(cfg.model)
+    dist_utils.barrier()
+    if not ctx.dist.is_main:
+        path = build.resolve_pretrained(cfg.model)
+    return path
+
+
 def _train(cfg: Config, run_dir: Path, *, resume: bool, device: str | None, quiet: bool,
-           stop_at_step: int | None) -> dict[str, Any]:
+           stop_at_step: int | None) -> TrainResult:
+    from vireid.engine.lock import RunLock
+
+    check_run_dir(run_dir, cfg)
     ctx = make_context(cfg, device, quiet)
-    prepare_run_dir(run_dir, cfg, resume, ctx)
+    build.selection_eval(cfg)  # a bad eval.select fails now, not at the first evaluation
+    build.check_world_size(cfg, ctx.dist.world_size)
+    pretrained = fetch_pretrained(cfg, ctx)  # before anything is written
+    with contextlib.ExitStack() as stack:
+        if ctx.dist.is_main:  # one writer per run folder, for the whole run
+            stack.enter_context(RunLock(run_dir, log=ctx.log))
+        prepare_run_dir(run_dir, cfg, resume, ctx)
+        return _train_locked(cfg, run_dir, ctx, pretrained=pretrained, resume=resume, quiet=quiet,
+                             stop_at_step=stop_at_step)
+
+
+def _train_locked(cfg: Config, run_dir: Path, ctx: RunContext, *, pretrained: Path | None, resume: bool,
+                  quiet: bool, stop_at_step: int | None) -> TrainResult:
     if cfg.train.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
     seed_everything(cfg.train.seed)
@@ -176,19 +142,32 @@ def _train(cfg: Config, run_dir: Path, *, resume: bool, device: str | None, quie
     transform = TrainTransform(**build.train_transform_kwargs(cfg.data))
     loader = build_train_loader(dataset.train, transform=transform,
                                 **build.train_loader_kwargs(cfg, ctx.dist.rank, ctx.dist.world_size))
-    data = LoaderData(loader, cfg.train.seed)
+    data = TrainBatches(loader, cfg.train.seed)
     num_classes = loader.dataset.num_classes
-    model = build.build_model(cfg.model, num_classes).to(ctx.device)
+    model = build.build_model(cfg.model, num_classes, pretrained=pretrained)
+    ckpts = CheckpointManager(run_dir / "checkpoints")
+    if cfg.train.init_from and not (resume and ckpts.last_dir() is not None):
+        from vireid.engine.checkpoint import resolve_checkpoint
+        from vireid.models.weights import init_from_checkpoint
+
+        ctx.log(init_from_checkpoint(model, resolve_checkpoint(cfg.train.init_from)))
+    model = model.to(ctx.device)
+    if cfg.train.sync_bn and ctx.dist.world_size > 1:
+        model = convert_sync_batchnorm(model, ctx.device)
     seed_everything(cfg.train.seed + ctx.dist.rank)  # per-rank dropout streams
+    generators = model.rng_generators() if hasattr(model, "rng_generators") else {}
+    for g in generators.values():  # the model's own random streams, distinct per rank
+        g.manual_seed(g.initial_seed() + 1_000_003 * ctx.dist.rank)
     if cfg.train.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    meta = model_metadata(model, cfg, num_classes)
+    meta = checkpoint_metadata(model, cfg)
     net = dist_utils.wrap_ddp(model, ctx.device, ctx.dist)
     if cfg.train.compile:
         net = torch.compile(net)
-    optimizer = build.build_optimizer(cfg.optim, model)
+    # a per-rank batch is W times the authors' batch: linear LR scaling
+    lr_scale = ctx.dist.world_size if cfg.data.per_rank_batch else 1
+    optimizer = build.build_optimizer(cfg.optim, model, lr_scale=lr_scale)
     scheduler = LRScheduler(optimizer, build.build_schedule(cfg), data.steps_per_epoch)
-    ckpts = CheckpointManager(run_dir / "checkpoints")
     logger = MetricsLogger(run_dir, tensorboard=cfg.train.tensorboard, enabled=ctx.dist.is_main)
 
     def periodic_eval() -> dict[str, float]:
@@ -203,9 +182,11 @@ def _train(cfg: Config, run_dir: Path, *, resume: bool, device: str | None, quie
                             is_main=ctx.dist.is_main)]
     if stop_at_step is not None:
         hooks.append(StopAtStep(stop_at_step))
-    trainer = Trainer(net, build.build_criterion(cfg.loss), optimizer, scheduler, data, epochs=cfg.train.epochs,
+    objective = build.build_objective(cfg.loss, model, global_batch=not cfg.data.per_rank_batch)
+    trainer = Trainer(net, objective, optimizer, scheduler, data, epochs=cfg.train.epochs,
                       device=ctx.device, precision=ctx.precision, grad_clip=cfg.optim.grad_clip,
-                      channels_last=cfg.train.channels_last, dist_info=ctx.dist, hooks=hooks)
+                      channels_last=cfg.train.channels_last, dist_info=ctx.dist, generators=generators,
+                      hooks=hooks)
     if resume:
         last = ckpts.load_last()
         if last is None:
@@ -217,7 +198,8 @@ def _train(cfg: Config, run_dir: Path, *, resume: bool, device: str | None, quie
             ctx.log(f"resumed from {ckpts.last_dir()} (epoch {trainer.epoch + 1}, step {trainer.global_step})")
     ctx.log(f"training {type(model).__name__} ({sum(p.numel() for p in model.parameters()) / 1e6:.2f} M params) "
             f"on {num_classes} identities, {data.steps_per_epoch} steps/epoch x {cfg.train.epochs} epochs, "
-            f"device {ctx.device}, precision {ctx.precision.name}, world size {ctx.dist.world_size}")
+            f"device {ctx.device}, precision {ctx.precision.name}, world size {ctx.dist.world_size}, "
+            f"initial weights {pretrained or 'random'}")
     trainer.train()
     train_seconds = time.perf_counter() - t0
 
@@ -231,21 +213,4 @@ def _train(cfg: Config, run_dir: Path, *, resume: bool, device: str | None, quie
     if ctx.dist.is_main:
         atomic_write_json(run_dir / "metrics.json", summary)
         ctx.log(tables(results))
-    summary["_results"] = results
-    summary["_model"] = model
-    summary["_dataset"] = dataset
-    return summary
-
-
-def load_for_test(cfg: Config, checkpoint: str | Path, ctx: RunContext, dataset) -> nn.Module:
-    """Build the configured model and load a checkpoint into it (strict)."""
-    path = resolve_checkpoint(checkpoint)
-    tensors, meta = read_weights(path)
-    kwargs = meta.get("kwargs") if isinstance(meta.get("kwargs"), dict) else None
-    if kwargs is not None and "num_classes" in kwargs:
-        num_classes = int(kwargs["num_classes"])
-    else:
-        num_classes = len({r.pid for r in dataset.train})
-    model = build.build_model(cfg.model, num_classes)
-    load_weights_into(model, tensors, source=str(path))
-    return model.to(ctx.device)
+    return TrainResult(summary, model, dataset, results)

@@ -9,7 +9,7 @@
             hooks.before_step(); run_step(batch); hooks.after_step()
         hooks.after_epoch()                              # evaluation, then checkpoint
 
-``run_step``: forward under autocast, loss terms in fp32 (:class:`DEENCriterion`), a
+``run_step``: forward under autocast, loss terms in fp32 (:class:`vireid.objective.Objective`), a
 finiteness check of every term (a NaN/inf stops the run with :class:`NonFiniteLossError`
 naming the step and the term, before the optimizer touches the weights, so the last
 checkpoint stays the last good one), backward (GradScaler for fp16), optional gradient
@@ -32,7 +32,7 @@ from torch import Tensor, nn
 
 from vireid.engine import distributed as dist_utils
 from vireid.engine.amp import Precision
-from vireid.engine.checkpoint import rng_state, set_rng_state, unwrap_model
+from vireid.engine.checkpoint import rng_state, set_rng_state
 from vireid.engine.schedules import LRScheduler
 from vireid.errors import CheckpointError, VireidError
 from vireid.models.base import MODAL_BOTH
@@ -75,14 +75,14 @@ class HookBase:
 class Trainer:
     """Runs the loop; hooks do evaluation, checkpointing and logging (:mod:`vireid.engine.hooks`)."""
 
-    def __init__(self, model: nn.Module, criterion: nn.Module, optimizer: torch.optim.Optimizer,
+    def __init__(self, model: nn.Module, objective: nn.Module, optimizer: torch.optim.Optimizer,
                  scheduler: LRScheduler, data: TrainData, *, epochs: int, device: torch.device,
                  precision: Precision | None = None, grad_clip: float | None = None,
                  channels_last: bool = False, dist_info: dist_utils.DistInfo | None = None,
                  generators: Mapping[str, torch.Generator] | None = None,
                  hooks: Sequence[HookBase] = ()) -> None:
         self.model = model
-        self.criterion = criterion
+        self.objective = objective
         self.optimizer = optimizer
         self.scheduler = scheduler
         self.data = data
@@ -148,7 +148,7 @@ class Trainer:
         x_vis, x_ir, y_vis, y_ir = self._to_device(batch)
         with self.precision.autocast():
             out = self.model(x_vis, x_ir, MODAL_BOTH)
-        terms = self.criterion(out, y_vis, y_ir, model=unwrap_model(self.model))
+        terms = self.objective(out, y_vis, y_ir)
         total = sum(terms.values())
         values = torch.stack([t.detach().float() for t in terms.values()]).tolist()
         losses = dict(zip(terms.keys(), values))

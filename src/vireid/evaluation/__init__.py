@@ -10,7 +10,18 @@ from vireid.evaluation.distance import pairwise_distance
 from vireid.evaluation.features import FeatureSet, load_features, save_features
 from vireid.evaluation.metrics import evaluate
 from vireid.evaluation.rerank import re_rank
-from vireid.evaluation.result import METRICS, EvalResult, aggregate, format_table
+from vireid.evaluation.result import SCORE_NAMES, EvalResult, aggregate, format_table
 
-__all__ = ["PROTOCOLS", "METRICS", "EvalResult", "FeatureSet", "aggregate", "evaluate",
+__all__ = ["PROTOCOLS", "SCORE_NAMES", "EvalResult", "FeatureSet", "aggregate", "evaluate",
            "format_table", "load_features", "pairwise_distance", "re_rank", "save_features"]
+
+
+def __getattr__(name: str):
+    # ``METRICS`` was this package's name for SCORE_NAMES (vireid 0.1); kept as a deprecated alias
+    if name == "METRICS":
+        import warnings
+
+        warnings.warn("vireid.evaluation.METRICS is deprecated; use vireid.evaluation.SCORE_NAMES",
+                      DeprecationWarning, stacklevel=2)
+        return SCORE_NAMES
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 
 from vireid.errors import ShapeError, VireidError
+from vireid.evaluation.protocols import PROTOCOLS, EvalProtocol, get_protocol
 
-PROTOCOLS: tuple[str, ...] = ("sysu", "regdb", "llcm")
-NEEDS_CAMIDS: frozenset[str] = frozenset({"sysu", "llcm"})
+__all__ = ["PROTOCOLS", "EvalInputs", "check_inputs", "to_numpy"]
 
 
 def to_numpy(x: Any) -> np.ndarray:
@@ -66,14 +66,13 @@ class EvalInputs:
     g_camids: np.ndarray | None
     protocol: str
     max_rank: int
+    rules: EvalProtocol
 
 
 def check_inputs(distmat: Any, q_pids: Any, g_pids: Any, q_camids: Any = None,
-                 g_camids: Any = None, *, protocol: str, max_rank: int = 20) -> EvalInputs:
+                 g_camids: Any = None, *, protocol: str | EvalProtocol, max_rank: int = 20) -> EvalInputs:
     """Validate and normalise the arguments of :func:`vireid.evaluation.evaluate`."""
-    if protocol not in PROTOCOLS:
-        raise VireidError(f"unknown evaluation protocol {protocol!r}; expected one of "
-                          f"{', '.join(PROTOCOLS)}")
+    rules = get_protocol(protocol)
     if isinstance(max_rank, bool) or not isinstance(max_rank, (int, np.integer)) or max_rank < 1:
         raise VireidError(f"max_rank must be a positive integer, got {max_rank!r}")
     dist = to_numpy(distmat)
@@ -92,7 +91,7 @@ def check_inputs(distmat: Any, q_pids: Any, g_pids: Any, q_camids: Any = None,
     qp = _ids(q_pids, "q_pids", num_q)
     gp = _ids(g_pids, "g_pids", num_g)
     qc = gc = None
-    if protocol in NEEDS_CAMIDS:
+    if rules.needs_camids:
         if q_camids is None or g_camids is None:
             raise VireidError(f"protocol {protocol!r} needs q_camids and g_camids "
                               "(its filtering depends on the cameras)")
@@ -100,4 +99,4 @@ def check_inputs(distmat: Any, q_pids: Any, g_pids: Any, q_camids: Any = None,
         qc = _ids(q_camids, "q_camids", num_q)
     if g_camids is not None:
         gc = _ids(g_camids, "g_camids", num_g)
-    return EvalInputs(dist, qp, gp, qc, gc, protocol, int(max_rank))
+    return EvalInputs(dist, qp, gp, qc, gc, rules.name, int(max_rank), rules)

@@ -102,5 +102,11 @@ def load_features(path: str | os.PathLike) -> FeatureSet:
     except json.JSONDecodeError as exc:
         raise ShapeError(f"{where}: corrupt metadata in the file header ({exc})") from None
     _check(where, feats, pids, camids, paths)
+    finite = np.isfinite(feats).all(axis=1)
+    if not finite.all():
+        row = int(np.flatnonzero(~finite)[0])
+        what = "NaN" if np.isnan(feats[row]).any() else "inf"
+        raise ShapeError(f"{where}: descriptor {row} (of {len(finite)}) holds {what}; "
+                         f"{int((~finite).sum())} row(s) are not finite numbers")
     return FeatureSet(feats=feats, pids=pids.astype(np.int64), camids=camids.astype(np.int64),
                       paths=paths, modality=header.get("modality"), meta=meta)

@@ -4,11 +4,13 @@ Reproduces the definitions of the AGW/DEEN evaluation code (``eval_sysu``,
 ``eval_regdb``, ``eval_llcm`` in ``eval_metrics.py``; Ye et al., "Deep Learning for
 Person Re-identification: A Survey and Outlook", TPAMI 2021, eq. for mINP; Zhang &
 Wang, "Diverse Embedding Expansion Network and Low-Light Cross-Modality Benchmark",
-CVPR 2023) including its quirks:
+CVPR 2023) including its quirks.  Which gallery entries a query is ranked against and
+whether the CMC removes repeated identities are the protocol's rules
+(:mod:`vireid.evaluation.protocols`):
 
 * ``sysu``: for a query from camera 3, gallery images from camera 2 are discarded.
 * ``llcm``: gallery images with the query's pid *and* camid are discarded.
-* ``regdb``: nothing is discarded.
+* ``regdb``, ``plain``: nothing is discarded.
 * CMC for ``sysu``/``llcm`` is computed on the filtered ranking with repeated
   identities removed (each identity counted at its first occurrence); ``regdb``
   uses the standard CMC.  mAP and mINP always use the filtered ranking without
@@ -32,7 +34,7 @@ Deliberate choices, where the authors' code is ill-defined:
   matched at all), which is what Rank-k means there.
 * **Direction.** ``distmat`` is always query x gallery and a *distance* (smaller
   is closer).  The authors pass ``-similarity``; their LLCM VIS->IR script also
-  transposes query and gallery (a known issue of their repository).  We never do.
+  transposes query and gallery (a known bug of their test script).  We never do.
 
 Algorithm (no Python loop over queries, no full sort): for each query the
 positives' distances ``t_1 <= ... <= t_m`` are sorted; the number of kept
@@ -53,6 +55,7 @@ import numpy as np
 
 from vireid.errors import VireidError
 from vireid.evaluation.checks import EvalInputs, check_inputs
+from vireid.evaluation.protocols import EvalProtocol
 from vireid.evaluation.result import EvalResult
 
 _PASS_ELEMS = 1 << 18  # rows per pass = this / num_gallery (2 MB of float64, in L2/L3 cache
@@ -62,7 +65,7 @@ _TABLE_ELEMS = 1 << 18  # bound of the (rows x identities) table of the de-dupli
 
 
 def evaluate(distmat: Any, q_pids: Any, g_pids: Any, q_camids: Any = None,
-             g_camids: Any = None, *, protocol: str, max_rank: int = 20,
+             g_camids: Any = None, *, protocol: str | EvalProtocol, max_rank: int = 20,
              chunk_size: int | None = None) -> EvalResult:
     """CMC, mAP and mINP of a query x gallery distance matrix under ``protocol``.
 
@@ -71,7 +74,7 @@ def evaluate(distmat: Any, q_pids: Any, g_pids: Any, q_camids: Any = None,
         q_pids, g_pids: integer identities of queries and gallery entries.
         q_camids, g_camids: the datasets' own integer camera numbers (required for
             ``sysu``, where camera 3 queries ignore camera 2, and for ``llcm``).
-        protocol: ``"sysu"``, ``"regdb"`` or ``"llcm"``.
+        protocol: ``"sysu"``, ``"regdb"``, ``"llcm"``, ``"plain"`` or an :class:`EvalProtocol`.
         max_rank: length of the CMC curve (capped at the gallery size).
         chunk_size: queries per pass (default: about 256k distances per pass; memory
             stays ``O(16 x chunk_size x num_gallery)`` bits plus per-query statistics).
@@ -133,17 +136,40 @@ class _Gallery:
         qp = self.query_pid
         present = qp >= 0
         total = np.where(present, self.pid_count[np.maximum(qp, 0)], 0)
-        if x.protocol == "sysu":
-            cam2 = np.bincount(self.pid[self.cam == 2], minlength=self.num_pids)
-            total = total - np.where(present & (x.q_camids == 3), cam2[np.maximum(qp, 0)], 0)
-        elif x.protocol == "llcm":
+        if x.rules.needs_camids:  # subtract the discarded same-identity entries, camera by camera
             cams, cam_idx = np.unique(self.cam, return_inverse=True)
             table = np.bincount(self.pid * len(cams) + cam_idx.reshape(-1),
                                 minlength=self.num_pids * len(cams)).reshape(-1, len(cams))
-            qpos = np.clip(np.searchsorted(cams, x.q_camids), 0, len(cams) - 1)
-            same_cam = table[np.maximum(qp, 0), qpos]
-            total = total - np.where(present & (cams[qpos] == x.q_camids), same_cam, 0)
+            gone = x.rules.discarded(True, x.q_camids[:, None], cams[None, :])  # (queries, cameras)
+            lost = (table[np.maximum(qp, 0)] * gone).sum(axis=1)
+            total = total - np.where(present, lost, 0)
         return total
+
+
+class _CameraFilter:
+    """Gallery entries a query ignores whatever their identity (the protocol's hidden cameras),
+    tabulated once per distinct query camera."""
+
+    def __init__(self, x: EvalInputs) -> None:
+        cams, self.q_idx = np.unique(x.q_camids, return_inverse=True)
+        self.q_idx = self.q_idx.reshape(-1)
+        self.by_cam = x.rules.hidden(cams[:, None], x.g_camids[None, :])  # (query cameras, gallery)
+        self.any = self.by_cam.any(axis=1)[self.q_idx]  # per query: does it hide anything?
+
+    @staticmethod
+    def build(x: EvalInputs) -> "_CameraFilter | None":
+        if not x.rules.hidden_cameras:
+            return None
+        f = _CameraFilter(x)
+        return f if f.any.any() else None
+
+    def rows(self, rows: np.ndarray) -> np.ndarray:
+        """(len(rows), num_gallery) hidden entries of queries ``rows``."""
+        return self.by_cam[self.q_idx[rows]]
+
+    def at(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """Hidden flags of the (rows[i], cols[i, j]) pairs."""
+        return self.by_cam[self.q_idx[rows][:, None], cols]
 
 
 def _evaluate(x: EvalInputs, chunk_size: int | None) -> EvalResult:
@@ -156,12 +182,7 @@ def _evaluate(x: EvalInputs, chunk_size: int | None) -> EvalResult:
         raise VireidError(f"no query has a true match in the gallery under protocol "
                           f"{x.protocol!r} ({num_q} queries, {gal.num_pids} gallery "
                           "identities): check that query and gallery ids refer to the same people")
-    if x.protocol == "sysu":  # camera-3 queries do not see camera-2 gallery entries
-        hide_rows, hide_cols = x.q_camids == 3, gal.cam == 2
-        if not hide_cols.any():
-            hide_rows = hide_cols = None
-    else:
-        hide_rows = hide_cols = None
+    hide = _CameraFilter.build(x)  # e.g. sysu: camera-3 queries do not see camera-2 entries
 
     inner = int(chunk_size) if chunk_size else max(1, _PASS_ELEMS // num_g)
     outer = inner * _PASSES_PER_BLOCK
@@ -169,8 +190,7 @@ def _evaluate(x: EvalInputs, chunk_size: int | None) -> EvalResult:
     aps, inps, firsts = [], [], []
     for start in range(0, len(valid), outer):
         rows = valid[start:start + outer]
-        hidden = None if hide_rows is None else hide_rows[rows]
-        ap, inp, first = _block(x, gal, rows, num_pos[rows], hidden, hide_cols, inner, mask_buf, max_rank)
+        ap, inp, first = _block(x, gal, rows, num_pos[rows], hide, inner, mask_buf, max_rank)
         aps.append(ap)
         inps.append(inp)
         firsts.append(first)
@@ -182,7 +202,7 @@ def _evaluate(x: EvalInputs, chunk_size: int | None) -> EvalResult:
 
 
 def _thresholds(x: EvalInputs, gal: _Gallery, rows: np.ndarray, num_pos: np.ndarray,
-                hidden: np.ndarray | None, hide_cols: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+                hide: _CameraFilter | None) -> tuple[np.ndarray, np.ndarray]:
     """Per row: the positives' sorted distances ``t_1 <= ... <= t_m`` as ``(num_k, rows)``
     (+inf past a row's ``m``), and how many same-identity gallery entries that the
     counts include lie at distance <= t_k (also ``(num_k, rows)``)."""
@@ -194,14 +214,11 @@ def _thresholds(x: EvalInputs, gal: _Gallery, rows: np.ndarray, num_pos: np.ndar
     is_special = j < count[:, None]
     cols = gal.cols_by_pid[np.minimum(gal.pid_start[qp][:, None] + j, num_g - 1)]
     d_special = np.where(is_special, x.distmat[rows[:, None], cols], np.inf)
-    if x.protocol == "sysu":
-        kept = is_special if hidden is None else is_special & ~(hidden[:, None] & hide_cols[cols])
-        counted = kept  # hidden camera-2 entries are cleared from the pass masks too
-    elif x.protocol == "llcm":
-        kept = is_special & (gal.cam[cols] != x.q_camids[rows][:, None])
-        counted = is_special  # discarded same-camera entries are still counted by the passes
-    else:
-        kept = counted = is_special
+    kept = counted = is_special
+    if hide is not None:
+        counted = kept = is_special & ~hide.at(rows, cols)  # hidden entries: cleared from the passes too
+    if x.rules.same_camera_same_identity:  # still counted by the passes, subtracted here
+        kept = kept & (gal.cam[cols] != x.q_camids[rows][:, None])
     num_k = int(num_pos.max())
     thr = np.ascontiguousarray(np.sort(np.where(kept, d_special, np.inf), axis=1)[:, :num_k].T)
     counted_d = np.where(counted, d_special, np.inf)
@@ -211,21 +228,21 @@ def _thresholds(x: EvalInputs, gal: _Gallery, rows: np.ndarray, num_pos: np.ndar
     return thr, special_le
 
 
-def _block(x: EvalInputs, gal: _Gallery, rows: np.ndarray, num_pos: np.ndarray, hidden: np.ndarray | None,
-           hide_cols: np.ndarray | None, inner: int, mask_buf: np.ndarray, max_rank: int):
+def _block(x: EvalInputs, gal: _Gallery, rows: np.ndarray, num_pos: np.ndarray, hide: _CameraFilter | None,
+           inner: int, mask_buf: np.ndarray, max_rank: int):
     """AP, INP and first-hit rank (0-based, CMC definition of the protocol) of query ``rows``.
 
-    ``num_pos`` is the number of positives of each row (>= 1); the entries at rows
-    ``hidden`` x columns ``hide_cols`` (bool vectors) are discarded (the sysu camera rule).
+    ``num_pos`` is the number of positives of each row (>= 1); the entries ``hide`` hides
+    are discarded (the protocol's hidden cameras, e.g. sysu's camera 3 -> camera 2 rule).
     The per-row thresholds are computed once for the block; the passes over the distances
     then go ``inner`` rows at a time, a slice small enough to stay in cache across passes.
     """
     num_g = x.distmat.shape[1]
-    thr, special_le = _thresholds(x, gal, rows, num_pos, hidden, hide_cols)
+    thr, special_le = _thresholds(x, gal, rows, num_pos, hide)
     num_k, n = thr.shape
     before = np.zeros((num_k, n), dtype=np.int64)
     consecutive = rows[-1] - rows[0] == n - 1
-    dedup = x.protocol != "regdb"
+    dedup = x.rules.dedup_cmc
     cap = int(gal.pid_count.max())
     found_r, found_c = [], []
     for a in range(0, n, inner):
@@ -235,8 +252,8 @@ def _block(x: EvalInputs, gal: _Gallery, rows: np.ndarray, num_pos: np.ndarray, 
             dist = dist.astype(np.float64)
         mask = mask_buf[:b - a]
         keep = None
-        if hidden is not None and hidden[a:b].any():
-            keep = ~(hidden[a:b, None] & hide_cols[None, :])
+        if hide is not None and hide.any[rows[a:b]].any():
+            keep = ~hide.rows(rows[a:b])
         for k in range(int(num_pos[a:b].max())):  # one pass per positive: entries <= t_k
             np.less_equal(dist, thr[k, a:b, None], out=mask)
             if keep is not None:

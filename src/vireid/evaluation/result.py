@@ -16,7 +16,8 @@ import numpy as np
 from vireid.errors import VireidError
 
 RANKS: tuple[int, ...] = (1, 5, 10, 20)
-METRICS: tuple[str, ...] = tuple(f"rank{k}" for k in RANKS) + ("mAP", "mINP")
+#: names of the scores of an evaluation, in table order (keys of :func:`aggregate`'s mean/std)
+SCORE_NAMES: tuple[str, ...] = tuple(f"rank{k}" for k in RANKS) + ("mAP", "mINP")
 
 
 @dataclass(frozen=True, eq=False)
@@ -59,13 +60,13 @@ def aggregate(results: Sequence[EvalResult]) -> dict:
     if not results:
         raise VireidError("aggregate: no evaluation results given")
     trials = [r.as_dict() for r in results]
-    table = np.array([[t[m] for m in METRICS] for t in trials], dtype=np.float64)
+    table = np.array([[t[m] for m in SCORE_NAMES] for t in trials], dtype=np.float64)
     mean = table.mean(axis=0)
-    std = table.std(axis=0, ddof=1) if len(trials) > 1 else np.zeros(len(METRICS))
+    std = table.std(axis=0, ddof=1) if len(trials) > 1 else np.zeros(len(SCORE_NAMES))
     return {
         "num_trials": len(trials),
-        "mean": {m: float(v) for m, v in zip(METRICS, mean)},
-        "std": {m: float(v) for m, v in zip(METRICS, std)},
+        "mean": {m: float(v) for m, v in zip(SCORE_NAMES, mean)},
+        "std": {m: float(v) for m, v in zip(SCORE_NAMES, std)},
         "trials": trials,
     }
 
@@ -86,11 +87,11 @@ def format_table(results: Sequence[EvalResult] | EvalResult, *,
     if len(names) != len(results):
         raise ValueError(f"{len(names)} names for {len(results)} results")
     header = ["trial", "Rank-1", "Rank-5", "Rank-10", "Rank-20", "mAP", "mINP"]
-    rows = [[str(n)] + [f"{100 * t[m]:.2f}" for m in METRICS]
+    rows = [[str(n)] + [f"{100 * t[m]:.2f}" for m in SCORE_NAMES]
             for n, t in zip(names, agg["trials"])]
     if len(results) > 1:
         rows.append(["mean ± std"] + [f"{100 * agg['mean'][m]:.2f} ± {100 * agg['std'][m]:.2f}"
-                                      for m in METRICS])
+                                      for m in SCORE_NAMES])
     if style == "markdown":
         lines = ["| " + " | ".join(header) + " |",
                  "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]

@@ -2,8 +2,11 @@
 
 The exported graph maps a batch of images (dynamic batch, fixed H x W) to the L2-normalised
 descriptor of :meth:`vireid.models.base.ReIDModel.embed` (flip fusion and embedding
-combination included).  Preprocessing is stated in the model's metadata
-(``preprocessing_in_graph``):
+combination included).  The metadata records the exact preprocessing vireid applies before
+the graph (:mod:`vireid.inference.preprocess`): ``preprocessing`` (JSON: decoding to 8-bit RGB,
+the resize -- PIL's Lanczos filter to W x H, which matters: bilinear changes the descriptor --,
+scaling, mean/std, channel order and layout), plus ``resize_filter``, ``channel_order`` and
+whether the normalisation is inside the graph (``preprocessing_in_graph``):
 
 * ``false`` (default): input is float32 RGB (B, 3, H, W), already resized to H x W, scaled
   to [0, 1] and normalised with ImageNet mean/std (``mean``/``std`` metadata).
@@ -27,8 +30,10 @@ import torch
 from torch import Tensor, nn
 
 from vireid.errors import VireidError
+from vireid.utils.io import ordinary_permissions
 from vireid.models.base import ReIDModel, modality_to_modal
 
+MIN_OPSET = 11  # the descriptor's graph (flip, normalisation) needs opset 11 or newer
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -52,6 +57,21 @@ class DescriptorModule(nn.Module):
                                      alpha=self.alpha, normalize=True)
 
 
+def preprocessing_recipe(height: int, width: int, in_graph: bool) -> dict[str, Any]:
+    """The steps from an image file to the graph's input, as :mod:`vireid.inference.preprocess` does them."""
+    return {
+        "decode": "PIL, converted to 8-bit RGB (a single-channel image is replicated to 3 channels; "
+                  "16-bit values v -> round(v / 257))",
+        "resize": {"library": "PIL", "filter": "lanczos", "size_hw": [height, width],
+                   "call": f"image.resize(({width}, {height}), Image.Resampling.LANCZOS)",
+                   "when": "the image is not already that size"},
+        "channel_order": "RGB", "layout": "NCHW float32",
+        "normalise": ("inside the graph: pass the resized 0..255 values" if in_graph else
+                      "x / 255, then (x - mean) / std per channel, before the graph"),
+        "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD),
+    }
+
+
 def _require_onnx():
     try:
         import onnx  # noqa: F401
@@ -66,6 +86,9 @@ def export_onnx(model: ReIDModel, out: str | Path, *, modality: str, img_size: t
     _require_onnx()
     import onnx
 
+    newest = onnx.defs.onnx_opset_version()
+    if not MIN_OPSET <= int(opset) <= newest:
+        raise VireidError(f"opset must be between {MIN_OPSET} and {newest} (the installed onnx), got {opset}")
     wrapper = DescriptorModule(model, modality, flip=flip, combine=combine, alpha=alpha,
                                preprocess=preprocess_in_graph).eval()
     h, w = img_size
@@ -74,6 +97,7 @@ def export_onnx(model: ReIDModel, out: str | Path, *, modality: str, img_size: t
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     os.close(fd)
+    ordinary_permissions(tmp)  # mkstemp creates 0600
     try:
         with torch.no_grad():
             torch.onnx.export(wrapper, (dummy,), tmp, input_names=["images"], output_names=["descriptor"],
@@ -85,6 +109,8 @@ def export_onnx(model: ReIDModel, out: str | Path, *, modality: str, img_size: t
             "input_layout": "NCHW RGB float32", "preprocessing_in_graph": json.dumps(preprocess_in_graph),
             "input_range": "[0, 255]" if preprocess_in_graph else "normalised (x / 255 - mean) / std",
             "mean": json.dumps(IMAGENET_MEAN), "std": json.dumps(IMAGENET_STD), "flip": json.dumps(flip),
+            "resize_filter": "lanczos (PIL Image.Resampling.LANCZOS)", "channel_order": "RGB",
+            "preprocessing": json.dumps(preprocessing_recipe(h, w, preprocess_in_graph)),
             "combine": combine, "output": "L2-normalised descriptor (B, D)",
             **{k: v if isinstance(v, str) else json.dumps(v) for k, v in (metadata or {}).items()},
         }

@@ -9,37 +9,32 @@ Sources understood by :func:`read_checkpoint`:
   :meth:`DEEN.save` file (``architecture`` + ``kwargs`` only).  Without a ``config`` in the
   metadata, a ``config.yaml`` next to the file or in the run folder above its ``checkpoints/``
   folder is used when present;
-* any other file: the DEEN authors' ``*.t`` checkpoint, read with
-  ``torch.load(weights_only=True)``; the variant is inferred from its keys (the RegDB
-  variant has no ``MFA3`` block).
+* any other file: an authors' ``*.t`` checkpoint, read with ``torch.load(weights_only=True)``:
+  DEEN's if it has ``MFA``/``DEE`` blocks (the variant is inferred from its keys: the RegDB
+  variant has no ``MFA3`` block), else AGW's (or their non-local-free ``base``).
 
 The test-time configuration (:class:`InferenceConfig`) comes from the run's config
-(``data.height/width``, ``eval.flip/combine``) and falls back to DEEN's recipe (288 x 144,
-flip, all embeddings, pool + BN) when the checkpoint carries none.  A model with a fixed
+(``data.height/width``, ``eval.flip/combine``) and falls back, when the checkpoint carries none
+(the authors' ``*.t`` files and ``vireid convert`` output), to the model's ``eval_defaults`` -- AGW's
+``test.py``: 288 x 144, no flip, BN feature -- or else DEEN's ``test.py``: 384 x 144
+(``--img_h 384 --img_w 144``), flip, all embeddings, pool + BN.  A model with a fixed
 input size (DEEN-ViT's ``img_size``) always uses its own.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from torch import nn
 
 from vireid.data.transforms import IMAGENET_MEAN, IMAGENET_STD
-from vireid.errors import CheckpointError, ConfigError, ShapeError, VireidError
+from vireid.errors import CheckpointError, ShapeError, VireidError
 
-# architecture name (safetensors metadata) -> (module, class); config names map onto these
-ARCHITECTURES: dict[str, tuple[str, str]] = {
-    "DEEN": ("vireid.models.deen", "DEEN"),
-    "DEENViT": ("vireid.models.deen_vit", "DEENViT"),
-}
-CONFIG_NAMES = {"deen": "DEEN", "deen_vit": "DEENViT"}
-DEFAULT_SIZE = (288, 144)
+DEFAULT_SIZE = (384, 144)  # (H, W) of DEEN/test.py and DEEN/train.py
 COMBINES = ("all", "weighted", "pool", "bn")
 
 
@@ -73,20 +68,6 @@ def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def build_architecture(name: str, kwargs: Mapping[str, Any], source: str) -> nn.Module:
-    """Instantiate ``name`` (metadata or config name) with its constructor ``kwargs``."""
-    name = CONFIG_NAMES.get(name, name)
-    if name not in ARCHITECTURES:
-        raise CheckpointError(f"{source}: unknown architecture {name!r}; expected one of "
-                              f"{', '.join(ARCHITECTURES)}")
-    module, cls_name = ARCHITECTURES[name]
-    cls = getattr(importlib.import_module(module), cls_name)
-    try:
-        return cls(**dict(kwargs))
-    except (TypeError, ValueError, ConfigError) as exc:
-        raise CheckpointError(f"{source}: invalid {name} arguments in the checkpoint metadata: {exc}") from None
-
-
 def _find_config(weights: Path) -> dict | None:
     """``config.yaml`` next to the weights or in the run folder above a ``checkpoints/`` folder."""
     folders = [weights.parent] + [p.parent for p in list(weights.parents)[:3] if p.name == "checkpoints"]
@@ -109,40 +90,14 @@ class LoadedCheckpoint:
 
 
 def _read_vireid(weights: Path) -> LoadedCheckpoint:
-    from vireid.engine.checkpoint import read_weights
-    from vireid.models.weights import load_state_dict_strict
+    from vireid.models.registry import model_spec
+    from vireid.models.weights import build_from_metadata, load_state_dict_strict, read_model_checkpoint
 
-    tensors, meta = read_weights(weights)
-    if meta.get("format") != "vireid-model" or "architecture" not in meta or "kwargs" not in meta:
-        raise CheckpointError(f"{weights}: not a vireid model checkpoint (its metadata has no "
-                              "'format: vireid-model' / 'architecture' / 'kwargs'; bare state dicts "
-                              "cannot be rebuilt)")
-    kwargs = meta["kwargs"]
-    if isinstance(kwargs, str):
-        try:
-            kwargs = json.loads(kwargs)
-        except json.JSONDecodeError:
-            kwargs = None
-    if not isinstance(kwargs, dict):
-        raise CheckpointError(f"{weights}: metadata 'kwargs' must be a JSON object")
-    arch = CONFIG_NAMES.get(str(meta["architecture"]), str(meta["architecture"]))
-    model = build_architecture(arch, kwargs, str(weights))
+    tensors, name, kwargs, meta = read_model_checkpoint(weights)
+    model = build_from_metadata(name, kwargs, str(weights))
     load_state_dict_strict(model, tensors, source=str(weights))
     config = meta.get("config") if isinstance(meta.get("config"), dict) else _find_config(weights)
-    return LoadedCheckpoint(model, arch, kwargs, config, weights)
-
-
-def infer_official_variant(path: Path) -> str:
-    """``"default"`` if the authors' checkpoint has an MFA3 block, else ``"regdb"``."""
-    from vireid.utils.io import safe_torch_load
-
-    obj = safe_torch_load(path, allow_numpy=True)
-    state = obj.get("net", obj) if isinstance(obj, dict) else None
-    if not isinstance(state, dict):
-        raise CheckpointError(f"{path}: not a vireid checkpoint nor a DEEN authors' checkpoint "
-                              "({'net': state_dict, ...})")
-    keys = [k[len("module."):] if k.startswith("module.") else k for k in state]
-    return "default" if any(k.startswith("MFA3.") for k in keys) else "regdb"
+    return LoadedCheckpoint(model, model_spec(name).architecture, kwargs, config, weights)
 
 
 def read_checkpoint(path: str | Path, variant: str | None = None) -> LoadedCheckpoint:
@@ -155,11 +110,11 @@ def read_checkpoint(path: str | Path, variant: str | None = None) -> LoadedCheck
 
         loaded = _read_vireid(resolve_checkpoint(p))
     else:
-        from vireid.models.official import load_official_deen
+        from vireid.models.authors import load_authors_checkpoint
+        from vireid.models.registry import spec_of
 
-        variant = variant or infer_official_variant(p)
-        model = load_official_deen(p, variant=variant)
-        loaded = LoadedCheckpoint(model, "DEEN", dict(model.config), None, p)
+        model = load_authors_checkpoint(p, variant=variant)
+        loaded = LoadedCheckpoint(model, spec_of(model).architecture, dict(model.config), None, p)
     loaded.model.eval()
     return loaded
 
@@ -170,7 +125,7 @@ def inference_config(loaded: LoadedCheckpoint, *,
     """Test-time options: explicit arguments, then the run config, then DEEN's defaults."""
     model, config = loaded.model, loaded.config or {}
     data = dict(config.get("data", {}) or {})
-    ev = dict(config.get("eval", {}) or {})
+    ev = {**getattr(model, "eval_defaults", {}), **dict(config.get("eval", {}) or {})}
     own = getattr(model, "img_size", None)
     if own is not None:
         own = (int(own[0]), int(own[1]))
@@ -181,7 +136,8 @@ def inference_config(loaded: LoadedCheckpoint, *,
     elif img_size is not None:
         size = (int(img_size[0]), int(img_size[1]))
     else:
-        size = (int(data.get("height", DEFAULT_SIZE[0])), int(data.get("width", DEFAULT_SIZE[1])))
+        default = getattr(model, "test_size", DEFAULT_SIZE)
+        size = (int(data.get("height", default[0])), int(data.get("width", default[1])))
     combine = combine if combine is not None else str(ev.get("combine", "all"))
     if combine not in COMBINES:
         raise VireidError(f"unknown combine {combine!r}; expected one of {', '.join(COMBINES)}")

@@ -48,6 +48,8 @@ class InferenceModel:
         model: the :class:`~vireid.models.base.ReIDModel` (eval mode, on ``device``).
         config: the :class:`InferenceConfig` (input size, normalisation, flip, combine).
         checkpoint_sha256: SHA-256 of the checkpoint file that was read.
+        weights_sha256: SHA-256 of the model's tensors (:func:`vireid.models.weights.weights_sha256`),
+            what identifies the model: a re-saved copy of the same weights has the same.
         source: that file's path.
     """
 
@@ -60,6 +62,7 @@ class InferenceModel:
         self.config = config
         self.batch_size = int(batch_size)
         self.checkpoint_sha256 = checkpoint_sha256
+        self._weights_sha256: str | None = None
         self.source = source
         self._dim: int | None = None
 
@@ -81,11 +84,21 @@ class InferenceModel:
         return self._dim
 
     @property
+    def weights_sha256(self) -> str:
+        if self._weights_sha256 is None:
+            from vireid.models.weights import weights_sha256
+
+            self._weights_sha256 = weights_sha256(self.model)
+        return self._weights_sha256
+
+    @property
     def model_id(self) -> dict[str, Any]:
-        """What a search index stores to refuse queries from another model."""
-        return {"checkpoint_sha256": self.checkpoint_sha256, "config_sha256": self.config.sha256(),
+        """What a search index stores to refuse queries from another model: the hash of the
+        tensors and of the inference config, and the descriptor size (the checkpoint file's
+        hash and path are kept for information)."""
+        return {"weights_sha256": self.weights_sha256, "config_sha256": self.config.sha256(),
                 "descriptor": self.descriptor_dim, "architecture": self.config.architecture,
-                "checkpoint": self.source}
+                "checkpoint": self.source, "checkpoint_sha256": self.checkpoint_sha256}
 
     # ------------------------------------------------------------------ embedding
     def preprocess(self, images: Any) -> Tensor:
@@ -141,7 +154,9 @@ class InferenceModel:
                     opset: int = 17) -> Path:
         """ONNX graph of this model's descriptor for ``modality`` (see :mod:`vireid.export.onnx`)."""
         from vireid.export.onnx import export_onnx
+        from vireid.utils.paths import check_output
 
+        check_output(out, {"checkpoint": self.source})
         c = self.config
         model = self.model.to("cpu")
         try:

@@ -1,9 +1,9 @@
 """DEEN's center-guided pair mining (CPM) loss.
 
 Zhang & Wang, "Diverse Embedding Expansion Network and Low-Light Cross-Modality Benchmark
-for Visible-Infrared Person Re-identification", CVPR 2023, Sec. 3.3, Eqs. (6)-(8), as
-implemented in the authors' ``DEEN/loss.py`` (``CPMLoss``).  Vectorised: no loop over
-identities.
+for Visible-Infrared Person Re-identification", CVPR 2023 (the paper's section on the
+center-guided pair mining loss), as implemented in the authors' ``DEEN/loss.py``
+(``CPMLoss``).  Vectorised: no loop over identities.
 
 Input convention (the authors'): ``features`` is the concatenation along the batch of four
 equal chunks ``[f1; f2; f3; f4]`` -- in DEEN's ``train.py`` visible, infrared, visible

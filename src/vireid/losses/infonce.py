@@ -10,7 +10,7 @@ visible).  With cosine similarities ``s = <v, r> / (|v||r| T)``:
     L_{v->r}(i) = -1/|P(i)| sum_{j in P(i)} log( exp(s_ij) / sum_k exp(s_ik) )
 
 averaged over the anchors that have at least one positive; the loss is the mean of the two
-directions.  Choices (the design note leaves them open): L2-normalised embeddings, the
+directions.  Choices (docs/deen_vit.md, "SS-DEC"): L2-normalised embeddings, the
 log-probability averaged over positives outside the log (SupCon's L_out, the better of its
 two variants), anchors without a cross-modal positive skipped; if no anchor has one the
 loss is 0 (still connected to the graph).
@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vireid.errors import ShapeError
+from vireid.modality import MODAL_VISIBLE, check_modality
 
 
 def _directional(logits: Tensor, pos: Tensor) -> tuple[Tensor, Tensor]:
@@ -62,3 +63,25 @@ class InfoNCE(nn.Module):
 
     def extra_repr(self) -> str:
         return f"temperature={self.temperature}"
+
+
+def branch_infonce(branch_embeddings: Tensor, labels: Tensor, modality: Tensor, temperature: float = 0.07) -> Tensor:
+    """Cross-modal InfoNCE on each of K generated embeddings, averaged over the K branches (SS-DEC).
+
+    ``branch_embeddings``: (K, B, C) pooled generated embeddings; ``labels``: (B,) identities and
+    ``modality``: (B,) 1 visible / 2 infrared of the same batch.  Per branch, visible anchors rank
+    all infrared embeddings (and vice versa); same-identity ones are the positives
+    (:class:`InfoNCE`).  0 (in the graph) if no identity appears in both modalities.
+    """
+    if not isinstance(branch_embeddings, Tensor) or branch_embeddings.dim() != 3:
+        got = tuple(branch_embeddings.shape) if isinstance(branch_embeddings, Tensor) else type(branch_embeddings).__name__
+        raise ShapeError(f"branch_infonce: expected branch embeddings of shape (K, B, C), got {got}")
+    b = branch_embeddings.shape[1]
+    if not isinstance(labels, Tensor) or labels.shape != (b,):
+        got = tuple(labels.shape) if isinstance(labels, Tensor) else type(labels).__name__
+        raise ShapeError(f"branch_infonce: expected labels of shape ({b},), got {got}")
+    check_modality(modality, b)
+    vis = modality == MODAL_VISIBLE
+    ir = ~vis
+    crit = InfoNCE(temperature)
+    return torch.stack([crit(z[vis], z[ir], labels[vis], labels[ir]) for z in branch_embeddings]).mean()

@@ -1,8 +1,9 @@
 """DEEN's orthogonal loss between the generated embeddings.
 
-Zhang & Wang, CVPR 2023, Sec. 3.2, Eq. (5) ("orthogonal loss" L_ort), as ``loss_ort`` in the
-forward of the authors' ``DEEN/model.py``: with pooled features stacked embedding-major
-``[e_0; e_1; e_2]`` (original, first and second DEE expansion), each ``(B, C)``,
+Zhang & Wang, CVPR 2023, the orthogonal loss L_ort of the DEE module (the paper's section on
+diverse embedding expansion), as ``loss_ort`` in the forward of the authors' ``DEEN/model.py``:
+with pooled features stacked embedding-major ``[e_0; e_1; e_2]`` (original, first and second
+DEE expansion), each ``(B, C)``,
 
     L_ort = sum_b sum_{1 <= i < j < E} <e_i[b], e_j[b]> / (E * B)
 

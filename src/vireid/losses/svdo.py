@@ -1,22 +1,23 @@
 """ABD-Net's SVDO orthogonality regularisers (O.F. on features, O.W. on weights).
 
-Chen et al., "ABD-Net: Attentive but Diverse Person Re-Identification", ICCV 2019, Sec. 3.2,
-Eq. (2): ``SVDO(M) = beta * ||lambda_1(M M^T) - lambda_2(M M^T)||_2^2`` with ``lambda_1`` /
+Chen et al., "ABD-Net: Attentive but Diverse Person Re-Identification", ICCV 2019, Sec. 3.2
+(SVDO): ``SVDO(M) = beta * ||lambda_1(M M^T) - lambda_2(M M^T)||_2^2`` with ``lambda_1`` /
 ``lambda_2`` the largest / smallest eigenvalue, both estimated by power iteration (no SVD or
 EVD in the training path).  Details checked against the authors' code
 (``torchreid/losses/of_penalty.py`` for O.F., ``torchreid/regularizers/SVMO.py`` -- the
-regulariser their ``--use-ow`` actually selects -- for O.W.):
+regulariser their ``--use-ow`` actually selects -- for O.W.; the choices are discussed in
+docs/abd.md):
 
 * **Estimator.**  ``k = num_iters`` matrix-vector products: ``v <- X v / |X v|`` ``k - 1``
   times, then the Rayleigh quotient ``v^T X v / v^T v``.  For ``k = 2`` this is exactly
   the authors' ``(X X x)^T (X x) / (X x)^T (X x)``.  The Rayleigh quotient (not the norm
-  ratio ``|q| / |p|`` of the design note) is signed, which the shifted step needs.
+  ratio ``|q| / |p|`` of successive iterates) is signed, which the shifted step needs.
 * ``lambda_2 = lambda_1 + mu`` with ``mu`` the dominant eigenvalue of ``X - lambda_1 I``
   (negative: ``lambda_min - lambda_1``), estimated the same way.
 * **Cost.**  The Gram ``X`` (n x n, n = its side) is formed once (O(n^2 c), one GEMM); each
   step is then O(n^2), and the shift is applied in the product (``X v - lambda_1 v``), so
-  ``X - lambda_1 I`` is never formed.  (Matrix-free ``M (M^T v)`` steps were measured slower
-  on CPU, fwd + bwd: each step's backward writes a full-size gradient of ``M``.)
+  ``X - lambda_1 I`` is never formed.  (Matrix-free ``M (M^T v)`` steps are slower on CPU,
+  fwd + bwd: each step's backward writes a full-size gradient of ``M``.)
 * Start vectors: uniform ``[0, 1)`` for ``lambda_1`` (as SVMO.py; it overlaps well with the
   Perron vector of the non-negative Gram of post-ReLU features) and standard normal for the
   shifted step (as of_penalty.py), drawn from ``generator`` (a seeded ``torch.Generator``;
@@ -33,7 +34,7 @@ regulariser their ``--use-ow`` actually selects -- for O.W.):
   Gram).  ``gram="outer"`` (``M M^T``) reproduces that; ``"inner"`` forces ``M^T M``.
 
 Deviations from the authors' code, on purpose (all documented on the classes): our O.F.
-penalty is squared (paper Eq. 2) unless ``squared=False`` (their code: linear); their O.F.
+penalty is squared (as in the paper) unless ``squared=False`` (their code: linear); their O.F.
 batch reduction is ``sum / (B / 32)`` (32 x the mean), ours is the mean over samples; their
 SVMO multiplies ``beta`` by 10, ours uses ``beta`` as given.
 """

@@ -1,14 +1,13 @@
-"""Token-level orthogonality loss of the DEEN-ViT design notes (T-MHEE, section 3, "1.4 正交损失").
+"""Token-level orthogonality loss, an option of T-MHEE (docs/deen_vit.md, "The token-level loss").
 
 For each sample the tokens are L2-normalised over channels, ``X_hat = normalize(X, dim=-1)`` (N, C),
 and the loss is the mean absolute off-diagonal entry of their Gram matrix
 
     L = 1 / (B * N * (N - 1)) * sum_b sum_{i != j} |<x_hat_bi, x_hat_bj>|
 
-i.e. the notes' ``|ortho_mat|.sum() / (N (N - 1))`` with the diagonal removed.  Choice: the notes'
-snippet sums over the batch as well (its value grows with B); ``reduction="mean"`` (default) also
-divides by B so a loss weight does not depend on the batch size; ``reduction="sum"`` is the notes'
-normaliser exactly.
+i.e. ``|Gram|.sum() / (N (N - 1))`` with the diagonal removed, per sample.  ``reduction="mean"``
+(default) also divides by B so a loss weight does not depend on the batch size;
+``reduction="sum"`` sums over the batch (its value then grows with B).
 
 Memory.  A naive implementation keeps the whole (B, N, N) Gram matrix and its sign alive for
 backward (at N = 576, B = 64: 85 MB each in fp32).  Here a custom autograd function processes the
@@ -19,7 +18,7 @@ between forward and backward: only ``X_hat`` (B, N, C).  Peak extra memory: abou
 ``chunk_size * N^2`` floats (Gram, sign and their sum), by default at most ~2^23 elements per chunk
 (32 MB in fp32).  The Gram matrices are computed in fp32 (fp64 for fp64 input) even under
 autocast.  The ||G||_F identity (``||X X^T||_F = ||X^T X||_F``) avoids N x N matrices only for
-*squared* entries, not for the absolute values the notes use, hence the chunking.  Not twice
+*squared* entries, not for the absolute values used here, hence the chunking.  Not twice
 differentiable.
 """
 
@@ -83,7 +82,7 @@ def token_orthogonality_loss(tokens: Tensor, chunk_size: int | None = None,
     """Mean absolute off-diagonal cosine similarity between the tokens of each sample.
 
     ``tokens``: (B, N, C).  ``chunk_size``: samples per chunk (None: :func:`auto_chunk_size`).
-    ``reduction``: "mean" divides by ``B * N * (N - 1)``, "sum" by ``N * (N - 1)`` (the notes').
+    ``reduction``: "mean" divides by ``B * N * (N - 1)``, "sum" by ``N * (N - 1)``.
     Returns a scalar (0 when N < 2).
     """
     if not isinstance(tokens, Tensor) or tokens.dim() != 3:

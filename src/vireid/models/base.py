@@ -5,50 +5,50 @@ Like timm, a model exposes ``forward_features`` and ``forward_head``; what
 
 * training: :class:`TrainOutput` -- pooled features, logits, the label-free
   auxiliary losses the architecture defines (e.g. DEEN's orthogonal loss,
-  key ``"ort"``), and ``extras`` (intermediate tensors that losses computed
-  *outside* ``forward`` need, e.g. feature maps for the SVDO O.F. penalty).
+  ``"ort"``), and typed fields for what losses computed *outside* ``forward``
+  need (e.g. ``of_features`` for the SVDO O.F. penalty).
 * eval: :class:`EvalOutput` -- L2-normalised pooled and BN features for all
   ``num_embeddings`` embeddings, stacked along the batch exactly as DEEN's code
   does (shape ``(E * N, dim)``, embedding-major).
 
 Inputs: ``model(x_vis, x_ir, modal)`` with ``modal`` 0 (both: visible batch then
-infrared batch), 1 (visible only) or 2 (infrared only).  Losses are never
-computed in ``forward`` except the label-free ones the paper puts there.
+infrared batch), 1 (visible only) or 2 (infrared only).  The same codes label single
+samples everywhere (``TrainOutput.modality``, the expansion modules): 1 visible, 2 infrared.
+Losses are never computed in ``forward`` except the label-free ones the paper puts there.
 """
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from vireid.errors import ShapeError
+from vireid.errors import CheckpointError, ShapeError
+from vireid.modality import (MODAL_BOTH, MODAL_INFRARED, MODAL_VISIBLE, MODALITY_ALIASES,  # noqa: F401
+                             modality_to_modal)  # re-exported
 
 Modality = Literal["visible", "infrared"]
-MODAL_BOTH, MODAL_VISIBLE, MODAL_INFRARED = 0, 1, 2
 
 
 class TrainOutput(NamedTuple):
-    feat: Tensor                    # (E * M, D) pooled features, embedding-major
-    logits: Tensor                  # (E * M, num_classes)
-    aux_losses: dict[str, Tensor]   # unweighted label-free losses from the architecture
-    extras: dict[str, Any]          # tensors needed by losses computed outside forward
+    """What a model hands the objective in training (every field a tensor or ``None``)."""
+
+    feat: Tensor                            # (E * M, D) pooled features, embedding-major
+    logits: Tensor                          # (E * M, num_classes)
+    aux_losses: dict[str, Tensor]           # unweighted label-free losses the architecture defines
+    of_features: Tensor | None = None       # features for ABD-Net's SVDO O.F. penalty
+    branch_embeddings: Tensor | None = None  # (K, M, C) pooled generated embeddings (SS-DEC's InfoNCE)
+    modality: Tensor | None = None          # (M,) MODAL_VISIBLE / MODAL_INFRARED of each input sample
+    feature_map: Tensor | None = None       # the last stage's feature map (before pooling)
 
 
 class EvalOutput(NamedTuple):
     feat: Tensor     # (E * M, D) L2-normalised pooled features
     feat_bn: Tensor  # (E * M, D) L2-normalised BNNeck features
-
-
-def modality_to_modal(modality: str | int) -> int:
-    """``"visible"`` -> 1, ``"infrared"`` -> 2 (ints 1/2 pass through)."""
-    if modality in ("visible", "vis", "rgb", 1):
-        return MODAL_VISIBLE
-    if modality in ("infrared", "ir", "thermal", "nir", 2):
-        return MODAL_INFRARED
-    raise ShapeError(f"unknown modality {modality!r}; expected 'visible' or 'infrared'")
 
 
 def check_images(x: Tensor, name: str, min_hw: tuple[int, int] = (1, 1)) -> None:
@@ -71,10 +71,70 @@ class ReIDModel(nn.Module):
     """
 
     num_embeddings: int = 1
+    #: which named weights of :mod:`vireid.models.pretrained` fit the backbone (None: paths only)
+    pretrained_family: str | None = None
+    #: the constructor's keyword arguments (set by each model; saved with the weights)
+    config: dict[str, Any]
+
+    @property
+    def aux_loss_names(self) -> tuple[str, ...]:
+        """Names of the label-free losses ``forward`` returns in ``TrainOutput.aux_losses`` in training."""
+        return ()
+
+    def rng_generators(self) -> dict[str, torch.Generator]:
+        """Named ``torch.Generator`` s the model draws from (sub-modules listing them in a
+        ``random_generators`` attribute); the trainer saves them with its RNG states."""
+        out: dict[str, torch.Generator] = {}
+        for name, m in self.named_modules():
+            for i, g in enumerate(getattr(m, "random_generators", None) or ()):
+                if isinstance(g, torch.Generator):
+                    out[f"{name}.{i}"] = g
+        return out
+
+    # ------------------------------------------------------------------ weights
+    @classmethod
+    def family_for(cls, kwargs: dict[str, Any]) -> str | None:
+        """The ``pretrained_family`` of this class built with constructor ``kwargs``, without building it."""
+        family = cls.__dict__.get("pretrained_family", ReIDModel.pretrained_family)
+        return family if isinstance(family, str) or family is None else None
+
+    def load_pretrained(self, name_or_path: str | os.PathLike) -> None:
+        """Initialise the backbone from pretrained weights: a name (``"imagenet"``, see
+        :mod:`vireid.models.pretrained`; downloaded once) or a file path."""
+        from vireid.models.pretrained import resolve
+
+        from vireid.models.weights import is_vireid_checkpoint
+
+        path = Path(os.fspath(name_or_path)).expanduser()
+        if path.is_file() and is_vireid_checkpoint(path):
+            raise CheckpointError(f"{name_or_path}: is a whole vireid model, not backbone weights; to start "
+                                  f"training from it, use train.init_from={name_or_path} (model.pretrained "
+                                  "takes ImageNet weights: a name such as imagenet, or a torchvision/timm file)")
+        if not path.is_file() and self.pretrained_family is None:
+            raise CheckpointError(f"{name_or_path}: not a file, and {type(self).__name__} of this size has no "
+                                  "named pretrained weights; pass a path")
+        self._load_pretrained_file(resolve(name_or_path, self.pretrained_family))
+
+    def _load_pretrained_file(self, path: Path) -> None:
+        raise CheckpointError(f"{type(self).__name__} cannot load pretrained backbone weights")
+
+    def save(self, path: str | os.PathLike, metadata: dict[str, Any] | None = None) -> None:
+        """Write the weights and the constructor arguments in vireid's safetensors format."""
+        from vireid.models.weights import save_model
+
+        save_model(self, path, metadata)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | os.PathLike) -> "ReIDModel":
+        """Rebuild a model written by :meth:`save` (or by training) and load it strictly (eval mode)."""
+        from vireid.models.weights import rebuild_model
+
+        return rebuild_model(path, expected=cls)
 
     def forward_features(self, x_vis: Tensor | None, x_ir: Tensor | None,
                          modal: int = MODAL_BOTH) -> tuple[Tensor, dict[str, Tensor], dict[str, Any]]:
-        """Return ``(pooled (E*M, D), aux_losses, extras)``."""
+        """Return ``(pooled (E*M, D), aux_losses, fields)``; ``fields`` fills the optional
+        :class:`TrainOutput` fields (``of_features``, ``branch_embeddings``, ``modality``, ``feature_map``)."""
         raise NotImplementedError
 
     def forward_head(self, pooled: Tensor) -> tuple[Tensor, Tensor]:
@@ -82,10 +142,10 @@ class ReIDModel(nn.Module):
         raise NotImplementedError
 
     def forward(self, x_vis: Tensor | None, x_ir: Tensor | None, modal: int = MODAL_BOTH):
-        pooled, aux, extras = self.forward_features(x_vis, x_ir, modal)
+        pooled, aux, fields = self.forward_features(x_vis, x_ir, modal)
         feat_bn, logits = self.forward_head(pooled)
         if self.training:
-            return TrainOutput(pooled, logits, aux, extras)
+            return TrainOutput(pooled, logits, aux, **fields)
         return EvalOutput(F.normalize(pooled, dim=1), F.normalize(feat_bn, dim=1))
 
     def descriptor(self, images: Tensor, modal: int, *, flip: bool = True, combine: str = "all",
@@ -120,6 +180,12 @@ class ReIDModel(nn.Module):
         authors' exactly; with ``normalize=True`` (default) the descriptor is
         L2-normalised, which makes it usable as a cosine/Euclidean embedding.
         """
+        if not isinstance(images, Tensor) or not images.is_floating_point():
+            got = f"a {images.dtype} tensor" if isinstance(images, Tensor) else f"a {type(images).__name__}"
+            raise ShapeError(f"embed: expected preprocessed float images (B, 3, H, W) normalised with the ImageNet "
+                             f"mean/std, got {got}; for raw images (uint8 arrays or tensors, paths, PIL) use "
+                             "vireid.load_model(...).embed, which preprocesses them")
+        check_images(images, "embed")
         modal = modality_to_modal(modality)
         was_training = self.training
         self.eval()

@@ -1,6 +1,9 @@
-"""DEEN's diverse embedding expansion (DEE) module.
+"""DEEN's diverse embedding expansion (DEE) module on CNN feature maps.
 
-Zhang & Wang, CVPR 2023, Sec. 3.2 (Eq. 5): from a feature map ``x`` each of two
+The token version for DEEN-ViT is :mod:`vireid.models.expansion.dee` (``DEE2d``/``DEE1d``).
+
+Zhang & Wang, CVPR 2023, the DEE module (the paper's section on diverse embedding expansion;
+``DEE_module`` in the authors' ``DEEN/model.py``): from a feature map ``x`` each of two
 branches generates a new embedding: the mean of three 3x3 convolutions with
 dilation 1, 2, 3 (``C -> C/4``, no bias), ReLU, and a 1x1 convolution back to
 ``C`` (with bias).  The output stacks the input and the two generated maps
@@ -15,7 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 
-def init_kaiming_fan_in_(conv: nn.Conv2d) -> None:
+def init_kaiming_fan_in_(conv: nn.Module) -> None:
     """The authors' ``weights_init_kaiming`` for convs: Kaiming normal, fan_in (bias untouched)."""
     nn.init.kaiming_normal_(conv.weight, a=0, mode="fan_in")
 

@@ -25,11 +25,11 @@ ABD-Net options (Chen et al., "Attentive but Diverse Person Re-Identification",
 ICCV 2019), all off by default so that default DEEN is the published DEEN:
 
 * ``abd_cam``: a CAM after ``layer2`` (on the stage output, before ``mfa2``);
-  its output is returned in ``extras["of_features"]`` for the O.F. penalty.
+  its output is returned as ``TrainOutput.of_features`` for the O.F. penalty.
 * ``abd_attention_branch``: an attentive branch on the last stage's output
   (the same tensor the global branch pools): ``PAM(x) + CAM(x)`` -- applied in
   parallel and summed, as ABD-Net's ``ABDBranch`` sums its attention modules'
-  outputs -- then its own GAP (``extras["attention_map"]`` is the summed map).
+  outputs -- then its own GAP.
   Its pooled feature is concatenated with the global one, so the embedding
   dimension doubles (``2 * 32c`` = 4096 default, ``2 * 16c`` = 2048 regdb) and the
   BNNeck / classifier follow.  ABD-Net's 1x1 reduction before and 1x1 conv after
@@ -42,7 +42,7 @@ ICCV 2019), all off by default so that default DEEN is the published DEEN:
 
 from __future__ import annotations
 
-import os
+from pathlib import Path
 from typing import Any, Literal, Sequence
 
 import torch
@@ -55,10 +55,9 @@ from vireid.models.base import MODAL_BOTH, MODAL_INFRARED, MODAL_VISIBLE, ReIDMo
 from vireid.models.dee import DEE
 from vireid.models.mfa import MFABlock
 from vireid.models.resnet import ResNet, ResNetStem, init_resnet_
-from vireid.models.weights import load_state_dict_strict, read_model_checkpoint, save_model_checkpoint
+from vireid.models.weights import load_state_dict_strict
 
 Variant = Literal["default", "regdb"]
-ARCHITECTURE = "DEEN"
 
 
 class DEEN(ReIDModel):
@@ -75,6 +74,7 @@ class DEEN(ReIDModel):
     """
 
     num_embeddings = 3
+    pretrained_family = "resnet50"
 
     def __init__(self, num_classes: int, variant: Variant = "default", *, base_channels: int = 64,
                  layers: Sequence[int] = (3, 4, 6, 3), dee_dropout: float = 0.01,
@@ -103,8 +103,8 @@ class DEEN(ReIDModel):
         init_resnet_(self.stem_visible)
         init_resnet_(self.stem_infrared)
         # both stems start equal, as in the authors' code where each is a copy of the same
-        # ImageNet ResNet-50 stem (from random weights on the synthetic benchmark this made no
-        # measurable difference: Rank-1 26.3 % vs 24.6 % for unequal stems, one seed each)
+        # ImageNet ResNet-50 stem (from random weights this made no clear difference on the
+        # synthetic benchmark; benchmarks/RESULTS.md, "Design measurements")
         self.stem_infrared.load_state_dict(self.stem_visible.state_dict())
         self.backbone = ResNet(layers[:3] if regdb else layers, c, last_stride=1, num_classes=None, stem=False)
         self.mfa1 = MFABlock(4 * c, c, stride2=False)
@@ -174,7 +174,7 @@ class DEEN(ReIDModel):
     def forward_features(self, x_vis: Tensor | None, x_ir: Tensor | None,
                          modal: int = MODAL_BOTH) -> tuple[Tensor, dict[str, Tensor], dict[str, Any]]:
         self._check_inputs(x_vis, x_ir, modal)
-        extras: dict[str, Any] = {}
+        fields: dict[str, Any] = {}
         bb = self.backbone
         x_ = self.forward_stems(x_vis, x_ir, modal)
         x = bb.layer1(x_)
@@ -182,7 +182,7 @@ class DEEN(ReIDModel):
         x = bb.layer2(x_)
         if self.abd_cam is not None:
             x = self.abd_cam(x)
-            extras["of_features"] = x
+            fields["of_features"] = x
         x_ = self.mfa2(x, x_)
         if self.mfa3 is None:  # regdb: no MFA3 / layer4
             x_ = self.dee(x_)
@@ -196,12 +196,15 @@ class DEEN(ReIDModel):
         aux: dict[str, Tensor] = {}
         if self.training:
             aux["ort"] = deen_orthogonal_loss(pooled, self.num_embeddings)
-        extras["feature_map"] = x
+        fields["feature_map"] = x
         if self.att_pam is not None:
             a = self.att_pam(x) + self.att_cam(x)
-            extras["attention_map"] = a
             pooled = torch.cat((pooled, F.adaptive_avg_pool2d(a, 1).flatten(1)), dim=1)
-        return pooled, aux, extras
+        return pooled, aux, fields
+
+    @property
+    def aux_loss_names(self) -> tuple[str, ...]:
+        return ("ort",)  # DEEN's orthogonal loss L_ort (vireid.losses.orthogonal)
 
     def forward_head(self, pooled: Tensor) -> tuple[Tensor, Tensor]:
         feat_bn = self.bottleneck(pooled)
@@ -215,11 +218,11 @@ class DEEN(ReIDModel):
         trees = (self.stem_visible, self.stem_infrared, self.backbone)
         return [m for tree in trees for m in tree.modules() if isinstance(m, nn.Conv2d)]
 
-    def load_imagenet(self, path: str | os.PathLike) -> None:
-        """Initialise both stems and the trunk from a torchvision ResNet-50 checkpoint (as the authors do).
+    def _load_pretrained_file(self, path: Path) -> None:
+        """Both stems and the trunk from a torchvision ResNet-50 file, as the authors' ``embed_net``
+        does (each stem module is a copy of the same ImageNet ResNet-50).
 
-        ``fc.*`` is ignored, and for the regdb variant ``layer4.*`` too; every other
-        key must match (:class:`CheckpointError` lists the problems).
+        ``fc.*`` is ignored, and for the regdb variant ``layer4.*`` too; every other key must match.
         """
         from vireid.utils.io import load_state_dict_file
 
@@ -235,20 +238,3 @@ class DEEN(ReIDModel):
         if bad:
             raise CheckpointError(f"{path}: unexpected keys for a ResNet-50 checkpoint: {', '.join(bad[:20])}")
         load_state_dict_strict(self.backbone, trunk, source=f"{path} (trunk)")
-
-    def save(self, path: str | os.PathLike) -> None:
-        """Write this model (weights + constructor kwargs) in vireid's safetensors format."""
-        save_model_checkpoint(path, self, ARCHITECTURE, self.config)
-
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> "DEEN":
-        """Rebuild a DEEN written by :meth:`save` (strict: every key must match)."""
-        state, arch, kwargs = read_model_checkpoint(path)
-        if arch != ARCHITECTURE:
-            raise CheckpointError(f"{path}: holds a {arch!r} model, not {ARCHITECTURE!r}")
-        try:
-            model = cls(**kwargs)
-        except (TypeError, ValueError) as exc:
-            raise CheckpointError(f"{path}: invalid DEEN arguments in metadata: {exc}") from None
-        load_state_dict_strict(model, state, source=str(path))
-        return model

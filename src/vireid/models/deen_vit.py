@@ -1,36 +1,36 @@
 """DEEN-ViT: DEEN (Zhang & Wang, CVPR 2023) carried over to a ViT ("EmbedNet" on "DualViT").
 
-The design notes (shared/seeds/000, Sec. 1) describe five stages; built here as follows:
+The design, part by part, with every choice and its reason, is ``docs/deen_vit.md``; in short:
 
 * **DualViT**: modality-specific patch embeddings (``patch_embed_visible``,
   ``patch_embed_infrared``; both initialised from a pretrained ``patch_embed`` by
   :meth:`DEENViT.load_pretrained`), a shared cls token, position embeddings and blocks
   (timm names).  The blocks are split into stages (default 4 x 3 of a 12-block ViT) and
-  **each stage consumes the previous stage's output** (the notes' sketch re-embeds the raw
-  images at every stage, a bug).  ``modal`` 0 = visible batch then infrared batch, as DEEN.
+  **each stage consumes the previous stage's output** (the images are embedded once).
+  ``modal`` 0 = visible batch then infrared batch, as DEEN.
 * **Token MFA** (:mod:`vireid.models.token_mfa`) after every stage, on the patch tokens
-  (cls passes through).  ``mfa_low="stage0"`` (the notes): the low-level input of every MFA is
-  the stage-0 output (MFA0 is then MFA(x0, x0)); ``"previous"`` (DEEN's wiring): MFA_s gets
+  (cls passes through).  ``mfa_low="stage0"``: the low-level input of every MFA is the
+  stage-0 output (MFA0 is then MFA(x0, x0)); ``"previous"`` (DEEN's wiring): MFA_s gets
   the previous MFA's output, MFA0 the embedded tokens entering stage 0.  ``mfa_pool``
-  (default 1, 1, 2, 4 = the notes' flags 0, 0, 1, 2) pools the low-level tokens on the grid.
+  (default 1, 1, 2, 4) pools the low-level tokens on the grid (docs/deen_vit.md, Token MFA).
 * **Expansion** after the last MFA via :func:`vireid.models.expansion.build_expansion`
   (default ``"dee"``): patch tokens (B', N, C) -> (B' (1 + K), N, C).  The cls token is
   repeated for every embedding (the generated embeddings start from the original cls; the
   stage-4 blocks then mix each with its own tokens).
-* **Stage 4**: ``stage4_depth`` new Transformer blocks (default 1; the notes suggest 2-3), the
+* **Stage 4**: ``stage4_depth`` new Transformer blocks (default 1), the
   pretrained final ``norm``, pooling (``pool="avg"`` over patch tokens, ``"cls"`` or ``"both"``
   = [cls, avg], 2C), neck (``"bnneck"``: DEEN's BatchNorm1d with frozen bias;
-  ``"linear_bn_relu"``: the notes' Linear + BatchNorm1d + ReLU) and a bias-free classifier.
+  ``"linear_bn_relu"``: Linear + BatchNorm1d + ReLU) and a bias-free classifier.
 * **Losses**: ``aux_losses["ort"]`` is DEEN's orthogonal loss on the final pooled features
   of the generated embeddings (``vireid.losses.deen_orthogonal_loss``, only when K >= 2), in
   its ``absolute=True`` form: pooled ViT tokens are signed, and DEEN's raw form (written for
-  post-ReLU CNN features) is unbounded below there (seen at -0.36 and falling in a smoke run);
-  the expansion module's own label-free losses are added as ``"expansion_<name>"`` and its
-  extras as returned (e.g. ``"expansion_pooled"`` for SS-DEC's InfoNCE).  ``extras["modality"]``
-  is the (M,) modality of the input batch (0 visible, 1 infrared).
-* **SVDO** (ABD-Net; issue 5 Sec. 4): ``svdo_of_stages`` puts the patch tokens that leave those
+  post-ReLU CNN features) is unbounded below there;
+  the expansion module's own label-free losses are added as ``"expansion_<name>"`` and its pooled
+  generated embeddings as ``TrainOutput.branch_embeddings`` (SS-DEC's InfoNCE).
+  ``TrainOutput.modality`` is the (M,) modality of the input batch (1 visible, 2 infrared).
+* **SVDO** (ABD-Net, Sec. 3.2; docs/abd.md): ``svdo_of_stages`` puts the patch tokens that leave those
   stages (after MFA; index ``len(stages)`` = stage 4 before the final norm) in
-  ``extras["of_features"]``, concatenated along the batch (the O.F. penalty is a mean over
+  ``TrainOutput.of_features``, concatenated along the batch (the O.F. penalty is a mean over
   samples, so concatenation = averaging over stages and samples); :meth:`ow_modules` returns the
   qkv/proj/fc1/fc2 Linear layers of ``svdo_ow_blocks`` (indices into ``blocks`` followed by the
   stage-4 blocks).  Both off by default.
@@ -38,7 +38,9 @@ The design notes (shared/seeds/000, Sec. 1) describe five stages; built here as 
 
 from __future__ import annotations
 
-import os
+import copy
+import json
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import torch
@@ -49,13 +51,19 @@ from vireid.losses.orthogonal import deen_orthogonal_loss
 from vireid.models.base import MODAL_BOTH, MODAL_INFRARED, MODAL_VISIBLE, ReIDModel, check_images
 from vireid.models.expansion import build_expansion
 from vireid.models.token_mfa import TokenMFA
-from vireid.models.vit import (Block, PatchEmbed, drop_path_rates, init_vit_weights_, layer_norm, run_blocks,
-                               to_2tuple, vit_kwargs)
+from vireid.models.vit import (Block, DropPath, VisionTransformer, drop_path_rates, init_vit_weights_,
+                               prefix_and_position, run_blocks, to_2tuple, vit_kwargs)
 from vireid.models.vit_weights import key_report, read_timm_checkpoint, resample_abs_pos_embed
+from vireid.models.weights import load_state_dict_strict
 
 # VisionTransformer kwargs that DEEN-ViT accepts in ``vit=dict(...)``.
 VIT_KEYS = ("size", "patch_size", "patch_stride", "embed_dim", "depth", "num_heads", "mlp_ratio", "qkv_bias",
             "init_values", "pre_norm", "pos_drop_rate", "proj_drop_rate", "attn_drop_rate", "drop_path_rate")
+
+
+def json_kwargs(**kwargs: Any) -> dict[str, Any]:
+    """Constructor arguments as plain JSON values (tuples as lists), for checkpoint metadata."""
+    return json.loads(json.dumps(kwargs, default=list))
 
 
 def resolve_vit(vit: str | Mapping[str, Any]) -> dict[str, Any]:
@@ -73,7 +81,7 @@ def resolve_vit(vit: str | Mapping[str, Any]) -> dict[str, Any]:
 
 
 class LinearBNReLU(nn.Sequential):
-    """The notes' bottleneck: Linear + BatchNorm1d + ReLU (Kaiming fan-out Linear, as DEEN's init)."""
+    """Neck option (docs/deen_vit.md): Linear + BatchNorm1d + ReLU (Kaiming fan-out Linear, as DEEN's init)."""
 
     def __init__(self, dim: int) -> None:
         super().__init__(nn.Linear(dim, dim), nn.BatchNorm1d(dim), nn.ReLU(inplace=False))
@@ -88,6 +96,11 @@ def bnneck(dim: int) -> nn.BatchNorm1d:
     nn.init.zeros_(bn.bias)
     bn.bias.requires_grad_(False)
     return bn
+
+
+def _vit_family(a: Mapping[str, Any]) -> str | None:
+    base = (a["embed_dim"], a["depth"], a["num_heads"], float(a.get("mlp_ratio", 4.0))) == (768, 12, 12, 4.0)
+    return "vit_base_patch16" if base and to_2tuple(a["patch_size"], "patch_size") == (16, 16) else None
 
 
 class DEENViT(ReIDModel):
@@ -125,44 +138,55 @@ class DEENViT(ReIDModel):
         if bad:
             raise ConfigError(f"svdo_ow_blocks {bad} out of range 0..{depth + stage4_depth - 1}")
 
+        self.config: dict[str, Any] = json_kwargs(
+            num_classes=num_classes, vit=vit, img_size=img_size, stages=stages, mfa=mfa, mfa_low=mfa_low,
+            mfa_pool=mfa_pool, mfa_norm=mfa_norm, expansion=expansion, expansion_kwargs=expansion_kwargs or {},
+            stage4_depth=stage4_depth, pool=pool, neck=neck, grad_checkpointing=grad_checkpointing,
+            svdo_of_stages=svdo_of_stages, svdo_ow_blocks=svdo_ow_blocks)
         self.img_size = to_2tuple(img_size, "img_size")
         self.embed_dim, self.stages, self.pool, self.mfa_low = dim, stages, pool, mfa_low
+        self.vit_args = {k: cfg[k] for k in ("patch_size", "embed_dim", "depth", "num_heads")}
+        self.vit_args["mlp_ratio"] = float(cfg.get("mlp_ratio", 4.0))
         self.grad_checkpointing = bool(grad_checkpointing)
         self.svdo_of_stages = tuple(sorted({int(s) for s in svdo_of_stages}))
         self.svdo_ow_blocks = tuple(sorted({int(b) for b in svdo_ow_blocks}))
-        embed_args = dict(img_size=self.img_size, patch_size=cfg["patch_size"], in_chans=3, embed_dim=dim,
-                          stride=cfg.get("patch_stride"), bias=not cfg.get("pre_norm", False))
-        self.patch_embed_visible = PatchEmbed(**embed_args)
-        self.patch_embed_infrared = PatchEmbed(**embed_args)
-        self.grid_size: tuple[int, int] = self.patch_embed_visible.grid_size  # type: ignore[assignment]
-        num_patches = self.patch_embed_visible.num_patches
-        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
-        self.pos_embed = nn.Parameter(torch.zeros(1, 1 + num_patches, dim))
-        self.pos_drop = nn.Dropout(cfg.get("pos_drop_rate", 0.0))
-        self.norm_pre = layer_norm(dim) if cfg.get("pre_norm", False) else nn.Identity()
+        # The shared trunk is timm's ViT (vireid.models.vit.VisionTransformer, checked against timm),
+        # built once and adopted under DEEN-ViT's names; only the patch embedding is duplicated per modality.
+        trunk = VisionTransformer(
+            img_size=self.img_size, num_classes=0, global_pool="", fc_norm=False,
+            **{k: v for k, v in cfg.items() if k not in ("drop_path_rate",)})
+        self.patch_embed_visible = trunk.patch_embed
+        self.patch_embed_infrared = copy.deepcopy(trunk.patch_embed)
+        self.patch_embed_infrared.proj.reset_parameters()  # independent until load_pretrained copies one stem
+        self.grid_size: tuple[int, int] = trunk.grid_size
+        self.cls_token, self.pos_embed, self.pos_drop = trunk.cls_token, trunk.pos_embed, trunk.pos_drop
+        self.norm_pre, self.blocks, self.norm = trunk.norm_pre, trunk.blocks, trunk.norm
+        # stochastic depth runs linearly over the trunk and the stage-4 blocks together
         dpr = drop_path_rates(cfg.get("drop_path_rate", 0.0), depth + stage4_depth)
-        block_args = dict(dim=dim, num_heads=heads, mlp_ratio=cfg.get("mlp_ratio", 4.0),
-                          qkv_bias=cfg.get("qkv_bias", True), proj_drop=cfg.get("proj_drop_rate", 0.0),
-                          attn_drop=cfg.get("attn_drop_rate", 0.0), init_values=cfg.get("init_values"))
-        self.blocks = nn.Sequential(*[Block(**block_args, drop_path=dpr[i]) for i in range(depth)])
+        for blk, p in zip(self.blocks, dpr):
+            blk.drop_path1 = blk.drop_path2 = DropPath(p) if p > 0 else nn.Identity()
         self.mfa = nn.ModuleList(TokenMFA(dim, p, mfa_norm) for p in mfa_pool) if mfa else None
         self.expansion_name = expansion
         self.expansion = build_expansion(expansion, dim, **dict(expansion_kwargs or {}))
         self.num_embeddings = 1 + int(self.expansion.num_generated)
+        block_args = dict(dim=dim, num_heads=heads, mlp_ratio=cfg.get("mlp_ratio", 4.0),
+                          qkv_bias=cfg.get("qkv_bias", True), proj_drop=cfg.get("proj_drop_rate", 0.0),
+                          attn_drop=cfg.get("attn_drop_rate", 0.0), init_values=cfg.get("init_values"))
         self.stage4 = nn.Sequential(*[Block(**block_args, drop_path=dpr[depth + i]) for i in range(stage4_depth)])
-        self.norm = layer_norm(dim)
+        init_vit_weights_(self.stage4)
         self.feat_dim = 2 * dim if pool == "both" else dim
         self.bottleneck = bnneck(self.feat_dim) if neck == "bnneck" else LinearBNReLU(self.feat_dim)
         self.classifier = nn.Linear(self.feat_dim, num_classes, bias=False)
-        self._init_weights()
+        nn.init.normal_(self.classifier.weight, 0, 0.001)  # DEEN's classifier init
 
-    def _init_weights(self) -> None:
-        """timm's ViT init for the Transformer parts; DEEN's for the classifier (N(0, 0.001))."""
-        nn.init.trunc_normal_(self.pos_embed, std=0.02)
-        nn.init.normal_(self.cls_token, std=1e-6)
-        for m in (self.blocks, self.stage4, self.patch_embed_visible, self.patch_embed_infrared):
-            init_vit_weights_(m)
-        nn.init.normal_(self.classifier.weight, 0, 0.001)
+    @property
+    def pretrained_family(self) -> str | None:  # type: ignore[override]
+        """ViT-B/16 models take the named ImageNet weights; other sizes take files only."""
+        return _vit_family(self.vit_args)
+
+    @classmethod
+    def family_for(cls, kwargs: dict[str, Any]) -> str | None:
+        return _vit_family(resolve_vit(kwargs.get("vit", "base")))
 
     # ------------------------------------------------------------------ forward
     def _embed(self, x_vis: Tensor | None, x_ir: Tensor | None, modal: int) -> tuple[Tensor, Tensor]:
@@ -170,8 +194,8 @@ class DEENViT(ReIDModel):
         parts, labels = [], []
         if modal not in (MODAL_BOTH, MODAL_VISIBLE, MODAL_INFRARED):
             raise ShapeError(f"modal must be 0 (both), 1 (visible) or 2 (infrared), got {modal!r}")
-        for x, embed, code, name, used in ((x_vis, self.patch_embed_visible, 0, "x_vis", (0, 1)),
-                                           (x_ir, self.patch_embed_infrared, 1, "x_ir", (0, 2))):
+        for x, embed, code, name, used in ((x_vis, self.patch_embed_visible, MODAL_VISIBLE, "x_vis", (0, 1)),
+                                           (x_ir, self.patch_embed_infrared, MODAL_INFRARED, "x_ir", (0, 2))):
             if modal not in used:
                 continue
             if x is None:
@@ -194,8 +218,7 @@ class DEENViT(ReIDModel):
                          ) -> tuple[Tensor, dict[str, Tensor], dict[str, Any]]:
         tokens, modality = self._embed(x_vis, x_ir, modal)
         m = tokens.shape[0]
-        x = torch.cat((self.cls_token.expand(m, -1, -1), tokens), dim=1) + self.pos_embed
-        x = self.norm_pre(self.pos_drop(x))
+        x = self.norm_pre(prefix_and_position(tokens, self.cls_token, self.pos_embed, self.pos_drop))
         low = x[:, 1:]
         of_feats: list[Tensor] = []
         start = 0
@@ -212,7 +235,7 @@ class DEENViT(ReIDModel):
                 x = torch.cat((x[:, :1], z), dim=1)
             if s in self.svdo_of_stages:
                 of_feats.append(x[:, 1:])
-        expanded, exp_aux, exp_extras = self.expansion(x[:, 1:], self.grid_size, modality)
+        expanded, exp_aux, branch_embeddings = self.expansion(x[:, 1:], self.grid_size, modality)
         e = expanded.shape[0] // m
         x = torch.cat((x[:, :1].repeat(e, 1, 1), expanded), dim=1)
         x = run_blocks(self.stage4, x, self.grad_checkpointing)
@@ -223,16 +246,21 @@ class DEENViT(ReIDModel):
         if e >= 3 and self.training:  # a training loss; skipped at test time
             aux["ort"] = deen_orthogonal_loss(pooled, e, absolute=True)
         aux.update({f"expansion_{k}": v for k, v in exp_aux.items()})
-        extras: dict[str, Any] = {"modality": modality, **exp_extras}
+        fields: dict[str, Any] = {"modality": modality, "branch_embeddings": branch_embeddings, "feature_map": x}
         if of_feats:
-            extras["of_features"] = torch.cat(of_feats, dim=0)
-        return pooled, aux, extras
+            fields["of_features"] = torch.cat(of_feats, dim=0)
+        return pooled, aux, fields
+
+    @property
+    def aux_loss_names(self) -> tuple[str, ...]:
+        own = ("ort",) if self.num_embeddings >= 3 else ()
+        return own + tuple(f"expansion_{n}" for n in self.expansion.aux_loss_names)
 
     def forward_head(self, pooled: Tensor) -> tuple[Tensor, Tensor]:
         feat = self.bottleneck(pooled)
         return feat, self.classifier(feat)
 
-    # ------------------------------------------------------------------ extras
+    # ------------------------------------------------------------------ options
     def set_grad_checkpointing(self, enable: bool = True) -> None:
         self.grad_checkpointing = bool(enable)
 
@@ -255,28 +283,25 @@ class DEENViT(ReIDModel):
                 mapping[k] = [k]
         return mapping
 
-    def load_pretrained(self, path: str | os.PathLike, old_grid: tuple[int, int] | None = None) -> list[str]:
-        """Initialise the ViT parts from a timm ViT checkpoint (strict; ``head.*`` ignored).
+    def _load_pretrained_file(self, path: Path) -> None:
+        """The ViT parts from a timm ViT checkpoint (timm names; ``head.*`` and ``pre_logits.*`` ignored).
 
-        ``patch_embed`` initialises both modality embeddings; ``pos_embed`` is resampled to this
-        model's grid (``old_grid``: the checkpoint's, default square).  Keys missing from the
-        checkpoint, unknown keys and shape mismatches raise :class:`CheckpointError` listing them.
-        MFA, expansion, stage 4, neck and classifier keep their initialisation.  Returns the keys set.
+        ``patch_embed`` initialises both modality embeddings; ``pos_embed`` is kept when it has this
+        model's grid and resampled otherwise (timm's rule; the checkpoint's grid must then be square).
+        Keys missing from the checkpoint, unknown keys and shape mismatches raise one
+        :class:`CheckpointError` listing them.  MFA, expansion, stage 4, neck and classifier keep their
+        initialisation.
         """
-        sd = {k: v for k, v in read_timm_checkpoint(path).items() if not k.startswith("head.")}
-        if "pos_embed" in sd:
+        sd = {k: v for k, v in read_timm_checkpoint(path).items() if not k.startswith(("head.", "pre_logits."))}
+        if "pos_embed" in sd and sd["pos_embed"].shape != self.pos_embed.shape:
             try:
-                sd["pos_embed"] = resample_abs_pos_embed(sd["pos_embed"], self.grid_size, old_grid, 1)
+                sd["pos_embed"] = resample_abs_pos_embed(sd["pos_embed"], self.grid_size, None, 1)
             except (CheckpointError, ShapeError) as exc:
                 raise CheckpointError(f"{path}: {exc}") from None
         mapping = self.pretrained_key_map()
-        own = self.state_dict()
         missing = sorted(set(mapping) - set(sd))
         unexpected = sorted(set(sd) - set(mapping))
-        shapes = [f"{k}: checkpoint {tuple(sd[k].shape)} vs model {tuple(own[mapping[k][0]].shape)}"
-                  for k in sorted(set(mapping) & set(sd)) if sd[k].shape != own[mapping[k][0]].shape]
-        if missing or unexpected or shapes:
-            raise CheckpointError(key_report(path, missing, unexpected, shapes))
+        if missing or unexpected:
+            raise CheckpointError(key_report(path, missing, unexpected, []))
         new = {dst: sd[src] for src, dsts in mapping.items() for dst in dsts}
-        self.load_state_dict(new, strict=False)
-        return sorted(new)
+        load_state_dict_strict(self, new, source=f"{path} (timm ViT)", strict=False)

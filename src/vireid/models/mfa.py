@@ -2,7 +2,8 @@
 
 Zhang & Wang, "Diverse Embedding Expansion Network and Low-Light
 Cross-Modality Benchmark for Visible-Infrared Person Re-identification",
-CVPR 2023, Sec. 3.3 (Eqs. 1-4).  A non-local block whose query comes from the
+CVPR 2023 (the paper's section on multistage feature aggregation: CNL, then PNL).  A non-local
+block whose query comes from the
 current stage output ``x_h`` (high-level, ``high_dim`` channels) and whose key /
 value come from the previous MFA output ``x_l`` (low-level, ``low_dim``
 channels).  The output projection ends in a BatchNorm initialised to zero, so
@@ -32,7 +33,7 @@ class _OutProjection(nn.Sequential):
 
 
 class CNL(nn.Module):
-    """Channel non-local aggregation (paper Eq. 1-2).
+    """Channel non-local aggregation (the paper's CNL).
 
     ``theta(x_h)`` (B, low, N_h) times ``phi(x_l)^T`` gives a (low x low) channel
     affinity, scaled by ``1 / low_dim`` (the authors divide by the affinity's last
@@ -80,7 +81,7 @@ def linear_attention(query: Tensor, key: Tensor, value: Tensor) -> Tensor:
 
 
 class PNL(nn.Module):
-    """Pixel (position) non-local aggregation (paper Eq. 3-4), as the authors coded it.
+    """Pixel (position) non-local aggregation (the paper's PNL), as the authors coded it.
 
     The projections map to ``low_dim // 2`` channels (``reduction=2``), but the
     authors then reshape them with ``.view(B, low_dim, -1)`` -- i.e. as if they

@@ -83,9 +83,39 @@ def convert_official_state_dict(state: Mapping[str, torch.Tensor], variant: str 
     return mapped, ignored
 
 
+_AUTHORS_PREFIXES = ("visible_module.", "thermal_module.", "base_resnet.")
+
+
+def is_safetensors(path: str | os.PathLike) -> bool:
+    """Whether the file starts like a safetensors file (8-byte header length, then ``{``)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(9)
+    except OSError:
+        return False
+    return len(head) == 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < (1 << 32)
+
+
+def check_authors_state(state: Mapping[str, Any], path: str | os.PathLike) -> None:
+    """Refuse a state dict that is not an authors' DEEN/AGW one (e.g. a vireid model's, which
+    already has vireid's names and needs no conversion)."""
+    keys = [k[len("module."):] if k.startswith("module.") else k for k in state]
+    if any(k.startswith(_AUTHORS_PREFIXES) for k in keys):
+        return
+    if any(k.startswith(("stem_visible.", "backbone.", "dee.")) for k in keys):
+        raise CheckpointError(f"{path}: holds vireid's parameter names, not an authors' DEEN/AGW checkpoint; "
+                              "a vireid model needs no conversion (load it with from_checkpoint or "
+                              "vireid.load_model)")
+    raise CheckpointError(f"{path}: not an authors' DEEN/AGW checkpoint (none of its keys start with "
+                          f"{', '.join(_AUTHORS_PREFIXES)})")
+
+
 def _state_from_file(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     from vireid.utils.io import safe_torch_load
 
+    if is_safetensors(path):
+        raise CheckpointError(f"{path}: is a safetensors file, not an authors' DEEN/AGW checkpoint (a .t file "
+                              "written by their train.py); vireid's own checkpoints need no conversion")
     obj = safe_torch_load(path, allow_numpy=True)
     info: dict[str, Any] = {}
     if isinstance(obj, dict) and isinstance(obj.get("net"), dict):
@@ -93,8 +123,9 @@ def _state_from_file(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], 
         obj = obj["net"]
     if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise CheckpointError(
-            f"{path}: expected the DEEN authors' checkpoint ({{'net': state_dict, ...}} or a bare state dict)"
+            f"{path}: expected an authors' DEEN/AGW checkpoint ({{'net': state_dict, ...}} or a bare state dict)"
         )
+    check_authors_state(obj, path)
     return dict(obj), info
 
 
@@ -140,3 +171,4 @@ def load_official_deen(path: str | os.PathLike, variant: str = "default", num_cl
     load_state_dict_strict(model, mapped, source=f"{path} (variant {variant!r})")
     model.official_info = info
     return model.eval()
+

@@ -1,19 +1,20 @@
 """Token MFA: DEEN's multi-stage feature aggregation (CNL then PNL) on ViT patch tokens.
 
-DEEN (Zhang & Wang, CVPR 2023, Sec. 3.3, ``MFA_block`` in ``DEEN/model.py``) fuses a
-high-level map ``x_h`` with a low-level map ``x_l`` by a channel non-local step (CNL) and a
-position non-local step (PNL), each ``z = x_h + Norm(W(y))`` with the norm's affine
-initialised to zero, so the block starts as the identity.  Here ``x_h``/``x_l`` are
-(B, N, C) patch tokens on an (H, W) grid and the 1x1 convolutions become ``nn.Linear``.
+DEEN (Zhang & Wang, CVPR 2023, multistage feature aggregation; ``MFA_block`` in the authors'
+``DEEN/model.py``) fuses a high-level map ``x_h`` with a low-level map ``x_l`` by a channel
+non-local step (CNL) and a position non-local step (PNL), each ``z = x_h + Norm(W(y))`` with
+the norm's affine initialised to zero, so the block starts as the identity.  Here
+``x_h``/``x_l`` are (B, N, C) patch tokens on an (H, W) grid and the 1x1 convolutions become
+``nn.Linear``.
 
-Choices (documented where the notes are vague):
+Choices (docs/deen_vit.md, "Token MFA"):
 
 * **Normalisation of the energy**: as the authors, no softmax; the energy is divided by
   the number of positions it sums over.  For PNL that is exactly their
   ``energy / energy.size(-1)`` (key positions).  Their CNL divides by ``size(-1)`` =
-  the channel count; we divide by the number of positions (the issue's "energy / N"),
-  which keeps the channel-covariance scale independent of the pooling below.
-* **Pooling** (the notes' per-stage ``flag`` 0, 0, 1, 2 -> ``pool`` 1, 1, 2, 4): the
+  the channel count; we divide by the number of positions (``energy / N``), which keeps
+  the channel-covariance scale independent of the pooling below.
+* **Pooling** (``pool`` per stage, default 1, 1, 2, 4 in DEEN-ViT): the
   low-level tokens are average-pooled ``pool x pool`` on the patch grid (adaptive, so grids
   that do not divide, e.g. 18x9, work) before attention.  PNL then attends from N queries
   to N / pool^2 keys; in CNL the high-level tokens are pooled the same way for the

@@ -180,6 +180,14 @@ def run_blocks(blocks: Sequence[nn.Module], x: Tensor, grad_checkpointing: bool 
     return x
 
 
+def prefix_and_position(x: Tensor, cls_token: Tensor | None, pos_embed: Tensor, pos_drop: nn.Module) -> Tensor:
+    """Patch tokens (B, N, C) -> (B, prefix + N, C): prepend the cls token, add position embeddings,
+    dropout (timm's ``VisionTransformer._pos_embed`` without registers)."""
+    if cls_token is not None:
+        x = torch.cat((cls_token.expand(x.shape[0], -1, -1), x), dim=1)
+    return pos_drop(x + pos_embed)
+
+
 class VisionTransformer(nn.Module):
     """ViT with timm's constructor arguments and state-dict names (see the module docstring).
 
@@ -242,9 +250,7 @@ class VisionTransformer(nn.Module):
         self.grad_checkpointing = bool(enable)
 
     def _pos_embed(self, x: Tensor) -> Tensor:
-        if self.cls_token is not None:
-            x = torch.cat((self.cls_token.expand(x.shape[0], -1, -1), x), dim=1)
-        return self.pos_drop(x + self.pos_embed)
+        return prefix_and_position(x, self.cls_token, self.pos_embed, self.pos_drop)
 
     def forward_features(self, x: Tensor) -> Tensor:
         """(B, in_chans, H, W) -> tokens (B, prefix + N, C) after the final norm (timm's ``forward_features``)."""

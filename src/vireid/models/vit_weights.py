@@ -15,10 +15,11 @@ from typing import Mapping
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from vireid.errors import CheckpointError
 from vireid.models.vit import VisionTransformer, grid_hw
+from vireid.models.weights import load_state_dict_strict
 from vireid.utils.io import load_state_dict_file
 
 HEAD_KEYS = ("head.weight", "head.bias")
@@ -56,18 +57,6 @@ def key_report(path: object, missing: list[str], unexpected: list[str], shapes: 
     return "\n  ".join(parts)
 
 
-def load_strict(module: nn.Module, state_dict: Mapping[str, Tensor], source: object = "state dict") -> None:
-    """``module.load_state_dict(strict=True)`` with a :class:`CheckpointError` listing every mismatched key."""
-    own = module.state_dict()
-    missing = sorted(set(own) - set(state_dict))
-    unexpected = sorted(set(state_dict) - set(own))
-    shapes = [f"{k}: checkpoint {tuple(state_dict[k].shape)} vs model {tuple(own[k].shape)}"
-              for k in sorted(set(own) & set(state_dict)) if state_dict[k].shape != own[k].shape]
-    if missing or unexpected or shapes:
-        raise CheckpointError(key_report(source, missing, unexpected, shapes))
-    module.load_state_dict(dict(state_dict), strict=True)
-
-
 def adapt_timm_state_dict(state_dict: Mapping[str, Tensor], grid_size: tuple[int, int], num_prefix_tokens: int = 1,
                           old_grid: tuple[int, int] | None = None, keep_head: bool = True) -> dict[str, Tensor]:
     """Resample ``pos_embed`` to ``grid_size``; drop the pretraining classifier unless ``keep_head``.
@@ -102,4 +91,4 @@ def load_timm_checkpoint(model: VisionTransformer, path: str | os.PathLike,
     sd = read_timm_checkpoint(path)
     sd = adapt_timm_state_dict(sd, model.grid_size, model.num_prefix_tokens, old_grid,
                                keep_head=model.num_classes > 0)
-    load_strict(model, sd, path)
+    load_state_dict_strict(model, sd, source=str(path))

@@ -5,8 +5,9 @@
 * ``backend="faiss-flat"`` / ``"faiss-ivf"``: faiss (``pip install vireid[search]``)
   ``IndexFlatIP`` (exact) or ``IndexIVFFlat`` (approximate; ``nlist``/``nprobe``).
 
-An index remembers the identity of the model that embedded its gallery (checkpoint
-hash and config) and its modality; :meth:`GalleryIndex.search` refuses queries
+An index remembers the identity of the model that embedded its gallery (a hash of its
+tensors, so a re-saved copy of the same weights is the same model, and of its inference
+config) and its modality; :meth:`GalleryIndex.search` refuses queries
 embedded by another model, and queries of the gallery's own modality unless asked
 (VI-ReID search is cross-modal).
 """
@@ -195,11 +196,12 @@ class GalleryIndex:
                query_model_id: dict[str, Any] | None = None, nprobe: int = 16,
                allow_same_modality: bool = False) -> SearchResult:
         """Top-``k`` gallery entries for each query descriptor (Q, D)."""
-        if query_model_id is not None and self.model_id and _identity(query_model_id) != _identity(self.model_id):
+        if query_model_id is not None and self.model_id and (
+                _identity(query_model_id, self.model_id) != _identity(self.model_id, query_model_id)):
             raise VireidError(
-                "the query was embedded by another model than the gallery index "
-                f"(index: {_identity(self.model_id)}, query: {_identity(query_model_id)}); rebuild the index "
-                "or use the index's checkpoint")
+                "the query was embedded by another model than the gallery index (index: "
+                f"{_identity(self.model_id, query_model_id)}, query: {_identity(query_model_id, self.model_id)}); "
+                "rebuild the index or use the index's checkpoint")
         if query_modality is not None and query_modality == self.modality and not allow_same_modality:
             other = "infrared" if self.modality == "visible" else "visible"
             raise VireidError(f"this index holds {self.modality} images; cross-modal search needs a "
@@ -263,5 +265,9 @@ class GalleryIndex:
                    _faiss=faiss_index)
 
 
-def _identity(model_id: dict[str, Any]) -> tuple:
-    return (model_id.get("checkpoint_sha256"), model_id.get("config_sha256"), model_id.get("descriptor"))
+def _identity(model_id: dict[str, Any], other: dict[str, Any] | None = None) -> tuple:
+    """What must agree between the index's model and the query's: the tensors' hash (the checkpoint
+    file's hash for indexes written before vireid hashed tensors), the inference config, the size."""
+    key = "weights_sha256" if "weights_sha256" in model_id and (other is None or "weights_sha256" in other) \
+        else "checkpoint_sha256"
+    return (model_id.get(key), model_id.get("config_sha256"), model_id.get("descriptor"))

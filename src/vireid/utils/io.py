@@ -20,15 +20,35 @@ import torch
 from vireid.errors import CheckpointError
 
 
+def current_umask() -> int:
+    """The process umask (read without changing it for longer than the call)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
+def ordinary_permissions(path: str | os.PathLike) -> None:
+    """Give ``path`` the permissions ``open``/``mkdir`` would have (0666/0777 minus the umask):
+    ``mkstemp``/``mkdtemp`` create 0600/0700, which must not survive the rename into place."""
+    mode = 0o777 if os.path.isdir(path) else 0o666
+    os.chmod(path, mode & ~current_umask())
+
+
+def make_temp_dir(prefix: str, dir: str | os.PathLike, suffix: str = "") -> Path:
+    """A fresh private temporary folder in ``dir`` with ordinary permissions (it is renamed into
+    place once complete)."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=dir))
+    ordinary_permissions(tmp)
+    return tmp
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     """Open a temporary file next to ``path``; on success fsync and rename it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file ordinary permissions
+    ordinary_permissions(tmp)  # mkstemp creates 0600
     try:
         with os.fdopen(fd, mode) as fh:
             yield fh
@@ -68,9 +88,24 @@ def save_safetensors(tensors: Mapping[str, torch.Tensor], path: str | os.PathLik
     from safetensors.torch import save
 
     data = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
-    blob = save(data, metadata=dict(metadata) if metadata else None)
+    blob = sorted_header(save(data, metadata=dict(metadata) if metadata else None))
     with atomic_write(path, "wb") as fh:
         fh.write(blob)
+
+
+def sorted_header(blob: bytes) -> bytes:
+    """A safetensors byte string with its JSON header keys sorted (metadata included).
+
+    safetensors serialises the metadata map in hash order, so the same tensors and metadata can
+    give different bytes; the format (8-byte little-endian header length, JSON header padded with
+    spaces to a multiple of 8, data) lets us rewrite the header alone -- offsets are relative to
+    the data section and do not change.
+    """
+    n = int.from_bytes(blob[:8], "little")
+    header = json.loads(blob[8:8 + n])
+    text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    return len(text).to_bytes(8, "little") + text + blob[8 + n:]
 
 
 def load_safetensors(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
@@ -117,9 +152,22 @@ def safe_torch_load(path: str | os.PathLike, allow_numpy: bool = False) -> Any:
                 return torch.load(path, map_location="cpu", weights_only=True)
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise CheckpointError(
-            f"{path}: cannot be loaded safely (weights_only=True refused or file is corrupt): {exc}"
-        ) from None
+        raise CheckpointError(unreadable_torch_file(path, exc)) from None
+
+
+def unreadable_torch_file(path: str | os.PathLike, exc: BaseException) -> str:
+    """Our one-line message for a file ``torch.load(weights_only=True)`` refused (torch's own
+    message suggests ``weights_only=False``, i.e. running the file's code: never do that)."""
+    import re
+
+    text = str(exc)
+    found = re.search(r"GLOBAL ([\w.]+)", text) or re.search(r"[Uu]nsupported global: ([\w.]+)", text)
+    if found:
+        return (f"{path}: holds Python objects other than tensors ({found.group(1)}), which vireid does not "
+                "unpickle (they could run code); save the state dict alone (torch.save(model.state_dict(), "
+                "path)) or as .safetensors")
+    return (f"{path}: not a readable PyTorch weights file (corrupt, truncated, or another kind of file); "
+            "expected a .pth/.pt/.t file written by torch.save, or a .safetensors file")
 
 
 def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:

@@ -23,6 +23,7 @@ All maps are taken in one eval-mode forward pass of the first image of the batch
 from __future__ import annotations
 
 import contextlib
+import os
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -200,6 +201,12 @@ def attention_figure(image: np.ndarray, maps: dict[str, np.ndarray], out: str | 
     for ax in axes[0]:
         ax.set_xticks([])
         ax.set_yticks([])
+    import matplotlib
+
+    scale = matplotlib.cm.ScalarMappable(norm=matplotlib.colors.Normalize(0, 1), cmap="jet")
+    bar = fig.colorbar(scale, ax=list(axes[0, 1:]), orientation="horizontal", fraction=0.05, pad=0.04)
+    bar.set_label("attention, scaled to [0, 1] within each map", fontsize=7)
+    bar.ax.tick_params(labelsize=6)
     if title:
         fig.suptitle(title, fontsize=9)
     return save_figure(fig, out)
@@ -210,7 +217,10 @@ def attention_picture(model: Any, image: Any, modality: str, out: str | Path, *,
     """Attention overlays of one image for a :class:`vireid.inference.InferenceModel` (or a ReIDModel
     plus an already preprocessed (1, 3, H, W) tensor)."""
     from vireid.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+    from vireid.utils.paths import check_output
 
+    check_output(out, {"checkpoint": getattr(model, "source", None),
+                       "image": image if isinstance(image, (str, os.PathLike)) else None})
     if hasattr(model, "preprocess"):
         batch = model.preprocess(image)[:1]
         net, device = model.model, model.device

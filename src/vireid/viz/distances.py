@@ -44,6 +44,7 @@ def distance_histogram_figure(feats: np.ndarray, pids: Sequence[int], modalities
                         label=f"{who}-identity (n={len(v)}, mean {v.mean():.3f})")
         ax.set_title(f"{kind}-modality pairs", fontsize=9)
         ax.set_xlabel("Euclidean distance of L2-normalised descriptors", fontsize=8)
+        ax.set_ylabel("density (each histogram integrates to 1)", fontsize=8)
         ax.legend(fontsize=7)
     if title:
         fig.suptitle(title, fontsize=9)

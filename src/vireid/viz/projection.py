@@ -86,12 +86,23 @@ def tsne_figure(feats: np.ndarray, pids: Sequence[int], modalities: Sequence[str
     fig, ax = plt.subplots(figsize=(6, 6))
     cmap = plt.get_cmap("tab20", max(len(chosen), 1))
     colour = {pid: cmap(i) for i, pid in enumerate(chosen)}
+    from matplotlib.lines import Line2D
+
+    handles = []
     for modality, marker in (("visible", "o"), ("infrared", "^")):
         m = mods[sel] == modality
+        if not m.any():
+            continue
         ax.scatter(y[m, 0], y[m, 1], c=[colour[p] for p in pids[sel][m]], marker=marker, s=22,
-                   edgecolors="k", linewidths=0.3, label=modality)
-    ax.legend(loc="best", fontsize=8)
+                   edgecolors="k", linewidths=0.3)
+        # the legend explains the marker only, in a neutral colour: colour is the identity
+        handles.append(Line2D([], [], linestyle="none", marker=marker, markerfacecolor="white",
+                              markeredgecolor="k", markersize=6, label=f"{modality} ({int(m.sum())} images)"))
+    ax.legend(handles=handles, loc="best", fontsize=8, title_fontsize=8,
+              title=f"marker: modality\ncolour: identity ({len(chosen)} shown)")
     ax.set_xticks([])
     ax.set_yticks([])
-    ax.set_title(title or "t-SNE of descriptors (colour: identity, marker: modality)", fontsize=9)
+    ax.set_xlabel("t-SNE dimension 1", fontsize=8)
+    ax.set_ylabel("t-SNE dimension 2", fontsize=8)
+    ax.set_title(title or "t-SNE of descriptors (one colour per identity, marker = modality)", fontsize=9)
     return save_figure(fig, out)

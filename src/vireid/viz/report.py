@@ -1,10 +1,11 @@
 """The pictures of a test run: ``ranks.png``, ``tsne.png`` and ``distances.png`` in the run folder.
 
 Called by ``vireid test --viz`` with the query and gallery descriptors of one evaluation
-split and their records.  Large sets are subsampled deterministically so the figures stay
-readable and cheap: the t-SNE shows at most ``tsne_ids`` identities and ``tsne_points``
-points, the histograms use at most ``hist_points`` descriptors (all pairs among them).
-Distances are Euclidean between L2-normalised descriptors (the ranking of evaluation).
+split, their records, the distances the metrics scored and the split's protocol (whose keep
+mask the rank list obeys, see :func:`vireid.viz.ranks.protocol_rank_figure`).  Large sets are
+subsampled deterministically so the figures stay readable and cheap: the t-SNE shows at most
+``tsne_ids`` identities and ``tsne_points`` points, the histograms use at most
+``hist_points`` descriptors (all pairs among them), Euclidean between L2-normalised descriptors.
 """
 
 from __future__ import annotations
@@ -36,18 +37,21 @@ def _subsample(n: int, limit: int, rng: np.random.Generator) -> np.ndarray:
 
 def write_test_pictures(run_dir: str | Path, query_feats: Any, gallery_feats: Any,
                         query_records: Sequence[Record], gallery_records: Sequence[Record], *,
-                        topk: int = 10, num_queries: int = 5, keep: np.ndarray | None = None,
+                        distmat: Any = None, protocol: str = "plain", metric: str = "inner", rerank: bool = False,
+                        title: str | None = None, topk: int = 10, num_queries: int = 5,
                         tsne_ids: int = 20, tsne_points: int = 600, hist_points: int = 3000,
                         seed: int = 0, prefix: str = "") -> dict[str, Path]:
     """Write ``{prefix}ranks.png``, ``{prefix}tsne.png``, ``{prefix}distances.png``; returns their paths.
 
-    ``keep``: optional (Q, G) boolean mask of valid gallery items per query (the protocol's
-    camera filter); ``num_queries`` queries evenly spread over the query set are drawn.
+    ``distmat``: the (Q, G) distances to rank by (default: Euclidean between the L2-normalised
+    descriptors), named by ``metric`` / ``rerank`` in the rank list's title; ``protocol``: whose
+    rules decide which gallery items each query may match; ``num_queries`` queries evenly
+    spread over the query set are drawn.
     """
     from vireid.evaluation.distance import pairwise_distance
     from vireid.viz.distances import distance_histogram_figure
     from vireid.viz.projection import tsne_figure
-    from vireid.viz.ranks import rank_list_figure
+    from vireid.viz.ranks import order_text, protocol_rank_figure
 
     q, g = _normalise(_np(query_feats)), _normalise(_np(gallery_feats))
     if len(q) != len(query_records) or len(g) != len(gallery_records):
@@ -57,12 +61,14 @@ def write_test_pictures(run_dir: str | Path, query_feats: Any, gallery_feats: An
     rng = np.random.default_rng(seed)
     out: dict[str, Path] = {}
 
-    dist = pairwise_distance(q, g, "euclidean")
-    picks = np.unique(np.linspace(0, len(q) - 1, num=min(num_queries, len(q))).round().astype(int))
-    out["ranks"] = rank_list_figure(
-        dist, [r.path for r in query_records], [r.pid for r in query_records],
-        [r.path for r in gallery_records], [r.pid for r in gallery_records], run_dir / f"{prefix}ranks.png",
-        topk=topk, query_indices=picks.tolist(), keep=keep)
+    if distmat is None:
+        dist, metric = pairwise_distance(q, g, "euclidean"), "euclidean"
+    else:
+        dist = _np(distmat)
+    heading = f"{title + ', ' if title else ''}protocol {protocol}, {order_text(metric, rerank)}"
+    out["ranks"] = protocol_rank_figure(dist, query_records, gallery_records, run_dir / f"{prefix}ranks.png",
+                                        protocol=protocol, topk=topk, num_queries=num_queries, title=heading,
+                                        metric=metric, rerank=rerank)
 
     feats = np.concatenate([q, g])
     records = list(query_records) + list(gallery_records)

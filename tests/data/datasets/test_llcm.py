@@ -46,6 +46,19 @@ def test_splits_match_authors_code_in_both_directions(root):
         assert {r.modality for r in s.query} == {q_mod} and {r.modality for r in s.gallery} == {g_mod}
 
 
+def test_published_visible_to_infrared_orientation(root):
+    """``visible_to_infrared_paper``: the authors' test.py with test_mode [2, 1] scores the transposed
+    matrix, so the trial's sampled infrared images (their gallery) are the queries and every visible
+    test image (their query list) the gallery."""
+    splits = list(LLCM(root).eval_splits(trials=range(10), directions=["visible_to_infrared_paper"]))
+    assert [(s.direction, s.trial) for s in splits] == [("visible_to_infrared_paper", t) for t in range(10)]
+    for s in splits:
+        assert _rel(root, s.query) == GOLDEN["llcm_gallery_infrared"][s.trial]
+        assert _rel(root, s.gallery) == GOLDEN["llcm_query_visible"]
+    with pytest.raises(ConfigError, match="direction"):
+        list(LLCM(root).eval_splits(directions=["sideways"]))
+
+
 def test_gallery_one_per_id_camera_and_no_ir_cam3(root):
     ds = LLCM(root)
     g = ds.gallery("infrared", 0)

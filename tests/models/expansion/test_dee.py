@@ -42,8 +42,8 @@ def test_fused_branches_equal_separate_deen_branches(cls, conv):
         with torch.no_grad():
             m.scale.copy_(torch.tensor([0.5, 2.0]))
     x = tokens()
-    out, aux, extras = m(x, (H, W))
-    assert out.shape == (3 * B, H * W, C) and aux == {} and extras == {}
+    out, aux, branches = m(x, (H, W))
+    assert out.shape == (3 * B, H * W, C) and aux == {} and branches is None
     torch.testing.assert_close(out, naive(m, x, conv), atol=1e-5, rtol=1e-5)
 
 
@@ -93,8 +93,8 @@ def test_none_is_identity():
     m = build_expansion("none", C)
     assert isinstance(m, IdentityExpansion) and m.num_generated == 0
     x = tokens()
-    out, aux, extras = m(x, (H, W))
-    assert out is x and aux == {} and extras == {}
+    out, aux, branches = m(x, (H, W))
+    assert out is x and aux == {} and branches is None
 
 
 def test_build_expansion_errors_and_table():

@@ -24,11 +24,11 @@ def test_build_shapes_and_first_chunk_is_input():
     m = build_expansion("tmhee", C, num_generated=3, num_heads=4)
     assert isinstance(m, TMHEE) and m.num_generated == 3
     x = _tokens()
-    out, aux, extras = m(x, GRID)
+    out, aux, branches = m(x, GRID)
     assert out.shape == (B * 4, N, C)
     assert torch.equal(out[:B], x)
     assert set(aux) == {"ort"} and aux["ort"].dim() == 0
-    assert extras["expansion_pooled"].shape == (3, B, C)
+    assert branches.shape == (3, B, C)
 
 
 def test_generated_differ_from_input_and_each_other():

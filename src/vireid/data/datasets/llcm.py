@@ -15,8 +15,11 @@ in string order, cameras in order); the gallery is one random image per (id,
 camera) of the other modality, seeded by the trial.  A missing or empty camera
 folder is skipped.
 
-Unlike the authors' ``test.py`` for visible -> infrared, which evaluates the
-transposed matrix (gallery as query), our splits are always query x gallery.
+Our visible -> infrared split is query x gallery like the other direction.  The authors'
+``test.py`` for visible -> infrared (``test_mode = [2, 1]``) scores the transposed matrix
+instead: the trial's sampled infrared images are the queries and every visible test image the
+gallery.  That is the published VIS -> IR column; ask for it as the direction
+``visible_to_infrared_paper`` (the full evaluation reports it beside ours).
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from vireid.data.datasets._index import (camera_from_path, check_root, read_id_l
                                          read_path_label_file, resolve_under)
 from vireid.data.protocols import DIRECTIONS, EvalSplit, collect_folder_records, format_ids, sample_gallery
 from vireid.data.records import Record
+from vireid.evaluation.protocols import LLCM as RULES
+from vireid.evaluation.protocols import PAPER_DIRECTION
 from vireid.errors import ConfigError, DatasetError
 
 VISIBLE_CAMERAS = tuple(range(1, 10))
@@ -48,9 +53,8 @@ class LLCM:
     """
 
     name = "llcm"
-    protocol = "llcm"
-    # DEEN's default test mode [1, 2] is infrared -> visible.
-    directions = ("infrared_to_visible", "visible_to_infrared")
+    protocol = RULES.name
+    directions = RULES.directions  # DEEN's default test mode [1, 2] is infrared -> visible
 
     def __init__(self, root: str | os.PathLike) -> None:
         self.root = check_root(root, "LLCM", "idx/, test_vis/ and test_nir/")
@@ -88,19 +92,31 @@ class LLCM:
                                f"under cam*/<id>/ for the ids of idx/test_id.txt")
         return g
 
-    def eval_splits(self, trials: Iterable[int] = range(10),
+    def eval_splits(self, trials: Iterable[int] = RULES.trials,
                     directions: Iterable[str] | None = None) -> Iterator[EvalSplit]:
-        """For each direction (infrared -> visible first), one split per trial."""
+        """For each direction (infrared -> visible first), one split per trial.
+
+        ``visible_to_infrared_paper``: the authors' published orientation -- the trial's sampled
+        infrared images (the infrared gallery of that trial) as queries, all visible test images
+        as the gallery.
+        """
         dirs = tuple(directions or self.directions)
+        known = DIRECTIONS + (PAPER_DIRECTION,)
         for d in dirs:
-            if d not in DIRECTIONS:
-                raise ConfigError(f"LLCM direction must be one of {DIRECTIONS}, got {d!r}")
+            if d not in known:
+                raise ConfigError(f"LLCM direction must be one of {known}, got {d!r}")
         trials = [int(t) for t in trials]
         for d in dirs:
+            if d == PAPER_DIRECTION:
+                everything = self.query("visible")
+                for t in trials:
+                    yield EvalSplit(query=self.gallery("infrared", t), gallery=list(everything),
+                                    protocol=RULES.name, trial=t, direction=d)
+                continue
             q_mod, g_mod = ("infrared", "visible") if d == "infrared_to_visible" else ("visible", "infrared")
             query = self.query(q_mod)
             for t in trials:
-                yield EvalSplit(query=list(query), gallery=self.gallery(g_mod, t), protocol="llcm",
+                yield EvalSplit(query=list(query), gallery=self.gallery(g_mod, t), protocol=RULES.name,
                                 trial=t, direction=d)
 
     def __repr__(self) -> str:

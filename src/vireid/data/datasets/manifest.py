@@ -1,8 +1,11 @@
 """Custom data from CSV manifests, so users can bring their own cameras without a reader.
 
 A manifest is a CSV file with a header naming the columns ``path,pid,camid,modality``
-(any order; extra columns are ignored).  ``path`` is relative to the CSV's folder
-(or absolute); ``modality`` is ``visible`` or ``infrared`` (case-insensitive).
+(any order; extra columns are ignored, but a row must have as many fields as the header).
+``path`` is relative to the CSV's folder (or absolute); ``modality`` is ``visible`` or
+``infrared``, in any case, or an alias (``vis``/``rgb``, ``ir``/``nir``/``thermal``).  An image
+listed twice is an error naming both lines (a duplicate would weigh that image twice in
+training and count it twice in the metrics).
 
 A manifest dataset is a folder with ``train.csv`` and/or ``query.csv`` +
 ``gallery.csv`` (names configurable).  There is one fixed split (trial 0); its
@@ -21,10 +24,12 @@ from typing import Iterable, Iterator
 from vireid.data.datasets._index import check_root
 from vireid.data.protocols import EvalSplit
 from vireid.data.records import Record
-from vireid.errors import ConfigError, DatasetError, format_location
+from vireid.evaluation.protocols import DATASET_PROTOCOLS
+from vireid.errors import ConfigError, DatasetError, ShapeError, format_location
+from vireid.modality import MODAL_INFRARED, MODAL_VISIBLE, modality_to_modal
 
 COLUMNS = ("path", "pid", "camid", "modality")
-_MODALITIES = ("visible", "infrared")
+_MODALITIES = {MODAL_VISIBLE: "visible", MODAL_INFRARED: "infrared"}
 
 
 def read_manifest(path: str | os.PathLike) -> list[Record]:
@@ -46,11 +51,20 @@ def read_manifest(path: str | os.PathLike) -> list[Record]:
                 raise DatasetError(f"{format_location(path, 1)}: header must name the columns "
                                    f"{','.join(COLUMNS)}; missing {','.join(missing)}")
             col = {c: names.index(c) for c in COLUMNS}
+            seen: dict[str, int] = {}
             for row in reader:
                 line = reader.line_num
                 if not row or all(not f.strip() for f in row):
                     continue
-                records.append(_parse_row(row, col, base, path, line))
+                if len(row) > len(header):
+                    raise DatasetError(f"{format_location(path, line)}: {len(row)} fields, but the header names "
+                                       f"{len(header)} ({','.join(header)}); is a comma in a path unquoted?")
+                rec = _parse_row(row, col, base, path, line)
+                if rec.path in seen:
+                    raise DatasetError(f"{format_location(path, line)}: {rec.path} is listed twice (first on line "
+                                       f"{seen[rec.path]}); each image must appear once")
+                seen[rec.path] = line
+                records.append(rec)
     except UnicodeDecodeError as exc:
         raise DatasetError(f"{path}: not a UTF-8 text file ({exc.reason})") from None
     except csv.Error as exc:
@@ -75,9 +89,10 @@ def _parse_row(row: list[str], col: dict[str, int], base: Path, path: Path, line
             raise DatasetError(f"{where}: {key} must be an integer, got {row[col[key]]!r}") from None
         if values[key] < 0:
             raise DatasetError(f"{where}: {key} must be non-negative, got {values[key]}")
-    modality = row[col["modality"]].strip().lower()
-    if modality not in _MODALITIES:
-        raise DatasetError(f"{where}: modality must be 'visible' or 'infrared', got {row[col['modality']]!r}")
+    try:
+        modality = _MODALITIES[modality_to_modal(row[col["modality"]])]
+    except ShapeError as exc:
+        raise DatasetError(f"{where}: {exc}") from None
     full = Path(rel) if os.path.isabs(rel) else base / rel
     return Record(os.path.normpath(full), values["pid"], values["camid"], modality)  # type: ignore[arg-type]
 
@@ -104,7 +119,7 @@ class ManifestDataset:
 
     def __init__(self, root: str | os.PathLike, *, train: str = "train.csv", query: str = "query.csv",
                  gallery: str = "gallery.csv", protocol: str = "llcm") -> None:
-        if protocol not in ("sysu", "regdb", "llcm"):
+        if protocol not in DATASET_PROTOCOLS:
             raise ConfigError(f"manifest protocol must be 'sysu', 'regdb' or 'llcm', got {protocol!r}")
         self.root = check_root(root, "manifest", f"a folder with {train} and/or {query} + {gallery}")
         self.protocol = protocol

@@ -24,6 +24,7 @@ from typing import Iterable, Iterator
 from vireid.data.datasets._index import check_root, read_path_label_file, resolve_under
 from vireid.data.protocols import DIRECTIONS, EvalSplit
 from vireid.data.records import Record
+from vireid.evaluation.protocols import REGDB as RULES
 from vireid.errors import ConfigError
 
 CAMID = {"visible": 1, "infrared": 2}
@@ -39,12 +40,11 @@ class RegDB:
     """
 
     name = "regdb"
-    protocol = "regdb"
-    # DEEN evaluates RegDB visible -> thermal by default (test_mode [2, 1]).
-    directions = ("visible_to_infrared", "infrared_to_visible")
+    protocol = RULES.name
+    directions = RULES.directions  # DEEN evaluates visible -> thermal by default (test_mode [2, 1])
 
     def __init__(self, root: str | os.PathLike, *, trial: int = 1) -> None:
-        if not isinstance(trial, int) or isinstance(trial, bool) or not 1 <= trial <= 10:
+        if not isinstance(trial, int) or isinstance(trial, bool) or trial not in RULES.trials:
             raise ConfigError(f"RegDB trial must be an integer in 1..10, got {trial!r}")
         self.root = check_root(root, "RegDB", "idx/, Visible/ and Thermal/")
         self.trial = trial
@@ -84,12 +84,12 @@ class RegDB:
             if d not in DIRECTIONS:
                 raise ConfigError(f"RegDB direction must be one of {DIRECTIONS}, got {d!r}")
         for t in [self.trial] if trials is None else list(trials):
-            if not isinstance(t, int) or not 1 <= t <= 10:
+            if not isinstance(t, int) or t not in RULES.trials:
                 raise ConfigError(f"RegDB trial must be an integer in 1..10, got {t!r}")
             vis, ir = self.test("visible", t), self.test("infrared", t)
             for d in dirs:
                 query, gallery = (vis, ir) if d == "visible_to_infrared" else (ir, vis)
-                yield EvalSplit(query=list(query), gallery=list(gallery), protocol="regdb", trial=t, direction=d)
+                yield EvalSplit(query=list(query), gallery=list(gallery), protocol=RULES.name, trial=t, direction=d)
 
     def __repr__(self) -> str:
         return f"RegDB(root={str(self.root)!r}, trial={self.trial})"

@@ -22,6 +22,7 @@ from typing import Iterable, Iterator
 from vireid.data.datasets._index import check_root, read_id_list
 from vireid.data.protocols import EvalSplit, collect_folder_records, format_ids, sample_gallery
 from vireid.data.records import Record
+from vireid.evaluation.protocols import SYSU as RULES
 from vireid.errors import ConfigError, DatasetError
 
 VISIBLE_CAMERAS = (1, 2, 4, 5)
@@ -44,8 +45,8 @@ class SYSUMM01:
     """
 
     name = "sysu"
-    protocol = "sysu"
-    directions = ("infrared_to_visible",)
+    protocol = RULES.name
+    directions = RULES.directions  # infrared -> visible only
 
     def __init__(self, root: str | os.PathLike, *, mode: str = "all", shot: str = "single") -> None:
         if mode not in GALLERY_CAMERAS:
@@ -92,7 +93,7 @@ class SYSUMM01:
                                f"{', '.join(f'cam{c}/' for c in GALLERY_CAMERAS[self.mode])} for the test ids")
         return g
 
-    def eval_splits(self, trials: Iterable[int] = range(10),
+    def eval_splits(self, trials: Iterable[int] = RULES.trials,
                     directions: Iterable[str] | None = None) -> Iterator[EvalSplit]:
         """One infrared -> visible split per trial (the query list is shared)."""
         for d in directions or self.directions:
@@ -100,7 +101,7 @@ class SYSUMM01:
                 raise ConfigError(f"SYSU-MM01 has only the 'infrared_to_visible' direction, got {d!r}")
         query = self.query()
         for trial in trials:
-            yield EvalSplit(query=list(query), gallery=self.gallery(int(trial)), protocol="sysu",
+            yield EvalSplit(query=list(query), gallery=self.gallery(int(trial)), protocol=RULES.name,
                             trial=int(trial), direction="infrared_to_visible")
 
     def __repr__(self) -> str:

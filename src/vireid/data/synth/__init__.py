@@ -1,7 +1,8 @@
-"""Synthetic VI-ReID benchmark (issue 2 §3): ``generate`` a dataset in an official layout.
+"""Synthetic VI-ReID benchmark: ``generate`` a dataset in an official layout.
 
 ``generate(out, layout, num_ids=..., seed=..., difficulty=..., images_per_id_per_cam=...)`` writes
-SYSU-MM01, RegDB or LLCM layouts; ``ensure_dataset(root, layout, **params)`` reuses a cached one.
+SYSU-MM01, RegDB or LLCM layouts; ``ensure_dataset(root, layout, **params)`` reuses one with the same
+settings and never replaces one with other settings unless asked (``force``).
 """
 
 from vireid.data.synth.generator import (

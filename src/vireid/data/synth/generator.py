@@ -158,10 +158,19 @@ def _render_chunk(params: dict, staging: str, jobs: list[ImageJob],
 
 
 def _check_out(out: Path, force: bool) -> None:
+    """Only an empty folder, or with ``force`` a synthetic dataset vireid wrote, may be replaced."""
     if out.exists() and not out.is_dir():
         raise DatasetError(f"{out}: exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()) and not force:
-        raise DatasetError(f"{out}: directory is not empty; pass --force (force=True) to replace it")
+    above = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
+    if above is not None:
+        raise DatasetError(f"{out}: cannot be created, {above} is not a directory")
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    if read_meta(out) is None:
+        raise DatasetError(f"{out}: folder is not empty and is not a synthetic dataset vireid wrote (no "
+                           f"{META_FILE}); vireid never deletes it -- choose a new or empty folder")
+    if not force:
+        raise DatasetError(f"{out}: holds a synthetic dataset already; pass --force (force=True) to replace it")
 
 
 def _swap_into_place(staging: Path, out: Path) -> None:
@@ -177,14 +186,15 @@ def _swap_into_place(staging: Path, out: Path) -> None:
 def generate(out: str | os.PathLike, layout: str = "sysu", *, num_ids: int = DEFAULT_NUM_IDS, seed: int = 0,
              difficulty: float = 0.5, images_per_id_per_cam: int | None = None,
              height_range: Sequence[int] = DEFAULT_HEIGHT_RANGE, num_test_ids: int | None = None,
-             workers: int = 1, force: bool = False) -> SynthSummary:
+             workers: int = 1, force: bool = False, made_by: str = "vireid synth") -> SynthSummary:
     """Write a synthetic dataset in ``layout`` ("sysu" | "regdb" | "llcm") to ``out``.
 
-    Refuses a non-empty ``out`` unless ``force``.  ``workers`` > 1 renders in that many spawned
+    Writes into a new or empty ``out``; with ``force`` it also replaces a synthetic dataset vireid
+    wrote (one holding ``synth.json``), never any other folder.  ``workers`` > 1 renders in that many spawned
     processes (same bytes as ``workers=1``).  ``num_test_ids`` sets the number of test identities
     (default: the layout's share, see :mod:`vireid.data.synth.layouts`).  Returns a :class:`SynthSummary`.
     """
-    from vireid.utils.io import atomic_write_json, atomic_write_text
+    from vireid.utils.io import atomic_write_json, atomic_write_text, make_temp_dir
 
     params = resolve_params(layout, num_ids, seed, difficulty, images_per_id_per_cam, height_range,
                             num_test_ids)
@@ -196,7 +206,7 @@ def generate(out: str | os.PathLike, layout: str = "sysu", *, num_ids: int = DEF
     plan = make_plan(layout, params["seed"], params["num_ids"], params["images_per_id_per_cam"],
                      params.get("num_test_ids"))
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.synth-", dir=out.parent))
+    staging = make_temp_dir(f".{out.name}.synth-", out.parent)  # ordinary permissions once renamed
     try:
         for folder in sorted({os.path.dirname(job.relpath) for job in plan.jobs}):
             (staging / folder).mkdir(parents=True, exist_ok=True)
@@ -209,7 +219,8 @@ def generate(out: str | os.PathLike, layout: str = "sysu", *, num_ids: int = DEF
             num_infrared=sum(j.modality == "infrared" for j in plan.jobs),
             num_low_light=n_low, num_occluded=n_occ, train_ids=plan.train_ids, test_ids=plan.test_ids,
             val_ids=plan.val_ids)
-        atomic_write_json(staging / META_FILE, {"generator": "vireid.data.synth", **summary.to_json()})
+        atomic_write_json(staging / META_FILE, {"generator": "vireid.data.synth", "made_by": made_by,
+                                                **summary.to_json()})
         _check_out(out, force)  # someone may have filled it meanwhile
         _swap_into_place(staging, out)
     except BaseException:
@@ -243,13 +254,22 @@ def read_meta(root: str | os.PathLike) -> dict[str, Any] | None:
     return None
 
 
-def ensure_dataset(root: str | os.PathLike, layout: str = "sysu", *, workers: int = 1,
-                   **params: Any) -> SynthSummary:
-    """Return the synthetic dataset at ``root``, generating it only if missing or stale.
+def settings_diff(meta: dict[str, Any], wanted: dict[str, Any]) -> str:
+    """``"num_ids 16 (wanted 80), seed 1 (wanted 0)"``: how a dataset's settings differ from ``wanted``."""
+    have = meta.get("params") if isinstance(meta.get("params"), dict) else {}
+    keys = [k for k in wanted if have.get(k) != wanted[k]] + [k for k in have if k not in wanted]
+    return ", ".join(f"{k} {have.get(k, 'unset')} (wanted {wanted.get(k, 'unset')})" for k in keys)
 
-    The cache key is the normalised generator parameters stored in ``synth.json``.  A stale
-    synthetic dataset (other parameters) is regenerated in place; a non-empty folder that is
-    not a synthetic dataset is never touched (:class:`DatasetError`).
+
+def ensure_dataset(root: str | os.PathLike, layout: str = "sysu", *, workers: int = 1, force: bool = False,
+                   **params: Any) -> SynthSummary:
+    """Return the synthetic dataset at ``root``, generating it only where there is none.
+
+    The dataset's ``synth.json`` records its settings (the normalised generator parameters):
+    the same settings are reused as they are.  A synthetic dataset with other settings is
+    replaced only with ``force`` (the config's ``data.synth.force: true``); otherwise a
+    :class:`DatasetError` says what differs.  A non-empty folder that is not a synthetic
+    dataset is never touched.
     """
     wanted = resolve_params(layout, **params)
     root = Path(root)
@@ -260,4 +280,10 @@ def ensure_dataset(root: str | os.PathLike, layout: str = "sysu", *, workers: in
     if meta is None and root.is_dir() and any(root.iterdir()):
         raise DatasetError(f"{root}: exists, is not empty and holds no {META_FILE}; "
                            "refusing to overwrite it with a synthetic dataset")
-    return generate(root, force=True, workers=workers, **{k: v for k, v in wanted.items() if k != "version"})
+    if meta is not None and not force:
+        raise DatasetError(f"{root}: holds a synthetic dataset made with other settings "
+                           f"({settings_diff(meta, wanted)}); vireid does not replace it unless asked: "
+                           "use another data.root, train on it as it is with data.synth=null, or replace "
+                           "it with data.synth.force=true")
+    return generate(root, force=True, workers=workers, made_by="config",
+                    **{k: v for k, v in wanted.items() if k != "version"})

@@ -1,10 +1,10 @@
 """Synthetic identities: body, clothing colours *and* thermal emissivities, pattern, accessories.
 
 An identity is a frozen bundle of attributes sampled once from a numpy Generator derived from
-``(seed, pid)``.  Cross-modal identity cues (issue 2 §3) are the body shape, the pattern and its
+``(seed, pid)``.  Cross-modal identity cues are the body shape, the pattern and its
 frequency, the accessories and the emissivities; colours are visible-only.
 
-Design choices (the issue leaves them open):
+Design choices:
 
 * Emissivities live in [0.15, 0.75] (normalised apparent temperature); skin is warm (0.80–0.95).
 * ``difficulty`` controls colour/emissivity *decorrelation* ``rho = difficulty``:
@@ -18,8 +18,9 @@ Design choices (the issue leaves them open):
   codes) on the front and back of the torso, like a team number or a logo, drawn with a tone
   that contrasts with the garment in luminance *and* in emissivity.  It is the strongest
   cross-modal cue (shape, not colour), standing in for the distinctive clothing details that
-  real VI-ReID models learn; side views hide it.  Without it, 48 training identities at
-  64-128 px did not give a small CNN enough modality-invariant signal (Rank-1 about 30 %).
+  real VI-ReID models learn; side views hide it.  Without it, few training identities at
+  64-128 px did not give a small CNN enough modality-invariant signal (benchmarks/RESULTS.md,
+  "Design measurements").
 * A pattern's second tone differs from the base by at least 0.15 in emissivity and (almost
   always) by at least 0.2 in luminance, so that stripes, checks and logos are visible in
   infrared and in grey-converted visible images alike: the pattern is a cross-modal cue.

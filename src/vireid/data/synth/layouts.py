@@ -1,4 +1,4 @@
-"""File plans for the three official layouts (issue 2 §2), mirrored from the real datasets.
+"""File plans for the three official layouts, mirrored from the real datasets.
 
 A plan lists every image to render (relative path, identity, camera, modality, index) and the
 text of every index file.  Layouts:

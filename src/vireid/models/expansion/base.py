@@ -1,6 +1,6 @@
 """The interface shared by every token expansion module of DEEN-ViT.
 
-DEEN (Zhang & Wang, CVPR 2023, Sec. 3.2) expands one embedding into ``1 + K``
+DEEN (Zhang & Wang, CVPR 2023, DEE module) expands one embedding into ``1 + K``
 (K = 2) along the batch: ``torch.cat((x, x1, x2), 0)``.  Every module here
 keeps that layout for ViT tokens so CPM, the triplet loss and the orthogonal
 loss see the same embedding-major batch as in DEEN.
@@ -8,11 +8,18 @@ loss see the same embedding-major batch as in DEEN.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import NamedTuple
 
 from torch import Tensor, nn
 
 from vireid.errors import ShapeError
+from vireid.modality import check_modality  # noqa: F401  (re-exported: the expansion modules' check)
+
+
+class ExpansionOutput(NamedTuple):
+    tokens: Tensor                           # (B * (1 + K), N, C): input, then the K generated embeddings
+    aux_losses: dict[str, Tensor]            # unweighted label-free losses of the module (e.g. "ort")
+    branch_embeddings: Tensor | None = None  # (K, B, C) pooled generated embeddings, for losses outside
 
 
 class TokenExpansion(nn.Module):
@@ -21,12 +28,15 @@ class TokenExpansion(nn.Module):
 
     num_generated: int  # K
 
+    @property
+    def aux_loss_names(self) -> tuple[str, ...]:
+        """Names of the label-free losses ``forward`` returns in ``aux_losses``."""
+        return ()
+
     def forward(self, tokens: Tensor, grid_size: tuple[int, int], modality: Tensor | None = None
-                ) -> tuple[Tensor, dict[str, Tensor], dict[str, Any]]:
+                ) -> ExpansionOutput:
         """tokens: patch tokens only (no cls), (B, N, C) with N = grid_size[0] * grid_size[1];
-        modality: (B,) long, 0 visible / 1 infrared (None = unknown); returns (expanded, aux_losses, extras).
-        aux_losses: label-free diversity losses (unweighted), e.g. {"ort": ...};
-        extras: tensors for label-dependent losses computed outside forward (e.g. SS-DEC's views)."""
+        modality: (B,) long, 1 visible / 2 infrared (``vireid.models.base.MODAL_*``; None = unknown)."""
         raise NotImplementedError
 
 
@@ -53,6 +63,6 @@ class IdentityExpansion(TokenExpansion):
         self.dim = dim
 
     def forward(self, tokens: Tensor, grid_size: tuple[int, int], modality: Tensor | None = None
-                ) -> tuple[Tensor, dict[str, Tensor], dict[str, Any]]:
+                ) -> ExpansionOutput:
         check_tokens(tokens, grid_size, self.dim)
-        return tokens, {}, {}
+        return ExpansionOutput(tokens, {})

@@ -1,4 +1,4 @@
-"""CM-ATM: cross-modal adaptive token mixing (DEEN-ViT design notes, section 2, proposal 2).
+"""CM-ATM: cross-modal adaptive token mixing (docs/deen_vit.md, "CM-ATM").
 
 Each of K branches (separate parameters) owns a learnable visible token and a learnable infrared
 token.  The token of each sample's modality queries the sample's patch tokens by multi-head
@@ -9,53 +9,36 @@ cross-attention; the resulting per-sample context ``c_k`` (B, 1, C) mixes the to
     g_k   = Dropout( LayerNorm_k( x * sigmoid(a_k) + r_k ) * s_k )                   (B, N, C)
 
 The per-channel gate ``sigmoid(a_k)`` and the residual projection ``r_k`` are broadcast over the N
-tokens explicitly: this is the correct form of the notes' ``norm(attn_output + x)``, which adds a
-(2B, 1, C) attention output to (2B, N, C) tokens (and, with ``nn.MultiheadAttention``'s default
-sequence-first layout, mixes samples); the notes also reuse one attention for every "branch"
-(``num_branches`` undefined), so their branches are identical -- ours have separate parameters.
+tokens explicitly: one context vector per sample acts on all of its tokens, and each branch has
+its own parameters (branches sharing one attention would be identical).
 
-Choices (the notes leave them open):
+Choices (the reasons are in docs/deen_vit.md):
 
-* **Modality tokens per branch** (K, 2, C), trunc-normal(0.02) like the notes'.  ``modality`` is
-  (B,) with 0 visible / 1 infrared; it works for any mix (training: both; test: all 0 or all 1).
+* **Modality tokens per branch** (K, 2, C), trunc-normal(0.02).  ``modality`` is (B,) with
+  1 visible / 2 infrared (``vireid.models.base.MODAL_*``); it works for any mix (training: both;
+  test: all 1 or all 2).
   ``modality=None`` (unknown) uses the mean of each branch's two tokens.
 * **Pre-norm**: queries and keys/values are projected from a parameter-free LayerNorm of the
   modality tokens and of the patch tokens (an affine would be absorbed by the projections); without
   it the 0.02-scale modality tokens would give near-uniform attention at the start.  The
   attention's output projection is merged into ``W_k`` (two consecutive linear maps would be
   redundant).
-* **Multi-head**: 8 heads by default (the notes' ``nn.MultiheadAttention(embed_dim, 8)``).
+* **Multi-head**: 8 heads by default.
 * **Dropout** (p = 0.1) on the generated embeddings only; the input passes unchanged.
-* ``aux_losses["ort"]``: DEEN's orthogonal loss between the pooled generated embeddings (the notes:
-  "施加正交正则化"), see :func:`vireid.models.expansion.tmhee.branch_orthogonal_loss`.
+* ``aux_losses["ort"]``: DEEN's orthogonal loss between the pooled generated embeddings, see
+  :func:`vireid.models.expansion.tmhee.branch_orthogonal_loss`.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from vireid.errors import ConfigError, ShapeError
-from vireid.models.expansion.base import TokenExpansion, check_tokens
+from vireid.errors import ConfigError
+from vireid.models.base import MODAL_VISIBLE
+from vireid.models.expansion.base import ExpansionOutput, TokenExpansion, check_modality, check_tokens
 from vireid.models.expansion.tmhee import BranchLayerNorm, BranchLinear, branch_attention, branch_orthogonal_loss
-
-VISIBLE, INFRARED = 0, 1
-
-
-def check_modality(modality: Tensor, batch: int) -> None:
-    """Raise :class:`ShapeError` unless ``modality`` is an integer (B,) tensor of 0 / 1 values."""
-    if not isinstance(modality, Tensor) or modality.shape != (batch,) or modality.is_floating_point():
-        got = (f"{tuple(modality.shape)} {modality.dtype}" if isinstance(modality, Tensor)
-               else type(modality).__name__)
-        raise ShapeError(f"expansion: expected modality as an integer tensor of shape ({batch},) "
-                         f"with 0 = visible, 1 = infrared; got {got}")
-    if batch and bool(((modality != VISIBLE) & (modality != INFRARED)).any()):
-        raise ShapeError(f"expansion: modality values must be 0 (visible) or 1 (infrared), "
-                         f"got {sorted(set(modality.tolist()))}")
-
 
 class CMATM(TokenExpansion):
     """CM-ATM: per-branch modality tokens cross-attend to the patch tokens and gate them.
@@ -63,8 +46,8 @@ class CMATM(TokenExpansion):
     Args:
         dim: token channels C.
         num_generated: K (DEEN: 2).
-        num_heads: cross-attention heads (notes: 8); must divide ``dim``.
-        dropout: dropout on the generated embeddings (notes: 0.1).
+        num_heads: cross-attention heads (default 8); must divide ``dim``.
+        dropout: dropout on the generated embeddings.
         attn_drop: dropout on the attention weights.
         ort_absolute: see :func:`~vireid.models.expansion.tmhee.branch_orthogonal_loss`.
     """
@@ -92,10 +75,10 @@ class CMATM(TokenExpansion):
         t = self.modality_tokens
         if modality is None:
             return t.mean(dim=1)[:, None, None, :].expand(-1, batch, 1, -1)
-        return t[:, modality.long()].unsqueeze(2)
+        return t[:, modality.long() - MODAL_VISIBLE].unsqueeze(2)  # codes 1, 2 -> token 0, 1
 
     def forward(self, tokens: Tensor, grid_size: tuple[int, int], modality: Tensor | None = None
-                ) -> tuple[Tensor, dict[str, Tensor], dict[str, Any]]:
+                ) -> ExpansionOutput:
         check_tokens(tokens, grid_size, self.dim)
         b, n, c = tokens.shape
         k = self.num_generated
@@ -110,7 +93,11 @@ class CMATM(TokenExpansion):
         pooled = gen.mean(dim=2)
         aux = {"ort": branch_orthogonal_loss(pooled, absolute=self.ort_absolute)}
         out = torch.cat([tokens, gen.reshape(k * b, n, c)], dim=0)
-        return out, aux, {"expansion_pooled": pooled}
+        return ExpansionOutput(out, aux, pooled)
+
+    @property
+    def aux_loss_names(self) -> tuple[str, ...]:
+        return ("ort",)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, num_generated={self.num_generated}, num_heads={self.num_heads}"

@@ -1,15 +1,19 @@
 """DEE on ViT tokens: DEEN's diverse embedding expansion, on the patch grid (2D) or the sequence (1D).
 
-DEEN (Zhang & Wang, CVPR 2023, Sec. 3.2, ``DEE_module`` in ``DEEN/model.py``): each of the
+The CNN module on feature maps, with the authors' per-branch state-dict layout, is
+:class:`vireid.models.dee.DEE`; this is its token counterpart for DEEN-ViT (same
+initialisation, :func:`vireid.models.dee.init_kaiming_fan_in_`).
+
+DEEN (Zhang & Wang, CVPR 2023, DEE module; ``DEE_module`` in the authors' ``DEEN/model.py``): each of the
 K = 2 generated embeddings is ``W_1x1(ReLU(mean_d Conv3x3_dilation=d(x)))``, d in {1, 2, 3},
 C -> C/4 -> C; the output is ``Dropout(cat(x, x_1, ..., x_K))`` along the batch.
 
 * :class:`DEE2d` (``expansion="dee"``, default): the tokens reshaped to their (H, W)
   patch grid, DEEN's dilated 3x3 convolutions exactly (no bias, Kaiming fan-in init; the
   1x1 fusion with bias), dropout 0.01 over the whole expanded batch as the authors.
-* :class:`DEE1d` (``expansion="dee1d"``): the design notes' Conv1d form over the token
-  sequence (kernel 3, dilations 1, 2, 3), C -> C/4 -> C, times a learnable scale per
-  generated embedding (init 1).  The notes drop DEEN's expansion; we keep it (3x batch).
+* :class:`DEE1d` (``expansion="dee1d"``): a Conv1d form over the token sequence (kernel 3,
+  dilations 1, 2, 3), C -> C/4 -> C, times a learnable scale per generated embedding (init 1),
+  keeping DEEN's expansion (3x batch); see docs/deen_vit.md, "DEE at stage 3".
 
 Both compute all K branches in one pass: per dilation one convolution with K * C/4
 outputs, then a grouped 1x1 convolution (groups = K); numerically the same as K separate
@@ -19,13 +23,14 @@ the model (:class:`vireid.models.deen_vit.DEENViT`), not here: ``aux_losses`` is
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Sequence
 
 import torch
 from torch import Tensor, nn
 
 from vireid.errors import ConfigError
-from vireid.models.expansion.base import TokenExpansion, check_tokens
+from vireid.models.dee import init_kaiming_fan_in_
+from vireid.models.expansion.base import ExpansionOutput, TokenExpansion, check_tokens
 
 
 class _DilatedExpansion(TokenExpansion):
@@ -50,14 +55,14 @@ class _DilatedExpansion(TokenExpansion):
         self.fuse = self.conv(k * hidden, k * dim, 1, groups=k)
         self.scale = nn.Parameter(torch.ones(k)) if learnable_scale else None
         self.dropout = nn.Dropout(dropout)
-        for m in (*self.branches, self.fuse):  # DEEN's weights_init_kaiming for convolutions
-            nn.init.kaiming_normal_(m.weight, a=0, mode="fan_in")
+        for m in (*self.branches, self.fuse):
+            init_kaiming_fan_in_(m)
 
     def _to_spatial(self, tokens: Tensor, grid_size: tuple[int, int]) -> Tensor:
         raise NotImplementedError
 
     def forward(self, tokens: Tensor, grid_size: tuple[int, int], modality: Tensor | None = None
-                ) -> tuple[Tensor, dict[str, Tensor], dict[str, Any]]:
+                ) -> ExpansionOutput:
         check_tokens(tokens, grid_size, self.dim)
         b, n, c = tokens.shape
         x = self._to_spatial(tokens, grid_size)                  # (B, C, *spatial)
@@ -67,7 +72,7 @@ class _DilatedExpansion(TokenExpansion):
         if self.scale is not None:
             gen = gen * self.scale.view(-1, 1, 1, 1)
         out = torch.cat((tokens, gen.reshape(self.num_generated * b, n, c)), dim=0)
-        return self.dropout(out), {}, {}
+        return ExpansionOutput(self.dropout(out), {})
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, num_generated={self.num_generated}, dilations={self.dilations}"
@@ -88,7 +93,7 @@ class DEE2d(_DilatedExpansion):
 
 
 class DEE1d(_DilatedExpansion):
-    """The notes' Conv1d DEE over the token sequence with a learnable scale; see the module docstring."""
+    """DEE with Conv1d over the token sequence and a learnable scale; see the module docstring."""
 
     conv = nn.Conv1d
 

@@ -1,47 +1,45 @@
-"""SS-DEC: self-supervised diverse embeddings with contrastive learning (DEEN-ViT design notes,
-section 2, proposal 3).
+"""SS-DEC: self-supervised diverse embeddings with contrastive learning (docs/deen_vit.md, "SS-DEC").
 
 K branches, each one pre-norm Transformer encoder layer, see differently augmented views of the
 tokens and generate K embeddings; a cross-modal InfoNCE on the pooled embeddings (visible and
 infrared embeddings of the same identity are positives) is computed *outside* forward with the
-labels (:func:`ssdec_infonce`), and DEEN's orthogonal loss between the branches is returned as
+labels (:func:`vireid.losses.infonce.branch_infonce`, on ``ExpansionOutput.branch_embeddings``),
+and DEEN's orthogonal loss between the branches is returned as
 ``aux_losses["ort"]``.  Per branch k:
 
     v_k = x * m_k               m_k ~ Bernoulli(1 - p) per token (training only; p = 0.3)
-    h_k = v_k D_k                (B, N, d)     d = C // K by default (the notes' "768 // 3")
+    h_k = v_k D_k                (B, N, d)     d = C // K by default
     h_k = h_k + MHSA_k(LN(h_k));  h_k = h_k + MLP_k(LN(h_k))     (one encoder layer)
     g_k = Dropout( LayerNorm_k( h_k F_k + f_k ) * s_k )          (B, N, C)   "fused back to C"
 
-Choices where the notes are vague or wrong:
+Choices (the reasons are in docs/deen_vit.md):
 
 * **Augmentation** is random *token* masking (whole tokens set to zero, p = 0.3, a fresh mask per
-  step), not the notes' element-wise ``x * (rand(x.shape) > 0.3)``; only in training -- at eval the
+  step), not element-wise masking (which is dropout); only in training -- at eval the
   branches see the clean tokens, so eval is deterministic.  Each branch draws its masks from its own
-  ``torch.Generator`` (one per device), seeded with ``seed + k``; with ``seed=None`` the base seed is
-  drawn once from torch's global RNG (so ``torch.manual_seed`` controls it).  The generator state is
-  not part of the ``state_dict`` (a resumed run draws a fresh mask sequence); under DDP pass
-  ``seed + rank`` for different masks on each rank.
-* **Width**: each branch works at ``branch_dim`` (default ``C // K``, the notes' per-branch output
-  width) between a bias-free down-projection ``D_k`` (so masked tokens stay exactly zero) and the
-  fusing up-projection ``F_k`` back to C channels.  The notes concatenate the branches into *one*
-  embedding; DEEN needs K embeddings, so each branch is fused back to C on its own.
-* **Loss**: the notes' ``contrastive_loss`` returns an undefined value; ours is the supervised,
-  cross-modal InfoNCE of :class:`vireid.losses.InfoNCE` per branch, averaged over the branches.
+  CPU ``torch.Generator`` (``random_generators``), seeded with ``seed + k``; with ``seed=None`` the
+  base seed is drawn once from torch's global RNG (so ``torch.manual_seed`` controls it).  The
+  generators are not weights (not in the ``state_dict``): :meth:`ReIDModel.rng_generators`
+  hands them to the training run, which re-seeds them per rank under DDP
+  (:mod:`vireid.engine.run`), and the trainer saves and restores them with its other RNG states
+  (exact resume).
+* **Width**: each branch works at ``branch_dim`` (default ``C // K``) between a bias-free
+  down-projection ``D_k`` (so masked tokens stay exactly zero) and the fusing up-projection
+  ``F_k`` back to C channels.  DEEN needs K embeddings, not one concatenation of the branches,
+  so each branch is fused back to C on its own.
+* **Loss**: the supervised, cross-modal InfoNCE of :class:`vireid.losses.InfoNCE` per branch,
+  averaged over the branches.
 * **Dropout** (p = 0.1) on the generated embeddings only; the input passes unchanged.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from vireid.errors import ConfigError, ShapeError
-from vireid.losses.infonce import InfoNCE
-from vireid.models.expansion.base import TokenExpansion, check_tokens
-from vireid.models.expansion.cmatm import VISIBLE, check_modality
+from vireid.errors import ConfigError
+from vireid.models.expansion.base import ExpansionOutput, TokenExpansion, check_tokens
 from vireid.models.expansion.tmhee import BranchLayerNorm, BranchLinear, branch_attention, branch_orthogonal_loss
 
 
@@ -51,11 +49,11 @@ class SSDEC(TokenExpansion):
     Args:
         dim: token channels C.
         num_generated: K (DEEN: 2).
-        num_heads: heads of each branch's attention (notes: 8); must divide ``branch_dim``.
+        num_heads: heads of each branch's attention (default 8); must divide ``branch_dim``.
         branch_dim: width d of each branch's encoder layer (default ``dim // num_generated``).
         mlp_ratio: MLP hidden width / d.
-        mask_ratio: probability p that a token is masked in a training view (notes: 0.3).
-        dropout: dropout on the generated embeddings (notes: 0.1).
+        mask_ratio: probability p that a token is masked in a training view.
+        dropout: dropout on the generated embeddings.
         attn_drop: dropout on the attention weights.
         seed: base seed of the per-branch mask generators (None: drawn from torch's global RNG).
         ort_absolute: see :func:`~vireid.models.expansion.tmhee.branch_orthogonal_loss`.
@@ -86,25 +84,32 @@ class SSDEC(TokenExpansion):
         self.norm = BranchLayerNorm(k, dim, eps=1e-5)
         self.scale = nn.Parameter(torch.ones(k))
         self.drop = nn.Dropout(dropout)
-        self._generators: dict[str, list[torch.Generator]] = {}
+        base = seed if seed is not None else int(torch.randint(0, 2 ** 31, ()).item())
+        # one CPU generator per branch; masks are drawn on the CPU and moved to the tokens' device, so
+        # the streams do not depend on the device, and the trainer saves them with its RNG states
+        self.random_generators = [torch.Generator().manual_seed(base + i) for i in range(k)]
 
-    def __getstate__(self) -> dict:  # generators are not picklable/deep-copyable state; a copy re-seeds
+    def __getstate__(self) -> dict:  # torch.Generator is not picklable: keep its state instead
         state = self.__dict__.copy()
-        state["_generators"] = {}
+        state["random_generators"] = [g.get_state() for g in self.random_generators]
         return state
+
+    def __setstate__(self, state: dict) -> None:
+        gens = []
+        for st in state["random_generators"]:
+            g = torch.Generator()
+            g.set_state(st)
+            gens.append(g)
+        self.__dict__.update({**state, "random_generators": gens})
 
     def token_masks(self, batch: int, num_tokens: int, device: torch.device) -> Tensor:
         """Keep-masks of the K training views, (K, B, N) bool (True = token kept); advances the generators."""
-        key = str(device)
-        if key not in self._generators:
-            base = self.seed if self.seed is not None else int(torch.randint(0, 2 ** 31, ()).item())
-            self._generators[key] = [torch.Generator(device=device).manual_seed(base + i)
-                                     for i in range(self.num_generated)]
-        return torch.stack([torch.rand(batch, num_tokens, generator=g, device=device) >= self.mask_ratio
-                            for g in self._generators[key]])
+        masks = torch.stack([torch.rand(batch, num_tokens, generator=g) >= self.mask_ratio
+                             for g in self.random_generators])
+        return masks.to(device)
 
     def forward(self, tokens: Tensor, grid_size: tuple[int, int], modality: Tensor | None = None
-                ) -> tuple[Tensor, dict[str, Tensor], dict[str, Any]]:
+                ) -> ExpansionOutput:
         check_tokens(tokens, grid_size, self.dim)
         b, n, c = tokens.shape
         k, d = self.num_generated, self.branch_dim
@@ -118,32 +123,12 @@ class SSDEC(TokenExpansion):
         pooled = gen.mean(dim=2)
         aux = {"ort": branch_orthogonal_loss(pooled, absolute=self.ort_absolute)}
         out = torch.cat([tokens, gen.reshape(k * b, n, c)], dim=0)
-        return out, aux, {"expansion_pooled": pooled}
+        return ExpansionOutput(out, aux, pooled)
+
+    @property
+    def aux_loss_names(self) -> tuple[str, ...]:
+        return ("ort",)
 
     def extra_repr(self) -> str:
         return (f"dim={self.dim}, num_generated={self.num_generated}, branch_dim={self.branch_dim}, "
                 f"num_heads={self.num_heads}, mask_ratio={self.mask_ratio}, seed={self.seed}")
-
-
-def ssdec_infonce(extras: dict[str, Any], labels: Tensor, modality: Tensor, temperature: float = 0.07) -> Tensor:
-    """Cross-modal InfoNCE on SS-DEC's pooled branch embeddings, averaged over the K branches.
-
-    ``extras["expansion_pooled"]``: (K, B, C) from :meth:`SSDEC.forward`; ``labels``: (B,) identities
-    and ``modality``: (B,) 0 visible / 1 infrared of the module's input batch.  Per branch, visible
-    anchors rank all infrared embeddings (and vice versa); same-identity ones are the positives
-    (:class:`vireid.losses.InfoNCE`, SupCon's L_out form).  0 (in the graph) if no identity appears
-    in both modalities.
-    """
-    pooled = extras.get("expansion_pooled") if isinstance(extras, dict) else None
-    if not isinstance(pooled, Tensor) or pooled.dim() != 3:
-        raise ShapeError("ssdec_infonce: extras must hold 'expansion_pooled' of shape (K, B, C) from SSDEC.forward")
-    b = pooled.shape[1]
-    if not isinstance(labels, Tensor) or labels.shape != (b,):
-        got = tuple(labels.shape) if isinstance(labels, Tensor) else type(labels).__name__
-        raise ShapeError(f"ssdec_infonce: expected labels of shape ({b},), got {got}")
-    check_modality(modality, b)
-    vis = modality == VISIBLE
-    ir = ~vis
-    crit = InfoNCE(temperature)
-    losses = [crit(z[vis], z[ir], labels[vis], labels[ir]) for z in pooled]
-    return torch.stack(losses).mean()

@@ -1,30 +1,30 @@
-"""T-MHEE: Transformer-based multi-head embedding expansion (DEEN-ViT design notes, section 2, proposal 1).
+"""T-MHEE: Transformer-based multi-head embedding expansion (docs/deen_vit.md, "T-MHEE").
 
-DEEN (Zhang & Wang, CVPR 2023, Sec. 3.2) expands one embedding into ``1 + K`` with K convolutional
-branches.  The notes replace each branch by multi-head self-attention over the patch tokens:
+DEEN (Zhang & Wang, CVPR 2023, DEE module) expands one embedding into ``1 + K`` with K convolutional
+branches.  T-MHEE replaces each branch by multi-head self-attention over the patch tokens:
 
     g_k = Dropout( LayerNorm_k( MHSA_k(LN(x)) + x ) * s_k ),      k = 1..K
 
-and regularise the branches with DEEN's orthogonal loss (and, optionally, the notes' token-level
-orthogonality loss).  Choices where the notes are vague or wrong (all documented here):
+and regularises the branches with DEEN's orthogonal loss (and, optionally, a token-level
+orthogonality loss).  Choices (the reasons are in docs/deen_vit.md):
 
-* **K separate branches, one batched pass.**  The notes' snippet has one ``nn.MultiheadAttention``
-  and returns a single embedding; DEEN needs K generated embeddings with separate parameters.  The
+* **K separate branches, one batched pass.**  One multi-head attention returns a single
+  embedding; DEEN needs K generated embeddings with separate parameters.  The
   K branches' weights are stacked (:class:`BranchLinear`) so the qkv projection of all branches is
   one matmul of the shared input, and the attention runs once through
   ``F.scaled_dot_product_attention`` with the branch folded into the batch.
 * **Parameter-free pre-norm.**  q/k/v are computed from ``LayerNorm(x)`` without affine parameters
   (the affine would be absorbed by the qkv projection), because the stage-3 ViT tokens are the
-  un-normalised residual stream; the residual and the post-norm are the notes'
+  un-normalised residual stream; the residual and the post-norm are
   ``LayerNorm(MHA(x) + x)`` on the raw tokens.
-* **Initialisation** as ``nn.MultiheadAttention`` (the notes' layer): Xavier-uniform qkv weight,
+* **Initialisation** as ``nn.MultiheadAttention``: Xavier-uniform qkv weight,
   default ``nn.Linear`` init for the output projection, zero biases, LayerNorm (1, 0), scale 1.
-* **Dropout** (p = 0.1, the notes' default) acts on the generated embeddings only, so the first
+* **Dropout** (p = 0.1) acts on the generated embeddings only, so the first
   chunk of the output is the input unchanged (DEEN drops out all three with p = 0.01; we keep the
   original embedding clean so that K = 0 / "none" and T-MHEE agree on it).
 * **Losses** (``aux_losses``, unweighted): ``"ort"`` is DEEN's orthogonal loss between the
   token-pooled generated embeddings (see :func:`branch_orthogonal_loss`);
-  ``"token_ort"`` (``token_ortho=True``) is the notes' token-level loss
+  ``"token_ort"`` (``token_ortho=True``) is the token-level loss
   :func:`vireid.losses.token_orthogonality.token_orthogonality_loss` on the generated tokens.
 * ``modality`` is accepted for the common interface and not used.
 
@@ -35,7 +35,6 @@ The batched helpers (:class:`BranchLinear`, :class:`BranchLayerNorm`, :func:`bra
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -44,7 +43,7 @@ from torch import Tensor, nn
 from vireid.errors import ConfigError
 from vireid.losses.orthogonal import deen_orthogonal_loss
 from vireid.losses.token_orthogonality import token_orthogonality_loss
-from vireid.models.expansion.base import TokenExpansion, check_tokens
+from vireid.models.expansion.base import ExpansionOutput, TokenExpansion, check_tokens
 
 # ----------------------------------------------------------------------------- batched helpers
 
@@ -116,7 +115,7 @@ def branch_attention(q: Tensor, k: Tensor, v: Tensor, num_heads: int, dropout_p:
 
 
 def branch_orthogonal_loss(generated: Tensor, absolute: bool = True) -> Tensor:
-    """DEEN's orthogonal loss (CVPR 2023, Eq. 5) between K generated pooled embeddings ``(K, B, C)``.
+    """DEEN's orthogonal loss (CVPR 2023, L_ort of the DEE module) between K pooled embeddings ``(K, B, C)``.
 
     ``absolute=False`` is DEEN's loss exactly (:func:`vireid.losses.orthogonal.deen_orthogonal_loss`:
     raw inner products of pairs of generated embeddings, summed, divided by the stacked batch
@@ -141,10 +140,10 @@ class TMHEE(TokenExpansion):
     Args:
         dim: token channels C.
         num_generated: K, number of generated embeddings (DEEN: 2).
-        num_heads: heads per branch (notes: 4); must divide ``dim``.
-        dropout: dropout on the generated embeddings (notes: 0.1).
+        num_heads: heads per branch (default 4); must divide ``dim``.
+        dropout: dropout on the generated embeddings.
         attn_drop: dropout on the attention weights (``nn.MultiheadAttention``'s ``dropout``; 0 here).
-        token_ortho: also return the notes' token-level orthogonality loss as ``"token_ort"``.
+        token_ortho: also return the token-level orthogonality loss as ``"token_ort"``.
         ort_absolute: see :func:`branch_orthogonal_loss`.
         token_ortho_chunk: samples per chunk of the token Gram matrices (None: automatic).
     """
@@ -169,7 +168,7 @@ class TMHEE(TokenExpansion):
             nn.init.xavier_uniform_(w)
 
     def forward(self, tokens: Tensor, grid_size: tuple[int, int], modality: Tensor | None = None
-                ) -> tuple[Tensor, dict[str, Tensor], dict[str, Any]]:
+                ) -> ExpansionOutput:
         check_tokens(tokens, grid_size, self.dim)
         b, n, c = tokens.shape
         k = self.num_generated
@@ -183,7 +182,11 @@ class TMHEE(TokenExpansion):
         if self.token_ortho:
             aux["token_ort"] = token_orthogonality_loss(gen.reshape(k * b, n, c), chunk_size=self.token_ortho_chunk)
         out = torch.cat([tokens, gen.reshape(k * b, n, c)], dim=0)
-        return out, aux, {"expansion_pooled": pooled}
+        return ExpansionOutput(out, aux, pooled)
+
+    @property
+    def aux_loss_names(self) -> tuple[str, ...]:
+        return ("ort", "token_ort") if self.token_ortho else ("ort",)
 
     def extra_repr(self) -> str:
         return (f"dim={self.dim}, num_generated={self.num_generated}, num_heads={self.num_heads}, "

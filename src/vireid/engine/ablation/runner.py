@@ -1,0 +1,127 @@
+"""Running an ablation: train and test every combination x seed, in order or in worker processes."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from vireid.config import Config, apply_overrides
+from vireid.engine.ablation.grid import combinations, overrides, slug
+from vireid.engine.ablation.report import REPORTED_SCORES, RunResult, markdown_table, plot, summarize
+from vireid.errors import ConfigError
+from vireid.utils.io import atomic_write_json, atomic_write_text
+
+
+def _train_one(train_fn: Callable[..., Any], cfg: Config, run_dir: Path, threads: int | None
+               ) -> tuple[dict[str, float], float, int]:
+    """Train and test one run; (mean metrics, train seconds, parameters).  Picklable for workers.
+
+    ``train_fn(cfg, run_dir, quiet=True)`` returns a :class:`vireid.engine.run.TrainResult`."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    t0 = time.perf_counter()
+    result = train_fn(cfg, run_dir, quiet=True)
+    summary = result.summary
+    params = sum(p.numel() for p in result.model.parameters())
+    mean = summary["mean"]
+    return ({m: float(mean[m]) for m in REPORTED_SCORES},
+            float(summary.get("train_seconds", time.perf_counter() - t0)), params)
+
+
+def _config_key(cfg: Config) -> str:
+    return json.dumps(asdict(cfg), sort_keys=True, default=str)
+
+
+def run_ablation(base: Config, grid: dict[str, list[str]], out: str | Path, *, seeds: Sequence[int] = (0, 1),
+                 mode: str = "product", train_fn: Callable[..., Any] | None = None, jobs: int = 1,
+                 log: Callable[[str], None] = print) -> list[dict[str, Any]]:
+    """Train and test every combination x seed; write results.json, ablation.md and ablation.png.
+
+    A combination whose resolved config equals an earlier one (in ``each`` mode, the base
+    value of every axis) is trained once and its results reused.  ``jobs > 1`` trains that
+    many runs at once in worker processes (one compute thread each; ``train_fn`` must then
+    be a module-level function).
+    """
+    from vireid.engine.lock import RunLock
+
+    if jobs < 1:
+        raise ConfigError(f"--jobs must be >= 1, got {jobs}")
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out}: exists and is not a folder; --out names the ablation's folder")
+    with RunLock(out, log=log):  # one ablation per folder (each run folder is locked by its training too)
+        return _run_ablation(base, grid, out, seeds=seeds, mode=mode, train_fn=train_fn, jobs=jobs, log=log)
+
+
+def _run_ablation(base: Config, grid: dict[str, list[str]], out: Path, *, seeds: Sequence[int], mode: str,
+                  train_fn: Callable[..., Any] | None, jobs: int, log: Callable[[str], None]) -> list[dict[str, Any]]:
+    real_training = train_fn is None
+    if train_fn is None:
+        from vireid.engine.run import train as train_fn
+    combos = combinations(grid, mode)
+    configs = [(c, s, apply_overrides(base, overrides(c) + [f"train.seed={s}"]))
+               for c in combos for s in seeds]  # validate every override before training anything
+    first_of: dict[str, int] = {}
+    source = []  # index of the run whose results each config reuses (itself when first)
+    for i, (combo, seed, cfg) in enumerate(configs):
+        source.append(first_of.setdefault(_config_key(cfg), i))
+    todo = sorted(set(source))
+    done: dict[int, tuple[dict[str, float], float, int]] = {}
+
+    def record() -> list[RunResult]:
+        results = []
+        for (combo, seed, _), src in zip(configs, source):
+            got = done.get(src)
+            if got is not None:
+                results.append(RunResult(combo, seed, *got))
+        atomic_write_json(out / "results.json", [r.__dict__ for r in results])
+        return results
+
+    def run_dir(i: int) -> Path:
+        combo, seed, _ = configs[i]
+        return out / "runs" / slug(combo) / f"seed{seed}"
+
+    if real_training and jobs > 1:  # parallel runs must not generate the same synthetic dataset at once
+        from vireid.config.build import build_dataset
+
+        for data in {json.dumps(asdict(configs[i][2].data), sort_keys=True, default=str): configs[i][2].data
+                     for i in todo}.values():
+            if data.synth:
+                build_dataset(data)
+
+    def announce(n: int, i: int) -> None:
+        log(f"[{n}/{len(todo)}] {configs[i][0] or 'base'} seed {configs[i][1]} -> {run_dir(i)}")
+
+    if jobs == 1:
+        for n, i in enumerate(todo, start=1):
+            announce(n, i)
+            done[i] = _train_one(train_fn, configs[i][2], run_dir(i), None)
+            record()
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {}
+            for n, i in enumerate(todo, start=1):
+                announce(n, i)
+                futures[pool.submit(_train_one, train_fn, configs[i][2], run_dir(i), 1)] = i
+            for fut in as_completed(futures):
+                done[futures[fut]] = fut.result()
+                log(f"done: {run_dir(futures[fut])}")
+                record()
+    results = record()
+    rows = summarize(results)
+    atomic_write_text(out / "ablation.md", markdown_table(rows) + "\n")
+    try:
+        plot(rows, out / "ablation.png")
+    except ConfigError:
+        raise
+    except Exception as exc:  # matplotlib missing: the table still stands
+        log(f"no plot: {exc}")
+    return rows

@@ -1,0 +1,152 @@
+"""The demo (``vireid demo``, ``make demo``): a small DEEN trained on CPU on the synthetic benchmark.
+
+1. Generate the synthetic SYSU-MM01-layout dataset (cached in ``data.root``; see
+   :func:`vireid.data.synth.ensure_dataset`).
+2. Evaluate the untrained model with the full SYSU-MM01 protocol (all-search,
+   single-shot, infrared -> visible, 10 trials).
+3. Train it with the config's recipe (the shipped ``synthetic`` config by default), evaluate
+   the best checkpoint with the full protocol, and compare the two.
+4. The run folder (locked while the demo runs; replaced only when a previous demo wrote it)
+   holds ``demo.json``, ``config.yaml``, ``checkpoints/``, ``metrics.json`` (trained),
+   ``metrics_untrained.json``, ``metrics.jsonl`` and ``ranking.png`` (queries of the first
+   trial and their top-10 gallery matches under the protocol's rules, correct ones in green).
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from vireid.config import Config
+from vireid.data.synth import SynthSummary, ensure_dataset
+from vireid.engine.evaluator import SplitEvaluation
+from vireid.engine.run import TrainResult
+from vireid.errors import ConfigError
+
+DEMO_MARKER = "demo.json"  # marks a run folder the demo wrote (and may replace)
+METRIC_COLUMNS = (("rank1", "Rank-1"), ("rank5", "Rank-5"), ("rank10", "Rank-10"), ("rank20", "Rank-20"),
+                  ("mAP", "mAP"), ("mINP", "mINP"))
+
+
+@dataclass
+class DemoResult:
+    """What :func:`run_demo` returns."""
+
+    untrained: dict        # metrics summary of the untrained model (metrics_untrained.json)
+    trained: TrainResult   # the training run (its summary is metrics.json)
+    picture: Path | None   # ranking.png, None without matplotlib
+    seconds: float         # the whole demo
+    out: Path
+
+
+def prepare_dataset(root: str, layout: str = "sysu", *, workers: int = 2,
+                    log: Callable[[str], None] = print, **params) -> SynthSummary:
+    """The demo's synthetic dataset at ``root``, generated only when missing or stale."""
+    summary = ensure_dataset(root, layout, workers=workers, **params)
+    if summary.cached:
+        log(f"using cached synthetic dataset {summary.root} ({summary.num_images} images)")
+    else:
+        log(f"generated synthetic dataset {summary.root}: {summary.num_images} images of {summary.num_ids} ids "
+            f"in {summary.seconds:.1f} s ({summary.images_per_second:.0f} images/s)")
+    return summary
+
+
+def comparison_table(rows: dict[str, dict[str, float]]) -> str:
+    """Models (rows) x metrics in percent, as aligned plain text."""
+    head = ["model"] + [label for _, label in METRIC_COLUMNS]
+    body = [[name] + [f"{100 * m[k]:.2f}" for k, _ in METRIC_COLUMNS] for name, m in rows.items()]
+    widths = [max(len(r[i]) for r in [head] + body) for i in range(len(head))]
+
+    def fmt(r: list[str]) -> str:
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+
+    return "\n".join([fmt(head)] + [fmt(r) for r in body])
+
+
+def ranking_picture(evaluation: SplitEvaluation, out: Path, num_queries: int = 6,
+                    label: str = "trained model") -> Path | None:
+    """Queries (evenly spread) of one evaluated split with their top-10 gallery matches, ranked
+    by the distances the metrics scored under the split's protocol; ``None`` without matplotlib."""
+    try:
+        from vireid.viz.ranks import order_text, protocol_rank_figure
+    except ImportError:  # matplotlib missing
+        return None
+    s = evaluation.split
+    return protocol_rank_figure(evaluation.distmat.numpy(), s.query, s.gallery, out, protocol=s.protocol,
+                                topk=10, num_queries=num_queries,
+                                metric="inner",
+                                title=f"{label}, trial {s.trial}: {s.direction.replace('_', ' ')}, protocol "
+                                      f"{s.protocol}, {order_text('inner')}")
+
+
+def run_demo(cfg: Config, out: str | Path, *, workers: int = 2, log: Callable[[str], None] = print) -> DemoResult:
+    """Steps 1-4 of the module docstring; ``out`` is replaced when it holds a previous run."""
+    from vireid.engine.context import cpu_threads
+
+    start = time.perf_counter()
+    if not cfg.data.synth:
+        raise ConfigError("data.synth: the demo needs a synthetic dataset")
+    with cpu_threads(cfg.train.threads):
+        return _run(cfg, Path(out), workers, log, start)
+
+
+def _run(cfg: Config, out: Path, workers: int, log: Callable[[str], None], start: float) -> DemoResult:
+    from vireid.engine.lock import RunLock
+    from vireid.utils.io import atomic_write_json
+    from vireid.utils.paths import check_output
+
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out}: exists and is not a folder; --out names the demo's run folder")
+    check_output(out, {"data.root": cfg.data.root}, replaces_folder=True)
+    demo_entries(out)  # refuses a folder the demo did not write, before the lock file goes in
+    with RunLock(out, log=log):  # held across the clean-up and the training run
+        prepare_dataset(cfg.data.root, cfg.data.dataset, workers=workers, log=log, **cfg.data.synth)
+        clear_demo_folder(out)
+        atomic_write_json(out / DEMO_MARKER, {"made_by": "vireid demo"})
+        return _run_locked(cfg, out, log, start)
+
+
+def demo_entries(out: Path) -> list[Path]:
+    """What a new demo run would delete from ``out``: only a folder a demo wrote (it holds
+    ``demo.json``, or ``metrics_untrained.json`` from older versions) is emptied; any other
+    non-empty folder is refused."""
+    from vireid.engine.lock import LOCK_FILE
+
+    entries = [p for p in out.iterdir() if p.name != LOCK_FILE] if out.is_dir() else []
+    if entries and not ((out / DEMO_MARKER).is_file() or (out / "metrics_untrained.json").is_file()):
+        raise ConfigError(f"{out}: is not empty and is not a demo run folder (no {DEMO_MARKER}); the demo "
+                          "replaces only its own run folder -- choose another --out")
+    return entries
+
+
+def clear_demo_folder(out: Path) -> None:
+    """Empty ``out`` (see :func:`demo_entries`) for a new demo run; call it holding the run lock."""
+    for p in demo_entries(out):  # the demo always starts afresh (the lock file stays: it is held)
+        shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+
+
+def _run_locked(cfg: Config, out: Path, log: Callable[[str], None], start: float) -> DemoResult:
+    from vireid.config import build
+    from vireid.engine.context import evaluate_model, make_context, seed_everything
+    from vireid.engine.run import train
+    from vireid.utils.io import atomic_write_json
+
+    # untrained model: the same initialisation the training run starts from
+    ctx = make_context(cfg, None, quiet=True)
+    dataset = build.build_dataset(cfg.data)
+    num_classes = len({r.pid for r in dataset.train})
+    seed_everything(cfg.train.seed)
+    untrained = build.build_model(cfg.model, num_classes)
+    t0 = time.perf_counter()
+    _, before = evaluate_model(untrained, dataset, cfg, ctx, final=True)
+    trials = sum(d["num_trials"] for d in before["directions"].values())
+    log(f"untrained model: Rank-1 {100 * before['mean']['rank1']:.2f}% over {trials} trials "
+        f"[{time.perf_counter() - t0:.1f} s]")
+
+    trained = train(cfg, out)
+    picture = ranking_picture(trained.evaluation[0], out / "ranking.png")
+    atomic_write_json(out / "metrics_untrained.json", before)
+    return DemoResult(before, trained, picture, time.perf_counter() - start, out)

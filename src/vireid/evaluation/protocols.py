@@ -1,0 +1,142 @@
+"""The rules of each evaluation protocol: which gallery items a query may match, trials, directions.
+
+One :class:`EvalProtocol` per protocol; the metrics (:func:`vireid.evaluation.evaluate`), the
+dataset readers' evaluation splits and every rank-list picture ask these objects, so a picture
+shows the ranking the metrics scored.  The rules follow the AGW/DEEN ``eval_metrics.py``
+(``eval_sysu``, ``eval_regdb``, ``eval_llcm``) and the authors' ``test.py``:
+
+* ``sysu`` (Wu et al., ICCV 2017): a query from camera 3 ignores every gallery image of
+  camera 2, whatever its identity (cameras 2 and 3 share a room); the CMC counts each identity
+  at its first occurrence.  Ten trials (gallery draws seeded 0..9); infrared -> visible only.
+* ``regdb`` (Nguyen et al., Sensors 2017): nothing is ignored; the standard CMC.  Trials 1..10
+  are ten train/test splits, so a model is evaluated on the split it was trained on; both
+  directions, visible -> infrared first (DEEN's default).
+* ``llcm`` (Zhang & Wang, CVPR 2023): a query ignores gallery images of its own identity from
+  its own camera; de-duplicated CMC.  Ten trials; both directions, infrared -> visible first.
+  The published visible -> infrared column is not that split: the authors' ``test.py``
+  (``test_mode = [2, 1]``) scores the *transposed* distance matrix, so the trial's sampled
+  infrared images are the queries and every visible test image the gallery.  That orientation
+  is reported too, as ``visible_to_infrared_paper`` (:data:`PAPER_DIRECTION`), and is the
+  paper's VIS -> IR column; it is not averaged into the protocol's mean.
+* ``plain``: nothing is ignored, the standard CMC, one trial -- for descriptors that record no
+  protocol (e.g. a folder embedded with ``vireid extract``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from vireid.errors import VireidError
+
+DIRECTIONS: tuple[str, str] = ("infrared_to_visible", "visible_to_infrared")
+#: LLCM's visible -> infrared as published: sampled infrared queries against all visible images
+PAPER_DIRECTION = "visible_to_infrared_paper"
+
+
+@dataclass(frozen=True)
+class EvalProtocol:
+    """The rules of one protocol.
+
+    Attributes:
+        name: the protocol's name.
+        hidden_cameras: ``(query camera, gallery camera)`` pairs: gallery items of that camera
+            are ignored for queries of that camera, whatever their identity.
+        same_camera_same_identity: ignore gallery items of the query's identity seen by the
+            query's camera.
+        dedup_cmc: the CMC counts each gallery identity at its first occurrence (AP and INP
+            never de-duplicate).
+        trials: the official trials.
+        trial_is_split: a trial is its own train/test split (evaluate the trained one only).
+        directions: the search directions, the default first (the authors' in-training test
+            direction, ``DEEN/train.py`` ``test_mode``).
+        extra_directions: also reported by the full evaluation, not averaged into its mean.
+        paper_columns: ``(published column, our direction whose numbers it is)`` pairs.
+    """
+
+    name: str
+    hidden_cameras: tuple[tuple[int, int], ...] = ()
+    same_camera_same_identity: bool = False
+    dedup_cmc: bool = False
+    trials: tuple[int, ...] = (0,)
+    trial_is_split: bool = False
+    directions: tuple[str, ...] = DIRECTIONS
+    extra_directions: tuple[str, ...] = ()
+    paper_columns: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def reported_directions(self) -> tuple[str, ...]:
+        """What a full evaluation reports: the directions, then the extra ones."""
+        return self.directions + self.extra_directions
+
+    @property
+    def needs_camids(self) -> bool:
+        """Whether the rules depend on camera numbers."""
+        return bool(self.hidden_cameras) or self.same_camera_same_identity
+
+    def hidden(self, q_camids: Any, g_camids: Any) -> np.ndarray | None:
+        """Pairs ignored whatever the identity (broadcast of the two camera arrays), or ``None``
+        when the protocol hides no camera."""
+        if not self.hidden_cameras:
+            return None
+        q, g = np.asarray(q_camids), np.asarray(g_camids)
+        out = np.zeros(np.broadcast_shapes(q.shape, g.shape), dtype=bool)
+        for qc, gc in self.hidden_cameras:
+            out |= (q == qc) & (g == gc)
+        return out
+
+    def discarded(self, same_identity: Any, q_camids: Any, g_camids: Any) -> np.ndarray:
+        """Pairs a query may not be matched against (broadcast of the three arrays)."""
+        same = np.asarray(same_identity, dtype=bool)
+        q, g = np.asarray(q_camids), np.asarray(g_camids)
+        hidden = self.hidden(q, g)
+        out = np.zeros(np.broadcast_shapes(same.shape, q.shape, g.shape), dtype=bool)
+        if hidden is not None:
+            out |= hidden
+        if self.same_camera_same_identity:
+            out |= same & (q == g)
+        return out
+
+    def keep(self, q_pids: Any, q_camids: Any, g_pids: Any, g_camids: Any) -> np.ndarray:
+        """``(num_query, num_gallery)`` booleans: True where query ``i`` may match gallery item ``j``."""
+        qp, gp = np.asarray(q_pids).reshape(-1), np.asarray(g_pids).reshape(-1)
+        if not self.needs_camids:
+            return np.ones((len(qp), len(gp)), dtype=bool)
+        if q_camids is None or g_camids is None:
+            raise VireidError(f"protocol {self.name!r} needs the camera ids of queries and gallery")
+        qc, gc = np.asarray(q_camids).reshape(-1), np.asarray(g_camids).reshape(-1)
+        return ~self.discarded(qp[:, None] == gp[None, :], qc[:, None], gc[None, :])
+
+
+SYSU = EvalProtocol("sysu", hidden_cameras=((3, 2),), dedup_cmc=True, trials=tuple(range(10)),
+                    directions=("infrared_to_visible",),
+                    paper_columns=(("infrared_to_visible", "infrared_to_visible"),))
+# RegDB thermal -> visible: the authors' test.py embeds the thermal queries with the visible stem
+# and the visible gallery with the thermal stem (test_mode [2, 1] kept); ours uses the right stems
+REGDB = EvalProtocol("regdb", trials=tuple(range(1, 11)), trial_is_split=True,
+                     directions=("visible_to_infrared", "infrared_to_visible"),
+                     paper_columns=(("visible_to_infrared", "visible_to_infrared"),
+                                    ("infrared_to_visible", "infrared_to_visible")))
+LLCM = EvalProtocol("llcm", same_camera_same_identity=True, dedup_cmc=True, trials=tuple(range(10)),
+                    directions=("infrared_to_visible", "visible_to_infrared"),
+                    extra_directions=(PAPER_DIRECTION,),
+                    paper_columns=(("infrared_to_visible", "infrared_to_visible"),
+                                   ("visible_to_infrared", PAPER_DIRECTION)))
+PLAIN = EvalProtocol("plain")
+
+REGISTRY: dict[str, EvalProtocol] = {p.name: p for p in (SYSU, REGDB, LLCM, PLAIN)}
+PROTOCOLS: tuple[str, ...] = tuple(REGISTRY)
+DATASET_PROTOCOLS: tuple[str, ...] = ("sysu", "regdb", "llcm")  # what a dataset split may declare
+
+
+def get_protocol(protocol: str | EvalProtocol) -> EvalProtocol:
+    """The :class:`EvalProtocol` named ``protocol`` (an object is returned as is)."""
+    if isinstance(protocol, EvalProtocol):
+        return protocol
+    try:
+        return REGISTRY[protocol]
+    except (KeyError, TypeError):
+        raise VireidError(f"unknown evaluation protocol {protocol!r}; expected one of "
+                          f"{', '.join(PROTOCOLS)}") from None

@@ -1,0 +1,211 @@
+"""The named terms a training objective is composed of; each is ``term(batch) -> scalar``, unweighted.
+
+A :class:`LossBatch` carries what the model returned (:class:`~vireid.models.base.TrainOutput`)
+and the batch's labels, in DEEN's layout (``DEEN/train.py``): ``P x K`` visible images then the
+``P x K`` infrared images of the same identities; the model returns ``E * 2PK`` embeddings,
+embedding-major ``[orig(vis, ir); gen_1(vis, ir); ...]``, so the label of every embedding is
+``cat(l_vis, l_ir)`` repeated ``E`` times.  (The authors write ``cat(l1, l1, l1, l2, l2, l2)``,
+the same vector because their sampler pairs labels; ours is right for any pairing.)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from vireid.errors import ConfigError, ShapeError
+from vireid.losses import (CPMLoss, FeatureOrthogonality, IdentityLoss, InfoNCE, TripletLoss,
+                           WeightedRegularizedTriplet, WeightOrthogonality)
+from vireid.losses.infonce import branch_infonce
+from vireid.models.base import MODAL_INFRARED, MODAL_VISIBLE, TrainOutput
+
+
+def at_least_fp32(t: Tensor) -> Tensor:
+    """Loss inputs in float32 (float64 stays float64, for precision references)."""
+    return t if t.dtype == torch.float64 else t.float()
+
+
+@dataclass(frozen=True)
+class LossBatch:
+    out: TrainOutput
+    labels_vis: Tensor
+    labels_ir: Tensor
+
+    @property
+    def base_labels(self) -> Tensor:
+        """(M,) labels of the input batch: visible then infrared."""
+        return torch.cat((self.labels_vis, self.labels_ir)).long()
+
+    @property
+    def num_embeddings(self) -> int:
+        m = self.labels_vis.shape[0] + self.labels_ir.shape[0]
+        if self.out.feat.shape[0] % m:
+            raise ShapeError(f"objective: {self.out.feat.shape[0]} embeddings is not a multiple of the batch {m}")
+        return self.out.feat.shape[0] // m
+
+    @property
+    def labels(self) -> Tensor:
+        """(E * M,) label of every embedding."""
+        return self.base_labels.repeat(self.num_embeddings)
+
+    def modality(self) -> Tensor:
+        """(M,) modality code of the input batch (the model's, else visible then infrared)."""
+        if self.out.modality is not None:
+            return self.out.modality
+        lv, li = self.labels_vis, self.labels_ir
+        return torch.cat((torch.full_like(lv, MODAL_VISIBLE), torch.full_like(li, MODAL_INFRARED)))
+
+
+class Term(nn.Module):
+    """One named, unweighted loss term.
+
+    ``compares_samples``: the term's value depends on which samples share the batch (mining,
+    centres, contrastive pairs), so under ``torchrun`` it is computed on the global batch
+    (:mod:`vireid.objective.global_batch`); the others are means over the rank's own samples.
+    """
+
+    name: str = ""
+    compares_samples: bool = False
+
+    def forward(self, batch: LossBatch) -> Tensor:
+        raise NotImplementedError
+
+
+class IdentityTerm(Term):
+    """``L_id``: cross-entropy of every embedding's logits (DEEN's objective; label smoothing optional)."""
+
+    name = "id"
+
+    def __init__(self, label_smoothing: float = 0.0) -> None:
+        super().__init__()
+        self.loss = IdentityLoss(label_smoothing=label_smoothing)
+
+    def forward(self, batch: LossBatch) -> Tensor:
+        return self.loss(at_least_fp32(batch.out.logits), batch.labels)
+
+
+def metric_features(batch: LossBatch, normalize: bool) -> Tensor:
+    feat = at_least_fp32(batch.out.feat)
+    return F.normalize(feat, dim=1) if normalize else feat
+
+
+class TripletTerm(Term):
+    """``L_tri`` on all ``E * M`` pooled features: batch-hard (DEEN, margin 0.3) or AGW's WRT."""
+
+    name = "tri"
+    compares_samples = True
+
+    def __init__(self, kind: str = "batch_hard", margin: float = 0.3, normalize: bool = False) -> None:
+        super().__init__()
+        if kind == "batch_hard":
+            self.loss: nn.Module = TripletLoss(margin=margin)
+        elif kind == "weighted":
+            self.loss = WeightedRegularizedTriplet()
+        else:
+            raise ConfigError(f"loss.triplet: unknown {kind!r}; expected batch_hard, weighted or none")
+        self.normalize = normalize
+
+    def forward(self, batch: LossBatch) -> Tensor:
+        return self.loss(metric_features(batch, self.normalize), batch.labels)
+
+
+class CPMTerm(Term):
+    """DEEN's ``L_cpm = sum_{e>=1} CPM(cat(orig, gen_e), cat(l, l))`` (margin 0.2); 0 terms when E = 1."""
+
+    name = "cpm"
+    compares_samples = True
+
+    def __init__(self, margin: float = 0.2, normalize: bool = False) -> None:
+        super().__init__()
+        # the CPM layout check syncs with the device; the engine's sampler is tested instead
+        self.loss = CPMLoss(margin=margin, check_labels=False)
+        self.normalize = normalize
+
+    def forward(self, batch: LossBatch) -> Tensor:
+        e = batch.num_embeddings
+        chunks = metric_features(batch, self.normalize).chunk(e, dim=0)
+        base = batch.base_labels
+        pair_labels = torch.cat((base, base))
+        total = batch.out.feat.new_zeros((), dtype=torch.float32)
+        for c in chunks[1:]:
+            total = total + self.loss(torch.cat((chunks[0], c)), pair_labels)
+        return total
+
+
+class ArchitectureTerm(Term):
+    """A label-free loss the model computes in ``forward`` (``TrainOutput.aux_losses[name]``),
+    e.g. DEEN's orthogonal loss ``"ort"`` (:func:`vireid.losses.deen_orthogonal_loss`)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+
+    def forward(self, batch: LossBatch) -> Tensor:
+        value = batch.out.aux_losses.get(self.name)
+        if value is None:
+            raise ConfigError(f"the objective has a term for the model loss {self.name!r}, which the model did "
+                              f"not return (it returned {sorted(batch.out.aux_losses)})")
+        return at_least_fp32(value)
+
+
+class FeatureOrthogonalityTerm(Term):
+    """ABD-Net's SVDO O.F. penalty (ICCV 2019, Sec. 3.2) on ``TrainOutput.of_features``."""
+
+    name = "of"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loss = FeatureOrthogonality(beta=1.0)
+
+    def forward(self, batch: LossBatch) -> Tensor:
+        maps = batch.out.of_features
+        if maps is None:
+            raise ConfigError("loss.svdo_of_weight > 0 but the model returns no of_features "
+                              "(DEEN: model.args.abd_cam; DEEN-ViT: model.args.svdo_of_stages)")
+        return self.loss(at_least_fp32(maps))
+
+
+class WeightOrthogonalityTerm(Term):
+    """ABD-Net's SVDO O.W. penalty (ICCV 2019, Sec. 3.2) on the layers the model lists (``model.ow_modules()``).
+
+    The only term that needs the model: it takes those layers when it is built."""
+
+    name = "ow"
+
+    def __init__(self, modules: Sequence[nn.Module]) -> None:
+        super().__init__()
+        if not modules:
+            raise ConfigError("loss.svdo_ow_weight > 0 but the model lists no layers for O.W. "
+                              "(DEEN-ViT: model.args.svdo_ow_blocks)")
+        self.layers = list(modules)  # not registered: the model owns them
+        # include_linear: DEEN's layers are convs, DEEN-ViT's are its blocks' Linear layers
+        self.loss = WeightOrthogonality(beta=1.0, include_linear=True)
+
+    def forward(self, batch: LossBatch) -> Tensor:
+        return self.loss(self.layers)
+
+
+class InfoNCETerm(Term):
+    """Cross-modal InfoNCE: on the expansion module's branch embeddings when the model returns them
+    (SS-DEC, averaged over branches), else on the original embeddings."""
+
+    name = "nce"
+    compares_samples = True
+
+    def __init__(self, temperature: float = 0.1) -> None:
+        super().__init__()
+        self.loss = InfoNCE(temperature=temperature)
+
+    def forward(self, batch: LossBatch) -> Tensor:
+        out = batch.out
+        if out.branch_embeddings is not None:
+            return branch_infonce(at_least_fp32(out.branch_embeddings), batch.base_labels, batch.modality(),
+                                  self.loss.temperature)
+        n_vis = batch.labels_vis.shape[0]
+        m = n_vis + batch.labels_ir.shape[0]
+        orig = at_least_fp32(out.feat)[:m]
+        return self.loss(orig[:n_vis], orig[n_vis:], batch.labels_vis, batch.labels_ir)

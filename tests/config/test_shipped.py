@@ -1,0 +1,95 @@
+"""Shipped configs: addressable by name or path everywhere, listed by `vireid configs`, installed as package data."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from vireid.cli.main import main
+from vireid.config import load_config
+from vireid.config.shipped import CONFIG_DIR, describe, list_configs, resolve_config, shipped_configs
+from vireid.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_names_and_paths_resolve(tmp_path, monkeypatch):
+    assert resolve_config("deen_sysu") == resolve_config("deen_sysu.yaml") == CONFIG_DIR / "deen_sysu.yaml"
+    assert resolve_config(CONFIG_DIR / "synthetic.yaml") == CONFIG_DIR / "synthetic.yaml"
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "deen_sysu.yaml").write_text("train: {epochs: 3}\n")  # an existing file wins over a name
+    assert load_config("deen_sysu.yaml").train.epochs == 3
+    assert load_config("deen_sysu").train.epochs == load_config(CONFIG_DIR / "deen_sysu.yaml").train.epochs != 3
+    with pytest.raises(ConfigError, match=r"nope: config file not found.*vireid configs.*deen_sysu"):
+        resolve_config("nope")
+    with pytest.raises(ConfigError, match="not found"):
+        resolve_config("sub/deen_sysu.yaml")  # a path with a folder is never a name
+
+
+def test_user_config_inherits_a_shipped_config_by_name(tmp_path):
+    (tmp_path / "mine.yaml").write_text("base: deen_sysu.yaml\ntrain: {epochs: 3}\n")
+    (tmp_path / "short.yaml").write_text("base: synthetic\n")
+    mine, ref = load_config(tmp_path / "mine.yaml"), load_config("deen_sysu")
+    assert mine.train.epochs == 3 and mine.data == ref.data and mine.model == ref.model
+    assert load_config(tmp_path / "short.yaml") == load_config("synthetic")
+    (tmp_path / "bad.yaml").write_text("base: no_such_config.yaml\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml:1: base config .*no_such_config\.yaml not found"):
+        load_config(tmp_path / "bad.yaml")
+
+
+def test_configs_command_lists_every_shipped_config(capsys):
+    assert main(["configs"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == list(shipped_configs()) and len(lines) >= 15
+    row = next(line for line in lines if line.startswith("deen_llcm "))
+    assert row.split(None, 1)[1] == "DEEN on LLCM (both directions, 10 trials)."
+    assert dict(list_configs())["test_tiny"] == describe(CONFIG_DIR / "test_tiny.yaml") != ""
+    assert main(["configs", "--paths"]) == 0
+    assert str(CONFIG_DIR / "base.yaml") in capsys.readouterr().out
+
+
+def test_repository_configs_folder_is_the_package_data():
+    link = REPO / "configs"
+    if not link.exists():
+        pytest.skip("not run from a repository checkout")
+    assert link.is_symlink() and link.resolve() == CONFIG_DIR.resolve()
+
+
+def test_pip_install_then_train_by_name_from_another_folder(tmp_path):
+    """A non-editable install (a fresh venv, no network, no build isolation) ships the configs:
+    `vireid train --config test_tiny` works from a folder that has no configs/."""
+    if not (REPO / "pyproject.toml").is_file():
+        pytest.skip("not run from a source checkout")
+    src = tmp_path / "src"
+    src.mkdir()
+    shutil.copy(REPO / "pyproject.toml", src)
+    shutil.copy(REPO / "README.md", src)
+    shutil.copytree(REPO / "src" / "vireid", src / "src" / "vireid", symlinks=True,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    py = venv / "bin" / "python"
+    purelib = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             check=True, capture_output=True, text=True).stdout.strip()
+    deps = next(p for p in sys.path if p.endswith("site-packages") and Path(p, "torch").is_dir())
+    Path(purelib, "_deps.pth").write_text(deps + "\n")  # torch & co. from this venv (its .pth files not run)
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(py), "install", "-q", "--no-deps",
+                    "--no-build-isolation", "--no-index", str(src)], check=True, capture_output=True)
+    installed = Path(purelib) / "vireid" / "configs" / "test_tiny.yaml"
+    assert installed.is_file() and not installed.is_symlink()
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run([str(venv / "bin" / "vireid"), "train", "--config", "test_tiny", "--out", "run", "--quiet",
+                           "data.root=data", "train.epochs=1", "eval.every=0"],
+                          cwd=work, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert (work / "run" / "metrics.json").is_file() and (work / "run" / "checkpoints" / "best.safetensors").is_file()
+    where = subprocess.run([str(py), "-c", "import vireid; print(vireid.__file__)"], cwd=work, env=env,
+                           capture_output=True, text=True).stdout
+    assert where.startswith(purelib)

@@ -1,0 +1,48 @@
+"""engine.demo: the comparison table, the synthetic-data requirement (the full run: tests/cli/test_demo.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.engine.tiny import CONFIGS
+from vireid.config import load_config
+from vireid.engine.demo import comparison_table, run_demo
+from vireid.errors import ConfigError, VireidError
+
+
+def test_comparison_table_in_percent():
+    m = {"rank1": 0.5, "rank5": 0.75, "rank10": 0.8, "rank20": 0.9, "mAP": 0.123456, "mINP": 0.05}
+    lines = comparison_table({"untrained": m, "trained DEEN": dict(m, rank1=1.0)}).splitlines()
+    assert lines[0].split() == ["model", "Rank-1", "Rank-5", "Rank-10", "Rank-20", "mAP", "mINP"]
+    assert lines[1].split() == ["untrained", "50.00", "75.00", "80.00", "90.00", "12.35", "5.00"]
+    assert lines[2].startswith("trained DEEN") and "100.00" in lines[2]
+    assert len({len(line) for line in lines}) == 1  # aligned columns
+
+
+def test_demo_needs_synthetic_data(tmp_path):
+    cfg = load_config(CONFIGS / "deen_sysu.yaml")
+    with pytest.raises(ConfigError, match="data.synth"):
+        run_demo(cfg, tmp_path / "demo")
+    assert not (tmp_path / "demo").exists()
+
+
+def test_demo_replaces_only_its_own_run_folder(tmp_path):
+    """The demo starts afresh, but empties only a folder a demo wrote (demo.json); never another, never
+    one holding its dataset."""
+    from vireid.engine.demo import DEMO_MARKER, clear_demo_folder
+
+    cfg = load_config(CONFIGS / "test_tiny.yaml", [f"data.root={tmp_path / 'runs' / 'mine' / 'data'}"])
+    mine = tmp_path / "runs" / "mine"
+    mine.mkdir(parents=True)
+    (mine / "thesis.tex").write_text("keep")
+    with pytest.raises(VireidError, match="holds the data.root"):
+        run_demo(cfg, mine)
+    cfg = load_config(CONFIGS / "test_tiny.yaml", [f"data.root={tmp_path / 'data'}"])
+    with pytest.raises(VireidError, match="not a demo run folder"):
+        run_demo(cfg, mine)
+    assert (mine / "thesis.tex").read_text() == "keep" and sorted(p.name for p in mine.iterdir()) == ["thesis.tex"]
+    old = tmp_path / "demo"
+    (old / "checkpoints").mkdir(parents=True)
+    (old / DEMO_MARKER).write_text("{}")
+    clear_demo_folder(old)
+    assert list(old.iterdir()) == []

@@ -1,0 +1,114 @@
+"""`vireid train` wiring: the initial weights are had before anything is written; from-scratch
+configs never reach for the network."""
+
+from __future__ import annotations
+
+import hashlib
+import urllib.error
+import urllib.request
+
+import pytest
+import torch
+
+from tests.engine.tiny import CONFIGS, tiny_dataset
+from vireid.cli.main import main
+from vireid.config import build, load_config
+from vireid.config.shipped import shipped_configs
+from vireid.models import pretrained as pt
+
+
+def offline(monkeypatch):
+    calls = []
+
+    def no_network(url, *a, **k):
+        calls.append(url.full_url if isinstance(url, urllib.request.Request) else url)
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(urllib.request, "urlopen", no_network)
+    return calls
+
+
+def test_paper_config_offline_with_an_empty_cache_stops_before_any_run_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    calls = offline(monkeypatch)
+    out = tmp_path / "runs" / "deen_sysu"
+    code = main(["train", "--config", "configs/deen_sysu.yaml", f"data.root={tmp_path / 'SYSU-MM01'}",
+                 "--out", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    w = pt.get_weights("resnet50_imagenet_v1")
+    cache = tmp_path / "torch_home" / "hub" / "checkpoints" / "resnet50-19c8e357.pth"
+    assert calls == [w.url] == ["https://download.pytorch.org/models/resnet50-19c8e357.pth"]
+    assert w.url in err[0] and str(cache) in err[0] and "model.pretrained=PATH" in err[0]
+    assert not out.exists() and not (tmp_path / "runs").exists()  # no run folder, nothing written
+    assert not any(cache.parent.iterdir())                          # nothing half-written in the cache
+
+
+def test_named_weights_resolve_before_the_run_folder_and_initialise_the_model(tmp_path, monkeypatch):
+    """A name found in the cache (hash-checked) is what the model starts from: both stems and the
+    trunk equal the file, exactly as a path would give."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    offline(monkeypatch)
+    cfg = load_config(CONFIGS / "test_tiny.yaml", ["model.pretrained=tiny_r50"])
+    scratch = load_config(CONFIGS / "test_tiny.yaml").model
+    torch.manual_seed(1)
+    other = build.build_model(scratch, 5)  # a ResNet file: stem + trunk keys of another initialisation
+    source = other.backbone
+    state = {**other.stem_visible.state_dict(), **source.state_dict()}
+    tmp = tmp_path / "w.pth"
+    torch.save(state, tmp)
+    digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
+    w = pt.PretrainedWeights("tiny_r50", "resnet50", f"https://example.invalid/tiny-{digest[:8]}.pth", digest[:8],
+                             "test")
+    monkeypatch.setitem(pt._WEIGHTS, w.name, w)
+    pt.cached_path(w).parent.mkdir(parents=True)
+    tmp.rename(pt.cached_path(w))
+    assert build.resolve_pretrained(cfg.model) == pt.cached_path(w)
+    net = build.build_model(cfg.model, 5, pretrained=build.resolve_pretrained(cfg.model))
+    for k, v in source.state_dict().items():
+        assert torch.equal(net.backbone.state_dict()[k], v), k
+    for stem in (net.stem_visible, net.stem_infrared):
+        for k, v in other.stem_visible.state_dict().items():
+            assert torch.equal(stem.state_dict()[k], v), k
+    assert not torch.equal(build.build_model(scratch, 5).backbone.state_dict()["layer1.0.conv1.weight"],
+                           source.state_dict()["layer1.0.conv1.weight"])  # the file, not the init, was loaded
+    assert build.resolve_pretrained(scratch) is None
+
+
+def test_from_scratch_configs_say_none_and_the_paper_configs_name_imagenet():
+    """The demo, the test and ablation configs start from random weights explicitly; every config
+    that names weights names the authors' ImageNet files."""
+    scratch = {"synthetic", "test_tiny", "deen_vit_tiny_synthetic", "ablation_vit_tiny", "first_run",
+               "agw_synthetic", "test_tiny_agw"}
+    for name in shipped_configs():
+        cfg = load_config(name)
+        source = build.pretrained_source(cfg.model)
+        if name in scratch:
+            assert source is None and cfg.model.pretrained == "none", name
+        elif cfg.model.name in ("deen", "agw"):
+            assert source == "imagenet" and pt.get_weights(source, "resnet50").filename == "resnet50-19c8e357.pth", name
+        else:
+            assert pt.get_weights(source, build.pretrained_family(cfg.model)).filename == \
+                "jx_vit_base_p16_224-80ecf9dd.pth", name
+    with open(CONFIGS / "base.yaml") as fh:
+        assert "pretrained: imagenet" in fh.read()
+
+
+def test_tiny_training_never_touches_the_network(tmp_path, monkeypatch):
+    """`make test` / `make demo` configs train offline: every urlopen raises, training still runs."""
+    calls = offline(monkeypatch)
+    root = tiny_dataset(tmp_path / "data")
+    code = main(["train", "--config", "test_tiny", "--out", str(tmp_path / "run"), "--quiet",
+                 f"data.root={root}", "train.epochs=1", "eval.every=0"])
+    assert code == 0 and calls == []
+    assert (tmp_path / "run" / "metrics.json").is_file()
+    demo = load_config("synthetic")
+    assert build.resolve_pretrained(demo.model) is None and calls == []
+
+
+@pytest.mark.parametrize("value", ["nope", "/no/such/file.pth"])
+def test_bad_pretrained_values_are_one_line_config_errors(value, tmp_path, monkeypatch, capsys):
+    offline(monkeypatch)
+    code = main(["train", "--config", "test_tiny", f"model.pretrained={value}", "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "model.pretrained" in err[0] and not (tmp_path / "run").exists()

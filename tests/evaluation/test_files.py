@@ -1,0 +1,62 @@
+"""evaluation.files: metrics of saved features files equal evaluate() on their distances, per trial."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.cli.test_evaluate_cli import _write_sets
+from vireid.errors import VireidError
+from vireid.evaluation import evaluate, load_features
+from vireid.evaluation.distance import query_gallery_distance
+from vireid.evaluation.files import evaluate_files
+
+
+@pytest.mark.parametrize("metric,rerank", [("inner", False), ("inner", True), ("cosine", True)])
+def test_each_gallery_file_is_a_trial(tmp_path, metric, rerank):
+    q, galleries = _write_sets(tmp_path, trials=2)
+    done = evaluate_files(q, galleries, protocol="sysu", metric=metric, rerank=rerank, max_rank=5)
+    qs = load_features(q)
+    for path, got in zip(galleries, done.results):
+        gs = load_features(path)
+        ref = evaluate(query_gallery_distance(qs.feats, gs.feats, metric, rerank=rerank), qs.pids, gs.pids,
+                       qs.camids, gs.camids, protocol="sysu", max_rank=5)
+        assert got.as_dict() == ref.as_dict()
+    assert done.names == ["g0.safetensors", "g1.safetensors"]
+    s = done.summary
+    assert s["num_trials"] == 2 and s["metric"] == metric and s["rerank"] is rerank and s["protocol"] == "sysu"
+    assert s["rank1"] == pytest.approx(np.mean([r.cmc[0] for r in done.results]))
+    assert [t["gallery"] for t in s["trials"]] == galleries
+
+
+def test_plain_protocol_and_errors(tmp_path):
+    q, (g,) = _write_sets(tmp_path)
+    plain = evaluate_files(q, [g], protocol="plain").results[0]
+    regdb = evaluate_files(q, [g], protocol="regdb").results[0]
+    assert plain.as_dict() == regdb.as_dict()  # the same rules under another name
+    with pytest.raises(VireidError, match="max_rank"):
+        evaluate_files(q, [g], protocol="sysu", max_rank=0)
+    with pytest.raises(VireidError, match="unknown evaluation protocol"):
+        evaluate_files(q, [g], protocol="market")
+
+
+def test_nan_is_blamed_on_the_file_that_holds_it(tmp_path):
+    from vireid.errors import ShapeError
+    from vireid.evaluation.features import save_features
+
+    q, (g,) = _write_sets(tmp_path)
+    qs = load_features(q)
+    feats = qs.feats.copy()
+    feats[2, 0] = np.nan
+    save_features(tmp_path / "q_nan.safetensors", feats, qs.pids, qs.camids)
+    with pytest.raises(ShapeError) as info:
+        evaluate_files(tmp_path / "q_nan.safetensors", [g], protocol="sysu")
+    assert str(info.value).startswith(str(tmp_path / "q_nan.safetensors")) and "descriptor 2" in str(info.value)
+    assert "NaN" in str(info.value) and str(g) not in str(info.value)
+
+
+def test_query_equal_to_gallery_is_warned_about(tmp_path):
+    q, (g,) = _write_sets(tmp_path)
+    done = evaluate_files(q, [q], protocol="plain")
+    assert done.results[0].cmc[0] == 1.0 and any("query file itself" in w for w in done.warnings)
+    assert evaluate_files(q, [g], protocol="sysu").warnings == []
