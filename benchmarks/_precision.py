@@ -211,7 +211,7 @@ def step_gradients(model: nn.Module, batch, criterion: nn.Module, step: Step) ->
             ctx = contextlib.nullcontext()
         with ctx:
             out = m(xv, xi, 0)
-        total = sum(criterion(out, y_vis, y_ir, model=m).values())
+        total = sum(criterion(out, y_vis, y_ir).values())
         if not bool(torch.isfinite(total)):
             return None  # the forward overflowed: no loss scale helps
         (total * scale).backward()

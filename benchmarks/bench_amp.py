@@ -21,15 +21,16 @@ import torch
 
 from benchmarks._common import cli, interleaved_samples, paired_ratio
 from vireid.engine.amp import cpu_has_native_bf16
-from vireid.engine.criterion import DEENCriterion
+from vireid.objective import build_objective
 from vireid.models import DEEN
 from vireid.utils.precision import fp32_pins
 
 
-def _steps(base: int, layers, h: int, w: int, p: int, k: int, criterion: DEENCriterion):
+def _steps(base: int, layers, h: int, w: int, p: int, k: int, loss_kwargs: dict):
     torch.manual_seed(0)
     model = DEEN(num_classes=max(p, 8), base_channels=base, layers=layers).train()
     model = model.to(memory_format=torch.channels_last)
+    criterion = build_objective(model, **loss_kwargs)
     opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
     g = torch.Generator().manual_seed(0)
     x_vis = torch.randn(p * k, 3, h, w, generator=g).contiguous(memory_format=torch.channels_last)
@@ -59,13 +60,13 @@ def run(quick: bool = False, threads: int = 1) -> list[dict]:
         return [{"name": "bf16 autocast", "value": "n/a", "unit": "", "note": "this CPU has no native bf16"}]
     sizes = [("DEEN-R50 base 16, 128x64, batch 3x2x2" if quick else "DEEN-R50, 288x144, batch 3x2x2",
               (16 if quick else 64, (3, 4, 6, 3), 128 if quick else 288, 64 if quick else 144, 3, 2),
-              DEENCriterion()),
+              {}),
              ("demo DEEN (base 16, layers 1-1-1-1), 64x32, batch 12x2x2", (16, (1, 1, 1, 1), 64, 32, 12, 2),
-              DEENCriterion(triplet_weight=3.0, cpm_weight=2.4))]
+              {"triplet_weight": 3.0, "cpm_weight": 2.4})]
     rows = []
-    for size, args, criterion in sizes:
+    for size, args, loss_kwargs in sizes:
         clock = time.process_time if torch.get_num_threads() == 1 else time.perf_counter
-        samples = interleaved_samples(_steps(*args, criterion), repeats=5 if quick else 15, warmup=2, clock=clock)
+        samples = interleaved_samples(_steps(*args, loss_kwargs), repeats=5 if quick else 15, warmup=2, clock=clock)
         ref = samples["fp32"]
         for name, ts in samples.items():
             note = "reference"

@@ -87,7 +87,7 @@ def setup(point: str, seed: int = 0):
     batch = next(iter(LoaderData(loader, seed).batches(0)))
     torch.manual_seed(seed)
     model = build.build_model(cfg.model, loader.dataset.num_classes)
-    return cfg, model, batch, build.build_criterion(cfg.loss)
+    return cfg, model, batch, build.build_objective(cfg.loss, model)
 
 
 def trained_run(point: str) -> Path:
@@ -137,7 +137,7 @@ def one_step_later(model, batch, criterion, cfg, optimizer_state):
     for group in opt.param_groups:
         group["lr"] = ONE_STEP_LR
     out = m(batch[0], batch[1], 0)
-    sum(criterion(out, batch[2], batch[3], model=m).values()).backward()
+    sum(criterion(out, batch[2], batch[3]).values()).backward()
     opt.step()
     opt.zero_grad(set_to_none=True)
     return m

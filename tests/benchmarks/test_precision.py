@@ -9,7 +9,7 @@ import torch
 
 from benchmarks._precision import Plan, Step, group_errors, step_gradients
 from benchmarks.precision_accuracy import interval
-from vireid.engine.criterion import DEENCriterion
+from vireid.objective import build_objective
 from vireid.models import DEEN
 from vireid.utils.precision import fp32_pins
 
@@ -25,7 +25,7 @@ def setup():
     g = torch.Generator().manual_seed(1)
     labels = torch.tensor([0, 0, 1, 1])
     batch = (torch.randn(4, 3, 64, 32, generator=g), torch.randn(4, 3, 64, 32, generator=g), labels, labels)
-    return model, batch, DEENCriterion()
+    return model, batch, build_objective(model)
 
 
 def test_plans_reproduce_plain_autocast_and_fp32(setup):

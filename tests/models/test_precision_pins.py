@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch.overrides import TorchFunctionMode
 
-from vireid.engine.criterion import DEENCriterion
+from vireid.objective import build_objective
 from vireid.models import DEEN
 from vireid.models.resnet import ResNet
 
@@ -57,7 +57,7 @@ def test_deen_stems_run_in_float32_under_bf16_autocast():
     for _, _, _, _, t in pinned:
         if t.requires_grad:
             t.register_hook(lambda g: grads.append(g.dtype))
-    sum(DEENCriterion()(out, labels, labels).values()).backward()
+    sum(build_objective(model)(out, labels, labels).values()).backward()
     assert grads and all(g == torch.float32 for g in grads)
 
 
