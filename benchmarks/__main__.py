@@ -4,8 +4,8 @@ Runs each benchmark module's ``run(quick)`` in turn, prints one table and writes
 module's section of ``benchmarks/RESULTS.md`` (see :mod:`benchmarks._common`).  The suite
 (everything but the demo) takes about 12 minutes on the 2-core machine, ``--quick`` about 2;
 the demo (``--only bench_demo``, 6.5 minutes) is the main job measured end to end and runs
-only when named, as does the step at the authors' size (``--only bench_train_step_authors``:
-about 25 CPU-minutes and 12 GB of RAM).
+only when named, as do ``bench_amp`` (fp32 vs bf16 steps, one thread, about 10 minutes) and the
+step at the authors' size (``--only bench_train_step_authors``: about 25 CPU-minutes, 12 GB of RAM).
 """
 
 from __future__ import annotations
@@ -29,12 +29,13 @@ SUITE: dict[str, str] = {
     "bench_search": "Cross-modal gallery search",
     "bench_onnx": "ONNX Runtime vs PyTorch eager (CPU, DEEN descriptor)",
     "bench_train_step": "DEEN training step: ours vs authors-style",
+    "bench_amp": "DEEN training step: fp32 vs bf16 autocast, with and without float32 pins",
     "bench_train_step_authors": "DEEN training step at the authors' size (384x144, 6x4x2)",
     "bench_demo": "The demo (make demo)",
 }
 
 
-ON_REQUEST = ("bench_demo", "bench_train_step_authors")  # not in the default suite; run with --only
+ON_REQUEST = ("bench_amp", "bench_demo", "bench_train_step_authors")  # not in the default suite; run with --only
 
 
 def main(argv: list[str] | None = None) -> int:

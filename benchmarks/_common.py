@@ -39,11 +39,12 @@ def median_time(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> 
     return statistics.median(times)
 
 
-def interleaved_samples(fns: dict[str, Callable[[], object]], repeats: int = 5,
-                        warmup: int = 1) -> dict[str, list[float]]:
-    """Wall times of several functions measured alternately, so that machine noise hits all of
-    them alike: ``{name: [time per round]}``.  Round ``r`` starts with function ``r mod n``
-    (A B C, B C A, C A B, ...), so no function always runs first or right after another."""
+def interleaved_samples(fns: dict[str, Callable[[], object]], repeats: int = 5, warmup: int = 1,
+                        clock: Callable[[], float] = time.perf_counter) -> dict[str, list[float]]:
+    """Wall times (or ``clock``'s, e.g. ``time.process_time`` for CPU time) of several functions
+    measured alternately, so that machine noise hits all of them alike: ``{name: [time per
+    round]}``.  Round ``r`` starts with function ``r mod n`` (A B C, B C A, C A B, ...), so no
+    function always runs first or right after another."""
     for _ in range(warmup):
         for fn in fns.values():
             fn()
@@ -52,9 +53,9 @@ def interleaved_samples(fns: dict[str, Callable[[], object]], repeats: int = 5,
     for r in range(repeats):
         for i in range(len(names)):
             k = names[(r + i) % len(names)]
-            t0 = time.perf_counter()
+            t0 = clock()
             fns[k]()
-            times[k].append(time.perf_counter() - t0)
+            times[k].append(clock() - t0)
     return times
 
 

@@ -27,6 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from vireid.models.weights import load_state_dict_strict
+from vireid.utils.precision import keep_fp32
 
 EXPANSION = 4
 
@@ -60,7 +61,12 @@ class Bottleneck(nn.Module):
 
 
 class ResNetStem(nn.Module):
-    """``conv1`` (7x7, stride 2) -> ``bn1`` -> ReLU -> 3x3 max-pool (stride 2): overall stride 4."""
+    """``conv1`` (7x7, stride 2) -> ``bn1`` -> ReLU -> 3x3 max-pool (stride 2): overall stride 4.
+
+    Float32 under autocast (:func:`~vireid.utils.precision.keep_fp32`): in bf16 the images
+    themselves would be rounded, before any layer, and every layer after the stem amplifies
+    that rounding; the stem is a small part of the network's work.
+    """
 
     def __init__(self, base_channels: int = 64) -> None:
         super().__init__()
@@ -69,6 +75,7 @@ class ResNetStem(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
 
+    @keep_fp32
     def forward(self, x: Tensor) -> Tensor:
         return self.maxpool(self.relu(self.bn1(self.conv1(x))))
 
@@ -144,6 +151,7 @@ class ResNet(nn.Module):
         """Output channels of stage ``i`` (0-based)."""
         return self.base_channels * 2 ** i * EXPANSION
 
+    @keep_fp32  # as ResNetStem
     def forward_stem(self, x: Tensor) -> Tensor:
         if not self.has_stem:
             raise RuntimeError("this ResNet was built with stem=False")

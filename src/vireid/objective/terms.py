@@ -24,6 +24,11 @@ from vireid.losses.infonce import branch_infonce
 from vireid.models.base import MODAL_INFRARED, MODAL_VISIBLE, TrainOutput
 
 
+def at_least_fp32(t: Tensor) -> Tensor:
+    """Loss inputs in float32 (float64 stays float64, for precision references)."""
+    return t if t.dtype == torch.float64 else t.float()
+
+
 @dataclass(frozen=True)
 class LossBatch:
     out: TrainOutput
@@ -80,11 +85,11 @@ class IdentityTerm(Term):
         self.loss = IdentityLoss(label_smoothing=label_smoothing)
 
     def forward(self, batch: LossBatch) -> Tensor:
-        return self.loss(batch.out.logits.float(), batch.labels)
+        return self.loss(at_least_fp32(batch.out.logits), batch.labels)
 
 
 def metric_features(batch: LossBatch, normalize: bool) -> Tensor:
-    feat = batch.out.feat.float()
+    feat = at_least_fp32(batch.out.feat)
     return F.normalize(feat, dim=1) if normalize else feat
 
 
@@ -144,7 +149,7 @@ class ArchitectureTerm(Term):
         if value is None:
             raise ConfigError(f"the objective has a term for the model loss {self.name!r}, which the model did "
                               f"not return (it returned {sorted(batch.out.aux_losses)})")
-        return value.float()
+        return at_least_fp32(value)
 
 
 class FeatureOrthogonalityTerm(Term):
@@ -161,7 +166,7 @@ class FeatureOrthogonalityTerm(Term):
         if maps is None:
             raise ConfigError("loss.svdo_of_weight > 0 but the model returns no of_features "
                               "(DEEN: model.args.abd_cam; DEEN-ViT: model.args.svdo_of_stages)")
-        return self.loss(maps.float())
+        return self.loss(at_least_fp32(maps))
 
 
 class WeightOrthogonalityTerm(Term):
@@ -198,9 +203,9 @@ class InfoNCETerm(Term):
     def forward(self, batch: LossBatch) -> Tensor:
         out = batch.out
         if out.branch_embeddings is not None:
-            return branch_infonce(out.branch_embeddings.float(), batch.base_labels, batch.modality(),
+            return branch_infonce(at_least_fp32(out.branch_embeddings), batch.base_labels, batch.modality(),
                                   self.loss.temperature)
         n_vis = batch.labels_vis.shape[0]
         m = n_vis + batch.labels_ir.shape[0]
-        orig = out.feat.float()[:m]
+        orig = at_least_fp32(out.feat)[:m]
         return self.loss(orig[:n_vis], orig[n_vis:], batch.labels_vis, batch.labels_ir)
