@@ -136,7 +136,11 @@ def main(argv: list[str] | None = None) -> int:
              "240 identities (32 test), 64x32, 4 epochs of 12 x 2 x 2 images, float32, final model; "
              "full protocol (all-search single-shot, 10 trials); mean +- std over seeds "
              f"{', '.join(map(str, args.seeds))}. Rows and overrides: `benchmarks/method_table.py`; "
-             "`--print-commands` prints each run's `vireid train` line.")
+             "`--print-commands` prints each run's `vireid train` line. DEEN-ViT alone starts from "
+             "pretrained weights (the stand-in of `benchmarks.vit_pretrain`, trained once on other synthetic "
+             "identities), as ViTs do in the papers; the CNN rows start from random weights, so its lead "
+             "measures pretraining as much as the architecture. Train minutes: wall time of each run's "
+             "training on the shared 2-core machine (indicative only).")
     cmd = " ".join(["python -m benchmarks.method_table", *(sys.argv[1:] if argv is None else argv)])
     text = section("Methods on the synthetic benchmark (3 seeds)", body, cmd)
     print(text)
