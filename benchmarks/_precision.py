@@ -187,38 +187,48 @@ class Step:
     plan: Plan | None = None
     simulate: str | None = None                  # "forward" / "backward" rounding only (bf16)
     loss_scale: float = 1.0                      # fp16: static loss scale (halved until finite)
+    seed: int = 0                                # RNG seed of the step (dropout masks)
     extra: dict = field(default_factory=dict)
 
 
 def step_gradients(model: nn.Module, batch, criterion: nn.Module, step: Step) -> dict[str, Tensor] | None:
     """``{parameter name: gradient (float64)}`` of one training step of a copy of ``model``
-    (``None`` when the loss is not finite)."""
-    x_vis, x_ir, y_vis, y_ir = batch
+    (``None`` when the loss is not finite).  Every call draws the same random numbers
+    (``step.seed``), so the compared steps share DEE's dropout masks."""
     scale = step.loss_scale
-    while True:
-        m = copy.deepcopy(model).to(step.dtype).train()
-        xv, xi = x_vis.to(step.dtype), x_ir.to(step.dtype)
-        if step.plan is not None:  # plans describe the model without vireid's float32 pins
-            ctx = contextlib.ExitStack()
-            ctx.enter_context(fp32_pins(False))
-            ctx.enter_context(apply_plan(m, step.plan))
-        elif step.simulate is not None:
-            direction, _, what = step.simulate.partition(":")
-            ctx = simulate(direction, what=what or "all")
-        elif step.autocast is not None:
-            ctx = torch.autocast("cpu", dtype=step.autocast)
-        else:
-            ctx = contextlib.nullcontext()
-        with ctx:
-            out = m(xv, xi, 0)
-        total = sum(criterion(out, y_vis, y_ir).values())
-        if not bool(torch.isfinite(total)):
-            return None  # the forward overflowed: no loss scale helps
-        (total * scale).backward()
-        grads = {n: p.grad.double() / scale for n, p in m.named_parameters() if p.grad is not None}
-        if scale <= 1.0 or all(bool(torch.isfinite(g).all()) for g in grads.values()):
-            return grads
-        scale /= 2
+    with torch.random.fork_rng():
+        while True:
+            torch.manual_seed(step.seed)
+            grads, finite = _one_step(model, batch, criterion, step, scale)
+            if grads is None or finite or scale <= 1.0:
+                return grads
+            scale /= 2  # fp16: the scaled gradients overflowed
+
+
+def _one_step(model: nn.Module, batch, criterion: nn.Module, step: Step,
+              scale: float) -> tuple[dict[str, Tensor] | None, bool]:
+    x_vis, x_ir, y_vis, y_ir = batch
+    m = copy.deepcopy(model).to(step.dtype).train()
+    xv, xi = x_vis.to(step.dtype), x_ir.to(step.dtype)
+    if step.plan is not None:  # plans describe the model without vireid's float32 pins
+        ctx = contextlib.ExitStack()
+        ctx.enter_context(fp32_pins(False))
+        ctx.enter_context(apply_plan(m, step.plan))
+    elif step.simulate is not None:
+        direction, _, what = step.simulate.partition(":")
+        ctx = simulate(direction, what=what or "all")
+    elif step.autocast is not None:
+        ctx = torch.autocast("cpu", dtype=step.autocast)
+    else:
+        ctx = contextlib.nullcontext()
+    with ctx:
+        out = m(xv, xi, 0)
+    total = sum(criterion(out, y_vis, y_ir).values())
+    if not bool(torch.isfinite(total)):
+        return None, False  # the forward overflowed: no loss scale helps
+    (total * scale).backward()
+    grads = {n: p.grad.double() / scale for n, p in m.named_parameters() if p.grad is not None}
+    return grads, all(bool(torch.isfinite(g).all()) for g in grads.values())
 
 
 def group_errors(grads: dict[str, Tensor] | None, ref: dict[str, Tensor]) -> dict[str, float]:

@@ -78,13 +78,13 @@ def setup(point: str, seed: int = 0):
     from vireid.config import build, load_config
     from vireid.data.loaders import build_train_loader
     from vireid.data.transforms import TrainTransform
-    from vireid.engine.run import LoaderData
+    from vireid.data.loaders import TrainBatches
 
     cfg = load_config(CONFIG, POINTS[point] + [f"train.seed={seed}"])
     dataset = build.build_dataset(cfg.data)
     transform = TrainTransform(**build.train_transform_kwargs(cfg.data))
     loader = build_train_loader(dataset.train, transform=transform, **build.train_loader_kwargs(cfg))
-    batch = next(iter(LoaderData(loader, seed).batches(0)))
+    batch = next(iter(TrainBatches(loader, seed).batches(0)))
     torch.manual_seed(seed)
     model = build.build_model(cfg.model, loader.dataset.num_classes)
     return cfg, model, batch, build.build_objective(cfg.loss, model)

@@ -73,3 +73,20 @@ def test_group_errors():
 def test_paired_interval():
     mean, lo, hi = interval([1.0, 2.0, 3.0])
     assert mean == 2.0 and hi - mean == pytest.approx(4.303 * 1.0 / math.sqrt(3), rel=1e-4) and lo < mean
+
+
+def test_compared_steps_share_dropout_masks():
+    torch.manual_seed(0)
+    model = DEEN(num_classes=4, base_channels=4, layers=(1, 1, 1, 1)).train()
+    model.dee.dropout.p = 0.5  # DEE's dropout: the audit's steps must draw the same masks
+    labels = torch.tensor([0, 0, 1, 1])
+    g = torch.Generator().manual_seed(1)
+    batch = (torch.randn(4, 3, 64, 32, generator=g), torch.randn(4, 3, 64, 32, generator=g), labels, labels)
+    crit = build_objective(model)
+    a = step_gradients(model, batch, crit, Step(dtype=torch.float64))
+    torch.rand(7)  # whatever the global RNG did in between
+    b = step_gradients(model, batch, crit, Step(dtype=torch.float64))
+    assert all(torch.equal(a[n], b[n]) for n in a)
+    assert group_errors(step_gradients(model, batch, crit, Step()), a)["all"] < 1e-4
+    other = step_gradients(model, batch, crit, Step(dtype=torch.float64, seed=1))
+    assert group_errors(other, a)["all"] > 1e-3  # other masks: another gradient
