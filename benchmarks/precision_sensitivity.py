@@ -1,6 +1,6 @@
 """How far one step's gradient moves under perturbations that involve no reduced precision.
 
-``python -m benchmarks.precision_sensitivity [--run runs/precision/fp32_s0]``
+``python -m benchmarks.precision_sensitivity [--point demo|r50] [--run RUN]``
 
 The precision audit (:mod:`benchmarks.precision_audit`) measures a bf16 step's gradient against
 float64.  At a trained point DEEN's losses are hinges (triplet, CPM) over hardest pairs, so the
@@ -31,6 +31,8 @@ from benchmarks._common import section, write_section
 from benchmarks._precision import GROUPS, Step, group_errors, step_gradients
 
 SCALES = (1e-4, 1e-3, 4e-3)
+WHAT = {"demo": "demo DEEN, 64x32, batch 12 x 2 x 2",
+        "r50": "DEEN with ResNet-50 layers, base 16, 96x48, batch 6 x 4 x 2, 400 fp32 steps"}
 
 
 def perturbed(model: torch.nn.Module, rel: float, seed: int = 1) -> torch.nn.Module:
@@ -43,8 +45,8 @@ def perturbed(model: torch.nn.Module, rel: float, seed: int = 1) -> torch.nn.Mod
     return m
 
 
-def rows(run: Path) -> dict[str, dict[str, float]]:
-    _, model, batch, objective = audit.setup("demo")
+def rows(run: Path, point: str = "demo") -> dict[str, dict[str, float]]:
+    _, model, batch, objective = audit.setup(point)
     audit.load_trained(model, run)
     ref = step_gradients(model, batch, objective, Step(dtype=torch.float64))
     out = {"fp32": group_errors(step_gradients(model, batch, objective, Step()), ref),
@@ -68,21 +70,26 @@ def table(result: dict[str, dict[str, float]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.precision_sensitivity", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--run", type=Path, default=audit.DEMO_RUN, help="a full fp32 demo run folder")
+    ap.add_argument("--point", default="demo", choices=["demo", "r50"],
+                    help="the audit's model and batch (r50: ResNet-50 layers, base 16, 96x48)")
+    ap.add_argument("--run", type=Path, default=None,
+                    help="trained run (default: the full fp32 demo run; for r50 the audit's 400-step run)")
     ap.add_argument("--no-write", action="store_true", help="do not update benchmarks/RESULTS.md")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
+    if args.run is None:
+        args.run = audit.DEMO_RUN if args.point == "demo" else audit.CACHE / "r50_trained"
     if not (args.run / "metrics.json").is_file():
         print(f"{args.run}: no finished run here (python -m benchmarks.precision_accuracy --run trains it)",
               file=sys.stderr)
         return 2
     body = ("Relative L2 difference of one step's gradient to the float64 gradient at the same weights, %, "
-            f"at the last checkpoint of `{args.run}` (demo DEEN, 64x32, batch 12 x 2 x 2):\n\n" + table(rows(args.run)))
+            f"at the last checkpoint of `{args.run}` ({WHAT[args.point]}):\n\n" + table(rows(args.run, args.point)))
     cmd = " ".join(["python -m benchmarks.precision_sensitivity", *(sys.argv[1:] if argv is None else argv)])
-    text = section("Precision audit: the gradient's sensitivity at a trained point", body, cmd)
+    text = section(f"Precision audit: the gradient's sensitivity at a trained point ({args.point})", body, cmd)
     print(text)
     if not args.no_write:
-        write_section("precision_sensitivity", text)
+        write_section(f"precision_sensitivity_{args.point}", text)
     return 0
 
 
