@@ -93,8 +93,11 @@ def main(argv: list[str] | None = None) -> int:
                 if load(n, s) is None:
                     subprocess.run(command(n, s), check=True)
     body = table(args.seeds)
-    body += "\n\nRuns: `" + " ".join(["vireid"] + command("bf16", 0)[4:]).replace("bf16_s0", "{fp32,bf16}_s{seed}")
-    body += "` with `train.amp=none` (fp32) or `bf16`, `train.seed=0,1,2`."
+    shown = " ".join(["vireid"] + command("bf16", 0)[3:])
+    for a, b in (("bf16_s0", "{fp32,bf16}_s{seed}"), ("train.amp=bf16", "train.amp={none,bf16}"),
+                 ("train.seed=0", "train.seed={seed}")):
+        shown = shown.replace(a, b)
+    body += f"\n\nRuns: `{shown}` for seeds {', '.join(map(str, args.seeds))} (none = fp32)."
     cmd = " ".join(["python -m benchmarks.precision_accuracy", *(sys.argv[1:] if argv is None else argv)])
     text = section("Accuracy: demo DEEN trained in fp32 vs bf16 autocast (3 seeds)", body, cmd)
     print(text)
