@@ -63,6 +63,33 @@ def check_images(x: Tensor, name: str, min_hw: tuple[int, int] = (1, 1)) -> None
         )
 
 
+def check_modal_inputs(x_vis: Tensor | None, x_ir: Tensor | None, modal: int,
+                       min_hw: tuple[int, int] = (16, 16)) -> Tensor:
+    """Validate a two-stream model's inputs for ``modal`` (0 both, 1 visible, 2 infrared);
+    returns the first image batch used."""
+    if modal not in (MODAL_BOTH, MODAL_VISIBLE, MODAL_INFRARED):
+        raise ShapeError(f"modal must be 0 (both), 1 (visible) or 2 (infrared), got {modal!r}")
+    used = {MODAL_BOTH: (("x_vis", x_vis), ("x_ir", x_ir)), MODAL_VISIBLE: (("x_vis", x_vis),),
+            MODAL_INFRARED: (("x_ir", x_ir),)}[modal]
+    for name, x in used:
+        if x is None:
+            raise ShapeError(f"{name}: images required for modal={modal}, got None")
+        check_images(x, name, min_hw=min_hw)
+    if modal == MODAL_BOTH and x_vis.shape[2:] != x_ir.shape[2:]:
+        raise ShapeError(f"x_vis {tuple(x_vis.shape)} and x_ir {tuple(x_ir.shape)} must have the same H x W")
+    return used[0][1]
+
+
+def two_stream_stems(stem_visible: nn.Module, stem_infrared: nn.Module, x_vis: Tensor | None,
+                     x_ir: Tensor | None, modal: int) -> Tensor:
+    """Each modality through its own stem; both: visible then infrared on the batch dim."""
+    if modal == MODAL_BOTH:
+        return torch.cat((stem_visible(x_vis), stem_infrared(x_ir)), dim=0)
+    if modal == MODAL_VISIBLE:
+        return stem_visible(x_vis)
+    return stem_infrared(x_ir)
+
+
 class ReIDModel(nn.Module):
     """Base class: the train/eval contract and the test-time descriptor ``embed``.
 

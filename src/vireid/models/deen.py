@@ -51,7 +51,7 @@ from torch import Tensor, nn
 
 from vireid.errors import CheckpointError, ShapeError
 from vireid.losses.orthogonal import deen_orthogonal_loss
-from vireid.models.base import MODAL_BOTH, MODAL_INFRARED, MODAL_VISIBLE, ReIDModel, check_images
+from vireid.models.base import MODAL_BOTH, ReIDModel, check_modal_inputs, two_stream_stems
 from vireid.models.dee import DEE
 from vireid.models.mfa import MFABlock
 from vireid.models.resnet import ResNet, ResNetStem, init_resnet_
@@ -142,17 +142,8 @@ class DEEN(ReIDModel):
         return [(h4, w4), (h8, w8), (h16, w16)]
 
     def _check_inputs(self, x_vis: Tensor | None, x_ir: Tensor | None, modal: int) -> None:
-        if modal not in (MODAL_BOTH, MODAL_VISIBLE, MODAL_INFRARED):
-            raise ShapeError(f"modal must be 0 (both), 1 (visible) or 2 (infrared), got {modal!r}")
-        used = {MODAL_BOTH: (("x_vis", x_vis), ("x_ir", x_ir)), MODAL_VISIBLE: (("x_vis", x_vis),),
-                MODAL_INFRARED: (("x_ir", x_ir),)}[modal]
-        for name, x in used:
-            if x is None:
-                raise ShapeError(f"{name}: images required for modal={modal}, got None")
-            check_images(x, name, min_hw=(16, 16))
-        if modal == MODAL_BOTH and x_vis.shape[2:] != x_ir.shape[2:]:
-            raise ShapeError(f"x_vis {tuple(x_vis.shape)} and x_ir {tuple(x_ir.shape)} must have the same H x W")
-        h, w = used[0][1].shape[2:]
+        first = check_modal_inputs(x_vis, x_ir, modal)
+        h, w = first.shape[2:]
         stages = self._feature_sizes(h, w)[: 2 if self.variant == "regdb" else 3]
         for stride, (fh, fw) in zip((4, 8, 16), stages):
             if (fh * fw) % 2:
@@ -165,11 +156,7 @@ class DEEN(ReIDModel):
 
     # ------------------------------------------------------------------ forward
     def forward_stems(self, x_vis: Tensor | None, x_ir: Tensor | None, modal: int) -> Tensor:
-        if modal == MODAL_BOTH:
-            return torch.cat((self.stem_visible(x_vis), self.stem_infrared(x_ir)), dim=0)
-        if modal == MODAL_VISIBLE:
-            return self.stem_visible(x_vis)
-        return self.stem_infrared(x_ir)
+        return two_stream_stems(self.stem_visible, self.stem_infrared, x_vis, x_ir, modal)
 
     def forward_features(self, x_vis: Tensor | None, x_ir: Tensor | None,
                          modal: int = MODAL_BOTH) -> tuple[Tensor, dict[str, Tensor], dict[str, Any]]:
