@@ -76,6 +76,22 @@ def make_step(model: torch.nn.Module, opt: torch.optim.Optimizer, batch_fn: Call
     return _run
 
 
+def batch_makers(images: np.ndarray, n: int, h: int, w: int) -> tuple[Callable[[], tuple], Callable[[], tuple]]:
+    """(authors-style PIL batch, our NumPy batch) makers over ``images`` (first ``n`` visible, rest infrared)."""
+    transform = deen_train_transform("sysu", height=h, width=w)
+    rnd, nrng = random.Random(0), np.random.default_rng(0)
+
+    def authors_batch():
+        return (torch.stack([pil_transform(a, h, w, rnd) for a in images[:n]]),
+                torch.stack([pil_transform(a, h, w, rnd) for a in images[n:]]))
+
+    def our_batch():
+        return (torch.stack([transform(a, nrng) for a in images[:n]]),
+                torch.stack([transform(a, nrng) for a in images[n:]]))
+
+    return authors_batch, our_batch
+
+
 def run(quick: bool = False) -> list[dict]:
     torch.manual_seed(0)
     h, w, p, k, base, images, labels = _setup(quick)
@@ -85,22 +101,12 @@ def run(quick: bool = False) -> list[dict]:
     opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9, nesterov=True)
     ref_opt = torch.optim.SGD(ref_model.parameters(), lr=1e-4, momentum=0.9, nesterov=True)
     crit = build_objective(model)
-    transform = deen_train_transform("sysu", height=h, width=w)
-    rnd = random.Random(0)
-    nrng = np.random.default_rng(0)
+    authors_batch, our_batch = batch_makers(images, n, h, w)
     fp32, bf16_cpu = Precision(None, "cpu", False), Precision(torch.bfloat16, "cpu", False)
 
     def step(batch_fn, loss_fn, autocast=None, channels_last=False, model=model, opt=opt):
         return make_step(model, opt, batch_fn, loss_fn, precision=bf16_cpu if autocast else fp32,
                          channels_last=channels_last)
-
-    def authors_batch():
-        return (torch.stack([pil_transform(a, h, w, rnd) for a in images[:n]]),
-                torch.stack([pil_transform(a, h, w, rnd) for a in images[n:]]))
-
-    def our_batch():
-        return (torch.stack([transform(a, nrng) for a in images[:n]]),
-                torch.stack([transform(a, nrng) for a in images[n:]]))
 
     def our_loss(out):
         return sum(crit(out, labels, labels).values())

@@ -19,16 +19,14 @@ products, forward + backward), the basis of the one-GPU projection of a full run
 
 from __future__ import annotations
 
-import random
 import statistics
 
 import numpy as np
 import torch
 
 from benchmarks._common import cli, interleaved_samples, paired_ratio, saved_activation_bytes
-from benchmarks.authors_style import authors_losses, authors_model, pil_transform
-from benchmarks.bench_train_step import make_step
-from vireid.data.transforms import deen_train_transform
+from benchmarks.authors_style import authors_losses, authors_model
+from benchmarks.bench_train_step import batch_makers, make_step
 from vireid.engine.amp import Precision, cpu_has_native_bf16
 from vireid.models import DEEN
 from vireid.objective import build_objective
@@ -60,16 +58,7 @@ def run(quick: bool = False) -> list[dict]:
     opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9, nesterov=True)
     ref_opt = torch.optim.SGD(ref_model.parameters(), lr=1e-4, momentum=0.9, nesterov=True)
     crit = build_objective(model)
-    transform = deen_train_transform("sysu", height=h, width=w)
-    rnd, nrng = random.Random(0), np.random.default_rng(0)
-
-    def authors_batch():
-        return (torch.stack([pil_transform(a, h, w, rnd) for a in images[:n]]),
-                torch.stack([pil_transform(a, h, w, rnd) for a in images[n:]]))
-
-    def our_batch():
-        return (torch.stack([transform(a, nrng) for a in images[:n]]),
-                torch.stack([transform(a, nrng) for a in images[n:]]))
+    authors_batch, our_batch = batch_makers(images, n, h, w)
 
     def our_loss(out):
         return sum(crit(out, labels, labels).values())

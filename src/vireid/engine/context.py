@@ -59,12 +59,7 @@ def make_context(cfg: Config, device: str | None = None, quiet: bool = False) ->
 
 def load_dataset(cfg: Config, ctx: RunContext):
     """The dataset reader; rank 0 generates a synthetic dataset first, the others wait."""
-    if ctx.dist.is_main:
-        ds = build.build_dataset(cfg.data)
-    dist_utils.barrier()
-    if not ctx.dist.is_main:
-        ds = build.build_dataset(cfg.data)
-    return ds
+    return dist_utils.main_rank_first(lambda: build.build_dataset(cfg.data), ctx.dist.is_main)
 
 
 def evaluate_model(model: nn.Module, dataset, cfg: Config, ctx: RunContext, *, final: bool = True,

@@ -24,10 +24,13 @@ from __future__ import annotations
 import datetime
 import os
 from dataclasses import dataclass
+from typing import Callable, TypeVar
 
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,16 @@ def wrap_ddp(model: nn.Module, device: torch.device, info: DistInfo) -> nn.Modul
 def barrier() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
+
+
+def main_rank_first(fn: Callable[[], T], is_main: bool) -> T:
+    """``fn()`` on rank 0 first (e.g. a download or a generated dataset), then on the other ranks."""
+    if is_main:
+        out = fn()
+    barrier()
+    if not is_main:
+        out = fn()
+    return out
 
 
 def all_gather_object(obj):

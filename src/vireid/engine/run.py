@@ -103,12 +103,7 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, device: str
 def fetch_pretrained(cfg: Config, ctx: RunContext) -> Path | None:
     """The file of ``model.pretrained`` (downloaded once, rank 0 first), before anything is written:
     without network or with a bad file the run stops here with a one-line error."""
-    if ctx.dist.is_main:
-        path = build.resolve_pretrained(cfg.model)
-    dist_utils.barrier()
-    if not ctx.dist.is_main:
-        path = build.resolve_pretrained(cfg.model)
-    return path
+    return dist_utils.main_rank_first(lambda: build.resolve_pretrained(cfg.model), ctx.dist.is_main)
 
 
 def _train(cfg: Config, run_dir: Path, *, resume: bool, device: str | None, quiet: bool,

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import torch
 
@@ -66,14 +66,15 @@ def map_official_key(key: str, variant: str = "default") -> str | None:
     return key
 
 
-def convert_official_state_dict(state: Mapping[str, torch.Tensor], variant: str = "default"
-                                ) -> tuple[dict[str, torch.Tensor], list[str]]:
-    """Map the authors' state dict to our names: ``(mapped, ignored_keys)``."""
+def map_state_dict(state: Mapping[str, torch.Tensor], map_key: Callable[[str], str | None]
+                   ) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """``(mapped, ignored_keys)``: every key (``module.`` prefix of DataParallel stripped) renamed
+    by ``map_key`` (``None``: ignored); two keys mapping to one name is an error."""
     mapped: dict[str, torch.Tensor] = {}
     ignored: list[str] = []
     for key, value in state.items():
         key = key[len("module."):] if key.startswith("module.") else key
-        new = map_official_key(key, variant)
+        new = map_key(key)
         if new is None:
             ignored.append(key)
         elif new in mapped:
@@ -81,6 +82,12 @@ def convert_official_state_dict(state: Mapping[str, torch.Tensor], variant: str 
         else:
             mapped[new] = value
     return mapped, ignored
+
+
+def convert_official_state_dict(state: Mapping[str, torch.Tensor], variant: str = "default"
+                                ) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """Map the authors' state dict to our names: ``(mapped, ignored_keys)``."""
+    return map_state_dict(state, lambda key: map_official_key(key, variant))
 
 
 _AUTHORS_PREFIXES = ("visible_module.", "thermal_module.", "base_resnet.")

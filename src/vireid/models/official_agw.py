@@ -32,7 +32,7 @@ import torch
 
 from vireid.errors import CheckpointError
 from vireid.models.agw import AGW
-from vireid.models.official import _state_from_file, map_official_key
+from vireid.models.official import _state_from_file, map_official_key, map_state_dict
 from vireid.models.weights import load_state_dict_strict
 
 _NL = re.compile(r"^NL_([1-4])\.(\d+)\.(g\.0|theta|phi|W\.0|W\.1)\.(.+)$")
@@ -51,18 +51,7 @@ def map_official_agw_key(key: str) -> str | None:
 
 def convert_official_agw_state_dict(state: Mapping[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], list[str]]:
     """Map the AGW authors' state dict to our names: ``(mapped, ignored_keys)``."""
-    mapped: dict[str, torch.Tensor] = {}
-    ignored: list[str] = []
-    for key, value in state.items():
-        key = key[len("module."):] if key.startswith("module.") else key
-        new = map_official_agw_key(key)
-        if new is None:
-            ignored.append(key)
-        elif new in mapped:
-            raise CheckpointError(f"two checkpoint keys map to {new!r} (duplicate {key!r})")
-        else:
-            mapped[new] = value
-    return mapped, ignored
+    return map_state_dict(state, map_official_agw_key)
 
 
 def load_official_agw(path: str | os.PathLike, num_classes: int | None = None, *, gem: bool | None = None) -> AGW:
