@@ -105,6 +105,21 @@ def test_ablate_cli_end_to_end(tmp_path, capsys):
     assert all(0.0 <= r["metrics"]["rank1"] <= 1.0 and r["params"] > 0 for r in rows)
     assert (out / "runs" / "cpm_weight-0.0" / "seed0" / "metrics.json").is_file()
     assert "cpm_weight" in capsys.readouterr().out
+    # the same command again is refused (one line, exit 2); --resume reuses the finished run and
+    # continues the other one from its last checkpoint, to the same numbers
+    argv = ["ablate", "--config", str(CONFIGS / "test_tiny.yaml"), "--grid", "loss.cpm_weight=0.0,0.8",
+            "--seeds", "0", "--out", str(out), "--set", f"data.root={root}", "eval.every=0"]
+    assert main(argv) == 2
+    assert "--resume" in capsys.readouterr().err
+    (out / "runs" / "cpm_weight-0.8" / "seed0" / "metrics.json").unlink()  # as if killed before its end
+    kept = (out / "runs" / "cpm_weight-0.0" / "seed0" / "metrics.json").stat().st_mtime_ns
+    assert main(argv + ["--resume"]) == 0
+    assert (out / "runs" / "cpm_weight-0.0" / "seed0" / "metrics.json").stat().st_mtime_ns == kept
+    assert (out / "runs" / "cpm_weight-0.8" / "seed0" / "metrics.json").is_file()
+    again = json.loads((out / "results.json").read_text())
+    assert again[0] == rows[0]  # reused as recorded
+    assert [(r["combo"], r["metrics"], r["params"]) for r in again] == [
+        (r["combo"], r["metrics"], r["params"]) for r in rows]  # (train_seconds: the resumed part only)
 
 
 def test_ablate_cli_bad_grid_exits_2(tmp_path, capsys):
@@ -166,3 +181,54 @@ def test_std_only_with_two_seeds_or_more(tmp_path, monkeypatch):
     assert "std" not in ax1.get_title() and "one seed" in ax1.get_title() and bars == [False, True]
     assert "mean ± std over 2 seeds" in ax2.get_title()
     assert ax1.get_xlabel() and ax1.get_ylabel() == "metric (%)"
+
+
+def _recording_train(cfg, run_dir, quiet=True, resume=False):
+    """Writes what a real run leaves (config.yaml, metrics.json) and records how it was called."""
+    from vireid.config import save_config
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    calls = run_dir.parents[3] / "calls.txt"  # next to the ablation folder
+    with open(calls, "a") as f:
+        f.write(f"{run_dir.parent.name}/{run_dir.name} resume={resume}\n")
+    save_config(cfg, run_dir / "config.yaml")
+    r1 = 0.5 + (0.1 if cfg.optim.lr == 0.01 else 0.0) + 0.01 * cfg.train.seed
+    summary = {"mean": {"rank1": r1, "mAP": r1, "mINP": r1}, "train_seconds": 1.0}
+    (run_dir / "metrics.json").write_text(json.dumps(summary))
+    return _result(summary)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_resume_reuses_finished_runs_and_continues_the_others(tmp_path, jobs):
+    base = load_config(CONFIGS / "test_tiny.yaml")
+    grid = {"optim.lr": ["0.1", "0.01"]}
+    out = tmp_path / "abl"
+    first = run_ablation(base, grid, out, seeds=[0, 1], train_fn=_recording_train, log=lambda s: None)
+    calls = tmp_path / "calls.txt"
+    assert len(calls.read_text().splitlines()) == 4
+    with pytest.raises(ConfigError, match="--resume"):  # refused before anything is trained
+        run_ablation(base, grid, out, seeds=[0, 1], train_fn=_recording_train, log=lambda s: None)
+    assert len(calls.read_text().splitlines()) == 4
+    calls.unlink()
+    (out / "runs" / "lr-0.01" / "seed1" / "metrics.json").unlink()  # interrupted
+    logs = []
+    again = run_ablation(base, grid, out, seeds=[0, 1], train_fn=_recording_train, jobs=jobs, resume=True,
+                         log=logs.append)
+    assert again == first
+    assert calls.read_text().splitlines() == ["lr-0.01/seed1 resume=True"]
+    assert sum("reused" in line for line in logs) == 3
+    # a new seed is a new run (trained from the start); a finished run with other settings is refused
+    calls.unlink()
+    run_ablation(base, grid, out, seeds=[0, 1, 2], train_fn=_recording_train, resume=True, log=lambda s: None)
+    assert sorted(calls.read_text().splitlines()) == ["lr-0.01/seed2 resume=False", "lr-0.1/seed2 resume=False"]
+    calls.unlink()  # more epochs: every run continues from its checkpoint (none is reused as it was)
+    longer = load_config(CONFIGS / "test_tiny.yaml", [f"train.epochs={base.train.epochs + 1}", "train.progress=false"])
+    run_ablation(longer, grid, out, seeds=[0], train_fn=_recording_train, resume=True, log=lambda s: None)
+    assert sorted(calls.read_text().splitlines()) == ["lr-0.01/seed0 resume=True", "lr-0.1/seed0 resume=True"]
+    calls.unlink()  # display settings change nothing: reused
+    shown = load_config(CONFIGS / "test_tiny.yaml", [f"train.epochs={base.train.epochs + 1}", "train.progress=true"])
+    run_ablation(shown, grid, out, seeds=[0], train_fn=_recording_train, resume=True, log=lambda s: None)
+    assert not calls.exists()
+    changed = load_config(CONFIGS / "test_tiny.yaml", ["loss.triplet_margin=0.7"])
+    with pytest.raises(ConfigError, match="other settings"):
+        run_ablation(changed, grid, out, seeds=[0], train_fn=_recording_train, resume=True, log=lambda s: None)

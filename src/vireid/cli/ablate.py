@@ -1,11 +1,13 @@
 """``vireid ablate``: train and test every combination of a config grid (several seeds each).
 
     vireid ablate --config BASE --grid optim.lr=0.1,0.01 loss.cpm_weight=0,0.8 \\
-        --set train.epochs=2 data.root=data/x --seeds 0 1 [--mode each] [--jobs 2] [--out DIR]
+        --set train.epochs=2 data.root=data/x --seeds 0 1 [--mode each] [--jobs 2] [--out DIR] [--resume]
 
 ``--grid`` takes the axes (``key=v1,v2,...``, two values or more; ``a+b=[x,y],[z,w]`` links keys
 into one factor); ``--set`` takes the fixed overrides applied to the base config (``key=value``).
 Both may be repeated.  A ``key=value`` anywhere else is refused: it could be either.
+``--resume`` continues an interrupted ablation in ``--out``: finished runs are reused, the others
+continue from their last checkpoint.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=1,
                    help="runs trained at once, in worker processes with one thread each (default 1)")
     p.add_argument("--out", default="runs/ablation", help="output folder")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the ablation in --out: reuse its finished runs, resume the others")
     p.set_defaults(_ambiguous_overrides=True)
     return p
 
@@ -39,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     base = load_config(args.config, args.overrides)
     grid = parse_grid(args.grid)
     rows = run_ablation(base, grid, Path(args.out), seeds=args.seeds, mode=args.mode,
-                        jobs=args.jobs)
+                        jobs=args.jobs, resume=args.resume)
     print(report_markdown(rows))
     print(f"written: {Path(args.out) / 'ablation.md'}, {Path(args.out) / 'ablation.png'}")
     return 0

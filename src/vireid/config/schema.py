@@ -153,6 +153,10 @@ RESUME_MAY_CHANGE = ("eval.", "train.progress", "train.log_every", "train.tensor
                      "train.checkpoint_every", "data.workers", "data.test_batch_size")
 
 
+# the keys among those that change nothing a finished run computed (display, logging, loading speed)
+RESULT_NEUTRAL = ("train.progress", "train.log_every", "train.tensorboard", "data.workers", "data.test_batch_size")
+
+
 def resume_may_change(key: str) -> bool:
     """Whether dotted config ``key`` may differ between a run and its ``--resume``."""
     return key.startswith(RESUME_MAY_CHANGE)

@@ -73,6 +73,13 @@ def check_run_dir(run_dir: Path, cfg: Config) -> None:
                  folder=True)
 
 
+def resume_diff(run_dir: Path, cfg: Config) -> dict[str, tuple[Any, Any]]:
+    """The settings that differ between the run in ``run_dir`` (its ``config.yaml``) and ``cfg``,
+    less those a resume may change; empty when ``cfg`` continues that run exactly."""
+    old = load_config(run_dir / "config.yaml")
+    return {k: v for k, v in config_diff(old, cfg).items() if not resume_may_change(k)}
+
+
 def prepare_run_dir(run_dir: Path, cfg: Config, resume: bool, ctx: RunContext) -> None:
     """Refuse a finished run without ``resume`` or a resume with other settings; then write the
     resolved config."""
@@ -82,8 +89,7 @@ def prepare_run_dir(run_dir: Path, cfg: Config, resume: bool, ctx: RunContext) -
         raise ConfigError(f"{run_dir}: already holds a training run; pass --resume to continue it or "
                           f"--out to start a new one")
     if resume and has_last and (run_dir / "config.yaml").is_file():
-        old = load_config(run_dir / "config.yaml")
-        diff = {k: v for k, v in config_diff(old, cfg).items() if not resume_may_change(k)}
+        diff = resume_diff(run_dir, cfg)
         if diff:
             shown = "; ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in list(diff.items())[:6])
             raise ConfigError(f"{run_dir}/config.yaml: --resume with a different config ({shown}); "

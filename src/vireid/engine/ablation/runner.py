@@ -15,17 +15,18 @@ from vireid.errors import ConfigError
 from vireid.utils.io import atomic_write_json, atomic_write_text
 
 
-def _train_one(train_fn: Callable[..., Any], cfg: Config, run_dir: Path, threads: int | None
-               ) -> tuple[dict[str, float], float, int]:
+def _train_one(train_fn: Callable[..., Any], cfg: Config, run_dir: Path, threads: int | None,
+               resume: bool = False) -> tuple[dict[str, float], float, int]:
     """Train and test one run; (mean metrics, train seconds, parameters).  Picklable for workers.
 
-    ``train_fn(cfg, run_dir, quiet=True)`` returns a :class:`vireid.engine.run.TrainResult`."""
+    ``train_fn(cfg, run_dir, quiet=True[, resume=True])`` returns a
+    :class:`vireid.engine.run.TrainResult`."""
     if threads:
         import torch
 
         torch.set_num_threads(threads)
     t0 = time.perf_counter()
-    result = train_fn(cfg, run_dir, quiet=True)
+    result = train_fn(cfg, run_dir, quiet=True, **({"resume": True} if resume else {}))
     summary = result.summary
     params = sum(p.numel() for p in result.model.parameters())
     mean = summary["mean"]
@@ -35,6 +36,33 @@ def _train_one(train_fn: Callable[..., Any], cfg: Config, run_dir: Path, threads
 
 def _config_key(cfg: Config) -> str:
     return json.dumps(asdict(cfg), sort_keys=True, default=str)
+
+
+def _finished(out: Path, run_dir: Path, combo: dict[str, str], seed: int, cfg: Config
+              ) -> tuple[dict[str, float], float, int] | None:
+    """The recorded result of a finished run of ``cfg`` (its ``metrics.json`` written, its
+    ``config.yaml`` the same settings up to :data:`~vireid.config.schema.RESULT_NEUTRAL` keys, its
+    row in ``results.json``), else None: the run is then resumed (e.g. more epochs, another
+    evaluation).  Settings a resume may not change are refused."""
+    from vireid.config import config_diff, load_config
+    from vireid.config.schema import RESULT_NEUTRAL
+    from vireid.engine.run import resume_diff
+
+    if not (run_dir / "metrics.json").is_file() or not (run_dir / "config.yaml").is_file():
+        return None
+    if resume_diff(run_dir, cfg):
+        raise ConfigError(f"{run_dir}/config.yaml: this run was trained with other settings than the grid "
+                          "now gives it; --resume continues the same grid (use another --out for a new one)")
+    if any(not k.startswith(RESULT_NEUTRAL) for k in config_diff(load_config(run_dir / "config.yaml"), cfg)):
+        return None
+    try:
+        recorded = json.loads((out / "results.json").read_text())
+    except (OSError, ValueError):
+        return None
+    for r in recorded if isinstance(recorded, list) else []:
+        if isinstance(r, dict) and r.get("combo") == combo and r.get("seed") == seed:
+            return r["metrics"], r["train_seconds"], r["params"]
+    return None
 
 
 def reference_combos(base: Config, combos: Sequence[dict[str, str]]) -> list[dict[str, str]]:
@@ -47,7 +75,7 @@ def reference_combos(base: Config, combos: Sequence[dict[str, str]]) -> list[dic
 
 def run_ablation(base: Config, grid: dict[str, list[str]], out: str | Path, *, seeds: Sequence[int] = (0, 1),
                  mode: str = "product", train_fn: Callable[..., Any] | None = None, jobs: int = 1,
-                 log: Callable[[str], None] = print) -> list[dict[str, Any]]:
+                 resume: bool = False, log: Callable[[str], None] = print) -> list[dict[str, Any]]:
     """Train and test every combination x seed; write results.json, ablation.md and ablation.png.
 
     The rows (:func:`vireid.engine.ablation.report.summarize`) compare every cell with the
@@ -57,6 +85,12 @@ def run_ablation(base: Config, grid: dict[str, list[str]], out: str | Path, *, s
     value of every axis) is trained once and its results reused.  ``jobs > 1`` trains that
     many runs at once in worker processes (one compute thread each; ``train_fn`` must then
     be a module-level function).
+
+    An ``out`` that already holds runs of an ablation is refused unless ``resume``: then a
+    finished run (its ``metrics.json`` and its row in ``results.json``) is reused, provided its
+    ``config.yaml`` has the settings the grid gives it, and an unfinished one continues from its
+    last checkpoint (:func:`vireid.engine.run.train` with ``resume=True``, bitwise as a run that
+    was not interrupted).
     """
     from vireid.engine.lock import RunLock
 
@@ -66,11 +100,13 @@ def run_ablation(base: Config, grid: dict[str, list[str]], out: str | Path, *, s
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{out}: exists and is not a folder; --out names the ablation's folder")
     with RunLock(out, log=log):  # one ablation per folder (each run folder is locked by its training too)
-        return _run_ablation(base, grid, out, seeds=seeds, mode=mode, train_fn=train_fn, jobs=jobs, log=log)
+        return _run_ablation(base, grid, out, seeds=seeds, mode=mode, train_fn=train_fn, jobs=jobs,
+                             resume=resume, log=log)
 
 
 def _run_ablation(base: Config, grid: dict[str, list[str]], out: Path, *, seeds: Sequence[int], mode: str,
-                  train_fn: Callable[..., Any] | None, jobs: int, log: Callable[[str], None]) -> list[dict[str, Any]]:
+                  train_fn: Callable[..., Any] | None, jobs: int, resume: bool, log: Callable[[str], None]
+                  ) -> list[dict[str, Any]]:
     real_training = train_fn is None
     if train_fn is None:
         from vireid.engine.run import train as train_fn
@@ -98,6 +134,18 @@ def _run_ablation(base: Config, grid: dict[str, list[str]], out: Path, *, seeds:
         combo, seed, _ = configs[i]
         return out / "runs" / slug(combo) / f"seed{seed}"
 
+    started = [i for i in todo if run_dir(i).is_dir() and any(run_dir(i).iterdir())]
+    if started and not resume:
+        raise ConfigError(f"{run_dir(started[0])}: already holds a run of an earlier ablation in {out}; pass "
+                          "--resume to reuse its finished runs and continue the others, or --out for a new one")
+    if resume:
+        for i in started:
+            got = _finished(out, run_dir(i), configs[i][0], configs[i][1], configs[i][2])
+            if got is not None:
+                done[i] = got
+                log(f"reused: {run_dir(i)} (finished)")
+        todo = [i for i in todo if i not in done]
+
     if real_training and jobs > 1:  # parallel runs must not generate the same synthetic dataset at once
         from vireid.config.build import build_dataset
 
@@ -112,7 +160,7 @@ def _run_ablation(base: Config, grid: dict[str, list[str]], out: Path, *, seeds:
     if jobs == 1:
         for n, i in enumerate(todo, start=1):
             announce(n, i)
-            done[i] = _train_one(train_fn, configs[i][2], run_dir(i), None)
+            done[i] = _train_one(train_fn, configs[i][2], run_dir(i), None, i in started)
             record()
     else:
         import multiprocessing
@@ -122,7 +170,7 @@ def _run_ablation(base: Config, grid: dict[str, list[str]], out: Path, *, seeds:
             futures = {}
             for n, i in enumerate(todo, start=1):
                 announce(n, i)
-                futures[pool.submit(_train_one, train_fn, configs[i][2], run_dir(i), 1)] = i
+                futures[pool.submit(_train_one, train_fn, configs[i][2], run_dir(i), 1, i in started)] = i
             for fut in as_completed(futures):
                 done[futures[fut]] = fut.result()
                 log(f"done: {run_dir(futures[fut])}")
