@@ -1,6 +1,7 @@
 """The default ablation grid (docs/deen_vit.md, open questions), trained and tested on the synthetic benchmark.
 
-``python -m benchmarks.ablation_default [--quick] [--jobs 2] [--seeds 0 1 2] [--out DIR] [--set KEY=VALUE ...]``
+``python -m benchmarks.ablation_default [--quick] [--jobs 2] [--seeds 0 1 2] [--out DIR] [--set KEY=VALUE ...]
+[--resume]``
 
 One factor at a time (``vireid ablate --mode each``) against the base config
 ``configs/ablation_vit_tiny.yaml``: a CPU-sized DEEN-ViT fine-tuned from the synthetic pretraining
@@ -16,9 +17,13 @@ missing) with the recipe of docs/vit_recipe_log.md (run f06).  Each row runs the
 * SVDO (ABD-Net): off, O.F. (features after stage 2), O.W. (weights of the stage-4 block), both.
 
 19 cells, of which the base value of each axis is the same config (the reference cell, trained
-once): 15 distinct configs x 3 seeds = 45 runs.  Expected cost, from the recipe log's runs:
-~220-240 CPU-s per run, so ~45 x 220 / 2 s = ~83 min with ``--jobs 2`` on 2 idle cores, plus
-the stand-in (~14 CPU-min) when it is missing.  Not run yet with this recipe.
+once): 15 distinct configs x 3 seeds = 45 runs.  Then the CNN reference row: DEEN-R50 with the
+demo's recipe (``configs/synthetic.yaml``, from random weights) on the same data, batch, epochs
+and scoring (:func:`reference_config`), with the same seeds (3 more runs, in ``DIR/deen_r50``).
+Measured cost with ``--jobs 2`` on 2 idle cores: 79 min for the grid and 5 min for the reference
+row (benchmarks/RESULTS.md), plus about 8 min for the stand-in when its file is missing.
+``--resume`` continues an interrupted grid in ``DIR`` (the wall time it reports is then that of
+the resumed part only).
 
 Writes ``DIR/ablation.md``, ``DIR/ablation.png``, ``DIR/results.json`` (see
 :mod:`vireid.engine.ablation`: per cell the mean ± std over seeds and the difference to the
@@ -49,6 +54,12 @@ from vireid.errors import ConfigError, VireidError
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = ROOT / "configs" / "ablation_vit_tiny.yaml"
+# The CNN reference row: DEEN-R50 with the demo's recipe (from random weights), on the grid's data and budget.
+R50 = ROOT / "configs" / "synthetic.yaml"
+# the settings the reference row takes from the grid's base config: data, batch, budget, precision, scoring
+R50_SHARED = ("data.root", "data.synth", "data.height", "data.width", "data.num_ids", "data.num_pos",
+              "data.workers", "data.cache", "train.epochs", "train.steps_per_epoch", "train.amp", "train.threads",
+              "train.progress", "train.tensorboard", "eval.every", "eval.select", "eval.trials")
 PLOT = ROOT / "docs" / "images" / "ablation_default.png"
 EXPANSION = "model.args.expansion+loss.infonce_weight"
 MFA = "model.args.mfa+model.args.mfa_low"
@@ -102,6 +113,26 @@ def gpu_command(out: str = "runs/ablation_vit_b16_sysu") -> str:
             f"--out {out} \\\n  --set {' '.join(map(shlex.quote, GPU_SET))} \\\n  --grid {grid}")
 
 
+def reference_config(base: Config) -> Config:
+    """DEEN-R50 (``configs/synthetic.yaml``, the demo's recipe) on ``base``'s data and budget (:data:`R50_SHARED`)."""
+    sets = []
+    for key in R50_SHARED:
+        section, name = key.split(".")
+        sets.append(f"{key}={json.dumps(getattr(getattr(base, section), name))}")
+    return load_config(R50, sets)
+
+
+def reference_text(rows: list[dict[str, Any]]) -> str:
+    """The reference row's scores (mean ± std over its seeds), in one line."""
+    row = rows[0]
+    several = len(row["seeds"]) > 1
+    scores = ", ".join(f"{name} {100 * row[m][0]:.1f}" + (f" ± {100 * row[m][1]:.1f}" if several else "")
+                       for m, name in (("rank1", "Rank-1"), ("mAP", "mAP"), ("mINP", "mINP")))
+    return (f"Reference row (a CNN on the same data and budget): DEEN-R50 with the demo's recipe "
+            f"(`configs/synthetic.yaml`, from random weights), seeds {', '.join(map(str, row['seeds']))}: {scores} "
+            f"({row['train_seconds'][0]:.0f} s of training per run).")
+
+
 def pretrained_settings(base: Config) -> PretrainSettings:
     """The pretraining settings whose output the base config loads (checked against its path)."""
     settings = PretrainSettings()
@@ -112,14 +143,14 @@ def pretrained_settings(base: Config) -> PretrainSettings:
     return settings
 
 
-def scale_text(base: Config, seeds: list[int], jobs: int, minutes: float, pretrain_info: dict) -> str:
+def scale_text(base: Config, seeds: list[int], jobs: int, minutes: float) -> str:
     d, o, vit = base.data, base.optim, base.model.args.get("vit", {})
     s = PretrainSettings()
     return (f"Scale: DEEN-ViT on a {vit.get('depth')}-block, {vit.get('embed_dim')}-dim ViT (patch "
             f"{vit.get('patch_size')}, {d.height}x{d.width} input) fine-tuned from a synthetic "
             f"pretraining stand-in for ImageNet (`python -m benchmarks.vit_pretrain`: identity classification "
             f"on {s.num_ids} other synthetic identities at {s.height}x{s.width}, {s.epochs} epochs, "
-            f"{pretrain_info.get('seconds', float('nan')) / 60:.0f} min once); {o.name} lr {o.lr:g} for the new "
+            f"trained once and cached); {o.name} lr {o.lr:g} for the new "
             f"modules ({', '.join(o.head_modules)}), {o.backbone_lr_mult:g}x for the pretrained parts, label "
             f"smoothing {base.loss.label_smoothing:g}, triplet {base.loss.triplet_weight:g} / CPM "
             f"{base.loss.cpm_weight:g}; synthetic SYSU-MM01 layout ({d.synth.get('num_ids')} identities, "
@@ -127,8 +158,8 @@ def scale_text(base: Config, seeds: list[int], jobs: int, minutes: float, pretra
             f"difficulty {d.synth.get('difficulty')}); {base.train.epochs} epochs at batch {d.num_ids}x{d.num_pos}x2, "
             f"one thread per run; all-search single-shot, mean of 10 trials; seeds {', '.join(map(str, seeds))}; "
             f"one factor varied at a time, '(base)' marks the base value of the others.  Wall time {minutes:.0f} "
-            f"min with {jobs} parallel runs.  GPU-scale numbers (ViT-B/16, ImageNet weights, the real datasets) "
-            "need a GPU and the datasets: not measured here.")
+            f"min with {jobs} parallel runs, the reference row included.  GPU-scale numbers (ViT-B/16, "
+            "ImageNet weights, the real datasets) need a GPU and the datasets: not measured here.")
 
 
 def verdicts_text(rows: list[dict[str, Any]]) -> str:
@@ -155,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default="runs/ablation_default")
     ap.add_argument("--set", nargs="+", default=[], action="extend", metavar="KEY=VALUE", dest="overrides",
                     help="overrides of the base config (e.g. train.steps_per_epoch=5)")
+    ap.add_argument("--resume", action="store_true",
+                    help="continue an interrupted grid in --out (finished runs reused, the others resumed)")
     ap.add_argument("--no-write", action="store_true", help="do not update RESULTS.md and docs/images")
     ap.add_argument("--gpu-command", action="store_true", help="print the GPU-scale command and exit")
     args = ap.parse_args(argv)
@@ -173,18 +206,19 @@ def _run(args: argparse.Namespace) -> int:
     base = load_config(BASE, (["train.epochs=1", "eval.every=0"] if args.quick else []) + args.overrides)
     settings = pretrained_settings(load_config(BASE))
     if Path(base.model.pretrained or "") == settings.default_path():
-        path = ensure_pretrained(settings, base.model.pretrained, threads=args.jobs)
-        pretrain_info = json.loads(_info(path))
-    else:  # another file given with --set model.pretrained=...
-        pretrain_info = {}
+        ensure_pretrained(settings, base.model.pretrained, threads=args.jobs)
     grid = QUICK_GRID if args.quick else GRID
     seeds = args.seeds[:1] if args.quick else args.seeds
     t1 = time.perf_counter()
-    rows = run_ablation(base, grid, args.out, seeds=seeds, mode="each", jobs=args.jobs)
+    rows = run_ablation(base, grid, args.out, seeds=seeds, mode="each", jobs=args.jobs, resume=args.resume)
+    t2 = time.perf_counter()
+    reference = run_ablation(reference_config(base), {}, Path(args.out) / "deen_r50", seeds=seeds, jobs=args.jobs,
+                             resume=args.resume)
     minutes = (time.perf_counter() - t1) / 60
     report, verdicts = report_markdown(rows), verdicts_text(rows)
-    print(report, verdicts, sep="\n\n")
-    print(f"grid: {minutes:.1f} min; total with the pretraining check: {(time.perf_counter() - t0) / 60:.1f} min")
+    print(report, reference_text(reference), verdicts, sep="\n\n")
+    print(f"grid: {(t2 - t1) / 60:.1f} min; reference row: {(time.perf_counter() - t2) / 60:.1f} min; "
+          f"total with the pretraining check: {(time.perf_counter() - t0) / 60:.1f} min")
     if not args.no_write:
         command = " ".join(["python -m benchmarks.ablation_default", f"--jobs {args.jobs}"]
                            + (["--quick"] if args.quick else [])
@@ -192,17 +226,12 @@ def _run(args: argparse.Namespace) -> int:
         plot = Path(args.out) / "ablation.png"
         if plot.is_file() and not args.quick:
             shutil.copyfile(plot, PLOT)
-        body = (f"{scale_text(base, seeds, args.jobs, minutes, pretrain_info)}\n\n{report}\n\n"
+        body = (f"{scale_text(base, seeds, args.jobs, minutes)}\n\n{report}\n\n"
+                f"{reference_text(reference)}\n\n"
                 f"Verdicts (Rank-1, paired by seed against the reference cell):\n\n{verdicts}\n\n"
                 f"Plot: `{plot}`" + ("" if args.quick else f", copied to `docs/images/{PLOT.name}`") + ".")
         write_section("ablation_default", section("Ablation: the default grid", body, command))
     return 0
-
-
-def _info(path: Path) -> str:
-    from vireid.utils.io import load_safetensors
-
-    return load_safetensors(path)[1].get("info", "{}")
 
 
 if __name__ == "__main__":

@@ -155,3 +155,32 @@ def test_verdicts_text_from_hand_made_rows():
         "  - stage4_depth=2: +3.0 [+0.5, +5.5] pp Rank-1 -> better",
         "  - stage4_depth=3: +1.0 [-21.4, +23.4] pp Rank-1 -> no difference at this scale",
     ]
+
+
+def test_reference_row_is_deen_r50_on_the_grids_data_and_budget():
+    """The CNN reference row: the demo's DEEN-R50 recipe from random weights, with the base config's
+    data, batch, epochs, precision, threads and scoring (and any budget override given with --set)."""
+    from benchmarks.ablation_default import R50, R50_SHARED, reference_config
+
+    base = load_config(BASE, ["train.steps_per_epoch=7"])
+    ref = reference_config(base)
+    demo = load_config(R50)
+    assert ref.model.name == "deen" and ref.model.pretrained == "none" and ref.model.args == demo.model.args
+    assert (ref.optim, ref.loss) == (demo.optim, demo.loss)  # the demo's recipe, unchanged
+    for key in R50_SHARED:
+        section, name = key.split(".")
+        assert getattr(getattr(ref, section), name) == getattr(getattr(base, section), name), key
+    assert ref.train.steps_per_epoch == 7 and ref.data.root == base.data.root != demo.data.root
+    assert ref.train.epochs == base.train.epochs != demo.train.epochs
+
+
+def test_reference_text_states_the_row():
+    from benchmarks.ablation_default import reference_text
+    from vireid.engine.ablation import RunResult, summarize
+
+    rows = summarize([RunResult({}, s, {"rank1": v, "mAP": v + 0.1, "mINP": v - 0.1}, 100.0, 10, True)
+                      for s, v in enumerate([0.4, 0.5])])
+    text = reference_text(rows)
+    assert "DEEN-R50" in text and "seeds 0, 1" in text and "Rank-1 45.0 ± 7.1" in text and "mAP 55.0" in text
+    one = reference_text(summarize([RunResult({}, 0, {"rank1": 0.4, "mAP": 0.5, "mINP": 0.3}, 1.0, 10, True)]))
+    assert "Rank-1 40.0," in one and "±" not in one
