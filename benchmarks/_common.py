@@ -147,17 +147,24 @@ def write_section(key: str, text: str, path: Path = RESULTS) -> None:
     atomic_write_text(path, new)
 
 
-def report(key: str, title: str, rows: Sequence[dict], argv: Iterable[str] | None = None,
-           write: bool = True, command: str | None = None) -> str:
-    """Print the rows as a table and store them as section ``key`` of RESULTS.md."""
+def publish(key: str, title: str, body: str, argv: Iterable[str] | None = None, write: bool = True,
+            command: str | None = None, module: str | None = None) -> str:
+    """Print ``body`` as a section (command, machine, date, commit) and store it as section ``key``
+    of RESULTS.md; the command is ``python -m benchmarks.<module or key>`` with ``argv``."""
     if command is None:
         argv = list(sys.argv[1:] if argv is None else argv)
-        command = " ".join(["python -m", f"benchmarks.{key}", *argv])
-    text = section(title, table(rows), command)
+        command = " ".join(["python -m", f"benchmarks.{module or key}", *argv])
+    text = section(title, body, command)
     print(text)
     if write:
         write_section(key, text)
     return text
+
+
+def report(key: str, title: str, rows: Sequence[dict], argv: Iterable[str] | None = None,
+           write: bool = True, command: str | None = None) -> str:
+    """Print the rows as a table and store them as section ``key`` of RESULTS.md."""
+    return publish(key, title, table(rows), argv, write, command)
 
 
 def cli(key: str, title: str, run: Callable[..., Sequence[dict]], argv: list[str] | None = None,

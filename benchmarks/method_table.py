@@ -39,7 +39,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from benchmarks._common import section, write_section
+from benchmarks._common import publish
 
 RUNS = Path("runs/methods")
 PRETRAIN = RUNS / "vit_pretrain_v3.safetensors"
@@ -141,11 +141,7 @@ def main(argv: list[str] | None = None) -> int:
              "identities), as ViTs do in the papers; the CNN rows start from random weights, so its lead "
              "measures pretraining as much as the architecture. Train minutes: wall time of each run's "
              "training on the shared 2-core machine (indicative only).")
-    cmd = " ".join(["python -m benchmarks.method_table", *(sys.argv[1:] if argv is None else argv)])
-    text = section("Methods on the synthetic benchmark (3 seeds)", body, cmd)
-    print(text)
-    if not args.no_write:
-        write_section("method_table", text)
+    publish("method_table", "Methods on the synthetic benchmark (3 seeds)", body, argv, not args.no_write)
     return 0
 
 

@@ -20,7 +20,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from benchmarks._common import section, write_section
+from benchmarks._common import publish
 
 RUNS = Path("runs/precision")
 AMPS = {"fp32": "none", "bf16": "bf16"}
@@ -98,11 +98,8 @@ def main(argv: list[str] | None = None) -> int:
                  ("train.seed=0", "train.seed={seed}")):
         shown = shown.replace(a, b)
     body += f"\n\nRuns: `{shown}` for seeds {', '.join(map(str, args.seeds))} (none = fp32)."
-    cmd = " ".join(["python -m benchmarks.precision_accuracy", *(sys.argv[1:] if argv is None else argv)])
-    text = section("Accuracy: demo DEEN trained in fp32 vs bf16 autocast (3 seeds)", body, cmd)
-    print(text)
-    if not args.no_write:
-        write_section("precision_accuracy", text)
+    publish("precision_accuracy", "Accuracy: demo DEEN trained in fp32 vs bf16 autocast (3 seeds)", body, argv,
+            not args.no_write)
     return 0
 
 

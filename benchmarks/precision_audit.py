@@ -33,13 +33,12 @@ from __future__ import annotations
 
 import argparse
 import copy
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-from benchmarks._common import section, write_section
+from benchmarks._common import publish
 from benchmarks._precision import GROUPS, Plan, Step, group_errors, step_gradients
 from vireid.utils.precision import fp32_pins
 
@@ -291,11 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     body = run(args.points, fp16=not args.no_fp16)
-    cmd = " ".join(["python -m benchmarks.precision_audit", *(sys.argv[1:] if argv is None else argv)])
-    text = section("Precision audit: one DEEN training step against float64", body, cmd)
-    print(text)
-    if not args.no_write:
-        write_section("precision_audit", text)
+    publish("precision_audit", "Precision audit: one DEEN training step against float64", body, argv, not args.no_write)
     return 0
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 from benchmarks import precision_audit as audit
-from benchmarks._common import section, write_section
+from benchmarks._common import publish
 from benchmarks._precision import GROUPS, Step, group_errors, step_gradients
 
 SCALES = (1e-4, 1e-3, 4e-3)
@@ -85,11 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     body = ("Relative L2 difference of one step's gradient to the float64 gradient at the same weights, %, "
             f"at the last checkpoint of `{args.run}` ({WHAT[args.point]}):\n\n" + table(rows(args.run, args.point)))
-    cmd = " ".join(["python -m benchmarks.precision_sensitivity", *(sys.argv[1:] if argv is None else argv)])
-    text = section(f"Precision audit: the gradient's sensitivity at a trained point ({args.point})", body, cmd)
-    print(text)
-    if not args.no_write:
-        write_section(f"precision_sensitivity_{args.point}", text)
+    publish(f"precision_sensitivity_{args.point}", f"Precision audit: the gradient's sensitivity at a trained point "
+            f"({args.point})", body, argv, not args.no_write, module="precision_sensitivity")
     return 0
 
 

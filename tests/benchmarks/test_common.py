@@ -54,3 +54,17 @@ def test_interleaved_samples_alternate_and_paired_ratio():
     assert all(len(v) == 3 for v in samples.values())
     mid, lo, hi = paired_ratio([2.0, 4.0, 9.0], [1.0, 2.0, 3.0])  # ratios 2, 2, 3
     assert (mid, lo, hi) == (2.0, 2.0, 3.0)
+
+
+def test_publish_names_the_command_and_writes_only_when_asked(tmp_path, monkeypatch, capsys):
+    import benchmarks._common as common
+
+    path = tmp_path / "RESULTS.md"
+    monkeypatch.setattr(common, "RESULTS", path)
+    monkeypatch.setattr(common, "write_section", lambda key, text, path=path: write_section(key, text, path))
+    text = common.publish("precision_sensitivity_demo", "T", "body", ["--point", "demo"], write=False,
+                          module="precision_sensitivity")
+    assert "- command: `python -m benchmarks.precision_sensitivity --point demo`" in text
+    assert text in capsys.readouterr().out and not path.exists()
+    common.publish("method_table", "M", "rows", [], write=True)
+    assert "<!-- bench:method_table -->" in path.read_text() and "`python -m benchmarks.method_table`" in path.read_text()
