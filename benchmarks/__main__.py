@@ -41,8 +41,9 @@ ON_REQUEST = ("bench_amp", "bench_demo", "bench_train_step_authors")  # not in t
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     ap.add_argument("--quick", action="store_true", help="small sizes, about 2 minutes in all")
-    ap.add_argument("--only", nargs="*", default=None,
-                    help=f"run only these modules ({', '.join(ON_REQUEST)} runs only when named)")
+    ap.add_argument(
+        "--only", nargs="*", default=None, help=f"run only these modules ({', '.join(ON_REQUEST)} runs only when named)"
+    )
     ap.add_argument("--no-write", action="store_true", help="do not update RESULTS.md")
     args = ap.parse_args(argv)
     names = args.only or [n for n in SUITE if n not in ON_REQUEST]
@@ -57,8 +58,13 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         rows = mod.run(quick=args.quick)
         print(f"[{name}] {time.perf_counter() - t0:.1f} s", file=sys.stderr)
-        report(name, SUITE[name], rows, write=not args.no_write,
-               command=" ".join(["python -m benchmarks --only", name, *flags]))
+        report(
+            name,
+            SUITE[name],
+            rows,
+            write=not args.no_write,
+            command=" ".join(["python -m benchmarks --only", name, *flags]),
+        )
         all_rows += [dict(r, name=f"{name}: {r['name']}") for r in rows]
     print(table(all_rows))
     print(f"[suite] {len(names)} benchmarks in {time.perf_counter() - start:.1f} s", file=sys.stderr)

@@ -39,8 +39,12 @@ def median_time(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> 
     return statistics.median(times)
 
 
-def interleaved_samples(fns: dict[str, Callable[[], object]], repeats: int = 5, warmup: int = 1,
-                        clock: Callable[[], float] = time.perf_counter) -> dict[str, list[float]]:
+def interleaved_samples(
+    fns: dict[str, Callable[[], object]],
+    repeats: int = 5,
+    warmup: int = 1,
+    clock: Callable[[], float] = time.perf_counter,
+) -> dict[str, list[float]]:
     """Wall times (or ``clock``'s, e.g. ``time.process_time`` for CPU time) of several functions
     measured alternately, so that machine noise hits all of them alike: ``{name: [time per
     round]}``.  Round ``r`` starts with function ``r mod n`` (A B C, B C A, C A B, ...), so no
@@ -59,8 +63,7 @@ def interleaved_samples(fns: dict[str, Callable[[], object]], repeats: int = 5, 
     return times
 
 
-def interleaved_times(fns: dict[str, Callable[[], object]], repeats: int = 5,
-                      warmup: int = 1) -> dict[str, float]:
+def interleaved_times(fns: dict[str, Callable[[], object]], repeats: int = 5, warmup: int = 1) -> dict[str, float]:
     """Median times of several functions measured alternately; use for side-by-side ratios."""
     return {k: statistics.median(v) for k, v in interleaved_samples(fns, repeats, warmup).items()}
 
@@ -101,16 +104,27 @@ def machine() -> str:
         pass
     import torch
 
-    return (f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} "
-            f"({torch.get_num_threads()} threads), Python {platform.python_version()}")
+    return (
+        f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads), Python {platform.python_version()}"
+    )
 
 
 def commit() -> str:
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                             cwd=Path(__file__).parent, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                               text=True, cwd=Path(__file__).parent).stdout.strip()
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).parent,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).parent,
+        ).stdout.strip()
         return out + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -131,8 +145,10 @@ def table(rows: Sequence[dict]) -> str:
 
 def section(title: str, body: str, command: str) -> str:
     date = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    return (f"## {title}\n\n- command: `{command}`\n- machine: {machine()}\n- date: {date}\n"
-            f"- commit: {commit()}\n\n{body}\n")
+    return (
+        f"## {title}\n\n- command: `{command}`\n- machine: {machine()}\n- date: {date}\n"
+        f"- commit: {commit()}\n\n{body}\n"
+    )
 
 
 def write_section(key: str, text: str, path: Path = RESULTS) -> None:
@@ -147,8 +163,15 @@ def write_section(key: str, text: str, path: Path = RESULTS) -> None:
     atomic_write_text(path, new)
 
 
-def publish(key: str, title: str, body: str, argv: Iterable[str] | None = None, write: bool = True,
-            command: str | None = None, module: str | None = None) -> str:
+def publish(
+    key: str,
+    title: str,
+    body: str,
+    argv: Iterable[str] | None = None,
+    write: bool = True,
+    command: str | None = None,
+    module: str | None = None,
+) -> str:
     """Print ``body`` as a section (command, machine, date, commit) and store it as section ``key``
     of RESULTS.md; the command is ``python -m benchmarks.<module or key>`` with ``argv``."""
     if command is None:
@@ -161,20 +184,35 @@ def publish(key: str, title: str, body: str, argv: Iterable[str] | None = None, 
     return text
 
 
-def report(key: str, title: str, rows: Sequence[dict], argv: Iterable[str] | None = None,
-           write: bool = True, command: str | None = None) -> str:
+def report(
+    key: str,
+    title: str,
+    rows: Sequence[dict],
+    argv: Iterable[str] | None = None,
+    write: bool = True,
+    command: str | None = None,
+) -> str:
     """Print the rows as a table and store them as section ``key`` of RESULTS.md."""
     return publish(key, title, table(rows), argv, write, command)
 
 
-def cli(key: str, title: str, run: Callable[..., Sequence[dict]], argv: list[str] | None = None,
-        description: str | None = None, options: dict[str, dict] | None = None) -> int:
+def cli(
+    key: str,
+    title: str,
+    run: Callable[..., Sequence[dict]],
+    argv: list[str] | None = None,
+    description: str | None = None,
+    options: dict[str, dict] | None = None,
+) -> int:
     """The ``main`` of a benchmark module: ``--quick``, ``--no-write`` and ``options``
     (``{"--device": {"default": "cpu"}}``: argparse keywords), the latter passed to ``run``."""
     import argparse
 
-    ap = argparse.ArgumentParser(prog=f"python -m benchmarks.{key}", description=description,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog=f"python -m benchmarks.{key}",
+        description=description,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("--quick", action="store_true", help="small sizes, fewer repeats")
     ap.add_argument("--no-write", action="store_true", help="do not update benchmarks/RESULTS.md")
     for flag, kwargs in (options or {}).items():

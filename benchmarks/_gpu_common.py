@@ -41,7 +41,7 @@ class Settings:
     quick: bool = False
     work: Path = field(default_factory=lambda: Path("."))
     compile_backend: str = "inductor"
-    ddp_procs: int = 0          # 0: 2 processes when 2+ GPUs are visible, else one
+    ddp_procs: int = 0  # 0: 2 processes when 2+ GPUs are visible, else one
 
     @property
     def device(self):
@@ -59,8 +59,7 @@ class Settings:
 
     def flags(self) -> list[str]:
         """Command-line flags that rebuild these settings in a child process."""
-        out = ["--work", str(self.work), "--compile-backend", self.compile_backend,
-               "--ddp-procs", str(self.ddp_procs)]
+        out = ["--work", str(self.work), "--compile-backend", self.compile_backend, "--ddp-procs", str(self.ddp_procs)]
         return out + (["--dry"] if self.dry else []) + (["--quick"] if self.quick else [])
 
     def sync(self) -> None:
@@ -70,8 +69,7 @@ class Settings:
             torch.cuda.synchronize()
 
 
-def row(section: str, name: str, value: Any, unit: str = "", note: str = "", status: str = "ok",
-        **data: Any) -> dict:
+def row(section: str, name: str, value: Any, unit: str = "", note: str = "", status: str = "ok", **data: Any) -> dict:
     r = {"section": section, "name": name, "value": value, "unit": unit, "status": status, "note": note}
     if data:
         r["data"] = data
@@ -128,11 +126,11 @@ class Rows(list):
 
 
 def gib(n_bytes: float) -> float:
-    return n_bytes / 2 ** 30
+    return n_bytes / 2**30
 
 
 def mib(n_bytes: float) -> float:
-    return n_bytes / 2 ** 20
+    return n_bytes / 2**20
 
 
 def python_path_env() -> dict[str, str]:
@@ -153,9 +151,17 @@ def stream(cmd: list[str], timeout: float, on_line: Callable[[str], None]) -> tu
     each output line to ``on_line``; after ``timeout`` seconds the whole group is killed.
     Returns ``(exit code or None on timeout, the last 40 lines)``."""
     tail: collections.deque[str] = collections.deque(maxlen=40)
-    proc = subprocess.Popen(cmd, cwd=REPO, env=python_path_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, errors="replace", bufsize=1,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        cmd,
+        cwd=REPO,
+        env=python_path_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+        bufsize=1,
+        start_new_session=True,
+    )
 
     def relay() -> None:
         assert proc.stdout is not None

@@ -20,8 +20,13 @@ def _nvidia_smi() -> dict[str, str]:
     if exe is None:
         return {}
     try:
-        out = subprocess.run([exe, "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=20, check=True).stdout
+        out = subprocess.run(
+            [exe, "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=True,
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return {}
     first = out.strip().splitlines()[0] if out.strip() else ""
@@ -68,8 +73,11 @@ def collect(cuda: bool) -> dict[str, Any]:
     import torch
 
     env: dict[str, Any] = {
-        "torch": torch.__version__, "cuda_runtime": str(torch.version.cuda),
-        "python": platform.python_version(), "cpu": _cpu(), "cpu_cores": os.cpu_count(),
+        "torch": torch.__version__,
+        "cuda_runtime": str(torch.version.cuda),
+        "python": platform.python_version(),
+        "cpu": _cpu(),
+        "cpu_cores": os.cpu_count(),
         "optional": optional_packages(),
     }
     try:
@@ -92,12 +100,16 @@ def _cuda_facts(env: dict[str, Any]) -> None:
     import torch
 
     props = torch.cuda.get_device_properties(0)
-    env.update(gpu=torch.cuda.get_device_name(0), gpu_count=torch.cuda.device_count(),
-               gpu_memory_gib=round(gib(props.total_memory), 1), capability=f"sm_{props.major}{props.minor}",
-               bf16=bool(torch.cuda.is_bf16_supported()),
-               cudnn=str(torch.backends.cudnn.version()),
-               tf32_conv=bool(torch.backends.cudnn.allow_tf32),
-               tf32_matmul=bool(torch.backends.cuda.matmul.allow_tf32))
+    env.update(
+        gpu=torch.cuda.get_device_name(0),
+        gpu_count=torch.cuda.device_count(),
+        gpu_memory_gib=round(gib(props.total_memory), 1),
+        capability=f"sm_{props.major}{props.minor}",
+        bf16=bool(torch.cuda.is_bf16_supported()),
+        cudnn=str(torch.backends.cudnn.version()),
+        tf32_conv=bool(torch.backends.cudnn.allow_tf32),
+        tf32_matmul=bool(torch.backends.cuda.matmul.allow_tf32),
+    )
     try:
         ver = torch.cuda.nccl.version()
         env["nccl"] = ".".join(str(v) for v in ver) if isinstance(ver, (tuple, list)) else str(ver)
@@ -114,27 +126,63 @@ def _cuda_facts(env: dict[str, Any]) -> None:
 
 def header(env: dict[str, Any]) -> list[str]:
     """Markdown bullet lines of the environment."""
-    e = {k: env.get(k, "?") for k in ("gpu", "gpu_count", "gpu_memory_gib", "capability", "bf16", "driver",
-                                      "torch", "cuda_runtime", "cudnn", "nccl", "tf32_conv", "tf32_matmul",
-                                      "numpy", "python", "cpu", "cpu_cores")}
+    e = {
+        k: env.get(k, "?")
+        for k in (
+            "gpu",
+            "gpu_count",
+            "gpu_memory_gib",
+            "capability",
+            "bf16",
+            "driver",
+            "torch",
+            "cuda_runtime",
+            "cudnn",
+            "nccl",
+            "tf32_conv",
+            "tf32_matmul",
+            "numpy",
+            "python",
+            "cpu",
+            "cpu_cores",
+        )
+    }
     if env.get("gpu_count"):
-        gpu = (f"{e['gpu']} x{e['gpu_count']} ({e['gpu_memory_gib']} GiB, {e['capability']}, "
-               f"bf16 {e['bf16']}), driver {e['driver']}")
-        sw = (f"torch {e['torch']}, CUDA {e['cuda_runtime']}, cuDNN {e['cudnn']}, NCCL {e['nccl']}, "
-              f"TF32 conv {e['tf32_conv']} / matmul {e['tf32_matmul']}")
+        gpu = (
+            f"{e['gpu']} x{e['gpu_count']} ({e['gpu_memory_gib']} GiB, {e['capability']}, "
+            f"bf16 {e['bf16']}), driver {e['driver']}"
+        )
+        sw = (
+            f"torch {e['torch']}, CUDA {e['cuda_runtime']}, cuDNN {e['cudnn']}, NCCL {e['nccl']}, "
+            f"TF32 conv {e['tf32_conv']} / matmul {e['tf32_matmul']}"
+        )
     else:
         gpu, sw = str(e["gpu"]), f"torch {e['torch']}"
     opt = ", ".join(f"{k} {v}" for k, v in env.get("optional", {}).items())
-    return [f"- GPU: {gpu}", f"- software: {sw}, numpy {e['numpy']}, Python {e['python']}",
-            f"- CPU: {e['cpu']}, {e['cpu_cores']} cores", f"- optional packages: {opt}"]
+    return [
+        f"- GPU: {gpu}",
+        f"- software: {sw}, numpy {e['numpy']}, Python {e['python']}",
+        f"- CPU: {e['cpu']}, {e['cpu_cores']} cores",
+        f"- optional packages: {opt}",
+    ]
 
 
 def run(s, rows: Rows, env: dict[str, Any]) -> None:
     """Rows for the table: the device and the optional packages (missing ones are skips)."""
-    rows.add(row("env", "GPU", str(env.get("gpu")), "",
-                 f"driver {env.get('driver', '?')}; {env.get('gpu_count', 0)} visible"))
-    rows.add(row("env", "torch / CUDA", f"{env['torch']} / {env['cuda_runtime']}", "",
-                 f"cuDNN {env.get('cudnn', 'n/a')}, NCCL {env.get('nccl', 'n/a')}"))
+    rows.add(
+        row(
+            "env", "GPU", str(env.get("gpu")), "", f"driver {env.get('driver', '?')}; {env.get('gpu_count', 0)} visible"
+        )
+    )
+    rows.add(
+        row(
+            "env",
+            "torch / CUDA",
+            f"{env['torch']} / {env['cuda_runtime']}",
+            "",
+            f"cuDNN {env.get('cudnn', 'n/a')}, NCCL {env.get('nccl', 'n/a')}",
+        )
+    )
     for name, ver in env.get("optional", {}).items():
         if ver.startswith("missing"):
             rows.add(skip_row("env", f"optional: {name}", f"{ver}; its checks are skipped"))

@@ -43,8 +43,7 @@ def clustered(n: int, ids: torch.Tensor, centres: torch.Tensor, noise: float, g:
 def run_eval(s: Settings, rows: Rows) -> None:
     from vireid.evaluation import evaluate, pairwise_distance
 
-    nq, ng, d, n_ids = ((80, 100, 32, 10) if s.dry else (2000, 2500, 2048, 250) if s.quick
-                        else (8000, 10000, 2048, 1000))
+    nq, ng, d, n_ids = (80, 100, 32, 10) if s.dry else (2000, 2500, 2048, 250) if s.quick else (8000, 10000, 2048, 1000)
     dev = s.device
     g = torch.Generator(device=dev).manual_seed(0)
     rng = np.random.default_rng(0)
@@ -77,33 +76,61 @@ def run_eval(s: Settings, rows: Rows) -> None:
     t_met_cpu, r_cpu = _timed(lambda: metrics(d_cpu.numpy()))
     t_met_gpu, r_gpu = _timed(lambda: metrics(d_host.numpy()))
     dist_diff = float((d_cpu - d_host).abs().max())
-    met_diff = max(float(np.abs(r_cpu.cmc - r_gpu.cmc).max()), abs(r_cpu.mAP - r_gpu.mAP),
-                   abs(r_cpu.mINP - r_gpu.mINP))
+    met_diff = max(float(np.abs(r_cpu.cmc - r_gpu.cmc).max()), abs(r_cpu.mAP - r_gpu.mAP), abs(r_cpu.mINP - r_gpu.mINP))
     where = "CPU (dry run)" if s.dry else "GPU"
     rows.add(row("eval", f"distances {size}, CPU", t_cpu, "s", "pairwise_distance on CPU tensors"))
-    rows.add(row("eval", f"distances {size}, {where}", t_gpu, "s",
-                 f"pairwise_distance on {dev.type} tensors, synchronised; {t_cpu / t_gpu:.1f}x CPU; "
-                 f"copy to host +{t_copy:.3f} s"))
-    rows.add(row("eval", f"metrics (llcm protocol) {nq} x {ng}", t_met_cpu, "s",
-                 f"vireid.evaluation.evaluate is numpy (CPU) on both paths; Rank-1 {100 * r_cpu.cmc[0]:.1f}%, "
-                 f"mAP {100 * r_cpu.mAP:.1f}%"))
+    rows.add(
+        row(
+            "eval",
+            f"distances {size}, {where}",
+            t_gpu,
+            "s",
+            f"pairwise_distance on {dev.type} tensors, synchronised; {t_cpu / t_gpu:.1f}x CPU; "
+            f"copy to host +{t_copy:.3f} s",
+        )
+    )
+    rows.add(
+        row(
+            "eval",
+            f"metrics (llcm protocol) {nq} x {ng}",
+            t_met_cpu,
+            "s",
+            f"vireid.evaluation.evaluate is numpy (CPU) on both paths; Rank-1 {100 * r_cpu.cmc[0]:.1f}%, "
+            f"mAP {100 * r_cpu.mAP:.1f}%",
+        )
+    )
     total_cpu, total_gpu = t_cpu + t_met_cpu, t_gpu + t_copy + t_met_gpu
-    rows.add(row("eval", "evaluation end to end, CPU vs GPU distances", total_cpu / total_gpu, "x",
-                 f"{total_cpu:.2f} s vs {total_gpu:.2f} s"))
+    rows.add(
+        row(
+            "eval",
+            "evaluation end to end, CPU vs GPU distances",
+            total_cpu / total_gpu,
+            "x",
+            f"{total_cpu:.2f} s vs {total_gpu:.2f} s",
+        )
+    )
     same = dist_diff <= DIST_TOL and met_diff <= METRIC_TOL
-    rows.add(row("eval", "same results CPU vs GPU", "yes" if same else "NO", "",
-                 f"max distance diff {dist_diff:.2e} (tol {DIST_TOL:g}); "
-                 f"max metric diff {met_diff:.2e} (tol {METRIC_TOL:g})",
-                 status="ok" if same else "fail"))
+    rows.add(
+        row(
+            "eval",
+            "same results CPU vs GPU",
+            "yes" if same else "NO",
+            "",
+            f"max distance diff {dist_diff:.2e} (tol {DIST_TOL:g}); "
+            f"max metric diff {met_diff:.2e} (tol {METRIC_TOL:g})",
+            status="ok" if same else "fail",
+        )
+    )
 
 
-def _topk_reference(q: torch.Tensor, gal: torch.Tensor, k: int,
-                    block: int = 16384) -> tuple[torch.Tensor, torch.Tensor]:
+def _topk_reference(
+    q: torch.Tensor, gal: torch.Tensor, k: int, block: int = 16384
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The device part alone: blocked ``q @ gal.T`` + ``topk`` on ``q``'s device, fp32."""
     best_s = torch.empty(q.shape[0], 0, device=q.device)
     best_i = torch.empty(q.shape[0], 0, dtype=torch.long, device=q.device)
     for a in range(0, gal.shape[0], block):
-        sc, ix = (q @ gal[a:a + block].T).topk(min(k, gal.shape[0] - a), dim=1)
+        sc, ix = (q @ gal[a : a + block].T).topk(min(k, gal.shape[0] - a), dim=1)
         best_s, pos = torch.cat([best_s, sc], 1).topk(min(k, best_s.shape[1] + sc.shape[1]), dim=1)
         best_i = torch.cat([best_i, ix + a], 1).gather(1, pos)
     return best_s, best_i
@@ -124,8 +151,10 @@ def compare_topk(q: torch.Tensor, gal: torch.Tensor, ref: tuple, other: tuple) -
             if float((exact - s_ref[r, -1]).abs().max()) > SCORE_TOL:
                 unexplained += 1
     ok = score_diff <= SCORE_TOL and unexplained == 0
-    return ok, (f"max score diff {score_diff:.2e} (tol {SCORE_TOL:g}); {differing} queries with other top-k sets, "
-                f"{unexplained} not explained by ties at the k-th score")
+    return ok, (
+        f"max score diff {score_diff:.2e} (tol {SCORE_TOL:g}); {differing} queries with other top-k sets, "
+        f"{unexplained} not explained by ties at the k-th score"
+    )
 
 
 def run_search(s: Settings, rows: Rows) -> None:
@@ -144,8 +173,15 @@ def run_search(s: Settings, rows: Rows) -> None:
     exact_topk(q[:4], gal, k)  # warm-up
     t_cpu = statistics.median(_timed(lambda: exact_topk(q, gal, k))[0] for _ in range(reps))
     ref = exact_topk(q, gal, k)
-    rows.add(row("search", f"exact_topk top-{k} {size}, CPU", t_cpu, "s",
-                 "vireid.search.exact_topk on CPU tensors (default: certified bf16 scan if the CPU has native bf16)"))
+    rows.add(
+        row(
+            "search",
+            f"exact_topk top-{k} {size}, CPU",
+            t_cpu,
+            "s",
+            "vireid.search.exact_topk on CPU tensors (default: certified bf16 scan if the CPU has native bf16)",
+        )
+    )
 
     def on_device() -> tuple:
         out = exact_topk(q_dev, gal_dev, k, bf16=False)
@@ -157,10 +193,25 @@ def run_search(s: Settings, rows: Rows) -> None:
         on_device()
         t_dev = statistics.median(_timed(on_device)[0] for _ in range(reps))
         ok, note = compare_topk(q, gal, ref, on_device())
-        rows.add(row("search", f"exact_topk top-{k} {size}, {where}", t_dev, "s",
-                     f"exact_topk on {dev.type} tensors, fp32, synchronised; {t_cpu / t_dev:.1f}x CPU"))
-        rows.add(row("search", "same results exact_topk CPU vs " + where, "yes" if ok else "NO", "", note,
-                     status="ok" if ok else "fail"))
+        rows.add(
+            row(
+                "search",
+                f"exact_topk top-{k} {size}, {where}",
+                t_dev,
+                "s",
+                f"exact_topk on {dev.type} tensors, fp32, synchronised; {t_cpu / t_dev:.1f}x CPU",
+            )
+        )
+        rows.add(
+            row(
+                "search",
+                "same results exact_topk CPU vs " + where,
+                "yes" if ok else "NO",
+                "",
+                note,
+                status="ok" if ok else "fail",
+            )
+        )
     except Exception as exc:  # noqa: BLE001 - the library has no device path: time the device part alone
         rows.add(skip_row("search", f"exact_topk on {dev.type} tensors", f"no device path: {one_line(exc, 200)}"))
 
@@ -172,11 +223,26 @@ def run_search(s: Settings, rows: Rows) -> None:
         part()
         t_dev = statistics.median(_timed(part)[0] for _ in range(reps))
         ok, note = compare_topk(q, gal, ref, part())
-        rows.add(row("search", f"blocked q @ g.T + topk, top-{k} {size}, {where}", t_dev, "s",
-                     f"the device part alone (this benchmark's fp32 blocked scan, not vireid code); "
-                     f"{t_cpu / t_dev:.1f}x exact_topk CPU"))
-        rows.add(row("search", f"same results exact_topk CPU vs {where} scan", "yes" if ok else "NO", "", note,
-                     status="ok" if ok else "fail"))
+        rows.add(
+            row(
+                "search",
+                f"blocked q @ g.T + topk, top-{k} {size}, {where}",
+                t_dev,
+                "s",
+                f"the device part alone (this benchmark's fp32 blocked scan, not vireid code); "
+                f"{t_cpu / t_dev:.1f}x exact_topk CPU",
+            )
+        )
+        rows.add(
+            row(
+                "search",
+                f"same results exact_topk CPU vs {where} scan",
+                "yes" if ok else "NO",
+                "",
+                note,
+                status="ok" if ok else "fail",
+            )
+        )
     _faiss(rows, q, gal, ref, k, reps)
 
 

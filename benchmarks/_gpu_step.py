@@ -28,8 +28,8 @@ from benchmarks.authors_style import authors_losses, authors_model, pil_transfor
 from benchmarks.bench_train_step import make_step
 from vireid.data.transforms import deen_train_transform
 from vireid.engine.amp import resolve_amp
-from vireid.objective import build_objective
 from vireid.models import DEEN
+from vireid.objective import build_objective
 
 # SYSU-MM01 training set and the authors' sampler (DEEN/data_manager.py IdentitySampler:
 # N = max(#visible, #infrared); int(N / (batch_size * num_pos)) + 1 batches per epoch)
@@ -40,10 +40,28 @@ AUTHORS = "authors-style fp32"
 
 def sizes(s: Settings) -> dict:
     if s.dry:
-        return dict(h=32, w=16, p=2, k=2, classes=4, model=dict(base_channels=4, layers=(1, 1, 1, 1)),
-                    rounds=2, warmup=1, pool=1)
-    return dict(h=384, w=144, p=6, k=4, classes=395, model={}, rounds=4 if s.quick else 10,
-                warmup=2 if s.quick else 3, pool=2 if s.quick else 4)
+        return dict(
+            h=32,
+            w=16,
+            p=2,
+            k=2,
+            classes=4,
+            model=dict(base_channels=4, layers=(1, 1, 1, 1)),
+            rounds=2,
+            warmup=1,
+            pool=1,
+        )
+    return dict(
+        h=384,
+        w=144,
+        p=6,
+        k=4,
+        classes=395,
+        model={},
+        rounds=4 if s.quick else 10,
+        warmup=2 if s.quick else 3,
+        pool=2 if s.quick else 4,
+    )
 
 
 def steps_per_epoch(p: int = 6, k: int = 4) -> int:
@@ -99,8 +117,9 @@ class Bench:
         self.aug_s[name] = statistics.median(times)
         return pool
 
-    def step(self, name: str, precision: str = "none", channels_last: bool = False,
-             compiled: torch.nn.Module | None = None) -> Callable[[], None]:
+    def step(
+        self, name: str, precision: str = "none", channels_last: bool = False, compiled: torch.nn.Module | None = None
+    ) -> Callable[[], None]:
         authors = name.startswith("authors")
         model = self.ref_model if authors else (self.cl_model if channels_last else self.model)
         opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9, nesterov=True)
@@ -116,9 +135,16 @@ class Bench:
                 return authors_losses(out, self.labels, self.labels)
             return sum(self.crit(out, self.labels, self.labels).values())
 
-        return make_step(compiled if compiled is not None else model, opt, batch, loss,
-                         precision=resolve_amp(precision, self.dev), channels_last=channels_last,
-                         device=self.dev, sync=self.s.sync)
+        return make_step(
+            compiled if compiled is not None else model,
+            opt,
+            batch,
+            loss,
+            precision=resolve_amp(precision, self.dev),
+            channels_last=channels_last,
+            device=self.dev,
+            sync=self.s.sync,
+        )
 
     def peak_memory(self, fn: Callable[[], None], name: str) -> tuple[float, str]:
         """(MiB, how): CUDA peak ``max_memory_allocated`` during one step above what was resident
@@ -126,8 +152,13 @@ class Bench:
         for opt in self.opts:
             opt.zero_grad(set_to_none=True)
         if not self.s.cuda:
-            model = (self.ref_model if name.startswith("authors")
-                     else self.cl_model if "channels_last" in name else self.model)
+            model = (
+                self.ref_model
+                if name.startswith("authors")
+                else self.cl_model
+                if "channels_last" in name
+                else self.model
+            )
             params = list(model.parameters())
             return mib(saved_activation_bytes(fn, params)), "CPU dry run: saved-for-backward activations"
         torch.cuda.synchronize()
@@ -161,11 +192,18 @@ def _without_cudnn_benchmark(fn: Callable[[], None]) -> Callable[[], None]:
             fn()
         finally:
             torch.backends.cudnn.benchmark = True
+
     return run
 
 
-def _report(b: Bench, samples: dict[str, list[float]], rows: Rows, section: str, size: str,
-            project: Callable[[str], bool] = lambda name: True) -> None:
+def _report(
+    b: Bench,
+    samples: dict[str, list[float]],
+    rows: Rows,
+    section: str,
+    size: str,
+    project: Callable[[str], bool] = lambda name: True,
+) -> None:
     """One row per variant (images/s); ``project(name)``: its step time feeds the projection."""
     imgs = 2 * b.n
     ours = samples.get("ours fp32")
@@ -189,10 +227,14 @@ def run_step(s: Settings, rows: Rows) -> None:
     say(f"step: models and batch pools ready ({size}, DEEN {'tiny' if s.dry else 'R50'})")
     if s.cuda:
         torch.backends.cudnn.benchmark = True
-    specs = [(AUTHORS, (AUTHORS,), {}), ("ours fp32", ("ours",), {}),
-             ("ours AMP fp16 + GradScaler", ("ours", "fp16"), {}), ("ours bf16", ("ours", "bf16"), {}),
-             ("ours bf16 + channels_last", ("ours", "bf16"), {"channels_last": True}),
-             ("ours bf16 + channels_last, cudnn.benchmark off", ("ours", "bf16"), {"channels_last": True})]
+    specs = [
+        (AUTHORS, (AUTHORS,), {}),
+        ("ours fp32", ("ours",), {}),
+        ("ours AMP fp16 + GradScaler", ("ours", "fp16"), {}),
+        ("ours bf16", ("ours", "bf16"), {}),
+        ("ours bf16 + channels_last", ("ours", "bf16"), {"channels_last": True}),
+        ("ours bf16 + channels_last, cudnn.benchmark off", ("ours", "bf16"), {"channels_last": True}),
+    ]
     fns = {}
     for name, args, kw in specs:
         if not s.cuda and ("fp16" in name or "cudnn" in name):
@@ -223,10 +265,14 @@ def run_step(s: Settings, rows: Rows) -> None:
     fastest = {n: statistics.median(ts) for n, ts in samples.items()}
     for name, sec in b.aug_s.items():
         label = "authors' PIL pipeline" if name == "authors" else "ours (vireid.data.transforms)"
-        target = AUTHORS if name == "authors" else min((n for n in fastest if n != AUTHORS),
-                                                       key=fastest.get, default=None)
-        note = (f"loader workers needed to keep up with {target}: {math.ceil(sec / fastest[target])}"
-                if target in fastest else "")
+        target = (
+            AUTHORS if name == "authors" else min((n for n in fastest if n != AUTHORS), key=fastest.get, default=None)
+        )
+        note = (
+            f"loader workers needed to keep up with {target}: {math.ceil(sec / fastest[target])}"
+            if target in fastest
+            else ""
+        )
         rows.add(row("step", f"augmentation, {label}, one batch, 1 CPU thread", 1e3 * sec, "ms", note, aug_s=sec))
 
 
@@ -253,12 +299,26 @@ def run_compile(s: Settings, rows: Rows) -> None:
     fns[name] = cfn
     samples = interleaved_samples(fns, repeats=z["rounds"], warmup=0)
     steady = statistics.median(samples[name])
-    rows.add(row("compile", f"compile time (backend {s.compile_backend})", max(0.0, sum(first) - 3 * steady), "s",
-                 "first 3 compiled steps minus 3 steady steps; " + ", ".join(f"{t:.1f}" for t in first) + " s"))
+    rows.add(
+        row(
+            "compile",
+            f"compile time (backend {s.compile_backend})",
+            max(0.0, sum(first) - 3 * steady),
+            "s",
+            "first 3 compiled steps minus 3 steady steps; " + ", ".join(f"{t:.1f}" for t in first) + " s",
+        )
+    )
     _report(b, samples, rows, "compile", size, project=lambda n: n == name and kw is None)
     mid, lo, hi = paired_ratio(samples["ours bf16 + channels_last"], samples[name])
-    rows.add(row("compile", "speed-up of torch.compile over eager (bf16 + channels_last)", mid, "x",
-                 f"paired, {len(samples[name])} rounds, range {lo:.2f}-{hi:.2f}"))
+    rows.add(
+        row(
+            "compile",
+            "speed-up of torch.compile over eager (bf16 + channels_last)",
+            mid,
+            "x",
+            f"paired, {len(samples[name])} rounds, range {lo:.2f}-{hi:.2f}",
+        )
+    )
     try:
         val, how = b.peak_memory(cfn, name)
         rows.add(row("compile", f"memory: {name}", val, "MiB", how))
@@ -270,10 +330,20 @@ def run_projection(s: Settings, rows: Rows, prior: list[dict]) -> None:
     """Section ``projection``: hours per SYSU-MM01 epoch and for the 151-epoch recipe, from the
     measured step times (GPU step only: data loading overlapped, no per-epoch evaluation)."""
     steps = steps_per_epoch()
-    rows.add(row("projection", "SYSU-MM01 steps per epoch (authors' sampler)", steps, "steps",
-                 f"max({SYSU_VISIBLE}, {SYSU_INFRARED}) // (6*4) + 1"))
-    times = {r["data"]["variant"]: r["data"]["step_s"] for r in prior
-             if r.get("status") == "ok" and "step_s" in r.get("data", {}) and r["section"] in ("step", "compile")}
+    rows.add(
+        row(
+            "projection",
+            "SYSU-MM01 steps per epoch (authors' sampler)",
+            steps,
+            "steps",
+            f"max({SYSU_VISIBLE}, {SYSU_INFRARED}) // (6*4) + 1",
+        )
+    )
+    times = {
+        r["data"]["variant"]: r["data"]["step_s"]
+        for r in prior
+        if r.get("status") == "ok" and "step_s" in r.get("data", {}) and r["section"] in ("step", "compile")
+    }
     if not times:
         rows.add(skip_row("projection", "epoch and recipe time", "no step time was measured"))
         return
@@ -287,5 +357,6 @@ def run_projection(s: Settings, rows: Rows, prior: list[dict]) -> None:
         if t is None:
             continue
         rows.add(row("projection", f"one SYSU epoch, {name}", steps * t / 60, "min", note))
-        rows.add(row("projection", f"{RECIPE_EPOCHS}-epoch recipe, {name}", RECIPE_EPOCHS * steps * t / 3600,
-                     "h", note))
+        rows.add(
+            row("projection", f"{RECIPE_EPOCHS}-epoch recipe, {name}", RECIPE_EPOCHS * steps * t / 3600, "h", note)
+        )

@@ -38,14 +38,33 @@ def write_config(s: Settings, path: Path, *, amp: str, channels_last: bool) -> P
     steps = 3 if s.dry else STEPS_PER_EPOCH
     cfg: dict[str, Any] = {
         "base": str(REPO / "configs" / "deen_sysu.yaml"),
-        "data": {"root": str(s.work / "synth-sysu"), "workers": 0 if s.dry else 2, "test_batch_size": 64,
-                 "synth": {"num_ids": 10 if s.dry else 24, "num_test_ids": 3 if s.dry else 6,
-                           "images_per_id_per_cam": 1 if s.dry else 2, "seed": 0, "difficulty": 0.3}},
+        "data": {
+            "root": str(s.work / "synth-sysu"),
+            "workers": 0 if s.dry else 2,
+            "test_batch_size": 64,
+            "synth": {
+                "num_ids": 10 if s.dry else 24,
+                "num_test_ids": 3 if s.dry else 6,
+                "images_per_id_per_cam": 1 if s.dry else 2,
+                "seed": 0,
+                "difficulty": 0.3,
+            },
+        },
         "model": {"pretrained": "none"},  # the GPU machine has no network; the step time is the same
         "optim": {"warmup_epochs": 1, "milestones": [1], "gammas": [0.1]},
-        "train": {"epochs": EPOCHS, "steps_per_epoch": steps, "amp": amp, "channels_last": channels_last,
-                  "compile": False, "device": "cpu" if s.dry else "cuda", "threads": 1 if s.dry else 0,
-                  "log_every": 1, "progress": False, "tensorboard": True, "checkpoint_every": 0},
+        "train": {
+            "epochs": EPOCHS,
+            "steps_per_epoch": steps,
+            "amp": amp,
+            "channels_last": channels_last,
+            "compile": False,
+            "device": "cpu" if s.dry else "cuda",
+            "threads": 1 if s.dry else 0,
+            "log_every": 1,
+            "progress": False,
+            "tensorboard": True,
+            "checkpoint_every": 0,
+        },
         "eval": {"every": 1, "trials": 1},
     }
     if s.dry:
@@ -65,8 +84,12 @@ def check_run(run_dir: Path, steps: int) -> dict[str, Any]:
     recs = [json.loads(ln) for ln in (run_dir / "metrics.jsonl").read_text().splitlines() if ln.strip()]
     train = [r for r in recs if any(k.startswith("loss/") for k in r)]
     assert len(train) >= steps, f"{len(train)} training records in metrics.jsonl, expected {steps}"
-    bad = [(r["step"], k, v) for r in train for k, v in r.items()
-           if k.startswith("loss/") and not (isinstance(v, (int, float)) and math.isfinite(v))]
+    bad = [
+        (r["step"], k, v)
+        for r in train
+        for k, v in r.items()
+        if k.startswith("loss/") and not (isinstance(v, (int, float)) and math.isfinite(v))
+    ]
     assert not bad, f"non-finite loss: step {bad[0][0]} {bad[0][1]} = {bad[0][2]}"
     ckpt = run_dir / "checkpoints"
     pointer = json.loads((ckpt / "last.json").read_text())
@@ -75,15 +98,19 @@ def check_run(run_dir: Path, steps: int) -> dict[str, Any]:
     for f in files:
         tensors = load_file(str(f))
         assert tensors, f"{f}: no tensors"
-        assert all(bool(torch.isfinite(t).all()) for t in tensors.values() if t.is_floating_point()), \
+        assert all(bool(torch.isfinite(t).all()) for t in tensors.values() if t.is_floating_point()), (
             f"{f}: non-finite weights"
+        )
     assert (run_dir / "metrics.json").is_file(), "no metrics.json (final evaluation)"
     summary = json.loads((run_dir / "metrics.json").read_text())
     last = train[-1]
-    return {"loss": last.get("loss/total", sum(v for k, v in last.items() if k.startswith("loss/"))),
-            "images_per_s": float(last.get("images_per_s", float("nan"))),
-            "rank1": float(summary["mean"]["rank1"]), "checkpoint": str(files[0].relative_to(run_dir)),
-            "tensorboard": (run_dir / "tb").is_dir()}
+    return {
+        "loss": last.get("loss/total", sum(v for k, v in last.items() if k.startswith("loss/"))),
+        "images_per_s": float(last.get("images_per_s", float("nan"))),
+        "rank1": float(summary["mean"]["rank1"]),
+        "checkpoint": str(files[0].relative_to(run_dir)),
+        "tensorboard": (run_dir / "tb").is_dir(),
+    }
 
 
 @contextlib.contextmanager
@@ -102,9 +129,11 @@ def env_vars(**values: str) -> Iterator[None]:
 
 
 def _report(rows: Rows, name: str, facts: dict[str, Any], extra: str = "") -> None:
-    note = (f"losses finite, last total {facts['loss']:.3f}; checkpoint {facts['checkpoint']} + best written "
-            f"and finite; Rank-1 {100 * facts['rank1']:.1f}% (synthetic); tensorboard "
-            f"{'written' if facts['tensorboard'] else 'not installed (skipped)'}" + extra)
+    note = (
+        f"losses finite, last total {facts['loss']:.3f}; checkpoint {facts['checkpoint']} + best written "
+        f"and finite; Rank-1 {100 * facts['rank1']:.1f}% (synthetic); tensorboard "
+        f"{'written' if facts['tensorboard'] else 'not installed (skipped)'}" + extra
+    )
     rows.add(row("train", name, facts["images_per_s"], "img/s", note))
 
 
@@ -140,8 +169,20 @@ def run_torchrun(s: Settings, rows: Rows, name: str, procs: int, timeout: float)
     """``python -m torch.distributed.run --standalone --nproc_per_node N -m vireid train``."""
     cfg = write_config(s, s.work / "torchrun.yaml", amp="none" if s.dry else "bf16", channels_last=not s.dry)
     run_dir = s.work / "run-torchrun"
-    cmd = [python(), "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={procs}",
-           "-m", "vireid", "train", "--config", str(cfg), "--out", str(run_dir)]
+    cmd = [
+        python(),
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={procs}",
+        "-m",
+        "vireid",
+        "train",
+        "--config",
+        str(cfg),
+        "--out",
+        str(run_dir),
+    ]
     say(f"train: {name}: {' '.join(cmd[1:])}")
     rc, tail = stream(cmd, timeout, lambda line: say(f"  | {line}"))
     if rc != 0:
@@ -157,8 +198,12 @@ def run(s: Settings, rows: Rows) -> None:
     import torch
 
     backend = "gloo" if s.dry else "NCCL"
-    runs = [(f"DDP world size 1 ({backend}), " + ("fp32 (fp16 is CUDA-only)" if s.dry else "AMP fp16 + GradScaler"),
-             dict(ddp=True, amp="none" if s.dry else "fp16", channels_last=False))]
+    runs = [
+        (
+            f"DDP world size 1 ({backend}), " + ("fp32 (fp16 is CUDA-only)" if s.dry else "AMP fp16 + GradScaler"),
+            dict(ddp=True, amp="none" if s.dry else "fp16", channels_last=False),
+        )
+    ]
     if not s.quick or s.dry:
         runs.append(("one process, no DDP, bf16 + channels_last", dict(ddp=False, amp="bf16", channels_last=True)))
     for name, kw in runs:

@@ -28,16 +28,32 @@ from vireid.utils.precision import fp32_pins
 
 GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("stems", ("stem_visible.", "stem_infrared.")),
-    ("layer1", ("backbone.layer1.",)), ("layer2", ("backbone.layer2.",)),
-    ("layer3", ("backbone.layer3.",)), ("layer4", ("backbone.layer4.",)),
-    ("mfa1", ("mfa1.",)), ("mfa2", ("mfa2.",)), ("mfa3", ("mfa3.",)),
-    ("dee", ("dee.",)), ("head", ("bottleneck.", "classifier.")),
+    ("layer1", ("backbone.layer1.",)),
+    ("layer2", ("backbone.layer2.",)),
+    ("layer3", ("backbone.layer3.",)),
+    ("layer4", ("backbone.layer4.",)),
+    ("mfa1", ("mfa1.",)),
+    ("mfa2", ("mfa2.",)),
+    ("mfa3", ("mfa3.",)),
+    ("dee", ("dee.",)),
+    ("head", ("bottleneck.", "classifier.")),
 )
 REDUCED = (torch.bfloat16, torch.float16)
 
-_KINDS = {"conv2d": "conv", "matmul": "matmul", "__matmul__": "matmul", "__rmatmul__": "matmul", "bmm": "matmul",
-          "mm": "matmul", "addmm": "matmul", "baddbmm": "matmul", "linear": "linear", "batch_norm": "bn",
-          "adaptive_avg_pool2d": "pool", "max_pool2d": "pool"}
+_KINDS = {
+    "conv2d": "conv",
+    "matmul": "matmul",
+    "__matmul__": "matmul",
+    "__rmatmul__": "matmul",
+    "bmm": "matmul",
+    "mm": "matmul",
+    "addmm": "matmul",
+    "baddbmm": "matmul",
+    "linear": "linear",
+    "batch_norm": "bn",
+    "adaptive_avg_pool2d": "pool",
+    "max_pool2d": "pool",
+}
 
 
 def op_kind(func: Callable) -> str:
@@ -68,8 +84,9 @@ class Plan:
 
     def precision_of(self, module: str, kind: str) -> str:
         for prefix, kinds in self.exceptions:
-            where = prefix == "*" or (module == prefix if prefix == "" else
-                                      module == prefix or module.startswith(prefix + "."))
+            where = prefix == "*" or (
+                module == prefix if prefix == "" else module == prefix or module.startswith(prefix + ".")
+            )
             if where and (kinds is None or kind in kinds):
                 return "fp32" if self.default == "low" else "low"
         return self.default
@@ -141,10 +158,15 @@ class _SimulateMode(TorchFunctionMode):
             rnd = lambda t: _RoundForward.apply(t, self.dtype)  # noqa: E731
             if op_kind(func) in ("conv", "matmul", "linear"):
                 if self.what in ("all", "inputs", "weights", "activations"):
-                    args = type(args)(rnd(a) if isinstance(a, Tensor) and a.is_floating_point() and a.requires_grad
-                                      and (self.what in ("all", "inputs") or
-                                           (self.what == "weights") == isinstance(a, nn.Parameter)) else a
-                                      for a in args)
+                    args = type(args)(
+                        rnd(a)
+                        if isinstance(a, Tensor)
+                        and a.is_floating_point()
+                        and a.requires_grad
+                        and (self.what in ("all", "inputs") or (self.what == "weights") == isinstance(a, nn.Parameter))
+                        else a
+                        for a in args
+                    )
             out = func(*args, **kwargs)
             return _map(rnd, out) if self.what in ("all", "outputs") else out
         return _map(lambda t: _RoundBackward.apply(t, self.dtype), func(*args, **kwargs))
@@ -182,12 +204,12 @@ def apply_plan(model: nn.Module, plan: Plan):
 class Step:
     """How one audited step runs: model dtype, and either a plan, plain autocast or nothing."""
 
-    dtype: torch.dtype = torch.float32          # weights and images (float64 for the reference)
-    autocast: torch.dtype | None = None          # plain torch.autocast block around forward
+    dtype: torch.dtype = torch.float32  # weights and images (float64 for the reference)
+    autocast: torch.dtype | None = None  # plain torch.autocast block around forward
     plan: Plan | None = None
-    simulate: str | None = None                  # "forward" / "backward" rounding only (bf16)
-    loss_scale: float = 1.0                      # fp16: static loss scale (halved until finite)
-    seed: int = 0                                # RNG seed of the step (dropout masks)
+    simulate: str | None = None  # "forward" / "backward" rounding only (bf16)
+    loss_scale: float = 1.0  # fp16: static loss scale (halved until finite)
+    seed: int = 0  # RNG seed of the step (dropout masks)
     extra: dict = field(default_factory=dict)
 
 
@@ -205,8 +227,9 @@ def step_gradients(model: nn.Module, batch, criterion: nn.Module, step: Step) ->
             scale /= 2  # fp16: the scaled gradients overflowed
 
 
-def _one_step(model: nn.Module, batch, criterion: nn.Module, step: Step,
-              scale: float) -> tuple[dict[str, Tensor] | None, bool]:
+def _one_step(
+    model: nn.Module, batch, criterion: nn.Module, step: Step, scale: float
+) -> tuple[dict[str, Tensor] | None, bool]:
     x_vis, x_ir, y_vis, y_ir = batch
     m = copy.deepcopy(model).to(step.dtype).train()
     xv, xi = x_vis.to(step.dtype), x_ir.to(step.dtype)
@@ -235,8 +258,11 @@ def group_errors(grads: dict[str, Tensor] | None, ref: dict[str, Tensor]) -> dic
     """Relative L2 difference ``|g - g_ref| / |g_ref|`` per module group and ``all``; ``cos``
     (all NaN when ``grads`` is None)."""
     if grads is None:
-        return {**{g: float("nan") for g, p in GROUPS if any(n.startswith(p) for n in ref)},
-                "all": float("nan"), "cos": float("nan")}
+        return {
+            **{g: float("nan") for g, p in GROUPS if any(n.startswith(p) for n in ref)},
+            "all": float("nan"),
+            "cos": float("nan"),
+        }
     out: dict[str, float] = {}
     num_all = den_all = dot = sq = 0.0
     for group, prefixes in GROUPS:

@@ -57,9 +57,25 @@ BASE = ROOT / "configs" / "ablation_vit_tiny.yaml"
 # The CNN reference row: DEEN-R50 with the demo's recipe (from random weights), on the grid's data and budget.
 R50 = ROOT / "configs" / "synthetic.yaml"
 # the settings the reference row takes from the grid's base config: data, batch, budget, precision, scoring
-R50_SHARED = ("data.root", "data.synth", "data.height", "data.width", "data.num_ids", "data.num_pos",
-              "data.workers", "data.cache", "train.epochs", "train.steps_per_epoch", "train.amp", "train.threads",
-              "train.progress", "train.tensorboard", "eval.every", "eval.select", "eval.trials")
+R50_SHARED = (
+    "data.root",
+    "data.synth",
+    "data.height",
+    "data.width",
+    "data.num_ids",
+    "data.num_pos",
+    "data.workers",
+    "data.cache",
+    "train.epochs",
+    "train.steps_per_epoch",
+    "train.amp",
+    "train.threads",
+    "train.progress",
+    "train.tensorboard",
+    "eval.every",
+    "eval.select",
+    "eval.trials",
+)
 PLOT = ROOT / "docs" / "images" / "ablation_default.png"
 EXPANSION = "model.args.expansion+loss.infonce_weight"
 MFA = "model.args.mfa+model.args.mfa_low"
@@ -75,8 +91,13 @@ GRID: dict[str, list[str]] = {
     SVDO: ["[[],[],0,0]", "[[2],[],1.0e-4,0]", "[[],[4],0,1.0e-3]", "[[2],[4],1.0e-4,1.0e-3]"],
 }
 # The value of every axis that equals the base config (tests check it resolves to the base).
-BASE_VALUES: dict[str, str] = {EXPANSION: "[dee,0]", MFA: "[true,stage0]", DEPTH: "1", SIZE: "[64,32,[64,32]]",
-                               SVDO: "[[],[],0,0]"}
+BASE_VALUES: dict[str, str] = {
+    EXPANSION: "[dee,0]",
+    MFA: "[true,stage0]",
+    DEPTH: "1",
+    SIZE: "[64,32,[64,32]]",
+    SVDO: "[[],[],0,0]",
+}
 QUICK_GRID = {EXPANSION: ["[none,0]", "[dee,0]"]}
 # The design notes' questions, each answered by its axis against the reference cell.
 QUESTIONS = {
@@ -99,18 +120,26 @@ GPU_GRID: dict[str, list[str]] = {
     SVDO: ["[[],[],0,0]", "[[2],[],1.0e-4,0]", "[[],[12],0,1.0e-3]", "[[2],[12],1.0e-4,1.0e-3]"],
 }
 # the axes' base values written out, so that the base config is one cell of each axis (the reference)
-GPU_SET = ["model.pretrained=vit_base_patch16_224_in21k", "data.root=data/SYSU-MM01", "train.epochs=151",
-           "model.args.mfa=true", "model.args.mfa_low=stage0", "model.args.svdo_of_stages=[]",
-           "model.args.svdo_ow_blocks=[]"]
+GPU_SET = [
+    "model.pretrained=vit_base_patch16_224_in21k",
+    "data.root=data/SYSU-MM01",
+    "train.epochs=151",
+    "model.args.mfa=true",
+    "model.args.mfa_low=stage0",
+    "model.args.svdo_of_stages=[]",
+    "model.args.svdo_ow_blocks=[]",
+]
 GPU_SEEDS = (0, 1, 2)
 
 
 def gpu_command(out: str = "runs/ablation_vit_b16_sysu") -> str:
     """The GPU-scale grid as shell commands: fetch the weights, then ``vireid ablate`` (not run here)."""
     grid = " \\\n    ".join(shlex.quote(f"{k}={','.join(v)}") for k, v in GPU_GRID.items())
-    return (f"vireid weights download vit_base_patch16_224_in21k\n"
-            f"vireid ablate --config {GPU_BASE} --mode each --seeds {' '.join(map(str, GPU_SEEDS))} --jobs 1 "
-            f"--out {out} \\\n  --set {' '.join(map(shlex.quote, GPU_SET))} \\\n  --grid {grid}")
+    return (
+        f"vireid weights download vit_base_patch16_224_in21k\n"
+        f"vireid ablate --config {GPU_BASE} --mode each --seeds {' '.join(map(str, GPU_SEEDS))} --jobs 1 "
+        f"--out {out} \\\n  --set {' '.join(map(shlex.quote, GPU_SET))} \\\n  --grid {grid}"
+    )
 
 
 def reference_config(base: Config) -> Config:
@@ -126,11 +155,15 @@ def reference_text(rows: list[dict[str, Any]]) -> str:
     """The reference row's scores (mean ± std over its seeds), in one line."""
     row = rows[0]
     several = len(row["seeds"]) > 1
-    scores = ", ".join(f"{name} {100 * row[m][0]:.1f}" + (f" ± {100 * row[m][1]:.1f}" if several else "")
-                       for m, name in (("rank1", "Rank-1"), ("mAP", "mAP"), ("mINP", "mINP")))
-    return (f"Reference row (a CNN on the same data and budget): DEEN-R50 with the demo's recipe "
-            f"(`configs/synthetic.yaml`, from random weights), seeds {', '.join(map(str, row['seeds']))}: {scores} "
-            f"({row['train_seconds'][0]:.0f} s of training per run).")
+    scores = ", ".join(
+        f"{name} {100 * row[m][0]:.1f}" + (f" ± {100 * row[m][1]:.1f}" if several else "")
+        for m, name in (("rank1", "Rank-1"), ("mAP", "mAP"), ("mINP", "mINP"))
+    )
+    return (
+        f"Reference row (a CNN on the same data and budget): DEEN-R50 with the demo's recipe "
+        f"(`configs/synthetic.yaml`, from random weights), seeds {', '.join(map(str, row['seeds']))}: {scores} "
+        f"({row['train_seconds'][0]:.0f} s of training per run)."
+    )
 
 
 def pretrained_settings(base: Config) -> PretrainSettings:
@@ -138,28 +171,32 @@ def pretrained_settings(base: Config) -> PretrainSettings:
     settings = PretrainSettings()
     want = Path(base.model.pretrained or "")
     if want != settings.default_path():
-        raise ConfigError(f"{BASE}: model.pretrained is {str(want)!r}, expected the pretraining stand-in "
-                          f"{str(settings.default_path())!r} (benchmarks/vit_pretrain.py)")
+        raise ConfigError(
+            f"{BASE}: model.pretrained is {str(want)!r}, expected the pretraining stand-in "
+            f"{str(settings.default_path())!r} (benchmarks/vit_pretrain.py)"
+        )
     return settings
 
 
 def scale_text(base: Config, seeds: list[int], jobs: int, minutes: float) -> str:
     d, o, vit = base.data, base.optim, base.model.args.get("vit", {})
     s = PretrainSettings()
-    return (f"Scale: DEEN-ViT on a {vit.get('depth')}-block, {vit.get('embed_dim')}-dim ViT (patch "
-            f"{vit.get('patch_size')}, {d.height}x{d.width} input) fine-tuned from a synthetic "
-            f"pretraining stand-in for ImageNet (`python -m benchmarks.vit_pretrain`: identity classification "
-            f"on {s.num_ids} other synthetic identities at {s.height}x{s.width}, {s.epochs} epochs, "
-            f"trained once and cached); {o.name} lr {o.lr:g} for the new "
-            f"modules ({', '.join(o.head_modules)}), {o.backbone_lr_mult:g}x for the pretrained parts, label "
-            f"smoothing {base.loss.label_smoothing:g}, triplet {base.loss.triplet_weight:g} / CPM "
-            f"{base.loss.cpm_weight:g}; synthetic SYSU-MM01 layout ({d.synth.get('num_ids')} identities, "
-            f"{d.synth.get('num_test_ids')} for test, {d.synth.get('images_per_id_per_cam')} images per camera, "
-            f"difficulty {d.synth.get('difficulty')}); {base.train.epochs} epochs at batch {d.num_ids}x{d.num_pos}x2, "
-            f"one thread per run; all-search single-shot, mean of 10 trials; seeds {', '.join(map(str, seeds))}; "
-            f"one factor varied at a time, '(base)' marks the base value of the others.  Wall time {minutes:.0f} "
-            f"min with {jobs} parallel runs, the reference row included.  GPU-scale numbers (ViT-B/16, "
-            "ImageNet weights, the real datasets) need a GPU and the datasets: not measured here.")
+    return (
+        f"Scale: DEEN-ViT on a {vit.get('depth')}-block, {vit.get('embed_dim')}-dim ViT (patch "
+        f"{vit.get('patch_size')}, {d.height}x{d.width} input) fine-tuned from a synthetic "
+        f"pretraining stand-in for ImageNet (`python -m benchmarks.vit_pretrain`: identity classification "
+        f"on {s.num_ids} other synthetic identities at {s.height}x{s.width}, {s.epochs} epochs, "
+        f"trained once and cached); {o.name} lr {o.lr:g} for the new "
+        f"modules ({', '.join(o.head_modules)}), {o.backbone_lr_mult:g}x for the pretrained parts, label "
+        f"smoothing {base.loss.label_smoothing:g}, triplet {base.loss.triplet_weight:g} / CPM "
+        f"{base.loss.cpm_weight:g}; synthetic SYSU-MM01 layout ({d.synth.get('num_ids')} identities, "
+        f"{d.synth.get('num_test_ids')} for test, {d.synth.get('images_per_id_per_cam')} images per camera, "
+        f"difficulty {d.synth.get('difficulty')}); {base.train.epochs} epochs at batch {d.num_ids}x{d.num_pos}x2, "
+        f"one thread per run; all-search single-shot, mean of 10 trials; seeds {', '.join(map(str, seeds))}; "
+        f"one factor varied at a time, '(base)' marks the base value of the others.  Wall time {minutes:.0f} "
+        f"min with {jobs} parallel runs, the reference row included.  GPU-scale numbers (ViT-B/16, "
+        "ImageNet weights, the real datasets) need a GPU and the datasets: not measured here."
+    )
 
 
 def verdicts_text(rows: list[dict[str, Any]]) -> str:
@@ -172,22 +209,35 @@ def verdicts_text(rows: list[dict[str, Any]]) -> str:
         lines.append(f"- {question}")
         for r in cells:
             d = r["diff"]["rank1"]
-            interval = (f" [{100 * d.low:+.1f}, {100 * d.high:+.1f}]" if d.significant is not None else "")
+            interval = f" [{100 * d.low:+.1f}, {100 * d.high:+.1f}]" if d.significant is not None else ""
             lines.append(f"  - {combo_label(r['combo'])}: {100 * d.mean:+.1f}{interval} pp Rank-1 -> {r['verdict']}")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.ablation_default", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m benchmarks.ablation_default",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("--quick", action="store_true", help="one seed, two values, 1 epoch")
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--jobs", type=int, default=2, help="runs trained at once (default 2)")
     ap.add_argument("--out", default="runs/ablation_default")
-    ap.add_argument("--set", nargs="+", default=[], action="extend", metavar="KEY=VALUE", dest="overrides",
-                    help="overrides of the base config (e.g. train.steps_per_epoch=5)")
-    ap.add_argument("--resume", action="store_true",
-                    help="continue an interrupted grid in --out (finished runs reused, the others resumed)")
+    ap.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        action="extend",
+        metavar="KEY=VALUE",
+        dest="overrides",
+        help="overrides of the base config (e.g. train.steps_per_epoch=5)",
+    )
+    ap.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted grid in --out (finished runs reused, the others resumed)",
+    )
     ap.add_argument("--no-write", action="store_true", help="do not update RESULTS.md and docs/images")
     ap.add_argument("--gpu-command", action="store_true", help="print the GPU-scale command and exit")
     args = ap.parse_args(argv)
@@ -212,24 +262,31 @@ def _run(args: argparse.Namespace) -> int:
     t1 = time.perf_counter()
     rows = run_ablation(base, grid, args.out, seeds=seeds, mode="each", jobs=args.jobs, resume=args.resume)
     t2 = time.perf_counter()
-    reference = run_ablation(reference_config(base), {}, Path(args.out) / "deen_r50", seeds=seeds, jobs=args.jobs,
-                             resume=args.resume)
+    reference = run_ablation(
+        reference_config(base), {}, Path(args.out) / "deen_r50", seeds=seeds, jobs=args.jobs, resume=args.resume
+    )
     minutes = (time.perf_counter() - t1) / 60
     report, verdicts = report_markdown(rows), verdicts_text(rows)
     print(report, reference_text(reference), verdicts, sep="\n\n")
-    print(f"grid: {(t2 - t1) / 60:.1f} min; reference row: {(time.perf_counter() - t2) / 60:.1f} min; "
-          f"total with the pretraining check: {(time.perf_counter() - t0) / 60:.1f} min")
+    print(
+        f"grid: {(t2 - t1) / 60:.1f} min; reference row: {(time.perf_counter() - t2) / 60:.1f} min; "
+        f"total with the pretraining check: {(time.perf_counter() - t0) / 60:.1f} min"
+    )
     if not args.no_write:
-        command = " ".join(["python -m benchmarks.ablation_default", f"--jobs {args.jobs}"]
-                           + (["--quick"] if args.quick else [])
-                           + ([f"--set {' '.join(args.overrides)}"] if args.overrides else []))
+        command = " ".join(
+            ["python -m benchmarks.ablation_default", f"--jobs {args.jobs}"]
+            + (["--quick"] if args.quick else [])
+            + ([f"--set {' '.join(args.overrides)}"] if args.overrides else [])
+        )
         plot = Path(args.out) / "ablation.png"
         if plot.is_file() and not args.quick:
             shutil.copyfile(plot, PLOT)
-        body = (f"{scale_text(base, seeds, args.jobs, minutes)}\n\n{report}\n\n"
-                f"{reference_text(reference)}\n\n"
-                f"Verdicts (Rank-1, paired by seed against the reference cell):\n\n{verdicts}\n\n"
-                f"Plot: `{plot}`" + ("" if args.quick else f", copied to `docs/images/{PLOT.name}`") + ".")
+        body = (
+            f"{scale_text(base, seeds, args.jobs, minutes)}\n\n{report}\n\n"
+            f"{reference_text(reference)}\n\n"
+            f"Verdicts (Rank-1, paired by seed against the reference cell):\n\n{verdicts}\n\n"
+            f"Plot: `{plot}`" + ("" if args.quick else f", copied to `docs/images/{PLOT.name}`") + "."
+        )
         write_section("ablation_default", section("Ablation: the default grid", body, command))
     return 0
 

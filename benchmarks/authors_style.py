@@ -22,8 +22,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps
-
 from tests.losses.loop_reference import loop_cpm, loop_triplet
+
 from vireid.models.mfa import PNL
 
 
@@ -47,6 +47,7 @@ def authors_model(model: torch.nn.Module) -> torch.nn.Module:
             m.forward = types.MethodType(_authors_pnl_forward, m)
     return ref
 
+
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)
 STD = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
 
@@ -59,7 +60,7 @@ def pil_transform(arr: np.ndarray, h: int, w: int, rnd: random.Random, sl=0.2, s
         img = img.transpose(Image.FLIP_LEFT_RIGHT)
     t = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0).permute(2, 0, 1)
     t = (t - MEAN) / STD
-    if rnd.random() < 0.5:                      # random erasing, authors' loop of attempts
+    if rnd.random() < 0.5:  # random erasing, authors' loop of attempts
         for _ in range(100):
             area = h * w * rnd.uniform(sl, sh)
             ratio = rnd.uniform(r1, 1 / r1)
@@ -67,7 +68,7 @@ def pil_transform(arr: np.ndarray, h: int, w: int, rnd: random.Random, sl=0.2, s
             if ew < w and eh < h:
                 y, x = rnd.randint(0, h - eh), rnd.randint(0, w - ew)
                 for c in range(3):
-                    t[c, y:y + eh, x:x + ew] = MEAN[c, 0, 0]
+                    t[c, y : y + eh, x : x + ew] = MEAN[c, 0, 0]
                 break
     return t
 

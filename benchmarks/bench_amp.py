@@ -21,8 +21,8 @@ import torch
 
 from benchmarks._common import cli, interleaved_samples, paired_ratio
 from vireid.engine.amp import cpu_has_native_bf16
-from vireid.objective import build_objective
 from vireid.models import DEEN
+from vireid.objective import build_objective
 from vireid.utils.precision import fp32_pins
 
 
@@ -47,10 +47,14 @@ def _steps(base: int, layers, h: int, w: int, p: int, k: int, loss_kwargs: dict)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
             opt.step()
+
         return _run
 
-    return {"fp32": step(None, True), "bf16 plain": step(torch.bfloat16, False),
-            "bf16 vireid": step(torch.bfloat16, True)}
+    return {
+        "fp32": step(None, True),
+        "bf16 plain": step(torch.bfloat16, False),
+        "bf16 vireid": step(torch.bfloat16, True),
+    }
 
 
 def run(quick: bool = False, threads: int = 1) -> list[dict]:
@@ -58,11 +62,18 @@ def run(quick: bool = False, threads: int = 1) -> list[dict]:
         torch.set_num_threads(threads)
     if not cpu_has_native_bf16():
         return [{"name": "bf16 autocast", "value": "n/a", "unit": "", "note": "this CPU has no native bf16"}]
-    sizes = [("DEEN-R50 base 16, 128x64, batch 3x2x2" if quick else "DEEN-R50, 288x144, batch 3x2x2",
-              (16 if quick else 64, (3, 4, 6, 3), 128 if quick else 288, 64 if quick else 144, 3, 2),
-              {}),
-             ("demo DEEN (base 16, layers 1-1-1-1), 64x32, batch 12x2x2", (16, (1, 1, 1, 1), 64, 32, 12, 2),
-              {"triplet_weight": 3.0, "cpm_weight": 2.4})]
+    sizes = [
+        (
+            "DEEN-R50 base 16, 128x64, batch 3x2x2" if quick else "DEEN-R50, 288x144, batch 3x2x2",
+            (16 if quick else 64, (3, 4, 6, 3), 128 if quick else 288, 64 if quick else 144, 3, 2),
+            {},
+        ),
+        (
+            "demo DEEN (base 16, layers 1-1-1-1), 64x32, batch 12x2x2",
+            (16, (1, 1, 1, 1), 64, 32, 12, 2),
+            {"triplet_weight": 3.0, "cpm_weight": 2.4},
+        ),
+    ]
     rows = []
     for size, args, loss_kwargs in sizes:
         clock = time.process_time if torch.get_num_threads() == 1 else time.perf_counter
@@ -75,15 +86,32 @@ def run(quick: bool = False, threads: int = 1) -> list[dict]:
                 note = f"speed-up vs fp32: {mid:.2f}x (median of {len(ts)} paired rounds; range {lo:.2f}-{hi:.2f})"
             rows.append({"name": f"{name} step ({size})", "value": statistics.median(ts), "unit": "s", "note": note})
         mid, lo, hi = paired_ratio(samples["bf16 plain"], samples["bf16 vireid"])
-        rows.append({"name": f"cost of the float32 pins ({size})", "value": 1 / mid, "unit": "x",
-                     "note": f"bf16 vireid / bf16 plain step time, median of paired rounds (range {1 / hi:.2f}-{1 / lo:.2f})"})
+        rows.append(
+            {
+                "name": f"cost of the float32 pins ({size})",
+                "value": 1 / mid,
+                "unit": "x",
+                "note": f"bf16 vireid / bf16 plain step time, median of paired rounds (range {1 / hi:.2f}-{1 / lo:.2f})",
+            }
+        )
     return rows
 
 
 def main(argv: list[str] | None = None) -> int:
-    return cli("bench_amp", "DEEN training step: fp32 vs bf16 autocast, with and without float32 pins", run, argv,
-               __doc__, options={"--threads": {"type": int, "default": 1,
-                                               "help": "torch threads (default 1: the shared machine; 0: torch's)"}})
+    return cli(
+        "bench_amp",
+        "DEEN training step: fp32 vs bf16 autocast, with and without float32 pins",
+        run,
+        argv,
+        __doc__,
+        options={
+            "--threads": {
+                "type": int,
+                "default": 1,
+                "help": "torch threads (default 1: the shared machine; 0: torch's)",
+            }
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -87,15 +87,19 @@ class _PerImagePIL(Dataset):
                 if w < W and h < H:
                     x1, y1 = rnd.randint(0, H - h), rnd.randint(0, W - w)
                     for c in range(3):
-                        t[c, x1:x1 + h, y1:y1 + w] = IMAGENET_MEAN[c]
+                        t[c, x1 : x1 + h, y1 : y1 + w] = IMAGENET_MEAN[c]
                     break
         return t
 
     def __getitem__(self, item):
         epoch, position, vi, ti = item
         rnd = random.Random(hash((epoch, position)))
-        return (self._one(self.visible[vi].path, rnd), self._one(self.infrared[ti].path, rnd),
-                int(self.vl[vi]), int(self.il[ti]))
+        return (
+            self._one(self.visible[vi].path, rnd),
+            self._one(self.infrared[ti].path, rnd),
+            int(self.vl[vi]),
+            int(self.il[ti]),
+        )
 
     def __len__(self) -> int:
         return max(len(self.visible), len(self.infrared))
@@ -107,13 +111,39 @@ def run(quick: bool = False) -> list[dict]:
     with tempfile.TemporaryDirectory(prefix="vireid_bench_data_") as tmp:
         recs = make_images(Path(tmp), n_images)
         # draft=True: JPEG draft decoding (data.draft; the paper configs decode fully)
-        ours = build_train_loader(recs, height=H, width=W, num_ids=6, num_instances=4, seed=0, draft=True,
-                                  num_workers=workers, batches_per_epoch=batches, persistent_workers=True)
-        fast = build_train_loader(recs, height=H, width=W, num_ids=6, num_instances=4, seed=0, draft=True,
-                                  num_workers=workers, batches_per_epoch=batches, persistent_workers=True,
-                                  resample="bilinear")
-        pil = DataLoader(_PerImagePIL(ours.dataset), batch_size=ours.sampler.batch_size, sampler=ours.sampler,
-                         drop_last=True, num_workers=workers, persistent_workers=True)
+        ours = build_train_loader(
+            recs,
+            height=H,
+            width=W,
+            num_ids=6,
+            num_instances=4,
+            seed=0,
+            draft=True,
+            num_workers=workers,
+            batches_per_epoch=batches,
+            persistent_workers=True,
+        )
+        fast = build_train_loader(
+            recs,
+            height=H,
+            width=W,
+            num_ids=6,
+            num_instances=4,
+            seed=0,
+            draft=True,
+            num_workers=workers,
+            batches_per_epoch=batches,
+            persistent_workers=True,
+            resample="bilinear",
+        )
+        pil = DataLoader(
+            _PerImagePIL(ours.dataset),
+            batch_size=ours.sampler.batch_size,
+            sampler=ours.sampler,
+            drop_last=True,
+            num_workers=workers,
+            persistent_workers=True,
+        )
         images_per_epoch = batches * ours.sampler.batch_size * 2
         loaders = {"vireid": ours, "pil": pil, "bilinear": fast}
         wall: dict[str, list[float]] = {k: [] for k in loaders}
@@ -133,20 +163,38 @@ def run(quick: bool = False) -> list[dict]:
     note = f"{n_images} JPEGs ~300x150 on disk, 288x144, P=6 K=4, {workers} workers"
     shared = f"wall clock on the shared machine (1-min load average {load:.1f} on {os.cpu_count()} cores)"
     return [
-        {"name": "vireid pipeline, 2 workers", "value": ips["vireid"], "unit": "images/s",
-         "note": f"{note}; {shared}"},
+        {"name": "vireid pipeline, 2 workers", "value": ips["vireid"], "unit": "images/s", "note": f"{note}; {shared}"},
         {"name": "per-image PIL pipeline, 2 workers", "value": ips["pil"], "unit": "images/s", "note": shared},
-        {"name": "vireid pipeline, per CPU-second", "value": per_cpu["vireid"], "unit": "images/CPU-s",
-         "note": "CPU time of the workers + main process (much less sensitive to other load)"},
-        {"name": "per-image PIL pipeline, per CPU-second", "value": per_cpu["pil"], "unit": "images/CPU-s",
-         "note": "same"},
-        {"name": "vireid pipeline, projected on 2 idle cores", "value": 2 * per_cpu["vireid"], "unit": "images/s",
-         "note": "2 x images per CPU-second; target >= 300"},
-        {"name": "vireid pipeline, bilinear load-time resize, projected on 2 idle cores",
-         "value": 2 * per_cpu["bilinear"], "unit": "images/s",
-         "note": f"resample='bilinear' instead of DEEN's Lanczos; {ips['bilinear']:.0f} images/s wall clock"},
-        {"name": "speed-up vireid / per-image PIL (CPU time)", "value": per_cpu["vireid"] / per_cpu["pil"],
-         "unit": "x", "note": "same sampler, same images"},
+        {
+            "name": "vireid pipeline, per CPU-second",
+            "value": per_cpu["vireid"],
+            "unit": "images/CPU-s",
+            "note": "CPU time of the workers + main process (much less sensitive to other load)",
+        },
+        {
+            "name": "per-image PIL pipeline, per CPU-second",
+            "value": per_cpu["pil"],
+            "unit": "images/CPU-s",
+            "note": "same",
+        },
+        {
+            "name": "vireid pipeline, projected on 2 idle cores",
+            "value": 2 * per_cpu["vireid"],
+            "unit": "images/s",
+            "note": "2 x images per CPU-second; target >= 300",
+        },
+        {
+            "name": "vireid pipeline, bilinear load-time resize, projected on 2 idle cores",
+            "value": 2 * per_cpu["bilinear"],
+            "unit": "images/s",
+            "note": f"resample='bilinear' instead of DEEN's Lanczos; {ips['bilinear']:.0f} images/s wall clock",
+        },
+        {
+            "name": "speed-up vireid / per-image PIL (CPU time)",
+            "value": per_cpu["vireid"] / per_cpu["pil"],
+            "unit": "x",
+            "note": "same sampler, same images",
+        },
     ]
 
 

@@ -31,8 +31,14 @@ def run(quick: bool = False) -> list[dict]:
         wall = time.perf_counter() - t0
         trained = json.loads((out / "metrics.json").read_text())["mean"]
         untrained = json.loads((out / "metrics_untrained.json").read_text())["mean"]
-    rows = [{"name": "vireid demo wall time" + (" (quick: 2 epochs)" if quick else ""), "value": wall / 60,
-             "unit": "min", "note": "target <= 10 min"}]
+    rows = [
+        {
+            "name": "vireid demo wall time" + (" (quick: 2 epochs)" if quick else ""),
+            "value": wall / 60,
+            "unit": "min",
+            "note": "target <= 10 min",
+        }
+    ]
     for name, m in (("untrained", untrained), ("trained DEEN", trained)):
         for k in ("rank1", "mAP", "mINP"):
             note = "target >= 70 %" if (name != "untrained" and k == "rank1") else ""

@@ -19,18 +19,18 @@ of repeats after a warm-up).
 
 from __future__ import annotations
 
-
 import numpy as np
 
-from benchmarks._common import interleaved_times, cli
+from benchmarks._common import cli, interleaved_times
 from vireid.evaluation import evaluate
 from vireid.evaluation.reference import evaluate_reference
 
 TARGET = 30.0
 
 
-def _features(pids: np.ndarray, protos: np.ndarray, noise: float, shift: np.ndarray,
-              rng: np.random.Generator) -> np.ndarray:
+def _features(
+    pids: np.ndarray, protos: np.ndarray, noise: float, shift: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
     return protos[pids] + shift + noise * rng.standard_normal((len(pids), protos.shape[1]))
 
 
@@ -81,22 +81,37 @@ def _compare(label: str, case, protocol: str, loop_queries: int, repeats: int) -
     sub = (dist[:n], qp[:n], gp, qc[:n], gc)
     vec = evaluate(dist, qp, gp, qc, gc, protocol=protocol)
     diff = _same(evaluate(*sub, protocol=protocol), evaluate_reference(*sub, protocol=protocol))
-    times = interleaved_times({
-        "vec": lambda: evaluate(dist, qp, gp, qc, gc, protocol=protocol),
-        "loop": lambda: evaluate_reference(*sub, protocol=protocol),
-    }, repeats=repeats)
+    times = interleaved_times(
+        {
+            "vec": lambda: evaluate(dist, qp, gp, qc, gc, protocol=protocol),
+            "loop": lambda: evaluate_reference(*sub, protocol=protocol),
+        },
+        repeats=repeats,
+    )
     loop_full = times["loop"] * len(dist) / n
     speedup = loop_full / times["vec"]
     scaled = "" if n == len(dist) else f" (timed on {n} queries, scaled x{len(dist) / n:.1f})"
     shape = f"{len(dist)}x{dist.shape[1]} {protocol}"
     return [
-        {"name": f"{label} {shape}: vectorised", "value": times["vec"] * 1e3, "unit": "ms",
-         "note": f"rank1 {vec.rank(1):.3f}, mAP {vec.mAP:.3f}, mINP {vec.mINP:.3f}"},
-        {"name": f"{label} {shape}: per-query loop", "value": loop_full * 1e3, "unit": "ms",
-         "note": "evaluate_reference" + scaled},
-        {"name": f"{label} {shape}: speedup", "value": speedup, "unit": "x",
-         "note": f"target >= {TARGET:g}x: {'met' if speedup >= TARGET else 'NOT met'}; "
-                 f"max |diff| {diff:.1e} on {n} queries"},
+        {
+            "name": f"{label} {shape}: vectorised",
+            "value": times["vec"] * 1e3,
+            "unit": "ms",
+            "note": f"rank1 {vec.rank(1):.3f}, mAP {vec.mAP:.3f}, mINP {vec.mINP:.3f}",
+        },
+        {
+            "name": f"{label} {shape}: per-query loop",
+            "value": loop_full * 1e3,
+            "unit": "ms",
+            "note": "evaluate_reference" + scaled,
+        },
+        {
+            "name": f"{label} {shape}: speedup",
+            "value": speedup,
+            "unit": "x",
+            "note": f"target >= {TARGET:g}x: {'met' if speedup >= TARGET else 'NOT met'}; "
+            f"max |diff| {diff:.1e} on {n} queries",
+        },
     ]
 
 
@@ -106,12 +121,12 @@ def _as(case, dtype):
 
 def run(quick: bool = False) -> list[dict]:
     sysu = sysu_case()
-    rows = _compare("SYSU-sized float32", _as(sysu, np.float32), "sysu", loop_queries=3803,
-                    repeats=3 if quick else 15)
+    rows = _compare("SYSU-sized float32", _as(sysu, np.float32), "sysu", loop_queries=3803, repeats=3 if quick else 15)
     rows += _compare("SYSU-sized float64", sysu, "sysu", loop_queries=3803, repeats=3 if quick else 15)
     num_query = 2000 if quick else 8000
-    rows += _compare("large", large_case(num_query=num_query), "llcm",
-                     loop_queries=100 if quick else 400, repeats=3 if quick else 5)
+    rows += _compare(
+        "large", large_case(num_query=num_query), "llcm", loop_queries=100 if quick else 400, repeats=3 if quick else 5
+    )
     return rows
 
 

@@ -14,10 +14,10 @@ from __future__ import annotations
 from typing import Callable
 
 import torch
-
-from benchmarks._common import interleaved_times, cli
 from tests.losses.deen_batch import make_deen_batch
 from tests.losses.loop_reference import loop_cpm, loop_triplet
+
+from benchmarks._common import cli, interleaved_times
 from vireid.losses import CPMLoss, TripletLoss, deen_orthogonal_loss
 
 
@@ -34,11 +34,19 @@ def _step(feat: torch.Tensor, labels: torch.Tensor, labs: torch.Tensor, vectoris
     ft1, ft2, ft3 = f.chunk(3)
     if vectorised:
         cpm = CPMLoss(margin=0.2)
-        loss = (TripletLoss(0.3)(f, labels) + cpm(torch.cat((ft1, ft2)), labs)
-                + cpm(torch.cat((ft1, ft3)), labs) + deen_orthogonal_loss(f))
+        loss = (
+            TripletLoss(0.3)(f, labels)
+            + cpm(torch.cat((ft1, ft2)), labs)
+            + cpm(torch.cat((ft1, ft3)), labs)
+            + deen_orthogonal_loss(f)
+        )
     else:
-        loss = (loop_triplet(f, labels, 0.3) + loop_cpm(torch.cat((ft1, ft2)), labs, 0.2)
-                + loop_cpm(torch.cat((ft1, ft3)), labs, 0.2) + _loop_ort(f))
+        loss = (
+            loop_triplet(f, labels, 0.3)
+            + loop_cpm(torch.cat((ft1, ft2)), labs, 0.2)
+            + loop_cpm(torch.cat((ft1, ft3)), labs, 0.2)
+            + _loop_ort(f)
+        )
     loss.backward()
 
 
@@ -58,10 +66,13 @@ def run(quick: bool = False, device: str = "cpu") -> list[dict]:
     b = make_deen_batch(0, num_ids=6, num_pos=4, dim=2048)
     args = tuple(b[k].to(device) for k in ("feat1", "labels", "labs"))
     repeats = 3 if quick else 10
-    t = interleaved_times({
-        "vectorised": synced(lambda: _step(*args, vectorised=True), device),
-        "loop": synced(lambda: _step(*args, vectorised=False), device),
-    }, repeats=repeats)
+    t = interleaved_times(
+        {
+            "vectorised": synced(lambda: _step(*args, vectorised=True), device),
+            "loop": synced(lambda: _step(*args, vectorised=False), device),
+        },
+        repeats=repeats,
+    )
     note = f"144x2048 float32 on {device}, fwd+bwd, interleaved median of {repeats}"
     return [
         {"name": "losses_vectorised", "value": t["vectorised"] * 1e3, "unit": "ms", "note": note},
@@ -71,7 +82,14 @@ def run(quick: bool = False, device: str = "cpu") -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return cli("bench_losses", "Losses: vectorised vs per-identity loop", run, argv, __doc__, options={"--device": {"default": "cpu", "help": "torch device, e.g. cpu or cuda"}})
+    return cli(
+        "bench_losses",
+        "Losses: vectorised vs per-identity loop",
+        run,
+        argv,
+        __doc__,
+        options={"--device": {"default": "cpu", "help": "torch device, e.g. cpu or cuda"}},
+    )
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks._common import interleaved_times, cli
+from benchmarks._common import cli, interleaved_times
 
 
 def _case(name: str, model, size: tuple[int, int], batch: int, repeats: int) -> list[dict]:
@@ -45,9 +45,16 @@ def _case(name: str, model, size: tuple[int, int], batch: int, repeats: int) -> 
     h, w = size
     rows = []
     for key, label in (("torch", "PyTorch eager"), ("ort", "ONNX Runtime")):
-        rows.append({"name": f"{name} {h}x{w}, batch {batch}: {label}", "value": batch / times[key],
-                     "unit": "images/s", "note": "" if key == "torch" else
-                     f"x{times['torch'] / times['ort']:.2f} vs eager; max abs diff {diff:.1e}"})
+        rows.append(
+            {
+                "name": f"{name} {h}x{w}, batch {batch}: {label}",
+                "value": batch / times[key],
+                "unit": "images/s",
+                "note": ""
+                if key == "torch"
+                else f"x{times['torch'] / times['ort']:.2f} vs eager; max abs diff {diff:.1e}",
+            }
+        )
     return rows
 
 
@@ -67,7 +74,14 @@ def run(quick: bool = False, threads: int = 1) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return cli("bench_onnx", "ONNX Runtime vs PyTorch eager (CPU, DEEN descriptor)", run, argv, __doc__, options={"--threads": {"type": int, "default": 1, "help": "threads of both runtimes"}})
+    return cli(
+        "bench_onnx",
+        "ONNX Runtime vs PyTorch eager (CPU, DEEN descriptor)",
+        run,
+        argv,
+        __doc__,
+        options={"--threads": {"type": int, "default": 1, "help": "threads of both runtimes"}},
+    )
 
 
 if __name__ == "__main__":

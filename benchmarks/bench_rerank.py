@@ -7,10 +7,9 @@ and after (regdb protocol, i.e. no filtering) shows that it does what it should.
 
 from __future__ import annotations
 
-
 import numpy as np
 
-from benchmarks._common import median_time, cli
+from benchmarks._common import cli, median_time
 from vireid.evaluation import evaluate, pairwise_distance, re_rank
 
 
@@ -32,8 +31,14 @@ def run(quick: bool = False) -> list[dict]:
         seconds = median_time(lambda: re_rank(*dists), repeats=2 if quick else 3)
         before = evaluate(dists[0], qp, gp, protocol="regdb").mAP
         after = evaluate(re_rank(*dists), qp, gp, protocol="regdb").mAP
-        rows.append({"name": f"re_rank {nq}x{ng} ({ids} ids)", "value": seconds, "unit": "s",
-                     "note": f"mAP {before:.3f} -> {after:.3f}"})
+        rows.append(
+            {
+                "name": f"re_rank {nq}x{ng} ({ids} ids)",
+                "value": seconds,
+                "unit": "s",
+                "note": f"mAP {before:.3f} -> {after:.3f}",
+            }
+        )
     return rows
 
 

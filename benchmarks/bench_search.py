@@ -43,27 +43,39 @@ from benchmarks._common import cli, paired_ratio
 from vireid.search import GalleryIndex, exact_topk
 
 K = 10
-FULL = [("tight", 1000, 100_000, 2048, 0.7), ("isotropic", 1000, 100_000, 2048, None),
-        ("loose", 300, 50_000, 2048, 1.0), ("tight", 1000, 500_000, 256, 0.7),
-        ("isotropic", 1000, 500_000, 256, None), ("loose", 1000, 500_000, 256, 1.0)]
-QUICK = [("tight", 200, 20_000, 2048, 0.7), ("isotropic", 200, 20_000, 2048, None),
-         ("loose", 100, 10_000, 2048, 1.0), ("tight", 200, 100_000, 256, 0.7),
-         ("isotropic", 200, 100_000, 256, None), ("loose", 200, 50_000, 256, 1.0)]
+FULL = [
+    ("tight", 1000, 100_000, 2048, 0.7),
+    ("isotropic", 1000, 100_000, 2048, None),
+    ("loose", 300, 50_000, 2048, 1.0),
+    ("tight", 1000, 500_000, 256, 0.7),
+    ("isotropic", 1000, 500_000, 256, None),
+    ("loose", 1000, 500_000, 256, 1.0),
+]
+QUICK = [
+    ("tight", 200, 20_000, 2048, 0.7),
+    ("isotropic", 200, 20_000, 2048, None),
+    ("loose", 100, 10_000, 2048, 1.0),
+    ("tight", 200, 100_000, 256, 0.7),
+    ("isotropic", 200, 100_000, 256, None),
+    ("loose", 200, 50_000, 256, 1.0),
+]
 
 
 def descriptors(nq: int, ng: int, d: int, spread: float | None, seed: int = 0, views: int = 20):
     """(queries, gallery): isotropic (``spread=None``) or identity-clustered unit vectors."""
     g = torch.Generator().manual_seed(seed)
     if spread is None:
-        return (F.normalize(torch.randn(nq, d, generator=g), dim=1),
-                F.normalize(torch.randn(ng, d, generator=g), dim=1))
+        return (
+            F.normalize(torch.randn(nq, d, generator=g), dim=1),
+            F.normalize(torch.randn(ng, d, generator=g), dim=1),
+        )
     centres = F.normalize(torch.randn(max(1, ng // views), d, generator=g), dim=1)
 
     def view(ids: torch.Tensor) -> torch.Tensor:
         out = torch.empty(len(ids), d)
         for a in range(0, len(ids), 65536):
             noise = F.normalize(torch.randn(min(65536, len(ids) - a), d, generator=g), dim=1)
-            out[a:a + 65536] = F.normalize(centres[ids[a:a + 65536]] + spread * noise, dim=1)
+            out[a : a + 65536] = F.normalize(centres[ids[a : a + 65536]] + spread * noise, dim=1)
         return out
 
     return view(torch.randint(0, len(centres), (nq,), generator=g)), view(torch.arange(ng) % len(centres))
@@ -72,8 +84,9 @@ def descriptors(nq: int, ng: int, d: int, spread: float | None, seed: int = 0, v
 def float64_agreement(qry: torch.Tensor, gal: torch.Tensor, results: dict, sample: int) -> dict[str, str]:
     """Per method: queries whose top-k list equals the float64 top-k (on ``sample`` queries)."""
     sel = torch.randperm(qry.shape[0], generator=torch.Generator().manual_seed(1))[:sample].sort().values
-    ref = torch.cat([(qry[sel[a:a + 64]].double() @ gal.double().T).topk(K, dim=1).indices
-                     for a in range(0, len(sel), 64)])
+    ref = torch.cat(
+        [(qry[sel[a : a + 64]].double() @ gal.double().T).topk(K, dim=1).indices for a in range(0, len(sel), 64)]
+    )
     return {name: f"{int((idx[sel] == ref).all(1).sum())}/{len(sel)}" for name, idx in results.items()}
 
 
@@ -90,8 +103,10 @@ def gemm_roof(nq: int, d: int) -> tuple[float, float]:
     a, b = torch.randn(m, d), torch.randn(8192, d)
     ab, bb, out16, out = a.bfloat16(), b.bfloat16(), torch.empty(m, 8192, dtype=torch.bfloat16), torch.empty(m, 8192)
     an, bn, on = a.numpy(), b.numpy(), out.numpy()
-    return (best(lambda: torch.mm(ab, bb.T, out=out16)),
-            max(best(lambda: torch.mm(a, b.T, out=out)), best(lambda: np.matmul(an, bn.T, out=on))))
+    return (
+        best(lambda: torch.mm(ab, bb.T, out=out16)),
+        max(best(lambda: torch.mm(a, b.T, out=out)), best(lambda: np.matmul(an, bn.T, out=on))),
+    )
 
 
 def _timed(fn) -> float:
@@ -116,10 +131,12 @@ def interleaved(fns: dict, rounds: int) -> tuple[dict, dict]:
 
 
 def _split(s: dict) -> str:
-    return (f"scan {s['scan']:.2f} s, selection {s['select']:.2f} s, rescoring {s['rescore']:.2f} s, "
-            f"fallback {s['fallback']:.2f} s; candidates/query {s['candidates_mean']:.1f} mean, "
-            f"{s['candidates_max']} max; resolved without fallback "
-            f"{100 * (1 - s['fallback_queries'] / s['queries']):.1f} %")
+    return (
+        f"scan {s['scan']:.2f} s, selection {s['select']:.2f} s, rescoring {s['rescore']:.2f} s, "
+        f"fallback {s['fallback']:.2f} s; candidates/query {s['candidates_mean']:.1f} mean, "
+        f"{s['candidates_max']} max; resolved without fallback "
+        f"{100 * (1 - s['fallback_queries'] / s['queries']):.1f} %"
+    )
 
 
 def run_case(name: str, qry: torch.Tensor, gal: torch.Tensor, rounds: int, sample: int) -> list[dict]:
@@ -128,11 +145,16 @@ def run_case(name: str, qry: torch.Tensor, gal: torch.Tensor, rounds: int, sampl
     entries = [{"path": str(i), "pid": 0, "camid": 0} for i in range(ng)]
     index = GalleryIndex(gal, entries, modality="visible")
     index32 = GalleryIndex(gal, entries, modality="visible", scan="fp32")
-    fns = {"vireid": lambda: index.search(qry, K), "vireid fp32 scan": lambda: index32.search(qry, K),
-           "torch": lambda: before.blocked_topk(qry, gal, K)}
-    results = {"vireid": torch.from_numpy(index.search(qry, K).indices),      # builds the bf16 copy
-               "vireid fp32 scan": torch.from_numpy(index32.search(qry, K).indices),
-               "torch": before.blocked_topk(qry, gal, K)[1]}
+    fns = {
+        "vireid": lambda: index.search(qry, K),
+        "vireid fp32 scan": lambda: index32.search(qry, K),
+        "torch": lambda: before.blocked_topk(qry, gal, K),
+    }
+    results = {
+        "vireid": torch.from_numpy(index.search(qry, K).indices),  # builds the bf16 copy
+        "vireid fp32 scan": torch.from_numpy(index32.search(qry, K).indices),
+        "torch": before.blocked_topk(qry, gal, K)[1],
+    }
     try:
         import faiss
 
@@ -169,35 +191,75 @@ def run_case(name: str, qry: torch.Tensor, gal: torch.Tensor, rounds: int, sampl
             return "faiss not installed; "
         r, lo, hi = paired_ratio(wall["faiss"], wall[k])
         rc = paired_ratio(cpu["faiss"], cpu[k])[0]
-        return (f"**{r:.2f}x faiss** (paired rounds {lo:.2f}-{hi:.2f}; CPU time {rc:.2f}x), "
-                f"{paired_ratio(wall['torch'], wall[k])[0]:.2f}x torch; ")
+        return (
+            f"**{r:.2f}x faiss** (paired rounds {lo:.2f}-{hi:.2f}; CPU time {rc:.2f}x), "
+            f"{paired_ratio(wall['torch'], wall[k])[0]:.2f}x torch; "
+        )
 
     copy = prepared.nbytes / 2**20 if prepared is not None else 0
-    rows = [{"name": f"{name}, {nq} x {ng}: vireid exact ({st['precision']} scan)", "value": med["vireid"],
-             "unit": "s", "note": vs_faiss("vireid") + f"{gflop / med['vireid']:.0f} GFLOP/s; {_split(st)}; "
-             f"= float64 top-{K}: {agree['vireid']}; bf16 copy {copy:.0f} MiB; {load}"},
-            {"name": f"{name}: vireid exact, scan=fp32 (one copy)", "value": med["vireid fp32 scan"], "unit": "s",
-             "note": vs_faiss("vireid fp32 scan") + f"{gflop / med['vireid fp32 scan']:.0f} GFLOP/s; {_split(st32)}; "
-             f"= float64: {agree['vireid fp32 scan']}"}]
+    rows = [
+        {
+            "name": f"{name}, {nq} x {ng}: vireid exact ({st['precision']} scan)",
+            "value": med["vireid"],
+            "unit": "s",
+            "note": vs_faiss("vireid") + f"{gflop / med['vireid']:.0f} GFLOP/s; {_split(st)}; "
+            f"= float64 top-{K}: {agree['vireid']}; bf16 copy {copy:.0f} MiB; {load}",
+        },
+        {
+            "name": f"{name}: vireid exact, scan=fp32 (one copy)",
+            "value": med["vireid fp32 scan"],
+            "unit": "s",
+            "note": vs_faiss("vireid fp32 scan") + f"{gflop / med['vireid fp32 scan']:.0f} GFLOP/s; {_split(st32)}; "
+            f"= float64: {agree['vireid fp32 scan']}",
+        },
+    ]
     if "faiss" in wall:
-        rows.append({"name": f"{name}: faiss IndexFlatIP", "value": med["faiss"], "unit": "s",
-                     "note": f"{gflop / med['faiss']:.0f} GFLOP/s, CPU {mcpu['faiss']:.2f} s; "
-                     f"= float64: {agree['faiss']}"})
-    rows.append({"name": f"{name}: torch float32 matmul + topk", "value": med["torch"], "unit": "s",
-                 "note": f"{gflop / med['torch']:.0f} GFLOP/s; = float64: {agree['torch']}"})
+        rows.append(
+            {
+                "name": f"{name}: faiss IndexFlatIP",
+                "value": med["faiss"],
+                "unit": "s",
+                "note": f"{gflop / med['faiss']:.0f} GFLOP/s, CPU {mcpu['faiss']:.2f} s; = float64: {agree['faiss']}",
+            }
+        )
+    rows.append(
+        {
+            "name": f"{name}: torch float32 matmul + topk",
+            "value": med["torch"],
+            "unit": "s",
+            "note": f"{gflop / med['torch']:.0f} GFLOP/s; = float64: {agree['torch']}",
+        }
+    )
     if old:
-        rows.append({"name": f"{name}: before (32 bf16 candidates, certificate, float32 rescan)",
-                     "value": old["wall"], "unit": "s",
-                     "note": f"one run (CPU {old['cpu']:.2f} s); certificate accepted {100 * old['accepted']:.1f} % "
-                     f"of queries; = float64: {agree['before']}"})
-    rows.append({"name": f"{name}: roofline now", "value": round(roof16), "unit": "GFLOP/s",
-                 "note": f"bare bf16 matmul at this shape ({roof32:.0f} GFLOP/s float32): scan floor "
-                 f"{gflop / roof16:.2f} s, float32 floor {gflop / roof32:.2f} s; memory: descriptors "
-                 f"{gal.numel() * 4 / 2**20:.0f} MiB float32 + bf16 copy {copy:.0f} MiB (scan=fp32: none)"})
-    summary = {"case": name, "shape": f"{nq} x {ng} x {d}", "precision": st["precision"],
-               "resolved": 100 * (1 - st["fallback_queries"] / st["queries"]),
-               "before": 100 * old["accepted"] if old else None, "copy": copy, "load": load,
-               "equal": all(agree[m].split("/")[0] == agree[m].split("/")[1] for m in ("vireid", "vireid fp32 scan"))}
+        rows.append(
+            {
+                "name": f"{name}: before (32 bf16 candidates, certificate, float32 rescan)",
+                "value": old["wall"],
+                "unit": "s",
+                "note": f"one run (CPU {old['cpu']:.2f} s); certificate accepted {100 * old['accepted']:.1f} % "
+                f"of queries; = float64: {agree['before']}",
+            }
+        )
+    rows.append(
+        {
+            "name": f"{name}: roofline now",
+            "value": round(roof16),
+            "unit": "GFLOP/s",
+            "note": f"bare bf16 matmul at this shape ({roof32:.0f} GFLOP/s float32): scan floor "
+            f"{gflop / roof16:.2f} s, float32 floor {gflop / roof32:.2f} s; memory: descriptors "
+            f"{gal.numel() * 4 / 2**20:.0f} MiB float32 + bf16 copy {copy:.0f} MiB (scan=fp32: none)",
+        }
+    )
+    summary = {
+        "case": name,
+        "shape": f"{nq} x {ng} x {d}",
+        "precision": st["precision"],
+        "resolved": 100 * (1 - st["fallback_queries"] / st["queries"]),
+        "before": 100 * old["accepted"] if old else None,
+        "copy": copy,
+        "load": load,
+        "equal": all(agree[m].split("/")[0] == agree[m].split("/")[1] for m in ("vireid", "vireid fp32 scan")),
+    }
     for key, method in (("x_faiss", "vireid"), ("x_faiss32", "vireid fp32 scan")):
         summary[key] = paired_ratio(wall["faiss"], wall[method])[0] if "faiss" in wall else None
     summary["x_torch"] = paired_ratio(wall["torch"], wall["vireid"])[0]
@@ -206,37 +268,53 @@ def run_case(name: str, qry: torch.Tensor, gal: torch.Tensor, rounds: int, sampl
 
 def summary_rows(cases: list[dict]) -> list[dict]:
     """One row per case: the speed-ups (paired medians) and the acceptance rates, first in the table."""
+
     def x(v: float | None) -> str:
         return "n/a" if v is None else f"{v:.2f}x"
 
-    return [{"name": f"summary: {c['case']} ({c['shape']})", "value": x(c["x_faiss"]), "unit": "vs faiss",
-             "note": f"exact {c['precision']} scan; scan=fp32 {x(c['x_faiss32'])} faiss; {x(c['x_torch'])} torch; "
-             f"resolved without fallback {c['resolved']:.1f} %; fixed-32 certificate (before) accepted "
-             + ("n/a" if c["before"] is None else f"{c['before']:.1f} %")
-             + f"; = float64 (both scans): {'yes' if c['equal'] else 'NO'}; bf16 copy {c['copy']:.0f} MiB; {c['load']}"}
-            for c in cases]
+    return [
+        {
+            "name": f"summary: {c['case']} ({c['shape']})",
+            "value": x(c["x_faiss"]),
+            "unit": "vs faiss",
+            "note": f"exact {c['precision']} scan; scan=fp32 {x(c['x_faiss32'])} faiss; {x(c['x_torch'])} torch; "
+            f"resolved without fallback {c['resolved']:.1f} %; fixed-32 certificate (before) accepted "
+            + ("n/a" if c["before"] is None else f"{c['before']:.1f} %")
+            + f"; = float64 (both scans): {'yes' if c['equal'] else 'NO'}; bf16 copy {c['copy']:.0f} MiB; {c['load']}",
+        }
+        for c in cases
+    ]
 
 
 def run(quick: bool = False) -> list[dict]:
     rows, cases = [], []
-    for name, nq, ng, d, spread in (QUICK if quick else FULL):
+    for name, nq, ng, d, spread in QUICK if quick else FULL:
         qry, gal = descriptors(nq, ng, d, spread)
         big = nq * ng * d > 1e11
-        case, summary = run_case(f"{name} {d}-d", qry, gal, rounds=2 if quick or big else 3,
-                                 sample=min(nq, 100 if quick else 500))
+        case, summary = run_case(
+            f"{name} {d}-d", qry, gal, rounds=2 if quick or big else 3, sample=min(nq, 100 if quick else 500)
+        )
         rows, cases = rows + case, cases + [summary]
         del qry, gal
     from benchmarks import search_real
 
     real = search_real.load(quick)
     if real is None:
-        rows.append({"name": "real descriptors", "value": "n/a", "unit": "",
-                     "note": f"not built: run `python -m benchmarks.search_real` ({search_real.SUMMARY})"})
+        rows.append(
+            {
+                "name": "real descriptors",
+                "value": "n/a",
+                "unit": "",
+                "note": f"not built: run `python -m benchmarks.search_real` ({search_real.SUMMARY})",
+            }
+        )
         return summary_rows(cases) + rows
     qry, gal, note = real
     for qq, gg, how in ((qry, gal, note), (*search_real.pca256(qry, gal), "PCA of the above to 256-d")):
         label = f"real {gg.shape[1]}-d"
-        case, summary = run_case(label, qq, gg, rounds=2 if quick else 3, sample=min(qq.shape[0], 100 if quick else 500))
+        case, summary = run_case(
+            label, qq, gg, rounds=2 if quick else 3, sample=min(qq.shape[0], 100 if quick else 500)
+        )
         case[0]["note"] += f"; {how}"
         rows, cases = rows + case, cases + [summary]
     return summary_rows(cases) + rows

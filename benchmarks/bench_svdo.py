@@ -10,11 +10,10 @@ Non-negative inputs stand in for post-ReLU features.
 
 from __future__ import annotations
 
-
 import torch
 from torch import nn
 
-from benchmarks._common import interleaved_times, cli
+from benchmarks._common import cli, interleaved_times
 from benchmarks.bench_losses import synced
 from vireid.losses import FeatureOrthogonality, WeightOrthogonality, svdo_eigs
 
@@ -36,8 +35,11 @@ def resnet50_convs() -> nn.ModuleList:
     inplanes = 64
     for planes, blocks in ((64, 3), (128, 4), (256, 6), (512, 3)):
         for i in range(blocks):
-            convs += [nn.Conv2d(inplanes, planes, 1, bias=False), nn.Conv2d(planes, planes, 3, bias=False),
-                      nn.Conv2d(planes, planes * 4, 1, bias=False)]
+            convs += [
+                nn.Conv2d(inplanes, planes, 1, bias=False),
+                nn.Conv2d(planes, planes, 3, bias=False),
+                nn.Conv2d(planes, planes * 4, 1, bias=False),
+            ]
             if i == 0:
                 convs.append(nn.Conv2d(inplanes, planes * 4, 1, bias=False))
             inplanes = planes * 4
@@ -49,9 +51,9 @@ def run(quick: bool = False, device: str = "cpu") -> list[dict]:
     b = 2 if quick else 16
     reps = 3 if quick else 7
     feature_cases = {
-        "OF_deen_layer2": (b, 512, 48, 18),      # after layer2 (+CAM) at 384x144: C < HW
-        "OF_deen_layer4": (b, 2048, 24, 9),      # layer4 output: HW < C, Gram 216x216
-        "OF_vit_tokens": (b, 576, 768),          # (B, N, C) tokens -> M = (768, 576)
+        "OF_deen_layer2": (b, 512, 48, 18),  # after layer2 (+CAM) at 384x144: C < HW
+        "OF_deen_layer4": (b, 2048, 24, 9),  # layer4 output: HW < C, Gram 216x216
+        "OF_vit_tokens": (b, 576, 768),  # (B, N, C) tokens -> M = (768, 576)
     }
     rows = []
     for name, shape in feature_cases.items():
@@ -80,7 +82,7 @@ def run(quick: bool = False, device: str = "cpu") -> list[dict]:
             {"name": f"{name}_lambda1_relerr", "value": err, "unit": "", "note": "2 steps, max over batch"},
         ]
     convs = resnet50_convs()
-    if quick:                                   # conv1 and layer1
+    if quick:  # conv1 and layer1
         convs = convs[:11]
     convs = convs.to(device)
     ow = WeightOrthogonality(beta=1.0, seed=0)
@@ -93,8 +95,7 @@ def run(quick: bool = False, device: str = "cpu") -> list[dict]:
         convs.zero_grad(set_to_none=True)
         sum(_exact_penalty(c.weight.reshape(c.weight.shape[0], -1)) for c in convs).backward()
 
-    t = interleaved_times({"power": synced(ow_power, device), "exact": synced(ow_exact, device)},
-                          repeats=reps)
+    t = interleaved_times({"power": synced(ow_power, device), "exact": synced(ow_exact, device)}, repeats=reps)
     note = f"{len(convs)} of ResNet-50's 53 convs, fwd+bwd"
     rows += [
         {"name": "OW_resnet50_power2", "value": t["power"] * 1e3, "unit": "ms", "note": note},
@@ -104,7 +105,14 @@ def run(quick: bool = False, device: str = "cpu") -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return cli("bench_svdo", "SVDO power iteration vs exact eigen-decomposition", run, argv, __doc__, options={"--device": {"default": "cpu", "help": "torch device, e.g. cpu or cuda"}})
+    return cli(
+        "bench_svdo",
+        "SVDO power iteration vs exact eigen-decomposition",
+        run,
+        argv,
+        __doc__,
+        options={"--device": {"default": "cpu", "help": "torch device, e.g. cpu or cuda"}},
+    )
 
 
 if __name__ == "__main__":

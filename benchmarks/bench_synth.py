@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks._common import interleaved_times, cli
+from benchmarks._common import cli, interleaved_times
 
 TARGET = 200.0
 
@@ -49,8 +49,10 @@ def run(quick: bool = False) -> list[dict]:
 
     def job(workers: int):
         def fn():
-            counts[workers] = generate(tmp / f"w{workers}", "sysu", num_ids=num_ids, seed=0,
-                                       workers=workers, force=True).num_images
+            counts[workers] = generate(
+                tmp / f"w{workers}", "sysu", num_ids=num_ids, seed=0, workers=workers, force=True
+            ).num_images
+
         return fn
 
     try:
@@ -66,13 +68,19 @@ def run(quick: bool = False) -> list[dict]:
         note = f"{counts[w]} images, {num_ids} ids, SYSU layout, JPEG"
         if w == 2:
             note += f"; target >= {TARGET:.0f}/s on 2 cores: {'met' if rate >= TARGET else 'NOT met'}"
-        rows.append({"name": f"generate, {w} worker{'s' if w > 1 else ''}", "value": rate,
-                     "unit": "images/s", "note": note})
+        rows.append(
+            {"name": f"generate, {w} worker{'s' if w > 1 else ''}", "value": rate, "unit": "images/s", "note": note}
+        )
     note = f"process CPU time, insensitive to other load (2 free cores: up to ~{2 * cpu_rate:.0f} images/s)"
-    rows.append({"name": "generate, 1 worker, per CPU-second", "value": cpu_rate, "unit": "images/CPU-s",
-                 "note": note})
-    rows.append({"name": "render only, 1 process", "value": _render_rate(200 if quick else 600),
-                 "unit": "images/s", "note": "no encode / no I/O"})
+    rows.append({"name": "generate, 1 worker, per CPU-second", "value": cpu_rate, "unit": "images/CPU-s", "note": note})
+    rows.append(
+        {
+            "name": "render only, 1 process",
+            "value": _render_rate(200 if quick else 600),
+            "unit": "images/s",
+            "note": "no encode / no I/O",
+        }
+    )
     return rows
 
 

@@ -28,9 +28,9 @@ from benchmarks._common import cli, interleaved_samples, paired_ratio, saved_act
 from benchmarks.authors_style import authors_losses, authors_model, pil_transform
 from vireid.data.transforms import deen_train_transform
 from vireid.engine.amp import Precision, cpu_has_native_bf16
-from vireid.objective import build_objective
 from vireid.models import DEEN
 from vireid.models.base import MODAL_BOTH
+from vireid.objective import build_objective
 
 
 def _setup(quick: bool):
@@ -43,10 +43,17 @@ def _setup(quick: bool):
     return h, w, p, k, base, images, labels
 
 
-def make_step(model: torch.nn.Module, opt: torch.optim.Optimizer, batch_fn: Callable[[], tuple],
-              loss_fn: Callable[[object], torch.Tensor], *, precision: Precision | None = None,
-              channels_last: bool = False, device: torch.device | None = None,
-              sync: Callable[[], None] | None = None) -> Callable[[], None]:
+def make_step(
+    model: torch.nn.Module,
+    opt: torch.optim.Optimizer,
+    batch_fn: Callable[[], tuple],
+    loss_fn: Callable[[object], torch.Tensor],
+    *,
+    precision: Precision | None = None,
+    channels_last: bool = False,
+    device: torch.device | None = None,
+    sync: Callable[[], None] | None = None,
+) -> Callable[[], None]:
     """One training step as a closure: ``batch_fn()`` -> (x_vis, x_ir) (moved to ``device`` if
     given), forward under ``precision``'s autocast, ``loss_fn(out)``, backward (through the
     precision's GradScaler for fp16) and the optimizer step; ``sync()`` last (CUDA timing)."""
@@ -73,6 +80,7 @@ def make_step(model: torch.nn.Module, opt: torch.optim.Optimizer, batch_fn: Call
             opt.step()
         if sync is not None:
             sync()
+
     return _run
 
 
@@ -82,12 +90,16 @@ def batch_makers(images: np.ndarray, n: int, h: int, w: int) -> tuple[Callable[[
     rnd, nrng = random.Random(0), np.random.default_rng(0)
 
     def authors_batch():
-        return (torch.stack([pil_transform(a, h, w, rnd) for a in images[:n]]),
-                torch.stack([pil_transform(a, h, w, rnd) for a in images[n:]]))
+        return (
+            torch.stack([pil_transform(a, h, w, rnd) for a in images[:n]]),
+            torch.stack([pil_transform(a, h, w, rnd) for a in images[n:]]),
+        )
 
     def our_batch():
-        return (torch.stack([transform(a, nrng) for a in images[:n]]),
-                torch.stack([transform(a, nrng) for a in images[n:]]))
+        return (
+            torch.stack([transform(a, nrng) for a in images[:n]]),
+            torch.stack([transform(a, nrng) for a in images[n:]]),
+        )
 
     return authors_batch, our_batch
 
@@ -105,8 +117,9 @@ def run(quick: bool = False) -> list[dict]:
     fp32, bf16_cpu = Precision(None, "cpu", False), Precision(torch.bfloat16, "cpu", False)
 
     def step(batch_fn, loss_fn, autocast=None, channels_last=False, model=model, opt=opt):
-        return make_step(model, opt, batch_fn, loss_fn, precision=bf16_cpu if autocast else fp32,
-                         channels_last=channels_last)
+        return make_step(
+            model, opt, batch_fn, loss_fn, precision=bf16_cpu if autocast else fp32, channels_last=channels_last
+        )
 
     def our_loss(out):
         return sum(crit(out, labels, labels).values())
@@ -114,8 +127,10 @@ def run(quick: bool = False) -> list[dict]:
     def ref_loss(out):
         return authors_losses(out, labels, labels)
 
-    fns = {"authors-style fp32": step(authors_batch, ref_loss, model=ref_model, opt=ref_opt),
-           "ours fp32": step(our_batch, our_loss)}
+    fns = {
+        "authors-style fp32": step(authors_batch, ref_loss, model=ref_model, opt=ref_opt),
+        "ours fp32": step(our_batch, our_loss),
+    }
     bf16 = cpu_has_native_bf16()
     if bf16:
         fns["ours bf16"] = step(our_batch, our_loss, autocast=True)
@@ -134,14 +149,27 @@ def run(quick: bool = False) -> list[dict]:
     for name in fns:
         params = list((ref_model if name.startswith("authors") else model).parameters())
         mem = saved_activation_bytes(fns[name], params)
-        rows.append({"name": f"{name} step memory ({size})", "value": mem / 2 ** 20, "unit": "MiB",
-                     "note": "CPU: saved-for-backward activations (no allocator statistics on CPU)"})
+        rows.append(
+            {
+                "name": f"{name} step memory ({size})",
+                "value": mem / 2**20,
+                "unit": "MiB",
+                "note": "CPU: saved-for-backward activations (no allocator statistics on CPU)",
+            }
+        )
     if not bf16:
-        rows.append({"name": "bf16 autocast", "value": "n/a", "unit": "",
-                     "note": "this CPU has no native bf16; not measured"})
+        rows.append(
+            {"name": "bf16 autocast", "value": "n/a", "unit": "", "note": "this CPU has no native bf16; not measured"}
+        )
     if not torch.cuda.is_available():
-        rows.append({"name": "CUDA step (AMP bf16, channels_last, compile on/off)", "value": "n/a", "unit": "",
-                     "note": "needs a GPU; none on this machine (python -m benchmarks.gpu_check measures them)"})
+        rows.append(
+            {
+                "name": "CUDA step (AMP bf16, channels_last, compile on/off)",
+                "value": "n/a",
+                "unit": "",
+                "note": "needs a GPU; none on this machine (python -m benchmarks.gpu_check measures them)",
+            }
+        )
     return rows
 
 

@@ -64,9 +64,12 @@ def run(quick: bool = False) -> list[dict]:
         return sum(crit(out, labels, labels).values())
 
     fp32, bf16 = Precision(None, "cpu", False), Precision(torch.bfloat16, "cpu", False)
-    fns = {"authors-style fp32": make_step(ref_model, ref_opt, authors_batch,
-                                           lambda out: authors_losses(out, labels, labels), precision=fp32),
-           "ours fp32": make_step(model, opt, our_batch, our_loss, precision=fp32)}
+    fns = {
+        "authors-style fp32": make_step(
+            ref_model, ref_opt, authors_batch, lambda out: authors_losses(out, labels, labels), precision=fp32
+        ),
+        "ours fp32": make_step(model, opt, our_batch, our_loss, precision=fp32),
+    }
     has_bf16 = cpu_has_native_bf16()
     if has_bf16:
         fns["ours bf16"] = make_step(model, opt, our_batch, our_loss, precision=bf16)
@@ -78,33 +81,59 @@ def run(quick: bool = False) -> list[dict]:
         note = "reference"
         if name != "authors-style fp32":
             mid, lo, hi = paired_ratio(ref, ts)
-            note = (f"speed-up vs authors-style fp32: {mid:.3f}x (median of {len(ts)} paired rounds; "
-                    f"range {lo:.2f}-{hi:.2f})")
+            note = (
+                f"speed-up vs authors-style fp32: {mid:.3f}x (median of {len(ts)} paired rounds; "
+                f"range {lo:.2f}-{hi:.2f})"
+            )
         rows.append({"name": f"{name} step ({size})", "value": statistics.median(ts), "unit": "s", "note": note})
     for name, fn in fns.items():
         params = list((ref_model if name.startswith("authors") else model).parameters())
-        rows.append({"name": f"{name} step memory ({size})", "value": saved_activation_bytes(fn, params) / 2 ** 20,
-                     "unit": "MiB", "note": "saved-for-backward activations"})
+        rows.append(
+            {
+                "name": f"{name} step memory ({size})",
+                "value": saved_activation_bytes(fn, params) / 2**20,
+                "unit": "MiB",
+                "note": "saved-for-backward activations",
+            }
+        )
     if not has_bf16:
         rows.append({"name": "ours bf16", "value": "n/a", "unit": "", "note": "this CPU has no native bf16"})
     flops = step_flops(fns["ours fp32"])
     steps = max(SYSU_VISIBLE, SYSU_INFRARED) // (6 * 4) + 1
-    rows.append({"name": f"ours fp32 step FLOPs ({size})", "value": flops / 1e12, "unit": "TFLOP",
-                 "note": "torch.utils.flop_counter, forward + backward"})
+    rows.append(
+        {
+            "name": f"ours fp32 step FLOPs ({size})",
+            "value": flops / 1e12,
+            "unit": "TFLOP",
+            "note": "torch.utils.flop_counter, forward + backward",
+        }
+    )
     if not quick:
         total = flops * steps * RECIPE_EPOCHS
-        rows.append({"name": "SYSU-MM01 recipe training FLOPs", "value": total / 1e18, "unit": "EFLOP",
-                     "note": f"{steps} steps/epoch x {RECIPE_EPOCHS} epochs (authors' sampler count)"})
+        rows.append(
+            {
+                "name": "SYSU-MM01 recipe training FLOPs",
+                "value": total / 1e18,
+                "unit": "EFLOP",
+                "note": f"{steps} steps/epoch x {RECIPE_EPOCHS} epochs (authors' sampler count)",
+            }
+        )
         for tflops in (10, 20, 40):
-            rows.append({"name": f"SYSU-MM01 recipe on one GPU at {tflops} TFLOP/s sustained",
-                         "value": total / (tflops * 1e12) / 3600, "unit": "h",
-                         "note": "projection from the FLOP count (no GPU here), training steps only"})
+            rows.append(
+                {
+                    "name": f"SYSU-MM01 recipe on one GPU at {tflops} TFLOP/s sustained",
+                    "value": total / (tflops * 1e12) / 3600,
+                    "unit": "h",
+                    "note": "projection from the FLOP count (no GPU here), training steps only",
+                }
+            )
     return rows
 
 
 def main(argv: list[str] | None = None) -> int:
-    return cli("bench_train_step_authors", "DEEN training step at the authors' size (384x144, 6x4x2)",
-               run, argv, __doc__)
+    return cli(
+        "bench_train_step_authors", "DEEN training step at the authors' size (384x144, 6x4x2)", run, argv, __doc__
+    )
 
 
 if __name__ == "__main__":

@@ -36,8 +36,9 @@ VARIANTS: dict[str, tuple[str, dict]] = {
 }
 
 
-def _step(module: torch.nn.Module, x: torch.Tensor, grid: tuple[int, int], modality: torch.Tensor
-          ) -> Callable[[], None]:
+def _step(
+    module: torch.nn.Module, x: torch.Tensor, grid: tuple[int, int], modality: torch.Tensor
+) -> Callable[[], None]:
     def fn() -> None:
         module.zero_grad(set_to_none=True)
         out, aux, _ = module(x, grid, modality)
@@ -45,6 +46,7 @@ def _step(module: torch.nn.Module, x: torch.Tensor, grid: tuple[int, int], modal
         loss.backward()
         if x.is_cuda:
             torch.cuda.synchronize(x.device)
+
     return fn
 
 
@@ -77,14 +79,27 @@ def token_ort_rows(x: torch.Tensor, label: str) -> list[dict]:
         def step(loss_fn=loss_fn, leaf=leaf) -> None:
             leaf.grad = None
             loss_fn(leaf).backward()
+
         steps[name] = step
         mem, how = peak_memory_bytes(step, leaf, torch.nn.Module())
-        rows.append({"name": f"token_ort loss only ({name}) @ {label}: memory", "value": mem / 2 ** 20,
-                     "unit": "MiB", "note": how})
+        rows.append(
+            {
+                "name": f"token_ort loss only ({name}) @ {label}: memory",
+                "value": mem / 2**20,
+                "unit": "MiB",
+                "note": how,
+            }
+        )
     times = interleaved_times(steps, repeats=3, warmup=1)
     for name in fns:
-        rows.append({"name": f"token_ort loss only ({name}) @ {label}: fwd+bwd", "value": times[name] * 1e3,
-                     "unit": "ms", "note": f"input {tuple(x.shape)}"})
+        rows.append(
+            {
+                "name": f"token_ort loss only ({name}) @ {label}: fwd+bwd",
+                "value": times[name] * 1e3,
+                "unit": "ms",
+                "note": f"input {tuple(x.shape)}",
+            }
+        )
     return rows
 
 
@@ -99,8 +114,16 @@ def full_model_rows(quick: bool, dev: torch.device) -> list[dict]:
     except ImportError as exc:
         return [{"name": "DEENViT full model", "value": "n/a", "unit": "", "note": f"not available: {exc}"}]
     if quick:
-        configs = [("tiny-64 ViT 64x32", dict(vit={"size": "tiny", "embed_dim": 64, "num_heads": 2, "depth": 4},
-                                               stages=(1, 1, 1, 1), img_size=(64, 32)))]
+        configs = [
+            (
+                "tiny-64 ViT 64x32",
+                dict(
+                    vit={"size": "tiny", "embed_dim": 64, "num_heads": 2, "depth": 4},
+                    stages=(1, 1, 1, 1),
+                    img_size=(64, 32),
+                ),
+            )
+        ]
     else:
         configs = [("ViT-B 256x128", dict(vit="base", img_size=(256, 128)))]
         if dev.type == "cuda":
@@ -124,13 +147,21 @@ def full_model_rows(quick: bool, dev: torch.device) -> list[dict]:
                 loss.backward()
                 if dev.type == "cuda":
                     torch.cuda.synchronize(dev)
+
             t = median_time(step, repeats=2 if quick else (3 if dev.type == "cpu" else 10), warmup=1)
             mem, how = peak_memory_bytes(step, x_vis, model)
             n_exp = sum(p.numel() for p in model.expansion.parameters())
-            rows.append({"name": f"DEENViT {label} expansion={name}: train step", "value": t * 1e3, "unit": "ms",
-                         "note": f"modal 0, 2+2 images, expansion {n_exp / 1e6:.2f} M params, {dev.type}"})
-            rows.append({"name": f"DEENViT {label} expansion={name}: memory", "value": mem / 2 ** 20,
-                         "unit": "MiB", "note": how})
+            rows.append(
+                {
+                    "name": f"DEENViT {label} expansion={name}: train step",
+                    "value": t * 1e3,
+                    "unit": "ms",
+                    "note": f"modal 0, 2+2 images, expansion {n_exp / 1e6:.2f} M params, {dev.type}",
+                }
+            )
+            rows.append(
+                {"name": f"DEENViT {label} expansion={name}: memory", "value": mem / 2**20, "unit": "MiB", "note": how}
+            )
             del model, step
     return rows
 
@@ -138,8 +169,11 @@ def full_model_rows(quick: bool, dev: torch.device) -> list[dict]:
 def run(quick: bool = False, device: str | torch.device | None = None, full_model: bool = True) -> list[dict]:
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     b = 4
-    sizes = ([("quick 4x4 tokens", (4, 4), 64)] if quick else
-             [("384x384 ViT-B (N=576)", (24, 24), 768), ("256x128 ViT-B (N=128)", (16, 8), 768)])
+    sizes = (
+        [("quick 4x4 tokens", (4, 4), 64)]
+        if quick
+        else [("384x384 ViT-B (N=576)", (24, 24), 768), ("256x128 ViT-B (N=128)", (16, 8), 768)]
+    )
     repeats = 3 if quick or dev.type == "cpu" else 10
     rows: list[dict] = []
     for size_name, grid, c in sizes:
@@ -152,8 +186,9 @@ def run(quick: bool = False, device: str | torch.device | None = None, full_mode
             try:
                 module = build_expansion(name, c, **kw).to(dev).train()
             except (ImportError, AttributeError) as exc:  # another variant not written yet
-                rows.append({"name": f"{label} @ {size_name}", "value": "n/a", "unit": "",
-                             "note": f"not available: {exc}"})
+                rows.append(
+                    {"name": f"{label} @ {size_name}", "value": "n/a", "unit": "", "note": f"not available: {exc}"}
+                )
                 continue
             steps[label] = _step(module, x, grid, modality)
             params[label] = sum(p.numel() for p in module.parameters())
@@ -161,10 +196,17 @@ def run(quick: bool = False, device: str | torch.device | None = None, full_mode
         times = interleaved_times(steps, repeats=repeats, warmup=1)
         for label in steps:
             mem, how = mems[label]
-            rows.append({"name": f"{label} @ {size_name}, B={b}: fwd+bwd", "value": times[label] * 1e3,
-                         "unit": "ms", "note": f"{params[label] / 1e6:.2f} M params, {dev.type}"})
-            rows.append({"name": f"{label} @ {size_name}, B={b}: memory", "value": mem / 2 ** 20,
-                         "unit": "MiB", "note": how})
+            rows.append(
+                {
+                    "name": f"{label} @ {size_name}, B={b}: fwd+bwd",
+                    "value": times[label] * 1e3,
+                    "unit": "ms",
+                    "note": f"{params[label] / 1e6:.2f} M params, {dev.type}",
+                }
+            )
+            rows.append(
+                {"name": f"{label} @ {size_name}, B={b}: memory", "value": mem / 2**20, "unit": "MiB", "note": how}
+            )
         gen = torch.randn(2 * b, n, c, device=dev)  # the K * B generated embeddings of T-MHEE
         rows += token_ort_rows(gen, f"{size_name}, K*B={2 * b}")
     if full_model:
@@ -173,10 +215,21 @@ def run(quick: bool = False, device: str | torch.device | None = None, full_mode
 
 
 def main(argv: list[str] | None = None) -> int:
-    return cli("bench_vit_expansions", "DEEN-ViT expansion modules", run, argv, __doc__, options={
-        "--device": {"default": None, "help": "cpu / cuda (default: cuda if available)"},
-        "--no-full-model": {"dest": "full_model", "action": "store_false",
-                            "help": "skip the DEENViT full-model rows"}})
+    return cli(
+        "bench_vit_expansions",
+        "DEEN-ViT expansion modules",
+        run,
+        argv,
+        __doc__,
+        options={
+            "--device": {"default": None, "help": "cpu / cuda (default: cuda if available)"},
+            "--no-full-model": {
+                "dest": "full_model",
+                "action": "store_false",
+                "help": "skip the DEENViT full-model rows",
+            },
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -43,35 +43,46 @@ from pathlib import Path
 from typing import Any, Callable
 
 from benchmarks import _gpu_env
-from benchmarks._gpu_common import (REPO, T0_ENV, Rows, Settings, fail_row, python, say, skip_row, stream,
-                                    write_json)
+from benchmarks._gpu_common import REPO, T0_ENV, Rows, Settings, fail_row, python, say, skip_row, stream, write_json
 
 KEY, TITLE = "gpu_check", "GPU check: CUDA paths against the authors' DEEN step"
 RESULTS = REPO / "benchmarks" / "RESULTS.md"
 # section -> (time cap in s: full, quick); run in this order ("env", "projection": in this process)
-CAPS: dict[str, tuple[float, float]] = {"env": (60, 60), "step": (180, 60), "train": (150, 50),
-                                        "eval": (90, 30), "search": (90, 30), "compile": (250, 75),
-                                        "projection": (10, 10)}
+CAPS: dict[str, tuple[float, float]] = {
+    "env": (60, 60),
+    "step": (180, 60),
+    "train": (150, 50),
+    "eval": (90, 30),
+    "search": (90, 30),
+    "compile": (250, 75),
+    "projection": (10, 10),
+}
 BUDGET = {"full": 450.0, "quick": 110.0, "dry": 300.0}  # s; a killed section costs at most ~10 s more
 MIN_START = 15.0  # a section is not started with less time left
-NOTES = ("Step: pre-augmented batches in pinned memory copied to the GPU each step (as from a loader "
-         "worker), forward, losses, backward, SGD, `torch.cuda.synchronize()`; variants interleaved in rotated "
-         "rounds, ratios paired per round; `cudnn.benchmark` on as in DEEN/train.py; fp32 = PyTorch defaults. "
-         "Memory: peak `max_memory_allocated` during one step above what was resident (all models' weights and "
-         "optimizer states). Projection: GPU step time x steps, loader assumed to keep up, no evaluation.")
+NOTES = (
+    "Step: pre-augmented batches in pinned memory copied to the GPU each step (as from a loader "
+    "worker), forward, losses, backward, SGD, `torch.cuda.synchronize()`; variants interleaved in rotated "
+    "rounds, ratios paired per round; `cudnn.benchmark` on as in DEEN/train.py; fp32 = PyTorch defaults. "
+    "Memory: peak `max_memory_allocated` during one step above what was resident (all models' weights and "
+    "optimizer states). Projection: GPU step time x steps, loader assumed to keep up, no evaluation."
+)
 
 
 def _runner(name: str) -> Callable[[Settings, Rows], None]:
     if name == "step":
         from benchmarks._gpu_step import run_step
+
         return run_step
     if name == "compile":
         from benchmarks._gpu_step import run_compile
+
         return run_compile
     if name == "train":
         from benchmarks._gpu_train import run
+
         return run
     from benchmarks import _gpu_search
+
     return {"eval": _gpu_search.run_eval, "search": _gpu_search.run_search}[name]
 
 
@@ -94,27 +105,43 @@ class Tee:
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.gpu_check", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m benchmarks.gpu_check", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--out", type=Path, help="folder for gpu_check.md / .json / .log (created)")
     ap.add_argument("--quick", action="store_true", help="smaller sizes and fewer rounds (<= 2 min)")
     ap.add_argument("--dry", action="store_true", help="tiny sizes on the CPU, every path but the CUDA-only ones")
-    ap.add_argument("--results", type=Path, default=None,
-                    help=f"RESULTS.md to update (default {RESULTS.relative_to(REPO)}; a dry run updates none "
-                         "unless given)")
+    ap.add_argument(
+        "--results",
+        type=Path,
+        default=None,
+        help=f"RESULTS.md to update (default {RESULTS.relative_to(REPO)}; a dry run updates none unless given)",
+    )
     ap.add_argument("--no-results", action="store_true", help="do not update any RESULTS.md")
-    ap.add_argument("--budget", type=float, default=None, help="global time budget in s (default: full "
-                    f"{BUDGET['full']:.0f}, quick {BUDGET['quick']:.0f})")
+    ap.add_argument(
+        "--budget",
+        type=float,
+        default=None,
+        help=f"global time budget in s (default: full {BUDGET['full']:.0f}, quick {BUDGET['quick']:.0f})",
+    )
     ap.add_argument("--only", default=None, help=f"comma-separated sections of: {', '.join(CAPS)}")
-    ap.add_argument("--isolate", action=argparse.BooleanOptionalAction, default=None,
-                    help="each section in a child process with a time limit (default: on, off for --dry)")
+    ap.add_argument(
+        "--isolate",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="each section in a child process with a time limit (default: on, off for --dry)",
+    )
     ap.add_argument("--work", type=Path, default=None, help="scratch folder (a fresh subfolder is made and removed)")
     ap.add_argument("--keep-work", action="store_true", help="keep the scratch subfolder")
     ap.add_argument("--compile-backend", default=None, help="torch.compile backend (default inductor; dry: eager)")
-    ap.add_argument("--ddp-procs", type=int, default=0, help="processes of the torchrun check (default: 2 if "
-                    "2+ GPUs are visible, else skipped)")
+    ap.add_argument(
+        "--ddp-procs",
+        type=int,
+        default=0,
+        help="processes of the torchrun check (default: 2 if 2+ GPUs are visible, else skipped)",
+    )
     ap.add_argument("--merge-section", type=Path, help="write this gpu_check.md into RESULTS.md and exit")
-    ap.add_argument("--section", help=argparse.SUPPRESS)     # child process: run one section
+    ap.add_argument("--section", help=argparse.SUPPRESS)  # child process: run one section
     ap.add_argument("--rows-file", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     unknown = sorted(set(args.only.split(",")) - set(CAPS)) if args.only else []
@@ -130,8 +157,11 @@ def _cell(v: Any) -> str:
 
 def table(rows: list[dict]) -> str:
     lines = ["| section | check | value | unit | status | note |", "|---|---|---:|---|---|---|"]
-    lines += [f"| {r['section']} | {_cell(r['name'])} | {_cell(r['value'])} | {r['unit']} | {r['status']} | "
-              f"{_cell(r['note'])} |" for r in rows]
+    lines += [
+        f"| {r['section']} | {_cell(r['name'])} | {_cell(r['value'])} | {r['unit']} | {r['status']} | "
+        f"{_cell(r['note'])} |"
+        for r in rows
+    ]
     return "\n".join(lines)
 
 
@@ -141,15 +171,29 @@ def render(state: dict) -> str:
     rows, meta = state["rows"], state["sections"]
     failed = sorted({r["section"] for r in rows if r["status"] == "fail"})
     late = [m["name"] for m in meta if m["status"] == "skipped (budget)"]
-    verdict = "all checks passed" if not failed and not late else \
-        "; ".join(([f"FAILED: {', '.join(failed)}"] if failed else []) + ([f"skipped for time: {', '.join(late)}"]
-                                                                           if late else []))
+    verdict = (
+        "all checks passed"
+        if not failed and not late
+        else "; ".join(
+            ([f"FAILED: {', '.join(failed)}"] if failed else [])
+            + ([f"skipped for time: {', '.join(late)}"] if late else [])
+        )
+    )
     timing = ", ".join(f"{m['name']} {m['seconds']:.0f} s ({m['status']})" for m in meta)
-    lines = [f"## {TITLE}", "", f"- command: `{state['command']}`",
-             f"- date: {state['date']}; commit {commit()}; mode {state['mode']}; "
-             f"{state['total_seconds']:.0f} s of a {state['budget']:.0f} s budget",
-             *_gpu_env.header(state["env"]), f"- result: {verdict}", f"- sections: {timing}", "",
-             table(rows), "", NOTES]
+    lines = [
+        f"## {TITLE}",
+        "",
+        f"- command: `{state['command']}`",
+        f"- date: {state['date']}; commit {commit()}; mode {state['mode']}; "
+        f"{state['total_seconds']:.0f} s of a {state['budget']:.0f} s budget",
+        *_gpu_env.header(state["env"]),
+        f"- result: {verdict}",
+        f"- sections: {timing}",
+        "",
+        table(rows),
+        "",
+        NOTES,
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -175,8 +219,13 @@ def run_section(name: str, s: Settings, isolate: bool, timeout: float) -> list[d
 
     rows = json.loads(rows_file.read_text()) if rows_file.is_file() else []
     if rc is None:
-        rows.append(fail_row(name, "section", f"timed out after {timeout:.0f} s (its share of the budget); "
-                                              "rows above were measured before"))
+        rows.append(
+            fail_row(
+                name,
+                "section",
+                f"timed out after {timeout:.0f} s (its share of the budget); rows above were measured before",
+            )
+        )
     elif rc != 0 and not any(r["status"] == "fail" for r in rows):
         rows.append(fail_row(name, "section", f"child exited with {rc}: " + " | ".join(tail[-3:])[-300:]))
     return rows
@@ -187,8 +236,11 @@ def orchestrate(args: argparse.Namespace, argv: list[str]) -> int:
 
     mode = "dry" if args.dry else ("quick" if args.quick else "full")
     if mode != "dry" and not torch.cuda.is_available():
-        print(f"gpu_check: no CUDA device (torch {torch.__version__}, CUDA build {torch.version.cuda}); "
-              "use --dry to check the script on the CPU", file=sys.stderr)
+        print(
+            f"gpu_check: no CUDA device (torch {torch.__version__}, CUDA build {torch.version.cuda}); "
+            "use --dry to check the script on the CPU",
+            file=sys.stderr,
+        )
         return 2
     budget = args.budget or BUDGET[mode]
     isolate = (not args.dry) if args.isolate is None else args.isolate
@@ -196,18 +248,31 @@ def orchestrate(args: argparse.Namespace, argv: list[str]) -> int:
     if args.work is not None:
         args.work.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="vireid-gpu-check-", dir=args.work))
-    s = Settings(dry=args.dry, quick=args.quick, work=work, ddp_procs=args.ddp_procs,
-                 compile_backend=args.compile_backend or ("eager" if args.dry else "inductor"))
+    s = Settings(
+        dry=args.dry,
+        quick=args.quick,
+        work=work,
+        ddp_procs=args.ddp_procs,
+        compile_backend=args.compile_backend or ("eager" if args.dry else "inductor"),
+    )
     threads, old_t0 = torch.get_num_threads(), os.environ.get(T0_ENV)
     os.environ[T0_ENV] = repr(time.time())
     if args.dry:
         torch.set_num_threads(1)  # tiny sizes: one thread is fastest, and kind to a shared CPU
     start = time.perf_counter()
-    state: dict[str, Any] = {"command": "PYTHONPATH=src python3 -m benchmarks.gpu_check " + " ".join(argv),
-                             "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-                             "mode": mode, "budget": budget, "rows": [], "sections": [], "total_seconds": 0.0}
-    say(f"gpu_check {mode}: budget {budget:.0f} s, sections {', '.join(n for n in CAPS if n in only)}, "
-        f"{'isolated' if isolate else 'in-process'}, scratch {work}")
+    state: dict[str, Any] = {
+        "command": "PYTHONPATH=src python3 -m benchmarks.gpu_check " + " ".join(argv),
+        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "mode": mode,
+        "budget": budget,
+        "rows": [],
+        "sections": [],
+        "total_seconds": 0.0,
+    }
+    say(
+        f"gpu_check {mode}: budget {budget:.0f} s, sections {', '.join(n for n in CAPS if n in only)}, "
+        f"{'isolated' if isolate else 'in-process'}, scratch {work}"
+    )
     try:
         state["env"] = _gpu_env.collect(s.cuda)
         for name, caps in CAPS.items():
@@ -226,8 +291,13 @@ def orchestrate(args: argparse.Namespace, argv: list[str]) -> int:
                 rows = [skip_row(name, "section", f"not run: time budget ({budget:.0f} s) spent")]
             else:
                 rows = run_section(name, s, isolate, min(caps[1] if args.quick else caps[0], left))
-            status = ("skipped (budget)" if rows and rows[0]["value"] == "skipped" and rows[0]["name"] == "section"
-                      else "fail" if any(r["status"] == "fail" for r in rows) else "ok")
+            status = (
+                "skipped (budget)"
+                if rows and rows[0]["value"] == "skipped" and rows[0]["name"] == "section"
+                else "fail"
+                if any(r["status"] == "fail" for r in rows)
+                else "ok"
+            )
             state["rows"] += list(rows)
             state["sections"].append({"name": name, "status": status, "seconds": time.perf_counter() - t0})
             state["total_seconds"] = time.perf_counter() - start
@@ -256,8 +326,10 @@ def _write(args: argparse.Namespace, state: dict, final: bool) -> str:
 
         args.out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(args.out / "gpu_check.md", text)
-        write_json(args.out / "gpu_check.json", {**state, "ok": all(m["status"] == "ok" for m in state["sections"]),
-                                                 "final": final})
+        write_json(
+            args.out / "gpu_check.json",
+            {**state, "ok": all(m["status"] == "ok" for m in state["sections"]), "final": final},
+        )
     results = None if args.no_results else (args.results or (None if args.dry else RESULTS))
     if final and results is not None:
         from benchmarks._common import write_section
@@ -272,8 +344,10 @@ def merge(args: argparse.Namespace) -> int:
 
     text = args.merge_section.read_text()
     if not text.startswith(f"## {TITLE}"):
-        print(f"gpu_check: {args.merge_section}: not a gpu_check section (expected it to start with "
-              f"'## {TITLE}')", file=sys.stderr)
+        print(
+            f"gpu_check: {args.merge_section}: not a gpu_check section (expected it to start with '## {TITLE}')",
+            file=sys.stderr,
+        )
         return 2
     target = args.results or RESULTS
     write_section(KEY, text, target)
@@ -282,8 +356,13 @@ def merge(args: argparse.Namespace) -> int:
 
 
 def child(args: argparse.Namespace) -> int:
-    s = Settings(dry=args.dry, quick=args.quick, work=args.work, ddp_procs=args.ddp_procs,
-                 compile_backend=args.compile_backend or "inductor")
+    s = Settings(
+        dry=args.dry,
+        quick=args.quick,
+        work=args.work,
+        ddp_procs=args.ddp_procs,
+        compile_backend=args.compile_backend or "inductor",
+    )
     rows = Rows(args.rows_file)
     if args.dry:
         import torch

@@ -43,24 +43,52 @@ from benchmarks._common import publish
 
 RUNS = Path("runs/methods")
 PRETRAIN = RUNS / "vit_pretrain_v3.safetensors"
-SHARED = ["data.root=data/synth-sysu-methods",
-          "data.synth={num_ids: 240, num_test_ids: 32, images_per_id_per_cam: 8, seed: 0, difficulty: 0.1}",
-          "data.height=64", "data.width=32", "data.num_ids=12", "data.num_pos=2", "data.workers=0",
-          "data.cache=true", "train.epochs=4", "train.amp=none", "train.threads=1", "train.progress=false",
-          "eval.every=0", "eval.trials=10"]
+SHARED = [
+    "data.root=data/synth-sysu-methods",
+    "data.synth={num_ids: 240, num_test_ids: 32, images_per_id_per_cam: 8, seed: 0, difficulty: 0.1}",
+    "data.height=64",
+    "data.width=32",
+    "data.num_ids=12",
+    "data.num_pos=2",
+    "data.workers=0",
+    "data.cache=true",
+    "train.epochs=4",
+    "train.amp=none",
+    "train.threads=1",
+    "train.progress=false",
+    "eval.every=0",
+    "eval.trials=10",
+]
 ROWS: dict[str, tuple[str, list[str]]] = {
-    "base": ("agw_synthetic.yaml", ["model.args.non_local=false", "model.args.gem=false",
-                                    "loss.triplet=batch_hard"]),
+    "base": ("agw_synthetic.yaml", ["model.args.non_local=false", "model.args.gem=false", "loss.triplet=batch_hard"]),
     "AGW": ("agw_synthetic.yaml", []),
     "DEEN": ("synthetic.yaml", []),
-    "DEEN + ABD": ("synthetic.yaml", ["model.args.abd_cam=true", "loss.svdo_of_weight=1.0e-6",
-                                      "loss.svdo_ow_weight=1.0e-3"]),
-    "DEEN-ViT": ("deen_vit_tiny_synthetic.yaml", [
-        f"model.pretrained={PRETRAIN}", "model.args.expansion=dee", "model.args.stage4_depth=1",
-        "model.args.mfa_low=stage0", "data.pad=2", "data.erasing_p=0.0", "loss.triplet_weight=3.0",
-        "loss.cpm_weight=2.4", "loss.label_smoothing=0.1", "optim.name=adamw", "optim.lr=3.0e-3",
-        "optim.backbone_lr_mult=0.3", "optim.head_modules=[bottleneck, classifier, mfa, expansion, stage4]",
-        "optim.weight_decay=0.05", "optim.schedule=cosine", "optim.warmup_epochs=0.5", "optim.grad_clip=5.0"]),
+    "DEEN + ABD": (
+        "synthetic.yaml",
+        ["model.args.abd_cam=true", "loss.svdo_of_weight=1.0e-6", "loss.svdo_ow_weight=1.0e-3"],
+    ),
+    "DEEN-ViT": (
+        "deen_vit_tiny_synthetic.yaml",
+        [
+            f"model.pretrained={PRETRAIN}",
+            "model.args.expansion=dee",
+            "model.args.stage4_depth=1",
+            "model.args.mfa_low=stage0",
+            "data.pad=2",
+            "data.erasing_p=0.0",
+            "loss.triplet_weight=3.0",
+            "loss.cpm_weight=2.4",
+            "loss.label_smoothing=0.1",
+            "optim.name=adamw",
+            "optim.lr=3.0e-3",
+            "optim.backbone_lr_mult=0.3",
+            "optim.head_modules=[bottleneck, classifier, mfa, expansion, stage4]",
+            "optim.weight_decay=0.05",
+            "optim.schedule=cosine",
+            "optim.warmup_epochs=0.5",
+            "optim.grad_clip=5.0",
+        ],
+    ),
 }
 PUBLISHED = ["base", "AGW", "DEEN"]  # the published SYSU-MM01 ordering (AGW paper Table; DEEN paper Table 1)
 
@@ -71,8 +99,20 @@ def slug(name: str) -> str:
 
 def command(name: str, seed: int) -> list[str]:
     config, extra = ROWS[name]
-    return [sys.executable, "-m", "vireid", "train", "--config", f"configs/{config}", "--out",
-            str(RUNS / f"{slug(name)}_s{seed}"), "--quiet", *SHARED, *extra, f"train.seed={seed}"]
+    return [
+        sys.executable,
+        "-m",
+        "vireid",
+        "train",
+        "--config",
+        f"configs/{config}",
+        "--out",
+        str(RUNS / f"{slug(name)}_s{seed}"),
+        "--quiet",
+        *SHARED,
+        *extra,
+        f"train.seed={seed}",
+    ]
 
 
 def load(name: str, seed: int) -> dict | None:
@@ -83,7 +123,9 @@ def load(name: str, seed: int) -> dict | None:
 def _ms(values: list[float]) -> str:
     if not values:
         return "-"
-    return f"{statistics.fmean(values):.1f} +- {statistics.stdev(values):.1f}" if len(values) > 1 else f"{values[0]:.1f}"
+    return (
+        f"{statistics.fmean(values):.1f} +- {statistics.stdev(values):.1f}" if len(values) > 1 else f"{values[0]:.1f}"
+    )
 
 
 def table(seeds: list[int]) -> tuple[str, dict[str, float]]:
@@ -94,8 +136,12 @@ def table(seeds: list[int]) -> tuple[str, dict[str, float]]:
         runs = [r for r in (load(name, s) for s in seeds) if r]
         vals = {m: [100 * r["mean"][m] for r in runs] for m in ("rank1", "mAP", "mINP")}
         mins = [r["train_seconds"] / 60 for r in runs if "train_seconds" in r]
-        lines.append(f"| {name} | {_ms(vals['rank1'])} | {_ms(vals['mAP'])} | {_ms(vals['mINP'])} | {len(runs)} | "
-                     f"{statistics.fmean(mins):.1f} |" if mins else f"| {name} | - | - | - | 0 | - |")
+        lines.append(
+            f"| {name} | {_ms(vals['rank1'])} | {_ms(vals['mAP'])} | {_ms(vals['mINP'])} | {len(runs)} | "
+            f"{statistics.fmean(mins):.1f} |"
+            if mins
+            else f"| {name} | - | - | - | 0 | - |"
+        )
         if len(runs) == len(seeds):
             means[name] = statistics.fmean(vals["rank1"])
     return "\n".join(lines), means
@@ -106,14 +152,19 @@ def ordering_note(means: dict[str, float]) -> str:
         return "The published ordering cannot be checked until base, AGW and DEEN have every seed."
     order = sorted(means, key=means.get)
     holds = all(means[a] < means[b] for a, b in zip(PUBLISHED, PUBLISHED[1:]))
-    text = (f"Order by mean Rank-1 here: {' < '.join(order)}. The published SYSU-MM01 ordering "
-            f"base < AGW < DEEN {'holds' if holds else 'does not hold'} on this benchmark.")
+    text = (
+        f"Order by mean Rank-1 here: {' < '.join(order)}. The published SYSU-MM01 ordering "
+        f"base < AGW < DEEN {'holds' if holds else 'does not hold'} on this benchmark."
+    )
     return text
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.method_table", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m benchmarks.method_table",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2])
     ap.add_argument("--run", action="store_true", help="train the missing runs first")
     ap.add_argument("--jobs", type=int, default=2, help="runs trained at once (one thread each)")
@@ -132,15 +183,17 @@ def main(argv: list[str] | None = None) -> int:
             list(pool.map(lambda job: subprocess.run(command(*job), check=True), todo))
     body, means = table(args.seeds)
     body += "\n\n" + ordering_note(means)
-    body += ("\n\nSame data, budget and seeds for every row: synthetic SYSU-MM01 layout, difficulty 0.1, "
-             "240 identities (32 test), 64x32, 4 epochs of 12 x 2 x 2 images, float32, final model; "
-             "full protocol (all-search single-shot, 10 trials); mean +- std over seeds "
-             f"{', '.join(map(str, args.seeds))}. Rows and overrides: `benchmarks/method_table.py`; "
-             "`--print-commands` prints each run's `vireid train` line. DEEN-ViT alone starts from "
-             "pretrained weights (the stand-in of `benchmarks.vit_pretrain`, trained once on other synthetic "
-             "identities), as ViTs do in the papers; the CNN rows start from random weights, so its lead "
-             "measures pretraining as much as the architecture. Train minutes: wall time of each run's "
-             "training on the shared 2-core machine (indicative only).")
+    body += (
+        "\n\nSame data, budget and seeds for every row: synthetic SYSU-MM01 layout, difficulty 0.1, "
+        "240 identities (32 test), 64x32, 4 epochs of 12 x 2 x 2 images, float32, final model; "
+        "full protocol (all-search single-shot, 10 trials); mean +- std over seeds "
+        f"{', '.join(map(str, args.seeds))}. Rows and overrides: `benchmarks/method_table.py`; "
+        "`--print-commands` prints each run's `vireid train` line. DEEN-ViT alone starts from "
+        "pretrained weights (the stand-in of `benchmarks.vit_pretrain`, trained once on other synthetic "
+        "identities), as ViTs do in the papers; the CNN rows start from random weights, so its lead "
+        "measures pretraining as much as the architecture. Train minutes: wall time of each run's "
+        "training on the shared 2-core machine (indicative only)."
+    )
     publish("method_table", "Methods on the synthetic benchmark (3 seeds)", body, argv, not args.no_write)
     return 0
 

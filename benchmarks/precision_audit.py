@@ -47,15 +47,20 @@ CONFIG = "configs/synthetic.yaml"
 POINTS = {  # name: (overrides of configs/synthetic.yaml, trained point?)
     "r50": ["model.args.layers=[3,4,6,3]", "data.height=96", "data.width=48", "data.num_ids=6", "data.num_pos=4"],
     "demo": [],
-    "r50full": ["model.args.layers=[3,4,6,3]", "model.args.base_channels=64", "data.height=288",
-                "data.width=144", "data.num_ids=3", "data.num_pos=2"],
+    "r50full": [
+        "model.args.layers=[3,4,6,3]",
+        "model.args.base_channels=64",
+        "data.height=288",
+        "data.width=144",
+        "data.num_ids=3",
+        "data.num_pos=2",
+    ],
 }
 TRAIN = ["train.amp=none", "train.epochs=2", "train.steps_per_epoch=200", "eval.every=2", "train.seed=0"]
 MFA = ("mfa1", "mfa2", "mfa3")
 BLAME: dict[str, list[tuple[str, frozenset[str] | None]]] = {
     "all convolutions": [("*", frozenset({"conv"}))],
-    "stems (the ops on the images)": [("stem_visible", None),
-                                      ("stem_infrared", None)],
+    "stems (the ops on the images)": [("stem_visible", None), ("stem_infrared", None)],
     **{f"layer{i} convs": [(f"backbone.layer{i}", frozenset({"conv"}))] for i in range(1, 5)},
     "MFA 1x1 convs (g, theta, phi, out)": [(m, frozenset({"conv"})) for m in MFA],
     "MFA affinity products": [(m, frozenset({"matmul"})) for m in MFA],
@@ -75,9 +80,8 @@ AGGREGATES = ("all convolutions", "MFA blocks (every op)", "all BatchNorms")
 def setup(point: str, seed: int = 0):
     """(config, model at initialisation, one training batch, criterion) of an audit point."""
     from vireid.config import build, load_config
-    from vireid.data.loaders import build_train_loader
+    from vireid.data.loaders import TrainBatches, build_train_loader
     from vireid.data.transforms import TrainTransform
-    from vireid.data.loaders import TrainBatches
 
     cfg = load_config(CONFIG, POINTS[point] + [f"train.seed={seed}"])
     dataset = build.build_dataset(cfg.data)
@@ -112,17 +116,22 @@ def load_trained(model, run: Path):
 
 def variants(fp16: bool) -> dict[str, tuple[Step, bool]]:
     """Row name -> (step, pins on)."""
-    rows = {"fp32": (Step(), True), "bf16 autocast, plain": (Step(autocast=torch.bfloat16), False),
-            "bf16 autocast, vireid": (Step(autocast=torch.bfloat16), True)}
+    rows = {
+        "fp32": (Step(), True),
+        "bf16 autocast, plain": (Step(autocast=torch.bfloat16), False),
+        "bf16 autocast, vireid": (Step(autocast=torch.bfloat16), True),
+    }
     if fp16:
-        rows["fp16 autocast, plain"] = (Step(autocast=torch.float16, loss_scale=2.0 ** 16), False)
-        rows["fp16 autocast, vireid"] = (Step(autocast=torch.float16, loss_scale=2.0 ** 16), True)
+        rows["fp16 autocast, plain"] = (Step(autocast=torch.float16, loss_scale=2.0**16), False)
+        rows["fp16 autocast, vireid"] = (Step(autocast=torch.float16, loss_scale=2.0**16), True)
     return rows
 
 
-SIMULATED = {"bf16 rounding in the forward only (fp32 backward)": "forward",
-             "bf16 rounding in the backward only (fp32 forward)": "backward",
-             "bf16 rounding of the conv / matmul weights only": "forward:weights"}
+SIMULATED = {
+    "bf16 rounding in the forward only (fp32 backward)": "forward",
+    "bf16 rounding in the backward only (fp32 forward)": "backward",
+    "bf16 rounding of the conv / matmul weights only": "forward:weights",
+}
 ONE_STEP_LR = 1e-4
 
 
@@ -148,8 +157,9 @@ def relative_change(a, b) -> float:
     return (num / sum(float(p.pow(2).sum()) for p in a.parameters())) ** 0.5
 
 
-def audit(model, batch, criterion, *, blame: bool, fp16: bool, cfg=None, optimizer_state=None,
-          log=print) -> dict[str, dict[str, float]]:
+def audit(
+    model, batch, criterion, *, blame: bool, fp16: bool, cfg=None, optimizer_state=None, log=print
+) -> dict[str, dict[str, float]]:
     """``{row: {group: relative error}}`` of one point."""
     model = model.train()
     model.dee.dropout.p = 0.0
@@ -196,8 +206,10 @@ def error_table(rows: dict[str, dict[str, float]], names: list[str]) -> str:
 
 def blame_table(rows: dict[str, dict[str, float]]) -> str:
     base = rows["bf16 autocast, plain"]["all"]
-    lines = ["| op class | fp32 here, rest bf16: all | worst module | bf16 only here: all | worst module |",
-             "|---|---:|---|---:|---|"]
+    lines = [
+        "| op class | fp32 here, rest bf16: all | worst module | bf16 only here: all | worst module |",
+        "|---|---:|---|---:|---|",
+    ]
     order = sorted(BLAME, key=lambda n: -rows[f"bf16 only here: {n}"]["all"])
     for n in order:
         cells = []
@@ -225,8 +237,11 @@ def stages(point: str) -> list[tuple[str, Path | None]]:
 def findings(rows: dict[str, dict[str, float]]) -> str:
     single = [n for n in BLAME if n not in AGGREGATES]
     top = sorted(single, key=lambda n: -rows[f"bf16 only here: {n}"]["all"])[:4]
-    text = "Largest single contributors (bf16 only there): " + ", ".join(
-        f"{n} {100 * rows[f'bf16 only here: {n}']['all']:.1f} %" for n in top) + "."
+    text = (
+        "Largest single contributors (bf16 only there): "
+        + ", ".join(f"{n} {100 * rows[f'bf16 only here: {n}']['all']:.1f} %" for n in top)
+        + "."
+    )
     r = rows["_rounding"]
     text += f" Rounding the weights to bf16 moves them by {r['dw']:.1e} (relative L2)"
     if "step_dw" in r:
@@ -236,8 +251,10 @@ def findings(rows: dict[str, dict[str, float]]) -> str:
 
 def summary(entries: list[tuple[str, dict[str, dict[str, float]]]]) -> str:
     """One line per point: all-parameter error and worst module, before (plain) and after (vireid)."""
-    lines = ["| point | bf16 plain: all / worst module | bf16 vireid: all / worst module | fp16 vireid: all | fp32: all |",
-             "|---|---|---|---:|---:|"]
+    lines = [
+        "| point | bf16 plain: all / worst module | bf16 vireid: all / worst module | fp16 vireid: all | fp32: all |",
+        "|---|---|---|---:|---:|",
+    ]
     for name, rows in entries:
         cells = []
         for row in ("bf16 autocast, plain", "bf16 autocast, vireid"):
@@ -257,15 +274,18 @@ def run(points: list[str], fp16: bool, log=print) -> str:
     for point in points:
         cfg, model, batch, criterion = setup(point)
         d = cfg.data
-        size = (f"{type(model).__name__} base {cfg.model.args.get('base_channels', 64)}, layers "
-                f"{'-'.join(map(str, cfg.model.args.get('layers', (3, 4, 6, 3))))}, {d.height}x{d.width}, "
-                f"batch {d.num_ids} x {d.num_pos} x 2")
+        size = (
+            f"{type(model).__name__} base {cfg.model.args.get('base_channels', 64)}, layers "
+            f"{'-'.join(map(str, cfg.model.args.get('layers', (3, 4, 6, 3))))}, {d.height}x{d.width}, "
+            f"batch {d.num_ids} x {d.num_pos} x 2"
+        )
         for stage, run_dir in stages(point):
             opt_state = load_trained(model, run_dir) if run_dir is not None else None
             log(f"{point} / {stage}")
             full = point != "r50full"
-            rows = audit(model, batch, criterion, blame=full, fp16=fp16 and full, cfg=cfg,
-                         optimizer_state=opt_state, log=log)
+            rows = audit(
+                model, batch, criterion, blame=full, fp16=fp16 and full, cfg=cfg, optimizer_state=opt_state, log=log
+            )
             entries.append((f"{size}, {stage}", rows))
             text = f"### {size}, {stage}\n\nRelative L2 difference of the gradient to float64, %:\n\n"
             names = list(variants(fp16 and full)) + [n for n in rows if n in SIMULATED or n.startswith("fp32, one")]
@@ -274,15 +294,20 @@ def run(points: list[str], fp16: bool, log=print) -> str:
                 text += "\n\nBlame (pins off; sorted by the error of bf16 only here), %:\n\n" + blame_table(rows)
                 text += "\n\n" + findings(rows)
             parts.append(text)
-    head = ("Relative L2 difference of one step's gradient to float64, %, before (plain autocast) and after "
-            "(vireid: the ResNet stems in float32) -- the target is every module within 10 % at a trained "
-            "point:\n\n" + summary(entries))
+    head = (
+        "Relative L2 difference of one step's gradient to float64, %, before (plain autocast) and after "
+        "(vireid: the ResNet stems in float32) -- the target is every module within 10 % at a trained "
+        "point:\n\n" + summary(entries)
+    )
     return "\n\n".join([head, *parts])
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.precision_audit", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m benchmarks.precision_audit",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("--points", nargs="*", default=["r50", "demo"], choices=list(POINTS))
     ap.add_argument("--no-fp16", action="store_true", help="skip fp16 (emulated on CPU: ~1 min a step)")
     ap.add_argument("--threads", type=int, default=1)

@@ -31,8 +31,10 @@ from benchmarks._common import publish
 from benchmarks._precision import GROUPS, Step, group_errors, step_gradients
 
 SCALES = (1e-4, 1e-3, 4e-3)
-WHAT = {"demo": "demo DEEN, 64x32, batch 12 x 2 x 2",
-        "r50": "DEEN with ResNet-50 layers, base 16, 96x48, batch 6 x 4 x 2, 400 fp32 steps"}
+WHAT = {
+    "demo": "demo DEEN, 64x32, batch 12 x 2 x 2",
+    "r50": "DEEN with ResNet-50 layers, base 16, 96x48, batch 6 x 4 x 2, 400 fp32 steps",
+}
 
 
 def perturbed(model: torch.nn.Module, rel: float, seed: int = 1) -> torch.nn.Module:
@@ -49,9 +51,12 @@ def rows(run: Path, point: str = "demo") -> dict[str, dict[str, float]]:
     _, model, batch, objective = audit.setup(point)
     audit.load_trained(model, run)
     ref = step_gradients(model, batch, objective, Step(dtype=torch.float64))
-    out = {"fp32": group_errors(step_gradients(model, batch, objective, Step()), ref),
-           "bf16 autocast, vireid": group_errors(
-               step_gradients(model, batch, objective, Step(autocast=torch.bfloat16)), ref)}
+    out = {
+        "fp32": group_errors(step_gradients(model, batch, objective, Step()), ref),
+        "bf16 autocast, vireid": group_errors(
+            step_gradients(model, batch, objective, Step(autocast=torch.bfloat16)), ref
+        ),
+    }
     for rel in SCALES:
         for name, dtype in (("fp32", torch.float32), ("float64", torch.float64)):
             grads = step_gradients(perturbed(model, rel), batch, objective, Step(dtype=dtype))
@@ -68,25 +73,46 @@ def table(result: dict[str, dict[str, float]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.precision_sensitivity", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--point", default="demo", choices=["demo", "r50"],
-                    help="the audit's model and batch (r50: ResNet-50 layers, base 16, 96x48)")
-    ap.add_argument("--run", type=Path, default=None,
-                    help="trained run (default: the full fp32 demo run; for r50 the audit's 400-step run)")
+    ap = argparse.ArgumentParser(
+        prog="python -m benchmarks.precision_sensitivity",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ap.add_argument(
+        "--point",
+        default="demo",
+        choices=["demo", "r50"],
+        help="the audit's model and batch (r50: ResNet-50 layers, base 16, 96x48)",
+    )
+    ap.add_argument(
+        "--run",
+        type=Path,
+        default=None,
+        help="trained run (default: the full fp32 demo run; for r50 the audit's 400-step run)",
+    )
     ap.add_argument("--no-write", action="store_true", help="do not update benchmarks/RESULTS.md")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     if args.run is None:
         args.run = audit.DEMO_RUN if args.point == "demo" else audit.CACHE / "r50_trained"
     if not (args.run / "metrics.json").is_file():
-        print(f"{args.run}: no finished run here (python -m benchmarks.precision_accuracy --run trains it)",
-              file=sys.stderr)
+        print(
+            f"{args.run}: no finished run here (python -m benchmarks.precision_accuracy --run trains it)",
+            file=sys.stderr,
+        )
         return 2
-    body = ("Relative L2 difference of one step's gradient to the float64 gradient at the same weights, %, "
-            f"at the last checkpoint of `{args.run}` ({WHAT[args.point]}):\n\n" + table(rows(args.run, args.point)))
-    publish(f"precision_sensitivity_{args.point}", f"Precision audit: the gradient's sensitivity at a trained point "
-            f"({args.point})", body, argv, not args.no_write, module="precision_sensitivity")
+    body = (
+        "Relative L2 difference of one step's gradient to the float64 gradient at the same weights, %, "
+        f"at the last checkpoint of `{args.run}` ({WHAT[args.point]}):\n\n" + table(rows(args.run, args.point))
+    )
+    publish(
+        f"precision_sensitivity_{args.point}",
+        f"Precision audit: the gradient's sensitivity at a trained point ({args.point})",
+        body,
+        argv,
+        not args.no_write,
+        module="precision_sensitivity",
+    )
     return 0
 
 

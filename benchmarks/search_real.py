@@ -56,19 +56,37 @@ def pca256(queries: torch.Tensor, gallery: torch.Tensor, dim: int = 256) -> tupl
     mean = gallery.mean(0, keepdim=True)
     _, _, v = torch.pca_lowrank(gallery - mean, q=dim, center=False, niter=3)
     proj = v[:, :dim].contiguous()
-    return (torch.nn.functional.normalize((queries - mean) @ proj, dim=1),
-            torch.nn.functional.normalize((gallery - mean) @ proj, dim=1))
+    return (
+        torch.nn.functional.normalize((queries - mean) @ proj, dim=1),
+        torch.nn.functional.normalize((gallery - mean) @ proj, dim=1),
+    )
 
 
 def build(threads: int = 1) -> Path:
     if not CKPT.is_file():
-        subprocess.run([sys.executable, "-m", "vireid", "train", "--config", str(ROOT / "configs/synthetic.yaml"),
-                        "--out", str(RUN), "--quiet", "train.epochs=4", f"train.threads={threads}", "eval.every=4"],
-                       check=True, cwd=ROOT)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "vireid",
+                "train",
+                "--config",
+                str(ROOT / "configs/synthetic.yaml"),
+                "--out",
+                str(RUN),
+                "--quiet",
+                "train.epochs=4",
+                f"train.threads={threads}",
+                "eval.every=4",
+            ],
+            check=True,
+            cwd=ROOT,
+        )
     from vireid.data.synth.generator import ensure_dataset
 
-    ensure_dataset(SYNTH, "sysu", workers=max(1, threads), num_ids=NUM_IDS, seed=1, difficulty=0.0,
-                   images_per_id_per_cam=8)
+    ensure_dataset(
+        SYNTH, "sysu", workers=max(1, threads), num_ids=NUM_IDS, seed=1, difficulty=0.0, images_per_id_per_cam=8
+    )
     if CACHE.is_file():
         return CACHE
     import vireid
@@ -76,21 +94,28 @@ def build(threads: int = 1) -> Path:
     from vireid.utils.io import save_safetensors
 
     torch.set_num_threads(threads)
-    paths = {m: sorted(str(p) for c, mm in SYSU_CAMERAS.items() if mm == m for p in (SYNTH / f"cam{c}").rglob("*.jpg"))
-             for m in ("visible", "infrared")}
+    paths = {
+        m: sorted(str(p) for c, mm in SYSU_CAMERAS.items() if mm == m for p in (SYNTH / f"cam{c}").rglob("*.jpg"))
+        for m in ("visible", "infrared")
+    }
     pick = torch.randperm(len(paths["infrared"]), generator=torch.Generator().manual_seed(0))[:NUM_QUERIES]
     model = vireid.load_model(CKPT, batch_size=256)
     gallery = model.embed(paths["visible"], "visible", progress=True)
     queries = model.embed([paths["infrared"][i] for i in pick.sort().values], "infrared", progress=True)
-    note = (f"DEEN trained 4 epochs on the synthetic benchmark; {len(queries)} infrared queries x "
-            f"{len(gallery)} visible images of {NUM_IDS} unseen identities, {gallery.shape[1]}-d")
+    note = (
+        f"DEEN trained 4 epochs on the synthetic benchmark; {len(queries)} infrared queries x "
+        f"{len(gallery)} visible images of {NUM_IDS} unseen identities, {gallery.shape[1]}-d"
+    )
     save_safetensors({"queries": queries, "gallery": gallery}, CACHE, metadata={"note": note})
     return CACHE
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.search_real", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m benchmarks.search_real",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("--threads", type=int, default=1, help="compute threads (and rendering processes)")
     print(build(ap.parse_args(argv).threads))
     return 0

@@ -52,14 +52,14 @@ FORMAT = "vireid-vit-pretrain"
 class PretrainSettings:
     """Everything that defines the pretrained weights (the cache key)."""
 
-    root: str = "data/synth-sysu-pretrain"   # the pretraining set (disjoint from the benchmark's)
+    root: str = "data/synth-sysu-pretrain"  # the pretraining set (disjoint from the benchmark's)
     num_ids: int = 1000
     images_per_id_per_cam: int = 8
-    synth_seed: int = 1                      # the benchmark uses generator seed 0
+    synth_seed: int = 1  # the benchmark uses generator seed 0
     difficulty: float = 0.1
-    height: int = 64                         # pretraining crops (the fine-tuning aspect, 2:1)
+    height: int = 64  # pretraining crops (the fine-tuning aspect, 2:1)
     width: int = 32
-    pos_grid: int = 8                        # side of the stored (square) position grid
+    pos_grid: int = 8  # side of the stored (square) position grid
     patch_size: int = 8
     embed_dim: int = 96
     depth: int = 4
@@ -79,13 +79,19 @@ class PretrainSettings:
     seed: int = 0
 
     def default_path(self) -> Path:
-        return Path("data/pretrained") / (f"vit{self.embed_dim}d{self.depth}p{self.patch_size}"
-                                          f"_synth{self.height}x{self.width}.safetensors")
+        return Path("data/pretrained") / (
+            f"vit{self.embed_dim}d{self.depth}p{self.patch_size}_synth{self.height}x{self.width}.safetensors"
+        )
 
     def vit_kwargs(self) -> dict[str, Any]:
         """The stored ViT: square ``img_size`` = ``pos_grid * patch_size`` (its position grid)."""
-        return dict(img_size=self.pos_grid * self.patch_size, patch_size=self.patch_size,
-                    embed_dim=self.embed_dim, depth=self.depth, num_heads=self.num_heads)
+        return dict(
+            img_size=self.pos_grid * self.patch_size,
+            patch_size=self.patch_size,
+            embed_dim=self.embed_dim,
+            depth=self.depth,
+            num_heads=self.num_heads,
+        )
 
 
 class ViTIdentityNet(ReIDModel):
@@ -119,7 +125,7 @@ class ViTIdentityNet(ReIDModel):
         tokens = vit.patch_embed.proj(x).flatten(2).transpose(1, 2)
         tokens = torch.cat((vit.cls_token.expand(x.shape[0], -1, -1), tokens), dim=1) + pos
         tokens = vit.norm(run_blocks(vit.blocks, vit.norm_pre(vit.pos_drop(tokens))))
-        return tokens[:, vit.num_prefix_tokens:].mean(dim=1), {}, {}
+        return tokens[:, vit.num_prefix_tokens :].mean(dim=1), {}, {}
 
     def forward_head(self, pooled: Tensor) -> tuple[Tensor, Tensor]:
         feat = self.bottleneck(pooled)
@@ -141,54 +147,95 @@ def read_settings(path: Path) -> dict[str, Any] | None:
 def pretrain(settings: PretrainSettings, out: Path, *, threads: int = 0, log=print) -> dict[str, Any]:
     """Train the ViT and write ``out``; returns ``{"seconds", "epochs", "steps", "num_ids"}``."""
     from vireid.data.datasets import build_dataset
-    from vireid.data.loaders import build_train_loader
+    from vireid.data.loaders import TrainBatches, build_train_loader
     from vireid.data.synth import ensure_dataset
     from vireid.data.transforms import TrainTransform
     from vireid.engine.amp import resolve_amp
-    from vireid.data.loaders import TrainBatches
     from vireid.engine.context import cpu_threads, seed_everything
     from vireid.engine.optim import build_optimizer
-    from vireid.objective import build_objective
     from vireid.engine.schedules import LRScheduler, build_schedule
     from vireid.engine.trainer import Trainer
+    from vireid.objective import build_objective
     from vireid.utils.io import save_safetensors
 
     s = settings
     with cpu_threads(threads):
         t0 = time.perf_counter()
-        ensure_dataset(s.root, "sysu", num_ids=s.num_ids, num_test_ids=2, seed=s.synth_seed,
-                       difficulty=s.difficulty, images_per_id_per_cam=s.images_per_id_per_cam,
-                       workers=max(threads, 1))
+        ensure_dataset(
+            s.root,
+            "sysu",
+            num_ids=s.num_ids,
+            num_test_ids=2,
+            seed=s.synth_seed,
+            difficulty=s.difficulty,
+            images_per_id_per_cam=s.images_per_id_per_cam,
+            workers=max(threads, 1),
+        )
         t_data = time.perf_counter() - t0
         dataset = build_dataset("sysu", s.root, mode="all", shot="single")
         seed_everything(s.seed)
-        transform = TrainTransform(height=s.height, width=s.width, padding=s.pad, flip_p=0.5,
-                                   grayscale_p=s.grayscale_p, erasing_p=s.erasing_p)
-        loader = build_train_loader(dataset.train, transform=transform, height=s.height, width=s.width,
-                                    num_ids=s.num_ids_per_batch, num_instances=s.num_pos, seed=s.seed,
-                                    num_workers=0, cache=True)
+        transform = TrainTransform(
+            height=s.height, width=s.width, padding=s.pad, flip_p=0.5, grayscale_p=s.grayscale_p, erasing_p=s.erasing_p
+        )
+        loader = build_train_loader(
+            dataset.train,
+            transform=transform,
+            height=s.height,
+            width=s.width,
+            num_ids=s.num_ids_per_batch,
+            num_instances=s.num_pos,
+            seed=s.seed,
+            num_workers=0,
+            cache=True,
+        )
         data = TrainBatches(loader, s.seed)
         model = ViTIdentityNet(loader.dataset.num_classes, (s.height, s.width), **s.vit_kwargs())
-        optimizer = build_optimizer(model, name="adamw", lr=s.lr, backbone_lr_mult=1.0,
-                                    weight_decay=s.weight_decay)
-        schedule = build_schedule("cosine", epochs=s.epochs, warmup_epochs=s.warmup_epochs, milestones=(), gammas=(),
-                                  min_factor=0.01)
-        objective = build_objective(model, label_smoothing=s.label_smoothing, triplet_weight=s.triplet_weight,
-                                    cpm_weight=0.0, ort_weight=0.0, global_batch=False)
+        optimizer = build_optimizer(model, name="adamw", lr=s.lr, backbone_lr_mult=1.0, weight_decay=s.weight_decay)
+        schedule = build_schedule(
+            "cosine", epochs=s.epochs, warmup_epochs=s.warmup_epochs, milestones=(), gammas=(), min_factor=0.01
+        )
+        objective = build_objective(
+            model,
+            label_smoothing=s.label_smoothing,
+            triplet_weight=s.triplet_weight,
+            cpm_weight=0.0,
+            ort_weight=0.0,
+            global_batch=False,
+        )
         device = torch.device("cpu")
-        trainer = Trainer(model, objective, optimizer, LRScheduler(optimizer, schedule, data.steps_per_epoch),
-                          data, epochs=s.epochs, device=device, precision=resolve_amp(s.amp, device),
-                          grad_clip=5.0, hooks=[_EpochLog(log)])
-        log(f"pretraining ViT ({sum(p.numel() for p in model.vit.parameters()) / 1e6:.2f} M params) on "
+        trainer = Trainer(
+            model,
+            objective,
+            optimizer,
+            LRScheduler(optimizer, schedule, data.steps_per_epoch),
+            data,
+            epochs=s.epochs,
+            device=device,
+            precision=resolve_amp(s.amp, device),
+            grad_clip=5.0,
+            hooks=[_EpochLog(log)],
+        )
+        log(
+            f"pretraining ViT ({sum(p.numel() for p in model.vit.parameters()) / 1e6:.2f} M params) on "
             f"{loader.dataset.num_classes} identities of {s.root}, {data.steps_per_epoch} steps/epoch x "
-            f"{s.epochs} epochs, {trainer.precision.name}")
+            f"{s.epochs} epochs, {trainer.precision.name}"
+        )
         trainer.train()
         seconds = time.perf_counter() - t0
-    info = {"seconds": round(seconds, 1), "data_seconds": round(t_data, 1), "epochs": s.epochs,
-            "steps": trainer.global_step, "num_ids": loader.dataset.num_classes,
-            "last_losses": {k: round(v, 4) for k, v in trainer.last_losses.items()}}
-    meta = {"format": FORMAT, "settings": json.dumps(asdict(s), sort_keys=True), "info": json.dumps(info),
-            "grid": json.dumps(list(model.vit.grid_size))}
+    info = {
+        "seconds": round(seconds, 1),
+        "data_seconds": round(t_data, 1),
+        "epochs": s.epochs,
+        "steps": trainer.global_step,
+        "num_ids": loader.dataset.num_classes,
+        "last_losses": {k: round(v, 4) for k, v in trainer.last_losses.items()},
+    }
+    meta = {
+        "format": FORMAT,
+        "settings": json.dumps(asdict(s), sort_keys=True),
+        "info": json.dumps(info),
+        "grid": json.dumps(list(model.vit.grid_size)),
+    }
     save_safetensors(model.vit.state_dict(), out, metadata=meta)
     return info
 
@@ -204,8 +251,14 @@ class _EpochLog(HookBase):
         self.log(f"epoch {self.trainer.epoch + 1}: {losses} ({time.perf_counter() - self.t0:.0f} s)")
 
 
-def ensure_pretrained(settings: PretrainSettings = PretrainSettings(), out: str | Path | None = None, *,
-                      threads: int = 0, force: bool = False, log=print) -> Path:
+def ensure_pretrained(
+    settings: PretrainSettings = PretrainSettings(),
+    out: str | Path | None = None,
+    *,
+    threads: int = 0,
+    force: bool = False,
+    log=print,
+) -> Path:
     """The pretrained file for ``settings`` (trained only when missing or stale)."""
     path = Path(out) if out is not None else settings.default_path()
     found = read_settings(path)
@@ -216,8 +269,10 @@ def ensure_pretrained(settings: PretrainSettings = PretrainSettings(), out: str 
         why = "other settings" if found is not None else "a file that is not a vireid ViT pretraining output"
         raise ConfigError(f"{path}: holds {why}; pass --force to replace it or --out for another path")
     info = pretrain(settings, path, threads=threads, log=log)
-    log(f"{path}: written; pretraining took {info['seconds'] / 60:.1f} min "
-        f"({info['data_seconds']:.0f} s generating the set)")
+    log(
+        f"{path}: written; pretraining took {info['seconds'] / 60:.1f} min "
+        f"({info['data_seconds']:.0f} s generating the set)"
+    )
     return path
 
 
@@ -235,8 +290,11 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.vit_pretrain", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m benchmarks.vit_pretrain",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("overrides", nargs="*", metavar="key=value")
     ap.add_argument("--out", default=None, help="output .safetensors (default: data/pretrained/<arch>.safetensors)")
     ap.add_argument("--threads", type=int, default=2)

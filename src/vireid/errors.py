@@ -21,8 +21,12 @@ class VireidError(Exception):
     exit_code = 2
 
     def __init__(self, *args: object) -> None:
-        if len(args) == 1 and isinstance(args[0], str) and args[0].startswith("Caught ") \
-                and "\nOriginal Traceback" in args[0]:
+        if (
+            len(args) == 1
+            and isinstance(args[0], str)
+            and args[0].startswith("Caught ")
+            and "\nOriginal Traceback" in args[0]
+        ):
             last = args[0].rstrip().splitlines()[-1]
             kind, sep, message = last.partition(": ")
             if sep and kind.rsplit(".", 1)[-1] == type(self).__name__:

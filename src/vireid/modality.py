@@ -36,10 +36,13 @@ def modality_to_modal(modality: str | int) -> int:
 def check_modality(modality: Tensor, batch: int) -> None:
     """Raise :class:`ShapeError` unless ``modality`` is an integer (B,) tensor of 1 (visible) / 2 (infrared)."""
     if not isinstance(modality, Tensor) or modality.shape != (batch,) or modality.is_floating_point():
-        got = (f"{tuple(modality.shape)} {modality.dtype}" if isinstance(modality, Tensor)
-               else type(modality).__name__)
-        raise ShapeError(f"expansion: expected modality as an integer tensor of shape ({batch},) "
-                         f"with {MODAL_VISIBLE} = visible, {MODAL_INFRARED} = infrared; got {got}")
+        got = f"{tuple(modality.shape)} {modality.dtype}" if isinstance(modality, Tensor) else type(modality).__name__
+        raise ShapeError(
+            f"expansion: expected modality as an integer tensor of shape ({batch},) "
+            f"with {MODAL_VISIBLE} = visible, {MODAL_INFRARED} = infrared; got {got}"
+        )
     if batch and bool(((modality != MODAL_VISIBLE) & (modality != MODAL_INFRARED)).any()):
-        raise ShapeError(f"expansion: modality values must be {MODAL_VISIBLE} (visible) or {MODAL_INFRARED} "
-                         f"(infrared), got {sorted(set(modality.tolist()))}")
+        raise ShapeError(
+            f"expansion: modality values must be {MODAL_VISIBLE} (visible) or {MODAL_INFRARED} "
+            f"(infrared), got {sorted(set(modality.tolist()))}"
+        )

@@ -80,8 +80,7 @@ def test_baseline_is_weak_across_modalities_but_not_within(tmp_path):
     from vireid.data.datasets import build_dataset
     from vireid.data.synth import generate
 
-    summary = generate(tmp_path / "sysu", "sysu", num_ids=60, seed=0, images_per_id_per_cam=2,
-                       height_range=(64, 80))
+    summary = generate(tmp_path / "sysu", "sysu", num_ids=60, seed=0, images_per_id_per_cam=2, height_range=(64, 80))
     ds = build_dataset("sysu", summary.root, mode="all", shot="single")
     d = ColorHistogram()
     results = evaluate_color_hist(ds.eval_splits(trials=range(10)), d)
@@ -92,8 +91,9 @@ def test_baseline_is_weak_across_modalities_but_not_within(tmp_path):
     test = set(ds.test_ids)
 
     def visible(cams):
-        paths = sorted(p for c in cams for p in Path(summary.root, f"cam{c}").glob("*/*.jpg")
-                       if int(p.parent.name) in test)
+        paths = sorted(
+            p for c in cams for p in Path(summary.root, f"cam{c}").glob("*/*.jpg") if int(p.parent.name) in test
+        )
         return [str(p) for p in paths], np.array([int(p.parent.name) for p in paths])
 
     (qp, qpid), (gp, gpid) = visible((1, 2)), visible((4, 5))

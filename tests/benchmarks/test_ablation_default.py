@@ -6,15 +6,23 @@ import shlex
 
 import pytest
 
+from benchmarks.ablation_default import (
+    BASE,
+    BASE_VALUES,
+    GPU_GRID,
+    GRID,
+    QUESTIONS,
+    SIZE,
+    gpu_command,
+    pretrained_settings,
+    verdicts_text,
+)
+from benchmarks.vit_pretrain import PretrainSettings
 from vireid.config import apply_overrides, load_config
 from vireid.config.build import build_model
 from vireid.engine.ablation import combinations, overrides
 from vireid.models.vit import VisionTransformer
 from vireid.utils.io import save_safetensors
-
-from benchmarks.ablation_default import (BASE, BASE_VALUES, GRID, GPU_GRID, QUESTIONS, SIZE, gpu_command,
-                                        pretrained_settings, verdicts_text)
-from benchmarks.vit_pretrain import PretrainSettings
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +81,11 @@ def test_base_config_loads_the_pretraining_stand_in():
     assert base.model.pretrained == str(settings.default_path())
     vit = base.model.args["vit"]
     assert (vit["embed_dim"], vit["depth"], vit["num_heads"], vit["patch_size"]) == (
-        settings.embed_dim, settings.depth, settings.num_heads, settings.patch_size)
+        settings.embed_dim,
+        settings.depth,
+        settings.num_heads,
+        settings.patch_size,
+    )
     # the pretraining set is another synthetic population than the benchmark's
     assert settings.synth_seed != base.data.synth["seed"] and settings.root != base.data.root
 
@@ -147,8 +159,11 @@ def test_verdicts_text_from_hand_made_rows():
         return [RunResult(combo, s, {"rank1": v, "mAP": v, "mINP": v}, 1.0, 10, ref) for s, v in enumerate(values)]
 
     depth = "model.args.stage4_depth"
-    rows = summarize(runs({depth: "1"}, [0.5, 0.6, 0.7], True) + runs({depth: "2"}, [0.53, 0.62, 0.74])
-                     + runs({depth: "3"}, [0.6, 0.52, 0.71]))
+    rows = summarize(
+        runs({depth: "1"}, [0.5, 0.6, 0.7], True)
+        + runs({depth: "2"}, [0.53, 0.62, 0.74])
+        + runs({depth: "3"}, [0.6, 0.52, 0.71])
+    )
     text = verdicts_text(rows)
     assert text.splitlines() == [
         f"- {QUESTIONS[depth]}",
@@ -178,8 +193,12 @@ def test_reference_text_states_the_row():
     from benchmarks.ablation_default import reference_text
     from vireid.engine.ablation import RunResult, summarize
 
-    rows = summarize([RunResult({}, s, {"rank1": v, "mAP": v + 0.1, "mINP": v - 0.1}, 100.0, 10, True)
-                      for s, v in enumerate([0.4, 0.5])])
+    rows = summarize(
+        [
+            RunResult({}, s, {"rank1": v, "mAP": v + 0.1, "mINP": v - 0.1}, 100.0, 10, True)
+            for s, v in enumerate([0.4, 0.5])
+        ]
+    )
     text = reference_text(rows)
     assert "DEEN-R50" in text and "seeds 0, 1" in text and "Rank-1 45.0 ± 7.1" in text and "mAP 55.0" in text
     one = reference_text(summarize([RunResult({}, 0, {"rank1": 0.4, "mAP": 0.5, "mINP": 0.3}, 1.0, 10, True)]))

@@ -37,8 +37,12 @@ def test_cli_forwards_options_to_run(capsys):
         seen.update(quick=quick, device=device)
         return [{"name": "x", "value": 1.0, "unit": "s"}]
 
-    assert cli("bench_x", "X", run, ["--quick", "--no-write", "--device", "meta"],
-               options={"--device": {"default": "cpu"}}) == 0
+    assert (
+        cli(
+            "bench_x", "X", run, ["--quick", "--no-write", "--device", "meta"], options={"--device": {"default": "cpu"}}
+        )
+        == 0
+    )
     assert seen == {"quick": True, "device": "meta"}
     assert "| x | 1 | s |" in capsys.readouterr().out
 
@@ -62,9 +66,12 @@ def test_publish_names_the_command_and_writes_only_when_asked(tmp_path, monkeypa
     path = tmp_path / "RESULTS.md"
     monkeypatch.setattr(common, "RESULTS", path)
     monkeypatch.setattr(common, "write_section", lambda key, text, path=path: write_section(key, text, path))
-    text = common.publish("precision_sensitivity_demo", "T", "body", ["--point", "demo"], write=False,
-                          module="precision_sensitivity")
+    text = common.publish(
+        "precision_sensitivity_demo", "T", "body", ["--point", "demo"], write=False, module="precision_sensitivity"
+    )
     assert "- command: `python -m benchmarks.precision_sensitivity --point demo`" in text
     assert text in capsys.readouterr().out and not path.exists()
     common.publish("method_table", "M", "rows", [], write=True)
-    assert "<!-- bench:method_table -->" in path.read_text() and "`python -m benchmarks.method_table`" in path.read_text()
+    assert (
+        "<!-- bench:method_table -->" in path.read_text() and "`python -m benchmarks.method_table`" in path.read_text()
+    )

@@ -45,7 +45,7 @@ def test_dry_run_covers_every_section(tmp_path, monkeypatch, capsys):
     for v in STEP_VARIANTS:
         assert find("step", v + " (")["unit"] == "img/s"
         assert find("step", f"memory: {v}")["unit"] == "MiB"
-    assert find("step", "ours AMP fp16")["status"] == "skip"           # CUDA-only, labelled
+    assert find("step", "ours AMP fp16")["status"] == "skip"  # CUDA-only, labelled
     assert "CUDA-only" in find("step", "ours AMP fp16")["note"]
     assert find("compile", "ours bf16 + channels_last + torch.compile")["unit"] == "img/s"
     assert find("compile", "compile time")["unit"] == "s"
@@ -105,8 +105,7 @@ def test_isolated_section_runs_in_a_child_process(tmp_path):
 
 def test_stream_kills_a_child_that_runs_past_its_time():
     lines = []
-    rc, tail = stream([python(), "-c", "import time; print('started', flush=True); time.sleep(60)"], 2,
-                      lines.append)
+    rc, tail = stream([python(), "-c", "import time; print('started', flush=True); time.sleep(60)"], 2, lines.append)
     assert rc is None and tail == ["started"] == lines
 
 

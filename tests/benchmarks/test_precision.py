@@ -9,8 +9,8 @@ import torch
 
 from benchmarks._precision import Plan, Step, group_errors, step_gradients
 from benchmarks.precision_accuracy import interval
-from vireid.objective import build_objective
 from vireid.models import DEEN
+from vireid.objective import build_objective
 from vireid.utils.precision import fp32_pins
 
 

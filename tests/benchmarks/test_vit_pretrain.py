@@ -12,8 +12,9 @@ from vireid.errors import ConfigError
 from vireid.models import DEENViT
 from vireid.utils.io import save_safetensors
 
-TINY = PretrainSettings(num_ids=12, images_per_id_per_cam=1, embed_dim=24, depth=2, num_heads=2, epochs=1,
-                        num_ids_per_batch=4)
+TINY = PretrainSettings(
+    num_ids=12, images_per_id_per_cam=1, embed_dim=24, depth=2, num_heads=2, epochs=1, num_ids_per_batch=4
+)
 
 
 def test_deen_vit_sees_the_pretraining_features(tmp_path):
@@ -27,9 +28,16 @@ def test_deen_vit_sees_the_pretraining_features(tmp_path):
         net.vit.pos_embed.normal_()  # a position grid that is far from constant
     path = tmp_path / "vit.safetensors"
     save_safetensors(net.vit.state_dict(), path)
-    deen = DEENViT(7, vit=dict(embed_dim=s.embed_dim, depth=s.depth, num_heads=s.num_heads, patch_size=s.patch_size),
-                   img_size=(s.height, s.width), stages=(1, 1), mfa=False, expansion="none", stage4_depth=0,
-                   mfa_pool=(1, 1))
+    deen = DEENViT(
+        7,
+        vit=dict(embed_dim=s.embed_dim, depth=s.depth, num_heads=s.num_heads, patch_size=s.patch_size),
+        img_size=(s.height, s.width),
+        stages=(1, 1),
+        mfa=False,
+        expansion="none",
+        stage4_depth=0,
+        mfa_pool=(1, 1),
+    )
     deen.load_pretrained(path)
     deen.eval()
     x_vis, x_ir = torch.randn(2, 3, s.height, s.width), torch.randn(3, 3, s.height, s.width)
@@ -48,8 +56,9 @@ def test_ensure_pretrained_trains_once_and_caches(tmp_path, monkeypatch):
     path = ensure_pretrained(s, out, threads=1, log=lines.append)
     assert path == out and read_settings(out) == asdict(s)
     assert any("pretraining took" in line for line in lines)
-    deen = DEENViT(5, vit=dict(embed_dim=24, depth=2, num_heads=2, patch_size=8), img_size=(96, 48), stages=(1, 1),
-                   mfa_pool=(1, 2))
+    deen = DEENViT(
+        5, vit=dict(embed_dim=24, depth=2, num_heads=2, patch_size=8), img_size=(96, 48), stages=(1, 1), mfa_pool=(1, 2)
+    )
     deen.load_pretrained(out)  # another size: pos_embed resampled
     from vireid.utils.io import load_safetensors
 

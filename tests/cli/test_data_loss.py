@@ -25,14 +25,27 @@ from tests.inference.tiny import deen_checkpoint, write_gallery
 from vireid.cli.main import main
 
 TINY = str(CONFIGS / "test_tiny.yaml")
-SYNTH = ["--num-ids", "8", "--num-test-ids", "3", "--images-per-id-per-cam", "1", "--min-height", "40",
-         "--max-height", "48"]
+SYNTH = [
+    "--num-ids",
+    "8",
+    "--num-test-ids",
+    "3",
+    "--images-per-id-per-cam",
+    "1",
+    "--min-height",
+    "40",
+    "--max-height",
+    "48",
+]
 
 
 def snapshot(root: Path) -> dict[str, str]:
     """Every file under ``root`` with the hash of its bytes."""
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def one_line(err: str) -> str:
@@ -51,8 +64,23 @@ def test_1_train_never_replaces_a_dataset_made_with_other_settings(tmp_path, cap
     assert "other settings" in err and "seed 1 (wanted 0)" in err and "data.synth=null" in err
     assert snapshot(mine) == before
     # data.synth=null: train on it as it is (no generation, nothing replaced)
-    assert main(["train", "--config", TINY, f"data.root={mine}", "data.synth=null", "--out",
-                 str(tmp_path / "run"), "--quiet", "train.epochs=1", "optim.lr=0.01"]) == 0, capsys.readouterr().err
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                TINY,
+                f"data.root={mine}",
+                "data.synth=null",
+                "--out",
+                str(tmp_path / "run"),
+                "--quiet",
+                "train.epochs=1",
+                "optim.lr=0.01",
+            ]
+        )
+        == 0
+    ), capsys.readouterr().err
     assert snapshot(mine) == before and (tmp_path / "run" / "metrics.json").is_file()
 
 
@@ -71,9 +99,25 @@ def running(tmp_path):
     """A ``vireid train`` in another process, busy in its first (very long) epoch."""
     root = tiny_dataset(tmp_path / "data")
     run = tmp_path / "run"
-    child = subprocess.Popen([sys.executable, "-m", "vireid", "train", "--config", TINY, f"data.root={root}",
-                              "train.steps_per_epoch=100000", "eval.every=0", "--out", str(run), "--quiet"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "vireid",
+            "train",
+            "--config",
+            TINY,
+            f"data.root={root}",
+            "train.steps_per_epoch=100000",
+            "eval.every=0",
+            "--out",
+            str(run),
+            "--quiet",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         _wait_for(run / "config.yaml", child)
         yield root, run, child
@@ -109,8 +153,22 @@ def test_3b_the_lock_of_a_killed_run_is_taken_over(running, capsys):
     root, run, child = running
     child.send_signal(signal.SIGKILL)  # dies holding the lock: the kernel releases it, the file stays
     child.wait(timeout=60)
-    assert main(["train", "--config", TINY, f"data.root={root}", "train.steps_per_epoch=1", "train.epochs=1",
-                 "--out", str(run), "--resume"]) == 0, capsys.readouterr().err
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                TINY,
+                f"data.root={root}",
+                "train.steps_per_epoch=1",
+                "train.epochs=1",
+                "--out",
+                str(run),
+                "--resume",
+            ]
+        )
+        == 0
+    ), capsys.readouterr().err
     assert f"took over the lock left by PID {child.pid}" in capsys.readouterr().out
 
 
@@ -125,8 +183,23 @@ def model_files(tmp_path_factory):
 def test_4_extract_never_writes_over_its_checkpoint(model_files, capsys):
     tmp, ckpt = model_files
     before = ckpt.read_bytes()
-    assert main(["extract", "--checkpoint", str(ckpt), "--input", str(tmp / "imgs"), "--modality", "visible",
-                 "--out", str(ckpt), "--no-progress"]) == 2
+    assert (
+        main(
+            [
+                "extract",
+                "--checkpoint",
+                str(ckpt),
+                "--input",
+                str(tmp / "imgs"),
+                "--modality",
+                "visible",
+                "--out",
+                str(ckpt),
+                "--no-progress",
+            ]
+        )
+        == 2
+    )
     assert "also the checkpoint" in one_line(capsys.readouterr().err)
     assert ckpt.read_bytes() == before
 
@@ -147,8 +220,13 @@ def test_6_visualize_never_writes_over_its_features_file(model_files, capsys):
     tmp, _ = model_files
     feats = tmp / "feats.safetensors"
     rng = np.random.default_rng(0)
-    save_features(feats, rng.normal(size=(12, 8)).astype(np.float32), np.repeat(np.arange(6), 2),
-                  np.ones(12, np.int64), modality="visible")
+    save_features(
+        feats,
+        rng.normal(size=(12, 8)).astype(np.float32),
+        np.repeat(np.arange(6), 2),
+        np.ones(12, np.int64),
+        modality="visible",
+    )
     before = feats.read_bytes()
     for picture in ("tsne", "distances"):
         assert main(["visualize", picture, "--features", str(feats), "--out", str(feats)]) == 2

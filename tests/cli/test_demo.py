@@ -9,16 +9,24 @@ from vireid.cli.main import main
 def test_demo_tiny(tmp_path, capsys):
     root = tiny_dataset(tmp_path / "data")
     out = tmp_path / "demo"
-    rc = main(["demo", "--config", "test_tiny", "--out", str(out), "--workers", "1",
-               f"data.root={root}"])
+    rc = main(["demo", "--config", "test_tiny", "--out", str(out), "--workers", "1", f"data.root={root}"])
     assert rc == 0
     text = capsys.readouterr().out
     assert "using cached synthetic dataset" in text
     assert "untrained" in text and "trained DEEN" in text
-    for name in ("config.yaml", "metrics.json", "metrics_untrained.json", "metrics.jsonl", "ranking.png",
-                 "checkpoints/best.safetensors", "checkpoints/last.json"):
+    for name in (
+        "config.yaml",
+        "metrics.json",
+        "metrics_untrained.json",
+        "metrics.jsonl",
+        "ranking.png",
+        "checkpoints/best.safetensors",
+        "checkpoints/last.json",
+    ):
         assert (out / name).is_file(), name
-    assert json.loads((out / "metrics_untrained.json").read_text())["directions"]["infrared_to_visible"][
-        "num_trials"] == 10
+    assert (
+        json.loads((out / "metrics_untrained.json").read_text())["directions"]["infrared_to_visible"]["num_trials"]
+        == 10
+    )
     trained = json.loads((out / "metrics.json").read_text())  # plain data only
     assert sorted(trained) == ["checkpoint", "directions", "mean", "paper_columns", "protocol", "train_seconds"]

@@ -15,14 +15,24 @@ def _write_sets(tmp_path, trials=1, seed=0):
     rng = np.random.default_rng(seed)
     protos = rng.standard_normal((6, 8))
     q_pids = np.repeat(np.arange(6), 3)
-    save_features(tmp_path / "q.safetensors", protos[q_pids] + 0.5 * rng.standard_normal((18, 8)),
-                  q_pids, rng.choice([3, 6], 18), modality="infrared")
+    save_features(
+        tmp_path / "q.safetensors",
+        protos[q_pids] + 0.5 * rng.standard_normal((18, 8)),
+        q_pids,
+        rng.choice([3, 6], 18),
+        modality="infrared",
+    )
     galleries = []
     for t in range(trials):
         g_pids = np.repeat(np.arange(6), 4)
         path = tmp_path / f"g{t}.safetensors"
-        save_features(path, protos[g_pids] + 0.5 * rng.standard_normal((24, 8)), g_pids,
-                      np.tile([1, 2, 4, 5], 6), modality="visible")
+        save_features(
+            path,
+            protos[g_pids] + 0.5 * rng.standard_normal((24, 8)),
+            g_pids,
+            np.tile([1, 2, 4, 5], 6),
+            modality="visible",
+        )
         galleries.append(str(path))
     return str(tmp_path / "q.safetensors"), galleries
 
@@ -35,8 +45,9 @@ def test_single_trial_metrics_json(tmp_path, capsys):
     assert "Rank-1" in printed and "g0.safetensors" in printed
     metrics = json.loads(out.read_text())
     qs, gs = load_features(q), load_features(g)
-    expected = evaluate(pairwise_distance(qs.feats, gs.feats), qs.pids, gs.pids, qs.camids,
-                        gs.camids, protocol="sysu").as_dict()
+    expected = evaluate(
+        pairwise_distance(qs.feats, gs.feats), qs.pids, gs.pids, qs.camids, gs.camids, protocol="sysu"
+    ).as_dict()
     for key, value in expected.items():
         assert metrics[key] == pytest.approx(value)
         assert 0.0 <= metrics[key] <= 1.0
@@ -46,8 +57,22 @@ def test_single_trial_metrics_json(tmp_path, capsys):
 def test_several_trials_are_aggregated_and_rerank_runs(tmp_path, capsys):
     q, gs = _write_sets(tmp_path, trials=3)
     out = tmp_path / "m.json"
-    code = main(["evaluate", "--query", q, "--gallery", *gs, "--protocol", "llcm",
-                 "--metric", "cosine", "--rerank", "--out", str(out)])
+    code = main(
+        [
+            "evaluate",
+            "--query",
+            q,
+            "--gallery",
+            *gs,
+            "--protocol",
+            "llcm",
+            "--metric",
+            "cosine",
+            "--rerank",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     assert "mean ± std" in capsys.readouterr().out
     metrics = json.loads(out.read_text())
@@ -62,13 +87,26 @@ def test_bad_inputs_exit_2(tmp_path, capsys):
     assert main(["evaluate", "--query", missing, "--gallery", g, "--protocol", "sysu"]) == 2
     assert "nope.safetensors: file not found" in capsys.readouterr().err
     save_features(tmp_path / "d.safetensors", np.zeros((3, 5), np.float32), [0, 1, 2], [1, 1, 1])
-    assert main(["evaluate", "--query", q, "--gallery", str(tmp_path / "d.safetensors"),
-                 "--protocol", "regdb"]) == 2
+    assert main(["evaluate", "--query", q, "--gallery", str(tmp_path / "d.safetensors"), "--protocol", "regdb"]) == 2
     assert "descriptor sizes differ" in capsys.readouterr().err
     save_features(tmp_path / "x.safetensors", np.zeros((3, 8), np.float32), [90, 91, 92], [1, 1, 1])
     out = tmp_path / "never.json"
-    assert main(["evaluate", "--query", q, "--gallery", str(tmp_path / "x.safetensors"),
-                 "--protocol", "regdb", "--out", str(out)]) == 2
+    assert (
+        main(
+            [
+                "evaluate",
+                "--query",
+                q,
+                "--gallery",
+                str(tmp_path / "x.safetensors"),
+                "--protocol",
+                "regdb",
+                "--out",
+                str(out),
+            ]
+        )
+        == 2
+    )
     assert "no query has a true match" in capsys.readouterr().err and not out.exists()
     assert main(["evaluate", "--query", q, "--gallery", g, "--protocol", "market"]) == 2
 
@@ -80,8 +118,9 @@ def test_same_files_or_same_modality_are_warned_about(tmp_path, capsys):
     assert "warning:" in err and "query file itself" in err and "both infrared" in err
     qs = load_features(q)
     save_features(tmp_path / "vis_q.safetensors", qs.feats, qs.pids, qs.camids, modality="visible")
-    assert main(["evaluate", "--query", str(tmp_path / "vis_q.safetensors"), "--gallery", g, "--protocol",
-                 "plain"]) == 0
+    assert (
+        main(["evaluate", "--query", str(tmp_path / "vis_q.safetensors"), "--gallery", g, "--protocol", "plain"]) == 0
+    )
     assert "both visible; this is not a cross-modal evaluation" in capsys.readouterr().err
     assert main(["evaluate", "--query", q, "--gallery", g, "--protocol", "sysu"]) == 0
     assert "warning" not in capsys.readouterr().err

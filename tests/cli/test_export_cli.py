@@ -30,8 +30,20 @@ def test_export_cli_parity_and_metadata(tmp_path, capsys):
 
 
 def test_export_cli_bad_out(tmp_path, capsys):
-    assert main(["export", "--checkpoint", str(tmp_path / "none.safetensors"), "--modality", "visible",
-                 "--out", str(tmp_path)]) == 2
+    assert (
+        main(
+            [
+                "export",
+                "--checkpoint",
+                str(tmp_path / "none.safetensors"),
+                "--modality",
+                "visible",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 2
+    )
     assert "is a folder" in capsys.readouterr().err
 
 
@@ -62,8 +74,9 @@ def test_readme_numpy_pil_recipe_reproduces_the_descriptor(tmp_path):
     meta = scope["meta"]
     assert meta["resize_filter"].startswith("lanczos") and meta["channel_order"] == "RGB"
     assert json_size(meta) == [64, 32]
-    bilinear = [np.asarray(Image.open(p).convert("RGB").resize((32, 64), Image.Resampling.BILINEAR), np.float32)
-                for p in paths]
+    bilinear = [
+        np.asarray(Image.open(p).convert("RGB").resize((32, 64), Image.Resampling.BILINEAR), np.float32) for p in paths
+    ]
     mean, std = np.array([0.485, 0.456, 0.406], np.float32), np.array([0.229, 0.224, 0.225], np.float32)
     x = np.stack([((b / 255 - mean) / std).transpose(2, 0, 1) for b in bilinear])
     from vireid.export import run_onnx

@@ -19,8 +19,22 @@ def ckpt(tmp_path_factory):
 def test_extract_folder(tmp_path, ckpt, capsys):
     paths = write_gallery(tmp_path / "ir", pids=(3, 1), cams=(4,), gray=True)
     out = tmp_path / "feats.safetensors"
-    rc = main(["extract", "--checkpoint", str(ckpt), "--input", str(tmp_path / "ir"), "--modality", "infrared",
-               "--out", str(out), "--batch-size", "1", "--no-progress"])
+    rc = main(
+        [
+            "extract",
+            "--checkpoint",
+            str(ckpt),
+            "--input",
+            str(tmp_path / "ir"),
+            "--modality",
+            "infrared",
+            "--out",
+            str(out),
+            "--batch-size",
+            "1",
+            "--no-progress",
+        ]
+    )
     assert rc == 0 and "2 infrared descriptors" in capsys.readouterr().out
     fs = load_features(out)
     assert fs.modality == "infrared" and fs.pids.tolist() == [1, 3] and fs.camids.tolist() == [4, 4]
@@ -34,8 +48,23 @@ def test_extract_manifest(tmp_path, ckpt):
     paths = write_gallery(tmp_path / "imgs", pids=(1,), cams=(1, 2))
     (tmp_path / "m.csv").write_text(f"path,pid,camid,modality\n{paths[0]},9,1,visible\n{paths[1]},9,2,infrared\n")
     out = tmp_path / "f.safetensors"
-    assert main(["extract", "--checkpoint", str(ckpt), "--input", str(tmp_path / "m.csv"), "--modality",
-                 "visible", "--out", str(out), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "extract",
+                "--checkpoint",
+                str(ckpt),
+                "--input",
+                str(tmp_path / "m.csv"),
+                "--modality",
+                "visible",
+                "--out",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     fs = load_features(out)
     assert fs.pids.tolist() == [9] and fs.paths == [str(paths[0])]
 
@@ -66,14 +95,59 @@ def test_a_dataset_root_gives_each_camera_its_layouts_modality(tmp_path, capsys)
     tiny_dataset(root)
     ckpt = deen_checkpoint(tmp_path)
     out = tmp_path / "vis.safetensors"
-    assert main(["extract", "--checkpoint", str(ckpt), "--input", str(root), "--modality", "visible", "--out",
-                 str(out), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "extract",
+                "--checkpoint",
+                str(ckpt),
+                "--input",
+                str(root),
+                "--modality",
+                "visible",
+                "--out",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     assert "skipped" in capsys.readouterr().err
     feats = load_features(out)
     assert set(feats.camids.tolist()) <= {1, 2, 4, 5} and len(feats) == len(list(root.glob("cam[1245]/*/*.jpg")))
-    assert main(["extract", "--checkpoint", str(ckpt), "--input", str(root / "cam1"), "--modality", "RGB", "--out",
-                 str(out), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "extract",
+                "--checkpoint",
+                str(ckpt),
+                "--input",
+                str(root / "cam1"),
+                "--modality",
+                "RGB",
+                "--out",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     assert set(load_features(out).camids.tolist()) == {1}
-    assert main(["extract", "--checkpoint", str(ckpt), "--input", str(root / "cam6"), "--modality", "visible",
-                 "--out", str(tmp_path / "no.safetensors"), "--no-progress"]) == 2
+    assert (
+        main(
+            [
+                "extract",
+                "--checkpoint",
+                str(ckpt),
+                "--input",
+                str(root / "cam6"),
+                "--modality",
+                "visible",
+                "--out",
+                str(tmp_path / "no.safetensors"),
+                "--no-progress",
+            ]
+        )
+        == 2
+    )
     assert "infrared images only" in capsys.readouterr().err and not (tmp_path / "no.safetensors").exists()

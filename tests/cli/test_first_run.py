@@ -20,11 +20,32 @@ from vireid.cli.main import main
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 SMALLER = {
-    "synth": ["--num-ids", "8", "--num-test-ids", "3", "--images-per-id-per-cam", "1", "--min-height", "40",
-              "--max-height", "48"],
-    "train": ["data.height=32", "data.width=16", "model.args.base_channels=4", "data.num_ids=2", "data.num_pos=2",
-              "data.test_batch_size=64", "train.epochs=1", "train.steps_per_epoch=2", "train.threads=1",
-              "train.amp=none", "train.channels_last=false", "data.cache=false"],
+    "synth": [
+        "--num-ids",
+        "8",
+        "--num-test-ids",
+        "3",
+        "--images-per-id-per-cam",
+        "1",
+        "--min-height",
+        "40",
+        "--max-height",
+        "48",
+    ],
+    "train": [
+        "data.height=32",
+        "data.width=16",
+        "model.args.base_channels=4",
+        "data.num_ids=2",
+        "data.num_pos=2",
+        "data.test_batch_size=64",
+        "train.epochs=1",
+        "train.steps_per_epoch=2",
+        "train.threads=1",
+        "train.amp=none",
+        "train.channels_last=false",
+        "data.cache=false",
+    ],
 }
 
 
@@ -38,8 +59,15 @@ def first_run_commands(text: str) -> list[str]:
 def test_readme_first_run(tmp_path, monkeypatch, capsys):
     pytest.importorskip("matplotlib")
     commands = first_run_commands(README.read_text())
-    assert [shlex.split(c)[1] for c in commands] == ["synth", "train", "test", "visualize", "evaluate", "index",
-                                                     "search"]
+    assert [shlex.split(c)[1] for c in commands] == [
+        "synth",
+        "train",
+        "test",
+        "visualize",
+        "evaluate",
+        "index",
+        "search",
+    ]
     monkeypatch.chdir(tmp_path)
     outputs = []
     for line in commands:

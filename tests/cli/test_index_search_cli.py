@@ -18,8 +18,24 @@ def setup(tmp_path_factory):
     gallery = write_gallery(root / "gallery", pids=(1, 2, 3), cams=(1, 2))
     queries = write_gallery(root / "queries", pids=(1, 2), cams=(3,), seed=5, gray=True)
     index = root / "gallery.index"
-    assert main(["index", "build", "--checkpoint", str(ckpt), "--gallery", str(root / "gallery"),
-                 "--modality", "visible", "--out", str(index), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "index",
+                "build",
+                "--checkpoint",
+                str(ckpt),
+                "--gallery",
+                str(root / "gallery"),
+                "--modality",
+                "visible",
+                "--out",
+                str(index),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     return root, ckpt, gallery, queries, index
 
 
@@ -32,8 +48,9 @@ def search(args, capsys):
 def test_round_trip_json_matches_the_api(setup, capsys):
     root, ckpt, gallery, queries, index = setup
     assert sorted((index).iterdir()) == [index / "feats.safetensors", index / "index.json"]
-    rc, out, err = search(["--index", index, "--query", *queries, "--modality", "infrared", "--topk", "4",
-                           "--json"], capsys)
+    rc, out, err = search(
+        ["--index", index, "--query", *queries, "--modality", "infrared", "--topk", "4", "--json"], capsys
+    )
     assert rc == 0, err
     doc = json.loads(out)
     model = vireid.load_model(ckpt)
@@ -51,8 +68,9 @@ def test_round_trip_json_matches_the_api(setup, capsys):
 
 def test_text_output_and_explicit_checkpoint(setup, capsys):
     root, ckpt, gallery, queries, index = setup
-    rc, out, _ = search(["--index", index, "--query", queries[0], "--modality", "infrared", "--checkpoint", ckpt,
-                         "--topk", "2"], capsys)
+    rc, out, _ = search(
+        ["--index", index, "--query", queries[0], "--modality", "infrared", "--checkpoint", ckpt, "--topk", "2"], capsys
+    )
     assert rc == 0 and out.count("\n") == 4 and "rank" in out and str(root / "gallery") in out
 
 
@@ -65,11 +83,25 @@ def test_wrong_modality_is_refused(setup, capsys):
 def test_query_from_another_model_is_refused(setup, capsys, tmp_path):
     root, ckpt, gallery, queries, index = setup
     other = deen_checkpoint(tmp_path, seed=1)
-    rc, _, err = search(["--index", index, "--query", queries[0], "--modality", "infrared", "--checkpoint", other],
-                        capsys)
+    rc, _, err = search(
+        ["--index", index, "--query", queries[0], "--modality", "infrared", "--checkpoint", other], capsys
+    )
     assert rc == 2 and "another model" in err
-    rc, _, err = search(["--index", index, "--query", queries[0], "--modality", "infrared", "--checkpoint", ckpt,
-                         "--input-size", "96x32"], capsys)
+    rc, _, err = search(
+        [
+            "--index",
+            index,
+            "--query",
+            queries[0],
+            "--modality",
+            "infrared",
+            "--checkpoint",
+            ckpt,
+            "--input-size",
+            "96x32",
+        ],
+        capsys,
+    )
     assert rc == 2 and "another model" in err  # same weights, another preprocessing config
 
 
@@ -84,8 +116,18 @@ def test_bad_index_and_query(setup, capsys, tmp_path):
 
 def test_build_refuses_foreign_folders_and_replaces_an_index(setup, capsys, tmp_path):
     root, ckpt, gallery, queries, index = setup
-    base = ["index", "build", "--checkpoint", str(ckpt), "--gallery", str(root / "queries"), "--modality",
-            "infrared", "--no-progress", "--out"]
+    base = [
+        "index",
+        "build",
+        "--checkpoint",
+        str(ckpt),
+        "--gallery",
+        str(root / "queries"),
+        "--modality",
+        "infrared",
+        "--no-progress",
+        "--out",
+    ]
     foreign = tmp_path / "mine"
     foreign.mkdir()
     (foreign / "keep.txt").write_text("precious")
@@ -120,14 +162,17 @@ def test_a_resaved_copy_of_the_same_model_is_accepted(setup, capsys, tmp_path):
     model.save(plain)  # no run config: the input size is given on the command line
     for path, extra in ((copy, []), (plain, ["--input-size", "64x32"])):
         assert path.read_bytes() != ckpt.read_bytes()
-        rc, out, err = search(["--index", index, "--query", queries[0], "--modality", "IR", "--checkpoint", path,
-                               *extra, "--json"], capsys)
+        rc, out, err = search(
+            ["--index", index, "--query", queries[0], "--modality", "IR", "--checkpoint", path, *extra, "--json"],
+            capsys,
+        )
         assert rc == 0, err
     from tests.inference.tiny import deen_checkpoint as other_ckpt
 
     other = other_ckpt(tmp_path, seed=7)
-    rc, _, err = search(["--index", index, "--query", queries[0], "--modality", "infrared", "--checkpoint", other],
-                        capsys)
+    rc, _, err = search(
+        ["--index", index, "--query", queries[0], "--modality", "infrared", "--checkpoint", other], capsys
+    )
     assert rc == 2 and "another model" in err
 
 

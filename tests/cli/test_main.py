@@ -12,8 +12,23 @@ TINY = str(CONFIGS / "test_tiny.yaml")
 def test_train_overrides_anywhere_later_ones_win(tmp_path, capsys):
     root = tiny_dataset(tmp_path / "data")
     run = tmp_path / "run"
-    assert main(["train", "--config", TINY, "--out", str(run), "train.epochs=3", "--quiet", f"data.root={root}",
-                 "train.epochs=1", "optim.lr=0.01"]) == 0, capsys.readouterr().err
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                TINY,
+                "--out",
+                str(run),
+                "train.epochs=3",
+                "--quiet",
+                f"data.root={root}",
+                "train.epochs=1",
+                "optim.lr=0.01",
+            ]
+        )
+        == 0
+    ), capsys.readouterr().err
     cfg = load_config(run / "config.yaml")
     assert cfg.train.epochs == 1 and cfg.data.root == str(root) and cfg.optim.lr == 0.01
 
@@ -24,12 +39,15 @@ def test_configs_prints_the_resolved_config(capsys):
     assert "epochs: 7" in text and "lr: 0.5" in text
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["train", "--config", TINY, "--outt", "x"], "unrecognized arguments: --outt"),
-    (["train", "--config", TINY, "--quiet", "epochs"], "override 'epochs' is not of the form section.key=value"),
-    (["configs", "--paths", "a=1"], "a=1: config file not found"),
-    (["extract", "--checkpoint", "x"], "the following arguments are required"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "--config", TINY, "--outt", "x"], "unrecognized arguments: --outt"),
+        (["train", "--config", TINY, "--quiet", "epochs"], "override 'epochs' is not of the form section.key=value"),
+        (["configs", "--paths", "a=1"], "a=1: config file not found"),
+        (["extract", "--checkpoint", "x"], "the following arguments are required"),
+    ],
+)
 def test_usage_errors_are_one_line(argv, message, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -47,16 +65,52 @@ def test_ablate_takes_axes_after_grid_and_overrides_after_set(tmp_path, monkeypa
 
     monkeypatch.setattr(cli, "run_ablation", fake)
     monkeypatch.setattr(cli, "report_markdown", lambda rows: "")
-    assert main(["ablate", "--config", TINY, "--grid", "optim.lr=0.1,0.01", "--set", "train.epochs=1",
-                 "--grid", "loss.cpm_weight=0,0.8", "--seeds", "0", "--set", "data.root=x", "eval.every=0",
-                 "--out", str(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                "ablate",
+                "--config",
+                TINY,
+                "--grid",
+                "optim.lr=0.1,0.01",
+                "--set",
+                "train.epochs=1",
+                "--grid",
+                "loss.cpm_weight=0,0.8",
+                "--seeds",
+                "0",
+                "--set",
+                "data.root=x",
+                "eval.every=0",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     assert list(seen["grid"]) == ["optim.lr", "loss.cpm_weight"]
     assert seen["base"].train.epochs == 1 and seen["base"].data.root == "x" and seen["base"].eval.every == 0
     # a key=value outside --grid / --set could be either: refused
-    assert main(["ablate", "--config", TINY, "--grid", "optim.lr=0.1,0.01", "--mode", "each", "train.epochs=1",
-                 "--out", str(tmp_path)]) == 2
+    assert (
+        main(
+            [
+                "ablate",
+                "--config",
+                TINY,
+                "--grid",
+                "optim.lr=0.1,0.01",
+                "--mode",
+                "each",
+                "train.epochs=1",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 2
+    )
     assert "--set" in capsys.readouterr().err
     # a one-value "axis" (what the old parser made of trailing overrides) is refused too
-    assert main(["ablate", "--config", TINY, "--grid", "optim.lr=0.1,0.01", "train.epochs=1",
-                 "--out", str(tmp_path)]) == 2
+    assert (
+        main(["ablate", "--config", TINY, "--grid", "optim.lr=0.1,0.01", "train.epochs=1", "--out", str(tmp_path)]) == 2
+    )
     assert "one value" in capsys.readouterr().err

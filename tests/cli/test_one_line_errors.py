@@ -41,8 +41,14 @@ def f(tmp_path_factory):
     files["yaml"] = t / "bad.yaml"
     (t / "notes.txt").write_text("hello\n")
     files["txt"] = t / "notes.txt"
-    save_features(t / "feats.safetensors", np.random.default_rng(0).normal(size=(6, 8)).astype(np.float32),
-                  [1, 1, 2, 2, 3, 3], [1, 2, 1, 2, 1, 2], paths=[str(t / "image.png")] * 6, modality="visible")
+    save_features(
+        t / "feats.safetensors",
+        np.random.default_rng(0).normal(size=(6, 8)).astype(np.float32),
+        [1, 1, 2, 2, 3, 3],
+        [1, 2, 1, 2, 1, 2],
+        paths=[str(t / "image.png")] * 6,
+        modality="visible",
+    )
     files["feats"] = t / "feats.safetensors"
     write_gallery(t / "gallery", pids=(1, 2), cams=(1,))
     (t / "gallery" / "cam1" / "0001" / "broken.jpg").write_bytes(b"not a jpeg")
@@ -90,48 +96,106 @@ def _cases():
         ("evaluate", "missing", "evaluate --query {nope} --gallery {feats} --protocol sysu", "file not found"),
         ("evaluate", "corrupt", "evaluate --query {corrupt} --gallery {feats} --protocol sysu", "not a readable"),
         ("evaluate", "wrong-kind", "evaluate --query {ckpt} --gallery {feats} --protocol sysu", "not a features file"),
-        ("evaluate", "wrong-kind-out", "evaluate --query {feats} --gallery {feats} --protocol sysu --out {txt}/m.json",
-         "notes.txt"),
-        ("evaluate", "bad-value", "evaluate --query {feats} --gallery {feats} --protocol sysu --max-rank 0",
-         "max_rank"),
-        ("extract", "missing", "extract --checkpoint {ckpt} --input {nope} --modality ir --out {tmp}/x.safetensors",
-         "no such folder"),
-        ("extract", "corrupt", "extract --checkpoint {ckpt} --input {broken_gallery} --modality visible "
-                               "--out {tmp}/x.safetensors --no-progress", "broken.jpg: cannot decode image"),
-        ("extract", "wrong-kind", "extract --checkpoint {ckpt} --input {txt} --modality ir --out {tmp}/x.safetensors",
-         "expected a folder of images or a CSV manifest"),
-        ("extract", "bad-value", "extract --checkpoint {ckpt} --input {broken_gallery} --modality ultraviolet "
-                                 "--out {tmp}/x.safetensors", "accepted, in any case"),
-        ("index", "missing", "index build --checkpoint {nope} --gallery {broken_gallery} --modality visible "
-                             "--out {tmp}/i1", "checkpoint not found"),
-        ("index", "corrupt", "index build --checkpoint {truncated} --gallery {broken_gallery} --modality visible "
-                             "--out {tmp}/i2", "not a readable safetensors"),
-        ("index", "wrong-kind", "index build --checkpoint {ckpt} --gallery {broken_gallery} --modality visible "
-                                "--out {txt}", "not a folder"),
-        ("index", "bad-value", "index build --checkpoint {ckpt} --gallery {broken_gallery} --modality visible "
-                               "--out {tmp}/i3 --input-size 0x5", "sizes must be positive"),
+        (
+            "evaluate",
+            "wrong-kind-out",
+            "evaluate --query {feats} --gallery {feats} --protocol sysu --out {txt}/m.json",
+            "notes.txt",
+        ),
+        (
+            "evaluate",
+            "bad-value",
+            "evaluate --query {feats} --gallery {feats} --protocol sysu --max-rank 0",
+            "max_rank",
+        ),
+        (
+            "extract",
+            "missing",
+            "extract --checkpoint {ckpt} --input {nope} --modality ir --out {tmp}/x.safetensors",
+            "no such folder",
+        ),
+        (
+            "extract",
+            "corrupt",
+            "extract --checkpoint {ckpt} --input {broken_gallery} --modality visible "
+            "--out {tmp}/x.safetensors --no-progress",
+            "broken.jpg: cannot decode image",
+        ),
+        (
+            "extract",
+            "wrong-kind",
+            "extract --checkpoint {ckpt} --input {txt} --modality ir --out {tmp}/x.safetensors",
+            "expected a folder of images or a CSV manifest",
+        ),
+        (
+            "extract",
+            "bad-value",
+            "extract --checkpoint {ckpt} --input {broken_gallery} --modality ultraviolet --out {tmp}/x.safetensors",
+            "accepted, in any case",
+        ),
+        (
+            "index",
+            "missing",
+            "index build --checkpoint {nope} --gallery {broken_gallery} --modality visible --out {tmp}/i1",
+            "checkpoint not found",
+        ),
+        (
+            "index",
+            "corrupt",
+            "index build --checkpoint {truncated} --gallery {broken_gallery} --modality visible --out {tmp}/i2",
+            "not a readable safetensors",
+        ),
+        (
+            "index",
+            "wrong-kind",
+            "index build --checkpoint {ckpt} --gallery {broken_gallery} --modality visible --out {txt}",
+            "not a folder",
+        ),
+        (
+            "index",
+            "bad-value",
+            "index build --checkpoint {ckpt} --gallery {broken_gallery} --modality visible "
+            "--out {tmp}/i3 --input-size 0x5",
+            "sizes must be positive",
+        ),
         ("search", "missing", "search --index {nope} --query {png} --modality ir", "missing index.json"),
         ("search", "corrupt", "search --index {bad_index} --query {png} --modality ir", "invalid JSON"),
         ("search", "wrong-kind", "search --index {ckpt} --query {png} --modality ir", "not a vireid index"),
         ("search", "bad-value", "search --index {bad_index} --query {png} --modality ir --topk 0", "--topk"),
-        ("export", "missing", "export --checkpoint {nope}.safetensors --modality visible --out {tmp}/m.onnx",
-         "checkpoint not found"),
+        (
+            "export",
+            "missing",
+            "export --checkpoint {nope}.safetensors --modality visible --out {tmp}/m.onnx",
+            "checkpoint not found",
+        ),
         ("export", "corrupt", "export --checkpoint {corrupt} --modality visible --out {tmp}/m.onnx", "not a readable"),
         ("export", "wrong-kind", "export --checkpoint {png} --modality visible --out {tmp}/m.onnx", "not a readable"),
         ("export", "bad-value", "export --checkpoint {ckpt} --modality visible --out {tmp}/m.onnx --opset 3", "opset"),
         ("visualize", "missing", "visualize ranks --query {nope} --gallery {feats} --out {tmp}/r.png", "not found"),
         ("visualize", "corrupt", "visualize tsne --features {corrupt} --out {tmp}/t.png", "not a readable"),
         ("visualize", "wrong-kind", "visualize distances --features {ckpt} --out {tmp}/d.png", "not a features file"),
-        ("visualize", "bad-value", "visualize ranks --query {feats} --gallery {feats} --out {tmp}/r.png --topk 0",
-         "topk"),
-        ("visualize", "wrong-kind-image", "visualize attention --checkpoint {ckpt} --image {txt} --modality ir "
-                                          "--out {tmp}/a.png", "cannot decode image"),
+        (
+            "visualize",
+            "bad-value",
+            "visualize ranks --query {feats} --gallery {feats} --out {tmp}/r.png --topk 0",
+            "topk",
+        ),
+        (
+            "visualize",
+            "wrong-kind-image",
+            "visualize attention --checkpoint {ckpt} --image {txt} --modality ir --out {tmp}/a.png",
+            "cannot decode image",
+        ),
         ("ablate", "missing", "ablate --config {nope}.yaml --grid optim.lr=0.1,0.2 --out {tmp}/a", "not found"),
         ("ablate", "corrupt", "ablate --config {yaml} --grid optim.lr=0.1,0.2 --out {tmp}/a", "bad.yaml"),
         ("ablate", "wrong-kind", "ablate --config {png} --grid optim.lr=0.1,0.2 --out {tmp}/a", "image.png"),
         ("ablate", "bad-value", f"ablate --config {TINY} --grid optim.lr=0.1,-1 --out {{tmp}}/a", "optim.lr"),
-        ("ablate", "ambiguous", f"ablate --config {TINY} --grid optim.lr=0.1,0.2 --mode each train.epochs=1 "
-                                "--out {tmp}/a", "--set"),
+        (
+            "ablate",
+            "ambiguous",
+            f"ablate --config {TINY} --grid optim.lr=0.1,0.2 --mode each train.epochs=1 --out {{tmp}}/a",
+            "--set",
+        ),
         ("configs", "missing", "configs {nope}.yaml", "config file not found"),
         ("configs", "corrupt", "configs {yaml}", "bad.yaml"),
         ("configs", "wrong-kind", "configs {png}", "image.png"),

@@ -35,12 +35,15 @@ def test_unknown_layout_exits_2(tmp_path, capsys):
     assert not (tmp_path / "ds").exists()
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--difficulty", "2"], "difficulty"),
-    (["--num-ids", "1"], "num_ids"),
-    (["--min-height", "90", "--max-height", "60"], "height_range"),
-    (["--workers", "0"], "workers"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--difficulty", "2"], "difficulty"),
+        (["--num-ids", "1"], "num_ids"),
+        (["--min-height", "90", "--max-height", "60"], "height_range"),
+        (["--workers", "0"], "workers"),
+    ],
+)
 def test_bad_values_exit_2(tmp_path, capsys, args, message):
     assert main(["synth", "--layout", "llcm", "--out", str(tmp_path / "ds"), *args]) == 2
     err = capsys.readouterr().err

@@ -42,14 +42,16 @@ def test_full_protocol_metrics_json(tmp_path, capsys):
 
 def test_checkpoint_errors_exit_2(tmp_path, capsys):
     root = tiny_dataset(tmp_path / "data")
-    assert main(["test", "--config", TINY, "--checkpoint", str(tmp_path / "nope.safetensors"),
-                 f"data.root={root}"]) == 2
+    assert (
+        main(["test", "--config", TINY, "--checkpoint", str(tmp_path / "nope.safetensors"), f"data.root={root}"]) == 2
+    )
     assert "checkpoint not found" in capsys.readouterr().err
     assert main(["test", "--config", TINY, "--checkpoint", str(tmp_path), f"data.root={root}"]) == 2
     assert "no checkpoint found" in capsys.readouterr().err
     save_weights(TinyReID(), tmp_path / "other.safetensors")
-    assert main(["test", "--config", TINY, "--checkpoint", str(tmp_path / "other.safetensors"),
-                 f"data.root={root}"]) == 2
+    assert (
+        main(["test", "--config", TINY, "--checkpoint", str(tmp_path / "other.safetensors"), f"data.root={root}"]) == 2
+    )
     assert "not a vireid model checkpoint" in capsys.readouterr().err
 
 
@@ -64,8 +66,8 @@ def test_model_is_rebuilt_from_the_checkpoint_not_the_config(tmp_path):
     assert build.build_model(cfg.model, num_classes=5).config["base_channels"] == 8  # would not load
     torch.manual_seed(0)
     same = build.build_model(load_config(TINY, [f"data.root={root}"]).model, num_classes=5)
-    from vireid.engine.context import evaluate_model, make_context
     from vireid.data.datasets import build_dataset
+    from vireid.engine.context import evaluate_model, make_context
 
     base = load_config(TINY, [f"data.root={root}"])
     _, ref = evaluate_model(same, build_dataset("sysu", root), base, make_context(base, "cpu", quiet=True))
@@ -77,8 +79,10 @@ def test_viz_writes_pictures(tmp_path, capsys):
 
     root, ckpt = _tiny_run(tmp_path)
     out = tmp_path / "out"
-    assert main(["test", "--config", TINY, "--checkpoint", str(ckpt), "--out", str(out), "--viz",
-                 f"data.root={root}"]) == 0
+    assert (
+        main(["test", "--config", TINY, "--checkpoint", str(ckpt), "--out", str(out), "--viz", f"data.root={root}"])
+        == 0
+    )
     for name in ("ranks.png", "tsne.png", "distances.png"):
         assert (out / name).read_bytes()[:4] == b"\x89PNG"
     assert (out / "metrics.json").is_file()
@@ -91,8 +95,8 @@ def test_viz_writes_pictures(tmp_path, capsys):
 
 def test_protocol_distances_equal_authors_fusion(tmp_path):
     """vireid test scores -(sum over embeddings of pool and BN inner products), as DEEN's test.py."""
-    from vireid.engine.evaluator import run_splits
     from vireid.data.datasets import build_dataset
+    from vireid.engine.evaluator import run_splits
 
     root = tiny_dataset(tmp_path / "data")
     cfg = load_config(TINY, [f"data.root={root}"])
@@ -105,8 +109,9 @@ def test_protocol_distances_equal_authors_fusion(tmp_path):
     from vireid.data.loaders import build_test_loader
 
     def six(records, modal):
-        images = torch.cat([b[0] for b in build_test_loader(records, height=cfg.data.height,
-                                                            width=cfg.data.width, batch_size=64)])
+        images = torch.cat(
+            [b[0] for b in build_test_loader(records, height=cfg.data.height, width=cfg.data.width, batch_size=64)]
+        )
         x = images if modal == 1 else None
         y = images if modal == 2 else None
         with torch.no_grad():
@@ -126,8 +131,10 @@ def test_rerank_option(tmp_path, capsys):
     root, ckpt = _tiny_run(tmp_path)
     plain, rr = tmp_path / "plain", tmp_path / "rr"
     assert main(["test", "--config", TINY, "--checkpoint", str(ckpt), "--out", str(plain), f"data.root={root}"]) == 0
-    assert main(["test", "--config", TINY, "--checkpoint", str(ckpt), "--out", str(rr), "--rerank",
-                 f"data.root={root}"]) == 0
+    assert (
+        main(["test", "--config", TINY, "--checkpoint", str(ckpt), "--out", str(rr), "--rerank", f"data.root={root}"])
+        == 0
+    )
     a = json.loads((plain / "metrics.json").read_text())
     b = json.loads((rr / "metrics.json").read_text())
     assert b["rerank"] is True and a["rerank"] is False
@@ -175,29 +182,89 @@ def test_run_folder_default_and_save_features(tmp_path, capsys):
     assert len(galleries) == 10 and (feats / "query.safetensors").is_file()
     capsys.readouterr()
     out = tmp_path / "again.json"
-    assert main(["evaluate", "--query", str(feats / "query.safetensors"), "--gallery", *map(str, galleries),
-                 "--protocol", "sysu", "--metric", "inner", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--query",
+                str(feats / "query.safetensors"),
+                "--gallery",
+                *map(str, galleries),
+                "--protocol",
+                "sysu",
+                "--metric",
+                "inner",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     again = json.loads(out.read_text())
     for k in ("rank1", "mAP", "mINP"):
         assert again[k] == pytest.approx(got["mean"][k], abs=1e-6)
-    assert main(["visualize", "ranks", "--query", str(feats / "query.safetensors"), "--gallery", str(galleries[0]),
-                 "--out", str(tmp_path / "ranks.png")]) == 0
+    assert (
+        main(
+            [
+                "visualize",
+                "ranks",
+                "--query",
+                str(feats / "query.safetensors"),
+                "--gallery",
+                str(galleries[0]),
+                "--out",
+                str(tmp_path / "ranks.png"),
+            ]
+        )
+        == 0
+    )
     assert (tmp_path / "ranks.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_overrides_anywhere_after_the_subcommand(tmp_path):
     root, ckpt = _tiny_run(tmp_path)
-    assert main(["test", "--checkpoint", str(ckpt), "eval.flip=false", "--out", str(tmp_path / "o"),
-                 f"data.root={root}", "--config", TINY, "eval.trials=1"]) == 0
+    assert (
+        main(
+            [
+                "test",
+                "--checkpoint",
+                str(ckpt),
+                "eval.flip=false",
+                "--out",
+                str(tmp_path / "o"),
+                f"data.root={root}",
+                "--config",
+                TINY,
+                "eval.trials=1",
+            ]
+        )
+        == 0
+    )
     assert (tmp_path / "o" / "metrics.json").is_file()
 
 
 def test_a_config_that_contradicts_the_checkpoints_run_is_warned_about(tmp_path, capsys):
     root, ckpt = _tiny_run(tmp_path)
-    assert main(["test", "--checkpoint", str(ckpt), "--config", TINY, f"data.root={root}", "eval.combine=bn",
-                 "--out", str(tmp_path / "o")]) == 0
+    assert (
+        main(
+            [
+                "test",
+                "--checkpoint",
+                str(ckpt),
+                "--config",
+                TINY,
+                f"data.root={root}",
+                "eval.combine=bn",
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 0
+    )
     err = capsys.readouterr().err
     assert "warning: eval.combine is 'bn' here but 'all' in the checkpoint's training run" in err
-    assert main(["test", "--checkpoint", str(ckpt), "--config", TINY, f"data.root={root}", "--out",
-                 str(tmp_path / "o")]) == 0
+    assert (
+        main(["test", "--checkpoint", str(ckpt), "--config", TINY, f"data.root={root}", "--out", str(tmp_path / "o")])
+        == 0
+    )
     assert "warning" not in capsys.readouterr().err

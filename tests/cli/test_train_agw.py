@@ -23,8 +23,10 @@ def trained(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("train_agw")
     root = tiny_dataset(tmp / "data")
     run = tmp / "run"
-    assert main(["train", "--config", TINY, "--out", str(run), "--quiet", f"data.root={root}",
-                 "train.checkpoint_every=1"]) == 0
+    assert (
+        main(["train", "--config", TINY, "--out", str(run), "--quiet", f"data.root={root}", "train.checkpoint_every=1"])
+        == 0
+    )
     return tmp, root, run
 
 
@@ -49,8 +51,22 @@ def test_killed_agw_run_resumes_to_the_same_weights(trained):
     crashed = tmp / "crashed"
     with pytest.raises(StopAtStep.StopTraining):
         train(cfg, crashed, quiet=True, stop_at_step=3)  # dies mid-epoch 2, after the checkpoint of step 3
-    assert main(["train", "--config", TINY, "--out", str(crashed), "--quiet", "--resume", f"data.root={root}",
-                 "train.checkpoint_every=1"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                TINY,
+                "--out",
+                str(crashed),
+                "--quiet",
+                "--resume",
+                f"data.root={root}",
+                "train.checkpoint_every=1",
+            ]
+        )
+        == 0
+    )
     ref = CheckpointManager(run / "checkpoints").load_last()
     got = CheckpointManager(crashed / "checkpoints").load_last()
     assert ref[0].keys() == got[0].keys() and any(k.startswith("nl2.") for k in ref[0])

@@ -21,8 +21,9 @@ def trained(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("train_cli")
     root = tiny_dataset(tmp / "data")
     run = tmp / "run"
-    rc = main(["train", "--config", TINY, "--out", str(run), "--quiet", f"data.root={root}",
-               "train.checkpoint_every=1"])
+    rc = main(
+        ["train", "--config", TINY, "--out", str(run), "--quiet", f"data.root={root}", "train.checkpoint_every=1"]
+    )
     assert rc == 0
     return tmp, root, run
 
@@ -43,8 +44,18 @@ def test_train_writes_a_complete_run_folder(trained):
 
 def test_test_command_reproduces_the_final_evaluation(trained, tmp_path, capsys):
     _, root, run = trained
-    rc = main(["test", "--config", TINY, "--checkpoint", str(run / "checkpoints" / "best.safetensors"),
-               "--out", str(tmp_path), f"data.root={root}"])
+    rc = main(
+        [
+            "test",
+            "--config",
+            TINY,
+            "--checkpoint",
+            str(run / "checkpoints" / "best.safetensors"),
+            "--out",
+            str(tmp_path),
+            f"data.root={root}",
+        ]
+    )
     assert rc == 0
     assert "mean ± std" in capsys.readouterr().out
     got = json.loads((tmp_path / "metrics.json").read_text())
@@ -58,8 +69,22 @@ def test_killed_run_resumes_to_the_same_weights(trained):
     crashed = tmp / "crashed"
     with pytest.raises(StopAtStep.StopTraining):
         train(cfg, crashed, quiet=True, stop_at_step=3)  # dies mid-epoch 2, after the checkpoint of step 3
-    assert main(["train", "--config", TINY, "--out", str(crashed), "--quiet", "--resume", f"data.root={root}",
-                 "train.checkpoint_every=1"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                TINY,
+                "--out",
+                str(crashed),
+                "--quiet",
+                "--resume",
+                f"data.root={root}",
+                "train.checkpoint_every=1",
+            ]
+        )
+        == 0
+    )
     ref = CheckpointManager(run / "checkpoints").load_last()
     got = CheckpointManager(crashed / "checkpoints").load_last()
     assert ref[0].keys() == got[0].keys()
@@ -88,8 +113,22 @@ def test_a_corrupt_image_in_a_loader_worker_is_one_line(trained, tmp_path, capsy
     broken = sorted((copy / "cam1").rglob("*.jpg"))
     for p in broken:
         p.write_bytes(b"not a jpeg")
-    assert main(["train", "--config", TINY, f"data.root={copy}", "data.synth=null", "data.workers=1",
-                 "--out", str(tmp_path / "run"), "--quiet"]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                TINY,
+                f"data.root={copy}",
+                "data.synth=null",
+                "data.workers=1",
+                "--out",
+                str(tmp_path / "run"),
+                "--quiet",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "cannot decode image" in err[0] and "/cam1/" in err[0], err
     assert "Traceback" not in err[0] and "worker" not in err[0]
@@ -106,8 +145,23 @@ def test_fine_tuning_starts_from_a_vireid_checkpoint(trained, tmp_path, capsys):
     other = build.build_model(cfg.model, num_classes=9)  # "trained elsewhere", on 9 identities
     other.save(tmp_path / "other.safetensors")
     # a vanishing learning rate: the run's weights stay where they started
-    assert main(["train", "--config", TINY, f"data.root={root}", f"train.init_from={tmp_path / 'other.safetensors'}",
-                 "--out", str(tmp_path / "run"), "train.epochs=1", "optim.lr=1e-9", "eval.every=0"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                TINY,
+                f"data.root={root}",
+                f"train.init_from={tmp_path / 'other.safetensors'}",
+                "--out",
+                str(tmp_path / "run"),
+                "train.epochs=1",
+                "optim.lr=1e-9",
+                "eval.every=0",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "init_from" in out and "left at initialisation (9 identities in the checkpoint, 5 here)" in out
     got = read_weights(tmp_path / "run" / "checkpoints" / "best.safetensors")[0]

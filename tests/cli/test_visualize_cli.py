@@ -21,15 +21,24 @@ def features(tmp_path):
         pids = [int(p.parent.name) for p in paths]
         feats = rng.normal(size=(len(paths), 16)) + 3 * np.eye(16)[np.array(pids) - 1]  # identity clusters
         out[modality] = tmp_path / f"{modality}.safetensors"
-        save_features(out[modality], feats.astype(np.float32), pids, [3] * len(pids), paths=[str(p) for p in paths],
-                      modality=modality)
+        save_features(
+            out[modality],
+            feats.astype(np.float32),
+            pids,
+            [3] * len(pids),
+            paths=[str(p) for p in paths],
+            modality=modality,
+        )
     return out
 
 
 def test_ranks_tsne_distances(features, tmp_path, capsys):
     vis, ir = str(features["visible"]), str(features["infrared"])
-    jobs = {"ranks": ["--query", ir, "--gallery", vis, "--topk", "3", "--num-queries", "2"],
-            "tsne": ["--features", vis, ir], "distances": ["--features", vis, ir]}
+    jobs = {
+        "ranks": ["--query", ir, "--gallery", vis, "--topk", "3", "--num-queries", "2"],
+        "tsne": ["--features", vis, ir],
+        "distances": ["--features", vis, ir],
+    }
     for picture, args in jobs.items():
         out = tmp_path / "pics" / f"{picture}.png"
         assert main(["visualize", picture, *args, "--out", str(out)]) == 0, capsys.readouterr().err
@@ -41,25 +50,86 @@ def test_attention_from_a_checkpoint(tmp_path, capsys):
     ckpt = engine_checkpoint(tmp_path / "abd.safetensors", tiny_deen(0, **kw), args=kw)
     (img,) = write_gallery(tmp_path / "img", pids=(1,), cams=(1,))
     out = tmp_path / "att.png"
-    assert main(["visualize", "attention", "--checkpoint", str(ckpt), "--image", str(img), "--modality", "visible",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "visualize",
+                "attention",
+                "--checkpoint",
+                str(ckpt),
+                "--image",
+                str(img),
+                "--modality",
+                "visible",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert out.read_bytes()[:8] == PNG
     plain = engine_checkpoint(tmp_path / "plain.safetensors", tiny_deen(0))
-    assert main(["visualize", "attention", "--checkpoint", str(plain), "--image", str(img), "--modality", "visible",
-                 "--out", str(tmp_path / "no.png")]) == 2
+    assert (
+        main(
+            [
+                "visualize",
+                "attention",
+                "--checkpoint",
+                str(plain),
+                "--image",
+                str(img),
+                "--modality",
+                "visible",
+                "--out",
+                str(tmp_path / "no.png"),
+            ]
+        )
+        == 2
+    )
     assert "no CAM/PAM" in capsys.readouterr().err and not (tmp_path / "no.png").exists()
 
 
 def test_bad_features_files(features, tmp_path, capsys):
     save_features(tmp_path / "nopaths.safetensors", np.zeros((2, 16), np.float32), [1, 2], [1, 1])
-    assert main(["visualize", "ranks", "--query", str(tmp_path / "nopaths.safetensors"), "--gallery",
-                 str(features["visible"]), "--out", str(tmp_path / "r.png")]) == 2
+    assert (
+        main(
+            [
+                "visualize",
+                "ranks",
+                "--query",
+                str(tmp_path / "nopaths.safetensors"),
+                "--gallery",
+                str(features["visible"]),
+                "--out",
+                str(tmp_path / "r.png"),
+            ]
+        )
+        == 2
+    )
     assert "no image paths" in capsys.readouterr().err
-    assert main(["visualize", "ranks", "--query", str(features["infrared"]), "--gallery", str(features["visible"]),
-                 "--query-index", "0", "9", "--out", str(tmp_path / "r.png")]) == 2
+    assert (
+        main(
+            [
+                "visualize",
+                "ranks",
+                "--query",
+                str(features["infrared"]),
+                "--gallery",
+                str(features["visible"]),
+                "--query-index",
+                "0",
+                "9",
+                "--out",
+                str(tmp_path / "r.png"),
+            ]
+        )
+        == 2
+    )
     assert "out of range" in capsys.readouterr().err
     (tmp_path / "junk.safetensors").write_bytes(b"junk")
-    assert main(["visualize", "tsne", "--features", str(tmp_path / "junk.safetensors"), "--out",
-                 str(tmp_path / "t.png")]) == 2
+    assert (
+        main(["visualize", "tsne", "--features", str(tmp_path / "junk.safetensors"), "--out", str(tmp_path / "t.png")])
+        == 2
+    )
     assert "junk.safetensors" in capsys.readouterr().err
     assert not list(tmp_path.glob("*.png"))

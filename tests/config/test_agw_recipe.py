@@ -15,8 +15,8 @@ import torch
 from tests.config.test_loader import CONFIGS
 from vireid.config import build, load_config
 from vireid.engine.hooks import EvalHook
-from vireid.models.base import TrainOutput
 from vireid.losses import WeightedRegularizedTriplet
+from vireid.models.base import TrainOutput
 
 RECIPES = ["agw_sysu.yaml", "agw_regdb.yaml", "agw_llcm.yaml"]
 
@@ -109,16 +109,19 @@ def authors_lr(epoch: int, lr: float = 0.1) -> float:
 
 
 def test_schedule_and_groups_are_the_authors_for_every_epoch():
-    cfg = load_config(CONFIGS / "agw_sysu.yaml", ["model.args.base_channels=4", "model.args.layers=[1,1,1,1]",
-                                                  "model.pretrained=none"])
+    cfg = load_config(
+        CONFIGS / "agw_sysu.yaml",
+        ["model.args.base_channels=4", "model.args.layers=[1,1,1,1]", "model.pretrained=none"],
+    )
     model = build.build_model(cfg.model, num_classes=5)
     opt = build.build_optimizer(cfg.optim, model)
     head = {id(p) for m in (model.bottleneck, model.classifier) for p in m.parameters() if p.requires_grad}
     groups = {g["name"]: g for g in opt.param_groups}
     assert groups["head"]["lr"] == pytest.approx(0.1) and groups["backbone"]["lr"] == pytest.approx(0.01)
     assert {id(p) for p in groups["head"]["params"]} == head
-    assert {id(p) for p in groups["backbone"]["params"]} == {id(p) for p in model.parameters()
-                                                             if p.requires_grad} - head
+    assert {id(p) for p in groups["backbone"]["params"]} == {
+        id(p) for p in model.parameters() if p.requires_grad
+    } - head
     assert all(g["momentum"] == 0.9 and g["nesterov"] and g["weight_decay"] == 5e-4 for g in opt.param_groups)
     schedule = build.build_schedule(cfg)
     assert not schedule.per_step  # train.py:238: set once at the start of each epoch

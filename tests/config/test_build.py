@@ -1,9 +1,8 @@
 import pytest
 
-from vireid.config import load_config
-from vireid.config import build
-from vireid.errors import ConfigError
 from tests.config.test_loader import CONFIGS
+from vireid.config import build, load_config
+from vireid.errors import ConfigError
 
 
 def test_build_model_optimizer_schedule_from_config():
@@ -42,7 +41,8 @@ def test_erasing_value_reaches_the_transform_and_is_checked():
     cfg = load_config(CONFIGS / "agw_sysu.yaml")
     t = TrainTransform(**build.train_transform_kwargs(cfg.data))
     assert t.erasing_value == (0.0, 0.0, 0.0) and t.grayscale_p == 0.0
-    assert TrainTransform(**build.train_transform_kwargs(load_config(CONFIGS / "deen_sysu.yaml").data)
-                          ).erasing_value == pytest.approx((0.485, 0.456, 0.406))
+    assert TrainTransform(
+        **build.train_transform_kwargs(load_config(CONFIGS / "deen_sysu.yaml").data)
+    ).erasing_value == pytest.approx((0.485, 0.456, 0.406))
     with pytest.raises(ConfigError, match="data.erasing_value"):
         build.train_transform_kwargs(load_config(CONFIGS / "agw_sysu.yaml", ["data.erasing_value=[0, 0]"]).data)

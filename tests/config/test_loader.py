@@ -3,11 +3,18 @@ from pathlib import Path
 
 import pytest
 
-from vireid.config import (Config, apply_overrides, config_diff, dump_config, from_dict, load_config,
-                           save_config, to_dict)
+from vireid.config import (
+    Config,
+    apply_overrides,
+    config_diff,
+    dump_config,
+    from_dict,
+    load_config,
+    save_config,
+    to_dict,
+)
 from vireid.config.shipped import CONFIG_DIR as CONFIGS
 from vireid.errors import ConfigError
-
 
 
 def write(path: Path, text: str) -> Path:
@@ -21,15 +28,23 @@ def test_base_inheritance_is_recursive_and_merges_mappings(tmp_path):
     write(tmp_path / "sub" / "b.yaml", "base: ../a.yaml\ntrain: {epochs: 5}\n")
     write(tmp_path / "c.yaml", "base: sub/b.yaml\nmodel: {args: {base_channels: 16}}\noptim: {lr: 0.05}\n")
     cfg = load_config(tmp_path / "c.yaml")
-    assert cfg.train.epochs == 5 and cfg.train.seed == 7           # child wins, base kept
+    assert cfg.train.epochs == 5 and cfg.train.seed == 7  # child wins, base kept
     assert cfg.model.args == {"variant": "regdb", "base_channels": 16}  # deep merge of dicts
-    assert cfg.optim.lr == 0.05 and cfg.optim.momentum == 0.9      # schema default
+    assert cfg.optim.lr == 0.05 and cfg.optim.momentum == 0.9  # schema default
 
 
 def test_overrides_are_yaml_parsed(tmp_path):
     write(tmp_path / "a.yaml", "optim: {milestones: [20, 80]}\n")
-    cfg = load_config(tmp_path / "a.yaml", ["optim.lr=1e-3", "optim.milestones=[5, 9]", "optim.grad_clip=null",
-                                            "model.args.base_channels=8", "train.deterministic=true"])
+    cfg = load_config(
+        tmp_path / "a.yaml",
+        [
+            "optim.lr=1e-3",
+            "optim.milestones=[5, 9]",
+            "optim.grad_clip=null",
+            "model.args.base_channels=8",
+            "train.deterministic=true",
+        ],
+    )
     assert cfg.optim.lr == 0.001 and cfg.optim.milestones == (5, 9) and cfg.optim.grad_clip is None
     assert cfg.model.args == {"base_channels": 8} and cfg.train.deterministic is True
 

@@ -12,20 +12,23 @@ def test_every_shipped_config_is_in_range():
         load_config(path)
 
 
-@pytest.mark.parametrize("override, message", [
-    ("optim.lr=-1", "optim.lr: must be > 0, got -1.0"),
-    ("optim.lr=0", "optim.lr: must be > 0"),
-    ("train.epochs=0", "train.epochs: must be >= 1, got 0"),
-    ("data.num_ids=0", "data.num_ids: must be >= 1"),
-    ("data.test_batch_size=-4", "data.test_batch_size: must be >= 1"),
-    ("data.erasing_p=1.5", "data.erasing_p: must be >= 0 and <= 1"),
-    ("data.erasing_area=[0.2,3]", "data.erasing_area: must be >= 0 and <= 1 (every item)"),
-    ("optim.momentum=1", "optim.momentum: must be >= 0 and < 1"),
-    ("loss.infonce_temperature=0", "loss.infonce_temperature: must be > 0"),
-    ("train.amp=fp8", "train.amp: expected one of none, auto, bf16, fp16, got 'fp8'"),
-    ("optim.lr=.nan", "optim.lr: must be > 0"),
-    ("eval.trials=0", "eval.trials: must be >= 1"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("optim.lr=-1", "optim.lr: must be > 0, got -1.0"),
+        ("optim.lr=0", "optim.lr: must be > 0"),
+        ("train.epochs=0", "train.epochs: must be >= 1, got 0"),
+        ("data.num_ids=0", "data.num_ids: must be >= 1"),
+        ("data.test_batch_size=-4", "data.test_batch_size: must be >= 1"),
+        ("data.erasing_p=1.5", "data.erasing_p: must be >= 0 and <= 1"),
+        ("data.erasing_area=[0.2,3]", "data.erasing_area: must be >= 0 and <= 1 (every item)"),
+        ("optim.momentum=1", "optim.momentum: must be >= 0 and < 1"),
+        ("loss.infonce_temperature=0", "loss.infonce_temperature: must be > 0"),
+        ("train.amp=fp8", "train.amp: expected one of none, auto, bf16, fp16, got 'fp8'"),
+        ("optim.lr=.nan", "optim.lr: must be > 0"),
+        ("eval.trials=0", "eval.trials: must be >= 1"),
+    ],
+)
 def test_out_of_range_overrides(override, message):
     with pytest.raises(ConfigError) as info:
         load_config("test_tiny", [override])

@@ -39,30 +39,55 @@ PAPER = ("deen_sysu", "deen_regdb", "deen_llcm")
 # (config key, config, authors' value, where, the authors' line)
 RECIPE = [
     # initial weights
-    ("model.pretrained", None, "imagenet", "DEEN/model.py:44,61,78",
-     "resnet50(pretrained=True, ...) for visible_module, thermal_module and base_resnet"),
+    (
+        "model.pretrained",
+        None,
+        "imagenet",
+        "DEEN/model.py:44,61,78",
+        "resnet50(pretrained=True, ...) for visible_module, thermal_module and base_resnet",
+    ),
     # input size
     ("data.height", None, 384, "DEEN/train.py:35", "parser.add_argument('--img_h', default=384, ...)"),
     ("data.width", None, 144, "DEEN/train.py:34", "parser.add_argument('--img_w', default=144, ...)"),
     # precision
-    ("train.amp", None, "none", "DEEN/train.py:284-297",
-     "feat1, out1, loss_ort = net(input1, input2) ... loss.backward(); optimizer.step()  (no autocast)"),
+    (
+        "train.amp",
+        None,
+        "none",
+        "DEEN/train.py:284-297",
+        "feat1, out1, loss_ort = net(input1, input2) ... loss.backward(); optimizer.step()  (no autocast)",
+    ),
     # epochs
     ("train.epochs", None, 151, "DEEN/train.py:410", "for epoch in range(start_epoch, 151 - start_epoch):"),
     # best checkpoint
     ("eval.every", None, 1, "DEEN/train.py:432", "if epoch > 0 and epoch % 1 == 0:"),
     ("eval.start", None, 2, "DEEN/train.py:432", "if epoch > 0 ...  (0-based: the 2nd epoch first)"),
     ("eval.metric", None, "rank1", "DEEN/train.py:438", "if cmc7[0] > best_acc:"),
-    ("eval.select", None, "authors", "DEEN/train.py:150,170,344,369,387",
-     "gallery trial=0; net(input, input, test_mode[k]) (no flip); distmat7 = distmat1 + ... + distmat6"),
+    (
+        "eval.select",
+        None,
+        "authors",
+        "DEEN/train.py:150,170,344,369,387",
+        "gallery trial=0; net(input, input, test_mode[k]) (no flip); distmat7 = distmat1 + ... + distmat6",
+    ),
     # training image decode
-    ("data.draft", None, False, "DEEN/pre_process_sysu.py:55-56",
-     "img = Image.open(img_path); img = img.resize((fix_image_width, fix_image_height), Image.ANTIALIAS)"),
+    (
+        "data.draft",
+        None,
+        False,
+        "DEEN/pre_process_sysu.py:55-56",
+        "img = Image.open(img_path); img = img.resize((fix_image_width, fix_image_height), Image.ANTIALIAS)",
+    ),
     # multi-GPU: one GPU, P x K x 2 images per step
     ("data.num_ids", None, 6, "DEEN/train.py:36", "parser.add_argument('--batch-size', default=6, ...)"),
     ("data.num_pos", None, 4, "DEEN/train.py:40", "parser.add_argument('--num_pos', default=4, ...)"),
-    ("data.per_rank_batch", None, False, "DEEN/train.py:43,49",
-     "--gpu default='3'; os.environ['CUDA_VISIBLE_DEVICES'] = args.gpu  (one GPU, one batch)"),
+    (
+        "data.per_rank_batch",
+        None,
+        False,
+        "DEEN/train.py:43,49",
+        "--gpu default='3'; os.environ['CUDA_VISIBLE_DEVICES'] = args.gpu  (one GPU, one batch)",
+    ),
     ("train.sync_bn", None, True, "DEEN/train.py:197,284", "net.to(device) ... net(input1, input2)  (one BN batch)"),
     # augmentation
     ("data.pad", None, 10, "DEEN/train.py:106", "transforms.Pad(10),"),
@@ -70,27 +95,57 @@ RECIPE = [
     ("data.flip", None, True, "DEEN/train.py:109", "transforms.RandomHorizontalFlip(),"),
     ("data.erasing_p", None, 0.5, "DEEN/train.py:39", "parser.add_argument('--erasing_p', default=0.5, ...)"),
     ("data.erasing_ratio", None, 0.3, "DEEN/train.py:112,122,132", "RandomErasing(..., r1 = 0.3, ...)"),
-    ("data.erasing_area", "deen_sysu", (0.2, 0.8), "DEEN/train.py:112",
-     "transform_sysu: RandomErasing(probability = args.erasing_p, sl = 0.2, sh = 0.8, r1 = 0.3, ...)"),
-    ("data.erasing_area", "deen_regdb", (0.02, 0.4), "DEEN/train.py:122",
-     "transform_regdb: RandomErasing(probability = args.erasing_p, sl = 0.02, sh = 0.4, r1 = 0.3, ...)"),
-    ("data.erasing_area", "deen_llcm", (0.02, 0.4), "DEEN/train.py:132",
-     "transform_llcm: RandomErasing(probability = args.erasing_p, sl = 0.02, sh = 0.4, r1 = 0.3, ...)"),
+    (
+        "data.erasing_area",
+        "deen_sysu",
+        (0.2, 0.8),
+        "DEEN/train.py:112",
+        "transform_sysu: RandomErasing(probability = args.erasing_p, sl = 0.2, sh = 0.8, r1 = 0.3, ...)",
+    ),
+    (
+        "data.erasing_area",
+        "deen_regdb",
+        (0.02, 0.4),
+        "DEEN/train.py:122",
+        "transform_regdb: RandomErasing(probability = args.erasing_p, sl = 0.02, sh = 0.4, r1 = 0.3, ...)",
+    ),
+    (
+        "data.erasing_area",
+        "deen_llcm",
+        (0.02, 0.4),
+        "DEEN/train.py:132",
+        "transform_llcm: RandomErasing(probability = args.erasing_p, sl = 0.02, sh = 0.4, r1 = 0.3, ...)",
+    ),
     # optimiser and schedule
     ("optim.name", None, "sgd", "DEEN/train.py:25", "parser.add_argument('--optim', default='sgd', ...)"),
     ("optim.lr", None, 0.1, "DEEN/train.py:24", "parser.add_argument('--lr', default=0.1, ...)"),
     ("optim.backbone_lr_mult", None, 0.1, "DEEN/train.py:230", "{'params': base_params, 'lr': 0.1 * args.lr},"),
-    ("optim.head_modules", None, ("bottleneck", "classifier"), "DEEN/train.py:224-225",
-     "ignored_params = list(map(id, net.bottleneck.parameters())) + list(map(id, net.classifier.parameters()))"),
+    (
+        "optim.head_modules",
+        None,
+        ("bottleneck", "classifier"),
+        "DEEN/train.py:224-225",
+        "ignored_params = list(map(id, net.bottleneck.parameters())) + list(map(id, net.classifier.parameters()))",
+    ),
     ("optim.weight_decay", None, 5e-4, "DEEN/train.py:233", "weight_decay=5e-4, momentum=0.9, nesterov=True)"),
     ("optim.momentum", None, 0.9, "DEEN/train.py:233", "weight_decay=5e-4, momentum=0.9, nesterov=True)"),
     ("optim.nesterov", None, True, "DEEN/train.py:233", "weight_decay=5e-4, momentum=0.9, nesterov=True)"),
     ("optim.schedule", None, "step", "DEEN/train.py:236-253", "def adjust_learning_rate(optimizer, epoch):"),
     ("optim.warmup_epochs", None, 10, "DEEN/train.py:238-239", "if epoch < 10: lr = args.lr * (epoch + 1) / 10"),
-    ("optim.milestones", None, (20, 80), "DEEN/train.py:242-245",
-     "elif epoch >= 20 and epoch < 80: lr = args.lr * 0.1 / elif epoch >= 80: lr = args.lr * 0.01"),
-    ("optim.gammas", None, (0.1, 0.01), "DEEN/train.py:242-245",
-     "elif epoch >= 20 and epoch < 80: lr = args.lr * 0.1 / elif epoch >= 80: lr = args.lr * 0.01"),
+    (
+        "optim.milestones",
+        None,
+        (20, 80),
+        "DEEN/train.py:242-245",
+        "elif epoch >= 20 and epoch < 80: lr = args.lr * 0.1 / elif epoch >= 80: lr = args.lr * 0.01",
+    ),
+    (
+        "optim.gammas",
+        None,
+        (0.1, 0.01),
+        "DEEN/train.py:242-245",
+        "elif epoch >= 20 and epoch < 80: lr = args.lr * 0.1 / elif epoch >= 80: lr = args.lr * 0.01",
+    ),
     # objective
     ("loss.id_weight", None, 1.0, "DEEN/train.py:294", "loss = loss_id + loss_tri + loss_cpm + loss_ort"),
     ("loss.triplet", None, "batch_hard", "DEEN/train.py:216", "criterion_tri= OriTripletLoss(...)"),
@@ -103,18 +158,46 @@ RECIPE = [
     ("loss.metric_normalize", None, False, "DEEN/train.py:288", "loss_tri = criterion_tri(feat1, labels)"),
     # data and run
     ("train.seed", None, 0, "DEEN/train.py:42", "parser.add_argument('--seed', default=0, ...)"),
-    ("train.steps_per_epoch", None, None, "DEEN/utils.py:73-74",
-     "N = np.maximum(len(train_color_label), len(train_thermal_label)); for j in range(int(N/(batchSize*num_pos))+1):"),
+    (
+        "train.steps_per_epoch",
+        None,
+        None,
+        "DEEN/utils.py:73-74",
+        "N = np.maximum(len(train_color_label), len(train_thermal_label)); for j in range(int(N/(batchSize*num_pos))+1):",
+    ),
     ("data.mode", "deen_sysu", "all", "DEEN/train.py:44", "parser.add_argument('--mode', default='all', ...)"),
     ("data.dataset", "deen_sysu", "sysu", "DEEN/train.py:23", "parser.add_argument('--dataset', default='sysu', ...)"),
-    ("data.dataset", "deen_regdb", "regdb", "DEEN/train_regdb.bash:1", "python train.py --dataset regdb --gpu 0 --trial 1"),
+    (
+        "data.dataset",
+        "deen_regdb",
+        "regdb",
+        "DEEN/train_regdb.bash:1",
+        "python train.py --dataset regdb --gpu 0 --trial 1",
+    ),
     ("data.trial", "deen_regdb", 1, "DEEN/train_regdb.bash:1-10", "--trial 1 ... --trial 10 (one run per trial)"),
-    ("model.args", "deen_regdb", {"variant": "regdb"}, "DEEN/model.py:248-250",
-     "if self.dataset == 'regdb':  # For regdb dataset, we remove the MFA3 block and layer4."),
+    (
+        "model.args",
+        "deen_regdb",
+        {"variant": "regdb"},
+        "DEEN/model.py:248-250",
+        "if self.dataset == 'regdb':  # For regdb dataset, we remove the MFA3 block and layer4.",
+    ),
     ("data.dataset", "deen_llcm", "llcm", "DEEN/train.py:64", "elif dataset == 'llcm':"),
     # final test (vireid test): the authors' test.py
-    ("eval.flip", None, True, "DEEN/test.py:120-124", "input2 = Variable(fliplr(input).cuda()); feat = feat_pool1 + feat_pool2"),
-    ("eval.combine", None, "all", "DEEN/test.py:310", "distmat7 = distmat1 + distmat3 + distmat5 + distmat2 + distmat4 + distmat6"),
+    (
+        "eval.flip",
+        None,
+        True,
+        "DEEN/test.py:120-124",
+        "input2 = Variable(fliplr(input).cuda()); feat = feat_pool1 + feat_pool2",
+    ),
+    (
+        "eval.combine",
+        None,
+        "all",
+        "DEEN/test.py:310",
+        "distmat7 = distmat1 + distmat3 + distmat5 + distmat2 + distmat4 + distmat6",
+    ),
 ]
 
 
@@ -182,11 +265,14 @@ def test_epochs_and_the_schedule_are_the_authors():
     assert [schedule(e) for e in range(151)] == pytest.approx([authors(e) for e in range(151)])
 
 
-@pytest.mark.parametrize("name,trials,direction", [
-    ("deen_sysu", [0], "infrared_to_visible"),    # train.py:57 test_mode = [1, 2]; :150 trial=0
-    ("deen_regdb", None, "visible_to_infrared"),  # train.py:62 test_mode = [2, 1]; :159-160 the run's trial
-    ("deen_llcm", [0], "infrared_to_visible"),    # train.py:67,169-170 query NIR (mode 2), gallery VIS trial=0
-])
+@pytest.mark.parametrize(
+    "name,trials,direction",
+    [
+        ("deen_sysu", [0], "infrared_to_visible"),  # train.py:57 test_mode = [1, 2]; :150 trial=0
+        ("deen_regdb", None, "visible_to_infrared"),  # train.py:62 test_mode = [2, 1]; :159-160 the run's trial
+        ("deen_llcm", [0], "infrared_to_visible"),  # train.py:67,169-170 query NIR (mode 2), gallery VIS trial=0
+    ],
+)
 def test_best_checkpoint_rule_is_the_authors_in_training_test(name, trials, direction):
     """Selection: trial 0, one direction, the six inner products summed, no flip (train.py:344,369,387);
     the final evaluation stays the full protocol (10 trials, every direction, flip: test.py)."""
@@ -197,13 +283,17 @@ def test_best_checkpoint_rule_is_the_authors_in_training_test(name, trials, dire
     assert final["flip"] is True and final["combine"] == "all"
     assert final["trials"] == (None if name == "deen_regdb" else list(range(10)))
     protocol = load_config(name, ["eval.select=protocol"])
-    assert build.selection_eval(protocol)["flip"] is True and build.selection_eval(protocol)["directions"] == \
-        final["directions"][: len(build.selection_eval(protocol)["directions"])]
+    assert (
+        build.selection_eval(protocol)["flip"] is True
+        and build.selection_eval(protocol)["directions"]
+        == final["directions"][: len(build.selection_eval(protocol)["directions"])]
+    )
 
 
 def _tiny_sysu_cfg(root):
-    return load_config("deen_sysu", [f"data.root={root}", "data.height=32", "data.width=16", "data.workers=0",
-                                     "model.pretrained=none"])
+    return load_config(
+        "deen_sysu", [f"data.root={root}", "data.height=32", "data.width=16", "data.workers=0", "model.pretrained=none"]
+    )
 
 
 def test_selection_metric_equals_the_authors_in_training_test(tmp_path):
@@ -232,8 +322,14 @@ def test_selection_metric_equals_the_authors_in_training_test(tmp_path):
     qp, qb = authors_feats(split.query, 2)
     gp, gb = authors_feats(split.gallery, 1)
     distmat7 = sum(qp[e] @ gp[e].T + qb[e] @ gb[e].T for e in range(3))  # train.py:381-387
-    ref = evaluate_reference(-distmat7.numpy(), [r.pid for r in split.query], [r.pid for r in split.gallery],
-                             [r.camid for r in split.query], [r.camid for r in split.gallery], protocol="sysu")
+    ref = evaluate_reference(
+        -distmat7.numpy(),
+        [r.pid for r in split.query],
+        [r.pid for r in split.gallery],
+        [r.camid for r in split.query],
+        [r.camid for r in split.gallery],
+        protocol="sysu",
+    )
     assert summary["mean"]["rank1"] == pytest.approx(ref.cmc[0]) and summary["mean"]["mAP"] == pytest.approx(ref.mAP)
 
 
@@ -266,8 +362,9 @@ def test_llcm_reports_the_published_visible_to_infrared_orientation(tmp_path):
     from vireid.engine.evaluator import summarize, tables
 
     root = make_llcm(tmp_path / "llcm")
-    cfg = load_config("deen_llcm", [f"data.root={root}", "data.height=32", "data.width=16", "data.workers=0",
-                                    "model.pretrained=none"])
+    cfg = load_config(
+        "deen_llcm", [f"data.root={root}", "data.height=32", "data.width=16", "data.workers=0", "model.pretrained=none"]
+    )
     assert build.final_eval(cfg)["directions"] == ("infrared_to_visible", "visible_to_infrared", PAPER_DIRECTION)
     torch.manual_seed(0)
     model = DEEN(3, base_channels=4, layers=(1, 1, 1, 1)).eval()
@@ -276,20 +373,29 @@ def test_llcm_reports_the_published_visible_to_infrared_orientation(tmp_path):
     ours = {(r.split.direction, r.split.trial): r for r in results}
     for t in range(10):
         vis_to_ir, paper = ours[("visible_to_infrared", t)], ours[(PAPER_DIRECTION, t)]
-        q, g = vis_to_ir.split.query, vis_to_ir.split.gallery      # all VIS images, the trial's NIR draw
+        q, g = vis_to_ir.split.query, vis_to_ir.split.gallery  # all VIS images, the trial's NIR draw
         distmat = (vis_to_ir.gallery_feats.double() @ vis_to_ir.query_feats.double().T).numpy()
-        ref = evaluate_reference(-distmat, [r.pid for r in g], [r.pid for r in q], [r.camid for r in g],
-                                 [r.camid for r in q], protocol="llcm")
+        ref = evaluate_reference(
+            -distmat,
+            [r.pid for r in g],
+            [r.pid for r in q],
+            [r.camid for r in g],
+            [r.camid for r in q],
+            protocol="llcm",
+        )
         assert paper.result.cmc[0] == pytest.approx(ref.cmc[0]) and paper.result.mAP == pytest.approx(ref.mAP)
         assert paper.result.mINP == pytest.approx(ref.mINP)
-    assert summary["paper_columns"] == {"infrared_to_visible": "infrared_to_visible",
-                                        "visible_to_infrared": PAPER_DIRECTION}
+    assert summary["paper_columns"] == {
+        "infrared_to_visible": "infrared_to_visible",
+        "visible_to_infrared": PAPER_DIRECTION,
+    }
     averaged = [summary["directions"][d]["mean"]["rank1"] for d in ("infrared_to_visible", "visible_to_infrared")]
     assert summary["mean"]["rank1"] == pytest.approx(sum(averaged) / 2)  # the published orientation is apart
     text = tables(results)
     assert "the paper's VIS->IR column" in text and "not the paper's VIS->IR column" in text
-    assert summarize([r for r in results if r.split.direction != PAPER_DIRECTION]).get("paper_columns") == \
-        {"infrared_to_visible": "infrared_to_visible"}
+    assert summarize([r for r in results if r.split.direction != PAPER_DIRECTION]).get("paper_columns") == {
+        "infrared_to_visible": "infrared_to_visible"
+    }
 
 
 def test_regdb_thermal_to_visible_uses_the_right_stems(tmp_path):
@@ -300,8 +406,10 @@ def test_regdb_thermal_to_visible_uses_the_right_stems(tmp_path):
     from vireid.data.datasets import build_dataset
 
     root = make_regdb(tmp_path / "regdb")
-    cfg = load_config("deen_regdb", [f"data.root={root}", "data.height=32", "data.width=16", "data.workers=0",
-                                     "model.pretrained=none"])
+    cfg = load_config(
+        "deen_regdb",
+        [f"data.root={root}", "data.height=32", "data.width=16", "data.workers=0", "model.pretrained=none"],
+    )
     torch.manual_seed(0)
     model = DEEN(3, "regdb", base_channels=4, layers=(1, 1, 1, 1)).eval()
     with torch.no_grad():
@@ -312,8 +420,10 @@ def test_regdb_thermal_to_visible_uses_the_right_stems(tmp_path):
     assert (v2t.split.direction, t2v.split.direction) == ("visible_to_infrared", "infrared_to_visible")
     assert {r.modality for r in t2v.split.query} == {"infrared"}
     assert torch.allclose(t2v.distmat, v2t.distmat.T)
-    assert summary["paper_columns"] == {"visible_to_infrared": "visible_to_infrared",
-                                        "infrared_to_visible": "infrared_to_visible"}
+    assert summary["paper_columns"] == {
+        "visible_to_infrared": "visible_to_infrared",
+        "infrared_to_visible": "infrared_to_visible",
+    }
 
 
 @pytest.mark.parametrize("world", [2, 3, 6])
@@ -331,7 +441,7 @@ def test_multi_gpu_keeps_the_authors_global_batch(world):
     b = samplers[0].batch_size
     assert b * world == single.batch_size == 24
     ranks = [list(s) for s in samplers]
-    steps = [sum((rk[i * b:(i + 1) * b] for rk in ranks), []) for i in range(single.batches_per_epoch)]
+    steps = [sum((rk[i * b : (i + 1) * b] for rk in ranks), []) for i in range(single.batches_per_epoch)]
     assert sum(steps, []) == list(single)
     assert build.build_objective(cfg.loss, DEEN(5, base_channels=4, layers=(1, 1, 1, 1))).global_batch
     assert dataclasses.asdict(cfg.train)["sync_bn"] is True

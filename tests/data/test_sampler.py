@@ -6,14 +6,14 @@ from vireid.errors import CheckpointError, ConfigError
 
 P, K = 3, 2
 RNG = np.random.default_rng(0)
-VIS = RNG.integers(0, 10, 120)           # 10 identities
+VIS = RNG.integers(0, 10, 120)  # 10 identities
 IR = np.concatenate([np.arange(10), RNG.integers(0, 10, 70), [11, 11]])  # 11 has no visible image
 
 
 def batches(sampler):
     items = list(sampler)
     bs = sampler.batch_size
-    return [items[i:i + bs] for i in range(0, len(items), bs)]
+    return [items[i : i + bs] for i in range(0, len(items), bs)]
 
 
 def make(**kw):
@@ -98,4 +98,4 @@ def test_state_round_trip_resumes_mid_epoch():
     with pytest.raises(CheckpointError, match="num_ids=3, this run has 2"):
         make(num_ids=2).load_state_dict(state)
     with pytest.raises(CheckpointError, match="batches_done"):
-        make().load_state_dict({**state, "batches_done": 10 ** 6})
+        make().load_state_dict({**state, "batches_done": 10**6})

@@ -19,8 +19,11 @@ TINY = dict(num_ids=8, images_per_id_per_cam=2, height_range=(48, 64))
 
 
 def _tree_digest(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +63,9 @@ def test_sysu_layout(datasets):
 def test_regdb_layout(datasets):
     root = datasets["regdb"]
     names = sorted(p.name for p in (root / "idx").iterdir())
-    assert names == sorted(f"{s}_{m}_{t}.txt" for s in ("train", "test") for m in ("visible", "thermal")
-                           for t in range(1, 11))
+    assert names == sorted(
+        f"{s}_{m}_{t}.txt" for s in ("train", "test") for m in ("visible", "thermal") for t in range(1, 11)
+    )
     for img in _images(root):
         rel = img.relative_to(root).as_posix()
         m = re.fullmatch(r"(Visible|Thermal)/(\d+)/(male|female)_(front|back)_([vt])_(\d{5})_(\d+)\.bmp", rel)
@@ -78,8 +82,9 @@ def test_regdb_layout(datasets):
                 assert (root / rel).is_file() and 0 <= int(label) < 4
             split_ids[split] = {int(line.split(" ")[0].split("/")[1]) for line in vis}
             # pairs: the k-th visible and thermal images share identity, serial and view
-            assert [v.replace("Visible", "").replace("_v_", "_") for v in vis] == \
-                   [t.replace("Thermal", "").replace("_t_", "_") for t in th]
+            assert [v.replace("Visible", "").replace("_v_", "_") for v in vis] == [
+                t.replace("Thermal", "").replace("_t_", "_") for t in th
+            ]
         assert split_ids["train"].isdisjoint(split_ids["test"]) and len(split_ids["train"]) == 4
     assert (root / "idx" / "train_visible_1.txt").read_text() != (root / "idx" / "train_visible_2.txt").read_text()
 
@@ -100,8 +105,9 @@ def test_llcm_layout(datasets):
     pids = sorted({p for p, _ in train_ids})
     assert sorted(train_ids) == [(p, i) for i, p in enumerate(pids)]  # labels 0..C-1 in id order
     assert set(pids).isdisjoint(test_ids) and sorted(pids + test_ids) == list(range(1, 9))
-    test_dirs = {int(p.name) for p in (root / "test_vis").glob("cam*/*")} | \
-        {int(p.name) for p in (root / "test_nir").glob("cam*/*")}
+    test_dirs = {int(p.name) for p in (root / "test_vis").glob("cam*/*")} | {
+        int(p.name) for p in (root / "test_nir").glob("cam*/*")
+    }
     assert test_dirs == set(test_ids)
 
 
@@ -165,15 +171,20 @@ def test_llcm_has_low_light_visible_images(datasets):
 
 
 def test_difficulty_changes_statistics(tmp_path):
-    easy = generate(tmp_path / "easy", "sysu", seed=1, difficulty=0.0, num_ids=6, images_per_id_per_cam=3,
-                    height_range=(64, 64))
-    hard = generate(tmp_path / "hard", "sysu", seed=1, difficulty=1.0, num_ids=6, images_per_id_per_cam=3,
-                    height_range=(64, 64))
+    easy = generate(
+        tmp_path / "easy", "sysu", seed=1, difficulty=0.0, num_ids=6, images_per_id_per_cam=3, height_range=(64, 64)
+    )
+    hard = generate(
+        tmp_path / "hard", "sysu", seed=1, difficulty=1.0, num_ids=6, images_per_id_per_cam=3, height_range=(64, 64)
+    )
     assert easy.num_occluded == 0 and hard.num_occluded > 0
 
     def roughness(root):  # mean absolute difference of horizontally adjacent pixels (noise + edges)
-        return float(np.mean([np.abs(np.diff(np.asarray(Image.open(p), dtype=np.float32), axis=1)).mean()
-                              for p in _images(root)]))
+        return float(
+            np.mean(
+                [np.abs(np.diff(np.asarray(Image.open(p), dtype=np.float32), axis=1)).mean() for p in _images(root)]
+            )
+        )
 
     assert roughness(hard.root) > roughness(easy.root) * 1.2
 

@@ -9,8 +9,7 @@ import pytest
 
 from vireid.data.synth.camera import make_camera
 from vireid.data.synth.identity import PATTERNS, luminance, sample_identity
-from vireid.data.synth.render import (BG, HAIR, SKIN, UPPER, UPPER2, Pose, material_map, render,
-                                      sample_pose)
+from vireid.data.synth.render import BG, HAIR, SKIN, UPPER, UPPER2, Pose, material_map, render, sample_pose
 
 SCENE = (100, 90)
 
@@ -51,16 +50,17 @@ def test_sample_pose_sizes_and_views():
 
 
 def test_material_map_views_and_pattern():
-    ident = dataclasses.replace(sample_identity(0, 1), pattern="hstripes", hat=False, backpack=False, bag=False,
-                                long_hair=False)
+    ident = dataclasses.replace(
+        sample_identity(0, 1), pattern="hstripes", hat=False, backpack=False, bag=False, long_hair=False
+    )
     front, shade, _ = material_map(ident, _pose("front"))
     back, _, _ = material_map(ident, _pose("back"))
     side, _, _ = material_map(ident, _pose("side"))
     assert front.shape == (96, 48) and shade.shape == (96, 48)
     assert (front == BG).mean() > 0.4 and (front == UPPER2).sum() > 20 and (front == UPPER).sum() > 20
-    assert (back == SKIN).sum() < (front == SKIN).sum()          # no face from behind
+    assert (back == SKIN).sum() < (front == SKIN).sum()  # no face from behind
     assert (back == HAIR).sum() > (front == HAIR).sum()
-    assert (side != BG).sum() < (front != BG).sum()              # narrower silhouette
+    assert (side != BG).sum() < (front != BG).sum()  # narrower silhouette
     plain = dataclasses.replace(ident, pattern="plain")
     assert (material_map(plain, _pose("front"))[0] == UPPER2).sum() == 0
     logo = dataclasses.replace(ident, pattern="logo")

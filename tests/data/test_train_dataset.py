@@ -62,8 +62,7 @@ def test_cache_gives_same_samples(records):
     cached.preload()
     assert len(cached._cache) == len(records)
     for item in [(0, 0, 1, 2), (0, 5, 3, 0), (2, 5, 3, 0)]:
-        assert all(torch.equal(torch.as_tensor(a), torch.as_tensor(b))
-                   for a, b in zip(plain[item], cached[item]))
+        assert all(torch.equal(torch.as_tensor(a), torch.as_tensor(b)) for a, b in zip(plain[item], cached[item]))
     assert not torch.equal(plain[(0, 5, 3, 0)][0], plain[(1, 5, 3, 0)][0])  # epoch enters the seed
 
 

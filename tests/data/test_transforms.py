@@ -3,9 +3,19 @@ import pytest
 import torch
 from PIL import Image, ImageOps
 
-from vireid.data.transforms import (IMAGENET_MEAN, IMAGENET_STD, TestTransform, TrainTransform,
-                                    channel_adapt_gray_, channel_exchange_, deen_train_transform, grayscale,
-                                    pad_crop, random_erasing_, to_tensor_normalized)
+from vireid.data.transforms import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    TestTransform,
+    TrainTransform,
+    channel_adapt_gray_,
+    channel_exchange_,
+    deen_train_transform,
+    grayscale,
+    pad_crop,
+    random_erasing_,
+    to_tensor_normalized,
+)
 
 H, W = 32, 16
 MEAN = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
@@ -88,7 +98,7 @@ def test_random_erasing_fills_one_rectangle_with_the_mean(img):
         changed = (out != base).any(0)
         ys, xs = torch.nonzero(changed, as_tuple=True)
         assert changed.any()
-        box = out[:, ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+        box = out[:, ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
         assert torch.equal(box, MEAN.expand_as(box))  # DEEN fills with the mean values (a rectangle)
         assert 0.01 <= box[0].numel() / (H * W) <= 0.45
     t = base.clone()

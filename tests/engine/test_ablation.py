@@ -4,12 +4,10 @@ import pytest
 import torch
 
 from vireid.config import load_config
-from vireid.engine.ablation import (combinations, markdown_table, overrides, parse_grid, run_ablation,
-                                   split_values)
-from vireid.engine.run import TrainResult
 from vireid.config.shipped import CONFIG_DIR as CONFIGS
+from vireid.engine.ablation import combinations, markdown_table, overrides, parse_grid, run_ablation, split_values
+from vireid.engine.run import TrainResult
 from vireid.errors import ConfigError
-
 
 
 def _result(summary: dict) -> TrainResult:
@@ -46,8 +44,9 @@ def test_run_ablation_aggregates_seeds(tmp_path):
         r1 = 0.5 + 0.1 * cfg.train.seed + (0.2 if cfg.optim.lr == 0.01 else 0.0)
         return _result({"mean": {"rank1": r1, "mAP": r1 / 2, "mINP": r1 / 4}, "train_seconds": 1.0})
 
-    rows = run_ablation(base, {"optim.lr": ["0.1", "0.01"]}, tmp_path, seeds=[0, 1], train_fn=fake_train,
-                        log=lambda s: None)
+    rows = run_ablation(
+        base, {"optim.lr": ["0.1", "0.01"]}, tmp_path, seeds=[0, 1], train_fn=fake_train, log=lambda s: None
+    )
     assert sorted(seen) == [(0.01, 0), (0.01, 1), (0.1, 0), (0.1, 1)]
     by_lr = {r["combo"]["optim.lr"]: r for r in rows}
     assert by_lr["0.01"]["rank1"][0] == pytest.approx(0.75) and by_lr["0.01"]["params"] == 10
@@ -61,10 +60,12 @@ def test_run_ablation_aggregates_seeds(tmp_path):
 def test_linked_axis_sets_every_key(tmp_path):
     """``a+b=[x,y]`` is one factor: each value sets all its keys together."""
     grid = parse_grid(["data.height+data.width=[32,16],[48,24]"])
-    assert combinations(grid, "each") == [{"data.height+data.width": "[32,16]"},
-                                          {"data.height+data.width": "[48,24]"}]
+    assert combinations(grid, "each") == [{"data.height+data.width": "[32,16]"}, {"data.height+data.width": "[48,24]"}]
     assert overrides({"data.height+data.width": "[48,24]", "optim.lr": "0.1"}) == [
-        "data.height=48", "data.width=24", "optim.lr=0.1"]
+        "data.height=48",
+        "data.width=24",
+        "optim.lr=0.1",
+    ]
     with pytest.raises(ConfigError, match="list of 2 items"):
         parse_grid(["data.height+data.width=32,[48,24]"])
     with pytest.raises(ConfigError, match="one value; an axis needs two or more.*--set"):
@@ -86,8 +87,14 @@ def test_bad_override_fails_before_training(tmp_path):
     base = load_config(CONFIGS / "test_tiny.yaml")
     calls = []
     with pytest.raises(ConfigError):
-        run_ablation(base, {"optim.no_such_key": ["1", "2"]}, tmp_path, seeds=[0],
-                     train_fn=lambda *a, **k: calls.append(1), log=lambda s: None)
+        run_ablation(
+            base,
+            {"optim.no_such_key": ["1", "2"]},
+            tmp_path,
+            seeds=[0],
+            train_fn=lambda *a, **k: calls.append(1),
+            log=lambda s: None,
+        )
     assert not calls
 
 
@@ -97,8 +104,22 @@ def test_ablate_cli_end_to_end(tmp_path, capsys):
 
     root = tiny_dataset(tmp_path / "data")
     out = tmp_path / "abl"
-    code = main(["ablate", "--config", str(CONFIGS / "test_tiny.yaml"), "--grid", "loss.cpm_weight=0.0,0.8",
-                 "--seeds", "0", "--out", str(out), "--set", f"data.root={root}", "eval.every=0"])
+    code = main(
+        [
+            "ablate",
+            "--config",
+            str(CONFIGS / "test_tiny.yaml"),
+            "--grid",
+            "loss.cpm_weight=0.0,0.8",
+            "--seeds",
+            "0",
+            "--out",
+            str(out),
+            "--set",
+            f"data.root={root}",
+            "eval.every=0",
+        ]
+    )
     assert code == 0
     rows = json.loads((out / "results.json").read_text())
     assert [r["combo"]["loss.cpm_weight"] for r in rows] == ["0.0", "0.8"]
@@ -107,8 +128,20 @@ def test_ablate_cli_end_to_end(tmp_path, capsys):
     assert "cpm_weight" in capsys.readouterr().out
     # the same command again is refused (one line, exit 2); --resume reuses the finished run and
     # continues the other one from its last checkpoint, to the same numbers
-    argv = ["ablate", "--config", str(CONFIGS / "test_tiny.yaml"), "--grid", "loss.cpm_weight=0.0,0.8",
-            "--seeds", "0", "--out", str(out), "--set", f"data.root={root}", "eval.every=0"]
+    argv = [
+        "ablate",
+        "--config",
+        str(CONFIGS / "test_tiny.yaml"),
+        "--grid",
+        "loss.cpm_weight=0.0,0.8",
+        "--seeds",
+        "0",
+        "--out",
+        str(out),
+        "--set",
+        f"data.root={root}",
+        "eval.every=0",
+    ]
     assert main(argv) == 2
     assert "--resume" in capsys.readouterr().err
     (out / "runs" / "cpm_weight-0.8" / "seed0" / "metrics.json").unlink()  # as if killed before its end
@@ -119,14 +152,16 @@ def test_ablate_cli_end_to_end(tmp_path, capsys):
     again = json.loads((out / "results.json").read_text())
     assert again[0] == rows[0]  # reused as recorded
     assert [(r["combo"], r["metrics"], r["params"]) for r in again] == [
-        (r["combo"], r["metrics"], r["params"]) for r in rows]  # (train_seconds: the resumed part only)
+        (r["combo"], r["metrics"], r["params"]) for r in rows
+    ]  # (train_seconds: the resumed part only)
 
 
 def test_ablate_cli_bad_grid_exits_2(tmp_path, capsys):
     from vireid.cli.main import main
 
-    assert main(["ablate", "--config", str(CONFIGS / "test_tiny.yaml"), "--grid", "nonsense",
-                 "--out", str(tmp_path)]) == 2
+    assert (
+        main(["ablate", "--config", str(CONFIGS / "test_tiny.yaml"), "--grid", "nonsense", "--out", str(tmp_path)]) == 2
+    )
     assert "--grid" in capsys.readouterr().err
 
 
@@ -141,8 +176,15 @@ def _fake_train(cfg, run_dir, quiet=True):
 def test_each_mode_trains_a_repeated_config_once(tmp_path):
     """In ``each`` mode the base value of two axes is the same config: trained once, reported twice."""
     base = load_config(CONFIGS / "test_tiny.yaml", ["optim.lr=0.1", "loss.triplet_margin=0.3"])
-    rows = run_ablation(base, {"optim.lr": ["0.1", "0.01"], "loss.triplet_margin": ["0.3", "0.5"]}, tmp_path,
-                        seeds=[0], mode="each", train_fn=_fake_train, log=lambda s: None)
+    rows = run_ablation(
+        base,
+        {"optim.lr": ["0.1", "0.01"], "loss.triplet_margin": ["0.3", "0.5"]},
+        tmp_path,
+        seeds=[0],
+        mode="each",
+        train_fn=_fake_train,
+        log=lambda s: None,
+    )
     assert len(rows) == 4
     assert len(list(tmp_path.glob("runs/*/seed0/trained"))) == 3
     assert [r["rank1"][0] for r in rows] == pytest.approx([0.5, 0.6, 0.5, 0.5])
@@ -152,15 +194,14 @@ def test_parallel_jobs_give_the_serial_results(tmp_path):
     base = load_config(CONFIGS / "test_tiny.yaml")
     grid = {"optim.lr": ["0.1", "0.01"]}
     serial = run_ablation(base, grid, tmp_path / "a", seeds=[0, 1], train_fn=_fake_train, log=lambda s: None)
-    parallel = run_ablation(base, grid, tmp_path / "b", seeds=[0, 1], train_fn=_fake_train, jobs=2,
-                            log=lambda s: None)
+    parallel = run_ablation(base, grid, tmp_path / "b", seeds=[0, 1], train_fn=_fake_train, jobs=2, log=lambda s: None)
     assert serial == parallel
     with pytest.raises(ConfigError):
         run_ablation(base, grid, tmp_path / "c", train_fn=_fake_train, jobs=0, log=lambda s: None)
 
 
 def test_std_only_with_two_seeds_or_more(tmp_path, monkeypatch):
-    """"± std" (table and error bars) only where every row has two seeds; axes labelled."""
+    """ "± std" (table and error bars) only where every row has two seeds; axes labelled."""
     from vireid.engine.ablation.report import RunResult, plot, summarize
 
     m = {"rank1": 0.5, "mAP": 0.4, "mINP": 0.3}
@@ -212,8 +253,9 @@ def test_resume_reuses_finished_runs_and_continues_the_others(tmp_path, jobs):
     calls.unlink()
     (out / "runs" / "lr-0.01" / "seed1" / "metrics.json").unlink()  # interrupted
     logs = []
-    again = run_ablation(base, grid, out, seeds=[0, 1], train_fn=_recording_train, jobs=jobs, resume=True,
-                         log=logs.append)
+    again = run_ablation(
+        base, grid, out, seeds=[0, 1], train_fn=_recording_train, jobs=jobs, resume=True, log=logs.append
+    )
     assert again == first
     assert calls.read_text().splitlines() == ["lr-0.01/seed1 resume=True"]
     assert sum("reused" in line for line in logs) == 3

@@ -5,12 +5,22 @@ import statistics
 
 import pytest
 
-from vireid.engine.ablation.stats import (BETTER, NO_DIFFERENCE, ONE_SEED, WORSE, incomplete_beta, mean_std,
-                                          paired_difference, t_cdf, t_quantile, verdict)
+from vireid.engine.ablation.stats import (
+    BETTER,
+    NO_DIFFERENCE,
+    ONE_SEED,
+    WORSE,
+    incomplete_beta,
+    mean_std,
+    paired_difference,
+    t_cdf,
+    t_quantile,
+    verdict,
+)
 
-BASE = [0.50, 0.60, 0.70]            # large spread between seeds ...
-TMHEE = [0.53, 0.62, 0.74]           # ... but +3, +2, +4 on every seed: paired, clearly better
-CMATM = [0.60, 0.52, 0.71]           # +10, -8, +1: no consistent difference
+BASE = [0.50, 0.60, 0.70]  # large spread between seeds ...
+TMHEE = [0.53, 0.62, 0.74]  # ... but +3, +2, +4 on every seed: paired, clearly better
+CMATM = [0.60, 0.52, 0.71]  # +10, -8, +1: no consistent difference
 
 
 def test_t_quantiles_match_published_tables():
@@ -21,7 +31,7 @@ def test_t_quantiles_match_published_tables():
     assert t_quantile(0.025, 4) == pytest.approx(-2.7764451, abs=1e-6)
     assert t_quantile(0.975, 10_000) == pytest.approx(1.95996, abs=1e-3)  # -> normal
     assert t_cdf(0.0, 3) == pytest.approx(0.5)
-    assert t_cdf(1.0, 1) == pytest.approx(0.75)          # Cauchy: 1/2 + atan(1)/pi
+    assert t_cdf(1.0, 1) == pytest.approx(0.75)  # Cauchy: 1/2 + atan(1)/pi
     assert incomplete_beta(1.0, 1.0, 0.3) == pytest.approx(0.3)
     with pytest.raises(ValueError):
         t_quantile(1.0, 3)

@@ -82,5 +82,7 @@ def test_rng_states_round_trip_with_weights_only_load(tmp_path):
 def test_architecture_mismatch_is_reported(tmp_path):
     ck.save_weights(TinyReID(num_classes=4), tmp_path / "m.safetensors")
     tensors, _ = ck.read_weights(tmp_path / "m.safetensors")
-    with pytest.raises(CheckpointError, match=r"shape-mismatched key\(s\): classifier.weight: checkpoint \(4, 8\) vs model \(5, 8\)"):
+    with pytest.raises(
+        CheckpointError, match=r"shape-mismatched key\(s\): classifier.weight: checkpoint \(4, 8\) vs model \(5, 8\)"
+    ):
         ck.load_weights_into(TinyReID(num_classes=5), tensors, "m.safetensors")

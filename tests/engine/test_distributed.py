@@ -36,8 +36,9 @@ def one_step(model, batches, lr=0.1):
 
 
 def worker(rank: int, world: int, port: int, out: str, data_root: str) -> None:
-    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank),
-                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    os.environ.update(
+        RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)
+    )
     torch.set_num_threads(1)
     from vireid.config import load_config
     from vireid.engine import distributed as du
@@ -78,8 +79,9 @@ def worker(rank: int, world: int, port: int, out: str, data_root: str) -> None:
     Trainer.run_step = recording_step
     CheckpointManager.save_last = counting_save
     # per-rank batches (each rank its own 2 identities, LR x 2 -> lowered): the throughput option
-    cfg = load_config(CONFIGS / "test_tiny.yaml", [f"data.root={data_root}", "data.per_rank_batch=true",
-                                                   "optim.lr=0.02"])
+    cfg = load_config(
+        CONFIGS / "test_tiny.yaml", [f"data.root={data_root}", "data.per_rank_batch=true", "optim.lr=0.02"]
+    )
     summary = train(cfg, Path(out) / "run", quiet=True).summary
     (Path(out) / f"labels-{rank}.json").write_text(json.dumps({"seen": seen, "rank1": summary["mean"]["rank1"]}))
     du.cleanup()
@@ -120,8 +122,9 @@ def test_world_size_one_launch_uses_ddp(monkeypatch):
     from vireid.engine import distributed as du
 
     assert not du.launched_by_torchrun() and not du.DistInfo().enabled  # plain process: no DDP
-    for k, v in dict(RANK="0", WORLD_SIZE="1", LOCAL_RANK="0", MASTER_ADDR="127.0.0.1",
-                     MASTER_PORT=str(free_port())).items():
+    for k, v in dict(
+        RANK="0", WORLD_SIZE="1", LOCAL_RANK="0", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(free_port())
+    ).items():
         monkeypatch.setenv(k, v)
     try:
         info = du.init_distributed(torch.device("cpu"))
@@ -139,13 +142,13 @@ def test_world_size_one_launch_uses_ddp(monkeypatch):
 
 # one step of the tiny DEEN (3 embeddings, MFA, DEE, BatchNorm everywhere) through `vireid train`;
 # no dropout so that the two runs draw nothing at random besides the shared batch
-ONE_STEP = ["train.epochs=1", "train.steps_per_epoch=1", "eval.every=0", "model.args.dee_dropout=0.0",
-            "data.num_ids=4"]
+ONE_STEP = ["train.epochs=1", "train.steps_per_epoch=1", "eval.every=0", "model.args.dee_dropout=0.0", "data.num_ids=4"]
 
 
 def one_step_worker(rank: int, world: int, port: int, out: str, data_root: str) -> None:
-    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank),
-                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    os.environ.update(
+        RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)
+    )
     torch.set_num_threads(1)
     from vireid.config import load_config
     from vireid.engine import distributed as du

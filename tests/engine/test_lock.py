@@ -22,8 +22,9 @@ HOLD = textwrap.dedent("""
 
 
 def _holder(run):
-    child = subprocess.Popen([sys.executable, "-c", HOLD, str(run)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(run)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     assert child.stdout.readline().strip() == "locked"
     return child
 
@@ -61,9 +62,18 @@ def test_reentrant_within_a_process(tmp_path):
         with RunLock(tmp_path):
             pass
         assert read_holder(tmp_path)["pid"] == os.getpid()  # still held by the outer one
-        child = subprocess.run([sys.executable, "-c", "import sys\nfrom vireid.engine.lock import RunLock\n"
-                                "try:\n    RunLock(sys.argv[1]).acquire()\nexcept Exception as e:\n"
-                                "    print(type(e).__name__)", str(tmp_path)], capture_output=True, text=True,
-                               timeout=60)
+        child = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import sys\nfrom vireid.engine.lock import RunLock\n"
+                "try:\n    RunLock(sys.argv[1]).acquire()\nexcept Exception as e:\n"
+                "    print(type(e).__name__)",
+                str(tmp_path),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert child.stdout.strip() == "RunLockedError"
     assert outer is not None and (tmp_path / LOCK_FILE).read_text() == ""

@@ -14,8 +14,12 @@ from vireid.engine.checkpoint import CheckpointManager
 from vireid.engine.hooks import StopAtStep
 from vireid.engine.run import train
 
-VIT = {"vit": {"embed_dim": 16, "depth": 4, "num_heads": 2, "patch_size": 8}, "img_size": [32, 16],
-       "stages": [1, 1, 1, 1], "mfa_pool": [1, 1, 1, 1]}
+VIT = {
+    "vit": {"embed_dim": 16, "depth": 4, "num_heads": 2, "patch_size": 8},
+    "img_size": [32, 16],
+    "stages": [1, 1, 1, 1],
+    "mfa_pool": [1, 1, 1, 1],
+}
 
 
 def vit(expansion: str, **extra) -> dict:
@@ -25,20 +29,32 @@ def vit(expansion: str, **extra) -> dict:
 VARIANTS = {
     "deen": [],
     "deen_regdb": ["model.args.variant=regdb"],
-    "deen_abd": ["model.args.abd_cam=true", "model.args.abd_attention_branch=true", "loss.svdo_of_weight=1e-6",
-                 "loss.svdo_ow_weight=1e-3", "optim.lr=0.01"],  # 4 steps at 0.1 leave BN stats far off
+    "deen_abd": [
+        "model.args.abd_cam=true",
+        "model.args.abd_attention_branch=true",
+        "loss.svdo_of_weight=1e-6",
+        "loss.svdo_ow_weight=1e-3",
+        "optim.lr=0.01",
+    ],  # 4 steps at 0.1 leave BN stats far off
     "vit_none": vit("none"),
     "vit_dee": vit("dee"),
     "vit_dee1d": vit("dee1d"),
     "vit_tmhee": vit("tmhee"),
     "vit_cmatm": vit("cmatm"),
     "vit_ssdec": {**vit("ssdec"), "overrides": ["loss.infonce_weight=0.1"]},
-    "agw": {"name": "agw", "model": {"base_channels": 4, "layers": [1, 1, 1, 1]},
-            "overrides": ["loss.triplet=weighted"]},
-    "agw_base": {"name": "agw", "model": {"base_channels": 4, "layers": [1, 1, 1, 1], "non_local": False,
-                                          "gem": False}},
-    "vit_svdo": {**vit("dee", svdo_of_stages=[1], svdo_ow_blocks=[0]),
-                 "overrides": ["loss.svdo_of_weight=1e-6", "loss.svdo_ow_weight=1e-3"]},
+    "agw": {
+        "name": "agw",
+        "model": {"base_channels": 4, "layers": [1, 1, 1, 1]},
+        "overrides": ["loss.triplet=weighted"],
+    },
+    "agw_base": {
+        "name": "agw",
+        "model": {"base_channels": 4, "layers": [1, 1, 1, 1], "non_local": False, "gem": False},
+    },
+    "vit_svdo": {
+        **vit("dee", svdo_of_stages=[1], svdo_ow_blocks=[0]),
+        "overrides": ["loss.svdo_of_weight=1e-6", "loss.svdo_ow_weight=1e-3"],
+    },
 }
 
 
@@ -51,11 +67,13 @@ def root(tmp_path_factory):
 def test_killed_run_resumes_bitwise(variant, root, tmp_path):
     spec = VARIANTS[variant]
     overrides = spec if isinstance(spec, list) else spec.get("overrides", [])
-    cfg = load_config(CONFIGS / "test_tiny.yaml", [f"data.root={root}", "train.checkpoint_every=1", "eval.every=0",
-                                                   *overrides])
+    cfg = load_config(
+        CONFIGS / "test_tiny.yaml", [f"data.root={root}", "train.checkpoint_every=1", "eval.every=0", *overrides]
+    )
     if isinstance(spec, dict):  # another model family: its own constructor arguments, not DEEN's
-        cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, name=spec.get("name", "deen_vit"),
-                                                                 args=spec["model"]))
+        cfg = dataclasses.replace(
+            cfg, model=dataclasses.replace(cfg.model, name=spec.get("name", "deen_vit"), args=spec["model"])
+        )
     train(cfg, tmp_path / "full", quiet=True)
     with pytest.raises(StopAtStep.StopTraining):
         train(cfg, tmp_path / "crashed", quiet=True, stop_at_step=3)  # mid-epoch 2

@@ -32,8 +32,9 @@ def test_paper_config_offline_with_an_empty_cache_stops_before_any_run_folder(tm
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
     calls = offline(monkeypatch)
     out = tmp_path / "runs" / "deen_sysu"
-    code = main(["train", "--config", "configs/deen_sysu.yaml", f"data.root={tmp_path / 'SYSU-MM01'}",
-                 "--out", str(out)])
+    code = main(
+        ["train", "--config", "configs/deen_sysu.yaml", f"data.root={tmp_path / 'SYSU-MM01'}", "--out", str(out)]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1, err
     w = pt.get_weights("resnet50_imagenet_v1")
@@ -41,7 +42,7 @@ def test_paper_config_offline_with_an_empty_cache_stops_before_any_run_folder(tm
     assert calls == [w.url] == ["https://download.pytorch.org/models/resnet50-19c8e357.pth"]
     assert w.url in err[0] and str(cache) in err[0] and "model.pretrained=PATH" in err[0]
     assert not out.exists() and not (tmp_path / "runs").exists()  # no run folder, nothing written
-    assert not any(cache.parent.iterdir())                          # nothing half-written in the cache
+    assert not any(cache.parent.iterdir())  # nothing half-written in the cache
 
 
 def test_named_weights_resolve_before_the_run_folder_and_initialise_the_model(tmp_path, monkeypatch):
@@ -58,8 +59,9 @@ def test_named_weights_resolve_before_the_run_folder_and_initialise_the_model(tm
     tmp = tmp_path / "w.pth"
     torch.save(state, tmp)
     digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
-    w = pt.PretrainedWeights("tiny_r50", "resnet50", f"https://example.invalid/tiny-{digest[:8]}.pth", digest[:8],
-                             "test")
+    w = pt.PretrainedWeights(
+        "tiny_r50", "resnet50", f"https://example.invalid/tiny-{digest[:8]}.pth", digest[:8], "test"
+    )
     monkeypatch.setitem(pt._WEIGHTS, w.name, w)
     pt.cached_path(w).parent.mkdir(parents=True)
     tmp.rename(pt.cached_path(w))
@@ -70,8 +72,10 @@ def test_named_weights_resolve_before_the_run_folder_and_initialise_the_model(tm
     for stem in (net.stem_visible, net.stem_infrared):
         for k, v in other.stem_visible.state_dict().items():
             assert torch.equal(stem.state_dict()[k], v), k
-    assert not torch.equal(build.build_model(scratch, 5).backbone.state_dict()["layer1.0.conv1.weight"],
-                           source.state_dict()["layer1.0.conv1.weight"])  # the file, not the init, was loaded
+    assert not torch.equal(
+        build.build_model(scratch, 5).backbone.state_dict()["layer1.0.conv1.weight"],
+        source.state_dict()["layer1.0.conv1.weight"],
+    )  # the file, not the init, was loaded
     assert build.resolve_pretrained(scratch) is None
 
 
@@ -91,8 +95,10 @@ def test_from_scratch_configs_say_none_and_the_paper_configs_name_imagenet():
         elif cfg.model.name in ("deen", "agw"):
             assert source == "imagenet" and pt.get_weights(source, "resnet50").filename == "resnet50-19c8e357.pth", name
         else:
-            assert pt.get_weights(source, build.pretrained_family(cfg.model)).filename == \
-                "jx_vit_base_p16_224-80ecf9dd.pth", name
+            assert (
+                pt.get_weights(source, build.pretrained_family(cfg.model)).filename
+                == "jx_vit_base_p16_224-80ecf9dd.pth"
+            ), name
     with open(CONFIGS / "base.yaml") as fh:
         assert "pretrained: imagenet" in fh.read()
 
@@ -101,8 +107,19 @@ def test_tiny_training_never_touches_the_network(tmp_path, monkeypatch):
     """`make test` / `make demo` configs train offline: every urlopen raises, training still runs."""
     calls = offline(monkeypatch)
     root = tiny_dataset(tmp_path / "data")
-    code = main(["train", "--config", "test_tiny", "--out", str(tmp_path / "run"), "--quiet",
-                 f"data.root={root}", "train.epochs=1", "eval.every=0"])
+    code = main(
+        [
+            "train",
+            "--config",
+            "test_tiny",
+            "--out",
+            str(tmp_path / "run"),
+            "--quiet",
+            f"data.root={root}",
+            "train.epochs=1",
+            "eval.every=0",
+        ]
+    )
     assert code == 0 and calls == []
     assert (tmp_path / "run" / "metrics.json").is_file()
     demo = load_config("synthetic")

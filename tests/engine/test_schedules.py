@@ -36,9 +36,9 @@ def test_step_schedule_is_constant_within_an_epoch_and_keeps_group_ratio():
 def test_cosine_with_warmup_boundaries():
     s = WarmupCosine(total_epochs=10, warmup_epochs=2, min_factor=0.1)
     assert s(1.0) == pytest.approx(0.5)
-    assert s(2.0) == pytest.approx(1.0)           # end of warm-up: peak
-    assert s(6.0) == pytest.approx(0.55)          # half-way down the cosine
-    assert s(10.0) == pytest.approx(0.1)          # floor at the end
+    assert s(2.0) == pytest.approx(1.0)  # end of warm-up: peak
+    assert s(6.0) == pytest.approx(0.55)  # half-way down the cosine
+    assert s(10.0) == pytest.approx(0.1)  # floor at the end
     p = torch.nn.Parameter(torch.zeros(1))
     opt = torch.optim.AdamW([p], lr=1.0)
     sched = LRScheduler(opt, s, steps_per_epoch=4)

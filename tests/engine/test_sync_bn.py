@@ -19,7 +19,7 @@ def test_conversion_keeps_parameters_buffers_and_outputs():
     bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     assert bns and all(isinstance(m, GlobalBatchNorm) for m in bns)
     assert all(p is params[n] for n, p in model.named_parameters())  # the optimiser's tensors
-    assert not model.bottleneck.bias.requires_grad                   # DEEN's frozen BNNeck shift
+    assert not model.bottleneck.bias.requires_grad  # DEEN's frozen BNNeck shift
     assert model.state_dict().keys() == ref.state_dict().keys()
     x = torch.randn(4, 3, 32, 16)
     for mode in (True, False):

@@ -63,8 +63,9 @@ def _no_drawing(monkeypatch):
     monkeypatch.setattr(ranks, "pyplot", lambda: _FakePyplot)
     monkeypatch.setattr(ranks, "save_figure", lambda fig, out: Path(out))
     monkeypatch.setattr(vireid.viz.projection, "tsne_figure", lambda feats, pids, mods, out, **kw: Path(out))
-    monkeypatch.setattr(vireid.viz.distances, "distance_histogram_figure",
-                        lambda feats, pids, mods, out, **kw: Path(out))
+    monkeypatch.setattr(
+        vireid.viz.distances, "distance_histogram_figure", lambda feats, pids, mods, out, **kw: Path(out)
+    )
 
 
 @pytest.mark.parametrize("rerank", [False, True])
@@ -88,9 +89,25 @@ def test_test_demo_and_visualize_draw_the_same_rank_lists(run, rerank, monkeypat
     assert ranking_picture(ev, out / "ranking.png") == out / "ranking.png"  # the demo's picture
     tested, demo = drawn
     wanted = sorted(set(tested) | set(demo))
-    assert main(["visualize", "ranks", "--query", str(out / "features_query.safetensors"), "--gallery",
-                 str(out / "features_gallery.safetensors"), "--query-index", *map(str, wanted), "--topk", "10",
-                 "--out", str(out / "again.png")]) == 0, capsys.readouterr().err
+    assert (
+        main(
+            [
+                "visualize",
+                "ranks",
+                "--query",
+                str(out / "features_query.safetensors"),
+                "--gallery",
+                str(out / "features_gallery.safetensors"),
+                "--query-index",
+                *map(str, wanted),
+                "--topk",
+                "10",
+                "--out",
+                str(out / "again.png"),
+            ]
+        )
+        == 0
+    ), capsys.readouterr().err
     again = drawn[2]
     assert set(tested) & set(demo)  # the pictures share queries (first and last at least)
     assert {q: again[q] for q in tested} == tested and {q: again[q] for q in demo} == demo
@@ -119,8 +136,13 @@ def test_features_files_hold_the_scored_descriptors(run, monkeypatch):
     g = load_features(out / "features_gallery.safetensors")
     assert np.array_equal(q.feats, ev.query_feats.numpy()) and np.array_equal(g.feats, ev.gallery_feats.numpy())
     assert q.paths == [r.path for r in ev.split.query] and g.pids.tolist() == [r.pid for r in ev.split.gallery]
-    assert q.meta == {"protocol": "sysu", "metric": "inner", "rerank": False, "trial": 0,
-                      "direction": "infrared_to_visible"}
+    assert q.meta == {
+        "protocol": "sysu",
+        "metric": "inner",
+        "rerank": False,
+        "trial": 0,
+        "direction": "infrared_to_visible",
+    }
     assert sorted(result.written) == ["distances", "gallery_features", "metrics", "query_features", "ranks", "tsne"]
 
 
@@ -173,9 +195,23 @@ def test_the_rank_list_numbers_are_the_same_in_test_viz_and_visualize(run, monke
     out = tmp / "numbers"
     run_test(cfg, ckpt, out=out, viz=True)
     drawn = ranks.spread_queries(len(load_features(out / "features_query.safetensors")), 5)
-    assert main(["visualize", "ranks", "--query", str(out / "features_query.safetensors"), "--gallery",
-                 str(out / "features_gallery.safetensors"), "--query-index", *map(str, drawn),
-                 "--out", str(out / "again.png")]) == 0
+    assert (
+        main(
+            [
+                "visualize",
+                "ranks",
+                "--query",
+                str(out / "features_query.safetensors"),
+                "--gallery",
+                str(out / "features_gallery.safetensors"),
+                "--query-index",
+                *map(str, drawn),
+                "--out",
+                str(out / "again.png"),
+            ]
+        )
+        == 0
+    )
 
     def labels(axes):
         return [[ax.set_xlabel.call_args[0][0] for ax in row[1:] if ax.set_xlabel.called] for row in axes]

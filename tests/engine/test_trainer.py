@@ -5,12 +5,12 @@ import torch
 
 from tests.engine.tiny import TinyData, TinyReID
 from vireid.engine.checkpoint import CheckpointManager, unwrap_model
-from vireid.objective import build_objective
 from vireid.engine.hooks import CheckpointHook, EvalHook, LoggingHook, StopAtStep
 from vireid.engine.logging import MetricsLogger, read_metrics
 from vireid.engine.optim import build_optimizer
 from vireid.engine.schedules import LRScheduler, WarmupStep
 from vireid.engine.trainer import NonFiniteLossError, Trainer
+from vireid.objective import build_objective
 
 
 def make_trainer(tmp_path, epochs=2, hooks_extra=(), ckpt_every=0, lr=0.1, evaluate=None):
@@ -25,8 +25,9 @@ def make_trainer(tmp_path, epochs=2, hooks_extra=(), ckpt_every=0, lr=0.1, evalu
     if evaluate is not None:
         hooks.append(EvalHook(evaluate, every=1, checkpoints=ckpts, logger=logger, print_fn=None))
     hooks += [CheckpointHook(ckpts, every=ckpt_every), *hooks_extra]
-    trainer = Trainer(model, build_objective(model), opt, sched, data, epochs=epochs,
-                      device=torch.device("cpu"), hooks=hooks)
+    trainer = Trainer(
+        model, build_objective(model), opt, sched, data, epochs=epochs, device=torch.device("cpu"), hooks=hooks
+    )
     return trainer, ckpts
 
 
@@ -40,13 +41,16 @@ def resume(trainer, ckpts):
 def test_resume_is_bitwise_exact(tmp_path, crash_at):
     ref, _ = make_trainer(tmp_path / "ref", evaluate=lambda: {"rank1": float(torch.rand(()))})
     ref.train()
-    run, ckpts = make_trainer(tmp_path / "run", ckpt_every=2, hooks_extra=[StopAtStep(crash_at)],
-                              evaluate=lambda: {"rank1": float(torch.rand(()))})
+    run, ckpts = make_trainer(
+        tmp_path / "run",
+        ckpt_every=2,
+        hooks_extra=[StopAtStep(crash_at)],
+        evaluate=lambda: {"rank1": float(torch.rand(()))},
+    )
     with pytest.raises(StopAtStep.StopTraining):
         run.train()
     torch.manual_seed(123)  # a fresh process: unrelated RNG state
-    resumed, ckpts = make_trainer(tmp_path / "run", ckpt_every=2,
-                                  evaluate=lambda: {"rank1": float(torch.rand(()))})
+    resumed, ckpts = make_trainer(tmp_path / "run", ckpt_every=2, evaluate=lambda: {"rank1": float(torch.rand(()))})
     resume(resumed, ckpts)
     assert (resumed.epoch, resumed.iter) != (0, 0)
     resumed.train()
@@ -65,7 +69,7 @@ def test_loss_terms_logged_and_lr_schedule_applied(tmp_path):
     trainer.train()
     recs = [r for r in read_metrics(tmp_path / "metrics.jsonl") if "loss/total" in r]
     assert {"loss/id", "loss/tri", "loss/cpm", "loss/ort"} <= set(recs[0])
-    assert recs[0]["lr"] == pytest.approx(0.05)   # warm-up epoch 1 of 2
+    assert recs[0]["lr"] == pytest.approx(0.05)  # warm-up epoch 1 of 2
     assert recs[3]["lr"] == pytest.approx(0.1)
     assert recs[-1]["lr"] == pytest.approx(0.01)  # x0.1 from epoch index 2
     assert ckpts.last_dir().name == "step-00000009"
@@ -125,8 +129,16 @@ def test_progress_without_a_terminal_prints_a_line_per_tenth(tmp_path):
     opt = build_optimizer(model, lr=0.01)
     sched = LRScheduler(opt, WarmupStep(1, (5,), (0.1,)), data.steps_per_epoch)
     logger = MetricsLogger(tmp_path, tensorboard=False)
-    trainer = Trainer(model, build_objective(model), opt, sched, data, epochs=2, device=torch.device("cpu"),
-                      hooks=[LoggingHook(logger, log_every=5, progress=True, stream=stream)])
+    trainer = Trainer(
+        model,
+        build_objective(model),
+        opt,
+        sched,
+        data,
+        epochs=2,
+        device=torch.device("cpu"),
+        hooks=[LoggingHook(logger, log_every=5, progress=True, stream=stream)],
+    )
     trainer.train()
     lines = stream.getvalue().splitlines()
     assert "\r" not in stream.getvalue() and len(lines) == 20, lines

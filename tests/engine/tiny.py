@@ -50,8 +50,9 @@ class TinyReID(ReIDModel):
 class TinyData:
     """P identities x K images per modality; batches a pure function of (seed, epoch, index)."""
 
-    def __init__(self, num_classes: int = 4, p: int = 2, k: int = 2, steps: int = 3, seed: int = 0,
-                 hw: tuple[int, int] = (8, 4)) -> None:
+    def __init__(
+        self, num_classes: int = 4, p: int = 2, k: int = 2, steps: int = 3, seed: int = 0, hw: tuple[int, int] = (8, 4)
+    ) -> None:
         self.num_classes, self.p, self.k, self.steps_per_epoch, self.seed, self.hw = num_classes, p, k, steps, seed, hw
 
     def batch(self, epoch: int, index: int):
@@ -66,8 +67,6 @@ class TinyData:
     def batches(self, epoch: int, start: int = 0):
         for i in range(start, self.steps_per_epoch):
             yield self.batch(epoch, i)
-
-
 
 
 def tiny_dataset(root) -> str:

@@ -10,7 +10,7 @@ import numpy as np
 
 def _reciprocal_neighbours(rank: np.ndarray, i: int, k: int) -> list[int]:
     """R(i, k): members of the k+1 nearest of i that also have i among their k+1 nearest."""
-    return [int(j) for j in rank[i, :k + 1] if i in rank[j, :k + 1]]
+    return [int(j) for j in rank[i, : k + 1] if i in rank[j, : k + 1]]
 
 
 def re_rank_reference(qg, qq, gg, k1=20, k2=6, lambda_value=0.3):

@@ -14,7 +14,7 @@ def test_metrics_match_direct_formulas():
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal((7, 5)), rng.standard_normal((9, 5))
     diff = a[:, None, :] - b[None, :, :]
-    sq = (diff ** 2).sum(-1)
+    sq = (diff**2).sum(-1)
     np.testing.assert_allclose(pairwise_distance(a, b, "sqeuclidean"), sq, atol=1e-10)
     np.testing.assert_allclose(pairwise_distance(a, b, "euclidean", block_rows=3), np.sqrt(sq), atol=1e-10)
     an, bn = a / np.linalg.norm(a, axis=1, keepdims=True), b / np.linalg.norm(b, axis=1, keepdims=True)
@@ -56,7 +56,8 @@ def test_inner_and_query_gallery_distance():
     ref = re_rank(pairwise_distance(qn, xn), pairwise_distance(qn, qn), pairwise_distance(xn, xn))
     assert rr.dtype == torch.float32 and torch.equal(rr, torch.from_numpy(ref.astype(np.float32)))
     e = query_gallery_distance(q.numpy(), x.numpy(), "euclidean", rerank=True)
-    assert isinstance(e, np.ndarray) and np.allclose(e, re_rank(pairwise_distance(q, x), pairwise_distance(q, q),
-                                                                pairwise_distance(x, x)))
+    assert isinstance(e, np.ndarray) and np.allclose(
+        e, re_rank(pairwise_distance(q, x), pairwise_distance(q, q), pairwise_distance(x, x))
+    )
     with pytest.raises(VireidError, match="unknown distance metric"):
         query_gallery_distance(q, x, "manhattan")

@@ -14,9 +14,15 @@ from vireid.utils.io import save_safetensors
 def test_round_trip(tmp_path):
     feats = torch.randn(5, 8)
     path = tmp_path / "q.safetensors"
-    save_features(path, feats, [1, 2, 3, 4, 5], np.array([3, 3, 6, 6, 3]),
-                  paths=[f"img{i}.jpg" for i in range(5)], modality="infrared",
-                  meta={"checkpoint": "abc", "epoch": 3})
+    save_features(
+        path,
+        feats,
+        [1, 2, 3, 4, 5],
+        np.array([3, 3, 6, 6, 3]),
+        paths=[f"img{i}.jpg" for i in range(5)],
+        modality="infrared",
+        meta={"checkpoint": "abc", "epoch": 3},
+    )
     fs = load_features(path)
     np.testing.assert_array_equal(fs.feats, feats.numpy())
     np.testing.assert_array_equal(fs.pids, [1, 2, 3, 4, 5])
@@ -33,15 +39,18 @@ def test_minimal_file_without_paths(tmp_path):
     assert fs.paths is None and fs.modality is None and fs.meta == {}
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(pids=[1, 2]), "'pids' must have one entry per feature"),
-    (dict(camids=[1, 2, 3, 4]), "'camids'"),
-    (dict(paths=["a"]), "'paths'"),
-    (dict(feats=np.zeros(3)), "2-D"),
-    (dict(feats=np.zeros((3, 2), np.int64)), "floating point"),
-    (dict(modality="thermal"), "modality"),
-    (dict(meta={"x": object()}), "JSON"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(pids=[1, 2]), "'pids' must have one entry per feature"),
+        (dict(camids=[1, 2, 3, 4]), "'camids'"),
+        (dict(paths=["a"]), "'paths'"),
+        (dict(feats=np.zeros(3)), "2-D"),
+        (dict(feats=np.zeros((3, 2), np.int64)), "floating point"),
+        (dict(modality="thermal"), "modality"),
+        (dict(meta={"x": object()}), "JSON"),
+    ],
+)
 def test_save_rejects_bad_input(tmp_path, kwargs, match):
     args = dict(feats=np.zeros((3, 2), np.float32), pids=[1, 2, 3], camids=[1, 1, 1])
     args.update(kwargs)
@@ -56,8 +65,10 @@ def test_load_errors(tmp_path):
     save_safetensors({"feats": torch.zeros(2, 3), "pids": torch.tensor([1, 2])}, tmp_path / "a.safetensors")
     with pytest.raises(ShapeError, match=r"a.safetensors.*missing tensor\(s\) camids"):
         load_features(tmp_path / "a.safetensors")
-    save_safetensors({"feats": torch.zeros(2, 3), "pids": torch.tensor([1, 2]),
-                      "camids": torch.tensor([1, 2, 3])}, tmp_path / "b.safetensors")
+    save_safetensors(
+        {"feats": torch.zeros(2, 3), "pids": torch.tensor([1, 2]), "camids": torch.tensor([1, 2, 3])},
+        tmp_path / "b.safetensors",
+    )
     with pytest.raises(ShapeError, match="b.safetensors: 'camids'"):
         load_features(tmp_path / "b.safetensors")
     (tmp_path / "c.safetensors").write_bytes(b"not a safetensors file")

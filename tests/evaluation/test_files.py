@@ -19,8 +19,15 @@ def test_each_gallery_file_is_a_trial(tmp_path, metric, rerank):
     qs = load_features(q)
     for path, got in zip(galleries, done.results):
         gs = load_features(path)
-        ref = evaluate(query_gallery_distance(qs.feats, gs.feats, metric, rerank=rerank), qs.pids, gs.pids,
-                       qs.camids, gs.camids, protocol="sysu", max_rank=5)
+        ref = evaluate(
+            query_gallery_distance(qs.feats, gs.feats, metric, rerank=rerank),
+            qs.pids,
+            gs.pids,
+            qs.camids,
+            gs.camids,
+            protocol="sysu",
+            max_rank=5,
+        )
         assert got.as_dict() == ref.as_dict()
     assert done.names == ["g0.safetensors", "g1.safetensors"]
     s = done.summary

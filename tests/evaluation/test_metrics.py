@@ -20,11 +20,14 @@ def _close(result, cmc, mAP, mINP, valid):
 
 # --- hand-made rankings ---------------------------------------------------------------
 
+
 def test_regdb_standard_cmc_ap_inp_and_absent_query():
     g_pids = [1, 2, 1, 3, 2]
-    dist = [[0.5, 0.1, 0.9, 0.3, 0.2],   # pid 1: matches at ranks 4 and 5
-            [0.4, 0.3, 0.2, 0.1, 0.5],   # pid 3: match at rank 1
-            [0.1, 0.2, 0.3, 0.4, 0.5]]   # pid 9: not in the gallery -> skipped
+    dist = [
+        [0.5, 0.1, 0.9, 0.3, 0.2],  # pid 1: matches at ranks 4 and 5
+        [0.4, 0.3, 0.2, 0.1, 0.5],  # pid 3: match at rank 1
+        [0.1, 0.2, 0.3, 0.4, 0.5],
+    ]  # pid 9: not in the gallery -> skipped
     r = evaluate(dist, [1, 3, 9], g_pids, protocol="regdb")
     # AP(q0) = (1/4 + 2/5) / 2, INP(q0) = 2/5
     _close(r, [0.5, 0.5, 0.5, 1, 1], (0.325 + 1) / 2, (0.4 + 1) / 2, 2)
@@ -73,19 +76,17 @@ def test_ties_rank_non_matches_first_independent_of_gallery_order():
 def test_as_dict_and_saturated_ranks():
     r = evaluate([[0.1, 0.2, 0.3]], [2], [1, 2, 3], protocol="regdb")
     d = r.as_dict()
-    assert d == pytest.approx({"rank1": 0.0, "rank5": 1.0, "rank10": 1.0, "rank20": 1.0,
-                               "mAP": 0.5, "mINP": 0.5})
-    assert evaluate(np.random.rand(3, 30), [1, 2, 3], np.arange(30) % 5, protocol="regdb",
-                    max_rank=7).cmc.shape == (7,)
+    assert d == pytest.approx({"rank1": 0.0, "rank5": 1.0, "rank10": 1.0, "rank20": 1.0, "mAP": 0.5, "mINP": 0.5})
+    assert evaluate(np.random.rand(3, 30), [1, 2, 3], np.arange(30) % 5, protocol="regdb", max_rank=7).cmc.shape == (7,)
 
 
 # --- agreement with the per-query loop on random cases ---------------------------------
 
+
 def _random_case(rng, ties: bool):
     q, g, p = int(rng.integers(1, 25)), int(rng.integers(1, 40)), int(rng.integers(1, 10))
     dist = rng.integers(0, 4, (q, g)).astype(float) if ties else rng.random((q, g))
-    return (dist, rng.integers(0, p + 2, q), rng.integers(0, p, g),
-            rng.integers(1, 7, q), rng.integers(1, 7, g))
+    return (dist, rng.integers(0, p + 2, q), rng.integers(0, p, g), rng.integers(1, 7, q), rng.integers(1, 7, g))
 
 
 @pytest.mark.parametrize("protocol", ["sysu", "regdb", "llcm"])
@@ -116,9 +117,13 @@ def test_chunk_size_invariance_on_a_larger_case(protocol):
     rng = np.random.default_rng(5)
     q, g = 150, 400
     g_pids = np.arange(g) % 60
-    args = (rng.random((q, g)), rng.integers(0, 60, q), g_pids,
-            rng.choice([3, 6], q) if protocol == "sysu" else rng.integers(1, 10, q),
-            rng.choice([1, 2, 4, 5], g) if protocol == "sysu" else rng.integers(1, 10, g))
+    args = (
+        rng.random((q, g)),
+        rng.integers(0, 60, q),
+        g_pids,
+        rng.choice([3, 6], q) if protocol == "sysu" else rng.integers(1, 10, q),
+        rng.choice([1, 2, 4, 5], g) if protocol == "sysu" else rng.integers(1, 10, g),
+    )
     results = [evaluate(*args, protocol=protocol, chunk_size=c) for c in (1, 7, q)]
     for r in results[1:]:
         np.testing.assert_array_equal(r.cmc, results[0].cmc)
@@ -141,9 +146,13 @@ def test_wide_gallery_matches_loop(protocol):
     """Galleries whose width takes the uint64 word path (512 = 64 words), several blocks of rows."""
     rng = np.random.default_rng(11)
     q, g = 70, 512
-    args = (rng.random((q, g)).astype(np.float32), rng.integers(0, 90, q), rng.integers(0, 80, g),
-            rng.choice([3, 6], q) if protocol == "sysu" else rng.integers(1, 10, q),
-            rng.choice([1, 2, 4, 5], g) if protocol == "sysu" else rng.integers(1, 10, g))
+    args = (
+        rng.random((q, g)).astype(np.float32),
+        rng.integers(0, 90, q),
+        rng.integers(0, 80, g),
+        rng.choice([3, 6], q) if protocol == "sysu" else rng.integers(1, 10, q),
+        rng.choice([1, 2, 4, 5], g) if protocol == "sysu" else rng.integers(1, 10, g),
+    )
     ref = evaluate_reference(*args, protocol=protocol)
     for chunk in (None, 3):
         got = evaluate(*args, protocol=protocol, chunk_size=chunk)
@@ -155,34 +164,45 @@ def test_torch_and_float32_inputs():
     rng = np.random.default_rng(3)
     dist, qp, gp = rng.random((20, 30)), rng.integers(0, 5, 20), rng.integers(0, 5, 30)
     ref = evaluate(dist.astype(np.float32).astype(np.float64), qp, gp, protocol="regdb")
-    got = evaluate(torch.from_numpy(dist.astype(np.float32)), torch.from_numpy(qp),
-                   torch.from_numpy(gp), protocol="regdb")
+    got = evaluate(
+        torch.from_numpy(dist.astype(np.float32)), torch.from_numpy(qp), torch.from_numpy(gp), protocol="regdb"
+    )
     np.testing.assert_array_equal(got.cmc, ref.cmc)
     assert got.mAP == ref.mAP
 
 
 # --- bad input --------------------------------------------------------------------------
 
-@pytest.mark.parametrize("kwargs, error, match", [
-    (dict(distmat=np.ones(4)), ShapeError, "2-D"),
-    (dict(distmat=np.ones((0, 3)), q_pids=[]), ShapeError, "query set is empty"),
-    (dict(distmat=np.ones((2, 0)), g_pids=[]), ShapeError, "gallery is empty"),
-    (dict(q_pids=[1, 2, 3]), ShapeError, "q_pids: expected 2 entries"),
-    (dict(g_pids=[1]), ShapeError, "g_pids: expected 3 entries"),
-    (dict(q_pids=[1.5, 2.0]), ShapeError, "integer ids"),
-    (dict(distmat=np.array([[0.1, np.nan, 0.3], [0.1, 0.2, 0.3]])), ShapeError, r"NaN.*query 0, gallery 1"),
-    (dict(distmat=np.array([[0.1, 0.2, 0.3], [0.1, 0.2, np.inf]])), ShapeError, "inf"),
-    (dict(protocol="market"), VireidError, "unknown evaluation protocol"),
-    (dict(protocol="sysu", q_camids=None), VireidError, "needs q_camids and g_camids"),
-    (dict(protocol="llcm", g_camids=None), VireidError, "needs q_camids and g_camids"),
-    (dict(g_camids=[1, 2]), ShapeError, "g_camids"),
-    (dict(q_pids=[7, 8]), VireidError, "no query has a true match"),
-    (dict(max_rank=0), VireidError, "max_rank"),
-    (dict(chunk_size=0), VireidError, "chunk_size"),
-])
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(distmat=np.ones(4)), ShapeError, "2-D"),
+        (dict(distmat=np.ones((0, 3)), q_pids=[]), ShapeError, "query set is empty"),
+        (dict(distmat=np.ones((2, 0)), g_pids=[]), ShapeError, "gallery is empty"),
+        (dict(q_pids=[1, 2, 3]), ShapeError, "q_pids: expected 2 entries"),
+        (dict(g_pids=[1]), ShapeError, "g_pids: expected 3 entries"),
+        (dict(q_pids=[1.5, 2.0]), ShapeError, "integer ids"),
+        (dict(distmat=np.array([[0.1, np.nan, 0.3], [0.1, 0.2, 0.3]])), ShapeError, r"NaN.*query 0, gallery 1"),
+        (dict(distmat=np.array([[0.1, 0.2, 0.3], [0.1, 0.2, np.inf]])), ShapeError, "inf"),
+        (dict(protocol="market"), VireidError, "unknown evaluation protocol"),
+        (dict(protocol="sysu", q_camids=None), VireidError, "needs q_camids and g_camids"),
+        (dict(protocol="llcm", g_camids=None), VireidError, "needs q_camids and g_camids"),
+        (dict(g_camids=[1, 2]), ShapeError, "g_camids"),
+        (dict(q_pids=[7, 8]), VireidError, "no query has a true match"),
+        (dict(max_rank=0), VireidError, "max_rank"),
+        (dict(chunk_size=0), VireidError, "chunk_size"),
+    ],
+)
 def test_bad_input(kwargs, error, match):
-    args = dict(distmat=np.array([[0.1, 0.2, 0.3], [0.3, 0.2, 0.1]]), q_pids=[1, 2],
-                g_pids=[1, 2, 2], q_camids=[3, 6], g_camids=[1, 2, 4], protocol="regdb")
+    args = dict(
+        distmat=np.array([[0.1, 0.2, 0.3], [0.3, 0.2, 0.1]]),
+        q_pids=[1, 2],
+        g_pids=[1, 2, 2],
+        q_camids=[3, 6],
+        g_camids=[1, 2, 4],
+        protocol="regdb",
+    )
     args.update(kwargs)
     with pytest.raises(error, match=match):
         evaluate(args.pop("distmat"), args.pop("q_pids"), args.pop("g_pids"), **args)

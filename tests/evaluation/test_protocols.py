@@ -13,16 +13,20 @@ from vireid.evaluation.reference import _kept_gallery
 
 def _case(seed: int, q: int = 40, g: int = 60, ids: int = 8, cams=(1, 2, 3, 4, 5, 6)):
     rng = np.random.default_rng(seed)
-    return (rng.random((q, g)), rng.integers(0, ids, q), rng.integers(0, ids, g),
-            rng.choice(cams, q), rng.choice(cams, g))
+    return (
+        rng.random((q, g)),
+        rng.integers(0, ids, q),
+        rng.integers(0, ids, g),
+        rng.choice(cams, q),
+        rng.choice(cams, g),
+    )
 
 
 @pytest.mark.parametrize("name", ["sysu", "regdb", "llcm", "plain"])
 def test_keep_equals_the_reference_rules(name):
     _, qp, gp, qc, gc = _case(0)
     keep = get_protocol(name).keep(qp, qc, gp, gc)
-    ref = np.stack([_kept_gallery("regdb" if name == "plain" else name, qp[i], qc[i], gp, gc)
-                    for i in range(len(qp))])
+    ref = np.stack([_kept_gallery("regdb" if name == "plain" else name, qp[i], qc[i], gp, gc) for i in range(len(qp))])
     assert keep.shape == (len(qp), len(gp)) and np.array_equal(keep, ref)
 
 
@@ -49,8 +53,7 @@ def test_rules_trials_directions():
 def test_metrics_follow_any_protocol_object(dedup):
     """A protocol with two hidden camera pairs and the same-camera rule: the vectorised metrics equal
     each query evaluated alone against only the gallery items its keep mask allows."""
-    rules = EvalProtocol("custom", hidden_cameras=((3, 2), (6, 5)), same_camera_same_identity=True,
-                         dedup_cmc=dedup)
+    rules = EvalProtocol("custom", hidden_cameras=((3, 2), (6, 5)), same_camera_same_identity=True, dedup_cmc=dedup)
     alone = EvalProtocol("alone", dedup_cmc=dedup)
     d, qp, gp, qc, gc = _case(1, g=40, ids=16)
     got = evaluate(d, qp, gp, qc, gc, protocol=rules, max_rank=5)
@@ -60,7 +63,7 @@ def test_metrics_follow_any_protocol_object(dedup):
         k = keep[i]
         if not (gp[k] == qp[i]).any():
             continue
-        r = evaluate(d[i:i + 1, k], qp[i:i + 1], gp[k], protocol=alone, max_rank=5)
+        r = evaluate(d[i : i + 1, k], qp[i : i + 1], gp[k], protocol=alone, max_rank=5)
         aps.append(r.mAP)
         inps.append(r.mINP)
         cmcs.append(np.pad(r.cmc, (0, 5 - len(r.cmc)), mode="edge"))

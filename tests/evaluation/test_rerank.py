@@ -19,12 +19,15 @@ def _case(seed, nq, ng, dim=8, ids=6):
     return (pairwise_distance(q, g), pairwise_distance(q, q), pairwise_distance(g, g)), pids[:nq], pids[nq:]
 
 
-@pytest.mark.parametrize("seed, nq, ng, k1, k2, lam", [
-    (0, 12, 30, 20, 6, 0.3),   # the paper's setting
-    (1, 7, 25, 5, 3, 0.5),
-    (2, 20, 15, 8, 1, 0.0),    # no query expansion, Jaccard only
-    (3, 4, 9, 30, 2, 1.0),     # k1 larger than the set, original distance only
-])
+@pytest.mark.parametrize(
+    "seed, nq, ng, k1, k2, lam",
+    [
+        (0, 12, 30, 20, 6, 0.3),  # the paper's setting
+        (1, 7, 25, 5, 3, 0.5),
+        (2, 20, 15, 8, 1, 0.0),  # no query expansion, Jaccard only
+        (3, 4, 9, 30, 2, 1.0),  # k1 larger than the set, original distance only
+    ],
+)
 def test_matches_reference(seed, nq, ng, k1, k2, lam):
     dists, _, _ = _case(seed, nq, ng)
     ref = re_rank_reference(*dists, k1=k1, k2=k2, lambda_value=lam)

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 import torch
 
-
 from tests.models.test_base import Tiny
 from vireid.export import export_onnx, onnx_metadata, run_onnx
 

@@ -27,8 +27,9 @@ def tiny_vit():
     from vireid.models.deen_vit import DEENViT
 
     torch.manual_seed(0)
-    model = DEENViT(4, vit=dict(embed_dim=16, depth=4, num_heads=2, patch_size=8), img_size=(32, 16),
-                    stages=(1, 1, 1, 1)).eval()
+    model = DEENViT(
+        4, vit=dict(embed_dim=16, depth=4, num_heads=2, patch_size=8), img_size=(32, 16), stages=(1, 1, 1, 1)
+    ).eval()
     with torch.no_grad():  # wake the zero-initialised MFA norms so the whole graph is exercised
         for m in model.modules():
             if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.LayerNorm)) and m.weight is not None:
@@ -48,8 +49,9 @@ def tiny_agw():
     return model
 
 
-@pytest.mark.parametrize("name, modality", [("deen", "visible"), ("deen_regdb_abd", "infrared"),
-                                            ("vit", "infrared"), ("agw", "infrared")])
+@pytest.mark.parametrize(
+    "name, modality", [("deen", "visible"), ("deen_regdb_abd", "infrared"), ("vit", "infrared"), ("agw", "infrared")]
+)
 def test_parity_with_pytorch(tmp_path, name, modality):
     if name == "vit":
         model, size = tiny_vit(), (32, 16)

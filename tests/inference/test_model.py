@@ -55,8 +55,15 @@ def test_every_input_kind_gives_the_same_descriptor(model, tmp_path):
     Image.fromarray(img).save(tmp_path / "a.png")
     chw = torch.from_numpy(img).permute(2, 0, 1)
     ref = model.embed(str(tmp_path / "a.png"), "visible")
-    variants = [tmp_path / "a.png", Image.fromarray(img), img, chw, chw[None], chw.float() / 255,
-                [chw.float()[None] / 255]]
+    variants = [
+        tmp_path / "a.png",
+        Image.fromarray(img),
+        img,
+        chw,
+        chw[None],
+        chw.float() / 255,
+        [chw.float()[None] / 255],
+    ]
     for v in variants:
         got = model.embed(v, "visible")
         assert got.shape == ref.shape
@@ -81,13 +88,16 @@ def test_modalities_use_their_own_stems(model):
     assert not torch.allclose(model.embed(img, "visible"), model.embed(img, "infrared"))
 
 
-@pytest.mark.parametrize("bad, error, match", [
-    (torch.rand(3, 64, 32) * 2 - 0.5, ShapeError, r"\[0, 1\]"),       # looks normalised already
-    (np.zeros((64, 32, 3), np.float32), ShapeError, "uint8"),
-    (np.zeros((64, 32, 2), np.uint8), ShapeError, "image array"),
-    ([], ShapeError, "no images"),
-    (3.5, ShapeError, "float"),
-])
+@pytest.mark.parametrize(
+    "bad, error, match",
+    [
+        (torch.rand(3, 64, 32) * 2 - 0.5, ShapeError, r"\[0, 1\]"),  # looks normalised already
+        (np.zeros((64, 32, 3), np.float32), ShapeError, "uint8"),
+        (np.zeros((64, 32, 2), np.uint8), ShapeError, "image array"),
+        ([], ShapeError, "no images"),
+        (3.5, ShapeError, "float"),
+    ],
+)
 def test_bad_inputs(model, bad, error, match):
     with pytest.raises(error, match=match):
         model.embed(bad, "visible")

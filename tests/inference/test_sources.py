@@ -11,14 +11,17 @@ from vireid.errors import DatasetError
 from vireid.inference.sources import collect_records, parse_ids
 
 
-@pytest.mark.parametrize("rel, ids", [
-    ("cam3/0007/0001.jpg", (7, 3)),
-    ("x/camera_2/12/a.png", (12, 2)),
-    ("4/0001/a.png", (1, 4)),
-    ("people/0001/a.png", (1, -1)),
-    ("a.png", (-1, -1)),
-    ("cam1/bob/a.png", (-1, -1)),
-])
+@pytest.mark.parametrize(
+    "rel, ids",
+    [
+        ("cam3/0007/0001.jpg", (7, 3)),
+        ("x/camera_2/12/a.png", (12, 2)),
+        ("4/0001/a.png", (1, 4)),
+        ("people/0001/a.png", (1, -1)),
+        ("a.png", (-1, -1)),
+        ("cam1/bob/a.png", (-1, -1)),
+    ],
+)
 def test_parse_ids(rel, ids):
     assert parse_ids(Path(rel)) == ids
 
@@ -36,9 +39,9 @@ def test_folder_records_sorted_recursive_skips_hidden_and_non_images(tmp_path):
 
 def test_manifest_keeps_the_requested_modality(tmp_path):
     paths = write_gallery(tmp_path, pids=(1, 2), cams=(1,))
-    (tmp_path / "m.csv").write_text("path,pid,camid,modality\n"
-                                    f"{paths[0].relative_to(tmp_path)},5,1,visible\n"
-                                    f"{paths[1]},6,2,Infrared\n")
+    (tmp_path / "m.csv").write_text(
+        f"path,pid,camid,modality\n{paths[0].relative_to(tmp_path)},5,1,visible\n{paths[1]},6,2,Infrared\n"
+    )
     records, note = collect_records(tmp_path / "m.csv", "infrared")
     assert [(r.pid, r.camid, r.path) for r in records] == [(6, 2, str(paths[1]))]
     assert "skipped 1" in note
@@ -88,9 +91,14 @@ def test_camera_ids_come_from_the_layout_wherever_the_folder_is(tmp_path):
     assert {r.camid for r in deeper} == {4} and len({r.pid for r in deeper}) == 1
 
 
-@pytest.mark.parametrize("layout, folder, modality, camids", [
-    ("llcm", "test_nir", "infrared", None), ("regdb", "Thermal", "infrared", {2}), ("regdb", "Visible", "visible", {1}),
-])
+@pytest.mark.parametrize(
+    "layout, folder, modality, camids",
+    [
+        ("llcm", "test_nir", "infrared", None),
+        ("regdb", "Thermal", "infrared", {2}),
+        ("regdb", "Visible", "visible", {1}),
+    ],
+)
 def test_llcm_and_regdb_folders(tmp_path, layout, folder, modality, camids):
     root = _tiny(layout, tmp_path / layout)
     other = "visible" if modality == "infrared" else "infrared"

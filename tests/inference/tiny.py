@@ -30,8 +30,17 @@ def tiny_deen(seed: int = 0, **kw) -> DEEN:
     return model.eval()
 
 
-def engine_checkpoint(path: Path, model: torch.nn.Module, *, name: str = "deen", args: dict | None = None,
-                      height: int = SIZE[0], width: int = SIZE[1], combine: str = "all", flip: bool = True) -> Path:
+def engine_checkpoint(
+    path: Path,
+    model: torch.nn.Module,
+    *,
+    name: str = "deen",
+    args: dict | None = None,
+    height: int = SIZE[0],
+    width: int = SIZE[1],
+    combine: str = "all",
+    flip: bool = True,
+) -> Path:
     """A weights file as the engine writes it (vireid-model metadata + the run config)."""
     from vireid.config import Config
     from vireid.engine.run import checkpoint_metadata
@@ -39,9 +48,11 @@ def engine_checkpoint(path: Path, model: torch.nn.Module, *, name: str = "deen",
 
     cfg = Config()
     cfg = dataclasses.replace(
-        cfg, data=dataclasses.replace(cfg.data, height=height, width=width),
+        cfg,
+        data=dataclasses.replace(cfg.data, height=height, width=width),
         model=dataclasses.replace(cfg.model, name=name, args=dict(args or {})),
-        eval=dataclasses.replace(cfg.eval, combine=combine, flip=flip))
+        eval=dataclasses.replace(cfg.eval, combine=combine, flip=flip),
+    )
     save_weights(model, path, checkpoint_metadata(model, cfg))
     return path
 
@@ -57,8 +68,9 @@ def random_image(rng: np.random.Generator, h: int = 70, w: int = 30, pid: int = 
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
-def write_gallery(root: Path, pids=(1, 2, 3), cams=(1, 2), per: int = 1, seed: int = 0,
-                  gray: bool = False) -> list[Path]:
+def write_gallery(
+    root: Path, pids=(1, 2, 3), cams=(1, 2), per: int = 1, seed: int = 0, gray: bool = False
+) -> list[Path]:
     """``root/cam{c}/{pid:04d}/{i}.png`` images (SYSU layout); ``gray`` writes single-channel PNGs."""
     rng = np.random.default_rng(seed)
     paths = []

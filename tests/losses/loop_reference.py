@@ -28,7 +28,7 @@ def loop_cpm(features: Tensor, labels: Tensor, margin: float = 0.2) -> Tensor:
     chunks = features.chunk(4, dim=0)
     lab1 = labels.chunk(4, dim=0)[0]
     ids = []
-    for lab in lab1.tolist():          # identities in batch order
+    for lab in lab1.tolist():  # identities in batch order
         if lab not in ids:
             ids.append(lab)
     centres = [torch.stack([c[lab1 == pid].mean(dim=0) for pid in ids]) for c in chunks]

@@ -29,7 +29,7 @@ def test_centers_are_block_means_in_batch_order():
     feats, labels = _batch(0, 3, 2, 4)
     centres = CPMLoss().centers(feats, labels)
     assert centres.shape == (4, 3, 4)
-    torch.testing.assert_close(centres[2, 1], feats[2 * 6 + 2:2 * 6 + 4].mean(0))
+    torch.testing.assert_close(centres[2, 1], feats[2 * 6 + 2 : 2 * 6 + 4].mean(0))
 
 
 def test_invariant_to_identity_order():
@@ -65,10 +65,10 @@ def test_bad_layouts_raise_shape_error():
     with pytest.raises(ShapeError, match="four equal chunks"):
         CPMLoss()(feats[:-1], labels[:-1])
     shuffled = labels.clone()
-    shuffled[[0, 2]] = shuffled[[2, 0]]               # breaks the contiguous blocks
+    shuffled[[0, 2]] = shuffled[[2, 0]]  # breaks the contiguous blocks
     with pytest.raises(ShapeError, match="contiguous blocks"):
         CPMLoss()(feats, shuffled)
     one_id = torch.zeros_like(labels)
     with pytest.raises(ShapeError, match="P >= 2"):
         CPMLoss()(feats, one_id)
-    CPMLoss(check_labels=False)(feats, shuffled)      # unchecked: computes like the authors
+    CPMLoss(check_labels=False)(feats, shuffled)  # unchecked: computes like the authors

@@ -38,8 +38,7 @@ def _value_and_probe(fn, batch):
 
 
 def _cases():
-    return [pytest.param(c, id=f"seed{c['seed']}-{c['num_ids']}x{c['num_pos']}-{c['dim']}d")
-            for c in GOLDEN["cases"]]
+    return [pytest.param(c, id=f"seed{c['seed']}-{c['num_ids']}x{c['num_pos']}-{c['dim']}d") for c in GOLDEN["cases"]]
 
 
 def test_fixture_covers_the_declared_cases():

@@ -30,7 +30,7 @@ def _loop_reference(v, r, lv, lr, t):
 def test_matches_loop_reference():
     g = torch.Generator().manual_seed(0)
     v, r = torch.randn(6, 8, generator=g), torch.randn(5, 8, generator=g)
-    lv, lr = torch.tensor([0, 0, 1, 1, 2, 3]), torch.tensor([0, 1, 1, 2, 5])   # id 3 and 5 unmatched
+    lv, lr = torch.tensor([0, 0, 1, 1, 2, 3]), torch.tensor([0, 1, 1, 2, 5])  # id 3 and 5 unmatched
     ours = InfoNCE(temperature=0.5)(v, r, lv, lr)
     assert ours.item() == pytest.approx(_loop_reference(v, r, lv, lr, 0.5).item(), abs=1e-5)
 
@@ -54,7 +54,7 @@ def test_uniform_similarity_is_log_n_and_no_positive_is_zero():
     x = torch.randn(3, 4, requires_grad=True)
     none = InfoNCE()(x, torch.randn(2, 4), torch.tensor([0, 1, 2]), torch.tensor([7, 8]))
     assert none.item() == 0.0
-    none.backward()                                   # still part of the graph
+    none.backward()  # still part of the graph
 
 
 def test_bad_shapes_raise():
@@ -89,8 +89,10 @@ def test_branch_infonce_decreases_when_positives_get_closer():
 def test_branch_infonce_edge_cases_and_errors():
     z = torch.randn(2, B, 6, requires_grad=True)
     # one modality only / no shared identity -> 0, finite, in the graph
-    for labels, modality in ((torch.tensor([0, 1, 0, 1]), torch.ones(B, dtype=torch.long)),
-                             (torch.tensor([0, 1, 2, 3]), BOTH)):
+    for labels, modality in (
+        (torch.tensor([0, 1, 0, 1]), torch.ones(B, dtype=torch.long)),
+        (torch.tensor([0, 1, 2, 3]), BOTH),
+    ):
         loss = branch_infonce(z, labels, modality)
         assert loss.item() == 0.0 and loss.requires_grad
     with pytest.raises(ShapeError, match="labels"):

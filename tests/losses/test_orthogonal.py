@@ -20,7 +20,7 @@ def test_zero_for_orthogonal_embeddings_and_general_e():
     e = torch.eye(4)
     assert deen_orthogonal_loss(torch.cat([e[:1], e[1:2], e[2:3]])).item() == 0.0
     g = torch.Generator().manual_seed(1)
-    x = torch.rand(4 * 2, 5, generator=g)   # E = 4, B = 2
+    x = torch.rand(4 * 2, 5, generator=g)  # E = 4, B = 2
     parts = x.view(4, 2, 5)[1:]
     expected = sum((parts[i] * parts[j]).sum() for i in range(3) for j in range(i + 1, 3)) / 8
     assert deen_orthogonal_loss(x, num_embeddings=4).item() == pytest.approx(expected.item(), rel=1e-6)

@@ -16,10 +16,12 @@ def _with_singular_values(sigmas, rows, cols, seed=0):
 
 
 def test_converges_to_eigvalsh_with_a_spectral_gap():
-    ms = torch.stack([
-        _with_singular_values([10, 6, 5, 4, 3, 0.5], 6, 10, seed=1),
-        _with_singular_values([4, 2, 1.8, 1.5, 1.2, 0.2], 6, 10, seed=2),
-    ])
+    ms = torch.stack(
+        [
+            _with_singular_values([10, 6, 5, 4, 3, 0.5], 6, 10, seed=1),
+            _with_singular_values([4, 2, 1.8, 1.5, 1.2, 0.2], 6, 10, seed=2),
+        ]
+    )
     lam1, lam2 = svdo_eigs(ms, num_iters=300, generator=torch.Generator().manual_seed(0))
     exact = torch.linalg.eigvalsh(ms.double() @ ms.double().transpose(1, 2))
     torch.testing.assert_close(lam1.double(), exact[:, -1], rtol=1e-4, atol=1e-4)
@@ -28,14 +30,14 @@ def test_converges_to_eigvalsh_with_a_spectral_gap():
 
 def test_default_two_steps_are_close_on_a_dominant_direction():
     g = torch.Generator().manual_seed(3)
-    m = torch.rand(32, 50, generator=g) + 1.0       # non-negative, strongly dominant mean direction
+    m = torch.rand(32, 50, generator=g) + 1.0  # non-negative, strongly dominant mean direction
     lam1, _ = svdo_eigs(m, generator=torch.Generator().manual_seed(0))
     exact = torch.linalg.eigvalsh((m @ m.t()).double())[-1]
     assert lam1.item() == pytest.approx(exact.item(), rel=1e-3)
 
 
 def test_gram_side_auto_uses_the_smaller_gram():
-    m = _with_singular_values([3, 2, 1], 10, 3, seed=4)     # tall: M M^T has 7 zero eigenvalues
+    m = _with_singular_values([3, 2, 1], 10, 3, seed=4)  # tall: M M^T has 7 zero eigenvalues
     gen = lambda: torch.Generator().manual_seed(0)
     _, lam2_auto = svdo_eigs(m, num_iters=200, generator=gen())
     _, lam2_outer = svdo_eigs(m, num_iters=200, generator=gen(), gram="outer")
@@ -55,7 +57,7 @@ def test_deterministic_with_the_same_generator():
 
 def test_orthogonal_matrices_have_zero_penalty():
     q, _ = torch.linalg.qr(torch.randn(12, 12))
-    lam1, lam2 = svdo_eigs(q[:5], generator=torch.Generator().manual_seed(0))   # orthonormal rows
+    lam1, lam2 = svdo_eigs(q[:5], generator=torch.Generator().manual_seed(0))  # orthonormal rows
     assert lam1.item() == pytest.approx(1.0, abs=1e-5) and lam2.item() == pytest.approx(1.0, abs=1e-5)
     conv = nn.Conv2d(3, 4, kernel_size=2, bias=False)
     with torch.no_grad():
@@ -78,8 +80,9 @@ def test_gradients_flow_to_inputs_and_weights():
 
 
 def _exact_gap(m):
-    lam = torch.linalg.eigvalsh((m @ m.transpose(-1, -2)).double() if m.shape[-2] <= m.shape[-1]
-                                else (m.transpose(-1, -2) @ m).double())
+    lam = torch.linalg.eigvalsh(
+        (m @ m.transpose(-1, -2)).double() if m.shape[-2] <= m.shape[-1] else (m.transpose(-1, -2) @ m).double()
+    )
     return lam[..., -1], lam[..., 0]
 
 
@@ -91,7 +94,7 @@ def test_feature_penalty_is_the_batch_mean_and_accepts_tokens():
     assert of(maps).item() == pytest.approx((0.5 * (l1 - l2) ** 2).mean().item(), rel=1e-3)
     linear = FeatureOrthogonality(beta=0.5, num_iters=500, squared=False, seed=0)
     assert linear(maps).item() == pytest.approx((0.5 * (l1 - l2)).mean().item(), rel=1e-3)
-    tokens = maps.flatten(2).transpose(1, 2)            # (B, N, C)
+    tokens = maps.flatten(2).transpose(1, 2)  # (B, N, C)
     fast = FeatureOrthogonality(seed=0)
     assert fast(tokens).item() == FeatureOrthogonality(seed=0)(maps).item()
     with pytest.raises(ShapeError):
@@ -112,7 +115,8 @@ def test_weight_penalty_sums_layers_and_respects_options():
     ow = WeightOrthogonality(num_iters=500, seed=0)
     assert ow(net).item() == pytest.approx(expected(net[:3]), rel=1e-3)
     assert WeightOrthogonality(num_iters=500, include_linear=True, seed=0)(net).item() == pytest.approx(
-        expected([*net[:3], net[4]]), rel=1e-3)
+        expected([*net[:3], net[4]]), rel=1e-3
+    )
     cond = WeightOrthogonality(form="condition", num_iters=500, seed=0)
     assert cond(net).item() == pytest.approx(expected(net[:3], "condition"), rel=1e-3)
     assert ow(net, filter=lambda name, m: name != "0").item() == pytest.approx(expected(net[1:3]), rel=1e-3)

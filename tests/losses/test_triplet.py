@@ -51,7 +51,7 @@ def test_hardest_pairs_and_correct_count():
 
 def test_wrt_weights_are_softmax_over_positives_and_negatives():
     feats, labels = _batch(3, 3, 2, 4)
-    feats = feats * 0.3                     # small distances: the 1e-6 stabiliser is negligible
+    feats = feats * 0.3  # small distances: the 1e-6 stabiliser is negligible
     fp, cn = wrt_distances(feats, labels)
     d = torch.cdist(feats, feats)
     same = labels[:, None] == labels[None]

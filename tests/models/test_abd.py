@@ -25,7 +25,7 @@ def test_cam_matches_einsum_reference():
     x = _x(1) * 0.3
     f = x.flatten(2)
     energy = torch.einsum("bcn,bdn->bcd", f, f)
-    att = torch.softmax(-energy, dim=-1)        # == softmax(max - energy): shift invariance
+    att = torch.softmax(-energy, dim=-1)  # == softmax(max - energy): shift invariance
     ref = 0.7 * torch.einsum("bcd,bdn->bcn", att, f).reshape(x.shape) + x
     torch.testing.assert_close(cam(x), ref, atol=1e-5, rtol=1e-5)
 
@@ -43,7 +43,7 @@ def test_pam_matches_einsum_reference():
         return torch.einsum("oc,bcn->bon", c.weight[:, :, 0, 0], t) + c.bias[None, :, None]
 
     q, k, v = conv(pam.query_conv, f), conv(pam.key_conv, f), conv(pam.value_conv, f)
-    att = torch.softmax(torch.einsum("bon,bom->bnm", q, k), dim=-1)   # rows: query positions
+    att = torch.softmax(torch.einsum("bon,bom->bnm", q, k), dim=-1)  # rows: query positions
     ref = -0.4 * torch.einsum("bcm,bnm->bcn", v, att).reshape(x.shape) + x
     torch.testing.assert_close(pam(x), ref, atol=1e-5, rtol=1e-5)
 
@@ -52,7 +52,7 @@ def test_gradients_reach_gamma_and_convs():
     for module in (CAM(16), PAM(16)):
         x = _x(3)
         module(x).pow(2).sum().backward()
-        assert module.gamma.grad.abs().item() > 0            # gamma learns from 0
+        assert module.gamma.grad.abs().item() > 0  # gamma learns from 0
         module.zero_grad()
         with torch.no_grad():
             module.gamma.fill_(0.5)
@@ -65,8 +65,14 @@ def test_gradients_reach_gamma_and_convs():
 
 def test_state_dict_names_and_bad_input():
     assert set(PAM(16).state_dict()) == {
-        "gamma", "query_conv.weight", "query_conv.bias", "key_conv.weight", "key_conv.bias",
-        "value_conv.weight", "value_conv.bias"}
+        "gamma",
+        "query_conv.weight",
+        "query_conv.bias",
+        "key_conv.weight",
+        "key_conv.bias",
+        "value_conv.weight",
+        "value_conv.bias",
+    }
     assert set(CAM(16).state_dict()) == {"gamma"}
     with pytest.raises(ShapeError, match=r"\(B, 16, H, W\)"):
         CAM(16)(torch.randn(2, 8, 4, 4))

@@ -58,19 +58,23 @@ def test_non_local_blocks_follow_the_last_bottlenecks_of_stages_2_and_3():
     assert [nl.in_channels for nl in model.nl3] == [64] * 3 and model.nl2[0].inter_channels == 1
     order = []
     names = {m: n for n, m in model.named_modules()}
-    watched = [m for n, m in model.named_modules()
-               if n.count(".") == 2 and n.startswith("backbone.layer") or n.count(".") == 1 and n.startswith("nl")]
+    watched = [
+        m
+        for n, m in model.named_modules()
+        if n.count(".") == 2 and n.startswith("backbone.layer") or n.count(".") == 1 and n.startswith("nl")
+    ]
     hooks = [m.register_forward_hook(lambda m, i, o: order.append(names[m])) for m in watched]
     with torch.no_grad():
         model(images(1), None, 1)
     for h in hooks:
         h.remove()
-    assert order == (["backbone.layer1.0", "backbone.layer1.1", "backbone.layer1.2"]
-                     + ["backbone.layer2.0", "backbone.layer2.1", "backbone.layer2.2", "nl2.0",
-                        "backbone.layer2.3", "nl2.1"]
-                     + [f"backbone.layer3.{i}" for i in range(3)]
-                     + ["backbone.layer3.3", "nl3.0", "backbone.layer3.4", "nl3.1", "backbone.layer3.5", "nl3.2"]
-                     + ["backbone.layer4.0", "backbone.layer4.1", "backbone.layer4.2"])
+    assert order == (
+        ["backbone.layer1.0", "backbone.layer1.1", "backbone.layer1.2"]
+        + ["backbone.layer2.0", "backbone.layer2.1", "backbone.layer2.2", "nl2.0", "backbone.layer2.3", "nl2.1"]
+        + [f"backbone.layer3.{i}" for i in range(3)]
+        + ["backbone.layer3.3", "nl3.0", "backbone.layer3.4", "nl3.1", "backbone.layer3.5", "nl3.2"]
+        + ["backbone.layer4.0", "backbone.layer4.1", "backbone.layer4.2"]
+    )
 
 
 def test_base_is_the_plain_two_stream_network():

@@ -57,7 +57,7 @@ def test_embed_matches_authors_fusion():
         b = m(x.flip(3) if modal == 1 else None, x.flip(3) if modal == 2 else None, modal)
         pool, bn = a.feat + b.feat, a.feat_bn + b.feat_bn
         n = x.shape[0]
-        return [pool[i * n:(i + 1) * n] for i in range(3)], [bn[i * n:(i + 1) * n] for i in range(3)]
+        return [pool[i * n : (i + 1) * n] for i in range(3)], [bn[i * n : (i + 1) * n] for i in range(3)]
 
     qp, qb = six(q, 2)
     gp, gb = six(g, 1)

@@ -8,7 +8,6 @@ import torch
 from vireid.errors import CheckpointError, ShapeError
 from vireid.models import DEEN, EvalOutput, ResNet, TrainOutput
 
-
 H, W = 64, 32  # stride-16 map 4x2: even position counts everywhere
 
 
@@ -141,20 +140,25 @@ def test_embed_matches_the_authors_test_time_fusion():
     q = model.embed(x, "visible", normalize=False)
     assert q.shape == (3, 2 * 3 * 128)
     # test.py: distmat7 = sum over the 3 embeddings of pool.pool + bn.bn
-    ref = sum(pool[3 * e:3 * e + 3] @ pool[3 * e:3 * e + 3].T + bn[3 * e:3 * e + 3] @ bn[3 * e:3 * e + 3].T
-              for e in range(3))
+    ref = sum(
+        pool[3 * e : 3 * e + 3] @ pool[3 * e : 3 * e + 3].T + bn[3 * e : 3 * e + 3] @ bn[3 * e : 3 * e + 3].T
+        for e in range(3)
+    )
     torch.testing.assert_close(q @ q.T, ref)
     assert model.embed(x, "infrared").norm(dim=1).sub(1).abs().max() < 1e-5
     assert not model.training
 
 
-@pytest.mark.parametrize("bad,match", [
-    ((torch.randn(2, 1, H, W), images(2)), r"x_vis: expected images of shape \(B, 3, H, W\)"),
-    ((images(2), None), r"x_ir: images required"),
-    ((torch.randn(2, 3, 8, 8), torch.randn(2, 3, 8, 8)), r"too small"),
-    ((torch.randn(2, 3, 48, 16), torch.randn(2, 3, 48, 16)), r"even number of positions"),
-    ((images(2), torch.randn(2, 3, 32, 32)), r"same H x W"),
-])
+@pytest.mark.parametrize(
+    "bad,match",
+    [
+        ((torch.randn(2, 1, H, W), images(2)), r"x_vis: expected images of shape \(B, 3, H, W\)"),
+        ((images(2), None), r"x_ir: images required"),
+        ((torch.randn(2, 3, 8, 8), torch.randn(2, 3, 8, 8)), r"too small"),
+        ((torch.randn(2, 3, 48, 16), torch.randn(2, 3, 48, 16)), r"even number of positions"),
+        ((images(2), torch.randn(2, 3, 32, 32)), r"same H x W"),
+    ],
+)
 def test_bad_inputs_raise_shape_errors(bad, match):
     with pytest.raises(ShapeError, match=match):
         tiny()(*bad, 0)

@@ -127,8 +127,9 @@ def test_mfa_wirings_differ_once_active():
 
 @pytest.mark.parametrize("size", [(256, 128), (288, 144)])
 def test_person_sized_inputs(size):
-    model = DEENViT(NC, vit=dict(embed_dim=16, depth=4, num_heads=2, patch_size=16), img_size=size,
-                    stages=(1, 1, 1, 1)).eval()
+    model = DEENViT(
+        NC, vit=dict(embed_dim=16, depth=4, num_heads=2, patch_size=16), img_size=size, stages=(1, 1, 1, 1)
+    ).eval()
     assert model.grid_size == (size[0] // 16, size[1] // 16)
     with torch.no_grad():
         assert model(images(1, size), None, 1).feat.shape == (3, 16)
@@ -170,7 +171,7 @@ def test_svdo_hooks():
     model = tiny(svdo_of_stages=(0, 3, 4), svdo_ow_blocks=(1, 4))
     out = model.train()(images(), images(), 0)
     of = out.of_features
-    assert of.shape == (2 * B + 2 * B + 3 * 2 * B, 8, C)   # stages 0 and 3 (M samples), stage 4 (E*M)
+    assert of.shape == (2 * B + 2 * B + 3 * 2 * B, 8, C)  # stages 0 and 3 (M samples), stage 4 (E*M)
     layers = model.ow_modules()
     assert len(layers) == 8 and all(isinstance(m, nn.Linear) for m in layers)
     assert layers[0] is model.blocks[1].attn.qkv and layers[4] is model.stage4[0].attn.qkv
@@ -227,8 +228,17 @@ def test_production_trunk_equals_timm(tmp_path):
     path = tmp_path / "timm.safetensors"
     save_safetensors(timm_state(g), path)
     for pool, expected in (("cls", g["forward_features"][:, 0]), ("avg", g["forward_features"][:, 1:].mean(1))):
-        model = DEENViT(3, vit=dict(embed_dim=32, depth=3, num_heads=2, patch_size=8), img_size=(32, 16),
-                        stages=(1, 2), mfa=False, mfa_pool=(1, 1), expansion="none", stage4_depth=0, pool=pool)
+        model = DEENViT(
+            3,
+            vit=dict(embed_dim=32, depth=3, num_heads=2, patch_size=8),
+            img_size=(32, 16),
+            stages=(1, 2),
+            mfa=False,
+            mfa_pool=(1, 1),
+            expansion="none",
+            stage4_depth=0,
+            pool=pool,
+        )
         model.load_pretrained(path)
         model.eval()
         with torch.no_grad():

@@ -24,7 +24,6 @@ from vireid.errors import CheckpointError
 from vireid.models import DEEN, load_official_deen
 from vireid.models.official import map_official_key
 
-
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
@@ -40,8 +39,10 @@ def read_fixture(variant: str) -> tuple[dict[str, torch.Tensor], dict[str, torch
 
 
 def write_t(path: Path, net: dict[str, torch.Tensor]) -> Path:
-    torch.save({"net": net, "cmc": np.linspace(0.3, 1.0, 20), "mAP": np.float64(0.5),
-                "mINP": np.float64(0.25), "epoch": 40}, path)
+    torch.save(
+        {"net": net, "cmc": np.linspace(0.3, 1.0, 20), "mAP": np.float64(0.5), "mINP": np.float64(0.25), "epoch": 40},
+        path,
+    )
     return path
 
 

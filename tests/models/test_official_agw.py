@@ -47,8 +47,10 @@ def fixture():
 
 
 def write_t(path: Path, net: dict[str, torch.Tensor]) -> Path:
-    torch.save({"net": net, "cmc": np.linspace(0.3, 1.0, 20), "mAP": np.float64(0.5),
-                "mINP": np.float64(0.25), "epoch": 40}, path)
+    torch.save(
+        {"net": net, "cmc": np.linspace(0.3, 1.0, 20), "mAP": np.float64(0.5), "mINP": np.float64(0.25), "epoch": 40},
+        path,
+    )
     return path
 
 
@@ -127,8 +129,10 @@ def test_sgd_steps_of_the_recipe_equal_the_authors(fixture, agw_t):
         out = model(t[f"step{i}.x_vis"].double(), t[f"step{i}.x_ir"].double(), 0)
         # the criterion computes in float32 (for autocast); its terms in float64:
         labels = torch.cat((lab, lab))
-        terms = {"id": weights["id"][0] * weights["id"][1].loss(out.logits, labels),
-                 "tri": weights["tri"][0] * weights["tri"][1].loss(out.feat, labels)}
+        terms = {
+            "id": weights["id"][0] * weights["id"][1].loss(out.logits, labels),
+            "tri": weights["tri"][0] * weights["tri"][1].loss(out.feat, labels),
+        }
         fp32 = criterion(out, lab, lab)
         assert fp32.keys() == terms.keys()
         for name in terms:
@@ -139,7 +143,7 @@ def test_sgd_steps_of_the_recipe_equal_the_authors(fixture, agw_t):
         sum(terms.values()).backward()
         optimizer.step()
         prefix = f"delta{i + 1}."
-        theirs, _ = convert_official_agw_state_dict({k[len(prefix):]: v for k, v in t.items() if k.startswith(prefix)})
+        theirs, _ = convert_official_agw_state_dict({k[len(prefix) :]: v for k, v in t.items() if k.startswith(prefix)})
         ours = model.state_dict()
         assert set(theirs) <= set(ours) and (i == 1 or set(theirs) == set(ours))
         for k, want in theirs.items():

@@ -11,9 +11,9 @@ from __future__ import annotations
 import torch
 from torch.overrides import TorchFunctionMode
 
-from vireid.objective import build_objective
 from vireid.models import DEEN
 from vireid.models.resnet import ResNet
+from vireid.objective import build_objective
 
 PINNED = ("stem_visible", "stem_infrared")
 
@@ -48,8 +48,11 @@ def test_deen_stems_run_in_float32_under_bf16_autocast():
     pinned = [op for op in rec.ops if op[0].startswith(PINNED)]
     kinds = {name for _, name, _, _, _ in pinned}
     assert {"conv2d", "batch_norm", "relu", "max_pool2d"} <= kinds, kinds
-    bad = [(where, name, str(dt)) for where, name, dt, ins, _ in pinned
-           if dt != torch.float32 or any(i != torch.float32 for i in ins)]
+    bad = [
+        (where, name, str(dt))
+        for where, name, dt, ins, _ in pinned
+        if dt != torch.float32 or any(i != torch.float32 for i in ins)
+    ]
     assert not bad, f"pinned ops ran in reduced precision: {bad}"
     after = [op for op in rec.ops if op[1] == "conv2d" and op[0].startswith("backbone.layer1")]
     assert after and all(dt == torch.bfloat16 for _, _, dt, _, _ in after)  # autocast really was on

@@ -133,8 +133,9 @@ def test_corrupt_cached_file_is_reported(torch_home, monkeypatch, tmp_path):
 def test_small_vits_take_paths_only(tmp_path):
     from vireid.models import DEENViT
 
-    vit = DEENViT(3, vit=dict(embed_dim=16, depth=2, num_heads=2, patch_size=8), img_size=(32, 16), stages=(1, 1),
-                  mfa_pool=(1, 1))
+    vit = DEENViT(
+        3, vit=dict(embed_dim=16, depth=2, num_heads=2, patch_size=8), img_size=(32, 16), stages=(1, 1), mfa_pool=(1, 1)
+    )
     assert vit.pretrained_family is None
     with pytest.raises(CheckpointError, match="no named pretrained weights; pass a path"):
         vit.load_pretrained("imagenet")

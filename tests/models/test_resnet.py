@@ -22,9 +22,17 @@ def test_resnet50_matches_torchvision_layout():
     # torchvision's resnet50: 320 state-dict entries, 25,557,032 parameters
     assert len(sd) == 320
     assert sum(p.numel() for p in model.parameters()) == 25_557_032
-    for key in ("conv1.weight", "bn1.running_mean", "layer1.0.conv1.weight", "layer1.0.downsample.0.weight",
-                "layer1.0.downsample.1.num_batches_tracked", "layer3.5.bn2.weight", "layer4.2.bn3.running_var",
-                "fc.weight", "fc.bias"):
+    for key in (
+        "conv1.weight",
+        "bn1.running_mean",
+        "layer1.0.conv1.weight",
+        "layer1.0.downsample.0.weight",
+        "layer1.0.downsample.1.num_batches_tracked",
+        "layer3.5.bn2.weight",
+        "layer4.2.bn3.running_var",
+        "fc.weight",
+        "fc.bias",
+    ):
         assert key in sd, key
     assert "layer1.1.downsample.0.weight" not in sd
     assert sd["layer4.2.conv3.weight"].shape == (2048, 512, 1, 1)

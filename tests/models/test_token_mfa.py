@@ -21,6 +21,7 @@ def perturb_norms(mfa: TokenMFA) -> None:
 
 def reference(mfa: TokenMFA, xh, xl, grid, pool):
     """Straight from the equations, with explicit (un-pooled) grids and full energy matrices."""
+
     def lin(layer, x):
         return x @ layer.weight.T + layer.bias
 
@@ -35,7 +36,9 @@ def reference(mfa: TokenMFA, xh, xl, grid, pool):
     def avg(x):
         b, n, c = x.shape
         g = x.transpose(1, 2).reshape(b, c, *grid)
-        return F.adaptive_avg_pool2d(g, (math.ceil(grid[0] / pool), math.ceil(grid[1] / pool))).flatten(2).transpose(1, 2)
+        return (
+            F.adaptive_avg_pool2d(g, (math.ceil(grid[0] / pool), math.ceil(grid[1] / pool))).flatten(2).transpose(1, 2)
+        )
 
     cnl, pnl = mfa.cnl, mfa.pnl
     th, ph, g = lin(cnl.theta, avg(xh)), lin(cnl.phi, avg(xl)), lin(cnl.g, xl)
@@ -70,7 +73,7 @@ def test_matches_einsum_reference(norm, pool, grid):
 def test_linear_attention_association_branch():
     """With more keys than inner channels PNL uses theta (phi^T g); still equals the reference."""
     torch.manual_seed(1)
-    mfa = TokenMFA(8, pool=1, norm="ln")   # inner 4 < 24 keys
+    mfa = TokenMFA(8, pool=1, norm="ln")  # inner 4 < 24 keys
     perturb_norms(mfa)
     xh, xl = torch.randn(2, 24, 8), torch.randn(2, 24, 8)
     torch.testing.assert_close(mfa(xh, xl, (6, 4)), reference(mfa, xh, xl, (6, 4), 1), atol=1e-5, rtol=1e-4)

@@ -21,7 +21,7 @@ def golden() -> dict[str, torch.Tensor]:
 
 
 def timm_state(g: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {k[len("state."):]: v for k, v in g.items() if k.startswith("state.")}
+    return {k[len("state.") :]: v for k, v in g.items() if k.startswith("state.")}
 
 
 def expected_timm_keys(depth: int, head: bool) -> list[str]:
@@ -61,8 +61,15 @@ def test_state_dict_names_and_shapes_are_timms():
     assert sd["pos_embed"].shape == (1, 1 + 8, 32)
 
 
-@pytest.mark.parametrize("name,params", [("vit_tiny_patch16_224", 5_717_416), ("vit_small_patch16_384", 22_196_584),
-                                         ("vit_base_patch16_224", 86_567_656), ("vit_base_patch16_384", 86_859_496)])
+@pytest.mark.parametrize(
+    "name,params",
+    [
+        ("vit_tiny_patch16_224", 5_717_416),
+        ("vit_small_patch16_384", 22_196_584),
+        ("vit_base_patch16_224", 86_567_656),
+        ("vit_base_patch16_384", 86_859_496),
+    ],
+)
 def test_presets_match_timm_parameter_counts(name, params):
     with torch.device("meta"):
         model = getattr(vit_mod, name)()

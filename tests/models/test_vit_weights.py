@@ -23,7 +23,7 @@ def golden() -> dict[str, torch.Tensor]:
 
 
 def timm_state(g: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {k[len("state."):]: v for k, v in g.items() if k.startswith("state.")}
+    return {k[len("state.") :]: v for k, v in g.items() if k.startswith("state.")}
 
 
 def test_resample_same_size_is_unchanged(golden):
@@ -32,9 +32,14 @@ def test_resample_same_size_is_unchanged(golden):
     assert resample_abs_pos_embed(golden["state.pos_embed"], (4, 2), old_size=(4, 2)) is golden["state.pos_embed"]
 
 
-@pytest.mark.parametrize("key,src,size,old", [("posemb_square_to_6x3", "posemb_square", (6, 3), None),
-                                              ("posemb_square_to_8x8", "posemb_square", (8, 8), None),
-                                              ("posemb_4x2_to_6x3", "state.pos_embed", (6, 3), (4, 2))])
+@pytest.mark.parametrize(
+    "key,src,size,old",
+    [
+        ("posemb_square_to_6x3", "posemb_square", (6, 3), None),
+        ("posemb_square_to_8x8", "posemb_square", (8, 8), None),
+        ("posemb_4x2_to_6x3", "state.pos_embed", (6, 3), (4, 2)),
+    ],
+)
 def test_resample_matches_timm_and_keeps_cls(golden, key, src, size, old):
     out = resample_abs_pos_embed(golden[src], size, old_size=old)
     assert out.shape == (1, 1 + size[0] * size[1], 32)

@@ -12,8 +12,17 @@ def test_regroup_gives_the_one_process_layout():
     e, per_rank_vis, ranks = 3, 2, 2
     # row label: (embedding, modality, identity) encoded as e * 100 + modality * 10 + id
     one = torch.tensor([[i * 100 + m * 10 + p] for i in range(e) for m in (0, 1) for p in range(4)])
-    parts = [torch.tensor([[i * 100 + m * 10 + p] for i in range(e) for m in (0, 1)
-                           for p in range(r * per_rank_vis, (r + 1) * per_rank_vis)]) for r in range(ranks)]
+    parts = [
+        torch.tensor(
+            [
+                [i * 100 + m * 10 + p]
+                for i in range(e)
+                for m in (0, 1)
+                for p in range(r * per_rank_vis, (r + 1) * per_rank_vis)
+            ]
+        )
+        for r in range(ranks)
+    ]
     assert torch.equal(_regroup(parts, e, per_rank_vis), one)
     # a second dim (branch embeddings are (K, M, C)): samples along dim 1
     parts_k = [p.T.reshape(1, -1, 1).repeat(2, 1, 1) for p in (parts[0][:4], parts[1][:4])]

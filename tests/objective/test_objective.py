@@ -123,9 +123,15 @@ def test_custom_terms_compose():
 def test_loss_dtype_float32_from_bf16_and_float64_kept():
     model, out, y_vis, y_ir = forward()
     objective = build_objective(model)
-    low = out._replace(feat=out.feat.bfloat16(), logits=out.logits.bfloat16(),
-                       aux_losses={k: v.bfloat16() for k, v in out.aux_losses.items()})
+    low = out._replace(
+        feat=out.feat.bfloat16(),
+        logits=out.logits.bfloat16(),
+        aux_losses={k: v.bfloat16() for k, v in out.aux_losses.items()},
+    )
     assert all(t.dtype == torch.float32 for t in objective(low, y_vis, y_ir).values())
-    high = out._replace(feat=out.feat.double(), logits=out.logits.double(),
-                        aux_losses={k: v.double() for k, v in out.aux_losses.items()})
+    high = out._replace(
+        feat=out.feat.double(),
+        logits=out.logits.double(),
+        aux_losses={k: v.double() for k, v in out.aux_losses.items()},
+    )
     assert all(t.dtype == torch.float64 for t in objective(high, y_vis, y_ir).values())  # references stay float64

@@ -11,7 +11,7 @@ from vireid.search.bounds import U_BF16, bf16_error, fp32_error, gamma, max_norm
 def _descriptors(d, seed):
     g = torch.Generator().manual_seed(seed)
     gal = F.normalize(torch.randn(3000, d, generator=g), dim=1)
-    gal[:1500] = gal[:1500].bfloat16().float()          # bf16-exact rows: only the output rounds
+    gal[:1500] = gal[:1500].bfloat16().float()  # bf16-exact rows: only the output rounds
     qry = torch.cat([gal[:20] + 0.05 * torch.randn(20, d, generator=g), torch.randn(20, d, generator=g)])
     qry = F.normalize(qry, dim=1)
     qry[:10] = qry[:10].bfloat16().float()
@@ -33,7 +33,7 @@ def test_bf16_products_with_offsets_are_within_the_bound(d):
         err = (r + c - exact).abs()
         bound = eps[:, None] + gamma(d + 2) * abs(c) + u * r.abs()
         assert bool((err <= bound).all())
-    assert float(eps.max()) < 0.01                      # and the bound is not vacuous
+    assert float(eps.max()) < 0.01  # and the bound is not vacuous
 
 
 @pytest.mark.parametrize("d", [64, 2048])

@@ -178,7 +178,7 @@ def test_more_ties_than_the_cap_fall_back_to_float64(monkeypatch):
     monkeypatch.setattr(ex, "CAP", 50)
     g = torch.Generator().manual_seed(6)
     gal = F.normalize(torch.randn(1000, 32, generator=g), dim=1)
-    gal[100:400] = gal[0]                       # 301 identical rows
+    gal[100:400] = gal[0]  # 301 identical rows
     qry = torch.stack([gal[0], F.normalize(torch.randn(32, generator=g), dim=0)])
     stats = {}
     s, i = exact_topk(qry, gal, k=10, bf16=True, stats=stats)
@@ -223,7 +223,7 @@ def test_save_is_all_or_nothing(tmp_path, monkeypatch):
     os.umask(umask)
     assert out.stat().st_mode & 0o777 == 0o777 & ~umask
     other = GalleryIndex(gal[:10], entries[:10], modality="infrared")
-    other.save(out)                                     # an existing index is replaced
+    other.save(out)  # an existing index is replaced
     assert GalleryIndex.load(out).modality == "infrared"
 
     def boom(self, directory):
@@ -232,12 +232,12 @@ def test_save_is_all_or_nothing(tmp_path, monkeypatch):
 
     monkeypatch.setattr(GalleryIndex, "_write_files", boom)
     with pytest.raises(OSError, match="disk full"):
-        idx.save(out)                                   # a failed write keeps the old index
+        idx.save(out)  # a failed write keeps the old index
     assert GalleryIndex.load(out).modality == "infrared"
     with pytest.raises(OSError):
         idx.save(tmp_path / "new")
     assert not (tmp_path / "new").exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["ix"]   # no temporary folders left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ix"]  # no temporary folders left
 
 
 def test_save_refuses_what_is_not_an_index(tmp_path):
@@ -254,7 +254,7 @@ def test_save_refuses_what_is_not_an_index(tmp_path):
     with pytest.raises(VireidError, match="not a folder"):
         idx.save(tmp_path / "file")
     (tmp_path / "empty").mkdir()
-    idx.save(tmp_path / "empty")                        # an empty folder is fine
+    idx.save(tmp_path / "empty")  # an empty folder is fine
     assert GalleryIndex.load(tmp_path / "empty").entries == entries
 
 

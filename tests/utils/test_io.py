@@ -5,8 +5,14 @@ import pytest
 import torch
 
 from vireid.errors import CheckpointError
-from vireid.utils.io import (atomic_write, atomic_write_json, load_safetensors, load_state_dict_file,
-                             safe_torch_load, save_safetensors)
+from vireid.utils.io import (
+    atomic_write,
+    atomic_write_json,
+    load_safetensors,
+    load_state_dict_file,
+    safe_torch_load,
+    save_safetensors,
+)
 
 
 def test_atomic_write_keeps_old_file_on_crash(tmp_path):

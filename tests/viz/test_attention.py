@@ -10,8 +10,14 @@ from tests.inference.tiny import SIZE, tiny_deen
 from vireid.errors import VireidError
 from vireid.models.abd import CAM, PAM
 from vireid.models.vit import Attention
-from vireid.viz.attention import (attention_maps, attention_picture, attention_rollout, capture_abd_attention,
-                                  capture_vit_attention, overlay_heatmap)
+from vireid.viz.attention import (
+    attention_maps,
+    attention_picture,
+    attention_rollout,
+    capture_abd_attention,
+    capture_vit_attention,
+    overlay_heatmap,
+)
 
 
 def test_pam_hook_recovers_the_modules_attention():
@@ -26,7 +32,7 @@ def test_pam_hook_recovers_the_modules_attention():
     att = torch.softmax(q @ pam.key_conv(x).flatten(2), -1)
     v = pam.value_conv(x).flatten(2)
     assert torch.allclose(out, (v @ att.transpose(1, 2)).reshape_as(x) + x, atol=1e-5)
-    (name, m), = maps.items()
+    ((name, m),) = maps.items()
     assert name.startswith("PAM") and m.shape == (2, 4, 3)
     assert torch.allclose(m, att.mean(1).reshape(2, 4, 3), atol=1e-6)
     assert torch.allclose(m.sum((1, 2)), torch.ones(2), atol=1e-5)  # mean of stochastic rows
@@ -38,7 +44,7 @@ def test_cam_map_is_the_energy_of_the_attended_features():
     x = torch.randn(1, 8, 5, 2)
     with capture_abd_attention(cam) as maps:
         out = cam(x)
-    (name, m), = maps.items()
+    ((name, m),) = maps.items()
     attended = (out - x) / 2.0  # gamma * (A X)
     assert name.startswith("CAM") and torch.allclose(m[0], attended[0].norm(dim=0), atol=1e-4)
 
@@ -85,9 +91,10 @@ def test_vit_rollout_map_on_deen_vit():
     from vireid.models.deen_vit import DEENViT
 
     torch.manual_seed(0)
-    model = DEENViT(4, vit=dict(embed_dim=16, depth=4, num_heads=2, patch_size=8), img_size=(32, 16),
-                    stages=(1, 1, 1, 1)).eval()
-    (name, m), = attention_maps(model, torch.randn(1, 3, 32, 16), "visible").items()
+    model = DEENViT(
+        4, vit=dict(embed_dim=16, depth=4, num_heads=2, patch_size=8), img_size=(32, 16), stages=(1, 1, 1, 1)
+    ).eval()
+    ((name, m),) = attention_maps(model, torch.randn(1, 3, 32, 16), "visible").items()
     assert name == "attention rollout" and m.shape == (4, 2)
     assert (m > 0).all() and m.sum() < 1  # the cls row minus its own (positive) share
 

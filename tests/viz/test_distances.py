@@ -8,10 +8,10 @@ def test_pair_counts_and_split():
     mods = np.array(["visible", "infrared", "visible", "infrared"])
     feats = np.eye(4)
     parts = pair_distances(feats, pids, mods)
-    assert len(parts["intra_cross"]) == 2       # (0,1), (2,3)
+    assert len(parts["intra_cross"]) == 2  # (0,1), (2,3)
     assert len(parts["intra_within"]) == 0
-    assert len(parts["inter_within"]) == 2      # (0,2), (1,3)
-    assert len(parts["inter_cross"]) == 2       # (0,3), (1,2)
+    assert len(parts["inter_within"]) == 2  # (0,2), (1,3)
+    assert len(parts["inter_cross"]) == 2  # (0,3), (1,2)
     assert np.allclose(parts["intra_cross"], np.sqrt(2))
 
 

@@ -23,10 +23,18 @@ def sets(tmp_path):
         tag = "-".join(f"{k}{v}" for k, v in meta.items()) or "none"
         out = tmp_path / tag
         out.mkdir(exist_ok=True)
-        save_features(out / "q.safetensors", q, [1, 2], [3, 3], paths=[str(p) for p in q_paths],
-                      modality="infrared", meta=meta)
-        save_features(out / "g.safetensors", g, [1, 2, 1, 2], [2, 2, 1, 1], paths=[str(p) for p in g_paths],
-                      modality="visible", meta=meta)
+        save_features(
+            out / "q.safetensors", q, [1, 2], [3, 3], paths=[str(p) for p in q_paths], modality="infrared", meta=meta
+        )
+        save_features(
+            out / "g.safetensors",
+            g,
+            [1, 2, 1, 2],
+            [2, 2, 1, 1],
+            paths=[str(p) for p in g_paths],
+            modality="visible",
+            meta=meta,
+        )
         return out / "q.safetensors", out / "g.safetensors"
 
     return write

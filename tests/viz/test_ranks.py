@@ -40,8 +40,12 @@ def test_rank_list_uses_the_distance_order_and_keep_mask(images, tmp_path, monke
     keep = np.array([[True, False, True, True]])
     out = rank_list_figure(dist, images[:1], [1], images[1:5], [1, 1, 2, 1], tmp_path / "r.png", topk=3, keep=keep)
     assert out.read_bytes()[:4] == b"\x89PNG"
-    assert seen == [(images[0], None), (images[3], (220, 0, 0)), (images[1], (0, 170, 0)),
-                    (images[4], (0, 170, 0))]  # 0.2 (pid 2, wrong), 0.3, 0.9; 0.1 is filtered out
+    assert seen == [
+        (images[0], None),
+        (images[3], (220, 0, 0)),
+        (images[1], (0, 170, 0)),
+        (images[4], (0, 170, 0)),
+    ]  # 0.2 (pid 2, wrong), 0.3, 0.9; 0.1 is filtered out
 
 
 def test_rank_list_shape_mismatch(images, tmp_path):
@@ -88,17 +92,24 @@ def test_protocol_rank_figure_asks_the_protocol(images, tmp_path, monkeypatch):
     assert (tmp_path / "s.png").read_bytes()[:4] == b"\x89PNG"
 
 
-@pytest.mark.parametrize("metric, rerank, shown", [
-    ("inner", False, lambda d: f"q.g {-d:.3f}"), ("cosine", False, lambda d: f"cos {1 - d:.3f}"),
-    ("euclidean", False, lambda d: f"L2 {d:.3f}"), ("inner", True, lambda d: f"rr {d:.3f}"),
-])
-def test_the_number_under_each_image_is_the_ordering_score_labelled(images, tmp_path, monkeypatch, metric, rerank,
-                                                                   shown):
+@pytest.mark.parametrize(
+    "metric, rerank, shown",
+    [
+        ("inner", False, lambda d: f"q.g {-d:.3f}"),
+        ("cosine", False, lambda d: f"cos {1 - d:.3f}"),
+        ("euclidean", False, lambda d: f"L2 {d:.3f}"),
+        ("inner", True, lambda d: f"rr {d:.3f}"),
+    ],
+)
+def test_the_number_under_each_image_is_the_ordering_score_labelled(
+    images, tmp_path, monkeypatch, metric, rerank, shown
+):
     figs = []
     monkeypatch.setattr(ranks, "save_figure", lambda fig, out: figs.append(fig) or out)
     dist = np.array([[0.3, 0.1, 0.2, 0.9]])
-    rank_list_figure(dist, images[:1], [1], images[1:5], [1, 2, 3, 1], tmp_path / "r.png", topk=4, metric=metric,
-                     rerank=rerank)
+    rank_list_figure(
+        dist, images[:1], [1], images[1:5], [1, 2, 3, 1], tmp_path / "r.png", topk=4, metric=metric, rerank=rerank
+    )
     fig = figs[0]
     labels = [ax.get_xlabel() for ax in fig.axes[1:5]]
     assert labels == [shown(d) for d in (0.1, 0.2, 0.3, 0.9)]  # in rank order, so the numbers are monotone

@@ -34,8 +34,7 @@ class ColorHistogram:
         joint: joint RGB histogram (``bins**3`` per stripe) instead of three per-channel ones.
     """
 
-    def __init__(self, bins: int = 8, stripes: int = 6, size: tuple[int, int] = (128, 64),
-                 joint: bool = False):
+    def __init__(self, bins: int = 8, stripes: int = 6, size: tuple[int, int] = (128, 64), joint: bool = False):
         if bins < 2 or bins > 256 or stripes < 1 or min(size) < stripes:
             raise ConfigError(f"invalid ColorHistogram(bins={bins}, stripes={stripes}, size={size})")
         self.bins, self.stripes, self.size, self.joint = int(bins), int(stripes), tuple(size), bool(joint)
@@ -44,18 +43,19 @@ class ColorHistogram:
 
     @property
     def dim(self) -> int:
-        return self.stripes * (self.bins ** 3 if self.joint else 3 * self.bins)
+        return self.stripes * (self.bins**3 if self.joint else 3 * self.bins)
 
     def describe(self, image: np.ndarray) -> np.ndarray:
         """Descriptor (float32, ``dim``) of one uint8 (H, W, 3) crop already at ``size``."""
         if image.ndim != 3 or image.shape[2] != 3 or image.shape[:2] != self.size or image.dtype != np.uint8:
-            raise ShapeError(f"expected a uint8 image of shape {self.size + (3,)}, got "
-                             f"{image.dtype} {tuple(image.shape)}")
-        q = (image.astype(np.int64) * self.bins) >> 8           # bin index per channel
+            raise ShapeError(
+                f"expected a uint8 image of shape {self.size + (3,)}, got {image.dtype} {tuple(image.shape)}"
+            )
+        q = (image.astype(np.int64) * self.bins) >> 8  # bin index per channel
         stripe = np.broadcast_to(self._stripe_of_row[:, None], self.size)
         if self.joint:
             cell = (q[..., 0] * self.bins + q[..., 1]) * self.bins + q[..., 2]
-            index = stripe * self.bins ** 3 + cell
+            index = stripe * self.bins**3 + cell
             counts = np.bincount(index.ravel(), minlength=self.dim).astype(np.float32)
             groups = counts.reshape(self.stripes, -1)
         else:
@@ -81,8 +81,7 @@ class ColorHistogram:
         return np.stack(feats) if feats else np.zeros((0, self.dim), np.float32)
 
 
-def histogram_distance(query: np.ndarray, gallery: np.ndarray, metric: str = "chi2",
-                       chunk: int = 256) -> np.ndarray:
+def histogram_distance(query: np.ndarray, gallery: np.ndarray, metric: str = "chi2", chunk: int = 256) -> np.ndarray:
     """Distance matrix (num_query, num_gallery) between histogram descriptors.
 
     chi2 is evaluated in query chunks so memory stays ``chunk * num_gallery * dim`` floats.
@@ -99,18 +98,19 @@ def histogram_distance(query: np.ndarray, gallery: np.ndarray, metric: str = "ch
         return 1.0 - qn @ gn.T
     out = np.empty((q.shape[0], g.shape[0]), dtype=np.float32)
     for start in range(0, q.shape[0], chunk):
-        a = q[start:start + chunk, None, :]
+        a = q[start : start + chunk, None, :]
         if metric == "l1":
-            out[start:start + chunk] = np.abs(a - g[None]).sum(-1)
+            out[start : start + chunk] = np.abs(a - g[None]).sum(-1)
         else:
             num = (a - g[None]) ** 2
             den = a + g[None]
-            out[start:start + chunk] = 0.5 * np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0).sum(-1)
+            out[start : start + chunk] = 0.5 * np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0).sum(-1)
     return out
 
 
-def describe_paths(paths: Sequence[str], descriptor: ColorHistogram,
-                   cache: dict[str, np.ndarray] | None = None) -> np.ndarray:
+def describe_paths(
+    paths: Sequence[str], descriptor: ColorHistogram, cache: dict[str, np.ndarray] | None = None
+) -> np.ndarray:
     """Descriptors of ``paths`` reusing (and filling) ``cache`` keyed by path."""
     cache = {} if cache is None else cache
     missing = [p for p in dict.fromkeys(paths) if p not in cache]

@@ -9,8 +9,7 @@ import numpy as np
 from vireid.baselines.color_hist import ColorHistogram, describe_paths, histogram_distance
 
 
-def evaluate_color_hist(splits: Iterable, descriptor: ColorHistogram | None = None,
-                        metric: str = "chi2") -> list:
+def evaluate_color_hist(splits: Iterable, descriptor: ColorHistogram | None = None, metric: str = "chi2") -> list:
     """One :class:`vireid.evaluation.EvalResult` per :class:`~vireid.data.protocols.EvalSplit`.
 
     Descriptors are computed once per image path and reused across trials and directions.
@@ -23,8 +22,14 @@ def evaluate_color_hist(splits: Iterable, descriptor: ColorHistogram | None = No
     for split in splits:
         qf = describe_paths([r.path for r in split.query], descriptor, cache)
         gf = describe_paths([r.path for r in split.gallery], descriptor, cache)
-        results.append(evaluate(histogram_distance(qf, gf, metric),
-                                np.array([r.pid for r in split.query]), np.array([r.pid for r in split.gallery]),
-                                np.array([r.camid for r in split.query]), np.array([r.camid for r in split.gallery]),
-                                protocol=split.protocol))
+        results.append(
+            evaluate(
+                histogram_distance(qf, gf, metric),
+                np.array([r.pid for r in split.query]),
+                np.array([r.pid for r in split.gallery]),
+                np.array([r.camid for r in split.query]),
+                np.array([r.camid for r in split.gallery]),
+                protocol=split.protocol,
+            )
+        )
     return results

@@ -30,12 +30,21 @@ def modality(text: str) -> str:
 
 
 def add_model_args(p: argparse.ArgumentParser, checkpoint_required: bool = True) -> None:
-    p.add_argument("--checkpoint", required=checkpoint_required, metavar="CKPT",
-                   help="run folder, .safetensors checkpoint (engine or Model.save) or an authors' DEEN/AGW .t file")
+    p.add_argument(
+        "--checkpoint",
+        required=checkpoint_required,
+        metavar="CKPT",
+        help="run folder, .safetensors checkpoint (engine or Model.save) or an authors' DEEN/AGW .t file",
+    )
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     p.add_argument("--batch-size", type=int, default=64, help="images per forward pass (default: 64)")
-    p.add_argument("--input-size", type=input_size, default=None, metavar="HxW",
-                   help="override the checkpoint's input size (default: from its config, else 384x144, the authors')")
+    p.add_argument(
+        "--input-size",
+        type=input_size,
+        default=None,
+        metavar="HxW",
+        help="override the checkpoint's input size (default: from its config, else 384x144, the authors')",
+    )
 
 
 def model_from_args(args: argparse.Namespace, checkpoint: str | None = None):
@@ -44,6 +53,4 @@ def model_from_args(args: argparse.Namespace, checkpoint: str | None = None):
 
     if args.batch_size < 1:
         raise VireidError(f"--batch-size must be >= 1, got {args.batch_size}")
-    return load_model(checkpoint or args.checkpoint, args.device, batch_size=args.batch_size,
-                      img_size=args.input_size)
-
+    return load_model(checkpoint or args.checkpoint, args.device, batch_size=args.batch_size, img_size=args.input_size)

@@ -20,21 +20,46 @@ from vireid.engine.ablation import parse_grid, report_markdown, run_ablation
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("ablate", help="train/test a grid of config variants on several seeds",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser(
+        "ablate",
+        help="train/test a grid of config variants on several seeds",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--config", required=True, help="base config (a shipped name or a YAML path)")
-    p.add_argument("--grid", nargs="+", required=True, action="extend", metavar="KEY=V1,V2",
-                   help="grid axes: a dotted config key and two or more comma-separated values (YAML)")
-    p.add_argument("--set", nargs="+", default=[], action="extend", metavar="KEY=VALUE", dest="overrides",
-                   help="fixed overrides of the base config, e.g. --set train.epochs=2 data.root=data/x")
+    p.add_argument(
+        "--grid",
+        nargs="+",
+        required=True,
+        action="extend",
+        metavar="KEY=V1,V2",
+        help="grid axes: a dotted config key and two or more comma-separated values (YAML)",
+    )
+    p.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        action="extend",
+        metavar="KEY=VALUE",
+        dest="overrides",
+        help="fixed overrides of the base config, e.g. --set train.epochs=2 data.root=data/x",
+    )
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1], help="seeds per combination (default 0 1)")
-    p.add_argument("--mode", choices=["product", "each"], default="product",
-                   help="product: every combination; each: one axis at a time against the base config")
-    p.add_argument("--jobs", type=int, default=1,
-                   help="runs trained at once, in worker processes with one thread each (default 1)")
+    p.add_argument(
+        "--mode",
+        choices=["product", "each"],
+        default="product",
+        help="product: every combination; each: one axis at a time against the base config",
+    )
+    p.add_argument(
+        "--jobs", type=int, default=1, help="runs trained at once, in worker processes with one thread each (default 1)"
+    )
     p.add_argument("--out", default="runs/ablation", help="output folder")
-    p.add_argument("--resume", action="store_true",
-                   help="continue the ablation in --out: reuse its finished runs, resume the others")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the ablation in --out: reuse its finished runs, resume the others",
+    )
     p.set_defaults(_ambiguous_overrides=True)
     return p
 
@@ -42,8 +67,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     base = load_config(args.config, args.overrides)
     grid = parse_grid(args.grid)
-    rows = run_ablation(base, grid, Path(args.out), seeds=args.seeds, mode=args.mode,
-                        jobs=args.jobs, resume=args.resume)
+    rows = run_ablation(
+        base, grid, Path(args.out), seeds=args.seeds, mode=args.mode, jobs=args.jobs, resume=args.resume
+    )
     print(report_markdown(rows))
     print(f"written: {Path(args.out) / 'ablation.md'}, {Path(args.out) / 'ablation.png'}")
     return 0

@@ -14,8 +14,12 @@ import argparse
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("configs", help="list the shipped configs, or print one resolved (vireid configs NAME)",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser(
+        "configs",
+        help="list the shipped configs, or print one resolved (vireid configs NAME)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("name", nargs="?", default=None, help="a shipped config's name or a YAML path: print it resolved")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides (with NAME)")
     p.add_argument("--paths", action="store_true", help="print each config's file path instead of its description")

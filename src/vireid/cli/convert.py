@@ -22,22 +22,43 @@ from pathlib import Path
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
-        "convert", help="convert an authors' DEEN or AGW checkpoint (*.t) to vireid's safetensors format",
+        "convert",
+        help="convert an authors' DEEN or AGW checkpoint (*.t) to vireid's safetensors format",
         description="Convert an authors' checkpoint (*.t from DEEN's or AGW's train.py) to vireid's "
-                    "safetensors format (weights + architecture kwargs); load it with DEEN.from_checkpoint / AGW.from_checkpoint.",
+        "safetensors format (weights + architecture kwargs); load it with DEEN.from_checkpoint / AGW.from_checkpoint.",
     )
-    p.add_argument("--official", required=True, type=Path, metavar="PATH",
-                   help="checkpoint saved by the authors' train.py ({'net': state_dict, ...})")
-    p.add_argument("--arch", choices=("auto", "deen", "agw"), default="auto",
-                   help="architecture (default: recognised from the keys)")
-    p.add_argument("--variant", choices=("default", "regdb"), default=None,
-                   help="DEEN variant: default (SYSU-MM01, LLCM) or regdb (no MFA3 / layer4); "
-                        "default: inferred from the keys")
-    p.add_argument("--gem", choices=("on", "off"), default=None,
-                   help="AGW: GeM pooling (default: on with non-local blocks, as their --method agw; "
-                        "off without, as --method base)")
-    p.add_argument("--num-classes", type=int, default=None,
-                   help="expected number of training identities (default: inferred from the classifier)")
+    p.add_argument(
+        "--official",
+        required=True,
+        type=Path,
+        metavar="PATH",
+        help="checkpoint saved by the authors' train.py ({'net': state_dict, ...})",
+    )
+    p.add_argument(
+        "--arch",
+        choices=("auto", "deen", "agw"),
+        default="auto",
+        help="architecture (default: recognised from the keys)",
+    )
+    p.add_argument(
+        "--variant",
+        choices=("default", "regdb"),
+        default=None,
+        help="DEEN variant: default (SYSU-MM01, LLCM) or regdb (no MFA3 / layer4); default: inferred from the keys",
+    )
+    p.add_argument(
+        "--gem",
+        choices=("on", "off"),
+        default=None,
+        help="AGW: GeM pooling (default: on with non-local blocks, as their --method agw; "
+        "off without, as --method base)",
+    )
+    p.add_argument(
+        "--num-classes",
+        type=int,
+        default=None,
+        help="expected number of training identities (default: inferred from the classifier)",
+    )
     p.add_argument("--out", required=True, type=Path, metavar="PATH", help="output .safetensors file")
     return p
 
@@ -46,10 +67,12 @@ def run(args: argparse.Namespace) -> int:
     from vireid.models.authors import convert_authors_checkpoint
 
     gem = None if args.gem is None else args.gem == "on"
-    model = convert_authors_checkpoint(args.official, args.out, arch=args.arch, variant=args.variant, gem=gem,
-                                       num_classes=args.num_classes)
+    model = convert_authors_checkpoint(
+        args.official, args.out, arch=args.arch, variant=args.variant, gem=gem, num_classes=args.num_classes
+    )
     n = sum(p.numel() for p in model.parameters())
     what = " ".join(f"{k}={v}" for k, v in model.config.items() if k in ("variant", "non_local", "gem"))
-    print(f"wrote {args.out}: {type(model).__name__} {what} num_classes={model.num_classes} "
-          f"({n / 1e6:.2f}M parameters)")
+    print(
+        f"wrote {args.out}: {type(model).__name__} {what} num_classes={model.num_classes} ({n / 1e6:.2f}M parameters)"
+    )
     return 0

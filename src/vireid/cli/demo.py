@@ -14,15 +14,22 @@ DEFAULT_OUT = "runs/demo"
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("demo", help="train and evaluate a small DEEN on the synthetic benchmark (CPU)",
-                              description="Generate (once) the synthetic SYSU-MM01-layout dataset, train a small "
-                                          "DEEN on CPU and evaluate it with the full protocol.")
-    p.add_argument("--config", default=DEFAULT_CONFIG,
-                   help="demo config, a shipped name or a YAML path (default: %(default)s)")
+    p = subparsers.add_parser(
+        "demo",
+        help="train and evaluate a small DEEN on the synthetic benchmark (CPU)",
+        description="Generate (once) the synthetic SYSU-MM01-layout dataset, train a small "
+        "DEEN on CPU and evaluate it with the full protocol.",
+    )
+    p.add_argument(
+        "--config", default=DEFAULT_CONFIG, help="demo config, a shipped name or a YAML path (default: %(default)s)"
+    )
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
-    p.add_argument("--out", default=DEFAULT_OUT,
-                   help="run folder (default %(default)s; a previous demo run there is replaced, any other "
-                        "non-empty folder refused)")
+    p.add_argument(
+        "--out",
+        default=DEFAULT_OUT,
+        help="run folder (default %(default)s; a previous demo run there is replaced, any other "
+        "non-empty folder refused)",
+    )
     p.add_argument("--workers", type=int, default=2, help="processes for dataset generation (default %(default)s)")
     return p
 
@@ -34,10 +41,14 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, args.overrides)
     result = run_demo(cfg, args.out, workers=args.workers)
     trained = result.trained.summary
-    print("\nSYSU-MM01 protocol on the synthetic benchmark (all-search, single-shot, infrared -> visible), "
-          "mean of 10 trials:\n")
+    print(
+        "\nSYSU-MM01 protocol on the synthetic benchmark (all-search, single-shot, infrared -> visible), "
+        "mean of 10 trials:\n"
+    )
     print(comparison_table({"untrained": result.untrained["mean"], "trained DEEN": trained["mean"]}))
-    print(f"\nrun folder: {result.out}  (config.yaml, checkpoints/, metrics.json, metrics.jsonl"
-          f"{', ranking.png' if result.picture else ''})")
+    print(
+        f"\nrun folder: {result.out}  (config.yaml, checkpoints/, metrics.json, metrics.jsonl"
+        f"{', ranking.png' if result.picture else ''})"
+    )
     print(f"training {trained['train_seconds'] / 60:.1f} min, whole demo {result.seconds / 60:.1f} min")
     return 0

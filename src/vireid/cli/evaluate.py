@@ -19,16 +19,26 @@ from vireid.evaluation.distance import DISTANCES
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("evaluate", help="evaluate saved features under an official protocol",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser(
+        "evaluate",
+        help="evaluate saved features under an official protocol",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--query", required=True, metavar="FILE", help="query features (.safetensors)")
-    p.add_argument("--gallery", required=True, nargs="+", metavar="FILE",
-                   help="gallery features; several files = several trials")
+    p.add_argument(
+        "--gallery", required=True, nargs="+", metavar="FILE", help="gallery features; several files = several trials"
+    )
     p.add_argument("--protocol", required=True, choices=PROTOCOLS)
-    p.add_argument("--metric", default="euclidean", choices=DISTANCES,
-                   help="distance (default: euclidean; inner: -q.g, the distance vireid test scores)")
-    p.add_argument("--rerank", action="store_true",
-                   help="k-reciprocal re-ranking (Zhong et al. 2017; k1=20, k2=6, lambda=0.3)")
+    p.add_argument(
+        "--metric",
+        default="euclidean",
+        choices=DISTANCES,
+        help="distance (default: euclidean; inner: -q.g, the distance vireid test scores)",
+    )
+    p.add_argument(
+        "--rerank", action="store_true", help="k-reciprocal re-ranking (Zhong et al. 2017; k1=20, k2=6, lambda=0.3)"
+    )
     p.add_argument("--max-rank", type=int, default=20, help="length of the CMC curve (default: 20)")
     p.add_argument("--out", metavar="JSON", help="write the metrics here (atomically)")
     p.add_argument("--style", default="markdown", choices=("markdown", "plain"), help="table style")
@@ -38,8 +48,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from vireid.evaluation.files import evaluate_files
 
-    done = evaluate_files(args.query, args.gallery, protocol=args.protocol, metric=args.metric, rerank=args.rerank,
-                          max_rank=args.max_rank, out=args.out)
+    done = evaluate_files(
+        args.query,
+        args.gallery,
+        protocol=args.protocol,
+        metric=args.metric,
+        rerank=args.rerank,
+        max_rank=args.max_rank,
+        out=args.out,
+    )
     for text in done.warnings:
         print(f"warning: {text}", file=sys.stderr)
     print(format_table(done.results, names=done.names, style=args.style))

@@ -21,14 +21,24 @@ from vireid.utils.paths import check_output
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("export", help="export a checkpoint to ONNX (one modality)",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser(
+        "export",
+        help="export a checkpoint to ONNX (one modality)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_model_args(p)
-    p.add_argument("--modality", required=True, type=modality, metavar="MODALITY",
-                   help="visible or infrared (any case; also vis, rgb, ir, nir, thermal)")
+    p.add_argument(
+        "--modality",
+        required=True,
+        type=modality,
+        metavar="MODALITY",
+        help="visible or infrared (any case; also vis, rgb, ir, nir, thermal)",
+    )
     p.add_argument("--out", required=True, type=Path, metavar="FILE", help="output .onnx file")
-    p.add_argument("--preprocess-in-graph", action="store_true",
-                   help="the graph takes raw 0..255 RGB and normalises itself")
+    p.add_argument(
+        "--preprocess-in-graph", action="store_true", help="the graph takes raw 0..255 RGB and normalises itself"
+    )
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (default: 17)")
     return p
 
@@ -36,11 +46,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     check_output(args.out, {"checkpoint": args.checkpoint})  # before loading the model
     model = model_from_args(args)
-    path = model.export_onnx(args.out, args.modality, preprocess_in_graph=args.preprocess_in_graph,
-                             opset=args.opset)
+    path = model.export_onnx(args.out, args.modality, preprocess_in_graph=args.preprocess_in_graph, opset=args.opset)
     h, w = model.input_size
-    pre = ("raw RGB 0..255 (normalised in the graph)" if args.preprocess_in_graph
-           else "RGB normalised with ImageNet mean/std")
-    print(f"wrote {path}: {args.modality} descriptor ({model.descriptor_dim}-d), input float32 "
-          f"(batch, 3, {h}, {w}) {pre}")
+    pre = (
+        "raw RGB 0..255 (normalised in the graph)"
+        if args.preprocess_in_graph
+        else "RGB normalised with ImageNet mean/std"
+    )
+    print(
+        f"wrote {path}: {args.modality} descriptor ({model.descriptor_dim}-d), input float32 (batch, 3, {h}, {w}) {pre}"
+    )
     return 0

@@ -21,13 +21,26 @@ from vireid.utils.paths import check_output
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("extract", help="embed a folder of images (or a manifest) into a features file",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser(
+        "extract",
+        help="embed a folder of images (or a manifest) into a features file",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_model_args(p)
-    p.add_argument("--input", required=True, metavar="DIR_OR_MANIFEST",
-                   help="folder of images (searched recursively) or a CSV manifest")
-    p.add_argument("--modality", required=True, type=modality, metavar="MODALITY",
-                   help="visible or infrared (any case; also vis, rgb, ir, nir, thermal)")
+    p.add_argument(
+        "--input",
+        required=True,
+        metavar="DIR_OR_MANIFEST",
+        help="folder of images (searched recursively) or a CSV manifest",
+    )
+    p.add_argument(
+        "--modality",
+        required=True,
+        type=modality,
+        metavar="MODALITY",
+        help="visible or infrared (any case; also vis, rgb, ir, nir, thermal)",
+    )
     p.add_argument("--out", required=True, type=Path, metavar="FILE", help="features file (.safetensors)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
@@ -40,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
     records, note = collect_records(args.input, args.modality)  # before loading the model: fail fast
     if note:
         print(note, file=sys.stderr)
-    feats = extract_features_file(model_from_args(args), records, args.modality, args.out, source=args.input,
-                                  progress=not args.no_progress)
+    feats = extract_features_file(
+        model_from_args(args), records, args.modality, args.out, source=args.input, progress=not args.no_progress
+    )
     print(f"wrote {args.out}: {feats.shape[0]} {args.modality} descriptors of size {feats.shape[1]}")
     return 0

@@ -20,19 +20,34 @@ from vireid.cli._common import add_model_args, modality, model_from_args
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("index", help="build a cross-modal gallery index (vireid index build ...)",
-                              description="Gallery indexes for `vireid search`.")
+    p = subparsers.add_parser(
+        "index",
+        help="build a cross-modal gallery index (vireid index build ...)",
+        description="Gallery indexes for `vireid search`.",
+    )
     sub = p.add_subparsers(dest="index_command", metavar="ACTION", parser_class=type(p))
     sub.required = True
-    b = sub.add_parser("build", help="embed a gallery folder or manifest into an index folder",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    b = sub.add_parser(
+        "build",
+        help="embed a gallery folder or manifest into an index folder",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_model_args(b)
-    b.add_argument("--gallery", required=True, metavar="DIR_OR_MANIFEST",
-                   help="folder of gallery images (searched recursively) or a CSV manifest")
+    b.add_argument(
+        "--gallery",
+        required=True,
+        metavar="DIR_OR_MANIFEST",
+        help="folder of gallery images (searched recursively) or a CSV manifest",
+    )
     b.add_argument("--modality", required=True, type=modality, metavar="MODALITY", help="the gallery's modality")
     b.add_argument("--out", required=True, type=Path, metavar="INDEX_DIR")
-    b.add_argument("--backend", default="exact", choices=("exact", "faiss-flat", "faiss-ivf"),
-                   help="exact (default, matrix product), faiss-flat (exact) or faiss-ivf (approximate)")
+    b.add_argument(
+        "--backend",
+        default="exact",
+        choices=("exact", "faiss-flat", "faiss-ivf"),
+        help="exact (default, matrix product), faiss-flat (exact) or faiss-ivf (approximate)",
+    )
     b.add_argument("--nlist", type=int, default=0, help="IVF lists (default: 4 sqrt(N))")
     b.add_argument("--no-progress", action="store_true")
     return p
@@ -47,8 +62,18 @@ def run(args: argparse.Namespace) -> int:
     records, note = collect_records(args.gallery, args.modality)  # before loading the model: fail fast
     if note:
         print(note, file=sys.stderr)
-    index = build_index_dir(model_from_args(args), records, args.modality, args.out, gallery=args.gallery,
-                            backend=args.backend, nlist=args.nlist, progress=not args.no_progress)
-    print(f"wrote {args.out}: {len(records)} {args.modality} images, descriptors of size {index.feats.shape[1]}, "
-          f"backend {args.backend}")
+    index = build_index_dir(
+        model_from_args(args),
+        records,
+        args.modality,
+        args.out,
+        gallery=args.gallery,
+        backend=args.backend,
+        nlist=args.nlist,
+        progress=not args.no_progress,
+    )
+    print(
+        f"wrote {args.out}: {len(records)} {args.modality} images, descriptors of size {index.feats.shape[1]}, "
+        f"backend {args.backend}"
+    )
     return 0

@@ -60,8 +60,10 @@ def _place_overrides(parser: argparse.ArgumentParser, args: argparse.Namespace, 
     if unknown or not hasattr(args, "overrides"):
         sub.error(f"unrecognized arguments: {' '.join(unknown or extra)}")
     if getattr(args, "_ambiguous_overrides", False):
-        sub.error(f"{' '.join(extra)}: is it a grid axis or a fixed setting? put axes after --grid and fixed "
-                  "overrides after --set")
+        sub.error(
+            f"{' '.join(extra)}: is it a grid axis or a fixed setting? put axes after --grid and fixed "
+            "overrides after --set"
+        )
     args.overrides = list(args.overrides or []) + extra
 
 

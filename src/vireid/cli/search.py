@@ -21,8 +21,12 @@ from vireid.errors import VireidError
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("search", help="search a gallery index with query images of the other modality",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser(
+        "search",
+        help="search a gallery index with query images of the other modality",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--index", required=True, type=Path, metavar="INDEX_DIR", help="folder from `vireid index build`")
     p.add_argument("--query", required=True, nargs="+", metavar="IMAGE", help="query image file(s)")
     p.add_argument("--modality", required=True, type=modality, metavar="MODALITY", help="the queries' modality")
@@ -41,12 +45,17 @@ def run(args: argparse.Namespace) -> int:
         raise VireidError(f"--topk must be >= 1, got {args.topk}")
     index = GalleryIndex.load(args.index)
     checkpoint = query_checkpoint(index, args.modality, args.checkpoint, where=str(args.index))  # before loading
-    result = search_images(index, model_from_args(args, checkpoint), args.query, args.modality, topk=args.topk,
-                           nprobe=args.nprobe)
+    result = search_images(
+        index, model_from_args(args, checkpoint), args.query, args.modality, topk=args.topk, nprobe=args.nprobe
+    )
     if args.json:
-        doc = {"index": str(args.index), "gallery_modality": index.modality, "query_modality": args.modality,
-               "topk": args.topk, "queries": [{"query": str(q), "results": result.hits(i)}
-                                              for i, q in enumerate(args.query)]}
+        doc = {
+            "index": str(args.index),
+            "gallery_modality": index.modality,
+            "query_modality": args.modality,
+            "topk": args.topk,
+            "queries": [{"query": str(q), "results": result.hits(i)} for i, q in enumerate(args.query)],
+        }
         print(json.dumps(doc, indent=2))
         return 0
     for i, q in enumerate(args.query):

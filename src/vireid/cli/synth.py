@@ -14,33 +14,57 @@ from vireid.data.synth import DEFAULT_HEIGHT_RANGE, DEFAULT_NUM_IDS, LAYOUTS, ge
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
-        "synth", help="generate the synthetic VI-ReID dataset (SYSU-MM01, RegDB or LLCM layout)",
+        "synth",
+        help="generate the synthetic VI-ReID dataset (SYSU-MM01, RegDB or LLCM layout)",
         description="Generate a synthetic visible-infrared re-id dataset in an official layout. "
-                    "Same seed, same bytes. Written to a temporary folder and renamed at the end.")
+        "Same seed, same bytes. Written to a temporary folder and renamed at the end.",
+    )
     p.add_argument("--layout", required=True, choices=LAYOUTS, help="folder layout to write")
     p.add_argument("--out", required=True, help="output folder (must be empty or absent unless --force)")
     p.add_argument("--num-ids", type=int, default=DEFAULT_NUM_IDS, help="number of identities (default %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
-    p.add_argument("--difficulty", type=float, default=0.5,
-                   help="0..1: jitter, noise, occlusion, colour/emissivity decorrelation (default %(default)s)")
-    p.add_argument("--images-per-id-per-cam", type=int, default=None,
-                   help="images per identity and camera (default: sysu 4, regdb 8, llcm 3)")
+    p.add_argument(
+        "--difficulty",
+        type=float,
+        default=0.5,
+        help="0..1: jitter, noise, occlusion, colour/emissivity decorrelation (default %(default)s)",
+    )
+    p.add_argument(
+        "--images-per-id-per-cam",
+        type=int,
+        default=None,
+        help="images per identity and camera (default: sysu 4, regdb 8, llcm 3)",
+    )
     p.add_argument("--min-height", type=int, default=DEFAULT_HEIGHT_RANGE[0], help="smallest crop height (px)")
     p.add_argument("--max-height", type=int, default=DEFAULT_HEIGHT_RANGE[1], help="largest crop height (px)")
-    p.add_argument("--num-test-ids", type=int, default=None,
-                   help="test identities (default: the layout's share, 40 %% for sysu/llcm, half for regdb)")
+    p.add_argument(
+        "--num-test-ids",
+        type=int,
+        default=None,
+        help="test identities (default: the layout's share, 40 %% for sysu/llcm, half for regdb)",
+    )
     p.add_argument("--workers", type=int, default=1, help="rendering processes (output is identical)")
     p.add_argument("--force", action="store_true", help="replace a non-empty --out")
     return p
 
 
 def run(args: argparse.Namespace) -> int:
-    summary = generate(args.out, args.layout, num_ids=args.num_ids, seed=args.seed, difficulty=args.difficulty,
-                       images_per_id_per_cam=args.images_per_id_per_cam,
-                       height_range=(args.min_height, args.max_height), num_test_ids=args.num_test_ids,
-                       workers=args.workers, force=args.force)
-    print(f"wrote {summary.num_images} images ({summary.num_visible} visible, {summary.num_infrared} infrared, "
-          f"{summary.num_low_light} low-light, {summary.num_occluded} occluded) of {summary.num_ids} identities "
-          f"in the {summary.layout} layout to {summary.root} "
-          f"[{summary.seconds:.1f} s, {summary.images_per_second:.0f} images/s]")
+    summary = generate(
+        args.out,
+        args.layout,
+        num_ids=args.num_ids,
+        seed=args.seed,
+        difficulty=args.difficulty,
+        images_per_id_per_cam=args.images_per_id_per_cam,
+        height_range=(args.min_height, args.max_height),
+        num_test_ids=args.num_test_ids,
+        workers=args.workers,
+        force=args.force,
+    )
+    print(
+        f"wrote {summary.num_images} images ({summary.num_visible} visible, {summary.num_infrared} infrared, "
+        f"{summary.num_low_light} low-light, {summary.num_occluded} occluded) of {summary.num_ids} identities "
+        f"in the {summary.layout} layout to {summary.root} "
+        f"[{summary.seconds:.1f} s, {summary.images_per_second:.0f} images/s]"
+    )
     return 0

@@ -16,27 +16,47 @@ import sys
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("test", help="evaluate a run's checkpoint with the dataset's full protocol",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--run", default=None, metavar="RUN_DIR",
-                   help="a training run folder: its config.yaml and best checkpoint are used")
-    p.add_argument("--config", default=None,
-                   help="config (a shipped name, see `vireid configs`, or a YAML path): data and evaluation "
-                        "(default: the run's config.yaml, else the config the checkpoint carries)")
+    p = subparsers.add_parser(
+        "test",
+        help="evaluate a run's checkpoint with the dataset's full protocol",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--run",
+        default=None,
+        metavar="RUN_DIR",
+        help="a training run folder: its config.yaml and best checkpoint are used",
+    )
+    p.add_argument(
+        "--config",
+        default=None,
+        help="config (a shipped name, see `vireid configs`, or a YAML path): data and evaluation "
+        "(default: the run's config.yaml, else the config the checkpoint carries)",
+    )
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides (e.g. data.root=...)")
-    p.add_argument("--checkpoint", default=None,
-                   help="a .safetensors file, a checkpoints/ folder, a run folder or the authors' DEEN .t file "
-                        "(default: the best checkpoint of --run)")
+    p.add_argument(
+        "--checkpoint",
+        default=None,
+        help="a .safetensors file, a checkpoints/ folder, a run folder or the authors' DEEN .t file "
+        "(default: the best checkpoint of --run)",
+    )
     p.add_argument("--out", default=None, help="folder for metrics.json (default: RUN_DIR/test)")
     p.add_argument("--device", default=None, choices=["auto", "cpu", "cuda"])
-    p.add_argument("--rerank", action="store_true",
-                   help="k-reciprocal re-ranking (k1=20, k2=6, lambda=0.3) before scoring")
-    p.add_argument("--viz", action="store_true",
-                   help="also write ranks.png, tsne.png, distances.png and the features files of the first "
-                        "split into --out")
-    p.add_argument("--save-features", action="store_true",
-                   help="write every split's query/gallery features files into OUT/features/ (for vireid "
-                        "evaluate and vireid visualize)")
+    p.add_argument(
+        "--rerank", action="store_true", help="k-reciprocal re-ranking (k1=20, k2=6, lambda=0.3) before scoring"
+    )
+    p.add_argument(
+        "--viz",
+        action="store_true",
+        help="also write ranks.png, tsne.png, distances.png and the features files of the first split into --out",
+    )
+    p.add_argument(
+        "--save-features",
+        action="store_true",
+        help="write every split's query/gallery features files into OUT/features/ (for vireid "
+        "evaluate and vireid visualize)",
+    )
     return p
 
 
@@ -45,8 +65,15 @@ def run(args: argparse.Namespace) -> int:
     from vireid.engine.testing import run_test, test_inputs
 
     cfg, checkpoint = test_inputs(args.run, args.config, args.checkpoint, args.overrides)
-    result = run_test(cfg, checkpoint, out=args.out, device=args.device, rerank=args.rerank, viz=args.viz,
-                      save_features=args.save_features)
+    result = run_test(
+        cfg,
+        checkpoint,
+        out=args.out,
+        device=args.device,
+        rerank=args.rerank,
+        viz=args.viz,
+        save_features=args.save_features,
+    )
     if result.is_main:
         for text in result.warnings:
             print(f"warning: {text}", file=sys.stderr)

@@ -12,14 +12,16 @@ from pathlib import Path
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("train", help="train a model from a YAML config",
-                              description="Train a model from a YAML config (dotted key=value overrides).")
+    p = subparsers.add_parser(
+        "train",
+        help="train a model from a YAML config",
+        description="Train a model from a YAML config (dotted key=value overrides).",
+    )
     p.add_argument("--config", required=True, help="a shipped config's name (see `vireid configs`) or a YAML file")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. optim.lr=0.05")
     p.add_argument("--out", default=None, help="run folder (default: runs/<config name>)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    p.add_argument("--device", default=None, choices=["auto", "cpu", "cuda"],
-                   help="overrides train.device")
+    p.add_argument("--device", default=None, choices=["auto", "cpu", "cuda"], help="overrides train.device")
     p.add_argument("--quiet", action="store_true", help="no progress bar or messages")
     return p
 
@@ -37,6 +39,8 @@ def run(args: argparse.Namespace) -> int:
         distributed.cleanup()
     if not args.quiet:
         m = result.summary["mean"]
-        print(f"run folder: {out}\nmean: Rank-1 {100 * m['rank1']:.2f}%  mAP {100 * m['mAP']:.2f}%  "
-              f"mINP {100 * m['mINP']:.2f}%")
+        print(
+            f"run folder: {out}\nmean: Rank-1 {100 * m['rank1']:.2f}%  mAP {100 * m['mAP']:.2f}%  "
+            f"mINP {100 * m['mINP']:.2f}%"
+        )
     return 0

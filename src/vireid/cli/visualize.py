@@ -26,8 +26,12 @@ from vireid.utils.paths import check_output
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("visualize", help="rank lists, t-SNE, distance histograms, attention maps (PNG)",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser(
+        "visualize",
+        help="rank lists, t-SNE, distance histograms, attention maps (PNG)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = p.add_subparsers(dest="picture", metavar="PICTURE", parser_class=type(p))
     sub.required = True
     r = sub.add_parser("ranks", help="each query with its top-k gallery images (green: correct, red: wrong)")
@@ -35,27 +39,58 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     r.add_argument("--gallery", required=True, type=Path, metavar="FILE", help="gallery features file")
     r.add_argument("--topk", type=int, default=10)
     r.add_argument("--num-queries", type=int, default=5, help="queries drawn, evenly spread (default: 5)")
-    r.add_argument("--query-index", type=int, nargs="+", default=None, metavar="I",
-                   help="draw these queries (0-based rows of the query file) instead")
-    r.add_argument("--protocol", choices=PROTOCOLS, default=None,
-                   help="whose rules decide what a query may match (default: recorded in the files, else plain)")
-    r.add_argument("--metric", choices=DISTANCES, default=None,
-                   help="distance (default: recorded in the files, else inner, the one vireid test scores)")
-    r.add_argument("--rerank", action=argparse.BooleanOptionalAction, default=None,
-                   help="k-reciprocal re-ranking (default: recorded in the files, else off)")
-    for name, hlp in (("tsne", "t-SNE of descriptors (colour: identity, marker: modality)"),
-                      ("distances", "intra/inter-identity distance histograms, within/cross modality")):
+    r.add_argument(
+        "--query-index",
+        type=int,
+        nargs="+",
+        default=None,
+        metavar="I",
+        help="draw these queries (0-based rows of the query file) instead",
+    )
+    r.add_argument(
+        "--protocol",
+        choices=PROTOCOLS,
+        default=None,
+        help="whose rules decide what a query may match (default: recorded in the files, else plain)",
+    )
+    r.add_argument(
+        "--metric",
+        choices=DISTANCES,
+        default=None,
+        help="distance (default: recorded in the files, else inner, the one vireid test scores)",
+    )
+    r.add_argument(
+        "--rerank",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="k-reciprocal re-ranking (default: recorded in the files, else off)",
+    )
+    for name, hlp in (
+        ("tsne", "t-SNE of descriptors (colour: identity, marker: modality)"),
+        ("distances", "intra/inter-identity distance histograms, within/cross modality"),
+    ):
         s = sub.add_parser(name, help=hlp)
-        s.add_argument("--features", required=True, nargs="+", type=Path, metavar="FILE",
-                       help="features files (e.g. a visible and an infrared one)")
+        s.add_argument(
+            "--features",
+            required=True,
+            nargs="+",
+            type=Path,
+            metavar="FILE",
+            help="features files (e.g. a visible and an infrared one)",
+        )
         if name == "tsne":
             s.add_argument("--max-ids", type=int, default=20, help="identities drawn (default: 20)")
             s.add_argument("--perplexity", type=float, default=30.0)
     a = sub.add_parser("attention", help="CAM/PAM or ViT attention-rollout maps over an image")
     add_model_args(a)
     a.add_argument("--image", required=True, type=Path, metavar="IMAGE")
-    a.add_argument("--modality", required=True, type=modality, metavar="MODALITY",
-                   help="visible or infrared (any case; also vis, rgb, ir, nir, thermal)")
+    a.add_argument(
+        "--modality",
+        required=True,
+        type=modality,
+        metavar="MODALITY",
+        help="visible or infrared (any case; also vis, rgb, ir, nir, thermal)",
+    )
     a.add_argument("--kind", default="auto", choices=("auto", "abd", "rollout"))
     for s in (r, *sub.choices.values()):
         if not any(act.dest == "out" for act in s._actions):
@@ -66,14 +101,29 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from vireid.viz import files
 
-    inputs = {name: getattr(args, key, None) for name, key in (("query features file", "query"),
-              ("gallery features file", "gallery"), ("features file", "features"), ("image", "image"),
-              ("checkpoint", "checkpoint"))}
+    inputs = {
+        name: getattr(args, key, None)
+        for name, key in (
+            ("query features file", "query"),
+            ("gallery features file", "gallery"),
+            ("features file", "features"),
+            ("image", "image"),
+            ("checkpoint", "checkpoint"),
+        )
+    }
     check_output(args.out, inputs)  # before any work
     if args.picture == "ranks":
-        path = files.ranks_picture(args.query, args.gallery, args.out, protocol=args.protocol, metric=args.metric,
-                                   rerank=args.rerank, topk=args.topk, num_queries=args.num_queries,
-                                   query_indices=args.query_index)
+        path = files.ranks_picture(
+            args.query,
+            args.gallery,
+            args.out,
+            protocol=args.protocol,
+            metric=args.metric,
+            rerank=args.rerank,
+            topk=args.topk,
+            num_queries=args.num_queries,
+            query_indices=args.query_index,
+        )
     elif args.picture == "tsne":
         path = files.tsne_picture(args.features, args.out, perplexity=args.perplexity, max_ids=args.max_ids)
     elif args.picture == "distances":

@@ -11,8 +11,12 @@ import argparse
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("weights", help="list or download named pretrained backbone weights",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser(
+        "weights",
+        help="list or download named pretrained backbone weights",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = p.add_subparsers(dest="weights_command", metavar="ACTION", parser_class=type(p))
     sub.required = True
     sub.add_parser("list", help="named weights, their URL and whether they are cached")

@@ -4,13 +4,32 @@
 arguments; nothing else in the library reads a config object.
 """
 
-from vireid.config.loader import (apply_overrides, config_diff, dump_config, from_dict, load_config,
-                                  parse_overrides, save_config, to_dict)
-from vireid.config.schema import (Config, DataConfig, EvalConfig, LossConfig, ModelConfig, OptimConfig,
-                                  TrainConfig)
+from vireid.config.loader import (
+    apply_overrides,
+    config_diff,
+    dump_config,
+    from_dict,
+    load_config,
+    parse_overrides,
+    save_config,
+    to_dict,
+)
+from vireid.config.schema import Config, DataConfig, EvalConfig, LossConfig, ModelConfig, OptimConfig, TrainConfig
 
 __all__ = [
-    "Config", "DataConfig", "EvalConfig", "LossConfig", "ModelConfig", "OptimConfig", "TrainConfig",
-    "apply_overrides", "config_diff", "dump_config", "from_dict", "load_config", "parse_overrides",
-    "save_config", "to_dict",
+    "Config",
+    "DataConfig",
+    "EvalConfig",
+    "LossConfig",
+    "ModelConfig",
+    "OptimConfig",
+    "TrainConfig",
+    "apply_overrides",
+    "config_diff",
+    "dump_config",
+    "from_dict",
+    "load_config",
+    "parse_overrides",
+    "save_config",
+    "to_dict",
 ]

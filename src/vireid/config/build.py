@@ -14,6 +14,7 @@ from torch import nn
 from vireid.config.schema import Config, DataConfig, LossConfig, ModelConfig, OptimConfig
 from vireid.errors import CheckpointError, ConfigError
 
+
 # --------------------------------------------------------------------------- data
 def dataset_kwargs(data: DataConfig) -> dict[str, Any]:
     """Options of the dataset reader (:func:`vireid.data.datasets.build_dataset`)."""
@@ -43,27 +44,47 @@ def train_transform_kwargs(data: DataConfig) -> dict[str, Any]:
         raise ConfigError(f"data.erasing_area: expected [min, max], got {list(data.erasing_area)}")
     if len(data.erasing_value) != 3:
         raise ConfigError(f"data.erasing_value: expected 3 per-channel values, got {list(data.erasing_value)}")
-    return dict(height=data.height, width=data.width, padding=data.pad, flip_p=0.5 if data.flip else 0.0,
-                grayscale_p=data.grayscale_p, erasing_p=data.erasing_p,
-                erasing_area=tuple(float(x) for x in data.erasing_area), erasing_ratio=data.erasing_ratio,
-                erasing_value=tuple(float(x) for x in data.erasing_value), channel_aug=data.channel_aug)
+    return dict(
+        height=data.height,
+        width=data.width,
+        padding=data.pad,
+        flip_p=0.5 if data.flip else 0.0,
+        grayscale_p=data.grayscale_p,
+        erasing_p=data.erasing_p,
+        erasing_area=tuple(float(x) for x in data.erasing_area),
+        erasing_ratio=data.erasing_ratio,
+        erasing_value=tuple(float(x) for x in data.erasing_value),
+        channel_aug=data.channel_aug,
+    )
 
 
 def train_loader_kwargs(cfg: Config, rank: int = 0, world_size: int = 1) -> dict[str, Any]:
     """Arguments of :func:`vireid.data.loaders.build_train_loader` (without records/transform)."""
     d = cfg.data
-    return dict(height=d.height, width=d.width, num_ids=d.num_ids, num_instances=d.num_pos,
-                seed=cfg.train.seed, rank=rank, world_size=world_size, per_rank=d.per_rank_batch,
-                num_workers=d.workers, batches_per_epoch=cfg.train.steps_per_epoch, cache=d.cache,
-                draft=d.draft)
+    return dict(
+        height=d.height,
+        width=d.width,
+        num_ids=d.num_ids,
+        num_instances=d.num_pos,
+        seed=cfg.train.seed,
+        rank=rank,
+        world_size=world_size,
+        per_rank=d.per_rank_batch,
+        num_workers=d.workers,
+        batches_per_epoch=cfg.train.steps_per_epoch,
+        cache=d.cache,
+        draft=d.draft,
+    )
 
 
 def check_world_size(cfg: Config, world_size: int) -> None:
     """The global batch's identities must split evenly over ``world_size`` processes."""
     if not cfg.data.per_rank_batch and cfg.data.num_ids % world_size:
-        raise ConfigError(f"data.num_ids={cfg.data.num_ids} identities per batch cannot be split evenly over "
-                          f"{world_size} processes; use a multiple of {world_size}, or data.per_rank_batch=true "
-                          "(each process draws its own identities)")
+        raise ConfigError(
+            f"data.num_ids={cfg.data.num_ids} identities per batch cannot be split evenly over "
+            f"{world_size} processes; use a multiple of {world_size}, or data.per_rank_batch=true "
+            "(each process draws its own identities)"
+        )
 
 
 def test_loader_kwargs(cfg: Config) -> dict[str, Any]:
@@ -99,8 +120,12 @@ def final_eval(cfg: Config, dataset: Any = None) -> dict[str, Any]:
     """The full protocol: every trial and every reported direction (LLCM: also the authors'
     published VIS->IR orientation), with ``eval.flip`` and ``eval.combine``."""
     rules = _rules(cfg, dataset)
-    return dict(trials=eval_trials(cfg, final=True), directions=rules.reported_directions,
-                flip=cfg.eval.flip, combine=cfg.eval.combine)
+    return dict(
+        trials=eval_trials(cfg, final=True),
+        directions=rules.reported_directions,
+        flip=cfg.eval.flip,
+        combine=cfg.eval.combine,
+    )
 
 
 def selection_eval(cfg: Config, dataset: Any = None) -> dict[str, Any]:
@@ -114,11 +139,19 @@ def selection_eval(cfg: Config, dataset: Any = None) -> dict[str, Any]:
     """
     rules = _rules(cfg, dataset)
     if cfg.eval.select == "authors":
-        return dict(trials=None if rules.trial_is_split else list(rules.trials[:1]),
-                    directions=rules.directions[:1], flip=False, combine=cfg.eval.combine)
+        return dict(
+            trials=None if rules.trial_is_split else list(rules.trials[:1]),
+            directions=rules.directions[:1],
+            flip=False,
+            combine=cfg.eval.combine,
+        )
     if cfg.eval.select == "protocol":
-        return dict(trials=eval_trials(cfg, final=False), directions=rules.directions,
-                    flip=cfg.eval.flip, combine=cfg.eval.combine)
+        return dict(
+            trials=eval_trials(cfg, final=False),
+            directions=rules.directions,
+            flip=cfg.eval.flip,
+            combine=cfg.eval.combine,
+        )
     raise ConfigError(f"eval.select: unknown {cfg.eval.select!r}; expected authors or protocol")
 
 
@@ -127,8 +160,10 @@ def model_kwargs(model: ModelConfig, num_classes: int) -> dict[str, Any]:
     """Constructor arguments: ``model.args`` plus the dataset's number of identities."""
     if "num_classes" in model.args:
         raise ConfigError("model.args.num_classes is set from the dataset; remove it")
-    return {"num_classes": int(num_classes), **{k: (list(v) if isinstance(v, tuple) else v)
-                                                for k, v in model.args.items()}}
+    return {
+        "num_classes": int(num_classes),
+        **{k: (list(v) if isinstance(v, tuple) else v) for k, v in model.args.items()},
+    }
 
 
 def pretrained_source(model: ModelConfig) -> str | None:
@@ -180,8 +215,10 @@ def resolve_pretrained(model: ModelConfig) -> Path | None:
 
     family = pretrained_family(model)
     if family is None and not any(sep in source for sep in ("/", "\\")):
-        raise CheckpointError(f"model.pretrained: {source!r} is not a file, and {model.name} with these model.args "
-                              "has no named pretrained weights; pass a file path or none")
+        raise CheckpointError(
+            f"model.pretrained: {source!r} is not a file, and {model.name} with these model.args "
+            "has no named pretrained weights; pass a file path or none"
+        )
     try:
         return resolve(source, family)
     except CheckpointError as exc:
@@ -200,13 +237,22 @@ def build_model(model: ModelConfig, num_classes: int, *, pretrained: str | Path 
 
 # --------------------------------------------------------------------------- losses / optimiser
 def objective_kwargs(loss: LossConfig) -> dict[str, Any]:
-    return dict(id_weight=loss.id_weight, label_smoothing=loss.label_smoothing, triplet=loss.triplet,
-                triplet_weight=loss.triplet_weight, triplet_margin=loss.triplet_margin,
-                cpm_weight=loss.cpm_weight, cpm_margin=loss.cpm_margin,
-                metric_normalize=loss.metric_normalize, ort_weight=loss.ort_weight,
-                aux_weights=dict(loss.aux_weights), svdo_of_weight=loss.svdo_of_weight,
-                svdo_ow_weight=loss.svdo_ow_weight, infonce_weight=loss.infonce_weight,
-                infonce_temperature=loss.infonce_temperature)
+    return dict(
+        id_weight=loss.id_weight,
+        label_smoothing=loss.label_smoothing,
+        triplet=loss.triplet,
+        triplet_weight=loss.triplet_weight,
+        triplet_margin=loss.triplet_margin,
+        cpm_weight=loss.cpm_weight,
+        cpm_margin=loss.cpm_margin,
+        metric_normalize=loss.metric_normalize,
+        ort_weight=loss.ort_weight,
+        aux_weights=dict(loss.aux_weights),
+        svdo_of_weight=loss.svdo_of_weight,
+        svdo_ow_weight=loss.svdo_ow_weight,
+        infonce_weight=loss.infonce_weight,
+        infonce_temperature=loss.infonce_temperature,
+    )
 
 
 def build_objective(loss: LossConfig, model: nn.Module, *, global_batch: bool = True) -> nn.Module:
@@ -221,9 +267,16 @@ def optimizer_kwargs(optim: OptimConfig, lr_scale: float = 1.0) -> dict[str, Any
     """``lr_scale`` multiplies ``optim.lr`` (linear scaling for ``data.per_rank_batch`` under torchrun)."""
     if optim.name not in ("sgd", "adamw"):
         raise ConfigError(f"optim.name: unknown optimizer {optim.name!r}; expected sgd or adamw")
-    return dict(name=optim.name, lr=optim.lr * lr_scale, backbone_lr_mult=optim.backbone_lr_mult,
-                head_modules=tuple(optim.head_modules), momentum=optim.momentum, nesterov=optim.nesterov,
-                weight_decay=optim.weight_decay, betas=tuple(optim.betas))
+    return dict(
+        name=optim.name,
+        lr=optim.lr * lr_scale,
+        backbone_lr_mult=optim.backbone_lr_mult,
+        head_modules=tuple(optim.head_modules),
+        momentum=optim.momentum,
+        nesterov=optim.nesterov,
+        weight_decay=optim.weight_decay,
+        betas=tuple(optim.betas),
+    )
 
 
 def build_optimizer(optim: OptimConfig, model: nn.Module, *, lr_scale: float = 1.0):
@@ -238,9 +291,14 @@ def schedule_kwargs(cfg: Config) -> dict[str, Any]:
         raise ConfigError(f"optim.schedule: unknown {o.schedule!r}; expected step, cosine or constant")
     if len(o.milestones) != len(o.gammas):
         raise ConfigError("optim.milestones and optim.gammas must have the same length")
-    return dict(name=o.schedule, epochs=cfg.train.epochs, warmup_epochs=o.warmup_epochs,
-                milestones=tuple(int(m) for m in o.milestones), gammas=tuple(float(g) for g in o.gammas),
-                min_factor=o.min_lr_factor)
+    return dict(
+        name=o.schedule,
+        epochs=cfg.train.epochs,
+        warmup_epochs=o.warmup_epochs,
+        milestones=tuple(int(m) for m in o.milestones),
+        gammas=tuple(float(g) for g in o.gammas),
+        min_factor=o.min_lr_factor,
+    )
 
 
 def build_schedule(cfg: Config):

@@ -63,8 +63,7 @@ def _read_yaml(path: Path) -> tuple[dict, dict[str, int]]:
             for k, v in n.value:
                 key = constructor.construct_object(k, deep=True)
                 if not isinstance(key, str):
-                    raise ConfigError(f"{format_location(path, k.start_mark.line + 1)}: "
-                                      f"key {key!r} is not a string")
+                    raise ConfigError(f"{format_location(path, k.start_mark.line + 1)}: key {key!r} is not a string")
                 dotted = f"{prefix}{key}"
                 lines[dotted] = k.start_mark.line + 1
                 out[key] = walk(v, dotted + ".")
@@ -147,8 +146,10 @@ def _validate(tree: Mapping, cls: type, file: str, lines: Mapping[str, int], pre
         dotted = f"{prefix}{key}"
         where = f"{format_location(file, lines.get(dotted))}: {dotted}"
         if key not in hints:
-            raise ConfigError(f"{format_location(file, lines.get(dotted))}: unknown key "
-                              f"'{dotted}'; expected one of: {', '.join(hints)}")
+            raise ConfigError(
+                f"{format_location(file, lines.get(dotted))}: unknown key "
+                f"'{dotted}'; expected one of: {', '.join(hints)}"
+            )
         tp = hints[key]
         if dataclasses.is_dataclass(tp):
             if value is None:  # an empty section ("model:" alone)

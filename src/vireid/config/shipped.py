@@ -25,7 +25,7 @@ def shipped_config(name: str) -> Path | None:
     """The shipped config called ``name`` (``"deen_sysu"`` or ``"deen_sysu.yaml"``), else ``None``."""
     if not name or os.sep in name or (os.altsep and os.altsep in name):
         return None
-    stem = name[:-len(".yaml")] if name.endswith(".yaml") else name
+    stem = name[: -len(".yaml")] if name.endswith(".yaml") else name
     return shipped_configs().get(stem)
 
 
@@ -39,8 +39,9 @@ def resolve_config(name_or_path: str | os.PathLike) -> Path:
     if found is not None:
         return found
     names = ", ".join(shipped_configs())
-    raise ConfigError(f"{text}: config file not found, and no shipped config has that name "
-                      f"(`vireid configs` lists them: {names})")
+    raise ConfigError(
+        f"{text}: config file not found, and no shipped config has that name (`vireid configs` lists them: {names})"
+    )
 
 
 def describe(path: str | os.PathLike) -> str:

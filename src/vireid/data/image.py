@@ -63,8 +63,9 @@ def _to_8bit(img: Image.Image, gray_ok: bool) -> Image.Image:
     return img.convert("RGB")
 
 
-def read_image(path: str | os.PathLike, *, draft_size: Tuple[int, int] | None = None,
-               keep_gray: bool = False) -> Image.Image:
+def read_image(
+    path: str | os.PathLike, *, draft_size: Tuple[int, int] | None = None, keep_gray: bool = False
+) -> Image.Image:
     """Decode ``path`` into an RGB :class:`PIL.Image.Image`.
 
     ``keep_gray=True`` returns single-channel sources (greyscale / 16-bit
@@ -96,8 +97,15 @@ def read_image(path: str | os.PathLike, *, draft_size: Tuple[int, int] | None = 
     return out
 
 
-def load_resized(path: str | os.PathLike, height: int, width: int, *, resample: str = "lanczos",
-                 draft: bool = False, keep_gray: bool = True) -> np.ndarray:
+def load_resized(
+    path: str | os.PathLike,
+    height: int,
+    width: int,
+    *,
+    resample: str = "lanczos",
+    draft: bool = False,
+    keep_gray: bool = True,
+) -> np.ndarray:
     """Decode and resize to ``(height, width)``; returns a ``(H, W, 3)`` uint8 array.
 
     This is DEEN's loading step (``Image.resize((w, h), ANTIALIAS)``, i.e. Lanczos)

@@ -13,15 +13,33 @@ from vireid.data.train_dataset import CrossModalTrainDataset, TestImageDataset
 from vireid.data.transforms import ERASING_PRESETS, TestTransform, TrainTransform
 
 
-def build_train_loader(records: Sequence[Record], *, height: int = 384, width: int = 144,
-                       num_ids: int = 6, num_instances: int = 4, seed: int = 0, rank: int = 0,
-                       world_size: int = 1, per_rank: bool = False, num_workers: int = 2, erasing_preset: str = "llcm",
-                       erasing_p: float = 0.5, grayscale_p: float = 0.5, flip_p: float = 0.5,
-                       padding: int = 10, channel_aug: str | None = None,
-                       transform: TrainTransform | None = None, transform_ir: TrainTransform | None = None,
-                       batches_per_epoch: int | None = None, cache: bool = False, draft: bool = False,
-                       resample: str = "lanczos", pin_memory: bool = False,
-                       persistent_workers: bool = False) -> DataLoader:
+def build_train_loader(
+    records: Sequence[Record],
+    *,
+    height: int = 384,
+    width: int = 144,
+    num_ids: int = 6,
+    num_instances: int = 4,
+    seed: int = 0,
+    rank: int = 0,
+    world_size: int = 1,
+    per_rank: bool = False,
+    num_workers: int = 2,
+    erasing_preset: str = "llcm",
+    erasing_p: float = 0.5,
+    grayscale_p: float = 0.5,
+    flip_p: float = 0.5,
+    padding: int = 10,
+    channel_aug: str | None = None,
+    transform: TrainTransform | None = None,
+    transform_ir: TrainTransform | None = None,
+    batches_per_epoch: int | None = None,
+    cache: bool = False,
+    draft: bool = False,
+    resample: str = "lanczos",
+    pin_memory: bool = False,
+    persistent_workers: bool = False,
+) -> DataLoader:
     """A DataLoader yielding ``(img_vis, img_ir, label_vis, label_ir)`` batches of P x K pairs.
 
     The sampler is ``loader.sampler`` (call ``loader.sampler.set_epoch(e)`` each
@@ -36,26 +54,55 @@ def build_train_loader(records: Sequence[Record], *, height: int = 384, width: i
         if erasing_preset not in ERASING_PRESETS:
             raise ValueError(f"erasing_preset must be one of {sorted(ERASING_PRESETS)}, got {erasing_preset!r}")
         sl, sh, r1 = ERASING_PRESETS[erasing_preset]
-        transform = TrainTransform(height=height, width=width, padding=padding, flip_p=flip_p,
-                                   grayscale_p=grayscale_p, erasing_p=erasing_p, erasing_area=(sl, sh),
-                                   erasing_ratio=r1, channel_aug=channel_aug)
-    dataset = CrossModalTrainDataset(records, transform=transform, transform_ir=transform_ir, seed=seed,
-                                     cache=cache, draft=draft, resample=resample)
-    sampler = CrossModalIdentitySampler(dataset.visible_labels, dataset.infrared_labels, num_ids=num_ids,
-                                        num_instances=num_instances, seed=seed, rank=rank,
-                                        world_size=world_size, per_rank=per_rank,
-                                        batches_per_epoch=batches_per_epoch)
-    return DataLoader(dataset, batch_size=sampler.batch_size, sampler=sampler, drop_last=True,
-                      num_workers=num_workers, pin_memory=pin_memory,
-                      persistent_workers=persistent_workers and num_workers > 0)
+        transform = TrainTransform(
+            height=height,
+            width=width,
+            padding=padding,
+            flip_p=flip_p,
+            grayscale_p=grayscale_p,
+            erasing_p=erasing_p,
+            erasing_area=(sl, sh),
+            erasing_ratio=r1,
+            channel_aug=channel_aug,
+        )
+    dataset = CrossModalTrainDataset(
+        records, transform=transform, transform_ir=transform_ir, seed=seed, cache=cache, draft=draft, resample=resample
+    )
+    sampler = CrossModalIdentitySampler(
+        dataset.visible_labels,
+        dataset.infrared_labels,
+        num_ids=num_ids,
+        num_instances=num_instances,
+        seed=seed,
+        rank=rank,
+        world_size=world_size,
+        per_rank=per_rank,
+        batches_per_epoch=batches_per_epoch,
+    )
+    return DataLoader(
+        dataset,
+        batch_size=sampler.batch_size,
+        sampler=sampler,
+        drop_last=True,
+        num_workers=num_workers,
+        pin_memory=pin_memory,
+        persistent_workers=persistent_workers and num_workers > 0,
+    )
 
 
-def build_test_loader(records: Sequence[Record], *, height: int = 384, width: int = 144, batch_size: int = 64,
-                      num_workers: int = 0, draft: bool = False, pin_memory: bool = False) -> DataLoader:
+def build_test_loader(
+    records: Sequence[Record],
+    *,
+    height: int = 384,
+    width: int = 144,
+    batch_size: int = 64,
+    num_workers: int = 0,
+    draft: bool = False,
+    pin_memory: bool = False,
+) -> DataLoader:
     """A DataLoader over ``records`` in order yielding ``(images, pids, camids)`` batches."""
     dataset = TestImageDataset(records, transform=TestTransform(height=height, width=width), draft=draft)
-    return DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
-                      pin_memory=pin_memory)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers, pin_memory=pin_memory)
 
 
 class TrainBatches:

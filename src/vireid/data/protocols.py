@@ -63,8 +63,12 @@ class EvalSplit:
 
     def keep(self) -> np.ndarray:
         """``(num_query, num_gallery)`` booleans: which gallery items each query may match."""
-        return self.rules.keep([r.pid for r in self.query], [r.camid for r in self.query],
-                               [r.pid for r in self.gallery], [r.camid for r in self.gallery])
+        return self.rules.keep(
+            [r.pid for r in self.query],
+            [r.camid for r in self.query],
+            [r.pid for r in self.gallery],
+            [r.camid for r in self.gallery],
+        )
 
 
 def list_images(folder: str | os.PathLike) -> list[str]:
@@ -81,8 +85,9 @@ def list_images(folder: str | os.PathLike) -> list[str]:
     return sorted(n for n in names if is_image_file(n) and os.path.isfile(os.path.join(folder, n)))
 
 
-def collect_folder_records(root: Path, camera_dirs: Sequence[tuple[str, int]], ids: Iterable[str],
-                           modality: str) -> list[Record]:
+def collect_folder_records(
+    root: Path, camera_dirs: Sequence[tuple[str, int]], ids: Iterable[str], modality: str
+) -> list[Record]:
     """All images of ``root/<camera_dir>/<id>/`` for ids (outer) x cameras (inner).
 
     ``camera_dirs`` pairs a folder (relative to root) with the camera number
@@ -97,8 +102,9 @@ def collect_folder_records(root: Path, camera_dirs: Sequence[tuple[str, int]], i
     return out
 
 
-def sample_gallery(root: Path, camera_dirs: Sequence[tuple[str, int]], ids: Iterable[str], modality: str,
-                   trial: int, shots: int = 1) -> list[Record]:
+def sample_gallery(
+    root: Path, camera_dirs: Sequence[tuple[str, int]], ids: Iterable[str], modality: str, trial: int, shots: int = 1
+) -> list[Record]:
     """One (``shots=1``) or up to ``shots`` random images per (id, camera), seeded by ``trial``.
 
     Reproduces ``random.seed(trial)`` + ``random.choice(sorted files)`` of the

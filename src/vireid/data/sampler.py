@@ -62,32 +62,47 @@ class CrossModalIdentitySampler(Sampler[PairIndex]):
         batches_per_epoch: batches per rank and epoch (default: the authors' count, see module doc).
     """
 
-    def __init__(self, visible_labels: Sequence[int], infrared_labels: Sequence[int], *, num_ids: int = 6,
-                 num_instances: int = 4, seed: int = 0, rank: int = 0, world_size: int = 1,
-                 per_rank: bool = False, batches_per_epoch: int | None = None) -> None:
+    def __init__(
+        self,
+        visible_labels: Sequence[int],
+        infrared_labels: Sequence[int],
+        *,
+        num_ids: int = 6,
+        num_instances: int = 4,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        per_rank: bool = False,
+        batches_per_epoch: int | None = None,
+    ) -> None:
         if num_ids < 1 or num_instances < 1:
             raise ConfigError(f"num_ids and num_instances must be >= 1, got {num_ids} and {num_instances}")
         if world_size < 1 or not 0 <= rank < world_size:
             raise ConfigError(f"rank must be in 0..world_size-1, got rank={rank}, world_size={world_size}")
         if not per_rank and num_ids % world_size:
-            raise ConfigError(f"data.num_ids={num_ids} identities per batch cannot be split evenly over "
-                              f"{world_size} processes; use a multiple of {world_size}, or "
-                              "data.per_rank_batch=true (each process draws its own identities)")
+            raise ConfigError(
+                f"data.num_ids={num_ids} identities per batch cannot be split evenly over "
+                f"{world_size} processes; use a multiple of {world_size}, or "
+                "data.per_rank_batch=true (each process draws its own identities)"
+            )
         vis = np.asarray(visible_labels, dtype=np.int64)
         ir = np.asarray(infrared_labels, dtype=np.int64)
         self.identities = np.intersect1d(vis, ir)  # sorted
         self.per_rank = bool(per_rank)
         self.global_ids = num_ids * world_size if per_rank else num_ids  # identities drawn per step
         if len(self.identities) < self.global_ids:
-            raise ConfigError(f"the identity sampler needs at least {self.global_ids} identities "
-                              f"with both visible and infrared images, found {len(self.identities)}")
+            raise ConfigError(
+                f"the identity sampler needs at least {self.global_ids} identities "
+                f"with both visible and infrared images, found {len(self.identities)}"
+            )
         self.num_ids, self.num_instances = int(num_ids), int(num_instances)
         self.rank_ids = self.global_ids // world_size  # identities of this rank's batch
         self.seed, self.rank, self.world_size = int(seed), int(rank), int(world_size)
         self.num_visible, self.num_infrared = len(vis), len(ir)
         n = max(len(vis), len(ir))
-        self.batches_per_epoch = (int(batches_per_epoch) if batches_per_epoch is not None
-                                  else n // (self.global_ids * num_instances) + 1)
+        self.batches_per_epoch = (
+            int(batches_per_epoch) if batches_per_epoch is not None else n // (self.global_ids * num_instances) + 1
+        )
         if self.batches_per_epoch < 1:
             raise ConfigError(f"batches_per_epoch must be >= 1, got {batches_per_epoch}")
         # image positions of each sampled identity, as flat arrays + offsets
@@ -130,14 +145,16 @@ class CrossModalIdentitySampler(Sampler[PairIndex]):
         steps, p_all, k = self.batches_per_epoch, self.global_ids, self.num_instances
         # the step's distinct identities: first columns of a random permutation
         keys = rng.random((steps, len(self.identities)))
-        ids = np.argsort(keys, axis=1, kind="stable")[:, :p_all]            # (steps, P*W) identity slots
-        u = rng.random((2, steps, p_all, k))                                  # with replacement
-        vis = self._vis_pos[self._vis_start[ids][..., None]
-                            + np.minimum((u[0] * self._vis_count[ids][..., None]).astype(np.int64),
-                                         self._vis_count[ids][..., None] - 1)]
-        ir = self._ir_pos[self._ir_start[ids][..., None]
-                          + np.minimum((u[1] * self._ir_count[ids][..., None]).astype(np.int64),
-                                       self._ir_count[ids][..., None] - 1)]
+        ids = np.argsort(keys, axis=1, kind="stable")[:, :p_all]  # (steps, P*W) identity slots
+        u = rng.random((2, steps, p_all, k))  # with replacement
+        vis = self._vis_pos[
+            self._vis_start[ids][..., None]
+            + np.minimum((u[0] * self._vis_count[ids][..., None]).astype(np.int64), self._vis_count[ids][..., None] - 1)
+        ]
+        ir = self._ir_pos[
+            self._ir_start[ids][..., None]
+            + np.minimum((u[1] * self._ir_count[ids][..., None]).astype(np.int64), self._ir_count[ids][..., None] - 1)
+        ]
         return np.stack([vis.reshape(steps, -1), ir.reshape(steps, -1)], axis=-1)
 
     def __iter__(self) -> Iterator[PairIndex]:
@@ -151,7 +168,7 @@ class CrossModalIdentitySampler(Sampler[PairIndex]):
         global_batch = pairs.shape[1]
         lo = self.rank * per_rank
         for step in range(start, self.batches_per_epoch):
-            block = pairs[step, lo:lo + per_rank]
+            block = pairs[step, lo : lo + per_rank]
             base = step * global_batch + lo
             for j in range(per_rank):
                 yield PairIndex(epoch, base + j, int(block[j, 0]), int(block[j, 1]))
@@ -165,24 +182,39 @@ class CrossModalIdentitySampler(Sampler[PairIndex]):
         The sampler cannot know how many batches the training loop consumed
         (the DataLoader prefetches), so the loop passes it.
         """
-        return {"seed": self.seed, "epoch": self.epoch, "batches_done": int(batches_done),
-                "num_ids": self.num_ids, "num_instances": self.num_instances, "world_size": self.world_size,
-                "per_rank": self.per_rank,
-                "batches_per_epoch": self.batches_per_epoch, "num_visible": self.num_visible,
-                "num_infrared": self.num_infrared}
+        return {
+            "seed": self.seed,
+            "epoch": self.epoch,
+            "batches_done": int(batches_done),
+            "num_ids": self.num_ids,
+            "num_instances": self.num_instances,
+            "world_size": self.world_size,
+            "per_rank": self.per_rank,
+            "batches_per_epoch": self.batches_per_epoch,
+            "num_visible": self.num_visible,
+            "num_infrared": self.num_infrared,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a :meth:`state_dict`; the next ``iter()`` for that epoch skips the done batches."""
-        for key in ("seed", "num_ids", "num_instances", "world_size", "batches_per_epoch",
-                    "num_visible", "num_infrared"):
+        for key in (
+            "seed",
+            "num_ids",
+            "num_instances",
+            "world_size",
+            "batches_per_epoch",
+            "num_visible",
+            "num_infrared",
+        ):
             if key not in state:
                 raise CheckpointError(f"sampler state lacks {key!r}")
             mine = getattr(self, key)
             if key != "seed" and int(state[key]) != mine:
                 raise CheckpointError(f"sampler state was saved with {key}={state[key]}, this run has {mine}")
         if bool(state.get("per_rank", self.per_rank)) != self.per_rank:
-            raise CheckpointError(f"sampler state was saved with per_rank={state['per_rank']}, this run has "
-                                  f"{self.per_rank}")
+            raise CheckpointError(
+                f"sampler state was saved with per_rank={state['per_rank']}, this run has {self.per_rank}"
+            )
         self.seed = int(state["seed"])
         self.epoch = int(state["epoch"])
         done = int(state.get("batches_done", 0))

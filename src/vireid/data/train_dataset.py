@@ -44,9 +44,17 @@ class CrossModalTrainDataset(Dataset):
         resample: load-time resize filter (``"lanczos"``, DEEN's ``ANTIALIAS``; ``"bilinear"`` is cheaper).
     """
 
-    def __init__(self, records: Sequence[Record], *, transform: TrainTransform,
-                 transform_ir: TrainTransform | None = None, seed: int = 0, cache: bool = False,
-                 draft: bool = False, resample: str = "lanczos") -> None:
+    def __init__(
+        self,
+        records: Sequence[Record],
+        *,
+        transform: TrainTransform,
+        transform_ir: TrainTransform | None = None,
+        seed: int = 0,
+        cache: bool = False,
+        draft: bool = False,
+        resample: str = "lanczos",
+    ) -> None:
         self.visible = [r for r in records if r.modality == "visible"]
         self.infrared = [r for r in records if r.modality == "infrared"]
         if not self.visible or not self.infrared:

@@ -63,12 +63,11 @@ def pad_crop(img: np.ndarray, height: int, width: int, padding: int, top: int, l
     y0, y1 = max(top, padding), min(top + height, padding + h)
     x0, x1 = max(left, padding), min(left + width, padding + w)
     if y1 > y0 and x1 > x0:
-        out[y0 - top:y1 - top, x0 - left:x1 - left] = img[y0 - padding:y1 - padding, x0 - padding:x1 - padding]
+        out[y0 - top : y1 - top, x0 - left : x1 - left] = img[y0 - padding : y1 - padding, x0 - padding : x1 - padding]
     return out
 
 
-def random_pad_crop(img: np.ndarray, height: int, width: int, padding: int,
-                    rng: np.random.Generator) -> np.ndarray:
+def random_pad_crop(img: np.ndarray, height: int, width: int, padding: int, rng: np.random.Generator) -> np.ndarray:
     """``Pad(padding)`` + ``RandomCrop((height, width))``: offsets uniform in ``0..padded - size``."""
     top = int(rng.integers(0, max(img.shape[0] + 2 * padding - height, 0) + 1))
     left = int(rng.integers(0, max(img.shape[1] + 2 * padding - width, 0) + 1))
@@ -99,8 +98,9 @@ def _normalize_lut(mean: tuple[float, ...], std: tuple[float, ...]) -> np.ndarra
     return ((v - m) / s).astype(np.float32)
 
 
-def to_tensor_normalized(img: np.ndarray, mean: Sequence[float] = IMAGENET_MEAN,
-                         std: Sequence[float] = IMAGENET_STD) -> torch.Tensor:
+def to_tensor_normalized(
+    img: np.ndarray, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD
+) -> torch.Tensor:
     """(H, W, C) or (H, W) uint8 -> (3, H, W) float32, ``(x / 255 - mean) / std`` (ToTensor + Normalize).
 
     A 256-entry table per channel: one gather per pixel, bitwise equal to the
@@ -114,9 +114,17 @@ def to_tensor_normalized(img: np.ndarray, mean: Sequence[float] = IMAGENET_MEAN,
     return torch.from_numpy(out)
 
 
-def random_erasing_(t: torch.Tensor, rng: np.random.Generator, *, p: float = 0.5, sl: float = 0.02,
-                    sh: float = 0.4, r1: float = 0.3, value: Sequence[float] = IMAGENET_MEAN,
-                    attempts: int = 100) -> torch.Tensor:
+def random_erasing_(
+    t: torch.Tensor,
+    rng: np.random.Generator,
+    *,
+    p: float = 0.5,
+    sl: float = 0.02,
+    sh: float = 0.4,
+    r1: float = 0.3,
+    value: Sequence[float] = IMAGENET_MEAN,
+    attempts: int = 100,
+) -> torch.Tensor:
     """Random erasing (Zhong et al., AAAI 2020) in place, as DEEN's ``RandomErasing``.
 
     With probability ``p``: up to ``attempts`` rectangles of area
@@ -137,7 +145,7 @@ def random_erasing_(t: torch.Tensor, rng: np.random.Generator, *, p: float = 0.5
     y = int(rng.integers(0, h - eh + 1))
     x = int(rng.integers(0, w - ew + 1))
     fill = value if isinstance(value, torch.Tensor) else torch.tensor(list(value), dtype=t.dtype).view(-1, 1, 1)
-    t[:, y:y + eh, x:x + ew] = fill[: t.shape[0]]
+    t[:, y : y + eh, x : x + ew] = fill[: t.shape[0]]
     return t
 
 
@@ -176,11 +184,24 @@ class TrainTransform:
             ``"adapt_gray"`` (CAJ ``ChannelAdapGray(p=0.5)``); applied with probability ``channel_p``.
     """
 
-    def __init__(self, *, height: int = 384, width: int = 144, padding: int = 10, flip_p: float = 0.5,
-                 grayscale_p: float = 0.5, erasing_p: float = 0.5, erasing_area: tuple[float, float] = (0.02, 0.4),
-                 erasing_ratio: float = 0.3, erasing_value: Sequence[float] = IMAGENET_MEAN,
-                 channel_aug: str | None = None, channel_p: float = 1.0, channel_gray: int = 2,
-                 mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD) -> None:
+    def __init__(
+        self,
+        *,
+        height: int = 384,
+        width: int = 144,
+        padding: int = 10,
+        flip_p: float = 0.5,
+        grayscale_p: float = 0.5,
+        erasing_p: float = 0.5,
+        erasing_area: tuple[float, float] = (0.02, 0.4),
+        erasing_ratio: float = 0.3,
+        erasing_value: Sequence[float] = IMAGENET_MEAN,
+        channel_aug: str | None = None,
+        channel_p: float = 1.0,
+        channel_gray: int = 2,
+        mean: Sequence[float] = IMAGENET_MEAN,
+        std: Sequence[float] = IMAGENET_STD,
+    ) -> None:
         if channel_aug not in CHANNEL_AUGS:
             raise ValueError(f"channel_aug must be one of {CHANNEL_AUGS}, got {channel_aug!r}")
         if height <= 0 or width <= 0 or padding < 0:
@@ -202,8 +223,15 @@ class TrainTransform:
         if rng.random() < self.grayscale_p:
             img = luminance(img)  # normalised into all three channels below
         t = to_tensor_normalized(img, self.mean, self.std)
-        random_erasing_(t, rng, p=self.erasing_p, sl=self.erasing_area[0], sh=self.erasing_area[1],
-                        r1=self.erasing_ratio, value=self._fill)
+        random_erasing_(
+            t,
+            rng,
+            p=self.erasing_p,
+            sl=self.erasing_area[0],
+            sh=self.erasing_area[1],
+            r1=self.erasing_ratio,
+            value=self._fill,
+        )
         if self.channel_aug is not None and rng.random() < self.channel_p:
             if self.channel_aug == "exchange":
                 channel_exchange_(t, rng, gray=self.channel_gray)
@@ -212,9 +240,11 @@ class TrainTransform:
         return t
 
     def __repr__(self) -> str:
-        return (f"TrainTransform({self.height}x{self.width}, pad={self.padding}, flip={self.flip_p}, "
-                f"gray={self.grayscale_p}, erasing={self.erasing_p}@{self.erasing_area}/{self.erasing_ratio}, "
-                f"channel={self.channel_aug})")
+        return (
+            f"TrainTransform({self.height}x{self.width}, pad={self.padding}, flip={self.flip_p}, "
+            f"gray={self.grayscale_p}, erasing={self.erasing_p}@{self.erasing_area}/{self.erasing_ratio}, "
+            f"channel={self.channel_aug})"
+        )
 
 
 def deen_train_transform(dataset: str, **overrides) -> TrainTransform:
@@ -232,8 +262,14 @@ class TestTransform:
 
     __test__ = False  # not a pytest class
 
-    def __init__(self, *, height: int = 384, width: int = 144, mean: Sequence[float] = IMAGENET_MEAN,
-                 std: Sequence[float] = IMAGENET_STD) -> None:
+    def __init__(
+        self,
+        *,
+        height: int = 384,
+        width: int = 144,
+        mean: Sequence[float] = IMAGENET_MEAN,
+        std: Sequence[float] = IMAGENET_STD,
+    ) -> None:
         self.height, self.width = int(height), int(width)
         self.mean, self.std = tuple(mean), tuple(std)
 

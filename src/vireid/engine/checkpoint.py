@@ -31,13 +31,26 @@ from vireid.errors import CheckpointError
 from vireid.models.weights import load_state_dict_strict, read_weights, save_weights, unwrap_model
 from vireid.utils.io import atomic_torch_save, atomic_write_json, safe_torch_load
 
-__all__ = ["BEST", "POINTER", "STATE", "WEIGHTS", "CheckpointManager", "load_weights_into", "read_weights",
-           "resolve_checkpoint", "rng_state", "save_weights", "set_rng_state", "unwrap_model"]
+__all__ = [
+    "BEST",
+    "POINTER",
+    "STATE",
+    "WEIGHTS",
+    "CheckpointManager",
+    "load_weights_into",
+    "read_weights",
+    "resolve_checkpoint",
+    "rng_state",
+    "save_weights",
+    "set_rng_state",
+    "unwrap_model",
+]
 
 
 def load_weights_into(model: nn.Module, tensors: Mapping[str, torch.Tensor], source: str = "checkpoint") -> None:
     """Strict load into the module inside any DDP / compile wrapper."""
     load_state_dict_strict(unwrap_model(model), tensors, source=source)
+
 
 WEIGHTS, STATE, POINTER, BEST = "model.safetensors", "state.pt", "last.json", "best.safetensors"
 
@@ -49,8 +62,12 @@ def rng_state(generators: Mapping[str, torch.Generator] | None = None) -> dict:
     np_name, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()
     state = {
         "python": {"version": version, "state": list(mt), "gauss": gauss},
-        "numpy": {"keys": torch.from_numpy(np_keys.astype(np.int64)), "pos": int(np_pos),
-                  "has_gauss": int(np_has_gauss), "gauss": float(np_gauss)},
+        "numpy": {
+            "keys": torch.from_numpy(np_keys.astype(np.int64)),
+            "pos": int(np_pos),
+            "has_gauss": int(np_has_gauss),
+            "gauss": float(np_gauss),
+        },
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         "generators": {k: g.get_state() for k, g in (generators or {}).items()},
@@ -87,8 +104,9 @@ def resolve_checkpoint(path: str | Path) -> Path:
             last = CheckpointManager(root).last_dir()
             if last is not None:
                 return last / WEIGHTS
-    raise CheckpointError(f"{p}: no checkpoint found (expected a .safetensors file, a checkpoint "
-                          f"folder or a run folder)")
+    raise CheckpointError(
+        f"{p}: no checkpoint found (expected a .safetensors file, a checkpoint folder or a run folder)"
+    )
 
 
 # --------------------------------------------------------------------------- manager
@@ -113,8 +131,9 @@ class CheckpointManager:
             raise CheckpointError(f"{pointer}: points at {d}, which is incomplete")
         return d
 
-    def save_last(self, model: nn.Module, state: Mapping[str, Any], step: int,
-                  metadata: Mapping[str, Any] | None = None) -> Path:
+    def save_last(
+        self, model: nn.Module, state: Mapping[str, Any], step: int, metadata: Mapping[str, Any] | None = None
+    ) -> Path:
         d = self.dir / f"step-{step:08d}"
         if d.exists():  # left by a crash before its pointer was written
             shutil.rmtree(d)

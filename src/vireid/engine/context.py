@@ -15,8 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from vireid.config import Config
-from vireid.config import build
+from vireid.config import Config, build
 from vireid.engine import distributed as dist_utils
 from vireid.engine.amp import Precision, resolve_amp, resolve_device
 from vireid.engine.evaluator import SplitEvaluation, run_splits, summarize
@@ -36,7 +35,7 @@ def cpu_threads(n: int):
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)
-    np.random.seed(seed % 2 ** 32)
+    np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
 
 
@@ -62,14 +61,16 @@ def load_dataset(cfg: Config, ctx: RunContext):
     return dist_utils.main_rank_first(lambda: build.build_dataset(cfg.data), ctx.dist.is_main)
 
 
-def evaluate_model(model: nn.Module, dataset, cfg: Config, ctx: RunContext, *, final: bool = True,
-                   rerank: bool = False) -> tuple[list[SplitEvaluation], dict]:
+def evaluate_model(
+    model: nn.Module, dataset, cfg: Config, ctx: RunContext, *, final: bool = True, rerank: bool = False
+) -> tuple[list[SplitEvaluation], dict]:
     """``(evaluations, summary)``: with ``final`` the dataset's full protocol (every trial, every
     reported direction, ``eval.flip`` / ``eval.combine``); otherwise the evaluation that selects the
     best checkpoint during training (``eval.select``, :func:`vireid.config.build.selection_eval`)."""
     plan = build.final_eval(cfg, dataset) if final else build.selection_eval(cfg, dataset)
     splits = list(dataset.eval_splits(trials=plan["trials"], directions=plan["directions"]))
     kwargs = {**build.eval_kwargs(cfg), "flip": plan["flip"], "combine": plan["combine"]}
-    results = run_splits(model, splits, device=ctx.device, precision=ctx.precision, dist_info=ctx.dist,
-                         rerank=rerank, **kwargs)
+    results = run_splits(
+        model, splits, device=ctx.device, precision=ctx.precision, dist_info=ctx.dist, rerank=rerank, **kwargs
+    )
     return results, summarize(results)

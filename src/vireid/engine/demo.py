@@ -27,30 +27,39 @@ from vireid.engine.run import TrainResult
 from vireid.errors import ConfigError
 
 DEMO_MARKER = "demo.json"  # marks a run folder the demo wrote (and may replace)
-METRIC_COLUMNS = (("rank1", "Rank-1"), ("rank5", "Rank-5"), ("rank10", "Rank-10"), ("rank20", "Rank-20"),
-                  ("mAP", "mAP"), ("mINP", "mINP"))
+METRIC_COLUMNS = (
+    ("rank1", "Rank-1"),
+    ("rank5", "Rank-5"),
+    ("rank10", "Rank-10"),
+    ("rank20", "Rank-20"),
+    ("mAP", "mAP"),
+    ("mINP", "mINP"),
+)
 
 
 @dataclass
 class DemoResult:
     """What :func:`run_demo` returns."""
 
-    untrained: dict        # metrics summary of the untrained model (metrics_untrained.json)
-    trained: TrainResult   # the training run (its summary is metrics.json)
-    picture: Path | None   # ranking.png, None without matplotlib
-    seconds: float         # the whole demo
+    untrained: dict  # metrics summary of the untrained model (metrics_untrained.json)
+    trained: TrainResult  # the training run (its summary is metrics.json)
+    picture: Path | None  # ranking.png, None without matplotlib
+    seconds: float  # the whole demo
     out: Path
 
 
-def prepare_dataset(root: str, layout: str = "sysu", *, workers: int = 2,
-                    log: Callable[[str], None] = print, **params) -> SynthSummary:
+def prepare_dataset(
+    root: str, layout: str = "sysu", *, workers: int = 2, log: Callable[[str], None] = print, **params
+) -> SynthSummary:
     """The demo's synthetic dataset at ``root``, generated only when missing or stale."""
     summary = ensure_dataset(root, layout, workers=workers, **params)
     if summary.cached:
         log(f"using cached synthetic dataset {summary.root} ({summary.num_images} images)")
     else:
-        log(f"generated synthetic dataset {summary.root}: {summary.num_images} images of {summary.num_ids} ids "
-            f"in {summary.seconds:.1f} s ({summary.images_per_second:.0f} images/s)")
+        log(
+            f"generated synthetic dataset {summary.root}: {summary.num_images} images of {summary.num_ids} ids "
+            f"in {summary.seconds:.1f} s ({summary.images_per_second:.0f} images/s)"
+        )
     return summary
 
 
@@ -66,8 +75,9 @@ def comparison_table(rows: dict[str, dict[str, float]]) -> str:
     return "\n".join([fmt(head)] + [fmt(r) for r in body])
 
 
-def ranking_picture(evaluation: SplitEvaluation, out: Path, num_queries: int = 6,
-                    label: str = "trained model") -> Path | None:
+def ranking_picture(
+    evaluation: SplitEvaluation, out: Path, num_queries: int = 6, label: str = "trained model"
+) -> Path | None:
     """Queries (evenly spread) of one evaluated split with their top-10 gallery matches, ranked
     by the distances the metrics scored under the split's protocol; ``None`` without matplotlib."""
     try:
@@ -75,11 +85,18 @@ def ranking_picture(evaluation: SplitEvaluation, out: Path, num_queries: int = 6
     except ImportError:  # matplotlib missing
         return None
     s = evaluation.split
-    return protocol_rank_figure(evaluation.distmat.numpy(), s.query, s.gallery, out, protocol=s.protocol,
-                                topk=10, num_queries=num_queries,
-                                metric="inner",
-                                title=f"{label}, trial {s.trial}: {s.direction.replace('_', ' ')}, protocol "
-                                      f"{s.protocol}, {order_text('inner')}")
+    return protocol_rank_figure(
+        evaluation.distmat.numpy(),
+        s.query,
+        s.gallery,
+        out,
+        protocol=s.protocol,
+        topk=10,
+        num_queries=num_queries,
+        metric="inner",
+        title=f"{label}, trial {s.trial}: {s.direction.replace('_', ' ')}, protocol "
+        f"{s.protocol}, {order_text('inner')}",
+    )
 
 
 def run_demo(cfg: Config, out: str | Path, *, workers: int = 2, log: Callable[[str], None] = print) -> DemoResult:
@@ -117,8 +134,10 @@ def demo_entries(out: Path) -> list[Path]:
 
     entries = [p for p in out.iterdir() if p.name != LOCK_FILE] if out.is_dir() else []
     if entries and not ((out / DEMO_MARKER).is_file() or (out / "metrics_untrained.json").is_file()):
-        raise ConfigError(f"{out}: is not empty and is not a demo run folder (no {DEMO_MARKER}); the demo "
-                          "replaces only its own run folder -- choose another --out")
+        raise ConfigError(
+            f"{out}: is not empty and is not a demo run folder (no {DEMO_MARKER}); the demo "
+            "replaces only its own run folder -- choose another --out"
+        )
     return entries
 
 
@@ -143,8 +162,10 @@ def _run_locked(cfg: Config, out: Path, log: Callable[[str], None], start: float
     t0 = time.perf_counter()
     _, before = evaluate_model(untrained, dataset, cfg, ctx, final=True)
     trials = sum(d["num_trials"] for d in before["directions"].values())
-    log(f"untrained model: Rank-1 {100 * before['mean']['rank1']:.2f}% over {trials} trials "
-        f"[{time.perf_counter() - t0:.1f} s]")
+    log(
+        f"untrained model: Rank-1 {100 * before['mean']['rank1']:.2f}% over {trials} trials "
+        f"[{time.perf_counter() - t0:.1f} s]"
+    )
 
     trained = train(cfg, out)
     picture = ranking_picture(trained.evaluation[0], out / "ranking.png")

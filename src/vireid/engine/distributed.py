@@ -75,8 +75,9 @@ def init_distributed(device: torch.device) -> DistInfo:
 
 def current() -> DistInfo:
     if dist.is_available() and dist.is_initialized():
-        return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)),
-                        process_group=True)
+        return DistInfo(
+            dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)), process_group=True
+        )
     return DistInfo()
 
 

@@ -35,7 +35,6 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 import numpy as np
-
 import torch
 from torch import Tensor, nn
 
@@ -61,9 +60,9 @@ class SplitEvaluation:
 
     split: EvalSplit
     result: EvalResult
-    distmat: Tensor       # (num_query, num_gallery), smaller = closer
-    features: Tensor      # (num_images, D) float32, CPU
-    query_rows: Tensor    # (num_query,) int64
+    distmat: Tensor  # (num_query, num_gallery), smaller = closer
+    features: Tensor  # (num_images, D) float32, CPU
+    query_rows: Tensor  # (num_query,) int64
     gallery_rows: Tensor  # (num_gallery,) int64
 
     @property
@@ -80,18 +79,28 @@ class SplitEvaluation:
 
 
 @torch.no_grad()
-def _embed(model: nn.Module, records: Sequence[Record], modality: str, *, height: int, width: int,
-           batch_size: int, num_workers: int, device: torch.device, flip: bool, combine: str,
-           precision: Precision | None) -> Tensor:
-    loader = build_test_loader(records, height=height, width=width, batch_size=batch_size,
-                               num_workers=num_workers)
+def _embed(
+    model: nn.Module,
+    records: Sequence[Record],
+    modality: str,
+    *,
+    height: int,
+    width: int,
+    batch_size: int,
+    num_workers: int,
+    device: torch.device,
+    flip: bool,
+    combine: str,
+    precision: Precision | None,
+) -> Tensor:
+    loader = build_test_loader(records, height=height, width=width, batch_size=batch_size, num_workers=num_workers)
     feats = []
     was_training = model.training
     model.eval()
     try:
         for images, _, _ in loader:
             images = images.to(device)
-            with (precision.autocast() if precision is not None else contextlib.nullcontext()):
+            with precision.autocast() if precision is not None else contextlib.nullcontext():
                 # unnormalised, as DEEN's test.py: -(q . g) then equals its distance matrix exactly
                 f = model.embed(images, modality, flip=flip, combine=combine, normalize=False)
             feats.append(f.float())
@@ -100,10 +109,20 @@ def _embed(model: nn.Module, records: Sequence[Record], modality: str, *, height
     return torch.cat(feats)
 
 
-def extract_features(model: nn.Module, records: Sequence[Record], *, height: int, width: int,
-                     batch_size: int = 64, num_workers: int = 0, device: torch.device | None = None,
-                     flip: bool = True, combine: str = "all", precision: Precision | None = None,
-                     dist_info: dist_utils.DistInfo | None = None) -> Tensor:
+def extract_features(
+    model: nn.Module,
+    records: Sequence[Record],
+    *,
+    height: int,
+    width: int,
+    batch_size: int = 64,
+    num_workers: int = 0,
+    device: torch.device | None = None,
+    flip: bool = True,
+    combine: str = "all",
+    precision: Precision | None = None,
+    dist_info: dist_utils.DistInfo | None = None,
+) -> Tensor:
     """Descriptors (N, D) of ``records`` (one modality), in order, on the CPU in float32.
 
     Collective under DDP: every rank must call it with the same records."""
@@ -115,8 +134,16 @@ def extract_features(model: nn.Module, records: Sequence[Record], *, height: int
     modality = records[0].modality
     if any(r.modality != modality for r in records):
         raise ValueError("extract_features: records of one modality expected")
-    kw = dict(height=height, width=width, batch_size=batch_size, num_workers=num_workers, device=device,
-              flip=flip, combine=combine, precision=precision)
+    kw = dict(
+        height=height,
+        width=width,
+        batch_size=batch_size,
+        num_workers=num_workers,
+        device=device,
+        flip=flip,
+        combine=combine,
+        precision=precision,
+    )
     mine = [records[i] for i in dist_utils.shard_range(len(records), info)]
     if mine:
         local = _embed(model, mine, modality, **kw)
@@ -125,11 +152,21 @@ def extract_features(model: nn.Module, records: Sequence[Record], *, height: int
     return dist_utils.all_gather_cat(local).cpu()
 
 
-def run_splits(model: nn.Module, splits: Iterable[EvalSplit], *, height: int, width: int,
-               batch_size: int = 64, num_workers: int = 0, device: torch.device | None = None,
-               flip: bool = True, combine: str = "all", precision: Precision | None = None,
-               dist_info: dist_utils.DistInfo | None = None,
-               rerank: bool = False) -> list[SplitEvaluation]:
+def run_splits(
+    model: nn.Module,
+    splits: Iterable[EvalSplit],
+    *,
+    height: int,
+    width: int,
+    batch_size: int = 64,
+    num_workers: int = 0,
+    device: torch.device | None = None,
+    flip: bool = True,
+    combine: str = "all",
+    precision: Precision | None = None,
+    dist_info: dist_utils.DistInfo | None = None,
+    rerank: bool = False,
+) -> list[SplitEvaluation]:
     """Evaluate ``model`` on every split; one :class:`SplitEvaluation` per split, in order.
 
     ``rerank``: k-reciprocal re-ranking (Zhong et al., CVPR 2017; k1=20, k2=6, lambda=0.3)
@@ -145,24 +182,44 @@ def run_splits(model: nn.Module, splits: Iterable[EvalSplit], *, height: int, wi
     parts: list[Tensor] = []
     for modality, recs in unique.items():
         lst = list(recs.values())
-        parts.append(extract_features(model, lst, height=height, width=width, batch_size=batch_size,
-                                      num_workers=num_workers, device=device, flip=flip, combine=combine,
-                                      precision=precision, dist_info=dist_info))
+        parts.append(
+            extract_features(
+                model,
+                lst,
+                height=height,
+                width=width,
+                batch_size=batch_size,
+                num_workers=num_workers,
+                device=device,
+                flip=flip,
+                combine=combine,
+                precision=precision,
+                dist_info=dist_info,
+            )
+        )
         offset = len(index)
         index.update({(modality, r.path): offset + i for i, r in enumerate(lst)})
     features = torch.cat(parts) if parts else torch.empty(0, 0)
     del parts
     bad = int((~torch.isfinite(features).all(dim=1)).sum()) if features.numel() else 0
     if bad:
-        raise VireidError(f"the model's descriptors of {bad} of {len(features)} images are NaN or inf: its weights "
-                          "are not finite numbers (training diverged?); lower optim.lr or set optim.grad_clip")
+        raise VireidError(
+            f"the model's descriptors of {bad} of {len(features)} images are NaN or inf: its weights "
+            "are not finite numbers (training diverged?); lower optim.lr or set optim.grad_clip"
+        )
     out = []
     for s in splits:
         q_rows = torch.tensor([index[(r.modality, r.path)] for r in s.query], dtype=torch.long)
         g_rows = torch.tensor([index[(r.modality, r.path)] for r in s.gallery], dtype=torch.long)
         distmat = query_gallery_distance(features[q_rows], features[g_rows], "inner", rerank=rerank)
-        res = evaluate(distmat.numpy(), [r.pid for r in s.query], [r.pid for r in s.gallery],
-                       [r.camid for r in s.query], [r.camid for r in s.gallery], protocol=s.protocol)
+        res = evaluate(
+            distmat.numpy(),
+            [r.pid for r in s.query],
+            [r.pid for r in s.gallery],
+            [r.camid for r in s.query],
+            [r.camid for r in s.gallery],
+            protocol=s.protocol,
+        )
         out.append(SplitEvaluation(s, res, distmat, features, q_rows, g_rows))
     return out
 
@@ -196,9 +253,11 @@ def direction_title(direction: str, rules=None) -> str:
     from vireid.evaluation.protocols import PAPER_DIRECTION
 
     if direction == PAPER_DIRECTION:
-        return ("visible to infrared, as published (the paper's VIS->IR column: the authors' test.py "
-                "transposes the distances, so each trial's sampled infrared images are the queries and "
-                "all visible images the gallery)")
+        return (
+            "visible to infrared, as published (the paper's VIS->IR column: the authors' test.py "
+            "transposes the distances, so each trial's sampled infrared images are the queries and "
+            "all visible images the gallery)"
+        )
     title = direction.replace("_", " ")
     if rules is not None and PAPER_DIRECTION in rules.extra_directions and direction == "visible_to_infrared":
         title += " (visible queries x sampled infrared gallery; not the paper's VIS->IR column)"
@@ -210,6 +269,8 @@ def tables(results: Sequence[SplitEvaluation], style: str = "plain") -> str:
     parts = []
     for d, items in _by_direction(results).items():
         names = [f"trial {e.split.trial}" for e in items]
-        parts.append(f"{direction_title(d, items[0].split.rules)}:\n"
-                     + format_table([e.result for e in items], names=names, style=style))
+        parts.append(
+            f"{direction_title(d, items[0].split.rules)}:\n"
+            + format_table([e.result for e in items], names=names, style=style)
+        )
     return "\n\n".join(parts)

@@ -23,8 +23,15 @@ class LoggingHook(HookBase):
     ``report_every`` of an epoch (10 %), so logs do not fill with carriage-return updates.
     """
 
-    def __init__(self, logger: MetricsLogger, log_every: int = 20, progress: bool = True,
-                 enabled: bool = True, stream: TextIO | None = None, report_every: float = 0.1) -> None:
+    def __init__(
+        self,
+        logger: MetricsLogger,
+        log_every: int = 20,
+        progress: bool = True,
+        enabled: bool = True,
+        stream: TextIO | None = None,
+        report_every: float = 0.1,
+    ) -> None:
         self.logger, self.log_every = logger, max(int(log_every), 1)
         self.progress, self.enabled = progress, enabled
         self.stream = stream
@@ -47,8 +54,15 @@ class LoggingHook(HookBase):
         if self.enabled and self.progress and stream.isatty():
             from tqdm import tqdm
 
-            self._bar = tqdm(total=t.steps_per_epoch, initial=t.iter, desc=f"epoch {t.epoch + 1}/{t.epochs}",
-                             leave=False, dynamic_ncols=True, mininterval=0.5, file=stream)
+            self._bar = tqdm(
+                total=t.steps_per_epoch,
+                initial=t.iter,
+                desc=f"epoch {t.epoch + 1}/{t.epochs}",
+                leave=False,
+                dynamic_ncols=True,
+                mininterval=0.5,
+                file=stream,
+            )
         self._last_report = t.iter * self.reports // t.steps_per_epoch
 
     def after_step(self) -> None:
@@ -70,11 +84,19 @@ class LoggingHook(HookBase):
             self._last_report = t.iter * self.reports // t.steps_per_epoch
             done = t.iter / t.steps_per_epoch
             terms = " ".join(f"{k}={v:.3f}" for k, v in t.last_losses.items())
-            print(f"epoch {t.epoch + 1}/{t.epochs} {100 * done:3.0f}% ({t.iter}/{t.steps_per_epoch}) {terms} "
-                  f"lr={max(t.scheduler.lrs()):.2e} img/s={ips:.0f}", file=self.stream or sys.stderr, flush=True)
+            print(
+                f"epoch {t.epoch + 1}/{t.epochs} {100 * done:3.0f}% ({t.iter}/{t.steps_per_epoch}) {terms} "
+                f"lr={max(t.scheduler.lrs()):.2e} img/s={ips:.0f}",
+                file=self.stream or sys.stderr,
+                flush=True,
+            )
         if t.global_step % self.log_every == 0:
-            rec: dict[str, Any] = {"step": t.global_step, "epoch": t.epoch + t.iter / t.steps_per_epoch,
-                                   "lr": max(t.scheduler.lrs()), "images_per_s": ips}
+            rec: dict[str, Any] = {
+                "step": t.global_step,
+                "epoch": t.epoch + t.iter / t.steps_per_epoch,
+                "lr": max(t.scheduler.lrs()),
+                "images_per_s": ips,
+            }
             rec.update({f"loss/{k}": v / self._n for k, v in self._sums.items()})
             self.logger.log(rec)
             self._sums, self._n = {}, 0
@@ -98,10 +120,19 @@ class EvalHook(HookBase):
     on every rank (feature extraction is sharded) with training's RNG states preserved.
     """
 
-    def __init__(self, evaluate: Callable[[], Mapping[str, float]], *, every: int = 1, start: int = 1,
-                 metric: str = "rank1", checkpoints: CheckpointManager | None = None,
-                 logger: MetricsLogger | None = None, metadata: Callable[[], Mapping[str, Any]] | None = None,
-                 is_main: bool = True, print_fn: Callable[[str], None] | None = print) -> None:
+    def __init__(
+        self,
+        evaluate: Callable[[], Mapping[str, float]],
+        *,
+        every: int = 1,
+        start: int = 1,
+        metric: str = "rank1",
+        checkpoints: CheckpointManager | None = None,
+        logger: MetricsLogger | None = None,
+        metadata: Callable[[], Mapping[str, Any]] | None = None,
+        is_main: bool = True,
+        print_fn: Callable[[str], None] | None = print,
+    ) -> None:
         self.evaluate, self.every, self.start, self.metric = evaluate, int(every), int(start), metric
         self.checkpoints, self.logger, self.metadata = checkpoints, logger, metadata
         self.is_main, self.print_fn = is_main, print_fn
@@ -130,8 +161,13 @@ class EvalHook(HookBase):
         if not self.is_main:
             return
         if self.logger is not None:
-            self.logger.log({"step": t.global_step, "epoch": t.epoch + 1,
-                             **{f"eval/{k}": v for k, v in metrics.items() if isinstance(v, (int, float))}})
+            self.logger.log(
+                {
+                    "step": t.global_step,
+                    "epoch": t.epoch + 1,
+                    **{f"eval/{k}": v for k, v in metrics.items() if isinstance(v, (int, float))},
+                }
+            )
         if self.print_fn is not None:
             shown = " ".join(f"{k}={100 * v:.2f}%" for k, v in metrics.items() if isinstance(v, float))
             self.print_fn(f"epoch {t.epoch + 1}: {shown}" + ("  (best)" if improved else ""))
@@ -151,8 +187,14 @@ class CheckpointHook(HookBase):
     """Write the "last" checkpoint at the end of every epoch and every ``every`` steps (0: never
     mid-epoch).  Collective under DDP (RNG states are gathered); rank 0 writes."""
 
-    def __init__(self, checkpoints: CheckpointManager, *, every: int = 0,
-                 metadata: Callable[[], Mapping[str, Any]] | None = None, is_main: bool = True) -> None:
+    def __init__(
+        self,
+        checkpoints: CheckpointManager,
+        *,
+        every: int = 0,
+        metadata: Callable[[], Mapping[str, Any]] | None = None,
+        is_main: bool = True,
+    ) -> None:
         self.checkpoints, self.every, self.metadata, self.is_main = checkpoints, int(every), metadata, is_main
         self.last_path = None
 

@@ -82,9 +82,11 @@ class RunLock:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
                 os.close(fd)
-                raise RunLockedError(f"{self.run_dir}: in use by {_describe(read_holder(self.run_dir))} "
-                                     "(a training run holds its folder); wait for it to end, or use another "
-                                     "--out") from None
+                raise RunLockedError(
+                    f"{self.run_dir}: in use by {_describe(read_holder(self.run_dir))} "
+                    "(a training run holds its folder); wait for it to end, or use another "
+                    "--out"
+                ) from None
             me = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}
             os.ftruncate(fd, 0)
             os.pwrite(fd, (json.dumps(me) + "\n").encode(), 0)

@@ -46,8 +46,9 @@ class MetricsLogger:
         if not self.enabled or not self.path.is_file():
             return
         self._close_file()
-        keep = [ln for ln in self.path.read_text().splitlines()
-                if _parses(ln) and json.loads(ln).get("step", 0) <= step]
+        keep = [
+            ln for ln in self.path.read_text().splitlines() if _parses(ln) and json.loads(ln).get("step", 0) <= step
+        ]
         atomic_write_text(self.path, "".join(ln + "\n" for ln in keep))
 
     def log(self, record: Mapping[str, Any], flush: bool = True) -> None:

@@ -30,24 +30,34 @@ def split_parameters(model: nn.Module, head_modules: Sequence[str]) -> tuple[lis
     return backbone, head
 
 
-def build_optimizer(model: nn.Module, *, name: str = "sgd", lr: float = 0.1,
-                    backbone_lr_mult: float = 0.1, head_modules: Sequence[str] = ("bottleneck", "classifier"),
-                    momentum: float = 0.9, nesterov: bool = True, weight_decay: float = 5e-4,
-                    betas: Sequence[float] = (0.9, 0.999)) -> torch.optim.Optimizer:
+def build_optimizer(
+    model: nn.Module,
+    *,
+    name: str = "sgd",
+    lr: float = 0.1,
+    backbone_lr_mult: float = 0.1,
+    head_modules: Sequence[str] = ("bottleneck", "classifier"),
+    momentum: float = 0.9,
+    nesterov: bool = True,
+    weight_decay: float = 5e-4,
+    betas: Sequence[float] = (0.9, 0.999),
+) -> torch.optim.Optimizer:
     """SGD (DEEN) or AdamW with the backbone at ``lr * backbone_lr_mult`` and the head at ``lr``."""
     backbone, head = split_parameters(model, head_modules)
     if name == "sgd":
-        groups = [{"params": backbone, "lr": lr * backbone_lr_mult, "name": "backbone"},
-                  {"params": head, "lr": lr, "name": "head"}]
-        return torch.optim.SGD([g for g in groups if g["params"]], lr=lr, momentum=momentum,
-                               nesterov=nesterov, weight_decay=weight_decay)
+        groups = [
+            {"params": backbone, "lr": lr * backbone_lr_mult, "name": "backbone"},
+            {"params": head, "lr": lr, "name": "head"},
+        ]
+        return torch.optim.SGD(
+            [g for g in groups if g["params"]], lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay
+        )
     if name == "adamw":
         groups = []
         for gname, params, mult in (("backbone", backbone, backbone_lr_mult), ("head", head, 1.0)):
             decay = [p for p in params if p.dim() > 1]
             no_decay = [p for p in params if p.dim() <= 1]
             groups.append({"params": decay, "lr": lr * mult, "weight_decay": weight_decay, "name": gname})
-            groups.append({"params": no_decay, "lr": lr * mult, "weight_decay": 0.0,
-                           "name": f"{gname}_no_decay"})
+            groups.append({"params": no_decay, "lr": lr * mult, "weight_decay": 0.0, "name": f"{gname}_no_decay"})
         return torch.optim.AdamW([g for g in groups if g["params"]], lr=lr, betas=tuple(betas))
     raise ValueError(f"unknown optimizer {name!r}; expected sgd or adamw")

@@ -26,14 +26,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from vireid.config import Config, config_diff, load_config, save_config, to_dict
-from vireid.config import build
+from vireid.config import Config, build, config_diff, load_config, save_config, to_dict
 from vireid.config.schema import resume_may_change
 from vireid.data.loaders import TrainBatches
 from vireid.engine import distributed as dist_utils
 from vireid.engine.checkpoint import CheckpointManager, load_weights_into, read_weights, unwrap_model
-from vireid.engine.context import RunContext, cpu_threads, evaluate_model, load_dataset, make_context, \
-    seed_everything
+from vireid.engine.context import RunContext, cpu_threads, evaluate_model, load_dataset, make_context, seed_everything
 from vireid.engine.evaluator import SplitEvaluation, tables
 from vireid.engine.hooks import CheckpointHook, EvalHook, LoggingHook, StopAtStep
 from vireid.engine.logging import MetricsLogger
@@ -68,9 +66,16 @@ def check_run_dir(run_dir: Path, cfg: Config) -> None:
 
     if run_dir.exists() and not run_dir.is_dir():
         raise ConfigError(f"{run_dir}: exists and is not a folder; --out names the run folder")
-    check_output(run_dir, {"data.root": cfg.data.root, "train.init_from": cfg.train.init_from,
-                           "model.pretrained": build.pretrained_source(cfg.model)}, option="run folder (--out)",
-                 folder=True)
+    check_output(
+        run_dir,
+        {
+            "data.root": cfg.data.root,
+            "train.init_from": cfg.train.init_from,
+            "model.pretrained": build.pretrained_source(cfg.model),
+        },
+        option="run folder (--out)",
+        folder=True,
+    )
 
 
 def resume_diff(run_dir: Path, cfg: Config) -> dict[str, tuple[Any, Any]]:
@@ -86,21 +91,31 @@ def prepare_run_dir(run_dir: Path, cfg: Config, resume: bool, ctx: RunContext) -
     check_run_dir(run_dir, cfg)
     has_last = (run_dir / "checkpoints" / "last.json").is_file()
     if has_last and not resume:
-        raise ConfigError(f"{run_dir}: already holds a training run; pass --resume to continue it or "
-                          f"--out to start a new one")
+        raise ConfigError(
+            f"{run_dir}: already holds a training run; pass --resume to continue it or --out to start a new one"
+        )
     if resume and has_last and (run_dir / "config.yaml").is_file():
         diff = resume_diff(run_dir, cfg)
         if diff:
             shown = "; ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in list(diff.items())[:6])
-            raise ConfigError(f"{run_dir}/config.yaml: --resume with a different config ({shown}); "
-                              "an exact resume needs the same settings")
+            raise ConfigError(
+                f"{run_dir}/config.yaml: --resume with a different config ({shown}); "
+                "an exact resume needs the same settings"
+            )
     if ctx.dist.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(cfg, run_dir / "config.yaml")
 
 
-def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, device: str | None = None,
-          quiet: bool = False, stop_at_step: int | None = None) -> TrainResult:
+def train(
+    cfg: Config,
+    run_dir: str | Path,
+    *,
+    resume: bool = False,
+    device: str | None = None,
+    quiet: bool = False,
+    stop_at_step: int | None = None,
+) -> TrainResult:
     """Train with ``cfg`` into ``run_dir``; the final summary (``metrics.json``), model and evaluation."""
     with cpu_threads(cfg.train.threads):
         return _train(cfg, Path(run_dir), resume=resume, device=device, quiet=quiet, stop_at_step=stop_at_step)
@@ -112,8 +127,9 @@ def fetch_pretrained(cfg: Config, ctx: RunContext) -> Path | None:
     return dist_utils.main_rank_first(lambda: build.resolve_pretrained(cfg.model), ctx.dist.is_main)
 
 
-def _train(cfg: Config, run_dir: Path, *, resume: bool, device: str | None, quiet: bool,
-           stop_at_step: int | None) -> TrainResult:
+def _train(
+    cfg: Config, run_dir: Path, *, resume: bool, device: str | None, quiet: bool, stop_at_step: int | None
+) -> TrainResult:
     from vireid.engine.lock import RunLock
 
     check_run_dir(run_dir, cfg)
@@ -125,12 +141,21 @@ def _train(cfg: Config, run_dir: Path, *, resume: bool, device: str | None, quie
         if ctx.dist.is_main:  # one writer per run folder, for the whole run
             stack.enter_context(RunLock(run_dir, log=ctx.log))
         prepare_run_dir(run_dir, cfg, resume, ctx)
-        return _train_locked(cfg, run_dir, ctx, pretrained=pretrained, resume=resume, quiet=quiet,
-                             stop_at_step=stop_at_step)
+        return _train_locked(
+            cfg, run_dir, ctx, pretrained=pretrained, resume=resume, quiet=quiet, stop_at_step=stop_at_step
+        )
 
 
-def _train_locked(cfg: Config, run_dir: Path, ctx: RunContext, *, pretrained: Path | None, resume: bool,
-                  quiet: bool, stop_at_step: int | None) -> TrainResult:
+def _train_locked(
+    cfg: Config,
+    run_dir: Path,
+    ctx: RunContext,
+    *,
+    pretrained: Path | None,
+    resume: bool,
+    quiet: bool,
+    stop_at_step: int | None,
+) -> TrainResult:
     if cfg.train.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
     seed_everything(cfg.train.seed)
@@ -141,8 +166,9 @@ def _train_locked(cfg: Config, run_dir: Path, ctx: RunContext, *, pretrained: Pa
     from vireid.data.transforms import TrainTransform
 
     transform = TrainTransform(**build.train_transform_kwargs(cfg.data))
-    loader = build_train_loader(dataset.train, transform=transform,
-                                **build.train_loader_kwargs(cfg, ctx.dist.rank, ctx.dist.world_size))
+    loader = build_train_loader(
+        dataset.train, transform=transform, **build.train_loader_kwargs(cfg, ctx.dist.rank, ctx.dist.world_size)
+    )
     data = TrainBatches(loader, cfg.train.seed)
     num_classes = loader.dataset.num_classes
     model = build.build_model(cfg.model, num_classes, pretrained=pretrained)
@@ -175,19 +201,39 @@ def _train_locked(cfg: Config, run_dir: Path, ctx: RunContext, *, pretrained: Pa
         _, summary = evaluate_model(net, dataset, cfg, ctx, final=False)
         return summary["mean"]
 
-    hooks = [LoggingHook(logger, cfg.train.log_every, cfg.train.progress and not quiet, ctx.dist.is_main),
-             EvalHook(periodic_eval, every=cfg.eval.every, start=cfg.eval.start, metric=cfg.eval.metric,
-                      checkpoints=ckpts, logger=logger, metadata=lambda: meta, is_main=ctx.dist.is_main,
-                      print_fn=ctx.log),
-             CheckpointHook(ckpts, every=cfg.train.checkpoint_every, metadata=lambda: meta,
-                            is_main=ctx.dist.is_main)]
+    hooks = [
+        LoggingHook(logger, cfg.train.log_every, cfg.train.progress and not quiet, ctx.dist.is_main),
+        EvalHook(
+            periodic_eval,
+            every=cfg.eval.every,
+            start=cfg.eval.start,
+            metric=cfg.eval.metric,
+            checkpoints=ckpts,
+            logger=logger,
+            metadata=lambda: meta,
+            is_main=ctx.dist.is_main,
+            print_fn=ctx.log,
+        ),
+        CheckpointHook(ckpts, every=cfg.train.checkpoint_every, metadata=lambda: meta, is_main=ctx.dist.is_main),
+    ]
     if stop_at_step is not None:
         hooks.append(StopAtStep(stop_at_step))
     objective = build.build_objective(cfg.loss, model, global_batch=not cfg.data.per_rank_batch)
-    trainer = Trainer(net, objective, optimizer, scheduler, data, epochs=cfg.train.epochs,
-                      device=ctx.device, precision=ctx.precision, grad_clip=cfg.optim.grad_clip,
-                      channels_last=cfg.train.channels_last, dist_info=ctx.dist, generators=generators,
-                      hooks=hooks)
+    trainer = Trainer(
+        net,
+        objective,
+        optimizer,
+        scheduler,
+        data,
+        epochs=cfg.train.epochs,
+        device=ctx.device,
+        precision=ctx.precision,
+        grad_clip=cfg.optim.grad_clip,
+        channels_last=cfg.train.channels_last,
+        dist_info=ctx.dist,
+        generators=generators,
+        hooks=hooks,
+    )
     if resume:
         last = ckpts.load_last()
         if last is None:
@@ -197,10 +243,12 @@ def _train_locked(cfg: Config, run_dir: Path, ctx: RunContext, *, pretrained: Pa
             load_weights_into(model, tensors, source=str(ckpts.last_dir()))
             trainer.load_state_dict(state)
             ctx.log(f"resumed from {ckpts.last_dir()} (epoch {trainer.epoch + 1}, step {trainer.global_step})")
-    ctx.log(f"training {type(model).__name__} ({sum(p.numel() for p in model.parameters()) / 1e6:.2f} M params) "
-            f"on {num_classes} identities, {data.steps_per_epoch} steps/epoch x {cfg.train.epochs} epochs, "
-            f"device {ctx.device}, precision {ctx.precision.name}, world size {ctx.dist.world_size}, "
-            f"initial weights {pretrained or 'random'}")
+    ctx.log(
+        f"training {type(model).__name__} ({sum(p.numel() for p in model.parameters()) / 1e6:.2f} M params) "
+        f"on {num_classes} identities, {data.steps_per_epoch} steps/epoch x {cfg.train.epochs} epochs, "
+        f"device {ctx.device}, precision {ctx.precision.name}, world size {ctx.dist.world_size}, "
+        f"initial weights {pretrained or 'random'}"
+    )
     trainer.train()
     train_seconds = time.perf_counter() - t0
 

@@ -26,8 +26,9 @@ class WarmupStep:
     epoch 20, 0.01 at epoch 80).  With ``warmup_epochs = 0`` there is no warm-up.
     """
 
-    def __init__(self, warmup_epochs: float = 10, milestones: Sequence[int] = (20, 80),
-                 gammas: Sequence[float] = (0.1, 0.01)) -> None:
+    def __init__(
+        self, warmup_epochs: float = 10, milestones: Sequence[int] = (20, 80), gammas: Sequence[float] = (0.1, 0.01)
+    ) -> None:
         if len(milestones) != len(gammas):
             raise ValueError("milestones and gammas must have the same length")
         if list(milestones) != sorted(milestones):
@@ -116,8 +117,15 @@ class LRScheduler:
             g["lr"] = g["initial_lr"] * self.factor
 
 
-def build_schedule(name: str, *, epochs: int, warmup_epochs: float, milestones: Sequence[int],
-                   gammas: Sequence[float], min_factor: float):
+def build_schedule(
+    name: str,
+    *,
+    epochs: int,
+    warmup_epochs: float,
+    milestones: Sequence[int],
+    gammas: Sequence[float],
+    min_factor: float,
+):
     if name == "step":
         return WarmupStep(warmup_epochs, milestones, gammas)
     if name == "cosine":

@@ -62,8 +62,9 @@ class GlobalBatchNorm(_BatchNorm):
 def _to_global(module: nn.Module) -> nn.Module:
     out = module
     if isinstance(module, _BatchNorm) and not isinstance(module, (GlobalBatchNorm, nn.SyncBatchNorm)):
-        out = GlobalBatchNorm(module.num_features, module.eps, module.momentum, module.affine,
-                              module.track_running_stats)
+        out = GlobalBatchNorm(
+            module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats
+        )
         if module.affine:
             out.weight, out.bias = module.weight, module.bias  # the same Parameters (requires_grad kept)
         out.running_mean, out.running_var = module.running_mean, module.running_var

@@ -39,9 +39,9 @@ TEST_FOLDER = "test"  # the default output folder, inside the run folder
 class TestResult:
     """What :func:`run_test` returns (``written`` is empty on non-main DDP ranks)."""
 
-    summary: dict[str, Any]                 # the metrics.json content
+    summary: dict[str, Any]  # the metrics.json content
     evaluations: list[SplitEvaluation]
-    out: Path                               # the output folder
+    out: Path  # the output folder
     written: dict[str, Path] = field(default_factory=dict)  # name -> file written
     is_main: bool = True
     warnings: list[str] = field(default_factory=list)  # settings that differ from the checkpoint's run
@@ -79,8 +79,12 @@ def default_out(checkpoint: Path) -> Path:
     return folder
 
 
-def test_inputs(run: str | Path | None = None, config: str | Path | None = None,
-                checkpoint: str | Path | None = None, overrides: Sequence[str] = ()) -> tuple[Config, Path]:
+def test_inputs(
+    run: str | Path | None = None,
+    config: str | Path | None = None,
+    checkpoint: str | Path | None = None,
+    overrides: Sequence[str] = (),
+) -> tuple[Config, Path]:
     """The config and checkpoint ``vireid test`` uses.
 
     The checkpoint: ``checkpoint``, else the run folder's best (else last) checkpoint.  The
@@ -97,8 +101,10 @@ def test_inputs(run: str | Path | None = None, config: str | Path | None = None,
     if run is not None:
         run = Path(run)
         if not run.is_dir():
-            raise ConfigError(f"{run}: {'not a folder' if run.exists() else 'not found'}; --run takes a "
-                              "training run folder (it holds config.yaml and checkpoints/)")
+            raise ConfigError(
+                f"{run}: {'not a folder' if run.exists() else 'not found'}; --run takes a "
+                "training run folder (it holds config.yaml and checkpoints/)"
+            )
         if config is None and not (run / "config.yaml").is_file():
             raise ConfigError(f"{run}: holds no config.yaml; is it a training run folder? (or pass --config)")
     ckpt = Path(checkpoint) if checkpoint is not None else resolve_checkpoint(run)
@@ -109,13 +115,15 @@ def test_inputs(run: str | Path | None = None, config: str | Path | None = None,
     weights = resolve_checkpoint(ckpt) if ckpt.is_dir() or ckpt.suffix == ".safetensors" else None
     carried = read_weights(weights)[1].get("config") if weights is not None else None
     if not isinstance(carried, dict):
-        raise ConfigError(f"{ckpt}: the checkpoint carries no run config; pass --config (the data and "
-                          "evaluation settings)")
+        raise ConfigError(
+            f"{ckpt}: the checkpoint carries no run config; pass --config (the data and evaluation settings)"
+        )
     return apply_overrides(from_dict(carried, source=f"{ckpt} (its run config)"), overrides), ckpt
 
 
-def save_split_features(evaluation: SplitEvaluation, out: str | Path, *, rerank: bool = False,
-                        names: tuple[str, str] = FEATURES_FILES) -> tuple[Path, Path]:
+def save_split_features(
+    evaluation: SplitEvaluation, out: str | Path, *, rerank: bool = False, names: tuple[str, str] = FEATURES_FILES
+) -> tuple[Path, Path]:
     """The query and gallery descriptors of one evaluated split as two features files.
 
     Their metadata records the protocol, the distance (``metric``: ``inner``, the evaluator's
@@ -124,20 +132,34 @@ def save_split_features(evaluation: SplitEvaluation, out: str | Path, *, rerank:
     from vireid.evaluation.features import save_features
 
     s = evaluation.split
-    meta = {"protocol": s.protocol, "metric": "inner", "rerank": bool(rerank), "trial": s.trial,
-            "direction": s.direction}
+    meta = {
+        "protocol": s.protocol,
+        "metric": "inner",
+        "rerank": bool(rerank),
+        "trial": s.trial,
+        "direction": s.direction,
+    }
     paths = (Path(out) / names[0], Path(out) / names[1])
-    for path, records, feats in ((paths[0], s.query, evaluation.query_feats),
-                                 (paths[1], s.gallery, evaluation.gallery_feats)):
+    for path, records, feats in (
+        (paths[0], s.query, evaluation.query_feats),
+        (paths[1], s.gallery, evaluation.gallery_feats),
+    ):
         modalities = {r.modality for r in records}
-        save_features(path, feats, [r.pid for r in records], [r.camid for r in records],
-                      paths=[r.path for r in records], modality=modalities.pop() if len(modalities) == 1 else None,
-                      meta=meta)
+        save_features(
+            path,
+            feats,
+            [r.pid for r in records],
+            [r.camid for r in records],
+            paths=[r.path for r in records],
+            modality=modalities.pop() if len(modalities) == 1 else None,
+            meta=meta,
+        )
     return paths
 
 
-def save_all_features(evaluations: Sequence[SplitEvaluation], out: str | Path, *, rerank: bool = False
-                      ) -> dict[str, Path]:
+def save_all_features(
+    evaluations: Sequence[SplitEvaluation], out: str | Path, *, rerank: bool = False
+) -> dict[str, Path]:
     """Every evaluated split's descriptors under ``out/DIRECTION/``: ``query.safetensors`` (once
     when the direction's trials share their queries, else ``query_trialT``) and
     ``gallery_trialT.safetensors``; returns ``{name: path}``."""
@@ -161,16 +183,33 @@ def write_split_pictures(evaluation: SplitEvaluation, out: str | Path, *, rerank
     from vireid.viz.report import write_test_pictures
 
     s = evaluation.split
-    written = write_test_pictures(out, evaluation.query_feats, evaluation.gallery_feats, s.query, s.gallery,
-                                  distmat=evaluation.distmat, protocol=s.protocol, metric="inner", rerank=rerank,
-                                  title=f"trial {s.trial}, {s.direction.replace('_', ' ')}")
+    written = write_test_pictures(
+        out,
+        evaluation.query_feats,
+        evaluation.gallery_feats,
+        s.query,
+        s.gallery,
+        distmat=evaluation.distmat,
+        protocol=s.protocol,
+        metric="inner",
+        rerank=rerank,
+        title=f"trial {s.trial}, {s.direction.replace('_', ' ')}",
+    )
     q, g = save_split_features(evaluation, out, rerank=rerank)
     written.update(query_features=q, gallery_features=g)
     return written
 
 
-def run_test(cfg: Config, checkpoint: str | Path, *, out: str | Path | None = None, device: str | None = None,
-             rerank: bool = False, viz: bool = False, save_features: bool = False) -> TestResult:
+def run_test(
+    cfg: Config,
+    checkpoint: str | Path,
+    *,
+    out: str | Path | None = None,
+    device: str | None = None,
+    rerank: bool = False,
+    viz: bool = False,
+    save_features: bool = False,
+) -> TestResult:
     """Evaluate ``checkpoint`` with the full protocol of ``cfg``'s dataset and write ``metrics.json``
     (with ``viz`` the pictures, with ``save_features`` every split's features files) into ``out``
     (default: ``RUN/test/``); see the module docstring."""

@@ -75,12 +75,23 @@ class HookBase:
 class Trainer:
     """Runs the loop; hooks do evaluation, checkpointing and logging (:mod:`vireid.engine.hooks`)."""
 
-    def __init__(self, model: nn.Module, objective: nn.Module, optimizer: torch.optim.Optimizer,
-                 scheduler: LRScheduler, data: TrainData, *, epochs: int, device: torch.device,
-                 precision: Precision | None = None, grad_clip: float | None = None,
-                 channels_last: bool = False, dist_info: dist_utils.DistInfo | None = None,
-                 generators: Mapping[str, torch.Generator] | None = None,
-                 hooks: Sequence[HookBase] = ()) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        objective: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        scheduler: LRScheduler,
+        data: TrainData,
+        *,
+        epochs: int,
+        device: torch.device,
+        precision: Precision | None = None,
+        grad_clip: float | None = None,
+        channels_last: bool = False,
+        dist_info: dist_utils.DistInfo | None = None,
+        generators: Mapping[str, torch.Generator] | None = None,
+        hooks: Sequence[HookBase] = (),
+    ) -> None:
         self.model = model
         self.objective = objective
         self.optimizer = optimizer
@@ -95,9 +106,9 @@ class Trainer:
         self.dist = dist_info or dist_utils.DistInfo()
         self.generators = dict(generators or {})
         self.steps_per_epoch = int(data.steps_per_epoch)
-        self.epoch = 0          # current epoch (0-based)
-        self.iter = 0           # next step index inside the epoch
-        self.global_step = 0    # optimizer steps done
+        self.epoch = 0  # current epoch (0-based)
+        self.iter = 0  # next step index inside the epoch
+        self.global_step = 0  # optimizer steps done
         self.last_losses: dict[str, float] = {}
         self.last_batch_size = 0
         self.hooks: list[HookBase] = []
@@ -140,9 +151,12 @@ class Trainer:
         x_vis, x_ir, y_vis, y_ir = batch
         fmt = torch.channels_last if self.channels_last else torch.contiguous_format
         nb = self.device.type == "cuda"
-        return (x_vis.to(self.device, non_blocking=nb, memory_format=fmt),
-                x_ir.to(self.device, non_blocking=nb, memory_format=fmt),
-                y_vis.to(self.device, non_blocking=nb), y_ir.to(self.device, non_blocking=nb))
+        return (
+            x_vis.to(self.device, non_blocking=nb, memory_format=fmt),
+            x_ir.to(self.device, non_blocking=nb, memory_format=fmt),
+            y_vis.to(self.device, non_blocking=nb),
+            y_ir.to(self.device, non_blocking=nb),
+        )
 
     def run_step(self, batch: Batch) -> dict[str, float]:
         x_vis, x_ir, y_vis, y_ir = self._to_device(batch)
@@ -158,7 +172,8 @@ class Trainer:
                 f"step {self.global_step + 1} (epoch {self.epoch + 1}, iteration {self.iter + 1}): "
                 f"loss term '{bad[0]}' is {losses[bad[0]]} ({', '.join(f'{k}={v:.4g}' for k, v in losses.items())}); "
                 "training stopped before updating the weights -- the last checkpoint is intact. "
-                "Lower the learning rate, enable gradient clipping (optim.grad_clip) or check the data.")
+                "Lower the learning rate, enable gradient clipping (optim.grad_clip) or check the data."
+            )
         self.optimizer.zero_grad(set_to_none=True)
         if self.scaler is not None:
             self.scaler.scale(total).backward()
@@ -206,7 +221,8 @@ class Trainer:
         if state.get("steps_per_epoch") != self.steps_per_epoch:
             raise CheckpointError(
                 f"checkpoint was written with {state.get('steps_per_epoch')} steps per epoch, this run has "
-                f"{self.steps_per_epoch}: the data or batch size changed, cannot resume exactly")
+                f"{self.steps_per_epoch}: the data or batch size changed, cannot resume exactly"
+            )
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         if self.scaler is not None and state.get("scaler"):
@@ -215,8 +231,10 @@ class Trainer:
             self.data.load_state_dict(state.get("data", {}))
         rngs = state["rng"]
         if len(rngs) != self.dist.world_size:
-            raise CheckpointError(f"checkpoint was written by {len(rngs)} process(es), this run has "
-                                  f"{self.dist.world_size}: cannot resume exactly")
+            raise CheckpointError(
+                f"checkpoint was written by {len(rngs)} process(es), this run has "
+                f"{self.dist.world_size}: cannot resume exactly"
+            )
         set_rng_state(rngs[self.dist.rank], self.generators)
         for h, hs in zip(self.hooks, state.get("hooks", [])):
             h.load_state_dict(hs)

@@ -12,8 +12,19 @@ from vireid.evaluation.metrics import evaluate
 from vireid.evaluation.rerank import re_rank
 from vireid.evaluation.result import SCORE_NAMES, EvalResult, aggregate, format_table
 
-__all__ = ["PROTOCOLS", "SCORE_NAMES", "EvalResult", "FeatureSet", "aggregate", "evaluate",
-           "format_table", "load_features", "pairwise_distance", "re_rank", "save_features"]
+__all__ = [
+    "PROTOCOLS",
+    "SCORE_NAMES",
+    "EvalResult",
+    "FeatureSet",
+    "aggregate",
+    "evaluate",
+    "format_table",
+    "load_features",
+    "pairwise_distance",
+    "re_rank",
+    "save_features",
+]
 
 
 def __getattr__(name: str):
@@ -21,7 +32,10 @@ def __getattr__(name: str):
     if name == "METRICS":
         import warnings
 
-        warnings.warn("vireid.evaluation.METRICS is deprecated; use vireid.evaluation.SCORE_NAMES",
-                      DeprecationWarning, stacklevel=2)
+        warnings.warn(
+            "vireid.evaluation.METRICS is deprecated; use vireid.evaluation.SCORE_NAMES",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         return SCORE_NAMES
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

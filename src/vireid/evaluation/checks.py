@@ -30,8 +30,7 @@ def _ids(x: Any, name: str, length: int) -> np.ndarray:
     if arr.ndim != 1:
         raise ShapeError(f"{name}: expected a 1-D array of length {length}, got shape {arr.shape}")
     if len(arr) != length:
-        raise ShapeError(f"{name}: expected {length} entries to match the distance matrix, "
-                         f"got {len(arr)}")
+        raise ShapeError(f"{name}: expected {length} entries to match the distance matrix, got {len(arr)}")
     if arr.dtype.kind in "iub":
         return arr.astype(np.int64, copy=False)
     if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
@@ -43,7 +42,7 @@ def _check_finite(dist: np.ndarray, block_elems: int = 1 << 22) -> None:
     """Raise on NaN/inf, scanning row blocks so memory stays bounded."""
     step = max(1, block_elems // max(1, dist.shape[1]))
     for start in range(0, dist.shape[0], step):
-        block = dist[start:start + step]
+        block = dist[start : start + step]
         with np.errstate(over="ignore", invalid="ignore"):
             if np.isfinite(block.sum(dtype=np.float64)):  # NaN and inf propagate
                 continue
@@ -51,8 +50,10 @@ def _check_finite(dist: np.ndarray, block_elems: int = 1 << 22) -> None:
         if not finite.all():
             row, col = np.argwhere(~finite)[0]
             what = "NaN" if np.isnan(block[row, col]) else "inf"
-            raise ShapeError(f"distmat: non-finite entry ({what}) at (query {start + row}, "
-                             f"gallery {col}); distances must be finite numbers")
+            raise ShapeError(
+                f"distmat: non-finite entry ({what}) at (query {start + row}, "
+                f"gallery {col}); distances must be finite numbers"
+            )
 
 
 @dataclass(frozen=True)
@@ -69,16 +70,23 @@ class EvalInputs:
     rules: EvalProtocol
 
 
-def check_inputs(distmat: Any, q_pids: Any, g_pids: Any, q_camids: Any = None,
-                 g_camids: Any = None, *, protocol: str | EvalProtocol, max_rank: int = 20) -> EvalInputs:
+def check_inputs(
+    distmat: Any,
+    q_pids: Any,
+    g_pids: Any,
+    q_camids: Any = None,
+    g_camids: Any = None,
+    *,
+    protocol: str | EvalProtocol,
+    max_rank: int = 20,
+) -> EvalInputs:
     """Validate and normalise the arguments of :func:`vireid.evaluation.evaluate`."""
     rules = get_protocol(protocol)
     if isinstance(max_rank, bool) or not isinstance(max_rank, (int, np.integer)) or max_rank < 1:
         raise VireidError(f"max_rank must be a positive integer, got {max_rank!r}")
     dist = to_numpy(distmat)
     if dist.ndim != 2:
-        raise ShapeError(f"distmat: expected a 2-D (num_query, num_gallery) matrix, "
-                         f"got shape {dist.shape}")
+        raise ShapeError(f"distmat: expected a 2-D (num_query, num_gallery) matrix, got shape {dist.shape}")
     num_q, num_g = dist.shape
     if num_q == 0:
         raise ShapeError("distmat: the query set is empty (0 rows)")
@@ -93,8 +101,9 @@ def check_inputs(distmat: Any, q_pids: Any, g_pids: Any, q_camids: Any = None,
     qc = gc = None
     if rules.needs_camids:
         if q_camids is None or g_camids is None:
-            raise VireidError(f"protocol {protocol!r} needs q_camids and g_camids "
-                              "(its filtering depends on the cameras)")
+            raise VireidError(
+                f"protocol {protocol!r} needs q_camids and g_camids (its filtering depends on the cameras)"
+            )
     if q_camids is not None:
         qc = _ids(q_camids, "q_camids", num_q)
     if g_camids is not None:

@@ -31,8 +31,7 @@ def _as_tensor(x: Any, name: str) -> torch.Tensor:
     return t
 
 
-def pairwise_distance(a: Any, b: Any, metric: str = "euclidean",
-                      block_rows: int = 4096) -> np.ndarray | torch.Tensor:
+def pairwise_distance(a: Any, b: Any, metric: str = "euclidean", block_rows: int = 4096) -> np.ndarray | torch.Tensor:
     """(len(a), len(b)) distance matrix under ``metric``."""
     if metric not in DISTANCES:
         raise VireidError(f"unknown distance metric {metric!r}; expected one of {', '.join(DISTANCES)}")
@@ -48,17 +47,16 @@ def pairwise_distance(a: Any, b: Any, metric: str = "euclidean",
     b_sq = (tb * tb).sum(1)
     with torch.no_grad():
         for s in range(0, ta.shape[0], block_rows):
-            blk = ta[s:s + block_rows]
+            blk = ta[s : s + block_rows]
             prod = blk @ tb.T
             if metric == "cosine":
-                out[s:s + block_rows] = 1.0 - prod
+                out[s : s + block_rows] = 1.0 - prod
             elif metric == "inner":
-                out[s:s + block_rows] = -prod
+                out[s : s + block_rows] = -prod
             else:
                 d = ((blk * blk).sum(1)[:, None] + b_sq[None, :] - 2.0 * prod).clamp_(min=0.0)
-                out[s:s + block_rows] = d.sqrt_() if metric == "euclidean" else d
+                out[s : s + block_rows] = d.sqrt_() if metric == "euclidean" else d
     return out if torch_out else out.cpu().numpy()
-
 
 
 def query_gallery_distance(query: Any, gallery: Any, metric: str = "euclidean", *, rerank: bool = False) -> Any:

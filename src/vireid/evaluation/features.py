@@ -40,22 +40,26 @@ class FeatureSet:
         return len(self.pids)
 
 
-def _check(where: str, feats: np.ndarray, pids: np.ndarray, camids: np.ndarray,
-           paths: Sequence[str] | None) -> None:
+def _check(where: str, feats: np.ndarray, pids: np.ndarray, camids: np.ndarray, paths: Sequence[str] | None) -> None:
     if feats.ndim != 2:
         raise ShapeError(f"{where}: 'feats' must be a 2-D (N, D) array, got shape {feats.shape}")
     n = feats.shape[0]
     for name, arr in (("pids", pids), ("camids", camids)):
         if arr.ndim != 1 or len(arr) != n:
-            raise ShapeError(f"{where}: '{name}' must have one entry per feature ({n}), "
-                             f"got shape {arr.shape}")
+            raise ShapeError(f"{where}: '{name}' must have one entry per feature ({n}), got shape {arr.shape}")
     if paths is not None and len(paths) != n:
         raise ShapeError(f"{where}: 'paths' must have one entry per feature ({n}), got {len(paths)}")
 
 
-def save_features(path: str | os.PathLike, feats: Any, pids: Any, camids: Any,
-                  paths: Sequence[str] | None = None, modality: str | None = None,
-                  meta: dict | None = None) -> None:
+def save_features(
+    path: str | os.PathLike,
+    feats: Any,
+    pids: Any,
+    camids: Any,
+    paths: Sequence[str] | None = None,
+    modality: str | None = None,
+    meta: dict | None = None,
+) -> None:
     """Write a features file atomically (see the module docstring for the layout)."""
     where = str(path)
     f = to_numpy(feats)
@@ -77,9 +81,11 @@ def save_features(path: str | os.PathLike, feats: Any, pids: Any, camids: Any,
             header["meta"] = json.dumps(meta, sort_keys=True)
         except (TypeError, ValueError) as exc:
             raise ShapeError(f"{where}: 'meta' must be JSON-serialisable ({exc})") from None
-    tensors = {"feats": torch.from_numpy(np.ascontiguousarray(f)),
-               "pids": torch.from_numpy(p.astype(np.int64)),
-               "camids": torch.from_numpy(c.astype(np.int64))}
+    tensors = {
+        "feats": torch.from_numpy(np.ascontiguousarray(f)),
+        "pids": torch.from_numpy(p.astype(np.int64)),
+        "camids": torch.from_numpy(c.astype(np.int64)),
+    }
     save_safetensors(tensors, path, metadata=header)
 
 
@@ -89,13 +95,17 @@ def load_features(path: str | os.PathLike) -> FeatureSet:
     tensors, header = load_safetensors(path)  # CheckpointError if missing or unreadable
     missing = [k for k in ("feats", "pids", "camids") if k not in tensors]
     if missing:
-        raise ShapeError(f"{where}: not a features file, missing tensor(s) {', '.join(missing)} "
-                         f"(found: {', '.join(sorted(tensors)) or 'none'})")
+        raise ShapeError(
+            f"{where}: not a features file, missing tensor(s) {', '.join(missing)} "
+            f"(found: {', '.join(sorted(tensors)) or 'none'})"
+        )
     feats = tensors["feats"].numpy()
     pids, camids = tensors["pids"].numpy(), tensors["camids"].numpy()
     if feats.dtype.kind != "f" or pids.dtype.kind not in "iu" or camids.dtype.kind not in "iu":
-        raise ShapeError(f"{where}: expected float 'feats' and integer 'pids'/'camids', got "
-                         f"{feats.dtype}, {pids.dtype}, {camids.dtype}")
+        raise ShapeError(
+            f"{where}: expected float 'feats' and integer 'pids'/'camids', got "
+            f"{feats.dtype}, {pids.dtype}, {camids.dtype}"
+        )
     try:
         paths = json.loads(header["paths"]) if "paths" in header else None
         meta = json.loads(header["meta"]) if "meta" in header else {}
@@ -106,7 +116,15 @@ def load_features(path: str | os.PathLike) -> FeatureSet:
     if not finite.all():
         row = int(np.flatnonzero(~finite)[0])
         what = "NaN" if np.isnan(feats[row]).any() else "inf"
-        raise ShapeError(f"{where}: descriptor {row} (of {len(finite)}) holds {what}; "
-                         f"{int((~finite).sum())} row(s) are not finite numbers")
-    return FeatureSet(feats=feats, pids=pids.astype(np.int64), camids=camids.astype(np.int64),
-                      paths=paths, modality=header.get("modality"), meta=meta)
+        raise ShapeError(
+            f"{where}: descriptor {row} (of {len(finite)}) holds {what}; "
+            f"{int((~finite).sum())} row(s) are not finite numbers"
+        )
+    return FeatureSet(
+        feats=feats,
+        pids=pids.astype(np.int64),
+        camids=camids.astype(np.int64),
+        paths=paths,
+        modality=header.get("modality"),
+        meta=meta,
+    )

@@ -25,8 +25,8 @@ class FilesEvaluation:
     """What :func:`evaluate_files` returns."""
 
     results: list[EvalResult]  # one per gallery file, in order
-    names: list[str]           # the gallery files' names
-    summary: dict[str, Any]    # plain data (the ``--out`` JSON of ``vireid evaluate``)
+    names: list[str]  # the gallery files' names
+    summary: dict[str, Any]  # plain data (the ``--out`` JSON of ``vireid evaluate``)
     warnings: list[str] = field(default_factory=list)  # what makes the numbers suspect
 
 
@@ -44,9 +44,16 @@ def suspicious_pair(query: str | os.PathLike, gallery: str | os.PathLike, q: Fea
     return out
 
 
-def evaluate_files(query: str | os.PathLike, galleries: Sequence[str | os.PathLike], *, protocol: str,
-                   metric: str = "euclidean", rerank: bool = False, max_rank: int = 20,
-                   out: str | os.PathLike | None = None) -> FilesEvaluation:
+def evaluate_files(
+    query: str | os.PathLike,
+    galleries: Sequence[str | os.PathLike],
+    *,
+    protocol: str,
+    metric: str = "euclidean",
+    rerank: bool = False,
+    max_rank: int = 20,
+    out: str | os.PathLike | None = None,
+) -> FilesEvaluation:
     """Evaluate the query features file against each gallery features file (see the module docstring);
     with ``out``, write the summary there as JSON (atomically; never over one of the inputs)."""
     from vireid.utils.io import atomic_write_json
@@ -68,9 +75,15 @@ def evaluate_files(query: str | os.PathLike, galleries: Sequence[str | os.PathLi
             raise VireidError(f"{path}: {exc}") from None
     agg = aggregate(results)
     summary = dict(agg["mean"])
-    summary.update(std=agg["std"], trials=[dict(t, gallery=str(p)) for t, p in zip(agg["trials"], galleries)],
-                   num_trials=agg["num_trials"], protocol=protocol, metric=metric, rerank=bool(rerank),
-                   query=str(query))
+    summary.update(
+        std=agg["std"],
+        trials=[dict(t, gallery=str(p)) for t, p in zip(agg["trials"], galleries)],
+        num_trials=agg["num_trials"],
+        protocol=protocol,
+        metric=metric,
+        rerank=bool(rerank),
+        query=str(query),
+    )
     if out is not None:
         atomic_write_json(out, summary)
     return FilesEvaluation(results, [Path(p).name for p in galleries], summary, warnings)

@@ -59,14 +59,22 @@ from vireid.evaluation.protocols import EvalProtocol
 from vireid.evaluation.result import EvalResult
 
 _PASS_ELEMS = 1 << 18  # rows per pass = this / num_gallery (2 MB of float64, in L2/L3 cache
-                       # across the repeated passes over the same rows)
+# across the repeated passes over the same rows)
 _PASSES_PER_BLOCK = 16  # per-row statistics are computed for this many pass slices at once
 _TABLE_ELEMS = 1 << 18  # bound of the (rows x identities) table of the de-duplicated CMC
 
 
-def evaluate(distmat: Any, q_pids: Any, g_pids: Any, q_camids: Any = None,
-             g_camids: Any = None, *, protocol: str | EvalProtocol, max_rank: int = 20,
-             chunk_size: int | None = None) -> EvalResult:
+def evaluate(
+    distmat: Any,
+    q_pids: Any,
+    g_pids: Any,
+    q_camids: Any = None,
+    g_camids: Any = None,
+    *,
+    protocol: str | EvalProtocol,
+    max_rank: int = 20,
+    chunk_size: int | None = None,
+) -> EvalResult:
     """CMC, mAP and mINP of a query x gallery distance matrix under ``protocol``.
 
     Args:
@@ -79,8 +87,7 @@ def evaluate(distmat: Any, q_pids: Any, g_pids: Any, q_camids: Any = None,
         chunk_size: queries per pass (default: about 256k distances per pass; memory
             stays ``O(16 x chunk_size x num_gallery)`` bits plus per-query statistics).
     """
-    inputs = check_inputs(distmat, q_pids, g_pids, q_camids, g_camids,
-                          protocol=protocol, max_rank=max_rank)
+    inputs = check_inputs(distmat, q_pids, g_pids, q_camids, g_camids, protocol=protocol, max_rank=max_rank)
     if chunk_size is not None and (isinstance(chunk_size, bool) or int(chunk_size) < 1):
         raise VireidError(f"chunk_size must be a positive integer, got {chunk_size!r}")
     return _evaluate(inputs, chunk_size)
@@ -138,8 +145,9 @@ class _Gallery:
         total = np.where(present, self.pid_count[np.maximum(qp, 0)], 0)
         if x.rules.needs_camids:  # subtract the discarded same-identity entries, camera by camera
             cams, cam_idx = np.unique(self.cam, return_inverse=True)
-            table = np.bincount(self.pid * len(cams) + cam_idx.reshape(-1),
-                                minlength=self.num_pids * len(cams)).reshape(-1, len(cams))
+            table = np.bincount(
+                self.pid * len(cams) + cam_idx.reshape(-1), minlength=self.num_pids * len(cams)
+            ).reshape(-1, len(cams))
             gone = x.rules.discarded(True, x.q_camids[:, None], cams[None, :])  # (queries, cameras)
             lost = (table[np.maximum(qp, 0)] * gone).sum(axis=1)
             total = total - np.where(present, lost, 0)
@@ -179,9 +187,11 @@ def _evaluate(x: EvalInputs, chunk_size: int | None) -> EvalResult:
     num_pos = gal.num_positives(x)
     valid = np.flatnonzero(num_pos > 0)  # queries without a match are skipped
     if len(valid) == 0:
-        raise VireidError(f"no query has a true match in the gallery under protocol "
-                          f"{x.protocol!r} ({num_q} queries, {gal.num_pids} gallery "
-                          "identities): check that query and gallery ids refer to the same people")
+        raise VireidError(
+            f"no query has a true match in the gallery under protocol "
+            f"{x.protocol!r} ({num_q} queries, {gal.num_pids} gallery "
+            "identities): check that query and gallery ids refer to the same people"
+        )
     hide = _CameraFilter.build(x)  # e.g. sysu: camera-3 queries do not see camera-2 entries
 
     inner = int(chunk_size) if chunk_size else max(1, _PASS_ELEMS // num_g)
@@ -189,20 +199,24 @@ def _evaluate(x: EvalInputs, chunk_size: int | None) -> EvalResult:
     mask_buf = np.empty((min(inner, len(valid)), num_g), dtype=bool)
     aps, inps, firsts = [], [], []
     for start in range(0, len(valid), outer):
-        rows = valid[start:start + outer]
+        rows = valid[start : start + outer]
         ap, inp, first = _block(x, gal, rows, num_pos[rows], hide, inner, mask_buf, max_rank)
         aps.append(ap)
         inps.append(inp)
         firsts.append(first)
     first = np.minimum(np.concatenate(firsts), max_rank)
     cmc = np.cumsum(np.bincount(first, minlength=max_rank + 1))[:max_rank] / len(valid)
-    return EvalResult(cmc=cmc, mAP=float(np.concatenate(aps).sum() / len(valid)),
-                      mINP=float(np.concatenate(inps).sum() / len(valid)),
-                      num_valid_queries=len(valid))
+    return EvalResult(
+        cmc=cmc,
+        mAP=float(np.concatenate(aps).sum() / len(valid)),
+        mINP=float(np.concatenate(inps).sum() / len(valid)),
+        num_valid_queries=len(valid),
+    )
 
 
-def _thresholds(x: EvalInputs, gal: _Gallery, rows: np.ndarray, num_pos: np.ndarray,
-                hide: _CameraFilter | None) -> tuple[np.ndarray, np.ndarray]:
+def _thresholds(
+    x: EvalInputs, gal: _Gallery, rows: np.ndarray, num_pos: np.ndarray, hide: _CameraFilter | None
+) -> tuple[np.ndarray, np.ndarray]:
     """Per row: the positives' sorted distances ``t_1 <= ... <= t_m`` as ``(num_k, rows)``
     (+inf past a row's ``m``), and how many same-identity gallery entries that the
     counts include lie at distance <= t_k (also ``(num_k, rows)``)."""
@@ -228,8 +242,16 @@ def _thresholds(x: EvalInputs, gal: _Gallery, rows: np.ndarray, num_pos: np.ndar
     return thr, special_le
 
 
-def _block(x: EvalInputs, gal: _Gallery, rows: np.ndarray, num_pos: np.ndarray, hide: _CameraFilter | None,
-           inner: int, mask_buf: np.ndarray, max_rank: int):
+def _block(
+    x: EvalInputs,
+    gal: _Gallery,
+    rows: np.ndarray,
+    num_pos: np.ndarray,
+    hide: _CameraFilter | None,
+    inner: int,
+    mask_buf: np.ndarray,
+    max_rank: int,
+):
     """AP, INP and first-hit rank (0-based, CMC definition of the protocol) of query ``rows``.
 
     ``num_pos`` is the number of positives of each row (>= 1); the entries ``hide`` hides
@@ -247,10 +269,10 @@ def _block(x: EvalInputs, gal: _Gallery, rows: np.ndarray, num_pos: np.ndarray, 
     found_r, found_c = [], []
     for a in range(0, n, inner):
         b = min(a + inner, n)
-        dist = x.distmat[rows[a]:rows[a] + b - a] if consecutive else x.distmat[rows[a:b]]
+        dist = x.distmat[rows[a] : rows[a] + b - a] if consecutive else x.distmat[rows[a:b]]
         if dist.dtype not in (np.float32, np.float64):  # float32 stays float32: comparisons are exact
             dist = dist.astype(np.float64)
-        mask = mask_buf[:b - a]
+        mask = mask_buf[: b - a]
         keep = None
         if hide is not None and hide.any[rows[a:b]].any():
             keep = ~hide.rows(rows[a:b])
@@ -270,8 +292,9 @@ def _block(x: EvalInputs, gal: _Gallery, rows: np.ndarray, num_pos: np.ndarray, 
                 found_r.append(r + a)
                 found_c.append(c)
     if dedup:
-        first = _dedup_first_rank(np.concatenate(found_r), np.concatenate(found_c), before[0],
-                                  gal.query_pid[rows], gal, max_rank)
+        first = _dedup_first_rank(
+            np.concatenate(found_r), np.concatenate(found_c), before[0], gal.query_pid[rows], gal, max_rank
+        )
     else:
         first = before[0].copy()
     ks = np.arange(num_k)
@@ -283,8 +306,9 @@ def _block(x: EvalInputs, gal: _Gallery, rows: np.ndarray, num_pos: np.ndarray, 
     return ap, inp, first
 
 
-def _dedup_first_rank(r: np.ndarray, c: np.ndarray, num_before: np.ndarray, qp: np.ndarray,
-                      gal: _Gallery, max_rank: int) -> np.ndarray:
+def _dedup_first_rank(
+    r: np.ndarray, c: np.ndarray, num_before: np.ndarray, qp: np.ndarray, gal: _Gallery, max_rank: int
+) -> np.ndarray:
     """Rank of the first positive after removing repeated identities.
 
     = number of distinct other identities among the entries at distance <= t_1, given
@@ -300,7 +324,7 @@ def _dedup_first_rank(r: np.ndarray, c: np.ndarray, num_before: np.ndarray, qp: 
     need = np.flatnonzero(many & ~hopeless)
     step = max(1, _TABLE_ELEMS // gal.num_pids)
     for a in range(0, len(need), step):
-        rows = need[a:a + step]
+        rows = need[a : a + step]
         slot = np.full(len(num_before), -1)
         slot[rows] = np.arange(len(rows))
         lo, hi = np.searchsorted(r, [rows[0], rows[-1] + 1])

@@ -110,20 +110,32 @@ class EvalProtocol:
         return ~self.discarded(qp[:, None] == gp[None, :], qc[:, None], gc[None, :])
 
 
-SYSU = EvalProtocol("sysu", hidden_cameras=((3, 2),), dedup_cmc=True, trials=tuple(range(10)),
-                    directions=("infrared_to_visible",),
-                    paper_columns=(("infrared_to_visible", "infrared_to_visible"),))
+SYSU = EvalProtocol(
+    "sysu",
+    hidden_cameras=((3, 2),),
+    dedup_cmc=True,
+    trials=tuple(range(10)),
+    directions=("infrared_to_visible",),
+    paper_columns=(("infrared_to_visible", "infrared_to_visible"),),
+)
 # RegDB thermal -> visible: the authors' test.py embeds the thermal queries with the visible stem
 # and the visible gallery with the thermal stem (test_mode [2, 1] kept); ours uses the right stems
-REGDB = EvalProtocol("regdb", trials=tuple(range(1, 11)), trial_is_split=True,
-                     directions=("visible_to_infrared", "infrared_to_visible"),
-                     paper_columns=(("visible_to_infrared", "visible_to_infrared"),
-                                    ("infrared_to_visible", "infrared_to_visible")))
-LLCM = EvalProtocol("llcm", same_camera_same_identity=True, dedup_cmc=True, trials=tuple(range(10)),
-                    directions=("infrared_to_visible", "visible_to_infrared"),
-                    extra_directions=(PAPER_DIRECTION,),
-                    paper_columns=(("infrared_to_visible", "infrared_to_visible"),
-                                   ("visible_to_infrared", PAPER_DIRECTION)))
+REGDB = EvalProtocol(
+    "regdb",
+    trials=tuple(range(1, 11)),
+    trial_is_split=True,
+    directions=("visible_to_infrared", "infrared_to_visible"),
+    paper_columns=(("visible_to_infrared", "visible_to_infrared"), ("infrared_to_visible", "infrared_to_visible")),
+)
+LLCM = EvalProtocol(
+    "llcm",
+    same_camera_same_identity=True,
+    dedup_cmc=True,
+    trials=tuple(range(10)),
+    directions=("infrared_to_visible", "visible_to_infrared"),
+    extra_directions=(PAPER_DIRECTION,),
+    paper_columns=(("infrared_to_visible", "infrared_to_visible"), ("visible_to_infrared", PAPER_DIRECTION)),
+)
 PLAIN = EvalProtocol("plain")
 
 REGISTRY: dict[str, EvalProtocol] = {p.name: p for p in (SYSU, REGDB, LLCM, PLAIN)}
@@ -138,5 +150,4 @@ def get_protocol(protocol: str | EvalProtocol) -> EvalProtocol:
     try:
         return REGISTRY[protocol]
     except (KeyError, TypeError):
-        raise VireidError(f"unknown evaluation protocol {protocol!r}; expected one of "
-                          f"{', '.join(PROTOCOLS)}") from None
+        raise VireidError(f"unknown evaluation protocol {protocol!r}; expected one of {', '.join(PROTOCOLS)}") from None

@@ -26,8 +26,7 @@ from vireid.errors import VireidError
 from vireid.evaluation.result import EvalResult
 
 
-def _kept_gallery(protocol: str, q_pid, q_cam, g_pids: np.ndarray,
-                  g_cams: np.ndarray | None) -> np.ndarray:
+def _kept_gallery(protocol: str, q_pid, q_cam, g_pids: np.ndarray, g_cams: np.ndarray | None) -> np.ndarray:
     """Boolean mask of the gallery entries a query is ranked against."""
     if protocol == "sysu":
         if q_cam == 3:
@@ -38,8 +37,9 @@ def _kept_gallery(protocol: str, q_pid, q_cam, g_pids: np.ndarray,
     return np.ones(len(g_pids), dtype=bool)  # regdb
 
 
-def evaluate_reference(distmat, q_pids, g_pids, q_camids=None, g_camids=None, *,
-                       protocol: str, max_rank: int = 20) -> EvalResult:
+def evaluate_reference(
+    distmat, q_pids, g_pids, q_camids=None, g_camids=None, *, protocol: str, max_rank: int = 20
+) -> EvalResult:
     """Loop over queries; same contract and result as :func:`vireid.evaluation.evaluate`."""
     distmat = np.asarray(distmat, dtype=np.float64)
     q_pids, g_pids = np.asarray(q_pids), np.asarray(g_pids)
@@ -52,8 +52,7 @@ def evaluate_reference(distmat, q_pids, g_pids, q_camids=None, g_camids=None, *,
     for i in range(num_q):
         q_pid = q_pids[i]
         q_cam = None if q_camids is None else q_camids[i]
-        kept = _kept_gallery(protocol, q_pid, q_cam, g_pids,
-                             None if g_camids is None else np.asarray(g_camids))
+        kept = _kept_gallery(protocol, q_pid, q_cam, g_pids, None if g_camids is None else np.asarray(g_camids))
         dist, pids = distmat[i][kept], g_pids[kept]
         # sort by distance; at equal distance non-matches (False) come first
         order = np.lexsort((pids == q_pid, dist))
@@ -83,5 +82,6 @@ def evaluate_reference(distmat, q_pids, g_pids, q_camids=None, g_camids=None, *,
     num_valid = len(aps)
     if num_valid == 0:
         raise VireidError("no query has a match in the gallery")
-    return EvalResult(cmc=cmc_sum / num_valid, mAP=float(np.mean(aps)),
-                      mINP=float(np.mean(inps)), num_valid_queries=num_valid)
+    return EvalResult(
+        cmc=cmc_sum / num_valid, mAP=float(np.mean(aps)), mINP=float(np.mean(inps)), num_valid_queries=num_valid
+    )

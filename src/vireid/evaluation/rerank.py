@@ -66,10 +66,12 @@ class _Dist:
         q = self.q
         out = np.empty(i.shape, dtype=np.float32)
         iq, jq = i < q, j < q
-        for mi, mj, get in ((iq, jq, lambda a, b: self.qq2[b, a]),
-                            (iq, ~jq, lambda a, b: self.qg2[a, b - q]),
-                            (~iq, jq, lambda a, b: self.qg2[b, a - q]),
-                            (~iq, ~jq, lambda a, b: self.gg2[b - q, a - q])):
+        for mi, mj, get in (
+            (iq, jq, lambda a, b: self.qq2[b, a]),
+            (iq, ~jq, lambda a, b: self.qg2[a, b - q]),
+            (~iq, jq, lambda a, b: self.qg2[b, a - q]),
+            (~iq, ~jq, lambda a, b: self.gg2[b - q, a - q]),
+        ):
             m = mi & mj
             out[m] = get(i[m], j[m])
         return out / self.col_max[i]
@@ -82,7 +84,7 @@ def _nearest(dist: _Dist, k: int) -> np.ndarray:
     step = max(1, _BLOCK_ELEMS // n)
     for a in range(0, n, step):
         block = torch.from_numpy(dist.rows(a, min(a + step, n)))
-        out[a:a + len(block)] = torch.topk(block, k, dim=1, largest=False, sorted=True).indices.numpy()
+        out[a : a + len(block)] = torch.topk(block, k, dim=1, largest=False, sorted=True).indices.numpy()
     return out
 
 
@@ -101,7 +103,7 @@ def _expanded_sets(nbr: np.ndarray, k1: int) -> tuple[np.ndarray, np.ndarray]:
     """``R*(p, k1)`` of every row as (indices, valid) padded arrays (eq. 6)."""
     n = len(nbr)
     half = int(np.around(k1 / 2.0))
-    big, small = nbr[:, :k1 + 1], nbr[:, :half + 1]
+    big, small = nbr[:, : k1 + 1], nbr[:, : half + 1]
     big_ok, small_ok = _reciprocal(big), _reciprocal(small)
     small_size = small_ok.sum(axis=1)
     width = big.shape[1] * (1 + small.shape[1])
@@ -110,10 +112,10 @@ def _expanded_sets(nbr: np.ndarray, k1: int) -> tuple[np.ndarray, np.ndarray]:
     step = max(1, _BLOCK_ELEMS // (big.shape[1] ** 2 * small.shape[1]))
     for a in range(0, n, step):
         s = slice(a, a + step)
-        r, r_ok = big[s], big_ok[s]                           # R(p, k1): (B, A)
-        cand_set, cand_ok = small[r], small_ok[r]             # R(c, k1/2) per candidate: (B, A, H)
+        r, r_ok = big[s], big_ok[s]  # R(p, k1): (B, A)
+        cand_set, cand_ok = small[r], small_ok[r]  # R(c, k1/2) per candidate: (B, A, H)
         in_r = (cand_set[..., None] == r[:, None, None, :]) & r_ok[:, None, None, :]
-        inter = (in_r.any(axis=3) & cand_ok).sum(axis=2)      # |R(c, k1/2) ∩ R(p, k1)|
+        inter = (in_r.any(axis=3) & cand_ok).sum(axis=2)  # |R(c, k1/2) ∩ R(p, k1)|
         take = r_ok & (inter > 2.0 / 3.0 * small_size[r])
         idx[s] = np.concatenate([r, cand_set.reshape(len(r), -1)], axis=1)
         ok[s] = np.concatenate([r_ok, (cand_ok & take[..., None]).reshape(len(r), -1)], axis=1)
@@ -151,7 +153,7 @@ def _encode(dist: _Dist, nbr: np.ndarray, k1: int, k2: int):
     out_r, out_c, out_v = [], [], []
     step = max(1, _BLOCK_ELEMS // (k2 * idx.shape[1]))
     for a in range(0, n, step):
-        s = near[a:a + step]
+        s = near[a : a + step]
         m = ok[s]
         rr = np.broadcast_to(np.arange(a, a + len(s))[:, None, None], m.shape)
         out_r.append(rr[m])
@@ -169,8 +171,15 @@ def _check(name: str, x: Any, shape: tuple[int, int]) -> np.ndarray:
     return arr
 
 
-def re_rank(q_g_dist: Any, q_q_dist: Any, g_g_dist: Any, k1: int = 20, k2: int = 6,
-            lambda_value: float = 0.3, max_pairs: int = 1 << 23) -> np.ndarray:
+def re_rank(
+    q_g_dist: Any,
+    q_q_dist: Any,
+    g_g_dist: Any,
+    k1: int = 20,
+    k2: int = 6,
+    lambda_value: float = 0.3,
+    max_pairs: int = 1 << 23,
+) -> np.ndarray:
     """Re-ranked (num_query, num_gallery) distance; inputs are plain (unsquared) distances.
 
     ``max_pairs`` bounds the sparse-join work per query chunk (memory ~ 24 bytes each).
@@ -200,7 +209,7 @@ def re_rank(q_g_dist: Any, q_q_dist: Any, g_g_dist: Any, k1: int = 20, k2: int =
 
     # sum_k min(V_p[k], V_g[k]) for queries p, by a join on k, in chunks of queries
     q_cols, q_vals = indices[:g_start], data[:g_start]
-    q_rows = np.repeat(np.arange(nq), np.diff(indptr[:nq + 1]))
+    q_rows = np.repeat(np.arange(nq), np.diff(indptr[: nq + 1]))
     fan = np.diff(col_ptr)[q_cols]  # gallery rows sharing each query entry's column
     per_query = np.bincount(q_rows, weights=fan, minlength=nq)
     overlap = np.zeros((nq, ng), dtype=np.float64)

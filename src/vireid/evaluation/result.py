@@ -71,8 +71,9 @@ def aggregate(results: Sequence[EvalResult]) -> dict:
     }
 
 
-def format_table(results: Sequence[EvalResult] | EvalResult, *,
-                 names: Sequence[str] | None = None, style: str = "markdown") -> str:
+def format_table(
+    results: Sequence[EvalResult] | EvalResult, *, names: Sequence[str] | None = None, style: str = "markdown"
+) -> str:
     """Metrics table in percent: one row per trial, then ``mean ± std`` if several.
 
     ``style`` is ``"markdown"`` (pipe table) or ``"plain"`` (aligned columns).
@@ -87,17 +88,16 @@ def format_table(results: Sequence[EvalResult] | EvalResult, *,
     if len(names) != len(results):
         raise ValueError(f"{len(names)} names for {len(results)} results")
     header = ["trial", "Rank-1", "Rank-5", "Rank-10", "Rank-20", "mAP", "mINP"]
-    rows = [[str(n)] + [f"{100 * t[m]:.2f}" for m in SCORE_NAMES]
-            for n, t in zip(names, agg["trials"])]
+    rows = [[str(n)] + [f"{100 * t[m]:.2f}" for m in SCORE_NAMES] for n, t in zip(names, agg["trials"])]
     if len(results) > 1:
-        rows.append(["mean ± std"] + [f"{100 * agg['mean'][m]:.2f} ± {100 * agg['std'][m]:.2f}"
-                                      for m in SCORE_NAMES])
+        rows.append(["mean ± std"] + [f"{100 * agg['mean'][m]:.2f} ± {100 * agg['std'][m]:.2f}" for m in SCORE_NAMES])
     if style == "markdown":
-        lines = ["| " + " | ".join(header) + " |",
-                 "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
+        lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
         lines += ["| " + " | ".join(r) + " |" for r in rows]
         return "\n".join(lines)
     widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
-    fmt = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w)  # noqa: E731
-                              for i, (c, w) in enumerate(zip(r, widths)))
+    fmt = lambda r: "  ".join(
+        c.ljust(w) if i == 0 else c.rjust(w)  # noqa: E731
+        for i, (c, w) in enumerate(zip(r, widths))
+    )
     return "\n".join([fmt(header)] + [fmt(r) for r in rows])

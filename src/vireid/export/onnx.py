@@ -30,8 +30,8 @@ import torch
 from torch import Tensor, nn
 
 from vireid.errors import VireidError
-from vireid.utils.io import ordinary_permissions
 from vireid.models.base import ReIDModel, modality_to_modal
+from vireid.utils.io import ordinary_permissions
 
 MIN_OPSET = 11  # the descriptor's graph (flip, normalisation) needs opset 11 or newer
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -41,8 +41,18 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 class DescriptorModule(nn.Module):
     """``images -> descriptor`` for one modality, optionally with preprocessing in the graph."""
 
-    def __init__(self, model: ReIDModel, modality: str, *, flip: bool = True, combine: str = "all",
-                 alpha: float = 0.1, preprocess: bool = False, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> None:
+    def __init__(
+        self,
+        model: ReIDModel,
+        modality: str,
+        *,
+        flip: bool = True,
+        combine: str = "all",
+        alpha: float = 0.1,
+        preprocess: bool = False,
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+    ) -> None:
         super().__init__()
         self.model = model.eval()
         self.modal = modality_to_modal(modality)
@@ -53,22 +63,32 @@ class DescriptorModule(nn.Module):
     def forward(self, images: Tensor) -> Tensor:
         if self.preprocess:
             images = (images - self.mean) / self.std
-        return self.model.descriptor(images, self.modal, flip=self.flip, combine=self.combine,
-                                     alpha=self.alpha, normalize=True)
+        return self.model.descriptor(
+            images, self.modal, flip=self.flip, combine=self.combine, alpha=self.alpha, normalize=True
+        )
 
 
 def preprocessing_recipe(height: int, width: int, in_graph: bool) -> dict[str, Any]:
     """The steps from an image file to the graph's input, as :mod:`vireid.inference.preprocess` does them."""
     return {
         "decode": "PIL, converted to 8-bit RGB (a single-channel image is replicated to 3 channels; "
-                  "16-bit values v -> round(v / 257))",
-        "resize": {"library": "PIL", "filter": "lanczos", "size_hw": [height, width],
-                   "call": f"image.resize(({width}, {height}), Image.Resampling.LANCZOS)",
-                   "when": "the image is not already that size"},
-        "channel_order": "RGB", "layout": "NCHW float32",
-        "normalise": ("inside the graph: pass the resized 0..255 values" if in_graph else
-                      "x / 255, then (x - mean) / std per channel, before the graph"),
-        "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD),
+        "16-bit values v -> round(v / 257))",
+        "resize": {
+            "library": "PIL",
+            "filter": "lanczos",
+            "size_hw": [height, width],
+            "call": f"image.resize(({width}, {height}), Image.Resampling.LANCZOS)",
+            "when": "the image is not already that size",
+        },
+        "channel_order": "RGB",
+        "layout": "NCHW float32",
+        "normalise": (
+            "inside the graph: pass the resized 0..255 values"
+            if in_graph
+            else "x / 255, then (x - mean) / std per channel, before the graph"
+        ),
+        "mean": list(IMAGENET_MEAN),
+        "std": list(IMAGENET_STD),
     }
 
 
@@ -79,9 +99,19 @@ def _require_onnx():
         raise VireidError("ONNX export needs onnx and onnxruntime: pip install 'vireid[export]'") from None
 
 
-def export_onnx(model: ReIDModel, out: str | Path, *, modality: str, img_size: tuple[int, int],
-                flip: bool = True, combine: str = "all", alpha: float = 0.1, preprocess_in_graph: bool = False,
-                opset: int = 17, metadata: Mapping[str, Any] | None = None) -> Path:
+def export_onnx(
+    model: ReIDModel,
+    out: str | Path,
+    *,
+    modality: str,
+    img_size: tuple[int, int],
+    flip: bool = True,
+    combine: str = "all",
+    alpha: float = 0.1,
+    preprocess_in_graph: bool = False,
+    opset: int = 17,
+    metadata: Mapping[str, Any] | None = None,
+) -> Path:
     """Export ``model``'s descriptor for ``modality`` to ``out`` (atomic) and return the path."""
     _require_onnx()
     import onnx
@@ -89,8 +119,9 @@ def export_onnx(model: ReIDModel, out: str | Path, *, modality: str, img_size: t
     newest = onnx.defs.onnx_opset_version()
     if not MIN_OPSET <= int(opset) <= newest:
         raise VireidError(f"opset must be between {MIN_OPSET} and {newest} (the installed onnx), got {opset}")
-    wrapper = DescriptorModule(model, modality, flip=flip, combine=combine, alpha=alpha,
-                               preprocess=preprocess_in_graph).eval()
+    wrapper = DescriptorModule(
+        model, modality, flip=flip, combine=combine, alpha=alpha, preprocess=preprocess_in_graph
+    ).eval()
     h, w = img_size
     dummy = torch.rand(2, 3, h, w) * (255.0 if preprocess_in_graph else 1.0)
     out = Path(out)
@@ -100,18 +131,32 @@ def export_onnx(model: ReIDModel, out: str | Path, *, modality: str, img_size: t
     ordinary_permissions(tmp)  # mkstemp creates 0600
     try:
         with torch.no_grad():
-            torch.onnx.export(wrapper, (dummy,), tmp, input_names=["images"], output_names=["descriptor"],
-                              dynamic_axes={"images": {0: "batch"}, "descriptor": {0: "batch"}},
-                              opset_version=opset, dynamo=False)
+            torch.onnx.export(
+                wrapper,
+                (dummy,),
+                tmp,
+                input_names=["images"],
+                output_names=["descriptor"],
+                dynamic_axes={"images": {0: "batch"}, "descriptor": {0: "batch"}},
+                opset_version=opset,
+                dynamo=False,
+            )
         proto = onnx.load(tmp)
         meta = {
-            "producer": "vireid", "modality": modality, "input_size": json.dumps([h, w]),
-            "input_layout": "NCHW RGB float32", "preprocessing_in_graph": json.dumps(preprocess_in_graph),
+            "producer": "vireid",
+            "modality": modality,
+            "input_size": json.dumps([h, w]),
+            "input_layout": "NCHW RGB float32",
+            "preprocessing_in_graph": json.dumps(preprocess_in_graph),
             "input_range": "[0, 255]" if preprocess_in_graph else "normalised (x / 255 - mean) / std",
-            "mean": json.dumps(IMAGENET_MEAN), "std": json.dumps(IMAGENET_STD), "flip": json.dumps(flip),
-            "resize_filter": "lanczos (PIL Image.Resampling.LANCZOS)", "channel_order": "RGB",
+            "mean": json.dumps(IMAGENET_MEAN),
+            "std": json.dumps(IMAGENET_STD),
+            "flip": json.dumps(flip),
+            "resize_filter": "lanczos (PIL Image.Resampling.LANCZOS)",
+            "channel_order": "RGB",
             "preprocessing": json.dumps(preprocessing_recipe(h, w, preprocess_in_graph)),
-            "combine": combine, "output": "L2-normalised descriptor (B, D)",
+            "combine": combine,
+            "output": "L2-normalised descriptor (B, D)",
             **{k: v if isinstance(v, str) else json.dumps(v) for k, v in (metadata or {}).items()},
         }
         del proto.metadata_props[:]

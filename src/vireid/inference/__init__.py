@@ -6,5 +6,15 @@ from vireid.inference.model import InferenceModel, load_model, modality_name
 from vireid.inference.preprocess import preprocess_image
 from vireid.inference.sources import collect_records
 
-__all__ = ["InferenceConfig", "InferenceModel", "build_gallery_index", "collect_records", "embed_records",
-           "extract_features_file", "load_model", "modality_name", "preprocess_image", "read_checkpoint"]
+__all__ = [
+    "InferenceConfig",
+    "InferenceModel",
+    "build_gallery_index",
+    "collect_records",
+    "embed_records",
+    "extract_features_file",
+    "load_model",
+    "modality_name",
+    "preprocess_image",
+    "read_checkpoint",
+]

@@ -25,8 +25,15 @@ def embed_records(model: Any, records: Sequence[Record], modality: str, *, progr
     return model.embed([r.path for r in records], modality, progress=progress)
 
 
-def extract_features_file(model: Any, records: Sequence[Record], modality: str, out: str | os.PathLike, *,
-                          source: str | os.PathLike | None = None, progress: bool = True) -> Tensor:
+def extract_features_file(
+    model: Any,
+    records: Sequence[Record],
+    modality: str,
+    out: str | os.PathLike,
+    *,
+    source: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> Tensor:
     """Embed ``records`` and write them as a features file at ``out``; returns the descriptors.
 
     The metadata holds the model identity (checkpoint and config hashes, descriptor size) and
@@ -42,13 +49,27 @@ def extract_features_file(model: Any, records: Sequence[Record], modality: str, 
     meta: dict[str, Any] = {"model": model.model_id}
     if source is not None:
         meta["input"] = str(source)
-    save_features(Path(out), feats, [r.pid for r in records], [r.camid for r in records],
-                  paths=[r.path for r in records], modality=modality, meta=meta)
+    save_features(
+        Path(out),
+        feats,
+        [r.pid for r in records],
+        [r.camid for r in records],
+        paths=[r.path for r in records],
+        modality=modality,
+        meta=meta,
+    )
     return feats
 
 
-def build_gallery_index(model: Any, records: Sequence[Record], modality: str, *, backend: str = "exact",
-                        nlist: int = 0, progress: bool = True):
+def build_gallery_index(
+    model: Any,
+    records: Sequence[Record],
+    modality: str,
+    *,
+    backend: str = "exact",
+    nlist: int = 0,
+    progress: bool = True,
+):
     """A :class:`vireid.search.GalleryIndex` of ``records`` (one modality) embedded by ``model``."""
     from vireid.search import GalleryIndex
 
@@ -57,9 +78,17 @@ def build_gallery_index(model: Any, records: Sequence[Record], modality: str, *,
     return GalleryIndex(feats, entries, modality=modality, model_id=model.model_id, backend=backend, nlist=nlist)
 
 
-def build_index_dir(model: Any, records: Sequence[Record], modality: str, out: str | os.PathLike, *,
-                    gallery: str | os.PathLike | None = None, backend: str = "exact", nlist: int = 0,
-                    progress: bool = True):
+def build_index_dir(
+    model: Any,
+    records: Sequence[Record],
+    modality: str,
+    out: str | os.PathLike,
+    *,
+    gallery: str | os.PathLike | None = None,
+    backend: str = "exact",
+    nlist: int = 0,
+    progress: bool = True,
+):
     """Embed ``records`` into a :class:`vireid.search.GalleryIndex` written to the folder ``out``
     (``vireid index build``); ``out`` is checked before anything is embedded."""
     from vireid.search.folder import check_index_out

@@ -86,7 +86,7 @@ class LoadedCheckpoint:
     architecture: str
     kwargs: dict
     config: dict | None  # the run's config (as a dict) when known
-    weights: Path        # the file that was read (hashed for the model identity)
+    weights: Path  # the file that was read (hashed for the model identity)
 
 
 def _read_vireid(weights: Path) -> LoadedCheckpoint:
@@ -119,9 +119,14 @@ def read_checkpoint(path: str | Path, variant: str | None = None) -> LoadedCheck
     return loaded
 
 
-def inference_config(loaded: LoadedCheckpoint, *,
-                     img_size: tuple[int, int] | None = None, flip: bool | None = None,
-                     combine: str | None = None, alpha: float | None = None) -> InferenceConfig:
+def inference_config(
+    loaded: LoadedCheckpoint,
+    *,
+    img_size: tuple[int, int] | None = None,
+    flip: bool | None = None,
+    combine: str | None = None,
+    alpha: float | None = None,
+) -> InferenceConfig:
     """Test-time options: explicit arguments, then the run config, then DEEN's defaults."""
     model, config = loaded.model, loaded.config or {}
     data = dict(config.get("data", {}) or {})
@@ -130,8 +135,10 @@ def inference_config(loaded: LoadedCheckpoint, *,
     if own is not None:
         own = (int(own[0]), int(own[1]))
         if img_size is not None and tuple(img_size) != own:
-            raise ShapeError(f"this {type(model).__name__} was built for {own[0]}x{own[1]} images; "
-                             f"cannot embed at {img_size[0]}x{img_size[1]}")
+            raise ShapeError(
+                f"this {type(model).__name__} was built for {own[0]}x{own[1]} images; "
+                f"cannot embed at {img_size[0]}x{img_size[1]}"
+            )
         size = own
     elif img_size is not None:
         size = (int(img_size[0]), int(img_size[1]))
@@ -142,6 +149,11 @@ def inference_config(loaded: LoadedCheckpoint, *,
     if combine not in COMBINES:
         raise VireidError(f"unknown combine {combine!r}; expected one of {', '.join(COMBINES)}")
     kwargs = json.loads(json.dumps(dict(loaded.kwargs), sort_keys=True, default=str))
-    return InferenceConfig(architecture=loaded.architecture, kwargs=kwargs,
-                           input_size=size, flip=bool(ev.get("flip", True) if flip is None else flip),
-                           combine=combine, alpha=float(0.1 if alpha is None else alpha))
+    return InferenceConfig(
+        architecture=loaded.architecture,
+        kwargs=kwargs,
+        input_size=size,
+        flip=bool(ev.get("flip", True) if flip is None else flip),
+        combine=combine,
+        alpha=float(0.1 if alpha is None else alpha),
+    )

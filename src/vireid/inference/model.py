@@ -53,8 +53,16 @@ class InferenceModel:
         source: that file's path.
     """
 
-    def __init__(self, model: nn.Module, config: InferenceConfig, *, device: str | torch.device = "cpu",
-                 batch_size: int = 64, checkpoint_sha256: str = "", source: str = "") -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        config: InferenceConfig,
+        *,
+        device: str | torch.device = "cpu",
+        batch_size: int = 64,
+        checkpoint_sha256: str = "",
+        source: str = "",
+    ) -> None:
         if int(batch_size) < 1:
             raise VireidError(f"batch_size must be >= 1, got {batch_size}")
         self.device = _device(device)
@@ -96,9 +104,14 @@ class InferenceModel:
         """What a search index stores to refuse queries from another model: the hash of the
         tensors and of the inference config, and the descriptor size (the checkpoint file's
         hash and path are kept for information)."""
-        return {"weights_sha256": self.weights_sha256, "config_sha256": self.config.sha256(),
-                "descriptor": self.descriptor_dim, "architecture": self.config.architecture,
-                "checkpoint": self.source, "checkpoint_sha256": self.checkpoint_sha256}
+        return {
+            "weights_sha256": self.weights_sha256,
+            "config_sha256": self.config.sha256(),
+            "descriptor": self.descriptor_dim,
+            "architecture": self.config.architecture,
+            "checkpoint": self.source,
+            "checkpoint_sha256": self.checkpoint_sha256,
+        }
 
     # ------------------------------------------------------------------ embedding
     def preprocess(self, images: Any) -> Tensor:
@@ -108,12 +121,18 @@ class InferenceModel:
 
     def _forward(self, batch: Tensor, modality: str) -> Tensor:
         c = self.config
-        return self.model.embed(batch.to(self.device), modality, flip=c.flip, combine=c.combine,
-                                alpha=c.alpha, normalize=True).float().cpu()
+        return (
+            self.model.embed(
+                batch.to(self.device), modality, flip=c.flip, combine=c.combine, alpha=c.alpha, normalize=True
+            )
+            .float()
+            .cpu()
+        )
 
     @torch.no_grad()
-    def embed(self, images: Any, modality: str = "visible", *, batch_size: int | None = None,
-              progress: bool = False) -> Tensor:
+    def embed(
+        self, images: Any, modality: str = "visible", *, batch_size: int | None = None, progress: bool = False
+    ) -> Tensor:
         """L2-normalised descriptors ``(N, D)`` (CPU float32) of ``images``, in order.
 
         ``images``: a file path, PIL image, uint8 array or tensor ((C, H, W) or a (B, C, H, W)
@@ -135,7 +154,7 @@ class InferenceModel:
         out = []
         try:
             for start in range(0, len(items), bs):
-                chunk = items[start:start + bs]
+                chunk = items[start : start + bs]
                 batch = preprocess_batch(chunk, h, w, mean=self.config.mean, std=self.config.std, start=start)
                 out.append(self._forward(batch, name))
                 if bar is not None:
@@ -150,8 +169,9 @@ class InferenceModel:
     __call__ = embed
 
     # ------------------------------------------------------------------ export
-    def export_onnx(self, out: str | Path, modality: str, *, preprocess_in_graph: bool = False,
-                    opset: int = 17) -> Path:
+    def export_onnx(
+        self, out: str | Path, modality: str, *, preprocess_in_graph: bool = False, opset: int = 17
+    ) -> Path:
         """ONNX graph of this model's descriptor for ``modality`` (see :mod:`vireid.export.onnx`)."""
         from vireid.export.onnx import export_onnx
         from vireid.utils.paths import check_output
@@ -160,22 +180,40 @@ class InferenceModel:
         c = self.config
         model = self.model.to("cpu")
         try:
-            return export_onnx(model, out, modality=modality_name(modality), img_size=c.input_size, flip=c.flip,
-                               combine=c.combine, alpha=c.alpha, preprocess_in_graph=preprocess_in_graph,
-                               opset=opset, metadata={"model_id": self.model_id,
-                                                      "architecture": c.architecture})
+            return export_onnx(
+                model,
+                out,
+                modality=modality_name(modality),
+                img_size=c.input_size,
+                flip=c.flip,
+                combine=c.combine,
+                alpha=c.alpha,
+                preprocess_in_graph=preprocess_in_graph,
+                opset=opset,
+                metadata={"model_id": self.model_id, "architecture": c.architecture},
+            )
         finally:
             self.model.to(self.device)
 
     def __repr__(self) -> str:
         h, w = self.input_size
-        return (f"InferenceModel({self.config.architecture}, input {h}x{w}, flip={self.config.flip}, "
-                f"combine={self.config.combine!r}, device={self.device}, source={self.source!r})")
+        return (
+            f"InferenceModel({self.config.architecture}, input {h}x{w}, flip={self.config.flip}, "
+            f"combine={self.config.combine!r}, device={self.device}, source={self.source!r})"
+        )
 
 
-def load_model(path: str | Path, device: str | torch.device = "cpu", *, batch_size: int = 64,
-               img_size: tuple[int, int] | None = None, flip: bool | None = None, combine: str | None = None,
-               alpha: float | None = None, variant: str | None = None) -> InferenceModel:
+def load_model(
+    path: str | Path,
+    device: str | torch.device = "cpu",
+    *,
+    batch_size: int = 64,
+    img_size: tuple[int, int] | None = None,
+    flip: bool | None = None,
+    combine: str | None = None,
+    alpha: float | None = None,
+    variant: str | None = None,
+) -> InferenceModel:
     """Load any vireid checkpoint (run folder, engine/``DEEN.save`` safetensors, authors' ``.t``).
 
     ``img_size`` (H, W), ``flip``, ``combine`` and ``alpha`` override the checkpoint's test-time
@@ -184,5 +222,11 @@ def load_model(path: str | Path, device: str | torch.device = "cpu", *, batch_si
     """
     loaded = read_checkpoint(path, variant=variant)
     cfg = inference_config(loaded, img_size=img_size, flip=flip, combine=combine, alpha=alpha)
-    return InferenceModel(loaded.model, cfg, device=device, batch_size=batch_size,
-                          checkpoint_sha256=file_sha256(loaded.weights), source=str(loaded.weights))
+    return InferenceModel(
+        loaded.model,
+        cfg,
+        device=device,
+        batch_size=batch_size,
+        checkpoint_sha256=file_sha256(loaded.weights),
+        source=str(loaded.weights),
+    )

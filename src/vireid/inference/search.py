@@ -12,23 +12,24 @@ from typing import Any, Sequence
 from vireid.errors import VireidError
 
 
-def query_checkpoint(index: Any, modality: str, checkpoint: str | os.PathLike | None = None, *,
-                     where: str = "index") -> str:
+def query_checkpoint(
+    index: Any, modality: str, checkpoint: str | os.PathLike | None = None, *, where: str = "index"
+) -> str:
     """The checkpoint to embed ``modality`` queries for ``index`` with: ``checkpoint``, else the
     one the index records.  Checked before any model is loaded: the queries must be of the
     other modality than the gallery."""
     if modality == index.modality:
         other = "infrared" if index.modality == "visible" else "visible"
-        raise VireidError(f"{where} holds {index.modality} images; cross-modal search needs "
-                          f"{other} queries (got {modality})")
+        raise VireidError(
+            f"{where} holds {index.modality} images; cross-modal search needs {other} queries (got {modality})"
+        )
     found = checkpoint or index.model_id.get("checkpoint")
     if not found:
         raise VireidError(f"{where}: the index records no checkpoint; pass a checkpoint")
     return str(found)
 
 
-def search_images(index: Any, model: Any, images: Sequence[Any], modality: str, *, topk: int = 10,
-                  nprobe: int = 16):
+def search_images(index: Any, model: Any, images: Sequence[Any], modality: str, *, topk: int = 10, nprobe: int = 16):
     """Embed ``images`` with ``model`` (an :class:`~vireid.inference.InferenceModel`) and rank the index's
     gallery for each; returns the index's :class:`vireid.search.SearchResult`."""
     if topk < 1:

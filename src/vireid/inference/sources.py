@@ -30,9 +30,10 @@ _CAM = re.compile(r"^(?:cam(?:era)?[_-]?)?(\d+)$", re.IGNORECASE)
 
 _CAM_DIR = re.compile(r"^cam(\d+)$", re.IGNORECASE)
 _SYSU_CAMERAS = {1: "visible", 2: "visible", 3: "infrared", 4: "visible", 5: "visible", 6: "infrared"}
-_TOP_FOLDERS = {"llcm": {"test_vis": "visible", "train_vis": "visible",
-                         "test_nir": "infrared", "train_nir": "infrared"},
-                "regdb": {"visible": "visible", "thermal": "infrared"}}
+_TOP_FOLDERS = {
+    "llcm": {"test_vis": "visible", "train_vis": "visible", "test_nir": "infrared", "train_nir": "infrared"},
+    "regdb": {"visible": "visible", "thermal": "infrared"},
+}
 _REGDB_CAMID = {"visible": 1, "infrared": 2}  # as the RegDB reader numbers them
 LAYOUT_NAMES = {"sysu": "SYSU-MM01", "llcm": "LLCM", "regdb": "RegDB"}
 
@@ -92,8 +93,9 @@ def folder_records(root: str | os.PathLike, modality: str) -> list[Record]:
     files = sorted(Path(d) / f for d, _, names in os.walk(root) for f in names if is_image_file(f))
     files = [f for f in files if not any(part.startswith(".") for part in f.relative_to(root).parts)]
     if not files:
-        raise DatasetError(f"{root}: no images found (looked recursively for "
-                           ".jpg, .jpeg, .png, .bmp, .tif, .tiff, .webp files)")
+        raise DatasetError(
+            f"{root}: no images found (looked recursively for .jpg, .jpeg, .png, .bmp, .tif, .tiff, .webp files)"
+        )
     layout = dataset_layout(root)
     out = []
     for f in files:
@@ -118,10 +120,14 @@ def _folder_of(records: list[Record], modality: str, p: Path) -> tuple[list[Reco
     cams = sorted({r.camid for r in records if r.modality != modality})
     where = f"{LAYOUT_NAMES[layout]} layout of {root}"
     if not kept:
-        raise DatasetError(f"{p}: holds {other} images only (in the {where}), not {modality} ones; "
-                           f"--modality {modality} contradicts the layout")
-    return kept, (f"skipped {skipped} {other} image(s) of {p} (cameras {', '.join(map(str, cams))} are {other} "
-                  f"in the {where}); kept {len(kept)} {modality} ones")
+        raise DatasetError(
+            f"{p}: holds {other} images only (in the {where}), not {modality} ones; "
+            f"--modality {modality} contradicts the layout"
+        )
+    return kept, (
+        f"skipped {skipped} {other} image(s) of {p} (cameras {', '.join(map(str, cams))} are {other} "
+        f"in the {where}); kept {len(kept)} {modality} ones"
+    )
 
 
 def collect_records(source: str | os.PathLike, modality: str) -> tuple[list[Record], str]:
@@ -135,8 +141,9 @@ def collect_records(source: str | os.PathLike, modality: str) -> tuple[list[Reco
         records = read_manifest(p)
         kept = [r for r in records if r.modality == modality]
         if not kept:
-            raise DatasetError(f"{p}: the manifest lists no {modality} images "
-                               f"({len(records)} rows of the other modality)")
+            raise DatasetError(
+                f"{p}: the manifest lists no {modality} images ({len(records)} rows of the other modality)"
+            )
         skipped = len(records) - len(kept)
         return kept, (f"skipped {skipped} row(s) of the other modality in {p}" if skipped else "")
     if p.is_file():

@@ -45,8 +45,13 @@ class InfoNCE(nn.Module):
         self.temperature = float(temperature)
 
     def forward(self, feat_vis: Tensor, feat_ir: Tensor, labels_vis: Tensor, labels_ir: Tensor) -> Tensor:
-        if (feat_vis.dim() != 2 or feat_ir.dim() != 2 or feat_vis.shape[1] != feat_ir.shape[1]
-                or labels_vis.shape != feat_vis.shape[:1] or labels_ir.shape != feat_ir.shape[:1]):
+        if (
+            feat_vis.dim() != 2
+            or feat_ir.dim() != 2
+            or feat_vis.shape[1] != feat_ir.shape[1]
+            or labels_vis.shape != feat_vis.shape[:1]
+            or labels_ir.shape != feat_ir.shape[:1]
+        ):
             raise ShapeError(
                 "InfoNCE: expected feat_vis (Nv, D), feat_ir (Ni, D), labels_vis (Nv,), labels_ir (Ni,); "
                 f"got {tuple(feat_vis.shape)}, {tuple(feat_ir.shape)}, {tuple(labels_vis.shape)}, "
@@ -54,7 +59,7 @@ class InfoNCE(nn.Module):
             )
         v = F.normalize(feat_vis, dim=1)
         r = F.normalize(feat_ir, dim=1)
-        logits = v @ r.t() / self.temperature              # (Nv, Ni)
+        logits = v @ r.t() / self.temperature  # (Nv, Ni)
         pos = (labels_vis[:, None] == labels_ir[None, :]).to(logits.dtype)
         s_vr, n_vr = _directional(logits, pos)
         s_rv, n_rv = _directional(logits.t(), pos.t())
@@ -74,7 +79,11 @@ def branch_infonce(branch_embeddings: Tensor, labels: Tensor, modality: Tensor, 
     (:class:`InfoNCE`).  0 (in the graph) if no identity appears in both modalities.
     """
     if not isinstance(branch_embeddings, Tensor) or branch_embeddings.dim() != 3:
-        got = tuple(branch_embeddings.shape) if isinstance(branch_embeddings, Tensor) else type(branch_embeddings).__name__
+        got = (
+            tuple(branch_embeddings.shape)
+            if isinstance(branch_embeddings, Tensor)
+            else type(branch_embeddings).__name__
+        )
         raise ShapeError(f"branch_infonce: expected branch embeddings of shape (K, B, C), got {got}")
     b = branch_embeddings.shape[1]
     if not isinstance(labels, Tensor) or labels.shape != (b,):

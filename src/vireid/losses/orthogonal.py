@@ -20,8 +20,7 @@ from torch import Tensor
 from vireid.errors import ShapeError
 
 
-def deen_orthogonal_loss(pooled_maps_or_feats: Tensor, num_embeddings: int = 3, *,
-                         absolute: bool = False) -> Tensor:
+def deen_orthogonal_loss(pooled_maps_or_feats: Tensor, num_embeddings: int = 3, *, absolute: bool = False) -> Tensor:
     """L_ort of pooled features ``(E*B, C)`` or pooled maps ``(E*B, C, 1, 1)``.
 
     ``absolute=False`` is DEEN's loss exactly (raw inner products, meaningful for post-ReLU,

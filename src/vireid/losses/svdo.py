@@ -76,8 +76,9 @@ def _rayleigh_power(x: Tensor, start: Tensor, num_iters: int, shift: Tensor | No
     return (v * w).sum(-1) / (v * v).sum(-1).clamp(min=1e-30)
 
 
-def svdo_eigs(M: Tensor, num_iters: int = 2, generator: torch.Generator | None = None,
-              gram: Gram = "auto") -> tuple[Tensor, Tensor]:
+def svdo_eigs(
+    M: Tensor, num_iters: int = 2, generator: torch.Generator | None = None, gram: Gram = "auto"
+) -> tuple[Tensor, Tensor]:
     """Power-iteration estimates ``(lambda_1, lambda_2)`` of the Gram of ``M``.
 
     ``M``: (r, c) or a batch (B, r, c).  Returns float32 tensors of shape () or (B,).
@@ -122,17 +123,18 @@ class FeatureOrthogonality(nn.Module):
     ``forward(x, generator=...)`` overrides it.
     """
 
-    def __init__(self, beta: float = 1e-6, num_iters: int = 2, squared: bool = True,
-                 gram: Gram = "auto", seed: int | None = None) -> None:
+    def __init__(
+        self, beta: float = 1e-6, num_iters: int = 2, squared: bool = True, gram: Gram = "auto", seed: int | None = None
+    ) -> None:
         super().__init__()
         self.beta, self.num_iters, self.squared, self.gram = float(beta), int(num_iters), bool(squared), gram
         self._generator = _make_generator(seed)
 
     def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         if x.dim() == 4:
-            m = x.flatten(2)                 # (B, C, H*W)
+            m = x.flatten(2)  # (B, C, H*W)
         elif x.dim() == 3:
-            m = x.transpose(1, 2)            # tokens (B, N, C) -> (B, C, N)
+            m = x.transpose(1, 2)  # tokens (B, N, C) -> (B, C, N)
         else:
             raise ShapeError(
                 f"FeatureOrthogonality: expected maps (B, C, H, W) or tokens (B, N, C), got {tuple(x.shape)}"
@@ -165,9 +167,16 @@ class WeightOrthogonality(nn.Module):
     ``lambda_2`` away from 0 in the condition form.
     """
 
-    def __init__(self, beta: float = 1e-3, form: Literal["difference", "condition"] = "difference",
-                 num_iters: int = 2, include_linear: bool = False, gram: Gram = "auto",
-                 eps: float = 1e-12, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        beta: float = 1e-3,
+        form: Literal["difference", "condition"] = "difference",
+        num_iters: int = 2,
+        include_linear: bool = False,
+        gram: Gram = "auto",
+        eps: float = 1e-12,
+        seed: int | None = None,
+    ) -> None:
         super().__init__()
         if form not in ("difference", "condition"):
             raise ValueError(f"form must be 'difference' or 'condition', got {form!r}")
@@ -176,14 +185,22 @@ class WeightOrthogonality(nn.Module):
         self._generator = _make_generator(seed)
 
     def _weights(self, modules: nn.Module | Iterable[nn.Module], filter: ModuleFilter | None) -> list[Tensor]:
-        named = modules.named_modules() if isinstance(modules, nn.Module) else (
-            (str(i), m) for i, m in enumerate(modules))
+        named = (
+            modules.named_modules() if isinstance(modules, nn.Module) else ((str(i), m) for i, m in enumerate(modules))
+        )
         kinds: tuple[type, ...] = (nn.Conv2d, nn.Linear) if self.include_linear else (nn.Conv2d,)
-        return [m.weight.reshape(m.weight.shape[0], -1) for name, m in named
-                if isinstance(m, kinds) and (filter is None or filter(name, m))]
+        return [
+            m.weight.reshape(m.weight.shape[0], -1)
+            for name, m in named
+            if isinstance(m, kinds) and (filter is None or filter(name, m))
+        ]
 
-    def forward(self, modules: nn.Module | Iterable[nn.Module], filter: ModuleFilter | None = None,
-                generator: torch.Generator | None = None) -> Tensor:
+    def forward(
+        self,
+        modules: nn.Module | Iterable[nn.Module],
+        filter: ModuleFilter | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
         weights = self._weights(modules, filter)
         if not weights:
             raise ShapeError("WeightOrthogonality: no Conv2d/Linear layer selected")
@@ -202,5 +219,7 @@ class WeightOrthogonality(nn.Module):
         return self.beta * total
 
     def extra_repr(self) -> str:
-        return (f"beta={self.beta}, form={self.form!r}, num_iters={self.num_iters}, "
-                f"include_linear={self.include_linear}, gram={self.gram!r}")
+        return (
+            f"beta={self.beta}, form={self.form!r}, num_iters={self.num_iters}, "
+            f"include_linear={self.include_linear}, gram={self.gram!r}"
+        )

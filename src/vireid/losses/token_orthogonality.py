@@ -77,8 +77,9 @@ def auto_chunk_size(num_tokens: int) -> int:
     return max(1, _AUTO_CHUNK_ELEMENTS // max(1, num_tokens * num_tokens))
 
 
-def token_orthogonality_loss(tokens: Tensor, chunk_size: int | None = None,
-                             reduction: Literal["mean", "sum"] = "mean", eps: float = 1e-12) -> Tensor:
+def token_orthogonality_loss(
+    tokens: Tensor, chunk_size: int | None = None, reduction: Literal["mean", "sum"] = "mean", eps: float = 1e-12
+) -> Tensor:
     """Mean absolute off-diagonal cosine similarity between the tokens of each sample.
 
     ``tokens``: (B, N, C).  ``chunk_size``: samples per chunk (None: :func:`auto_chunk_size`).

@@ -36,8 +36,7 @@ def euclidean_dist(a: Tensor, b: Tensor) -> Tensor:
 def _check(features: Tensor, labels: Tensor, name: str) -> None:
     if features.dim() != 2 or labels.dim() != 1 or labels.shape[0] != features.shape[0]:
         raise ShapeError(
-            f"{name}: expected features (N, D) and labels (N,), got "
-            f"{tuple(features.shape)} and {tuple(labels.shape)}"
+            f"{name}: expected features (N, D) and labels (N,), got {tuple(features.shape)} and {tuple(labels.shape)}"
         )
 
 

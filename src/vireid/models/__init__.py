@@ -8,5 +8,15 @@ from vireid.models.official import load_official_deen
 from vireid.models.official_agw import load_official_agw
 from vireid.models.resnet import ResNet, resnet50
 
-__all__ = ["AGW", "DEEN", "DEENViT", "EvalOutput", "ReIDModel", "ResNet", "TrainOutput", "load_official_agw",
-           "load_official_deen", "resnet50"]
+__all__ = [
+    "AGW",
+    "DEEN",
+    "DEENViT",
+    "EvalOutput",
+    "ReIDModel",
+    "ResNet",
+    "TrainOutput",
+    "load_official_agw",
+    "load_official_deen",
+    "resnet50",
+]

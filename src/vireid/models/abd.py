@@ -43,8 +43,8 @@ class CAM(nn.Module):
         _check(x, self.in_channels, "CAM")
         b, c, h, w = x.shape
         feat = x.reshape(b, c, h * w)
-        energy = feat @ feat.transpose(1, 2)                       # (B, C, C)
-        energy = energy.amax(dim=-1, keepdim=True) - energy       # ABD-Net/DANet's trick
+        energy = feat @ feat.transpose(1, 2)  # (B, C, C)
+        energy = energy.amax(dim=-1, keepdim=True) - energy  # ABD-Net/DANet's trick
         attention = torch.softmax(energy, dim=-1)
         out = (attention @ feat).reshape(b, c, h, w)
         return self.gamma * out + x
@@ -68,9 +68,9 @@ class PAM(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         _check(x, self.in_channels, "PAM")
         b, c, h, w = x.shape
-        query = self.query_conv(x).flatten(2).transpose(1, 2)     # (B, N, C')
-        key = self.key_conv(x).flatten(2)                         # (B, C', N)
-        attention = torch.softmax(query @ key, dim=-1)            # (B, N, N), rows = queries
-        value = self.value_conv(x).flatten(2)                     # (B, C, N)
+        query = self.query_conv(x).flatten(2).transpose(1, 2)  # (B, N, C')
+        key = self.key_conv(x).flatten(2)  # (B, C', N)
+        attention = torch.softmax(query @ key, dim=-1)  # (B, N, N), rows = queries
+        value = self.value_conv(x).flatten(2)  # (B, C, N)
         out = (value @ attention.transpose(1, 2)).reshape(b, c, h, w)
         return self.gamma * out + x

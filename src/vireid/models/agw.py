@@ -60,10 +60,10 @@ class NonLocal(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         b, ci = x.shape[0], self.inter_channels
-        value = self.g(x).reshape(b, ci, -1).transpose(1, 2)      # (B, N, ci)
+        value = self.g(x).reshape(b, ci, -1).transpose(1, 2)  # (B, N, ci)
         query = self.theta(x).reshape(b, ci, -1).transpose(1, 2)  # (B, N, ci)
-        key = self.phi(x).reshape(b, ci, -1)                      # (B, ci, N)
-        y = linear_attention(query, key, value).transpose(1, 2)   # (B, ci, N), affinity / N
+        key = self.phi(x).reshape(b, ci, -1)  # (B, ci, N)
+        y = linear_attention(query, key, value).transpose(1, 2)  # (B, ci, N), affinity / N
         return self.out(y.reshape(b, ci, *x.shape[2:])) + x
 
 
@@ -99,9 +99,18 @@ class AGW(ReIDModel):
     eval_defaults = {"flip": False, "combine": "bn"}  # AGW/test.py
     test_size = (288, 144)  # AGW/test.py --img_h 288 --img_w 144
 
-    def __init__(self, num_classes: int, *, non_local: bool = True, gem: bool = True, base_channels: int = 64,
-                 layers: Sequence[int] = (3, 4, 6, 3), non_local_layers: Sequence[int] = NON_LOCAL_LAYERS,
-                 nl_inter_channels: int = 1, gem_p: float = 3.0) -> None:
+    def __init__(
+        self,
+        num_classes: int,
+        *,
+        non_local: bool = True,
+        gem: bool = True,
+        base_channels: int = 64,
+        layers: Sequence[int] = (3, 4, 6, 3),
+        non_local_layers: Sequence[int] = NON_LOCAL_LAYERS,
+        nl_inter_channels: int = 1,
+        gem_p: float = 3.0,
+    ) -> None:
         super().__init__()
         layers = tuple(int(n) for n in layers)
         non_local_layers = tuple(int(n) for n in non_local_layers)
@@ -118,8 +127,13 @@ class AGW(ReIDModel):
         self.num_classes = int(num_classes)
         self.non_local, self.gem, self.gem_p = bool(non_local), bool(gem), float(gem_p)
         self.config: dict[str, Any] = dict(
-            num_classes=self.num_classes, non_local=self.non_local, gem=self.gem, base_channels=base_channels,
-            layers=list(layers), non_local_layers=list(non_local_layers), nl_inter_channels=nl_inter_channels,
+            num_classes=self.num_classes,
+            non_local=self.non_local,
+            gem=self.gem,
+            base_channels=base_channels,
+            layers=list(layers),
+            non_local_layers=list(non_local_layers),
+            nl_inter_channels=nl_inter_channels,
             gem_p=self.gem_p,
         )
         c = base_channels
@@ -152,8 +166,9 @@ class AGW(ReIDModel):
     def forward_stems(self, x_vis: Tensor | None, x_ir: Tensor | None, modal: int) -> Tensor:
         return two_stream_stems(self.stem_visible, self.stem_infrared, x_vis, x_ir, modal)
 
-    def forward_features(self, x_vis: Tensor | None, x_ir: Tensor | None,
-                         modal: int = MODAL_BOTH) -> tuple[Tensor, dict[str, Tensor], dict[str, Any]]:
+    def forward_features(
+        self, x_vis: Tensor | None, x_ir: Tensor | None, modal: int = MODAL_BOTH
+    ) -> tuple[Tensor, dict[str, Tensor], dict[str, Any]]:
         self._check_inputs(x_vis, x_ir, modal)
         x = self.forward_stems(x_vis, x_ir, modal)
         for stage, nls in zip(self.backbone.stages, self.non_local_blocks):

@@ -17,14 +17,17 @@ def official_keys(path: str | os.PathLike) -> list[str]:
     from vireid.utils.io import safe_torch_load
 
     if is_safetensors(path):
-        raise CheckpointError(f"{path}: is a safetensors file, not an authors' DEEN/AGW checkpoint (a .t file "
-                              "written by their train.py); vireid's own checkpoints need no conversion")
+        raise CheckpointError(
+            f"{path}: is a safetensors file, not an authors' DEEN/AGW checkpoint (a .t file "
+            "written by their train.py); vireid's own checkpoints need no conversion"
+        )
     obj = safe_torch_load(path, allow_numpy=True)
     state = obj.get("net", obj) if isinstance(obj, dict) else None
     if not isinstance(state, dict) or not state:
-        raise CheckpointError(f"{path}: not a vireid checkpoint nor an authors' DEEN/AGW checkpoint "
-                              "({'net': state_dict, ...})")
-    return [k[len("module."):] if k.startswith("module.") else k for k in state]
+        raise CheckpointError(
+            f"{path}: not a vireid checkpoint nor an authors' DEEN/AGW checkpoint ({{'net': state_dict, ...}})"
+        )
+    return [k[len("module.") :] if k.startswith("module.") else k for k in state]
 
 
 def infer_official_variant(keys: list[str]) -> str:
@@ -39,8 +42,14 @@ def infer_official_architecture(keys: list[str]) -> str:
     return "deen" if any(k.startswith(DEEN_PREFIXES) for k in keys) else "agw"
 
 
-def load_authors_checkpoint(path: str | os.PathLike, *, arch: str = "auto", variant: str | None = None,
-                            gem: bool | None = None, num_classes: int | None = None) -> nn.Module:
+def load_authors_checkpoint(
+    path: str | os.PathLike,
+    *,
+    arch: str = "auto",
+    variant: str | None = None,
+    gem: bool | None = None,
+    num_classes: int | None = None,
+) -> nn.Module:
     """An authors' DEEN or AGW checkpoint as our model (eval mode); ``arch``/``variant`` inferred by default."""
     path = Path(path)
     keys = official_keys(path)

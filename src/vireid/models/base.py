@@ -28,8 +28,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vireid.errors import CheckpointError, ShapeError
-from vireid.modality import (MODAL_BOTH, MODAL_INFRARED, MODAL_VISIBLE, MODALITY_ALIASES,  # noqa: F401
-                             modality_to_modal)  # re-exported
+from vireid.modality import (  # noqa: F401
+    MODAL_BOTH,
+    MODAL_INFRARED,
+    MODAL_VISIBLE,
+    MODALITY_ALIASES,
+    modality_to_modal,  # re-exported
+)
 
 Modality = Literal["visible", "infrared"]
 
@@ -37,17 +42,17 @@ Modality = Literal["visible", "infrared"]
 class TrainOutput(NamedTuple):
     """What a model hands the objective in training (every field a tensor or ``None``)."""
 
-    feat: Tensor                            # (E * M, D) pooled features, embedding-major
-    logits: Tensor                          # (E * M, num_classes)
-    aux_losses: dict[str, Tensor]           # unweighted label-free losses the architecture defines
-    of_features: Tensor | None = None       # features for ABD-Net's SVDO O.F. penalty
+    feat: Tensor  # (E * M, D) pooled features, embedding-major
+    logits: Tensor  # (E * M, num_classes)
+    aux_losses: dict[str, Tensor]  # unweighted label-free losses the architecture defines
+    of_features: Tensor | None = None  # features for ABD-Net's SVDO O.F. penalty
     branch_embeddings: Tensor | None = None  # (K, M, C) pooled generated embeddings (SS-DEC's InfoNCE)
-    modality: Tensor | None = None          # (M,) MODAL_VISIBLE / MODAL_INFRARED of each input sample
-    feature_map: Tensor | None = None       # the last stage's feature map (before pooling)
+    modality: Tensor | None = None  # (M,) MODAL_VISIBLE / MODAL_INFRARED of each input sample
+    feature_map: Tensor | None = None  # the last stage's feature map (before pooling)
 
 
 class EvalOutput(NamedTuple):
-    feat: Tensor     # (E * M, D) L2-normalised pooled features
+    feat: Tensor  # (E * M, D) L2-normalised pooled features
     feat_bn: Tensor  # (E * M, D) L2-normalised BNNeck features
 
 
@@ -63,14 +68,18 @@ def check_images(x: Tensor, name: str, min_hw: tuple[int, int] = (1, 1)) -> None
         )
 
 
-def check_modal_inputs(x_vis: Tensor | None, x_ir: Tensor | None, modal: int,
-                       min_hw: tuple[int, int] = (16, 16)) -> Tensor:
+def check_modal_inputs(
+    x_vis: Tensor | None, x_ir: Tensor | None, modal: int, min_hw: tuple[int, int] = (16, 16)
+) -> Tensor:
     """Validate a two-stream model's inputs for ``modal`` (0 both, 1 visible, 2 infrared);
     returns the first image batch used."""
     if modal not in (MODAL_BOTH, MODAL_VISIBLE, MODAL_INFRARED):
         raise ShapeError(f"modal must be 0 (both), 1 (visible) or 2 (infrared), got {modal!r}")
-    used = {MODAL_BOTH: (("x_vis", x_vis), ("x_ir", x_ir)), MODAL_VISIBLE: (("x_vis", x_vis),),
-            MODAL_INFRARED: (("x_ir", x_ir),)}[modal]
+    used = {
+        MODAL_BOTH: (("x_vis", x_vis), ("x_ir", x_ir)),
+        MODAL_VISIBLE: (("x_vis", x_vis),),
+        MODAL_INFRARED: (("x_ir", x_ir),),
+    }[modal]
     for name, x in used:
         if x is None:
             raise ShapeError(f"{name}: images required for modal={modal}, got None")
@@ -80,8 +89,9 @@ def check_modal_inputs(x_vis: Tensor | None, x_ir: Tensor | None, modal: int,
     return used[0][1]
 
 
-def two_stream_stems(stem_visible: nn.Module, stem_infrared: nn.Module, x_vis: Tensor | None,
-                     x_ir: Tensor | None, modal: int) -> Tensor:
+def two_stream_stems(
+    stem_visible: nn.Module, stem_infrared: nn.Module, x_vis: Tensor | None, x_ir: Tensor | None, modal: int
+) -> Tensor:
     """Each modality through its own stem; both: visible then infrared on the batch dim."""
     if modal == MODAL_BOTH:
         return torch.cat((stem_visible(x_vis), stem_infrared(x_ir)), dim=0)
@@ -129,17 +139,20 @@ class ReIDModel(nn.Module):
         """Initialise the backbone from pretrained weights: a name (``"imagenet"``, see
         :mod:`vireid.models.pretrained`; downloaded once) or a file path."""
         from vireid.models.pretrained import resolve
-
         from vireid.models.weights import is_vireid_checkpoint
 
         path = Path(os.fspath(name_or_path)).expanduser()
         if path.is_file() and is_vireid_checkpoint(path):
-            raise CheckpointError(f"{name_or_path}: is a whole vireid model, not backbone weights; to start "
-                                  f"training from it, use train.init_from={name_or_path} (model.pretrained "
-                                  "takes ImageNet weights: a name such as imagenet, or a torchvision/timm file)")
+            raise CheckpointError(
+                f"{name_or_path}: is a whole vireid model, not backbone weights; to start "
+                f"training from it, use train.init_from={name_or_path} (model.pretrained "
+                "takes ImageNet weights: a name such as imagenet, or a torchvision/timm file)"
+            )
         if not path.is_file() and self.pretrained_family is None:
-            raise CheckpointError(f"{name_or_path}: not a file, and {type(self).__name__} of this size has no "
-                                  "named pretrained weights; pass a path")
+            raise CheckpointError(
+                f"{name_or_path}: not a file, and {type(self).__name__} of this size has no "
+                "named pretrained weights; pass a path"
+            )
         self._load_pretrained_file(resolve(name_or_path, self.pretrained_family))
 
     def _load_pretrained_file(self, path: Path) -> None:
@@ -158,8 +171,9 @@ class ReIDModel(nn.Module):
 
         return rebuild_model(path, expected=cls)
 
-    def forward_features(self, x_vis: Tensor | None, x_ir: Tensor | None,
-                         modal: int = MODAL_BOTH) -> tuple[Tensor, dict[str, Tensor], dict[str, Any]]:
+    def forward_features(
+        self, x_vis: Tensor | None, x_ir: Tensor | None, modal: int = MODAL_BOTH
+    ) -> tuple[Tensor, dict[str, Tensor], dict[str, Any]]:
         """Return ``(pooled (E*M, D), aux_losses, fields)``; ``fields`` fills the optional
         :class:`TrainOutput` fields (``of_features``, ``branch_embeddings``, ``modality``, ``feature_map``)."""
         raise NotImplementedError
@@ -175,8 +189,16 @@ class ReIDModel(nn.Module):
             return TrainOutput(pooled, logits, aux, **fields)
         return EvalOutput(F.normalize(pooled, dim=1), F.normalize(feat_bn, dim=1))
 
-    def descriptor(self, images: Tensor, modal: int, *, flip: bool = True, combine: str = "all",
-                   alpha: float = 0.1, normalize: bool = True) -> Tensor:
+    def descriptor(
+        self,
+        images: Tensor,
+        modal: int,
+        *,
+        flip: bool = True,
+        combine: str = "all",
+        alpha: float = 0.1,
+        normalize: bool = True,
+    ) -> Tensor:
         """Differentiable/traceable core of :meth:`embed` (the model must already be in eval mode).
 
         Used as is by the ONNX exporter; :meth:`embed` wraps it with ``no_grad`` and eval mode.
@@ -192,9 +214,16 @@ class ReIDModel(nn.Module):
         return fuse_embeddings(pool, bn, images.shape[0], combine=combine, alpha=alpha, normalize=normalize)
 
     @torch.no_grad()
-    def embed(self, images: Tensor, modality: Modality | int, *, flip: bool = True,
-              combine: Literal["all", "weighted", "pool", "bn"] = "all", alpha: float = 0.1,
-              normalize: bool = True) -> Tensor:
+    def embed(
+        self,
+        images: Tensor,
+        modality: Modality | int,
+        *,
+        flip: bool = True,
+        combine: Literal["all", "weighted", "pool", "bn"] = "all",
+        alpha: float = 0.1,
+        normalize: bool = True,
+    ) -> Tensor:
         """Test descriptor of preprocessed images (B, 3, H, W), DEEN's test-time fusion.
 
         DEEN's ``test.py`` sums the eval features of an image and its horizontal
@@ -209,9 +238,11 @@ class ReIDModel(nn.Module):
         """
         if not isinstance(images, Tensor) or not images.is_floating_point():
             got = f"a {images.dtype} tensor" if isinstance(images, Tensor) else f"a {type(images).__name__}"
-            raise ShapeError(f"embed: expected preprocessed float images (B, 3, H, W) normalised with the ImageNet "
-                             f"mean/std, got {got}; for raw images (uint8 arrays or tensors, paths, PIL) use "
-                             "vireid.load_model(...).embed, which preprocesses them")
+            raise ShapeError(
+                f"embed: expected preprocessed float images (B, 3, H, W) normalised with the ImageNet "
+                f"mean/std, got {got}; for raw images (uint8 arrays or tensors, paths, PIL) use "
+                "vireid.load_model(...).embed, which preprocesses them"
+            )
         check_images(images, "embed")
         modal = modality_to_modal(modality)
         was_training = self.training
@@ -222,8 +253,9 @@ class ReIDModel(nn.Module):
             self.train(was_training)
 
 
-def fuse_embeddings(pool: Tensor, bn: Tensor, batch: int, *, combine: str = "all", alpha: float = 0.1,
-                    normalize: bool = True) -> Tensor:
+def fuse_embeddings(
+    pool: Tensor, bn: Tensor, batch: int, *, combine: str = "all", alpha: float = 0.1, normalize: bool = True
+) -> Tensor:
     """Combine eval features ``(E * B, D)`` (embedding-major) into one descriptor per image (see ``embed``)."""
     e = pool.shape[0] // batch
     pool = pool.reshape(e, batch, -1).transpose(0, 1).reshape(batch, -1)
@@ -231,7 +263,7 @@ def fuse_embeddings(pool: Tensor, bn: Tensor, batch: int, *, combine: str = "all
     if combine == "all":
         desc = torch.cat([pool, bn], dim=1)
     elif combine == "weighted":
-        desc = torch.cat([pool * alpha ** 0.5, bn * (1 - alpha) ** 0.5], dim=1)
+        desc = torch.cat([pool * alpha**0.5, bn * (1 - alpha) ** 0.5], dim=1)
     elif combine == "pool":
         desc = pool
     elif combine == "bn":

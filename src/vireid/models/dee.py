@@ -29,9 +29,7 @@ class DEEBranch(nn.Module):
     def __init__(self, channels: int, dilations: tuple[int, ...] = (1, 2, 3)) -> None:
         super().__init__()
         hidden = channels // 4
-        self.convs = nn.ModuleList(
-            nn.Conv2d(channels, hidden, 3, padding=d, dilation=d, bias=False) for d in dilations
-        )
+        self.convs = nn.ModuleList(nn.Conv2d(channels, hidden, 3, padding=d, dilation=d, bias=False) for d in dilations)
         self.fuse = nn.Conv2d(hidden, channels, 1)
         for conv in (*self.convs, self.fuse):
             init_kaiming_fan_in_(conv)

@@ -76,9 +76,17 @@ class DEEN(ReIDModel):
     num_embeddings = 3
     pretrained_family = "resnet50"
 
-    def __init__(self, num_classes: int, variant: Variant = "default", *, base_channels: int = 64,
-                 layers: Sequence[int] = (3, 4, 6, 3), dee_dropout: float = 0.01,
-                 abd_cam: bool = False, abd_attention_branch: bool = False) -> None:
+    def __init__(
+        self,
+        num_classes: int,
+        variant: Variant = "default",
+        *,
+        base_channels: int = 64,
+        layers: Sequence[int] = (3, 4, 6, 3),
+        dee_dropout: float = 0.01,
+        abd_cam: bool = False,
+        abd_attention_branch: bool = False,
+    ) -> None:
         super().__init__()
         if variant not in ("default", "regdb"):
             raise ValueError(f"unknown DEEN variant {variant!r}; expected 'default' or 'regdb'")
@@ -92,8 +100,12 @@ class DEEN(ReIDModel):
         self.variant = variant
         self.num_classes = int(num_classes)
         self.config: dict[str, Any] = dict(
-            num_classes=self.num_classes, variant=variant, base_channels=base_channels,
-            layers=list(layers), dee_dropout=dee_dropout, abd_cam=abd_cam,
+            num_classes=self.num_classes,
+            variant=variant,
+            base_channels=base_channels,
+            layers=list(layers),
+            dee_dropout=dee_dropout,
+            abd_cam=abd_cam,
             abd_attention_branch=abd_attention_branch,
         )
         c = base_channels
@@ -158,8 +170,9 @@ class DEEN(ReIDModel):
     def forward_stems(self, x_vis: Tensor | None, x_ir: Tensor | None, modal: int) -> Tensor:
         return two_stream_stems(self.stem_visible, self.stem_infrared, x_vis, x_ir, modal)
 
-    def forward_features(self, x_vis: Tensor | None, x_ir: Tensor | None,
-                         modal: int = MODAL_BOTH) -> tuple[Tensor, dict[str, Tensor], dict[str, Any]]:
+    def forward_features(
+        self, x_vis: Tensor | None, x_ir: Tensor | None, modal: int = MODAL_BOTH
+    ) -> tuple[Tensor, dict[str, Tensor], dict[str, Any]]:
         self._check_inputs(x_vis, x_ir, modal)
         fields: dict[str, Any] = {}
         bb = self.backbone
@@ -217,8 +230,9 @@ class DEEN(ReIDModel):
         stem = {k: v for k, v in state.items() if k.split(".")[0] in ("conv1", "bn1")}
         trunk_names = {f"layer{i + 1}" for i in range(len(self.backbone.layers))}
         ignored = {"fc"} | ({"layer4"} if self.variant == "regdb" else set())
-        trunk = {k: v for k, v in state.items()
-                 if k.split(".")[0] not in ("conv1", "bn1") and k.split(".")[0] not in ignored}
+        trunk = {
+            k: v for k, v in state.items() if k.split(".")[0] not in ("conv1", "bn1") and k.split(".")[0] not in ignored
+        }
         load_state_dict_strict(self.stem_visible, stem, source=f"{path} (stem)")
         load_state_dict_strict(self.stem_infrared, stem, source=f"{path} (stem)")
         bad = sorted(k for k in trunk if k.split(".")[0] not in trunk_names)

@@ -51,14 +51,37 @@ from vireid.losses.orthogonal import deen_orthogonal_loss
 from vireid.models.base import MODAL_BOTH, MODAL_INFRARED, MODAL_VISIBLE, ReIDModel, check_images
 from vireid.models.expansion import build_expansion
 from vireid.models.token_mfa import TokenMFA
-from vireid.models.vit import (Block, DropPath, VisionTransformer, drop_path_rates, init_vit_weights_,
-                               prefix_and_position, run_blocks, to_2tuple, vit_kwargs)
+from vireid.models.vit import (
+    Block,
+    DropPath,
+    VisionTransformer,
+    drop_path_rates,
+    init_vit_weights_,
+    prefix_and_position,
+    run_blocks,
+    to_2tuple,
+    vit_kwargs,
+)
 from vireid.models.vit_weights import key_report, read_timm_checkpoint, resample_abs_pos_embed
 from vireid.models.weights import load_state_dict_strict
 
 # VisionTransformer kwargs that DEEN-ViT accepts in ``vit=dict(...)``.
-VIT_KEYS = ("size", "patch_size", "patch_stride", "embed_dim", "depth", "num_heads", "mlp_ratio", "qkv_bias",
-            "init_values", "pre_norm", "pos_drop_rate", "proj_drop_rate", "attn_drop_rate", "drop_path_rate")
+VIT_KEYS = (
+    "size",
+    "patch_size",
+    "patch_stride",
+    "embed_dim",
+    "depth",
+    "num_heads",
+    "mlp_ratio",
+    "qkv_bias",
+    "init_values",
+    "pre_norm",
+    "pos_drop_rate",
+    "proj_drop_rate",
+    "attn_drop_rate",
+    "drop_path_rate",
+)
 
 
 def json_kwargs(**kwargs: Any) -> dict[str, Any]:
@@ -106,13 +129,26 @@ def _vit_family(a: Mapping[str, Any]) -> str | None:
 class DEENViT(ReIDModel):
     """DEEN on a dual-patch-embedding ViT; see the module docstring for every choice."""
 
-    def __init__(self, num_classes: int, *, vit: str | Mapping[str, Any] = "base",
-                 img_size: int | Sequence[int] = (384, 384), stages: Sequence[int] = (3, 3, 3, 3),
-                 mfa: bool = True, mfa_low: str = "stage0", mfa_pool: Sequence[int] = (1, 1, 2, 4),
-                 mfa_norm: str = "bn", expansion: str = "dee", expansion_kwargs: Mapping[str, Any] | None = None,
-                 stage4_depth: int = 1, pool: str = "avg", neck: str = "bnneck",
-                 grad_checkpointing: bool = False, svdo_of_stages: Sequence[int] = (),
-                 svdo_ow_blocks: Sequence[int] = ()) -> None:
+    def __init__(
+        self,
+        num_classes: int,
+        *,
+        vit: str | Mapping[str, Any] = "base",
+        img_size: int | Sequence[int] = (384, 384),
+        stages: Sequence[int] = (3, 3, 3, 3),
+        mfa: bool = True,
+        mfa_low: str = "stage0",
+        mfa_pool: Sequence[int] = (1, 1, 2, 4),
+        mfa_norm: str = "bn",
+        expansion: str = "dee",
+        expansion_kwargs: Mapping[str, Any] | None = None,
+        stage4_depth: int = 1,
+        pool: str = "avg",
+        neck: str = "bnneck",
+        grad_checkpointing: bool = False,
+        svdo_of_stages: Sequence[int] = (),
+        svdo_ow_blocks: Sequence[int] = (),
+    ) -> None:
         super().__init__()
         cfg = resolve_vit(vit)
         dim, depth, heads = int(cfg["embed_dim"]), int(cfg["depth"]), int(cfg["num_heads"])
@@ -139,10 +175,23 @@ class DEENViT(ReIDModel):
             raise ConfigError(f"svdo_ow_blocks {bad} out of range 0..{depth + stage4_depth - 1}")
 
         self.config: dict[str, Any] = json_kwargs(
-            num_classes=num_classes, vit=vit, img_size=img_size, stages=stages, mfa=mfa, mfa_low=mfa_low,
-            mfa_pool=mfa_pool, mfa_norm=mfa_norm, expansion=expansion, expansion_kwargs=expansion_kwargs or {},
-            stage4_depth=stage4_depth, pool=pool, neck=neck, grad_checkpointing=grad_checkpointing,
-            svdo_of_stages=svdo_of_stages, svdo_ow_blocks=svdo_ow_blocks)
+            num_classes=num_classes,
+            vit=vit,
+            img_size=img_size,
+            stages=stages,
+            mfa=mfa,
+            mfa_low=mfa_low,
+            mfa_pool=mfa_pool,
+            mfa_norm=mfa_norm,
+            expansion=expansion,
+            expansion_kwargs=expansion_kwargs or {},
+            stage4_depth=stage4_depth,
+            pool=pool,
+            neck=neck,
+            grad_checkpointing=grad_checkpointing,
+            svdo_of_stages=svdo_of_stages,
+            svdo_ow_blocks=svdo_ow_blocks,
+        )
         self.img_size = to_2tuple(img_size, "img_size")
         self.embed_dim, self.stages, self.pool, self.mfa_low = dim, stages, pool, mfa_low
         self.vit_args = {k: cfg[k] for k in ("patch_size", "embed_dim", "depth", "num_heads")}
@@ -153,8 +202,12 @@ class DEENViT(ReIDModel):
         # The shared trunk is timm's ViT (vireid.models.vit.VisionTransformer, checked against timm),
         # built once and adopted under DEEN-ViT's names; only the patch embedding is duplicated per modality.
         trunk = VisionTransformer(
-            img_size=self.img_size, num_classes=0, global_pool="", fc_norm=False,
-            **{k: v for k, v in cfg.items() if k not in ("drop_path_rate",)})
+            img_size=self.img_size,
+            num_classes=0,
+            global_pool="",
+            fc_norm=False,
+            **{k: v for k, v in cfg.items() if k not in ("drop_path_rate",)},
+        )
         self.patch_embed_visible = trunk.patch_embed
         self.patch_embed_infrared = copy.deepcopy(trunk.patch_embed)
         self.patch_embed_infrared.proj.reset_parameters()  # independent until load_pretrained copies one stem
@@ -169,9 +222,15 @@ class DEENViT(ReIDModel):
         self.expansion_name = expansion
         self.expansion = build_expansion(expansion, dim, **dict(expansion_kwargs or {}))
         self.num_embeddings = 1 + int(self.expansion.num_generated)
-        block_args = dict(dim=dim, num_heads=heads, mlp_ratio=cfg.get("mlp_ratio", 4.0),
-                          qkv_bias=cfg.get("qkv_bias", True), proj_drop=cfg.get("proj_drop_rate", 0.0),
-                          attn_drop=cfg.get("attn_drop_rate", 0.0), init_values=cfg.get("init_values"))
+        block_args = dict(
+            dim=dim,
+            num_heads=heads,
+            mlp_ratio=cfg.get("mlp_ratio", 4.0),
+            qkv_bias=cfg.get("qkv_bias", True),
+            proj_drop=cfg.get("proj_drop_rate", 0.0),
+            attn_drop=cfg.get("attn_drop_rate", 0.0),
+            init_values=cfg.get("init_values"),
+        )
         self.stage4 = nn.Sequential(*[Block(**block_args, drop_path=dpr[depth + i]) for i in range(stage4_depth)])
         init_vit_weights_(self.stage4)
         self.feat_dim = 2 * dim if pool == "both" else dim
@@ -194,16 +253,20 @@ class DEENViT(ReIDModel):
         parts, labels = [], []
         if modal not in (MODAL_BOTH, MODAL_VISIBLE, MODAL_INFRARED):
             raise ShapeError(f"modal must be 0 (both), 1 (visible) or 2 (infrared), got {modal!r}")
-        for x, embed, code, name, used in ((x_vis, self.patch_embed_visible, MODAL_VISIBLE, "x_vis", (0, 1)),
-                                           (x_ir, self.patch_embed_infrared, MODAL_INFRARED, "x_ir", (0, 2))):
+        for x, embed, code, name, used in (
+            (x_vis, self.patch_embed_visible, MODAL_VISIBLE, "x_vis", (0, 1)),
+            (x_ir, self.patch_embed_infrared, MODAL_INFRARED, "x_ir", (0, 2)),
+        ):
             if modal not in used:
                 continue
             if x is None:
                 raise ShapeError(f"{name} is required for modal={modal}")
             check_images(x, name, self.patch_embed_visible.patch_size)
             if tuple(x.shape[2:]) != self.img_size:
-                raise ShapeError(f"{name}: this model was built for {self.img_size[0]}x{self.img_size[1]} images "
-                                 f"(img_size), got {x.shape[2]}x{x.shape[3]}")
+                raise ShapeError(
+                    f"{name}: this model was built for {self.img_size[0]}x{self.img_size[1]} images "
+                    f"(img_size), got {x.shape[2]}x{x.shape[3]}"
+                )
             parts.append(embed(x))
             labels.append(torch.full((x.shape[0],), code, dtype=torch.long, device=x.device))
         return torch.cat(parts, 0), torch.cat(labels, 0)
@@ -214,8 +277,9 @@ class DEENViT(ReIDModel):
         avg = x[:, 1:].mean(dim=1)
         return torch.cat((x[:, 0], avg), dim=1) if self.pool == "both" else avg
 
-    def forward_features(self, x_vis: Tensor | None, x_ir: Tensor | None, modal: int = MODAL_BOTH
-                         ) -> tuple[Tensor, dict[str, Tensor], dict[str, Any]]:
+    def forward_features(
+        self, x_vis: Tensor | None, x_ir: Tensor | None, modal: int = MODAL_BOTH
+    ) -> tuple[Tensor, dict[str, Tensor], dict[str, Any]]:
         tokens, modality = self._embed(x_vis, x_ir, modal)
         m = tokens.shape[0]
         x = self.norm_pre(prefix_and_position(tokens, self.cls_token, self.pos_embed, self.pos_drop))
@@ -223,7 +287,7 @@ class DEENViT(ReIDModel):
         of_feats: list[Tensor] = []
         start = 0
         for s, n_blocks in enumerate(self.stages):
-            x = run_blocks(self.blocks[start:start + n_blocks], x, self.grad_checkpointing)
+            x = run_blocks(self.blocks[start : start + n_blocks], x, self.grad_checkpointing)
             start += n_blocks
             if self.mfa is not None:
                 patches = x[:, 1:]
@@ -267,9 +331,11 @@ class DEENViT(ReIDModel):
     def ow_modules(self) -> list[nn.Module]:
         """The Linear layers (qkv, proj, fc1, fc2) of ``svdo_ow_blocks`` for SVDO O.W."""
         all_blocks = [*self.blocks, *self.stage4]
-        return [layer for i in self.svdo_ow_blocks
-                for layer in (all_blocks[i].attn.qkv, all_blocks[i].attn.proj, all_blocks[i].mlp.fc1,
-                              all_blocks[i].mlp.fc2)]
+        return [
+            layer
+            for i in self.svdo_ow_blocks
+            for layer in (all_blocks[i].attn.qkv, all_blocks[i].attn.proj, all_blocks[i].mlp.fc1, all_blocks[i].mlp.fc2)
+        ]
 
     def pretrained_key_map(self) -> dict[str, list[str]]:
         """timm checkpoint key -> the keys of this model it initialises."""
@@ -277,7 +343,7 @@ class DEENViT(ReIDModel):
         mapping: dict[str, list[str]] = {"cls_token": ["cls_token"], "pos_embed": ["pos_embed"]}
         for k in own:
             if k.startswith("patch_embed_visible."):
-                rest = k[len("patch_embed_visible."):]
+                rest = k[len("patch_embed_visible.") :]
                 mapping[f"patch_embed.{rest}"] = [k, f"patch_embed_infrared.{rest}"]
             elif k.startswith(("blocks.", "norm.", "norm_pre.")):
                 mapping[k] = [k]

@@ -53,10 +53,10 @@ class CNL(nn.Module):
 
     def forward(self, x_h: Tensor, x_l: Tensor) -> Tensor:
         b = x_h.shape[0]
-        value = self.g(x_l).reshape(b, self.low_dim, -1)                     # (B, low, N_l)
-        query = self.theta(x_h).reshape(b, self.low_dim, -1)                 # (B, low, N_h)
-        key = self.phi(x_l).reshape(b, self.low_dim, -1).transpose(1, 2)     # (B, N_h, low)
-        affinity = query @ key                                               # (B, low, low)
+        value = self.g(x_l).reshape(b, self.low_dim, -1)  # (B, low, N_l)
+        query = self.theta(x_h).reshape(b, self.low_dim, -1)  # (B, low, N_h)
+        key = self.phi(x_l).reshape(b, self.low_dim, -1).transpose(1, 2)  # (B, N_h, low)
+        affinity = query @ key  # (B, low, low)
         affinity = affinity / affinity.shape[-1]
         y = (affinity @ value).reshape(b, self.low_dim, *x_l.shape[2:])
         return self.out(y) + x_h
@@ -108,9 +108,9 @@ class PNL(nn.Module):
         b = x_h.shape[0]
         # The authors' reshapes: (B, low/2, H, W) viewed as (B, low, H*W/2) -- mixes
         # channels and positions (see class docstring); kept for checkpoint parity.
-        value = self.g(x_l).reshape(b, self.low_dim, -1).transpose(1, 2)     # (B, N_l/2, low)
+        value = self.g(x_l).reshape(b, self.low_dim, -1).transpose(1, 2)  # (B, N_l/2, low)
         query = self.theta(x_h).reshape(b, self.low_dim, -1).transpose(1, 2)  # (B, N_h/2, low)
-        key = self.phi(x_l).reshape(b, self.low_dim, -1)                     # (B, low, N_l/2)
+        key = self.phi(x_l).reshape(b, self.low_dim, -1)  # (B, low, N_l/2)
         y = linear_attention(query, key, value).transpose(1, 2).contiguous()  # (B, low, N_h/2)
         y = y.reshape(b, self.reduced, *x_h.shape[2:])
         return self.out(y) + x_h

@@ -46,10 +46,10 @@ def map_official_key(key: str, variant: str = "default") -> str | None:
     """
     for theirs, ours in _STEMS.items():
         if key.startswith(theirs):
-            rest = key[len(theirs):]
+            rest = key[len(theirs) :]
             return ours + rest if rest.split(".")[0] in ("conv1", "bn1") else None
     if key.startswith("base_resnet.base."):
-        rest = key[len("base_resnet.base."):]
+        rest = key[len("base_resnet.base.") :]
         top = rest.split(".")[0]
         if top in ("conv1", "bn1", "fc") or (variant == "regdb" and top == "layer4"):
             return None
@@ -66,14 +66,15 @@ def map_official_key(key: str, variant: str = "default") -> str | None:
     return key
 
 
-def map_state_dict(state: Mapping[str, torch.Tensor], map_key: Callable[[str], str | None]
-                   ) -> tuple[dict[str, torch.Tensor], list[str]]:
+def map_state_dict(
+    state: Mapping[str, torch.Tensor], map_key: Callable[[str], str | None]
+) -> tuple[dict[str, torch.Tensor], list[str]]:
     """``(mapped, ignored_keys)``: every key (``module.`` prefix of DataParallel stripped) renamed
     by ``map_key`` (``None``: ignored); two keys mapping to one name is an error."""
     mapped: dict[str, torch.Tensor] = {}
     ignored: list[str] = []
     for key, value in state.items():
-        key = key[len("module."):] if key.startswith("module.") else key
+        key = key[len("module.") :] if key.startswith("module.") else key
         new = map_key(key)
         if new is None:
             ignored.append(key)
@@ -84,8 +85,9 @@ def map_state_dict(state: Mapping[str, torch.Tensor], map_key: Callable[[str], s
     return mapped, ignored
 
 
-def convert_official_state_dict(state: Mapping[str, torch.Tensor], variant: str = "default"
-                                ) -> tuple[dict[str, torch.Tensor], list[str]]:
+def convert_official_state_dict(
+    state: Mapping[str, torch.Tensor], variant: str = "default"
+) -> tuple[dict[str, torch.Tensor], list[str]]:
     """Map the authors' state dict to our names: ``(mapped, ignored_keys)``."""
     return map_state_dict(state, lambda key: map_official_key(key, variant))
 
@@ -106,23 +108,28 @@ def is_safetensors(path: str | os.PathLike) -> bool:
 def check_authors_state(state: Mapping[str, Any], path: str | os.PathLike) -> None:
     """Refuse a state dict that is not an authors' DEEN/AGW one (e.g. a vireid model's, which
     already has vireid's names and needs no conversion)."""
-    keys = [k[len("module."):] if k.startswith("module.") else k for k in state]
+    keys = [k[len("module.") :] if k.startswith("module.") else k for k in state]
     if any(k.startswith(_AUTHORS_PREFIXES) for k in keys):
         return
     if any(k.startswith(("stem_visible.", "backbone.", "dee.")) for k in keys):
-        raise CheckpointError(f"{path}: holds vireid's parameter names, not an authors' DEEN/AGW checkpoint; "
-                              "a vireid model needs no conversion (load it with from_checkpoint or "
-                              "vireid.load_model)")
-    raise CheckpointError(f"{path}: not an authors' DEEN/AGW checkpoint (none of its keys start with "
-                          f"{', '.join(_AUTHORS_PREFIXES)})")
+        raise CheckpointError(
+            f"{path}: holds vireid's parameter names, not an authors' DEEN/AGW checkpoint; "
+            "a vireid model needs no conversion (load it with from_checkpoint or "
+            "vireid.load_model)"
+        )
+    raise CheckpointError(
+        f"{path}: not an authors' DEEN/AGW checkpoint (none of its keys start with {', '.join(_AUTHORS_PREFIXES)})"
+    )
 
 
 def _state_from_file(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     from vireid.utils.io import safe_torch_load
 
     if is_safetensors(path):
-        raise CheckpointError(f"{path}: is a safetensors file, not an authors' DEEN/AGW checkpoint (a .t file "
-                              "written by their train.py); vireid's own checkpoints need no conversion")
+        raise CheckpointError(
+            f"{path}: is a safetensors file, not an authors' DEEN/AGW checkpoint (a .t file "
+            "written by their train.py); vireid's own checkpoints need no conversion"
+        )
     obj = safe_torch_load(path, allow_numpy=True)
     info: dict[str, Any] = {}
     if isinstance(obj, dict) and isinstance(obj.get("net"), dict):
@@ -136,8 +143,13 @@ def _state_from_file(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], 
     return dict(obj), info
 
 
-def load_official_deen(path: str | os.PathLike, variant: str = "default", num_classes: int | None = None,
-                       *, base_channels: int | None = None) -> DEEN:
+def load_official_deen(
+    path: str | os.PathLike,
+    variant: str = "default",
+    num_classes: int | None = None,
+    *,
+    base_channels: int | None = None,
+) -> DEEN:
     """Build our :class:`DEEN` from the authors' ``*.t`` checkpoint (strict, eval mode).
 
     ``num_classes`` is inferred from ``classifier.weight`` (given, it must agree);
@@ -161,7 +173,8 @@ def load_official_deen(path: str | os.PathLike, variant: str = "default", num_cl
         other = "regdb" if variant == "default" else "default"
         raise CheckpointError(
             f"{path}: this looks like a DEEN {other!r} checkpoint ("
-            + ("no" if not has_mfa3 else "has") + f" MFA3 block); load it with variant={other!r}"
+            + ("no" if not has_mfa3 else "has")
+            + f" MFA3 block); load it with variant={other!r}"
         )
     inferred = int(cls_w.shape[0])
     if num_classes is not None and int(num_classes) != inferred:
@@ -178,4 +191,3 @@ def load_official_deen(path: str | os.PathLike, variant: str = "default", num_cl
     load_state_dict_strict(model, mapped, source=f"{path} (variant {variant!r})")
     model.official_info = info
     return model.eval()
-

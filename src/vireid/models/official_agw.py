@@ -63,10 +63,11 @@ def load_official_agw(path: str | os.PathLike, num_classes: int | None = None, *
     ``cmc``/``mAP``/``mINP``/``epoch`` entries are kept in ``model.official_info``.
     """
     state, info = _state_from_file(path)
-    keys = [k[len("module."):] if k.startswith("module.") else k for k in state]
+    keys = [k[len("module.") :] if k.startswith("module.") else k for k in state]
     if any(k.startswith(DEEN_PREFIXES) for k in keys):
-        raise CheckpointError(f"{path}: this is a DEEN checkpoint (it has MFA/DEE blocks); "
-                              "load it with vireid.models.load_official_deen")
+        raise CheckpointError(
+            f"{path}: this is a DEEN checkpoint (it has MFA/DEE blocks); load it with vireid.models.load_official_deen"
+        )
     mapped, _ = convert_official_agw_state_dict(state)
     cls_w = mapped.get("classifier.weight")
     stem_w = mapped.get("stem_visible.conv1.weight")
@@ -84,9 +85,15 @@ def load_official_agw(path: str | os.PathLike, num_classes: int | None = None, *
     non_local = any(nl)
     g_key = next((f"nl{i + 1}.0.g.weight" for i, n in enumerate(nl) if n), None)
     inter = int(mapped[g_key].shape[0]) if g_key in mapped else 1
-    model = AGW(inferred, non_local=non_local, gem=non_local if gem is None else bool(gem),
-                base_channels=int(stem_w.shape[0]), layers=layers,
-                non_local_layers=nl if non_local else (0, 2, 3, 0), nl_inter_channels=inter)
+    model = AGW(
+        inferred,
+        non_local=non_local,
+        gem=non_local if gem is None else bool(gem),
+        base_channels=int(stem_w.shape[0]),
+        layers=layers,
+        non_local_layers=nl if non_local else (0, 2, 3, 0),
+        nl_inter_channels=inter,
+    )
     load_state_dict_strict(model, mapped, source=str(path))
     model.official_info = info
     return model.eval()

@@ -42,9 +42,9 @@ DOWNLOAD_TIMEOUT_S = 60.0
 @dataclass(frozen=True)
 class PretrainedWeights:
     name: str
-    family: str          # "resnet50" | "vit_base_patch16"
+    family: str  # "resnet50" | "vit_base_patch16"
     url: str
-    hash_prefix: str     # leading hex digits of the file's SHA-256 (torch.hub convention)
+    hash_prefix: str  # leading hex digits of the file's SHA-256 (torch.hub convention)
     description: str
 
     @property
@@ -64,19 +64,37 @@ def register_weights(w: PretrainedWeights, default: bool = False) -> PretrainedW
     return w
 
 
-register_weights(PretrainedWeights(
-    "resnet50_imagenet_v1", "resnet50", "https://download.pytorch.org/models/resnet50-19c8e357.pth",
-    "19c8e357", "torchvision ResNet-50 V1, ImageNet-1k (the DEEN/AGW authors' file)"), default=True)
-register_weights(PretrainedWeights(
-    "vit_base_patch16_224_in21k_ft_in1k", "vit_base_patch16",
-    "https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-vitjx/"
-    "jx_vit_base_p16_224-80ecf9dd.pth",
-    "80ecf9dd", "ViT-B/16, ImageNet-21k + 1k fine-tuning, timm's release (TransReID's file)"), default=True)
-register_weights(PretrainedWeights(
-    "vit_base_patch16_224_in21k", "vit_base_patch16",
-    "https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-vitjx/"
-    "jx_vit_base_patch16_224_in21k-e5005f0a.pth",
-    "e5005f0a", "ViT-B/16, ImageNet-21k only, timm's release"))
+register_weights(
+    PretrainedWeights(
+        "resnet50_imagenet_v1",
+        "resnet50",
+        "https://download.pytorch.org/models/resnet50-19c8e357.pth",
+        "19c8e357",
+        "torchvision ResNet-50 V1, ImageNet-1k (the DEEN/AGW authors' file)",
+    ),
+    default=True,
+)
+register_weights(
+    PretrainedWeights(
+        "vit_base_patch16_224_in21k_ft_in1k",
+        "vit_base_patch16",
+        "https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-vitjx/"
+        "jx_vit_base_p16_224-80ecf9dd.pth",
+        "80ecf9dd",
+        "ViT-B/16, ImageNet-21k + 1k fine-tuning, timm's release (TransReID's file)",
+    ),
+    default=True,
+)
+register_weights(
+    PretrainedWeights(
+        "vit_base_patch16_224_in21k",
+        "vit_base_patch16",
+        "https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-vitjx/"
+        "jx_vit_base_patch16_224_in21k-e5005f0a.pth",
+        "e5005f0a",
+        "ViT-B/16, ImageNet-21k only, timm's release",
+    )
+)
 
 
 def weights_names(family: str | None = None) -> list[str]:
@@ -90,9 +108,11 @@ def get_weights(name: str, family: str | None = None) -> PretrainedWeights:
     w = _WEIGHTS.get(name)
     if w is None or (family is not None and w.family != family):
         names = weights_names(family)
-        raise CheckpointError(f"unknown pretrained weights {name!r}"
-                              + (f" for a {family} model" if family else "")
-                              + f"; expected a file path or one of: {', '.join(['imagenet'] * bool(family) + names)}")
+        raise CheckpointError(
+            f"unknown pretrained weights {name!r}"
+            + (f" for a {family} model" if family else "")
+            + f"; expected a file path or one of: {', '.join(['imagenet'] * bool(family) + names)}"
+        )
     return w
 
 
@@ -122,8 +142,10 @@ def download(w: PretrainedWeights, *, progress: bool = False) -> Path:
         raise CheckpointError(f"{dst}: exists and is not a file; move it away so that {w.name!r} can be stored there")
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(f".{dst.name}.{uuid.uuid4().hex}.partial")
-    hint = (f"place the file at {dst} or pass model.pretrained=PATH "
-            f"(vireid weights download {w.name} fetches it on a machine with internet)")
+    hint = (
+        f"place the file at {dst} or pass model.pretrained=PATH "
+        f"(vireid weights download {w.name} fetches it on a machine with internet)"
+    )
     try:
         req = urllib.request.Request(w.url, headers={"User-Agent": "vireid"})
         h = hashlib.sha256()
@@ -142,13 +164,15 @@ def download(w: PretrainedWeights, *, progress: bool = False) -> Path:
             if bar is not None:
                 bar.close()
         if not h.hexdigest().startswith(w.hash_prefix):
-            raise CheckpointError(f"{w.url}: downloaded file has SHA-256 {h.hexdigest()[:16]}..., expected "
-                                  f"{w.hash_prefix}...; {hint}")
+            raise CheckpointError(
+                f"{w.url}: downloaded file has SHA-256 {h.hexdigest()[:16]}..., expected {w.hash_prefix}...; {hint}"
+            )
         os.replace(tmp, dst)
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise CheckpointError(f"cannot download pretrained weights {w.name!r} from {w.url} ({reason}); "
-                              f"{hint}") from None
+        raise CheckpointError(
+            f"cannot download pretrained weights {w.name!r} from {w.url} ({reason}); {hint}"
+        ) from None
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -169,8 +193,10 @@ def resolve(name_or_path: str | os.PathLike, family: str | None = None, *, downl
         raise CheckpointError(f"{dst}: exists and is not a file; move it away so that {w.name!r} can be stored there")
     if dst.is_file():
         if not _sha256(dst).startswith(w.hash_prefix):
-            raise CheckpointError(f"{dst}: cached file does not match the SHA-256 prefix {w.hash_prefix} of "
-                                  f"{w.name!r}; delete it to download again, or pass model.pretrained=PATH")
+            raise CheckpointError(
+                f"{dst}: cached file does not match the SHA-256 prefix {w.hash_prefix} of "
+                f"{w.name!r}; delete it to download again, or pass model.pretrained=PATH"
+            )
         return dst
     if not download_missing:
         raise CheckpointError(f"pretrained weights {w.name!r} are not in the cache ({dst})")

@@ -49,10 +49,18 @@ def register_model(name: str, architecture: str, target: str, summary: str = "")
 
 
 register_model("deen", "DEEN", "vireid.models.deen:DEEN", "DEEN (ResNet-50, MFA, DEE), CVPR 2023")
-register_model("deen_vit", "DEENViT", "vireid.models.deen_vit:DEENViT",
-               "DEEN on a dual-patch-embedding ViT (token MFA, expansion modules)")
-register_model("agw", "AGW", "vireid.models.agw:AGW",
-               "AGW (non-local, GeM, WRT), Ye et al. TPAMI 2021; non_local=False, gem=False is 'base'")
+register_model(
+    "deen_vit",
+    "DEENViT",
+    "vireid.models.deen_vit:DEENViT",
+    "DEEN on a dual-patch-embedding ViT (token MFA, expansion modules)",
+)
+register_model(
+    "agw",
+    "AGW",
+    "vireid.models.agw:AGW",
+    "AGW (non-local, GeM, WRT), Ye et al. TPAMI 2021; non_local=False, gem=False is 'base'",
+)
 
 
 def model_names() -> list[str]:
@@ -81,8 +89,11 @@ def spec_of(model: nn.Module) -> ModelSpec:
 def constructor_arguments(name: str) -> dict[str, Any]:
     """``{argument: default}`` of the model's constructor (``inspect.Parameter.empty`` if required)."""
     sig = inspect.signature(model_spec(name).load_class().__init__)
-    return {p.name: p.default for p in list(sig.parameters.values())[1:]
-            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    return {
+        p.name: p.default
+        for p in list(sig.parameters.values())[1:]
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    }
 
 
 def create_model(name: str, kwargs: Mapping[str, Any], source: str = "model.args") -> nn.Module:
@@ -91,8 +102,10 @@ def create_model(name: str, kwargs: Mapping[str, Any], source: str = "model.args
     allowed = constructor_arguments(spec.name)
     unknown = sorted(set(kwargs) - set(allowed))
     if unknown:
-        raise ConfigError(f"{source}: unknown argument(s) {', '.join(unknown)} for {spec.name}; "
-                          f"expected some of: {', '.join(allowed)}")
+        raise ConfigError(
+            f"{source}: unknown argument(s) {', '.join(unknown)} for {spec.name}; "
+            f"expected some of: {', '.join(allowed)}"
+        )
     missing = sorted(k for k, v in allowed.items() if v is inspect.Parameter.empty and k not in kwargs)
     if missing:
         raise ConfigError(f"{source}: {spec.name} needs {', '.join(missing)}")

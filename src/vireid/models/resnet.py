@@ -114,8 +114,14 @@ class ResNet(nn.Module):
             (input: the stem's output), as DEEN's shared trunk does.
     """
 
-    def __init__(self, layers: Sequence[int] = (3, 4, 6, 3), base_channels: int = 64,
-                 last_stride: int = 2, num_classes: int | None = 1000, stem: bool = True) -> None:
+    def __init__(
+        self,
+        layers: Sequence[int] = (3, 4, 6, 3),
+        base_channels: int = 64,
+        last_stride: int = 2,
+        num_classes: int | None = 1000,
+        stem: bool = True,
+    ) -> None:
         super().__init__()
         layers = tuple(int(n) for n in layers)
         if not 1 <= len(layers) <= 4 or min(layers) < 1:
@@ -133,7 +139,7 @@ class ResNet(nn.Module):
         in_ch = base_channels
         strides = (1, 2, 2, last_stride)
         for i, blocks in enumerate(layers):
-            planes = base_channels * 2 ** i
+            planes = base_channels * 2**i
             self.add_module(f"layer{i + 1}", make_stage(in_ch, planes, blocks, strides[i]))
             in_ch = planes * EXPANSION
         self.out_channels = in_ch
@@ -149,7 +155,7 @@ class ResNet(nn.Module):
 
     def stage_channels(self, i: int) -> int:
         """Output channels of stage ``i`` (0-based)."""
-        return self.base_channels * 2 ** i * EXPANSION
+        return self.base_channels * 2**i * EXPANSION
 
     @keep_fp32  # as ResNetStem
     def forward_stem(self, x: Tensor) -> Tensor:
@@ -182,8 +188,13 @@ class ResNet(nn.Module):
         load_state_dict_strict(self, state, source=str(path), strict=strict)
 
 
-def resnet50(last_stride: int = 2, num_classes: int | None = 1000, base_channels: int = 64,
-             layers: Sequence[int] = (3, 4, 6, 3), checkpoint: str | os.PathLike | None = None) -> ResNet:
+def resnet50(
+    last_stride: int = 2,
+    num_classes: int | None = 1000,
+    base_channels: int = 64,
+    layers: Sequence[int] = (3, 4, 6, 3),
+    checkpoint: str | os.PathLike | None = None,
+) -> ResNet:
     """ResNet-50 (torchvision names); ``checkpoint`` loads ImageNet weights strictly by path."""
     model = ResNet(layers, base_channels, last_stride, num_classes)
     if checkpoint is not None:

@@ -80,11 +80,11 @@ class TokenCNL(nn.Module):
         self.norm = TokenNorm(dim, norm)
 
     def forward(self, x_h: Tensor, x_l: Tensor, grid_size: tuple[int, int], pool: int = 1) -> Tensor:
-        g = self.g(x_l)                                          # (B, N, C') values at full resolution
-        th = self.theta(pool_tokens(x_h, grid_size, pool))       # (B, M, C')
-        ph = self.phi(pool_tokens(x_l, grid_size, pool))         # (B, M, C')
-        attn = th.transpose(1, 2) @ ph / ph.shape[1]             # (B, C', C')
-        y = g @ attn.transpose(1, 2)                             # y_n,c = sum_c' A[c, c'] g_n,c'
+        g = self.g(x_l)  # (B, N, C') values at full resolution
+        th = self.theta(pool_tokens(x_h, grid_size, pool))  # (B, M, C')
+        ph = self.phi(pool_tokens(x_l, grid_size, pool))  # (B, M, C')
+        attn = th.transpose(1, 2) @ ph / ph.shape[1]  # (B, C', C')
+        y = g @ attn.transpose(1, 2)  # y_n,c = sum_c' A[c, c'] g_n,c'
         return x_h + self.norm(self.proj(y))
 
 
@@ -102,7 +102,7 @@ class TokenPNL(nn.Module):
         low = pool_tokens(x_l, grid_size, pool)
         th, ph, g = self.theta(x_h), self.phi(low), self.g(low)  # (B, N, C'), (B, M, C'), (B, M, C')
         m, inner = ph.shape[1], ph.shape[2]
-        if m > inner:   # linear attention: associate the cheaper way
+        if m > inner:  # linear attention: associate the cheaper way
             y = th @ (ph.transpose(1, 2) @ g) / m
         else:
             y = (th @ ph.transpose(1, 2) / m) @ g
@@ -122,8 +122,10 @@ class TokenMFA(nn.Module):
 
     def forward(self, x_h: Tensor, x_l: Tensor, grid_size: tuple[int, int]) -> Tensor:
         if x_h.shape != x_l.shape or x_h.dim() != 3 or x_h.shape[1] != grid_size[0] * grid_size[1]:
-            raise ShapeError(f"TokenMFA: expected high/low tokens (B, {grid_size[0] * grid_size[1]}, C) of the same "
-                             f"shape, got {tuple(x_h.shape)} and {tuple(x_l.shape)}")
+            raise ShapeError(
+                f"TokenMFA: expected high/low tokens (B, {grid_size[0] * grid_size[1]}, C) of the same "
+                f"shape, got {tuple(x_h.shape)} and {tuple(x_l.shape)}"
+            )
         z = self.cnl(x_h, x_l, grid_size, self.pool)
         return self.pnl(z, x_l, grid_size, self.pool)
 

@@ -75,9 +75,15 @@ class LayerScale(nn.Module):
 class PatchEmbed(nn.Module):
     """Image -> patch tokens (B, N, C) with a strided convolution (``proj``), row-major grid."""
 
-    def __init__(self, img_size: int | Sequence[int] = 224, patch_size: int | Sequence[int] = 16,
-                 in_chans: int = 3, embed_dim: int = 768, stride: int | Sequence[int] | None = None,
-                 bias: bool = True) -> None:
+    def __init__(
+        self,
+        img_size: int | Sequence[int] = 224,
+        patch_size: int | Sequence[int] = 16,
+        in_chans: int = 3,
+        embed_dim: int = 768,
+        stride: int | Sequence[int] | None = None,
+        bias: bool = True,
+    ) -> None:
         super().__init__()
         self.img_size = to_2tuple(img_size, "img_size")
         self.patch_size = to_2tuple(patch_size, "patch_size")
@@ -89,29 +95,34 @@ class PatchEmbed(nn.Module):
             if size < patch:
                 raise ConfigError(f"image {side} {size} is smaller than the patch size {patch}")
             if step == patch and size % patch:
-                raise ConfigError(f"image {side} {size} is not divisible by the patch size {patch}; "
-                                  f"use a multiple of {patch} (e.g. {size - size % patch} or {size - size % patch + patch})")
+                raise ConfigError(
+                    f"image {side} {size} is not divisible by the patch size {patch}; "
+                    f"use a multiple of {patch} (e.g. {size - size % patch} or {size - size % patch + patch})"
+                )
         self.grid_size = tuple((s - p) // st + 1 for s, p, st in zip(self.img_size, self.patch_size, self.stride))
         self.num_patches = self.grid_size[0] * self.grid_size[1]
         self.proj = nn.Conv2d(in_chans, embed_dim, self.patch_size, self.stride, bias=bias)
 
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() != 4 or x.shape[1] != self.in_chans or tuple(x.shape[2:]) != self.img_size:
-            raise ShapeError(f"patch embedding: expected images (B, {self.in_chans}, {self.img_size[0]}, "
-                             f"{self.img_size[1]}), got {tuple(x.shape)}")
+            raise ShapeError(
+                f"patch embedding: expected images (B, {self.in_chans}, {self.img_size[0]}, "
+                f"{self.img_size[1]}), got {tuple(x.shape)}"
+            )
         return self.proj(x).flatten(2).transpose(1, 2)
 
 
 class Attention(nn.Module):
     """Multi-head self-attention through ``F.scaled_dot_product_attention`` (timm's ``Attention``)."""
 
-    def __init__(self, dim: int, num_heads: int = 8, qkv_bias: bool = False, attn_drop: float = 0.0,
-                 proj_drop: float = 0.0) -> None:
+    def __init__(
+        self, dim: int, num_heads: int = 8, qkv_bias: bool = False, attn_drop: float = 0.0, proj_drop: float = 0.0
+    ) -> None:
         super().__init__()
         if dim % num_heads:
             raise ConfigError(f"embed_dim {dim} is not divisible by num_heads {num_heads}")
         self.num_heads, self.head_dim = num_heads, dim // num_heads
-        self.scale = self.head_dim ** -0.5
+        self.scale = self.head_dim**-0.5
         self.attn_drop = float(attn_drop)
         self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
         self.proj = nn.Linear(dim, dim)
@@ -140,9 +151,17 @@ class Mlp(nn.Module):
 class Block(nn.Module):
     """Pre-norm Transformer encoder block: ``x + attn(norm1(x))``, then ``x + mlp(norm2(x))``."""
 
-    def __init__(self, dim: int, num_heads: int, mlp_ratio: float = 4.0, qkv_bias: bool = True,
-                 proj_drop: float = 0.0, attn_drop: float = 0.0, init_values: float | None = None,
-                 drop_path: float = 0.0) -> None:
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        mlp_ratio: float = 4.0,
+        qkv_bias: bool = True,
+        proj_drop: float = 0.0,
+        attn_drop: float = 0.0,
+        init_values: float | None = None,
+        drop_path: float = 0.0,
+    ) -> None:
         super().__init__()
         self.norm1 = layer_norm(dim)
         self.attn = Attention(dim, num_heads, qkv_bias, attn_drop, proj_drop)
@@ -196,15 +215,31 @@ class VisionTransformer(nn.Module):
     ``num_classes=0`` gives no head.  ``weight_init="skip"`` leaves PyTorch's defaults.
     """
 
-    def __init__(self, img_size: int | Sequence[int] = 224, patch_size: int | Sequence[int] = 16,
-                 in_chans: int = 3, num_classes: int = 1000,
-                 global_pool: Literal["", "avg", "token"] = "token", embed_dim: int = 768, depth: int = 12,
-                 num_heads: int = 12, mlp_ratio: float = 4.0, qkv_bias: bool = True,
-                 init_values: float | None = None, class_token: bool = True, pre_norm: bool = False,
-                 final_norm: bool = True, fc_norm: bool | None = None, drop_rate: float = 0.0,
-                 pos_drop_rate: float = 0.0, proj_drop_rate: float = 0.0, attn_drop_rate: float = 0.0,
-                 drop_path_rate: float = 0.0, weight_init: Literal["", "skip"] = "",
-                 patch_stride: int | Sequence[int] | None = None) -> None:
+    def __init__(
+        self,
+        img_size: int | Sequence[int] = 224,
+        patch_size: int | Sequence[int] = 16,
+        in_chans: int = 3,
+        num_classes: int = 1000,
+        global_pool: Literal["", "avg", "token"] = "token",
+        embed_dim: int = 768,
+        depth: int = 12,
+        num_heads: int = 12,
+        mlp_ratio: float = 4.0,
+        qkv_bias: bool = True,
+        init_values: float | None = None,
+        class_token: bool = True,
+        pre_norm: bool = False,
+        final_norm: bool = True,
+        fc_norm: bool | None = None,
+        drop_rate: float = 0.0,
+        pos_drop_rate: float = 0.0,
+        proj_drop_rate: float = 0.0,
+        attn_drop_rate: float = 0.0,
+        drop_path_rate: float = 0.0,
+        weight_init: Literal["", "skip"] = "",
+        patch_stride: int | Sequence[int] | None = None,
+    ) -> None:
         super().__init__()
         if global_pool not in ("", "avg", "token"):
             raise ConfigError(f"global_pool: unknown {global_pool!r}; expected 'token', 'avg' or ''")
@@ -220,14 +255,16 @@ class VisionTransformer(nn.Module):
 
         self.patch_embed = PatchEmbed(img_size, patch_size, in_chans, embed_dim, patch_stride, bias=not pre_norm)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim)) if class_token else None
-        self.pos_embed = nn.Parameter(torch.zeros(1, self.patch_embed.num_patches + self.num_prefix_tokens,
-                                                  embed_dim))
+        self.pos_embed = nn.Parameter(torch.zeros(1, self.patch_embed.num_patches + self.num_prefix_tokens, embed_dim))
         self.pos_drop = nn.Dropout(pos_drop_rate)
         self.norm_pre = layer_norm(embed_dim) if pre_norm else nn.Identity()
         dpr = drop_path_rates(drop_path_rate, depth)
-        self.blocks = nn.Sequential(*[
-            Block(embed_dim, num_heads, mlp_ratio, qkv_bias, proj_drop_rate, attn_drop_rate, init_values, dpr[i])
-            for i in range(depth)])
+        self.blocks = nn.Sequential(
+            *[
+                Block(embed_dim, num_heads, mlp_ratio, qkv_bias, proj_drop_rate, attn_drop_rate, init_values, dpr[i])
+                for i in range(depth)
+            ]
+        )
         self.norm = layer_norm(embed_dim) if final_norm and not use_fc_norm else nn.Identity()
         self.fc_norm = layer_norm(embed_dim) if final_norm and use_fc_norm else nn.Identity()
         self.head_drop = nn.Dropout(drop_rate)
@@ -261,7 +298,7 @@ class VisionTransformer(nn.Module):
         if self.global_pool == "token":
             return x[:, 0]
         if self.global_pool == "avg":
-            return x[:, self.num_prefix_tokens:].mean(dim=1)
+            return x[:, self.num_prefix_tokens :].mean(dim=1)
         return x
 
     def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:

@@ -25,17 +25,24 @@ from vireid.utils.io import load_state_dict_file
 HEAD_KEYS = ("head.weight", "head.bias")
 
 
-def resample_abs_pos_embed(posemb: Tensor, new_size: tuple[int, int], old_size: tuple[int, int] | None = None,
-                           num_prefix_tokens: int = 1, interpolation: str = "bicubic",
-                           antialias: bool = True) -> Tensor:
+def resample_abs_pos_embed(
+    posemb: Tensor,
+    new_size: tuple[int, int],
+    old_size: tuple[int, int] | None = None,
+    num_prefix_tokens: int = 1,
+    interpolation: str = "bicubic",
+    antialias: bool = True,
+) -> Tensor:
     """Resample (1, prefix + H*W, C) position embeddings to the ``new_size`` grid; prefix tokens kept as-is."""
     n_pos = posemb.shape[1]
     if old_size is None:
         side = grid_hw(n_pos - num_prefix_tokens)
         old_size = (side, side)
     if old_size[0] * old_size[1] + num_prefix_tokens != n_pos:
-        raise CheckpointError(f"pos_embed has {n_pos} tokens, which is not {num_prefix_tokens} prefix + "
-                              f"{old_size[0]}x{old_size[1]} grid tokens")
+        raise CheckpointError(
+            f"pos_embed has {n_pos} tokens, which is not {num_prefix_tokens} prefix + "
+            f"{old_size[0]}x{old_size[1]} grid tokens"
+        )
     if tuple(old_size) == tuple(new_size):
         return posemb
     prefix, grid = posemb[:, :num_prefix_tokens], posemb[:, num_prefix_tokens:]
@@ -57,8 +64,13 @@ def key_report(path: object, missing: list[str], unexpected: list[str], shapes: 
     return "\n  ".join(parts)
 
 
-def adapt_timm_state_dict(state_dict: Mapping[str, Tensor], grid_size: tuple[int, int], num_prefix_tokens: int = 1,
-                          old_grid: tuple[int, int] | None = None, keep_head: bool = True) -> dict[str, Tensor]:
+def adapt_timm_state_dict(
+    state_dict: Mapping[str, Tensor],
+    grid_size: tuple[int, int],
+    num_prefix_tokens: int = 1,
+    old_grid: tuple[int, int] | None = None,
+    keep_head: bool = True,
+) -> dict[str, Tensor]:
     """Resample ``pos_embed`` to ``grid_size``; drop the pretraining classifier unless ``keep_head``.
 
     ``old_grid`` is the checkpoint's grid (default: square, as every timm ViT checkpoint).
@@ -77,18 +89,18 @@ def read_timm_checkpoint(path: str | os.PathLike) -> dict[str, Tensor]:
     sd = load_state_dict_file(path)
     # checkpoints saved from DataParallel/DDP carry a "module." prefix
     if sd and all(k.startswith("module.") for k in sd):
-        sd = {k[len("module."):]: v for k, v in sd.items()}
+        sd = {k[len("module.") :]: v for k, v in sd.items()}
     return sd
 
 
-def load_timm_checkpoint(model: VisionTransformer, path: str | os.PathLike,
-                         old_grid: tuple[int, int] | None = None) -> None:
+def load_timm_checkpoint(
+    model: VisionTransformer, path: str | os.PathLike, old_grid: tuple[int, int] | None = None
+) -> None:
     """Load a timm ViT checkpoint into ``model`` strictly, resizing ``pos_embed`` to the model's grid.
 
     The checkpoint's classifier (``head.*``) is dropped when the model has no head
     (``num_classes=0``); every other difference raises :class:`CheckpointError` naming the keys.
     """
     sd = read_timm_checkpoint(path)
-    sd = adapt_timm_state_dict(sd, model.grid_size, model.num_prefix_tokens, old_grid,
-                               keep_head=model.num_classes > 0)
+    sd = adapt_timm_state_dict(sd, model.grid_size, model.num_prefix_tokens, old_grid, keep_head=model.num_classes > 0)
     load_state_dict_strict(model, sd, source=str(path))

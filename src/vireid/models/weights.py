@@ -37,8 +37,9 @@ def _listing(keys: list[str]) -> str:
     return shown + (f", ... ({more} more)" if more > 0 else "")
 
 
-def state_dict_mismatches(module: nn.Module, state: Mapping[str, torch.Tensor]
-                          ) -> tuple[list[str], list[str], list[str]]:
+def state_dict_mismatches(
+    module: nn.Module, state: Mapping[str, torch.Tensor]
+) -> tuple[list[str], list[str], list[str]]:
     """``(missing, unexpected, shape_mismatched)`` keys of ``state`` against ``module``.
 
     ``shape_mismatched`` entries read ``"key: checkpoint (a, b) vs model (c, d)"``.  A missing
@@ -49,13 +50,15 @@ def state_dict_mismatches(module: nn.Module, state: Mapping[str, torch.Tensor]
     unexpected = sorted(k for k in state if k not in own)
     mismatched = sorted(
         f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
-        for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)
+        for k in own
+        if k in state and tuple(state[k].shape) != tuple(own[k].shape)
     )
     return missing, unexpected, mismatched
 
 
-def load_state_dict_strict(module: nn.Module, state: Mapping[str, torch.Tensor], source: str = "checkpoint",
-                           strict: bool = True) -> tuple[list[str], list[str]]:
+def load_state_dict_strict(
+    module: nn.Module, state: Mapping[str, torch.Tensor], source: str = "checkpoint", strict: bool = True
+) -> tuple[list[str], list[str]]:
     """Copy ``state`` into ``module``; raise one :class:`CheckpointError` listing every problem.
 
     Shape mismatches are always an error.  With ``strict=False`` missing and unexpected keys
@@ -134,8 +137,12 @@ def model_metadata(model: nn.Module) -> dict[str, Any]:
     kwargs = getattr(model, "config", None)
     if not isinstance(kwargs, Mapping):
         raise CheckpointError(f"{type(model).__name__} has no 'config' (constructor kwargs) to save")
-    return {"format": FORMAT_NAME, "version": FORMAT_VERSION, "architecture": spec_of(model).architecture,
-            "kwargs": dict(kwargs)}
+    return {
+        "format": FORMAT_NAME,
+        "version": FORMAT_VERSION,
+        "architecture": spec_of(model).architecture,
+        "kwargs": dict(kwargs),
+    }
 
 
 def save_weights(module: nn.Module, path: str | os.PathLike, metadata: Mapping[str, Any] | None = None) -> None:
@@ -171,8 +178,9 @@ def is_vireid_checkpoint(path: str | os.PathLike) -> bool:
         return False
 
 
-def read_model_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], str, dict[str, Any],
-                                                             dict[str, Any]]:
+def read_model_checkpoint(
+    path: str | os.PathLike,
+) -> tuple[dict[str, torch.Tensor], str, dict[str, Any], dict[str, Any]]:
     """``(state, registry name, kwargs, metadata)`` of a file in vireid's format."""
     from vireid.models.registry import model_spec
 
@@ -180,11 +188,13 @@ def read_model_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tens
     if meta.get("format") != FORMAT_NAME:
         raise CheckpointError(
             f"{path}: not a vireid model checkpoint (metadata 'format' is {meta.get('format')!r}, "
-            f"expected {FORMAT_NAME!r}; bare state dicts cannot be rebuilt)")
+            f"expected {FORMAT_NAME!r}; bare state dicts cannot be rebuilt)"
+        )
     kwargs, arch = meta.get("kwargs"), meta.get("architecture")
     if not isinstance(kwargs, dict) or not isinstance(arch, str):
-        raise CheckpointError(f"{path}: malformed vireid checkpoint metadata (needs 'architecture' and a "
-                              "JSON object 'kwargs')")
+        raise CheckpointError(
+            f"{path}: malformed vireid checkpoint metadata (needs 'architecture' and a JSON object 'kwargs')"
+        )
     try:
         name = model_spec(arch).name
     except ConfigError as exc:  # an architecture this version does not know
@@ -216,8 +226,7 @@ def rebuild_model(path: str | os.PathLike, expected: type | None = None) -> nn.M
 def _class_dims_only(a: tuple, b: tuple, n_ckpt: Any, n_own: Any) -> bool:
     """Whether shapes ``a`` (checkpoint) and ``b`` (model) differ only where one has ``n_ckpt``
     classes and the other ``n_own`` (a classifier sized for another number of identities)."""
-    return (len(a) == len(b) and n_ckpt != n_own and
-            all(x == y or (x == n_ckpt and y == n_own) for x, y in zip(a, b)))
+    return len(a) == len(b) and n_ckpt != n_own and all(x == y or (x == n_ckpt and y == n_own) for x, y in zip(a, b))
 
 
 def init_from_checkpoint(model: nn.Module, path: str | os.PathLike) -> str:
@@ -235,8 +244,10 @@ def init_from_checkpoint(model: nn.Module, path: str | os.PathLike) -> str:
     state, name, kwargs, _ = read_model_checkpoint(path)
     own_spec = spec_of(target)
     if model_spec(name).architecture != own_spec.architecture:
-        raise CheckpointError(f"{path}: holds a {model_spec(name).name} model, but the config builds "
-                              f"{own_spec.name}; train.init_from needs a checkpoint of the same architecture")
+        raise CheckpointError(
+            f"{path}: holds a {model_spec(name).name} model, but the config builds "
+            f"{own_spec.name}; train.init_from needs a checkpoint of the same architecture"
+        )
     own_kwargs = dict(getattr(target, "config", {}) or {})
     n_ckpt, n_own = kwargs.get("num_classes"), own_kwargs.get("num_classes")
     missing, unexpected, _ = state_dict_mismatches(target, state)
@@ -247,22 +258,35 @@ def init_from_checkpoint(model: nn.Module, path: str | os.PathLike) -> str:
             continue
         text = f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
         (left if _class_dims_only(tuple(state[k].shape), tuple(own[k].shape), n_ckpt, n_own) else bad).append(text)
-    problems = [f"{len(v)} {what}: {_listing(v)}" for what, v in
-                (("shape-mismatched key(s)", bad), ("missing key(s)", missing), ("unexpected key(s)", unexpected)) if v]
+    problems = [
+        f"{len(v)} {what}: {_listing(v)}"
+        for what, v in (
+            ("shape-mismatched key(s)", bad),
+            ("missing key(s)", missing),
+            ("unexpected key(s)", unexpected),
+        )
+        if v
+    ]
     if problems:
-        raise CheckpointError(f"{path}: does not fit the configured {own_spec.name} (train.init_from loads every "
-                              f"tensor but a classifier of another size); " + "; ".join(problems))
+        raise CheckpointError(
+            f"{path}: does not fit the configured {own_spec.name} (train.init_from loads every "
+            f"tensor but a classifier of another size); " + "; ".join(problems)
+        )
     skip = {t.split(":")[0] for t in left}
     target.load_state_dict({k: v for k, v in state.items() if k not in skip}, strict=False)
     loaded = len([k for k in state if k not in skip])
     report = f"init_from {path}: loaded {loaded} of {len(own)} tensors"
     if left:
-        report += (f"; left at initialisation ({n_ckpt} identities in the checkpoint, {n_own} here): "
-                   + _listing(left))
-    same = lambda k: json.dumps(kwargs.get(k), sort_keys=True, default=str) == json.dumps(  # noqa: E731
-        own_kwargs.get(k), sort_keys=True, default=str)
+        report += f"; left at initialisation ({n_ckpt} identities in the checkpoint, {n_own} here): " + _listing(left)
+    same = lambda k: (
+        json.dumps(kwargs.get(k), sort_keys=True, default=str)
+        == json.dumps(  # noqa: E731
+            own_kwargs.get(k), sort_keys=True, default=str
+        )
+    )
     differ = sorted(k for k in set(kwargs) | set(own_kwargs) if k != "num_classes" and not same(k))
     if differ:
         report += "; constructor arguments differ: " + ", ".join(
-            f"{k} {kwargs.get(k)!r} (checkpoint) vs {own_kwargs.get(k)!r}" for k in differ)
+            f"{k} {kwargs.get(k)!r} (checkpoint) vs {own_kwargs.get(k)!r}" for k in differ
+        )
     return report

@@ -33,7 +33,7 @@ def _regroup(parts: list[Tensor], groups: int, n_vis: int, dim: int = 0) -> Tens
     m = per_rank[0].shape[0] // groups
     blocks = []
     for g in range(groups):
-        rows = [p[g * m:(g + 1) * m] for p in per_rank]
+        rows = [p[g * m : (g + 1) * m] for p in per_rank]
         blocks += [r[:n_vis] for r in rows] + [r[n_vis:] for r in rows]
     return torch.cat(blocks).movedim(0, dim)
 

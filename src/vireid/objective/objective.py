@@ -21,8 +21,17 @@ from torch import Tensor, nn
 from vireid.errors import ConfigError
 from vireid.models.base import TrainOutput
 from vireid.objective import global_batch as gb
-from vireid.objective.terms import (ArchitectureTerm, CPMTerm, FeatureOrthogonalityTerm, IdentityTerm,
-                                    InfoNCETerm, LossBatch, Term, TripletTerm, WeightOrthogonalityTerm)
+from vireid.objective.terms import (
+    ArchitectureTerm,
+    CPMTerm,
+    FeatureOrthogonalityTerm,
+    IdentityTerm,
+    InfoNCETerm,
+    LossBatch,
+    Term,
+    TripletTerm,
+    WeightOrthogonalityTerm,
+)
 
 
 class Objective(nn.Module):
@@ -52,16 +61,30 @@ class Objective(nn.Module):
         return values
 
     def extra_repr(self) -> str:
-        return ", ".join(f"{t.name}={w:g}" for w, t in zip(self.weights, self.terms)) + \
-            ("" if self.global_batch else ", per-rank batch")
+        return ", ".join(f"{t.name}={w:g}" for w, t in zip(self.weights, self.terms)) + (
+            "" if self.global_batch else ", per-rank batch"
+        )
 
 
-def build_objective(model: nn.Module, *, id_weight: float = 1.0, label_smoothing: float = 0.0,
-                    triplet: str = "batch_hard", triplet_weight: float = 1.0, triplet_margin: float = 0.3,
-                    cpm_weight: float = 0.8, cpm_margin: float = 0.2, metric_normalize: bool = False,
-                    ort_weight: float = 0.01, aux_weights: Mapping[str, float] | None = None,
-                    svdo_of_weight: float = 0.0, svdo_ow_weight: float = 0.0, infonce_weight: float = 0.0,
-                    infonce_temperature: float = 0.1, global_batch: bool = True) -> Objective:
+def build_objective(
+    model: nn.Module,
+    *,
+    id_weight: float = 1.0,
+    label_smoothing: float = 0.0,
+    triplet: str = "batch_hard",
+    triplet_weight: float = 1.0,
+    triplet_margin: float = 0.3,
+    cpm_weight: float = 0.8,
+    cpm_margin: float = 0.2,
+    metric_normalize: bool = False,
+    ort_weight: float = 0.01,
+    aux_weights: Mapping[str, float] | None = None,
+    svdo_of_weight: float = 0.0,
+    svdo_ow_weight: float = 0.0,
+    infonce_weight: float = 0.0,
+    infonce_temperature: float = 0.1,
+    global_batch: bool = True,
+) -> Objective:
     """The objective for ``model`` (its embeddings and the label-free losses it declares).
 
     ``model.aux_loss_names`` lists the losses the model computes in ``forward``: ``"ort"`` is
@@ -82,8 +105,9 @@ def build_objective(model: nn.Module, *, id_weight: float = 1.0, label_smoothing
     names = tuple(getattr(model, "aux_loss_names", ()))
     unknown = sorted(set(aux_weights) - set(names))
     if unknown:
-        raise ConfigError(f"loss.aux_weights: {', '.join(unknown)} not among the model's losses "
-                          f"({', '.join(names) or 'none'})")
+        raise ConfigError(
+            f"loss.aux_weights: {', '.join(unknown)} not among the model's losses ({', '.join(names) or 'none'})"
+        )
     for name in names:
         w = ort_weight if name == "ort" else float(aux_weights.get(name, ort_weight))
         if w:

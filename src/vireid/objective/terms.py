@@ -18,8 +18,15 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vireid.errors import ConfigError, ShapeError
-from vireid.losses import (CPMLoss, FeatureOrthogonality, IdentityLoss, InfoNCE, TripletLoss,
-                           WeightedRegularizedTriplet, WeightOrthogonality)
+from vireid.losses import (
+    CPMLoss,
+    FeatureOrthogonality,
+    IdentityLoss,
+    InfoNCE,
+    TripletLoss,
+    WeightedRegularizedTriplet,
+    WeightOrthogonality,
+)
 from vireid.losses.infonce import branch_infonce
 from vireid.models.base import MODAL_INFRARED, MODAL_VISIBLE, TrainOutput
 
@@ -147,8 +154,10 @@ class ArchitectureTerm(Term):
     def forward(self, batch: LossBatch) -> Tensor:
         value = batch.out.aux_losses.get(self.name)
         if value is None:
-            raise ConfigError(f"the objective has a term for the model loss {self.name!r}, which the model did "
-                              f"not return (it returned {sorted(batch.out.aux_losses)})")
+            raise ConfigError(
+                f"the objective has a term for the model loss {self.name!r}, which the model did "
+                f"not return (it returned {sorted(batch.out.aux_losses)})"
+            )
         return at_least_fp32(value)
 
 
@@ -164,8 +173,10 @@ class FeatureOrthogonalityTerm(Term):
     def forward(self, batch: LossBatch) -> Tensor:
         maps = batch.out.of_features
         if maps is None:
-            raise ConfigError("loss.svdo_of_weight > 0 but the model returns no of_features "
-                              "(DEEN: model.args.abd_cam; DEEN-ViT: model.args.svdo_of_stages)")
+            raise ConfigError(
+                "loss.svdo_of_weight > 0 but the model returns no of_features "
+                "(DEEN: model.args.abd_cam; DEEN-ViT: model.args.svdo_of_stages)"
+            )
         return self.loss(at_least_fp32(maps))
 
 
@@ -179,8 +190,9 @@ class WeightOrthogonalityTerm(Term):
     def __init__(self, modules: Sequence[nn.Module]) -> None:
         super().__init__()
         if not modules:
-            raise ConfigError("loss.svdo_ow_weight > 0 but the model lists no layers for O.W. "
-                              "(DEEN-ViT: model.args.svdo_ow_blocks)")
+            raise ConfigError(
+                "loss.svdo_ow_weight > 0 but the model lists no layers for O.W. (DEEN-ViT: model.args.svdo_ow_blocks)"
+            )
         self.layers = list(modules)  # not registered: the model owns them
         # include_linear: DEEN's layers are convs, DEEN-ViT's are its blocks' Linear layers
         self.loss = WeightOrthogonality(beta=1.0, include_linear=True)
@@ -203,8 +215,9 @@ class InfoNCETerm(Term):
     def forward(self, batch: LossBatch) -> Tensor:
         out = batch.out
         if out.branch_embeddings is not None:
-            return branch_infonce(at_least_fp32(out.branch_embeddings), batch.base_labels, batch.modality(),
-                                  self.loss.temperature)
+            return branch_infonce(
+                at_least_fp32(out.branch_embeddings), batch.base_labels, batch.modality(), self.loss.temperature
+            )
         n_vis = batch.labels_vis.shape[0]
         m = n_vis + batch.labels_ir.shape[0]
         orig = at_least_fp32(out.feat)[:m]

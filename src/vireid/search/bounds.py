@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-U_FP32 = 2.0 ** -24     # unit roundoff of float32 (round to nearest)
-U_BF16 = 2.0 ** -8      # unit roundoff of bfloat16 (8-bit significand)
+U_FP32 = 2.0**-24  # unit roundoff of float32 (round to nearest)
+U_BF16 = 2.0**-8  # unit roundoff of bfloat16 (8-bit significand)
 
 
 def gamma(n: int) -> float:
@@ -39,9 +39,9 @@ def prepare_bf16(gallery: Tensor, chunk: int = 16384) -> Bf16Gallery:
     data[:, d] = 1
     norm = err = 0.0
     for a in range(0, n, chunk):
-        g = gallery[a:a + chunk]
+        g = gallery[a : a + chunk]
         gb = g.to(torch.bfloat16)
-        data[a:a + chunk, :d] = gb
+        data[a : a + chunk, :d] = gb
         gb64 = gb.double()
         norm = max(norm, float(gb64.norm(dim=1).max()))
         err = max(err, float((gb64 - g.double()).norm(dim=1).max()))
@@ -50,7 +50,7 @@ def prepare_bf16(gallery: Tensor, chunk: int = 16384) -> Bf16Gallery:
 
 def max_norm(gallery: Tensor, chunk: int = 16384) -> float:
     """An upper bound of the largest row norm of ``gallery`` (float32 norms, rounding allowed for)."""
-    top = max(float(gallery[a:a + chunk].norm(dim=1).max()) for a in range(0, gallery.shape[0], chunk))
+    top = max(float(gallery[a : a + chunk].norm(dim=1).max()) for a in range(0, gallery.shape[0], chunk))
     return top * (1 + 2 * gamma(gallery.shape[1] + 2))
 
 
@@ -59,8 +59,11 @@ def bf16_error(queries: Tensor, queries_bf16: Tensor, prepared: Bf16Gallery) -> 
     float32 accumulation (an extra offset term ``c`` adds ``gamma(D + 2) |c|``)."""
     q64, qb64 = queries.double(), queries_bf16.double()
     qn = q64.norm(dim=1)
-    eps = ((qb64 - q64).norm(dim=1) * prepared.norm + qn * prepared.err
-           + gamma(queries.shape[1] + 2) * qb64.norm(dim=1) * prepared.norm)
+    eps = (
+        (qb64 - q64).norm(dim=1) * prepared.norm
+        + qn * prepared.err
+        + gamma(queries.shape[1] + 2) * qb64.norm(dim=1) * prepared.norm
+    )
     return _slack(eps, queries.shape[1], qn, prepared.norm)
 
 
@@ -72,4 +75,4 @@ def fp32_error(queries: Tensor, g_max: float) -> Tensor:
 
 def _slack(eps: Tensor, d: int, qn: Tensor, g_max: float) -> Tensor:
     """Plus flushed subnormals (at most 2^-126 per operation) and room for float64 rounding."""
-    return (eps + (d + 3) * 2.0 ** -125 * (1 + qn + g_max)) * (1 + 1e-6)
+    return (eps + (d + 3) * 2.0**-125 * (1 + qn + g_max)) * (1 + 1e-6)

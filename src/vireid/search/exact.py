@@ -40,10 +40,18 @@ from vireid.search.scan import scan_topk
 __all__ = ["Bf16Gallery", "exact_topk", "max_norm", "prepare_bf16"]
 
 
-def exact_topk(queries: Tensor, gallery: Tensor, k: int, block: int | None = None, *,
-               bf16: bool | None = None, gallery_bf16: Bf16Gallery | Tensor | None = None,
-               gallery_bounds: tuple[float, float] | None = None, candidates: int | None = None,
-               stats: dict | None = None) -> tuple[Tensor, Tensor]:
+def exact_topk(
+    queries: Tensor,
+    gallery: Tensor,
+    k: int,
+    block: int | None = None,
+    *,
+    bf16: bool | None = None,
+    gallery_bf16: Bf16Gallery | Tensor | None = None,
+    gallery_bounds: tuple[float, float] | None = None,
+    candidates: int | None = None,
+    stats: dict | None = None,
+) -> tuple[Tensor, Tensor]:
     """Exact top-``k`` inner products of ``queries`` (Q, D) against ``gallery`` (N, D).
 
     Returns float32 ``scores`` and ``indices`` (Q, k), best first, ranked by float64 scores:
@@ -58,11 +66,16 @@ def exact_topk(queries: Tensor, gallery: Tensor, k: int, block: int | None = Non
     receives the time split and candidate counts.
     """
     if queries.dim() != 2 or gallery.dim() != 2 or queries.shape[1] != gallery.shape[1]:
-        raise ShapeError(f"expected queries (Q, D) and gallery (N, D) with the same D, got "
-                         f"{tuple(queries.shape)} and {tuple(gallery.shape)}")
+        raise ShapeError(
+            f"expected queries (Q, D) and gallery (N, D) with the same D, got "
+            f"{tuple(queries.shape)} and {tuple(gallery.shape)}"
+        )
     if candidates is not None:
-        warnings.warn("exact_topk(candidates=...) is ignored: candidates are chosen by the error bound",
-                      DeprecationWarning, stacklevel=2)
+        warnings.warn(
+            "exact_topk(candidates=...) is ignored: candidates are chosen by the error bound",
+            DeprecationWarning,
+            stacklevel=2,
+        )
     queries, gallery = queries.float().contiguous(), gallery.float()
     k = min(int(k), gallery.shape[0])
     if k <= 0 or queries.shape[0] == 0:
@@ -78,7 +91,8 @@ def exact_topk(queries: Tensor, gallery: Tensor, k: int, block: int | None = Non
     precision = torch.get_float32_matmul_precision()
     try:  # the float32 bound assumes float32 products (no implicit bf16/tf32)
         torch.set_float32_matmul_precision("highest")
-        return scan_topk(queries, gallery.contiguous(), k, prepared=prepared, gallery_norm=norm, block=block,
-                         stats=stats)
+        return scan_topk(
+            queries, gallery.contiguous(), k, prepared=prepared, gallery_norm=norm, block=block, stats=stats
+        )
     finally:
         torch.set_float32_matmul_precision(precision)

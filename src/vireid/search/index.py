@@ -103,7 +103,9 @@ class GalleryIndex:
         """Bytes held in memory for searching: the float32 descriptors (unless memory-mapped,
         see :meth:`load`), plus the bf16 copy once built."""
         extra = getattr(self, "_bf16", None)
-        return (0 if getattr(self, "_mapped", False) else self.feats.numel() * 4) + (extra.nbytes if extra is not None else 0)
+        return (0 if getattr(self, "_mapped", False) else self.feats.numel() * 4) + (
+            extra.nbytes if extra is not None else 0
+        )
 
     # -- faiss -------------------------------------------------------------
     def _build_faiss(self):
@@ -125,20 +127,33 @@ class GalleryIndex:
         return index
 
     # -- search ------------------------------------------------------------
-    def search(self, queries: Tensor, k: int = 10, *, query_modality: str | None = None,
-               query_model_id: dict[str, Any] | None = None, nprobe: int = 16,
-               allow_same_modality: bool = False) -> SearchResult:
+    def search(
+        self,
+        queries: Tensor,
+        k: int = 10,
+        *,
+        query_modality: str | None = None,
+        query_model_id: dict[str, Any] | None = None,
+        nprobe: int = 16,
+        allow_same_modality: bool = False,
+    ) -> SearchResult:
         """Top-``k`` gallery entries for each query descriptor (Q, D)."""
-        if query_model_id is not None and self.model_id and (
-                _identity(query_model_id, self.model_id) != _identity(self.model_id, query_model_id)):
+        if (
+            query_model_id is not None
+            and self.model_id
+            and (_identity(query_model_id, self.model_id) != _identity(self.model_id, query_model_id))
+        ):
             raise VireidError(
                 "the query was embedded by another model than the gallery index (index: "
                 f"{_identity(self.model_id, query_model_id)}, query: {_identity(query_model_id, self.model_id)}); "
-                "rebuild the index or use the index's checkpoint")
+                "rebuild the index or use the index's checkpoint"
+            )
         if query_modality is not None and query_modality == self.modality and not allow_same_modality:
             other = "infrared" if self.modality == "visible" else "visible"
-            raise VireidError(f"this index holds {self.modality} images; cross-modal search needs a "
-                              f"{other} query (got a {query_modality} query)")
+            raise VireidError(
+                f"this index holds {self.modality} images; cross-modal search needs a "
+                f"{other} query (got a {query_modality} query)"
+            )
         if queries.dim() == 1:
             queries = queries[None]
         if queries.dim() != 2 or queries.shape[1] != self.feats.shape[1]:
@@ -150,8 +165,14 @@ class GalleryIndex:
             prepared = self._prepared(queries.shape[0])
             if prepared is None and getattr(self, "_norm", None) is None:
                 self._norm = max_norm(self.feats)
-            s, i = exact_topk(queries, self.feats, k, bf16=prepared is not None, gallery_bf16=prepared,
-                              gallery_bounds=(self._norm, 0.0) if prepared is None else None)
+            s, i = exact_topk(
+                queries,
+                self.feats,
+                k,
+                bf16=prepared is not None,
+                gallery_bf16=prepared,
+                gallery_bounds=(self._norm, 0.0) if prepared is None else None,
+            )
             scores, idx = s.numpy(), i.numpy()
         else:
             if self.backend == "faiss-ivf":
@@ -177,10 +198,18 @@ class GalleryIndex:
             blob = faiss.serialize_index(self._faiss)
             with atomic_write(directory / "faiss.index", "wb") as fh:
                 fh.write(blob.tobytes())
-        atomic_write_json(directory / "index.json", {
-            "format": "vireid-index", "version": FORMAT_VERSION, "modality": self.modality,
-            "backend": self.backend, "nlist": self.nlist, "model": self.model_id, "entries": self.entries,
-        })
+        atomic_write_json(
+            directory / "index.json",
+            {
+                "format": "vireid-index",
+                "version": FORMAT_VERSION,
+                "modality": self.modality,
+                "backend": self.backend,
+                "nlist": self.nlist,
+                "model": self.model_id,
+                "entries": self.entries,
+            },
+        )
 
     @classmethod
     def load(cls, directory: str | Path, *, scan: str = "auto", mmap: bool = False) -> "GalleryIndex":
@@ -209,9 +238,16 @@ class GalleryIndex:
                 raise VireidError(f"{directory}: index uses {meta['backend']}; pip install 'vireid[search]'") from None
             raw = np.frombuffer((directory / "faiss.index").read_bytes(), dtype=np.uint8)
             faiss_index = faiss.deserialize_index(raw)
-        index = cls(feats=tensors["feats"], entries=meta["entries"], modality=meta["modality"],
-                    model_id=meta.get("model", {}), backend=meta["backend"], nlist=meta.get("nlist", 0),
-                    _faiss=faiss_index, scan=scan)
+        index = cls(
+            feats=tensors["feats"],
+            entries=meta["entries"],
+            modality=meta["modality"],
+            model_id=meta.get("model", {}),
+            backend=meta["backend"],
+            nlist=meta.get("nlist", 0),
+            _faiss=faiss_index,
+            scan=scan,
+        )
         index._mapped = mmap and meta["backend"] == "exact"
         return index
 
@@ -234,6 +270,9 @@ def _mmap_feats(path: Path) -> Tensor:
 def _identity(model_id: dict[str, Any], other: dict[str, Any] | None = None) -> tuple:
     """What must agree between the index's model and the query's: the tensors' hash (the checkpoint
     file's hash for indexes written before vireid hashed tensors), the inference config, the size."""
-    key = "weights_sha256" if "weights_sha256" in model_id and (other is None or "weights_sha256" in other) \
+    key = (
+        "weights_sha256"
+        if "weights_sha256" in model_id and (other is None or "weights_sha256" in other)
         else "checkpoint_sha256"
+    )
     return (model_id.get(key), model_id.get("config_sha256"), model_id.get("descriptor"))

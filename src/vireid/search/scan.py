@@ -16,11 +16,11 @@ from torch import Tensor
 
 from vireid.search.bounds import U_BF16, Bf16Gallery, bf16_error, fp32_error, gamma, max_norm
 
-CHUNK = 64              # columns per pre-filter chunk
-TILE = 1 << 24          # score elements per (queries x gallery block) product
-QCHUNK = 4096           # queries per tile
-FIRST = 256             # rows of the first, calibrating block
-CAP = 4096              # candidates per query above which it is searched in float64 instead
+CHUNK = 64  # columns per pre-filter chunk
+TILE = 1 << 24  # score elements per (queries x gallery block) product
+QCHUNK = 4096  # queries per tile
+FIRST = 256  # rows of the first, calibrating block
+CAP = 4096  # candidates per query above which it is searched in float64 instead
 _INF = float("inf")
 
 
@@ -36,7 +36,7 @@ def _chunk_max(scores: Tensor) -> Tensor:
     nw = b // CHUNK
     if b == nw * CHUNK:
         return scores.view(-1, CHUNK).amax(1).view(q, nw)
-    return scores[:, :nw * CHUNK].reshape(-1, CHUNK).amax(1).view(q, nw)
+    return scores[:, : nw * CHUNK].reshape(-1, CHUNK).amax(1).view(q, nw)
 
 
 def _select(scores: Tensor, thr: Tensor, cmax: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -46,14 +46,14 @@ def _select(scores: Tensor, thr: Tensor, cmax: Tensor) -> tuple[Tensor, Tensor, 
     nw = b // CHUNK
     parts = []
     if nw:
-        body = scores if b == nw * CHUNK else scores[:, :nw * CHUNK].contiguous()
+        body = scores if b == nw * CHUNK else scores[:, : nw * CHUNK].contiguous()
         hq, hc = (cmax >= thr[:, None]).nonzero(as_tuple=True)
         if len(hq):
             vals = body.view(q, nw, CHUNK)[hq, hc]
             mi, wi = (vals >= thr[hq, None]).nonzero(as_tuple=True)
             parts.append((hq[mi], hc[mi] * CHUNK + wi, vals[mi, wi]))
     if b > nw * CHUNK:
-        tail = scores[:, nw * CHUNK:]
+        tail = scores[:, nw * CHUNK :]
         r, c = (tail >= thr[:, None]).nonzero(as_tuple=True)
         parts.append((r, c + nw * CHUNK, tail[r, c]))
     if not parts:
@@ -89,7 +89,7 @@ def _topk64(queries: Tensor, gallery: Tensor, k: int, block: int) -> tuple[Tenso
     best_s = torch.full((q.shape[0], 0), -_INF, dtype=torch.float64)
     best_i = torch.zeros((q.shape[0], 0), dtype=torch.long)
     for a in range(0, gallery.shape[0], block):
-        s = q @ gallery[a:a + block].double().T
+        s = q @ gallery[a : a + block].double().T
         s, i = s.topk(min(k, s.shape[1]), dim=1)
         best_s, pos = torch.cat([best_s, s], 1).topk(min(k, best_s.shape[1] + s.shape[1]), dim=1)
         best_i = torch.cat([best_i, i + a], 1).gather(1, pos)
@@ -105,10 +105,10 @@ def _rescore(q64: Tensor, gallery: Tensor, rows: Tensor, cols: Tensor) -> Tensor
     g64, q = torch.empty(step, d, dtype=torch.float64), torch.empty(step, d, dtype=torch.float64)
     for a in range(0, len(rows), step):
         n = min(step, len(rows) - a)
-        torch.index_select(gallery, 0, cols[a:a + n], out=g32[:n])
+        torch.index_select(gallery, 0, cols[a : a + n], out=g32[:n])
         g64[:n].copy_(g32[:n])
-        torch.index_select(q64, 0, rows[a:a + n], out=q[:n])
-        torch.sum(g64[:n].mul_(q[:n]), 1, out=out[a:a + n])
+        torch.index_select(q64, 0, rows[a : a + n], out=q[:n])
+        torch.sum(g64[:n].mul_(q[:n]), 1, out=out[a : a + n])
     return out
 
 
@@ -140,9 +140,16 @@ def _product(queries: Tensor, gallery: Tensor, prepared: Bf16Gallery | None, qs:
     return lambda a, z, s0, s1, out: torch.mm(queries[a:z], gallery[s0:s1].T, out=out)
 
 
-def scan_topk(queries: Tensor, gallery: Tensor, k: int, *, prepared: Bf16Gallery | None = None,
-              gallery_norm: float | None = None, block: int | None = None,
-              stats: dict | None = None) -> tuple[Tensor, Tensor]:
+def scan_topk(
+    queries: Tensor,
+    gallery: Tensor,
+    k: int,
+    *,
+    prepared: Bf16Gallery | None = None,
+    gallery_norm: float | None = None,
+    block: int | None = None,
+    stats: dict | None = None,
+) -> tuple[Tensor, Tensor]:
     """Exact float64-ranked top-``k`` of ``queries @ gallery.T`` (contiguous float32): a bf16
     scan of ``prepared`` if given, else a float32 scan.  ``stats`` receives the time split
     (``scan``, ``select``, ``rescore``, ``fallback`` seconds) and the candidate counts.
@@ -166,8 +173,16 @@ def _threads(n: int):
         torch.set_num_threads(1)
 
 
-def _scan(queries: Tensor, gallery: Tensor, k: int, prepared: Bf16Gallery | None, gallery_norm: float | None,
-          block: int | None, stats: dict | None, threads: int) -> tuple[Tensor, Tensor]:
+def _scan(
+    queries: Tensor,
+    gallery: Tensor,
+    k: int,
+    prepared: Bf16Gallery | None,
+    gallery_norm: float | None,
+    block: int | None,
+    stats: dict | None,
+    threads: int,
+) -> tuple[Tensor, Tensor]:
     nq, d = queries.shape
     n = gallery.shape[0]
     clock = dict.fromkeys(("scan", "select", "rescore", "fallback"), 0.0)
@@ -176,7 +191,7 @@ def _scan(queries: Tensor, gallery: Tensor, k: int, prepared: Bf16Gallery | None
     qn = q64.norm(dim=1)
     bf16, qs = prepared is not None, None
     if bf16:
-        qs = torch.zeros(nq, d + 2, dtype=torch.bfloat16)   # bf16(q), then the offset column
+        qs = torch.zeros(nq, d + 2, dtype=torch.bfloat16)  # bf16(q), then the offset column
         qs[:, :d] = queries
         eps0, gam, g_max = bf16_error(queries, qs[:, :d], prepared), gamma(d + 2), prepared.norm
         u_out, dtype = U_BF16 / (1 - U_BF16), torch.bfloat16
@@ -193,7 +208,7 @@ def _scan(queries: Tensor, gallery: Tensor, k: int, prepared: Bf16Gallery | None
     first = min(bmax, -(-max(FIRST, 4 * k) // CHUNK) * CHUNK)
     buf = torch.empty(m * min(bmax, n), dtype=dtype)
     product = _product(queries, gallery, prepared, qs)
-    best = torch.full((nq, k), -_INF, dtype=torch.float64)       # k largest lower bounds seen
+    best = torch.full((nq, k), -_INF, dtype=torch.float64)  # k largest lower bounds seen
     count = torch.zeros(nq, dtype=torch.long)
     over = torch.zeros(nq, dtype=torch.bool)
     hits: list[tuple[Tensor, Tensor, Tensor]] = []
@@ -227,12 +242,12 @@ def _scan(queries: Tensor, gallery: Tensor, k: int, prepared: Bf16Gallery | None
         parts = []
         for a in range(0, nq, m):
             z = min(nq, a + m)
-            out = buf[:(z - a) * b].view(z - a, b)
+            out = buf[: (z - a) * b].view(z - a, b)
             t1 = time.perf_counter()
             with _threads(threads):
                 product(a, z, start, start + b, out)
             clock["scan"] += time.perf_counter() - t1
-            if calibrate:   # first block(s): float64 bounds of every score
+            if calibrate:  # first block(s): float64 bounds of every score
                 r = out.double()
                 rad = u_out * r.abs() + eps[a:z, None]
                 best[a:z] = torch.cat([best[a:z], (r - rad).topk(min(k, b), dim=1).values], 1).topk(k, dim=1).values
@@ -283,7 +298,11 @@ def _scan(queries: Tensor, gallery: Tensor, k: int, prepared: Bf16Gallery | None
         clock["fallback"] += time.perf_counter() - t1
     if stats is not None:
         stats.update(clock)
-        stats.update(candidates_mean=float(per_q[ok].double().mean()) if ok.any() else 0.0,
-                     candidates_max=int(per_q.max()) if nq else 0, fallback_queries=int(over.sum()),
-                     queries=nq, precision="bf16" if bf16 else "fp32")
+        stats.update(
+            candidates_mean=float(per_q[ok].double().mean()) if ok.any() else 0.0,
+            candidates_max=int(per_q.max()) if nq else 0,
+            fallback_queries=int(over.sum()),
+            queries=nq,
+            precision="bf16" if bf16 else "fp32",
+        )
     return scores.float(), idx

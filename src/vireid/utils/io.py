@@ -82,8 +82,9 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
         torch.save(obj, fh)
 
 
-def save_safetensors(tensors: Mapping[str, torch.Tensor], path: str | os.PathLike,
-                     metadata: Mapping[str, str] | None = None) -> None:
+def save_safetensors(
+    tensors: Mapping[str, torch.Tensor], path: str | os.PathLike, metadata: Mapping[str, str] | None = None
+) -> None:
     """Write a safetensors file atomically (tensors made contiguous and detached)."""
     from safetensors.torch import save
 
@@ -102,10 +103,10 @@ def sorted_header(blob: bytes) -> bytes:
     the data section and do not change.
     """
     n = int.from_bytes(blob[:8], "little")
-    header = json.loads(blob[8:8 + n])
+    header = json.loads(blob[8 : 8 + n])
     text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
     text += b" " * (-len(text) % 8)
-    return len(text).to_bytes(8, "little") + text + blob[8 + n:]
+    return len(text).to_bytes(8, "little") + text + blob[8 + n :]
 
 
 def load_safetensors(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
@@ -163,11 +164,15 @@ def unreadable_torch_file(path: str | os.PathLike, exc: BaseException) -> str:
     text = str(exc)
     found = re.search(r"GLOBAL ([\w.]+)", text) or re.search(r"[Uu]nsupported global: ([\w.]+)", text)
     if found:
-        return (f"{path}: holds Python objects other than tensors ({found.group(1)}), which vireid does not "
-                "unpickle (they could run code); save the state dict alone (torch.save(model.state_dict(), "
-                "path)) or as .safetensors")
-    return (f"{path}: not a readable PyTorch weights file (corrupt, truncated, or another kind of file); "
-            "expected a .pth/.pt/.t file written by torch.save, or a .safetensors file")
+        return (
+            f"{path}: holds Python objects other than tensors ({found.group(1)}), which vireid does not "
+            "unpickle (they could run code); save the state dict alone (torch.save(model.state_dict(), "
+            "path)) or as .safetensors"
+        )
+    return (
+        f"{path}: not a readable PyTorch weights file (corrupt, truncated, or another kind of file); "
+        "expected a .pth/.pt/.t file written by torch.save, or a .safetensors file"
+    )
 
 
 def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:

@@ -33,8 +33,14 @@ def is_within(path: PathLike, folder: PathLike) -> bool:
     return p == f or f in p.parents
 
 
-def check_output(out: PathLike, inputs: Mapping[str, PathLike | Iterable[PathLike] | None], *,
-                 option: str = "--out", folder: bool = False, replaces_folder: bool = False) -> None:
+def check_output(
+    out: PathLike,
+    inputs: Mapping[str, PathLike | Iterable[PathLike] | None],
+    *,
+    option: str = "--out",
+    folder: bool = False,
+    replaces_folder: bool = False,
+) -> None:
     """Refuse ``out`` when it is one of ``inputs`` (``{option name: path or paths}``).
 
     ``folder``: ``out`` names a folder (else a file: an existing folder there is refused);
@@ -54,8 +60,10 @@ def check_output(out: PathLike, inputs: Mapping[str, PathLike | Iterable[PathLik
             if p is None or str(p) == "":
                 continue
             if same_path(out, p):
-                raise VireidError(f"{out}: {option} is also the {name}; writing it would destroy an input -- "
-                                  f"choose another {option}")
+                raise VireidError(
+                    f"{out}: {option} is also the {name}; writing it would destroy an input -- choose another {option}"
+                )
             if replaces_folder and is_within(p, out):
-                raise VireidError(f"{out}: {option} would be replaced, but it holds the {name} {p}; "
-                                  f"choose another {option}")
+                raise VireidError(
+                    f"{out}: {option} would be replaced, but it holds the {name} {p}; choose another {option}"
+                )

@@ -44,8 +44,8 @@ def _pam_map(module: nn.Module, x: Tensor) -> Tensor:
     b, _, h, w = x.shape
     q = module.query_conv(x).flatten(2).transpose(1, 2)
     k = module.key_conv(x).flatten(2)
-    att = torch.softmax(q @ k, dim=-1)            # (B, N, N), rows = queries
-    return att.mean(dim=1).reshape(b, h, w)       # attention received per position
+    att = torch.softmax(q @ k, dim=-1)  # (B, N, N), rows = queries
+    return att.mean(dim=1).reshape(b, h, w)  # attention received per position
 
 
 def _cam_map(x: Tensor) -> Tensor:
@@ -142,10 +142,15 @@ def attention_maps(model: nn.Module, images: Tensor, modality: str | int, kind: 
     if kind == "auto":
         kind = "rollout" if has_vit else "abd"
     if (kind == "abd" and not has_abd) or (kind == "rollout" and not has_vit):
-        raise VireidError(f"this {type(model).__name__} has no "
-                          + ("CAM/PAM modules (build DEEN with abd_cam or abd_attention_branch)"
-                             if kind == "abd" else "ViT attention blocks")
-                          + " to visualise")
+        raise VireidError(
+            f"this {type(model).__name__} has no "
+            + (
+                "CAM/PAM modules (build DEEN with abd_cam or abd_attention_branch)"
+                if kind == "abd"
+                else "ViT attention blocks"
+            )
+            + " to visualise"
+        )
     was_training = model.training
     model.eval()
     try:
@@ -186,8 +191,9 @@ def overlay_heatmap(image: np.ndarray, heat: np.ndarray, alpha: float = 0.5, cma
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
-def attention_figure(image: np.ndarray, maps: dict[str, np.ndarray], out: str | Path, *,
-                     alpha: float = 0.5, title: str | None = None) -> Path:
+def attention_figure(
+    image: np.ndarray, maps: dict[str, np.ndarray], out: str | Path, *, alpha: float = 0.5, title: str | None = None
+) -> Path:
     """The input image followed by one overlay per map; saved as PNG."""
     if not maps:
         raise VireidError("no attention maps to draw")
@@ -212,15 +218,21 @@ def attention_figure(image: np.ndarray, maps: dict[str, np.ndarray], out: str | 
     return save_figure(fig, out)
 
 
-def attention_picture(model: Any, image: Any, modality: str, out: str | Path, *, kind: str = "auto",
-                      alpha: float = 0.5) -> Path:
+def attention_picture(
+    model: Any, image: Any, modality: str, out: str | Path, *, kind: str = "auto", alpha: float = 0.5
+) -> Path:
     """Attention overlays of one image for a :class:`vireid.inference.InferenceModel` (or a ReIDModel
     plus an already preprocessed (1, 3, H, W) tensor)."""
     from vireid.data.transforms import IMAGENET_MEAN, IMAGENET_STD
     from vireid.utils.paths import check_output
 
-    check_output(out, {"checkpoint": getattr(model, "source", None),
-                       "image": image if isinstance(image, (str, os.PathLike)) else None})
+    check_output(
+        out,
+        {
+            "checkpoint": getattr(model, "source", None),
+            "image": image if isinstance(image, (str, os.PathLike)) else None,
+        },
+    )
     if hasattr(model, "preprocess"):
         batch = model.preprocess(image)[:1]
         net, device = model.model, model.device
@@ -232,4 +244,3 @@ def attention_picture(model: Any, image: Any, modality: str, out: str | Path, *,
     std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
     shown = ((batch[0].cpu() * std + mean).clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
     return attention_figure(shown, maps, out, alpha=alpha, title=f"{type(net).__name__}, {modality}")
-

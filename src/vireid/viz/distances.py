@@ -26,13 +26,22 @@ def pair_distances(feats: np.ndarray, pids: Sequence[int], modalities: Sequence[
     same_mod = (mods[:, None] == mods[None, :])[iu]
     dist = d[iu]
     return {
-        "intra_within": dist[same_id & same_mod], "inter_within": dist[~same_id & same_mod],
-        "intra_cross": dist[same_id & ~same_mod], "inter_cross": dist[~same_id & ~same_mod],
+        "intra_within": dist[same_id & same_mod],
+        "inter_within": dist[~same_id & same_mod],
+        "intra_cross": dist[same_id & ~same_mod],
+        "inter_cross": dist[~same_id & ~same_mod],
     }
 
 
-def distance_histogram_figure(feats: np.ndarray, pids: Sequence[int], modalities: Sequence[str],
-                              out: str | Path, *, bins: int = 60, title: str | None = None) -> Path:
+def distance_histogram_figure(
+    feats: np.ndarray,
+    pids: Sequence[int],
+    modalities: Sequence[str],
+    out: str | Path,
+    *,
+    bins: int = 60,
+    title: str | None = None,
+) -> Path:
     parts = pair_distances(feats, pids, modalities)
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.5), sharex=True)
@@ -40,8 +49,14 @@ def distance_histogram_figure(feats: np.ndarray, pids: Sequence[int], modalities
         for who, colour in (("intra", "tab:green"), ("inter", "tab:red")):
             v = parts[f"{who}_{kind}"]
             if len(v):
-                ax.hist(v, bins=bins, density=True, alpha=0.55, color=colour,
-                        label=f"{who}-identity (n={len(v)}, mean {v.mean():.3f})")
+                ax.hist(
+                    v,
+                    bins=bins,
+                    density=True,
+                    alpha=0.55,
+                    color=colour,
+                    label=f"{who}-identity (n={len(v)}, mean {v.mean():.3f})",
+                )
         ax.set_title(f"{kind}-modality pairs", fontsize=9)
         ax.set_xlabel("Euclidean distance of L2-normalised descriptors", fontsize=8)
         ax.set_ylabel("density (each histogram integrates to 1)", fontsize=8)

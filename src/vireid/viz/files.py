@@ -24,8 +24,7 @@ from vireid.evaluation.features import FeatureSet, load_features
 from vireid.utils.paths import check_output
 
 
-def load_for_picture(path: str | os.PathLike, *, need_paths: bool = False,
-                     need_modality: bool = False) -> FeatureSet:
+def load_for_picture(path: str | os.PathLike, *, need_paths: bool = False, need_modality: bool = False) -> FeatureSet:
     """A features file, refused when it lacks what the picture needs."""
     fs = load_features(path)
     if need_paths and fs.paths is None:
@@ -40,8 +39,9 @@ def stack_features(paths: Sequence[str | os.PathLike]) -> tuple[np.ndarray, np.n
     sets = [load_for_picture(p, need_modality=True) for p in paths]
     dims = {fs.feats.shape[1] for fs in sets}
     if len(dims) > 1:
-        raise VireidError(f"features files have different descriptor sizes {sorted(dims)}; "
-                          "were they extracted by the same model?")
+        raise VireidError(
+            f"features files have different descriptor sizes {sorted(dims)}; were they extracted by the same model?"
+        )
     feats = np.concatenate([fs.feats for fs in sets]).astype(np.float32)
     pids = np.concatenate([fs.pids for fs in sets])
     mods = np.concatenate([[fs.modality] * len(fs) for fs in sets])
@@ -49,21 +49,33 @@ def stack_features(paths: Sequence[str | os.PathLike]) -> tuple[np.ndarray, np.n
 
 
 def _records(fs: FeatureSet) -> list[Record]:
-    return [Record(p, int(pid), int(cam), fs.modality) for p, pid, cam in  # type: ignore[arg-type]
-            zip(fs.paths, fs.pids.tolist(), fs.camids.tolist())]
+    return [
+        Record(p, int(pid), int(cam), fs.modality)
+        for p, pid, cam in zip(fs.paths, fs.pids.tolist(), fs.camids.tolist())  # type: ignore[arg-type]
+    ]
 
 
 def _recorded(q: FeatureSet, g: FeatureSet, key: str, default):
     values = {fs.meta[key] for fs in (q, g) if key in fs.meta}
     if len(values) > 1:
-        raise VireidError(f"the query and gallery files record different {key}s {sorted(map(str, values))}; "
-                          f"pass --{key}")
+        raise VireidError(
+            f"the query and gallery files record different {key}s {sorted(map(str, values))}; pass --{key}"
+        )
     return values.pop() if values else default
 
 
-def ranks_picture(query: str | os.PathLike, gallery: str | os.PathLike, out: str | os.PathLike, *,
-                  protocol: str | None = None, metric: str | None = None, rerank: bool | None = None,
-                  topk: int = 10, num_queries: int = 5, query_indices: Sequence[int] | None = None) -> Path:
+def ranks_picture(
+    query: str | os.PathLike,
+    gallery: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    protocol: str | None = None,
+    metric: str | None = None,
+    rerank: bool | None = None,
+    topk: int = 10,
+    num_queries: int = 5,
+    query_indices: Sequence[int] | None = None,
+) -> Path:
     """Rank lists of a query features file against a gallery features file.
 
     ``protocol``, ``metric`` and ``rerank`` default to what the files record (else ``plain``,
@@ -87,17 +99,30 @@ def ranks_picture(query: str | os.PathLike, gallery: str | os.PathLike, out: str
     protocol = protocol or _recorded(q, g, "protocol", "plain")
     metric = metric or _recorded(q, g, "metric", "inner")
     rerank = bool(_recorded(q, g, "rerank", False)) if rerank is None else rerank
-    dist = query_gallery_distance(torch.from_numpy(q.feats.astype(np.float32)),
-                                  torch.from_numpy(g.feats.astype(np.float32)), metric, rerank=rerank)
-    return protocol_rank_figure(dist.numpy(), _records(q), _records(g), out, protocol=protocol, topk=topk,
-                                num_queries=num_queries, query_indices=query_indices,
-                                metric=metric, rerank=rerank,
-                                title=f"{Path(query).name} vs {Path(gallery).name}: protocol {protocol}, "
-                                      f"{order_text(metric, rerank)}")
+    dist = query_gallery_distance(
+        torch.from_numpy(q.feats.astype(np.float32)),
+        torch.from_numpy(g.feats.astype(np.float32)),
+        metric,
+        rerank=rerank,
+    )
+    return protocol_rank_figure(
+        dist.numpy(),
+        _records(q),
+        _records(g),
+        out,
+        protocol=protocol,
+        topk=topk,
+        num_queries=num_queries,
+        query_indices=query_indices,
+        metric=metric,
+        rerank=rerank,
+        title=f"{Path(query).name} vs {Path(gallery).name}: protocol {protocol}, {order_text(metric, rerank)}",
+    )
 
 
-def tsne_picture(paths: Sequence[str | os.PathLike], out: str | os.PathLike, *, perplexity: float = 30.0,
-                 max_ids: int = 20) -> Path:
+def tsne_picture(
+    paths: Sequence[str | os.PathLike], out: str | os.PathLike, *, perplexity: float = 30.0, max_ids: int = 20
+) -> Path:
     """t-SNE of the descriptors of several features files (colour: identity, marker: modality)."""
     from vireid.viz.projection import tsne_figure
 

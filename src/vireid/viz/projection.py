@@ -39,8 +39,14 @@ def _affinities(x: torch.Tensor, perplexity: float, iters: int = 50) -> torch.Te
     return p.clamp_min(1e-12)
 
 
-def tsne(x: np.ndarray | torch.Tensor, *, perplexity: float = 30.0, iterations: int = 750,
-         learning_rate: float = 200.0, seed: int = 0) -> np.ndarray:
+def tsne(
+    x: np.ndarray | torch.Tensor,
+    *,
+    perplexity: float = 30.0,
+    iterations: int = 750,
+    learning_rate: float = 200.0,
+    seed: int = 0,
+) -> np.ndarray:
     """2-D t-SNE embedding of ``x`` (N, D)."""
     x = torch.as_tensor(np.asarray(x), dtype=torch.float64)
     if x.dim() != 2 or x.shape[0] < 3:
@@ -68,8 +74,17 @@ def tsne(x: np.ndarray | torch.Tensor, *, perplexity: float = 30.0, iterations: 
     return y.numpy()
 
 
-def tsne_figure(feats: np.ndarray, pids: Sequence[int], modalities: Sequence[str], out: str | Path, *,
-                perplexity: float = 30.0, seed: int = 0, max_ids: int = 20, title: str | None = None) -> Path:
+def tsne_figure(
+    feats: np.ndarray,
+    pids: Sequence[int],
+    modalities: Sequence[str],
+    out: str | Path,
+    *,
+    perplexity: float = 30.0,
+    seed: int = 0,
+    max_ids: int = 20,
+    title: str | None = None,
+) -> Path:
     """Scatter of a t-SNE of descriptors: colour = identity, marker = modality (o visible, ^ infrared).
 
     At most ``max_ids`` identities (the first ones in sorted order) are drawn so colours stay readable.
@@ -93,13 +108,29 @@ def tsne_figure(feats: np.ndarray, pids: Sequence[int], modalities: Sequence[str
         m = mods[sel] == modality
         if not m.any():
             continue
-        ax.scatter(y[m, 0], y[m, 1], c=[colour[p] for p in pids[sel][m]], marker=marker, s=22,
-                   edgecolors="k", linewidths=0.3)
+        ax.scatter(
+            y[m, 0], y[m, 1], c=[colour[p] for p in pids[sel][m]], marker=marker, s=22, edgecolors="k", linewidths=0.3
+        )
         # the legend explains the marker only, in a neutral colour: colour is the identity
-        handles.append(Line2D([], [], linestyle="none", marker=marker, markerfacecolor="white",
-                              markeredgecolor="k", markersize=6, label=f"{modality} ({int(m.sum())} images)"))
-    ax.legend(handles=handles, loc="best", fontsize=8, title_fontsize=8,
-              title=f"marker: modality\ncolour: identity ({len(chosen)} shown)")
+        handles.append(
+            Line2D(
+                [],
+                [],
+                linestyle="none",
+                marker=marker,
+                markerfacecolor="white",
+                markeredgecolor="k",
+                markersize=6,
+                label=f"{modality} ({int(m.sum())} images)",
+            )
+        )
+    ax.legend(
+        handles=handles,
+        loc="best",
+        fontsize=8,
+        title_fontsize=8,
+        title=f"marker: modality\ncolour: identity ({len(chosen)} shown)",
+    )
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_xlabel("t-SNE dimension 1", fontsize=8)

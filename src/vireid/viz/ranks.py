@@ -20,14 +20,20 @@ from vireid.data.records import Record
 from vireid.errors import ShapeError
 from vireid.viz._mpl import pyplot, save_figure
 
-
-_DISTANCE_NAMES = {"inner": "-q.g (the distance vireid test scores)", "cosine": "cosine distance",
-                   "euclidean": "Euclidean distance", "sqeuclidean": "squared Euclidean distance"}
+_DISTANCE_NAMES = {
+    "inner": "-q.g (the distance vireid test scores)",
+    "cosine": "cosine distance",
+    "euclidean": "Euclidean distance",
+    "sqeuclidean": "squared Euclidean distance",
+}
 
 #: metric -> (label under an image, how to show a distance d, caption text)
 SCORES = {
-    "inner": ("q.g {:.3f}", lambda d: -d, "q.g, the inner product of the query and gallery descriptors "
-                                          "(higher = closer)"),
+    "inner": (
+        "q.g {:.3f}",
+        lambda d: -d,
+        "q.g, the inner product of the query and gallery descriptors (higher = closer)",
+    ),
     "cosine": ("cos {:.3f}", lambda d: 1.0 - d, "cos, the cosine similarity of the descriptors (higher = closer)"),
     "euclidean": ("L2 {:.3f}", lambda d: d, "L2, the Euclidean distance of the descriptors (lower = closer)"),
     "sqeuclidean": ("L2² {:.3f}", lambda d: d, "L2², the squared Euclidean distance (lower = closer)"),
@@ -46,8 +52,9 @@ def spread_queries(num_query: int, num: int) -> list[int]:
     return np.unique(np.linspace(0, num_query - 1, num=n).round().astype(int)).tolist()
 
 
-def rank_lists(distmat: np.ndarray, query_indices: Sequence[int], topk: int,
-               keep: np.ndarray | None = None) -> list[np.ndarray]:
+def rank_lists(
+    distmat: np.ndarray, query_indices: Sequence[int], topk: int, keep: np.ndarray | None = None
+) -> list[np.ndarray]:
     """Per query, the indices of its ``topk`` nearest gallery items among those ``keep`` allows
     (all when ``None``); equal distances keep gallery order."""
     out = []
@@ -67,19 +74,31 @@ def _thumb(path: str, size: tuple[int, int], border: tuple[int, int, int] | None
     return np.asarray(img)
 
 
-def rank_list_figure(distmat: np.ndarray, query_paths: Sequence[str], query_pids: Sequence[int],
-                     gallery_paths: Sequence[str], gallery_pids: Sequence[int], out: str | Path, *,
-                     topk: int = 10, query_indices: Sequence[int] | None = None, keep: np.ndarray | None = None,
-                     thumb_size: tuple[int, int] = (128, 64), title: str | None = None, metric: str = "inner",
-                     rerank: bool = False) -> Path:
+def rank_list_figure(
+    distmat: np.ndarray,
+    query_paths: Sequence[str],
+    query_pids: Sequence[int],
+    gallery_paths: Sequence[str],
+    gallery_pids: Sequence[int],
+    out: str | Path,
+    *,
+    topk: int = 10,
+    query_indices: Sequence[int] | None = None,
+    keep: np.ndarray | None = None,
+    thumb_size: tuple[int, int] = (128, 64),
+    title: str | None = None,
+    metric: str = "inner",
+    rerank: bool = False,
+) -> Path:
     """Draw rank lists for ``query_indices`` (default: the first 5 queries) and save a PNG.
 
     ``distmat`` (smaller = closer) is the ``metric`` distance, re-ranked if ``rerank``; the number
     under each image is its score in :data:`SCORES`' form, and a caption names it."""
     distmat = np.asarray(distmat)
     if distmat.shape != (len(query_paths), len(gallery_paths)):
-        raise ShapeError(f"distmat {distmat.shape} does not match {len(query_paths)} queries x "
-                         f"{len(gallery_paths)} gallery images")
+        raise ShapeError(
+            f"distmat {distmat.shape} does not match {len(query_paths)} queries x {len(gallery_paths)} gallery images"
+        )
     if keep is not None and np.shape(keep) != distmat.shape:
         raise ShapeError(f"keep mask {np.shape(keep)} does not match distmat {distmat.shape}")
     label, score, meaning = SCORES["rerank" if rerank else metric]
@@ -87,8 +106,9 @@ def rank_list_figure(distmat: np.ndarray, query_paths: Sequence[str], query_pids
     topk = min(topk, len(gallery_paths))
     lists = rank_lists(distmat, qs, topk, keep)
     plt = pyplot()
-    fig, axes = plt.subplots(len(qs), topk + 1, figsize=(1.1 * (topk + 1), 2.2 * len(qs) + 0.6), squeeze=False,
-                             layout="constrained")
+    fig, axes = plt.subplots(
+        len(qs), topk + 1, figsize=(1.1 * (topk + 1), 2.2 * len(qs) + 0.6), squeeze=False, layout="constrained"
+    )
     for row, (q, order) in enumerate(zip(qs, lists)):
         d = distmat[q]
         ax = axes[row, 0]
@@ -100,7 +120,7 @@ def rank_list_figure(distmat: np.ndarray, query_paths: Sequence[str], query_pids
             ax.imshow(_thumb(gallery_paths[g], thumb_size, (0, 170, 0) if ok else (220, 0, 0)))
             ax.set_title(f"#{col}", fontsize=7)
             ax.set_xlabel(label.format(score(float(d[g]))), fontsize=7)
-        for ax in axes[row, len(order) + 1:]:  # the protocol left fewer than topk items
+        for ax in axes[row, len(order) + 1 :]:  # the protocol left fewer than topk items
             ax.axis("off")
         for ax in axes[row]:
             ax.set_xticks([])
@@ -111,10 +131,20 @@ def rank_list_figure(distmat: np.ndarray, query_paths: Sequence[str], query_pids
     return save_figure(fig, out)
 
 
-def protocol_rank_figure(distmat: np.ndarray, query: Sequence[Record], gallery: Sequence[Record],
-                         out: str | Path, *, protocol: str = "plain", topk: int = 10, num_queries: int = 5,
-                         query_indices: Sequence[int] | None = None, title: str | None = None,
-                         metric: str = "inner", rerank: bool = False) -> Path:
+def protocol_rank_figure(
+    distmat: np.ndarray,
+    query: Sequence[Record],
+    gallery: Sequence[Record],
+    out: str | Path,
+    *,
+    protocol: str = "plain",
+    topk: int = 10,
+    num_queries: int = 5,
+    query_indices: Sequence[int] | None = None,
+    title: str | None = None,
+    metric: str = "inner",
+    rerank: bool = False,
+) -> Path:
     """Rank lists of ``query`` against ``gallery`` under ``protocol``'s rules (its keep mask).
 
     ``distmat`` is query x gallery (smaller = closer), the ``metric`` distance (re-ranked if
@@ -123,9 +153,21 @@ def protocol_rank_figure(distmat: np.ndarray, query: Sequence[Record], gallery: 
     """
     from vireid.evaluation.protocols import get_protocol
 
-    keep = get_protocol(protocol).keep([r.pid for r in query], [r.camid for r in query],
-                                       [r.pid for r in gallery], [r.camid for r in gallery])
+    keep = get_protocol(protocol).keep(
+        [r.pid for r in query], [r.camid for r in query], [r.pid for r in gallery], [r.camid for r in gallery]
+    )
     picks = list(query_indices) if query_indices is not None else spread_queries(len(query), num_queries)
-    return rank_list_figure(np.asarray(distmat), [r.path for r in query], [r.pid for r in query],
-                            [r.path for r in gallery], [r.pid for r in gallery], out, topk=topk,
-                            query_indices=picks, keep=keep, title=title, metric=metric, rerank=rerank)
+    return rank_list_figure(
+        np.asarray(distmat),
+        [r.path for r in query],
+        [r.pid for r in query],
+        [r.path for r in gallery],
+        [r.pid for r in gallery],
+        out,
+        topk=topk,
+        query_indices=picks,
+        keep=keep,
+        title=title,
+        metric=metric,
+        rerank=rerank,
+    )

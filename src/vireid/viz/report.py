@@ -35,12 +35,26 @@ def _subsample(n: int, limit: int, rng: np.random.Generator) -> np.ndarray:
     return np.arange(n) if n <= limit else np.sort(rng.choice(n, size=limit, replace=False))
 
 
-def write_test_pictures(run_dir: str | Path, query_feats: Any, gallery_feats: Any,
-                        query_records: Sequence[Record], gallery_records: Sequence[Record], *,
-                        distmat: Any = None, protocol: str = "plain", metric: str = "inner", rerank: bool = False,
-                        title: str | None = None, topk: int = 10, num_queries: int = 5,
-                        tsne_ids: int = 20, tsne_points: int = 600, hist_points: int = 3000,
-                        seed: int = 0, prefix: str = "") -> dict[str, Path]:
+def write_test_pictures(
+    run_dir: str | Path,
+    query_feats: Any,
+    gallery_feats: Any,
+    query_records: Sequence[Record],
+    gallery_records: Sequence[Record],
+    *,
+    distmat: Any = None,
+    protocol: str = "plain",
+    metric: str = "inner",
+    rerank: bool = False,
+    title: str | None = None,
+    topk: int = 10,
+    num_queries: int = 5,
+    tsne_ids: int = 20,
+    tsne_points: int = 600,
+    hist_points: int = 3000,
+    seed: int = 0,
+    prefix: str = "",
+) -> dict[str, Path]:
     """Write ``{prefix}ranks.png``, ``{prefix}tsne.png``, ``{prefix}distances.png``; returns their paths.
 
     ``distmat``: the (Q, G) distances to rank by (default: Euclidean between the L2-normalised
@@ -55,8 +69,9 @@ def write_test_pictures(run_dir: str | Path, query_feats: Any, gallery_feats: An
 
     q, g = _normalise(_np(query_feats)), _normalise(_np(gallery_feats))
     if len(q) != len(query_records) or len(g) != len(gallery_records):
-        raise ShapeError(f"{len(q)} query / {len(g)} gallery descriptors but {len(query_records)} / "
-                         f"{len(gallery_records)} records")
+        raise ShapeError(
+            f"{len(q)} query / {len(g)} gallery descriptors but {len(query_records)} / {len(gallery_records)} records"
+        )
     run_dir = Path(run_dir)
     rng = np.random.default_rng(seed)
     out: dict[str, Path] = {}
@@ -66,9 +81,18 @@ def write_test_pictures(run_dir: str | Path, query_feats: Any, gallery_feats: An
     else:
         dist = _np(distmat)
     heading = f"{title + ', ' if title else ''}protocol {protocol}, {order_text(metric, rerank)}"
-    out["ranks"] = protocol_rank_figure(dist, query_records, gallery_records, run_dir / f"{prefix}ranks.png",
-                                        protocol=protocol, topk=topk, num_queries=num_queries, title=heading,
-                                        metric=metric, rerank=rerank)
+    out["ranks"] = protocol_rank_figure(
+        dist,
+        query_records,
+        gallery_records,
+        run_dir / f"{prefix}ranks.png",
+        protocol=protocol,
+        topk=topk,
+        num_queries=num_queries,
+        title=heading,
+        metric=metric,
+        rerank=rerank,
+    )
 
     feats = np.concatenate([q, g])
     records = list(query_records) + list(gallery_records)
@@ -80,6 +104,5 @@ def write_test_pictures(run_dir: str | Path, query_feats: Any, gallery_feats: An
     out["tsne"] = tsne_figure(feats[sel], pids[sel], mods[sel], run_dir / f"{prefix}tsne.png", max_ids=tsne_ids)
 
     sel = _subsample(len(feats), hist_points, rng)
-    out["distances"] = distance_histogram_figure(feats[sel], pids[sel], mods[sel],
-                                                 run_dir / f"{prefix}distances.png")
+    out["distances"] = distance_histogram_figure(feats[sel], pids[sel], mods[sel], run_dir / f"{prefix}distances.png")
     return out

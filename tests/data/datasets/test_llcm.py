@@ -37,7 +37,8 @@ def test_splits_match_authors_code_in_both_directions(root):
     """
     splits = list(LLCM(root).eval_splits(trials=range(10)))
     assert [(s.direction, s.trial) for s in splits] == (
-        [("infrared_to_visible", t) for t in range(10)] + [("visible_to_infrared", t) for t in range(10)])
+        [("infrared_to_visible", t) for t in range(10)] + [("visible_to_infrared", t) for t in range(10)]
+    )
     for s in splits:
         q_mod, g_mod = ("infrared", "visible") if s.direction == "infrared_to_visible" else ("visible", "infrared")
         assert s.protocol == "llcm"
@@ -68,8 +69,9 @@ def test_gallery_one_per_id_camera_and_no_ir_cam3(root):
     assert set(keys) == {(p, c) for p in LLCM_TEST for c in range(1, 10) if llcm_count(p, c, "infrared")}
     assert 3 in {r.camid for r in ds.query("visible")}
     assert [r.path for r in ds.gallery("visible", 5)] == [r.path for r in ds.gallery("visible", 5)]
-    assert any([r.path for r in ds.gallery("visible", t)] != [r.path for r in ds.gallery("visible", 0)]
-               for t in range(1, 10))
+    assert any(
+        [r.path for r in ds.gallery("visible", t)] != [r.path for r in ds.gallery("visible", 0)] for t in range(1, 10)
+    )
 
 
 def test_bad_inputs(tmp_path):

@@ -33,9 +33,11 @@ def test_manifest_bad_inputs(tmp_path):
     cases = [
         ("path,pid,camid\nx.jpg,1,1\n", r"bad\.csv:1: header must name the columns .*missing modality"),
         ("path,pid,camid,modality\nx.jpg,one,1,visible\n", r"bad\.csv:2: pid must be an integer, got 'one'"),
-        ("path,pid,camid,modality\nx.jpg,1,1,visible\ny.jpg,1,1,uv\n",
-         r"bad\.csv:3: unknown modality 'uv'; accepted, in any case -- visible: visible, vis, rgb .*"
-         r"infrared: infrared, ir, nir, thermal"),
+        (
+            "path,pid,camid,modality\nx.jpg,1,1,visible\ny.jpg,1,1,uv\n",
+            r"bad\.csv:3: unknown modality 'uv'; accepted, in any case -- visible: visible, vis, rgb .*"
+            r"infrared: infrared, ir, nir, thermal",
+        ),
         ("path,pid,camid,modality\nx.jpg,1\n", r"bad\.csv:2: expected 4 or more fields"),
         ("path,pid,camid,modality\nx.jpg,1,-2,visible\n", r"bad\.csv:2: camid must be non-negative"),
         ("path,pid,camid,modality\n", r"bad\.csv: manifest lists no images"),
@@ -65,8 +67,9 @@ def test_factory():
 def test_duplicate_and_extra_field_rows_are_errors(tmp_path):
     root = _dataset(tmp_path)
     bad = root / "bad.csv"
-    bad.write_text("path,pid,camid,modality\nimgs/a.jpg,7,1,visible\nimgs/b.jpg,7,1,visible\n"
-                   "./imgs/a.jpg,7,1,visible\n")
+    bad.write_text(
+        "path,pid,camid,modality\nimgs/a.jpg,7,1,visible\nimgs/b.jpg,7,1,visible\n./imgs/a.jpg,7,1,visible\n"
+    )
     with pytest.raises(DatasetError, match=r"bad\.csv:4: .*a\.jpg is listed twice \(first on line 2\)"):
         read_manifest(bad)
     bad.write_text("path,pid,camid,modality\nimgs/a.jpg,7,1,visible\nimgs/my,photo.jpg,7,1,visible\n")

@@ -32,8 +32,9 @@ def test_train_is_train_plus_val_ids_by_modality(root):
     assert (len(vis), len(ir)) == (expect_vis, expect_ir)
     assert all(os.path.isabs(r.path) and os.path.isfile(r.path) for r in train)
     # ids and cameras come from folder names
-    assert all(Path(r.path).parent.name == f"{r.pid:04d}" and Path(r.path).parents[1].name == f"cam{r.camid}"
-               for r in train)
+    assert all(
+        Path(r.path).parent.name == f"{r.pid:04d}" and Path(r.path).parents[1].name == f"cam{r.camid}" for r in train
+    )
 
 
 def test_query_and_gallery_match_authors_code(root):

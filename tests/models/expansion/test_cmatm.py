@@ -78,11 +78,11 @@ def test_modality_changes_output_and_samples_are_independent():
     vis, _, _ = m(x[:2], GRID, torch.full((2,), 1))
     ir, _, _ = m(x[2:], GRID, torch.full((2,), 2))
     for k in (1, 2):
-        chunk = mixed[k * B:(k + 1) * B]
-        torch.testing.assert_close(chunk[:2], vis[k * 2:(k + 1) * 2], atol=1e-5, rtol=1e-5)
-        torch.testing.assert_close(chunk[2:], ir[k * 2:(k + 1) * 2], atol=1e-5, rtol=1e-5)
+        chunk = mixed[k * B : (k + 1) * B]
+        torch.testing.assert_close(chunk[:2], vis[k * 2 : (k + 1) * 2], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(chunk[2:], ir[k * 2 : (k + 1) * 2], atol=1e-5, rtol=1e-5)
     all_vis, _, _ = m(x, GRID, torch.full((B,), 1))
-    assert (all_vis[2 * B:] - mixed[2 * B:]).abs().amax() > 1e-3  # IR samples queried differently
+    assert (all_vis[2 * B :] - mixed[2 * B :]).abs().amax() > 1e-3  # IR samples queried differently
 
 
 def test_unknown_modality_uses_mean_token():

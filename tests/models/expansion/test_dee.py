@@ -25,9 +25,9 @@ def naive(module, x: torch.Tensor, conv) -> torch.Tensor:
     for j in range(k):
         acc = 0
         for d, branch in zip(module.dilations, module.branches):
-            acc = acc + conv(spatial, branch.weight[j * hidden:(j + 1) * hidden], padding=d, dilation=d)
+            acc = acc + conv(spatial, branch.weight[j * hidden : (j + 1) * hidden], padding=d, dilation=d)
         h = F.relu(acc / len(module.dilations))
-        y = conv(h, module.fuse.weight[j * C:(j + 1) * C], module.fuse.bias[j * C:(j + 1) * C])
+        y = conv(h, module.fuse.weight[j * C : (j + 1) * C], module.fuse.bias[j * C : (j + 1) * C])
         if module.scale is not None:
             y = y * module.scale[j]
         outs.append(y.flatten(2).transpose(1, 2))

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from vireid.errors import ConfigError, ShapeError
-from vireid.models.expansion import build_expansion
 from vireid.losses.infonce import branch_infonce
+from vireid.models.expansion import build_expansion
 from vireid.models.expansion.ssdec import SSDEC
 
 B, N, C, GRID = 4, 8, 32, (4, 2)

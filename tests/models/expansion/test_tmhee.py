@@ -77,7 +77,7 @@ def test_batched_branches_match_per_branch_multihead_attention():
         xn = F.layer_norm(x, (C,))
         attn, _ = mha(xn, xn, xn, need_weights=False)
         ref = F.layer_norm(attn + x, (C,), m.norm.weight[k], m.norm.bias[k]) * m.scale[k]
-        torch.testing.assert_close(out[B * (k + 1):B * (k + 2)], ref, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(out[B * (k + 1) : B * (k + 2)], ref, atol=1e-5, rtol=1e-5)
 
 
 def test_branch_linear_shared_equals_per_branch():

@@ -37,8 +37,9 @@ def build_dataset(name: str, root: str | os.PathLike, **kwargs: Any):
     accepted = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "root")]
     unknown = sorted(set(kwargs) - set(accepted))
     if unknown:
-        raise ConfigError(f"dataset {key!r} does not take option(s) {', '.join(unknown)}; "
-                          f"accepted: {', '.join(accepted) or 'none'}")
+        raise ConfigError(
+            f"dataset {key!r} does not take option(s) {', '.join(unknown)}; accepted: {', '.join(accepted) or 'none'}"
+        )
     return cls(root, **kwargs)
 
 

@@ -56,8 +56,9 @@ def read_id_list(path: Path) -> list[int]:
             try:
                 value = int(token)
             except ValueError:
-                raise DatasetError(f"{format_location(path, lineno)}: expected comma-separated integer "
-                                   f"ids, got {token!r}") from None
+                raise DatasetError(
+                    f"{format_location(path, lineno)}: expected comma-separated integer ids, got {token!r}"
+                ) from None
             if value < 0:
                 raise DatasetError(f"{format_location(path, lineno)}: ids must be non-negative, got {value}")
             ids.append(value)
@@ -79,13 +80,13 @@ def read_path_label_file(path: Path) -> list[tuple[str, int, int]]:
         if not fields:
             continue
         if len(fields) != 2:
-            raise DatasetError(f"{format_location(path, lineno)}: expected 'relative/path label', "
-                               f"got {line.strip()!r}")
+            raise DatasetError(f"{format_location(path, lineno)}: expected 'relative/path label', got {line.strip()!r}")
         try:
             label = int(fields[1])
         except ValueError:
-            raise DatasetError(f"{format_location(path, lineno)}: label must be an integer, "
-                               f"got {fields[1]!r}") from None
+            raise DatasetError(
+                f"{format_location(path, lineno)}: label must be an integer, got {fields[1]!r}"
+            ) from None
         if label < 0:
             raise DatasetError(f"{format_location(path, lineno)}: label must be non-negative, got {label}")
         out.append((fields[0], label, lineno))
@@ -108,8 +109,9 @@ def resolve_under(root: Path, rel_path: str, index_file: Path, lineno: int) -> s
     """Absolute path of ``rel_path`` under ``root``; absolute or escaping paths are errors."""
     rel = rel_path.replace("\\", "/").lstrip("/") if not os.path.isabs(rel_path) else None
     if rel is None:
-        raise DatasetError(f"{format_location(index_file, lineno)}: expected a path relative to {root}, "
-                           f"got absolute path {rel_path!r}")
+        raise DatasetError(
+            f"{format_location(index_file, lineno)}: expected a path relative to {root}, got absolute path {rel_path!r}"
+        )
     full = os.path.normpath(os.path.join(root, rel))
     if not full.startswith(str(root) + os.sep):
         raise DatasetError(f"{format_location(index_file, lineno)}: path {rel_path!r} points outside {root}")

@@ -27,13 +27,12 @@ from __future__ import annotations
 import os
 from typing import Iterable, Iterator
 
-from vireid.data.datasets._index import (camera_from_path, check_root, read_id_list,
-                                         read_path_label_file, resolve_under)
+from vireid.data.datasets._index import camera_from_path, check_root, read_id_list, read_path_label_file, resolve_under
 from vireid.data.protocols import DIRECTIONS, EvalSplit, collect_folder_records, format_ids, sample_gallery
 from vireid.data.records import Record
+from vireid.errors import ConfigError, DatasetError
 from vireid.evaluation.protocols import LLCM as RULES
 from vireid.evaluation.protocols import PAPER_DIRECTION
-from vireid.errors import ConfigError, DatasetError
 
 VISIBLE_CAMERAS = tuple(range(1, 10))
 INFRARED_CAMERAS = (1, 2, 4, 5, 6, 7, 8, 9)
@@ -66,9 +65,10 @@ class LLCM:
     def _read_train(self) -> list[Record]:
         records: list[Record] = []
         for modality, path in self._train_files.items():
-            records += [Record(resolve_under(self.root, rel, path, lineno), label,
-                               camera_from_path(rel), modality)  # type: ignore[arg-type]
-                        for rel, label, lineno in read_path_label_file(path)]
+            records += [
+                Record(resolve_under(self.root, rel, path, lineno), label, camera_from_path(rel), modality)  # type: ignore[arg-type]
+                for rel, label, lineno in read_path_label_file(path)
+            ]
         return records
 
     @property
@@ -80,20 +80,25 @@ class LLCM:
         """Every test image of ``modality`` (ids string-sorted, cameras in order)."""
         q = collect_folder_records(self.root, _camera_dirs(modality), format_ids(self.test_ids), modality)
         if not q:
-            raise DatasetError(f"{self.root / _FOLDERS[modality][0]}: no {modality} test images "
-                               f"under cam*/<id>/ for the ids of idx/test_id.txt")
+            raise DatasetError(
+                f"{self.root / _FOLDERS[modality][0]}: no {modality} test images "
+                f"under cam*/<id>/ for the ids of idx/test_id.txt"
+            )
         return q
 
     def gallery(self, modality: str, trial: int) -> list[Record]:
         """One random ``modality`` image per (id, camera), seeded by ``trial`` as in DEEN."""
         g = sample_gallery(self.root, _camera_dirs(modality), format_ids(self.test_ids), modality, trial)
         if not g:
-            raise DatasetError(f"{self.root / _FOLDERS[modality][0]}: no {modality} gallery images "
-                               f"under cam*/<id>/ for the ids of idx/test_id.txt")
+            raise DatasetError(
+                f"{self.root / _FOLDERS[modality][0]}: no {modality} gallery images "
+                f"under cam*/<id>/ for the ids of idx/test_id.txt"
+            )
         return g
 
-    def eval_splits(self, trials: Iterable[int] = RULES.trials,
-                    directions: Iterable[str] | None = None) -> Iterator[EvalSplit]:
+    def eval_splits(
+        self, trials: Iterable[int] = RULES.trials, directions: Iterable[str] | None = None
+    ) -> Iterator[EvalSplit]:
         """For each direction (infrared -> visible first), one split per trial.
 
         ``visible_to_infrared_paper``: the authors' published orientation -- the trial's sampled
@@ -110,14 +115,20 @@ class LLCM:
             if d == PAPER_DIRECTION:
                 everything = self.query("visible")
                 for t in trials:
-                    yield EvalSplit(query=self.gallery("infrared", t), gallery=list(everything),
-                                    protocol=RULES.name, trial=t, direction=d)
+                    yield EvalSplit(
+                        query=self.gallery("infrared", t),
+                        gallery=list(everything),
+                        protocol=RULES.name,
+                        trial=t,
+                        direction=d,
+                    )
                 continue
             q_mod, g_mod = ("infrared", "visible") if d == "infrared_to_visible" else ("visible", "infrared")
             query = self.query(q_mod)
             for t in trials:
-                yield EvalSplit(query=list(query), gallery=self.gallery(g_mod, t), protocol=RULES.name,
-                                trial=t, direction=d)
+                yield EvalSplit(
+                    query=list(query), gallery=self.gallery(g_mod, t), protocol=RULES.name, trial=t, direction=d
+                )
 
     def __repr__(self) -> str:
         return f"LLCM(root={str(self.root)!r})"

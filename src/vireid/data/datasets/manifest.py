@@ -24,8 +24,8 @@ from typing import Iterable, Iterator
 from vireid.data.datasets._index import check_root
 from vireid.data.protocols import EvalSplit
 from vireid.data.records import Record
-from vireid.evaluation.protocols import DATASET_PROTOCOLS
 from vireid.errors import ConfigError, DatasetError, ShapeError, format_location
+from vireid.evaluation.protocols import DATASET_PROTOCOLS
 from vireid.modality import MODAL_INFRARED, MODAL_VISIBLE, modality_to_modal
 
 COLUMNS = ("path", "pid", "camid", "modality")
@@ -48,8 +48,10 @@ def read_manifest(path: str | os.PathLike) -> list[Record]:
             names = [h.strip().lower() for h in header]
             missing = [c for c in COLUMNS if c not in names]
             if missing:
-                raise DatasetError(f"{format_location(path, 1)}: header must name the columns "
-                                   f"{','.join(COLUMNS)}; missing {','.join(missing)}")
+                raise DatasetError(
+                    f"{format_location(path, 1)}: header must name the columns "
+                    f"{','.join(COLUMNS)}; missing {','.join(missing)}"
+                )
             col = {c: names.index(c) for c in COLUMNS}
             seen: dict[str, int] = {}
             for row in reader:
@@ -57,12 +59,16 @@ def read_manifest(path: str | os.PathLike) -> list[Record]:
                 if not row or all(not f.strip() for f in row):
                     continue
                 if len(row) > len(header):
-                    raise DatasetError(f"{format_location(path, line)}: {len(row)} fields, but the header names "
-                                       f"{len(header)} ({','.join(header)}); is a comma in a path unquoted?")
+                    raise DatasetError(
+                        f"{format_location(path, line)}: {len(row)} fields, but the header names "
+                        f"{len(header)} ({','.join(header)}); is a comma in a path unquoted?"
+                    )
                 rec = _parse_row(row, col, base, path, line)
                 if rec.path in seen:
-                    raise DatasetError(f"{format_location(path, line)}: {rec.path} is listed twice (first on line "
-                                       f"{seen[rec.path]}); each image must appear once")
+                    raise DatasetError(
+                        f"{format_location(path, line)}: {rec.path} is listed twice (first on line "
+                        f"{seen[rec.path]}); each image must appear once"
+                    )
                 seen[rec.path] = line
                 records.append(rec)
     except UnicodeDecodeError as exc:
@@ -117,8 +123,15 @@ class ManifestDataset:
 
     name = "manifest"
 
-    def __init__(self, root: str | os.PathLike, *, train: str = "train.csv", query: str = "query.csv",
-                 gallery: str = "gallery.csv", protocol: str = "llcm") -> None:
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        *,
+        train: str = "train.csv",
+        query: str = "query.csv",
+        gallery: str = "gallery.csv",
+        protocol: str = "llcm",
+    ) -> None:
         if protocol not in DATASET_PROTOCOLS:
             raise ConfigError(f"manifest protocol must be 'sysu', 'regdb' or 'llcm', got {protocol!r}")
         self.root = check_root(root, "manifest", f"a folder with {train} and/or {query} + {gallery}")
@@ -129,8 +142,9 @@ class ManifestDataset:
             raise DatasetError(f"{self.root}: no manifest found (expected {train} and/or {query} + {gallery})")
         if ("query" in present) != ("gallery" in present):
             missing = "gallery" if "query" in present else "query"
-            raise DatasetError(f"{self._files[missing]}: missing {missing} manifest "
-                               f"({query} and {gallery} come together)")
+            raise DatasetError(
+                f"{self._files[missing]}: missing {missing} manifest ({query} and {gallery} come together)"
+            )
         self._records = {k: read_manifest(self._files[k]) for k in sorted(present)}
 
     def _get(self, key: str) -> list[Record]:
@@ -142,12 +156,16 @@ class ManifestDataset:
     def train(self) -> list[Record]:
         return self._get("train")
 
-    def eval_splits(self, trials: Iterable[int] = (0,),
-                    directions: Iterable[str] | None = None) -> Iterator[EvalSplit]:
+    def eval_splits(self, trials: Iterable[int] = (0,), directions: Iterable[str] | None = None) -> Iterator[EvalSplit]:
         """The single query/gallery split (``trials`` and ``directions`` are not used)."""
         query, gallery = self._get("query"), self._get("gallery")
-        yield EvalSplit(query=query, gallery=gallery, protocol=self.protocol,  # type: ignore[arg-type]
-                        trial=0, direction=_direction(query, gallery))
+        yield EvalSplit(
+            query=query,
+            gallery=gallery,
+            protocol=self.protocol,  # type: ignore[arg-type]
+            trial=0,
+            direction=_direction(query, gallery),
+        )
 
     def __repr__(self) -> str:
         return f"ManifestDataset(root={str(self.root)!r}, protocol={self.protocol!r})"

@@ -24,8 +24,8 @@ from typing import Iterable, Iterator
 from vireid.data.datasets._index import check_root, read_path_label_file, resolve_under
 from vireid.data.protocols import DIRECTIONS, EvalSplit
 from vireid.data.records import Record
-from vireid.evaluation.protocols import REGDB as RULES
 from vireid.errors import ConfigError
+from vireid.evaluation.protocols import REGDB as RULES
 
 CAMID = {"visible": 1, "infrared": 2}
 _FILE_MODAL = {"visible": "visible", "infrared": "thermal"}
@@ -48,17 +48,21 @@ class RegDB:
             raise ConfigError(f"RegDB trial must be an integer in 1..10, got {trial!r}")
         self.root = check_root(root, "RegDB", "idx/, Visible/ and Thermal/")
         self.trial = trial
-        self._lists = {(split, modality): self._read(split, modality, trial)
-                       for split in ("train", "test") for modality in ("visible", "infrared")}
+        self._lists = {
+            (split, modality): self._read(split, modality, trial)
+            for split in ("train", "test")
+            for modality in ("visible", "infrared")
+        }
 
     def _index_file(self, split: str, modality: str, trial: int) -> Path:
         return self.root / "idx" / f"{split}_{_FILE_MODAL[modality]}_{trial}.txt"
 
     def _read(self, split: str, modality: str, trial: int) -> list[Record]:
         path = self._index_file(split, modality, trial)
-        return [Record(resolve_under(self.root, rel, path, lineno), label, CAMID[modality],
-                       modality)  # type: ignore[arg-type]
-                for rel, label, lineno in read_path_label_file(path)]
+        return [
+            Record(resolve_under(self.root, rel, path, lineno), label, CAMID[modality], modality)  # type: ignore[arg-type]
+            for rel, label, lineno in read_path_label_file(path)
+        ]
 
     @property
     def train(self) -> list[Record]:
@@ -71,8 +75,9 @@ class RegDB:
             return list(self._lists[("test", modality)])
         return self._read("test", modality, trial)
 
-    def eval_splits(self, trials: Iterable[int] | None = None,
-                    directions: Iterable[str] | None = None) -> Iterator[EvalSplit]:
+    def eval_splits(
+        self, trials: Iterable[int] | None = None, directions: Iterable[str] | None = None
+    ) -> Iterator[EvalSplit]:
         """Both directions (visible -> thermal first) of this trial's test split.
 
         ``trials`` defaults to this object's trial; other trials (1..10) read

@@ -22,8 +22,8 @@ from typing import Iterable, Iterator
 from vireid.data.datasets._index import check_root, read_id_list
 from vireid.data.protocols import EvalSplit, collect_folder_records, format_ids, sample_gallery
 from vireid.data.records import Record
-from vireid.evaluation.protocols import SYSU as RULES
 from vireid.errors import ConfigError, DatasetError
+from vireid.evaluation.protocols import SYSU as RULES
 
 VISIBLE_CAMERAS = (1, 2, 4, 5)
 INFRARED_CAMERAS = (3, 6)
@@ -71,8 +71,10 @@ class SYSUMM01:
         vis = collect_folder_records(self.root, _cams(VISIBLE_CAMERAS), ids, "visible")
         ir = collect_folder_records(self.root, _cams(INFRARED_CAMERAS), ids, "infrared")
         if not vis or not ir:
-            raise DatasetError(f"{self.root}: no {'visible' if not vis else 'infrared'} training images found "
-                               f"under cam*/<id>/ for the ids of exp/train_id.txt + exp/val_id.txt")
+            raise DatasetError(
+                f"{self.root}: no {'visible' if not vis else 'infrared'} training images found "
+                f"under cam*/<id>/ for the ids of exp/train_id.txt + exp/val_id.txt"
+            )
         self._train = vis + ir
         return list(self._train)
 
@@ -80,29 +82,39 @@ class SYSUMM01:
         """Every infrared image of the test ids (cams 3 and 6), ids in string order."""
         q = collect_folder_records(self.root, _cams(INFRARED_CAMERAS), format_ids(self.test_ids), "infrared")
         if not q:
-            raise DatasetError(f"{self.root}: no infrared query images under cam3/ or cam6/ "
-                               f"for the ids of exp/test_id.txt")
+            raise DatasetError(
+                f"{self.root}: no infrared query images under cam3/ or cam6/ for the ids of exp/test_id.txt"
+            )
         return q
 
     def gallery(self, trial: int) -> list[Record]:
         """The visible gallery of one trial (seeded by ``trial`` as in DEEN)."""
-        g = sample_gallery(self.root, _cams(GALLERY_CAMERAS[self.mode]), format_ids(self.test_ids),
-                           "visible", trial, SHOTS[self.shot])
+        g = sample_gallery(
+            self.root, _cams(GALLERY_CAMERAS[self.mode]), format_ids(self.test_ids), "visible", trial, SHOTS[self.shot]
+        )
         if not g:
-            raise DatasetError(f"{self.root}: no visible gallery images under "
-                               f"{', '.join(f'cam{c}/' for c in GALLERY_CAMERAS[self.mode])} for the test ids")
+            raise DatasetError(
+                f"{self.root}: no visible gallery images under "
+                f"{', '.join(f'cam{c}/' for c in GALLERY_CAMERAS[self.mode])} for the test ids"
+            )
         return g
 
-    def eval_splits(self, trials: Iterable[int] = RULES.trials,
-                    directions: Iterable[str] | None = None) -> Iterator[EvalSplit]:
+    def eval_splits(
+        self, trials: Iterable[int] = RULES.trials, directions: Iterable[str] | None = None
+    ) -> Iterator[EvalSplit]:
         """One infrared -> visible split per trial (the query list is shared)."""
         for d in directions or self.directions:
             if d not in self.directions:
                 raise ConfigError(f"SYSU-MM01 has only the 'infrared_to_visible' direction, got {d!r}")
         query = self.query()
         for trial in trials:
-            yield EvalSplit(query=list(query), gallery=self.gallery(int(trial)), protocol=RULES.name,
-                            trial=int(trial), direction="infrared_to_visible")
+            yield EvalSplit(
+                query=list(query),
+                gallery=self.gallery(int(trial)),
+                protocol=RULES.name,
+                trial=int(trial),
+                direction="infrared_to_visible",
+            )
 
     def __repr__(self) -> str:
         return f"SYSUMM01(root={str(self.root)!r}, mode={self.mode!r}, shot={self.shot!r})"

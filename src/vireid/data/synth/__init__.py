@@ -16,5 +16,13 @@ from vireid.data.synth.generator import (
 )
 from vireid.data.synth.layouts import LAYOUTS
 
-__all__ = ["DEFAULT_HEIGHT_RANGE", "DEFAULT_NUM_IDS", "LAYOUTS", "SynthSummary", "ensure_dataset",
-           "generate", "read_meta", "resolve_params"]
+__all__ = [
+    "DEFAULT_HEIGHT_RANGE",
+    "DEFAULT_NUM_IDS",
+    "LAYOUTS",
+    "SynthSummary",
+    "ensure_dataset",
+    "generate",
+    "read_meta",
+    "resolve_params",
+]

@@ -23,14 +23,14 @@ class Camera:
     """Background scene and sensor parameters of one camera."""
 
     camid: int
-    modality: str             # "visible" | "infrared"
-    scene: np.ndarray         # float32, (H, W, 3) visible or (H, W) infrared, values in [0, 1]
+    modality: str  # "visible" | "infrared"
+    scene: np.ndarray  # float32, (H, W, 3) visible or (H, W) infrared, values in [0, 1]
     gain: float
     cast: tuple[float, float, float]
-    offset: float             # infrared black level
-    noise: float              # base Gaussian noise sigma (fraction of full scale)
-    blur: float               # weight of the 3-tap [a, 1 - 2a, a] blur, 0 <= a < 1/3
-    low_light_prob: float     # probability that a visible image is a low-light (night) capture
+    offset: float  # infrared black level
+    noise: float  # base Gaussian noise sigma (fraction of full scale)
+    blur: float  # weight of the 3-tap [a, 1 - 2a, a] blur, 0 <= a < 1/3
+    low_light_prob: float  # probability that a visible image is a low-light (night) capture
 
 
 def _muted_colour(rng: np.random.Generator) -> np.ndarray:
@@ -73,12 +73,20 @@ def _scene(rng: np.random.Generator, shape: tuple[int, int], modality: str) -> n
     return img if modality == "visible" else img[..., 0]
 
 
-def make_camera(seed: int, layout: str, camid: int, modality: str, difficulty: float,
-                scene_shape: tuple[int, int], low_light_prob: float = 0.0) -> Camera:
+def make_camera(
+    seed: int,
+    layout: str,
+    camid: int,
+    modality: str,
+    difficulty: float,
+    scene_shape: tuple[int, int],
+    low_light_prob: float = 0.0,
+) -> Camera:
     """Deterministic camera ``camid`` of ``layout`` for ``seed`` (same inputs -> same camera)."""
     layout_code = sum(ord(c) for c in layout)
     rng = np.random.default_rng(
-        np.random.SeedSequence([int(seed), 2, layout_code, int(camid), _MODALITY_CODE[modality]]))
+        np.random.SeedSequence([int(seed), 2, layout_code, int(camid), _MODALITY_CODE[modality]])
+    )
     spread = 0.5 + float(difficulty)
     scene = _scene(rng, scene_shape, modality)
     if modality == "visible":
@@ -91,5 +99,14 @@ def make_camera(seed: int, layout: str, camid: int, modality: str, difficulty: f
         cast = (1.0, 1.0, 1.0)
         offset, blur = float(rng.uniform(0.0, 0.12)), float(rng.uniform(0.15, 0.3))
         noise = float(rng.uniform(0.015, 0.03))
-    return Camera(camid=int(camid), modality=modality, scene=scene, gain=gain, cast=cast,
-                  offset=offset, noise=noise, blur=blur, low_light_prob=float(low_light_prob))
+    return Camera(
+        camid=int(camid),
+        modality=modality,
+        scene=scene,
+        gain=gain,
+        cast=cast,
+        offset=offset,
+        noise=noise,
+        blur=blur,
+        low_light_prob=float(low_light_prob),
+    )

@@ -70,15 +70,31 @@ class SynthSummary:
         return self.num_images / self.seconds if self.seconds > 0 else float("nan")
 
     def to_json(self) -> dict[str, Any]:
-        keys = ("layout", "params", "num_ids", "num_images", "num_visible", "num_infrared",
-                "num_low_light", "num_occluded", "train_ids", "test_ids", "val_ids")
+        keys = (
+            "layout",
+            "params",
+            "num_ids",
+            "num_images",
+            "num_visible",
+            "num_infrared",
+            "num_low_light",
+            "num_occluded",
+            "train_ids",
+            "test_ids",
+            "val_ids",
+        )
         return {k: getattr(self, k) for k in keys}
 
 
-def resolve_params(layout: str, num_ids: int = DEFAULT_NUM_IDS, seed: int = 0, difficulty: float = 0.5,
-                   images_per_id_per_cam: int | None = None,
-                   height_range: Sequence[int] = DEFAULT_HEIGHT_RANGE,
-                   num_test_ids: int | None = None) -> dict[str, Any]:
+def resolve_params(
+    layout: str,
+    num_ids: int = DEFAULT_NUM_IDS,
+    seed: int = 0,
+    difficulty: float = 0.5,
+    images_per_id_per_cam: int | None = None,
+    height_range: Sequence[int] = DEFAULT_HEIGHT_RANGE,
+    num_test_ids: int | None = None,
+) -> dict[str, Any]:
     """Validate the generator parameters and return them normalised (the cache key)."""
     if layout not in LAYOUTS:
         raise ConfigError(f"unknown layout {layout!r}; expected one of {', '.join(LAYOUTS)}")
@@ -92,11 +108,19 @@ def resolve_params(layout: str, num_ids: int = DEFAULT_NUM_IDS, seed: int = 0, d
     lo, hi = (int(x) for x in height_range)
     if not 32 <= lo <= hi <= 1024:
         raise ConfigError(f"height_range must satisfy 32 <= min <= max <= 1024, got {tuple(height_range)}")
-    if num_test_ids is not None and (not isinstance(num_test_ids, (int, np.integer))
-                                     or not 1 <= int(num_test_ids) <= int(num_ids) - 2):
+    if num_test_ids is not None and (
+        not isinstance(num_test_ids, (int, np.integer)) or not 1 <= int(num_test_ids) <= int(num_ids) - 2
+    ):
         raise ConfigError(f"num_test_ids must be an integer in [1, num_ids - 2], got {num_test_ids!r}")
-    params = {"layout": layout, "num_ids": int(num_ids), "seed": int(seed), "difficulty": float(difficulty),
-              "images_per_id_per_cam": int(per_cam), "height_range": [lo, hi], "version": GENERATOR_VERSION}
+    params = {
+        "layout": layout,
+        "num_ids": int(num_ids),
+        "seed": int(seed),
+        "difficulty": float(difficulty),
+        "images_per_id_per_cam": int(per_cam),
+        "height_range": [lo, hi],
+        "version": GENERATOR_VERSION,
+    }
     if num_test_ids is not None:  # absent by default: datasets cached before this option stay valid
         params["num_test_ids"] = int(num_test_ids)
     return params
@@ -122,13 +146,27 @@ def _identity(seed: int, pid: int, difficulty: float) -> Identity:
 
 
 def _camera(params: dict, camid: int, modality: str, low_light: float) -> Camera:
-    key = (params["seed"], params["layout"], camid, modality, params["difficulty"],
-           tuple(params["height_range"]), low_light)
+    key = (
+        params["seed"],
+        params["layout"],
+        camid,
+        modality,
+        params["difficulty"],
+        tuple(params["height_range"]),
+        low_light,
+    )
     if key not in _CAMERAS:
         if len(_CAMERAS) > 256:
             _CAMERAS.clear()
-        _CAMERAS[key] = make_camera(params["seed"], params["layout"], camid, modality, params["difficulty"],
-                                    scene_shape(params["height_range"]), low_light)
+        _CAMERAS[key] = make_camera(
+            params["seed"],
+            params["layout"],
+            camid,
+            modality,
+            params["difficulty"],
+            scene_shape(params["height_range"]),
+            low_light,
+        )
     return _CAMERAS[key]
 
 
@@ -138,12 +176,18 @@ def render_job(params: dict, job: ImageJob, low_light: float) -> tuple[np.ndarra
     pose_rng = np.random.default_rng(np.random.SeedSequence([seed, *job.pose_key]))
     photo_rng = np.random.default_rng(np.random.SeedSequence([seed, *job.photo_key]))
     pose = sample_pose(pose_rng, tuple(params["height_range"]), difficulty, job.viewpoints)
-    return render(_identity(seed, job.pid, difficulty), _camera(params, job.camid, job.modality, low_light),
-                  pose, photo_rng, difficulty)
+    return render(
+        _identity(seed, job.pid, difficulty),
+        _camera(params, job.camid, job.modality, low_light),
+        pose,
+        photo_rng,
+        difficulty,
+    )
 
 
-def _render_chunk(params: dict, staging: str, jobs: list[ImageJob],
-                  low_light: dict[tuple[int, str], float]) -> tuple[int, int]:
+def _render_chunk(
+    params: dict, staging: str, jobs: list[ImageJob], low_light: dict[tuple[int, str], float]
+) -> tuple[int, int]:
     n_low = n_occ = 0
     for job in jobs:
         img, info = render_job(params, job, low_light[(job.camid, job.modality)])
@@ -167,8 +211,10 @@ def _check_out(out: Path, force: bool) -> None:
     if not out.is_dir() or not any(out.iterdir()):
         return
     if read_meta(out) is None:
-        raise DatasetError(f"{out}: folder is not empty and is not a synthetic dataset vireid wrote (no "
-                           f"{META_FILE}); vireid never deletes it -- choose a new or empty folder")
+        raise DatasetError(
+            f"{out}: folder is not empty and is not a synthetic dataset vireid wrote (no "
+            f"{META_FILE}); vireid never deletes it -- choose a new or empty folder"
+        )
     if not force:
         raise DatasetError(f"{out}: holds a synthetic dataset already; pass --force (force=True) to replace it")
 
@@ -183,10 +229,20 @@ def _swap_into_place(staging: Path, out: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def generate(out: str | os.PathLike, layout: str = "sysu", *, num_ids: int = DEFAULT_NUM_IDS, seed: int = 0,
-             difficulty: float = 0.5, images_per_id_per_cam: int | None = None,
-             height_range: Sequence[int] = DEFAULT_HEIGHT_RANGE, num_test_ids: int | None = None,
-             workers: int = 1, force: bool = False, made_by: str = "vireid synth") -> SynthSummary:
+def generate(
+    out: str | os.PathLike,
+    layout: str = "sysu",
+    *,
+    num_ids: int = DEFAULT_NUM_IDS,
+    seed: int = 0,
+    difficulty: float = 0.5,
+    images_per_id_per_cam: int | None = None,
+    height_range: Sequence[int] = DEFAULT_HEIGHT_RANGE,
+    num_test_ids: int | None = None,
+    workers: int = 1,
+    force: bool = False,
+    made_by: str = "vireid synth",
+) -> SynthSummary:
     """Write a synthetic dataset in ``layout`` ("sysu" | "regdb" | "llcm") to ``out``.
 
     Writes into a new or empty ``out``; with ``force`` it also replaces a synthetic dataset vireid
@@ -196,15 +252,15 @@ def generate(out: str | os.PathLike, layout: str = "sysu", *, num_ids: int = DEF
     """
     from vireid.utils.io import atomic_write_json, atomic_write_text, make_temp_dir
 
-    params = resolve_params(layout, num_ids, seed, difficulty, images_per_id_per_cam, height_range,
-                            num_test_ids)
+    params = resolve_params(layout, num_ids, seed, difficulty, images_per_id_per_cam, height_range, num_test_ids)
     if int(workers) < 1:
         raise ConfigError(f"workers must be >= 1, got {workers!r}")
     out = Path(out)
     _check_out(out, force)
     start = time.perf_counter()
-    plan = make_plan(layout, params["seed"], params["num_ids"], params["images_per_id_per_cam"],
-                     params.get("num_test_ids"))
+    plan = make_plan(
+        layout, params["seed"], params["num_ids"], params["images_per_id_per_cam"], params.get("num_test_ids")
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = make_temp_dir(f".{out.name}.synth-", out.parent)  # ordinary permissions once renamed
     try:
@@ -214,13 +270,22 @@ def generate(out: str | os.PathLike, layout: str = "sysu", *, num_ids: int = DEF
         for rel, text in plan.texts.items():
             atomic_write_text(staging / rel, text)
         summary = SynthSummary(
-            root=out, layout=layout, params=params, num_ids=params["num_ids"], num_images=len(plan.jobs),
+            root=out,
+            layout=layout,
+            params=params,
+            num_ids=params["num_ids"],
+            num_images=len(plan.jobs),
             num_visible=sum(j.modality == "visible" for j in plan.jobs),
             num_infrared=sum(j.modality == "infrared" for j in plan.jobs),
-            num_low_light=n_low, num_occluded=n_occ, train_ids=plan.train_ids, test_ids=plan.test_ids,
-            val_ids=plan.val_ids)
-        atomic_write_json(staging / META_FILE, {"generator": "vireid.data.synth", "made_by": made_by,
-                                                **summary.to_json()})
+            num_low_light=n_low,
+            num_occluded=n_occ,
+            train_ids=plan.train_ids,
+            test_ids=plan.test_ids,
+            val_ids=plan.val_ids,
+        )
+        atomic_write_json(
+            staging / META_FILE, {"generator": "vireid.data.synth", "made_by": made_by, **summary.to_json()}
+        )
         _check_out(out, force)  # someone may have filled it meanwhile
         _swap_into_place(staging, out)
     except BaseException:
@@ -230,8 +295,9 @@ def generate(out: str | os.PathLike, layout: str = "sysu", *, num_ids: int = DEF
     return summary
 
 
-def _run_jobs(params: dict, staging: Path, jobs: list[ImageJob],
-              low_light: dict[tuple[int, str], float], workers: int) -> tuple[int, int]:
+def _run_jobs(
+    params: dict, staging: Path, jobs: list[ImageJob], low_light: dict[tuple[int, str], float], workers: int
+) -> tuple[int, int]:
     if workers == 1 or len(jobs) < 64:
         return _render_chunk(params, str(staging), jobs, low_light)
     n_chunks = 4 * workers
@@ -239,8 +305,9 @@ def _run_jobs(params: dict, staging: Path, jobs: list[ImageJob],
     # spawn, not fork: the parent may hold torch / BLAS threads
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        results = list(pool.map(_render_chunk, [params] * n_chunks, [str(staging)] * n_chunks,
-                                chunks, [low_light] * n_chunks))
+        results = list(
+            pool.map(_render_chunk, [params] * n_chunks, [str(staging)] * n_chunks, chunks, [low_light] * n_chunks)
+        )
     return sum(r[0] for r in results), sum(r[1] for r in results)
 
 
@@ -261,8 +328,9 @@ def settings_diff(meta: dict[str, Any], wanted: dict[str, Any]) -> str:
     return ", ".join(f"{k} {have.get(k, 'unset')} (wanted {wanted.get(k, 'unset')})" for k in keys)
 
 
-def ensure_dataset(root: str | os.PathLike, layout: str = "sysu", *, workers: int = 1, force: bool = False,
-                   **params: Any) -> SynthSummary:
+def ensure_dataset(
+    root: str | os.PathLike, layout: str = "sysu", *, workers: int = 1, force: bool = False, **params: Any
+) -> SynthSummary:
     """Return the synthetic dataset at ``root``, generating it only where there is none.
 
     The dataset's ``synth.json`` records its settings (the normalised generator parameters):
@@ -278,12 +346,16 @@ def ensure_dataset(root: str | os.PathLike, layout: str = "sysu", *, workers: in
         fields = {k: meta[k] for k in SynthSummary.__dataclass_fields__ if k in meta}
         return SynthSummary(root=root, cached=True, **fields)
     if meta is None and root.is_dir() and any(root.iterdir()):
-        raise DatasetError(f"{root}: exists, is not empty and holds no {META_FILE}; "
-                           "refusing to overwrite it with a synthetic dataset")
+        raise DatasetError(
+            f"{root}: exists, is not empty and holds no {META_FILE}; refusing to overwrite it with a synthetic dataset"
+        )
     if meta is not None and not force:
-        raise DatasetError(f"{root}: holds a synthetic dataset made with other settings "
-                           f"({settings_diff(meta, wanted)}); vireid does not replace it unless asked: "
-                           "use another data.root, train on it as it is with data.synth=null, or replace "
-                           "it with data.synth.force=true")
-    return generate(root, force=True, workers=workers, made_by="config",
-                    **{k: v for k, v in wanted.items() if k != "version"})
+        raise DatasetError(
+            f"{root}: holds a synthetic dataset made with other settings "
+            f"({settings_diff(meta, wanted)}); vireid does not replace it unless asked: "
+            "use another data.root, train on it as it is with data.synth=null, or replace "
+            "it with data.synth.force=true"
+        )
+    return generate(
+        root, force=True, workers=workers, made_by="config", **{k: v for k, v in wanted.items() if k != "version"}
+    )

@@ -42,9 +42,9 @@ class Identity:
 
     pid: int
     gender: str
-    height: float        # person height as a fraction of the image height
-    build: float         # width multiplier
-    leg_ratio: float     # legs (hip to sole) as a fraction of the body height
+    height: float  # person height as a fraction of the image height
+    build: float  # width multiplier
+    leg_ratio: float  # legs (hip to sole) as a fraction of the body height
     head_scale: float
     skin_rgb: tuple[float, float, float]
     skin_emis: float
@@ -67,7 +67,7 @@ class Identity:
     backpack_rgb: tuple[float, float, float]
     backpack_emis: float
     bag: bool
-    bag_side: int        # +1 right hand, -1 left hand (front view)
+    bag_side: int  # +1 right hand, -1 left hand (front view)
     bag_rgb: tuple[float, float, float]
     bag_emis: float
     hat: bool

@@ -49,8 +49,8 @@ class ImageJob:
     pid: int
     camid: int
     modality: str
-    pose_key: tuple[int, ...]    # seeds the geometry stream (shared by a RegDB pair)
-    photo_key: tuple[int, ...]   # seeds the photographic stream
+    pose_key: tuple[int, ...]  # seeds the geometry stream (shared by a RegDB pair)
+    photo_key: tuple[int, ...]  # seeds the photographic stream
     viewpoints: tuple[str, ...] = ("front", "back", "side")
 
 
@@ -58,7 +58,7 @@ class ImageJob:
 class Plan:
     jobs: list[ImageJob]
     texts: dict[str, str]
-    cameras: dict[tuple[int, str], float]            # (camid, modality) -> low-light probability
+    cameras: dict[tuple[int, str], float]  # (camid, modality) -> low-light probability
     train_ids: list[int]
     test_ids: list[int]
     val_ids: list[int] = field(default_factory=list)
@@ -68,12 +68,13 @@ def _rng(seed: int, *key: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([int(seed), *map(int, key)]))
 
 
-def _split_ids(seed: int, tag: int, ids: list[int], test_fraction: float,
-               val_fraction: float = 0.0, num_test: int | None = None) -> tuple[list[int], list[int], list[int]]:
+def _split_ids(
+    seed: int, tag: int, ids: list[int], test_fraction: float, val_fraction: float = 0.0, num_test: int | None = None
+) -> tuple[list[int], list[int], list[int]]:
     perm = [ids[i] for i in _rng(seed, 3, tag).permutation(len(ids))]
     n_test = max(1, int(round(test_fraction * len(ids)))) if num_test is None else int(num_test)
     n_val = int(round(val_fraction * len(ids)))
-    test, val, train = perm[:n_test], perm[n_test:n_test + n_val], perm[n_test + n_val:]
+    test, val, train = perm[:n_test], perm[n_test : n_test + n_val], perm[n_test + n_val :]
     return sorted(train), sorted(val), sorted(test)
 
 
@@ -100,10 +101,17 @@ def plan_sysu(seed: int, num_ids: int, per_cam: int, num_test: int | None = None
     for pid in ids:
         for cam, modality in _presence(seed, 1, pid, cams, 0.9):
             for k in range(1, per_cam + 1):
-                jobs.append(ImageJob(f"cam{cam}/{pid:04d}/{k:04d}.jpg", pid, cam, modality,
-                                     pose_key=(6, 1, pid, cam, k), photo_key=(7, 1, pid, cam, k)))
-    texts = {"exp/train_id.txt": _ids_line(train), "exp/val_id.txt": _ids_line(val),
-             "exp/test_id.txt": _ids_line(test)}
+                jobs.append(
+                    ImageJob(
+                        f"cam{cam}/{pid:04d}/{k:04d}.jpg",
+                        pid,
+                        cam,
+                        modality,
+                        pose_key=(6, 1, pid, cam, k),
+                        photo_key=(7, 1, pid, cam, k),
+                    )
+                )
+    texts = {"exp/train_id.txt": _ids_line(train), "exp/val_id.txt": _ids_line(val), "exp/test_id.txt": _ids_line(test)}
     return Plan(jobs, texts, {cam: 0.0 for cam in cams}, train, test, val)
 
 
@@ -122,8 +130,17 @@ def plan_regdb(seed: int, num_ids: int, per_cam: int, num_test: int | None = Non
             for camid, modality, folder, letter in ((1, "visible", "Visible", "v"), (2, "infrared", "Thermal", "t")):
                 rel = f"{folder}/{pid}/{gender}_{view}_{letter}_{serial:05d}_{pid}.bmp"
                 names.setdefault((pid, modality), []).append(rel)
-                jobs.append(ImageJob(rel, pid, camid, modality, pose_key=(6, 2, pid, 0, k),
-                                     photo_key=(7, 2, pid, camid, k), viewpoints=(view,)))
+                jobs.append(
+                    ImageJob(
+                        rel,
+                        pid,
+                        camid,
+                        modality,
+                        pose_key=(6, 2, pid, 0, k),
+                        photo_key=(7, 2, pid, camid, k),
+                        viewpoints=(view,),
+                    )
+                )
     texts = {}
     for trial in REGDB_TRIALS:
         train, _, test = _split_ids(seed, 100 + trial, ids, test_fraction=0.5, num_test=num_test)
@@ -151,13 +168,23 @@ def plan_llcm(seed: int, num_ids: int, per_cam: int, num_test: int | None = None
             for k in range(1, per_cam + 1):
                 rel = f"{prefix}_{mod_tag}/cam{cam}/{pid:04d}/{pid:04d}_c{cam:02d}_f{k:04d}_{mod_tag}.jpg"
                 mcode = 0 if modality == "visible" else 1
-                jobs.append(ImageJob(rel, pid, cam, modality, pose_key=(6, 3, pid, cam * 2 + mcode, k),
-                                     photo_key=(7, 3, pid, cam * 2 + mcode, k)))
+                jobs.append(
+                    ImageJob(
+                        rel,
+                        pid,
+                        cam,
+                        modality,
+                        pose_key=(6, 3, pid, cam * 2 + mcode, k),
+                        photo_key=(7, 3, pid, cam * 2 + mcode, k),
+                    )
+                )
                 if prefix == "train":
                     lines[modality].append(f"{rel} {label_of[pid]}")
-    texts = {"idx/train_vis.txt": "\n".join(lines["visible"]) + "\n",
-             "idx/train_nir.txt": "\n".join(lines["infrared"]) + "\n",
-             "idx/test_id.txt": _ids_line(test)}
+    texts = {
+        "idx/train_vis.txt": "\n".join(lines["visible"]) + "\n",
+        "idx/train_nir.txt": "\n".join(lines["infrared"]) + "\n",
+        "idx/test_id.txt": _ids_line(test),
+    }
     cameras = {(c, "visible"): low_light[c] for c in LLCM_VIS_CAMS}
     cameras.update({(c, "infrared"): 0.0 for c in LLCM_NIR_CAMS})
     return Plan(jobs, texts, cameras, train, test)

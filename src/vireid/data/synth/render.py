@@ -30,17 +30,18 @@ class Pose:
 
     height: int
     width: int
-    view: str        # "front" | "back" | "side"
-    facing: int      # +1 / -1: direction a side view faces
-    scale: float     # multiplies the identity's height fraction
-    dx: float        # horizontal shift, fraction of the width
-    dy: float        # vertical placement in [-0.5, 0.5] of the free space
+    view: str  # "front" | "back" | "side"
+    facing: int  # +1 / -1: direction a side view faces
+    scale: float  # multiplies the identity's height fraction
+    dx: float  # horizontal shift, fraction of the width
+    dy: float  # vertical placement in [-0.5, 0.5] of the free space
     arm_swing: float
     stride: float
 
 
-def sample_pose(rng: np.random.Generator, height_range: tuple[int, int], difficulty: float,
-                viewpoints: tuple[str, ...] = VIEWPOINTS) -> Pose:
+def sample_pose(
+    rng: np.random.Generator, height_range: tuple[int, int], difficulty: float, viewpoints: tuple[str, ...] = VIEWPOINTS
+) -> Pose:
     """Crop size (height:width about 2:1), viewpoint and jitter scaled by ``difficulty``."""
     h = int(rng.integers(height_range[0], height_range[1] + 1))
     aspect = float(rng.uniform(1.8, 2.25))
@@ -68,12 +69,14 @@ class _Canvas:
         self.u = ((np.arange(self.w, dtype=np.float32) + 0.5 - cx) / person_height)[None, :]
 
     def _rows(self, v0: float, v1: float) -> slice:
-        return slice(min(max(round(self.top + v0 * self.ph), 0), self.h),
-                     min(max(round(self.top + v1 * self.ph), 0), self.h))
+        return slice(
+            min(max(round(self.top + v0 * self.ph), 0), self.h), min(max(round(self.top + v1 * self.ph), 0), self.h)
+        )
 
     def _cols(self, u0: float, u1: float) -> slice:
-        return slice(min(max(round(self.cx + u0 * self.ph), 0), self.w),
-                     min(max(round(self.cx + u1 * self.ph), 0), self.w))
+        return slice(
+            min(max(round(self.cx + u0 * self.ph), 0), self.w), min(max(round(self.cx + u1 * self.ph), 0), self.w)
+        )
 
     def rect(self, v0: float, v1: float, u0: float, u1: float, material: int) -> None:
         self.mat[self._rows(v0, v1), self._cols(u0, u1)] = material
@@ -96,14 +99,14 @@ def material_map(ident: Identity, pose: Pose) -> tuple[np.ndarray, np.ndarray, f
     side = pose.view == "side"
     back = pose.view == "back"
     f = pose.facing
-    tw = 0.12 * ident.build * (0.62 if side else 1.0)       # torso half-width
-    t0, t_bot = 0.15, 1.0 - ident.leg_ratio                  # torso top / hip line
+    tw = 0.12 * ident.build * (0.62 if side else 1.0)  # torso half-width
+    t0, t_bot = 0.15, 1.0 - ident.leg_ratio  # torso top / hip line
     leg_len = 0.965 - t_bot
     lw = 0.045 * ident.build
     hry, hrx = 0.062 * ident.head_scale, (0.055 if side else 0.05) * ident.head_scale
     hv, hu = 0.075, (0.012 * f if side else 0.0)
 
-    if ident.backpack and side:                              # behind the body
+    if ident.backpack and side:  # behind the body
         c.rect(0.18, 0.44, *sorted((-f * (tw + 0.075), -f * (tw - 0.01))), BACKPACK)
     # legs (trousers or shorts), shoes, hips
     lower_to = t_bot + (0.35 * leg_len if ident.shorts else leg_len)
@@ -152,8 +155,13 @@ def material_map(ident: Identity, pose: Pose) -> tuple[np.ndarray, np.ndarray, f
             if ident.print_code >> k & 1:
                 r, col = divmod(k, 3)
                 col = 2 - col if back else col
-                c.rect(va + (vb - va) * r / 3, va + (vb - va) * (r + 1) / 3,
-                       ua + (ub - ua) * col / 3, ua + (ub - ua) * (col + 1) / 3, PRINT)
+                c.rect(
+                    va + (vb - va) * r / 3,
+                    va + (vb - va) * (r + 1) / 3,
+                    ua + (ub - ua) * col / 3,
+                    ua + (ub - ua) * (col + 1) / 3,
+                    PRINT,
+                )
     # neck, head, hair
     c.rect(0.12, t0 + 0.01, hu - 0.022, hu + 0.022, SKIN)
     head = c.ellipse_mask(hv, hu, hry, hrx)
@@ -200,11 +208,11 @@ def add_occluder(mat: np.ndarray, rng: np.random.Generator) -> None:
     if rng.random() < 0.5:
         y0 = int(h * (1.0 - rng.uniform(0.15, 0.35)))
         x0 = int(w * rng.uniform(-0.3, 0.5))
-        mat[y0:, max(x0, 0):max(x0 + int(w * rng.uniform(0.5, 1.2)), 0)] = OCC
+        mat[y0:, max(x0, 0) : max(x0 + int(w * rng.uniform(0.5, 1.2)), 0)] = OCC
     else:
         pw = max(2, int(w * rng.uniform(0.1, 0.25)))
         x0 = int(rng.integers(0, max(1, w - pw)))
-        mat[:, x0:x0 + pw] = OCC
+        mat[:, x0 : x0 + pw] = OCC
 
 
 def _blur(img: np.ndarray, a: float) -> np.ndarray:
@@ -229,8 +237,9 @@ def _to_uint8(img: np.ndarray) -> np.ndarray:
     return np.clip(img * 255.0 + 0.5, 0.0, 255.0).astype(np.uint8)
 
 
-def render(ident: Identity, camera: Camera, pose: Pose, rng: np.random.Generator,
-           difficulty: float = 0.5) -> tuple[np.ndarray, dict]:
+def render(
+    ident: Identity, camera: Camera, pose: Pose, rng: np.random.Generator, difficulty: float = 0.5
+) -> tuple[np.ndarray, dict]:
     """Render one crop; returns (uint8 array (H, W, 3), info) where info records low light / occluder.
 
     ``rng`` drives everything photographic (background window, illumination jitter, occluder,
@@ -242,7 +251,7 @@ def render(ident: Identity, camera: Camera, pose: Pose, rng: np.random.Generator
     sh, sw = camera.scene.shape[:2]
     oy = int(rng.integers(0, sh - h + 1))
     ox = int(rng.integers(0, sw - w + 1))
-    bg = camera.scene[oy:oy + h, ox:ox + w]
+    bg = camera.scene[oy : oy + h, ox : ox + w]
     occluded = bool(rng.random() < 0.3 * difficulty)
     if occluded:
         add_occluder(mat, rng)
@@ -251,9 +260,23 @@ def render(ident: Identity, camera: Camera, pose: Pose, rng: np.random.Generator
     fg = mat > 0
     info = {"view": pose.view, "occluded": occluded, "low_light": False}
     if camera.modality == "visible":
-        lut = np.array([(0, 0, 0), ident.skin_rgb, ident.hair_rgb, ident.upper_rgb, ident.upper2_rgb,
-                        ident.lower_rgb, ident.shoe_rgb, ident.backpack_rgb, ident.bag_rgb, ident.hat_rgb,
-                        occ_value, ident.print_rgb], dtype=np.float32)
+        lut = np.array(
+            [
+                (0, 0, 0),
+                ident.skin_rgb,
+                ident.hair_rgb,
+                ident.upper_rgb,
+                ident.upper2_rgb,
+                ident.lower_rgb,
+                ident.shoe_rgb,
+                ident.backpack_rgb,
+                ident.bag_rgb,
+                ident.hat_rgb,
+                occ_value,
+                ident.print_rgb,
+            ],
+            dtype=np.float32,
+        )
         img = np.where(fg[..., None], lut[mat] * shade[..., None], bg)
         gain = camera.gain * (1.0 + float(rng.uniform(-0.08, 0.08)) * spread)
         cast = np.asarray(camera.cast, np.float32) * (1.0 + rng.uniform(-0.03, 0.03, 3).astype(np.float32) * spread)
@@ -266,9 +289,23 @@ def render(ident: Identity, camera: Camera, pose: Pose, rng: np.random.Generator
         img = _blur(img * (gain * cast), camera.blur)
         img += rng.standard_normal(img.shape, dtype=np.float32) * np.float32(sigma)
         return _to_uint8(img), info
-    lut_ir = np.array([0.0, ident.skin_emis, ident.hair_emis, ident.upper_emis, ident.upper2_emis,
-                       ident.lower_emis, ident.shoe_emis, ident.backpack_emis, ident.bag_emis, ident.hat_emis,
-                       occ_emis, ident.print_emis], dtype=np.float32)
+    lut_ir = np.array(
+        [
+            0.0,
+            ident.skin_emis,
+            ident.hair_emis,
+            ident.upper_emis,
+            ident.upper2_emis,
+            ident.lower_emis,
+            ident.shoe_emis,
+            ident.backpack_emis,
+            ident.bag_emis,
+            ident.hat_emis,
+            occ_emis,
+            ident.print_emis,
+        ],
+        dtype=np.float32,
+    )
     val = np.where(fg, lut_ir[mat] * (0.85 + 0.15 * shade), bg)
     gain = camera.gain * (1.0 + float(rng.uniform(-0.1, 0.1)) * spread)
     offset = camera.offset + float(rng.uniform(-0.04, 0.04)) * spread

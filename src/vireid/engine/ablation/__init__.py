@@ -21,11 +21,39 @@ Keys joined by ``+`` form one *linked* axis whose values are YAML lists, one ite
 """
 
 from vireid.engine.ablation.grid import combinations, overrides, parse_grid, slug, split_values
-from vireid.engine.ablation.report import (REPORTED_SCORES, RunResult, combo_label, markdown_table, mean_std, notes,
-                                          plot, report_markdown, summarize)
+from vireid.engine.ablation.report import (
+    REPORTED_SCORES,
+    RunResult,
+    combo_label,
+    markdown_table,
+    mean_std,
+    notes,
+    plot,
+    report_markdown,
+    summarize,
+)
 from vireid.engine.ablation.runner import reference_combos, run_ablation
 from vireid.engine.ablation.stats import PairedDiff, paired_difference, t_quantile, verdict
 
-__all__ = ["PairedDiff", "REPORTED_SCORES", "RunResult", "combinations", "combo_label", "markdown_table", "mean_std",
-           "notes", "overrides", "paired_difference", "parse_grid", "plot", "reference_combos", "report_markdown",
-           "run_ablation", "slug", "split_values", "summarize", "t_quantile", "verdict"]
+__all__ = [
+    "PairedDiff",
+    "REPORTED_SCORES",
+    "RunResult",
+    "combinations",
+    "combo_label",
+    "markdown_table",
+    "mean_std",
+    "notes",
+    "overrides",
+    "paired_difference",
+    "parse_grid",
+    "plot",
+    "reference_combos",
+    "report_markdown",
+    "run_ablation",
+    "slug",
+    "split_values",
+    "summarize",
+    "t_quantile",
+    "verdict",
+]

@@ -45,8 +45,9 @@ def parse_grid(items: Sequence[str]) -> dict[str, list[str]]:
         key = key.strip()
         values = split_values(raw)
         if len(values) < 2:
-            raise ConfigError(f"--grid: {item!r} has one value; an axis needs two or more (v1,v2); a fixed "
-                              "setting goes after --set")
+            raise ConfigError(
+                f"--grid: {item!r} has one value; an axis needs two or more (v1,v2); a fixed setting goes after --set"
+            )
         if key in grid:
             raise ConfigError(f"--grid: {key} is given twice")
         for v in values:
@@ -58,8 +59,10 @@ def parse_grid(items: Sequence[str]) -> dict[str, list[str]]:
                 raise ConfigError(f"--grid: value {v!r} of {key} is not valid YAML ({yaml_problem(exc)[1]})") from None
             linked = key.split("+")
             if len(linked) > 1 and (not isinstance(parsed, list) or len(parsed) != len(linked)):
-                raise ConfigError(f"--grid: {key} links {len(linked)} keys, so each value must be a list "
-                                  f"of {len(linked)} items; got {v!r}")
+                raise ConfigError(
+                    f"--grid: {key} links {len(linked)} keys, so each value must be a list "
+                    f"of {len(linked)} items; got {v!r}"
+                )
         grid[key] = values
     if not grid:
         raise ConfigError("--grid: give at least one key=v1,v2")

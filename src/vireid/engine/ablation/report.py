@@ -26,8 +26,18 @@ CONFIDENCE = 0.95
 REFERENCE = "reference"
 _NAMES = {"rank1": "Rank-1", "mAP": "mAP", "mINP": "mINP"}
 
-__all__ = ["COMPARED_SCORES", "REPORTED_SCORES", "RunResult", "combo_label", "markdown_table", "mean_std", "notes",
-           "plot", "report_markdown", "summarize"]
+__all__ = [
+    "COMPARED_SCORES",
+    "REPORTED_SCORES",
+    "RunResult",
+    "combo_label",
+    "markdown_table",
+    "mean_std",
+    "notes",
+    "plot",
+    "report_markdown",
+    "summarize",
+]
 
 
 @dataclass(frozen=True)
@@ -73,8 +83,9 @@ def summarize(results: Sequence[RunResult], confidence: float = CONFIDENCE) -> l
         if entry["reference"]:
             entry["verdict"] = REFERENCE
         elif ref is not None:
-            entry["diff"] = {m: paired_difference({r.seed: r.metrics[m] for r in runs}, ref[m], confidence)
-                             for m in COMPARED_SCORES}
+            entry["diff"] = {
+                m: paired_difference({r.seed: r.metrics[m] for r in runs}, ref[m], confidence) for m in COMPARED_SCORES
+            }
             entry["verdict"] = verdict(entry["diff"][COMPARED_SCORES[0]])
         out.append(entry)
     return out
@@ -91,16 +102,26 @@ def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
     keys = sorted({k for r in rows for k in r["combo"]})
     compared = any(r.get("verdict") for r in rows)
     conf = next((d.confidence for r in rows if r.get("diff") for d in r["diff"].values()), CONFIDENCE)
-    extra = ([f"Δ {_NAMES[m]} (pp) [{100 * conf:.0f} % CI]" for m in COMPARED_SCORES]
-             + [f"verdict ({_NAMES[COMPARED_SCORES[0]]})"]) if compared else []
-    head = "| " + " | ".join(keys + ["Rank-1 (%)", "mAP (%)", "mINP (%)"] + extra
-                             + ["train (s)", "params (M)", "seeds"]) + " |"
+    extra = (
+        (
+            [f"Δ {_NAMES[m]} (pp) [{100 * conf:.0f} % CI]" for m in COMPARED_SCORES]
+            + [f"verdict ({_NAMES[COMPARED_SCORES[0]]})"]
+        )
+        if compared
+        else []
+    )
+    head = (
+        "| "
+        + " | ".join(keys + ["Rank-1 (%)", "mAP (%)", "mINP (%)"] + extra + ["train (s)", "params (M)", "seeds"])
+        + " |"
+    )
     lines = [head, "|" + "---|" * (len(keys) + 6 + len(extra))]
     for r in rows:
         cells = [str(r["combo"].get(k, "(base)")) for k in keys]
         spread = len(r["seeds"]) > 1  # a std needs two seeds at least
-        cells += [f"{100 * r[m][0]:.1f} ± {100 * r[m][1]:.1f}" if spread else f"{100 * r[m][0]:.1f}"
-                  for m in REPORTED_SCORES]
+        cells += [
+            f"{100 * r[m][0]:.1f} ± {100 * r[m][1]:.1f}" if spread else f"{100 * r[m][0]:.1f}" for m in REPORTED_SCORES
+        ]
         if compared:
             if r.get("diff"):
                 cells += [_diff_cell(r["diff"][m]) for m in COMPARED_SCORES]
@@ -118,12 +139,14 @@ def notes(rows: Sequence[dict[str, Any]]) -> str:
     if ref is None:
         return ""
     conf = next((d.confidence for r in rows if r.get("diff") for d in r["diff"].values()), CONFIDENCE)
-    return (f"Δ: difference to the reference cell ({combo_label(ref['combo'])}: the base config, or the first cell "
-            f"when no cell is the base config), paired by seed, "
-            f"in percentage points, with its {100 * conf:.0f} % Student-t interval (n - 1 degrees of freedom). "
-            f"Verdict from the Rank-1 interval: better / worse when it excludes 0, no difference at this scale "
-            f"when it holds 0 (a statement about these seeds and this training budget only); one seed gives no "
-            f"interval.")
+    return (
+        f"Δ: difference to the reference cell ({combo_label(ref['combo'])}: the base config, or the first cell "
+        f"when no cell is the base config), paired by seed, "
+        f"in percentage points, with its {100 * conf:.0f} % Student-t interval (n - 1 degrees of freedom). "
+        f"Verdict from the Rank-1 interval: better / worse when it excludes 0, no difference at this scale "
+        f"when it holds 0 (a statement about these seeds and this training budget only); one seed gives no "
+        f"interval."
+    )
 
 
 def report_markdown(rows: Sequence[dict[str, Any]]) -> str:
@@ -153,14 +176,24 @@ def plot(rows: Sequence[dict[str, Any]], out: Path) -> Path:
     spread = min(seeds) > 1  # error bars only where every bar has two seeds or more
     colours = {"rank1": "tab:blue", "mAP": "tab:orange"}
     for off, m in ((-width / 2, "rank1"), (width / 2, "mAP")):
-        ax.bar([i + off for i in x], [100 * r[m][0] for r in rows], width,
-               yerr=[100 * r[m][1] for r in rows] if spread else None, label=_NAMES[m], color=colours[m],
-               capsize=3)
+        ax.bar(
+            [i + off for i in x],
+            [100 * r[m][0] for r in rows],
+            width,
+            yerr=[100 * r[m][1] for r in rows] if spread else None,
+            label=_NAMES[m],
+            color=colours[m],
+            capsize=3,
+        )
     ax.set_ylabel("metric (%)")
     ax.legend()
     n = "/".join(map(str, seeds))
-    ax.set_title(f"ablation: mean ± std over {n} seeds" if spread else
-                 f"ablation: {'one seed, no error bars' if seeds == [1] else f'mean over {n} seeds'}", fontsize=9)
+    ax.set_title(
+        f"ablation: mean ± std over {n} seeds"
+        if spread
+        else f"ablation: {'one seed, no error bars' if seeds == [1] else f'mean over {n} seeds'}",
+        fontsize=9,
+    )
     bottom = ax
     if compared:
         bottom = ax_d
@@ -168,15 +201,28 @@ def plot(rows: Sequence[dict[str, Any]], out: Path) -> Path:
         intervals = any(d.significant is not None for r in rows if r.get("diff") for d in r["diff"].values())
         for off, m in ((-width / 2, "rank1"), (width / 2, "mAP")):
             means = [100 * r["diff"][m].mean if r.get("diff") else 0.0 for r in rows]
-            errs = [100 * r["diff"][m].half_width if r.get("diff") and r["diff"][m].significant is not None else 0.0
-                    for r in rows]
-            ax_d.bar([i + off for i in x], means, width, yerr=errs if intervals else None,
-                     label=f"Δ {_NAMES[m]}", color=colours[m], capsize=3)
+            errs = [
+                100 * r["diff"][m].half_width if r.get("diff") and r["diff"][m].significant is not None else 0.0
+                for r in rows
+            ]
+            ax_d.bar(
+                [i + off for i in x],
+                means,
+                width,
+                yerr=errs if intervals else None,
+                label=f"Δ {_NAMES[m]}",
+                color=colours[m],
+                capsize=3,
+            )
         ax_d.axhline(0.0, color="black", linewidth=0.8)
         ax_d.set_ylabel("Δ vs reference (pp)")
         ax_d.legend(fontsize=8)
-        ax_d.set_title(f"paired difference to the reference cell, {100 * conf:.0f} % CI (Student t) over seeds"
-                       if intervals else "paired difference to the reference cell (one seed: no interval)", fontsize=9)
+        ax_d.set_title(
+            f"paired difference to the reference cell, {100 * conf:.0f} % CI (Student t) over seeds"
+            if intervals
+            else "paired difference to the reference cell (one seed: no interval)",
+            fontsize=9,
+        )
     bottom.set_xticks(x)
     bottom.set_xticklabels(_labels(rows), rotation=35, ha="right", fontsize=7)
     bottom.set_xlabel("configuration (grid values)", fontsize=8)

@@ -15,8 +15,9 @@ from vireid.errors import ConfigError
 from vireid.utils.io import atomic_write_json, atomic_write_text
 
 
-def _train_one(train_fn: Callable[..., Any], cfg: Config, run_dir: Path, threads: int | None,
-               resume: bool = False) -> tuple[dict[str, float], float, int]:
+def _train_one(
+    train_fn: Callable[..., Any], cfg: Config, run_dir: Path, threads: int | None, resume: bool = False
+) -> tuple[dict[str, float], float, int]:
     """Train and test one run; (mean metrics, train seconds, parameters).  Picklable for workers.
 
     ``train_fn(cfg, run_dir, quiet=True[, resume=True])`` returns a
@@ -30,16 +31,20 @@ def _train_one(train_fn: Callable[..., Any], cfg: Config, run_dir: Path, threads
     summary = result.summary
     params = sum(p.numel() for p in result.model.parameters())
     mean = summary["mean"]
-    return ({m: float(mean[m]) for m in REPORTED_SCORES},
-            float(summary.get("train_seconds", time.perf_counter() - t0)), params)
+    return (
+        {m: float(mean[m]) for m in REPORTED_SCORES},
+        float(summary.get("train_seconds", time.perf_counter() - t0)),
+        params,
+    )
 
 
 def _config_key(cfg: Config) -> str:
     return json.dumps(asdict(cfg), sort_keys=True, default=str)
 
 
-def _finished(out: Path, run_dir: Path, combo: dict[str, str], seed: int, cfg: Config
-              ) -> tuple[dict[str, float], float, int] | None:
+def _finished(
+    out: Path, run_dir: Path, combo: dict[str, str], seed: int, cfg: Config
+) -> tuple[dict[str, float], float, int] | None:
     """The recorded result of a finished run of ``cfg`` (its ``metrics.json`` written, its
     ``config.yaml`` the same settings up to :data:`~vireid.config.schema.RESULT_NEUTRAL` keys, its
     row in ``results.json``), else None: the run is then resumed (e.g. more epochs, another
@@ -51,8 +56,10 @@ def _finished(out: Path, run_dir: Path, combo: dict[str, str], seed: int, cfg: C
     if not (run_dir / "metrics.json").is_file() or not (run_dir / "config.yaml").is_file():
         return None
     if resume_diff(run_dir, cfg):
-        raise ConfigError(f"{run_dir}/config.yaml: this run was trained with other settings than the grid "
-                          "now gives it; --resume continues the same grid (use another --out for a new one)")
+        raise ConfigError(
+            f"{run_dir}/config.yaml: this run was trained with other settings than the grid "
+            "now gives it; --resume continues the same grid (use another --out for a new one)"
+        )
     if any(not k.startswith(RESULT_NEUTRAL) for k in config_diff(load_config(run_dir / "config.yaml"), cfg)):
         return None
     try:
@@ -73,9 +80,18 @@ def reference_combos(base: Config, combos: Sequence[dict[str, str]]) -> list[dic
     return same or list(combos[:1])
 
 
-def run_ablation(base: Config, grid: dict[str, list[str]], out: str | Path, *, seeds: Sequence[int] = (0, 1),
-                 mode: str = "product", train_fn: Callable[..., Any] | None = None, jobs: int = 1,
-                 resume: bool = False, log: Callable[[str], None] = print) -> list[dict[str, Any]]:
+def run_ablation(
+    base: Config,
+    grid: dict[str, list[str]],
+    out: str | Path,
+    *,
+    seeds: Sequence[int] = (0, 1),
+    mode: str = "product",
+    train_fn: Callable[..., Any] | None = None,
+    jobs: int = 1,
+    resume: bool = False,
+    log: Callable[[str], None] = print,
+) -> list[dict[str, Any]]:
     """Train and test every combination x seed; write results.json, ablation.md and ablation.png.
 
     The rows (:func:`vireid.engine.ablation.report.summarize`) compare every cell with the
@@ -100,19 +116,30 @@ def run_ablation(base: Config, grid: dict[str, list[str]], out: str | Path, *, s
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{out}: exists and is not a folder; --out names the ablation's folder")
     with RunLock(out, log=log):  # one ablation per folder (each run folder is locked by its training too)
-        return _run_ablation(base, grid, out, seeds=seeds, mode=mode, train_fn=train_fn, jobs=jobs,
-                             resume=resume, log=log)
+        return _run_ablation(
+            base, grid, out, seeds=seeds, mode=mode, train_fn=train_fn, jobs=jobs, resume=resume, log=log
+        )
 
 
-def _run_ablation(base: Config, grid: dict[str, list[str]], out: Path, *, seeds: Sequence[int], mode: str,
-                  train_fn: Callable[..., Any] | None, jobs: int, resume: bool, log: Callable[[str], None]
-                  ) -> list[dict[str, Any]]:
+def _run_ablation(
+    base: Config,
+    grid: dict[str, list[str]],
+    out: Path,
+    *,
+    seeds: Sequence[int],
+    mode: str,
+    train_fn: Callable[..., Any] | None,
+    jobs: int,
+    resume: bool,
+    log: Callable[[str], None],
+) -> list[dict[str, Any]]:
     real_training = train_fn is None
     if train_fn is None:
         from vireid.engine.run import train as train_fn
     combos = combinations(grid, mode)
-    configs = [(c, s, apply_overrides(base, overrides(c) + [f"train.seed={s}"]))
-               for c in combos for s in seeds]  # validate every override before training anything
+    configs = [
+        (c, s, apply_overrides(base, overrides(c) + [f"train.seed={s}"])) for c in combos for s in seeds
+    ]  # validate every override before training anything
     first_of: dict[str, int] = {}
     source = []  # index of the run whose results each config reuses (itself when first)
     for i, (combo, seed, cfg) in enumerate(configs):
@@ -136,8 +163,10 @@ def _run_ablation(base: Config, grid: dict[str, list[str]], out: Path, *, seeds:
 
     started = [i for i in todo if run_dir(i).is_dir() and any(run_dir(i).iterdir())]
     if started and not resume:
-        raise ConfigError(f"{run_dir(started[0])}: already holds a run of an earlier ablation in {out}; pass "
-                          "--resume to reuse its finished runs and continue the others, or --out for a new one")
+        raise ConfigError(
+            f"{run_dir(started[0])}: already holds a run of an earlier ablation in {out}; pass "
+            "--resume to reuse its finished runs and continue the others, or --out for a new one"
+        )
     if resume:
         for i in started:
             got = _finished(out, run_dir(i), configs[i][0], configs[i][1], configs[i][2])
@@ -149,8 +178,9 @@ def _run_ablation(base: Config, grid: dict[str, list[str]], out: Path, *, seeds:
     if real_training and jobs > 1:  # parallel runs must not generate the same synthetic dataset at once
         from vireid.config.build import build_dataset
 
-        for data in {json.dumps(asdict(configs[i][2].data), sort_keys=True, default=str): configs[i][2].data
-                     for i in todo}.values():
+        for data in {
+            json.dumps(asdict(configs[i][2].data), sort_keys=True, default=str): configs[i][2].data for i in todo
+        }.values():
             if data.synth:
                 build_dataset(data)
 

@@ -137,7 +137,7 @@ def paired_difference(row: Mapping[int, float], base: Mapping[int, float], confi
 
 
 def verdict(diff: PairedDiff) -> str:
-    """"better" / "worse" when the interval excludes 0 (above / below), "no difference at this
+    """ "better" / "worse" when the interval excludes 0 (above / below), "no difference at this
     scale" when it holds 0, and :data:`ONE_SEED` without an interval."""
     if diff.significant is None:
         return ONE_SEED

@@ -17,8 +17,8 @@ from vireid.modality import check_modality  # noqa: F401  (re-exported: the expa
 
 
 class ExpansionOutput(NamedTuple):
-    tokens: Tensor                           # (B * (1 + K), N, C): input, then the K generated embeddings
-    aux_losses: dict[str, Tensor]            # unweighted label-free losses of the module (e.g. "ort")
+    tokens: Tensor  # (B * (1 + K), N, C): input, then the K generated embeddings
+    aux_losses: dict[str, Tensor]  # unweighted label-free losses of the module (e.g. "ort")
     branch_embeddings: Tensor | None = None  # (K, B, C) pooled generated embeddings, for losses outside
 
 
@@ -33,8 +33,7 @@ class TokenExpansion(nn.Module):
         """Names of the label-free losses ``forward`` returns in ``aux_losses``."""
         return ()
 
-    def forward(self, tokens: Tensor, grid_size: tuple[int, int], modality: Tensor | None = None
-                ) -> ExpansionOutput:
+    def forward(self, tokens: Tensor, grid_size: tuple[int, int], modality: Tensor | None = None) -> ExpansionOutput:
         """tokens: patch tokens only (no cls), (B, N, C) with N = grid_size[0] * grid_size[1];
         modality: (B,) long, 1 visible / 2 infrared (``vireid.models.base.MODAL_*``; None = unknown)."""
         raise NotImplementedError
@@ -47,8 +46,10 @@ def check_tokens(tokens: Tensor, grid_size: tuple[int, int], dim: int | None = N
         raise ShapeError(f"expansion: expected tokens of shape (B, N, C), got {shape}")
     h, w = grid_size
     if tokens.shape[1] != h * w:
-        raise ShapeError(f"expansion: {tokens.shape[1]} tokens do not fill the {h}x{w} patch grid "
-                         f"(expected N = {h * w}; pass patch tokens only, without the cls token)")
+        raise ShapeError(
+            f"expansion: {tokens.shape[1]} tokens do not fill the {h}x{w} patch grid "
+            f"(expected N = {h * w}; pass patch tokens only, without the cls token)"
+        )
     if dim is not None and tokens.shape[2] != dim:
         raise ShapeError(f"expansion: expected {dim} channels, got {tokens.shape[2]}")
 
@@ -62,7 +63,6 @@ class IdentityExpansion(TokenExpansion):
         super().__init__()
         self.dim = dim
 
-    def forward(self, tokens: Tensor, grid_size: tuple[int, int], modality: Tensor | None = None
-                ) -> ExpansionOutput:
+    def forward(self, tokens: Tensor, grid_size: tuple[int, int], modality: Tensor | None = None) -> ExpansionOutput:
         check_tokens(tokens, grid_size, self.dim)
         return ExpansionOutput(tokens, {})

@@ -40,6 +40,7 @@ from vireid.models.base import MODAL_VISIBLE
 from vireid.models.expansion.base import ExpansionOutput, TokenExpansion, check_modality, check_tokens
 from vireid.models.expansion.tmhee import BranchLayerNorm, BranchLinear, branch_attention, branch_orthogonal_loss
 
+
 class CMATM(TokenExpansion):
     """CM-ATM: per-branch modality tokens cross-attend to the patch tokens and gate them.
 
@@ -52,8 +53,15 @@ class CMATM(TokenExpansion):
         ort_absolute: see :func:`~vireid.models.expansion.tmhee.branch_orthogonal_loss`.
     """
 
-    def __init__(self, dim: int, num_generated: int = 2, num_heads: int = 8, dropout: float = 0.1,
-                 attn_drop: float = 0.0, ort_absolute: bool = True) -> None:
+    def __init__(
+        self,
+        dim: int,
+        num_generated: int = 2,
+        num_heads: int = 8,
+        dropout: float = 0.1,
+        attn_drop: float = 0.0,
+        ort_absolute: bool = True,
+    ) -> None:
         super().__init__()
         if num_generated < 1:
             raise ConfigError(f"CMATM: num_generated must be >= 1, got {num_generated}")
@@ -77,19 +85,18 @@ class CMATM(TokenExpansion):
             return t.mean(dim=1)[:, None, None, :].expand(-1, batch, 1, -1)
         return t[:, modality.long() - MODAL_VISIBLE].unsqueeze(2)  # codes 1, 2 -> token 0, 1
 
-    def forward(self, tokens: Tensor, grid_size: tuple[int, int], modality: Tensor | None = None
-                ) -> ExpansionOutput:
+    def forward(self, tokens: Tensor, grid_size: tuple[int, int], modality: Tensor | None = None) -> ExpansionOutput:
         check_tokens(tokens, grid_size, self.dim)
         b, n, c = tokens.shape
         k = self.num_generated
         if modality is not None:
             check_modality(modality, b)
-        q = self.q(F.layer_norm(self.queries(modality, b), (c,)))                # (K, B, 1, C)
+        q = self.q(F.layer_norm(self.queries(modality, b), (c,)))  # (K, B, 1, C)
         key, v = self.kv.forward_shared(F.layer_norm(tokens, (c,))).split(c, dim=-1)  # (K, B, N, C) each
         ctx = branch_attention(q, key, v, self.num_heads, self.attn_drop if self.training else 0.0)
-        gate, res = self.mix(ctx).split(c, dim=-1)                              # (K, B, 1, C) each
-        mixed = tokens.unsqueeze(0) * torch.sigmoid(gate) + res                 # broadcast over N
-        gen = self.drop(self.norm(mixed) * self.scale.view(k, 1, 1, 1))         # (K, B, N, C)
+        gate, res = self.mix(ctx).split(c, dim=-1)  # (K, B, 1, C) each
+        mixed = tokens.unsqueeze(0) * torch.sigmoid(gate) + res  # broadcast over N
+        gen = self.drop(self.norm(mixed) * self.scale.view(k, 1, 1, 1))  # (K, B, N, C)
         pooled = gen.mean(dim=2)
         aux = {"ort": branch_orthogonal_loss(pooled, absolute=self.ort_absolute)}
         out = torch.cat([tokens, gen.reshape(k * b, n, c)], dim=0)

@@ -38,8 +38,15 @@ class _DilatedExpansion(TokenExpansion):
 
     conv: type[nn.Module]
 
-    def __init__(self, dim: int, num_generated: int = 2, dilations: Sequence[int] = (1, 2, 3),
-                 reduction: int = 4, dropout: float = 0.01, learnable_scale: bool = False) -> None:
+    def __init__(
+        self,
+        dim: int,
+        num_generated: int = 2,
+        dilations: Sequence[int] = (1, 2, 3),
+        reduction: int = 4,
+        dropout: float = 0.01,
+        learnable_scale: bool = False,
+    ) -> None:
         super().__init__()
         if num_generated < 1:
             raise ConfigError(f"{type(self).__name__}: num_generated must be >= 1, got {num_generated}")
@@ -51,7 +58,8 @@ class _DilatedExpansion(TokenExpansion):
         hidden = dim // reduction
         k = self.num_generated
         self.branches = nn.ModuleList(
-            self.conv(dim, k * hidden, 3, padding=d, dilation=d, bias=False) for d in self.dilations)
+            self.conv(dim, k * hidden, 3, padding=d, dilation=d, bias=False) for d in self.dilations
+        )
         self.fuse = self.conv(k * hidden, k * dim, 1, groups=k)
         self.scale = nn.Parameter(torch.ones(k)) if learnable_scale else None
         self.dropout = nn.Dropout(dropout)
@@ -61,14 +69,13 @@ class _DilatedExpansion(TokenExpansion):
     def _to_spatial(self, tokens: Tensor, grid_size: tuple[int, int]) -> Tensor:
         raise NotImplementedError
 
-    def forward(self, tokens: Tensor, grid_size: tuple[int, int], modality: Tensor | None = None
-                ) -> ExpansionOutput:
+    def forward(self, tokens: Tensor, grid_size: tuple[int, int], modality: Tensor | None = None) -> ExpansionOutput:
         check_tokens(tokens, grid_size, self.dim)
         b, n, c = tokens.shape
-        x = self._to_spatial(tokens, grid_size)                  # (B, C, *spatial)
+        x = self._to_spatial(tokens, grid_size)  # (B, C, *spatial)
         h = sum(branch(x) for branch in self.branches) / len(self.branches)
-        gen = self.fuse(torch.relu(h))                           # (B, K*C, *spatial)
-        gen = gen.reshape(b, self.num_generated, c, n).permute(1, 0, 3, 2)   # (K, B, N, C)
+        gen = self.fuse(torch.relu(h))  # (B, K*C, *spatial)
+        gen = gen.reshape(b, self.num_generated, c, n).permute(1, 0, 3, 2)  # (K, B, N, C)
         if self.scale is not None:
             gen = gen * self.scale.view(-1, 1, 1, 1)
         out = torch.cat((tokens, gen.reshape(self.num_generated * b, n, c)), dim=0)
@@ -83,8 +90,14 @@ class DEE2d(_DilatedExpansion):
 
     conv = nn.Conv2d
 
-    def __init__(self, dim: int, num_generated: int = 2, dilations: Sequence[int] = (1, 2, 3),
-                 reduction: int = 4, dropout: float = 0.01) -> None:
+    def __init__(
+        self,
+        dim: int,
+        num_generated: int = 2,
+        dilations: Sequence[int] = (1, 2, 3),
+        reduction: int = 4,
+        dropout: float = 0.01,
+    ) -> None:
         super().__init__(dim, num_generated, dilations, reduction, dropout, learnable_scale=False)
 
     def _to_spatial(self, tokens: Tensor, grid_size: tuple[int, int]) -> Tensor:
@@ -97,8 +110,14 @@ class DEE1d(_DilatedExpansion):
 
     conv = nn.Conv1d
 
-    def __init__(self, dim: int, num_generated: int = 2, dilations: Sequence[int] = (1, 2, 3),
-                 reduction: int = 4, dropout: float = 0.01) -> None:
+    def __init__(
+        self,
+        dim: int,
+        num_generated: int = 2,
+        dilations: Sequence[int] = (1, 2, 3),
+        reduction: int = 4,
+        dropout: float = 0.01,
+    ) -> None:
         super().__init__(dim, num_generated, dilations, reduction, dropout, learnable_scale=True)
 
     def _to_spatial(self, tokens: Tensor, grid_size: tuple[int, int]) -> Tensor:

@@ -59,9 +59,19 @@ class SSDEC(TokenExpansion):
         ort_absolute: see :func:`~vireid.models.expansion.tmhee.branch_orthogonal_loss`.
     """
 
-    def __init__(self, dim: int, num_generated: int = 2, num_heads: int = 8, branch_dim: int | None = None,
-                 mlp_ratio: float = 4.0, mask_ratio: float = 0.3, dropout: float = 0.1, attn_drop: float = 0.0,
-                 seed: int | None = None, ort_absolute: bool = True) -> None:
+    def __init__(
+        self,
+        dim: int,
+        num_generated: int = 2,
+        num_heads: int = 8,
+        branch_dim: int | None = None,
+        mlp_ratio: float = 4.0,
+        mask_ratio: float = 0.3,
+        dropout: float = 0.1,
+        attn_drop: float = 0.0,
+        seed: int | None = None,
+        ort_absolute: bool = True,
+    ) -> None:
         super().__init__()
         if num_generated < 1:
             raise ConfigError(f"SSDEC: num_generated must be >= 1, got {num_generated}")
@@ -84,7 +94,7 @@ class SSDEC(TokenExpansion):
         self.norm = BranchLayerNorm(k, dim, eps=1e-5)
         self.scale = nn.Parameter(torch.ones(k))
         self.drop = nn.Dropout(dropout)
-        base = seed if seed is not None else int(torch.randint(0, 2 ** 31, ()).item())
+        base = seed if seed is not None else int(torch.randint(0, 2**31, ()).item())
         # one CPU generator per branch; masks are drawn on the CPU and moved to the tokens' device, so
         # the streams do not depend on the device, and the trainer saves them with its RNG states
         self.random_generators = [torch.Generator().manual_seed(base + i) for i in range(k)]
@@ -104,22 +114,22 @@ class SSDEC(TokenExpansion):
 
     def token_masks(self, batch: int, num_tokens: int, device: torch.device) -> Tensor:
         """Keep-masks of the K training views, (K, B, N) bool (True = token kept); advances the generators."""
-        masks = torch.stack([torch.rand(batch, num_tokens, generator=g) >= self.mask_ratio
-                             for g in self.random_generators])
+        masks = torch.stack(
+            [torch.rand(batch, num_tokens, generator=g) >= self.mask_ratio for g in self.random_generators]
+        )
         return masks.to(device)
 
-    def forward(self, tokens: Tensor, grid_size: tuple[int, int], modality: Tensor | None = None
-                ) -> ExpansionOutput:
+    def forward(self, tokens: Tensor, grid_size: tuple[int, int], modality: Tensor | None = None) -> ExpansionOutput:
         check_tokens(tokens, grid_size, self.dim)
         b, n, c = tokens.shape
         k, d = self.num_generated, self.branch_dim
-        h = self.down.forward_shared(tokens)                                     # (K, B, N, d)
+        h = self.down.forward_shared(tokens)  # (K, B, N, d)
         if self.training and self.mask_ratio > 0:
             h = h * self.token_masks(b, n, tokens.device).unsqueeze(-1).to(h.dtype)
         q, key, v = self.qkv(self.norm1(h)).split(d, dim=-1)
         h = h + self.proj(branch_attention(q, key, v, self.num_heads, self.attn_drop if self.training else 0.0))
         h = h + self.fc2(F.gelu(self.fc1(self.norm2(h))))
-        gen = self.drop(self.norm(self.fuse(h)) * self.scale.view(k, 1, 1, 1))   # (K, B, N, C)
+        gen = self.drop(self.norm(self.fuse(h)) * self.scale.view(k, 1, 1, 1))  # (K, B, N, C)
         pooled = gen.mean(dim=2)
         aux = {"ort": branch_orthogonal_loss(pooled, absolute=self.ort_absolute)}
         out = torch.cat([tokens, gen.reshape(k * b, n, c)], dim=0)
@@ -130,5 +140,7 @@ class SSDEC(TokenExpansion):
         return ("ort",)
 
     def extra_repr(self) -> str:
-        return (f"dim={self.dim}, num_generated={self.num_generated}, branch_dim={self.branch_dim}, "
-                f"num_heads={self.num_heads}, mask_ratio={self.mask_ratio}, seed={self.seed}")
+        return (
+            f"dim={self.dim}, num_generated={self.num_generated}, branch_dim={self.branch_dim}, "
+            f"num_heads={self.num_heads}, mask_ratio={self.mask_ratio}, seed={self.seed}"
+        )

@@ -75,14 +75,16 @@ class BranchLinear(nn.Module):
     def forward_shared(self, x: Tensor) -> Tensor:
         lead = x.shape[:-1]
         y = x.reshape(-1, self.in_features) @ self.weight.reshape(-1, self.in_features).t()  # (M, K*out)
-        y = y.reshape(-1, self.branches, self.out_features).transpose(0, 1)                  # (K, M, out)
+        y = y.reshape(-1, self.branches, self.out_features).transpose(0, 1)  # (K, M, out)
         if self.bias is not None:
             y = y + self.bias[:, None, :]
         return y.reshape(self.branches, *lead, self.out_features)
 
     def extra_repr(self) -> str:
-        return (f"branches={self.branches}, in_features={self.in_features}, "
-                f"out_features={self.out_features}, bias={self.bias is not None}")
+        return (
+            f"branches={self.branches}, in_features={self.in_features}, "
+            f"out_features={self.out_features}, bias={self.bias is not None}"
+        )
 
 
 class BranchLayerNorm(nn.Module):
@@ -148,9 +150,17 @@ class TMHEE(TokenExpansion):
         token_ortho_chunk: samples per chunk of the token Gram matrices (None: automatic).
     """
 
-    def __init__(self, dim: int, num_generated: int = 2, num_heads: int = 4, dropout: float = 0.1,
-                 attn_drop: float = 0.0, token_ortho: bool = False, ort_absolute: bool = True,
-                 token_ortho_chunk: int | None = None) -> None:
+    def __init__(
+        self,
+        dim: int,
+        num_generated: int = 2,
+        num_heads: int = 4,
+        dropout: float = 0.1,
+        attn_drop: float = 0.0,
+        token_ortho: bool = False,
+        ort_absolute: bool = True,
+        token_ortho_chunk: int | None = None,
+    ) -> None:
         super().__init__()
         if num_generated < 1:
             raise ConfigError(f"TMHEE: num_generated must be >= 1, got {num_generated}")
@@ -167,17 +177,16 @@ class TMHEE(TokenExpansion):
         for w in self.qkv.weight:  # nn.MultiheadAttention's in_proj init
             nn.init.xavier_uniform_(w)
 
-    def forward(self, tokens: Tensor, grid_size: tuple[int, int], modality: Tensor | None = None
-                ) -> ExpansionOutput:
+    def forward(self, tokens: Tensor, grid_size: tuple[int, int], modality: Tensor | None = None) -> ExpansionOutput:
         check_tokens(tokens, grid_size, self.dim)
         b, n, c = tokens.shape
         k = self.num_generated
-        qkv = self.qkv.forward_shared(F.layer_norm(tokens, (c,)))               # (K, B, N, 3C)
+        qkv = self.qkv.forward_shared(F.layer_norm(tokens, (c,)))  # (K, B, N, 3C)
         q, key, v = qkv.split(c, dim=-1)
         attn = branch_attention(q, key, v, self.num_heads, self.attn_drop if self.training else 0.0)
         gen = self.norm(self.proj(attn) + tokens) * self.scale.view(k, 1, 1, 1)  # (K, B, N, C)
         gen = self.drop(gen)
-        pooled = gen.mean(dim=2)                                                # (K, B, C)
+        pooled = gen.mean(dim=2)  # (K, B, C)
         aux = {"ort": branch_orthogonal_loss(pooled, absolute=self.ort_absolute)}
         if self.token_ortho:
             aux["token_ort"] = token_orthogonality_loss(gen.reshape(k * b, n, c), chunk_size=self.token_ortho_chunk)
@@ -189,5 +198,7 @@ class TMHEE(TokenExpansion):
         return ("ort", "token_ort") if self.token_ortho else ("ort",)
 
     def extra_repr(self) -> str:
-        return (f"dim={self.dim}, num_generated={self.num_generated}, num_heads={self.num_heads}, "
-                f"token_ortho={self.token_ortho}, ort_absolute={self.ort_absolute}")
+        return (
+            f"dim={self.dim}, num_generated={self.num_generated}, num_heads={self.num_heads}, "
+            f"token_ortho={self.token_ortho}, ort_absolute={self.ort_absolute}"
+        )
