@@ -88,20 +88,55 @@ class SynthSummary:
 
 def resolve_params(
     layout: str,
-    num_ids: int = DEFAULT_NUM_IDS,
+    num_ids: int | None = None,
     seed: int = 0,
     difficulty: float = 0.5,
     images_per_id_per_cam: int | None = None,
-    height_range: Sequence[int] = DEFAULT_HEIGHT_RANGE,
+    height_range: Sequence[int] | None = None,
     num_test_ids: int | None = None,
+    scale: str | float | None = None,
 ) -> dict[str, Any]:
-    """Validate the generator parameters and return them normalised (the cache key)."""
+    """Validate the generator parameters and return them normalised (the cache key).
+
+    ``scale`` (``"paper"`` or a fraction in (0, 1]) takes the official dataset's counts and crop
+    sizes (:mod:`vireid.data.synth.paper`); it fixes ``num_ids``, ``images_per_id_per_cam``,
+    ``height_range`` and ``num_test_ids``, which may then not be given.
+    """
     if layout not in LAYOUTS:
         raise ConfigError(f"unknown layout {layout!r}; expected one of {', '.join(LAYOUTS)}")
-    if not isinstance(num_ids, (int, np.integer)) or not 4 <= int(num_ids) <= 9999:
-        raise ConfigError(f"num_ids must be an integer in [4, 9999], got {num_ids!r}")
     if not 0.0 <= float(difficulty) <= 1.0:
         raise ConfigError(f"difficulty must be in [0, 1], got {difficulty!r}")
+    if scale is not None:
+        from vireid.data.synth.paper import paper_counts, parse_scale
+
+        given = {
+            "num_ids": num_ids,
+            "images_per_id_per_cam": images_per_id_per_cam,
+            "height_range": height_range,
+            "num_test_ids": num_test_ids,
+        }
+        clash = [k for k, v in given.items() if v is not None]
+        if clash:
+            raise ConfigError(
+                f"scale={scale!r} takes the official dataset's counts and crop sizes; {', '.join(clash)} "
+                "cannot be set with it"
+            )
+        counts = paper_counts(layout, parse_scale(scale))
+        params = {
+            "layout": layout,
+            "scale": parse_scale(scale),
+            "seed": int(seed),
+            "difficulty": float(difficulty),
+            "height_range": list(counts.height_range),
+            "version": GENERATOR_VERSION,
+        }
+        if counts.width is not None:
+            params["width"] = counts.width
+        return params
+    num_ids = DEFAULT_NUM_IDS if num_ids is None else num_ids
+    height_range = DEFAULT_HEIGHT_RANGE if height_range is None else height_range
+    if not isinstance(num_ids, (int, np.integer)) or not 4 <= int(num_ids) <= 9999:
+        raise ConfigError(f"num_ids must be an integer in [4, 9999], got {num_ids!r}")
     per_cam = DEFAULT_IMAGES_PER_ID_PER_CAM[layout] if images_per_id_per_cam is None else images_per_id_per_cam
     if int(per_cam) < 1:
         raise ConfigError(f"images_per_id_per_cam must be >= 1, got {per_cam!r}")
@@ -124,6 +159,17 @@ def resolve_params(
     if num_test_ids is not None:  # absent by default: datasets cached before this option stay valid
         params["num_test_ids"] = int(num_test_ids)
     return params
+
+
+def make_params_plan(params: dict[str, Any]):
+    """The file plan of normalised ``params`` (:func:`resolve_params`)."""
+    if "scale" in params:
+        from vireid.data.synth.paper import paper_plan
+
+        return paper_plan(params["layout"], params["seed"], params["scale"])
+    return make_plan(
+        params["layout"], params["seed"], params["num_ids"], params["images_per_id_per_cam"], params.get("num_test_ids")
+    )
 
 
 def scene_shape(height_range: Sequence[int]) -> tuple[int, int]:
@@ -175,7 +221,7 @@ def render_job(params: dict, job: ImageJob, low_light: float) -> tuple[np.ndarra
     seed, difficulty = params["seed"], params["difficulty"]
     pose_rng = np.random.default_rng(np.random.SeedSequence([seed, *job.pose_key]))
     photo_rng = np.random.default_rng(np.random.SeedSequence([seed, *job.photo_key]))
-    pose = sample_pose(pose_rng, tuple(params["height_range"]), difficulty, job.viewpoints)
+    pose = sample_pose(pose_rng, tuple(params["height_range"]), difficulty, job.viewpoints, params.get("width"))
     return render(
         _identity(seed, job.pid, difficulty),
         _camera(params, job.camid, job.modality, low_light),
@@ -233,12 +279,13 @@ def generate(
     out: str | os.PathLike,
     layout: str = "sysu",
     *,
-    num_ids: int = DEFAULT_NUM_IDS,
+    num_ids: int | None = None,
     seed: int = 0,
     difficulty: float = 0.5,
     images_per_id_per_cam: int | None = None,
-    height_range: Sequence[int] = DEFAULT_HEIGHT_RANGE,
+    height_range: Sequence[int] | None = None,
     num_test_ids: int | None = None,
+    scale: str | float | None = None,
     workers: int = 1,
     force: bool = False,
     made_by: str = "vireid synth",
@@ -248,19 +295,19 @@ def generate(
     Writes into a new or empty ``out``; with ``force`` it also replaces a synthetic dataset vireid
     wrote (one holding ``synth.json``), never any other folder.  ``workers`` > 1 renders in that many spawned
     processes (same bytes as ``workers=1``).  ``num_test_ids`` sets the number of test identities
-    (default: the layout's share, see :mod:`vireid.data.synth.layouts`).  Returns a :class:`SynthSummary`.
+    (default: the layout's share, see :mod:`vireid.data.synth.layouts`); ``scale`` (``"paper"`` or a
+    fraction) the official dataset's counts instead (:mod:`vireid.data.synth.paper`).  Returns a
+    :class:`SynthSummary`.
     """
     from vireid.utils.io import atomic_write_json, atomic_write_text, make_temp_dir
 
-    params = resolve_params(layout, num_ids, seed, difficulty, images_per_id_per_cam, height_range, num_test_ids)
+    params = resolve_params(layout, num_ids, seed, difficulty, images_per_id_per_cam, height_range, num_test_ids, scale)
     if int(workers) < 1:
         raise ConfigError(f"workers must be >= 1, got {workers!r}")
     out = Path(out)
     _check_out(out, force)
     start = time.perf_counter()
-    plan = make_plan(
-        layout, params["seed"], params["num_ids"], params["images_per_id_per_cam"], params.get("num_test_ids")
-    )
+    plan = make_params_plan(params)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = make_temp_dir(f".{out.name}.synth-", out.parent)  # ordinary permissions once renamed
     try:
@@ -273,7 +320,7 @@ def generate(
             root=out,
             layout=layout,
             params=params,
-            num_ids=params["num_ids"],
+            num_ids=len(plan.train_ids) + len(plan.val_ids) + len(plan.test_ids),
             num_images=len(plan.jobs),
             num_visible=sum(j.modality == "visible" for j in plan.jobs),
             num_infrared=sum(j.modality == "infrared" for j in plan.jobs),
@@ -356,6 +403,4 @@ def ensure_dataset(
             "use another data.root, train on it as it is with data.synth=null, or replace "
             "it with data.synth.force=true"
         )
-    return generate(
-        root, force=True, workers=workers, made_by="config", **{k: v for k, v in wanted.items() if k != "version"}
-    )
+    return generate(root, layout, force=True, workers=workers, made_by="config", **params)
