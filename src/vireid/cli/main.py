@@ -86,8 +86,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         _place_overrides(parser, args, extra)
     except SystemExit as exc:  # usage errors (2) and --help / --version (0)
         return int(exc.code or 0) if not isinstance(exc.code, str) else 2
+    from vireid.utils.interrupt import reliable_interrupts
+
     try:
-        return int(args._run(args) or 0)
+        with reliable_interrupts():  # Ctrl-C ends the command even where Python drops the interrupt
+            return int(args._run(args) or 0)
     except VireidError as exc:
         print(f"vireid {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code

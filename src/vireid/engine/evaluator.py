@@ -47,6 +47,7 @@ from vireid.engine.checkpoint import unwrap_model
 from vireid.errors import VireidError
 from vireid.evaluation import SCORE_NAMES, EvalResult, aggregate, evaluate, format_table
 from vireid.evaluation.distance import query_gallery_distance
+from vireid.utils.interrupt import raise_if_interrupted
 
 
 @dataclass(frozen=True, eq=False)
@@ -99,6 +100,7 @@ def _embed(
     model.eval()
     try:
         for images, _, _ in loader:
+            raise_if_interrupted()  # a Ctrl-C dropped while the loader forked its workers
             images = images.to(device)
             with precision.autocast() if precision is not None else contextlib.nullcontext():
                 # unnormalised, as DEEN's test.py: -(q . g) then equals its distance matrix exactly

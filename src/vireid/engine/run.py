@@ -39,6 +39,7 @@ from vireid.engine.schedules import LRScheduler
 from vireid.engine.sync_bn import convert_sync_batchnorm
 from vireid.engine.trainer import Trainer
 from vireid.errors import ConfigError
+from vireid.utils.interrupt import reliable_interrupts
 from vireid.utils.io import atomic_write_json
 
 
@@ -116,8 +117,11 @@ def train(
     quiet: bool = False,
     stop_at_step: int | None = None,
 ) -> TrainResult:
-    """Train with ``cfg`` into ``run_dir``; the final summary (``metrics.json``), model and evaluation."""
-    with cpu_threads(cfg.train.threads):
+    """Train with ``cfg`` into ``run_dir``; the final summary (``metrics.json``), model and evaluation.
+
+    Ctrl-C stops it (:class:`KeyboardInterrupt`; the last checkpoint is intact), also when the
+    interrupt lands where Python would drop it (:mod:`vireid.utils.interrupt`)."""
+    with cpu_threads(cfg.train.threads), reliable_interrupts():
         return _train(cfg, Path(run_dir), resume=resume, device=device, quiet=quiet, stop_at_step=stop_at_step)
 
 
