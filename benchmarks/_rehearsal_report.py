@@ -148,17 +148,19 @@ def phase_table(results: dict) -> str:
 
 def library_table(results: dict) -> str:
     rows = [
-        "| run | training images | index them s | sampler epoch: steps, pairs, s | selection eval: splits, "
-        "images, flip | full protocol: splits, images, flip | build all splits s | full protocol's distances MiB |",
-        "|---|---:|---:|---|---|---|---:|---:|",
+        "| run | training images | index them s | sampler epoch: steps, pairs, s | resume at its last step: "
+        "pairs, s | selection eval: splits, images, flip | full protocol: splits, images, flip | build all "
+        "splits s | full protocol's distances MiB |",
+        "|---|---:|---:|---|---|---|---|---:|---:|",
     ]
     for key, c in results["configs"].items():
         lib = c.get("library")
         if not lib:
             continue
+        resume = f"{lib['sampler_resume_pairs']}, {lib['sampler_resume_s']:.3f}" if "sampler_resume_s" in lib else "n/a"
         rows.append(
             f"| {key} | {lib['train_images']} | {lib['index_train_s']:.2f} | {lib['sampler_steps']}, "
-            f"{lib['sampler_pairs']}, {lib['sampler_epoch_s']:.2f} | {lib['selection_splits']}, "
+            f"{lib['sampler_pairs']}, {lib['sampler_epoch_s']:.2f} | {resume} | {lib['selection_splits']}, "
             f"{lib['selection_images']}, {'yes' if lib['selection_flip'] else 'no'} | {lib['final_splits']}, "
             f"{lib['final_images']}, {'yes' if lib['final_flip'] else 'no'} | {lib['final_splits_s']:.2f} | "
             f"{lib.get('final_distances_mib', 0):.0f} |"

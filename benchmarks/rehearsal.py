@@ -70,6 +70,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--gpu-json", type=Path, help="gpu_check.json whose measured steps also project the runs")
     ap.add_argument("--results", type=Path, default=None, help="RESULTS.md to update (default benchmarks/RESULTS.md)")
     ap.add_argument("--no-write", action="store_true", help="update no RESULTS.md")
+    ap.add_argument(
+        "--render", action="store_true", help="write the section again from WORK/rehearsal.json without running"
+    )
     args = ap.parse_args(argv)
     keys = args.configs.split(",") if args.configs else list(QUICK if args.quick else paper.BY_KEY)
     unknown = [k for k in keys if k not in paper.BY_KEY]
@@ -155,6 +158,10 @@ def library_phases(cfg, root: Path) -> dict[str, Any]:
     out["sampler_epoch_s"] = time.perf_counter() - t0
     out["sampler_steps"] = sampler.batches_per_epoch
     out["sampler_pairs"] = n
+    t0 = time.perf_counter()  # a resume at the epoch's last step: the skipped batches are never drawn
+    sampler.set_epoch(1, start_batch=sampler.batches_per_epoch - 1)
+    out["sampler_resume_pairs"] = sum(1 for _ in sampler)
+    out["sampler_resume_s"] = time.perf_counter() - t0
     for final in (False, True):
         plan = build.final_eval(cfg, ds) if final else build.selection_eval(cfg, ds)
         t0 = time.perf_counter()
@@ -415,7 +422,13 @@ def main(argv: list[str] | None = None) -> int:
 
     args.work.mkdir(parents=True, exist_ok=True)
     state_path = args.work / "rehearsal.json"
+    if args.render:
+        results = json.loads(state_path.read_text())
+        text = publish_section(results, results.get("argv", []), args, write=not args.no_write)
+        (args.work / "rehearsal.md").write_text(text)
+        return 0
     results: dict[str, Any] = {"settings": settings(args), "datasets": {}, "configs": {}, "started": time.time()}
+    results["argv"] = list(argv if argv is not None else sys.argv[1:])
     if args.resume and state_path.is_file():
         old = json.loads(state_path.read_text())
         if old.get("settings") == results["settings"]:
@@ -449,7 +462,7 @@ def main(argv: list[str] | None = None) -> int:
         results["projection"] = projections(args.keys, args.gpu_json)
     save(state_path, results)
     failed = [k for k, v in results["configs"].items() if v.get("failed")]
-    text = publish_section(results, argv if argv is not None else sys.argv[1:], args, write=not args.no_write)
+    text = publish_section(results, results["argv"], args, write=not args.no_write)
     (args.work / "rehearsal.md").write_text(text)
     say(
         f"done: {len(results['configs']) - len(failed)} of {len(results['configs'])} runs passed"
