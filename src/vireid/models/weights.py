@@ -278,12 +278,12 @@ def init_from_checkpoint(model: nn.Module, path: str | os.PathLike) -> str:
     report = f"init_from {path}: loaded {loaded} of {len(own)} tensors"
     if left:
         report += f"; left at initialisation ({n_ckpt} identities in the checkpoint, {n_own} here): " + _listing(left)
-    same = lambda k: (
-        json.dumps(kwargs.get(k), sort_keys=True, default=str)
-        == json.dumps(  # noqa: E731
+
+    def same(k: str) -> bool:
+        return json.dumps(kwargs.get(k), sort_keys=True, default=str) == json.dumps(
             own_kwargs.get(k), sort_keys=True, default=str
         )
-    )
+
     differ = sorted(k for k in set(kwargs) | set(own_kwargs) if k != "num_classes" and not same(k))
     if differ:
         report += "; constructor arguments differ: " + ", ".join(

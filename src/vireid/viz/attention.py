@@ -160,7 +160,7 @@ def attention_maps(model: nn.Module, images: Tensor, modality: str | int, kind: 
             return {k: v[0].cpu().numpy() for k, v in maps.items()}
         with capture_vit_attention(model) as probs:
             _forward(model, images[:1], modality)
-        grid = tuple(getattr(model, "grid_size", None) or getattr(model.patch_embed, "grid_size"))
+        grid = tuple(getattr(model, "grid_size", None) or model.patch_embed.grid_size)
         r = attention_rollout([p[0] for p in probs])
         cls_row = r[0, 1:]
         if cls_row.numel() != grid[0] * grid[1]:

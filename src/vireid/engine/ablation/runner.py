@@ -142,7 +142,7 @@ def _run_ablation(
     ]  # validate every override before training anything
     first_of: dict[str, int] = {}
     source = []  # index of the run whose results each config reuses (itself when first)
-    for i, (combo, seed, cfg) in enumerate(configs):
+    for i, (_, _, cfg) in enumerate(configs):
         source.append(first_of.setdefault(_config_key(cfg), i))
     reference = reference_combos(base, combos)
     todo = sorted(set(source))
