@@ -226,7 +226,11 @@ def rebuild_model(path: str | os.PathLike, expected: type | None = None) -> nn.M
 def _class_dims_only(a: tuple, b: tuple, n_ckpt: Any, n_own: Any) -> bool:
     """Whether shapes ``a`` (checkpoint) and ``b`` (model) differ only where one has ``n_ckpt``
     classes and the other ``n_own`` (a classifier sized for another number of identities)."""
-    return len(a) == len(b) and n_ckpt != n_own and all(x == y or (x == n_ckpt and y == n_own) for x, y in zip(a, b))
+    return (
+        len(a) == len(b)
+        and n_ckpt != n_own
+        and all(x == y or (x == n_ckpt and y == n_own) for x, y in zip(a, b, strict=True))
+    )
 
 
 def init_from_checkpoint(model: nn.Module, path: str | os.PathLike) -> str:

@@ -201,7 +201,7 @@ def attention_figure(
     fig, axes = plt.subplots(1, len(maps) + 1, figsize=(1.8 * (len(maps) + 1), 3.4), squeeze=False)
     axes[0, 0].imshow(image)
     axes[0, 0].set_title("input", fontsize=8)
-    for ax, (name, heat) in zip(axes[0, 1:], maps.items()):
+    for ax, (name, heat) in zip(axes[0, 1:], maps.items(), strict=True):
         ax.imshow(overlay_heatmap(image, heat, alpha))
         ax.set_title(name, fontsize=7)
     for ax in axes[0]:

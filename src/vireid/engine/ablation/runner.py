@@ -150,7 +150,7 @@ def _run_ablation(
 
     def record() -> list[RunResult]:
         results = []
-        for (combo, seed, _), src in zip(configs, source):
+        for (combo, seed, _), src in zip(configs, source, strict=True):
             got = done.get(src)
             if got is not None:
                 results.append(RunResult(combo, seed, *got, reference=combo in reference))
