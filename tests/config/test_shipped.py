@@ -1,4 +1,7 @@
-"""Shipped configs: addressable by name or path everywhere, listed by `vireid configs` (installed: tests/test_packaging.py)."""
+"""Shipped configs: addressable by name or path everywhere, listed by `vireid configs`.
+
+Their installation as package data is checked by tests/test_packaging.py.
+"""
 
 from __future__ import annotations
 
