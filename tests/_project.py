@@ -9,7 +9,9 @@ import subprocess
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-IGNORED = shutil.ignore_patterns(".git", ".venv", "__pycache__", "*.pyc", "*.egg-info", "build", "dist", "runs", "data")
+# without git: what a clean clone lacks (.gitignore's entries; the top-level ones only at the top)
+TOP_IGNORED = {".git", ".venv", "build", "dist", "data", "runs", ".pytest_cache", ".hypothesis", ".ruff_cache"}
+IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
 
 
 def run(cmd: list, **kwargs) -> subprocess.CompletedProcess:
@@ -19,15 +21,19 @@ def run(cmd: list, **kwargs) -> subprocess.CompletedProcess:
     return done
 
 
-def source_files() -> list[str]:
+def source_files(use_git: bool = True) -> list[str]:
     """The checkout's files relative to it: git's tracked and untracked-but-not-ignored files."""
-    if (REPO / ".git").exists() and shutil.which("git"):
-        out = run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO).stdout
-        return sorted(p for p in out.split("\0") if p and os.path.lexists(REPO / p))
+    if use_git and (REPO / ".git").exists() and shutil.which("git"):
+        cmd = ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"]
+        done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+        if done.returncode == 0:  # else (e.g. git refuses a checkout owned by another user): walk it
+            return sorted(p for p in done.stdout.split("\0") if p and os.path.lexists(REPO / p))
     files = []
     for root, dirs, names in os.walk(REPO):
-        dirs[:] = [d for d in dirs if d not in IGNORED(root, dirs)]
-        files += [os.path.relpath(Path(root, n), REPO) for n in names if n not in IGNORED(root, names)]
+        skip = IGNORED(root, dirs + names) | (TOP_IGNORED if Path(root) == REPO else set())
+        links = [d for d in dirs if Path(root, d).is_symlink()]  # kept as links, like git does
+        dirs[:] = [d for d in dirs if d not in skip and d not in links]
+        files += [os.path.relpath(Path(root, n), REPO) for n in names + links if n not in skip]
     return sorted(files)
 
 
