@@ -94,6 +94,19 @@ def test_readers_see_the_counts_at_a_fraction(small):
         assert len(regdb.test("visible")) == len(regdb.test("infrared")) == c.test_visible
 
 
+def test_two_processes_write_the_same_bytes(small, tmp_path):
+    import hashlib
+
+    s, scale = small["regdb"]
+    again = generate(tmp_path / "two", "regdb", scale=scale, seed=1, workers=2)
+
+    def digest(root):
+        files = sorted(p for p in root.rglob("*") if p.is_file() and p.name != "synth.json")
+        return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+
+    assert digest(again.root) == digest(s.root)
+
+
 def test_crop_sizes(small):
     for p in list(small["regdb"][0].root.rglob("*.bmp"))[:6]:
         assert Image.open(p).size == (64, 128)
