@@ -243,7 +243,7 @@ def section_body(results: dict, args) -> str:
         "Start-up: data indexing, model, pretrained weights, resume state. The selection evaluation is the "
         "one after the epoch (`eval.select`), the final one the full protocol on the best checkpoint. Peak "
         "RSS: the largest single process; tree PSS: the summed proportional set size of the process tree "
-        "(DataLoader workers included, shared pages counted once), sampled every 0.25 s.",
+        "(DataLoader workers included, shared pages counted once), sampled every second.",
         "",
         "### At full count, in one process (library calls)",
         "",

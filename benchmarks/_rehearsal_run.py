@@ -4,7 +4,7 @@
   (DataLoader workers, rendering processes), from ``os.wait4``'s resource usage;
 * peak memory: the child's peak RSS (``ru_maxrss``: the largest single process of the tree), and
   the peak of the whole process tree's summed proportional set size (PSS: pages shared by forked
-  DataLoader workers counted once), sampled from ``/proc`` every 0.25 s;
+  DataLoader workers counted once), sampled from ``/proc`` every second;
 * bytes written: the size of the files added or grown under the phase's output folders.
 
 ``interrupt_when`` makes a phase an interrupted run: once it returns true the child gets SIGINT
@@ -175,7 +175,7 @@ def run_phase(
             nonlocal peak_tree, interrupted
             sampled = 0.0
             while not done.wait(poll):
-                if time.perf_counter() - sampled >= 0.25:
+                if time.perf_counter() - sampled >= 1.0:
                     sampled = time.perf_counter()
                     peak_tree = max(peak_tree, tree_memory_bytes(proc.pid))
                 if interrupt_when is not None and not interrupted and interrupt_when():

@@ -35,7 +35,9 @@ import os
 import re
 import shutil
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +67,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--data", type=Path, default=None, help="dataset folder (default data/rehearsal)")
     ap.add_argument("--work", type=Path, default=None, help="run folders and logs (default runs/rehearsal)")
     ap.add_argument("--threads", type=int, default=1, help="CPU threads of each command (default 1)")
+    ap.add_argument("--jobs", type=int, default=1, help="runs rehearsed at the same time (default 1)")
     ap.add_argument("--resume", action="store_true", help="keep the results of configs already rehearsed")
     ap.add_argument("--clean", action="store_true", help="delete each run folder once measured")
     ap.add_argument("--gpu-json", type=Path, help="gpu_check.json whose measured steps also project the runs")
@@ -175,7 +178,7 @@ def library_phases(cfg, root: Path) -> dict[str, Any]:
     return out
 
 
-def gallery_source(cfg, root: Path, work: Path) -> Path:
+def gallery_source(cfg, root: Path, work: Path, name: str) -> Path:
     """What ``vireid index build --gallery`` gets: every visible test image (the layout's folder
     where it has one, else a CSV manifest of the reader's records)."""
     from vireid.config import build
@@ -189,7 +192,7 @@ def gallery_source(cfg, root: Path, work: Path) -> Path:
     else:
         cams = [(f"cam{c}", c) for c in (1, 2, 4, 5)]
         records = collect_folder_records(ds.root, cams, format_ids(ds.test_ids), "visible")
-    path = work / f"gallery-{cfg.data.dataset}.csv"
+    path = work / f"gallery-{name}.csv"
     rows = ["path,pid,camid,modality"] + [f"{r.path},{r.pid},{r.camid},visible" for r in records]
     path.write_text("\n".join(rows) + "\n")
     return path
@@ -307,7 +310,7 @@ def rehearse(args, key: str, roots: dict[str, Path]) -> dict[str, Any]:
     if rec is None:
         return out
     out["checks"] += check_metrics(run / "test" / "metrics.json", cfg, "vireid test")
-    gallery = gallery_source(cfg, root, args.work)
+    gallery = gallery_source(cfg, root, args.work, key)
     index = run / "gallery.index"
     rec = phase(
         "index build",
@@ -441,19 +444,33 @@ def main(argv: list[str] | None = None) -> int:
     layouts = sorted({paper.BY_KEY[k].load().data.dataset for k in args.keys})
     roots = {layout: dataset(args, layout, results) for layout in layouts}
     save(state_path, results)
-    for key in args.keys:
-        if key in results["configs"]:
-            say(f"{key}: kept from the earlier rehearsal (--resume)")
-            continue
+    for key in args.keys:  # every pretrained file first: two jobs must not write the same one
+        spec = paper.BY_KEY[key]
+        pretrained_file(spec.load(tiny_overrides(spec.load()) if args.tiny else []), args.work / "pretrained")
+    lock = threading.Lock()
+
+    def one(key: str) -> None:
         t0 = time.perf_counter()
         try:
-            results["configs"][key] = rehearse(args, key, roots)
+            out = rehearse(args, key, roots)
         except AssertionError as exc:
-            results["configs"][key] = {"key": key, "failed": f"check: {exc}", "phases": []}
-        results["configs"][key]["seconds"] = time.perf_counter() - t0
-        save(state_path, results)
+            out = {"key": key, "failed": f"check: {exc}", "phases": []}
+        out["seconds"] = time.perf_counter() - t0
+        with lock:
+            results["configs"][key] = out
+            save(state_path, results)
         if args.clean:
             shutil.rmtree(args.work / key, ignore_errors=True)
+
+    todo = [k for k in args.keys if k not in results["configs"]]
+    for key in set(args.keys) - set(todo):
+        say(f"{key}: kept from the earlier rehearsal (--resume)")
+    if args.jobs > 1:  # the costliest first, so that the two ends meet
+        todo.sort(key=lambda k: -paper.run_plan(paper.BY_KEY[k].load())["final_images"])
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        for future in [pool.submit(one, key) for key in todo]:
+            future.result()
+    results["configs"] = {k: results["configs"][k] for k in args.keys if k in results["configs"]}
     results["loadavg_end"] = _loadavg()
     results["finished"] = time.time()
     if not args.tiny:
