@@ -6,9 +6,11 @@
   (``deen_vit_{dee,dee1d,tmhee,cmatm,ssdec}``).
 
 Each config is built from its shipped YAML (model, objective and optimizer as ``vireid train``
-builds them; random initial weights): a pre-made batch of the config's size copied to the
-device, forward, the config's losses, backward, optimizer step, ``synchronize``, in fp32, bf16
-autocast and fp16 autocast + GradScaler, interleaved in rotated rounds.  Peak memory is
+builds them; random initial weights) and stepped by vireid's own training step
+(:meth:`vireid.engine.trainer.Trainer.run_step`: a pre-made batch of the config's size copied to
+the device, forward, the config's losses, backward, ``optim.grad_clip``, optimizer step; then
+``synchronize``), in fp32, bf16 autocast and fp16 autocast + GradScaler, interleaved in rotated
+rounds.  Peak memory is
 ``max_memory_allocated`` during one step above what was resident.  The test-time descriptor
 (the config's flip and embedding combination, batch ``data.test_batch_size``) is timed in the
 config's own precision; the step time in that precision and the forward time per image feed
@@ -60,9 +62,11 @@ def _config_precision(cfg, device: torch.device) -> str:
 
 def measure(s: Settings, rows: Rows, section: str, name: str) -> None:
     """All rows of one config: step time per precision, peak memory, descriptor time, ratios."""
-    from benchmarks.bench_train_step import make_step
+    from types import SimpleNamespace
+
     from vireid.config import build
     from vireid.engine.amp import resolve_amp
+    from vireid.engine.trainer import Trainer
 
     cfg = config_for(s, name)
     dev = s.device
@@ -73,17 +77,14 @@ def measure(s: Settings, rows: Rows, section: str, name: str) -> None:
     classes = paper.NUM_CLASSES[cfg.data.dataset] if not s.dry else 4
     model = build.build_model(cfg.model, classes, pretrained=None).to(dev).train()
     objective = build.build_objective(cfg.loss, model)
-    labels = torch.randperm(classes)[:p].repeat_interleave(k).to(dev)
-    pool = [(torch.randn(p * k, 3, h, w), torch.randn(p * k, 3, h, w)) for _ in range(2)]
+    labels = torch.randperm(classes)[:p].repeat_interleave(k)
+    pool = [(torch.randn(p * k, 3, h, w), torch.randn(p * k, 3, h, w), labels, labels) for _ in range(2)]
     if s.cuda:
-        pool = [(a.pin_memory(), b.pin_memory()) for a, b in pool]
+        pool = [(a.pin_memory(), b.pin_memory(), y, y) for a, b, y, _ in pool]
     it = iter(range(1 << 62))
     size = f"{h}x{w}, {p}x{k}x2, {sum(q.numel() for q in model.parameters()) / 1e6:.1f} M params"
     own = _config_precision(cfg, dev)
     say(f"{section}: {name} ({size}; trains in {own})")
-
-    def loss(out) -> torch.Tensor:
-        return sum(objective(out, labels, labels).values())
 
     fns, opts = {}, []
     for label, mode in PRECISIONS:
@@ -92,15 +93,24 @@ def measure(s: Settings, rows: Rows, section: str, name: str) -> None:
             continue
         opt = build.build_optimizer(cfg.optim, model)
         opts.append(opt)
-        fn = make_step(
+        # vireid's own step (Trainer.run_step): copy to the device, forward, the config's losses,
+        # backward (GradScaler for fp16), optim.grad_clip, optimizer step
+        trainer = Trainer(
             model,
+            objective,
             opt,
-            lambda: pool[next(it) % len(pool)],
-            loss,
-            precision=resolve_amp(mode, dev),
+            None,
+            SimpleNamespace(steps_per_epoch=1),
+            epochs=1,
             device=dev,
-            sync=s.sync,
+            precision=resolve_amp(mode, dev),
+            grad_clip=cfg.optim.grad_clip,
         )
+
+        def fn(trainer=trainer) -> None:
+            trainer.run_step(pool[next(it) % len(pool)])
+            s.sync()
+
         try:
             for _ in range(z["warmup"]):
                 fn()
