@@ -224,7 +224,13 @@ def section_body(results: dict, args) -> str:
         "the in-training evaluation and best-checkpoint rule, `vireid test` over every trial and direction, "
         "an index over every visible test image.",
         "",
-        f"Rehearsed at commit {results.get('commit', 'unknown')}. "
+        f"Rehearsed at commit {results.get('commit', 'unknown')}"
+        + "".join(
+            f" ({k} at {c['commit']})"
+            for k, c in results["configs"].items()
+            if c.get("commit") and c["commit"] != results.get("commit")
+        )
+        + ". "
         f"Total: {wall:.2f} h wall, {cpu / 3600:.2f} h CPU of the commands; load average "
         f"{results.get('loadavg_start')} at the start, {results.get('loadavg_end')} at the end "
         "(the machine is shared: wall times stretch with the load, CPU times do not).",

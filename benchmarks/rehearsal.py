@@ -259,8 +259,11 @@ def rehearse(args, key: str, roots: dict[str, Path]) -> dict[str, Any]:
     if run.exists():
         shutil.rmtree(run)
     logs = args.work / "logs"
+    from benchmarks._common import commit
+
     out: dict[str, Any] = {
         "key": key,
+        "commit": commit(),
         "config": spec.config,
         "note": spec.note,
         "size": list(size),
