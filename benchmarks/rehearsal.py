@@ -429,6 +429,9 @@ def main(argv: list[str] | None = None) -> int:
     args.work.mkdir(parents=True, exist_ok=True)
     state_path = args.work / "rehearsal.json"
     if args.render:
+        if not state_path.is_file():
+            print(f"rehearsal: {state_path}: no rehearsal to render (run one first)", file=sys.stderr)
+            return 2
         results = json.loads(state_path.read_text())
         text = publish_section(results, results.get("argv", []), args, write=not args.no_write)
         (args.work / "rehearsal.md").write_text(text)
