@@ -20,7 +20,7 @@ import time
 import torch
 
 from benchmarks._common import cli, interleaved_samples, paired_ratio
-from vireid.engine.amp import cpu_has_native_bf16
+from vireid.core.device import cpu_has_native_bf16
 from vireid.models import DEEN
 from vireid.objective import build_objective
 from vireid.utils.precision import fp32_pins

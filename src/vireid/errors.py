@@ -46,8 +46,17 @@ class CheckpointError(VireidError):
     """A checkpoint cannot be read or does not match the architecture."""
 
 
+class PluginError(ConfigError):
+    """A plugin module cannot be imported, registers something wrongly, or a checkpoint needs one that is not loaded."""
+
+
 class ShapeError(VireidError):
     """An input tensor or array has the wrong shape or content."""
+
+
+class VireidWarning(UserWarning):
+    """Something a user should know that does not stop the command (e.g. a dataset list the authors'
+    code tolerates); the CLI prints it as one line."""
 
 
 def format_location(path: object, line: int | None = None) -> str:

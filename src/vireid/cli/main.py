@@ -17,7 +17,7 @@ import re
 import sys
 from typing import Sequence
 
-from vireid import __version__
+from vireid.version import __version__
 from vireid.errors import VireidError
 
 # command name -> module implementing it (relative to vireid.cli)

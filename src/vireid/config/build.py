@@ -280,7 +280,7 @@ def optimizer_kwargs(optim: OptimConfig, lr_scale: float = 1.0) -> dict[str, Any
 
 
 def build_optimizer(optim: OptimConfig, model: nn.Module, *, lr_scale: float = 1.0):
-    from vireid.engine.optim import build_optimizer as _build
+    from vireid.optim.optimizers import build_optimizer as _build
 
     return _build(model, **optimizer_kwargs(optim, lr_scale))
 
@@ -302,6 +302,6 @@ def schedule_kwargs(cfg: Config) -> dict[str, Any]:
 
 
 def build_schedule(cfg: Config):
-    from vireid.engine.schedules import build_schedule as _build
+    from vireid.optim.schedules import build_schedule as _build
 
     return _build(**schedule_kwargs(cfg))

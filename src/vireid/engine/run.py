@@ -28,17 +28,17 @@ from torch import nn
 
 from vireid.config import Config, build, config_diff, load_config, save_config, to_dict
 from vireid.config.schema import resume_may_change
+from vireid.core import distributed as dist_utils
 from vireid.data.loaders import TrainBatches
-from vireid.engine import distributed as dist_utils
 from vireid.engine.checkpoint import CheckpointManager, load_weights_into, read_weights, unwrap_model
 from vireid.engine.context import RunContext, cpu_threads, evaluate_model, load_dataset, make_context, seed_everything
 from vireid.engine.evaluator import SplitEvaluation, tables
 from vireid.engine.hooks import CheckpointHook, EvalHook, LoggingHook, StopAtStep
 from vireid.engine.logging import MetricsLogger
-from vireid.engine.schedules import LRScheduler
 from vireid.engine.sync_bn import convert_sync_batchnorm
 from vireid.engine.trainer import Trainer
 from vireid.errors import ConfigError
+from vireid.optim.schedules import LRScheduler
 from vireid.utils.io import atomic_write_json
 
 
@@ -174,7 +174,7 @@ def _train_locked(
     model = build.build_model(cfg.model, num_classes, pretrained=pretrained)
     ckpts = CheckpointManager(run_dir / "checkpoints")
     if cfg.train.init_from and not (resume and ckpts.last_dir() is not None):
-        from vireid.engine.checkpoint import resolve_checkpoint
+        from vireid.core.checkpoints import resolve_checkpoint
         from vireid.models.weights import init_from_checkpoint
 
         ctx.log(init_from_checkpoint(model, resolve_checkpoint(cfg.train.init_from)))

@@ -70,15 +70,6 @@ def differences_from_run(cfg: Config, run_config: dict | None) -> list[str]:
     return out
 
 
-def default_out(checkpoint: Path) -> Path:
-    """The run folder of a checkpoint (the folder above its ``checkpoints/``), else its folder."""
-    folder = checkpoint if checkpoint.is_dir() else checkpoint.parent
-    for p in (folder, *folder.parents):
-        if p.name == "checkpoints":
-            return p.parent
-    return folder
-
-
 def test_inputs(
     run: str | Path | None = None,
     config: str | Path | None = None,
@@ -92,7 +83,7 @@ def test_inputs(
     carries; ``overrides`` apply to it.
     """
     from vireid.config import apply_overrides, from_dict, load_config
-    from vireid.engine.checkpoint import resolve_checkpoint
+    from vireid.core.checkpoints import resolve_checkpoint
     from vireid.errors import ConfigError
     from vireid.models.weights import read_weights
 
@@ -213,7 +204,8 @@ def run_test(
     """Evaluate ``checkpoint`` with the full protocol of ``cfg``'s dataset and write ``metrics.json``
     (with ``viz`` the pictures, with ``save_features`` every split's features files) into ``out``
     (default: ``RUN/test/``); see the module docstring."""
-    from vireid.engine import distributed
+    from vireid.core import distributed
+    from vireid.core.checkpoints import run_folder
     from vireid.engine.context import cpu_threads, evaluate_model, load_dataset, make_context
     from vireid.inference.loading import read_checkpoint
     from vireid.utils.io import atomic_write_json
@@ -221,7 +213,7 @@ def run_test(
 
     loaded = read_checkpoint(checkpoint)
     notes = differences_from_run(cfg, loaded.config)
-    folder = Path(out) if out else default_out(loaded.weights) / TEST_FOLDER
+    folder = Path(out) if out else run_folder(loaded.weights) / TEST_FOLDER
     check_output(folder, {"checkpoint": loaded.weights, "data.root": cfg.data.root}, folder=True)
     ctx = make_context(cfg, device)
     written: dict[str, Path] = {}

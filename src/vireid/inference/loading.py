@@ -3,7 +3,7 @@
 Sources understood by :func:`read_checkpoint`:
 
 * a run folder, a ``checkpoints/`` folder, ``last.json`` or a step folder (resolved by
-  :func:`vireid.engine.checkpoint.resolve_checkpoint`: ``best`` first, then ``last``);
+  :func:`vireid.core.checkpoints.resolve_checkpoint`: ``best`` first, then ``last``);
 * a ``.safetensors`` file in vireid's model format -- the engine's ``model.safetensors`` /
   ``best.safetensors`` (metadata ``architecture``, ``kwargs`` and the run's ``config``) or a
   :meth:`DEEN.save` file (``architecture`` + ``kwargs`` only).  Without a ``config`` in the
@@ -106,7 +106,7 @@ def read_checkpoint(path: str | Path, variant: str | None = None) -> LoadedCheck
     if not p.exists():
         raise CheckpointError(f"{p}: checkpoint not found")
     if p.is_dir() or p.suffix == ".safetensors" or p.name == "last.json":
-        from vireid.engine.checkpoint import resolve_checkpoint
+        from vireid.core.checkpoints import resolve_checkpoint
 
         loaded = _read_vireid(resolve_checkpoint(p))
     else:
