@@ -196,10 +196,12 @@ def pretrain(settings: PretrainSettings, out: Path, *, threads: int = 0, log=pri
         )
         objective = build_objective(
             model,
-            label_smoothing=s.label_smoothing,
-            triplet_weight=s.triplet_weight,
-            cpm_weight=0.0,
-            ort_weight=0.0,
+            {
+                "id": {"label_smoothing": s.label_smoothing},
+                "triplet": {"weight": s.triplet_weight},
+                "cpm": {"weight": 0.0},
+                "ort": {"weight": 0.0},
+            },
             global_batch=False,
         )
         device = torch.device("cpu")

@@ -38,8 +38,9 @@ class DatasetError(VireidError):
     """A dataset root, index file or image is missing or malformed."""
 
 
-class ConfigError(VireidError):
-    """A configuration file or override is invalid."""
+class ConfigError(VireidError, ValueError):
+    """A configuration file, override or constructor argument is invalid (also a ``ValueError``: a value
+    that is not allowed)."""
 
 
 class CheckpointError(VireidError):

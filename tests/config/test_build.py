@@ -27,7 +27,7 @@ def test_bad_model_arguments_are_config_errors():
         build.build_model(load_config(CONFIGS / "test_tiny.yaml", ["model.name=resnext"]).model, 5)
 
 
-def test_objective_kwargs_carry_lambdas():
+def test_the_objective_carries_the_lambdas():
     cfg = load_config(CONFIGS / "deen_sysu.yaml", ["loss.cpm_weight=0.5"])
     model = build.build_model(load_config(CONFIGS / "test_tiny.yaml").model, 5)
     objective = build.build_objective(cfg.loss, model)

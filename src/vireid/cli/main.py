@@ -17,8 +17,8 @@ import re
 import sys
 from typing import Sequence
 
-from vireid.version import __version__
 from vireid.errors import VireidError
+from vireid.version import __version__
 
 # command name -> module implementing it (relative to vireid.cli)
 COMMANDS: dict[str, str] = {

@@ -101,9 +101,10 @@ def eval_trials(cfg: Config, final: bool) -> Any:
 
     ``None`` where a trial is a train/test split (RegDB): the trained split's own test set.
     """
-    from vireid.evaluation.protocols import PLAIN, REGISTRY
+    from vireid.evaluation.protocols import PLAIN, PROTOCOLS
 
-    rules = REGISTRY.get(cfg.data.dataset, PLAIN)  # a manifest has one fixed split
+    found = PROTOCOLS.find(cfg.data.dataset)
+    rules = found.obj if found is not None else PLAIN  # a manifest has one fixed split
     if rules.trial_is_split:
         return None
     full = list(rules.trials)
@@ -111,9 +112,10 @@ def eval_trials(cfg: Config, final: bool) -> Any:
 
 
 def _rules(cfg: Config, dataset: Any = None):
-    from vireid.evaluation.protocols import PLAIN, REGISTRY
+    from vireid.evaluation.protocols import PLAIN, PROTOCOLS
 
-    return REGISTRY.get(getattr(dataset, "protocol", None) or cfg.data.dataset, PLAIN)
+    found = PROTOCOLS.find(getattr(dataset, "protocol", None) or cfg.data.dataset)
+    return found.obj if found is not None else PLAIN
 
 
 def final_eval(cfg: Config, dataset: Any = None) -> dict[str, Any]:
@@ -191,7 +193,7 @@ def pretrained_family(model: ModelConfig) -> str | None:
     from vireid.models.registry import model_spec
 
     try:
-        cls = model_spec(model.name).load_class()
+        cls = model_spec(model.name).cls
     except ConfigError as exc:
         raise ConfigError(f"model.name: {exc}") from None
     family_for = getattr(cls, "family_for", None)
@@ -236,23 +238,22 @@ def build_model(model: ModelConfig, num_classes: int, *, pretrained: str | Path 
 
 
 # --------------------------------------------------------------------------- losses / optimiser
-def objective_kwargs(loss: LossConfig) -> dict[str, Any]:
-    return dict(
-        id_weight=loss.id_weight,
-        label_smoothing=loss.label_smoothing,
-        triplet=loss.triplet,
-        triplet_weight=loss.triplet_weight,
-        triplet_margin=loss.triplet_margin,
-        cpm_weight=loss.cpm_weight,
-        cpm_margin=loss.cpm_margin,
-        metric_normalize=loss.metric_normalize,
-        ort_weight=loss.ort_weight,
-        aux_weights=dict(loss.aux_weights),
-        svdo_of_weight=loss.svdo_of_weight,
-        svdo_ow_weight=loss.svdo_ow_weight,
-        infonce_weight=loss.infonce_weight,
-        infonce_temperature=loss.infonce_temperature,
-    )
+def objective_terms(loss: LossConfig) -> dict[str, dict[str, Any]]:
+    """The objective's terms (``{term: {weight, **keywords}}``, :func:`vireid.objective.build_objective`)."""
+    return {
+        "id": {"weight": loss.id_weight, "label_smoothing": loss.label_smoothing},
+        "triplet": {
+            "weight": 0.0 if loss.triplet == "none" else loss.triplet_weight,
+            "kind": "batch_hard" if loss.triplet == "none" else loss.triplet,
+            "margin": loss.triplet_margin,
+            "normalize": loss.metric_normalize,
+        },
+        "cpm": {"weight": loss.cpm_weight, "margin": loss.cpm_margin, "normalize": loss.metric_normalize},
+        "ort": {"weight": loss.ort_weight, "weights": dict(loss.aux_weights)},
+        "svdo_of": {"weight": loss.svdo_of_weight},
+        "svdo_ow": {"weight": loss.svdo_ow_weight},
+        "infonce": {"weight": loss.infonce_weight, "temperature": loss.infonce_temperature},
+    }
 
 
 def build_objective(loss: LossConfig, model: nn.Module, *, global_batch: bool = True) -> nn.Module:
@@ -260,7 +261,7 @@ def build_objective(loss: LossConfig, model: nn.Module, *, global_batch: bool = 
     ``global_batch``: under torchrun, mining and centres over every rank's samples."""
     from vireid.objective import build_objective as _build
 
-    return _build(model, **objective_kwargs(loss), global_batch=global_batch)
+    return _build(model, objective_terms(loss), global_batch=global_batch)
 
 
 def optimizer_kwargs(optim: OptimConfig, lr_scale: float = 1.0) -> dict[str, Any]:

@@ -80,6 +80,8 @@ class Length:
     max: int | None = -1
 
     def problem(self, value: Any) -> str | None:
+        if not isinstance(value, (list, tuple)):
+            return None
         hi = self.min if self.max == -1 else self.max
         n = len(value)
         if n < self.min or (hi is not None and n > hi):
@@ -95,7 +97,9 @@ class Ascending:
     strict: bool = False
 
     def problem(self, value: Any) -> str | None:
-        pairs = list(zip(value, list(value)[1:]))
+        if not isinstance(value, (list, tuple)):
+            return None
+        pairs = list(zip(value[:-1], value[1:], strict=True))
         if any((b <= a) if self.strict else (b < a) for a, b in pairs):
             return "must be in " + ("strictly " if self.strict else "") + "ascending order"
         return None
@@ -120,7 +124,7 @@ class Registered:
 
     def problem(self, value: Any) -> str | None:
         if isinstance(value, str) and value not in self.registry:
-            return f"must be one of {', '.join(self.registry.names())}"
+            return f"unknown {self.registry.kind}; expected one of {', '.join(self.registry.names())}"
         return None
 
 
@@ -289,6 +293,8 @@ def _show(value: Any) -> str:
 def _check(value: Any, tp: Any, key: str, siblings: Mapping[str, Any]) -> Any:
     base, rules = _split(tp)
     out = _check_base(value, base, key, siblings)
+    if out is None:  # null is checked by the type (Optional) alone
+        return None
     for rule in rules:
         if isinstance(rule, KwargsOf):
             out = _check_kwargs_of(rule, out, key, siblings)
@@ -357,7 +363,9 @@ def _check_base(value: Any, tp: Any, key: str, siblings: Mapping[str, Any]) -> A
         if origin is tuple and args and Ellipsis not in args:
             if len(value) != len(args):
                 raise _Mismatch(f"expected {describe(tp)}")
-            items = [check_value(v, a, f"{key}[{i}]", siblings) for i, (v, a) in enumerate(zip(value, args))]
+            items = [
+                check_value(v, a, f"{key}[{i}]", siblings) for i, (v, a) in enumerate(zip(value, args, strict=True))
+            ]
         elif args:
             items = [check_value(v, args[0], f"{key}[{i}]", siblings) for i, v in enumerate(value)]
         else:

@@ -57,7 +57,7 @@ class Registry(Generic[T]):
         """Decorator: register the decorated object under ``name`` (default: its ``name`` attribute)."""
 
         def deco(obj: T) -> T:
-            self.add(name if name is not None else getattr(obj, "name"), obj, **info)
+            self.add(name if name is not None else obj.name, obj, **info)
             return obj
 
         return deco
@@ -75,6 +75,9 @@ class Registry(Generic[T]):
             self._check(entry)
         self._entries[key] = entry
         return entry
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
 
     def __contains__(self, name: object) -> bool:
         return self.find(name) is not None

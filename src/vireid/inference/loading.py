@@ -90,14 +90,12 @@ class LoadedCheckpoint:
 
 
 def _read_vireid(weights: Path) -> LoadedCheckpoint:
-    from vireid.models.registry import model_spec
-    from vireid.models.weights import build_from_metadata, load_state_dict_strict, read_model_checkpoint
+    from vireid.models.registry import spec_of
+    from vireid.models.weights import rebuild_model
 
-    tensors, name, kwargs, meta = read_model_checkpoint(weights)
-    model = build_from_metadata(name, kwargs, str(weights))
-    load_state_dict_strict(model, tensors, source=str(weights))
+    model, meta = rebuild_model(weights)
     config = meta.get("config") if isinstance(meta.get("config"), dict) else _find_config(weights)
-    return LoadedCheckpoint(model, model_spec(name).architecture, kwargs, config, weights)
+    return LoadedCheckpoint(model, spec_of(model).architecture, meta["kwargs"], config, weights)
 
 
 def read_checkpoint(path: str | Path, variant: str | None = None) -> LoadedCheckpoint:
@@ -113,7 +111,7 @@ def read_checkpoint(path: str | Path, variant: str | None = None) -> LoadedCheck
         from vireid.models.authors import load_authors_checkpoint
         from vireid.models.registry import spec_of
 
-        model = load_authors_checkpoint(p, variant=variant)
+        model = load_authors_checkpoint(p, variant=variant)  # DEEN's option; None: inferred
         loaded = LoadedCheckpoint(model, spec_of(model).architecture, dict(model.config), None, p)
     loaded.model.eval()
     return loaded

@@ -19,7 +19,7 @@ from torch import Tensor
 
 from vireid.errors import CheckpointError
 from vireid.models.vit import VisionTransformer, grid_hw
-from vireid.models.weights import load_state_dict_strict
+from vireid.models.weights import load_state_dict_strict, strip_module_prefix
 from vireid.utils.io import load_state_dict_file
 
 HEAD_KEYS = ("head.weight", "head.bias")
@@ -86,11 +86,7 @@ def adapt_timm_state_dict(
 
 def read_timm_checkpoint(path: str | os.PathLike) -> dict[str, Tensor]:
     """Read a timm ViT state dict (``.safetensors`` or ``.pth``/``.pt``/``.bin``; weights_only)."""
-    sd = load_state_dict_file(path)
-    # checkpoints saved from DataParallel/DDP carry a "module." prefix
-    if sd and all(k.startswith("module.") for k in sd):
-        sd = {k[len("module.") :]: v for k, v in sd.items()}
-    return sd
+    return strip_module_prefix(load_state_dict_file(path), source=str(path))
 
 
 def load_timm_checkpoint(

@@ -25,7 +25,7 @@ from vireid.data.datasets._index import check_root
 from vireid.data.protocols import EvalSplit
 from vireid.data.records import Record
 from vireid.errors import ConfigError, DatasetError, ShapeError, format_location
-from vireid.evaluation.protocols import DATASET_PROTOCOLS
+from vireid.evaluation.protocols import PROTOCOLS
 from vireid.modality import MODAL_INFRARED, MODAL_VISIBLE, modality_to_modal
 
 COLUMNS = ("path", "pid", "camid", "modality")
@@ -132,8 +132,8 @@ class ManifestDataset:
         gallery: str = "gallery.csv",
         protocol: str = "llcm",
     ) -> None:
-        if protocol not in DATASET_PROTOCOLS:
-            raise ConfigError(f"manifest protocol must be 'sysu', 'regdb' or 'llcm', got {protocol!r}")
+        if protocol not in PROTOCOLS:
+            raise ConfigError(f"manifest protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
         self.root = check_root(root, "manifest", f"a folder with {train} and/or {query} + {gallery}")
         self.protocol = protocol
         self._files = {"train": self.root / train, "query": self.root / query, "gallery": self.root / gallery}
