@@ -12,12 +12,14 @@ the sub-command.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import re
 import sys
-from typing import Sequence
+import warnings
+from typing import Iterator, Sequence
 
-from vireid.errors import VireidError
+from vireid.errors import VireidError, VireidWarning
 from vireid.version import __version__
 
 # command name -> module implementing it (relative to vireid.cli)
@@ -79,6 +81,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def _one_line_warnings(command: str) -> Iterator[None]:
+    """A :class:`~vireid.errors.VireidWarning` printed as one line on stderr (``vireid CMD: warning: ...``)."""
+    shown = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, VireidWarning):
+            print(f"vireid {command}: warning: {message}", file=sys.stderr)
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = shown
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
@@ -87,7 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # usage errors (2) and --help / --version (0)
         return int(exc.code or 0) if not isinstance(exc.code, str) else 2
     try:
-        return int(args._run(args) or 0)
+        with _one_line_warnings(args.command):
+            return int(args._run(args) or 0)
     except VireidError as exc:
         print(f"vireid {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -17,12 +17,12 @@ from vireid.errors import CheckpointError, ConfigError
 
 # --------------------------------------------------------------------------- data
 def dataset_kwargs(data: DataConfig) -> dict[str, Any]:
-    """Options of the dataset reader (:func:`vireid.data.datasets.build_dataset`)."""
-    if data.dataset == "sysu":
-        return {"mode": data.mode, "shot": data.shot}
-    if data.dataset == "regdb":
-        return {"trial": data.trial}
-    return {}
+    """Options of the dataset reader (:func:`vireid.data.datasets.build_dataset`): the ones its class
+    declares."""
+    from vireid.data.datasets import DATASETS
+
+    cls = DATASETS.get(data.dataset)
+    return {k: getattr(data, k) for k in cls.options().names() if hasattr(data, k)}
 
 
 def build_dataset(data: DataConfig):
@@ -101,10 +101,7 @@ def eval_trials(cfg: Config, final: bool) -> Any:
 
     ``None`` where a trial is a train/test split (RegDB): the trained split's own test set.
     """
-    from vireid.evaluation.protocols import PLAIN, PROTOCOLS
-
-    found = PROTOCOLS.find(cfg.data.dataset)
-    rules = found.obj if found is not None else PLAIN  # a manifest has one fixed split
+    rules = _rules(cfg)
     if rules.trial_is_split:
         return None
     full = list(rules.trials)
@@ -112,10 +109,11 @@ def eval_trials(cfg: Config, final: bool) -> Any:
 
 
 def _rules(cfg: Config, dataset: Any = None):
-    from vireid.evaluation.protocols import PLAIN, PROTOCOLS
+    """The protocol the evaluation plan follows: the one the dataset class declares (its trials and
+    directions; a manifest's one fixed split is :data:`~vireid.evaluation.protocols.PLAIN`'s)."""
+    from vireid.data.datasets import DATASETS
 
-    found = PROTOCOLS.find(getattr(dataset, "protocol", None) or cfg.data.dataset)
-    return found.obj if found is not None else PLAIN
+    return DATASETS.get(cfg.data.dataset).protocol
 
 
 def final_eval(cfg: Config, dataset: Any = None) -> dict[str, Any]:

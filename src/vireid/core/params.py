@@ -400,14 +400,16 @@ def _check_kwargs_of(rule: KwargsOf, value: Mapping, key: str, siblings: Mapping
     return check_kwargs(declared_params(target, skip=rule.skip), value, key)
 
 
-def check_kwargs(params: Params, values: Mapping[str, Any], prefix: str, *, fill: bool = False) -> dict[str, Any]:
+def check_kwargs(
+    params: Params, values: Mapping[str, Any], prefix: str, *, fill: bool = False, noun: str = "argument"
+) -> dict[str, Any]:
     """Every item of ``values`` checked against ``params`` (unknown keywords and missing required ones
     are errors naming ``prefix.key``); ``fill``: add the defaults of the keywords not given."""
     unknown = [k for k in values if k not in params.params]
     if unknown and not params.open:
         k = unknown[0]
         raise ConfigError(
-            f"{prefix}.{k}: unknown argument of {params.owner}; expected one of: {', '.join(params.names()) or 'none'}"
+            f"{prefix}.{k}: unknown {noun} of {params.owner}; expected one of: {', '.join(params.names()) or 'none'}"
         )
     missing = [p.name for p in params if p.required and p.name not in values]
     if missing:

@@ -43,7 +43,6 @@ GENERATOR_VERSION = 3  # part of the cache key: bump whenever the bytes written 
 META_FILE = "synth.json"
 DEFAULT_NUM_IDS = 80
 DEFAULT_HEIGHT_RANGE = (96, 160)
-_LAYOUT_CODE = {"sysu": 1, "regdb": 2, "llcm": 3}
 
 
 @dataclass
