@@ -35,6 +35,8 @@ def resolve_config(name_or_path: str | os.PathLike) -> Path:
     path = Path(os.path.expanduser(text))
     if path.is_file():
         return path
+    if path.is_dir():
+        raise ConfigError(f"{text}: is a folder, not a config file (expected a .yaml file or a shipped config's name)")
     found = shipped_config(text)
     if found is not None:
         return found

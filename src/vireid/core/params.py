@@ -130,9 +130,9 @@ class Registered:
 
 @dataclass(frozen=True)
 class KwargsOf:
-    """A mapping of keyword arguments for ``target``: a callable, or with ``by`` the entry of the
-    registry ``target`` named by the sibling parameter ``by`` (e.g. DEEN-ViT's ``expansion_kwargs``
-    for its ``expansion``).  ``skip``: keywords the owner passes itself."""
+    """A mapping of keyword arguments for ``target``: a callable (or its :class:`Params`), or with
+    ``by`` the entry of the registry ``target`` named by the sibling parameter ``by`` (e.g. DEEN-ViT's
+    ``expansion_kwargs`` for its ``expansion``).  ``skip``: keywords the owner passes itself."""
 
     target: Any
     by: str | None = None
@@ -174,9 +174,24 @@ class Params:
         return {p.name: p.default for p in self if not p.required}
 
 
+_CACHE: dict[tuple[Any, tuple[str, ...]], Params] = {}
+
+
 def declared_params(fn: Callable[..., Any], skip: Sequence[str] = ()) -> Params:
     """The keywords of ``fn`` (a class: its ``__init__``, less ``self``) with their annotations and
-    defaults; ``skip``: leading arguments the caller always passes (``root``, ``dim``)."""
+    defaults; ``skip``: leading arguments the caller always passes (``root``, ``dim``).  Cached: a
+    signature does not change."""
+    key = (fn, tuple(skip))
+    try:
+        found = _CACHE.get(key)
+    except TypeError:  # an unhashable callable
+        return _declared_params(fn, skip)
+    if found is None:
+        found = _CACHE[key] = _declared_params(fn, skip)
+    return found
+
+
+def _declared_params(fn: Callable[..., Any], skip: Sequence[str] = ()) -> Params:
     target = fn.__init__ if isinstance(fn, type) else fn
     owner = getattr(fn, "__qualname__", repr(fn))
     sig = inspect.signature(target)
@@ -199,7 +214,14 @@ def declared_params(fn: Callable[..., Any], skip: Sequence[str] = ()) -> Params:
 
 
 def dataclass_params(cls: type) -> Params:
-    """The fields of a dataclass as :class:`Params` (the config schema's sections)."""
+    """The fields of a dataclass as :class:`Params` (the config schema's sections; cached)."""
+    key = (cls, ("<dataclass>",))
+    if key not in _CACHE:
+        _CACHE[key] = _dataclass_params(cls)
+    return _CACHE[key]
+
+
+def _dataclass_params(cls: type) -> Params:
     hints = typing.get_type_hints(cls, include_extras=True)
     out = {}
     for f in dataclasses.fields(cls):
@@ -327,7 +349,7 @@ def _check_base(value: Any, tp: Any, key: str, siblings: Mapping[str, Any]) -> A
             except ConfigError:
                 raise
         if len(problems) == 1:
-            raise _Mismatch(problems[0])
+            raise _Mismatch(problems[0] + (" or null" if type(None) in args else ""))
         raise _Mismatch(f"expected {describe(tp)}")
     origin = typing.get_origin(tp)
     if origin is typing.Literal:
@@ -397,7 +419,8 @@ def _check_kwargs_of(rule: KwargsOf, value: Mapping, key: str, siblings: Mapping
         if not isinstance(name, str) or name not in target:
             return dict(value)  # the sibling itself is reported
         target = target.get(name)
-    return check_kwargs(declared_params(target, skip=rule.skip), value, key)
+    params = target if isinstance(target, Params) else declared_params(target, skip=rule.skip)
+    return check_kwargs(params, value, key)
 
 
 def check_kwargs(

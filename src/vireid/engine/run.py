@@ -80,29 +80,34 @@ def check_run_dir(run_dir: Path, cfg: Config) -> None:
 
 def resume_diff(run_dir: Path, cfg: Config) -> dict[str, tuple[Any, Any]]:
     """The settings that differ between the run in ``run_dir`` (its ``config.yaml``) and ``cfg``,
-    less those a resume may change; empty when ``cfg`` continues that run exactly."""
+    less those a resume may change (display, logging, loading speed, checkpoint frequency, and a
+    larger ``train.epochs``, which extends the run); empty when ``cfg`` continues that run exactly."""
     old = load_config(run_dir / "config.yaml")
-    return {k: v for k, v in config_diff(old, cfg).items() if not resume_may_change(k)}
+    diff = config_diff(old, cfg)
+    return {k: v for k, v in diff.items() if not resume_may_change(k) and not (k == "train.epochs" and v[1] >= v[0])}
 
 
 def prepare_run_dir(run_dir: Path, cfg: Config, resume: bool, ctx: RunContext) -> None:
-    """Refuse a finished run without ``resume`` or a resume with other settings; then write the
-    resolved config."""
+    """Refuse a finished run without ``resume`` or a resume with settings that change its results; write
+    the resolved config for a new run.  A resume never rewrites ``config.yaml``: it keeps the settings
+    the run started with (an extension's ``train.epochs`` is in its checkpoints' metadata)."""
     check_run_dir(run_dir, cfg)
     has_last = (run_dir / "checkpoints" / "last.json").is_file()
     if has_last and not resume:
         raise ConfigError(
             f"{run_dir}: already holds a training run; pass --resume to continue it or --out to start a new one"
         )
-    if resume and has_last and (run_dir / "config.yaml").is_file():
+    resuming = resume and has_last and (run_dir / "config.yaml").is_file()
+    if resuming:
         diff = resume_diff(run_dir, cfg)
         if diff:
             shown = "; ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in list(diff.items())[:6])
             raise ConfigError(
-                f"{run_dir}/config.yaml: --resume with a different config ({shown}); "
-                "an exact resume needs the same settings"
+                f"{run_dir}/config.yaml: --resume with settings that change the run's results ({shown}); "
+                "an exact resume needs the same settings (it may extend train.epochs, and change "
+                "logging, loader workers and checkpoint frequency)"
             )
-    if ctx.dist.is_main:
+    if ctx.dist.is_main and not resuming:
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(cfg, run_dir / "config.yaml")
 

@@ -101,6 +101,7 @@ class AGW(ReIDModel):
     """
 
     num_embeddings = 1
+    train_bytes_per_input_byte = 190.0  # at least what benchmarks/bench_activation_memory.py measures
     pretrained_family = "resnet50"
     # the authors' test descriptor (AGW/test.py): the BNNeck feature of the image alone
     eval_defaults = {"flip": False, "combine": "bn"}  # AGW/test.py

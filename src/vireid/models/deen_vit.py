@@ -119,6 +119,8 @@ def _vit_family(a: Mapping[str, Any]) -> str | None:
 class DEENViT(ReIDModel):
     """DEEN on a dual-patch-embedding ViT; see the module docstring for every choice."""
 
+    train_bytes_per_input_byte = 200.0  # at least what benchmarks/bench_activation_memory.py measures
+
     def __init__(
         self,
         num_classes: Annotated[int, AT_LEAST_1],
