@@ -32,8 +32,8 @@ VARIANTS = {
     "deen_abd": [
         "model.args.abd_cam=true",
         "model.args.abd_attention_branch=true",
-        "loss.svdo_of.weight=1e-6",
-        "loss.svdo_ow.weight=1e-3",
+        "loss.svdo_of_weight=1e-6",
+        "loss.svdo_ow_weight=1e-3",
         "optim.lr=0.01",
     ],  # 4 steps at 0.1 leave BN stats far off
     "vit_none": vit("none"),
@@ -41,11 +41,11 @@ VARIANTS = {
     "vit_dee1d": vit("dee1d"),
     "vit_tmhee": vit("tmhee"),
     "vit_cmatm": vit("cmatm"),
-    "vit_ssdec": {**vit("ssdec"), "overrides": ["loss.infonce.weight=0.1"]},
+    "vit_ssdec": {**vit("ssdec"), "overrides": ["loss.infonce_weight=0.1"]},
     "agw": {
         "name": "agw",
         "model": {"base_channels": 4, "layers": [1, 1, 1, 1]},
-        "overrides": ["loss.triplet.kind=weighted"],
+        "overrides": ["loss.triplet=weighted"],
     },
     "agw_base": {
         "name": "agw",
@@ -53,7 +53,7 @@ VARIANTS = {
     },
     "vit_svdo": {
         **vit("dee", svdo_of_stages=[1], svdo_ow_blocks=[0]),
-        "overrides": ["loss.svdo_of.weight=1e-6", "loss.svdo_ow.weight=1e-3"],
+        "overrides": ["loss.svdo_of_weight=1e-6", "loss.svdo_ow_weight=1e-3"],
     },
 }
 

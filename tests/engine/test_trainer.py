@@ -3,10 +3,10 @@ import math
 import pytest
 import torch
 
-from tests.engine.tiny import TinyData, TinyReID
+from tests.engine.tiny import TinyData, TinyReID, read_metrics
 from vireid.engine.checkpoint import CheckpointManager, unwrap_model
 from vireid.engine.hooks import CheckpointHook, EvalHook, LoggingHook, StopAtStep
-from vireid.engine.logging import MetricsLogger, read_metrics
+from vireid.engine.logging import MetricsLogger
 from vireid.engine.trainer import NonFiniteLossError, Trainer
 from vireid.objective import build_objective
 from vireid.optim.optimizers import build_optimizer

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.evaluation.reference import _kept_gallery
 from vireid.errors import VireidError
 from vireid.evaluation import evaluate
 from vireid.evaluation.protocols import LLCM, PLAIN, PROTOCOLS, REGDB, SYSU, EvalProtocol, get_protocol
-from vireid.evaluation.reference import _kept_gallery
 
 
 def _case(seed: int, q: int = 40, g: int = 60, ids: int = 8, cams=(1, 2, 3, 4, 5, 6)):

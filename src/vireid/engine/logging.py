@@ -90,8 +90,3 @@ def _parses(line: str) -> bool:
         return isinstance(json.loads(line), dict)
     except ValueError:
         return False
-
-
-def read_metrics(path: str | Path) -> list[dict]:
-    """All records of a ``metrics.jsonl`` file."""
-    return [json.loads(ln) for ln in Path(path).read_text().splitlines() if _parses(ln)]

@@ -34,8 +34,3 @@ class IdentityLoss(nn.Module):
 
     def extra_repr(self) -> str:
         return f"label_smoothing={self.label_smoothing}"
-
-
-def identity_accuracy(logits: Tensor, labels: Tensor) -> Tensor:
-    """Fraction of samples whose arg-max logit is the true class (a 0-dim tensor)."""
-    return (logits.argmax(dim=1) == labels).float().mean()
