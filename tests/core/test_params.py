@@ -58,7 +58,7 @@ def test_declared_params_read_the_signature():
         ("sizes", [0, 2], "x.sizes: must be >= 1 (every item), got [0, 2]"),
         ("sizes", [1, "x"], "x.sizes[1]: expected an integer"),
         ("even", 3, "x.even: must be an even number, got 3"),
-        ("name", 3, "x.name: expected a string, got 3"),
+        ("name", 3, "x.name: expected a string or null, got 3"),
         ("extra", [1], "x.extra: expected a mapping (or null), got [1]"),
     ],
 )

@@ -58,4 +58,6 @@ def test_require_names_a_missing_plugin():
         plugins.require(["my_lab_missing.plugins"], "ckpt.safetensors")
     text = str(info.value)
     assert text.startswith("ckpt.safetensors: its model comes from the plugin 'my_lab_missing.plugins'")
-    assert "VIREID_PLUGINS=my_lab_missing.plugins" in text and "\n" not in text
+    assert "cannot be imported" in text and "\n" not in text
+    with pytest.raises(PluginError, match="'antigravity' is a standard-library module, not a plugin"):
+        plugins.require(["antigravity"], "ckpt.safetensors")

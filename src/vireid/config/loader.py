@@ -30,6 +30,7 @@ from vireid.config.legacy import translate
 from vireid.config.schema import Config
 from vireid.config.shipped import resolve_config, shipped_config
 from vireid.config.validate import to_dict, validate
+from vireid.core import plugins
 from vireid.errors import ConfigError, VireidWarning, format_location
 from vireid.utils.io import atomic_write_text
 
@@ -186,6 +187,10 @@ def _load_tree(path: Path, stack: tuple[Path, ...]) -> tuple[dict, dict[str, str
         raise ConfigError(f"{path}: 'base' inheritance cycle: {chain}")
     data, lines = _read_yaml(path)
     locations = {k: format_location(path, n) for k, n in lines.items()}
+    imports = data.get("imports")
+    if isinstance(imports, list) and all(isinstance(m, str) for m in imports):
+        # now, not at the check: a plugin's configs are what ``base:`` may name
+        plugins.import_plugins(imports, source=f"{locations.get('imports', path)}: imports")
     base = data.pop("base", None)
     data = _translated(data, locations, str(path))
     if base is None:
@@ -250,6 +255,13 @@ def from_dict(tree: Mapping, source: str = "<dict>") -> Config:
     """Build a :class:`Config` from a (possibly partial) nested dict, checking every key."""
     locations: dict[str, str] = {}
     return validate(_translated(dict(tree), locations, source), locations, source)
+
+
+def config_imports(path: str | os.PathLike) -> list[str]:
+    """The plugin modules a config file lists under ``imports:`` (following ``base:``), unchecked."""
+    tree, _ = _load_tree(resolve_config(path), ())
+    found = tree.get("imports") or []
+    return [m for m in found if isinstance(m, str)] if isinstance(found, list) else []
 
 
 def apply_overrides(cfg: Config, overrides: Iterable[str]) -> Config:

@@ -236,7 +236,8 @@ def _cross(cfg: Config, loc: Locator) -> None:
 # --------------------------------------------------------------------------- the config
 def validate(tree: Mapping[str, Any], locations: Mapping[str, str], source: str) -> Config:
     """A :class:`Config` from a merged config tree, every key checked; ``locations`` maps dotted keys
-    to where they were set (errors name them), ``source`` is the config's own name."""
+    to where they were set (errors name them), ``source`` is the config's own name.  The plugin
+    modules ``imports`` names are imported first."""
     loc = Locator(locations, source)
     for key in tree:
         if key not in TOP_KEYS:
@@ -257,7 +258,30 @@ def validate(tree: Mapping[str, Any], locations: Mapping[str, str], source: str)
         imports=tuple(imports),
     )
     _cross(cfg, loc)
-    return cfg
+    used = [p for p in _plugins_used(cfg) if p not in cfg.imports]
+    return dataclasses.replace(cfg, imports=(*cfg.imports, *used)) if used else cfg
+
+
+def _plugins_used(cfg: Config) -> list[str]:
+    """The plugins that registered what ``cfg`` names -- its dataset, model, weighted loss terms and
+    the registered names among the model's arguments (an expansion module) -- so that a saved run
+    config lists them under ``imports`` however they were loaded (an entry point included)."""
+    import typing
+
+    from vireid.core.params import Registered
+    from vireid.data.datasets import DATASETS
+    from vireid.models.registry import model_spec
+    from vireid.objective.terms import TERMS
+
+    spec = model_spec(cfg.model.name)
+    found = [DATASETS.entry(cfg.data.dataset).plugin, spec.plugin]
+    found += [TERMS.entry(n).plugin for n, t in cfg.loss.terms.items() if t.get("weight")]
+    for p in spec.params:
+        for rule in typing.get_args(p.annotation)[1:] if typing.get_origin(p.annotation) is typing.Annotated else ():
+            value = cfg.model.args.get(p.name)
+            if isinstance(rule, Registered) and isinstance(value, str) and value in rule.registry:
+                found.append(rule.registry.entry(value).plugin)
+    return list(dict.fromkeys(p for p in found if p is not None))
 
 
 def to_dict(cfg: Any) -> dict:

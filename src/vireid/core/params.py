@@ -349,7 +349,8 @@ def _check_base(value: Any, tp: Any, key: str, siblings: Mapping[str, Any]) -> A
             except ConfigError:
                 raise
         if len(problems) == 1:
-            raise _Mismatch(problems[0] + (" or null" if type(None) in args else ""))
+            null = type(None) in args and "null" not in problems[0]
+            raise _Mismatch(problems[0] + (" or null" if null else ""))
         raise _Mismatch(f"expected {describe(tp)}")
     origin = typing.get_origin(tp)
     if origin is typing.Literal:

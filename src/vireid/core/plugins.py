@@ -11,9 +11,10 @@ A plugin is a module that registers with the registries where its classes are de
   points are imported, then the function is called);
 * ``VIREID_PLUGINS=mod1,mod2`` in the environment, loaded with the installed ones.
 
-Trust: vireid imports only modules the user names this way.  A checkpoint records the plugin its
-model came from; loading it when that plugin is not loaded is one line naming the plugin and how to
-load it (:func:`require`), never an import of a module a file names.
+A checkpoint records the plugins its model came from (:func:`require` imports them when it is
+loaded, and one that cannot be imported is one line naming it).  What is imported is always an
+installed module found on ``sys.path`` by name -- never code read from a config or checkpoint file --
+and never a standard-library module (a file naming one is refused).
 """
 
 from __future__ import annotations
@@ -55,6 +56,10 @@ def import_plugin(name: str, source: str = "imports") -> None:
         raise PluginError(f"{source}: {name!r} is not a module name (expected e.g. my_lab.vireid_plugins)")
     if name in _loaded:
         return
+    top = name.split(".")[0]
+    if top in sys.stdlib_module_names or top == "vireid":
+        what = "part of vireid" if top == "vireid" else "a standard-library module"
+        raise PluginError(f"{source}: {name!r} is {what}, not a plugin")
     _stack.append(name)
     try:
         importlib.import_module(name)
@@ -103,17 +108,18 @@ def is_loaded(module: str) -> bool:
 
 
 def require(modules: Iterable[str], source: str, what: str = "its model") -> None:
-    """Make sure the plugins a checkpoint recorded are loaded: installed ones are imported, a missing
-    one is one :class:`PluginError` naming it and the ways to load it."""
+    """Import the plugins a checkpoint recorded (installed ones, by name); one that cannot be imported
+    is one :class:`PluginError` naming it and how to make it importable."""
     load_entry_points()
     for module in modules:
         if is_loaded(module):
             continue
-        if module in entry_point_modules():
-            import_plugin(module, entry_point_modules()[module])
-            continue
-        raise PluginError(
-            f"{source}: {what} comes from the plugin {module!r}, which is not loaded; install the package "
-            f"that provides it (entry point group {GROUP}), list it under 'imports:' in the config, "
-            f"or set {ENV}={module}"
-        )
+        try:
+            import_plugin(module, source)
+        except PluginError as exc:
+            if "cannot be imported" not in str(exc):
+                raise
+            raise PluginError(
+                f"{source}: {what} comes from the plugin {module!r}, which cannot be imported; install the "
+                f"package that provides it, or put it on PYTHONPATH"
+            ) from None

@@ -83,6 +83,7 @@ def test_inputs(
     carries; ``overrides`` apply to it.
     """
     from vireid.config import apply_overrides, from_dict, load_config
+    from vireid.core import plugins
     from vireid.core.checkpoints import resolve_checkpoint
     from vireid.errors import ConfigError
     from vireid.models.weights import read_weights
@@ -104,11 +105,16 @@ def test_inputs(
     if config is not None:
         return load_config(config, overrides), ckpt
     weights = resolve_checkpoint(ckpt) if ckpt.is_dir() or ckpt.suffix == ".safetensors" else None
-    carried = read_weights(weights)[1].get("config") if weights is not None else None
+    meta = read_weights(weights)[1] if weights is not None else {}
+    carried = meta.get("config")
     if not isinstance(carried, dict):
         raise ConfigError(
             f"{ckpt}: the checkpoint carries no run config; pass --config (the data and evaluation settings)"
         )
+    needed = meta.get("plugins", [])  # the plugins its model came from: a missing one is named
+    plugins.require(
+        needed if isinstance(needed, list) else [], str(weights), what=f"its model ({meta.get('architecture')})"
+    )
     return apply_overrides(from_dict(carried, source=f"{ckpt} (its run config)"), overrides), ckpt
 
 

@@ -8,7 +8,8 @@ Sources understood by :func:`read_checkpoint`:
   ``best.safetensors`` (metadata ``architecture``, ``kwargs`` and the run's ``config``) or a
   :meth:`DEEN.save` file (``architecture`` + ``kwargs`` only).  Without a ``config`` in the
   metadata, a ``config.yaml`` next to the file or in the run folder above its ``checkpoints/``
-  folder is used when present;
+  folder is used when present.  That config's ``imports:`` are imported first (a model from a
+  plugin); a model whose plugin is not loaded is one line naming it;
 * any other file: an authors' ``*.t`` checkpoint, read with ``torch.load(weights_only=True)``:
   DEEN's if it has ``MFA``/``DEE`` blocks (the variant is inferred from its keys: the RegDB
   variant has no ``MFA3`` block), else AGW's (or their non-local-free ``base``).
@@ -68,16 +69,10 @@ def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def _find_config(weights: Path) -> dict | None:
+def _config_file(weights: Path) -> Path | None:
     """``config.yaml`` next to the weights or in the run folder above a ``checkpoints/`` folder."""
     folders = [weights.parent] + [p.parent for p in list(weights.parents)[:3] if p.name == "checkpoints"]
-    for folder in folders:
-        cand = folder / "config.yaml"
-        if cand.is_file():
-            from vireid.config import load_config, to_dict
-
-            return to_dict(load_config(cand))
-    return None
+    return next((folder / "config.yaml" for folder in folders if (folder / "config.yaml").is_file()), None)
 
 
 @dataclass
@@ -90,11 +85,19 @@ class LoadedCheckpoint:
 
 
 def _read_vireid(weights: Path) -> LoadedCheckpoint:
+    from vireid.config import load_config, to_dict
+    from vireid.config.loader import config_imports
+    from vireid.core import plugins
     from vireid.models.registry import spec_of
     from vireid.models.weights import rebuild_model
 
+    found = _config_file(weights)
+    if found is not None:  # the run's own config names the plugins its model needs
+        plugins.import_plugins(config_imports(found), source=f"{found}: imports")
     model, meta = rebuild_model(weights)
-    config = meta.get("config") if isinstance(meta.get("config"), dict) else _find_config(weights)
+    config = meta.get("config") if isinstance(meta.get("config"), dict) else None
+    if config is None and found is not None:
+        config = to_dict(load_config(found))
     return LoadedCheckpoint(model, spec_of(model).architecture, meta["kwargs"], config, weights)
 
 

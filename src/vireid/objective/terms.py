@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from vireid.core.params import NON_NEGATIVE, POSITIVE, UNIT_OPEN, Params, declared_params
+from vireid.core.params import NON_NEGATIVE, POSITIVE, Params, declared_params
 from vireid.core.registry import Entry, registry
 from vireid.errors import ConfigError, PluginError, ShapeError
 from vireid.losses import (
@@ -87,6 +87,11 @@ class Term(nn.Module):
     name: str = ""
     compares_samples: bool = False
     default_weight: ClassVar[float] = 0.0
+    #: ``(loss class, its keywords the term sets itself)`` when the term wraps a loss module: the
+    #: loss's other declared keywords are config keys of the term too (``loss.cpm.margin`` is
+    #: :class:`~vireid.losses.CPMLoss`'s ``margin``), so a hyperparameter of the loss is declared once,
+    #: on the loss, and reaches the config with no other edit
+    wraps: ClassVar[tuple[type, tuple[str, ...]] | None] = None
 
     @classmethod
     def applies(cls, model: nn.Module) -> bool:
@@ -103,7 +108,14 @@ class Term(nn.Module):
         """The term's config keys besides ``weight``: the keywords :meth:`build` declares, else the
         constructor's."""
         own = declared_params(cls.build, skip=("model", "weight"))
-        return own if own.params or not own.open else declared_params(cls)
+        if own.params or not own.open:
+            return own
+        own = declared_params(cls)
+        if cls.wraps is None:
+            return own
+        loss_cls, skip = cls.wraps
+        inner = declared_params(loss_cls, skip=skip)
+        return Params(cls.__qualname__, {**inner.params, **own.params}, inner.open)
 
     def forward(self, batch: LossBatch) -> Tensor:
         raise NotImplementedError
@@ -138,10 +150,11 @@ class IdentityTerm(Term):
 
     name = "id"
     default_weight = 1.0
+    wraps = (IdentityLoss, ())
 
-    def __init__(self, label_smoothing: Annotated[float, UNIT_OPEN] = 0.0) -> None:
+    def __init__(self, **loss_args: Any) -> None:
         super().__init__()
-        self.loss = IdentityLoss(label_smoothing=label_smoothing)
+        self.loss = IdentityLoss(**loss_args)
 
     def forward(self, batch: LossBatch) -> Tensor:
         return self.loss(at_least_fp32(batch.out.logits), batch.labels)
@@ -193,10 +206,12 @@ class CPMTerm(Term):
     def applies(cls, model: nn.Module) -> bool:
         return getattr(model, "num_embeddings", 1) > 1
 
-    def __init__(self, margin: Annotated[float, NON_NEGATIVE] = 0.2, normalize: bool = False) -> None:
+    wraps = (CPMLoss, ("check_labels",))
+
+    def __init__(self, normalize: bool = False, **loss_args: Any) -> None:
         super().__init__()
         # the CPM layout check syncs with the device; the engine's sampler is tested instead
-        self.loss = CPMLoss(margin=margin, check_labels=False)
+        self.loss = CPMLoss(check_labels=False, **loss_args)
         self.normalize = normalize
 
     def forward(self, batch: LossBatch) -> Tensor:
