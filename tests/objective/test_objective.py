@@ -143,3 +143,16 @@ def test_loss_dtype_float32_from_bf16_and_float64_kept():
         aux_losses={k: v.double() for k, v in out.aux_losses.items()},
     )
     assert all(t.dtype == torch.float64 for t in objective(high, y_vis, y_ir).values())  # references stay float64
+
+
+def test_a_wrapped_loss_declares_the_term_s_keys():
+    """A hyperparameter of a wrapped loss (CPMLoss's margin) is a config key of its term with no other
+    declaration: a new one is an edit of the loss's file alone."""
+    from vireid.core.params import declared_params
+    from vireid.objective import TERMS
+
+    wrapped = [TERMS.get(n) for n in TERMS.names() if TERMS.get(n).wraps is not None]
+    assert {cls.__name__ for cls in wrapped} >= {"CPMTerm", "IdentityTerm"}
+    for cls in wrapped:
+        loss_cls, skip = cls.wraps
+        assert set(declared_params(loss_cls, skip=skip).names()) <= set(cls.config_params().names())
