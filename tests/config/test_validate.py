@@ -19,7 +19,8 @@ from vireid.config import apply_overrides, load_config, to_dict
 from vireid.config.schema import DataConfig, EvalConfig, ModelConfig, OptimConfig, TrainConfig
 from vireid.config.shipped import shipped_configs
 from vireid.config.validate import MEMORY_CEILING, memory_estimate
-from vireid.core.params import NON_NEGATIVE, check_value, dataclass_params
+from vireid.core.checks import check_value
+from vireid.core.params import NON_NEGATIVE, dataclass_params
 from vireid.errors import ConfigError
 from vireid.models.registry import MODELS
 from vireid.objective.terms import TERMS

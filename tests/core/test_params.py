@@ -8,18 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vireid.core.params import (
-    Annotated,
-    Ascending,
-    Check,
-    KwargsOf,
-    Length,
-    Range,
-    check_kwargs,
-    check_value,
-    declared_params,
-    describe,
-)
+from vireid.core.checks import check_kwargs, check_value, describe
+from vireid.core.params import Annotated, Ascending, Check, KwargsOf, Length, Range, declared_params
 from vireid.core.registry import Registry
 from vireid.errors import ConfigError
 

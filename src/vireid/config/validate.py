@@ -24,7 +24,8 @@ from vireid.config.schema import (
     TrainConfig,
 )
 from vireid.core import plugins
-from vireid.core.params import NON_NEGATIVE, Params, check_kwargs, check_value, dataclass_params
+from vireid.core.checks import check_kwargs, check_value
+from vireid.core.params import NON_NEGATIVE, Params, dataclass_params
 from vireid.errors import ConfigError, PluginError
 
 SECTIONS: dict[str, type] = {

@@ -118,8 +118,9 @@ class Registry(Generic[T]):
         return None
 
     def where(self, **info: Any) -> Entry[T] | None:
-        """The entry whose registration ``info`` has these values (e.g. ``architecture="DEEN"``)."""
-        for e in self.entries():
+        """The entry whose registration ``info`` has these values (e.g. ``architecture="DEEN"``), among
+        those registered so far (no plugin is loaded: a registration's check asks it)."""
+        for e in list(self._entries.values()):
             if all(e.info.get(k) == v for k, v in info.items()):
                 return e
         return None

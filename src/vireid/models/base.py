@@ -28,7 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from vireid.core.params import check_kwargs, declared_params
+from vireid.core.checks import check_kwargs
+from vireid.core.params import declared_params
 from vireid.errors import CheckpointError, ShapeError
 from vireid.modality import (  # noqa: F401
     MODAL_BOTH,

@@ -21,7 +21,8 @@ from typing import Any, Mapping
 
 from torch import nn
 
-from vireid.core.params import Params, check_kwargs, declared_params
+from vireid.core.checks import check_kwargs
+from vireid.core.params import Params, declared_params
 from vireid.core.registry import Entry, registry
 from vireid.errors import ConfigError, PluginError
 
@@ -80,6 +81,7 @@ def _spec(entry: Entry) -> ModelSpec:
 def model_spec(name: str) -> ModelSpec:
     """The spec of a registry name (``"deen"``) or checkpoint architecture (``"DEEN"``)."""
     found = MODELS.find(name) or (MODELS.where(architecture=name) if isinstance(name, str) else None)
+    # find() loaded the installed plugins on a miss, so where() sees their architectures too
     if found is None:
         raise ConfigError(f"unknown model {name!r}; expected one of {', '.join(MODELS.names())}")
     return _spec(found)

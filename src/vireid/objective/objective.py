@@ -19,7 +19,8 @@ from typing import Annotated, Any, Mapping, Sequence
 
 from torch import Tensor, nn
 
-from vireid.core.params import NON_NEGATIVE, check_kwargs, check_value
+from vireid.core.checks import check_kwargs, check_value
+from vireid.core.params import NON_NEGATIVE
 from vireid.errors import ConfigError
 from vireid.models.base import TrainOutput
 from vireid.objective import global_batch as gb

@@ -117,7 +117,7 @@ def register_dataset(name: str):
 
 def build_dataset(name: str, root: str | os.PathLike, **options: Any) -> VIReIDDataset:
     """The reader of dataset ``name`` on ``root``; unknown names and options are one-line errors."""
-    from vireid.core.params import check_kwargs
+    from vireid.core.checks import check_kwargs
 
     cls = DATASETS.get(name)
     return cls(root, **check_kwargs(cls.options(), options, "data", noun="option"))

@@ -30,7 +30,8 @@ from typing import Annotated, Any, Sequence
 import numpy as np
 from PIL import Image
 
-from vireid.core.params import Ascending, Params, Range, check_kwargs, declared_params
+from vireid.core.checks import check_kwargs
+from vireid.core.params import Ascending, Params, Range, declared_params
 from vireid.data.synth.camera import Camera, make_camera
 from vireid.data.synth.identity import Identity, sample_identity
 from vireid.data.synth.layouts import DEFAULT_IMAGES_PER_ID_PER_CAM, LAYOUTS, ImageJob, make_plan
