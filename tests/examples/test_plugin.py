@@ -164,11 +164,30 @@ def test_a_missing_plugin_is_one_line_naming_it(installed_run, tmp_path):
         assert done.returncode == 2 and len(lines) == 1 and expected in lines[0], done.stderr
 
 
-def test_the_expansion_plugs_into_deen_vit_and_the_model_trains_every_parameter(monkeypatch):
-    monkeypatch.syspath_prepend(str(PLUGIN))
+@pytest.fixture
+def plugin_in_process(monkeypatch):
+    """The plugin imported into this process, and every registry, the plugin record and the configs'
+    folders as they were afterwards (the other tests see vireid's own entries only)."""
+    from vireid.config import shipped
     from vireid.core import plugins
+    from vireid.core.registry import ALL
 
+    saved = {kind: dict(reg._entries) for kind, reg in ALL.items()}
+    dirs, loaded = list(shipped._PLUGIN_DIRS), dict(plugins._loaded)
+    monkeypatch.syspath_prepend(str(PLUGIN))
     plugins.import_plugin("vireid_toy", "test")
+    yield
+    for kind, reg in ALL.items():
+        reg._entries.clear()
+        reg._entries.update(saved.get(kind, {}))
+    shipped._PLUGIN_DIRS[:] = dirs
+    plugins._loaded.clear()
+    plugins._loaded.update(loaded)
+    for name in [m for m in sys.modules if m == "vireid_toy" or m.startswith("vireid_toy.")]:
+        del sys.modules[name]
+
+
+def test_the_expansion_plugs_into_deen_vit_and_the_model_trains_every_parameter(plugin_in_process):
     from vireid.models.registry import create_model
     from vireid.objective import build_objective
 
