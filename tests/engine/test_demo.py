@@ -29,7 +29,7 @@ def test_demo_needs_synthetic_data(tmp_path):
 def test_demo_replaces_only_its_own_run_folder(tmp_path):
     """The demo starts afresh, but empties only a folder a demo wrote (demo.json); never another, never
     one holding its dataset."""
-    from vireid.engine.demo import DEMO_MARKER, clear_demo_folder
+    from vireid.engine.demo import clear_demo_folder, write_marker
 
     cfg = load_config(CONFIGS / "test_tiny.yaml", [f"data.root={tmp_path / 'runs' / 'mine' / 'data'}"])
     mine = tmp_path / "runs" / "mine"
@@ -43,6 +43,12 @@ def test_demo_replaces_only_its_own_run_folder(tmp_path):
     assert (mine / "thesis.tex").read_text() == "keep" and sorted(p.name for p in mine.iterdir()) == ["thesis.tex"]
     old = tmp_path / "demo"
     (old / "checkpoints").mkdir(parents=True)
-    (old / DEMO_MARKER).write_text("{}")
+    (old / "checkpoints" / "last.json").write_text("{}")
+    write_marker(old, complete=True)  # an earlier demo: demo.json lists what it wrote
+    (old / "NOTES.txt").write_text("mine")  # then the user added a file
+    with pytest.raises(VireidError, match="NOTES.txt, which vireid did not write"):
+        run_demo(cfg, old)
+    assert (old / "NOTES.txt").read_text() == "mine" and (old / "checkpoints" / "last.json").is_file()
+    (old / "NOTES.txt").unlink()
     clear_demo_folder(old)
     assert list(old.iterdir()) == []
