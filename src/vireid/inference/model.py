@@ -179,10 +179,8 @@ class InferenceModel:
         if len(bad):
             i = int(bad[0])
             what = _name_of(chunk[i], start + i)
-            why = explain_nonfinite(
-                self.model, batch[i : i + 1], lambda x: self._forward(x, modality), what=f"{what} ({modality})"
-            )
-            raise ShapeError(f"the descriptor of {what} holds NaN or inf: {why}")
+            why = explain_nonfinite(self.model, batch[i : i + 1], lambda x: self._forward(x, modality), what="it")
+            raise ShapeError(f"the {modality} descriptor of {what} holds NaN or inf: {why}")
         zero = (feats.abs().sum(dim=1) == 0).nonzero().flatten()
         if len(zero):
             i = int(zero[0])
