@@ -25,7 +25,7 @@ import types
 
 import pytest
 
-from tests.cli.world import make_world, snapshot
+from tests.cli.world import snapshot
 from vireid.cli import main as cli
 from vireid.utils import outputs
 from vireid.utils.marks import json_mark, written_kind
@@ -106,11 +106,6 @@ def test_a_command_without_a_declaration_fails_the_walk(monkeypatch):
 
 
 # --------------------------------------------------------------------------- the behaviour walk
-@pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    return make_world(tmp_path_factory.mktemp("world"))
-
-
 def declared_outputs():
     out = []
     for path, p in leaves(cli.build_parser()):

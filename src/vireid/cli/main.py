@@ -169,6 +169,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"vireid {args.command}: error: {shown(_os_error_text(exc))}", file=sys.stderr)
         return 2
+    except UnicodeError as exc:  # a file name the locale cannot encode (LC_ALL=C)
+        if not isinstance(exc, (UnicodeEncodeError, UnicodeDecodeError)):
+            raise
+        bad = exc.object[exc.start : exc.end]
+        print(
+            f"vireid {args.command}: error: a file name or text holds {shown(ascii(bad))}, which the locale's "
+            f"encoding ({sys.getfilesystemencoding()}) cannot represent; run with a UTF-8 locale (LC_ALL=C.UTF-8)",
+            file=sys.stderr,
+        )
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

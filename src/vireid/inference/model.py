@@ -12,6 +12,7 @@ with the configured test-time fusion (flip, embedding combination).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,7 @@ class InferenceModel:
         checkpoint_sha256: SHA-256 of the checkpoint file that was read.
         weights_sha256: SHA-256 of the model's tensors (:func:`vireid.models.weights.weights_sha256`),
             what identifies the model: a re-saved copy of the same weights has the same.
-        source: that file's path.
+        source: that file's path (absolute).
     """
 
     def __init__(
@@ -255,5 +256,5 @@ def load_model(
         device=device,
         batch_size=batch_size,
         checkpoint_sha256=file_sha256(loaded.weights),
-        source=str(loaded.weights),
+        source=os.path.abspath(loaded.weights),  # recorded by indexes and features files: found from anywhere
     )
