@@ -61,18 +61,21 @@ def _empty_torch_home(tmp_path_factory):
 
 @pytest.fixture
 def tmpfs(tmp_path):
-    """``tmpfs(size="4m", readonly=False) -> Path``: a small file system of its own (a disk that can be
-    filled, a read-only folder); mounting needs root, and the test is skipped where it is refused."""
+    """``tmpfs(size="4m", readonly=False, skip=True) -> Path``: a small file system of its own (a disk
+    that can be filled, a read-only folder); mounting needs root, and where it is refused the test
+    is skipped (``skip=False``: None is returned)."""
     import subprocess
 
     mounted = []
 
-    def mount(size: str = "4m", readonly: bool = False):
+    def mount(size: str = "4m", readonly: bool = False, skip: bool = True):
         where = tmp_path / f"fs{len(mounted)}"
         where.mkdir()
         opts = f"size={size}" + (",ro" if readonly else "")
         done = subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(where)], capture_output=True)
         if done.returncode != 0:
+            if not skip:
+                return None
             pytest.skip(f"cannot mount a tmpfs here ({done.stderr.decode().strip()})")
         mounted.append(where)
         return where

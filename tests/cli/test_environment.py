@@ -1,7 +1,7 @@
 """The environment a command runs in, handled in one place (cli/main.py and the I/O helpers).
 
-* A full disk, for every command that writes (walked from the parser): one line, no temporary
-  file left, the previous output intact.
+* A full disk, for every command that writes: walked from the parser with the output policy
+  (``test_outputs_walk.py``); here, during a checkpoint save.
 * A read-only folder: one line.
 * ``vireid search ... | head -1``: no BrokenPipeError.
 * ``LC_ALL=C PYTHONUTF8=0`` with file names outside ASCII: the commands run and print them.
@@ -22,7 +22,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.cli.test_outputs_walk import declaration, declared_outputs, out_path
 from tests.cli.world import snapshot
 from tests.conftest import fill
 from vireid.cli.main import main
@@ -34,23 +33,6 @@ def one_line(err: str) -> str:
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in err, err
     return lines[0]
-
-
-@pytest.mark.parametrize("path, dest, kind", declared_outputs())
-def test_a_full_disk_is_one_line_and_loses_nothing(path, dest, kind, world, tmpfs, capsys):
-    disk = tmpfs("8m")
-    decl = declaration(path)
-    out = out_path(disk, kind)
-    argv = world.fill(decl.example, out=out)
-    assert main(argv) == 0, capsys.readouterr().err  # room enough: written
-    capsys.readouterr()
-    fill(disk)
-    before = snapshot(disk)
-    assert main(argv + list(decl.rerun)) == 2
-    err = one_line(capsys.readouterr().err)
-    assert "disk is full" in err, err
-    assert snapshot(disk) == before or kind.folder == "replace" and "demo" in path, "something changed"
-    assert not [p for p in disk.rglob("*") if p.name.endswith((".tmp", ".old"))], "temporary files left"
 
 
 def test_a_full_disk_while_saving_a_checkpoint_keeps_the_previous_one(tmpfs):
@@ -66,7 +48,7 @@ def test_a_full_disk_while_saving_a_checkpoint_keeps_the_previous_one(tmpfs):
     before = snapshot(disk)
     with pytest.raises(OutputError, match="disk is full"):
         mgr.save_last(model, {"step": 2}, step=2)
-    with pytest.raises(OutputError, match="best.safetensors: cannot write a vireid model checkpoint .*previous"):
+    with pytest.raises(OutputError, match="best.safetensors: cannot write a training run's checkpoint .*previous"):
         mgr.save_best(model, {"step": 2})
     assert snapshot(disk) == before  # the pointer still names step 1, complete
     assert mgr.load_last()[1]["step"] == 1

@@ -8,9 +8,10 @@ and writes and a minimal valid invocation (:func:`vireid.cli._common.declare`). 
   command added to the parser;
 * runs every declared output through the policy (:mod:`vireid.utils.outputs`): written when new;
   written again over vireid's own output of the same kind; refused, with one line and nothing
-  changed, over a user's file (and replaced with ``--overwrite``), over a vireid file of another
-  kind (even with ``--overwrite``), inside a dataset, onto any input of the command, and with a
-  suffix of another kind; a folder replaced as a whole is refused when the user added a file;
+  changed, on a full disk (a tmpfs filled to its last byte), over a user's file (and replaced with
+  ``--overwrite``), over a vireid file of another kind (even with ``--overwrite``), inside a
+  dataset, onto any input of the command, and with a suffix of another kind; a folder replaced as
+  a whole is refused when the user added a file;
 * checks that no file outside the outputs changes (the inputs, the dataset).
 """
 
@@ -26,6 +27,7 @@ import types
 import pytest
 
 from tests.cli.world import snapshot
+from tests.conftest import fill
 from vireid.cli import main as cli
 from vireid.utils import outputs
 from vireid.utils.marks import json_mark, written_kind
@@ -147,10 +149,11 @@ def other_kind_file(path, kind):
 
 
 @pytest.mark.parametrize("path, dest, kind", declared_outputs())
-def test_the_output_policy_holds_for(path, dest, kind, world, tmp_path, capsys):
+def test_the_output_policy_holds_for(path, dest, kind, world, tmp_path, tmpfs, capsys):
     decl = declaration(path)
     option = "--" + dest.replace("_", "-")
-    out = out_path(tmp_path, kind)
+    disk = tmpfs("16m", skip=False)  # a disk of its own, to fill (where mounting is allowed)
+    out = out_path(disk or tmp_path, kind)
     argv = world.fill(decl.example, out=out)
     inputs = snapshot(world.root)
 
@@ -165,6 +168,13 @@ def test_the_output_policy_holds_for(path, dest, kind, world, tmp_path, capsys):
         (out / "NOTES.txt").unlink()
     written = snapshot(out)
     assert snapshot(world.root) == inputs, "a command changed one of its inputs"
+
+    if disk is not None:  # the disk full: one line, no temporary file, the previous output intact
+        fill(disk)
+        before = snapshot(disk)
+        refused(capsys, argv + list(decl.rerun), "disk is full")
+        assert snapshot(disk) == before, "a full disk changed something"
+        (disk / ".filler").unlink()
 
     if kind.folder is None:
         assert written_kind(out) == kind.id  # marked as vireid's, as that kind

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -282,3 +283,19 @@ def test_dataset_folder_has_ordinary_permissions(tmp_path):
     generate(out, "regdb", **TINY)
     assert (out.stat().st_mode & 0o777) == 0o777 & ~current_umask()
     assert json.loads((out / "synth.json").read_text())["made_by"] == "vireid synth"
+
+
+def test_force_removes_only_the_files_the_dataset_lists(tmp_path):
+    out = tmp_path / "ds"
+    generate(out, "sysu", **TINY)
+    (out / "myruns").mkdir()
+    (out / "myruns" / "r1.txt").write_text("mine")
+    (out / "NOTES.txt").write_text("mine")
+    with pytest.raises(VireidError, match="NOTES.txt, myruns/, which vireid did not write"):
+        generate(out, "sysu", seed=3, force=True, **TINY)
+    assert (out / "NOTES.txt").read_text() == "mine" and (out / "myruns" / "r1.txt").read_text() == "mine"
+    shutil.rmtree(out / "myruns")
+    (out / "NOTES.txt").unlink()
+    (out / "synth_files.txt").unlink()  # a dataset of an older vireid: its files follow from its settings
+    generate(out, "sysu", seed=3, force=True, **TINY)
+    assert read_meta(out)["params"]["seed"] == 3 and not list(tmp_path.glob(".*"))  # nothing left beside it

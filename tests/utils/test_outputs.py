@@ -62,7 +62,7 @@ def _onnx_bytes() -> bytes:
 def write_vireid(path: Path, kind: o.Kind) -> None:
     """A file vireid writes as ``kind``, at ``path`` (whatever its suffix), with the real writers."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    if kind in (o.CHECKPOINT, o.FEATURES):
+    if kind in (o.CHECKPOINT, o.RUN_CHECKPOINT, o.FEATURES):
         save_safetensors({"w": torch.zeros(2)}, path, {"vireid": kind.id})  # the mark, under any name
     elif kind is o.PICTURE:
         path.write_bytes(_png_bytes())

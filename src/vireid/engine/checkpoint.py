@@ -146,12 +146,12 @@ class CheckpointManager:
     def save_last(
         self, model: nn.Module, state: Mapping[str, Any], step: int, metadata: Mapping[str, Any] | None = None
     ) -> Path:
-        from vireid.utils.outputs import CHECKPOINT_POINTER, TRAINING_STATE
+        from vireid.utils.outputs import CHECKPOINT_POINTER, RUN_CHECKPOINT, TRAINING_STATE
 
         d = self.dir / f"step-{step:08d}"
         if d.exists():  # left by a crash before its pointer was written
             remove_step_dir(d)
-        save_weights(model, d / WEIGHTS, {**(metadata or {}), "step": step})
+        save_weights(model, d / WEIGHTS, {**(metadata or {}), "step": step}, kind=RUN_CHECKPOINT)
         atomic_torch_save(dict(state), d / STATE, kind=TRAINING_STATE)
         atomic_write_json(self.dir / POINTER, {"dir": d.name, "step": step}, kind=CHECKPOINT_POINTER)
         self._prune(keep_name=d.name)
@@ -174,6 +174,8 @@ class CheckpointManager:
 
     # -- best
     def save_best(self, model: nn.Module, metadata: Mapping[str, Any] | None = None) -> Path:
+        from vireid.utils.outputs import RUN_CHECKPOINT
+
         path = self.dir / BEST
-        save_weights(model, path, metadata)
+        save_weights(model, path, metadata, kind=RUN_CHECKPOINT)
         return path

@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,23 +138,18 @@ def write_marker(out: Path, *, complete: bool) -> None:
 
 
 def demo_files(out: Path) -> set[str] | None:
-    """What an earlier demo wrote in ``out`` (None when ``out`` is not a demo's run folder): the
-    files ``demo.json`` lists and, after a demo that did not finish, the files vireid marks as
-    its own (:func:`vireid.utils.marks.written_kind`), its lock, temporary and TensorBoard files."""
+    """What an earlier demo wrote in ``out`` (None when ``out`` is not a demo's run folder, marked by
+    ``demo.json``): every file carrying vireid's mark (:func:`vireid.utils.marks.written_kind`: a
+    file the user replaced has lost it), and the run's lock, temporary and TensorBoard files."""
     from vireid.engine.lock import LOCK_FILE
     from vireid.utils.outputs import is_temporary, written_kind
 
-    marker = out / DEMO_MARKER_FILE
-    if not (written_kind(marker) == "demo-marker" or (out / "metrics_untrained.json").is_file()):
+    if not (written_kind(out / DEMO_MARKER_FILE) == "demo-marker" or (out / "metrics_untrained.json").is_file()):
         return None
-    try:
-        listed = json.loads(marker.read_text(encoding="utf-8")).get("files", [])
-    except (OSError, ValueError, AttributeError):
-        listed = []
-    owned = {f for f in listed if isinstance(f, str)} | {DEMO_MARKER_FILE, LOCK_FILE}
+    owned = {DEMO_MARKER_FILE, LOCK_FILE}
     for p in out.rglob("*"):
         rel = p.relative_to(out)
-        if p.is_file() and not p.is_symlink() and rel.as_posix() not in owned:
+        if p.is_file() and not p.is_symlink():
             if written_kind(p) is not None or is_temporary(p.name) or (rel.parts[0] == "tb" and "tfevents" in p.name):
                 owned.add(rel.as_posix())
     return owned

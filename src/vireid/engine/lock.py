@@ -91,8 +91,15 @@ class RunLock:
                     "--out"
                 ) from None
             me = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, (json.dumps(me) + "\n").encode(), 0)
+            try:
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, (json.dumps(me) + "\n").encode(), 0)
+            except OSError as exc:  # a full disk: let go of the lock again, say so in one line
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)
+                from vireid.utils.outputs import write_failed
+
+                raise write_failed(self.path, exc, what="the run's lock") from None
             _HELD[key] = [fd, 1]
         if previous and self.log is not None:
             self.log(f"{self.run_dir}: took over the lock left by {_describe(previous)} (no longer running)")

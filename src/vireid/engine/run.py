@@ -73,7 +73,7 @@ def run_files() -> tuple[tuple[str, Any], ...]:
         ("metrics.jsonl", o.TRAINING_LOG),
         ("metrics.json", o.RUN_METRICS),
         ("checkpoints/last.json", o.CHECKPOINT_POINTER),
-        ("checkpoints/best.safetensors", o.CHECKPOINT),
+        ("checkpoints/best.safetensors", o.RUN_CHECKPOINT),
         (LOCK_FILE, o.RUN_LOCK),
     )
 

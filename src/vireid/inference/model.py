@@ -174,14 +174,18 @@ class InferenceModel:
     def _check(self, feats: Tensor, batch: Tensor, chunk: list, start: int, modality: str) -> None:
         """Refuse descriptors that are not finite (saying why: weights, input or the layer that
         overflowed, :func:`vireid.models.diagnose.explain_nonfinite`) or all zeros (the image)."""
-        from vireid.models.diagnose import explain_nonfinite, zero_descriptor_message
+        from vireid.models.diagnose import describe_image, explain_nonfinite, zero_descriptor_message
 
         bad = (~torch.isfinite(feats).all(dim=1)).nonzero().flatten()
         if len(bad):
             i = int(bad[0])
             what = _name_of(chunk[i], start + i)
             why = explain_nonfinite(self.model, batch[i : i + 1], lambda x: self._forward(x, modality), what="it")
-            raise ShapeError(f"the {modality} descriptor of {what} holds NaN or inf: {why}")
+            odd = describe_image(batch[i])
+            raise ShapeError(
+                f"the {modality} descriptor of {what} holds NaN or inf: {why}"
+                + (f"; the image is {odd}" if odd else "")
+            )
         zero = (feats.abs().sum(dim=1) == 0).nonzero().flatten()
         if len(zero):
             i = int(zero[0])

@@ -184,14 +184,17 @@ def model_metadata(model: nn.Module) -> dict[str, Any]:
     }
 
 
-def save_weights(module: nn.Module, path: str | os.PathLike, metadata: Mapping[str, Any] | None = None) -> None:
-    """Write ``module``'s state dict and ``metadata`` as safetensors (atomic, deterministic bytes)."""
+def save_weights(
+    module: nn.Module, path: str | os.PathLike, metadata: Mapping[str, Any] | None = None, *, kind: Any = None
+) -> None:
+    """Write ``module``'s state dict and ``metadata`` as safetensors (atomic, deterministic bytes),
+    as the output ``kind`` (default: a model checkpoint; the engine's are a run's checkpoints)."""
     from vireid.utils.io import save_safetensors
     from vireid.utils.outputs import CHECKPOINT
 
     # clone: safetensors refuses tensors that share storage
     state = {k: v.detach().cpu().clone() for k, v in unwrap_model(module).state_dict().items()}
-    save_safetensors(state, path, encode_metadata(metadata or {}), kind=CHECKPOINT)
+    save_safetensors(state, path, encode_metadata(metadata or {}), kind=kind or CHECKPOINT)
 
 
 def read_weights(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

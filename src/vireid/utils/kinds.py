@@ -26,6 +26,7 @@ class Kind:
 
 
 CHECKPOINT = Kind("checkpoint", "a vireid model checkpoint", (".safetensors",))
+RUN_CHECKPOINT = Kind("run-checkpoint", "a training run's checkpoint", (".safetensors",))
 FEATURES = Kind("features", "a features file", (".safetensors",))
 ONNX = Kind("onnx", "an ONNX model", (".onnx",))
 PICTURE = Kind("picture", "a picture", (".png", ".pdf", ".svg"))
@@ -54,6 +55,7 @@ KINDS: dict[str, Kind] = {
     k.id: k
     for k in (
         CHECKPOINT,
+        RUN_CHECKPOINT,
         FEATURES,
         ONNX,
         PICTURE,

@@ -27,6 +27,7 @@ from vireid.utils.kinds import (
     FEATURES,
     ONNX,
     PICTURE,
+    RUN_CHECKPOINT,
     RUN_CONFIG,
     RUN_LOCK,
     RUN_METRICS,
@@ -94,7 +95,7 @@ def _safetensors_kind(fh, size: int) -> str | None:
         return meta["vireid"]
     fmt = meta.get("format")  # files of a vireid before marks
     if fmt == "vireid-model":
-        return CHECKPOINT.id
+        return RUN_CHECKPOINT.id if "config" in meta else CHECKPOINT.id  # the engine's carry the run config
     if isinstance(fmt, str) and fmt.startswith("vireid.features/"):
         return FEATURES.id
     return None
@@ -307,7 +308,7 @@ def written_kind(path: PathLike) -> str | None:
                 if found is not None:
                     return found
             if p.name == "state.pt" and head.startswith(b"PK\x03\x04"):
-                return TRAINING_STATE.id if written_kind(p.parent / "model.safetensors") == CHECKPOINT.id else None
+                return TRAINING_STATE.id if written_kind(p.parent / "model.safetensors") == RUN_CHECKPOINT.id else None
             return _text_kind(fh, size, head)
     except OSError:
         return None

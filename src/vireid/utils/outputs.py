@@ -56,6 +56,7 @@ from vireid.utils.kinds import (  # noqa: F401  (re-exported: writers name kinds
     KINDS,
     ONNX,
     PICTURE,
+    RUN_CHECKPOINT,
     RUN_CONFIG,
     RUN_FOLDER,
     RUN_LOCK,
