@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -260,3 +261,17 @@ def test_legacy_files_of_an_earlier_vireid_are_recognised(tmp_path):
     assert written_kind(tmp_path / "config.yaml") == "run-config"
     (tmp_path / "mine.yaml").write_text("data:\n  root: x\n")  # a user's config: not a run's
     assert written_kind(tmp_path / "mine.yaml") is None
+
+
+def test_pictures_of_an_earlier_vireid_are_recognised_beside_their_run(tmp_path):
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure(figsize=(0.5, 0.5))
+    fig.savefig(tmp_path / "ranks.png")  # matplotlib's own metadata: no mark
+    plt.close(fig)
+    assert written_kind(tmp_path / "ranks.png") is None  # alone: the user's picture
+    doc = {"mean": {"rank1": 0.1}, "std": {}, "checkpoint": "x", "rerank": False}
+    (tmp_path / "metrics.json").write_text(json.dumps(doc))  # beside the metrics of an older vireid test
+    assert written_kind(tmp_path / "ranks.png") == "picture"
+    shutil.copyfile(tmp_path / "ranks.png", tmp_path / "holiday.png")
+    assert written_kind(tmp_path / "holiday.png") is None  # another name: not one vireid draws

@@ -282,6 +282,23 @@ def _legacy_yaml_kind(fh, size: int, head: str) -> str | None:
     return None
 
 
+#: pictures a vireid before marks drew, by name, and the marked file beside them that says so
+_LEGACY_PICTURES = {
+    "ranks.png": ("metrics.json", TEST_METRICS.id),
+    "tsne.png": ("metrics.json", TEST_METRICS.id),
+    "distances.png": ("metrics.json", TEST_METRICS.id),
+    "ranking.png": ("demo.json", DEMO_MARKER.id),
+    "ablation.png": ("results.json", ABLATION_RESULTS.id),
+}
+
+
+def _legacy_picture(p: Path) -> str | None:
+    """``picture`` for an unmarked PNG that ``vireid test --viz``, the demo or an ablation of an
+    earlier vireid drew: its name, beside the file of the same run that vireid wrote."""
+    beside = _LEGACY_PICTURES.get(p.name)
+    return PICTURE.id if beside is not None and written_kind(p.parent / beside[0]) == beside[1] else None
+
+
 def written_kind(path: PathLike) -> str | None:
     """The kind id of the vireid file at ``path`` (read from its mark), or None when it is not a
     file vireid wrote (or not a file at all)."""
@@ -293,7 +310,7 @@ def written_kind(path: PathLike) -> str | None:
         with open(p, "rb") as fh:
             head = fh.read(64 << 10)
             if head.startswith(b"\x89PNG\r\n\x1a\n"):
-                return _png_kind(fh, size)
+                return _png_kind(fh, size) or _legacy_picture(p)
             if head.startswith(b"%PDF"):
                 return _tail_kind(fh, size, rb"/Creator \((vireid [^)]{1,80})\)")
             if head.lstrip().startswith((b"<?xml", b"<svg")):
