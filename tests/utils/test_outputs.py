@@ -275,3 +275,16 @@ def test_pictures_of_an_earlier_vireid_are_recognised_beside_their_run(tmp_path)
     assert written_kind(tmp_path / "ranks.png") == "picture"
     shutil.copyfile(tmp_path / "ranks.png", tmp_path / "holiday.png")
     assert written_kind(tmp_path / "holiday.png") is None  # another name: not one vireid draws
+
+
+def test_removing_a_folder_never_follows_a_link_out_of_it(tmp_path):
+    elsewhere = tmp_path / "photos"
+    elsewhere.mkdir()
+    (elsewhere / "x.png").write_text("holiday")
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "a.json").write_text("{}")
+    os.symlink(elsewhere, folder / "tb")
+    assert o.foreign_entries(folder, {"a.json", "tb/x.png"}) == ["tb"]  # the link: not vireid's
+    o.remove_owned(folder, {"a.json", "tb/x.png"})
+    assert (elsewhere / "x.png").read_text() == "holiday" and not (folder / "a.json").exists()

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -147,10 +148,13 @@ def demo_files(out: Path) -> set[str] | None:
     if not (written_kind(out / DEMO_MARKER_FILE) == "demo-marker" or (out / "metrics_untrained.json").is_file()):
         return None
     owned = {DEMO_MARKER_FILE, LOCK_FILE}
-    for p in out.rglob("*"):
-        rel = p.relative_to(out)
-        if p.is_file() and not p.is_symlink():
-            if written_kind(p) is not None or is_temporary(p.name) or (rel.parts[0] == "tb" and "tfevents" in p.name):
+    for folder, _, names in os.walk(out):  # links to folders are not followed: never a file elsewhere
+        for name in names:
+            p = Path(folder) / name
+            rel = p.relative_to(out)
+            if p.is_symlink():
+                continue
+            if written_kind(p) is not None or is_temporary(name) or (rel.parts[0] == "tb" and "tfevents" in name):
                 owned.add(rel.as_posix())
     return owned
 

@@ -297,6 +297,9 @@ def remove_owned(folder: PathLike, owned: set[str], *, keep_root: bool = False) 
     folder itself included unless ``keep_root``); returns what is left (nothing else is touched)."""
     root = Path(folder)
     for rel in owned:
+        parents = list(Path(rel).parents)[:-1]  # inside the folder; never through a link to elsewhere
+        if any((root / p).is_symlink() for p in parents):
+            continue
         with contextlib.suppress(FileNotFoundError, IsADirectoryError, NotADirectoryError):
             (root / rel).unlink()
     for dirpath, _, _ in sorted(os.walk(root), key=lambda t: -len(Path(t[0]).parts)):
