@@ -51,6 +51,10 @@ class PluginError(ConfigError):
     """A plugin module cannot be imported, registers something wrongly, or a checkpoint needs one that is not loaded."""
 
 
+class OutputError(VireidError):
+    """An output path vireid may not write (see :mod:`vireid.utils.outputs`), or a write that failed."""
+
+
 class ShapeError(VireidError):
     """An input tensor or array has the wrong shape or content."""
 

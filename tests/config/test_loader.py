@@ -146,6 +146,8 @@ def test_overrides_are_read_with_the_same_limits():
         load_config("test_tiny", ["model.args={a: 1, a: 2}"])
 
 
-def test_a_folder_is_not_a_config(tmp_path):
-    with pytest.raises(ConfigError, match="is a folder, not a config file"):
-        load_config(tmp_path)
+def test_a_folder_given_as_config_is_named_a_folder(tmp_path):
+    (tmp_path / "some_dir").mkdir()
+    for given in (tmp_path / "some_dir", f"{tmp_path / 'some_dir'}/"):
+        with pytest.raises(ConfigError, match="is a folder; --config takes a YAML file"):
+            load_config(given)

@@ -83,13 +83,13 @@ def tiny_dataset(root) -> str:
 
 
 def read_metrics(path: str | Path) -> list[dict]:
-    """All records of a ``metrics.jsonl`` file (a line a crash cut short is skipped)."""
+    """All records of a ``metrics.jsonl`` file (a line a crash cut short, and the log's mark, skipped)."""
     out = []
-    for line in Path(path).read_text().splitlines():
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
         try:
             rec = json.loads(line)
         except ValueError:
             continue
-        if isinstance(rec, dict):
+        if isinstance(rec, dict) and "vireid" not in rec:
             out.append(rec)
     return out

@@ -284,8 +284,10 @@ def dump_config(cfg: Config) -> str:
 
 
 def save_config(cfg: Config, path: str | os.PathLike) -> None:
-    """Write the resolved config as YAML (atomically)."""
-    atomic_write_text(path, dump_config(cfg))
+    """Write the resolved config as a run's ``config.yaml`` (atomically, marked as vireid's)."""
+    from vireid.utils.outputs import RUN_CONFIG, text_header
+
+    atomic_write_text(path, text_header(RUN_CONFIG) + dump_config(cfg), kind=RUN_CONFIG)
 
 
 def config_diff(a: Config, b: Config) -> dict[str, tuple[Any, Any]]:

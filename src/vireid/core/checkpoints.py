@@ -14,6 +14,7 @@ command that takes a run folder, a checkpoint folder or a file.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from vireid.errors import CheckpointError
@@ -28,10 +29,12 @@ def last_dir(folder: str | Path) -> Path | None:
     if not pointer.is_file():
         return None
     try:
-        name = json.loads(pointer.read_text())["dir"]
+        name = json.loads(pointer.read_text(encoding="utf-8"))["dir"]
     except (ValueError, KeyError, TypeError, OSError) as exc:
-        raise CheckpointError(f"{pointer}: unreadable checkpoint pointer ({exc})") from None
-    d = Path(folder) / str(name)
+        raise CheckpointError(f"{pointer}: unreadable checkpoint pointer ({type(exc).__name__}: {exc})") from None
+    if not isinstance(name, str) or not re.fullmatch(r"step-\d{8}", name):
+        raise CheckpointError(f"{pointer}: 'dir' must name a step folder (step-NNNNNNNN), got {name!r}")
+    d = Path(folder) / name
     if not (d / WEIGHTS).is_file() or not (d / STATE).is_file():
         raise CheckpointError(f"{pointer}: points at {d}, which is incomplete")
     return d

@@ -30,6 +30,7 @@ from vireid.data.protocols import EvalSplit
 from vireid.data.records import Record
 from vireid.errors import PluginError
 from vireid.evaluation.protocols import PLAIN, EvalProtocol, register_protocol
+from vireid.utils.paths import register_layout
 
 
 class VIReIDDataset:
@@ -110,6 +111,7 @@ def register_dataset(name: str):
         DATASETS.add(name, cls)
         if isinstance(cls.protocol, EvalProtocol):
             register_protocol(cls.protocol)
+        register_layout(name, cls.title or name, cls.detect)  # the output policy never writes into one
         return cls
 
     return deco

@@ -50,7 +50,7 @@ def read_manifest_lines(path: str | os.PathLike) -> list[tuple[Record, int]]:
     base = path.parent
     records: list[tuple[Record, int]] = []
     try:
-        with open(path, newline="", encoding="utf-8") as fh:
+        with open(path, newline="", encoding="utf-8-sig") as fh:  # -sig: Excel starts its CSV with a BOM
             reader = csv.reader(fh)
             header = next(reader, None)
             if header is None:
