@@ -55,7 +55,7 @@ def config_for(s: Settings, name: str):
 
 
 def _config_precision(cfg, device: torch.device) -> str:
-    from vireid.engine.amp import resolve_amp
+    from vireid.core.device import resolve_amp
 
     return resolve_amp(cfg.train.amp, device).name
 
@@ -65,7 +65,7 @@ def measure(s: Settings, rows: Rows, section: str, name: str) -> None:
     from types import SimpleNamespace
 
     from vireid.config import build
-    from vireid.engine.amp import resolve_amp
+    from vireid.core.device import resolve_amp
     from vireid.engine.trainer import Trainer
 
     cfg = config_for(s, name)
@@ -171,7 +171,7 @@ def _mem_note(s: Settings) -> str:
 
 def _descriptor(s: Settings, rows: Rows, section: str, name: str, cfg, model, own: str) -> None:
     """Test-time descriptor of one batch (``eval.flip`` / ``eval.combine``) in the config's precision."""
-    from vireid.engine.amp import resolve_amp
+    from vireid.core.device import resolve_amp
 
     precision = resolve_amp(cfg.train.amp, s.device)
     n = cfg.data.test_batch_size

@@ -44,17 +44,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vireid.data.synth.layouts import (
-    LLCM_NIR_CAMS,
-    LLCM_VIS_CAMS,
-    ImageJob,
-    Plan,
-    _ids_line,
-    _presence,
-    _rng,
-    _split_ids,
-    plan_regdb,
-)
+from vireid.data.synth.layouts import ImageJob, Plan, _ids_line, _presence, _rng, _split_ids, cameras_of, plan_regdb
 from vireid.errors import ConfigError
 
 
@@ -206,8 +196,9 @@ def plan_sysu_paper(seed: int, scale: float) -> Plan:
         pairs = _sysu_pairs(group, modality, indoor, missing if group is test else set())
         jobs += _jobs(pairs, total, rng, path, code=1)
     texts = {"exp/train_id.txt": _ids_line(train), "exp/val_id.txt": _ids_line(val), "exp/test_id.txt": _ids_line(test)}
-    cams = [(1, "visible"), (2, "visible"), (3, "infrared"), (4, "visible"), (5, "visible"), (6, "infrared")]
-    return Plan(sorted(jobs, key=lambda j: j.relpath), texts, {cam: 0.0 for cam in cams}, train, test, val)
+    return Plan(
+        sorted(jobs, key=lambda j: j.relpath), texts, {cam: 0.0 for cam in cameras_of("sysu")}, train, test, val
+    )
 
 
 def plan_llcm_paper(seed: int, scale: float) -> Plan:
@@ -215,9 +206,11 @@ def plan_llcm_paper(seed: int, scale: float) -> Plan:
     c = paper_counts("llcm", scale)
     ids = list(range(1, c.num_ids + 1))
     train, _, test = _split_ids(seed, 13, ids, 0.0, num_test=c.test_ids)
-    cams = [(cam, "visible") for cam in LLCM_VIS_CAMS] + [(cam, "infrared") for cam in LLCM_NIR_CAMS]
+    vis_cams = [cam for cam, m in cameras_of("llcm") if m == "visible"]
+    nir_cams = [cam for cam, m in cameras_of("llcm") if m == "infrared"]
+    cams = [(cam, "visible") for cam in vis_cams] + [(cam, "infrared") for cam in nir_cams]
     light_rng = _rng(seed, 9)
-    low_light = {cam: float(light_rng.uniform(0.15, 0.6)) for cam in LLCM_VIS_CAMS}
+    low_light = {cam: float(light_rng.uniform(0.15, 0.6)) for cam in vis_cams}
     label_of = {pid: i for i, pid in enumerate(train)}
     rng = _rng(seed, 14)
 
@@ -245,8 +238,8 @@ def plan_llcm_paper(seed: int, scale: float) -> Plan:
         "idx/train_nir.txt": "\n".join(lines["infrared"]) + "\n",
         "idx/test_id.txt": _ids_line(test),
     }
-    cameras = {(cam, "visible"): low_light[cam] for cam in LLCM_VIS_CAMS}
-    cameras.update({(cam, "infrared"): 0.0 for cam in LLCM_NIR_CAMS})
+    cameras = {(cam, "visible"): low_light[cam] for cam in vis_cams}
+    cameras.update({(cam, "infrared"): 0.0 for cam in nir_cams})
     return Plan(jobs, texts, cameras, train, test)
 
 
