@@ -36,6 +36,13 @@ VARIANTS = {
         "loss.svdo_ow_weight=1e-3",
         "optim.lr=0.01",
     ],  # 4 steps at 0.1 leave BN stats far off
+    "deen_abd_cam_layer2": [
+        "model.args.abd_cam=true",
+        "model.args.abd_cam_position=layer2",
+        "loss.svdo_of_form=paper",
+        "loss.svdo_of_weight=1e-6",
+        "optim.lr=0.01",
+    ],
     "vit_none": vit("none"),
     "vit_dee": vit("dee"),
     "vit_dee1d": vit("dee1d"),

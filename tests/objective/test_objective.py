@@ -135,3 +135,30 @@ def test_loss_dtype_float32_from_bf16_and_float64_kept():
         aux_losses={k: v.double() for k, v in out.aux_losses.items()},
     )
     assert all(t.dtype == torch.float64 for t in objective(high, y_vis, y_ir).values())  # references stay float64
+
+
+def test_feature_orthogonality_forms():
+    """``svdo_of_form``: ABD-Net's code (the default: linear gap, sum / (B / 32)) or the paper's squared
+    gap averaged over samples; the config's choices are the objective's forms."""
+    from vireid.config.ranges import RULES
+    from vireid.losses import FeatureOrthogonality
+    from vireid.objective.terms import SVDO_OF_FORMS
+
+    model, out, y_vis, y_ir = forward()
+    maps = torch.relu(torch.randn(8, 6, 4, 2, generator=torch.Generator().manual_seed(0)))
+    out = out._replace(of_features=maps)
+
+    def seeded(value):  # the power iteration's start vectors come from the global RNG
+        torch.manual_seed(1)
+        return value()
+
+    default = seeded(lambda: build_objective(model, svdo_of_weight=1e-6)(out, y_vis, y_ir)["of"])
+    abd = seeded(lambda: build_objective(model, svdo_of_weight=1e-6, svdo_of_form="abd")(out, y_vis, y_ir)["of"])
+    paper = seeded(lambda: build_objective(model, svdo_of_weight=1e-6, svdo_of_form="paper")(out, y_vis, y_ir)["of"])
+    linear_mean = seeded(lambda: FeatureOrthogonality(beta=1e-6, squared=False)(maps))
+    squared_mean = seeded(lambda: FeatureOrthogonality(beta=1e-6, squared=True)(maps))
+    assert default.item() == abd.item() == pytest.approx(32 * linear_mean.item(), rel=1e-5)
+    assert paper.item() == pytest.approx(squared_mean.item(), rel=1e-5)
+    assert RULES["loss.svdo_of_form"] == tuple(SVDO_OF_FORMS)
+    with pytest.raises(ConfigError, match="svdo_of_form"):
+        build_objective(model, svdo_of_weight=1e-6, svdo_of_form="squared")

@@ -249,6 +249,7 @@ def objective_kwargs(loss: LossConfig) -> dict[str, Any]:
         ort_weight=loss.ort_weight,
         aux_weights=dict(loss.aux_weights),
         svdo_of_weight=loss.svdo_of_weight,
+        svdo_of_form=loss.svdo_of_form,
         svdo_ow_weight=loss.svdo_ow_weight,
         infonce_weight=loss.infonce_weight,
         infonce_temperature=loss.infonce_temperature,

@@ -66,6 +66,7 @@ RULES: dict[str, Range | tuple[str, ...]] = {
     "loss.cpm_margin": NON_NEGATIVE,
     "loss.ort_weight": NON_NEGATIVE,
     "loss.svdo_of_weight": NON_NEGATIVE,
+    "loss.svdo_of_form": ("abd", "paper"),
     "loss.svdo_ow_weight": NON_NEGATIVE,
     "loss.infonce_weight": NON_NEGATIVE,
     "loss.infonce_temperature": POSITIVE,

@@ -80,6 +80,7 @@ def build_objective(
     ort_weight: float = 0.01,
     aux_weights: Mapping[str, float] | None = None,
     svdo_of_weight: float = 0.0,
+    svdo_of_form: str = "abd",
     svdo_ow_weight: float = 0.0,
     infonce_weight: float = 0.0,
     infonce_temperature: float = 0.1,
@@ -90,6 +91,8 @@ def build_objective(
     ``model.aux_loss_names`` lists the losses the model computes in ``forward``: ``"ort"`` is
     weighted ``ort_weight`` (lambda_2), every other one ``aux_weights.get(name, ort_weight)``.
     ``metric_normalize`` computes the triplet and CPM terms on L2-normalised embeddings.
+    ``svdo_of_form``: ABD-Net's O.F. as their code trains it (``"abd"``) or the paper's squared
+    form (``"paper"``), :data:`vireid.objective.terms.SVDO_OF_FORMS`.
     ``global_batch``: see :class:`Objective`.
     """
     aux_weights = dict(aux_weights or {})
@@ -113,7 +116,7 @@ def build_objective(
         if w:
             terms.append((w, ArchitectureTerm(name)))
     if svdo_of_weight:
-        terms.append((svdo_of_weight, FeatureOrthogonalityTerm()))
+        terms.append((svdo_of_weight, FeatureOrthogonalityTerm(svdo_of_form)))
     if svdo_ow_weight:
         ow = getattr(model, "ow_modules", None)
         if ow is None:

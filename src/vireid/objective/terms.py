@@ -161,14 +161,28 @@ class ArchitectureTerm(Term):
         return at_least_fp32(value)
 
 
+#: ``loss.svdo_of_form``: ``(squared, batch reduction)`` of the O.F. penalty
+SVDO_OF_FORMS: dict[str, tuple[bool, str]] = {
+    # ABD-Net's training code: (lambda_1 - lambda_2) * beta, sum / (B / 32) (of_penalty.py:62,67)
+    "abd": (False, "abd"),
+    # the paper's formula (ICCV 2019, Sec. 3.2): beta * (lambda_1 - lambda_2)^2, mean over samples
+    "paper": (True, "mean"),
+}
+
+
 class FeatureOrthogonalityTerm(Term):
-    """ABD-Net's SVDO O.F. penalty (ICCV 2019, Sec. 3.2) on ``TrainOutput.of_features``."""
+    """ABD-Net's SVDO O.F. penalty (ICCV 2019, Sec. 3.2) on ``TrainOutput.of_features``, in the
+    form of :data:`SVDO_OF_FORMS` (``"abd"``: as ABD-Net's code trains, the default)."""
 
     name = "of"
 
-    def __init__(self) -> None:
+    def __init__(self, form: str = "abd") -> None:
         super().__init__()
-        self.loss = FeatureOrthogonality(beta=1.0)
+        if form not in SVDO_OF_FORMS:
+            raise ConfigError(f"loss.svdo_of_form: unknown {form!r}; expected {' or '.join(SVDO_OF_FORMS)}")
+        squared, reduction = SVDO_OF_FORMS[form]
+        self.form = form
+        self.loss = FeatureOrthogonality(beta=1.0, squared=squared, reduction=reduction)  # type: ignore[arg-type]
 
     def forward(self, batch: LossBatch) -> Tensor:
         maps = batch.out.of_features
