@@ -72,10 +72,15 @@ class LossConfig:
     metric_normalize: bool = False  # triplet + CPM on L2-normalised embeddings (off: DEEN)
     ort_weight: float = 0.01  # lambda_2 (DEEN orthogonal loss of the DEE module)
     aux_weights: dict = field(default_factory=dict)  # weight per other model loss name (default: ort_weight)
-    svdo_of_weight: float = 0.0  # ABD-Net SVDO orthogonal features
-    svdo_ow_weight: float = 0.0  # ABD-Net SVDO orthogonal weights
+    svdo_of_weight: float = 0.0  # ABD-Net SVDO orthogonal features (O.F.)
+    # abd: as ABD-Net's code trains (linear gap, sum / (B / 32)); paper: the squared gap, batch mean
+    svdo_of_form: str = "abd"
+    svdo_ow_weight: float = 0.0  # ABD-Net SVDO orthogonal weights (O.W.; ABD-Net's --ow-beta x 10)
     infonce_weight: float = 0.0
     infonce_temperature: float = 0.1
+    # {term name: reason}: weighted terms this recipe keeps outside the balance band at
+    # initialisation on purpose (tests/config/test_balance.py checks every shipped config)
+    balance_exceptions: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -151,6 +156,7 @@ class Config:
 #: how often, logging, loader workers) -- plus ``train.epochs``, to extend a finished run.
 RESUME_MAY_CHANGE = (
     "eval.",
+    "loss.balance_exceptions",
     "train.progress",
     "train.log_every",
     "train.tensorboard",
@@ -162,7 +168,14 @@ RESUME_MAY_CHANGE = (
 
 
 # the keys among those that change nothing a finished run computed (display, logging, loading speed)
-RESULT_NEUTRAL = ("train.progress", "train.log_every", "train.tensorboard", "data.workers", "data.test_batch_size")
+RESULT_NEUTRAL = (
+    "train.progress",
+    "train.log_every",
+    "train.tensorboard",
+    "data.workers",
+    "data.test_batch_size",
+    "loss.balance_exceptions",
+)
 
 
 def resume_may_change(key: str) -> bool:
