@@ -233,26 +233,38 @@ def to_dict(cfg: Any) -> dict:
     return conv(cfg)
 
 
+def _checked(cfg: Config, source: str) -> Config:
+    """Rules between keys (:func:`vireid.config.build.check_eval`), with the config's source."""
+    from vireid.config.build import check_eval
+
+    try:
+        check_eval(cfg)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    return cfg
+
+
 def from_dict(tree: Mapping, source: str = "<dict>") -> Config:
     """Build a :class:`Config` from a (possibly partial) nested dict, checking every key."""
     _validate(tree, Config, source, {})
-    return _build(Config, tree)
+    return _checked(_build(Config, tree), source)
 
 
 def apply_overrides(cfg: Config, overrides: Iterable[str]) -> Config:
     """A new config with dotted ``key=value`` overrides applied."""
     top = parse_overrides(overrides)
     _validate(top, Config, CLI, {})
-    return _build(Config, _merge(to_dict(cfg), top))
+    return _checked(_build(Config, _merge(to_dict(cfg), top)), CLI)
 
 
 def load_config(path: str | os.PathLike, overrides: Iterable[str] = ()) -> Config:
     """Load ``path`` -- a YAML file or a shipped config's name -- (following ``base:``) and apply
     command-line ``overrides``."""
-    tree = _load_tree(resolve_config(path), ())
+    file = resolve_config(path)
+    tree = _load_tree(file, ())
     top = parse_overrides(overrides)
     _validate(top, Config, CLI, {})
-    return _build(Config, _merge(tree, top))
+    return _checked(_build(Config, _merge(tree, top)), f"{file}{' + ' + CLI if top else ''}")
 
 
 def dump_config(cfg: Config) -> str:

@@ -137,6 +137,12 @@ class EvalConfig:
     # the protocol's first direction, all embeddings, no flip) or "protocol" (eval.trials trials,
     # every direction averaged, eval.flip / eval.combine); the final evaluation is always the full protocol
     select: str = "authors"
+    # the direction select=authors evaluates (None: the protocol's first, DEEN/train.py's test_mode;
+    # AGW on LLCM: visible_to_infrared, AGW/train.py's test_mode = [2, 1])
+    select_direction: Optional[str] = None
+    # {published column: our direction} that metrics.json names as the paper's (empty: the
+    # protocol's, as DEEN's test.py computes them; a *_paper direction named here is evaluated)
+    paper_columns: dict = field(default_factory=dict)
     flip: bool = True
     combine: str = "all"  # all | weighted | pool | bn  (see ReIDModel.embed)
     trials: Optional[int] = None  # with select=protocol: limit trials during training (None: all)
