@@ -120,7 +120,7 @@ def test_plot_shows_the_intervals_as_error_bars(tmp_path, monkeypatch):
     segments = rank1.errorbar.lines[2][0].get_segments()
     spans = [y for s in segments for y in (s[0][1], s[1][1])]
     half = [0.0, 100 * T_975_2 * 0.01 / 3**0.5, 100 * T_975_2 * 0.09 / 3**0.5, 0.0, 100 * T_975_2 * 0.01 / 3**0.5]
-    want = [y for m, h in zip([0.0, 3.0, 1.0, 0.0, -5.0], half) for y in (m - h, m + h)]
+    want = [y for m, h in zip([0.0, 3.0, 1.0, 0.0, -5.0], half, strict=True) for y in (m - h, m + h)]
     assert spans == pytest.approx(want, abs=1e-6)
     assert [t.get_text() for t in diff.get_xticklabels()][0] == "expansion=dee (ref)"
 
