@@ -475,6 +475,11 @@ def test_regdb_reports_both_directions_with_the_authors_stems_beside_ours(tmp_pa
     assert summary["mean"]["rank1"] == pytest.approx(sum(own) / 2)  # the published ones are apart
     text = tables(results)
     assert "the paper's IR->VIS column" in text and "own modality's stem" in text
+    from vireid.engine.testing import save_split_features
+    from vireid.evaluation.features import load_features
+
+    q, _ = save_split_features(paper_t2v, tmp_path / "features")
+    assert load_features(q).meta["query_stem"] == "visible" and load_features(q).meta["gallery_stem"] == "infrared"
     agw = load_config("agw_regdb", [f"data.root={root}", "data.height=32", "data.width=16", "model.pretrained=none"])
     assert build.final_eval(agw)["directions"] == ("visible_to_infrared", "infrared_to_visible")  # AGW/test.py
 

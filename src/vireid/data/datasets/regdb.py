@@ -18,8 +18,8 @@ As published (DEEN ``test.py`` lines 356-357, 370-371 with ``test_mode = [2, 1]`
 query list is the thermal test list, embedded with the visible stem (``test_mode[1] = 1``), and
 its gallery list the visible one, embedded with the thermal stem (``test_mode[0] = 2``);
 ``--tvsearch`` (always true: ``default=True`` and no type) scores thermal -> visible
-(``visible_to_infrared``'s transpose: ``infrared_to_visible_paper``), its other branch visible ->
-thermal (``visible_to_infrared_paper``), both with those stems.  Their calls also pass one list's
+(``infrared_to_visible_paper``), its other branch visible -> thermal
+(``visible_to_infrared_paper``), both with those stems.  Their calls also pass one list's
 labels for the other's images (``eval_regdb(-distmat, gall_label, query_label)``), which changes
 nothing when both lists hold the same labels in the same order, as RegDB's index files do; the
 as-published splits require that.
