@@ -46,6 +46,10 @@ class CheckpointError(VireidError):
     """A checkpoint cannot be read or does not match the architecture."""
 
 
+class OutputError(VireidError):
+    """An output path vireid may not write (see :mod:`vireid.utils.outputs`), or a write that failed."""
+
+
 class ShapeError(VireidError):
     """An input tensor or array has the wrong shape or content."""
 

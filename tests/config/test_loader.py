@@ -100,3 +100,10 @@ def test_deen_recipe_values():
     assert (cfg.loss.cpm_weight, cfg.loss.ort_weight, cfg.loss.triplet_margin) == (0.8, 0.01, 0.3)
     assert (cfg.data.num_ids, cfg.data.num_pos, cfg.data.erasing_area) == (6, 4, (0.2, 0.8))
     assert load_config(CONFIGS / "deen_regdb.yaml", ["data.trial=3"]).data.trial == 3
+
+
+def test_a_folder_given_as_config_is_named_a_folder(tmp_path):
+    (tmp_path / "some_dir").mkdir()
+    for given in (tmp_path / "some_dir", f"{tmp_path / 'some_dir'}/"):
+        with pytest.raises(ConfigError, match="is a folder; --config takes a YAML file"):
+            load_config(given)

@@ -227,7 +227,9 @@ def test_std_only_with_two_seeds_or_more(tmp_path, monkeypatch):
 def _recording_train(cfg, run_dir, quiet=True, resume=False):
     """Writes what a real run leaves (config.yaml, metrics.json) and records how it was called."""
     from vireid.config import save_config
+    from vireid.config.paths import absolute_paths
 
+    cfg = absolute_paths(cfg)  # as a run stores them
     run_dir.mkdir(parents=True, exist_ok=True)
     calls = run_dir.parents[3] / "calls.txt"  # next to the ablation folder
     with open(calls, "a") as f:

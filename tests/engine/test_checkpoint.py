@@ -86,3 +86,10 @@ def test_architecture_mismatch_is_reported(tmp_path):
         CheckpointError, match=r"shape-mismatched key\(s\): classifier.weight: checkpoint \(4, 8\) vs model \(5, 8\)"
     ):
         ck.load_weights_into(TinyReID(num_classes=5), tensors, "m.safetensors")
+
+
+@pytest.mark.parametrize("pointer", ['{"dir": "../../elsewhere", "step": 1}', "[1, 2]", '{"step": 1}'])
+def test_a_pointer_that_names_no_step_folder_is_refused(tmp_path, pointer):
+    (tmp_path / "last.json").write_text(pointer)
+    with pytest.raises(CheckpointError, match="last.json"):
+        ck.CheckpointManager(tmp_path).last_dir()

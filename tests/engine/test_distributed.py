@@ -12,6 +12,7 @@ import torch
 import torch.multiprocessing as mp
 
 from tests.engine.tiny import CONFIGS, TinyData, TinyReID, tiny_dataset
+from vireid.engine.logging import read_metrics
 from vireid.objective import build_objective
 
 
@@ -188,7 +189,7 @@ def test_two_processes_equal_one_process_on_the_same_global_batch(tmp_path):
     assert len(set(ids[0])) == len(set(ids[1])) == 2 and not set(ids[0]) & set(ids[1])
 
     def losses(run):
-        rec = [json.loads(line) for line in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]
+        rec = read_metrics(tmp_path / run / "metrics.jsonl")
         return {k: v for k, v in rec[0].items() if k.startswith("loss/")}
 
     one, two = losses("run1"), losses("run2")

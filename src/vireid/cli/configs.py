@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 
+from vireid.cli._common import declare
+
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
@@ -23,6 +25,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("name", nargs="?", default=None, help="a shipped config's name or a YAML path: print it resolved")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides (with NAME)")
     p.add_argument("--paths", action="store_true", help="print each config's file path instead of its description")
+    declare(p, inputs={"name": "config"}, example=("configs", "{config}"))
     return p
 
 

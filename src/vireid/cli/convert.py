@@ -19,6 +19,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from vireid.cli._common import declare
+from vireid.utils.outputs import CHECKPOINT
+from vireid.utils.paths import shown
+
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
@@ -60,6 +64,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="expected number of training identities (default: inferred from the classifier)",
     )
     p.add_argument("--out", required=True, type=Path, metavar="PATH", help="output .safetensors file")
+    declare(
+        p,
+        outputs={"out": CHECKPOINT},
+        inputs={"official": "authors' checkpoint (--official)"},
+        example=("convert", "--official", "{official}", "--out", "{out}"),
+    )
     return p
 
 
@@ -73,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
     n = sum(p.numel() for p in model.parameters())
     what = " ".join(f"{k}={v}" for k, v in model.config.items() if k in ("variant", "non_local", "gem"))
     print(
-        f"wrote {args.out}: {type(model).__name__} {what} num_classes={model.num_classes} ({n / 1e6:.2f}M parameters)"
+        f"wrote {shown(args.out)}: {type(model).__name__} {what} num_classes={model.num_classes} "
+        f"({n / 1e6:.2f}M parameters)"
     )
     return 0

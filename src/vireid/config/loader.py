@@ -41,9 +41,10 @@ def yaml_problem(exc: BaseException) -> tuple[int | None, str]:
 def _read_yaml(path: Path) -> tuple[dict, dict[str, int]]:
     """Parse a YAML mapping; returns (data, {dotted key: line number})."""
     if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
+        what = "is a folder, not a config file" if path.is_dir() else "config file not found"
+        raise ConfigError(f"{path}: {what}")
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
         line, reason = yaml_problem(exc)
@@ -272,8 +273,10 @@ def dump_config(cfg: Config) -> str:
 
 
 def save_config(cfg: Config, path: str | os.PathLike) -> None:
-    """Write the resolved config as YAML (atomically)."""
-    atomic_write_text(path, dump_config(cfg))
+    """Write the resolved config as a run's ``config.yaml`` (atomically, marked as vireid's)."""
+    from vireid.utils.outputs import RUN_CONFIG, text_header
+
+    atomic_write_text(path, text_header(RUN_CONFIG) + dump_config(cfg), kind=RUN_CONFIG)
 
 
 def config_diff(a: Config, b: Config) -> dict[str, tuple[Any, Any]]:

@@ -38,6 +38,8 @@ def resolve_config(name_or_path: str | os.PathLike) -> Path:
     found = shipped_config(text)
     if found is not None:
         return found
+    if path.is_dir():
+        raise ConfigError(f"{text}: is a folder; --config takes a YAML file or a shipped config's name")
     names = ", ".join(shipped_configs())
     raise ConfigError(
         f"{text}: config file not found, and no shipped config has that name (`vireid configs` lists them: {names})"

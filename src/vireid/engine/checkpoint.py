@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import random
-import shutil
+import re
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -109,6 +109,16 @@ def resolve_checkpoint(path: str | Path) -> Path:
     )
 
 
+def remove_step_dir(d: Path) -> None:
+    """Delete a step folder's weights, state and temporary files -- what vireid wrote there --
+    and the folder when that empties it; anything else in it is left alone."""
+    from vireid.utils.outputs import is_temporary, remove_owned
+
+    if d.is_symlink() or not d.is_dir():
+        return
+    remove_owned(d, {WEIGHTS, STATE} | {p.name for p in d.iterdir() if is_temporary(p.name)})
+
+
 # --------------------------------------------------------------------------- manager
 class CheckpointManager:
     """Writes/reads the ``last`` (weights + state) and ``best`` (weights) checkpoints of a run."""
@@ -123,9 +133,11 @@ class CheckpointManager:
         if not pointer.is_file():
             return None
         try:
-            name = json.loads(pointer.read_text())["dir"]
-        except (ValueError, KeyError, OSError) as exc:
-            raise CheckpointError(f"{pointer}: unreadable checkpoint pointer ({exc})") from None
+            name = json.loads(pointer.read_text(encoding="utf-8"))["dir"]
+        except (ValueError, KeyError, TypeError, OSError) as exc:
+            raise CheckpointError(f"{pointer}: unreadable checkpoint pointer ({type(exc).__name__}: {exc})") from None
+        if not isinstance(name, str) or not re.fullmatch(r"step-\d{8}", name):
+            raise CheckpointError(f"{pointer}: 'dir' must name a step folder (step-NNNNNNNN), got {name!r}")
         d = self.dir / name
         if not (d / WEIGHTS).is_file() or not (d / STATE).is_file():
             raise CheckpointError(f"{pointer}: points at {d}, which is incomplete")
@@ -134,19 +146,21 @@ class CheckpointManager:
     def save_last(
         self, model: nn.Module, state: Mapping[str, Any], step: int, metadata: Mapping[str, Any] | None = None
     ) -> Path:
+        from vireid.utils.outputs import CHECKPOINT_POINTER, RUN_CHECKPOINT, TRAINING_STATE
+
         d = self.dir / f"step-{step:08d}"
         if d.exists():  # left by a crash before its pointer was written
-            shutil.rmtree(d)
-        save_weights(model, d / WEIGHTS, {**(metadata or {}), "step": step})
-        atomic_torch_save(dict(state), d / STATE)
-        atomic_write_json(self.dir / POINTER, {"dir": d.name, "step": step})
+            remove_step_dir(d)
+        save_weights(model, d / WEIGHTS, {**(metadata or {}), "step": step}, kind=RUN_CHECKPOINT)
+        atomic_torch_save(dict(state), d / STATE, kind=TRAINING_STATE)
+        atomic_write_json(self.dir / POINTER, {"dir": d.name, "step": step}, kind=CHECKPOINT_POINTER)
         self._prune(keep_name=d.name)
         return d
 
     def _prune(self, keep_name: str) -> None:
         dirs = sorted(p for p in self.dir.glob("step-*") if p.is_dir() and p.name != keep_name)
         for p in dirs[: max(len(dirs) - (self.keep - 1), 0)]:
-            shutil.rmtree(p, ignore_errors=True)
+            remove_step_dir(p)
 
     def load_last(self) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict] | None:
         d = self.last_dir()
@@ -160,6 +174,8 @@ class CheckpointManager:
 
     # -- best
     def save_best(self, model: nn.Module, metadata: Mapping[str, Any] | None = None) -> Path:
+        from vireid.utils.outputs import RUN_CHECKPOINT
+
         path = self.dir / BEST
-        save_weights(model, path, metadata)
+        save_weights(model, path, metadata, kind=RUN_CHECKPOINT)
         return path

@@ -10,7 +10,10 @@ Run folder::
     RUN/.lock                held for the life of the run (:mod:`vireid.engine.lock`): a second
                              writer, or a ``--resume`` of a run still going, is refused
 
-A run folder that is one of the run's inputs (``data.root``, ``train.init_from``) is refused;
+A run folder the output policy forbids (:mod:`vireid.utils.outputs`: inside a dataset, one of
+the run's inputs -- ``data.root``, ``train.init_from`` --, or holding a file the run writes that
+vireid did not write, unless ``--overwrite``) is refused before anything is written; the saved
+``config.yaml`` holds every path absolute (:mod:`vireid.config.paths`);
 ``train.init_from`` starts the model from a vireid checkpoint
 (:func:`vireid.models.weights.init_from_checkpoint`).
 """
@@ -60,29 +63,58 @@ class TrainResult:
     evaluation: list[SplitEvaluation]
 
 
-def check_run_dir(run_dir: Path, cfg: Config) -> None:
-    """Refuse a run folder that is not a folder or is one of the run's inputs (before anything is written)."""
-    from vireid.utils.paths import check_output
+def run_files() -> tuple[tuple[str, Any], ...]:
+    """The files a run writes in its folder, with their kinds (:mod:`vireid.utils.outputs`)."""
+    from vireid.engine.lock import LOCK_FILE
+    from vireid.utils import outputs as o
 
-    if run_dir.exists() and not run_dir.is_dir():
-        raise ConfigError(f"{run_dir}: exists and is not a folder; --out names the run folder")
-    check_output(
-        run_dir,
-        {
-            "data.root": cfg.data.root,
-            "train.init_from": cfg.train.init_from,
-            "model.pretrained": build.pretrained_source(cfg.model),
-        },
-        option="run folder (--out)",
-        folder=True,
+    return (
+        ("config.yaml", o.RUN_CONFIG),
+        ("metrics.jsonl", o.TRAINING_LOG),
+        ("metrics.json", o.RUN_METRICS),
+        ("checkpoints/last.json", o.CHECKPOINT_POINTER),
+        ("checkpoints/best.safetensors", o.RUN_CHECKPOINT),
+        (LOCK_FILE, o.RUN_LOCK),
     )
+
+
+def check_run_dir(run_dir: Path, cfg: Config) -> None:
+    """Refuse a run folder the output policy forbids (not a folder, inside a dataset, one of the
+    run's inputs) or where a file the run writes exists and is not vireid's of the same kind --
+    before anything is written."""
+    from vireid.utils import outputs
+
+    inputs = {
+        "data.root": cfg.data.root,
+        "train.init_from": cfg.train.init_from,
+        "model.pretrained": build.pretrained_source(cfg.model),
+    }
+    option = "run folder (--out)"
+    with outputs.reading(datasets=[cfg.data.root]):
+        outputs.check_folder(run_dir, outputs.RUN_FOLDER, option=option, inputs=inputs)
+        outputs.check_files(((run_dir / name, kind) for name, kind in run_files()), option=option, inputs=inputs)
+
+
+def saved_config(run_dir: Path) -> Config:
+    """The config a run in ``run_dir`` saved, its paths absolute (relative ones of older runs
+    resolved against the file, :func:`vireid.config.paths.stored_paths`)."""
+    from vireid.config.paths import stored_paths
+
+    return stored_paths(load_config(run_dir / "config.yaml"), run_dir / "config.yaml", required=())
+
+
+def saved_config_diff(run_dir: Path, cfg: Config) -> dict[str, tuple[Any, Any]]:
+    """``{key: (saved, cfg)}`` for every setting where ``cfg`` (its paths made absolute) differs
+    from the config the run in ``run_dir`` saved."""
+    from vireid.config.paths import absolute_paths
+
+    return config_diff(saved_config(run_dir), absolute_paths(cfg))
 
 
 def resume_diff(run_dir: Path, cfg: Config) -> dict[str, tuple[Any, Any]]:
     """The settings that differ between the run in ``run_dir`` (its ``config.yaml``) and ``cfg``,
     less those a resume may change; empty when ``cfg`` continues that run exactly."""
-    old = load_config(run_dir / "config.yaml")
-    return {k: v for k, v in config_diff(old, cfg).items() if not resume_may_change(k)}
+    return {k: v for k, v in saved_config_diff(run_dir, cfg).items() if not resume_may_change(k)}
 
 
 def prepare_run_dir(run_dir: Path, cfg: Config, resume: bool, ctx: RunContext) -> None:
@@ -116,8 +148,15 @@ def train(
     quiet: bool = False,
     stop_at_step: int | None = None,
 ) -> TrainResult:
-    """Train with ``cfg`` into ``run_dir``; the final summary (``metrics.json``), model and evaluation."""
-    with cpu_threads(cfg.train.threads):
+    """Train with ``cfg`` into ``run_dir``; the final summary (``metrics.json``), model and evaluation.
+
+    The run stores its paths absolute (:func:`vireid.config.paths.absolute_paths`: ``data.root``
+    and every other path, relative to the current folder), so it is found from any folder."""
+    from vireid.config.paths import absolute_paths
+    from vireid.utils import outputs
+
+    cfg = absolute_paths(cfg)
+    with cpu_threads(cfg.train.threads), outputs.reading(datasets=[cfg.data.root]):
         return _train(cfg, Path(run_dir), resume=resume, device=device, quiet=quiet, stop_at_step=stop_at_step)
 
 
@@ -267,6 +306,8 @@ def _train_locked(
     results, summary = evaluate_model(model, dataset, cfg, ctx, final=True)
     summary = {**summary, "checkpoint": str(used), "train_seconds": train_seconds}
     if ctx.dist.is_main:
-        atomic_write_json(run_dir / "metrics.json", summary)
+        from vireid.utils.outputs import RUN_METRICS
+
+        atomic_write_json(run_dir / "metrics.json", summary, kind=RUN_METRICS)
         ctx.log(tables(results))
     return TrainResult(summary, model, dataset, results)

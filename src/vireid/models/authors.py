@@ -72,9 +72,11 @@ def load_authors_checkpoint(
 def convert_authors_checkpoint(path: str | os.PathLike, out: str | os.PathLike, **kwargs) -> nn.Module:
     """``vireid convert``: an authors' checkpoint at ``path`` (:func:`load_authors_checkpoint` options)
     written in vireid's format at ``out``, which may not be the input."""
-    from vireid.utils.paths import check_output
+    from vireid.utils.outputs import CHECKPOINT, check_file, reading
 
-    check_output(out, {"authors' checkpoint (--official)": path})
+    inputs = {"authors' checkpoint (--official)": path}
+    check_file(out, CHECKPOINT, inputs=inputs)  # before any work
     model = load_authors_checkpoint(path, **kwargs)
-    model.save(out)
+    with reading(inputs):
+        model.save(out)
     return model

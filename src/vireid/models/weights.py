@@ -56,6 +56,44 @@ def state_dict_mismatches(
     return missing, unexpected, mismatched
 
 
+def _family(dtype: torch.dtype) -> str:
+    if dtype.is_floating_point:
+        return "floating-point"
+    if dtype.is_complex:
+        return "complex"
+    return "boolean" if dtype == torch.bool else "integer"
+
+
+def check_tensor_values(module: nn.Module, state: Mapping[str, torch.Tensor], source: str) -> None:
+    """Refuse tensors a load would silently corrupt: another kind of number than the model's
+    (integer weights cast to float hold whole numbers only, float counters truncate) and
+    floating-point values that are NaN or infinite (the weights of a diverged run give NaN
+    descriptors).  One :class:`CheckpointError` naming the tensors."""
+    own = module.state_dict()
+    kinds = [
+        f"{k} ({state[k].dtype}, the model's is {own[k].dtype})"
+        for k in sorted(own)
+        if k in state and _family(state[k].dtype) != _family(own[k].dtype)
+    ]
+    if kinds:
+        raise CheckpointError(
+            f"{source}: {len(kinds)} tensor(s) hold another kind of number than the model's: {_listing(kinds)}; "
+            "loading would cast them (integer weights make the descriptors zero); is the file corrupt or "
+            "converted wrongly?"
+        )
+    bad = []
+    for k in sorted(state):
+        t = state[k]
+        if t.is_floating_point() and t.numel() and not bool(torch.isfinite(t).all()):
+            nan, n = int(torch.isnan(t).sum()), t.numel()
+            bad.append(f"{k} ({nan} NaN, {int((~torch.isfinite(t)).sum()) - nan} inf of {n})")
+    if bad:
+        raise CheckpointError(
+            f"{source}: the weights are not finite numbers in {len(bad)} tensor(s): {_listing(bad)}; "
+            "a model with them gives NaN descriptors (did its training diverge?)"
+        )
+
+
 def load_state_dict_strict(
     module: nn.Module, state: Mapping[str, torch.Tensor], source: str = "checkpoint", strict: bool = True
 ) -> tuple[list[str], list[str]]:
@@ -67,6 +105,7 @@ def load_state_dict_strict(
     bad = [k for k, v in state.items() if not isinstance(v, torch.Tensor)]
     if bad:
         raise CheckpointError(f"{source}: entries are not tensors: {_listing(sorted(bad))}")
+    check_tensor_values(module, state, source)
     missing, unexpected, mismatched = state_dict_mismatches(module, state)
     problems = []
     if mismatched:
@@ -145,13 +184,17 @@ def model_metadata(model: nn.Module) -> dict[str, Any]:
     }
 
 
-def save_weights(module: nn.Module, path: str | os.PathLike, metadata: Mapping[str, Any] | None = None) -> None:
-    """Write ``module``'s state dict and ``metadata`` as safetensors (atomic, deterministic bytes)."""
+def save_weights(
+    module: nn.Module, path: str | os.PathLike, metadata: Mapping[str, Any] | None = None, *, kind: Any = None
+) -> None:
+    """Write ``module``'s state dict and ``metadata`` as safetensors (atomic, deterministic bytes),
+    as the output ``kind`` (default: a model checkpoint; the engine's are a run's checkpoints)."""
     from vireid.utils.io import save_safetensors
+    from vireid.utils.outputs import CHECKPOINT
 
     # clone: safetensors refuses tensors that share storage
     state = {k: v.detach().cpu().clone() for k, v in unwrap_model(module).state_dict().items()}
-    save_safetensors(state, path, encode_metadata(metadata or {}))
+    save_safetensors(state, path, encode_metadata(metadata or {}), kind=kind or CHECKPOINT)
 
 
 def read_weights(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -189,6 +232,11 @@ def read_model_checkpoint(
         raise CheckpointError(
             f"{path}: not a vireid model checkpoint (metadata 'format' is {meta.get('format')!r}, "
             f"expected {FORMAT_NAME!r}; bare state dicts cannot be rebuilt)"
+        )
+    if str(meta.get("version", FORMAT_VERSION)) != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: a vireid model checkpoint of format version {meta.get('version')!r}, which this vireid "
+            f"does not read (it reads version {FORMAT_VERSION}; written by a newer vireid?)"
         )
     kwargs, arch = meta.get("kwargs"), meta.get("architecture")
     if not isinstance(kwargs, dict) or not isinstance(arch, str):

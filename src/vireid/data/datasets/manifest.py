@@ -40,7 +40,7 @@ def read_manifest(path: str | os.PathLike) -> list[Record]:
     base = path.parent
     records: list[Record] = []
     try:
-        with open(path, newline="", encoding="utf-8") as fh:
+        with open(path, newline="", encoding="utf-8-sig") as fh:  # -sig: Excel starts its CSV with a BOM
             reader = csv.reader(fh)
             header = next(reader, None)
             if header is None:
