@@ -168,8 +168,10 @@ def _why_nonfinite(
     flip: bool,
     combine: str,
     precision: Precision | None,
+    stem: str | None = None,
 ) -> str:
-    """:func:`vireid.models.diagnose.explain_nonfinite` for one image, as it was embedded."""
+    """:func:`vireid.models.diagnose.explain_nonfinite` for one image, as it was embedded (through
+    ``stem``'s modality; default its own)."""
     from vireid.models.diagnose import explain_nonfinite
 
     net = unwrap_model(model)
@@ -181,7 +183,7 @@ def _why_nonfinite(
         return explain_nonfinite(
             net,
             images.to(device),
-            lambda x: net.embed(x, record.modality, flip=flip, combine=combine, normalize=False),
+            lambda x: net.embed(x, stem or record.modality, flip=flip, combine=combine, normalize=False),
             context=precision.autocast if precision is not None else contextlib.nullcontext,
             what="this image",
         )
@@ -217,10 +219,12 @@ def run_splits(
         for side, stem in ((s.query, s.query_stem), (s.gallery, s.gallery_stem)):
             for r in side:
                 unique.setdefault((stem or r.modality, r.modality), OrderedDict()).setdefault(r.path, r)
-    index: dict[tuple[str, str], int] = {}
+    index: dict[tuple[str, str], int] = {}  # (stem, path) -> row of ``features``
+    embedded: list[tuple[str, Record]] = []  # row -> (stem, record)
     parts: list[Tensor] = []
     for (stem, _), recs in unique.items():
         lst = list(recs.values())
+        embedded.extend((stem, r) for r in lst)
         parts.append(
             extract_features(
                 model,
@@ -243,9 +247,8 @@ def run_splits(
     del parts
     bad = (~torch.isfinite(features).all(dim=1)).nonzero().flatten() if features.numel() else torch.empty(0)
     if len(bad):
-        row = int(bad[0])
-        record = next(unique[mod][path] for (mod, path), i in index.items() if i == row)
-        why = _why_nonfinite(model, record, height, width, device, flip, combine, precision)
+        stem, record = embedded[int(bad[0])]
+        why = _why_nonfinite(model, record, height, width, device, flip, combine, precision, stem)
         raise VireidError(
             f"the model's descriptors of {len(bad)} of {len(features)} images are NaN or inf; for {record.path}: {why}"
         )
