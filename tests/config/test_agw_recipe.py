@@ -176,12 +176,12 @@ def test_llcm_selection_equals_the_authors_in_training_test(tmp_path):
     not transposed, ``eval_llcm(-distmat_att, query_label, gall_label, query_cam, gall_cam)`` (line
     351) and the best checkpoint by its Rank-1 (line 393)."""
     from tests.data.layouts import make_llcm
+    from tests.evaluation.reference import evaluate_reference
+    from vireid.core.device import resolve_amp
+    from vireid.core.distributed import DistInfo
     from vireid.data.datasets import build_dataset
     from vireid.data.loaders import build_test_loader
-    from vireid.engine.amp import resolve_amp
     from vireid.engine.context import RunContext, evaluate_model
-    from vireid.engine.distributed import DistInfo
-    from vireid.evaluation.reference import evaluate_reference
     from vireid.models import AGW
 
     root = make_llcm(tmp_path / "llcm")

@@ -16,8 +16,8 @@ ABD-Net's form and quadratically in the paper's, so at a quarter of each side th
 256 x smaller against the other terms than at the config's own size (measured for
 ``abd_cam_sysu`` from random weights: O.F. 0.31 at 384 x 144 and 0.019 at 96 x 36, main terms
 near 45 at both; ``abd_paper_sysu``'s squared O.F. is 1.3e-5 x its main terms here).  A config
-keeps a term outside the band on purpose by naming it, with its reason, under
-``loss.balance_exceptions``.
+keeps a term outside the band on purpose by naming its ``loss`` section (``svdo_ow``), with the
+reason, under its top-level ``balance_exceptions``.
 
 Models keep their widths and depths (the loss scales depend on them); the input is each config's
 size divided by 4 per side (on a multiple of 32, at least 64 x 32, at most its own).  Configs with the same
@@ -38,10 +38,10 @@ from vireid.config.shipped import shipped_configs
 
 BAND_HIGH = 10.0
 BAND_LOW = 1e-6
-MAIN_TERMS = ("id", "tri", "cpm")
+MAIN_TERMS = ("id", "triplet", "cpm")  # loss.<term> names, as balance_exceptions
 NUM_CLASSES = 395  # SYSU-MM01's training identities: the identity term starts near log(395)
 # ABD-Net's O.F. before this check existed: the paper's squared form, the batch mean, beta = 1e-6
-OLD_ABD_OF = ["loss.svdo_of_form=paper", "loss.svdo_of_weight=1.0e-6"]
+OLD_ABD_OF = ["loss.svdo_of.form=paper", "loss.svdo_of.weight=1.0e-6"]
 
 
 def test_size(height: int, width: int) -> tuple[int, int]:
@@ -85,7 +85,9 @@ def _batch(height: int, width: int, root: str) -> tuple[torch.Tensor, ...]:
 
 
 @lru_cache(maxsize=None)
-def _terms(key: str, root: str) -> dict[str, float]:
+def _terms(key: str, root: str) -> dict[str, tuple[str, float]]:
+    from vireid.objective.terms import TERMS
+
     cfg = load_config_from_key(key)
     torch.manual_seed(0)
     model = build.build_model(cfg.model, NUM_CLASSES).train()
@@ -93,14 +95,18 @@ def _terms(key: str, root: str) -> dict[str, float]:
     x_vis, x_ir, l_vis, l_ir = _batch(cfg.data.height, cfg.data.width, root)
     with torch.no_grad():
         values = objective(model(x_vis, x_ir), l_vis, l_ir)
-    return {name: float(v) for name, v in values.items()}
+    # the config section (loss.<term>) each returned value comes from: DEEN's "ort" and an expansion's
+    # "expansion_ort" both come from loss.ort
+    section = {t.name: next(n for n in TERMS.names() if type(t) is TERMS.get(n)) for t in objective.terms}
+    return {name: (section[name], float(v)) for name, v in values.items()}
 
 
 def _key(cfg: Config) -> str:
     """What the terms depend on: the model, the input size and the loss settings."""
     d = to_dict(cfg)
-    loss = {k: v for k, v in d["loss"].items() if k != "balance_exceptions"}
-    return json.dumps({"model": d["model"], "size": [cfg.data.height, cfg.data.width], "loss": loss}, sort_keys=True)
+    return json.dumps(
+        {"model": d["model"], "size": [cfg.data.height, cfg.data.width], "loss": d["loss"]}, sort_keys=True
+    )
 
 
 def load_config_from_key(key: str) -> Config:
@@ -110,20 +116,21 @@ def load_config_from_key(key: str) -> Config:
     return from_dict({"model": d["model"], "loss": d["loss"], "data": {"height": d["size"][0], "width": d["size"][1]}})
 
 
-def term_values(cfg: Config, root: str) -> dict[str, float]:
-    """Every weighted term of ``cfg``'s objective at initialisation, at the test size."""
+def term_values(cfg: Config, root: str) -> dict[str, tuple[str, float]]:
+    """Every weighted term of ``cfg``'s objective at initialisation, at the test size:
+    ``{returned name: (loss.<term> section, value)}``."""
     return _terms(_key(small_config(cfg)), root)
 
 
 def violations(cfg: Config, root: str) -> list[str]:
-    """Terms outside the band (``loss.balance_exceptions`` left out), one line each."""
+    """Terms outside the band (those ``balance_exceptions`` names left out), one line each."""
     values = term_values(cfg, root)
-    main = [values[n] for n in MAIN_TERMS if n in values]
+    main = [v for section, v in values.values() if section in MAIN_TERMS]
     assert main, f"no main term among {sorted(values)}"
     top = max(main)
     out = []
-    for name, v in values.items():
-        if name in MAIN_TERMS or name in cfg.loss.balance_exceptions:
+    for name, (section, v) in values.items():
+        if section in MAIN_TERMS or section in cfg.balance_exceptions:
             continue
         if not BAND_LOW * top <= v <= BAND_HIGH * top:
             out.append(f"{name} = {v:.4g} is {v / top:.3g} x the largest main term ({top:.4g})")
@@ -138,8 +145,8 @@ def synth_root(tmp_path_factory):
 @pytest.mark.parametrize("name", sorted(shipped_configs()))
 def test_every_shipped_config_is_balanced_at_initialisation(name, synth_root):
     cfg = load_config(name)
-    for term, reason in cfg.loss.balance_exceptions.items():
-        assert isinstance(reason, str) and reason.strip(), f"{name}: loss.balance_exceptions.{term} needs a reason"
+    for term, reason in cfg.balance_exceptions.items():
+        assert isinstance(reason, str) and reason.strip(), f"{name}: balance_exceptions.{term} needs a reason"
     assert violations(cfg, synth_root) == [], name
 
 
@@ -153,9 +160,9 @@ def test_the_old_abd_feature_orthogonality_setting_fails(synth_root):
 
 
 def test_a_vanishing_weight_fails_and_an_exception_needs_its_name(synth_root):
-    cfg = load_config("abd_ow_sysu", ["loss.svdo_ow_weight=1.0e-12"])
+    cfg = load_config("abd_ow_sysu", ["loss.svdo_ow.weight=1.0e-12"])
     assert [v.split(" = ")[0] for v in violations(cfg, synth_root)] == ["ow"]
-    excused = load_config("abd_ow_sysu", ["loss.svdo_ow_weight=1.0e-12", "loss.balance_exceptions={ow: a test}"])
+    excused = load_config("abd_ow_sysu", ["loss.svdo_ow.weight=1.0e-12", "balance_exceptions={svdo_ow: a test}"])
     assert violations(excused, synth_root) == []
 
 

@@ -21,15 +21,15 @@ import torch
 from PIL import Image
 
 from tests.data.layouts import make_llcm, make_sysu
+from tests.evaluation.reference import evaluate_reference
 from vireid.config import Config, build, load_config
+from vireid.core.device import resolve_amp
+from vireid.core.distributed import DistInfo
 from vireid.data.image import load_resized
 from vireid.data.sampler import CrossModalIdentitySampler
 from vireid.data.transforms import ERASING_PRESETS
-from vireid.engine.amp import resolve_amp
 from vireid.engine.context import RunContext, evaluate_model
-from vireid.engine.distributed import DistInfo
 from vireid.evaluation.protocols import PAPER_DIRECTION
-from vireid.evaluation.reference import evaluate_reference
 from vireid.inference.loading import DEFAULT_SIZE
 from vireid.models import DEEN
 from vireid.models import pretrained as pt
@@ -324,8 +324,10 @@ def test_select_direction_is_checked_when_the_config_loads(tmp_path):
     with pytest.raises(ConfigError, match=r"eval.select_direction: 'visible_to_infrared' is not a direction .*sysu"):
         load_config("deen_sysu", ["eval.select_direction=visible_to_infrared"])
     (tmp_path / "mine.yaml").write_text("base: agw_llcm.yaml\ndata: {dataset: sysu}\n")
-    with pytest.raises(ConfigError, match=r"mine\.yaml: eval.select_direction"):
-        load_config(tmp_path / "mine.yaml")
+    with pytest.raises(ConfigError, match=r"^\S*agw_llcm\.yaml:\d+: eval.select_direction: 'visible_to_infrared'"):
+        load_config(tmp_path / "mine.yaml")  # named where it is set
+    with pytest.raises(ConfigError, match=r"^<command line>: eval.select_direction"):
+        load_config("deen_sysu", ["eval.select_direction=nope"])
     with pytest.raises(ConfigError, match=r"eval.paper_columns: 'sideways' is not a published column"):
         load_config("deen_regdb", ["eval.paper_columns={sideways: visible_to_infrared}"])
     with pytest.raises(ConfigError, match=r"eval.paper_columns.visible_to_infrared: 'nope'"):

@@ -147,16 +147,23 @@ def test_bad_pretrained_values_are_one_line_config_errors(value, tmp_path, monke
     assert code == 2 and len(err) == 1 and "model.pretrained" in err[0] and not (tmp_path / "run").exists()
 
 
-def test_without_a_best_checkpoint_the_final_evaluation_says_it_used_the_last_weights(tmp_path, capsys):
+def test_without_a_best_checkpoint_the_final_evaluation_says_it_used_the_last_weights(tmp_path, capsys, monkeypatch):
     """No evaluation above 0 (the authors' rule then saves no best): the final evaluation runs on the
     last weights and metrics.json names them."""
     import json
 
+    import vireid.engine.run as run
+
+    real = run.evaluate_model
+
+    def scores_zero(*args, final=True, **kwargs):  # every periodic evaluation scores 0
+        results, summary = real(*args, final=final, **kwargs)
+        return results, summary if final else {**summary, "mean": dict.fromkeys(summary["mean"], 0.0)}
+
+    monkeypatch.setattr(run, "evaluate_model", scores_zero)
     root = tiny_dataset(tmp_path / "data")
     out = tmp_path / "run"
-    code = main(
-        ["train", "--config", "test_tiny", "--out", str(out), f"data.root={root}", "train.epochs=1", "eval.metric=none"]
-    )
+    code = main(["train", "--config", "test_tiny", "--out", str(out), f"data.root={root}", "train.epochs=1"])
     assert code == 0
     assert not (out / "checkpoints" / "best.safetensors").exists()
     summary = json.loads((out / "metrics.json").read_text())

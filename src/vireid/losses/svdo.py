@@ -38,7 +38,7 @@ The O.F. penalty has both forms: the paper's squared gap averaged over samples (
 defaults) and the authors' training code's (``of_penalty.py:62,67``): the linear gap
 ``beta * (lambda_1 - lambda_2)`` summed over samples and divided by ``B / 32``
 (``squared=False, reduction="abd"``).  The objective's ``of`` term uses the authors' form unless
-``loss.svdo_of_form=paper`` (:mod:`vireid.objective.terms`).  Their SVMO multiplies ``beta`` by
+``loss.svdo_of.form=paper`` (:mod:`vireid.objective.terms`).  Their SVMO multiplies ``beta`` by
 10 (``SVMO.py:72``); :class:`WeightOrthogonality` uses ``beta`` as given, so ABD-Net's
 ``--ow-beta 1e-3`` is a weight of ``1e-2`` here.
 """

@@ -20,10 +20,10 @@ from safetensors import safe_open
 
 from tests.models.test_official import read_fixture, write_t
 from vireid.config import load_config
+from vireid.core.device import resolve_amp
+from vireid.core.distributed import DistInfo
 from vireid.data.datasets import build_dataset
-from vireid.engine.amp import resolve_amp
 from vireid.engine.context import RunContext, evaluate_model
-from vireid.engine.distributed import DistInfo
 from vireid.evaluation.protocols import PAPER_DIRECTION, PAPER_IR_TO_VIS
 from vireid.models import load_official_deen
 
