@@ -77,6 +77,22 @@ def test_cam_in_chunks_gives_the_same_values_and_keeps_no_attention(monkeypatch)
         torch.testing.assert_close(cam(x), whole, atol=0, rtol=0)
 
 
+def test_cam_traced_for_export_is_one_piece_at_any_batch(monkeypatch):
+    """Traced (ONNX export, dynamic batch) CAM records the one-piece attention, without a Python
+    branch on traced shapes: a traced chunk split would fix the batch it was traced at."""
+    import vireid.models.abd as abd
+
+    monkeypatch.setattr(abd, "CAM_CHUNK_BYTES", 16 * 16 * 4 * 3)  # 3 samples per chunk
+    cam = CAM(16).eval()
+    with torch.no_grad():
+        cam.gamma.fill_(0.7)
+    traced = torch.jit.trace(cam, _x(3, shape=(7, 16, 2, 2)))
+    for b in (2, 7, 12):
+        x = _x(4, shape=(b, 16, 2, 2))
+        with torch.no_grad():
+            torch.testing.assert_close(traced(x), cam(x), atol=1e-6, rtol=1e-6)
+
+
 def test_pam_matches_einsum_reference():
     torch.manual_seed(0)
     pam = PAM(16, reduction=8)

@@ -61,8 +61,10 @@ class CAM(nn.Module):
         _check(x, self.in_channels, "CAM")
         b, c, h, w = x.shape
         feat = x.reshape(b, c, h * w)
-        per = max(1, CAM_CHUNK_BYTES // (c * c * 4))
-        if b <= per:
+        # traced (ONNX export with a dynamic batch): one piece, as a chunk split would be recorded
+        # for the traced batch only
+        per = None if torch.jit.is_tracing() else max(1, CAM_CHUNK_BYTES // (c * c * 4))
+        if per is None or b <= per:
             out = channel_attention(feat)
         else:
             from torch.utils.checkpoint import checkpoint
