@@ -267,6 +267,7 @@ def section_body(results: dict, args) -> str:
     cpu = sum(p["cpu_s"] for c in results["configs"].values() for p in c.get("phases", []))
     cpu += sum(d["cpu_s"] for d in results["datasets"].values() if not d.get("reused"))
     failed = {k: c["failed"] for k, c in results["configs"].items() if c.get("failed")}
+    missing = [r.key for r in paper.RUNS if r.key not in results["configs"]]
     sizes = ", ".join(f"{k} {c['size'][0]}x{c['size'][1]}" for k, c in results["configs"].items() if c.get("size"))
     parts = [
         f"Settings: datasets at scale `{s['data_scale']}` of the official counts (`vireid synth --scale`), "
@@ -292,7 +293,10 @@ def section_body(results: dict, args) -> str:
             "every run passed its checks"
             if not failed
             else "FAILED: " + "; ".join(f"{k}: {v}" for k, v in failed.items())
-        ),
+        )
+        + f" ({len(results['configs'])} of {len(paper.RUNS)} paper configs rehearsed"
+        + (f"; not rehearsed: {', '.join(missing)}, projected only" if missing else "")
+        + ").",
         "",
         "### Per phase",
         "",

@@ -482,7 +482,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.tiny:
         from benchmarks._rehearsal_report import projections
 
-        results["projection"] = projections(args.keys, args.gpu_json)
+        results["projection"] = projections(list(paper.BY_KEY), args.gpu_json)  # every paper config
     save(state_path, results)
     failed = [k for k, v in results["configs"].items() if v.get("failed")]
     text = publish_section(results, results["argv"], args, write=not args.no_write)
