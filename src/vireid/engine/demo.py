@@ -8,8 +8,10 @@
    the best checkpoint with the full protocol, and compare the two.
 4. The run folder (locked while the demo runs; replaced only when a previous demo wrote it)
    holds ``demo.json``, ``config.yaml``, ``checkpoints/``, ``metrics.json`` (trained),
-   ``metrics_untrained.json``, ``metrics.jsonl`` and ``ranking.png`` (queries of the first
-   trial and their top-10 gallery matches under the protocol's rules, correct ones in green).
+   ``metrics_untrained.json``, ``metrics.jsonl``, ``ranking.png`` (queries of the first
+   trial and their top-10 gallery matches under the protocol's rules, correct ones in green),
+   and the pictures every training run gets (:mod:`vireid.viz.run`): ``cmc.png``, the CMC curve
+   of the trained model, and ``curves.png``, its training curves.
 """
 
 from __future__ import annotations

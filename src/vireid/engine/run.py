@@ -6,6 +6,8 @@ Run folder::
     RUN/metrics.jsonl        training losses, LR, images/s, periodic evaluations
     RUN/checkpoints/         last (weights + state) and best (weights) checkpoints
     RUN/metrics.json         final full-protocol evaluation of the best checkpoint
+    RUN/cmc.png              its CMC curves, and RUN/curves.png: the training curves
+                             (losses, evaluations, LR; :mod:`vireid.viz.run`, [viz] extra)
     RUN/tb/                  TensorBoard scalars (if tensorboard is installed)
     RUN/.lock                held for the life of the run (:mod:`vireid.engine.lock`): a second
                              writer, or a ``--resume`` of a run still going, is refused
@@ -262,4 +264,7 @@ def _train_locked(
     if ctx.dist.is_main:
         atomic_write_json(run_dir / "metrics.json", summary)
         ctx.log(tables(results))
+        from vireid.viz.run import write_run_pictures
+
+        write_run_pictures(run_dir, metrics=summary, log_file=run_dir / "metrics.jsonl", log=ctx.log)
     return TrainResult(summary, model, dataset, results)
