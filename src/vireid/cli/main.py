@@ -34,6 +34,7 @@ COMMANDS: dict[str, str] = {
     "export": "export",
     "visualize": "visualize",
     "ablate": "ablate",
+    "report": "report",
     "configs": "configs",
     "weights": "weights",
 }
