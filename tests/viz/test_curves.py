@@ -49,3 +49,11 @@ def test_several_runs_of_a_row_draw_their_mean_and_range():
 def test_nothing_to_draw():
     with pytest.raises(VireidError, match="no training records"):
         curves_figure([])
+
+
+def test_a_log_without_loss_windows_draws_the_other_panels():
+    """A run shorter than train.log_every logs no training window: no loss panel, no empty legend."""
+    recs = [r for r in log_records() if "loss/total" not in r]
+    fig = curves_figure([Series("short", (tuple(recs),)), Series("other", (tuple(recs),))])
+    assert [ax.get_ylabel() for ax in fig.axes] == ["score (%)"]
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["short", "other"]

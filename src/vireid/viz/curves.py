@@ -126,27 +126,32 @@ def curves_figure(series: Sequence[Series], *, title: str | None = None, width: 
     one = len(series) == 1
     evals = [k for k in ("eval/rank1", "eval/mAP") if k in _keys(series, "eval/")] or _keys(series, "eval/")[:2]
     has_lr = bool(_keys(series, "lr"))
-    panels = ["loss"] + (["eval"] if evals else []) + (["lr"] if has_lr else [])
+    has_loss = bool(_keys(series, "loss/"))  # a run shorter than train.log_every logged no window
+    panels = (["loss"] if has_loss else []) + (["eval"] if evals else []) + (["lr"] if has_lr else [])
+    if not panels:
+        raise VireidError("the training log holds no losses, evaluations or learning rates")
     with context() as plt:
         fig, axes = plt.subplots(
             len(panels), 1, figsize=(width, 1.55 * len(panels) + 0.4), sharex=True, squeeze=False, layout="constrained"
         )
         ax_of = dict(zip(panels, axes[:, 0], strict=True))
-        ax = ax_of["loss"]
-        if one:
-            terms = [k for k in _keys(series, "loss/")]
-            terms = sorted(terms, key=lambda k: (k != "loss/total", k))
-            for i, k in enumerate(terms):
-                name = k.split("/", 1)[1]
-                _line(ax, series[0].runs, k, i, TERM_NAMES.get(name, name))
-            ax.set_title(f"{series[0].label}: loss terms (weighted; total = their sum)")
-        else:
-            for i, s in enumerate(series):
-                _line(ax, s.runs, "loss/total", i, _series_label(s))
-            ax.set_title("total training loss")
-        _log_if_positive(ax, ax.get_lines())
-        ax.set_ylabel(LOSS_LABEL + (", log scale" if ax.get_yscale() == "log" else ""))
-        ax.legend(loc="best", ncols=2 if one else 1)
+        if "loss" in ax_of:
+            ax = ax_of["loss"]
+            if one:
+                terms = [k for k in _keys(series, "loss/")]
+                terms = sorted(terms, key=lambda k: (k != "loss/total", k))
+                for i, k in enumerate(terms):
+                    name = k.split("/", 1)[1]
+                    _line(ax, series[0].runs, k, i, TERM_NAMES.get(name, name))
+                ax.set_title(f"{series[0].label}: loss terms (weighted; total = their sum)")
+            else:
+                for i, s in enumerate(series):
+                    _line(ax, s.runs, "loss/total", i, _series_label(s))
+                ax.set_title("total training loss")
+            _log_if_positive(ax, ax.get_lines())
+            ax.set_ylabel(LOSS_LABEL + (", log scale" if ax.get_yscale() == "log" else ""))
+            if one and ax.get_lines():
+                ax.legend(loc="best", ncols=2)
         if "eval" in ax_of:
             ax = ax_of["eval"]
             if one:
@@ -160,7 +165,7 @@ def curves_figure(series: Sequence[Series], *, title: str | None = None, width: 
                     _line(ax, s.runs, key, i, _series_label(s), markers=True, scale=100.0)
                 ax.set_title(f"periodic evaluation: {'Rank-1' if key == 'eval/rank1' else key.split('/', 1)[1]}")
             ax.set_ylabel(EVAL_LABEL)
-            if one:  # several runs: one legend (the loss panel's), the colours are the same below
+            if one:
                 ax.legend(loc="lower right")
         if "lr" in ax_of:
             ax = ax_of["lr"]
@@ -170,6 +175,12 @@ def curves_figure(series: Sequence[Series], *, title: str | None = None, width: 
             ax.set_ylabel(LR_LABEL + (", log scale" if ax.get_yscale() == "log" else ""))
             ax.set_title("learning rate (of the parameter group with the largest)")
         axes[-1, 0].set_xlabel(X_LABEL)
+        if not one:  # one legend for every panel: a series has the same colour in each
+            named: dict[str, object] = {}
+            for ax in axes[:, 0]:
+                for h, n in zip(*ax.get_legend_handles_labels(), strict=True):
+                    named.setdefault(n, h)
+            fig.legend(list(named.values()), list(named), loc="outside lower center", ncols=1)
         if title:
             fig.suptitle(title)
     return fig
