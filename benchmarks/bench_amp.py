@@ -91,7 +91,8 @@ def run(quick: bool = False, threads: int = 1) -> list[dict]:
                 "name": f"cost of the float32 pins ({size})",
                 "value": 1 / mid,
                 "unit": "x",
-                "note": f"bf16 vireid / bf16 plain step time, median of paired rounds (range {1 / hi:.2f}-{1 / lo:.2f})",
+                "note": f"bf16 vireid / bf16 plain step time, median of paired rounds "
+                f"(range {1 / hi:.2f}-{1 / lo:.2f})",
             }
         )
     return rows

@@ -32,6 +32,7 @@ Rows (each one of the shipped configs, with the overrides that put it on the sha
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import statistics
 import subprocess
@@ -151,7 +152,7 @@ def ordering_note(means: dict[str, float]) -> str:
     if not all(n in means for n in PUBLISHED):
         return "The published ordering cannot be checked until base, AGW and DEEN have every seed."
     order = sorted(means, key=means.get)
-    holds = all(means[a] < means[b] for a, b in zip(PUBLISHED, PUBLISHED[1:]))
+    holds = all(means[a] < means[b] for a, b in itertools.pairwise(PUBLISHED))
     text = (
         f"Order by mean Rank-1 here: {' < '.join(order)}. The published SYSU-MM01 ordering "
         f"base < AGW < DEEN {'holds' if holds else 'does not hold'} on this benchmark."

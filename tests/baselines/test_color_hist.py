@@ -39,7 +39,9 @@ def test_distances_match_naive_formulas():
     g = rng.random((7, 12)).astype(np.float32)
     g[0, :3] = 0
     q[0, :3] = 0  # 0/0 terms of chi2 count as 0
-    chi2 = np.array([[0.5 * sum((a - b) ** 2 / (a + b) for a, b in zip(x, y) if a + b > 0) for y in g] for x in q])
+    chi2 = np.array(
+        [[0.5 * sum((a - b) ** 2 / (a + b) for a, b in zip(x, y, strict=True) if a + b > 0) for y in g] for x in q]
+    )
     np.testing.assert_allclose(histogram_distance(q, g, "chi2", chunk=2), chi2, rtol=1e-5)
     np.testing.assert_allclose(histogram_distance(q, g, "l1"), np.abs(q[:, None] - g[None]).sum(-1), rtol=1e-5)
     cos = 1 - (q / np.linalg.norm(q, axis=1, keepdims=True)) @ (g / np.linalg.norm(g, axis=1, keepdims=True)).T

@@ -31,7 +31,7 @@ def test_objective_kwargs_carry_lambdas():
     cfg = load_config(CONFIGS / "deen_sysu.yaml", ["loss.cpm_weight=0.5"])
     model = build.build_model(load_config(CONFIGS / "test_tiny.yaml").model, 5)
     objective = build.build_objective(cfg.loss, model)
-    weights = {t.name: w for w, t in zip(objective.weights, objective.terms)}
+    weights = {t.name: w for w, t in zip(objective.weights, objective.terms, strict=True)}
     assert weights == {"id": 1.0, "tri": 1.0, "cpm": 0.5, "ort": 0.01}
 
 

@@ -163,7 +163,8 @@ RECIPE = [
         None,
         None,
         "DEEN/utils.py:73-74",
-        "N = np.maximum(len(train_color_label), len(train_thermal_label)); for j in range(int(N/(batchSize*num_pos))+1):",
+        "N = np.maximum(len(train_color_label), len(train_thermal_label)); "
+        "for j in range(int(N/(batchSize*num_pos))+1):",
     ),
     ("data.mode", "deen_sysu", "all", "DEEN/train.py:44", "parser.add_argument('--mode', default='all', ...)"),
     ("data.dataset", "deen_sysu", "sysu", "DEEN/train.py:23", "parser.add_argument('--dataset', default='sysu', ...)"),

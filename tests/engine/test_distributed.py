@@ -28,10 +28,10 @@ def one_step(model, batches, lr=0.1):
     for x_vis, x_ir, y_vis, y_ir in batches:
         model.zero_grad()
         sum(crit(model(x_vis, x_ir), y_vis, y_ir).values()).backward()
-        for g, p in zip(grads, model.parameters()):
+        for g, p in zip(grads, model.parameters(), strict=True):
             g += p.grad / len(batches)
     with torch.no_grad():
-        for g, p in zip(grads, model.parameters()):
+        for g, p in zip(grads, model.parameters(), strict=True):
             p -= lr * g
 
 
@@ -102,7 +102,7 @@ def test_two_process_ddp(tmp_path):
     # ranks train on disjoint identities, both modalities of an identity on the same rank
     r0, r1 = (json.loads((tmp_path / f"labels-{r}.json").read_text()) for r in (0, 1))
     assert len(r0["seen"]) == len(r1["seen"]) == 4
-    for step, ((v0, i0, lr), (v1, i1, _)) in enumerate(zip(r0["seen"], r1["seen"])):
+    for step, ((v0, i0, lr), (v1, i1, _)) in enumerate(zip(r0["seen"], r1["seen"], strict=True)):
         assert v0 == i0 and v1 == i1
         assert not set(v0) & set(v1) and len(set(v0)) == len(set(v1)) == 2  # P = 2 identities per rank
         # linear LR scaling, 0.02 x 2 processes; x 0.1 from epoch 2 (test_tiny's step schedule)

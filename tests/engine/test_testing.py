@@ -78,7 +78,7 @@ def test_test_demo_and_visualize_draw_the_same_rank_lists(run, rerank, monkeypat
 
     def spy(distmat, query_indices, topk, keep=None):
         lists = real(distmat, query_indices, topk, keep)
-        drawn.append({int(q): g.tolist() for q, g in zip(query_indices, lists)})
+        drawn.append({int(q): g.tolist() for q, g in zip(query_indices, lists, strict=True)})
         return lists
 
     monkeypatch.setattr(ranks, "rank_lists", spy)

@@ -55,7 +55,7 @@ def test_resume_is_bitwise_exact(tmp_path, crash_at):
     assert (resumed.epoch, resumed.iter) != (0, 0)
     resumed.train()
     assert resumed.global_step == ref.global_step == 6
-    for (k, a), b in zip(ref.model.state_dict().items(), resumed.model.state_dict().values()):
+    for (k, a), b in zip(ref.model.state_dict().items(), resumed.model.state_dict().values(), strict=True):
         assert torch.equal(a, b), k
     sa, sb = ref.optimizer.state_dict()["state"], resumed.optimizer.state_dict()["state"]
     assert all(torch.equal(sa[i]["momentum_buffer"], sb[i]["momentum_buffer"]) for i in sa)
@@ -102,7 +102,7 @@ def test_bf16_autocast_channels_last_and_clipping_run_on_cpu(tmp_path):
     before = [p.detach().clone() for p in trainer.model.parameters()]
     trainer.train()
     assert all(math.isfinite(v) for v in trainer.last_losses.values())
-    assert any(not torch.equal(a, b) for a, b in zip(before, trainer.model.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(before, trainer.model.parameters(), strict=True))
 
 
 def test_amp_and_device_choices():

@@ -120,7 +120,7 @@ def test_sgd_steps_of_the_recipe_equal_the_authors(fixture, agw_t):
     optimizer = build.build_optimizer(cfg.optim, model)
     scheduler = LRScheduler(optimizer, build.build_schedule(cfg), steps_per_epoch=10)
     criterion = build.build_objective(cfg.loss, model)
-    weights = {t.name: (w, t) for w, t in zip(criterion.weights, criterion.terms)}
+    weights = {t.name: (w, t) for w, t in zip(criterion.weights, criterion.terms, strict=True)}
     for i in range(2):
         epoch = int(t[f"step{i}.epoch"])
         scheduler.step_to(epoch, 0)

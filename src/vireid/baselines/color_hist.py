@@ -114,6 +114,6 @@ def describe_paths(
     """Descriptors of ``paths`` reusing (and filling) ``cache`` keyed by path."""
     cache = {} if cache is None else cache
     missing = [p for p in dict.fromkeys(paths) if p not in cache]
-    for p, f in zip(missing, descriptor.extract(missing)):
+    for p, f in zip(missing, descriptor.extract(missing), strict=True):
         cache[p] = f
     return np.stack([cache[p] for p in paths]) if paths else np.zeros((0, descriptor.dim), np.float32)

@@ -72,7 +72,7 @@ def comparison_table(rows: dict[str, dict[str, float]]) -> str:
     widths = [max(len(r[i]) for r in [head] + body) for i in range(len(head))]
 
     def fmt(r: list[str]) -> str:
-        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
 
     return "\n".join([fmt(head)] + [fmt(r) for r in body])
 

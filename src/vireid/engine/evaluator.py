@@ -236,7 +236,7 @@ def summarize(results: Sequence[SplitEvaluation]) -> dict:
     directions = {}
     for d, items in _by_direction(results).items():
         agg = aggregate([e.result for e in items])
-        agg["trials"] = [{"trial": e.split.trial, **t} for e, t in zip(items, agg["trials"])]
+        agg["trials"] = [{"trial": e.split.trial, **t} for e, t in zip(items, agg["trials"], strict=True)]
         directions[d] = agg
     rules = results[0].split.rules
     averaged = [d for d in directions if d not in rules.extra_directions] or list(directions)

@@ -77,7 +77,7 @@ def evaluate_files(
     summary = dict(agg["mean"])
     summary.update(
         std=agg["std"],
-        trials=[dict(t, gallery=str(p)) for t, p in zip(agg["trials"], galleries)],
+        trials=[dict(t, gallery=str(p)) for t, p in zip(agg["trials"], galleries, strict=True)],
         num_trials=agg["num_trials"],
         protocol=protocol,
         metric=metric,

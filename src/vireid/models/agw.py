@@ -143,7 +143,7 @@ class AGW(ReIDModel):
         # both stems start equal, as in the authors' code (two copies of one ImageNet ResNet-50)
         self.stem_infrared.load_state_dict(self.stem_visible.state_dict())
         self.backbone = ResNet(layers, c, last_stride=1, num_classes=None, stem=False)
-        counts = [min(n, b) if self.non_local else 0 for n, b in zip(non_local_layers, layers)]
+        counts = [min(n, b) if self.non_local else 0 for n, b in zip(non_local_layers, layers, strict=True)]
         for i, n in enumerate(counts):
             ch = self.backbone.stage_channels(i)
             self.add_module(f"nl{i + 1}", nn.ModuleList(NonLocal(ch, nl_inter_channels) for _ in range(n)))
@@ -171,7 +171,7 @@ class AGW(ReIDModel):
     ) -> tuple[Tensor, dict[str, Tensor], dict[str, Any]]:
         self._check_inputs(x_vis, x_ir, modal)
         x = self.forward_stems(x_vis, x_ir, modal)
-        for stage, nls in zip(self.backbone.stages, self.non_local_blocks):
+        for stage, nls in zip(self.backbone.stages, self.non_local_blocks, strict=True):
             first = len(stage) - len(nls)  # non-local blocks follow the stage's last len(nls) bottlenecks
             for j, block in enumerate(stage):
                 x = block(x)

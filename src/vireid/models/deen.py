@@ -157,7 +157,7 @@ class DEEN(ReIDModel):
         first = check_modal_inputs(x_vis, x_ir, modal)
         h, w = first.shape[2:]
         stages = self._feature_sizes(h, w)[: 2 if self.variant == "regdb" else 3]
-        for stride, (fh, fw) in zip((4, 8, 16), stages):
+        for stride, (fh, fw) in zip((4, 8, 16), stages, strict=False):  # regdb checks the first two only
             if (fh * fw) % 2:
                 raise ShapeError(
                     f"image size {h}x{w} (H x W) gives a {fh}x{fw} feature map at stride {stride}; "

@@ -216,7 +216,7 @@ class DEENViT(ReIDModel):
         self.norm_pre, self.blocks, self.norm = trunk.norm_pre, trunk.blocks, trunk.norm
         # stochastic depth runs linearly over the trunk and the stage-4 blocks together
         dpr = drop_path_rates(cfg.get("drop_path_rate", 0.0), depth + stage4_depth)
-        for blk, p in zip(self.blocks, dpr):
+        for blk, p in zip(self.blocks, dpr[:depth], strict=True):
             blk.drop_path1 = blk.drop_path2 = DropPath(p) if p > 0 else nn.Identity()
         self.mfa = nn.ModuleList(TokenMFA(dim, p, mfa_norm) for p in mfa_pool) if mfa else None
         self.expansion_name = expansion

@@ -226,7 +226,11 @@ def rebuild_model(path: str | os.PathLike, expected: type | None = None) -> nn.M
 def _class_dims_only(a: tuple, b: tuple, n_ckpt: Any, n_own: Any) -> bool:
     """Whether shapes ``a`` (checkpoint) and ``b`` (model) differ only where one has ``n_ckpt``
     classes and the other ``n_own`` (a classifier sized for another number of identities)."""
-    return len(a) == len(b) and n_ckpt != n_own and all(x == y or (x == n_ckpt and y == n_own) for x, y in zip(a, b))
+    return (
+        len(a) == len(b)
+        and n_ckpt != n_own
+        and all(x == y or (x == n_ckpt and y == n_own) for x, y in zip(a, b, strict=True))
+    )
 
 
 def init_from_checkpoint(model: nn.Module, path: str | os.PathLike) -> str:
@@ -278,12 +282,12 @@ def init_from_checkpoint(model: nn.Module, path: str | os.PathLike) -> str:
     report = f"init_from {path}: loaded {loaded} of {len(own)} tensors"
     if left:
         report += f"; left at initialisation ({n_ckpt} identities in the checkpoint, {n_own} here): " + _listing(left)
-    same = lambda k: (
-        json.dumps(kwargs.get(k), sort_keys=True, default=str)
-        == json.dumps(  # noqa: E731
+
+    def same(k: str) -> bool:
+        return json.dumps(kwargs.get(k), sort_keys=True, default=str) == json.dumps(
             own_kwargs.get(k), sort_keys=True, default=str
         )
-    )
+
     differ = sorted(k for k in set(kwargs) | set(own_kwargs) if k != "num_classes" and not same(k))
     if differ:
         report += "; constructor arguments differ: " + ", ".join(

@@ -53,15 +53,17 @@ class Objective(nn.Module):
     def forward(self, out: TrainOutput, labels_vis: Tensor, labels_ir: Tensor) -> dict[str, Tensor]:
         batch = LossBatch(out, labels_vis, labels_ir)
         if not self.global_batch or gb.world_size() == 1:
-            return {t.name: w * t(batch) for w, t in zip(self.weights, self.terms)}
+            return {t.name: w * t(batch) for w, t in zip(self.weights, self.terms, strict=True)}
         whole = gb.gather_batch(batch) if any(t.compares_samples for t in self.terms) else None
-        values = {t.name: w * t(whole if t.compares_samples else batch) for w, t in zip(self.weights, self.terms)}
-        local = [k for k, t in zip(values, self.terms) if not t.compares_samples]
-        values.update(zip(local, gb.global_mean([values[k] for k in local])))
+        values = {
+            t.name: w * t(whole if t.compares_samples else batch) for w, t in zip(self.weights, self.terms, strict=True)
+        }
+        local = [k for k, t in zip(values, self.terms, strict=True) if not t.compares_samples]
+        values.update(zip(local, gb.global_mean([values[k] for k in local]), strict=True))
         return values
 
     def extra_repr(self) -> str:
-        return ", ".join(f"{t.name}={w:g}" for w, t in zip(self.weights, self.terms)) + (
+        return ", ".join(f"{t.name}={w:g}" for w, t in zip(self.weights, self.terms, strict=True)) + (
             "" if self.global_batch else ", per-rank batch"
         )
 

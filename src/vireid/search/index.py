@@ -46,7 +46,7 @@ class SearchResult:
     def hits(self, q: int) -> list[dict]:
         """Ranked gallery entries (path, pid, camid, score, rank) for query ``q``."""
         out = []
-        for rank, (i, s) in enumerate(zip(self.indices[q], self.scores[q]), start=1):
+        for rank, (i, s) in enumerate(zip(self.indices[q], self.scores[q], strict=True), start=1):
             if i < 0:  # faiss pads with -1 when fewer than k results
                 continue
             out.append({"rank": rank, "score": float(s), "index": int(i), **self.entries[int(i)]})

@@ -58,7 +58,7 @@ def _select(scores: Tensor, thr: Tensor, cmax: Tensor) -> tuple[Tensor, Tensor, 
         parts.append((r, c + nw * CHUNK, tail[r, c]))
     if not parts:
         return torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long), scores.new_zeros(0)
-    rows, cols, vals = (torch.cat(p) for p in zip(*parts))
+    rows, cols, vals = (torch.cat(p) for p in zip(*parts, strict=True))
     if len(parts) > 1:
         order = torch.argsort(rows, stable=True)
         rows, cols, vals = rows[order], cols[order], vals[order]
@@ -78,7 +78,7 @@ def _merge_kth(best: Tensor, rows: Tensor, lo: Tensor) -> Tensor:
 
 def _live(hits: list[tuple[Tensor, Tensor, Tensor]], low: Tensor, over: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """The stored (rows, cols, upper bounds) that can still reach their query's k-th score."""
-    rows, cols, hi = (torch.cat(x) for x in zip(*hits))
+    rows, cols, hi = (torch.cat(x) for x in zip(*hits, strict=True))
     keep = (hi >= low[rows]) & ~over[rows]
     return rows[keep], cols[keep], hi[keep]
 
@@ -259,7 +259,7 @@ def _scan(
                     cmax = _chunk_max(view)
                 rr, cc, v = _select(view, tq[a:z], cmax)
                 parts.append((rr + a, cc, (v.view(torch.bfloat16) if bf16 else v).double()))
-        rows, cols, vals = (torch.cat(x) for x in zip(*parts))
+        rows, cols, vals = (torch.cat(x) for x in zip(*parts, strict=True))
         if len(rows):
             err = u_out * vals.abs() + eps[rows]
             lo, hi = c[rows] + vals - err, c[rows] + vals + err

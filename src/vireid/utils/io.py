@@ -134,7 +134,7 @@ def _numpy_safe_globals() -> list:
     import numpy as np
 
     allowed: list = [np.dtype, np.ndarray]
-    core = getattr(np, "_core", None) or getattr(np, "core")
+    core = getattr(np, "_core", None) or np.core
     multiarray = core.multiarray
     allowed += [multiarray._reconstruct, multiarray.scalar]
     for name in ("float64", "float32", "int64", "int32", "bool_"):

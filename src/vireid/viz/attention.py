@@ -161,7 +161,7 @@ def attention_maps(model: nn.Module, images: Tensor, modality: str | int, kind: 
             return {k: v[0].cpu().numpy() for k, v in maps.items()}
         with capture_vit_attention(model) as probs:
             _forward(model, images[:1], modality)
-        grid = tuple(getattr(model, "grid_size", None) or getattr(model.patch_embed, "grid_size"))
+        grid = tuple(getattr(model, "grid_size", None) or model.patch_embed.grid_size)
         r = attention_rollout([p[0] for p in probs])
         cls_row = r[0, 1:]
         if cls_row.numel() != grid[0] * grid[1]:
@@ -203,7 +203,7 @@ def attention_figure(
     fig, axes = plt.subplots(1, len(maps) + 1, figsize=(1.8 * (len(maps) + 1), 3.4), squeeze=False)
     axes[0, 0].imshow(image)
     axes[0, 0].set_title("input", fontsize=8)
-    for ax, (name, heat) in zip(axes[0, 1:], maps.items()):
+    for ax, (name, heat) in zip(axes[0, 1:], maps.items(), strict=True):
         ax.imshow(overlay_heatmap(image, heat, alpha))
         ax.set_title(name, fontsize=7)
     for ax in axes[0]:

@@ -47,7 +47,7 @@ def distance_histogram_figure(
     parts = pair_distances(feats, pids, modalities)
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.5), sharex=True)
-    for ax, kind in zip(axes, ("within", "cross")):
+    for ax, kind in zip(axes, ("within", "cross"), strict=True):
         for who, colour in (("intra", GOOD), ("inter", BAD)):
             v = parts[f"{who}_{kind}"]
             if len(v):

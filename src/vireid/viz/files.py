@@ -51,7 +51,7 @@ def stack_features(paths: Sequence[str | os.PathLike]) -> tuple[np.ndarray, np.n
 def _records(fs: FeatureSet) -> list[Record]:
     return [
         Record(p, int(pid), int(cam), fs.modality)
-        for p, pid, cam in zip(fs.paths, fs.pids.tolist(), fs.camids.tolist())  # type: ignore[arg-type]
+        for p, pid, cam in zip(fs.paths, fs.pids.tolist(), fs.camids.tolist(), strict=True)  # type: ignore[arg-type]
     ]
 
 

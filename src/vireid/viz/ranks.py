@@ -115,7 +115,7 @@ def rank_list_figure(
     fig, axes = plt.subplots(
         len(qs), topk + 1, figsize=(1.1 * (topk + 1), 2.2 * len(qs) + 0.6), squeeze=False, layout="constrained"
     )
-    for row, (q, order) in enumerate(zip(qs, lists)):
+    for row, (q, order) in enumerate(zip(qs, lists, strict=True)):
         d = distmat[q]
         ax = axes[row, 0]
         ax.imshow(_thumb(query_paths[q], thumb_size, None))

@@ -81,7 +81,7 @@ def _split_ids(
 def _presence(seed: int, tag: int, pid: int, cams: list[tuple[int, str]], p: float) -> list[tuple[int, str]]:
     """Cameras in which ``pid`` appears: each with probability ``p``, at least one per modality."""
     rng = _rng(seed, 4, tag, pid)
-    keep = [cam for cam, r in zip(cams, rng.random(len(cams))) if r < p]
+    keep = [cam for cam, r in zip(cams, rng.random(len(cams)), strict=True) if r < p]
     for modality in ("visible", "infrared"):
         of_mod = [cam for cam in cams if cam[1] == modality]
         if not any(cam[1] == modality for cam in keep):

@@ -151,7 +151,7 @@ def combinations(grid: dict[str, list[str]], mode: str = "product") -> list[dict
     """Override sets to run: the Cartesian product, or each axis alone (``mode="each"``)."""
     if mode == "product":
         keys = list(grid)
-        return [dict(zip(keys, vals)) for vals in itertools.product(*(grid[k] for k in keys))]
+        return [dict(zip(keys, vals, strict=True)) for vals in itertools.product(*(grid[k] for k in keys))]
     if mode == "each":
         return [{k: v} for k, values in grid.items() for v in values]
     raise ConfigError(f"--mode: unknown {mode!r}; expected product or each")
@@ -166,7 +166,7 @@ def overrides(combo: dict[str, str]) -> list[str]:
         if len(keys) == 1:
             out.append(f"{key}={raw}")
             continue
-        for k, v in zip(keys, yaml.safe_load(raw)):
+        for k, v in zip(keys, yaml.safe_load(raw), strict=True):
             out.append(f"{k}={json.dumps(v)}")
     return out
 

@@ -147,7 +147,7 @@ def _run_ablation(
     ]  # validate every override before training anything
     first_of: dict[str, int] = {}
     source = []  # index of the run whose results each config reuses (itself when first)
-    for i, (combo, seed, cfg) in enumerate(configs):
+    for i, (_, _, cfg) in enumerate(configs):
         source.append(first_of.setdefault(_config_key(cfg), i))
     reference = reference_combos(base, combos)
     todo = sorted(set(source))
@@ -155,7 +155,7 @@ def _run_ablation(
 
     def record() -> list[RunResult]:
         results = []
-        for (combo, seed, _), src in zip(configs, source):
+        for (combo, seed, _), src in zip(configs, source, strict=True):
             got = done.get(src)
             if got is not None:
                 results.append(RunResult(combo, seed, *got, reference=combo in reference))
