@@ -234,3 +234,12 @@ def test_cli_one_line_errors_and_success(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "| a | 1 |" in out and "| c | 1 |" in out
     assert sorted(p.name for p in (tmp_path / "r").glob("*.svg")) == ["cmc.svg", "comparison.svg", "curves.svg"]
+
+
+def test_a_metrics_file_without_a_score_is_refused_naming_it(tmp_path):
+    a = make_run(tmp_path / "a")
+    m = json.loads((a / "metrics.json").read_text())
+    del m["directions"]["infrared_to_visible"]["mean"]["mINP"]
+    (a / "metrics.json").write_text(json.dumps(m))
+    with pytest.raises(VireidError, match=r"metrics.json: direction 'infrared_to_visible' has no mINP"):
+        _report(tmp_path, [a])

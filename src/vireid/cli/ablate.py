@@ -4,7 +4,9 @@
         --set train.epochs=2 data.root=data/x --seeds 0 1 [--mode each] [--jobs 2] [--out DIR] [--resume]
 
 ``--grid`` takes the axes (``key=v1,v2,...``, two values or more; ``a+b=[x,y],[z,w]`` links keys
-into one factor); ``--set`` takes the fixed overrides applied to the base config (``key=value``).
+into one factor; ``key:Question?=v1:Label 1,v2:Label 2`` names the axis and its values for the
+report and its forest plot, changing nothing else); ``--set`` takes the fixed overrides applied to
+the base config (``key=value``).
 Both may be repeated.  A ``key=value`` anywhere else is refused: it could be either.
 ``--resume`` continues an interrupted ablation in ``--out``: finished runs are reused, the others
 continue from their last checkpoint.
@@ -33,7 +35,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         required=True,
         action="extend",
         metavar="KEY=V1,V2",
-        help="grid axes: a dotted config key and two or more comma-separated values (YAML)",
+        help="grid axes: a dotted config key and two or more comma-separated values (YAML); "
+        "KEY:TITLE=VALUE:LABEL,... names the axis and its values in the report",
     )
     p.add_argument(
         "--set",
@@ -71,5 +74,6 @@ def run(args: argparse.Namespace) -> int:
         base, grid, Path(args.out), seeds=args.seeds, mode=args.mode, jobs=args.jobs, resume=args.resume
     )
     print(report_markdown(rows))
-    print(f"written: {Path(args.out) / 'ablation.md'}, {Path(args.out) / 'ablation.png'}")
+    out = Path(args.out)
+    print(f"written: {out / 'ablation.md'}, {out / 'summary.json'}, {out / 'ablation.png'}")
     return 0

@@ -48,9 +48,14 @@ def _read_metrics(path: Path) -> dict[str, Any]:
     directions = data.get("directions") if isinstance(data, dict) else None
     if not isinstance(directions, dict) or not directions or not isinstance(data.get("protocol"), str):
         raise VireidError(f"{path}: not a vireid metrics.json (it needs 'protocol' and 'directions')")
+    from vireid.report.settings import SCORES
+
     for name, d in directions.items():
         if not isinstance(d, dict) or not isinstance(d.get("mean"), dict):
             raise VireidError(f"{path}: direction {name!r} has no 'mean' scores")
+        missing = [m for m, _ in SCORES if not isinstance(d["mean"].get(m), (int, float))]
+        if missing:
+            raise VireidError(f"{path}: direction {name!r} has no {', '.join(missing)} in its 'mean'")
     return data
 
 
