@@ -240,10 +240,11 @@ def report_markdown(result: ReportResult, runs: Sequence[RunRecord], shared: dic
         runs_text = ", ".join(f"`{r.name}`" for r in row.runs)
         lines.append(f"- **{markdown_escape(line.label)}**: {runs_text}" + (f" ({differs})" if differs else ""))
     lines += ["", "## Table", "", markdown(table), ""]
-    lines += [f"{n}" for n in notes(table)]
+    for n in notes(table):  # each its own paragraph
+        lines += [n, ""]
     if published:
         sources = sorted({p.source for by in published.values() for p in by.values()})
-        lines += ["", "Published rows, from:", ""] + [f"- {s}" for s in sources]
+        lines += ["Published rows, from:", ""] + [f"- {s}" for s in sources]
         if any(k.startswith("data.synth") for k in shared):
             lines += [
                 "",

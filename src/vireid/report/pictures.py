@@ -29,7 +29,7 @@ def cmc_panels(
     panels = []
     for s in settings:
         curves = []
-        for row, label in zip(rows, labels, strict=True):
+        for i, (row, label) in enumerate(zip(rows, labels, strict=True)):
             cell = row.cells.get(s.key)
             if cell is None:
                 continue
@@ -44,15 +44,14 @@ def cmc_panels(
                 )
                 text = f"{label} (ranks 1, 5, 10, 20 only)"
             std = tuple(arr.std(0, ddof=1)) if len(arr) > 1 else None
-            curves.append(
-                Curve(f"{text}" + (f" (n = {len(arr)})" if len(arr) > 1 else ""), ranks, tuple(arr.mean(0)), std)
-            )
-        for method, by_setting in (published or {}).items():
+            n = f" (n = {len(arr)})" if len(arr) > 1 else ""
+            curves.append(Curve(f"{text}{n}", ranks, tuple(arr.mean(0)), std, style=i))
+        for j, (method, by_setting) in enumerate((published or {}).items()):
             p = by_setting.get(s.key)
             ranks = tuple(k for k in (1, 10, 20) if p is not None and f"rank{k}" in p.scores)
             if ranks:
                 values = tuple(p.scores[f"rank{k}"] / 100 for k in ranks)
-                curves.append(Curve(f"{method} (published)", ranks, values, published=True))
+                curves.append(Curve(f"{method} (published)", ranks, values, published=True, style=j))
         if curves:
             panels.append(Panel(f"{dataset}, {s.title}", tuple(curves)))
     return panels

@@ -34,6 +34,7 @@ class Curve:
     values: tuple[float, ...]
     std: tuple[float, ...] | None = None
     published: bool = False
+    style: int | None = None  # its colour and marker (a method keeps them in every panel); None: its position
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,8 @@ def cmc_figure(panels: Sequence[Panel], *, title: str | None = None, width: floa
 
 def _draw(ax, panel: Panel) -> None:
     top = 1
-    for i, c in enumerate([c for c in panel.curves if not c.published]):
+    for n, c in enumerate([c for c in panel.curves if not c.published]):
+        i = n if c.style is None else c.style
         x, y = np.asarray(c.ranks), 100 * np.asarray(c.values)
         # markers at the ranks papers quote (1, 5, 10, 15, 20): the curves stay apart in grey print
         every = [j for j, k in enumerate(x) if k in (1, 5, 10, 15, 20) or len(x) <= 5]
@@ -108,7 +110,8 @@ def _draw(ax, panel: Panel) -> None:
             s = 100 * np.asarray(c.std)
             ax.fill_between(x, y - s, y + s, color=colour(i), alpha=0.18, linewidth=0)
         top = max(top, int(x.max()))
-    for j, c in enumerate([c for c in panel.curves if c.published]):
+    for n, c in enumerate([c for c in panel.curves if c.published]):
+        j = n if c.style is None else c.style
         ax.plot(
             c.ranks,
             100 * np.asarray(c.values),

@@ -173,7 +173,7 @@ def curves_figure(series: Sequence[Series], *, title: str | None = None, width: 
                 _line(ax, s.runs, "lr", i, _series_label(s))
             _log_if_positive(ax, ax.get_lines())
             ax.set_ylabel(LR_LABEL + (", log scale" if ax.get_yscale() == "log" else ""))
-            ax.set_title("learning rate (of the parameter group with the largest)")
+            ax.set_title("learning rate (the largest of the parameter groups)")
         axes[-1, 0].set_xlabel(X_LABEL)
         if not one:  # one legend for every panel: a series has the same colour in each
             named: dict[str, object] = {}
