@@ -26,7 +26,7 @@ def test_one_run_draws_each_term_the_evaluations_and_the_lr():
     fig = curves_figure([Series("run", (tuple(recs),))])
     loss, evals, lr = fig.axes
     by_label = {ln.get_label(): ln for ln in loss.get_lines()}
-    ident = by_label["identity (cross-entropy)"]
+    ident = by_label["identity (CE)"]
     train = [r for r in recs if "loss/id" in r]
     assert list(ident.get_xdata()) == [r["epoch"] for r in train]
     assert list(ident.get_ydata()) == [r["loss/id"] for r in train]

@@ -141,11 +141,15 @@ CASES = {
     ),
     "curves_figure": (
         curves_one,
-        "run: loss terms (weighted; total = their sum)",
-        {0: ("", "loss (unitless), log scale"), 1: ("", "score (%)"), 2: ("epoch", "learning rate (per step)")},
+        "run: training curves",
+        {
+            0: ("", "weighted loss (unitless, log scale)"),
+            1: ("", "score (%)"),
+            2: ("epoch", "learning rate (per step)"),
+        },
         [
-            "total",
-            "identity (cross-entropy)",
+            "total (their sum)",
+            "identity (CE)",
             "orthogonal (DEE)",
             "triplet",
             "Rank-1",
@@ -156,7 +160,7 @@ CASES = {
     "curves_figure (several)": (
         curves_several,
         "total training loss",
-        {0: ("", "loss (unitless)"), 1: ("", "score (%)"), 2: ("epoch", "learning rate (per step)")},
+        {0: ("", "total loss (unitless)"), 1: ("", "score (%)"), 2: ("epoch", "learning rate (per step)")},
         ["deen (mean of 2 runs; band: their range)", "agw"],
         True,
     ),

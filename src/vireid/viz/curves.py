@@ -28,8 +28,8 @@ EVAL_LABEL = "score (%)"
 LR_LABEL = "learning rate (per step)"
 #: what the loss terms are called in a legend (``objective/terms.py`` names)
 TERM_NAMES = {
-    "total": "total",
-    "id": "identity (cross-entropy)",
+    "total": "total (their sum)",
+    "id": "identity (CE)",
     "tri": "triplet",
     "cpm": "CPM",
     "ort": "orthogonal (DEE)",
@@ -132,7 +132,7 @@ def curves_figure(series: Sequence[Series], *, title: str | None = None, width: 
         raise VireidError("the training log holds no losses, evaluations or learning rates")
     with context() as plt:
         fig, axes = plt.subplots(
-            len(panels), 1, figsize=(width, 1.55 * len(panels) + 0.4), sharex=True, squeeze=False, layout="constrained"
+            len(panels), 1, figsize=(width, 1.7 * len(panels) + 0.5), sharex=True, squeeze=False, layout="constrained"
         )
         ax_of = dict(zip(panels, axes[:, 0], strict=True))
         if "loss" in ax_of:
@@ -143,15 +143,15 @@ def curves_figure(series: Sequence[Series], *, title: str | None = None, width: 
                 for i, k in enumerate(terms):
                     name = k.split("/", 1)[1]
                     _line(ax, series[0].runs, k, i, TERM_NAMES.get(name, name))
-                ax.set_title(f"{series[0].label}: loss terms (weighted; total = their sum)")
+                # the terms' legend above the panel: inside, it would hide a term's line
+                ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=2, borderaxespad=0.2)
             else:
                 for i, s in enumerate(series):
                     _line(ax, s.runs, "loss/total", i, _series_label(s))
                 ax.set_title("total training loss")
             _log_if_positive(ax, ax.get_lines())
-            ax.set_ylabel(LOSS_LABEL + (", log scale" if ax.get_yscale() == "log" else ""))
-            if one and ax.get_lines():
-                ax.legend(loc="best", ncols=2)
+            log = ax.get_yscale() == "log"
+            ax.set_ylabel(("weighted " if one else "total ") + LOSS_LABEL[:-1] + (", log scale)" if log else ")"))
         if "eval" in ax_of:
             ax = ax_of["eval"]
             if one:
@@ -181,8 +181,8 @@ def curves_figure(series: Sequence[Series], *, title: str | None = None, width: 
                 for h, n in zip(*ax.get_legend_handles_labels(), strict=True):
                     named.setdefault(n, h)
             fig.legend(list(named.values()), list(named), loc="outside lower center", ncols=1)
-        if title:
-            fig.suptitle(title)
+        if title or one:
+            fig.suptitle(title or f"{series[0].label}: training curves")
     return fig
 
 
