@@ -243,3 +243,19 @@ def test_a_metrics_file_without_a_score_is_refused_naming_it(tmp_path):
     (a / "metrics.json").write_text(json.dumps(m))
     with pytest.raises(VireidError, match=r"metrics.json: direction 'infrared_to_visible' has no mINP"):
         _report(tmp_path, [a])
+
+
+def test_data_made_by_vireid_synth_is_compared_by_its_synth_json(tmp_path):
+    def folder(name, difficulty):
+        root = tmp_path / name
+        root.mkdir()
+        (root / "synth.json").write_text(json.dumps({"made_by": "vireid synth", "params": {"difficulty": difficulty}}))
+        return root
+
+    a = make_run(tmp_path / "a", overrides=["data.synth=null", f"data.root={folder('d1', 0.1)}"])
+    b = make_run(tmp_path / "b", overrides=["data.synth=null", f"data.root={folder('d2', 0.5)}", "train.seed=1"])
+    c = make_run(tmp_path / "c", overrides=["data.synth=null", f"data.root={tmp_path / 'gone'}", "train.seed=2"])
+    with pytest.raises(VireidError, match=r"synthetic data \(synth.json\) is \{'difficulty': 0.5\} there"):
+        _report(tmp_path, [a, b])
+    result = _report(tmp_path, [a, c])  # c's data folder is not at hand: its config is compared
+    assert result.table.title == "SYSU-MM01 (synthetic)" and result.rows[0].cells["all-single"].n == 2

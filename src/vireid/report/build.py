@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from vireid.errors import VireidError
-from vireid.report.group import DEFAULT_GROUP_BY, Row, group_runs, short_labels
+from vireid.report.group import DEFAULT_GROUP_BY, SYNTH_JSON, Row, group_runs, short_labels
 from vireid.report.runs import RunRecord, flatten, load_run
 from vireid.report.settings import dataset_title
 from vireid.report.tables import Table, build_table, latex, markdown, markdown_escape, notes
@@ -77,6 +77,11 @@ def check_report_folder(out: Path, formats: Sequence[str]) -> None:
         )
 
 
+def is_synthetic(shared: dict) -> bool:
+    """Whether the runs' data is synthetic (a config's ``data.synth`` or a ``vireid synth`` folder)."""
+    return any(k.startswith(("data.synth.", SYNTH_JSON)) or (k == "data.synth" and v) for k, v in shared.items())
+
+
 def _what_n_counts(rows: Sequence[Row], pooled: Sequence[str]) -> str:
     varying = [
         k for k in pooled if any(len({json.dumps(flatten(r.config).get(k)) for r in row.runs}) > 1 for row in rows)
@@ -117,8 +122,7 @@ def build_report(
     names = list(labels) if labels is not None else short_labels(rows)
     settings = sorted({c.setting for r in rows for c in r.cells.values()}, key=lambda s: (s.order, s.key))
     protocol = shared["protocol"]
-    synthetic = any(k.startswith("data.synth.") or (k == "data.synth" and v) for k, v in shared.items())
-    title = dataset_title(protocol) + (" (synthetic)" if synthetic else "")
+    title = dataset_title(protocol) + (" (synthetic)" if is_synthetic(shared) else "")
     published = targets_for(protocol, targets) if targets else None
     table = build_table(title, settings, rows, names, published, _what_n_counts(rows, shared["group_by"]))
     check_report_folder(out, formats)
@@ -245,7 +249,7 @@ def report_markdown(result: ReportResult, runs: Sequence[RunRecord], shared: dic
     if published:
         sources = sorted({p.source for by in published.values() for p in by.values()})
         lines += ["Published rows, from:", ""] + [f"- {s}" for s in sources]
-        if any(k.startswith("data.synth") for k in shared):
+        if is_synthetic(shared):
             lines += [
                 "",
                 "The runs are on synthetic data; the published numbers are on the real dataset.",

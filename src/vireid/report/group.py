@@ -1,7 +1,8 @@
 """Which runs a report may put side by side, and which of them form one row.
 
 **Comparable.** Every run of one report is scored on the same data by the same rules: the same
-protocol and dataset layout, the same synthetic data settings (``data.synth``, when generated),
+protocol and dataset layout, the same synthetic data settings (``data.synth``, when generated;
+and the ``synth.json`` of a ``vireid synth`` folder, where both runs' data folders are readable),
 the same test-time descriptor (``eval.flip``, ``eval.combine``), re-ranking or not, and the same
 number of trials per direction.  Anything else is refused, naming the setting and both runs.
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 import json
 import statistics
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Sequence
 
 from vireid.errors import VireidError
@@ -88,10 +90,29 @@ def pooled_keys(group_by: Sequence[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
+SYNTH_JSON = "synthetic data (synth.json)"
+
+
+def synth_params(run: RunRecord) -> dict[str, Any] | None:
+    """The generator settings of the run's data folder (``synth.json`` of ``vireid synth`` or a
+    config's ``data.synth``), None when the folder is not at hand or not synthetic."""
+    path = Path(str(run.config.get("data", {}).get("root", ""))) / "synth.json"
+    try:
+        if not path.is_file() or path.stat().st_size > 16 * 2**20:
+            return None
+        params = json.loads(path.read_text()).get("params")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return params if isinstance(params, dict) else None
+
+
 def comparability(run: RunRecord) -> dict[str, Any]:
     """What must be equal for two runs to be set side by side (module docstring)."""
     flat = flatten(run.config)
     synth = {k: v for k, v in flat.items() if k.startswith("data.synth") and k not in IGNORED}
+    params = synth_params(run)
+    if params is not None:
+        synth[SYNTH_JSON] = params
     return {
         "protocol": run.metrics["protocol"],
         "data.dataset": flat.get("data.dataset"),
@@ -109,6 +130,8 @@ def check_comparable(runs: Sequence[RunRecord]) -> dict[str, Any]:
     for run in runs[1:]:
         other = comparability(run)
         for key in sorted(set(first) | set(other)):
+            if key == SYNTH_JSON and (key not in first or key not in other):
+                continue  # a data folder not at hand here: its config settings still are compared
             if first.get(key) != other.get(key):
                 raise VireidError(
                     f"{run.name} is not comparable with {runs[0].name}: {key} is {other.get(key)!r} there but "
