@@ -57,3 +57,13 @@ def test_a_log_without_loss_windows_draws_the_other_panels():
     fig = curves_figure([Series("short", (tuple(recs),)), Series("other", (tuple(recs),))])
     assert [ax.get_ylabel() for ax in fig.axes] == ["score (%)"]
     assert [t.get_text() for t in fig.legends[0].get_texts()] == ["short", "other"]
+
+
+def test_a_run_with_one_logged_window_is_drawn_as_points():
+    """A short run (fewer steps than two log windows) gets markers: a one-point line would be invisible."""
+    short = [{"step": 20, "epoch": 1.0, "lr": 0.003, "loss/total": 30.0}, {"step": 30, "epoch": 2, "eval/rank1": 0.05}]
+    other = [dict(r, **{"loss/total": 25.0}) if "loss/total" in r else r for r in short]
+    fig = curves_figure([Series("a", (tuple(short), tuple(other)))])
+    loss = fig.axes[0]
+    (line,) = [ln for ln in loss.get_lines() if ln.get_label().startswith("total")]
+    assert line.get_marker() not in (None, "None", "") and list(line.get_ydata()) == [27.5]

@@ -97,11 +97,16 @@ def _line(ax, s_runs, key: str, i: int, label: str, *, markers: bool = False, sc
     xs = [(x, y * scale) for x, y in xs if len(x)]
     if not xs:
         return False
-    style = dict(color=colour(i), marker=marker(i) if markers else None, label=label)
+    sparse = min(len(x) for x, _ in xs) < 3  # a short run logs one or two windows: a line alone would not show
+    style = dict(color=colour(i), marker=marker(i) if markers or sparse else None, label=label)
     if len(xs) > 1 and all(len(x) == len(xs[0][0]) and np.array_equal(x, xs[0][0]) for x, _ in xs):
         ys = np.stack([y for _, y in xs])
         ax.plot(xs[0][0], ys.mean(0), **style)
-        ax.fill_between(xs[0][0], ys.min(0), ys.max(0), color=colour(i), alpha=0.18, linewidth=0)
+        if len(xs[0][0]) > 1:
+            ax.fill_between(xs[0][0], ys.min(0), ys.max(0), color=colour(i), alpha=0.18, linewidth=0)
+        else:  # one point per run: their range as an error bar
+            mid = ys.mean(0)
+            ax.errorbar(xs[0][0], mid, yerr=[mid - ys.min(0), ys.max(0) - mid], color=colour(i), linestyle="none")
     else:
         for n, (x, y) in enumerate(xs):
             ax.plot(x, y, **(style if n == 0 else dict(style, label=None)), alpha=1.0 if len(xs) == 1 else 0.6)
