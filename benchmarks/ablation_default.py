@@ -79,11 +79,11 @@ R50_SHARED = (
     "eval.trials",
 )
 PLOT = ROOT / "docs" / "images" / "ablation_default.png"
-EXPANSION = "model.args.expansion+loss.infonce_weight"
+EXPANSION = "model.args.expansion+loss.infonce.weight"
 MFA = "model.args.mfa+model.args.mfa_low"
 DEPTH = "model.args.stage4_depth"
 SIZE = "data.height+data.width+model.args.img_size"
-SVDO = "model.args.svdo_of_stages+model.args.svdo_ow_blocks+loss.svdo_of_weight+loss.svdo_ow_weight"
+SVDO = "model.args.svdo_of_stages+model.args.svdo_ow_blocks+loss.svdo_of.weight+loss.svdo_ow.weight"
 
 # Each value carries its label (VALUE:LABEL, vireid.engine.ablation.grid): the design notes' names,
 # which the report, the forest plot and README print.
@@ -158,6 +158,7 @@ GPU_SET = [
     "model.args.mfa_low=stage0",
     "model.args.svdo_of_stages=[]",
     "model.args.svdo_ow_blocks=[]",
+    "loss.svdo_of.form=paper",  # the SVDO axis' O.F. weight 1e-4 is for the paper's squared form, as on the CPU grid
 ]
 GPU_SEEDS = (0, 1, 2)
 

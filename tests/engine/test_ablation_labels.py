@@ -91,4 +91,4 @@ def test_run_ablation_reports_the_labels(tmp_path):
     ]
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["lr-0.01", "lr-0.1"]  # folders: values only
     md = (tmp_path / "ablation.md").read_text()
-    assert md.splitlines()[0].startswith("| cell | optim.lr |") and "| LR 0.01 | 0.01 |" in md
+    assert md.splitlines()[1].startswith("| cell | optim.lr |") and "| LR 0.01 | 0.01 |" in md  # after the mark

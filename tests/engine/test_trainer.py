@@ -3,14 +3,14 @@ import math
 import pytest
 import torch
 
-from tests.engine.tiny import TinyData, TinyReID
+from tests.engine.tiny import TinyData, TinyReID, read_metrics
 from vireid.engine.checkpoint import CheckpointManager, unwrap_model
 from vireid.engine.hooks import CheckpointHook, EvalHook, LoggingHook, StopAtStep
-from vireid.engine.logging import MetricsLogger, read_metrics
-from vireid.engine.optim import build_optimizer
-from vireid.engine.schedules import LRScheduler, WarmupStep
+from vireid.engine.logging import MetricsLogger
 from vireid.engine.trainer import NonFiniteLossError, Trainer
 from vireid.objective import build_objective
+from vireid.optim.optimizers import build_optimizer
+from vireid.optim.schedules import LRScheduler, WarmupStep
 
 
 def make_trainer(tmp_path, epochs=2, hooks_extra=(), ckpt_every=0, lr=0.1, evaluate=None):
@@ -94,7 +94,7 @@ def test_nan_loss_stops_with_step_and_term(tmp_path):
 
 
 def test_bf16_autocast_channels_last_and_clipping_run_on_cpu(tmp_path):
-    from vireid.engine.amp import resolve_amp
+    from vireid.core.device import resolve_amp
 
     trainer, _ = make_trainer(tmp_path, epochs=1)
     trainer.precision = resolve_amp("bf16", torch.device("cpu"))
@@ -106,7 +106,7 @@ def test_bf16_autocast_channels_last_and_clipping_run_on_cpu(tmp_path):
 
 
 def test_amp_and_device_choices():
-    from vireid.engine.amp import resolve_amp, resolve_device
+    from vireid.core.device import resolve_amp, resolve_device
     from vireid.errors import ConfigError
 
     assert resolve_device("cpu").type == "cpu"
@@ -145,3 +145,19 @@ def test_progress_without_a_terminal_prints_a_line_per_tenth(tmp_path):
     assert lines[0].startswith("epoch 1/2  10% (2/20) id=") and lines[-1].startswith("epoch 2/2 100% (20/20)")
     steps = [r["step"] for r in read_metrics(tmp_path / "metrics.jsonl")]
     assert steps == [5, 10, 15, 20, 25, 30, 35, 40]  # appended, one record per log_every steps
+
+
+def test_best_checkpoint_is_the_authors_strict_rule_from_zero(tmp_path):
+    """DEEN/train.py:98,438 (AGW/train.py:97,393): ``best_acc = 0``; ``if cmc[0] > best_acc:`` save.
+    A first evaluation at Rank-1 0 saves nothing, a tie saves nothing, a strict gain saves."""
+    scores = iter([0.0, 0.25, 0.25, 0.5])
+    trainer, ckpts = make_trainer(tmp_path, epochs=4, evaluate=lambda: {"rank1": next(scores)})
+    hook = next(h for h in trainer.hooks if isinstance(h, EvalHook))
+    saved = []
+    real = ckpts.save_best
+    ckpts.save_best = lambda model, meta: saved.append(meta["epoch"]) or real(model, meta)
+    trainer.train()
+    assert saved == [2, 4] and (hook.best, hook.best_epoch) == (0.5, 4)
+    none, ckpts = make_trainer(tmp_path / "zero", epochs=2, evaluate=lambda: {"rank1": 0.0})
+    none.train()
+    assert not (tmp_path / "zero" / "checkpoints" / "best.safetensors").exists()

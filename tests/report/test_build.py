@@ -51,11 +51,11 @@ def test_one_run_the_numbers_are_its_metrics_json_exactly(tmp_path):
 
 def test_seeds_form_one_row_with_mean_std_and_count(tmp_path):
     runs = [make_run(tmp_path / f"seed{s}", base=0.3 + 0.1 * s, overrides=[f"train.seed={s}"]) for s in range(3)]
-    other = make_run(tmp_path / "nocpm", base=0.2, overrides=["loss.cpm_weight=0"])
+    other = make_run(tmp_path / "nocpm", base=0.2, overrides=["loss.cpm.weight=0"])
     _report(tmp_path, [*runs, other])
     rows = _results(tmp_path)["rows"]
     assert [r["label"] for r in rows] == ["seed*", "nocpm"]
-    assert rows[0]["differs"] == {"loss.cpm_weight": 2.4} and rows[1]["differs"] == {"loss.cpm_weight": 0.0}
+    assert rows[0]["differs"] == {"loss.cpm.weight": 2.4} and rows[1]["differs"] == {"loss.cpm.weight": 0.0}
     cell = rows[0]["settings"]["all-single"]
     values = [
         json.loads((r / "metrics.json").read_text())["directions"]["infrared_to_visible"]["mean"]["mAP"] for r in runs
@@ -79,8 +79,11 @@ def test_regdb_trials_pool_into_one_row_with_both_directions(tmp_path):
     row = next(r for r in got["rows"] if r["kind"] == "runs")
     assert row["label"] == "regdb_*" and {c["n"] for c in row["settings"].values()} == {4}
     md = (tmp_path / "report" / "report.md").read_text()
-    assert "Visible → Thermal: R1" in md and "Thermal → Visible†: R1" in md and "RegDB trials" in md
-    assert "† Thermal → Visible: ours: each image embedded with its own modality's stem" in md
+    assert "Visible → Thermal†: R1" in md and "Thermal → Visible‡: R1" in md and "RegDB trials" in md
+    assert "† Visible → Thermal: visible to infrared, as published (the paper's VIS->IR column" in md
+    assert [s["direction"] for s in got["settings"]] == ["visible_to_infrared_paper", "infrared_to_visible_paper"]
+    paper = [json.loads((r / "metrics.json").read_text())["directions"]["visible_to_infrared_paper"] for r in runs]
+    assert row["settings"]["visible_to_infrared"]["values"]["rank1"] == [p["mean"]["rank1"] for p in paper]
     published = [ln.label for ln in result.table.lines if ln.published]
     assert published == ["DEEN (published)", "AGW (published)"]
     assert "| DEEN (published) | – | **91.1** | – | – | **85.1** | – | **89.5** |" in md
@@ -95,7 +98,7 @@ def test_llcm_vis_to_ir_is_the_published_orientation(tmp_path):
     got = _results(tmp_path)
     by = {s["key"]: s for s in got["settings"]}
     assert by["visible_to_infrared"]["direction"] == "visible_to_infrared_paper"
-    assert by["visible_to_infrared"]["note"].startswith("as published")
+    assert by["visible_to_infrared"]["note"].startswith("visible to infrared, as published")
     metrics = json.loads((run / "metrics.json").read_text())["directions"]["visible_to_infrared_paper"]["mean"]
     assert got["rows"][0]["settings"]["visible_to_infrared"]["mean"] == {
         m: metrics[m] for m in ("rank1", "rank10", "rank20", "mAP", "mINP")
@@ -123,7 +126,27 @@ def test_golden_latex_table(tmp_path):
     tex = (tmp_path / "report" / "table.tex").read_text()
     assert check_table(tex) == []
     assert r"AGW\_ours \& co" in tex
-    assert tex == GOLDEN.read_text()  # reviewed by eye, and by check_table
+    mark, body = tex.split("\n", 1)
+    assert mark.startswith("% written by vireid ") and mark.endswith(": report-table")
+    assert body == GOLDEN.read_text()  # reviewed by eye, and by check_table
+
+
+def test_columns_ours_and_runs_that_fill_a_column_otherwise(tmp_path):
+    """RegDB as the paper printed it (the default) or from the protocol's own directions; a run of an
+    earlier vireid (no paper columns) does not share a column with one that has them."""
+    runs = [make_run(tmp_path / f"regdb_{t}", dataset="regdb", overrides=[f"data.trial={t}"]) for t in (1, 2)]
+    _report(tmp_path, runs, columns="ours")
+    got = _results(tmp_path)
+    assert [s["direction"] for s in got["settings"]] == ["visible_to_infrared", "infrared_to_visible"]
+    assert "each image through its own modality's stem" in got["settings"][0]["note"]
+    old = json.loads((runs[1] / "metrics.json").read_text())
+    del old["paper_columns"]
+    for d in ("visible_to_infrared_paper", "infrared_to_visible_paper"):
+        del old["directions"][d]
+    (runs[1] / "metrics.json").write_text(json.dumps(old))
+    with pytest.raises(VireidError, match="Visible → Thermal column is computed as 'visible_to_infrared' there"):
+        _report(tmp_path, runs)
+    assert len(_report(tmp_path, runs, columns="ours").rows) == 1
 
 
 @pytest.mark.parametrize(
@@ -200,7 +223,7 @@ def test_report_folder_policy(tmp_path):
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "table.tex").write_text("my own table")
-    with pytest.raises(VireidError, match="table.tex: exists and was not written by vireid report"):
+    with pytest.raises(VireidError, match="table.tex: exists and was not written by vireid; pass --overwrite"):
         build_report([a], mine, formats=("png",), log=lambda s: None)
     assert (mine / "table.tex").read_text() == "my own table"
     _report(tmp_path, [a], formats=("png",))
@@ -229,7 +252,7 @@ def test_cli_one_line_errors_and_success(tmp_path, capsys):
     assert main(["report", str(a), str(b), "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("vireid report: error:") and "not comparable" in err[0]
-    c = make_run(tmp_path / "c", overrides=["loss.cpm_weight=0"])
+    c = make_run(tmp_path / "c", overrides=["loss.cpm.weight=0"])
     assert main(["report", str(a), str(c), "--out", str(tmp_path / "r"), "--format", "svg"]) == 0
     out = capsys.readouterr().out
     assert "| a | 1 |" in out and "| c | 1 |" in out

@@ -56,7 +56,7 @@ def test_visualize_cmc_and_curves_from_files(tmp_path, capsys):
         (["cmc", "--metrics", str(tmp_path / "bad.json"), "--out", str(tmp_path / "x.png")], "not a vireid metrics"),
         (["cmc", "--metrics", str(run / "metrics.json"), "--out", str(run / "metrics.json")], "also the metrics file"),
         (["curves", "--log", str(run / "metrics.json"), "--out", str(tmp_path / "x.png")], "holds no training records"),
-        (["curves", "--log", str(run / "metrics.jsonl"), "--out", str(tmp_path / "x.gif")], "a picture is written as"),
+        (["curves", "--log", str(run / "metrics.jsonl"), "--out", str(tmp_path / "x.gif")], "not a .gif file"),
     ):
         assert main(["visualize", *argv]) == 2
         err = capsys.readouterr().err.strip().splitlines()

@@ -257,7 +257,7 @@ def test_save_writes_each_format_with_its_text_kept(fmt, magic, tmp_path, monkey
 
 def test_save_refuses_other_formats(tmp_path, monkeypatch):
     fig = cmc(tmp_path, monkeypatch)
-    with pytest.raises(VireidError, match="a picture is written as .pdf, .svg, .png"):
+    with pytest.raises(VireidError, match=r"names a picture \(.png, .pdf or .svg\), not a .jpg file"):
         style.save(fig, tmp_path / "cmc.jpg")
     assert not list(tmp_path.iterdir())
 

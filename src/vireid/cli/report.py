@@ -16,8 +16,11 @@ from __future__ import annotations
 
 import argparse
 
+from vireid.cli._common import declare
 from vireid.report.group import DEFAULT_GROUP_BY
 from vireid.report.published import TARGETS
+from vireid.report.settings import COLUMNS
+from vireid.utils.kinds import REPORT_FOLDER
 from vireid.viz.style import FORMATS
 
 
@@ -42,23 +45,48 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "--format",
         nargs="+",
-        choices=FORMATS,
+        choices=(*FORMATS, "none"),
         default=["png", "pdf"],
         dest="formats",
-        help="picture formats (default: png pdf)",
+        help="picture formats (default: png pdf); none: no pictures",
+    )
+    p.add_argument(
+        "--columns",
+        choices=COLUMNS,
+        default="paper",
+        help="paper (default): each column as the authors' test.py computes it where the run records that "
+        "(RegDB both directions, LLCM VIS->IR); ours: the protocol's own directions",
     )
     p.add_argument("--labels", nargs="+", default=None, metavar="NAME", help="row names, in the rows' order")
+    declare(
+        p,
+        outputs={"out": REPORT_FOLDER},
+        inputs={"runs": "run"},
+        not_outputs=("targets",),
+        example=("report", "{run}", "--out", "{out}", "--format", "png"),
+    )
     return p
 
 
 def run(args: argparse.Namespace) -> int:
+    from vireid.errors import VireidError
     from vireid.report import build_report
 
+    formats = [f for f in args.formats if f != "none"]
+    if "none" in args.formats and formats:
+        raise VireidError(f"--format: none (no pictures) goes alone, not with {', '.join(formats)}")
     result = build_report(
-        args.runs, args.out, group_by=args.group_by, targets=args.targets, formats=args.formats, labels=args.labels
+        args.runs,
+        args.out,
+        group_by=args.group_by,
+        targets=args.targets,
+        formats=formats,
+        labels=args.labels,
+        columns=args.columns,
     )
     from vireid.report.tables import markdown
+    from vireid.utils.paths import shown
 
     print(markdown(result.table))
-    print(f"written to {args.out}: {', '.join(sorted(result.written))}")
+    print(f"written to {shown(args.out)}: {', '.join(sorted(result.written))}")
     return 0

@@ -17,12 +17,9 @@ from vireid.errors import CheckpointError, ConfigError
 
 # --------------------------------------------------------------------------- data
 def dataset_kwargs(data: DataConfig) -> dict[str, Any]:
-    """Options of the dataset reader (:func:`vireid.data.datasets.build_dataset`)."""
-    if data.dataset == "sysu":
-        return {"mode": data.mode, "shot": data.shot}
-    if data.dataset == "regdb":
-        return {"trial": data.trial}
-    return {}
+    """Options of the dataset reader (:func:`vireid.data.datasets.build_dataset`): the ones its class
+    declares, ``data.<option>`` in the config."""
+    return dict(data.options)
 
 
 def build_dataset(data: DataConfig):
@@ -32,18 +29,17 @@ def build_dataset(data: DataConfig):
     if data.synth:
         from vireid.data.synth import ensure_dataset
 
-        try:
-            ensure_dataset(data.root, data.dataset, **data.synth)
-        except TypeError as exc:
-            raise ConfigError(f"data.synth: {exc}") from None
+        ensure_dataset(data.root, data.dataset, **data.synth)
     return _build(data.dataset, data.root, **dataset_kwargs(data))
 
 
 def train_transform_kwargs(data: DataConfig) -> dict[str, Any]:
-    if len(data.erasing_area) != 2:
-        raise ConfigError(f"data.erasing_area: expected [min, max], got {list(data.erasing_area)}")
-    if len(data.erasing_value) != 3:
-        raise ConfigError(f"data.erasing_value: expected 3 per-channel values, got {list(data.erasing_value)}")
+    """The training transform's arguments; random erasing's area defaults to the dataset's recipe."""
+    from vireid.data.datasets import DATASETS
+
+    area = data.erasing_area
+    if area is None:
+        area = DATASETS.get(data.dataset).recipe.get("erasing_area", (0.2, 0.8))
     return dict(
         height=data.height,
         width=data.width,
@@ -51,7 +47,7 @@ def train_transform_kwargs(data: DataConfig) -> dict[str, Any]:
         flip_p=0.5 if data.flip else 0.0,
         grayscale_p=data.grayscale_p,
         erasing_p=data.erasing_p,
-        erasing_area=tuple(float(x) for x in data.erasing_area),
+        erasing_area=tuple(float(x) for x in area),
         erasing_ratio=data.erasing_ratio,
         erasing_value=tuple(float(x) for x in data.erasing_value),
         channel_aug=data.channel_aug,
@@ -101,9 +97,7 @@ def eval_trials(cfg: Config, final: bool) -> Any:
 
     ``None`` where a trial is a train/test split (RegDB): the trained split's own test set.
     """
-    from vireid.evaluation.protocols import PLAIN, REGISTRY
-
-    rules = REGISTRY.get(cfg.data.dataset, PLAIN)  # a manifest has one fixed split
+    rules = _rules(cfg)
     if rules.trial_is_split:
         return None
     full = list(rules.trials)
@@ -111,18 +105,51 @@ def eval_trials(cfg: Config, final: bool) -> Any:
 
 
 def _rules(cfg: Config, dataset: Any = None):
-    from vireid.evaluation.protocols import PLAIN, REGISTRY
+    """The protocol the evaluation plan follows: the one the dataset class declares (its trials and
+    directions; a manifest's one fixed split is :data:`~vireid.evaluation.protocols.PLAIN`'s)."""
+    from vireid.data.datasets import DATASETS
 
-    return REGISTRY.get(getattr(dataset, "protocol", None) or cfg.data.dataset, PLAIN)
+    return DATASETS.get(cfg.data.dataset).protocol
+
+
+def check_eval(cfg: Config) -> None:
+    """``eval.select_direction`` and ``eval.paper_columns`` name directions of the dataset's
+    protocol (checked when a config is loaded)."""
+    rules = _rules(cfg)
+    where = f"for data.dataset {cfg.data.dataset!r} (protocol {rules.name})"
+    d = cfg.eval.select_direction
+    if d is not None and d not in rules.known_directions:
+        known = ", ".join(rules.known_directions)
+        raise ConfigError(f"eval.select_direction: {d!r} is not a direction {where}; expected one of {known}")
+    from vireid.evaluation.protocols import DIRECTIONS
+
+    for col, d in cfg.eval.paper_columns.items():
+        if col not in DIRECTIONS:
+            raise ConfigError(
+                f"eval.paper_columns: {col!r} is not a published column; expected {' or '.join(DIRECTIONS)}"
+            )
+        if d not in rules.known_directions:
+            raise ConfigError(
+                f"eval.paper_columns.{col}: {d!r} is not a direction {where}; "
+                f"expected one of {', '.join(rules.known_directions)}"
+            )
+
+
+def paper_columns(cfg: Config, dataset: Any = None) -> dict[str, str]:
+    """Published column -> the direction whose numbers it is: ``eval.paper_columns``, else the
+    protocol's (DEEN's ``test.py``; :attr:`vireid.evaluation.protocols.EvalProtocol.paper_columns`)."""
+    return dict(cfg.eval.paper_columns) or dict(_rules(cfg, dataset).paper_columns)
 
 
 def final_eval(cfg: Config, dataset: Any = None) -> dict[str, Any]:
-    """The full protocol: every trial and every reported direction (LLCM: also the authors'
-    published VIS->IR orientation), with ``eval.flip`` and ``eval.combine``."""
+    """The full protocol: every trial, the protocol's directions and the extra ones the paper
+    columns name (LLCM and RegDB: the authors' published computations, :func:`paper_columns`),
+    with ``eval.flip`` and ``eval.combine``."""
     rules = _rules(cfg, dataset)
+    named = set(paper_columns(cfg, dataset).values())
     return dict(
         trials=eval_trials(cfg, final=True),
-        directions=rules.reported_directions,
+        directions=rules.directions + tuple(d for d in rules.extra_directions if d in named),
         flip=cfg.eval.flip,
         combine=cfg.eval.combine,
     )
@@ -131,9 +158,10 @@ def final_eval(cfg: Config, dataset: Any = None) -> dict[str, Any]:
 def selection_eval(cfg: Config, dataset: Any = None) -> dict[str, Any]:
     """The periodic evaluation whose ``eval.metric`` selects the best checkpoint.
 
-    ``eval.select: authors`` is ``DEEN/train.py``'s in-training test: the first trial (gallery
-    seed 0; RegDB: the trained split), the protocol's first direction (SYSU-MM01 and LLCM
-    infrared -> visible, RegDB visible -> infrared), no flip, and the configured descriptor
+    ``eval.select: authors`` is the authors' in-training test (``DEEN/train.py``, ``AGW/train.py``):
+    the first trial (gallery seed 0; RegDB: the trained split), one direction --
+    ``eval.select_direction``, else the protocol's first (SYSU-MM01 and LLCM infrared -> visible,
+    RegDB visible -> infrared: DEEN's ``test_mode``) --, no flip, and the configured descriptor
     ``eval.combine`` (DEEN: ``all``, the sum of all six inner products; AGW/test.py: ``bn``).
     ``protocol``: ``eval.trials`` trials, every direction averaged, ``eval.flip`` and ``eval.combine``.
     """
@@ -141,25 +169,21 @@ def selection_eval(cfg: Config, dataset: Any = None) -> dict[str, Any]:
     if cfg.eval.select == "authors":
         return dict(
             trials=None if rules.trial_is_split else list(rules.trials[:1]),
-            directions=rules.directions[:1],
+            directions=(cfg.eval.select_direction or rules.directions[0],),
             flip=False,
             combine=cfg.eval.combine,
         )
-    if cfg.eval.select == "protocol":
-        return dict(
-            trials=eval_trials(cfg, final=False),
-            directions=rules.directions,
-            flip=cfg.eval.flip,
-            combine=cfg.eval.combine,
-        )
-    raise ConfigError(f"eval.select: unknown {cfg.eval.select!r}; expected authors or protocol")
+    return dict(
+        trials=eval_trials(cfg, final=False),
+        directions=rules.directions,
+        flip=cfg.eval.flip,
+        combine=cfg.eval.combine,
+    )
 
 
 # --------------------------------------------------------------------------- model
 def model_kwargs(model: ModelConfig, num_classes: int) -> dict[str, Any]:
     """Constructor arguments: ``model.args`` plus the dataset's number of identities."""
-    if "num_classes" in model.args:
-        raise ConfigError("model.args.num_classes is set from the dataset; remove it")
     return {
         "num_classes": int(num_classes),
         **{k: (list(v) if isinstance(v, tuple) else v) for k, v in model.args.items()},
@@ -191,7 +215,7 @@ def pretrained_family(model: ModelConfig) -> str | None:
     from vireid.models.registry import model_spec
 
     try:
-        cls = model_spec(model.name).load_class()
+        cls = model_spec(model.name).cls
     except ConfigError as exc:
         raise ConfigError(f"model.name: {exc}") from None
     family_for = getattr(cls, "family_for", None)
@@ -236,37 +260,16 @@ def build_model(model: ModelConfig, num_classes: int, *, pretrained: str | Path 
 
 
 # --------------------------------------------------------------------------- losses / optimiser
-def objective_kwargs(loss: LossConfig) -> dict[str, Any]:
-    return dict(
-        id_weight=loss.id_weight,
-        label_smoothing=loss.label_smoothing,
-        triplet=loss.triplet,
-        triplet_weight=loss.triplet_weight,
-        triplet_margin=loss.triplet_margin,
-        cpm_weight=loss.cpm_weight,
-        cpm_margin=loss.cpm_margin,
-        metric_normalize=loss.metric_normalize,
-        ort_weight=loss.ort_weight,
-        aux_weights=dict(loss.aux_weights),
-        svdo_of_weight=loss.svdo_of_weight,
-        svdo_ow_weight=loss.svdo_ow_weight,
-        infonce_weight=loss.infonce_weight,
-        infonce_temperature=loss.infonce_temperature,
-    )
-
-
 def build_objective(loss: LossConfig, model: nn.Module, *, global_batch: bool = True) -> nn.Module:
     """The training objective for ``model`` (:func:`vireid.objective.build_objective`);
     ``global_batch``: under torchrun, mining and centres over every rank's samples."""
     from vireid.objective import build_objective as _build
 
-    return _build(model, **objective_kwargs(loss), global_batch=global_batch)
+    return _build(model, loss.terms, global_batch=global_batch)
 
 
 def optimizer_kwargs(optim: OptimConfig, lr_scale: float = 1.0) -> dict[str, Any]:
     """``lr_scale`` multiplies ``optim.lr`` (linear scaling for ``data.per_rank_batch`` under torchrun)."""
-    if optim.name not in ("sgd", "adamw"):
-        raise ConfigError(f"optim.name: unknown optimizer {optim.name!r}; expected sgd or adamw")
     return dict(
         name=optim.name,
         lr=optim.lr * lr_scale,
@@ -280,17 +283,13 @@ def optimizer_kwargs(optim: OptimConfig, lr_scale: float = 1.0) -> dict[str, Any
 
 
 def build_optimizer(optim: OptimConfig, model: nn.Module, *, lr_scale: float = 1.0):
-    from vireid.engine.optim import build_optimizer as _build
+    from vireid.optim import build_optimizer as _build
 
     return _build(model, **optimizer_kwargs(optim, lr_scale))
 
 
 def schedule_kwargs(cfg: Config) -> dict[str, Any]:
     o = cfg.optim
-    if o.schedule not in ("step", "cosine", "constant"):
-        raise ConfigError(f"optim.schedule: unknown {o.schedule!r}; expected step, cosine or constant")
-    if len(o.milestones) != len(o.gammas):
-        raise ConfigError("optim.milestones and optim.gammas must have the same length")
     return dict(
         name=o.schedule,
         epochs=cfg.train.epochs,
@@ -302,6 +301,6 @@ def schedule_kwargs(cfg: Config) -> dict[str, Any]:
 
 
 def build_schedule(cfg: Config):
-    from vireid.engine.schedules import build_schedule as _build
+    from vireid.optim import build_schedule as _build
 
     return _build(**schedule_kwargs(cfg))

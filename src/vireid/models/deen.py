@@ -19,13 +19,17 @@ Data flow (``c = base_channels``, 64 for ResNet-50)::
 State-dict names: ``stem_visible.conv1/bn1``, ``stem_infrared.conv1/bn1``,
 ``backbone.layer1..4`` (torchvision names inside), ``mfa1.cnl.{g,theta,phi,out.conv,out.bn}``,
 ``mfa1.pnl.*``, ``dee.branch{1,2}.convs.{0,1,2}`` (dilation 1, 2, 3), ``dee.branch{1,2}.fuse``,
-``bottleneck``, ``classifier``; with ABD options also ``abd_cam``, ``att_pam``, ``att_cam``.
+``bottleneck``, ``classifier``; with ABD options also ``shallow_cam`` (or ``abd_cam``),
+``att_pam``, ``att_cam``.
 
 ABD-Net options (Chen et al., "Attentive but Diverse Person Re-Identification",
 ICCV 2019), all off by default so that default DEEN is the published DEEN:
 
-* ``abd_cam``: a CAM after ``layer2`` (on the stage output, before ``mfa2``);
-  its output is returned as ``TrainOutput.of_features`` for the O.F. penalty.
+* ``abd_cam``: a shallow CAM at ``abd_cam_position``: ``"layer1"`` (default; ABD-Net's
+  ``ShallowCAM(256)`` between ``layer1`` and ``layer2``, ``torchreid/models/resnet.py`` of
+  ABD-Net, "res_conv_2" in their paper; module ``shallow_cam``, on the stage output before
+  ``mfa1``) or ``"layer2"`` (module ``abd_cam``, before ``mfa2``).  Its output is returned as
+  ``TrainOutput.of_features`` for the O.F. penalty (ABD-Net's "intermediate" position).
 * ``abd_attention_branch``: an attentive branch on the last stage's output
   (the same tensor the global branch pools): ``PAM(x) + CAM(x)`` -- applied in
   parallel and summed, as ABD-Net's ``ABDBranch`` sums its attention modules'
@@ -43,23 +47,27 @@ ICCV 2019), all off by default so that default DEEN is the published DEEN:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Annotated, Any, Literal, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from vireid.core.params import Check, Length, Range
 from vireid.errors import CheckpointError, ShapeError
 from vireid.losses.orthogonal import deen_orthogonal_loss
-from vireid.models.base import MODAL_BOTH, ReIDModel, check_modal_inputs, two_stream_stems
+from vireid.models.base import MODAL_BOTH, ReIDModel, check_modal_inputs, declared_config, two_stream_stems
 from vireid.models.dee import DEE
 from vireid.models.mfa import MFABlock
+from vireid.models.registry import register_model
 from vireid.models.resnet import ResNet, ResNetStem, init_resnet_
 from vireid.models.weights import load_state_dict_strict
 
 Variant = Literal["default", "regdb"]
+CamPosition = Literal["layer1", "layer2"]
 
 
+@register_model("deen", architecture="DEEN", summary="DEEN (ResNet-50, MFA, DEE), CVPR 2023")
 class DEEN(ReIDModel):
     """DEEN with ResNet-50 (see the module docstring for the architecture and names).
 
@@ -70,44 +78,30 @@ class DEEN(ReIDModel):
         base_channels: ResNet stem width (64); every width scales with it.
         layers: bottlenecks per ResNet stage, ``(3, 4, 6, 3)``; regdb uses the first three.
         dee_dropout: dropout after DEE (0.01).
-        abd_cam, abd_attention_branch: ABD-Net options (module docstring).
+        abd_cam, abd_cam_position, abd_attention_branch: ABD-Net options (module docstring).
     """
 
     num_embeddings = 3
+    train_bytes_per_input_byte = 340.0  # at least what benchmarks/bench_activation_memory.py measures
     pretrained_family = "resnet50"
 
     def __init__(
         self,
-        num_classes: int,
+        num_classes: Annotated[int, Range(1)],
         variant: Variant = "default",
         *,
-        base_channels: int = 64,
-        layers: Sequence[int] = (3, 4, 6, 3),
-        dee_dropout: float = 0.01,
+        base_channels: Annotated[int, Range(4), Check(lambda c: c % 2 == 0, "an even number >= 4")] = 64,
+        layers: Annotated[Sequence[int], Length(4), Range(1)] = (3, 4, 6, 3),
+        dee_dropout: Annotated[float, Range(0, 1, hi_open=True)] = 0.01,
         abd_cam: bool = False,
+        abd_cam_position: CamPosition = "layer1",
         abd_attention_branch: bool = False,
     ) -> None:
         super().__init__()
-        if variant not in ("default", "regdb"):
-            raise ValueError(f"unknown DEEN variant {variant!r}; expected 'default' or 'regdb'")
-        layers = tuple(int(n) for n in layers)
-        if len(layers) != 4:
-            raise ValueError(f"layers must have 4 entries (ResNet stages), got {layers}")
-        if int(num_classes) < 1:
-            raise ValueError(f"num_classes must be positive, got {num_classes}")
-        if base_channels < 4 or base_channels % 2:
-            raise ValueError(f"base_channels must be an even number >= 4, got {base_channels}")
+        self.config: dict[str, Any] = declared_config(DEEN, locals())
+        layers = tuple(self.config["layers"])
         self.variant = variant
         self.num_classes = int(num_classes)
-        self.config: dict[str, Any] = dict(
-            num_classes=self.num_classes,
-            variant=variant,
-            base_channels=base_channels,
-            layers=list(layers),
-            dee_dropout=dee_dropout,
-            abd_cam=abd_cam,
-            abd_attention_branch=abd_attention_branch,
-        )
         c = base_channels
         regdb = variant == "regdb"
         self.stem_visible = ResNetStem(c)
@@ -124,22 +118,19 @@ class DEEN(ReIDModel):
         self.mfa3 = None if regdb else MFABlock(16 * c, 8 * c, stride2=True)
         self.dee = DEE(8 * c if regdb else 16 * c, dropout=dee_dropout)
         self.pool_dim = self.backbone.out_channels
-        self.abd_cam = self.att_pam = self.att_cam = None
+        self.shallow_cam = self.abd_cam = self.att_pam = self.att_cam = None
         if abd_cam or abd_attention_branch:
             from vireid.models.abd import CAM, PAM  # the ABD-Net attention modules
 
-            if abd_cam:
+            if abd_cam and abd_cam_position == "layer1":
+                self.shallow_cam = CAM(4 * c)
+            elif abd_cam:
                 self.abd_cam = CAM(8 * c)
             if abd_attention_branch:
                 self.att_pam = PAM(self.pool_dim)
                 self.att_cam = CAM(self.pool_dim)
         self.feat_dim = self.pool_dim * (2 if abd_attention_branch else 1)
-        self.bottleneck = nn.BatchNorm1d(self.feat_dim)
-        nn.init.normal_(self.bottleneck.weight, 1.0, 0.01)
-        nn.init.zeros_(self.bottleneck.bias)
-        self.bottleneck.bias.requires_grad_(False)  # BNNeck: no shift
-        self.classifier = nn.Linear(self.feat_dim, self.num_classes, bias=False)
-        nn.init.normal_(self.classifier.weight, 0.0, 0.001)
+        self.init_head(self.feat_dim, self.num_classes)
 
     # ------------------------------------------------------------------ inputs
     def _feature_sizes(self, h: int, w: int) -> list[tuple[int, int]]:
@@ -178,6 +169,9 @@ class DEEN(ReIDModel):
         bb = self.backbone
         x_ = self.forward_stems(x_vis, x_ir, modal)
         x = bb.layer1(x_)
+        if self.shallow_cam is not None:
+            x = self.shallow_cam(x)
+            fields["of_features"] = x
         x_ = self.mfa1(x, x_)
         x = bb.layer2(x_)
         if self.abd_cam is not None:
@@ -205,10 +199,6 @@ class DEEN(ReIDModel):
     @property
     def aux_loss_names(self) -> tuple[str, ...]:
         return ("ort",)  # DEEN's orthogonal loss L_ort (vireid.losses.orthogonal)
-
-    def forward_head(self, pooled: Tensor) -> tuple[Tensor, Tensor]:
-        feat_bn = self.bottleneck(pooled)
-        return feat_bn, self.classifier(feat_bn)
 
     # ------------------------------------------------------------------ ABD / weights
     def ow_modules(self) -> list[nn.Conv2d]:

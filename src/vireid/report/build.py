@@ -13,10 +13,12 @@ for the dataset (:mod:`vireid.report.settings`), adds published rows on request
 * ``cmc.<fmt>``, ``curves.<fmt>`` and, with two rows or more, ``comparison.<fmt>``, in each of
   ``formats`` (pdf, svg, png; none: no pictures).
 
-Every file is written atomically.  ``OUT`` may be new, or hold an earlier report
-(``results.json`` made by ``vireid report``), which is replaced (its pictures in formats not
-drawn again are removed: the files its ``results.json`` lists, nothing else); a folder holding
-another file of one of these names is refused, naming it.
+Every file is written atomically and marked as vireid's (:mod:`vireid.utils.marks`), under the
+output policy (:mod:`vireid.utils.outputs`), checked before any work: ``OUT`` may be new, or hold
+an earlier report, whose files are replaced (its pictures in formats not drawn again are removed:
+the pictures its ``results.json`` lists, nothing else); a file of one of these names that vireid
+did not write is replaced only with ``--overwrite``, a vireid file of another kind never, and
+``OUT`` is never a run's own folder.
 """
 
 from __future__ import annotations
@@ -27,16 +29,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-from vireid.errors import VireidError
+from vireid.errors import OutputError, VireidError
 from vireid.report.group import DEFAULT_GROUP_BY, SYNTH_JSON, Row, group_runs, short_labels
 from vireid.report.runs import RunRecord, flatten, load_run
 from vireid.report.settings import dataset_title
 from vireid.report.tables import Table, build_table, latex, markdown, markdown_escape, notes
+from vireid.utils.kinds import PICTURE, REPORT_FOLDER, REPORT_MARKDOWN, REPORT_RESULTS, REPORT_TABLE, Kind
 from vireid.viz.style import FORMATS
 
 MADE_BY = "vireid report"
 PICTURES = ("cmc", "curves", "comparison")
-FILES = ("report.md", "table.tex", "results.json")
+FILES = {"results.json": REPORT_RESULTS, "table.tex": REPORT_TABLE, "report.md": REPORT_MARKDOWN}
 
 
 @dataclass
@@ -47,34 +50,46 @@ class ReportResult:
     skipped: list[str] = field(default_factory=list)
 
 
-def _names(formats: Sequence[str]) -> list[str]:
-    return list(FILES) + [f"{p}.{f}" for p in PICTURES for f in formats]
+def planned_files(out: Path, formats: Sequence[str]) -> list[tuple[Path, Kind]]:
+    """The files a report may write into ``out``, with their kinds (:mod:`vireid.utils.outputs`)."""
+    return [(out / name, kind) for name, kind in FILES.items()] + [
+        (out / f"{p}.{f}", PICTURE) for p in PICTURES for f in formats
+    ]
 
 
-def earlier_report(out: Path) -> list[str] | None:
-    """The files an earlier report wrote into ``out`` (None: no report there)."""
+def earlier_pictures(out: Path) -> list[str]:
+    """The pictures an earlier report drew in ``out``: those its ``results.json`` lists that are
+    still vireid's pictures (a file the user put there since is not one)."""
+    from vireid.utils.marks import written_kind
+
+    if written_kind(out / "results.json") != REPORT_RESULTS.id:
+        return []
     try:
         data = json.loads((out / "results.json").read_text())
     except (OSError, ValueError):
-        return None
-    if not isinstance(data, dict) or data.get("made_by") != MADE_BY:
-        return None
-    return [n for n in data.get("files", {}) if n in _names(FORMATS)]
+        return []
+    names = {f"{p}.{f}" for p in PICTURES for f in FORMATS}
+    listed = data.get("files", {}) if isinstance(data, dict) else {}
+    return [n for n in listed if n in names and written_kind(out / n) == PICTURE.id]
 
 
-def check_report_folder(out: Path, formats: Sequence[str]) -> None:
-    """Refuse an ``out`` holding a file the report would replace that an earlier report did not write."""
-    if out.exists() and not out.is_dir():
-        raise VireidError(f"{out}: exists and is not a folder; --out names the report's folder")
-    if earlier_report(out) is not None:
-        return
-    names = _names(formats)
-    clash = next((out / n for n in names if (out / n).exists()), None)
-    if clash is not None:
-        raise VireidError(
-            f"{clash}: exists and was not written by vireid report; choose another --out (a report replaces "
-            "only the files of an earlier report)"
-        )
+def check_report_folder(out: Path, runs: Sequence[Path], formats: Sequence[str]) -> None:
+    """Refuse (one line, before any work) an ``out`` the output policy forbids, one that is a run's
+    own folder (the report's pictures would replace the run's), or one holding a file the report
+    would replace that vireid did not write as that kind."""
+    from vireid.utils import outputs
+    from vireid.utils.paths import same_path
+
+    inputs = {"run": runs}
+    outputs.check_folder(out, REPORT_FOLDER, inputs=inputs)
+    for run in runs:
+        folder = run.parent if run.is_file() else run
+        if same_path(out, folder):
+            raise OutputError(
+                f"{out}: --out is also the run folder {folder}; a report goes into a folder of its own "
+                f"(e.g. {folder / 'report'})"
+            )
+    outputs.check_files(planned_files(out, formats), inputs=inputs)
 
 
 def is_synthetic(shared: dict) -> bool:
@@ -101,12 +116,13 @@ def build_report(
     targets: str | None = None,
     formats: Sequence[str] = ("png", "pdf"),
     labels: Sequence[str] | None = None,
+    columns: str = "paper",
     log: Callable[[str], None] = print,
 ) -> ReportResult:
     """Write the report of ``paths`` into ``out`` (module docstring)."""
     from vireid.report.published import targets_for
     from vireid.utils.io import atomic_write_json, atomic_write_text
-    from vireid.utils.paths import check_output
+    from vireid.utils.marks import text_header
 
     if not paths:
         raise VireidError("give one run folder or more")
@@ -114,9 +130,9 @@ def build_report(
     if bad:
         raise VireidError(f"--format: {', '.join(bad)}; expected some of {', '.join(FORMATS)}")
     out = Path(out)
-    check_output(out, {"run folder": [Path(p) for p in paths]}, folder=True)
+    check_report_folder(out, [Path(p) for p in paths], formats)
     runs = [load_run(p) for p in paths]
-    rows, shared = group_runs(runs, group_by)
+    rows, shared = group_runs(runs, group_by, columns)
     if labels is not None and len(labels) != len(rows):
         raise VireidError(f"--labels: {len(labels)} given for {len(rows)} rows ({', '.join(r.label for r in rows)})")
     names = list(labels) if labels is not None else short_labels(rows)
@@ -125,8 +141,7 @@ def build_report(
     title = dataset_title(protocol) + (" (synthetic)" if is_synthetic(shared) else "")
     published = targets_for(protocol, targets) if targets else None
     table = build_table(title, settings, rows, names, published, _what_n_counts(rows, shared["group_by"]))
-    check_report_folder(out, formats)
-    stale = earlier_report(out) or []
+    stale = earlier_pictures(out)
     result = ReportResult(rows, table)
 
     def results(complete: bool) -> dict:
@@ -144,14 +159,16 @@ def build_report(
         }
 
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out / "results.json", results(False))  # marks the folder as a report's first
+    atomic_write_json(out / "results.json", results(False), kind=REPORT_RESULTS)  # the folder is a report's first
     if formats:
         _pictures(result, out, settings, rows, names, published, title, formats, log)
-    atomic_write_text(out / "table.tex", latex(table, label=f"tab:vireid-{protocol}"))
+    tex = text_header(REPORT_TABLE, "%") + latex(table, label=f"tab:vireid-{protocol}")
+    atomic_write_text(out / "table.tex", tex, kind=REPORT_TABLE)
     result.written["table.tex"] = out / "table.tex"
-    atomic_write_text(out / "report.md", report_markdown(result, runs, shared, published, formats))
+    md = text_header(REPORT_MARKDOWN, "<!--") + report_markdown(result, runs, shared, published, formats)
+    atomic_write_text(out / "report.md", md, kind=REPORT_MARKDOWN)
     result.written["report.md"] = out / "report.md"
-    atomic_write_json(out / "results.json", results(True))
+    atomic_write_json(out / "results.json", results(True), kind=REPORT_RESULTS)
     result.written["results.json"] = out / "results.json"
     for name in set(stale) - set(result.written):  # an earlier report's pictures this one did not draw
         (out / name).unlink(missing_ok=True)
@@ -169,6 +186,8 @@ def _pictures(result, out, settings, rows, names, published, title, formats, log
                 return
             for p in save_all(fig, [out / f"{name}.{f}" for f in formats]):
                 result.written[p.name] = p
+        except OutputError:
+            raise  # the disk, not the data: the report fails as a whole
         except VireidError as exc:
             result.skipped.append(f"{name}: {exc}")
             log(f"{name} not drawn: {exc}")

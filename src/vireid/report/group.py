@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from vireid.errors import VireidError
+from vireid.evaluation.protocols import PAPER_SUFFIX
 from vireid.report.runs import RunRecord, flatten
 from vireid.report.settings import SCORES, Setting, run_settings
 
@@ -70,11 +71,13 @@ class Row:
     cells: dict[str, Cell]  # setting key -> cell
 
 
-def pooled_keys(group_by: Sequence[str]) -> tuple[str, ...]:
-    """``--group-by`` values as dotted config keys (checked against the config schema)."""
+def pooled_keys(group_by: Sequence[str], runs: Sequence[RunRecord] = ()) -> tuple[str, ...]:
+    """``--group-by`` values as dotted config keys: ``seed``, ``trial`` (RegDB's, where a run has
+    it) or a key of the config schema or of one of the ``runs``' configs (a dataset's options,
+    ``model.args.*``)."""
     from vireid.config import Config, to_dict
 
-    known = set(flatten(to_dict(Config())))
+    known = set(flatten(to_dict(Config()))).union(*(flatten(r.config) for r in runs))
     out = []
     if "none" in group_by:
         if len(group_by) > 1:
@@ -82,9 +85,10 @@ def pooled_keys(group_by: Sequence[str]) -> tuple[str, ...]:
         return ()
     for g in group_by:
         key = ALIASES.get(g, g)
-        if key not in known and not key.startswith(("model.args.", "data.synth.")):
+        if g not in ALIASES and key not in known and not key.startswith(("model.args.", "data.synth.")):
             raise VireidError(
-                f"--group-by: {g!r} is not seed, trial or a config key (e.g. train.seed, data.trial, model.name)"
+                f"--group-by: {g!r} is not seed, trial or a key of the runs' configs "
+                "(e.g. train.seed, data.trial, model.name)"
             )
         out.append(key)
     return tuple(out)
@@ -120,7 +124,9 @@ def comparability(run: RunRecord) -> dict[str, Any]:
         "eval.flip": flat.get("eval.flip"),
         "eval.combine": flat.get("eval.combine"),
         "rerank": bool(run.metrics.get("rerank", False)),
-        "trials per direction": {d: v.get("num_trials") for d, v in sorted(run.metrics["directions"].items())},
+        "trials per direction": {
+            d: v.get("num_trials") for d, v in sorted(run.metrics["directions"].items()) if not d.endswith(PAPER_SUFFIX)
+        },
     }
 
 
@@ -154,9 +160,13 @@ def _cell(setting: Setting, runs: Sequence[RunRecord]) -> Cell:
     return Cell(setting, tuple(runs), values, mean, std, cmc)
 
 
-def group_runs(runs: Sequence[RunRecord], group_by: Sequence[str] = DEFAULT_GROUP_BY) -> tuple[list[Row], dict]:
-    """Rows of comparable runs (module docstring), in the order their first run was given;
-    returns ``(rows, what every run shares)``."""
+def group_runs(
+    runs: Sequence[RunRecord], group_by: Sequence[str] = DEFAULT_GROUP_BY, columns: str = "paper"
+) -> tuple[list[Row], dict]:
+    """Rows of comparable runs (module docstring), in the order their first run was given, each
+    column filled as ``columns`` asks (:func:`vireid.report.settings.run_settings`); returns
+    ``(rows, what every run shares)``.  Runs that would fill one column from different directions
+    (one records the paper's computation, the other does not) are refused."""
     from vireid.utils.paths import same_path
 
     for i, a in enumerate(runs):
@@ -164,12 +174,22 @@ def group_runs(runs: Sequence[RunRecord], group_by: Sequence[str] = DEFAULT_GROU
             if same_path(a.metrics_file, b.metrics_file):
                 raise VireidError(f"{a.name}: given twice (it is {b.name})")
     shared = check_comparable(runs)
-    pooled = pooled_keys(group_by)
+    pooled = pooled_keys(group_by, runs)
     keys = [_row_key(r, pooled, shared) for r in runs]
     order: dict[str, list[int]] = {}
     for i, k in enumerate(keys):
         order.setdefault(str(i) if "none" in group_by else json.dumps(k, sort_keys=True), []).append(i)
     varying = sorted({k for a in keys for k in a if any(a.get(k) != b.get(k) for b in keys)})
+    filled: dict[str, tuple[str, RunRecord]] = {}
+    for r in runs:
+        for st in run_settings(r.metrics, r.config, columns):
+            direction, first = filled.setdefault(st.key, (st.direction, r))
+            if direction != st.direction:
+                raise VireidError(
+                    f"{r.name} is not comparable with {first.name}: its {st.title} column is computed as "
+                    f"{st.direction!r} there but as {direction!r} in {first.name} (their metrics.json's "
+                    "'paper_columns'); --columns ours compares the protocol's own directions"
+                )
     rows = []
     for members in order.values():
         members_runs = [runs[i] for i in members]
@@ -178,7 +198,7 @@ def group_runs(runs: Sequence[RunRecord], group_by: Sequence[str] = DEFAULT_GROU
         for r in members_runs:
             flat = flatten(r.config)
             replicate = json.dumps([flat.get(k) for k in pooled])
-            for s in run_settings(r.metrics, r.config):
+            for s in run_settings(r.metrics, r.config, columns):
                 other = seen.get((s.key, replicate))
                 if other is not None:
                     same = ", ".join(f"{k}={json.dumps(flat.get(k))}" for k in pooled)

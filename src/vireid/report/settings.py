@@ -5,19 +5,25 @@ A *setting* is one group of columns (Rank-1, Rank-10, Rank-20, mAP, mINP) of a p
 * SYSU-MM01: all-search and indoor-search (single-shot; multi-shot when a run used it), each
   infrared -> visible, each its own run (``data.mode``);
 * RegDB: visible -> thermal and thermal -> visible, both from every run (one trial per run);
-* LLCM: IR -> VIS and VIS -> IR, both from every run; VIS -> IR is the published orientation
-  (``paper_columns`` of ``metrics.json``: the authors' ``test.py`` scores the transposed
-  distances), marked as such;
+* LLCM: IR -> VIS and VIS -> IR, both from every run;
 * any other protocol: each direction ``metrics.json`` reports.
 
-Each setting says which direction of ``metrics.json`` holds its numbers, and a note where our
-column is not computed as the authors computed theirs.
+``columns="paper"`` (the default) fills each column from the direction ``metrics.json`` names for
+it in ``paper_columns`` -- the paper's computation where the authors' ``test.py`` differs from the
+protocol's own directions (RegDB: DEEN's ``test.py`` embeds each side through the other
+modality's stem; LLCM VIS -> IR: it scores the transposed distances); a run that records none
+(``metrics.json`` of an earlier vireid) fills it from the protocol's own direction.
+``columns="ours"`` fills every column from the protocol's own direction (each image through its
+own stem, the split as sampled).  Where the two differ, the column carries the protocol's
+description of the direction it shows (:attr:`vireid.evaluation.protocols.EvalProtocol.titles`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Mapping
+
+from vireid.errors import VireidError
 
 #: the columns of each setting, in the papers' order, and their headers
 SCORES: tuple[tuple[str, str], ...] = (
@@ -28,21 +34,14 @@ SCORES: tuple[tuple[str, str], ...] = (
     ("mINP", "mINP"),
 )
 DATASET_NAMES = {"sysu": "SYSU-MM01", "regdb": "RegDB", "llcm": "LLCM"}
-AS_PUBLISHED = (
-    "as published: the authors' test.py scores the transposed distance matrix (each trial's sampled "
-    "infrared images are the queries, every visible image the gallery); vireid's visible_to_infrared_paper"
-)
-REGDB_T2V = (
-    "ours: each image embedded with its own modality's stem; the authors' test.py embeds the thermal "
-    "queries with the visible stem, so this column is not their computation"
-)
+COLUMNS = ("paper", "ours")
 
 
 @dataclass(frozen=True)
 class Setting:
     """One column group: ``key`` (also the published data's ``setting``), its title, the
     ``metrics.json`` direction holding its numbers, its rank among the dataset's settings and a
-    note (None when it is computed as the authors computed it)."""
+    note (None where the column has one computation only)."""
 
     key: str
     title: str
@@ -59,36 +58,35 @@ def _sysu(cfg: Mapping[str, Any]) -> list[Setting]:
     return [Setting(f"{mode}-{shot}", title, "infrared_to_visible", order)]
 
 
-_FIXED: dict[str, dict[str, tuple[str, int, str | None]]] = {
-    # published column -> (title, order, note)
-    "regdb": {
-        "visible_to_infrared": ("Visible → Thermal", 0, None),
-        "infrared_to_visible": ("Thermal → Visible", 1, REGDB_T2V),
-    },
-    "llcm": {
-        "infrared_to_visible": ("IR → VIS", 0, None),
-        "visible_to_infrared": ("VIS → IR", 1, None),
-    },
+#: the published columns of the datasets with two directions: column -> (title, order)
+_FIXED: dict[str, dict[str, tuple[str, int]]] = {
+    "regdb": {"visible_to_infrared": ("Visible → Thermal", 0), "infrared_to_visible": ("Thermal → Visible", 1)},
+    "llcm": {"infrared_to_visible": ("IR → VIS", 0), "visible_to_infrared": ("VIS → IR", 1)},
 }
 
 
-def run_settings(metrics: Mapping[str, Any], cfg: Mapping[str, Any]) -> list[Setting]:
+def run_settings(metrics: Mapping[str, Any], cfg: Mapping[str, Any], columns: str = "paper") -> list[Setting]:
     """The settings a run's ``metrics.json`` fills (see the module docstring)."""
-    from vireid.evaluation.protocols import PAPER_DIRECTION, REGISTRY
+    from vireid.evaluation.protocols import PROTOCOLS
 
+    if columns not in COLUMNS:
+        raise VireidError(f"--columns: {columns!r}; expected one of {', '.join(COLUMNS)}")
     protocol = metrics.get("protocol")
     directions = metrics.get("directions", {})
     if protocol == "sysu":
         return [s for s in _sysu(cfg) if s.direction in directions]
     if protocol in _FIXED:
-        columns = metrics.get("paper_columns") or dict(REGISTRY[protocol].paper_columns)
+        found = PROTOCOLS.find(protocol)
+        rules = found.obj if found is not None else None
+        paper = dict(rules.paper_columns) if rules is not None else {}
+        recorded = metrics.get("paper_columns") if isinstance(metrics.get("paper_columns"), dict) else {}
         out = []
-        for column, (title, order, note) in _FIXED[protocol].items():
-            direction = columns.get(column, column)
+        for column, (title, order) in _FIXED[protocol].items():
+            direction = recorded.get(column, column) if columns == "paper" else column
             if direction not in directions:
                 continue
-            if direction == PAPER_DIRECTION:
-                note = AS_PUBLISHED
+            two_ways = paper.get(column, column) != column  # the authors compute this column otherwise
+            note = rules.title(direction) if two_ways and rules is not None else None
             out.append(Setting(column, title, direction, order, note))
         return out
     return [Setting(d, d.replace("_", " "), d, i) for i, d in enumerate(directions)]

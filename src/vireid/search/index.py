@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from vireid.engine.amp import cpu_has_native_bf16
+from vireid.core.device import cpu_has_native_bf16
 from vireid.errors import ShapeError, VireidError
 from vireid.search.exact import Bf16Gallery, exact_topk, max_norm, prepare_bf16
 from vireid.utils.io import atomic_write, atomic_write_json, load_safetensors, save_safetensors
@@ -191,12 +191,15 @@ class GalleryIndex:
         return save_index_dir(self, directory, inputs)
 
     def _write_files(self, directory: Path) -> None:
-        save_safetensors({"feats": self.feats}, directory / "feats.safetensors")
+        """The index's files, into a staging folder (:func:`vireid.search.folder.save_index_dir`)."""
+        from vireid.utils.outputs import STAGED
+
+        save_safetensors({"feats": self.feats}, directory / "feats.safetensors", kind=STAGED)
         if self._faiss is not None:
             import faiss
 
             blob = faiss.serialize_index(self._faiss)
-            with atomic_write(directory / "faiss.index", "wb") as fh:
+            with atomic_write(directory / "faiss.index", "wb", kind=STAGED) as fh:
                 fh.write(blob.tobytes())
         atomic_write_json(
             directory / "index.json",
@@ -209,6 +212,7 @@ class GalleryIndex:
                 "model": self.model_id,
                 "entries": self.entries,
             },
+            kind=STAGED,
         )
 
     @classmethod
@@ -221,7 +225,7 @@ class GalleryIndex:
         if not meta_path.is_file():
             raise VireidError(f"{directory}: not a vireid index (missing index.json)")
         try:
-            meta = json.loads(meta_path.read_text())
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
             raise VireidError(f"{meta_path}:{exc.lineno}: invalid JSON ({exc.msg})") from None
         if meta.get("format") != "vireid-index":

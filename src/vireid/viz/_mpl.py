@@ -1,14 +1,16 @@
-"""Headless matplotlib and saving, through the shared style (:mod:`vireid.viz.style`)."""
+"""Headless matplotlib and the one way a picture is saved: through the shared style
+(:mod:`vireid.viz.style`) and the output policy (:func:`picture_out`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from vireid.viz.style import pyplot, save
+from vireid.viz.style import picture_out, pyplot, save
 
-__all__ = ["pyplot", "save_figure"]
+__all__ = ["picture_out", "pyplot", "save_figure"]
 
 
 def save_figure(fig, path: str | Path, dpi: int = 120) -> Path:
-    """Save a figure atomically in the format of ``path``'s suffix (png, pdf or svg) and close it."""
+    """Save a figure atomically in the format its suffix names (PNG, PDF or SVG), marked as
+    vireid's picture in its metadata, and close it."""
     return save(fig, path, dpi=dpi)

@@ -196,7 +196,7 @@ def overlay_heatmap(image: np.ndarray, heat: np.ndarray, alpha: float = 0.5, cma
 def attention_figure(
     image: np.ndarray, maps: dict[str, np.ndarray], out: str | Path, *, alpha: float = 0.5, title: str | None = None
 ) -> Path:
-    """The input image followed by one overlay per map; saved as PNG."""
+    """The input image followed by one overlay per map, saved as a picture (:func:`save_figure`)."""
     if not maps:
         raise VireidError("no attention maps to draw")
     plt = pyplot()
@@ -226,15 +226,13 @@ def attention_picture(
     """Attention overlays of one image for a :class:`vireid.inference.InferenceModel` (or a ReIDModel
     plus an already preprocessed (1, 3, H, W) tensor)."""
     from vireid.data.transforms import IMAGENET_MEAN, IMAGENET_STD
-    from vireid.utils.paths import check_output
+    from vireid.utils.outputs import PICTURE, check_file, reading
 
-    check_output(
-        out,
-        {
-            "checkpoint": getattr(model, "source", None),
-            "image": image if isinstance(image, (str, os.PathLike)) else None,
-        },
-    )
+    inputs = {
+        "checkpoint": getattr(model, "source", None),
+        "image": image if isinstance(image, (str, os.PathLike)) else None,
+    }
+    check_file(out, PICTURE, inputs=inputs)  # before any work
     if hasattr(model, "preprocess"):
         batch = model.preprocess(image)[:1]
         net, device = model.model, model.device
@@ -245,4 +243,5 @@ def attention_picture(
     mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
     std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
     shown = ((batch[0].cpu() * std + mean).clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
-    return attention_figure(shown, maps, out, alpha=alpha, title=f"{type(net).__name__}, {modality}")
+    with reading(inputs):
+        return attention_figure(shown, maps, out, alpha=alpha, title=f"{type(net).__name__}, {modality}")

@@ -148,10 +148,10 @@ def read_metrics_json(path: str | os.PathLike) -> dict:
 
 def cmc_picture(metrics: str | os.PathLike, out: str | os.PathLike, *, title: str | None = None) -> Path:
     """``vireid visualize cmc``: the CMC curves of a ``metrics.json`` (one line per direction)."""
-    from vireid.utils.paths import check_output
-    from vireid.viz.style import picture_format, save
+    from vireid.utils.outputs import reading
+    from vireid.viz.style import picture_out, save
 
-    check_output(out, {"metrics file": metrics})
-    picture_format(out)
+    with reading({"metrics file": metrics}):
+        picture_out(out)  # before any work
     panel = metrics_panel(read_metrics_json(metrics), title=title or f"CMC: {Path(metrics).parent.name or 'run'}")
     return save(cmc_figure([panel]), out)

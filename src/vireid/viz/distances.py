@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from vireid.errors import ShapeError
-from vireid.viz._mpl import pyplot, save_figure
+from vireid.viz._mpl import picture_out, pyplot, save_figure
 from vireid.viz.style import BAD, GOOD, styled
 
 
@@ -44,6 +44,7 @@ def distance_histogram_figure(
     bins: int = 60,
     title: str | None = None,
 ) -> Path:
+    picture_out(out)  # before any work
     parts = pair_distances(feats, pids, modalities)
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.5), sharex=True)

@@ -18,7 +18,7 @@ from PIL import Image, ImageOps
 
 from vireid.data.records import Record
 from vireid.errors import ShapeError
-from vireid.viz._mpl import pyplot, save_figure
+from vireid.viz._mpl import picture_out, pyplot, save_figure
 from vireid.viz.style import BAD, GOOD, styled
 
 _DISTANCE_NAMES = {
@@ -96,10 +96,11 @@ def rank_list_figure(
     metric: str = "inner",
     rerank: bool = False,
 ) -> Path:
-    """Draw rank lists for ``query_indices`` (default: the first 5 queries) and save a PNG.
+    """Draw rank lists for ``query_indices`` (default: the first 5 queries) and save the picture.
 
     ``distmat`` (smaller = closer) is the ``metric`` distance, re-ranked if ``rerank``; the number
     under each image is its score in :data:`SCORES`' form, and a caption names it."""
+    picture_out(out)  # before any work
     distmat = np.asarray(distmat)
     if distmat.shape != (len(query_paths), len(gallery_paths)):
         raise ShapeError(
@@ -159,6 +160,7 @@ def protocol_rank_figure(
     """
     from vireid.evaluation.protocols import get_protocol
 
+    picture_out(out)  # before any work
     keep = get_protocol(protocol).keep(
         [r.pid for r in query], [r.camid for r in query], [r.pid for r in gallery], [r.camid for r in gallery]
     )

@@ -10,7 +10,9 @@ Pictures are meant for papers:
   :data:`SEQUENTIAL` is perceptually uniform and colour-blind safe (viridis).
 * **Vector output.** :func:`save` writes PDF, SVG or PNG, chosen by the file's suffix; PDF and
   SVG keep their text as text (TrueType in PDF, ``svg.fonttype: none``), so it stays editable
-  and searchable.  Every file is written atomically (:func:`vireid.utils.io.atomic_write`).
+  and searchable.  Every file is written atomically (:func:`vireid.utils.io.atomic_write`),
+  marked as vireid's picture in its metadata, where the output policy allows
+  (:mod:`vireid.utils.outputs`).
 * **Labels.** Every axis names its quantity and its unit ("Rank-1 (%)", "epoch"); a test reads
   them back from each figure object.
 
@@ -142,27 +144,37 @@ def picture_format(path: str | Path) -> str:
     return fmt
 
 
-def render(fig, fmt: str, dpi: int = PNG_DPI) -> bytes:
+def render(fig, fmt: str, dpi: int = PNG_DPI, metadata: dict[str, str] | None = None) -> bytes:
     """The figure's bytes in ``fmt`` (its text kept as text in PDF and SVG); the figure stays open."""
     if fmt not in FORMATS:
         raise VireidError(f"unknown picture format {fmt!r}; expected one of {', '.join(FORMATS)}")
     buf = io.BytesIO()
-    meta = {"Creator": "vireid"} if fmt in ("pdf", "svg") else {"Software": "vireid"}
     with pyplot().rc_context({k: v for k, v in RC.items() if k.startswith(("svg.", "pdf.", "ps.", "savefig."))}):
-        fig.savefig(buf, format=fmt, dpi=dpi, metadata=meta)
+        fig.savefig(buf, format=fmt, dpi=dpi, metadata=metadata)
     return buf.getvalue()
 
 
-def save(fig, path: str | Path, *, dpi: int = PNG_DPI, close: bool = True) -> Path:
-    """Write ``fig`` to ``path`` atomically, in the format of its suffix (pdf, svg or png)."""
-    from vireid.utils.io import atomic_write
+def picture_out(path: str | Path) -> Path:
+    """``path`` checked as a picture output (:func:`vireid.utils.outputs.check_file`: a ``.png``,
+    ``.pdf`` or ``.svg`` path vireid may write) -- every figure function asks before it draws."""
+    from vireid.utils.outputs import PICTURE, check_file
 
-    path = Path(path)
-    data = render(fig, picture_format(path), dpi)
-    if close:
-        pyplot().close(fig)
-    with atomic_write(path, "wb") as fh:
-        fh.write(data)
+    return check_file(path, PICTURE)
+
+
+def save(fig, path: str | Path, *, dpi: int = PNG_DPI, close: bool = True) -> Path:
+    """Write ``fig`` to ``path`` atomically, in the format of its suffix (pdf, svg or png), marked
+    as vireid's picture in its metadata; the output policy decides whether ``path`` may be written."""
+    from vireid.utils.io import atomic_write_bytes
+    from vireid.utils.outputs import PICTURE, picture_metadata
+
+    try:
+        path = picture_out(path)
+        data = render(fig, picture_format(path), dpi, metadata=picture_metadata(path))
+    finally:
+        if close:
+            pyplot().close(fig)
+    atomic_write_bytes(path, data, kind=PICTURE)
     return path
 
 

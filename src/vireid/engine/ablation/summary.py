@@ -89,8 +89,9 @@ def summary_json(rows: Sequence[dict[str, Any]], **about: Any) -> dict[str, Any]
 
 def write_summary(path: str | Path, rows: Sequence[dict[str, Any]], **about: Any) -> Path:
     from vireid.utils.io import atomic_write_json
+    from vireid.utils.outputs import ABLATION_SUMMARY
 
-    atomic_write_json(path, summary_json(rows, **about))
+    atomic_write_json(path, summary_json(rows, **about), kind=ABLATION_SUMMARY)
     return Path(path)
 
 
