@@ -66,7 +66,7 @@ def earlier_pictures(out: Path) -> list[str]:
         return []
     try:
         data = json.loads((out / "results.json").read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return []
     names = {f"{p}.{f}" for p in PICTURES for f in FORMATS}
     listed = data.get("files", {}) if isinstance(data, dict) else {}
@@ -133,6 +133,8 @@ def build_report(
     check_report_folder(out, [Path(p) for p in paths], formats)
     runs = [load_run(p) for p in paths]
     rows, shared = group_runs(runs, group_by, columns)
+    if labels is not None and any(not str(x).strip() for x in labels):
+        raise VireidError("--labels: a row name is empty")
     if labels is not None and len(labels) != len(rows):
         raise VireidError(f"--labels: {len(labels)} given for {len(rows)} rows ({', '.join(r.label for r in rows)})")
     names = list(labels) if labels is not None else short_labels(rows)

@@ -27,7 +27,7 @@ from typing import Any, Sequence
 from vireid.errors import VireidError
 from vireid.evaluation.protocols import PAPER_SUFFIX
 from vireid.report.runs import RunRecord, flatten
-from vireid.report.settings import SCORES, Setting, run_settings
+from vireid.report.settings import SCORES, Setting, expected_directions, run_settings
 
 ALIASES = {"seed": "train.seed", "trial": "data.trial"}
 DEFAULT_GROUP_BY = ("seed", "trial")
@@ -105,7 +105,7 @@ def synth_params(run: RunRecord) -> dict[str, Any] | None:
         if not path.is_file() or path.stat().st_size > 16 * 2**20:
             return None
         params = json.loads(path.read_text()).get("params")
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError, RecursionError):
         return None
     return params if isinstance(params, dict) else None
 
@@ -182,7 +182,13 @@ def group_runs(
     varying = sorted({k for a in keys for k in a if any(a.get(k) != b.get(k) for b in keys)})
     filled: dict[str, tuple[str, RunRecord]] = {}
     for r in runs:
-        for st in run_settings(r.metrics, r.config, columns):
+        found = run_settings(r.metrics, r.config, columns)
+        if not found:
+            raise VireidError(
+                f"{r.metrics_file}: fills no column of a {r.metrics['protocol']} table (its directions: "
+                f"{', '.join(r.metrics['directions'])}; expected {', '.join(expected_directions(r.metrics, columns))})"
+            )
+        for st in found:
             direction, first = filled.setdefault(st.key, (st.direction, r))
             if direction != st.direction:
                 raise VireidError(

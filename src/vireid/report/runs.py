@@ -10,7 +10,6 @@ the training log is the ``metrics.jsonl`` beside that ``config.yaml``.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,6 @@ from typing import Any
 from vireid.errors import VireidError
 
 METRICS_FILE, CONFIG_FILE, LOG_FILE = "metrics.json", "config.yaml", "metrics.jsonl"
-MAX_METRICS_BYTES = 64 * 2**20  # a metrics.json is a few kB; refuse to read anything huge
 
 
 @dataclass(frozen=True)
@@ -36,27 +34,10 @@ class RunRecord:
 
 
 def _read_metrics(path: Path) -> dict[str, Any]:
-    try:
-        size = path.stat().st_size
-        if size > MAX_METRICS_BYTES:
-            raise VireidError(f"{path}: {size} bytes; not a vireid metrics.json (refused above {MAX_METRICS_BYTES})")
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise VireidError(f"{path}: not found") from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise VireidError(f"{path}: not a readable JSON file ({exc})") from None
-    directions = data.get("directions") if isinstance(data, dict) else None
-    if not isinstance(directions, dict) or not directions or not isinstance(data.get("protocol"), str):
-        raise VireidError(f"{path}: not a vireid metrics.json (it needs 'protocol' and 'directions')")
+    from vireid.evaluation.summary_file import read_metrics_json
     from vireid.report.settings import SCORES
 
-    for name, d in directions.items():
-        if not isinstance(d, dict) or not isinstance(d.get("mean"), dict):
-            raise VireidError(f"{path}: direction {name!r} has no 'mean' scores")
-        missing = [m for m, _ in SCORES if not isinstance(d["mean"].get(m), (int, float))]
-        if missing:
-            raise VireidError(f"{path}: direction {name!r} has no {', '.join(missing)} in its 'mean'")
-    return data
+    return read_metrics_json(path, scores=[m for m, _ in SCORES])
 
 
 def _metrics_file(arg: Path) -> Path:
@@ -84,6 +65,8 @@ def load_run(arg: str | os.PathLike) -> RunRecord:
     metrics = _read_metrics(metrics_file)
     folder = metrics_file.parent
     config_file = next((p / CONFIG_FILE for p in (folder, folder.parent) if (p / CONFIG_FILE).is_file()), None)
+    if "config" in metrics and not isinstance(metrics["config"], dict):
+        raise VireidError(f"{metrics_file}: its 'config' is not a mapping of settings (vireid test records one)")
     if isinstance(metrics.get("config"), dict):
         config = to_dict(from_dict(metrics["config"], source=f"{metrics_file} (its 'config')"))
         source = f"{metrics_file} (config)"

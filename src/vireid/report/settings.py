@@ -92,5 +92,16 @@ def run_settings(metrics: Mapping[str, Any], cfg: Mapping[str, Any], columns: st
     return [Setting(d, d.replace("_", " "), d, i) for i, d in enumerate(directions)]
 
 
+def expected_directions(metrics: Mapping[str, Any], columns: str = "paper") -> list[str]:
+    """The directions a table of ``metrics``' protocol takes its columns from (for messages)."""
+    protocol = metrics.get("protocol")
+    if protocol == "sysu":
+        return ["infrared_to_visible"]
+    if protocol in _FIXED:
+        recorded = metrics.get("paper_columns") if isinstance(metrics.get("paper_columns"), dict) else {}
+        return [recorded.get(c, c) if columns == "paper" else c for c in _FIXED[protocol]]
+    return ["any"]
+
+
 def dataset_title(protocol: str) -> str:
     return DATASET_NAMES.get(protocol, f"protocol {protocol}")

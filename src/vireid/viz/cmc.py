@@ -10,7 +10,6 @@ line per method (published values as hollow markers).
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,17 +132,10 @@ def _draw(ax, panel: Panel) -> None:
 
 
 def read_metrics_json(path: str | os.PathLike) -> dict:
-    """A ``metrics.json`` (from ``vireid train``, ``test`` or ``evaluate``), refused with one line if it is not one."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise VireidError(f"{path}: not found") from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise VireidError(f"{path}: not a readable JSON file ({exc})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("directions"), dict):
-        raise VireidError(f"{path}: not a vireid metrics.json (no 'directions')")
-    return data
+    """A ``metrics.json`` (from ``vireid train`` or ``test``), refused with one line if it is not one."""
+    from vireid.evaluation.summary_file import read_metrics_json as read
+
+    return read(path)
 
 
 def cmc_picture(metrics: str | os.PathLike, out: str | os.PathLike, *, title: str | None = None) -> Path:

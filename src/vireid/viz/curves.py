@@ -61,7 +61,7 @@ def read_log(path: str | os.PathLike, *, max_bytes: int = 512 * 2**20) -> list[d
         for line in fh:
             try:
                 rec = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):
                 continue
             if isinstance(rec, dict) and isinstance(rec.get("step"), (int, float)):
                 records.append(rec)
