@@ -127,13 +127,16 @@ def test_forest_of_the_results_file_names_the_alternatives(monkeypatch, tmp_path
         "no expansion", "DEE-1D", "T-MHEE", "CM-ATM", "SS-DEC (+ InfoNCE)", "MFA off", "MFA from the previous stage",
         "2 stage-4 blocks", "3 stage-4 blocks", "48x24 input", "96x48 input *", "O.F.", "O.W.", "O.F. + O.W.",
     ]  # fmt: skip
-    headers = [t.get_text() for t in fig.texts if t is not fig._suptitle]
+    headers = [t.get_text().replace("\n", " ") for t in fig.texts if t is not fig._suptitle]  # wrapped
     assert headers == [
         f"{q} (vs {ref})"
         for q, ref in zip(
             QUESTIONS.values(), ["DEE", "MFA from stage 0", "1 stage-4 block", "64x32 input", "SVDO off"], strict=True
         )
     ]
+    from vireid.viz.forest import HEADER_CHARS  # a long question is wrapped, never run into the next panel
+
+    assert max(len(ln) for t in fig.texts if t is not fig._suptitle for ln in t.get_text().split("\n")) <= HEADER_CHARS
 
 
 def test_base_config_loads_the_pretraining_stand_in():

@@ -171,7 +171,7 @@ def curves_figure(series: Sequence[Series], *, title: str | None = None, width: 
                 ax.set_title(f"periodic evaluation: {'Rank-1' if key == 'eval/rank1' else key.split('/', 1)[1]}")
             ax.set_ylabel(EVAL_LABEL)
             if one:
-                ax.legend(loc="lower right")
+                ax.legend(loc="best")  # the scores may rise or fall: the corner with the fewest points
         if "lr" in ax_of:
             ax = ax_of["lr"]
             for i, s in enumerate(series if not one else series[:1]):

@@ -39,11 +39,25 @@ class Group:
         return self.title + (f" (vs {self.reference})" if self.reference else "")
 
 
+#: characters of a question's header per line: it spans the first panel and its numbers (half a
+#: page, or one column), and is wrapped so that it never runs into the next panel
+HEADER_CHARS = 52
+
+
+def _header_lines(g: Group) -> list[str]:
+    import textwrap
+
+    return textwrap.wrap(g.header(), HEADER_CHARS) or [""]
+
+
 def _layout(groups: Sequence[Group]) -> tuple[list[tuple[float, Group]], list[tuple[float, Line]]]:
-    """y of each group header and each line, top to bottom (a header, then its lines)."""
+    """y of each group header (the middle of its lines of text) and each line, top to bottom (a
+    header, then its lines)."""
     headers, lines, y = [], [], 0.0
     for g in groups:
-        headers.append((y, g))
+        extra = len(_header_lines(g)) - 1
+        headers.append((y - 0.5 * extra, g))
+        y -= extra
         for ln in g.lines:
             y -= 1.0
             lines.append((y, ln))
@@ -67,7 +81,7 @@ def forest_figure(
     if any([[ln.label for ln in g.lines] for g in groups] != shape for _, groups in panels):
         raise VireidError("forest plot: every panel must hold the same lines")
     headers, lines = _layout(panels[0][1])
-    n_rows = len(lines) + len(headers)
+    n_rows = len(lines) + sum(len(_header_lines(g)) for _, g in headers)
     width = COLUMN_WIDTH if len(panels) == 1 else PAGE_WIDTH
     with context() as plt:
         from matplotlib.transforms import blended_transform_factory
@@ -118,7 +132,8 @@ def forest_figure(
         # over the axes, and outside the layout (its row holds nothing else)
         where = blended_transform_factory(fig.transFigure, first.transData)
         for y, g in headers:
-            header = fig.text(0.005, y, g.header(), transform=where, ha="left", va="center", fontweight="bold")
+            text = "\n".join(_header_lines(g))
+            header = fig.text(0.005, y, text, transform=where, ha="left", va="center", fontweight="bold")
             header.set_in_layout(False)
         from matplotlib.lines import Line2D
 
