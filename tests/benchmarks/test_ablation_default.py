@@ -118,7 +118,7 @@ def test_forest_of_the_results_file_names_the_alternatives(monkeypatch, tmp_path
     from vireid.engine.ablation import load_summary, plot
 
     figs = []
-    monkeypatch.setattr(style, "save", lambda fig, out, **kw: figs.append(fig) or out)
+    monkeypatch.setattr(style, "save_picture", lambda fig, out, **kw: figs.append(fig) or out)
     rows, _ = load_summary(SUMMARY)
     plot(rows, tmp_path / "a.png")
     fig = figs[0]

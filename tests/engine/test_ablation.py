@@ -215,7 +215,7 @@ def test_std_only_with_two_seeds_or_more(tmp_path, monkeypatch):
     figs = []
     import vireid.viz.style as style
 
-    monkeypatch.setattr(style, "save", lambda fig, out, **kw: figs.append(fig) or out)
+    monkeypatch.setattr(style, "save_picture", lambda fig, out, **kw: figs.append(fig) or out)
     plot(one, tmp_path / "one.png")
     plot(two, tmp_path / "two.png")
     segments = [

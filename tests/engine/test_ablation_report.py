@@ -110,7 +110,7 @@ def test_plot_is_a_forest_of_the_paired_differences(tmp_path, monkeypatch):
     from vireid.engine.ablation import GridLabels
 
     figs = []
-    monkeypatch.setattr(style, "save", lambda fig, out, **kw: figs.append(fig) or out)
+    monkeypatch.setattr(style, "save_picture", lambda fig, out, **kw: figs.append(fig) or out)
     labels = GridLabels(
         titles={EXP: "Which module replaces DEE?"},
         values={EXP: {"dee": "DEE", "tmhee": "T-MHEE", "cmatm": "CM-ATM"}, DEPTH: {"1": "depth 1", "3": "depth 3"}},

@@ -245,7 +245,7 @@ def test_picture_texts_units_palette_and_size(name, tmp_path, monkeypatch):
 @pytest.mark.parametrize("fmt, magic", [("pdf", b"%PDF"), ("svg", b"<?xml"), ("png", b"\x89PNG")])
 def test_save_writes_each_format_with_its_text_kept(fmt, magic, tmp_path, monkeypatch):
     fig = cmc(tmp_path, monkeypatch)
-    path = style.save(fig, tmp_path / f"cmc.{fmt}")
+    path = style.save_picture(fig, tmp_path / f"cmc.{fmt}")
     data = path.read_bytes()
     assert data.startswith(magic)
     if fmt == "svg":
@@ -258,7 +258,7 @@ def test_save_writes_each_format_with_its_text_kept(fmt, magic, tmp_path, monkey
 def test_save_refuses_other_formats(tmp_path, monkeypatch):
     fig = cmc(tmp_path, monkeypatch)
     with pytest.raises(VireidError, match=r"names a picture \(.png, .pdf or .svg\), not a .jpg file"):
-        style.save(fig, tmp_path / "cmc.jpg")
+        style.save_picture(fig, tmp_path / "cmc.jpg")
     assert not list(tmp_path.iterdir())
 
 

@@ -65,7 +65,7 @@ def earlier_pictures(out: Path) -> list[str]:
     if written_kind(out / "results.json") != REPORT_RESULTS.id:
         return []
     try:
-        data = json.loads((out / "results.json").read_text())
+        data = json.loads((out / "results.json").read_text(encoding="utf-8"))
     except (OSError, ValueError, RecursionError):
         return []
     names = {f"{p}.{f}" for p in PICTURES for f in FORMATS}

@@ -104,7 +104,7 @@ def synth_params(run: RunRecord) -> dict[str, Any] | None:
     try:
         if not path.is_file() or path.stat().st_size > 16 * 2**20:
             return None
-        params = json.loads(path.read_text()).get("params")
+        params = json.loads(path.read_text(encoding="utf-8")).get("params")
     except (OSError, ValueError, AttributeError, RecursionError):
         return None
     return params if isinstance(params, dict) else None

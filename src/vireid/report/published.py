@@ -45,7 +45,7 @@ class Published:
 def load_published(path: Path = PUBLISHED_FILE) -> tuple[Published, ...]:
     """Every entry of the data file, checked."""
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise VireidError(f"{path}: cannot read the published results ({exc})") from None
     sources = data.get("sources") if isinstance(data, dict) else None

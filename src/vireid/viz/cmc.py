@@ -141,9 +141,9 @@ def read_metrics_json(path: str | os.PathLike) -> dict:
 def cmc_picture(metrics: str | os.PathLike, out: str | os.PathLike, *, title: str | None = None) -> Path:
     """``vireid visualize cmc``: the CMC curves of a ``metrics.json`` (one line per direction)."""
     from vireid.utils.outputs import reading
-    from vireid.viz.style import picture_out, save
+    from vireid.viz.style import picture_out, save_picture
 
     with reading({"metrics file": metrics}):
         picture_out(out)  # before any work
     panel = metrics_panel(read_metrics_json(metrics), title=title or f"CMC: {Path(metrics).parent.name or 'run'}")
-    return save(cmc_figure([panel]), out)
+    return save_picture(cmc_figure([panel]), out)

@@ -194,9 +194,9 @@ def curves_figure(series: Sequence[Series], *, title: str | None = None, width: 
 def curves_picture(log: str | os.PathLike, out: str | os.PathLike, *, title: str | None = None) -> Path:
     """``vireid visualize curves``: the training curves of one ``metrics.jsonl``."""
     from vireid.utils.outputs import reading
-    from vireid.viz.style import picture_out, save
+    from vireid.viz.style import picture_out, save_picture
 
     with reading({"training log": log}):
         picture_out(out)  # before any work
     label = Path(log).resolve().parent.name or "run"
-    return save(curves_figure([Series(label, (tuple(read_log(log)),))], title=title), out)
+    return save_picture(curves_figure([Series(label, (tuple(read_log(log)),))], title=title), out)

@@ -34,9 +34,9 @@ def write_run_pictures(
         jobs.append(("curves", CURVES_FILE, lambda: _curves(log_file, name)))
     for key, file, make in jobs:
         try:
-            from vireid.viz.style import save
+            from vireid.viz.style import save_picture
 
-            written[key] = save(make(), folder / file)
+            written[key] = save_picture(make(), folder / file)
         except Exception as exc:  # a picture never fails the run (its metrics are written already)
             log(f"{file} not written: {exc}")
     return written

@@ -8,7 +8,7 @@ Pictures are meant for papers:
 * **Colours.** :data:`PALETTE` is Okabe & Ito's colour-blind-safe set ("Color Universal Design",
   2008); lines also differ by marker (:data:`MARKERS`), so the picture reads in grey too.
   :data:`SEQUENTIAL` is perceptually uniform and colour-blind safe (viridis).
-* **Vector output.** :func:`save` writes PDF, SVG or PNG, chosen by the file's suffix; PDF and
+* **Vector output.** :func:`save_picture` writes PDF, SVG or PNG, chosen by the file's suffix; PDF and
   SVG keep their text as text (TrueType in PDF, ``svg.fonttype: none``), so it stays editable
   and searchable.  Every file is written atomically (:func:`vireid.utils.io.atomic_write`),
   marked as vireid's picture in its metadata, where the output policy allows
@@ -17,7 +17,7 @@ Pictures are meant for papers:
   them back from each figure object.
 
 Figure builders draw inside :func:`context` (matplotlib reads most settings when an artist is
-created) and return the figure; :func:`save` writes it.  matplotlib is the ``[viz]`` extra.
+created) and return the figure; :func:`save_picture` writes it.  matplotlib is the ``[viz]`` extra.
 """
 
 from __future__ import annotations
@@ -162,7 +162,7 @@ def picture_out(path: str | Path) -> Path:
     return check_file(path, PICTURE)
 
 
-def save(fig, path: str | Path, *, dpi: int = PNG_DPI, close: bool = True) -> Path:
+def save_picture(fig, path: str | Path, *, dpi: int = PNG_DPI, close: bool = True) -> Path:
     """Write ``fig`` to ``path`` atomically, in the format of its suffix (pdf, svg or png), marked
     as vireid's picture in its metadata; the output policy decides whether ``path`` may be written."""
     from vireid.utils.io import atomic_write_bytes
@@ -181,6 +181,6 @@ def save(fig, path: str | Path, *, dpi: int = PNG_DPI, close: bool = True) -> Pa
 def save_all(fig, paths: Sequence[str | Path], *, dpi: int = PNG_DPI) -> list[Path]:
     """Write one figure in several formats (e.g. ``cmc.pdf`` and ``cmc.png``), then close it."""
     try:
-        return [save(fig, p, dpi=dpi, close=False) for p in paths]
+        return [save_picture(fig, p, dpi=dpi, close=False) for p in paths]
     finally:
         pyplot().close(fig)

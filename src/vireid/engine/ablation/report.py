@@ -167,7 +167,7 @@ def plot(rows: Sequence[dict[str, Any]], out: Path) -> Path:
     .summary.label_rows`) are named by their grid values."""
     from vireid.engine.ablation.summary import forest_groups, label_rows
     from vireid.viz.forest import forest_figure
-    from vireid.viz.style import save
+    from vireid.viz.style import save_picture
 
     if rows and "label" not in rows[0]:
         rows = label_rows(rows)
@@ -180,4 +180,4 @@ def plot(rows: Sequence[dict[str, Any]], out: Path) -> Path:
         confidence=conf,
         title=f"Paired difference to the reference, {n} seed{'s' if seeds != [1] else ''} per line",
     )
-    return save(fig, out)
+    return save_picture(fig, out)

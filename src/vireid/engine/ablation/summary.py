@@ -99,7 +99,7 @@ def load_summary(path: str | Path) -> tuple[list[dict[str, Any]], dict[str, Any]
     """The rows of a summary file (paired differences as :class:`PairedDiff`) and its other fields."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise VireidError(f"{path}: not a readable ablation summary ({exc})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("rows"), list):
