@@ -26,6 +26,7 @@ BLOCK_BYTES = 64 << 20  # gallery bytes per block at least 65536 rows (fewer blo
 GROW = 3  # each block after the first is GROW times the rows scanned before it (until the full size)
 READ_BYTES = 64 << 20  # float32 bytes per block read from disk (the float32 scan of a FeatsFile)
 CAP = 4096  # candidates per query above which it is searched in float64 instead
+SMALL = 1 << 22  # multiply-adds (or values read) below which a step runs on one thread
 _INF = float("inf")
 
 
@@ -244,7 +245,7 @@ def _scan(
             z = min(nq, a + m)
             out = buf[: (z - a) * b].view(z - a, b)
             t1 = time.perf_counter()
-            with _threads(threads):
+            with _threads(threads if (z - a) * b * d >= SMALL else 1):  # small: no thread wake-ups
                 if bf16:
                     bf16_product(qs[a:z], source, out)
                 else:
@@ -258,7 +259,7 @@ def _scan(
                 parts.append((rr + a, cc, r[rr, cc]))
             else:
                 view = out.view(torch.int16) if bf16 else out
-                with _threads(threads if out.numel() >= 1 << 20 else 1):  # small: no thread wake-ups
+                with _threads(threads if out.numel() >= SMALL else 1):
                     cmax = _chunk_max(view)
                 rr, cc, v = _select(view, tq[a:z], cmax)
                 parts.append((rr + a, cc, (v.view(torch.bfloat16) if bf16 else v).double()))
