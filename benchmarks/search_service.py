@@ -10,7 +10,7 @@ Per shape, in one process, in paired rounds (round r starts with method r mod 2)
   measured in the same rounds: one read of the bf16 copy (the faster of a bf16 sum and an int16
   max over it), the least any scan of it can cost;
 * **peak memory**: RSS of a child process per method that loads the array (``np.load``), builds and
-  searches one batch (``ru_maxrss`` above the RSS after imports, and the RSS it holds at the end);
+  searches one batch (peak ``VmHWM`` above the RSS after imports, and the RSS it holds at the end);
   also vireid reading a saved index folder, in memory and with ``mmap=True``;
 * **exactness**: every method's top-k against the float64 ranking (:func:`float64_topk`).
 """
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -95,7 +94,12 @@ def float64_topk(qry: torch.Tensor, gal: torch.Tensor, k: int, block: int = 3276
     for r in range(len(q64)):
         tau = float(best_s[r, k - 1]) - 1e-9
         if float(best_s[r, -1]) >= tau and keep < gal.shape[0]:  # more near-ties than kept: all rows
-            cand = ((q64[r] @ gal.double().T) >= tau).nonzero().flatten()
+            cand = torch.cat(
+                [
+                    ((gal[a : a + block].double() @ q64[r]) >= tau).nonzero().flatten() + a
+                    for a in range(0, len(gal), block)
+                ]
+            )
         else:
             cand = best_i[r][best_s[r] >= tau].sort().values
         exact = (gal[cand].double() * q64[r]).sum(1)
@@ -190,9 +194,11 @@ def paired(ref: list, other: list) -> tuple[float, float, float]:
 
 
 # -- peak memory, one child process per method ---------------------------------------------------
-def rss_mib() -> float:
+def rss_mib(key: str = "VmRSS") -> float:
+    """This process's resident memory (``VmHWM``: its peak since exec -- unlike ``ru_maxrss``,
+    which a child inherits from the parent it was forked from)."""
     for line in open("/proc/self/status"):
-        if line.startswith("VmRSS:"):
+        if line.startswith(key + ":"):
             return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -215,7 +221,7 @@ def child(method: str, folder: str, k: int) -> dict:
         index = GalleryIndex.load(folder_p / "index", mmap=method == "vireid load mmap", scan="auto")
         loaded = base
         search_vireid(index, qry, k)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = rss_mib("VmHWM")
     return {"base": base, "loaded": loaded - base, "peak": peak - base, "held": rss_mib() - base}
 
 

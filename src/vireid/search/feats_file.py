@@ -103,7 +103,6 @@ class FeatsFile:
         self.dtype = torch.float32
         self._fd = os.open(header.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
         self._lock = threading.Lock()  # only where os.preadv is missing (seek + read)
-        self._buf: Tensor | None = None
 
     def __len__(self) -> int:
         return self.shape[0]
@@ -133,13 +132,10 @@ class FeatsFile:
             done += got
 
     def rows(self, a: int, b: int, out: Tensor | None = None) -> Tensor:
-        """Rows ``a:b`` as a float32 (b - a, D) tensor (into ``out`` if given, else a buffer reused
-        by the next call)."""
+        """Rows ``a:b`` as a float32 (b - a, D) tensor, read into ``out`` (contiguous) if given.
+        Positional reads: threads may read one file at once."""
         d = self.shape[1]
-        if out is None:
-            if self._buf is None or self._buf.shape[0] < b - a:
-                self._buf = torch.empty(b - a, d)
-            out = self._buf[: b - a]
+        out = torch.empty(b - a, d) if out is None else out
         self._read(memoryview(out.numpy()).cast("B"), self.header.offset + a * d * 4)
         return out
 

@@ -94,8 +94,10 @@ class GalleryIndex:
             raise ShapeError(f"gallery features {tuple(self.feats.shape)} do not match {len(self.entries)} entries")
         if self.feats.shape[0] == 0:
             raise VireidError("the gallery is empty: nothing to index")
-        if not on_disk and (self.feats.dtype != torch.float32 or not self.feats.is_contiguous()):
-            self.feats = self.feats.detach().float().contiguous()
+        if not on_disk and (
+            self.feats.dtype != torch.float32 or not self.feats.is_contiguous() or self.feats.device.type != "cpu"
+        ):
+            self.feats = self.feats.detach().float().cpu().contiguous()
         n, d = self.feats.shape
         source, feats = (self.feats if on_disk else self._source), self.feats
         if source is None:

@@ -30,8 +30,11 @@ SMALL = 1 << 22  # multiply-adds (or values read) below which a step runs on one
 _INF = float("inf")
 
 
-def _rows(gallery, a: int, b: int) -> Tensor:
-    return gallery[a:b] if isinstance(gallery, Tensor) else gallery.rows(a, b)
+def _rows(gallery, a: int, b: int, out: Tensor | None = None) -> Tensor:
+    """Rows ``a:b`` of a tensor (a view) or of a FeatsFile (read, into ``out`` if given)."""
+    return (
+        gallery[a:b] if isinstance(gallery, Tensor) else gallery.rows(a, b, out=None if out is None else out[: b - a])
+    )
 
 
 def _round_down(x: Tensor, dtype: torch.dtype) -> Tensor:
@@ -161,9 +164,15 @@ def _threads(n: int):
 
 def block_rows(nq: int, d: int, bf16: bool, on_disk: bool = False) -> int:
     """Gallery rows per block for ``nq`` queries: a tile of at most :data:`TILE` scores and a block
-    of 65536 rows or :data:`BLOCK_BYTES` (at most :data:`READ_BYTES` read from disk), a multiple of CHUNK."""
+    of 65536 rows or :data:`BLOCK_BYTES` for a matrix product (at most :data:`READ_BYTES` read from
+    disk; any size for one query), a multiple of CHUNK."""
     row_bytes = (d + 2) * 2 if bf16 else d * 4
-    cap = READ_BYTES // row_bytes if on_disk and not bf16 else max(65536, BLOCK_BYTES // row_bytes)
+    if on_disk and not bf16:
+        cap = READ_BYTES // row_bytes
+    elif nq == 1:  # a matrix-vector product streams any block as it is: fewest blocks, fewest barriers
+        cap = TILE
+    else:  # a matrix product may reorder its block
+        cap = max(65536, BLOCK_BYTES // row_bytes)
     return max(CHUNK, min(TILE // min(nq, QCHUNK), cap) // CHUNK * CHUNK)
 
 
@@ -201,7 +210,11 @@ def _scan(
     m = min(nq, QCHUNK)
     bmax = block or block_rows(nq, d, bf16, on_disk)
     first = min(bmax, -(-max(FIRST, 4 * k) // CHUNK) * CHUNK)
+    # one query: the rest of the gallery in one block after the first (a looser threshold costs a
+    # few more candidates; each further block costs a thread wake-up, slow on a busy machine)
+    grow = GROW if nq > 1 else n
     buf = torch.empty(m * min(bmax, n), dtype=dtype)
+    read = torch.empty(min(bmax, n), d) if on_disk and not bf16 else None  # float32 rows from disk
     best = torch.full((nq, k), -_INF, dtype=torch.float64)  # k largest lower bounds seen
     count = torch.zeros(nq, dtype=torch.long)
     over = torch.zeros(nq, dtype=torch.bool)
@@ -213,7 +226,7 @@ def _scan(
     clock["select"] += time.perf_counter() - t0
     while start < n:
         t0 = time.perf_counter()
-        b = min(n - start, first if start == 0 else min(bmax, max(first, GROW * start)))
+        b = min(n - start, first if start == 0 else min(bmax, max(first, grow * start)))
         low = best[:, -1]
         calibrated = calibrated or (start >= k and bool(torch.isfinite(low[~over]).all()))  # stays so
         calibrate = not calibrated
@@ -239,7 +252,7 @@ def _scan(
         changed = calibrate
         parts = []
         t1 = time.perf_counter()
-        source = prepared.data[start : start + b] if bf16 else _rows(gallery, start, start + b)
+        source = prepared.data[start : start + b] if bf16 else _rows(gallery, start, start + b, read)
         clock["scan"] += time.perf_counter() - t1
         for a in range(0, nq, m):
             z = min(nq, a + m)
