@@ -141,14 +141,19 @@ class FeatsFile:
 
     def take(self, idx: Tensor) -> Tensor:
         """Rows ``idx`` (any order, repeats allowed) as a new (len(idx), D) tensor; each run of
-        consecutive rows is one read."""
-        d = self.shape[1]
+        consecutive rows is one read, straight into the result."""
         uniq, inverse = torch.unique(idx, return_inverse=True)
-        got = torch.empty(len(uniq), d)
+        row = self.shape[1] * 4
+        got = torch.empty(len(uniq), self.shape[1])
+        view = memoryview(got.numpy()).cast("B")
         u = uniq.numpy()
         starts = np.flatnonzero(np.diff(u, prepend=-2) != 1)
-        for s, e in zip(starts, [*starts[1:], len(u)], strict=True):
-            self.rows(int(u[s]), int(u[s]) + int(e - s), out=got[s:e])
+        first = u[starts].tolist()
+        for s, e, r in zip(starts.tolist(), [*starts[1:].tolist(), len(u)], first, strict=True):
+            part, offset = view[s * row : e * row], self.header.offset + r * row
+            done = os.preadv(self._fd, [part], offset) if hasattr(os, "preadv") else 0
+            if done != len(part):  # a short read: finish it, or say the file was cut
+                self._read(part[done:], offset + done)
         return got[inverse]
 
     def read(self) -> Tensor:
