@@ -9,26 +9,24 @@ Per shape, in one process, in paired rounds (round r starts with method r mod 2)
 * **latency**: one query and 16 queries on the built indexes, with the **memory-bandwidth floor**
   measured in the same rounds: one read of the bf16 copy (the faster of a bf16 sum and an int16
   max over it), the least any scan of it can cost;
-* **peak memory**: RSS of a child process per method that loads the array (``np.load``), builds and
-  searches one batch (peak ``VmHWM`` above the RSS after imports, and the RSS it holds at the end);
+* **peak memory**: RSS of a child process per method (:mod:`benchmarks.search_memory`) that loads
+  the array (``np.load``), builds and searches one batch (its high-water mark above its RSS after
+  imports, and the RSS it holds at the end);
   also vireid reading a saved index folder, in memory and with ``mmap=True``;
 * **exactness**: every method's top-k against the float64 ranking (:func:`float64_topk`).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
+
+from benchmarks.search_memory import memory
 
 ROOT = Path(__file__).resolve().parent.parent
 # (name, gallery rows, dimension, k, kind, batch sizes); kind: "clustered" (20 views of an
@@ -193,58 +191,6 @@ def paired(ref: list, other: list) -> tuple[float, float, float]:
     return statistics.median(r), r[0], r[-1]
 
 
-# -- peak memory, one child process per method ---------------------------------------------------
-def rss_mib(key: str = "VmRSS") -> float:
-    """This process's resident memory (``VmHWM``: its peak since exec -- unlike ``ru_maxrss``,
-    which a child inherits from the parent it was forked from)."""
-    for line in open("/proc/self/status"):
-        if line.startswith(key + ":"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def child(method: str, folder: str, k: int) -> dict:
-    """Run in a fresh process: load, build, search one batch; RSS figures in MiB."""
-    import faiss  # noqa: F401 - both methods pay the same imports
-
-    from vireid.search import GalleryIndex
-
-    folder_p = Path(folder)
-    qry = torch.from_numpy(np.load(folder_p / "queries.npy"))
-    base = rss_mib()
-    if method in ("vireid", "faiss"):
-        gal = torch.from_numpy(np.load(folder_p / "gallery.npy"))
-        loaded = rss_mib()
-        index = METHODS[method][0](gal)
-        METHODS[method][1](index, qry, k)
-    else:
-        index = GalleryIndex.load(folder_p / "index", mmap=method == "vireid load mmap", scan="auto")
-        loaded = base
-        search_vireid(index, qry, k)
-    peak = rss_mib("VmHWM")
-    return {"base": base, "loaded": loaded - base, "peak": peak - base, "held": rss_mib() - base}
-
-
-def memory(gal: torch.Tensor, qry: torch.Tensor, k: int) -> dict:
-    """Peak and held RSS (MiB above the process after imports) per method, each in a child."""
-    from vireid.search import GalleryIndex
-
-    out = {}
-    with tempfile.TemporaryDirectory(dir=ROOT / "runs" if (ROOT / "runs").is_dir() else None) as tmp:
-        np.save(Path(tmp) / "gallery.npy", gal.numpy())
-        np.save(Path(tmp) / "queries.npy", qry.numpy())
-        entries = [{"path": "", "pid": 0, "camid": 0}] * len(gal)
-        GalleryIndex(gal, entries, modality="visible", scan="fp32").save(Path(tmp) / "index")
-        for method in ("faiss", "vireid", "vireid load", "vireid load mmap"):
-            cmd = [sys.executable, "-m", "benchmarks.search_service", "--child", method, tmp, str(k)]
-            done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env={**os.environ})
-            if done.returncode != 0:
-                out[method] = {"error": done.stderr.strip().splitlines()[-1:]}
-                continue
-            out[method] = json.loads(done.stdout.strip().splitlines()[-1])
-    return out
-
-
 def agreement(results: dict, ref: torch.Tensor) -> dict:
     """Per (method, batch): 'equal/queries' against the float64 ranking."""
     return {key: f"{int((idx == ref[: len(idx)]).all(1).sum())}/{len(idx)}" for key, idx in results.items()}
@@ -346,8 +292,3 @@ def run_case(name, n, d, k, kind, batches, rounds=3, lat_rounds=7, with_memory=T
     summary["exact"] = all(_ok(a) for (m, _), a in agree.items() if m == "vireid")
     summary["agree"] = agree
     return rows, summary
-
-
-if __name__ == "__main__":
-    if sys.argv[1:2] == ["--child"]:
-        print(json.dumps(child(sys.argv[2], sys.argv[3], int(sys.argv[4]))))

@@ -4,7 +4,8 @@ position instead, so a truncation is an error).
 
     python -m benchmarks.search_storage [--quick]
 
-On one saved index (200k x 2048 float32, 1.6 GB, in the page cache), in paired rounds:
+On one saved index (200k x 2048 float32, 1.6 GB, read once before: in the page cache as far as
+the machine's free memory allows), in paired rounds:
 
 * the whole file into memory (``GalleryIndex.load``'s read): :class:`FeatsFile` chunks of 512 KiB
   by ``preadv`` vs ``safetensors`` (``safe_open`` + ``get_tensor``, copied: it may return the
@@ -96,7 +97,7 @@ def run(quick: bool = False) -> list[dict]:
     y = paired_ratio(rows["memmap"], rows["preadv"])
     return [
         {
-            "name": f"whole file ({gib:.2f} GiB, page cache) by 512 KiB preadv chunks",
+            "name": f"whole file ({gib:.2f} GiB, read once before) by 512 KiB preadv chunks",
             "value": round(_ms(full["preadv chunks"])),
             "unit": "ms",
             "note": f"{gib / statistics.median(full['preadv chunks']):.1f} GiB/s; safetensors (map + copy) "

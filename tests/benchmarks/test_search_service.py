@@ -7,7 +7,7 @@ import math
 import numpy as np
 import torch
 
-from benchmarks import bench_search
+from benchmarks import bench_search, search_memory
 from benchmarks import search_service as service
 
 
@@ -37,5 +37,5 @@ def test_a_service_case_gives_every_row_and_is_exact(tmp_path):
     from vireid.search import GalleryIndex
 
     GalleryIndex(gal, [{"path": "", "pid": 0, "camid": 0}] * 300, modality="visible").save(folder / "index")
-    got = service.child("vireid load mmap", str(folder), 5)
+    got = search_memory.child("vireid load mmap", str(folder), 5)
     assert set(got) == {"base", "loaded", "peak", "held"}
