@@ -21,7 +21,8 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m vireid demo
 
-test: $(STAMP)
+# the lint runs first: a lint error or an unformatted file fails `make test` (and CI, .ci/run)
+test: lint
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
@@ -32,4 +33,4 @@ bench: $(STAMP)
 	$(PY) -m benchmarks
 
 clean:
-	rm -rf $(VENV) runs build *.egg-info
+	rm -rf $(VENV) runs build dist *.egg-info src/*.egg-info

@@ -71,7 +71,7 @@ def interleaved_times(fns: dict[str, Callable[[], object]], repeats: int = 5, wa
 def paired_ratio(ref: Sequence[float], other: Sequence[float]) -> tuple[float, float, float]:
     """Median, min and max over rounds of ``ref[i] / other[i]`` (times taken side by side in
     round ``i``): less sensitive to slow drifts of a shared machine than a ratio of medians."""
-    ratios = sorted(r / o for r, o in zip(ref, other))
+    ratios = sorted(r / o for r, o in zip(ref, other, strict=True))
     return statistics.median(ratios), ratios[0], ratios[-1]
 
 

@@ -28,7 +28,7 @@ def run(quick: bool = False) -> list[dict]:
     rows = []
     for nq, ng, ids in sizes:
         dists, qp, gp = _case(nq, ng, ids)
-        seconds = median_time(lambda: re_rank(*dists), repeats=2 if quick else 3)
+        seconds = median_time(lambda dists=dists: re_rank(*dists), repeats=2 if quick else 3)
         before = evaluate(dists[0], qp, gp, protocol="regdb").mAP
         after = evaluate(re_rank(*dists), qp, gp, protocol="regdb").mAP
         rows.append(

@@ -61,11 +61,11 @@ def run(quick: bool = False, device: str = "cpu") -> list[dict]:
         m = x.flatten(2) if x.dim() == 4 else x.transpose(1, 2)
         of = FeatureOrthogonality(beta=1.0, seed=0)
 
-        def power():
+        def power(x=x, of=of):
             xi = x.detach().requires_grad_(True)
             of(xi).backward()
 
-        def exact():
+        def exact(x=x):
             xi = x.detach().requires_grad_(True)
             mi = xi.flatten(2) if xi.dim() == 4 else xi.transpose(1, 2)
             (_exact_penalty(mi) / xi.shape[0]).backward()

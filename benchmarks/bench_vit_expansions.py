@@ -140,7 +140,7 @@ def full_model_rows(quick: bool, dev: torch.device) -> list[dict]:
             model = DEENViT(num_classes=8, expansion=name, **cfg).to(dev).train()
             labels = torch.arange(4, device=dev).repeat(model.num_embeddings)
 
-            def step(model=model, labels=labels) -> None:
+            def step(model=model, labels=labels, x_vis=x_vis, x_ir=x_ir) -> None:
                 model.zero_grad(set_to_none=True)
                 out = model(x_vis, x_ir, 0)
                 loss = F.cross_entropy(out.logits, labels) + sum(out.aux_losses.values(), torch.zeros((), device=dev))

@@ -32,6 +32,7 @@ Rows (each one of the shipped configs, with the overrides that put it on the sha
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import statistics
 import subprocess
@@ -60,12 +61,15 @@ SHARED = [
     "eval.trials=10",
 ]
 ROWS: dict[str, tuple[str, list[str]]] = {
-    "base": ("agw_synthetic.yaml", ["model.args.non_local=false", "model.args.gem=false", "loss.triplet=batch_hard"]),
+    "base": (
+        "agw_synthetic.yaml",
+        ["model.args.non_local=false", "model.args.gem=false", "loss.triplet.kind=batch_hard"],
+    ),
     "AGW": ("agw_synthetic.yaml", []),
     "DEEN": ("synthetic.yaml", []),
     "DEEN + ABD": (
         "synthetic.yaml",
-        ["model.args.abd_cam=true", "loss.svdo_of_weight=1.0e-6", "loss.svdo_ow_weight=1.0e-3"],
+        ["model.args.abd_cam=true", "loss.svdo_of.weight=1.0e-6", "loss.svdo_ow.weight=1.0e-3"],
     ),
     "DEEN-ViT": (
         "deen_vit_tiny_synthetic.yaml",
@@ -76,9 +80,9 @@ ROWS: dict[str, tuple[str, list[str]]] = {
             "model.args.mfa_low=stage0",
             "data.pad=2",
             "data.erasing_p=0.0",
-            "loss.triplet_weight=3.0",
-            "loss.cpm_weight=2.4",
-            "loss.label_smoothing=0.1",
+            "loss.triplet.weight=3.0",
+            "loss.cpm.weight=2.4",
+            "loss.id.label_smoothing=0.1",
             "optim.name=adamw",
             "optim.lr=3.0e-3",
             "optim.backbone_lr_mult=0.3",
@@ -151,7 +155,7 @@ def ordering_note(means: dict[str, float]) -> str:
     if not all(n in means for n in PUBLISHED):
         return "The published ordering cannot be checked until base, AGW and DEEN have every seed."
     order = sorted(means, key=means.get)
-    holds = all(means[a] < means[b] for a, b in zip(PUBLISHED, PUBLISHED[1:]))
+    holds = all(means[a] < means[b] for a, b in itertools.pairwise(PUBLISHED))
     text = (
         f"Order by mean Rank-1 here: {' < '.join(order)}. The published SYSU-MM01 ordering "
         f"base < AGW < DEEN {'holds' if holds else 'does not hold'} on this benchmark."

@@ -81,7 +81,7 @@ def table(seeds: list[int]) -> str:
 
     cells = []
     for m in ("rank1", "mAP"):
-        d = [b - f for f, b in zip(vals[("fp32", m)], vals[("bf16", m)])]
+        d = [b - f for f, b in zip(vals[("fp32", m)], vals[("bf16", m)], strict=True)]
         mean, lo, hi = interval(d)
         cells.append((ms(vals[("fp32", m)]), ms(vals[("bf16", m)]), f"{mean:+.2f} [{lo:+.2f}, {hi:+.2f}]"))
     lines.append(

@@ -153,7 +153,7 @@ def one_step_later(model, batch, criterion, cfg, optimizer_state):
 
 @torch.no_grad()
 def relative_change(a, b) -> float:
-    num = sum(float((p - q).pow(2).sum()) for p, q in zip(a.parameters(), b.parameters()))
+    num = sum(float((p - q).pow(2).sum()) for p, q in zip(a.parameters(), b.parameters(), strict=True))
     return (num / sum(float(p.pow(2).sum()) for p in a.parameters())) ** 0.5
 
 

@@ -57,3 +57,40 @@ def _empty_torch_home(tmp_path_factory):
         os.environ.pop("TORCH_HOME", None)
     else:
         os.environ["TORCH_HOME"] = before
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """``tmpfs(size="4m", readonly=False, skip=True) -> Path``: a small file system of its own (a disk
+    that can be filled, a read-only folder); mounting needs root, and where it is refused the test
+    is skipped (``skip=False``: None is returned)."""
+    import subprocess
+
+    mounted = []
+
+    def mount(size: str = "4m", readonly: bool = False, skip: bool = True):
+        where = tmp_path / f"fs{len(mounted)}"
+        where.mkdir()
+        opts = f"size={size}" + (",ro" if readonly else "")
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(where)], capture_output=True)
+        if done.returncode != 0:
+            if not skip:
+                return None
+            pytest.skip(f"cannot mount a tmpfs here ({done.stderr.decode().strip()})")
+        mounted.append(where)
+        return where
+
+    yield mount
+    for where in mounted:
+        subprocess.run(["umount", "-l", str(where)], capture_output=True)
+
+
+def fill(disk) -> None:
+    """Fill the file system of ``disk`` up to its last byte (a file ``.filler``)."""
+    with open(disk / ".filler", "ab", buffering=0) as fh:
+        for block in (1 << 16, 1 << 12, 1 << 8, 1):
+            try:
+                while True:
+                    fh.write(b"\0" * block)
+            except OSError:
+                pass

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vireid.baselines.color_hist import ColorHistogram, describe_paths, histogram_distance
+from tests.baselines.color_hist import ColorHistogram, describe_paths, histogram_distance
 from vireid.errors import ConfigError, DatasetError, ShapeError
 
 
@@ -39,7 +39,9 @@ def test_distances_match_naive_formulas():
     g = rng.random((7, 12)).astype(np.float32)
     g[0, :3] = 0
     q[0, :3] = 0  # 0/0 terms of chi2 count as 0
-    chi2 = np.array([[0.5 * sum((a - b) ** 2 / (a + b) for a, b in zip(x, y) if a + b > 0) for y in g] for x in q])
+    chi2 = np.array(
+        [[0.5 * sum((a - b) ** 2 / (a + b) for a, b in zip(x, y, strict=True) if a + b > 0) for y in g] for x in q]
+    )
     np.testing.assert_allclose(histogram_distance(q, g, "chi2", chunk=2), chi2, rtol=1e-5)
     np.testing.assert_allclose(histogram_distance(q, g, "l1"), np.abs(q[:, None] - g[None]).sum(-1), rtol=1e-5)
     cos = 1 - (q / np.linalg.norm(q, axis=1, keepdims=True)) @ (g / np.linalg.norm(g, axis=1, keepdims=True)).T
@@ -76,7 +78,7 @@ def _rank1(distmat: np.ndarray, q_pids: np.ndarray, g_pids: np.ndarray) -> float
 
 def test_baseline_is_weak_across_modalities_but_not_within(tmp_path):
     """The synthetic benchmark's design: Rank-1 <= 20 % cross-modal (SYSU protocol) while visible->visible works."""
-    from vireid.baselines import evaluate_color_hist
+    from tests.baselines.color_hist import evaluate_color_hist
     from vireid.data.datasets import build_dataset
     from vireid.data.synth import generate
 

@@ -29,4 +29,14 @@ def test_demo_tiny(tmp_path, capsys):
         == 10
     )
     trained = json.loads((out / "metrics.json").read_text())  # plain data only
-    assert sorted(trained) == ["checkpoint", "directions", "mean", "paper_columns", "protocol", "train_seconds"]
+    assert sorted(trained) == [
+        "checkpoint",
+        "directions",
+        "mean",
+        "paper_columns",
+        "protocol",
+        "train_seconds",
+        "vireid",  # its mark: {"kind": "run-metrics", "version": ...}
+    ]
+    listed = json.loads((out / "demo.json").read_text())  # every file the demo wrote, for the next demo
+    assert listed["complete"] and "checkpoints/best.safetensors" in listed["files"] and "ranking.png" in listed["files"]

@@ -72,9 +72,9 @@ def _cases():
     """(command, kind, args builder, expected text in the message)."""
     d = "data.root={data}"
     return [
-        ("synth", "missing", "synth --layout sysu --out {txt}/ds", "not a directory"),  # its parent is a file
+        ("synth", "missing", "synth --layout sysu --out {txt}/ds", "is a file, not a folder"),  # its parent is a file
         ("synth", "corrupt", "synth --layout sysu --out {bad_marker} --force", "not a synthetic dataset vireid wrote"),
-        ("synth", "wrong-kind", "synth --layout sysu --out {txt}", "not a directory"),
+        ("synth", "wrong-kind", "synth --layout sysu --out {txt}", "exists and is not a folder"),
         ("synth", "bad-value", "synth --layout sysu --out {tmp}/s --num-ids 1", "num_ids"),
         ("demo", "missing", "demo --config {nope}.yaml --out {tmp}/demo", "config file not found"),
         ("demo", "corrupt", "demo --config {yaml} --out {tmp}/demo", "bad.yaml"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from vireid.cli.main import main
@@ -24,8 +26,16 @@ def test_existing_dataset_needs_force(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "synthetic dataset already" in err and "--force" in err and "Traceback" not in err
     assert (out / "x.txt").exists()
+    # --force replaces only what vireid wrote: a file the user added stops it, named
+    assert main(["synth", "--layout", "sysu", "--out", str(out), "--seed", "4", "--force", *TINY]) == 2
+    err = capsys.readouterr().err
+    assert "x.txt, which vireid did not write" in err and len(err.strip().splitlines()) == 1
+    assert (out / "x.txt").read_text() == "inside the old dataset"
+    (out / "x.txt").unlink()
     assert main(["synth", "--layout", "sysu", "--out", str(out), "--seed", "4", "--force", *TINY]) == 0
-    assert (out / "exp" / "train_id.txt").is_file() and not (out / "x.txt").exists()
+    assert (out / "exp" / "train_id.txt").is_file() and json.loads((out / "synth.json").read_text())["params"][
+        "seed"
+    ] == 4
 
 
 def test_unknown_layout_exits_2(tmp_path, capsys):

@@ -52,7 +52,7 @@ def test_determinism_and_epochs():
 def test_per_rank_batches_get_disjoint_identities():
     r0, r1 = make(rank=0, world_size=2, per_rank=True), make(rank=1, world_size=2, per_rank=True)
     assert r0.batches_per_epoch == r1.batches_per_epoch == len(VIS) // (P * K * 2) + 1
-    for b0, b1 in zip(batches(r0), batches(r1)):
+    for b0, b1 in zip(batches(r0), batches(r1), strict=True):
         ids0, ids1 = set(VIS[[b.visible for b in b0]]), set(VIS[[b.visible for b in b1]])
         assert len(ids0) == len(ids1) == P and ids0.isdisjoint(ids1)
         assert set(IR[[b.infrared for b in b0]]) == ids0  # both modalities on the same rank
@@ -72,7 +72,7 @@ def test_global_batch_is_split_over_ranks_and_equals_the_one_process_batch():
     r0, r1 = make(num_ids=4, rank=0, world_size=2), make(num_ids=4, rank=1, world_size=2)
     assert r0.batches_per_epoch == one.batches_per_epoch == len(VIS) // (4 * K) + 1
     assert r0.batch_size == r1.batch_size == 2 * K
-    for b, b0, b1 in zip(batches(one), batches(r0), batches(r1)):
+    for b, b0, b1 in zip(batches(one), batches(r0), batches(r1), strict=True):
         assert b == b0 + b1  # rank 0 holds the first 2 identities, rank 1 the next 2
         assert set(VIS[[x.visible for x in b0]]).isdisjoint(VIS[[x.visible for x in b1]])
     with pytest.raises(ConfigError, match=r"data.num_ids=3 .* 2 processes.*per_rank_batch"):

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ import pytest
 from PIL import Image
 
 from vireid.data.synth import ensure_dataset, generate, read_meta
-from vireid.errors import ConfigError, DatasetError
+from vireid.errors import ConfigError, DatasetError, VireidError
 
 TINY = dict(num_ids=8, images_per_id_per_cam=2, height_range=(48, 64))
 
@@ -48,7 +49,11 @@ def _read_ids(path: Path) -> list[int]:
 
 def test_sysu_layout(datasets):
     root = datasets["sysu"]
-    assert sorted(p.name for p in root.iterdir()) == [f"cam{c}" for c in range(1, 7)] + ["exp", "synth.json"]
+    assert sorted(p.name for p in root.iterdir()) == [f"cam{c}" for c in range(1, 7)] + [
+        "exp",
+        "synth.json",
+        "synth_files.txt",
+    ]
     train, val, test = (_read_ids(root / "exp" / f"{n}_id.txt") for n in ("train", "val", "test"))
     assert sorted(train + val + test) == list(range(1, 9)) and len(test) == 3 and len(val) == 1
     for img in _images(root):
@@ -215,9 +220,9 @@ def test_refuses_non_empty_out_unless_forced(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     (out / "keep.txt").write_text("user data")
-    with pytest.raises(DatasetError, match="not empty"):
+    with pytest.raises(VireidError, match="not empty"):
         generate(out, "sysu", **TINY)
-    with pytest.raises(DatasetError, match="not a synthetic dataset vireid wrote"):  # not even with force
+    with pytest.raises(VireidError, match="not a synthetic dataset vireid wrote"):  # not even with force
         generate(out, "sysu", force=True, **TINY)
     assert (out / "keep.txt").read_text() == "user data"
     ours = tmp_path / "ours"
@@ -258,8 +263,12 @@ def test_ensure_dataset_caches_by_parameters(tmp_path):
     with pytest.raises(DatasetError, match=r"other settings \(seed 5 \(wanted 6\)\).*data.synth.force=true"):
         ensure_dataset(root, "sysu", seed=6, **TINY)  # never replaced unless asked
     assert marker.exists()
+    with pytest.raises(VireidError, match="marker.txt, which vireid did not write"):  # force removes only its own
+        ensure_dataset(root, "sysu", seed=6, force=True, **TINY)
+    assert marker.read_text() == "x"
+    marker.unlink()
     third = ensure_dataset(root, "sysu", seed=6, force=True, **TINY)
-    assert not third.cached and not marker.exists()
+    assert not third.cached and third.params["seed"] == 6
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     (foreign / "a.txt").write_text("x")
@@ -274,3 +283,19 @@ def test_dataset_folder_has_ordinary_permissions(tmp_path):
     generate(out, "regdb", **TINY)
     assert (out.stat().st_mode & 0o777) == 0o777 & ~current_umask()
     assert json.loads((out / "synth.json").read_text())["made_by"] == "vireid synth"
+
+
+def test_force_removes_only_the_files_the_dataset_lists(tmp_path):
+    out = tmp_path / "ds"
+    generate(out, "sysu", **TINY)
+    (out / "myruns").mkdir()
+    (out / "myruns" / "r1.txt").write_text("mine")
+    (out / "NOTES.txt").write_text("mine")
+    with pytest.raises(VireidError, match="NOTES.txt, myruns/, which vireid did not write"):
+        generate(out, "sysu", seed=3, force=True, **TINY)
+    assert (out / "NOTES.txt").read_text() == "mine" and (out / "myruns" / "r1.txt").read_text() == "mine"
+    shutil.rmtree(out / "myruns")
+    (out / "NOTES.txt").unlink()
+    (out / "synth_files.txt").unlink()  # a dataset of an older vireid: its files follow from its settings
+    generate(out, "sysu", seed=3, force=True, **TINY)
+    assert read_meta(out)["params"]["seed"] == 3 and not list(tmp_path.glob(".*"))  # nothing left beside it

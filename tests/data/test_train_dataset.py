@@ -50,8 +50,8 @@ def test_workers_do_not_change_batches(records):
     single = _collect(_loader(records, num_workers=0), 1)
     multi = _collect(_loader(records, num_workers=2), 1)
     assert len(single) == len(multi)
-    for a, b in zip(single, multi):
-        assert all(torch.equal(x, y) for x, y in zip(a, b))
+    for a, b in zip(single, multi, strict=True):
+        assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
     assert not torch.equal(single[0][0], _collect(_loader(records), 2)[0][0])  # another epoch differs
 
 
@@ -62,13 +62,15 @@ def test_cache_gives_same_samples(records):
     cached.preload()
     assert len(cached._cache) == len(records)
     for item in [(0, 0, 1, 2), (0, 5, 3, 0), (2, 5, 3, 0)]:
-        assert all(torch.equal(torch.as_tensor(a), torch.as_tensor(b)) for a, b in zip(plain[item], cached[item]))
+        assert all(
+            torch.equal(torch.as_tensor(a), torch.as_tensor(b)) for a, b in zip(plain[item], cached[item], strict=True)
+        )
     assert not torch.equal(plain[(0, 5, 3, 0)][0], plain[(1, 5, 3, 0)][0])  # epoch enters the seed
 
 
 def test_test_loader_keeps_order(records):
     loader = build_test_loader(records, height=H, width=W, batch_size=5)
-    imgs, pids, camids = zip(*loader)
+    imgs, pids, camids = zip(*loader, strict=True)
     assert torch.cat(imgs).shape == (len(records), 3, H, W)
     assert torch.cat(pids).tolist() == [r.pid for r in records]
     assert torch.cat(camids).tolist() == [r.camid for r in records]

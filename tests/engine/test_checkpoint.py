@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from tests.engine.tiny import TinyReID
+from vireid.core.checkpoints import resolve_checkpoint
 from vireid.engine import checkpoint as ck
 from vireid.errors import CheckpointError
 
@@ -25,8 +26,8 @@ def test_save_and_load_last_and_best(tmp_path):
     assert all(torch.equal(tensors[k], v) for k, v in model.state_dict().items())
     best = mgr.save_best(model, {"metrics": {"rank1": 0.5}})
     assert ck.read_weights(best)[1]["metrics"] == {"rank1": 0.5}
-    assert ck.resolve_checkpoint(tmp_path) == best
-    assert ck.resolve_checkpoint(tmp_path / "last.json") == tmp_path / "step-00000002" / ck.WEIGHTS
+    assert resolve_checkpoint(tmp_path) == best
+    assert resolve_checkpoint(tmp_path / "last.json") == tmp_path / "step-00000002" / ck.WEIGHTS
 
 
 def test_crash_while_writing_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
@@ -86,3 +87,10 @@ def test_architecture_mismatch_is_reported(tmp_path):
         CheckpointError, match=r"shape-mismatched key\(s\): classifier.weight: checkpoint \(4, 8\) vs model \(5, 8\)"
     ):
         ck.load_weights_into(TinyReID(num_classes=5), tensors, "m.safetensors")
+
+
+@pytest.mark.parametrize("pointer", ['{"dir": "../../elsewhere", "step": 1}', "[1, 2]", '{"step": 1}'])
+def test_a_pointer_that_names_no_step_folder_is_refused(tmp_path, pointer):
+    (tmp_path / "last.json").write_text(pointer)
+    with pytest.raises(CheckpointError, match="last.json"):
+        ck.CheckpointManager(tmp_path).last_dir()

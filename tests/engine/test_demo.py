@@ -29,7 +29,9 @@ def test_demo_needs_synthetic_data(tmp_path):
 def test_demo_replaces_only_its_own_run_folder(tmp_path):
     """The demo starts afresh, but empties only a folder a demo wrote (demo.json); never another, never
     one holding its dataset."""
-    from vireid.engine.demo import DEMO_MARKER, clear_demo_folder
+    from vireid.engine.demo import clear_demo_folder, write_marker
+    from vireid.utils.io import atomic_write_json
+    from vireid.utils.outputs import CHECKPOINT_POINTER, RUN_METRICS
 
     cfg = load_config(CONFIGS / "test_tiny.yaml", [f"data.root={tmp_path / 'runs' / 'mine' / 'data'}"])
     mine = tmp_path / "runs" / "mine"
@@ -42,7 +44,18 @@ def test_demo_replaces_only_its_own_run_folder(tmp_path):
         run_demo(cfg, mine)
     assert (mine / "thesis.tex").read_text() == "keep" and sorted(p.name for p in mine.iterdir()) == ["thesis.tex"]
     old = tmp_path / "demo"
-    (old / "checkpoints").mkdir(parents=True)
-    (old / DEMO_MARKER).write_text("{}")
+    atomic_write_json(old / "checkpoints" / "last.json", {"dir": "step-00000001", "step": 1}, kind=CHECKPOINT_POINTER)
+    atomic_write_json(old / "metrics.json", {"mean": {}}, kind=RUN_METRICS)
+    write_marker(old, complete=True)  # an earlier demo: demo.json marks the folder, its files carry vireid's mark
+    (old / "NOTES.txt").write_text("mine")  # then the user added a file
+    with pytest.raises(VireidError, match="NOTES.txt, which vireid did not write"):
+        run_demo(cfg, old)
+    assert (old / "NOTES.txt").read_text() == "mine" and (old / "checkpoints" / "last.json").is_file()
+    (old / "NOTES.txt").unlink()
+    (old / "metrics.json").write_text("my own numbers")  # and replaced one of the demo's files: not the demo's now
+    with pytest.raises(VireidError, match="metrics.json, which vireid did not write"):
+        run_demo(cfg, old)
+    assert (old / "metrics.json").read_text() == "my own numbers"
+    (old / "metrics.json").unlink()
     clear_demo_folder(old)
     assert list(old.iterdir()) == []

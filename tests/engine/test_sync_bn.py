@@ -27,5 +27,5 @@ def test_conversion_keeps_parameters_buffers_and_outputs():
         ref.train(mode)
         a, b = model(x, x.flip(3)), ref(x, x.flip(3))
         assert torch.allclose(a[0], b[0], atol=1e-6)
-    for (n, a), (_, b) in zip(model.named_buffers(), ref.named_buffers()):
+    for (n, a), (_, b) in zip(model.named_buffers(), ref.named_buffers(), strict=True):
         assert torch.allclose(a.float(), b.float(), atol=1e-6), n  # same running statistics

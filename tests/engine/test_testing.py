@@ -16,9 +16,10 @@ import torch
 from tests.engine.tiny import CONFIGS, tiny_dataset
 from vireid.cli.main import main
 from vireid.config import build, load_config
+from vireid.core.checkpoints import run_folder
 from vireid.engine.checkpoint import save_weights
 from vireid.engine.run import checkpoint_metadata
-from vireid.engine.testing import default_out, run_test
+from vireid.engine.testing import run_test
 from vireid.evaluation.features import load_features
 from vireid.viz import ranks
 
@@ -38,9 +39,9 @@ def run(tmp_path_factory):
 
 
 def test_default_out_is_the_run_folder(tmp_path):
-    assert default_out(tmp_path / "run" / "checkpoints" / "best.safetensors") == tmp_path / "run"
-    assert default_out(tmp_path / "run" / "checkpoints" / "step-9" / "model.safetensors") == tmp_path / "run"
-    assert default_out(tmp_path / "elsewhere" / "model.safetensors") == tmp_path / "elsewhere"
+    assert run_folder(tmp_path / "run" / "checkpoints" / "best.safetensors") == tmp_path / "run"
+    assert run_folder(tmp_path / "run" / "checkpoints" / "step-9" / "model.safetensors") == tmp_path / "run"
+    assert run_folder(tmp_path / "elsewhere" / "model.safetensors") == tmp_path / "elsewhere"
 
 
 class _FakePyplot:
@@ -78,7 +79,7 @@ def test_test_demo_and_visualize_draw_the_same_rank_lists(run, rerank, monkeypat
 
     def spy(distmat, query_indices, topk, keep=None):
         lists = real(distmat, query_indices, topk, keep)
-        drawn.append({int(q): g.tolist() for q, g in zip(query_indices, lists)})
+        drawn.append({int(q): g.tolist() for q, g in zip(query_indices, lists, strict=True)})
         return lists
 
     monkeypatch.setattr(ranks, "rank_lists", spy)
@@ -155,7 +156,9 @@ def test_diverged_weights_are_named_not_blamed_on_the_distances(run):
     model = build.build_model(cfg.model, num_classes=5)
     with torch.no_grad():
         model.bottleneck.weight.fill_(float("nan"))
-    with pytest.raises(VireidError, match="descriptors of .* images are NaN or inf.*training diverged"):
+    with pytest.raises(
+        VireidError, match="descriptors of .* images are NaN or inf.*weights are not finite.*bottleneck"
+    ):
         evaluate_model(model, build.build_dataset(cfg.data), cfg, make_context(cfg, "cpu", quiet=True))
 
 

@@ -74,3 +74,19 @@ def test_load_errors(tmp_path):
     (tmp_path / "c.safetensors").write_bytes(b"not a safetensors file")
     with pytest.raises(CheckpointError, match="not a readable safetensors"):
         load_features(tmp_path / "c.safetensors")
+
+
+def test_a_format_vireid_does_not_know_is_refused_and_half_precision_is_read(tmp_path):
+    feats = {"feats": torch.ones(2, 3), "pids": torch.tensor([1, 2]), "camids": torch.tensor([1, 1])}
+    save_safetensors(feats, tmp_path / "v9.safetensors", {"format": "vireid.features/9"})
+    with pytest.raises(ShapeError, match="format 'vireid.features/9', which this vireid does not read"):
+        load_features(tmp_path / "v9.safetensors")
+    save_safetensors(feats, tmp_path / "other.safetensors", {"format": "vireid-model"})
+    with pytest.raises(ShapeError, match="not a features file"):
+        load_features(tmp_path / "other.safetensors")
+    half = dict(feats, feats=torch.ones(2, 3, dtype=torch.bfloat16))  # read as float32, no traceback
+    save_safetensors(half, tmp_path / "bf16.safetensors", {"format": "vireid.features/1"})
+    assert load_features(tmp_path / "bf16.safetensors").feats.dtype == np.float32
+    save_safetensors(feats, tmp_path / "p.safetensors", {"format": "vireid.features/1", "paths": '{"a": 1}'})
+    with pytest.raises(ShapeError, match="'paths' must be a list"):
+        load_features(tmp_path / "p.safetensors")

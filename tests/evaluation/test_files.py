@@ -17,7 +17,7 @@ def test_each_gallery_file_is_a_trial(tmp_path, metric, rerank):
     q, galleries = _write_sets(tmp_path, trials=2)
     done = evaluate_files(q, galleries, protocol="sysu", metric=metric, rerank=rerank, max_rank=5)
     qs = load_features(q)
-    for path, got in zip(galleries, done.results):
+    for path, got in zip(galleries, done.results, strict=True):
         gs = load_features(path)
         ref = evaluate(
             query_gallery_distance(qs.feats, gs.feats, metric, rerank=rerank),

@@ -35,7 +35,10 @@ def test_centers_are_block_means_in_batch_order():
 def test_invariant_to_identity_order():
     feats, labels = _batch(4, 4, 2)
     perm = torch.tensor([2, 0, 3, 1])
-    blocks = lambda t: t.reshape(4, 4, 2, *t.shape[1:])[:, perm].reshape(t.shape)
+
+    def blocks(t):
+        return t.reshape(4, 4, 2, *t.shape[1:])[:, perm].reshape(t.shape)
+
     loss = CPMLoss()
     assert loss(blocks(feats), blocks(labels)).item() == pytest.approx(loss(feats, labels).item(), abs=1e-6)
 

@@ -38,7 +38,10 @@ def test_default_two_steps_are_close_on_a_dominant_direction():
 
 def test_gram_side_auto_uses_the_smaller_gram():
     m = _with_singular_values([3, 2, 1], 10, 3, seed=4)  # tall: M M^T has 7 zero eigenvalues
-    gen = lambda: torch.Generator().manual_seed(0)
+
+    def gen():
+        return torch.Generator().manual_seed(0)
+
     _, lam2_auto = svdo_eigs(m, num_iters=200, generator=gen())
     _, lam2_outer = svdo_eigs(m, num_iters=200, generator=gen(), gram="outer")
     _, lam2_inner = svdo_eigs(m, num_iters=200, generator=gen(), gram="inner")

@@ -146,7 +146,7 @@ def test_published_initialisation():
         for nl in nls:
             assert torch.all(nl.out.bn.weight == 0) and torch.all(nl.out.bn.bias == 0)
             assert nl.g.bias is not None  # the authors' convs keep their biases
-    for a, b in zip(model.stem_visible.state_dict().values(), model.stem_infrared.state_dict().values()):
+    for a, b in zip(model.stem_visible.state_dict().values(), model.stem_infrared.state_dict().values(), strict=True):
         assert torch.equal(a, b)
 
 

@@ -17,7 +17,7 @@ def test_output_stacks_input_and_two_branches_on_batch():
     torch.testing.assert_close(out[:3], x)
     for i, branch in enumerate((dee.branch1, dee.branch2)):
         convs = branch.convs
-        h = sum(F.conv2d(x, c.weight, padding=d, dilation=d) for c, d in zip(convs, (1, 2, 3))) / 3
+        h = sum(F.conv2d(x, c.weight, padding=d, dilation=d) for c, d in zip(convs, (1, 2, 3), strict=True)) / 3
         expected = F.conv2d(F.relu(h), branch.fuse.weight, branch.fuse.bias)
         torch.testing.assert_close(out[3 * (i + 1) : 3 * (i + 2)], expected)
     assert not torch.allclose(out[3:6], out[6:9])  # two different generated embeddings

@@ -21,7 +21,6 @@ from safetensors import safe_open
 from tests.config.test_loader import CONFIGS
 from vireid.cli.main import main as cli_main
 from vireid.config import build, load_config
-from vireid.engine.schedules import LRScheduler
 from vireid.errors import CheckpointError
 from vireid.inference import load_model
 from vireid.inference.loading import read_checkpoint
@@ -30,6 +29,7 @@ from vireid.losses.triplet import triplet_correct, wrt_distances
 from vireid.models import AGW, load_official_agw
 from vireid.models.base import TrainOutput
 from vireid.models.official_agw import convert_official_agw_state_dict, map_official_agw_key
+from vireid.optim.schedules import LRScheduler
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "official_agw.safetensors"
 
@@ -120,7 +120,7 @@ def test_sgd_steps_of_the_recipe_equal_the_authors(fixture, agw_t):
     optimizer = build.build_optimizer(cfg.optim, model)
     scheduler = LRScheduler(optimizer, build.build_schedule(cfg), steps_per_epoch=10)
     criterion = build.build_objective(cfg.loss, model)
-    weights = {t.name: (w, t) for w, t in zip(criterion.weights, criterion.terms)}
+    weights = {t.name: (w, t) for w, t in zip(criterion.weights, criterion.terms, strict=True)}
     for i in range(2):
         epoch = int(t[f"step{i}.epoch"])
         scheduler.step_to(epoch, 0)

@@ -1,11 +1,14 @@
-"""utils.paths: an output equal to an input (any spelling, a link) or a replaced folder holding one is refused."""
+"""utils.paths: the same path through any spelling, the dataset a path lies in, and printing paths
+on one line (control characters escaped)."""
 
+import json
 import os
 
-import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from vireid.errors import VireidError
-from vireid.utils.paths import check_output, is_within, same_path
+import vireid.data.datasets  # noqa: F401  (the dataset classes register their layouts)
+from vireid.utils.paths import dataset_root, is_within, same_path, shown
 
 
 def test_same_path_sees_through_spellings_and_links(tmp_path):
@@ -19,18 +22,40 @@ def test_same_path_sees_through_spellings_and_links(tmp_path):
     assert is_within(f, tmp_path / "a") and not is_within(tmp_path, f)
 
 
-def test_check_output_refuses_an_input(tmp_path):
-    f = tmp_path / "ckpt.safetensors"
-    f.write_bytes(b"weights")
-    with pytest.raises(VireidError, match="also the checkpoint"):
-        check_output(tmp_path / "." / "ckpt.safetensors", {"checkpoint": f})
-    with pytest.raises(VireidError, match="also the features file"):
-        check_output(f, {"features file": [tmp_path / "other", f]})
-    check_output(tmp_path / "new.onnx", {"checkpoint": f, "image": None})  # fine
-    with pytest.raises(VireidError, match="is a folder"):
-        check_output(tmp_path, {})
-    with pytest.raises(VireidError, match="holds the gallery"):
-        check_output(tmp_path, {"gallery": tmp_path / "g"}, replaces_folder=True)
-    with pytest.raises(VireidError, match="not a folder"):
-        check_output(f, {}, folder=True)
-    assert f.read_bytes() == b"weights"
+def test_dataset_root_finds_every_official_layout_and_synthetic_datasets(tmp_path):
+    sysu = tmp_path / "sysu"
+    (sysu / "exp").mkdir(parents=True)
+    (sysu / "cam3" / "0001").mkdir(parents=True)
+    llcm = tmp_path / "llcm"
+    (llcm / "idx").mkdir(parents=True)
+    (llcm / "test_nir").mkdir()
+    regdb = tmp_path / "regdb"
+    (regdb / "Visible").mkdir(parents=True)
+    (regdb / "Thermal").mkdir()
+    synth = tmp_path / "synth"
+    synth.mkdir()
+    (synth / "synth.json").write_text(json.dumps({"generator": "vireid.data.synth", "layout": "regdb"}))
+    assert dataset_root(sysu / "cam3" / "0001" / "0001.jpg") == (sysu, "sysu")  # need not exist
+    assert dataset_root(llcm / "test_nir" / "x" / "new.png") == (llcm, "llcm")
+    assert dataset_root(regdb) == (regdb, "regdb")
+    assert dataset_root(synth / "a" / "b") == (synth, "regdb")
+    assert dataset_root(tmp_path / "runs" / "x") is None
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "synth.json").write_text('{"generator": "someone else"}')  # not vireid's
+    assert dataset_root(tmp_path / "other" / "f.png") is None
+
+
+def test_shown_escapes_what_would_break_a_line():
+    assert shown("runs/a\nrank 1 0.99 fake.jpg") == "runs/a\\nrank 1 0.99 fake.jpg"
+    assert shown("a\tb\rc\x1b[31mred\x00") == "a\\tb\\rc\\x1b[31mred\\x00"
+    assert shown("caf\u00e9/\u202eevil") == "caf\u00e9/\\u202eevil"  # printable text kept, a bidi override escaped
+    assert shown(os.path.join("d", "f.png")) == "d/f.png"
+
+
+@given(st.text())
+def test_shown_is_always_one_printable_line(text):
+    out = shown(text)
+    assert "\n" not in out and "\r" not in out and "\x1b" not in out
+    assert not any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F or c in "\u2028\u2029" for c in out)
+    if all(c.isprintable() for c in text):
+        assert out == text  # what is already printable is left as it is

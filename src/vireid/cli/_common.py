@@ -1,11 +1,64 @@
-"""Argument helpers shared by the commands that load a model (extract, index build, search,
-export, visualize attention).  Private to :mod:`vireid.cli`."""
+"""Argument helpers shared by the commands.  Private to :mod:`vireid.cli`.
+
+:func:`declare`: every command (every leaf of the parser) says what it reads and writes; the
+output policy (:mod:`vireid.utils.outputs`) takes its inputs from there and the command gets
+``--overwrite`` with its first output.  ``tests/cli/test_outputs_walk.py`` walks the parser and
+runs each command's ``example`` against the policy; a command without a declaration fails it.
+"""
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass, field
+from typing import Mapping
 
 from vireid.errors import VireidError
+from vireid.utils.kinds import Kind
+
+
+@dataclass(frozen=True)
+class Declaration:
+    """What a command reads and writes.
+
+    ``outputs``: option dest -> the kind it writes (:mod:`vireid.utils.kinds`); ``inputs``: option
+    dest -> what the path is ("checkpoint"), never to be written; ``adds_outputs``: flags that add
+    files to the outputs (``test --viz``); ``example``: a minimal valid invocation, with
+    placeholders in braces (``{checkpoint}``, ``{out}``...) filled by the tests; ``rerun``: the
+    options a second run into the same outputs needs (``synth``: ``--force``); ``writes``: for a
+    command that writes outside its options (``weights download``: torch.hub's cache), what.
+    """
+
+    outputs: Mapping[str, Kind] = field(default_factory=dict)
+    inputs: Mapping[str, str] = field(default_factory=dict)
+    adds_outputs: tuple[str, ...] = ()
+    example: tuple[str, ...] = ()
+    rerun: tuple[str, ...] = ()
+    writes: str = ""
+
+
+OVERWRITE_HELP = (
+    "replace files at the output paths that vireid did not write (never a dataset, an input, or a "
+    "vireid file of another kind)"
+)
+
+
+def declare(
+    p: argparse.ArgumentParser,
+    *,
+    outputs: Mapping[str, Kind] | None = None,
+    inputs: Mapping[str, str] | None = None,
+    adds_outputs: tuple[str, ...] = (),
+    example: tuple[str, ...] | list[str] = (),
+    rerun: tuple[str, ...] = (),
+    writes: str = "",
+    overwrite_help: str = OVERWRITE_HELP,
+) -> Declaration:
+    """Attach the command's :class:`Declaration` to its parser (and ``--overwrite`` when it writes)."""
+    decl = Declaration(dict(outputs or {}), dict(inputs or {}), tuple(adds_outputs), tuple(example), rerun, writes)
+    if decl.outputs:
+        p.add_argument("--overwrite", action="store_true", help=overwrite_help)
+    p.set_defaults(_declaration=decl)
+    return decl
 
 
 def input_size(text: str) -> tuple[int, int]:

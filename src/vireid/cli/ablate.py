@@ -1,6 +1,6 @@
 """``vireid ablate``: train and test every combination of a config grid (several seeds each).
 
-    vireid ablate --config BASE --grid optim.lr=0.1,0.01 loss.cpm_weight=0,0.8 \\
+    vireid ablate --config BASE --grid optim.lr=0.1,0.01 loss.cpm.weight=0,0.8 \\
         --set train.epochs=2 data.root=data/x --seeds 0 1 [--mode each] [--jobs 2] [--out DIR] [--resume]
 
 ``--grid`` takes the axes (``key=v1,v2,...``, two values or more; ``a+b=[x,y],[z,w]`` links keys
@@ -15,8 +15,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from vireid.cli._common import declare
 from vireid.config import load_config
 from vireid.engine.ablation import parse_grid, report_markdown, run_ablation
+from vireid.utils.outputs import ABLATION_FOLDER
+from vireid.utils.paths import shown
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -61,6 +64,26 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="continue the ablation in --out: reuse its finished runs, resume the others",
     )
     p.set_defaults(_ambiguous_overrides=True)
+    declare(
+        p,
+        outputs={"out": ABLATION_FOLDER},
+        inputs={"config": "config"},
+        example=(
+            "ablate",
+            "--config",
+            "{config}",
+            "--grid",
+            "eval.flip=true,true",
+            "--set",
+            "data.root={dataset}",
+            "train.epochs=1",
+            "--seeds",
+            "0",
+            "--out",
+            "{out}",
+        ),
+        rerun=("--resume",),
+    )
     return p
 
 
@@ -71,5 +94,5 @@ def run(args: argparse.Namespace) -> int:
         base, grid, Path(args.out), seeds=args.seeds, mode=args.mode, jobs=args.jobs, resume=args.resume
     )
     print(report_markdown(rows))
-    print(f"written: {Path(args.out) / 'ablation.md'}, {Path(args.out) / 'ablation.png'}")
+    print(f"written: {shown(Path(args.out) / 'ablation.md')}, {shown(Path(args.out) / 'ablation.png')}")
     return 0

@@ -1,6 +1,7 @@
 """``vireid configs [NAME [key=value ...]]``: the shipped configs, or one config resolved.
 
-Without a name: the shipped configs, by name, with their one-line descriptions.  With a name
+Without a name: the shipped configs (then those installed plugins ship), by name, with their
+one-line descriptions.  With a name
 (or a YAML path) and optional overrides: that config with its ``base:`` chain and overrides
 applied and every value checked, as YAML -- what ``vireid train`` would run.
 
@@ -11,6 +12,8 @@ works too, and a config of your own can start from a shipped one with ``base: de
 from __future__ import annotations
 
 import argparse
+
+from vireid.cli._common import declare
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -23,6 +26,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("name", nargs="?", default=None, help="a shipped config's name or a YAML path: print it resolved")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides (with NAME)")
     p.add_argument("--paths", action="store_true", help="print each config's file path instead of its description")
+    declare(p, inputs={"name": "config"}, example=("configs", "{config}"))
     return p
 
 

@@ -5,8 +5,9 @@ Example::
     vireid convert --official sysu_deen_p4_n6_lr_0.1_seed_0_best.t --variant default --out deen_sysu.safetensors
     vireid convert --official sysu_agw_p4_n8_lr_0.1_seed_0_best.t --out agw_sysu.safetensors
 
-The architecture is recognised from the keys (``--arch auto``: DEEN has MFA/DEE blocks),
-and DEEN's variant too unless ``--variant`` is given.  The output holds the weights and
+The format is recognised from the keys (``--arch auto``: DEEN has MFA/DEE blocks; each format
+registers with its model, :mod:`vireid.models.authors`), and DEEN's variant too unless
+``--variant`` is given.  The output holds the weights and
 the architecture kwargs (JSON metadata); load it with ``vireid.models.DEEN.from_checkpoint(path)`` /
 ``AGW.from_checkpoint(path)`` or ``vireid.load_model(path)``.  Having no run config, it is
 embedded at the authors' test size, 384 x 144 (:data:`vireid.inference.loading.DEFAULT_SIZE`), like
@@ -18,6 +19,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+
+from vireid.cli._common import declare
+from vireid.utils.outputs import CHECKPOINT
+from vireid.utils.paths import shown
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -36,9 +41,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--arch",
-        choices=("auto", "deen", "agw"),
         default="auto",
-        help="architecture (default: recognised from the keys)",
+        help="the model whose authors' format the file is in: deen, agw or a plugin's "
+        "(default: auto, recognised from the keys)",
     )
     p.add_argument(
         "--variant",
@@ -60,6 +65,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="expected number of training identities (default: inferred from the classifier)",
     )
     p.add_argument("--out", required=True, type=Path, metavar="PATH", help="output .safetensors file")
+    declare(
+        p,
+        outputs={"out": CHECKPOINT},
+        inputs={"official": "authors' checkpoint (--official)"},
+        example=("convert", "--official", "{official}", "--out", "{out}"),
+    )
     return p
 
 
@@ -73,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
     n = sum(p.numel() for p in model.parameters())
     what = " ".join(f"{k}={v}" for k, v in model.config.items() if k in ("variant", "non_local", "gem"))
     print(
-        f"wrote {args.out}: {type(model).__name__} {what} num_classes={model.num_classes} ({n / 1e6:.2f}M parameters)"
+        f"wrote {shown(args.out)}: {type(model).__name__} {what} num_classes={model.num_classes} "
+        f"({n / 1e6:.2f}M parameters)"
     )
     return 0

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import argparse
 
+from vireid.cli._common import declare
+from vireid.utils.outputs import DEMO_FOLDER
+from vireid.utils.paths import shown
+
 DEFAULT_CONFIG = "synthetic"
 DEFAULT_OUT = "runs/demo"
 
@@ -27,10 +31,18 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "--out",
         default=DEFAULT_OUT,
-        help="run folder (default %(default)s; a previous demo run there is replaced, any other "
-        "non-empty folder refused)",
+        help="run folder (default %(default)s; a previous demo run there is replaced -- only the files it "
+        "wrote --, any other non-empty folder refused)",
     )
     p.add_argument("--workers", type=int, default=2, help="processes for dataset generation (default %(default)s)")
+    declare(
+        p,
+        outputs={"out": DEMO_FOLDER},
+        inputs={"config": "config"},
+        example=("demo", "--config", "{config}", "data.root={dataset}", "--out", "{out}", "--workers", "1"),
+        overwrite_help="accepted for uniformity: the demo replaces only a folder an earlier demo wrote, and "
+        "never deletes files it did not write",
+    )
     return p
 
 
@@ -47,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     )
     print(comparison_table({"untrained": result.untrained["mean"], "trained DEEN": trained["mean"]}))
     print(
-        f"\nrun folder: {result.out}  (config.yaml, checkpoints/, metrics.json, metrics.jsonl"
+        f"\nrun folder: {shown(result.out)}  (config.yaml, checkpoints/, metrics.json, metrics.jsonl"
         f"{', ranking.png' if result.picture else ''})"
     )
     print(f"training {trained['train_seconds'] / 60:.1f} min, whole demo {result.seconds / 60:.1f} min")

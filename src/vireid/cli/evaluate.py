@@ -14,8 +14,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+from vireid.cli._common import declare
 from vireid.evaluation import PROTOCOLS, format_table
 from vireid.evaluation.distance import DISTANCES
+from vireid.utils.outputs import EVALUATION
+from vireid.utils.paths import shown
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -42,6 +45,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--max-rank", type=int, default=20, help="length of the CMC curve (default: 20)")
     p.add_argument("--out", metavar="JSON", help="write the metrics here (atomically)")
     p.add_argument("--style", default="markdown", choices=("markdown", "plain"), help="table style")
+    declare(
+        p,
+        outputs={"out": EVALUATION},
+        inputs={"query": "query features file", "gallery": "gallery features file"},
+        example=("evaluate", "--query", "{query}", "--gallery", "{gallery}", "--protocol", "sysu", "--out", "{out}"),
+    )
     return p
 
 
@@ -58,6 +67,6 @@ def run(args: argparse.Namespace) -> int:
         out=args.out,
     )
     for text in done.warnings:
-        print(f"warning: {text}", file=sys.stderr)
+        print(f"warning: {shown(text)}", file=sys.stderr)
     print(format_table(done.results, names=done.names, style=args.style))
     return 0

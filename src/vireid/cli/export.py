@@ -16,8 +16,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vireid.cli._common import add_model_args, modality, model_from_args
-from vireid.utils.paths import check_output
+from vireid.cli._common import add_model_args, declare, modality, model_from_args
+from vireid.utils.outputs import ONNX, check_file
+from vireid.utils.paths import shown
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -40,11 +41,17 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--preprocess-in-graph", action="store_true", help="the graph takes raw 0..255 RGB and normalises itself"
     )
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (default: 17)")
+    declare(
+        p,
+        outputs={"out": ONNX},
+        inputs={"checkpoint": "checkpoint"},
+        example=("export", "--checkpoint", "{checkpoint}", "--modality", "visible", "--out", "{out}"),
+    )
     return p
 
 
 def run(args: argparse.Namespace) -> int:
-    check_output(args.out, {"checkpoint": args.checkpoint})  # before loading the model
+    check_file(args.out, ONNX)  # before loading the model
     model = model_from_args(args)
     path = model.export_onnx(args.out, args.modality, preprocess_in_graph=args.preprocess_in_graph, opset=args.opset)
     h, w = model.input_size
@@ -54,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
         else "RGB normalised with ImageNet mean/std"
     )
     print(
-        f"wrote {path}: {args.modality} descriptor ({model.descriptor_dim}-d), input float32 (batch, 3, {h}, {w}) {pre}"
+        f"wrote {shown(path)}: {args.modality} descriptor ({model.descriptor_dim}-d), "
+        f"input float32 (batch, 3, {h}, {w}) {pre}"
     )
     return 0

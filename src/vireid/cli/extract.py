@@ -16,8 +16,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from vireid.cli._common import add_model_args, modality, model_from_args
-from vireid.utils.paths import check_output
+from vireid.cli._common import add_model_args, declare, modality, model_from_args
+from vireid.utils.outputs import FEATURES, check_file
+from vireid.utils.paths import shown
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -43,18 +44,35 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("--out", required=True, type=Path, metavar="FILE", help="features file (.safetensors)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    declare(
+        p,
+        outputs={"out": FEATURES},
+        inputs={"checkpoint": "checkpoint", "input": "input"},
+        example=(
+            "extract",
+            "--checkpoint",
+            "{checkpoint}",
+            "--input",
+            "{images}",
+            "--modality",
+            "visible",
+            "--out",
+            "{out}",
+            "--no-progress",
+        ),
+    )
     return p
 
 
 def run(args: argparse.Namespace) -> int:
     from vireid.inference import collect_records, extract_features_file
 
-    check_output(args.out, {"checkpoint": args.checkpoint, "input": args.input})  # before any work
+    check_file(args.out, FEATURES)  # before any work
     records, note = collect_records(args.input, args.modality)  # before loading the model: fail fast
     if note:
-        print(note, file=sys.stderr)
+        print(shown(note), file=sys.stderr)
     feats = extract_features_file(
         model_from_args(args), records, args.modality, args.out, source=args.input, progress=not args.no_progress
     )
-    print(f"wrote {args.out}: {feats.shape[0]} {args.modality} descriptors of size {feats.shape[1]}")
+    print(f"wrote {shown(args.out)}: {feats.shape[0]} {args.modality} descriptors of size {feats.shape[1]}")
     return 0

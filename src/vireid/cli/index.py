@@ -16,7 +16,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from vireid.cli._common import add_model_args, modality, model_from_args
+from vireid.cli._common import add_model_args, declare, modality, model_from_args
+from vireid.utils.outputs import INDEX
+from vireid.utils.paths import shown
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -50,6 +52,24 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     b.add_argument("--nlist", type=int, default=0, help="IVF lists (default: 4 sqrt(N))")
     b.add_argument("--no-progress", action="store_true")
+    declare(
+        b,
+        outputs={"out": INDEX},
+        inputs={"checkpoint": "checkpoint", "gallery": "gallery"},
+        example=(
+            "index",
+            "build",
+            "--checkpoint",
+            "{checkpoint}",
+            "--gallery",
+            "{images}",
+            "--modality",
+            "visible",
+            "--out",
+            "{out}",
+            "--no-progress",
+        ),
+    )
     return p
 
 
@@ -58,10 +78,10 @@ def run(args: argparse.Namespace) -> int:
     from vireid.inference.extract import build_index_dir
     from vireid.search.folder import check_index_out
 
-    check_index_out(args.out, {"gallery": args.gallery, "checkpoint": args.checkpoint})
+    check_index_out(args.out)  # before any work
     records, note = collect_records(args.gallery, args.modality)  # before loading the model: fail fast
     if note:
-        print(note, file=sys.stderr)
+        print(shown(note), file=sys.stderr)
     index = build_index_dir(
         model_from_args(args),
         records,
@@ -73,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     print(
-        f"wrote {args.out}: {len(records)} {args.modality} images, descriptors of size {index.feats.shape[1]}, "
+        f"wrote {shown(args.out)}: {len(records)} {args.modality} images, descriptors of size {index.feats.shape[1]}, "
         f"backend {args.backend}"
     )
     return 0

@@ -1,24 +1,39 @@
-"""``vireid`` console script.
+"""``vireid`` console script: the one place every command's environment is handled.
 
 Each sub-command lives in its own module under :mod:`vireid.cli` exposing
-``add_parser(subparsers)`` and ``run(args) -> int``.  :data:`COMMANDS` lists them
-explicitly (imported lazily so that ``vireid --help`` stays fast).
-A :class:`vireid.errors.VireidError`, a usage error and an ``OSError`` on a named path
-(permission denied, a file where a folder is needed) become one line on stderr and exit code 2;
-nothing else is caught.  ``key=value`` config overrides may come anywhere after
-the sub-command.
+``add_parser(subparsers)`` (which declares what the command reads and writes,
+:func:`vireid.cli._common.declare`) and ``run(args) -> int``.  :data:`COMMANDS` lists them
+explicitly (imported lazily so that ``vireid --help`` stays fast).  ``key=value`` config
+overrides may come anywhere after the sub-command.
+
+Around every command:
+
+* the output policy (:mod:`vireid.utils.outputs`) is set from its declaration: its inputs,
+  and ``--overwrite``;
+* a :class:`vireid.errors.VireidError`, a usage error and an ``OSError`` (a path that cannot be
+  read or written, a full disk, a read-only folder) become one line on stderr and exit code 2,
+  control characters in it escaped (:func:`vireid.utils.paths.shown`); nothing else is caught;
+* a closed pipe (``vireid search ... | head -1``) ends the command quietly, exit code 141 as a
+  shell reports SIGPIPE;
+* stdout and stderr never fail on a character the locale cannot encode (``LC_ALL=C``): a file
+  name's undecodable bytes are written back as they were, other characters as ``\\u`` escapes.
 """
 
 from __future__ import annotations
 
 import argparse
+import codecs
+import contextlib
 import importlib
+import io
+import os
 import re
 import sys
-from typing import Sequence
+import warnings
+from typing import Iterator, Sequence
 
-from vireid import __version__
-from vireid.errors import VireidError
+from vireid.errors import VireidError, VireidWarning
+from vireid.version import __version__
 
 # command name -> module implementing it (relative to vireid.cli)
 COMMANDS: dict[str, str] = {
@@ -72,29 +87,119 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"vireid {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    for name, module in COMMANDS.items():
+    for module in COMMANDS.values():
         mod = importlib.import_module(f"vireid.cli.{module}")
         p = mod.add_parser(sub)
         p.set_defaults(_run=mod.run, _parser=p)
     return parser
 
 
+@contextlib.contextmanager
+def _one_line_warnings(command: str) -> Iterator[None]:
+    """A :class:`~vireid.errors.VireidWarning` printed as one line on stderr (``vireid CMD: warning: ...``)."""
+    shown = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, VireidWarning):
+            print(f"vireid {command}: warning: {message}", file=sys.stderr)
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = shown
+
+
+def _escape_unencodable(exc: UnicodeError) -> tuple[str | bytes, int]:
+    """Encoding error handler of stdout/stderr: a file name's undecodable bytes (surrogate escapes)
+    go out as the original bytes, any other character the locale cannot encode as an escape."""
+    if not isinstance(exc, UnicodeEncodeError):
+        raise exc
+    part = exc.object[exc.start : exc.end]
+    if all(0xDC80 <= ord(c) <= 0xDCFF for c in part):
+        return bytes(ord(c) - 0xDC00 for c in part), exc.end
+    return "".join(
+        f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}" if ord(c) < 0x10000 else f"\\U{ord(c):08x}"
+        for c in part
+    ), exc.end
+
+
+codecs.register_error("vireid-escape", _escape_unencodable)
+
+
+def _robust_streams() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper) and stream.errors != "vireid-escape":
+            try:
+                stream.reconfigure(errors="vireid-escape")
+            except (ValueError, io.UnsupportedOperation):  # pragma: no cover - a closed or odd stream
+                pass
+
+
+def _os_error_text(exc: OSError) -> str:
+    from vireid.utils.outputs import os_reason
+
+    return f"{exc.filename}: {os_reason(exc)}" if exc.filename is not None else os_reason(exc)
+
+
+def _broken_pipe() -> int:
+    """The reader of our stdout went away (``| head``): stop quietly, as SIGPIPE would."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the flush at exit must not fail again
+    except (OSError, ValueError, io.UnsupportedOperation):  # pragma: no cover
+        pass
+    return 141
+
+
+def _run(args: argparse.Namespace) -> int:
+    import vireid.data.datasets  # noqa: F401  (registers the dataset layouts the output policy never writes into)
+    from vireid.utils import outputs
+
+    decl = getattr(args, "_declaration", None)
+    if decl is None:  # every command declares what it reads and writes (tests/cli/test_outputs_walk.py)
+        raise RuntimeError(f"vireid {args.command}: declares no inputs and outputs (a vireid bug)")
+    inputs = {what: getattr(args, dest, None) for dest, what in decl.inputs.items()}
+    with outputs.policy(overwrite=bool(getattr(args, "overwrite", False)), inputs=inputs):
+        return int(args._run(args) or 0)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    from vireid.utils.paths import shown
+
+    _robust_streams()
     parser = build_parser()
     try:
         args, extra = parser.parse_known_args(argv)
         _place_overrides(parser, args, extra)
     except SystemExit as exc:  # usage errors (2) and --help / --version (0)
         return int(exc.code or 0) if not isinstance(exc.code, str) else 2
+    except BrokenPipeError:  # --help into a closed pipe
+        return _broken_pipe()
     try:
-        return int(args._run(args) or 0)
+        with _one_line_warnings(args.command):
+            return _run(args)
+    except BrokenPipeError:
+        return _broken_pipe()
     except VireidError as exc:
-        print(f"vireid {args.command}: error: {exc}", file=sys.stderr)
+        print(f"vireid {args.command}: error: {shown(exc)}", file=sys.stderr)
         return exc.exit_code
-    except OSError as exc:  # a path the user gave cannot be read or written (permissions, a file as folder)
-        if exc.filename is None:
+    except OSError as exc:  # a path that cannot be read or written, a full disk, a read-only folder
+        if exc.errno is None:
             raise
-        print(f"vireid {args.command}: error: {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
+        print(f"vireid {args.command}: error: {shown(_os_error_text(exc))}", file=sys.stderr)
+        return 2
+    except UnicodeError as exc:  # a file name the locale cannot encode (LC_ALL=C)
+        if not isinstance(exc, (UnicodeEncodeError, UnicodeDecodeError)):
+            raise
+        bad = exc.object[exc.start : exc.end]
+        print(
+            f"vireid {args.command}: error: a file name or text holds {shown(ascii(bad))}, which the locale's "
+            f"encoding ({sys.getfilesystemencoding()}) cannot represent; run with a UTF-8 locale (LC_ALL=C.UTF-8)",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -17,8 +17,9 @@ import argparse
 import json
 from pathlib import Path
 
-from vireid.cli._common import add_model_args, modality, model_from_args
+from vireid.cli._common import add_model_args, declare, modality, model_from_args
 from vireid.errors import VireidError
+from vireid.utils.paths import shown
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -35,6 +36,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--topk", type=int, default=10, help="results per query (default: 10)")
     p.add_argument("--nprobe", type=int, default=16, help="IVF lists visited (faiss-ivf indexes)")
     p.add_argument("--json", action="store_true", help="print JSON for machines")
+    declare(
+        p,
+        inputs={"index": "index", "query": "query image", "checkpoint": "checkpoint"},
+        example=("search", "--index", "{index}", "--query", "{image}", "--modality", "infrared", "--topk", "2"),
+    )
     return p
 
 
@@ -60,8 +66,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(doc, indent=2))
         return 0
     for i, q in enumerate(args.query):
-        print(f"query {q} ({args.modality}) -> top {args.topk} of {len(index.entries)} {index.modality} images")
+        print(f"query {shown(q)} ({args.modality}) -> top {args.topk} of {len(index.entries)} {index.modality} images")
         print(f"{'rank':>4}  {'score':>7}  {'pid':>6}  {'camid':>5}  path")
         for h in result.hits(i):
-            print(f"{h['rank']:>4}  {h['score']:>7.4f}  {h['pid']:>6}  {h['camid']:>5}  {h['path']}")
+            print(f"{h['rank']:>4}  {h['score']:>7.4f}  {h['pid']:>6}  {h['camid']:>5}  {shown(h['path'])}")
     return 0

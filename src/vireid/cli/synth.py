@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import argparse
 
+from vireid.cli._common import declare
 from vireid.data.synth import DEFAULT_HEIGHT_RANGE, DEFAULT_NUM_IDS, LAYOUTS, generate
+from vireid.utils.outputs import DATASET
+from vireid.utils.paths import shown
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -20,7 +23,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "Same seed, same bytes. Written to a temporary folder and renamed at the end.",
     )
     p.add_argument("--layout", required=True, choices=LAYOUTS, help="folder layout to write")
-    p.add_argument("--out", required=True, help="output folder (must be empty or absent unless --force)")
+    p.add_argument(
+        "--out", required=True, help="output folder (new or empty; with --force a synthetic dataset vireid wrote)"
+    )
     p.add_argument("--num-ids", type=int, default=DEFAULT_NUM_IDS, help="number of identities (default %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
     p.add_argument(
@@ -44,7 +49,34 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="test identities (default: the layout's share, 40 %% for sysu/llcm, half for regdb)",
     )
     p.add_argument("--workers", type=int, default=1, help="rendering processes (output is identical)")
-    p.add_argument("--force", action="store_true", help="replace a non-empty --out")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace a synthetic dataset vireid wrote at --out (only its own files; refused if you added any)",
+    )
+    declare(
+        p,
+        outputs={"out": DATASET},
+        example=(
+            "synth",
+            "--layout",
+            "sysu",
+            "--out",
+            "{out}",
+            "--num-ids",
+            "6",
+            "--num-test-ids",
+            "2",
+            "--images-per-id-per-cam",
+            "1",
+            "--min-height",
+            "40",
+            "--max-height",
+            "48",
+        ),
+        rerun=("--force",),
+        overwrite_help="the same as --force: a dataset is a folder, and vireid never deletes files it did not write",
+    )
     return p
 
 
@@ -59,12 +91,12 @@ def run(args: argparse.Namespace) -> int:
         height_range=(args.min_height, args.max_height),
         num_test_ids=args.num_test_ids,
         workers=args.workers,
-        force=args.force,
+        force=args.force or args.overwrite,
     )
     print(
         f"wrote {summary.num_images} images ({summary.num_visible} visible, {summary.num_infrared} infrared, "
         f"{summary.num_low_light} low-light, {summary.num_occluded} occluded) of {summary.num_ids} identities "
-        f"in the {summary.layout} layout to {summary.root} "
+        f"in the {summary.layout} layout to {shown(summary.root)} "
         f"[{summary.seconds:.1f} s, {summary.images_per_second:.0f} images/s]"
     )
     return 0

@@ -14,6 +14,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from vireid.cli._common import declare
+from vireid.utils.outputs import TEST_FOLDER
+from vireid.utils.paths import shown
+
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
@@ -57,6 +61,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="write every split's query/gallery features files into OUT/features/ (for vireid "
         "evaluate and vireid visualize)",
     )
+    declare(
+        p,
+        outputs={"out": TEST_FOLDER},
+        inputs={"run": "run folder (--run)", "config": "config", "checkpoint": "checkpoint"},
+        adds_outputs=("viz", "save_features"),
+        example=("test", "--run", "{run}", "--out", "{out}", "--viz", "--save-features"),
+    )
     return p
 
 
@@ -76,13 +87,13 @@ def run(args: argparse.Namespace) -> int:
     )
     if result.is_main:
         for text in result.warnings:
-            print(f"warning: {text}", file=sys.stderr)
+            print(f"warning: {shown(text)}", file=sys.stderr)
         print(tables(result.evaluations))
-        print(f"metrics written to {result.written['metrics']}")
+        print(f"metrics written to {shown(result.written['metrics'])}")
         features = [p for n, p in result.written.items() if "/" in n]
         for name, path in result.written.items():
             if name != "metrics" and "/" not in name:
-                print(f"{name}: {path}")
+                print(f"{name}: {shown(path)}")
         if features:
-            print(f"features files: {len(features)} in {features[0].parent.parent}")
+            print(f"features files: {len(features)} in {shown(features[0].parent.parent)}")
     return 0

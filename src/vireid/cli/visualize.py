@@ -19,10 +19,39 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vireid.cli._common import add_model_args, modality, model_from_args
+from vireid.cli._common import add_model_args, declare, modality, model_from_args
 from vireid.evaluation.distance import DISTANCES
 from vireid.evaluation.protocols import PROTOCOLS
-from vireid.utils.paths import check_output
+from vireid.utils.outputs import PICTURE, check_file
+from vireid.utils.paths import shown
+
+#: each picture's inputs (option dest -> what) and a minimal invocation (:func:`vireid.cli._common.declare`)
+PICTURES = {
+    "ranks": (
+        {"query": "query features file", "gallery": "gallery features file"},
+        ("visualize", "ranks", "--query", "{query}", "--gallery", "{gallery}", "--topk", "2", "--out", "{out}"),
+    ),
+    "tsne": (
+        {"features": "features file"},
+        ("visualize", "tsne", "--features", "{query}", "{gallery}", "--perplexity", "2", "--out", "{out}"),
+    ),
+    "distances": ({"features": "features file"}, ("visualize", "distances", "--features", "{query}", "--out", "{out}")),
+    "attention": (
+        {"checkpoint": "checkpoint", "image": "image"},
+        (
+            "visualize",
+            "attention",
+            "--checkpoint",
+            "{checkpoint}",
+            "--image",
+            "{image}",
+            "--modality",
+            "visible",
+            "--out",
+            "{out}",
+        ),
+    ),
+}
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -92,26 +121,17 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="visible or infrared (any case; also vis, rgb, ir, nir, thermal)",
     )
     a.add_argument("--kind", default="auto", choices=("auto", "abd", "rollout"))
-    for s in (r, *sub.choices.values()):
-        if not any(act.dest == "out" for act in s._actions):
-            s.add_argument("--out", required=True, type=Path, metavar="PNG", help="output picture")
+    for name, s in sub.choices.items():
+        s.add_argument("--out", required=True, type=Path, metavar="PICTURE", help="output picture (.png, .pdf or .svg)")
+        inputs, example = PICTURES[name]
+        declare(s, outputs={"out": PICTURE}, inputs=inputs, example=example)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
     from vireid.viz import files
 
-    inputs = {
-        name: getattr(args, key, None)
-        for name, key in (
-            ("query features file", "query"),
-            ("gallery features file", "gallery"),
-            ("features file", "features"),
-            ("image", "image"),
-            ("checkpoint", "checkpoint"),
-        )
-    }
-    check_output(args.out, inputs)  # before any work
+    check_file(args.out, PICTURE)  # before any work (the command's inputs are the policy's)
     if args.picture == "ranks":
         path = files.ranks_picture(
             args.query,
@@ -132,5 +152,5 @@ def run(args: argparse.Namespace) -> int:
         from vireid.viz.attention import attention_picture
 
         path = attention_picture(model_from_args(args), str(args.image), args.modality, args.out, kind=args.kind)
-    print(f"wrote {path}")
+    print(f"wrote {shown(path)}")
     return 0

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 
+from vireid.cli._common import declare
+
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
@@ -19,9 +21,16 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="weights_command", metavar="ACTION", parser_class=type(p))
     sub.required = True
-    sub.add_parser("list", help="named weights, their URL and whether they are cached")
+    declare(
+        sub.add_parser("list", help="named weights, their URL and whether they are cached"), example=("weights", "list")
+    )
     d = sub.add_parser("download", help="download named weights into the cache")
     d.add_argument("name", help="a name from `vireid weights list`")
+    declare(
+        d,
+        example=("weights", "download", "resnet50_imagenet_v1"),
+        writes="torch.hub's cache ($TORCH_HOME): a new file only, checked against its hash, never over another",
+    )
     return p
 
 

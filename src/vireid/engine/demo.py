@@ -6,15 +6,16 @@
    single-shot, infrared -> visible, 10 trials).
 3. Train it with the config's recipe (the shipped ``synthetic`` config by default), evaluate
    the best checkpoint with the full protocol, and compare the two.
-4. The run folder (locked while the demo runs; replaced only when a previous demo wrote it)
-   holds ``demo.json``, ``config.yaml``, ``checkpoints/``, ``metrics.json`` (trained),
+4. The run folder (locked while the demo runs; replaced only when a previous demo wrote it and
+   holds nothing else: only the files that demo wrote are removed, :func:`demo_files`) holds
+   ``demo.json`` (listing the demo's files), ``config.yaml``, ``checkpoints/``, ``metrics.json`` (trained),
    ``metrics_untrained.json``, ``metrics.jsonl`` and ``ranking.png`` (queries of the first
    trial and their top-10 gallery matches under the protocol's rules, correct ones in green).
 """
 
 from __future__ import annotations
 
-import shutil
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,7 @@ from vireid.engine.evaluator import SplitEvaluation
 from vireid.engine.run import TrainResult
 from vireid.errors import ConfigError
 
-DEMO_MARKER = "demo.json"  # marks a run folder the demo wrote (and may replace)
+DEMO_MARKER_FILE = "demo.json"  # marks a run folder the demo wrote (and may replace), listing its files
 METRIC_COLUMNS = (
     ("rank1", "Rank-1"),
     ("rank5", "Rank-5"),
@@ -70,7 +71,7 @@ def comparison_table(rows: dict[str, dict[str, float]]) -> str:
     widths = [max(len(r[i]) for r in [head] + body) for i in range(len(head))]
 
     def fmt(r: list[str]) -> str:
-        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
 
     return "\n".join([fmt(head)] + [fmt(r) for r in body])
 
@@ -112,39 +113,61 @@ def run_demo(cfg: Config, out: str | Path, *, workers: int = 2, log: Callable[[s
 
 def _run(cfg: Config, out: Path, workers: int, log: Callable[[str], None], start: float) -> DemoResult:
     from vireid.engine.lock import RunLock
-    from vireid.utils.io import atomic_write_json
-    from vireid.utils.paths import check_output
+    from vireid.utils import outputs
 
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"{out}: exists and is not a folder; --out names the demo's run folder")
-    check_output(out, {"data.root": cfg.data.root}, replaces_folder=True)
-    demo_entries(out)  # refuses a folder the demo did not write, before the lock file goes in
-    with RunLock(out, log=log):  # held across the clean-up and the training run
-        prepare_dataset(cfg.data.root, cfg.data.dataset, workers=workers, log=log, **cfg.data.synth)
-        clear_demo_folder(out)
-        atomic_write_json(out / DEMO_MARKER, {"made_by": "vireid demo"})
-        return _run_locked(cfg, out, log, start)
+    with outputs.reading({"data.root": cfg.data.root}, datasets=[cfg.data.root]):
+        outputs.check_folder(out, outputs.DEMO_FOLDER, owned=demo_files)  # before anything is written
+        with RunLock(out, log=log):  # held across the clean-up and the training run
+            prepare_dataset(cfg.data.root, cfg.data.dataset, workers=workers, log=log, **cfg.data.synth)
+            clear_demo_folder(out)
+            write_marker(out, complete=False)
+            result = _run_locked(cfg, out, log, start)
+            write_marker(out, complete=True)
+            return result
 
 
-def demo_entries(out: Path) -> list[Path]:
-    """What a new demo run would delete from ``out``: only a folder a demo wrote (it holds
-    ``demo.json``, or ``metrics_untrained.json`` from older versions) is emptied; any other
-    non-empty folder is refused."""
+def write_marker(out: Path, *, complete: bool) -> None:
+    """``demo.json``: marks the folder as the demo's and lists every file the demo wrote in it."""
     from vireid.engine.lock import LOCK_FILE
+    from vireid.utils.io import atomic_write_json
+    from vireid.utils.outputs import DEMO_MARKER
 
-    entries = [p for p in out.iterdir() if p.name != LOCK_FILE] if out.is_dir() else []
-    if entries and not ((out / DEMO_MARKER).is_file() or (out / "metrics_untrained.json").is_file()):
-        raise ConfigError(
-            f"{out}: is not empty and is not a demo run folder (no {DEMO_MARKER}); the demo "
-            "replaces only its own run folder -- choose another --out"
-        )
-    return entries
+    files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file() and p.name != LOCK_FILE)
+    atomic_write_json(
+        out / DEMO_MARKER_FILE, {"made_by": "vireid demo", "complete": complete, "files": files}, kind=DEMO_MARKER
+    )
+
+
+def demo_files(out: Path) -> set[str] | None:
+    """What an earlier demo wrote in ``out`` (None when ``out`` is not a demo's run folder, marked by
+    ``demo.json``): every file carrying vireid's mark (:func:`vireid.utils.marks.written_kind`: a
+    file the user replaced has lost it), and the run's lock, temporary and TensorBoard files."""
+    from vireid.engine.lock import LOCK_FILE
+    from vireid.utils.outputs import is_temporary, written_kind
+
+    if not (written_kind(out / DEMO_MARKER_FILE) == "demo-marker" or (out / "metrics_untrained.json").is_file()):
+        return None
+    owned = {DEMO_MARKER_FILE, LOCK_FILE}
+    for folder, _, names in os.walk(out):  # links to folders are not followed: never a file elsewhere
+        for name in names:
+            p = Path(folder) / name
+            rel = p.relative_to(out)
+            if p.is_symlink():
+                continue
+            if written_kind(p) is not None or is_temporary(name) or (rel.parts[0] == "tb" and "tfevents" in name):
+                owned.add(rel.as_posix())
+    return owned
 
 
 def clear_demo_folder(out: Path) -> None:
-    """Empty ``out`` (see :func:`demo_entries`) for a new demo run; call it holding the run lock."""
-    for p in demo_entries(out):  # the demo always starts afresh (the lock file stays: it is held)
-        shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+    """Empty ``out`` of what an earlier demo wrote (:func:`demo_files`) for a new demo run; call
+    it holding the run lock (the lock file stays)."""
+    from vireid.engine.lock import LOCK_FILE
+    from vireid.utils.outputs import remove_owned
+
+    owned = demo_files(out) if out.is_dir() else None
+    if owned:
+        remove_owned(out, owned - {LOCK_FILE}, keep_root=True)
 
 
 def _run_locked(cfg: Config, out: Path, log: Callable[[str], None], start: float) -> DemoResult:
@@ -152,6 +175,7 @@ def _run_locked(cfg: Config, out: Path, log: Callable[[str], None], start: float
     from vireid.engine.context import evaluate_model, make_context, seed_everything
     from vireid.engine.run import train
     from vireid.utils.io import atomic_write_json
+    from vireid.utils.outputs import UNTRAINED_METRICS
 
     # untrained model: the same initialisation the training run starts from
     ctx = make_context(cfg, None, quiet=True)
@@ -169,5 +193,5 @@ def _run_locked(cfg: Config, out: Path, log: Callable[[str], None], start: float
 
     trained = train(cfg, out)
     picture = ranking_picture(trained.evaluation[0], out / "ranking.png")
-    atomic_write_json(out / "metrics_untrained.json", before)
+    atomic_write_json(out / "metrics_untrained.json", before, kind=UNTRAINED_METRICS)
     return DemoResult(before, trained, picture, time.perf_counter() - start, out)

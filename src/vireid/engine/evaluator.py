@@ -38,11 +38,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from vireid.core import distributed as dist_utils
+from vireid.core.device import Precision
 from vireid.data.loaders import build_test_loader
 from vireid.data.protocols import EvalSplit
 from vireid.data.records import Record
-from vireid.engine import distributed as dist_utils
-from vireid.engine.amp import Precision
 from vireid.engine.checkpoint import unwrap_model
 from vireid.errors import VireidError
 from vireid.evaluation import SCORE_NAMES, EvalResult, aggregate, evaluate, format_table
@@ -152,6 +152,36 @@ def extract_features(
     return dist_utils.all_gather_cat(local).cpu()
 
 
+def _why_nonfinite(
+    model: nn.Module,
+    record: Record,
+    height: int,
+    width: int,
+    device: torch.device | None,
+    flip: bool,
+    combine: str,
+    precision: Precision | None,
+) -> str:
+    """:func:`vireid.models.diagnose.explain_nonfinite` for one image, as it was embedded."""
+    from vireid.models.diagnose import explain_nonfinite
+
+    net = unwrap_model(model)
+    device = device or next(net.parameters()).device
+    images = next(iter(build_test_loader([record], height=height, width=width, batch_size=1, num_workers=0)))[0]
+    was_training = net.training
+    net.eval()
+    try:
+        return explain_nonfinite(
+            net,
+            images.to(device),
+            lambda x: net.embed(x, record.modality, flip=flip, combine=combine, normalize=False),
+            context=precision.autocast if precision is not None else contextlib.nullcontext,
+            what="this image",
+        )
+    finally:
+        net.train(was_training)
+
+
 def run_splits(
     model: nn.Module,
     splits: Iterable[EvalSplit],
@@ -201,11 +231,13 @@ def run_splits(
         index.update({(modality, r.path): offset + i for i, r in enumerate(lst)})
     features = torch.cat(parts) if parts else torch.empty(0, 0)
     del parts
-    bad = int((~torch.isfinite(features).all(dim=1)).sum()) if features.numel() else 0
-    if bad:
+    bad = (~torch.isfinite(features).all(dim=1)).nonzero().flatten() if features.numel() else torch.empty(0)
+    if len(bad):
+        row = int(bad[0])
+        record = next(unique[mod][path] for (mod, path), i in index.items() if i == row)
+        why = _why_nonfinite(model, record, height, width, device, flip, combine, precision)
         raise VireidError(
-            f"the model's descriptors of {bad} of {len(features)} images are NaN or inf: its weights "
-            "are not finite numbers (training diverged?); lower optim.lr or set optim.grad_clip"
+            f"the model's descriptors of {len(bad)} of {len(features)} images are NaN or inf; for {record.path}: {why}"
         )
     out = []
     for s in splits:
@@ -236,7 +268,7 @@ def summarize(results: Sequence[SplitEvaluation]) -> dict:
     directions = {}
     for d, items in _by_direction(results).items():
         agg = aggregate([e.result for e in items])
-        agg["trials"] = [{"trial": e.split.trial, **t} for e, t in zip(items, agg["trials"])]
+        agg["trials"] = [{"trial": e.split.trial, **t} for e, t in zip(items, agg["trials"], strict=True)]
         directions[d] = agg
     rules = results[0].split.rules
     averaged = [d for d in directions if d not in rules.extra_directions] or list(directions)

@@ -39,7 +39,7 @@ _GUARD = threading.Lock()
 def read_holder(run_dir: str | os.PathLike) -> dict | None:
     """What the lock file of ``run_dir`` says about its (last) holder, or None."""
     try:
-        data = json.loads((Path(run_dir) / LOCK_FILE).read_text())
+        data = json.loads((Path(run_dir) / LOCK_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
@@ -70,12 +70,15 @@ class RunLock:
     def acquire(self) -> "RunLock":
         if fcntl is None:  # pragma: no cover
             return self
-        self.run_dir.mkdir(parents=True, exist_ok=True)
         key = self._key()
         with _GUARD:
             if key in _HELD:
                 _HELD[key][1] += 1
                 return self
+            from vireid.utils.outputs import RUN_LOCK, check_file
+
+            check_file(self.path, RUN_LOCK)  # an empty or vireid's lock file; never a file of the user's
+            self.run_dir.mkdir(parents=True, exist_ok=True)
             previous = read_holder(self.run_dir)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
             try:
@@ -88,8 +91,15 @@ class RunLock:
                     "--out"
                 ) from None
             me = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, (json.dumps(me) + "\n").encode(), 0)
+            try:
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, (json.dumps(me) + "\n").encode(), 0)
+            except OSError as exc:  # a full disk: let go of the lock again, say so in one line
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)
+                from vireid.utils.outputs import write_failed
+
+                raise write_failed(self.path, exc, what="the run's lock") from None
             _HELD[key] = [fd, 1]
         if previous and self.log is not None:
             self.log(f"{self.run_dir}: took over the lock left by {_describe(previous)} (no longer running)")

@@ -1,11 +1,13 @@
 """Training logs: a JSON-lines metrics file and optional TensorBoard scalars (rank 0 only).
 
-``metrics.jsonl`` holds one JSON object per line (``{"step": ..., "epoch": ..., "lr": ...,
-"loss/<term>": ...}`` for training windows, ``{"step": ..., "eval/<metric>": ...}`` for
-evaluations).  Records are appended (and flushed) as they come, so a long run costs one line
-per record; a crash can at worst leave a partial last line, which readers skip.  On resume the
-lines after the checkpoint's step are dropped -- the one rewrite, atomic
-(:func:`vireid.utils.io.atomic_write_text`) -- so the file reads as if the run had never stopped.
+``metrics.jsonl`` holds one JSON object per line: first its mark (``{"vireid": {"kind":
+"training-log", ...}}``, :mod:`vireid.utils.marks`), then ``{"step": ..., "epoch": ..., "lr": ...,
+"loss/<term>": ...}`` for training windows and ``{"step": ..., "eval/<metric>": ...}`` for
+evaluations.  Records are appended (and flushed) as
+they come, so a long run costs one line per record; a crash can at worst leave a partial last
+line, which readers skip.  A new run starts the file afresh; on resume the lines after the
+checkpoint's step are dropped -- the one rewrite, atomic (:func:`vireid.utils.io.atomic_write_text`)
+-- so the file reads as if the run had never stopped.
 TensorBoard event files are written by TensorBoard itself (append-only).
 """
 
@@ -42,14 +44,22 @@ class MetricsLogger:
                 self._tb = SummaryWriter(str(Path(run_dir) / "tb"))
 
     def truncate_after(self, step: int) -> None:
-        """Drop records logged after ``step`` (used when resuming); rewrites the file atomically."""
-        if not self.enabled or not self.path.is_file():
+        """Start the log: its first record marks it as vireid's, then the records of an earlier log
+        up to ``step`` (resuming; none for a new run); rewrites the file atomically."""
+        if not self.enabled:
             return
+        from vireid.utils.outputs import TRAINING_LOG, json_mark
+
         self._close_file()
-        keep = [
-            ln for ln in self.path.read_text().splitlines() if _parses(ln) and json.loads(ln).get("step", 0) <= step
-        ]
-        atomic_write_text(self.path, "".join(ln + "\n" for ln in keep))
+        keep = []
+        if self.path.is_file():
+            keep = [
+                ln
+                for ln in self.path.read_text(encoding="utf-8").splitlines()
+                if _is_record(ln) and json.loads(ln).get("step", 0) <= step
+            ]
+        lines = [json.dumps(json_mark(TRAINING_LOG), sort_keys=True), *keep]
+        atomic_write_text(self.path, "".join(ln + "\n" for ln in lines), kind=TRAINING_LOG)
 
     def log(self, record: Mapping[str, Any], flush: bool = True) -> None:
         if not self.enabled:
@@ -57,7 +67,7 @@ class MetricsLogger:
         rec = {k: _clean(v) for k, v in record.items()}
         if self._fh is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fh = open(self.path, "a")
+            self._fh = open(self.path, "a", encoding="utf-8")
         self._fh.write(json.dumps(rec, sort_keys=True) + "\n")
         if self._tb is not None:
             step = int(record.get("step", 0))
@@ -92,6 +102,6 @@ def _parses(line: str) -> bool:
         return False
 
 
-def read_metrics(path: str | Path) -> list[dict]:
-    """All records of a ``metrics.jsonl`` file."""
-    return [json.loads(ln) for ln in Path(path).read_text().splitlines() if _parses(ln)]
+def _is_record(line: str) -> bool:
+    """A logged record (not the log's mark, its first line)."""
+    return _parses(line) and "vireid" not in json.loads(line)

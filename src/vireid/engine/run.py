@@ -10,7 +10,10 @@ Run folder::
     RUN/.lock                held for the life of the run (:mod:`vireid.engine.lock`): a second
                              writer, or a ``--resume`` of a run still going, is refused
 
-A run folder that is one of the run's inputs (``data.root``, ``train.init_from``) is refused;
+A run folder the output policy forbids (:mod:`vireid.utils.outputs`: inside a dataset, one of
+the run's inputs -- ``data.root``, ``train.init_from`` --, or holding a file the run writes that
+vireid did not write, unless ``--overwrite``) is refused before anything is written; the saved
+``config.yaml`` holds every path absolute (:mod:`vireid.config.paths`);
 ``train.init_from`` starts the model from a vireid checkpoint
 (:func:`vireid.models.weights.init_from_checkpoint`).
 """
@@ -28,17 +31,17 @@ from torch import nn
 
 from vireid.config import Config, build, config_diff, load_config, save_config, to_dict
 from vireid.config.schema import resume_may_change
+from vireid.core import distributed as dist_utils
 from vireid.data.loaders import TrainBatches
-from vireid.engine import distributed as dist_utils
 from vireid.engine.checkpoint import CheckpointManager, load_weights_into, read_weights, unwrap_model
 from vireid.engine.context import RunContext, cpu_threads, evaluate_model, load_dataset, make_context, seed_everything
 from vireid.engine.evaluator import SplitEvaluation, tables
 from vireid.engine.hooks import CheckpointHook, EvalHook, LoggingHook, StopAtStep
 from vireid.engine.logging import MetricsLogger
-from vireid.engine.schedules import LRScheduler
 from vireid.engine.sync_bn import convert_sync_batchnorm
 from vireid.engine.trainer import Trainer
 from vireid.errors import ConfigError
+from vireid.optim.schedules import LRScheduler
 from vireid.utils.io import atomic_write_json
 
 
@@ -60,49 +63,83 @@ class TrainResult:
     evaluation: list[SplitEvaluation]
 
 
-def check_run_dir(run_dir: Path, cfg: Config) -> None:
-    """Refuse a run folder that is not a folder or is one of the run's inputs (before anything is written)."""
-    from vireid.utils.paths import check_output
+def run_files() -> tuple[tuple[str, Any], ...]:
+    """The files a run writes in its folder, with their kinds (:mod:`vireid.utils.outputs`)."""
+    from vireid.engine.lock import LOCK_FILE
+    from vireid.utils import outputs as o
 
-    if run_dir.exists() and not run_dir.is_dir():
-        raise ConfigError(f"{run_dir}: exists and is not a folder; --out names the run folder")
-    check_output(
-        run_dir,
-        {
-            "data.root": cfg.data.root,
-            "train.init_from": cfg.train.init_from,
-            "model.pretrained": build.pretrained_source(cfg.model),
-        },
-        option="run folder (--out)",
-        folder=True,
+    return (
+        ("config.yaml", o.RUN_CONFIG),
+        ("metrics.jsonl", o.TRAINING_LOG),
+        ("metrics.json", o.RUN_METRICS),
+        ("checkpoints/last.json", o.CHECKPOINT_POINTER),
+        ("checkpoints/best.safetensors", o.RUN_CHECKPOINT),
+        (LOCK_FILE, o.RUN_LOCK),
     )
+
+
+def check_run_dir(run_dir: Path, cfg: Config) -> None:
+    """Refuse a run folder the output policy forbids (not a folder, inside a dataset, one of the
+    run's inputs) or where a file the run writes exists and is not vireid's of the same kind --
+    before anything is written."""
+    from vireid.utils import outputs
+
+    inputs = {
+        "data.root": cfg.data.root,
+        "train.init_from": cfg.train.init_from,
+        "model.pretrained": build.pretrained_source(cfg.model),
+    }
+    option = "run folder (--out)"
+    with outputs.reading(datasets=[cfg.data.root]):
+        outputs.check_folder(run_dir, outputs.RUN_FOLDER, option=option, inputs=inputs)
+        outputs.check_files(((run_dir / name, kind) for name, kind in run_files()), option=option, inputs=inputs)
+
+
+def saved_config(run_dir: Path) -> Config:
+    """The config a run in ``run_dir`` saved, its paths absolute (relative ones of older runs
+    resolved against the file, :func:`vireid.config.paths.stored_paths`)."""
+    from vireid.config.paths import stored_paths
+
+    return stored_paths(load_config(run_dir / "config.yaml"), run_dir / "config.yaml", required=())
+
+
+def saved_config_diff(run_dir: Path, cfg: Config) -> dict[str, tuple[Any, Any]]:
+    """``{key: (saved, cfg)}`` for every setting where ``cfg`` (its paths made absolute) differs
+    from the config the run in ``run_dir`` saved."""
+    from vireid.config.paths import absolute_paths
+
+    return config_diff(saved_config(run_dir), absolute_paths(cfg))
 
 
 def resume_diff(run_dir: Path, cfg: Config) -> dict[str, tuple[Any, Any]]:
     """The settings that differ between the run in ``run_dir`` (its ``config.yaml``) and ``cfg``,
-    less those a resume may change; empty when ``cfg`` continues that run exactly."""
-    old = load_config(run_dir / "config.yaml")
-    return {k: v for k, v in config_diff(old, cfg).items() if not resume_may_change(k)}
+    less those a resume may change (display, logging, loading speed, checkpoint frequency, and a
+    larger ``train.epochs``, which extends the run); empty when ``cfg`` continues that run exactly."""
+    diff = saved_config_diff(run_dir, cfg)
+    return {k: v for k, v in diff.items() if not resume_may_change(k) and not (k == "train.epochs" and v[1] >= v[0])}
 
 
 def prepare_run_dir(run_dir: Path, cfg: Config, resume: bool, ctx: RunContext) -> None:
-    """Refuse a finished run without ``resume`` or a resume with other settings; then write the
-    resolved config."""
+    """Refuse a finished run without ``resume`` or a resume with settings that change its results; write
+    the resolved config for a new run.  A resume never rewrites ``config.yaml``: it keeps the settings
+    the run started with (an extension's ``train.epochs`` is in its checkpoints' metadata)."""
     check_run_dir(run_dir, cfg)
     has_last = (run_dir / "checkpoints" / "last.json").is_file()
     if has_last and not resume:
         raise ConfigError(
             f"{run_dir}: already holds a training run; pass --resume to continue it or --out to start a new one"
         )
-    if resume and has_last and (run_dir / "config.yaml").is_file():
+    resuming = resume and has_last and (run_dir / "config.yaml").is_file()
+    if resuming:
         diff = resume_diff(run_dir, cfg)
         if diff:
             shown = "; ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in list(diff.items())[:6])
             raise ConfigError(
-                f"{run_dir}/config.yaml: --resume with a different config ({shown}); "
-                "an exact resume needs the same settings"
+                f"{run_dir}/config.yaml: --resume with settings that change the run's results ({shown}); "
+                "an exact resume needs the same settings (it may extend train.epochs, and change "
+                "logging, loader workers and checkpoint frequency)"
             )
-    if ctx.dist.is_main:
+    if ctx.dist.is_main and not resuming:
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(cfg, run_dir / "config.yaml")
 
@@ -116,8 +153,15 @@ def train(
     quiet: bool = False,
     stop_at_step: int | None = None,
 ) -> TrainResult:
-    """Train with ``cfg`` into ``run_dir``; the final summary (``metrics.json``), model and evaluation."""
-    with cpu_threads(cfg.train.threads):
+    """Train with ``cfg`` into ``run_dir``; the final summary (``metrics.json``), model and evaluation.
+
+    The run stores its paths absolute (:func:`vireid.config.paths.absolute_paths`: ``data.root``
+    and every other path, relative to the current folder), so it is found from any folder."""
+    from vireid.config.paths import absolute_paths
+    from vireid.utils import outputs
+
+    cfg = absolute_paths(cfg)
+    with cpu_threads(cfg.train.threads), outputs.reading(datasets=[cfg.data.root]):
         return _train(cfg, Path(run_dir), resume=resume, device=device, quiet=quiet, stop_at_step=stop_at_step)
 
 
@@ -174,7 +218,7 @@ def _train_locked(
     model = build.build_model(cfg.model, num_classes, pretrained=pretrained)
     ckpts = CheckpointManager(run_dir / "checkpoints")
     if cfg.train.init_from and not (resume and ckpts.last_dir() is not None):
-        from vireid.engine.checkpoint import resolve_checkpoint
+        from vireid.core.checkpoints import resolve_checkpoint
         from vireid.models.weights import init_from_checkpoint
 
         ctx.log(init_from_checkpoint(model, resolve_checkpoint(cfg.train.init_from)))
@@ -260,6 +304,8 @@ def _train_locked(
     results, summary = evaluate_model(model, dataset, cfg, ctx, final=True)
     summary = {**summary, "checkpoint": str(best), "train_seconds": train_seconds}
     if ctx.dist.is_main:
-        atomic_write_json(run_dir / "metrics.json", summary)
+        from vireid.utils.outputs import RUN_METRICS
+
+        atomic_write_json(run_dir / "metrics.json", summary, kind=RUN_METRICS)
         ctx.log(tables(results))
     return TrainResult(summary, model, dataset, results)

@@ -70,15 +70,6 @@ def differences_from_run(cfg: Config, run_config: dict | None) -> list[str]:
     return out
 
 
-def default_out(checkpoint: Path) -> Path:
-    """The run folder of a checkpoint (the folder above its ``checkpoints/``), else its folder."""
-    folder = checkpoint if checkpoint.is_dir() else checkpoint.parent
-    for p in (folder, *folder.parents):
-        if p.name == "checkpoints":
-            return p.parent
-    return folder
-
-
 def test_inputs(
     run: str | Path | None = None,
     config: str | Path | None = None,
@@ -89,10 +80,14 @@ def test_inputs(
 
     The checkpoint: ``checkpoint``, else the run folder's best (else last) checkpoint.  The
     config: ``config``, else the run folder's ``config.yaml``, else the run config the checkpoint
-    carries; ``overrides`` apply to it.
+    carries; ``overrides`` apply to it.  A stored config's relative paths (older runs) resolve
+    against the file that stores them (:func:`vireid.config.paths.stored_paths`), never against the
+    current folder.
     """
     from vireid.config import apply_overrides, from_dict, load_config
-    from vireid.engine.checkpoint import resolve_checkpoint
+    from vireid.config.paths import absolute_paths, stored_paths
+    from vireid.core import plugins
+    from vireid.core.checkpoints import resolve_checkpoint
     from vireid.errors import ConfigError
     from vireid.models.weights import read_weights
 
@@ -108,17 +103,25 @@ def test_inputs(
         if config is None and not (run / "config.yaml").is_file():
             raise ConfigError(f"{run}: holds no config.yaml; is it a training run folder? (or pass --config)")
     ckpt = Path(checkpoint) if checkpoint is not None else resolve_checkpoint(run)
-    if config is None and run is not None:
-        config = run / "config.yaml"
+    given = tuple(o.split("=", 1)[0].strip() for o in overrides)  # keys the command line sets anew
+    if config is None and run is not None:  # the run's own config: its paths are the run's
+        stored = run / "config.yaml"
+        return absolute_paths(apply_overrides(stored_paths(load_config(stored), stored, skip=given), overrides)), ckpt
     if config is not None:
-        return load_config(config, overrides), ckpt
+        return absolute_paths(load_config(config, overrides)), ckpt
     weights = resolve_checkpoint(ckpt) if ckpt.is_dir() or ckpt.suffix == ".safetensors" else None
-    carried = read_weights(weights)[1].get("config") if weights is not None else None
+    meta = read_weights(weights)[1] if weights is not None else {}
+    carried = meta.get("config")
     if not isinstance(carried, dict):
         raise ConfigError(
             f"{ckpt}: the checkpoint carries no run config; pass --config (the data and evaluation settings)"
         )
-    return apply_overrides(from_dict(carried, source=f"{ckpt} (its run config)"), overrides), ckpt
+    needed = meta.get("plugins", [])  # the plugins its model came from: a missing one is named
+    plugins.require(
+        needed if isinstance(needed, list) else [], str(weights), what=f"its model ({meta.get('architecture')})"
+    )
+    cfg = stored_paths(from_dict(carried, source=f"{ckpt} (its run config)"), weights, skip=given)
+    return absolute_paths(apply_overrides(cfg, overrides)), ckpt
 
 
 def save_split_features(
@@ -200,6 +203,20 @@ def write_split_pictures(evaluation: SplitEvaluation, out: str | Path, *, rerank
     return written
 
 
+def planned_files(folder: Path, *, viz: bool, save_features: bool) -> list[tuple[Path, Any]]:
+    """The files :func:`run_test` may write in ``folder`` with their kinds (checked before any work);
+    every features file already under ``folder/features/`` counts, whatever split it holds."""
+    from vireid.utils import outputs as o
+
+    files: list[tuple[Path, Any]] = [(folder / "metrics.json", o.TEST_METRICS)]
+    if viz:
+        files += [(folder / f"{name}.png", o.PICTURE) for name in ("ranks", "tsne", "distances")]
+        files += [(folder / name, o.FEATURES) for name in FEATURES_FILES]
+    if save_features and (folder / "features").is_dir():
+        files += [(p, o.FEATURES) for p in sorted((folder / "features").glob("*/*.safetensors"))]
+    return files
+
+
 def run_test(
     cfg: Config,
     checkpoint: str | Path,
@@ -213,26 +230,30 @@ def run_test(
     """Evaluate ``checkpoint`` with the full protocol of ``cfg``'s dataset and write ``metrics.json``
     (with ``viz`` the pictures, with ``save_features`` every split's features files) into ``out``
     (default: ``RUN/test/``); see the module docstring."""
-    from vireid.engine import distributed
+    from vireid.core import distributed
+    from vireid.core.checkpoints import run_folder
     from vireid.engine.context import cpu_threads, evaluate_model, load_dataset, make_context
     from vireid.inference.loading import read_checkpoint
+    from vireid.utils import outputs
     from vireid.utils.io import atomic_write_json
-    from vireid.utils.paths import check_output
 
     loaded = read_checkpoint(checkpoint)
     notes = differences_from_run(cfg, loaded.config)
-    folder = Path(out) if out else default_out(loaded.weights) / TEST_FOLDER
-    check_output(folder, {"checkpoint": loaded.weights, "data.root": cfg.data.root}, folder=True)
+    folder = Path(out) if out else run_folder(loaded.weights) / TEST_FOLDER
+    inputs = {"checkpoint": loaded.weights, "data.root": cfg.data.root}
+    with outputs.reading(inputs, datasets=[cfg.data.root]):  # before any work
+        outputs.check_folder(folder, outputs.TEST_FOLDER)
+        outputs.check_files(planned_files(folder, viz=viz, save_features=save_features))
     ctx = make_context(cfg, device)
     written: dict[str, Path] = {}
     try:
-        with cpu_threads(cfg.train.threads):
+        with cpu_threads(cfg.train.threads), outputs.reading(inputs, datasets=[cfg.data.root]):
             dataset = load_dataset(cfg, ctx)
             model = loaded.model.to(ctx.device)
             results, summary = evaluate_model(model, dataset, cfg, ctx, final=True, rerank=rerank)
             summary = {**summary, "checkpoint": str(loaded.weights), "rerank": bool(rerank)}
             if ctx.dist.is_main:
-                atomic_write_json(folder / "metrics.json", summary)
+                atomic_write_json(folder / "metrics.json", summary, kind=outputs.TEST_METRICS)
                 written["metrics"] = folder / "metrics.json"
                 if viz:
                     written.update(write_split_pictures(results[0], folder, rerank=rerank))

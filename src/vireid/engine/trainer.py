@@ -30,12 +30,12 @@ from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence
 import torch
 from torch import Tensor, nn
 
-from vireid.engine import distributed as dist_utils
-from vireid.engine.amp import Precision
+from vireid.core import distributed as dist_utils
+from vireid.core.device import Precision
 from vireid.engine.checkpoint import rng_state, set_rng_state
-from vireid.engine.schedules import LRScheduler
 from vireid.errors import CheckpointError, VireidError
 from vireid.models.base import MODAL_BOTH
+from vireid.optim.schedules import LRScheduler
 
 Batch = tuple[Tensor, Tensor, Tensor, Tensor]  # x_vis, x_ir, labels_vis, labels_ir
 
@@ -165,7 +165,7 @@ class Trainer:
         terms = self.objective(out, y_vis, y_ir)
         total = sum(terms.values())
         values = torch.stack([t.detach().float() for t in terms.values()]).tolist()
-        losses = dict(zip(terms.keys(), values))
+        losses = dict(zip(terms.keys(), values, strict=True))
         bad = [k for k, v in losses.items() if not math.isfinite(v)]
         if bad:
             raise NonFiniteLossError(
@@ -236,7 +236,8 @@ class Trainer:
                 f"{self.dist.world_size}: cannot resume exactly"
             )
         set_rng_state(rngs[self.dist.rank], self.generators)
-        for h, hs in zip(self.hooks, state.get("hooks", [])):
+        # strict=False: a trailing stateless StopAtStep may be registered in only one of the two runs
+        for h, hs in zip(self.hooks, state.get("hooks", []), strict=False):
             h.load_state_dict(hs)
         self.global_step = int(state["step"])
         self.epoch = int(state["epoch"])

@@ -2,8 +2,9 @@
 
 One safetensors file per set (query, or one gallery trial): tensors ``feats``
 (N x D float), ``pids`` and ``camids`` (N, int64); the header metadata holds
-``format`` (``vireid.features/1``), ``modality``, and JSON-encoded ``paths`` and
-``meta`` (free-form, small).  Written atomically; nothing is unpickled on reading.
+``format`` (``vireid.features/1``; another version is refused), ``modality``, and JSON-encoded
+``paths`` and ``meta`` (free-form, small).  Written atomically through the output policy
+(:mod:`vireid.utils.outputs`); nothing is unpickled on reading.
 """
 
 from __future__ import annotations
@@ -86,31 +87,54 @@ def save_features(
         "pids": torch.from_numpy(p.astype(np.int64)),
         "camids": torch.from_numpy(c.astype(np.int64)),
     }
-    save_safetensors(tensors, path, metadata=header)
+    from vireid.utils.outputs import FEATURES
+
+    save_safetensors(tensors, path, metadata=header, kind=FEATURES)
 
 
 def load_features(path: str | os.PathLike) -> FeatureSet:
     """Read a features file written by :func:`save_features`."""
     where = str(Path(path))
     tensors, header = load_safetensors(path)  # CheckpointError if missing or unreadable
+    fmt = header.get("format")
+    if fmt is not None and fmt != FORMAT:
+        known = fmt.startswith(FORMAT.split("/")[0] + "/")
+        raise ShapeError(
+            f"{where}: "
+            + (
+                f"a features file of format {fmt!r}, which this vireid does not read (it reads {FORMAT!r}; "
+                "written by a newer vireid?)"
+                if known
+                else f"not a features file (its format is {fmt!r})"
+            )
+        )
     missing = [k for k in ("feats", "pids", "camids") if k not in tensors]
     if missing:
         raise ShapeError(
             f"{where}: not a features file, missing tensor(s) {', '.join(missing)} "
             f"(found: {', '.join(sorted(tensors)) or 'none'})"
         )
-    feats = tensors["feats"].numpy()
-    pids, camids = tensors["pids"].numpy(), tensors["camids"].numpy()
-    if feats.dtype.kind != "f" or pids.dtype.kind not in "iu" or camids.dtype.kind not in "iu":
+    t_feats, t_pids, t_camids = tensors["feats"], tensors["pids"], tensors["camids"]
+    integer = (torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8)
+    if not t_feats.is_floating_point() or t_pids.dtype not in integer or t_camids.dtype not in integer:
         raise ShapeError(
             f"{where}: expected float 'feats' and integer 'pids'/'camids', got "
-            f"{feats.dtype}, {pids.dtype}, {camids.dtype}"
+            f"{t_feats.dtype}, {t_pids.dtype}, {t_camids.dtype}"
         )
+    if t_feats.dtype in (torch.float16, torch.bfloat16):
+        t_feats = t_feats.float()
+    feats, pids, camids = t_feats.numpy(), t_pids.numpy(), t_camids.numpy()
     try:
         paths = json.loads(header["paths"]) if "paths" in header else None
         meta = json.loads(header["meta"]) if "meta" in header else {}
     except json.JSONDecodeError as exc:
         raise ShapeError(f"{where}: corrupt metadata in the file header ({exc})") from None
+    if paths is not None and (not isinstance(paths, list) or not all(isinstance(x, str) for x in paths)):
+        raise ShapeError(f"{where}: metadata 'paths' must be a list of image paths (strings)")
+    if not isinstance(meta, dict):
+        raise ShapeError(f"{where}: metadata 'meta' must be a JSON object, got {type(meta).__name__}")
+    if header.get("modality") not in (None, *MODALITIES):
+        raise ShapeError(f"{where}: metadata 'modality' must be one of {MODALITIES}, got {header['modality']!r}")
     _check(where, feats, pids, camids, paths)
     finite = np.isfinite(feats).all(axis=1)
     if not finite.all():

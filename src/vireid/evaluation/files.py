@@ -57,12 +57,13 @@ def evaluate_files(
     """Evaluate the query features file against each gallery features file (see the module docstring);
     with ``out``, write the summary there as JSON (atomically; never over one of the inputs)."""
     from vireid.utils.io import atomic_write_json
-    from vireid.utils.paths import check_output
+    from vireid.utils.outputs import EVALUATION, check_file, reading
 
     if max_rank < 1:
         raise VireidError(f"max_rank must be >= 1, got {max_rank}")
+    inputs = {"query features file": query, "gallery features file": galleries}
     if out is not None:
-        check_output(out, {"query features file": query, "gallery features file": galleries})
+        check_file(out, EVALUATION, inputs=inputs)  # before any work
     q = load_features(query)
     results, warnings = [], []
     for path in galleries:
@@ -77,7 +78,7 @@ def evaluate_files(
     summary = dict(agg["mean"])
     summary.update(
         std=agg["std"],
-        trials=[dict(t, gallery=str(p)) for t, p in zip(agg["trials"], galleries)],
+        trials=[dict(t, gallery=str(p)) for t, p in zip(agg["trials"], galleries, strict=True)],
         num_trials=agg["num_trials"],
         protocol=protocol,
         metric=metric,
@@ -85,5 +86,6 @@ def evaluate_files(
         query=str(query),
     )
     if out is not None:
-        atomic_write_json(out, summary)
+        with reading(inputs):  # checked again as it is written, with the same inputs
+            atomic_write_json(out, summary, kind=EVALUATION)
     return FilesEvaluation(results, [Path(p).name for p in galleries], summary, warnings)

@@ -65,8 +65,8 @@ def aggregate(results: Sequence[EvalResult]) -> dict:
     std = table.std(axis=0, ddof=1) if len(trials) > 1 else np.zeros(len(SCORE_NAMES))
     return {
         "num_trials": len(trials),
-        "mean": {m: float(v) for m, v in zip(SCORE_NAMES, mean)},
-        "std": {m: float(v) for m, v in zip(SCORE_NAMES, std)},
+        "mean": {m: float(v) for m, v in zip(SCORE_NAMES, mean, strict=True)},
+        "std": {m: float(v) for m, v in zip(SCORE_NAMES, std, strict=True)},
         "trials": trials,
     }
 
@@ -88,7 +88,7 @@ def format_table(
     if len(names) != len(results):
         raise ValueError(f"{len(names)} names for {len(results)} results")
     header = ["trial", "Rank-1", "Rank-5", "Rank-10", "Rank-20", "mAP", "mINP"]
-    rows = [[str(n)] + [f"{100 * t[m]:.2f}" for m in SCORE_NAMES] for n, t in zip(names, agg["trials"])]
+    rows = [[str(n)] + [f"{100 * t[m]:.2f}" for m in SCORE_NAMES] for n, t in zip(names, agg["trials"], strict=True)]
     if len(results) > 1:
         rows.append(["mean ± std"] + [f"{100 * agg['mean'][m]:.2f} ± {100 * agg['std'][m]:.2f}" for m in SCORE_NAMES])
     if style == "markdown":
@@ -96,8 +96,8 @@ def format_table(
         lines += ["| " + " | ".join(r) + " |" for r in rows]
         return "\n".join(lines)
     widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
-    fmt = lambda r: "  ".join(
-        c.ljust(w) if i == 0 else c.rjust(w)  # noqa: E731
-        for i, (c, w) in enumerate(zip(r, widths))
-    )
+
+    def fmt(r: list[str]) -> str:
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+
     return "\n".join([fmt(header)] + [fmt(r) for r in rows])

@@ -14,24 +14,24 @@ whether the normalisation is inside the graph (``preprocessing_in_graph``):
   normalisation happen inside the graph — do not normalise again.
 
 We use torch's TorchScript-based exporter (``dynamo=False``), which needs no extra
-package beyond ``onnx``; the graph is written to a temporary file and renamed.
+package beyond ``onnx``; the graph is built in memory and written atomically through the output
+policy (:mod:`vireid.utils.outputs`: the file is marked as vireid's by its ``producer`` metadata).
 """
 
 from __future__ import annotations
 
+import io
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
 from vireid.errors import VireidError
 from vireid.models.base import ReIDModel, modality_to_modal
-from vireid.utils.io import ordinary_permissions
+from vireid.utils.io import atomic_write_bytes
+from vireid.utils.outputs import ONNX, check_file
 
 MIN_OPSET = 11  # the descriptor's graph (flip, normalisation) needs opset 11 or newer
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -124,72 +124,48 @@ def export_onnx(
     ).eval()
     h, w = img_size
     dummy = torch.rand(2, 3, h, w) * (255.0 if preprocess_in_graph else 1.0)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    os.close(fd)
-    ordinary_permissions(tmp)  # mkstemp creates 0600
-    try:
-        with torch.no_grad():
-            torch.onnx.export(
-                wrapper,
-                (dummy,),
-                tmp,
-                input_names=["images"],
-                output_names=["descriptor"],
-                dynamic_axes={"images": {0: "batch"}, "descriptor": {0: "batch"}},
-                opset_version=opset,
-                dynamo=False,
-            )
-        proto = onnx.load(tmp)
-        meta = {
-            "producer": "vireid",
-            "modality": modality,
-            "input_size": json.dumps([h, w]),
-            "input_layout": "NCHW RGB float32",
-            "preprocessing_in_graph": json.dumps(preprocess_in_graph),
-            "input_range": "[0, 255]" if preprocess_in_graph else "normalised (x / 255 - mean) / std",
-            "mean": json.dumps(IMAGENET_MEAN),
-            "std": json.dumps(IMAGENET_STD),
-            "flip": json.dumps(flip),
-            "resize_filter": "lanczos (PIL Image.Resampling.LANCZOS)",
-            "channel_order": "RGB",
-            "preprocessing": json.dumps(preprocessing_recipe(h, w, preprocess_in_graph)),
-            "combine": combine,
-            "output": "L2-normalised descriptor (B, D)",
-            **{k: v if isinstance(v, str) else json.dumps(v) for k, v in (metadata or {}).items()},
-        }
-        del proto.metadata_props[:]
-        for k, v in meta.items():
-            entry = proto.metadata_props.add()
-            entry.key, entry.value = k, v
-        onnx.checker.check_model(proto)
-        onnx.save(proto, tmp)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    out = check_file(out, ONNX)  # before any work
+    with torch.no_grad():
+        probe = wrapper(dummy)
+    if not bool(torch.isfinite(probe).all()):  # an ONNX graph computing NaN would be exported silently
+        from vireid.models.diagnose import explain_nonfinite
+
+        why = explain_nonfinite(wrapper, dummy, wrapper, what="random test images")
+        raise VireidError(f"{out}: not exported, the model's descriptors hold NaN or inf: {why}")
+    graph = io.BytesIO()
+    with torch.no_grad():
+        torch.onnx.export(
+            wrapper,
+            (dummy,),
+            graph,
+            input_names=["images"],
+            output_names=["descriptor"],
+            dynamic_axes={"images": {0: "batch"}, "descriptor": {0: "batch"}},
+            opset_version=opset,
+            dynamo=False,
+        )
+    proto = onnx.load_from_string(graph.getvalue())
+    meta = {
+        "producer": "vireid",
+        "modality": modality,
+        "input_size": json.dumps([h, w]),
+        "input_layout": "NCHW RGB float32",
+        "preprocessing_in_graph": json.dumps(preprocess_in_graph),
+        "input_range": "[0, 255]" if preprocess_in_graph else "normalised (x / 255 - mean) / std",
+        "mean": json.dumps(IMAGENET_MEAN),
+        "std": json.dumps(IMAGENET_STD),
+        "flip": json.dumps(flip),
+        "resize_filter": "lanczos (PIL Image.Resampling.LANCZOS)",
+        "channel_order": "RGB",
+        "preprocessing": json.dumps(preprocessing_recipe(h, w, preprocess_in_graph)),
+        "combine": combine,
+        "output": "L2-normalised descriptor (B, D)",
+        **{k: v if isinstance(v, str) else json.dumps(v) for k, v in (metadata or {}).items()},
+    }
+    del proto.metadata_props[:]
+    for k, v in meta.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = k, v
+    onnx.checker.check_model(proto)
+    atomic_write_bytes(out, proto.SerializeToString(), kind=ONNX)
     return out
-
-
-def onnx_metadata(path: str | Path) -> dict[str, str]:
-    """The metadata properties of an exported model."""
-    _require_onnx()
-    import onnx
-
-    proto = onnx.load(str(path), load_external_data=False)
-    return {p.key: p.value for p in proto.metadata_props}
-
-
-def run_onnx(path: str | Path, images: np.ndarray | Tensor, threads: int | None = None) -> np.ndarray:
-    """Run an exported model with onnxruntime on a float32 batch."""
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        raise VireidError("running ONNX models needs onnxruntime: pip install 'vireid[export]'") from None
-    opts = ort.SessionOptions()
-    if threads:
-        opts.intra_op_num_threads = threads
-    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    x = images.numpy() if isinstance(images, Tensor) else np.asarray(images)
-    return sess.run(None, {"images": x.astype(np.float32)})[0]

@@ -17,7 +17,6 @@ from typing import Any, Sequence
 from torch import Tensor
 
 from vireid.data.records import Record
-from vireid.errors import VireidError
 
 
 def embed_records(model: Any, records: Sequence[Record], modality: str, *, progress: bool = True) -> Tensor:
@@ -40,24 +39,24 @@ def extract_features_file(
     ``source`` (the folder or manifest the records came from).
     """
     from vireid.evaluation.features import save_features
-    from vireid.utils.paths import check_output
+    from vireid.utils.outputs import FEATURES, check_file, reading
 
-    check_output(out, {"checkpoint": getattr(model, "source", None), "input": source})
-    if os.path.realpath(out) in {os.path.realpath(r.path) for r in records}:
-        raise VireidError(f"{out}: --out is one of the input images; choose another --out")
+    inputs = {"checkpoint": getattr(model, "source", None), "input": source, "input image": [r.path for r in records]}
+    check_file(out, FEATURES, inputs=inputs)  # before any work
     feats = embed_records(model, records, modality, progress=progress)
     meta: dict[str, Any] = {"model": model.model_id}
     if source is not None:
         meta["input"] = str(source)
-    save_features(
-        Path(out),
-        feats,
-        [r.pid for r in records],
-        [r.camid for r in records],
-        paths=[r.path for r in records],
-        modality=modality,
-        meta=meta,
-    )
+    with reading(inputs):
+        save_features(
+            Path(out),
+            feats,
+            [r.pid for r in records],
+            [r.camid for r in records],
+            paths=[r.path for r in records],
+            modality=modality,
+            meta=meta,
+        )
     return feats
 
 

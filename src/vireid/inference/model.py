@@ -12,6 +12,7 @@ with the configured test-time fusion (flip, embedding combination).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,7 @@ class InferenceModel:
         checkpoint_sha256: SHA-256 of the checkpoint file that was read.
         weights_sha256: SHA-256 of the model's tensors (:func:`vireid.models.weights.weights_sha256`),
             what identifies the model: a re-saved copy of the same weights has the same.
-        source: that file's path.
+        source: that file's path (absolute).
     """
 
     def __init__(
@@ -156,7 +157,9 @@ class InferenceModel:
             for start in range(0, len(items), bs):
                 chunk = items[start : start + bs]
                 batch = preprocess_batch(chunk, h, w, mean=self.config.mean, std=self.config.std, start=start)
-                out.append(self._forward(batch, name))
+                feats = self._forward(batch, name)
+                self._check(feats, batch, chunk, start, name)
+                out.append(feats)
                 if bar is not None:
                     bar.update(len(chunk))
         finally:
@@ -168,30 +171,52 @@ class InferenceModel:
 
     __call__ = embed
 
+    def _check(self, feats: Tensor, batch: Tensor, chunk: list, start: int, modality: str) -> None:
+        """Refuse descriptors that are not finite (saying why: weights, input or the layer that
+        overflowed, :func:`vireid.models.diagnose.explain_nonfinite`) or all zeros (the image)."""
+        from vireid.models.diagnose import describe_image, explain_nonfinite, zero_descriptor_message
+
+        bad = (~torch.isfinite(feats).all(dim=1)).nonzero().flatten()
+        if len(bad):
+            i = int(bad[0])
+            what = _name_of(chunk[i], start + i)
+            why = explain_nonfinite(self.model, batch[i : i + 1], lambda x: self._forward(x, modality), what="it")
+            odd = describe_image(batch[i])
+            raise ShapeError(
+                f"the {modality} descriptor of {what} holds NaN or inf: {why}"
+                + (f"; the image is {odd}" if odd else "")
+            )
+        zero = (feats.abs().sum(dim=1) == 0).nonzero().flatten()
+        if len(zero):
+            i = int(zero[0])
+            raise ShapeError(zero_descriptor_message(_name_of(chunk[i], start + i), batch[i]))
+
     # ------------------------------------------------------------------ export
     def export_onnx(
         self, out: str | Path, modality: str, *, preprocess_in_graph: bool = False, opset: int = 17
     ) -> Path:
         """ONNX graph of this model's descriptor for ``modality`` (see :mod:`vireid.export.onnx`)."""
         from vireid.export.onnx import export_onnx
-        from vireid.utils.paths import check_output
+        from vireid.utils.outputs import ONNX, check_file, reading
 
-        check_output(out, {"checkpoint": self.source})
+        inputs = {"checkpoint": self.source}
+        check_file(out, ONNX, inputs=inputs)  # before any work
         c = self.config
         model = self.model.to("cpu")
         try:
-            return export_onnx(
-                model,
-                out,
-                modality=modality_name(modality),
-                img_size=c.input_size,
-                flip=c.flip,
-                combine=c.combine,
-                alpha=c.alpha,
-                preprocess_in_graph=preprocess_in_graph,
-                opset=opset,
-                metadata={"model_id": self.model_id, "architecture": c.architecture},
-            )
+            with reading(inputs):
+                return export_onnx(
+                    model,
+                    out,
+                    modality=modality_name(modality),
+                    img_size=c.input_size,
+                    flip=c.flip,
+                    combine=c.combine,
+                    alpha=c.alpha,
+                    preprocess_in_graph=preprocess_in_graph,
+                    opset=opset,
+                    metadata={"model_id": self.model_id, "architecture": c.architecture},
+                )
         finally:
             self.model.to(self.device)
 
@@ -201,6 +226,13 @@ class InferenceModel:
             f"InferenceModel({self.config.architecture}, input {h}x{w}, flip={self.config.flip}, "
             f"combine={self.config.combine!r}, device={self.device}, source={self.source!r})"
         )
+
+
+def _name_of(item: Any, index: int) -> str:
+    """An image as a message names it: its path, else its position."""
+    import os
+
+    return str(item) if isinstance(item, (str, os.PathLike)) else f"image {index}"
 
 
 def load_model(
@@ -228,5 +260,5 @@ def load_model(
         device=device,
         batch_size=batch_size,
         checkpoint_sha256=file_sha256(loaded.weights),
-        source=str(loaded.weights),
+        source=os.path.abspath(loaded.weights),  # recorded by indexes and features files: found from anywhere
     )

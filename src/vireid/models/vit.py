@@ -89,7 +89,9 @@ class PatchEmbed(nn.Module):
         self.patch_size = to_2tuple(patch_size, "patch_size")
         self.stride = self.patch_size if stride is None else to_2tuple(stride, "patch_stride")
         self.in_chans = in_chans
-        for side, size, patch, step in zip(("height", "width"), self.img_size, self.patch_size, self.stride):
+        for side, size, patch, step in zip(
+            ("height", "width"), self.img_size, self.patch_size, self.stride, strict=True
+        ):
             if step < 1 or step > patch:
                 raise ConfigError(f"patch_stride {self.stride} must be in [1, patch_size {self.patch_size}]")
             if size < patch:
@@ -99,7 +101,9 @@ class PatchEmbed(nn.Module):
                     f"image {side} {size} is not divisible by the patch size {patch}; "
                     f"use a multiple of {patch} (e.g. {size - size % patch} or {size - size % patch + patch})"
                 )
-        self.grid_size = tuple((s - p) // st + 1 for s, p, st in zip(self.img_size, self.patch_size, self.stride))
+        self.grid_size = tuple(
+            (s - p) // st + 1 for s, p, st in zip(self.img_size, self.patch_size, self.stride, strict=True)
+        )
         self.num_patches = self.grid_size[0] * self.grid_size[1]
         self.proj = nn.Conv2d(in_chans, embed_dim, self.patch_size, self.stride, bias=bias)
 
@@ -319,30 +323,6 @@ def vit_kwargs(size: str) -> dict:
         raise ConfigError(f"unknown ViT size {size!r}; expected one of {', '.join(VIT_SIZES)}")
     dim, depth, heads = VIT_SIZES[size]
     return dict(patch_size=16, embed_dim=dim, depth=depth, num_heads=heads)
-
-
-def vit_tiny_patch16_224(**kwargs) -> VisionTransformer:
-    return VisionTransformer(**{**vit_kwargs("tiny"), "img_size": 224, **kwargs})
-
-
-def vit_tiny_patch16_384(**kwargs) -> VisionTransformer:
-    return VisionTransformer(**{**vit_kwargs("tiny"), "img_size": 384, **kwargs})
-
-
-def vit_small_patch16_224(**kwargs) -> VisionTransformer:
-    return VisionTransformer(**{**vit_kwargs("small"), "img_size": 224, **kwargs})
-
-
-def vit_small_patch16_384(**kwargs) -> VisionTransformer:
-    return VisionTransformer(**{**vit_kwargs("small"), "img_size": 384, **kwargs})
-
-
-def vit_base_patch16_224(**kwargs) -> VisionTransformer:
-    return VisionTransformer(**{**vit_kwargs("base"), "img_size": 224, **kwargs})
-
-
-def vit_base_patch16_384(**kwargs) -> VisionTransformer:
-    return VisionTransformer(**{**vit_kwargs("base"), "img_size": 384, **kwargs})
 
 
 def grid_hw(num_tokens: int) -> int:

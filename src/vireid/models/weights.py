@@ -56,6 +56,44 @@ def state_dict_mismatches(
     return missing, unexpected, mismatched
 
 
+def _family(dtype: torch.dtype) -> str:
+    if dtype.is_floating_point:
+        return "floating-point"
+    if dtype.is_complex:
+        return "complex"
+    return "boolean" if dtype == torch.bool else "integer"
+
+
+def check_tensor_values(module: nn.Module, state: Mapping[str, torch.Tensor], source: str) -> None:
+    """Refuse tensors a load would silently corrupt: another kind of number than the model's
+    (integer weights cast to float hold whole numbers only, float counters truncate) and
+    floating-point values that are NaN or infinite (the weights of a diverged run give NaN
+    descriptors).  One :class:`CheckpointError` naming the tensors."""
+    own = module.state_dict()
+    kinds = [
+        f"{k} ({state[k].dtype}, the model's is {own[k].dtype})"
+        for k in sorted(own)
+        if k in state and _family(state[k].dtype) != _family(own[k].dtype)
+    ]
+    if kinds:
+        raise CheckpointError(
+            f"{source}: {len(kinds)} tensor(s) hold another kind of number than the model's: {_listing(kinds)}; "
+            "loading would cast them (integer weights make the descriptors zero); is the file corrupt or "
+            "converted wrongly?"
+        )
+    bad = []
+    for k in sorted(state):
+        t = state[k]
+        if t.is_floating_point() and t.numel() and not bool(torch.isfinite(t).all()):
+            nan, n = int(torch.isnan(t).sum()), t.numel()
+            bad.append(f"{k} ({nan} NaN, {int((~torch.isfinite(t)).sum()) - nan} inf of {n})")
+    if bad:
+        raise CheckpointError(
+            f"{source}: the weights are not finite numbers in {len(bad)} tensor(s): {_listing(bad)}; "
+            "a model with them gives NaN descriptors (did its training diverge?)"
+        )
+
+
 def load_state_dict_strict(
     module: nn.Module, state: Mapping[str, torch.Tensor], source: str = "checkpoint", strict: bool = True
 ) -> tuple[list[str], list[str]]:
@@ -67,6 +105,7 @@ def load_state_dict_strict(
     bad = [k for k, v in state.items() if not isinstance(v, torch.Tensor)]
     if bad:
         raise CheckpointError(f"{source}: entries are not tensors: {_listing(sorted(bad))}")
+    check_tensor_values(module, state, source)
     missing, unexpected, mismatched = state_dict_mismatches(module, state)
     problems = []
     if mismatched:
@@ -131,27 +170,38 @@ def decode_metadata(meta: Mapping[str, str]) -> dict[str, Any]:
 
 
 def model_metadata(model: nn.Module) -> dict[str, Any]:
-    """The metadata that rebuilds ``model``: format, registry architecture and constructor kwargs."""
+    """The metadata that rebuilds ``model``: format, registry architecture and constructor kwargs, and,
+    for a model built with plugins (its class or a sub-module's registered outside vireid), the
+    plugin modules it needs (``"plugins"``; absent for vireid's own models, whose files stay as they were)."""
+    from vireid.core.registry import plugin_of
     from vireid.models.registry import spec_of
 
     kwargs = getattr(model, "config", None)
     if not isinstance(kwargs, Mapping):
         raise CheckpointError(f"{type(model).__name__} has no 'config' (constructor kwargs) to save")
-    return {
+    meta: dict[str, Any] = {
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,
         "architecture": spec_of(model).architecture,
         "kwargs": dict(kwargs),
     }
+    needed = sorted({p for m in model.modules() if (p := plugin_of(type(m))) is not None})
+    if needed:
+        meta["plugins"] = needed
+    return meta
 
 
-def save_weights(module: nn.Module, path: str | os.PathLike, metadata: Mapping[str, Any] | None = None) -> None:
-    """Write ``module``'s state dict and ``metadata`` as safetensors (atomic, deterministic bytes)."""
+def save_weights(
+    module: nn.Module, path: str | os.PathLike, metadata: Mapping[str, Any] | None = None, *, kind: Any = None
+) -> None:
+    """Write ``module``'s state dict and ``metadata`` as safetensors (atomic, deterministic bytes),
+    as the output ``kind`` (default: a model checkpoint; the engine's are a run's checkpoints)."""
     from vireid.utils.io import save_safetensors
+    from vireid.utils.outputs import CHECKPOINT
 
     # clone: safetensors refuses tensors that share storage
     state = {k: v.detach().cpu().clone() for k, v in unwrap_model(module).state_dict().items()}
-    save_safetensors(state, path, encode_metadata(metadata or {}))
+    save_safetensors(state, path, encode_metadata(metadata or {}), kind=kind or CHECKPOINT)
 
 
 def read_weights(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -167,6 +217,16 @@ def save_model(model: nn.Module, path: str | os.PathLike, metadata: Mapping[str,
     save_weights(model, path, {**(metadata or {}), **model_metadata(unwrap_model(model))})
 
 
+def is_safetensors(path: str | os.PathLike) -> bool:
+    """Whether the file starts like a safetensors file (8-byte header length, then ``{``)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(9)
+    except OSError:
+        return False
+    return len(head) == 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < (1 << 32)
+
+
 def is_vireid_checkpoint(path: str | os.PathLike) -> bool:
     """Whether ``path`` is a safetensors file in vireid's model format (reads the header only)."""
     try:
@@ -178,10 +238,24 @@ def is_vireid_checkpoint(path: str | os.PathLike) -> bool:
         return False
 
 
+def strip_module_prefix(state: Mapping[str, Any], source: str = "checkpoint") -> dict[str, Any]:
+    """``state`` with the ``module.`` prefix DataParallel / DDP add to every key removed (the one
+    place it is stripped: the authors' ``*.t`` files and timm/torchvision files alike)."""
+    out: dict[str, Any] = {}
+    for key, value in state.items():
+        name = key[len("module.") :] if isinstance(key, str) and key.startswith("module.") else key
+        if name in out:
+            raise CheckpointError(f"{source}: holds both {name!r} and 'module.{name}'")
+        out[name] = value
+    return out
+
+
 def read_model_checkpoint(
     path: str | os.PathLike,
 ) -> tuple[dict[str, torch.Tensor], str, dict[str, Any], dict[str, Any]]:
-    """``(state, registry name, kwargs, metadata)`` of a file in vireid's format."""
+    """``(state, registry name, kwargs, metadata)`` of a file in vireid's format.  A model from a
+    plugin that is not loaded is one line naming the plugin (:func:`vireid.core.plugins.require`)."""
+    from vireid.core import plugins
     from vireid.models.registry import model_spec
 
     state, meta = read_weights(path)
@@ -190,11 +264,21 @@ def read_model_checkpoint(
             f"{path}: not a vireid model checkpoint (metadata 'format' is {meta.get('format')!r}, "
             f"expected {FORMAT_NAME!r}; bare state dicts cannot be rebuilt)"
         )
-    kwargs, arch = meta.get("kwargs"), meta.get("architecture")
+    if str(meta.get("version", FORMAT_VERSION)) != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: a vireid model checkpoint of format version {meta.get('version')!r}, which this vireid "
+            f"does not read (it reads version {FORMAT_VERSION}; written by a newer vireid?)"
+        )
+    kwargs, arch, needed = meta.get("kwargs"), meta.get("architecture"), meta.get("plugins", [])
     if not isinstance(kwargs, dict) or not isinstance(arch, str):
         raise CheckpointError(
             f"{path}: malformed vireid checkpoint metadata (needs 'architecture' and a JSON object 'kwargs')"
         )
+    if not isinstance(needed, list) or not all(isinstance(p, str) for p in needed):
+        raise CheckpointError(
+            f"{path}: malformed vireid checkpoint metadata ('plugins' must be a list of module names)"
+        )
+    plugins.require(needed, str(path), what=f"its model ({arch})")
     try:
         name = model_spec(arch).name
     except ConfigError as exc:  # an architecture this version does not know
@@ -202,31 +286,32 @@ def read_model_checkpoint(
     return state, name, kwargs, meta
 
 
-def build_from_metadata(name: str, kwargs: Mapping[str, Any], source: str) -> nn.Module:
-    """Rebuild a registered model from checkpoint metadata (a :class:`CheckpointError` when invalid)."""
+def rebuild_model(path: str | os.PathLike, expected: type | None = None) -> tuple[nn.Module, dict[str, Any]]:
+    """The one way a model is rebuilt from a file in vireid's format: ``(model in eval mode with its
+    weights loaded strictly, the file's metadata)``; every constructor argument is checked against its
+    declaration first, and ``expected`` (a class) must match."""
     from vireid.models.registry import create_model
 
+    state, name, kwargs, meta = read_model_checkpoint(path)
     try:
-        return create_model(name, kwargs, source=f"{source}: metadata 'kwargs'")
+        model = create_model(name, kwargs, source=f"{path}: metadata 'kwargs'")
     except ConfigError as exc:
         raise CheckpointError(str(exc)) from None
-
-
-def rebuild_model(path: str | os.PathLike, expected: type | None = None) -> nn.Module:
-    """Rebuild the model saved at ``path`` (vireid format) and load its weights strictly (eval mode)."""
-    state, name, kwargs, _ = read_model_checkpoint(path)
-    model = build_from_metadata(name, kwargs, str(path))
     if expected is not None and not isinstance(model, expected):
         raise CheckpointError(f"{path}: holds a {type(model).__name__}, not a {expected.__name__}")
     load_state_dict_strict(model, state, source=str(path))
-    return model.eval()
+    return model.eval(), meta
 
 
 # --------------------------------------------------------------------------- fine-tuning
 def _class_dims_only(a: tuple, b: tuple, n_ckpt: Any, n_own: Any) -> bool:
     """Whether shapes ``a`` (checkpoint) and ``b`` (model) differ only where one has ``n_ckpt``
     classes and the other ``n_own`` (a classifier sized for another number of identities)."""
-    return len(a) == len(b) and n_ckpt != n_own and all(x == y or (x == n_ckpt and y == n_own) for x, y in zip(a, b))
+    return (
+        len(a) == len(b)
+        and n_ckpt != n_own
+        and all(x == y or (x == n_ckpt and y == n_own) for x, y in zip(a, b, strict=True))
+    )
 
 
 def init_from_checkpoint(model: nn.Module, path: str | os.PathLike) -> str:
@@ -278,12 +363,12 @@ def init_from_checkpoint(model: nn.Module, path: str | os.PathLike) -> str:
     report = f"init_from {path}: loaded {loaded} of {len(own)} tensors"
     if left:
         report += f"; left at initialisation ({n_ckpt} identities in the checkpoint, {n_own} here): " + _listing(left)
-    same = lambda k: (
-        json.dumps(kwargs.get(k), sort_keys=True, default=str)
-        == json.dumps(  # noqa: E731
+
+    def same(k: str) -> bool:
+        return json.dumps(kwargs.get(k), sort_keys=True, default=str) == json.dumps(
             own_kwargs.get(k), sort_keys=True, default=str
         )
-    )
+
     differ = sorted(k for k in set(kwargs) | set(own_kwargs) if k != "num_classes" and not same(k))
     if differ:
         report += "; constructor arguments differ: " + ", ".join(

@@ -64,4 +64,4 @@ def global_mean(values: list[Tensor]) -> list[Tensor]:
         return values
     local = torch.stack([v.detach().float() for v in values])
     mean = all_reduce_sum(local) / world_size()
-    return [v + (m - d).to(v.dtype) for v, m, d in zip(values, mean, local)]
+    return [v + (m - d).to(v.dtype) for v, m, d in zip(values, mean, local, strict=True)]

@@ -3,19 +3,22 @@ read through one validating function (:func:`load_index_dir`) that every index l
 
 The folder holds ``index.json`` (format, version, modality, backend, the model's identity and the
 entries), ``feats.safetensors`` (the float32 descriptors) and, for faiss backends, ``faiss.index``.
-Paths in it are absolute; a relative checkpoint path (indexes written before that) is looked up
-next to the index first, then in the current folder.
+The output policy (:mod:`vireid.utils.outputs`) decides where one is written: ``--out`` may be a
+new or empty folder, or an index vireid wrote that holds nothing else; its files
+(:data:`INDEX_FILES`) are the only ones removed when it is replaced.  Paths in it are absolute; a
+relative checkpoint path (indexes written before that) is looked up next to the index first, then
+in the current folder.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from vireid.errors import VireidError
 
+INDEX_FILES = ("index.json", "feats.safetensors", "faiss.index")
 FORMAT = "vireid-index"
 KNOWN_VERSIONS = (1,)
 BACKENDS = ("exact", "faiss-flat", "faiss-ivf")
@@ -25,53 +28,65 @@ MODALITIES = ("visible", "infrared")
 def is_index_dir(path: str | Path) -> bool:
     """True if ``path`` holds a vireid index (its ``index.json`` says so)."""
     try:
-        return json.loads((Path(path) / "index.json").read_text()).get("format") == FORMAT
+        return json.loads((Path(path) / "index.json").read_text(encoding="utf-8")).get("format") == FORMAT
     except (OSError, ValueError, AttributeError, RecursionError):
         return False
 
 
-def check_index_out(out: str | Path, inputs: dict[str, Any] | None = None) -> Path:
-    """Refuse an index folder path that is a file, a non-empty folder other than a vireid index,
-    or holds (or is) one of ``inputs`` (it is replaced as a whole)."""
-    from vireid.utils.paths import check_output
+def index_files(folder: Path) -> set[str] | None:
+    """The files vireid wrote in the index folder ``folder`` (None when it is not an index)."""
+    from vireid.utils.outputs import is_temporary
 
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise VireidError(f"{out}: exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not is_index_dir(out):
-        raise VireidError(f"{out}: exists, is not empty and is not a vireid index; refusing to overwrite it")
-    check_output(out, inputs or {}, replaces_folder=True)
-    return out
+    if not is_index_dir(folder):
+        return None
+    temporary = {p.name for p in folder.iterdir() if is_temporary(p.name)}
+    return {n for n in INDEX_FILES if (folder / n).is_file()} | temporary
+
+
+def check_index_out(out: str | Path, inputs: dict[str, Any] | None = None) -> Path:
+    """Refuse an index folder path the output policy forbids: a file, a non-empty folder other
+    than a vireid index holding its files alone, a folder in a dataset, or one holding (or being)
+    one of ``inputs`` (it is replaced as a whole)."""
+    from vireid.utils.outputs import INDEX, check_folder
+
+    check_folder(out, INDEX, inputs=inputs, owned=index_files)
+    return Path(out)
 
 
 def save_index_dir(index: Any, out: str | Path, inputs: dict[str, Any] | None = None) -> Path:
     """Save ``index`` (its ``_write_files(folder)``) into the folder ``out`` all-or-nothing: a
     temporary sibling folder, renamed into place when complete; an earlier index at ``out`` is
-    replaced, anything else refused (:func:`check_index_out`).  ``GalleryIndex.save`` calls this."""
+    replaced (its files removed, nothing else), anything else refused (:func:`check_index_out`).
+    ``GalleryIndex.save`` calls this."""
+    import os
     import shutil
 
-    from vireid.utils.io import make_temp_dir
+    from vireid.utils.outputs import INDEX, check_folder, remove_owned, staging_dir, write_failed
 
-    out = check_index_out(out, inputs)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = make_temp_dir(f".{out.name}.", out.parent, suffix=".tmp")  # ordinary permissions once renamed
-    old = None
+    out = Path(out)
+    owned = check_folder(out, INDEX, inputs=inputs, owned=index_files)
+    old = tmp = None
     try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = staging_dir(f".{out.name}.", out.parent, suffix=".tmp")  # ordinary permissions once renamed
         index._write_files(tmp)
         if out.exists():
-            old = make_temp_dir(f".{out.name}.", out.parent, suffix=".old")  # replaced by the rename below
+            old = staging_dir(f".{out.name}.", out.parent, suffix=".old")  # replaced by the rename below
             os.replace(out, old)
         os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException as exc:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)  # the staging folder: all vireid's
         if old is not None:
             if not out.exists():
                 os.replace(old, out)
             else:
                 shutil.rmtree(old, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise write_failed(out, exc, what="a gallery index", intact=bool(owned)) from None
         raise
     if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+        remove_owned(old, owned)  # what the earlier index held, nothing else
     return out
 
 

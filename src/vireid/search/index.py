@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from vireid.engine.amp import cpu_has_native_bf16
+from vireid.core.device import cpu_has_native_bf16
 from vireid.errors import ShapeError, VireidError
 from vireid.search.bounds import scan_gallery
 from vireid.search.exact import exact_topk
@@ -223,13 +223,16 @@ class GalleryIndex:
         return save_index_dir(self, directory, inputs)
 
     def _write_files(self, directory: Path) -> None:
+        """The index's files, into a staging folder (:func:`vireid.search.folder.save_index_dir`)."""
+        from vireid.utils.outputs import STAGED
+
         feats = self.feats if isinstance(self.feats, Tensor) else self.feats.read()
-        save_safetensors({"feats": feats}, directory / "feats.safetensors")
+        save_safetensors({"feats": feats}, directory / "feats.safetensors", kind=STAGED)
         if self._faiss is not None:
             import faiss
 
             blob = faiss.serialize_index(self._faiss)
-            with atomic_write(directory / "faiss.index", "wb") as fh:
+            with atomic_write(directory / "faiss.index", "wb", kind=STAGED) as fh:
                 fh.write(blob.tobytes())
         atomic_write_json(
             directory / "index.json",
@@ -242,6 +245,7 @@ class GalleryIndex:
                 "model": absolute_model_id(self.model_id),
                 "entries": self.entries,
             },
+            kind=STAGED,
         )
 
     @classmethod

@@ -66,7 +66,8 @@ def fp32_engine() -> str:
     if _ENGINE is None:
         vendor = ""
         try:
-            vendor = next((ln for ln in open("/proc/cpuinfo") if ln.startswith("vendor_id")), "")
+            with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+                vendor = next((ln for ln in fh if ln.startswith("vendor_id")), "")
         except OSError:
             pass
         _ENGINE = "numpy" if torch.backends.mkl.is_available() and "AuthenticAMD" in vendor else "torch"

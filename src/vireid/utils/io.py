@@ -1,9 +1,13 @@
 """Atomic file writes and safe loading of checkpoints.
 
-Every file vireid writes goes through :func:`atomic_write` (temporary file in the
-same directory, fsync, rename), so a crash never leaves a half-written file.
-Checkpoints of other tools are read with ``torch.load(weights_only=True)`` and a
-minimal allow-list; vireid's own weights are safetensors.
+Every file vireid writes goes through :func:`atomic_write` (temporary file in the same
+directory, fsync, rename), so a crash never leaves a half-written file; its ``kind`` (a
+:class:`vireid.utils.kinds.Kind`) is checked against the output policy
+(:func:`vireid.utils.outputs.check_file`) first.  A write that fails (a full disk, a read-only
+folder) removes its temporary file, leaves the previous file as it was and raises one
+:class:`~vireid.errors.OutputError` line.  Text is UTF-8 whatever the locale.
+Checkpoints of other tools are read with ``torch.load(weights_only=True)`` and a minimal
+allow-list; vireid's own weights are safetensors.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from typing import IO, Any, Iterator, Mapping
 
 import torch
 
-from vireid.errors import CheckpointError
+from vireid.errors import CheckpointError, OutputError
+from vireid.utils.kinds import Kind
 
 
 def current_umask() -> int:
@@ -35,29 +40,66 @@ def ordinary_permissions(path: str | os.PathLike) -> None:
 
 
 def make_temp_dir(prefix: str, dir: str | os.PathLike, suffix: str = "") -> Path:
-    """A fresh private temporary folder in ``dir`` with ordinary permissions (it is renamed into
-    place once complete)."""
-    tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=dir))
-    ordinary_permissions(tmp)
-    return tmp
+    """A fresh private temporary folder in ``dir`` with ordinary permissions, where a folder
+    output is assembled (:func:`vireid.utils.outputs.staging_dir`)."""
+    from vireid.utils.outputs import staging_dir
+
+    return staging_dir(prefix, dir, suffix)
+
+
+class _Recorder:
+    """A file object that remembers the ``OSError`` of a write, for writers (``torch.save``) that
+    turn it into another exception."""
+
+    def __init__(self, fh: IO) -> None:
+        self._fh, self.error = fh, None
+
+    def write(self, data: Any) -> int:
+        try:
+            return self._fh.write(data)
+        except OSError as exc:
+            self.error = exc
+            raise
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._fh, name)
 
 
 @contextlib.contextmanager
-def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
-    """Open a temporary file next to ``path``; on success fsync and rename it."""
+def atomic_write(path: str | os.PathLike, mode: str = "wb", *, kind: Kind | None = None) -> Iterator[IO]:
+    """Open a temporary file next to ``path``; on success fsync and rename it.
+
+    ``kind``: what is written, checked against the output policy before anything is (every
+    writer inside vireid passes it; None is for callers outside the library, e.g. tests).
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    ordinary_permissions(tmp)  # mkstemp creates 0600
+    if kind is not None:
+        from vireid.utils.outputs import check_file
+
+        check_file(path, kind)
+    intact = path.exists()
+    tmp = None
+    recorder = None
     try:
-        with os.fdopen(fd, mode) as fh:
-            yield fh
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        ordinary_permissions(tmp)  # mkstemp creates 0600
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as fh:
+            recorder = _Recorder(fh)
+            yield recorder
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+    except BaseException as exc:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        failure = exc if isinstance(exc, OSError) else getattr(recorder, "error", None)
+        if failure is not None and not isinstance(exc, OutputError):
+            from vireid.utils.outputs import write_failed
+
+            what = kind.noun if kind is not None and kind.id != "staged" else ""
+            raise write_failed(path, failure, what=what, intact=intact) from None
         raise
     with contextlib.suppress(OSError):  # make the rename itself durable
         dfd = os.open(path.parent, os.O_RDONLY)
@@ -67,31 +109,52 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
             os.close(dfd)
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    with atomic_write(path, "w") as fh:
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, kind: Kind | None = None) -> None:
+    with atomic_write(path, "wb", kind=kind) as fh:
+        fh.write(data)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str, *, kind: Kind | None = None) -> None:
+    """Write ``text`` as UTF-8 (the caller puts a YAML / Markdown kind's mark first:
+    :func:`vireid.utils.marks.text_header`)."""
+    with atomic_write(path, "w", kind=kind) as fh:
         fh.write(text)
 
 
-def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+def atomic_write_json(path: str | os.PathLike, obj: Any, *, kind: Kind | None = None) -> None:
+    """Write ``obj`` as JSON; a dict written with a ``kind`` carries its mark (``"vireid"``)."""
+    if kind is not None and isinstance(obj, dict):
+        from vireid.utils.marks import json_mark
+
+        obj = {**obj, **json_mark(kind)}
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n", kind=kind)
 
 
-def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
+def atomic_torch_save(obj: Any, path: str | os.PathLike, *, kind: Kind | None = None) -> None:
     """``torch.save`` through :func:`atomic_write` (plain tensors/containers only)."""
-    with atomic_write(path, "wb") as fh:
+    with atomic_write(path, "wb", kind=kind) as fh:
         torch.save(obj, fh)
 
 
 def save_safetensors(
-    tensors: Mapping[str, torch.Tensor], path: str | os.PathLike, metadata: Mapping[str, str] | None = None
+    tensors: Mapping[str, torch.Tensor],
+    path: str | os.PathLike,
+    metadata: Mapping[str, str] | None = None,
+    *,
+    kind: Kind | None = None,
 ) -> None:
-    """Write a safetensors file atomically (tensors made contiguous and detached)."""
+    """Write a safetensors file atomically (tensors made contiguous and detached); a ``kind``
+    is recorded in the metadata (``vireid: KIND``, :func:`vireid.utils.marks.safetensors_mark`)."""
     from safetensors.torch import save
 
+    meta = dict(metadata or {})
+    if kind is not None and kind.id != "staged":
+        from vireid.utils.marks import safetensors_mark
+
+        meta.update(safetensors_mark(kind))
     data = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
-    blob = sorted_header(save(data, metadata=dict(metadata) if metadata else None))
-    with atomic_write(path, "wb") as fh:
-        fh.write(blob)
+    blob = sorted_header(save(data, metadata=meta or None))
+    atomic_write_bytes(path, blob, kind=kind)
 
 
 def sorted_header(blob: bytes) -> bytes:
@@ -134,7 +197,7 @@ def _numpy_safe_globals() -> list:
     import numpy as np
 
     allowed: list = [np.dtype, np.ndarray]
-    core = getattr(np, "_core", None) or getattr(np, "core")
+    core = getattr(np, "_core", None) or np.core
     multiarray = core.multiarray
     allowed += [multiarray._reconstruct, multiarray.scalar]
     for name in ("float64", "float32", "int64", "int32", "bool_"):

@@ -1,20 +1,30 @@
-"""Output paths that would destroy an input are refused before anything is written.
+"""Paths as vireid compares, recognises and shows them.
 
-Every command that writes a file or a folder asks :func:`check_output` first with the paths
-it reads: an output equal to one of them (the same file, through any spelling or link), or a
-folder output that would be replaced while holding one of them, is a :class:`VireidError`
-naming both.
+* :func:`same_path` / :func:`is_within`: the same file or folder through any spelling or link.
+* :func:`dataset_root`: the dataset layout (SYSU-MM01, RegDB, LLCM, a plugin's) or synthetic dataset
+  a path lies in -- the output policy (:mod:`vireid.utils.outputs`) never writes there.  The layouts
+  are the dataset classes' own (:meth:`vireid.data.datasets.base.VIReIDDataset.detect`), each
+  registered here when its class is (:func:`register_layout`): this low-level module knows none.
+* :func:`shown`: the one function every user path (or any text that may hold one) goes through
+  before it is printed: control characters are escaped, so a file name holding a newline prints
+  as one line, never as a fake result row.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from pathlib import Path
-from typing import Iterable, Mapping
-
-from vireid.errors import VireidError
+from typing import Callable
 
 PathLike = str | os.PathLike
+
+#: a synthetic dataset's settings file (:mod:`vireid.data.synth`), read here without importing it
+SYNTH_META = "synth.json"
+SYNTH_GENERATOR = "vireid.data.synth"
+_LAYOUTS: dict[str, tuple[str, Callable[[Path], bool]]] = {}
+_MAX_META_BYTES = 1 << 20  # a synth.json is a few kB: a larger file is not one
 
 
 def same_path(a: PathLike, b: PathLike) -> bool:
@@ -33,37 +43,84 @@ def is_within(path: PathLike, folder: PathLike) -> bool:
     return p == f or f in p.parents
 
 
-def check_output(
-    out: PathLike,
-    inputs: Mapping[str, PathLike | Iterable[PathLike] | None],
-    *,
-    option: str = "--out",
-    folder: bool = False,
-    replaces_folder: bool = False,
-) -> None:
-    """Refuse ``out`` when it is one of ``inputs`` (``{option name: path or paths}``).
+def synth_meta(root: PathLike) -> dict | None:
+    """The settings (``synth.json``) of the synthetic dataset at ``root``, or None when there is none."""
+    path = Path(root) / SYNTH_META
+    try:
+        if path.stat().st_size > _MAX_META_BYTES:
+            return None
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return meta if isinstance(meta, dict) and meta.get("generator") == SYNTH_GENERATOR else None
 
-    ``folder``: ``out`` names a folder (else a file: an existing folder there is refused);
-    ``replaces_folder``: ``out`` is a folder the command replaces as a whole, so an input
-    anywhere inside it is refused too.
-    """
-    folder = folder or replaces_folder
-    if not folder and os.path.isdir(out):
-        raise VireidError(f"{out}: is a folder; {option} must be a file path")
-    if folder and os.path.exists(out) and not os.path.isdir(out):
-        raise VireidError(f"{out}: exists and is not a folder; {option} names a folder")
-    for name, value in inputs.items():
-        if value is None:
+
+def _is_dir(p: Path) -> bool:
+    try:
+        return p.is_dir()
+    except OSError:
+        return False
+
+
+def register_layout(name: str, title: str, detect: Callable[[Path], bool]) -> None:
+    """Make the layout of dataset ``name`` recognisable (``detect(root)``: is ``root`` its root?);
+    called for every registered dataset class."""
+    _LAYOUTS[name] = (title, detect)
+
+
+def layout_title(name: str) -> str:
+    """A layout's name in messages (``"SYSU-MM01"``)."""
+    return _LAYOUTS[name][0] if name in _LAYOUTS else name
+
+
+def layout_at(root: Path) -> str | None:
+    """The dataset layout whose root is ``root`` (a registered dataset's name), else None: a
+    synthetic dataset's ``synth.json`` names its layout, else a dataset class recognises the folder
+    (a SYSU-MM01 root holds ``exp/`` and ``cam<N>/``, an LLCM root ``idx/`` and ``test_vis/``-like
+    folders, a RegDB root ``Visible/`` and ``Thermal/``)."""
+    meta = synth_meta(root)
+    if meta is not None and meta.get("layout") in _LAYOUTS:
+        return str(meta["layout"])
+    for name, (_, detect) in list(_LAYOUTS.items()):
+        try:
+            if detect(root):
+                return name
+        except OSError:
             continue
-        paths = [value] if isinstance(value, (str, os.PathLike)) else list(value)
-        for p in paths:
-            if p is None or str(p) == "":
-                continue
-            if same_path(out, p):
-                raise VireidError(
-                    f"{out}: {option} is also the {name}; writing it would destroy an input -- choose another {option}"
-                )
-            if replaces_folder and is_within(p, out):
-                raise VireidError(
-                    f"{out}: {option} would be replaced, but it holds the {name} {p}; choose another {option}"
-                )
+    return None
+
+
+def dataset_root(path: PathLike) -> tuple[Path, str] | None:
+    """``(root, layout)`` of the dataset ``path`` lies in (it or a folder above it is a dataset
+    root, :func:`layout_at`), else None.  ``path`` need not exist: its existing folders are looked at."""
+    start = Path(os.path.realpath(path))
+    for root in (start, *start.parents):
+        if _is_dir(root):
+            layout = layout_at(root)
+            if layout is not None:
+                return root, layout
+    return None
+
+
+# C0 and C1 control characters, DEL, and the Unicode line/paragraph separators and bidirectional
+# overrides (which reorder what a terminal shows)
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(m: re.Match) -> str:
+    c = m.group(0)
+    return _NAMED.get(c) or (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
+
+
+def shown(text: object) -> str:
+    """``str(text)`` safe to print on one line: control characters escaped (``\\n``, ``\\x1b``...).
+
+    Every place that prints a user path goes through it (error messages as a whole, in
+    :mod:`vireid.cli.main`).  Undecodable bytes of a file name (surrogate escapes) are left for the
+    output stream, which :mod:`vireid.cli.main` sets to write them back as the original bytes.
+    """
+    s = os.fspath(text) if isinstance(text, os.PathLike) else str(text)
+    if isinstance(s, bytes):  # pragma: no cover - a bytes path
+        s = os.fsdecode(s)
+    return _UNSAFE.sub(_escape, s)

@@ -160,7 +160,7 @@ def attention_maps(model: nn.Module, images: Tensor, modality: str | int, kind: 
             return {k: v[0].cpu().numpy() for k, v in maps.items()}
         with capture_vit_attention(model) as probs:
             _forward(model, images[:1], modality)
-        grid = tuple(getattr(model, "grid_size", None) or getattr(model.patch_embed, "grid_size"))
+        grid = tuple(getattr(model, "grid_size", None) or model.patch_embed.grid_size)
         r = attention_rollout([p[0] for p in probs])
         cls_row = r[0, 1:]
         if cls_row.numel() != grid[0] * grid[1]:
@@ -194,14 +194,14 @@ def overlay_heatmap(image: np.ndarray, heat: np.ndarray, alpha: float = 0.5, cma
 def attention_figure(
     image: np.ndarray, maps: dict[str, np.ndarray], out: str | Path, *, alpha: float = 0.5, title: str | None = None
 ) -> Path:
-    """The input image followed by one overlay per map; saved as PNG."""
+    """The input image followed by one overlay per map, saved as a picture (:func:`save_figure`)."""
     if not maps:
         raise VireidError("no attention maps to draw")
     plt = pyplot()
     fig, axes = plt.subplots(1, len(maps) + 1, figsize=(1.8 * (len(maps) + 1), 3.4), squeeze=False)
     axes[0, 0].imshow(image)
     axes[0, 0].set_title("input", fontsize=8)
-    for ax, (name, heat) in zip(axes[0, 1:], maps.items()):
+    for ax, (name, heat) in zip(axes[0, 1:], maps.items(), strict=True):
         ax.imshow(overlay_heatmap(image, heat, alpha))
         ax.set_title(name, fontsize=7)
     for ax in axes[0]:
@@ -224,15 +224,13 @@ def attention_picture(
     """Attention overlays of one image for a :class:`vireid.inference.InferenceModel` (or a ReIDModel
     plus an already preprocessed (1, 3, H, W) tensor)."""
     from vireid.data.transforms import IMAGENET_MEAN, IMAGENET_STD
-    from vireid.utils.paths import check_output
+    from vireid.utils.outputs import PICTURE, check_file, reading
 
-    check_output(
-        out,
-        {
-            "checkpoint": getattr(model, "source", None),
-            "image": image if isinstance(image, (str, os.PathLike)) else None,
-        },
-    )
+    inputs = {
+        "checkpoint": getattr(model, "source", None),
+        "image": image if isinstance(image, (str, os.PathLike)) else None,
+    }
+    check_file(out, PICTURE, inputs=inputs)  # before any work
     if hasattr(model, "preprocess"):
         batch = model.preprocess(image)[:1]
         net, device = model.model, model.device
@@ -243,4 +241,5 @@ def attention_picture(
     mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
     std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
     shown = ((batch[0].cpu() * std + mean).clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
-    return attention_figure(shown, maps, out, alpha=alpha, title=f"{type(net).__name__}, {modality}")
+    with reading(inputs):
+        return attention_figure(shown, maps, out, alpha=alpha, title=f"{type(net).__name__}, {modality}")

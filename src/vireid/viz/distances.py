@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from vireid.errors import ShapeError
-from vireid.viz._mpl import pyplot, save_figure
+from vireid.viz._mpl import picture_out, pyplot, save_figure
 
 
 def pair_distances(feats: np.ndarray, pids: Sequence[int], modalities: Sequence[str]) -> dict[str, np.ndarray]:
@@ -42,10 +42,11 @@ def distance_histogram_figure(
     bins: int = 60,
     title: str | None = None,
 ) -> Path:
+    picture_out(out)  # before any work
     parts = pair_distances(feats, pids, modalities)
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.5), sharex=True)
-    for ax, kind in zip(axes, ("within", "cross")):
+    for ax, kind in zip(axes, ("within", "cross"), strict=True):
         for who, colour in (("intra", "tab:green"), ("inter", "tab:red")):
             v = parts[f"{who}_{kind}"]
             if len(v):

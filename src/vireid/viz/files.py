@@ -21,7 +21,7 @@ import torch
 from vireid.data.records import Record
 from vireid.errors import VireidError
 from vireid.evaluation.features import FeatureSet, load_features
-from vireid.utils.paths import check_output
+from vireid.utils.outputs import PICTURE, check_file, reading
 
 
 def load_for_picture(path: str | os.PathLike, *, need_paths: bool = False, need_modality: bool = False) -> FeatureSet:
@@ -51,7 +51,7 @@ def stack_features(paths: Sequence[str | os.PathLike]) -> tuple[np.ndarray, np.n
 def _records(fs: FeatureSet) -> list[Record]:
     return [
         Record(p, int(pid), int(cam), fs.modality)
-        for p, pid, cam in zip(fs.paths, fs.pids.tolist(), fs.camids.tolist())  # type: ignore[arg-type]
+        for p, pid, cam in zip(fs.paths, fs.pids.tolist(), fs.camids.tolist(), strict=True)  # type: ignore[arg-type]
     ]
 
 
@@ -86,7 +86,8 @@ def ranks_picture(
     from vireid.evaluation.distance import query_gallery_distance
     from vireid.viz.ranks import order_text, protocol_rank_figure
 
-    check_output(out, {"query features file": query, "gallery features file": gallery})
+    inputs = {"query features file": query, "gallery features file": gallery}
+    check_file(out, PICTURE, inputs=inputs)  # before any work
     if topk < 1 or num_queries < 1:
         raise VireidError(f"--topk and --num-queries must be >= 1, got {topk} and {num_queries}")
     q, g = load_for_picture(query, need_paths=True), load_for_picture(gallery, need_paths=True)
@@ -105,19 +106,20 @@ def ranks_picture(
         metric,
         rerank=rerank,
     )
-    return protocol_rank_figure(
-        dist.numpy(),
-        _records(q),
-        _records(g),
-        out,
-        protocol=protocol,
-        topk=topk,
-        num_queries=num_queries,
-        query_indices=query_indices,
-        metric=metric,
-        rerank=rerank,
-        title=f"{Path(query).name} vs {Path(gallery).name}: protocol {protocol}, {order_text(metric, rerank)}",
-    )
+    with reading(inputs):
+        return protocol_rank_figure(
+            dist.numpy(),
+            _records(q),
+            _records(g),
+            out,
+            protocol=protocol,
+            topk=topk,
+            num_queries=num_queries,
+            query_indices=query_indices,
+            metric=metric,
+            rerank=rerank,
+            title=f"{Path(query).name} vs {Path(gallery).name}: protocol {protocol}, {order_text(metric, rerank)}",
+        )
 
 
 def tsne_picture(
@@ -126,15 +128,17 @@ def tsne_picture(
     """t-SNE of the descriptors of several features files (colour: identity, marker: modality)."""
     from vireid.viz.projection import tsne_figure
 
-    check_output(out, {"features file": paths})
+    check_file(out, PICTURE, inputs={"features file": paths})  # before any work
     feats, pids, mods = stack_features(paths)
-    return tsne_figure(feats, pids, mods, out, perplexity=perplexity, max_ids=max_ids)
+    with reading({"features file": paths}):
+        return tsne_figure(feats, pids, mods, out, perplexity=perplexity, max_ids=max_ids)
 
 
 def distances_picture(paths: Sequence[str | os.PathLike], out: str | os.PathLike) -> Path:
     """Intra/inter-identity distance histograms, within and across modalities, of several features files."""
     from vireid.viz.distances import distance_histogram_figure
 
-    check_output(out, {"features file": paths})
+    check_file(out, PICTURE, inputs={"features file": paths})  # before any work
     feats, pids, mods = stack_features(paths)
-    return distance_histogram_figure(feats, pids, mods, out)
+    with reading({"features file": paths}):
+        return distance_histogram_figure(feats, pids, mods, out)

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from vireid.errors import ShapeError
-from vireid.viz._mpl import pyplot, save_figure
+from vireid.viz._mpl import picture_out, pyplot, save_figure
 
 
 def _affinities(x: torch.Tensor, perplexity: float, iters: int = 50) -> torch.Tensor:
@@ -89,6 +89,7 @@ def tsne_figure(
 
     At most ``max_ids`` identities (the first ones in sorted order) are drawn so colours stay readable.
     """
+    picture_out(out)  # before any work
     feats = np.asarray(feats)
     pids = np.asarray(pids)
     mods = np.asarray(modalities)

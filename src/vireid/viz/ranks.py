@@ -18,7 +18,7 @@ from PIL import Image, ImageOps
 
 from vireid.data.records import Record
 from vireid.errors import ShapeError
-from vireid.viz._mpl import pyplot, save_figure
+from vireid.viz._mpl import picture_out, pyplot, save_figure
 
 _DISTANCE_NAMES = {
     "inner": "-q.g (the distance vireid test scores)",
@@ -90,10 +90,11 @@ def rank_list_figure(
     metric: str = "inner",
     rerank: bool = False,
 ) -> Path:
-    """Draw rank lists for ``query_indices`` (default: the first 5 queries) and save a PNG.
+    """Draw rank lists for ``query_indices`` (default: the first 5 queries) and save the picture.
 
     ``distmat`` (smaller = closer) is the ``metric`` distance, re-ranked if ``rerank``; the number
     under each image is its score in :data:`SCORES`' form, and a caption names it."""
+    picture_out(out)  # before any work
     distmat = np.asarray(distmat)
     if distmat.shape != (len(query_paths), len(gallery_paths)):
         raise ShapeError(
@@ -109,7 +110,7 @@ def rank_list_figure(
     fig, axes = plt.subplots(
         len(qs), topk + 1, figsize=(1.1 * (topk + 1), 2.2 * len(qs) + 0.6), squeeze=False, layout="constrained"
     )
-    for row, (q, order) in enumerate(zip(qs, lists)):
+    for row, (q, order) in enumerate(zip(qs, lists, strict=True)):
         d = distmat[q]
         ax = axes[row, 0]
         ax.imshow(_thumb(query_paths[q], thumb_size, None))
@@ -153,6 +154,7 @@ def protocol_rank_figure(
     """
     from vireid.evaluation.protocols import get_protocol
 
+    picture_out(out)  # before any work
     keep = get_protocol(protocol).keep(
         [r.pid for r in query], [r.camid for r in query], [r.pid for r in gallery], [r.camid for r in gallery]
     )

@@ -24,7 +24,7 @@ def test_manifest_dataset(tmp_path):
     (split,) = list(ds.eval_splits())
     assert split.direction == "infrared_to_visible" and split.protocol == "llcm" and split.trial == 0
     assert [r.pid for r in split.query] == [8] and [r.camid for r in split.gallery] == [1]
-    assert ManifestDataset(tmp_path, protocol="regdb").protocol == "regdb"
+    assert ManifestDataset(tmp_path, protocol="regdb").rules.name == "regdb"
 
 
 def test_manifest_bad_inputs(tmp_path):
@@ -82,3 +82,11 @@ def test_modality_aliases_in_any_case(tmp_path):
     ok = root / "ok.csv"
     ok.write_text("path,pid,camid,modality\nimgs/a.jpg,7,1,RGB\nimgs/b.jpg,7,2,IR\nimgs/c.png,8,2,Thermal\n")
     assert [r.modality for r in read_manifest(ok)] == ["visible", "infrared", "infrared"]
+
+
+def test_a_manifest_saved_by_excel_with_a_bom_is_read(tmp_path):
+    write_image(tmp_path / "imgs" / "a.jpg")
+    text = "path,pid,camid,modality\nimgs/a.jpg,7,1,visible\n"
+    (tmp_path / "excel.csv").write_bytes(b"\xef\xbb\xbf" + text.encode())  # UTF-8 with a byte-order mark
+    (rec,) = read_manifest(tmp_path / "excel.csv")
+    assert (rec.pid, rec.camid, rec.modality) == (7, 1, "visible")

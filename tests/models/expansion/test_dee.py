@@ -24,7 +24,7 @@ def naive(module, x: torch.Tensor, conv) -> torch.Tensor:
     outs = [x]
     for j in range(k):
         acc = 0
-        for d, branch in zip(module.dilations, module.branches):
+        for d, branch in zip(module.dilations, module.branches, strict=True):
             acc = acc + conv(spatial, branch.weight[j * hidden : (j + 1) * hidden], padding=d, dilation=d)
         h = F.relu(acc / len(module.dilations))
         y = conv(h, module.fuse.weight[j * C : (j + 1) * C], module.fuse.bias[j * C : (j + 1) * C])

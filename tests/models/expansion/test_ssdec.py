@@ -94,7 +94,7 @@ def test_seeded_training_forward_is_deterministic():
     for _ in range(2):
         m = _module(dropout=0.0)
         runs.append([m(x, GRID)[0] for _ in range(2)])
-    for a, b in zip(*runs):
+    for a, b in zip(*runs, strict=True):
         assert torch.equal(a, b)
     torch.manual_seed(11)
     a = SSDEC(C, num_heads=4, seed=None, dropout=0.0)(x, GRID)[0]

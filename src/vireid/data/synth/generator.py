@@ -6,30 +6,32 @@ so the files are byte-identical for a seed whatever the number of worker process
 the same numpy and Pillow versions: their generators and JPEG encoder define the bytes).
 
 Atomicity: the dataset is rendered into a private staging folder next to ``out`` and renamed
-into place at the end, so an interrupted run never leaves a half dataset.  The staging folder
+into place at the end, so an interrupted run (or a full disk) never leaves a half dataset.  The staging folder
 *is* the atomic unit: images inside it are written directly (an fsync per image, as
 :func:`vireid.utils.io.atomic_write` does, would make generation I/O-bound), while the index
 files and ``synth.json`` go through :func:`~vireid.utils.io.atomic_write_text`.
 ``synth.json`` records the generator parameters; :func:`ensure_dataset` uses it as a cache key.
+``synth_files.txt`` lists every file written: replacing the dataset (``force``) removes those and
+refuses when anything else is there.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import multiprocessing
 import os
 import shutil
-import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Annotated, Any, Sequence
 
 import numpy as np
 from PIL import Image
 
+from vireid.core.checks import check_kwargs
+from vireid.core.params import Ascending, Params, Range, declared_params
 from vireid.data.synth.camera import Camera, make_camera
 from vireid.data.synth.identity import Identity, sample_identity
 from vireid.data.synth.layouts import DEFAULT_IMAGES_PER_ID_PER_CAM, LAYOUTS, ImageJob, make_plan
@@ -41,9 +43,9 @@ from vireid.errors import ConfigError, DatasetError
 
 GENERATOR_VERSION = 3  # part of the cache key: bump whenever the bytes written for given parameters change
 META_FILE = "synth.json"
+FILES_LIST = "synth_files.txt"  # every file the generator wrote, one relative path a line
 DEFAULT_NUM_IDS = 80
 DEFAULT_HEIGHT_RANGE = (96, 160)
-_LAYOUT_CODE = {"sysu": 1, "regdb": 2, "llcm": 3}
 
 
 @dataclass
@@ -88,30 +90,31 @@ class SynthSummary:
 
 def resolve_params(
     layout: str,
-    num_ids: int = DEFAULT_NUM_IDS,
-    seed: int = 0,
-    difficulty: float = 0.5,
-    images_per_id_per_cam: int | None = None,
-    height_range: Sequence[int] = DEFAULT_HEIGHT_RANGE,
-    num_test_ids: int | None = None,
+    num_ids: Annotated[int, Range(4, 9999)] = DEFAULT_NUM_IDS,
+    seed: Annotated[int, Range(0, 2**63, hi_open=True)] = 0,
+    difficulty: Annotated[float, Range(0, 1)] = 0.5,
+    images_per_id_per_cam: Annotated[int | None, Range(1, 10000)] = None,
+    height_range: Annotated[tuple[int, int], Range(32, 1024), Ascending()] = DEFAULT_HEIGHT_RANGE,
+    num_test_ids: Annotated[int | None, Range(1)] = None,
 ) -> dict[str, Any]:
-    """Validate the generator parameters and return them normalised (the cache key)."""
+    """Validate the generator parameters (their declared types and ranges, named ``synth.<key>`` in
+    errors) and return them normalised (the cache key)."""
     if layout not in LAYOUTS:
         raise ConfigError(f"unknown layout {layout!r}; expected one of {', '.join(LAYOUTS)}")
-    if not isinstance(num_ids, (int, np.integer)) or not 4 <= int(num_ids) <= 9999:
-        raise ConfigError(f"num_ids must be an integer in [4, 9999], got {num_ids!r}")
-    if not 0.0 <= float(difficulty) <= 1.0:
-        raise ConfigError(f"difficulty must be in [0, 1], got {difficulty!r}")
+    given = dict(
+        num_ids=int(num_ids) if isinstance(num_ids, np.integer) else num_ids,
+        seed=int(seed) if isinstance(seed, np.integer) else seed,
+        difficulty=difficulty,
+        images_per_id_per_cam=images_per_id_per_cam,
+        height_range=height_range,
+        num_test_ids=num_test_ids,
+    )
+    checked = check_kwargs(declared_params(resolve_params, skip=("layout",)), given, "synth")
+    num_ids, seed, difficulty = checked["num_ids"], checked["seed"], checked["difficulty"]
     per_cam = DEFAULT_IMAGES_PER_ID_PER_CAM[layout] if images_per_id_per_cam is None else images_per_id_per_cam
-    if int(per_cam) < 1:
-        raise ConfigError(f"images_per_id_per_cam must be >= 1, got {per_cam!r}")
-    lo, hi = (int(x) for x in height_range)
-    if not 32 <= lo <= hi <= 1024:
-        raise ConfigError(f"height_range must satisfy 32 <= min <= max <= 1024, got {tuple(height_range)}")
-    if num_test_ids is not None and (
-        not isinstance(num_test_ids, (int, np.integer)) or not 1 <= int(num_test_ids) <= int(num_ids) - 2
-    ):
-        raise ConfigError(f"num_test_ids must be an integer in [1, num_ids - 2], got {num_test_ids!r}")
+    lo, hi = checked["height_range"]
+    if num_test_ids is not None and not int(num_test_ids) <= int(num_ids) - 2:
+        raise ConfigError(f"synth.num_test_ids: must be <= num_ids - 2 = {int(num_ids) - 2}, got {num_test_ids!r}")
     params = {
         "layout": layout,
         "num_ids": int(num_ids),
@@ -201,32 +204,70 @@ def _render_chunk(
     return n_low, n_occ
 
 
-def _check_out(out: Path, force: bool) -> None:
-    """Only an empty folder, or with ``force`` a synthetic dataset vireid wrote, may be replaced."""
-    if out.exists() and not out.is_dir():
-        raise DatasetError(f"{out}: exists and is not a directory")
-    above = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
-    if above is not None:
-        raise DatasetError(f"{out}: cannot be created, {above} is not a directory")
-    if not out.is_dir() or not any(out.iterdir()):
-        return
-    if read_meta(out) is None:
-        raise DatasetError(
-            f"{out}: folder is not empty and is not a synthetic dataset vireid wrote (no "
-            f"{META_FILE}); vireid never deletes it -- choose a new or empty folder"
-        )
-    if not force:
-        raise DatasetError(f"{out}: holds a synthetic dataset already; pass --force (force=True) to replace it")
+def written_files(params: dict[str, Any]) -> list[str]:
+    """Every file a dataset with ``params`` holds, as relative paths (what ``--force`` may delete)."""
+    plan = make_plan(
+        params["layout"], params["seed"], params["num_ids"], params["images_per_id_per_cam"], params.get("num_test_ids")
+    )
+    return sorted({job.relpath for job in plan.jobs} | set(plan.texts) | {META_FILE, FILES_LIST})
 
 
-def _swap_into_place(staging: Path, out: Path) -> None:
+def dataset_files(root: Path) -> set[str] | None:
+    """The files vireid wrote in the synthetic dataset ``root`` (its ``synth_files.txt``; for a
+    dataset of an older vireid without one, the generator's plan for its settings), or None when
+    ``root`` is not one or the list cannot be known."""
+    from vireid.utils.outputs import is_temporary
+
+    meta = read_meta(root)
+    if meta is None:
+        return None
+    try:
+        listed = (root / FILES_LIST).read_text(encoding="utf-8").splitlines()
+        files = {ln for ln in listed if ln and not ln.startswith(("/", "../")) and "/../" not in ln}
+    except FileNotFoundError:
+        params = meta.get("params")
+        if not isinstance(params, dict) or params.get("version") != GENERATOR_VERSION:
+            return None
+        try:
+            files = set(written_files(params))
+        except (KeyError, TypeError, ValueError):
+            return None
+    except (OSError, UnicodeDecodeError):
+        return None
+    return files | {META_FILE} | {p.name for p in root.iterdir() if is_temporary(p.name)}
+
+
+def _check_out(out: Path, force: bool, option: str = "--out") -> set[str]:
+    """The output policy for a dataset folder (:func:`vireid.utils.outputs.check_folder`): a new or
+    empty folder, or with ``force`` a synthetic dataset vireid wrote holding nothing else; returns
+    the files of that dataset (what replacing it removes)."""
+    from vireid.utils.outputs import DATASET, check_folder
+
+    if out.is_dir() and read_meta(out) is not None:
+        if not force:
+            raise DatasetError(f"{out}: holds a synthetic dataset already; pass --force (force=True) to replace it")
+        if dataset_files(out) is None:
+            raise DatasetError(
+                f"{out}: holds a synthetic dataset of an older vireid that kept no list of its files; vireid "
+                "cannot tell its files from yours, so it does not replace it -- delete it yourself or choose another "
+                f"{option}"
+            )
+    return check_folder(out, DATASET, option=option, owned=dataset_files)
+
+
+def _swap_into_place(staging: Path, out: Path, owned: set[str]) -> None:
+    """Rename ``staging`` to ``out``; an earlier dataset there loses only its own files."""
+    from vireid.utils.outputs import remove_owned, staging_dir
+
     old = None
     if out.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+        old = staging_dir(f".{out.name}.", out.parent, suffix=".old")
         os.replace(out, old / "data")
     os.replace(staging, out)
     if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+        remove_owned(old / "data", owned)
+        with contextlib.suppress(OSError):
+            old.rmdir()  # left in place (named .NAME.XXXXXXXX.old) only if something else appeared meanwhile
 
 
 def generate(
@@ -242,33 +283,40 @@ def generate(
     workers: int = 1,
     force: bool = False,
     made_by: str = "vireid synth",
+    option: str = "--out",
 ) -> SynthSummary:
     """Write a synthetic dataset in ``layout`` ("sysu" | "regdb" | "llcm") to ``out``.
 
     Writes into a new or empty ``out``; with ``force`` it also replaces a synthetic dataset vireid
-    wrote (one holding ``synth.json``), never any other folder.  ``workers`` > 1 renders in that many spawned
-    processes (same bytes as ``workers=1``).  ``num_test_ids`` sets the number of test identities
-    (default: the layout's share, see :mod:`vireid.data.synth.layouts`).  Returns a :class:`SynthSummary`.
+    wrote (one holding ``synth.json``), deleting only the files it lists (``synth_files.txt``) and
+    refusing, named, anything else found there; never any other folder (the output policy,
+    :mod:`vireid.utils.outputs`; ``option`` names ``out`` in its messages).  ``workers`` > 1
+    renders in that many spawned processes (same bytes as ``workers=1``).  ``num_test_ids`` sets
+    the number of test identities (default: the layout's share, see :mod:`vireid.data.synth.layouts`).
+    Returns a :class:`SynthSummary`.
     """
-    from vireid.utils.io import atomic_write_json, atomic_write_text, make_temp_dir
+    from vireid.utils.io import atomic_write_json, atomic_write_text
+    from vireid.utils.outputs import STAGED, staging_dir, write_failed
 
     params = resolve_params(layout, num_ids, seed, difficulty, images_per_id_per_cam, height_range, num_test_ids)
     if int(workers) < 1:
         raise ConfigError(f"workers must be >= 1, got {workers!r}")
     out = Path(out)
-    _check_out(out, force)
+    owned = _check_out(out, force, option)
     start = time.perf_counter()
     plan = make_plan(
         layout, params["seed"], params["num_ids"], params["images_per_id_per_cam"], params.get("num_test_ids")
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = make_temp_dir(f".{out.name}.synth-", out.parent)  # ordinary permissions once renamed
+    staging = None
     try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = staging_dir(f".{out.name}.synth-", out.parent)  # ordinary permissions once renamed
         for folder in sorted({os.path.dirname(job.relpath) for job in plan.jobs}):
             (staging / folder).mkdir(parents=True, exist_ok=True)
         n_low, n_occ = _run_jobs(params, staging, plan.jobs, plan.cameras, int(workers))
         for rel, text in plan.texts.items():
-            atomic_write_text(staging / rel, text)
+            atomic_write_text(staging / rel, text, kind=STAGED)
+        atomic_write_text(staging / FILES_LIST, "".join(f + "\n" for f in written_files(params)), kind=STAGED)
         summary = SynthSummary(
             root=out,
             layout=layout,
@@ -284,12 +332,17 @@ def generate(
             val_ids=plan.val_ids,
         )
         atomic_write_json(
-            staging / META_FILE, {"generator": "vireid.data.synth", "made_by": made_by, **summary.to_json()}
+            staging / META_FILE,
+            {"generator": "vireid.data.synth", "made_by": made_by, **summary.to_json()},
+            kind=STAGED,
         )
-        _check_out(out, force)  # someone may have filled it meanwhile
-        _swap_into_place(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        owned = _check_out(out, force, option)  # someone may have filled it meanwhile
+        _swap_into_place(staging, out, owned)
+    except BaseException as exc:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)  # the staging folder: all vireid's
+        if isinstance(exc, OSError):
+            raise write_failed(out, exc, what="a synthetic dataset", intact=bool(owned)) from None
         raise
     summary.seconds = time.perf_counter() - start
     return summary
@@ -313,12 +366,9 @@ def _run_jobs(
 
 def read_meta(root: str | os.PathLike) -> dict[str, Any] | None:
     """The ``synth.json`` of a generated dataset, or None when absent/unreadable."""
-    path = Path(root) / META_FILE
-    with contextlib.suppress(OSError, ValueError):
-        meta = json.loads(path.read_text())
-        if isinstance(meta, dict) and meta.get("generator") == "vireid.data.synth":
-            return meta
-    return None
+    from vireid.utils.paths import synth_meta
+
+    return synth_meta(root)
 
 
 def settings_diff(meta: dict[str, Any], wanted: dict[str, Any]) -> str:
@@ -329,7 +379,12 @@ def settings_diff(meta: dict[str, Any], wanted: dict[str, Any]) -> str:
 
 
 def ensure_dataset(
-    root: str | os.PathLike, layout: str = "sysu", *, workers: int = 1, force: bool = False, **params: Any
+    root: str | os.PathLike,
+    layout: str = "sysu",
+    *,
+    workers: Annotated[int, Range(1, 1024)] = 1,
+    force: bool = False,
+    **params: Any,
 ) -> SynthSummary:
     """Return the synthetic dataset at ``root``, generating it only where there is none.
 
@@ -357,5 +412,18 @@ def ensure_dataset(
             "it with data.synth.force=true"
         )
     return generate(
-        root, force=True, workers=workers, made_by="config", **{k: v for k, v in wanted.items() if k != "version"}
+        root,
+        force=True,
+        workers=workers,
+        made_by="config",
+        option="data.root",
+        **{k: v for k, v in wanted.items() if k != "version"},
     )
+
+
+def synth_options() -> Params:
+    """What a config's ``data.synth`` may hold: :func:`ensure_dataset`'s keywords and the generator
+    parameters of :func:`resolve_params`, with their declared types and ranges."""
+    own = declared_params(ensure_dataset, skip=("root", "layout"))
+    gen = declared_params(resolve_params, skip=("layout",))
+    return Params("the synthetic generator", {**gen.params, **own.params})

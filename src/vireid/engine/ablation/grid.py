@@ -73,7 +73,7 @@ def combinations(grid: dict[str, list[str]], mode: str = "product") -> list[dict
     """Override sets to run: the Cartesian product, or each axis alone (``mode="each"``)."""
     if mode == "product":
         keys = list(grid)
-        return [dict(zip(keys, vals)) for vals in itertools.product(*(grid[k] for k in keys))]
+        return [dict(zip(keys, vals, strict=True)) for vals in itertools.product(*(grid[k] for k in keys))]
     if mode == "each":
         return [{k: v} for k, values in grid.items() for v in values]
     raise ConfigError(f"--mode: unknown {mode!r}; expected product or each")
@@ -87,7 +87,7 @@ def overrides(combo: dict[str, str]) -> list[str]:
         if len(keys) == 1:
             out.append(f"{key}={raw}")
             continue
-        for k, v in zip(keys, yaml.safe_load(raw)):
+        for k, v in zip(keys, yaml.safe_load(raw), strict=True):
             out.append(f"{k}={json.dumps(v)}")
     return out
 
@@ -98,4 +98,11 @@ def slug(combo: dict[str, str]) -> str:
 
 
 def short_key(key: str) -> str:
-    return "+".join(k.split(".")[-1] for k in key.split("+"))
+    """A key's name in run folders and labels: its last component, and an objective term's key with
+    its term (``loss.cpm.weight`` -> ``cpm_weight``)."""
+
+    def one(k: str) -> str:
+        parts = k.split(".")
+        return f"{parts[1]}_{parts[2]}" if parts[0] == "loss" and len(parts) == 3 else parts[-1]
+
+    return "+".join(one(k) for k in key.split("+"))

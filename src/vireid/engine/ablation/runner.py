@@ -11,14 +11,21 @@ from typing import Any, Callable, Sequence
 from vireid.config import Config, apply_overrides
 from vireid.engine.ablation.grid import combinations, overrides, slug
 from vireid.engine.ablation.report import REPORTED_SCORES, RunResult, plot, report_markdown, summarize
-from vireid.errors import ConfigError
+from vireid.errors import ConfigError, OutputError
+from vireid.utils import outputs
 from vireid.utils.io import atomic_write_json, atomic_write_text
 
 
 def _train_one(
-    train_fn: Callable[..., Any], cfg: Config, run_dir: Path, threads: int | None, resume: bool = False
+    train_fn: Callable[..., Any],
+    cfg: Config,
+    run_dir: Path,
+    threads: int | None,
+    resume: bool = False,
+    policy: outputs.Policy | None = None,
 ) -> tuple[dict[str, float], float, int]:
-    """Train and test one run; (mean metrics, train seconds, parameters).  Picklable for workers.
+    """Train and test one run; (mean metrics, train seconds, parameters).  Picklable for workers,
+    which get the output policy in force (``policy``).
 
     ``train_fn(cfg, run_dir, quiet=True[, resume=True])`` returns a
     :class:`vireid.engine.run.TrainResult`."""
@@ -27,7 +34,8 @@ def _train_one(
 
         torch.set_num_threads(threads)
     t0 = time.perf_counter()
-    result = train_fn(cfg, run_dir, quiet=True, **({"resume": True} if resume else {}))
+    with outputs.using(policy or outputs.current()):
+        result = train_fn(cfg, run_dir, quiet=True, **({"resume": True} if resume else {}))
     summary = result.summary
     params = sum(p.numel() for p in result.model.parameters())
     mean = summary["mean"]
@@ -36,6 +44,13 @@ def _train_one(
         float(summary.get("train_seconds", time.perf_counter() - t0)),
         params,
     )
+
+
+REPORT_FILES = (
+    ("results.json", outputs.ABLATION_RESULTS),
+    ("ablation.md", outputs.ABLATION_REPORT),
+    ("ablation.png", outputs.PICTURE),
+)
 
 
 def _config_key(cfg: Config) -> str:
@@ -49,9 +64,8 @@ def _finished(
     ``config.yaml`` the same settings up to :data:`~vireid.config.schema.RESULT_NEUTRAL` keys, its
     row in ``results.json``), else None: the run is then resumed (e.g. more epochs, another
     evaluation).  Settings a resume may not change are refused."""
-    from vireid.config import config_diff, load_config
     from vireid.config.schema import RESULT_NEUTRAL
-    from vireid.engine.run import resume_diff
+    from vireid.engine.run import resume_diff, saved_config_diff
 
     if not (run_dir / "metrics.json").is_file() or not (run_dir / "config.yaml").is_file():
         return None
@@ -60,10 +74,10 @@ def _finished(
             f"{run_dir}/config.yaml: this run was trained with other settings than the grid "
             "now gives it; --resume continues the same grid (use another --out for a new one)"
         )
-    if any(not k.startswith(RESULT_NEUTRAL) for k in config_diff(load_config(run_dir / "config.yaml"), cfg)):
+    if any(not k.startswith(RESULT_NEUTRAL) for k in saved_config_diff(run_dir, cfg)):
         return None
     try:
-        recorded = json.loads((out / "results.json").read_text())
+        recorded = json.loads((out / "results.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     for r in recorded if isinstance(recorded, list) else []:
@@ -113,8 +127,9 @@ def run_ablation(
     if jobs < 1:
         raise ConfigError(f"--jobs must be >= 1, got {jobs}")
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"{out}: exists and is not a folder; --out names the ablation's folder")
+    with outputs.reading({"data.root": base.data.root}, datasets=[base.data.root]):
+        outputs.check_folder(out, outputs.ABLATION_FOLDER)  # before anything is written
+        outputs.check_files((out / name, kind) for name, kind in REPORT_FILES)
     with RunLock(out, log=log):  # one ablation per folder (each run folder is locked by its training too)
         return _run_ablation(
             base, grid, out, seeds=seeds, mode=mode, train_fn=train_fn, jobs=jobs, resume=resume, log=log
@@ -142,7 +157,7 @@ def _run_ablation(
     ]  # validate every override before training anything
     first_of: dict[str, int] = {}
     source = []  # index of the run whose results each config reuses (itself when first)
-    for i, (combo, seed, cfg) in enumerate(configs):
+    for i, (_, _, cfg) in enumerate(configs):
         source.append(first_of.setdefault(_config_key(cfg), i))
     reference = reference_combos(base, combos)
     todo = sorted(set(source))
@@ -150,11 +165,11 @@ def _run_ablation(
 
     def record() -> list[RunResult]:
         results = []
-        for (combo, seed, _), src in zip(configs, source):
+        for (combo, seed, _), src in zip(configs, source, strict=True):
             got = done.get(src)
             if got is not None:
                 results.append(RunResult(combo, seed, *got, reference=combo in reference))
-        atomic_write_json(out / "results.json", [r.__dict__ for r in results])
+        atomic_write_json(out / "results.json", [r.__dict__ for r in results], kind=outputs.ABLATION_RESULTS)
         return results
 
     def run_dir(i: int) -> Path:
@@ -175,6 +190,11 @@ def _run_ablation(
                 log(f"reused: {run_dir(i)} (finished)")
         todo = [i for i in todo if i not in done]
 
+    if real_training:  # every run folder, before any training
+        from vireid.engine.run import check_run_dir
+
+        for i in todo:
+            check_run_dir(run_dir(i), configs[i][2])
     if real_training and jobs > 1:  # parallel runs must not generate the same synthetic dataset at once
         from vireid.config.build import build_dataset
 
@@ -190,7 +210,7 @@ def _run_ablation(
     if jobs == 1:
         for n, i in enumerate(todo, start=1):
             announce(n, i)
-            done[i] = _train_one(train_fn, configs[i][2], run_dir(i), None, i in started)
+            done[i] = _train_one(train_fn, configs[i][2], run_dir(i), None, i in started, outputs.current())
             record()
     else:
         import multiprocessing
@@ -200,17 +220,20 @@ def _run_ablation(
             futures = {}
             for n, i in enumerate(todo, start=1):
                 announce(n, i)
-                futures[pool.submit(_train_one, train_fn, configs[i][2], run_dir(i), 1, i in started)] = i
+                futures[
+                    pool.submit(_train_one, train_fn, configs[i][2], run_dir(i), 1, i in started, outputs.current())
+                ] = i
             for fut in as_completed(futures):
                 done[futures[fut]] = fut.result()
                 log(f"done: {run_dir(futures[fut])}")
                 record()
     results = record()
     rows = summarize(results)
-    atomic_write_text(out / "ablation.md", report_markdown(rows) + "\n")
+    report = outputs.text_header(outputs.ABLATION_REPORT, "<!--") + report_markdown(rows) + "\n"
+    atomic_write_text(out / "ablation.md", report, kind=outputs.ABLATION_REPORT)
     try:
         plot(rows, out / "ablation.png")
-    except ConfigError:
+    except (ConfigError, OutputError):
         raise
     except Exception as exc:  # matplotlib missing: the table still stands
         log(f"no plot: {exc}")

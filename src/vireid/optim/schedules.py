@@ -44,7 +44,7 @@ class WarmupStep:
         if e < self.warmup_epochs:
             return (e + 1) / self.warmup_epochs
         factor = 1.0
-        for m, g in zip(self.milestones, self.gammas):
+        for m, g in zip(self.milestones, self.gammas, strict=True):
             if e >= m:
                 factor = g
         return factor

@@ -135,7 +135,7 @@ def all_gather_cat(x: Tensor) -> Tensor:
     padded[: x.shape[0]] = x
     chunks = [torch.empty_like(padded) for _ in range(world)]
     dist.all_gather(chunks, padded.contiguous())
-    return torch.cat([c[:s] for c, s in zip(chunks, sizes_i)], dim=0)
+    return torch.cat([c[:s] for c, s in zip(chunks, sizes_i, strict=True)], dim=0)
 
 
 def shard_range(n: int, info: DistInfo) -> range:

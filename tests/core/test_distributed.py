@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from tests.engine.tiny import CONFIGS, TinyData, TinyReID, tiny_dataset
+from tests.engine.tiny import CONFIGS, TinyData, TinyReID, read_metrics, tiny_dataset
 from vireid.objective import build_objective
 
 
@@ -28,10 +28,10 @@ def one_step(model, batches, lr=0.1):
     for x_vis, x_ir, y_vis, y_ir in batches:
         model.zero_grad()
         sum(crit(model(x_vis, x_ir), y_vis, y_ir).values()).backward()
-        for g, p in zip(grads, model.parameters()):
+        for g, p in zip(grads, model.parameters(), strict=True):
             g += p.grad / len(batches)
     with torch.no_grad():
-        for g, p in zip(grads, model.parameters()):
+        for g, p in zip(grads, model.parameters(), strict=True):
             p -= lr * g
 
 
@@ -41,7 +41,7 @@ def worker(rank: int, world: int, port: int, out: str, data_root: str) -> None:
     )
     torch.set_num_threads(1)
     from vireid.config import load_config
-    from vireid.engine import distributed as du
+    from vireid.core import distributed as du
     from vireid.engine.checkpoint import CheckpointManager
     from vireid.engine.run import train
     from vireid.engine.trainer import Trainer
@@ -102,7 +102,7 @@ def test_two_process_ddp(tmp_path):
     # ranks train on disjoint identities, both modalities of an identity on the same rank
     r0, r1 = (json.loads((tmp_path / f"labels-{r}.json").read_text()) for r in (0, 1))
     assert len(r0["seen"]) == len(r1["seen"]) == 4
-    for step, ((v0, i0, lr), (v1, i1, _)) in enumerate(zip(r0["seen"], r1["seen"])):
+    for step, ((v0, i0, lr), (v1, i1, _)) in enumerate(zip(r0["seen"], r1["seen"], strict=True)):
         assert v0 == i0 and v1 == i1
         assert not set(v0) & set(v1) and len(set(v0)) == len(set(v1)) == 2  # P = 2 identities per rank
         # linear LR scaling, 0.02 x 2 processes; x 0.1 from epoch 2 (test_tiny's step schedule)
@@ -119,7 +119,7 @@ def test_world_size_one_launch_uses_ddp(monkeypatch):
     """``torchrun --nproc_per_node 1`` (RANK=0, WORLD_SIZE=1): a process group of one and DDP."""
     from torch.nn.parallel import DistributedDataParallel
 
-    from vireid.engine import distributed as du
+    from vireid.core import distributed as du
 
     assert not du.launched_by_torchrun() and not du.DistInfo().enabled  # plain process: no DDP
     for k, v in dict(
@@ -151,7 +151,7 @@ def one_step_worker(rank: int, world: int, port: int, out: str, data_root: str) 
     )
     torch.set_num_threads(1)
     from vireid.config import load_config
-    from vireid.engine import distributed as du
+    from vireid.core import distributed as du
     from vireid.engine.run import train
     from vireid.engine.trainer import Trainer
 
@@ -188,7 +188,7 @@ def test_two_processes_equal_one_process_on_the_same_global_batch(tmp_path):
     assert len(set(ids[0])) == len(set(ids[1])) == 2 and not set(ids[0]) & set(ids[1])
 
     def losses(run):
-        rec = [json.loads(line) for line in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]
+        rec = read_metrics(tmp_path / run / "metrics.jsonl")
         return {k: v for k, v in rec[0].items() if k.startswith("loss/")}
 
     one, two = losses("run1"), losses("run2")
