@@ -67,6 +67,27 @@ def test_one_query_on_disk_equals_in_memory(tmp_path):
             assert np.array_equal(index.search(qry[1], 50).indices, ref[1:2])
 
 
+def test_the_rescoring_of_an_index_on_disk_reads_bounded_slices(tmp_path, monkeypatch):
+    """Many candidates (k = 200 of 3000 rows, 40 queries): the rescoring of an index left on disk
+    reads its candidate rows a bounded slice at a time (READ_BYTES), never all of them at once,
+    and ranks as float64 does."""
+    from vireid.search import feats_file, scan
+
+    g = torch.Generator().manual_seed(3)
+    gal = F.normalize(torch.randn(3000, 32, generator=g), dim=1)
+    gal[1000:1500] = gal[:500]  # exact ties across slices
+    GalleryIndex(gal, [{"path": "", "pid": 0, "camid": 0}] * 3000, modality="visible").save(tmp_path / "ix")
+    qry = F.normalize(gal[:40] + 0.3 * torch.randn(40, 32, generator=g), dim=1)
+    monkeypatch.setattr(scan, "READ_BYTES", 100 * 32 * 4)  # 100 rows per slice
+    sizes: list[int] = []
+    take = feats_file.FeatsFile.take
+    monkeypatch.setattr(feats_file.FeatsFile, "take", lambda self, idx: sizes.append(len(idx)) or take(self, idx))
+    for scan_kind in ("bf16", "fp32"):
+        index = GalleryIndex.load(tmp_path / "ix", scan=scan_kind, mmap=True)
+        assert np.array_equal(index.search(qry, 200).indices, _float64_ranking(qry, gal, 200).numpy())
+    assert sizes and max(sizes) <= 100 and sum(sizes) > 1000
+
+
 def test_a_huge_row_falls_back_to_float64_and_stays_exact():
     g = torch.Generator().manual_seed(2)
     gal = torch.randn(300, 32, generator=g)

@@ -141,7 +141,8 @@ class FeatsFile:
 
     def take(self, idx: Tensor) -> Tensor:
         """Rows ``idx`` (any order, repeats allowed) as a new (len(idx), D) tensor; each run of
-        consecutive rows is one read, straight into the result."""
+        consecutive rows is one read, straight into the result (distinct rows in ascending order,
+        as the rescoring asks for them, are not copied again)."""
         uniq, inverse = torch.unique(idx, return_inverse=True)
         row = self.shape[1] * 4
         got = torch.empty(len(uniq), self.shape[1])
@@ -154,6 +155,8 @@ class FeatsFile:
             done = os.preadv(self._fd, [part], offset) if hasattr(os, "preadv") else 0
             if done != len(part):  # a short read: finish it, or say the file was cut
                 self._read(part[done:], offset + done)
+        if len(uniq) == len(idx) and bool((idx[1:] > idx[:-1]).all()):
+            return got
         return got[inverse]
 
     def read(self) -> Tensor:

@@ -11,7 +11,7 @@ Building an index is one pass over the descriptors (:func:`vireid.search.bounds.
 every value checked finite, the bf16 copy and its error bounds computed chunk by chunk, nothing
 else of the gallery's size allocated.  Memory while searching: the float32 descriptors (none
 with ``load(..., mmap=True)``), the bf16 copy, and one tile of at most 16M scores (64 MiB; plus
-64 MiB of rows read from disk by a float32 scan of an index left on disk).
+64 MiB of rows read from disk by a float32 scan, or by the rescoring, of an index left on disk).
 
 An index remembers the identity of the model that embedded its gallery (a hash of its
 tensors, so a re-saved copy of the same weights is the same model, and of its inference

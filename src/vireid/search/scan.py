@@ -110,11 +110,11 @@ def _topk64(queries: Tensor, gallery, k: int, block: int) -> tuple[Tensor, Tenso
 
 
 def _rescore(q64: Tensor, gallery, rows: Tensor, cols: Tensor) -> Tensor:
-    """float64 scores of the (row, col) pairs, in small chunks through reused buffers (a gallery
-    on disk: its candidate rows are read first)."""
+    """float64 scores of the (row, col) pairs, in small chunks through reused buffers.  A gallery
+    on disk: its candidate rows are read :data:`READ_BYTES` at a time (in row order), so the
+    rescoring holds at most that much of it however many candidates there are."""
     if not isinstance(gallery, Tensor):
-        uniq, cols = torch.unique(cols, return_inverse=True)
-        gallery = gallery.take(uniq)
+        return _rescore_on_disk(q64, gallery, rows, cols)
     d = gallery.shape[1]
     step = max(16, (1 << 18) // d)
     out = torch.empty(len(rows), dtype=torch.float64)
@@ -126,6 +126,21 @@ def _rescore(q64: Tensor, gallery, rows: Tensor, cols: Tensor) -> Tensor:
         g64[:n].copy_(g32[:n])
         torch.index_select(q64, 0, rows[a : a + n], out=q[:n])
         torch.sum(g64[:n].mul_(q[:n]), 1, out=out[a : a + n])
+    return out
+
+
+def _rescore_on_disk(q64: Tensor, gallery, rows: Tensor, cols: Tensor) -> Tensor:
+    """:func:`_rescore` of a FeatsFile: its distinct candidate rows in slices of at most
+    :data:`READ_BYTES`, each slice read once and rescored for every pair that names it."""
+    uniq, inv = torch.unique(cols, return_inverse=True)
+    order = torch.argsort(inv, stable=True)
+    sorted_inv = inv[order]
+    step = max(1, READ_BYTES // (4 * gallery.shape[1]))
+    out = torch.empty(len(rows), dtype=torch.float64)
+    for u in range(0, len(uniq), step):
+        a, b = torch.searchsorted(sorted_inv, torch.tensor([u, u + step])).tolist()
+        pick = order[a:b]
+        out[pick] = _rescore(q64, gallery.take(uniq[u : u + step]), rows[pick], inv[pick] - u)
     return out
 
 
