@@ -184,6 +184,8 @@ def _check_dataset(p: Path, kind: Kind, option: str) -> None:
 
 def _check_inputs(p: Path, kind: Kind, option: str, inputs: Inputs | None) -> None:
     for name, value in current().inputs + _pairs(inputs):
+        if kind is DATASET and same_path(p, value):
+            continue  # the synthetic dataset a command makes and then reads (the demo, data.synth): its own rules apply
         exists = os.path.lexists(value)
         if not exists and "/" not in value and os.sep not in value:
             continue  # a name (a shipped config's), not a path
