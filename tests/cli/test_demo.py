@@ -2,24 +2,27 @@
 
 import json
 
-from tests.engine.tiny import tiny_dataset
 from vireid.cli.main import main
 
 
-def test_demo_tiny(tmp_path, capsys):
-    root = tiny_dataset(tmp_path / "data")
+def test_demo_tiny(tmp_path, capsys, monkeypatch):
+    """As `make demo` in a fresh clone: relative paths, the dataset generated on the first run."""
+    monkeypatch.chdir(tmp_path)
     out = tmp_path / "demo"
-    rc = main(["demo", "--config", "test_tiny", "--out", str(out), "--workers", "1", f"data.root={root}"])
+    rc = main(["demo", "--config", "test_tiny", "--out", "demo", "--workers", "1", "data.root=data/synth"])
     assert rc == 0
     text = capsys.readouterr().out
-    assert "using cached synthetic dataset" in text
+    assert "generated synthetic dataset" in text
     assert "untrained" in text and "trained DEEN" in text
+    assert "ranking.png, cmc.png, curves.png)" in text
     for name in (
         "config.yaml",
         "metrics.json",
         "metrics_untrained.json",
         "metrics.jsonl",
         "ranking.png",
+        "cmc.png",
+        "curves.png",
         "checkpoints/best.safetensors",
         "checkpoints/last.json",
     ):
@@ -40,3 +43,9 @@ def test_demo_tiny(tmp_path, capsys):
     ]
     listed = json.loads((out / "demo.json").read_text())  # every file the demo wrote, for the next demo
     assert listed["complete"] and "checkpoints/best.safetensors" in listed["files"] and "ranking.png" in listed["files"]
+    # again, its dataset replaced by one of other settings (data.synth.force): an existing input is
+    # regenerated, the earlier demo's folder replaced
+    args = ["demo", "--config", "test_tiny", "--out", "demo", "--workers", "1", "data.root=data/synth"]
+    assert main([*args, "data.synth.seed=1", "data.synth.force=true"]) == 0
+    assert "generated synthetic dataset" in capsys.readouterr().out
+    assert json.loads((tmp_path / "data" / "synth" / "synth.json").read_text())["params"]["seed"] == 1

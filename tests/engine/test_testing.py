@@ -144,7 +144,15 @@ def test_features_files_hold_the_scored_descriptors(run, monkeypatch):
         "trial": 0,
         "direction": "infrared_to_visible",
     }
-    assert sorted(result.written) == ["distances", "gallery_features", "metrics", "query_features", "ranks", "tsne"]
+    assert sorted(result.written) == [
+        "cmc",
+        "distances",
+        "gallery_features",
+        "metrics",
+        "query_features",
+        "ranks",
+        "tsne",
+    ]
 
 
 @pytest.mark.parametrize("rerank", [False, True])

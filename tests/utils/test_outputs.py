@@ -188,6 +188,19 @@ def test_a_synthetic_dataset_may_be_replaced_only_as_itself(datasets):
         o.check_folder(sysu, o.DATASET, owned=lambda p: set())
 
 
+def test_a_command_may_make_the_synthetic_dataset_it_reads(tmp_path, monkeypatch):
+    """The demo and data.synth generate data.root, then read it: not "an input destroyed"; but a
+    folder holding that data.root is still refused, and a dataset elsewhere still is an input."""
+    monkeypatch.chdir(tmp_path)
+    for root in ("data/synth-demo", tmp_path / "abs" / "synth"):  # relative, as `make demo`, and absolute
+        with o.reading({"data.root": root}, datasets=[root]):
+            assert o.check_folder(root, o.DATASET, owned=lambda p: set()) == set()
+            with pytest.raises(OutputError, match="holds the data.root"):
+                o.check_folder(Path(root).parent, o.DEMO_FOLDER)
+    with o.reading({"data.root": "data/a"}, datasets=["data/a"]), pytest.raises(OutputError, match="holds the"):
+        o.check_folder("data", o.DATASET, owned=lambda p: set())
+
+
 def test_inputs_are_refused_through_any_spelling(tmp_path):
     ckpt = tmp_path / "a" / "model.safetensors"
     write_vireid(ckpt, o.CHECKPOINT)

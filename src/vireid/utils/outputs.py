@@ -45,6 +45,7 @@ from vireid.utils.kinds import (  # noqa: F401  (re-exported: writers name kinds
     ABLATION_FOLDER,
     ABLATION_REPORT,
     ABLATION_RESULTS,
+    ABLATION_SUMMARY,
     CHECKPOINT,
     CHECKPOINT_POINTER,
     DATASET,
@@ -56,6 +57,10 @@ from vireid.utils.kinds import (  # noqa: F401  (re-exported: writers name kinds
     KINDS,
     ONNX,
     PICTURE,
+    REPORT_FOLDER,
+    REPORT_MARKDOWN,
+    REPORT_RESULTS,
+    REPORT_TABLE,
     RUN_CHECKPOINT,
     RUN_CONFIG,
     RUN_FOLDER,
@@ -179,6 +184,8 @@ def _check_dataset(p: Path, kind: Kind, option: str) -> None:
 
 def _check_inputs(p: Path, kind: Kind, option: str, inputs: Inputs | None) -> None:
     for name, value in current().inputs + _pairs(inputs):
+        if kind is DATASET and same_path(p, value):
+            continue  # the synthetic dataset a command makes and then reads (the demo, data.synth): its own rules apply
         exists = os.path.lexists(value)
         if not exists and "/" not in value and os.sep not in value:
             continue  # a name (a shipped config's), not a path
