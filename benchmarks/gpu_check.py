@@ -2,7 +2,7 @@
 
 Run from the repository (no install needed)::
 
-    PYTHONPATH=src python3 -m benchmarks.gpu_check --out $OUT     # about 5 min, <= 8 on one GPU
+    PYTHONPATH=src python3 -m benchmarks.gpu_check --out $OUT     # <= 8 min on one GPU
     PYTHONPATH=src python3 -m benchmarks.gpu_check --quick         # <= 2 min, smaller sizes
     PYTHONPATH=src python3 -m benchmarks.gpu_check --dry           # seconds, CPU, tiny sizes
 
@@ -13,12 +13,17 @@ Sections (each caught on its own: a failure is reported in the table and the nex
   authors'-style fp32 vs ours in fp32, AMP fp16 + GradScaler, bf16, bf16 + channels_last;
   images/s, paired ratios, peak ``torch.cuda.max_memory_allocated``
   (:mod:`benchmarks._gpu_step`).
+* ``recipes``: the step of each CNN paper config as shipped (``deen_sysu``, ``deen_regdb``,
+  ``agw_sysu`` at 288x144 with 8 x 4 x 2, ``abd_sysu`` with ABD-Net's attentive branch) and
+  ``vit``: DEEN-ViT-B/16 at 288x144, 6 x 4 x 2, with each expansion module: fp32, bf16 and fp16 +
+  GradScaler, peak memory, and the test-time descriptor (:mod:`benchmarks._gpu_recipes`).
 * ``train``: 20 steps of ``vireid train`` end to end with DDP (NCCL) in one process, without
   DDP, and with 2 processes when 2 GPUs are visible (:mod:`benchmarks._gpu_train`).
 * ``eval`` / ``search``: 8000 x 10000 evaluation and 1000 x 100k x 2048 top-10 search, GPU
   against CPU, same results (:mod:`benchmarks._gpu_search`).
 * ``compile``: ``torch.compile`` against eager (compile time reported apart).
-* ``projection``: one SYSU-MM01 epoch and the 151-epoch recipe in hours.
+* ``projection``: one SYSU-MM01 epoch and the 151-epoch recipe in hours; the hours of every paper
+  config's full run (training steps and every evaluation, in the config's precision).
 
 On CUDA every section runs in a child process with a time limit (a hang or a broken CUDA
 context cannot take the rest down) inside a global budget; a section that does not fit is
@@ -50,21 +55,26 @@ RESULTS = REPO / "benchmarks" / "RESULTS.md"
 # section -> (time cap in s: full, quick); run in this order ("env", "projection": in this process)
 CAPS: dict[str, tuple[float, float]] = {
     "env": (60, 60),
-    "step": (180, 60),
-    "train": (150, 50),
-    "eval": (90, 30),
-    "search": (90, 30),
-    "compile": (250, 75),
+    "step": (150, 50),
+    "recipes": (100, 30),
+    "vit": (110, 35),
+    "train": (120, 45),
+    "eval": (60, 20),
+    "search": (60, 25),
+    "compile": (150, 45),
     "projection": (10, 10),
 }
-BUDGET = {"full": 450.0, "quick": 110.0, "dry": 300.0}  # s; a killed section costs at most ~10 s more
+BUDGET = {"full": 465.0, "quick": 110.0, "dry": 400.0}  # s; a killed section costs at most ~10 s more
 MIN_START = 15.0  # a section is not started with less time left
 NOTES = (
     "Step: pre-augmented batches in pinned memory copied to the GPU each step (as from a loader "
     "worker), forward, losses, backward, SGD, `torch.cuda.synchronize()`; variants interleaved in rotated "
     "rounds, ratios paired per round; `cudnn.benchmark` on as in DEEN/train.py; fp32 = PyTorch defaults. "
     "Memory: peak `max_memory_allocated` during one step above what was resident (all models' weights and "
-    "optimizer states). Projection: GPU step time x steps, loader assumed to keep up, no evaluation."
+    "optimizer states). Recipes / vit: each paper config built from its shipped YAML (its model, losses "
+    "and optimizer; random weights), its batch and input size. Projection: GPU step time x steps (the "
+    "SYSU epoch and recipe rows: no evaluation; the full-run rows: plus every in-training and the final "
+    "evaluation at the descriptor's measured speed, in the config's precision), loader assumed to keep up."
 )
 
 
@@ -77,6 +87,10 @@ def _runner(name: str) -> Callable[[Settings, Rows], None]:
         from benchmarks._gpu_step import run_compile
 
         return run_compile
+    if name in ("recipes", "vit"):
+        from benchmarks import _gpu_recipes
+
+        return {"recipes": _gpu_recipes.run_recipes, "vit": _gpu_recipes.run_vit}[name]
     if name == "train":
         from benchmarks._gpu_train import run
 
@@ -209,6 +223,13 @@ def _inline(name: str, fn: Callable[[Rows], None]) -> list[dict]:
     return list(rows)
 
 
+def _projection(s: Settings, rows: Rows, prior: list[dict]) -> None:
+    from benchmarks import _gpu_recipes, _gpu_step
+
+    _gpu_step.run_projection(s, rows, prior)
+    _gpu_recipes.run_projection(s, rows, prior)
+
+
 def run_section(name: str, s: Settings, isolate: bool, timeout: float) -> list[dict]:
     if not isolate:
         return _inline(name, lambda rows: _runner(name)(s, rows))
@@ -284,9 +305,7 @@ def orchestrate(args: argparse.Namespace, argv: list[str]) -> int:
             if name == "env":
                 rows = _inline(name, lambda r: _gpu_env.run(s, r, state["env"]))
             elif name == "projection":
-                from benchmarks._gpu_step import run_projection
-
-                rows = _inline(name, lambda r: run_projection(s, r, state["rows"]))
+                rows = _inline(name, lambda r: _projection(s, r, state["rows"]))
             elif left < MIN_START:
                 rows = [skip_row(name, "section", f"not run: time budget ({budget:.0f} s) spent")]
             else:

@@ -8,7 +8,7 @@ import sys
 import pytest
 import torch
 
-from benchmarks import _gpu_search, gpu_check
+from benchmarks import _gpu_recipes, _gpu_search, _paper_runs, gpu_check
 from benchmarks._gpu_common import Rows, Settings, python, stream
 
 STEP_VARIANTS = ("authors-style fp32", "ours fp32", "ours bf16", "ours bf16 + channels_last")
@@ -51,6 +51,18 @@ def test_dry_run_covers_every_section(tmp_path, monkeypatch, capsys):
     assert find("compile", "compile time")["unit"] == "s"
     assert find("projection", "SYSU-MM01 steps per epoch")["value"] == 22258 // 24 + 1
     assert find("projection", "151-epoch recipe, authors-style")["unit"] == "h"
+    for name in _gpu_recipes.RECIPES + _gpu_recipes.VITS:  # every paper config's step, as shipped
+        section = "vit" if name.startswith("deen_vit") else "recipes"
+        for label in ("fp32", "bf16"):
+            step = find(section, f"{name} step, {label} (")
+            assert step["unit"] == "s" and step["data"]["run"] == name and step["data"]["kind"] == "step"
+            assert find(section, f"{name} memory, {label}")["unit"] == "MiB"
+        assert find(section, f"{name} fp16 + GradScaler")["status"] == "skip"  # CUDA-only
+        assert find(section, f"{name} descriptor")["data"]["kind"] == "forward"
+        own = [r for r in rows if r["name"].startswith(f"{name} step") and r["data"]["config_precision"]]
+        assert len(own) == 1  # the precision the config trains in feeds the projection
+    for run in _paper_runs.RUNS:  # every paper config's full run, in hours
+        assert find("projection", f"full run, {run.key} (")["unit"] == "h"
     ddp = find("train", "DDP world size 1 (gloo)")
     assert ddp["status"] == "ok" and "process group backend gloo" in ddp["note"]
     assert "tensorboard not installed" in ddp["note"]

@@ -155,6 +155,34 @@ def test_features_files_hold_the_scored_descriptors(run, monkeypatch):
     ]
 
 
+@pytest.mark.parametrize("rerank", [False, True])
+def test_evaluations_keep_no_distance_matrices_and_give_back_the_scored_one(run, rerank):
+    """An evaluation holds its descriptors once (shared by all splits) and no per-split distance
+    matrix (30 LLCM splits of ~7,000 x 1,700 would hold GBs); ``distmat`` is the scored one."""
+    import dataclasses
+
+    from vireid.engine.context import evaluate_model, make_context
+    from vireid.evaluation import evaluate
+
+    cfg, ckpt, _ = run
+    model = build.build_model(cfg.model, num_classes=5)
+    results, _ = evaluate_model(model, build.build_dataset(cfg.data), cfg, make_context(cfg, "cpu"), rerank=rerank)
+    assert len(results) == 10 and all(e.features is results[0].features for e in results)
+    for e in results:
+        held = [getattr(e, f.name) for f in dataclasses.fields(e)]
+        assert [t for t in held if isinstance(t, torch.Tensor) and t.dim() == 2] == [e.features]
+        s = e.split
+        again = evaluate(
+            e.distmat.numpy(),
+            [r.pid for r in s.query],
+            [r.pid for r in s.gallery],
+            [r.camid for r in s.query],
+            [r.camid for r in s.gallery],
+            protocol=s.protocol,
+        )
+        assert np.array_equal(again.cmc, e.result.cmc) and again.mAP == e.result.mAP
+
+
 def test_diverged_weights_are_named_not_blamed_on_the_distances(run):
     """NaN weights give NaN descriptors: said so, instead of 'distmat: non-finite entry'."""
     from vireid.engine.context import evaluate_model, make_context

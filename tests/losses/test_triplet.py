@@ -1,5 +1,6 @@
 import pytest
 import torch
+import torch.nn.functional as F
 
 from tests.losses.loop_reference import loop_triplet
 from vireid.errors import ShapeError
@@ -75,3 +76,23 @@ def test_single_identity_and_bad_shapes_raise():
         TripletLoss()(feats, torch.zeros(4, dtype=torch.long))
     with pytest.raises(ShapeError, match="features"):
         TripletLoss()(feats, torch.zeros(3, dtype=torch.long))
+
+
+def test_wrt_is_finite_where_agws_soft_margin_overflows():
+    """Features far apart (as random weights give: the rehearsal's AGW stopped at step 1 with
+    'tri' = inf): AGW's SoftMarginLoss overflows, ours is the finite value; equal where both are."""
+    loss = WeightedRegularizedTriplet()
+    labels = torch.tensor([0, 0, 1, 1])
+    g = torch.Generator().manual_seed(0)
+    for scale, finite_in_agw in ((1.0, True), (5.0, True), (100.0, False)):
+        x = (torch.randn(4, 8, generator=g) * scale).requires_grad_(True)
+        ours = loss(x, labels)
+        fp, cn = wrt_distances(x, labels)
+        agw = F.soft_margin_loss(cn - fp, torch.ones_like(fp))
+        assert bool(torch.isfinite(agw)) == finite_in_agw
+        if finite_in_agw:
+            assert torch.equal(ours, agw)
+        else:
+            torch.testing.assert_close(ours, (fp - cn).mean())
+        ours.backward()
+        assert torch.isfinite(x.grad).all()

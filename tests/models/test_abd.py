@@ -30,6 +30,69 @@ def test_cam_matches_einsum_reference():
     torch.testing.assert_close(cam(x), ref, atol=1e-5, rtol=1e-5)
 
 
+def _saved_bytes(fn) -> int:
+    """Bytes autograd keeps for backward while ``fn`` runs (unique storages)."""
+    seen = {}
+
+    def pack(t):
+        seen[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        fn()
+    return sum(seen.values())
+
+
+def test_cam_in_chunks_gives_the_same_values_and_keeps_no_attention(monkeypatch):
+    """A batch larger than CAM_CHUNK_BYTES is attended in chunks recomputed in backward: outputs
+    and gradients as in one piece, and no (B, C, C) matrix kept (DEEN + ABD's attentive branch at
+    the authors' batch kept four 2.4 GB ones)."""
+    import vireid.models.abd as abd
+
+    cam = CAM(16)
+    with torch.no_grad():
+        cam.gamma.fill_(0.7)
+    x = _x(2, shape=(12, 16, 2, 2))
+
+    def run():
+        xi = x.clone().requires_grad_(True)
+        out = cam(xi)
+        out.square().sum().backward()
+        grads = (xi.grad, cam.gamma.grad.clone())
+        cam.gamma.grad = None
+        return out.detach(), grads
+
+    whole, whole_grads = run()
+    kept_whole = _saved_bytes(lambda: cam(x.clone().requires_grad_(True)).sum())
+    monkeypatch.setattr(abd, "CAM_CHUNK_BYTES", 16 * 16 * 4 * 3)  # 3 samples per chunk: 4 chunks
+    chunked, chunked_grads = run()
+    kept_chunked = _saved_bytes(lambda: cam(x.clone().requires_grad_(True)).sum())
+    torch.testing.assert_close(chunked, whole, atol=0, rtol=0)
+    for a, b in zip(chunked_grads, whole_grads, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-6)
+    feats, attention = 12 * 16 * 4 * 4, 12 * 16 * 16 * 4  # bytes of (B, C, N) and (B, C, C)
+    assert kept_whole >= 2 * feats + attention
+    assert kept_chunked <= 2 * feats + 64  # the input and the output (for gamma's gradient) only
+    with torch.no_grad():  # evaluation: chunks, nothing to recompute
+        torch.testing.assert_close(cam(x), whole, atol=0, rtol=0)
+
+
+def test_cam_traced_for_export_is_one_piece_at_any_batch(monkeypatch):
+    """Traced (ONNX export, dynamic batch) CAM records the one-piece attention, without a Python
+    branch on traced shapes: a traced chunk split would fix the batch it was traced at."""
+    import vireid.models.abd as abd
+
+    monkeypatch.setattr(abd, "CAM_CHUNK_BYTES", 16 * 16 * 4 * 3)  # 3 samples per chunk
+    cam = CAM(16).eval()
+    with torch.no_grad():
+        cam.gamma.fill_(0.7)
+    traced = torch.jit.trace(cam, _x(3, shape=(7, 16, 2, 2)))
+    for b in (2, 7, 12):
+        x = _x(4, shape=(b, 16, 2, 2))
+        with torch.no_grad():
+            torch.testing.assert_close(traced(x), cam(x), atol=1e-6, rtol=1e-6)
+
+
 def test_pam_matches_einsum_reference():
     torch.manual_seed(0)
     pam = PAM(16, reduction=8)

@@ -179,8 +179,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0) if not isinstance(exc.code, str) else 2
     except BrokenPipeError:  # --help into a closed pipe
         return _broken_pipe()
+    from vireid.utils.interrupt import reliable_interrupts
+
     try:
-        with _one_line_warnings(args.command):
+        with _one_line_warnings(args.command), reliable_interrupts():  # Ctrl-C ends it even where Python drops it
             return _run(args)
     except BrokenPipeError:
         return _broken_pipe()

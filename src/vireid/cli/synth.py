@@ -3,6 +3,7 @@
 Example::
 
     vireid synth --layout sysu --out data/synth-sysu --num-ids 80 --seed 0 --difficulty 0.5
+    vireid synth --layout sysu --out data/synth-sysu-paper --scale paper   # SYSU-MM01's counts
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import argparse
 
 from vireid.cli._common import declare
 from vireid.data.synth import DEFAULT_HEIGHT_RANGE, DEFAULT_NUM_IDS, LAYOUTS, generate
+from vireid.errors import ConfigError
 from vireid.utils.outputs import DATASET
 from vireid.utils.paths import shown
 
@@ -26,7 +28,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "--out", required=True, help="output folder (new or empty; with --force a synthetic dataset vireid wrote)"
     )
-    p.add_argument("--num-ids", type=int, default=DEFAULT_NUM_IDS, help="number of identities (default %(default)s)")
+    p.add_argument(
+        "--scale",
+        default=None,
+        metavar="paper|FRACTION",
+        help="the official dataset's identity, camera and image counts and crop sizes (paper), or a "
+        "fraction of its counts (e.g. 0.1); fixes --num-ids, --images-per-id-per-cam, --num-test-ids "
+        "and the heights",
+    )
+    p.add_argument("--num-ids", type=int, default=None, help=f"number of identities (default {DEFAULT_NUM_IDS})")
     p.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
     p.add_argument(
         "--difficulty",
@@ -40,15 +50,24 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         default=None,
         help="images per identity and camera (default: sysu 4, regdb 8, llcm 3)",
     )
-    p.add_argument("--min-height", type=int, default=DEFAULT_HEIGHT_RANGE[0], help="smallest crop height (px)")
-    p.add_argument("--max-height", type=int, default=DEFAULT_HEIGHT_RANGE[1], help="largest crop height (px)")
+    p.add_argument(
+        "--min-height", type=int, default=None, help=f"smallest crop height (px, default {DEFAULT_HEIGHT_RANGE[0]})"
+    )
+    p.add_argument(
+        "--max-height", type=int, default=None, help=f"largest crop height (px, default {DEFAULT_HEIGHT_RANGE[1]})"
+    )
     p.add_argument(
         "--num-test-ids",
         type=int,
         default=None,
         help="test identities (default: the layout's share, 40 %% for sysu/llcm, half for regdb)",
     )
-    p.add_argument("--workers", type=int, default=1, help="rendering processes (output is identical)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="rendering processes, same bytes for any number (default 1; with --scale every core)",
+    )
     p.add_argument(
         "--force",
         action="store_true",
@@ -80,7 +99,23 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
+def _height_range(args: argparse.Namespace) -> tuple[int, int] | None:
+    if args.min_height is None and args.max_height is None:
+        return None
+    if args.scale is not None:
+        raise ConfigError(
+            "--scale takes the official dataset's crop sizes; --min-height/--max-height cannot be set with it"
+        )
+    return (
+        DEFAULT_HEIGHT_RANGE[0] if args.min_height is None else args.min_height,
+        DEFAULT_HEIGHT_RANGE[1] if args.max_height is None else args.max_height,
+    )
+
+
 def run(args: argparse.Namespace) -> int:
+    import os
+
+    workers = args.workers if args.workers is not None else (os.cpu_count() or 1) if args.scale is not None else 1
     summary = generate(
         args.out,
         args.layout,
@@ -88,9 +123,10 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         difficulty=args.difficulty,
         images_per_id_per_cam=args.images_per_id_per_cam,
-        height_range=(args.min_height, args.max_height),
+        height_range=_height_range(args),
         num_test_ids=args.num_test_ids,
-        workers=args.workers,
+        scale=args.scale,
+        workers=workers,
         force=args.force or args.overwrite,
     )
     print(

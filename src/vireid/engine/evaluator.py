@@ -10,8 +10,9 @@ Distances are ``-<q, g>`` of descriptors that are *not* L2-normalised as a whole
 embedding's eval features are; :meth:`vireid.models.base.ReIDModel.embed` with
 ``normalize=False``), the authors' ``-distmat`` of summed inner products exactly;
 with ``rerank``, k-reciprocal re-ranking of Euclidean distances between the L2-normalised
-descriptors.  :func:`run_splits` returns, per split, a :class:`SplitEvaluation`: the metrics,
-the distances scored and the descriptors, so pictures and features files need no second pass.
+descriptors.  :func:`run_splits` returns, per split, a :class:`SplitEvaluation`: the metrics and
+the descriptors (the distances scored on demand), so pictures and features files need no second
+pass through the model.
 
 Results (``metrics.json``)::
 
@@ -51,23 +52,31 @@ from vireid.engine.checkpoint import unwrap_model
 from vireid.errors import VireidError
 from vireid.evaluation import SCORE_NAMES, EvalResult, aggregate, evaluate, format_table
 from vireid.evaluation.distance import query_gallery_distance
+from vireid.utils.interrupt import raise_if_interrupted
 
 
 @dataclass(frozen=True, eq=False)
 class SplitEvaluation:
-    """One evaluated split: its records, metrics, the distances scored and the descriptors.
+    """One evaluated split: its records, metrics, the descriptors and (on demand) the distances scored.
 
     ``features`` holds the descriptor of every distinct image of the evaluation once (shared by
     the splits of one :func:`run_splits` call; not L2-normalised, as scored without ``rerank``);
-    ``query_rows`` / ``gallery_rows`` index it.
+    ``query_rows`` / ``gallery_rows`` index it.  The distance matrix is not kept: a full LLCM
+    evaluation has 30 splits of about 7,000 x 1,700 distances each.  :attr:`distmat` computes it
+    again, with the function and inputs that scored it.
     """
 
     split: EvalSplit
     result: EvalResult
-    distmat: Tensor  # (num_query, num_gallery), smaller = closer
     features: Tensor  # (num_images, D) float32, CPU
     query_rows: Tensor  # (num_query,) int64
     gallery_rows: Tensor  # (num_gallery,) int64
+    rerank: bool = False
+
+    @property
+    def distmat(self) -> Tensor:
+        """The ``(num_query, num_gallery)`` distances the metrics scored (smaller = closer)."""
+        return query_gallery_distance(self.query_feats, self.gallery_feats, "inner", rerank=self.rerank)
 
     @property
     def query_feats(self) -> Tensor:
@@ -103,6 +112,7 @@ def _embed(
     model.eval()
     try:
         for images, _, _ in loader:
+            raise_if_interrupted()  # a Ctrl-C dropped while the loader forked its workers
             images = images.to(device)
             with precision.autocast() if precision is not None else contextlib.nullcontext():
                 # unnormalised, as DEEN's test.py: -(q . g) then equals its distance matrix exactly
@@ -265,7 +275,8 @@ def run_splits(
             [r.camid for r in s.gallery],
             protocol=s.protocol,
         )
-        out.append(SplitEvaluation(s, res, distmat, features, q_rows, g_rows))
+        del distmat  # recomputed on demand (SplitEvaluation.distmat): 30 LLCM splits would hold GBs
+        out.append(SplitEvaluation(s, res, features, q_rows, g_rows, rerank=rerank))
     return out
 
 

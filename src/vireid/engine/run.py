@@ -44,6 +44,7 @@ from vireid.engine.sync_bn import convert_sync_batchnorm
 from vireid.engine.trainer import Trainer
 from vireid.errors import ConfigError
 from vireid.optim.schedules import LRScheduler
+from vireid.utils.interrupt import reliable_interrupts
 from vireid.utils.io import atomic_write_json
 
 
@@ -160,12 +161,14 @@ def train(
     """Train with ``cfg`` into ``run_dir``; the final summary (``metrics.json``), model and evaluation.
 
     The run stores its paths absolute (:func:`vireid.config.paths.absolute_paths`: ``data.root``
-    and every other path, relative to the current folder), so it is found from any folder."""
+    and every other path, relative to the current folder), so it is found from any folder.  Ctrl-C
+    stops it (:class:`KeyboardInterrupt`; the last checkpoint is intact), also when the interrupt
+    lands where Python would drop it (:mod:`vireid.utils.interrupt`)."""
     from vireid.config.paths import absolute_paths
     from vireid.utils import outputs
 
     cfg = absolute_paths(cfg)
-    with cpu_threads(cfg.train.threads), outputs.reading(datasets=[cfg.data.root]):
+    with cpu_threads(cfg.train.threads), outputs.reading(datasets=[cfg.data.root]), reliable_interrupts():
         return _train(cfg, Path(run_dir), resume=resume, device=device, quiet=quiet, stop_at_step=stop_at_step)
 
 

@@ -36,6 +36,7 @@ from vireid.engine.checkpoint import rng_state, set_rng_state
 from vireid.errors import CheckpointError, VireidError
 from vireid.models.base import MODAL_BOTH
 from vireid.optim.schedules import LRScheduler
+from vireid.utils.interrupt import raise_if_interrupted
 
 Batch = tuple[Tensor, Tensor, Tensor, Tensor]  # x_vis, x_ir, labels_vis, labels_ir
 
@@ -133,6 +134,7 @@ class Trainer:
                 self.model.train()
                 if self.iter < self.steps_per_epoch:
                     for batch in self.data.batches(self.epoch, self.iter):
+                        raise_if_interrupted()  # a Ctrl-C dropped while the loader forked its workers
                         self.scheduler.step_to(self.epoch, self.iter)
                         self._call("before_step")
                         self.run_step(batch)
@@ -141,6 +143,7 @@ class Trainer:
                         self._call("after_step")
                         if self.iter >= self.steps_per_epoch:
                             break
+                raise_if_interrupted()
                 self._call("after_epoch")
                 self.epoch += 1
                 self.iter = 0

@@ -73,6 +73,11 @@ class TripletLoss(nn.Module):
         return f"margin={self.margin}"
 
 
+#: softplus is computed as ``log1p(exp(z))`` up to here (SoftMarginLoss's formula, exactly) and as
+#: ``z`` above: float32 ``exp`` overflows past 88.7
+SOFTPLUS_LINEAR_ABOVE = 80.0
+
+
 def _masked_softmax_weights(dist: Tensor, mask: Tensor) -> Tensor:
     """AGW's ``softmax_weights``: softmax of ``dist`` over ``mask`` with a 1e-6 stabiliser.
 
@@ -114,7 +119,11 @@ class WeightedRegularizedTriplet(nn.Module):
         if self.normalize_feature:
             features = features / (features.norm(p=2, dim=-1, keepdim=True) + 1e-12)
         fp, cn = wrt_distances(features, labels)
-        return F.soft_margin_loss(cn - fp, torch.ones_like(fp))
+        # AGW's SoftMarginLoss(cn - fp, 1) = mean log(1 + exp(fp - cn)), as softplus: the same formula
+        # up to fp - cn = 80, linear above (where log(1 + exp(z)) = z to the last bit), so finite where
+        # exp overflows (fp - cn > 88 in float32: e.g. features of random weights, where AGW's code
+        # gives inf at the first step)
+        return F.softplus(fp - cn, threshold=SOFTPLUS_LINEAR_ABOVE).mean()
 
     def extra_repr(self) -> str:
         return f"normalize_feature={self.normalize_feature}"

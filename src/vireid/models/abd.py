@@ -31,8 +31,26 @@ def _check(x: Tensor, channels: int, name: str) -> None:
         raise ShapeError(f"{name}: expected feature maps (B, {channels}, H, W), got {tuple(x.shape)}")
 
 
+#: bytes of (C, C) matrices one CAM computes at once: a batch whose matrices need more is done in
+#: chunks (each recomputed in backward instead of kept), so memory does not grow with the batch.
+#: DEEN's attentive branch at the authors' batch has 144 samples (48 images x 3 DEE embeddings)
+#: of 2048 x 2048: 2.4 GB per (B, C, C) tensor, and its step held four of them.
+CAM_CHUNK_BYTES = 128 * 2**20
+
+
+def channel_attention(feat: Tensor) -> Tensor:
+    """``softmax(max - X X^T) X`` per sample of ``feat`` (B, C, N) (ABD-Net's CAM without gamma)."""
+    energy = feat @ feat.transpose(1, 2)  # (B, C, C)
+    energy = energy.amax(dim=-1, keepdim=True) - energy  # ABD-Net/DANet's trick
+    return torch.softmax(energy, dim=-1) @ feat
+
+
 class CAM(nn.Module):
-    """Channel attention module; ``forward(x (B, C, H, W)) -> (B, C, H, W)``."""
+    """Channel attention module; ``forward(x (B, C, H, W)) -> (B, C, H, W)``.
+
+    The batch is split into chunks of at most :data:`CAM_CHUNK_BYTES` of attention matrices,
+    each recomputed during backward (``torch.utils.checkpoint``): the same values, memory bounded
+    by the chunk instead of growing with the batch."""
 
     def __init__(self, in_channels: int) -> None:
         super().__init__()
@@ -43,11 +61,22 @@ class CAM(nn.Module):
         _check(x, self.in_channels, "CAM")
         b, c, h, w = x.shape
         feat = x.reshape(b, c, h * w)
-        energy = feat @ feat.transpose(1, 2)  # (B, C, C)
-        energy = energy.amax(dim=-1, keepdim=True) - energy  # ABD-Net/DANet's trick
-        attention = torch.softmax(energy, dim=-1)
-        out = (attention @ feat).reshape(b, c, h, w)
-        return self.gamma * out + x
+        # traced (ONNX export with a dynamic batch): one piece, as a chunk split would be recorded
+        # for the traced batch only
+        per = None if torch.jit.is_tracing() else max(1, CAM_CHUNK_BYTES // (c * c * 4))
+        if per is None or b <= per:
+            out = channel_attention(feat)
+        else:
+            from torch.utils.checkpoint import checkpoint
+
+            grad = torch.is_grad_enabled() and feat.requires_grad
+            out = torch.cat(
+                [
+                    checkpoint(channel_attention, part, use_reentrant=False) if grad else channel_attention(part)
+                    for part in feat.split(per)
+                ]
+            )
+        return self.gamma * out.reshape(b, c, h, w) + x
 
     def extra_repr(self) -> str:
         return f"in_channels={self.in_channels}"

@@ -31,7 +31,7 @@ import numpy as np
 from PIL import Image
 
 from vireid.core.checks import check_kwargs
-from vireid.core.params import Ascending, Params, Range, declared_params
+from vireid.core.params import Ascending, Check, Params, Range, declared_params
 from vireid.data.synth.camera import Camera, make_camera
 from vireid.data.synth.identity import Identity, sample_identity
 from vireid.data.synth.layouts import DEFAULT_IMAGES_PER_ID_PER_CAM, LAYOUTS, ImageJob, make_plan
@@ -88,17 +88,60 @@ class SynthSummary:
         return {k: getattr(self, k) for k in keys}
 
 
+def _is_scale(value: Any) -> bool:
+    from vireid.data.synth.paper import parse_scale
+
+    try:
+        parse_scale(value)
+    except ConfigError:
+        return False
+    return True
+
+
+def _paper_params(layout: str, checked: dict[str, Any]) -> dict[str, Any]:
+    """The cache key of a paper-scale dataset (``scale`` given; the counts it fixes not given)."""
+    from vireid.data.synth.paper import paper_counts, parse_scale
+
+    fixed = ("num_ids", "images_per_id_per_cam", "height_range", "num_test_ids")
+    clash = [k for k in fixed if checked.get(k) is not None]
+    if clash:
+        raise ConfigError(
+            f"synth.scale={checked['scale']!r} takes the official dataset's counts and crop sizes; "
+            f"{', '.join(clash)} cannot be set with it"
+        )
+    scale = parse_scale(checked["scale"])
+    counts = paper_counts(layout, scale)
+    params = {
+        "layout": layout,
+        "scale": scale,
+        "seed": int(checked["seed"]),
+        "difficulty": float(checked["difficulty"]),
+        "height_range": list(counts.height_range),
+        "version": GENERATOR_VERSION,
+    }
+    if counts.width is not None:
+        params["width"] = counts.width
+    return params
+
+
 def resolve_params(
     layout: str,
-    num_ids: Annotated[int, Range(4, 9999)] = DEFAULT_NUM_IDS,
+    num_ids: Annotated[int | None, Range(4, 9999)] = None,
     seed: Annotated[int, Range(0, 2**63, hi_open=True)] = 0,
     difficulty: Annotated[float, Range(0, 1)] = 0.5,
     images_per_id_per_cam: Annotated[int | None, Range(1, 10000)] = None,
-    height_range: Annotated[tuple[int, int], Range(32, 1024), Ascending()] = DEFAULT_HEIGHT_RANGE,
+    height_range: Annotated[tuple[int, int] | None, Range(32, 1024), Ascending()] = None,
     num_test_ids: Annotated[int | None, Range(1)] = None,
+    scale: Annotated[str | float | None, Check(_is_scale, "'paper' or a fraction in (0, 1]")] = None,
 ) -> dict[str, Any]:
     """Validate the generator parameters (their declared types and ranges, named ``synth.<key>`` in
-    errors) and return them normalised (the cache key)."""
+    errors) and return them normalised (the cache key).  ``num_ids`` defaults to
+    :data:`DEFAULT_NUM_IDS` and ``height_range`` to :data:`DEFAULT_HEIGHT_RANGE`.
+
+    ``scale`` (``"paper"`` or a fraction in (0, 1]) takes the official dataset's counts and crop
+    sizes (:mod:`vireid.data.synth.paper`); it fixes ``num_ids``, ``images_per_id_per_cam``,
+    ``height_range`` and ``num_test_ids``, which may then not be given.
+    """
     if layout not in LAYOUTS:
         raise ConfigError(f"unknown layout {layout!r}; expected one of {', '.join(LAYOUTS)}")
     given = dict(
@@ -108,11 +151,15 @@ def resolve_params(
         images_per_id_per_cam=images_per_id_per_cam,
         height_range=height_range,
         num_test_ids=num_test_ids,
+        scale=scale,
     )
     checked = check_kwargs(declared_params(resolve_params, skip=("layout",)), given, "synth")
-    num_ids, seed, difficulty = checked["num_ids"], checked["seed"], checked["difficulty"]
+    seed, difficulty = checked["seed"], checked["difficulty"]
+    if checked["scale"] is not None:
+        return _paper_params(layout, checked)
+    num_ids = DEFAULT_NUM_IDS if checked["num_ids"] is None else checked["num_ids"]
     per_cam = DEFAULT_IMAGES_PER_ID_PER_CAM[layout] if images_per_id_per_cam is None else images_per_id_per_cam
-    lo, hi = checked["height_range"]
+    lo, hi = DEFAULT_HEIGHT_RANGE if checked["height_range"] is None else checked["height_range"]
     if num_test_ids is not None and not int(num_test_ids) <= int(num_ids) - 2:
         raise ConfigError(f"synth.num_test_ids: must be <= num_ids - 2 = {int(num_ids) - 2}, got {num_test_ids!r}")
     params = {
@@ -127,6 +174,17 @@ def resolve_params(
     if num_test_ids is not None:  # absent by default: datasets cached before this option stay valid
         params["num_test_ids"] = int(num_test_ids)
     return params
+
+
+def make_params_plan(params: dict[str, Any]):
+    """The file plan of normalised ``params`` (:func:`resolve_params`)."""
+    if "scale" in params:
+        from vireid.data.synth.paper import paper_plan
+
+        return paper_plan(params["layout"], params["seed"], params["scale"])
+    return make_plan(
+        params["layout"], params["seed"], params["num_ids"], params["images_per_id_per_cam"], params.get("num_test_ids")
+    )
 
 
 def scene_shape(height_range: Sequence[int]) -> tuple[int, int]:
@@ -178,7 +236,7 @@ def render_job(params: dict, job: ImageJob, low_light: float) -> tuple[np.ndarra
     seed, difficulty = params["seed"], params["difficulty"]
     pose_rng = np.random.default_rng(np.random.SeedSequence([seed, *job.pose_key]))
     photo_rng = np.random.default_rng(np.random.SeedSequence([seed, *job.photo_key]))
-    pose = sample_pose(pose_rng, tuple(params["height_range"]), difficulty, job.viewpoints)
+    pose = sample_pose(pose_rng, tuple(params["height_range"]), difficulty, job.viewpoints, params.get("width"))
     return render(
         _identity(seed, job.pid, difficulty),
         _camera(params, job.camid, job.modality, low_light),
@@ -206,9 +264,7 @@ def _render_chunk(
 
 def written_files(params: dict[str, Any]) -> list[str]:
     """Every file a dataset with ``params`` holds, as relative paths (what ``--force`` may delete)."""
-    plan = make_plan(
-        params["layout"], params["seed"], params["num_ids"], params["images_per_id_per_cam"], params.get("num_test_ids")
-    )
+    plan = make_params_plan(params)
     return sorted({job.relpath for job in plan.jobs} | set(plan.texts) | {META_FILE, FILES_LIST})
 
 
@@ -274,12 +330,13 @@ def generate(
     out: str | os.PathLike,
     layout: str = "sysu",
     *,
-    num_ids: int = DEFAULT_NUM_IDS,
+    num_ids: int | None = None,
     seed: int = 0,
     difficulty: float = 0.5,
     images_per_id_per_cam: int | None = None,
-    height_range: Sequence[int] = DEFAULT_HEIGHT_RANGE,
+    height_range: Sequence[int] | None = None,
     num_test_ids: int | None = None,
+    scale: str | float | None = None,
     workers: int = 1,
     force: bool = False,
     made_by: str = "vireid synth",
@@ -292,21 +349,20 @@ def generate(
     refusing, named, anything else found there; never any other folder (the output policy,
     :mod:`vireid.utils.outputs`; ``option`` names ``out`` in its messages).  ``workers`` > 1
     renders in that many spawned processes (same bytes as ``workers=1``).  ``num_test_ids`` sets
-    the number of test identities (default: the layout's share, see :mod:`vireid.data.synth.layouts`).
-    Returns a :class:`SynthSummary`.
+    the number of test identities (default: the layout's share, see :mod:`vireid.data.synth.layouts`);
+    ``scale`` (``"paper"`` or a fraction) the official dataset's counts instead
+    (:mod:`vireid.data.synth.paper`).  Returns a :class:`SynthSummary`.
     """
     from vireid.utils.io import atomic_write_json, atomic_write_text
     from vireid.utils.outputs import STAGED, staging_dir, write_failed
 
-    params = resolve_params(layout, num_ids, seed, difficulty, images_per_id_per_cam, height_range, num_test_ids)
+    params = resolve_params(layout, num_ids, seed, difficulty, images_per_id_per_cam, height_range, num_test_ids, scale)
     if int(workers) < 1:
         raise ConfigError(f"workers must be >= 1, got {workers!r}")
     out = Path(out)
     owned = _check_out(out, force, option)
     start = time.perf_counter()
-    plan = make_plan(
-        layout, params["seed"], params["num_ids"], params["images_per_id_per_cam"], params.get("num_test_ids")
-    )
+    plan = make_params_plan(params)
     staging = None
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -321,7 +377,7 @@ def generate(
             root=out,
             layout=layout,
             params=params,
-            num_ids=params["num_ids"],
+            num_ids=len(plan.train_ids) + len(plan.val_ids) + len(plan.test_ids),
             num_images=len(plan.jobs),
             num_visible=sum(j.modality == "visible" for j in plan.jobs),
             num_infrared=sum(j.modality == "infrared" for j in plan.jobs),
@@ -411,14 +467,7 @@ def ensure_dataset(
             "use another data.root, train on it as it is with data.synth=null, or replace "
             "it with data.synth.force=true"
         )
-    return generate(
-        root,
-        force=True,
-        workers=workers,
-        made_by="config",
-        option="data.root",
-        **{k: v for k, v in wanted.items() if k != "version"},
-    )
+    return generate(root, layout, force=True, workers=workers, made_by="config", option="data.root", **params)
 
 
 def synth_options() -> Params:

@@ -39,15 +39,20 @@ class Pose:
 
 
 def sample_pose(
-    rng: np.random.Generator, height_range: tuple[int, int], difficulty: float, viewpoints: tuple[str, ...] = VIEWPOINTS
+    rng: np.random.Generator,
+    height_range: tuple[int, int],
+    difficulty: float,
+    viewpoints: tuple[str, ...] = VIEWPOINTS,
+    width: int | None = None,
 ) -> Pose:
-    """Crop size (height:width about 2:1), viewpoint and jitter scaled by ``difficulty``."""
+    """Crop size (height:width about 2:1, or ``width`` fixed), viewpoint and jitter scaled by
+    ``difficulty``.  The draws are the same with and without ``width``."""
     h = int(rng.integers(height_range[0], height_range[1] + 1))
     aspect = float(rng.uniform(1.8, 2.25))
     jit = 0.3 + 1.4 * float(difficulty)  # 1.0 at the default difficulty
     return Pose(
         height=h,
-        width=max(8, int(round(h / aspect))),
+        width=int(width) if width is not None else max(8, int(round(h / aspect))),
         view=str(viewpoints[int(rng.integers(len(viewpoints)))]),
         facing=1 if rng.random() < 0.5 else -1,
         scale=float(1.0 + rng.uniform(-0.07, 0.07) * jit),
