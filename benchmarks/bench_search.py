@@ -135,7 +135,8 @@ def interleaved(fns: dict, rounds: int) -> tuple[dict, dict]:
 
 def _split(s: dict) -> str:
     return (
-        f"scan {s['scan']:.2f} s, selection {s['select']:.2f} s, rescoring {s['rescore']:.2f} s, "
+        f"scan {s['scan']:.2f} s, selection {s['select']:.2f} s, per-block work {s['per_block']:.2f} s over "
+        f"{s['blocks']} blocks, rescoring {s['rescore']:.2f} s, "
         f"fallback {s['fallback']:.2f} s; candidates/query {s['candidates_mean']:.1f} mean, "
         f"{s['candidates_max']} max; resolved without fallback "
         f"{100 * (1 - s['fallback_queries'] / s['queries']):.1f} %"

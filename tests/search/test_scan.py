@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vireid.search import GalleryIndex, exact_topk
-from vireid.search.scan import block_rows
+from vireid.search.scan import CHUNK, _block_kth, _chunk_max, block_rows
 
 
 def _float64_ranking(qry: torch.Tensor, gal: torch.Tensor, k: int) -> torch.Tensor:
@@ -115,3 +115,39 @@ def test_the_index_keeps_no_float32_copy_and_builds_the_bf16_copy_up_front(scan)
     index = GalleryIndex(gal, [{"path": "", "pid": 0, "camid": 0}] * 1000, modality="visible", scan=scan)
     assert index.feats is gal or index.feats.data_ptr() == gal.data_ptr()
     assert (index._prepared() is not None) == (scan == "bf16")
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.integers(1, 4),
+    st.integers(8, 40),
+    st.integers(1, 8),
+    st.sampled_from([torch.int16, torch.float32]),
+    st.integers(0, 2**31),
+)
+def test_a_block_proves_its_kth_score(nq, chunks, k, dtype, seed):
+    """At least k scores of each row reach the value _block_kth returns (ties and duplicates too)."""
+    g = torch.Generator().manual_seed(seed)
+    scores = torch.randint(-50, 50, (nq, chunks * CHUNK + 7), generator=g).to(dtype)
+    kth = _block_kth(scores, _chunk_max(scores), min(k, chunks))
+    assert bool(((scores >= kth[:, None]).sum(1) >= min(k, chunks)).all())
+    assert bool((kth <= scores.topk(min(k, chunks), dim=1).values[:, -1]).all())
+
+
+@pytest.mark.parametrize("scan", ["bf16", "fp32"])
+@pytest.mark.parametrize("order", ["spread", "adjacent"])
+def test_one_query_selects_near_its_kth_score_in_one_large_block(scan, order):
+    """The first block's threshold is far below the k-th score of a clustered gallery; the large block
+    after it sets its own (its top chunks prove a k-th score), so it keeps tens of rows, not
+    thousands, whether an identity's views are spread over the gallery or next to each other."""
+    g = torch.Generator().manual_seed(3)
+    centres = F.normalize(torch.randn(2000, 64, generator=g), dim=1)
+    ids = torch.arange(40_000) % 2000
+    if order == "adjacent":
+        ids = ids.sort().values
+    gal = F.normalize(centres[ids] + 0.7 * F.normalize(torch.randn(40_000, 64, generator=g), dim=1), dim=1)
+    qry = F.normalize(centres[1000:1001] + 0.7 * F.normalize(torch.randn(1, 64, generator=g), dim=1), dim=1)
+    stats: dict = {}
+    _, idx = exact_topk(qry, gal, 10, bf16=scan == "bf16", stats=stats)
+    assert stats["blocks"] == 2 and stats["selected"] < 300, stats
+    assert torch.equal(idx, _float64_ranking(qry, gal, 10))

@@ -52,6 +52,22 @@ def _chunk_max(scores: Tensor) -> Tensor:
     return scores[:, : nw * CHUNK].reshape(-1, CHUNK).amax(1).view(q, nw)
 
 
+def _chunks(scores: Tensor) -> Tensor:
+    """The full :data:`CHUNK`-column chunks of ``scores`` (Q, B) as a (Q, B // CHUNK, CHUNK) view."""
+    nw = scores.shape[1] // CHUNK
+    return scores[:, : nw * CHUNK].unflatten(1, (nw, CHUNK))
+
+
+def _block_kth(scores: Tensor, cmax: Tensor, k: int) -> Tensor:
+    """Per row of ``scores``, a value that at least ``k`` of its entries reach: the ``k``-th largest
+    entry of the ``k`` chunks with the largest maxima ``cmax`` (at least ``k`` chunks).  One topk over
+    the chunk maxima and one over ``k`` chunks, so a block sets its own threshold before its scores
+    are selected, however loose the threshold it was scanned with."""
+    top = cmax.topk(k, dim=1).indices
+    vals = _chunks(scores)[torch.arange(len(top))[:, None], top]  # (Q, k, CHUNK): distinct entries
+    return vals.flatten(1).topk(k, dim=1).values[:, -1]
+
+
 def _select(scores: Tensor, thr: Tensor, cmax: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """(rows, cols, values) of ``scores[q, j] >= thr[q]``, rows ascending, given the chunk
     maxima ``cmax`` of :func:`_chunk_max`: single scores are read only in chunks that pass."""
@@ -59,10 +75,9 @@ def _select(scores: Tensor, thr: Tensor, cmax: Tensor) -> tuple[Tensor, Tensor, 
     nw = b // CHUNK
     parts = []
     if nw:
-        body = scores if b == nw * CHUNK else scores[:, : nw * CHUNK].contiguous()
         hq, hc = (cmax >= thr[:, None]).nonzero(as_tuple=True)
         if len(hq):
-            vals = body.view(q, nw, CHUNK)[hq, hc]
+            vals = _chunks(scores)[hq, hc]
             mi, wi = (vals >= thr[hq, None]).nonzero(as_tuple=True)
             parts.append((hq[mi], hc[mi] * CHUNK + wi, vals[mi, wi]))
     if b > nw * CHUNK:
@@ -94,6 +109,29 @@ def _live(hits: list[tuple[Tensor, Tensor, Tensor]], low: Tensor, over: Tensor) 
     rows, cols, hi = (torch.cat(x) for x in zip(*hits, strict=True))
     keep = (hi >= low[rows]) & ~over[rows]
     return rows[keep], cols[keep], hi[keep]
+
+
+def _tightened(kth: Tensor, tq: Tensor, low: Tensor, c: Tensor, eps: Tensor, over: Tensor, u_out: float) -> Tensor:
+    """The selection thresholds ``tq`` raised to what ``kth`` (:func:`_block_kth`, scanned with offsets
+    ``c`` and error bounds ``eps``; bf16 as int16 bits when ``u_out`` > 0) proves: at least k rows of
+    the block have an exact score >= ``c + s - u_out |s| - eps`` (increasing in ``s``), so the k-th
+    score does, and a row whose upper bound stays below it cannot be in the top k.  Only where that
+    beats ``low`` (the k-th lower bound so far), and for bf16 only for positive ``s`` (the int16 bits
+    of positive floats order like the floats)."""
+    bf16 = kth.dtype == torch.int16
+    s = kth.view(torch.bfloat16).double() if bf16 else kth.double()
+    bound = c + s - u_out * s.abs() - eps
+    better = (bound > low) & ~over
+    if bf16:
+        better &= kth > 0
+    if not bool(better.any()):
+        return tq
+    thr = bound - c - eps
+    if bf16:
+        new = _round_down(thr / (1 + u_out), torch.bfloat16).view(torch.int16)
+    else:
+        new = _round_down(thr, torch.float32)
+    return torch.where(better, torch.maximum(new, tq), tq)
 
 
 def _topk64(queries: Tensor, gallery, k: int, block: int) -> tuple[Tensor, Tensor]:
@@ -155,8 +193,11 @@ def scan_topk(
     stats: dict | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Exact float64-ranked top-``k`` of ``queries @ gallery.T`` (float32): a bf16 scan of
-    ``prepared`` if given, else a float32 scan.  ``stats`` receives the time split (``scan``,
-    ``select``, ``rescore``, ``fallback`` seconds), the candidate counts and the number of blocks.
+    ``prepared`` if given, else a float32 scan.  ``stats`` receives the time split in seconds
+    (``scan``: the products; ``select``: work per score, the chunk maxima and picking the survivors;
+    ``per_block``: work per block, the thresholds, bounds and merging; ``rescore``: float64 rescoring
+    and ranking; ``fallback``: float64 search of tied queries), the candidate counts, the number of
+    blocks and of (query, row) pairs the selection kept (``selected``).
 
     Only the products and the chunk maxima run on all of torch's threads; the many small
     steps between them run on one (no thread barriers, which a busy machine makes costly)."""
@@ -203,7 +244,7 @@ def _scan(
 ) -> tuple[Tensor, Tensor]:
     nq, d = queries.shape
     n = gallery.shape[0]
-    clock = dict.fromkeys(("scan", "select", "rescore", "fallback"), 0.0)
+    clock = dict.fromkeys(("scan", "select", "per_block", "rescore", "fallback"), 0.0)
     t0 = time.perf_counter()
     q64 = queries.double()
     qn = q64.norm(dim=1)
@@ -236,9 +277,9 @@ def _scan(
     hits: list[tuple[Tensor, Tensor, Tensor]] = []
     zero = torch.zeros(nq, dtype=torch.float64)
     cap = max(CAP, 4 * k)
-    start, blocks, changed, calibrated = 0, 0, True, False
+    start, blocks, selected, changed, calibrated = 0, 0, 0, True, False
     c, eps, tq = zero, eps0, None
-    clock["select"] += time.perf_counter() - t0
+    clock["per_block"] += time.perf_counter() - t0
     while start < n:
         t0 = time.perf_counter()
         b = min(n - start, first if start == 0 else min(bmax, max(first, grow * start)))
@@ -278,7 +319,8 @@ def _scan(
                     bf16_product(qs[a:z], source, out)
                 else:
                     fp32_product(queries[a:z], source, out)
-            clock["scan"] += time.perf_counter() - t1
+            t2 = time.perf_counter()
+            clock["scan"] += t2 - t1
             if calibrate:  # first block(s): float64 bounds of every score
                 r = out.double()
                 rad = u_out * r.abs() + eps[a:z, None]
@@ -289,9 +331,15 @@ def _scan(
                 view = out.view(torch.int16) if bf16 else out
                 with _threads(threads if out.numel() >= SMALL else 1):
                     cmax = _chunk_max(view)
-                rr, cc, v = _select(view, tq[a:z], cmax)
+                t_q = tq[a:z]
+                if b > start and cmax.shape[1] >= k:  # a block larger than all before it may hold a k-th
+                    # score far above the threshold it was scanned with
+                    t_q = _tightened(_block_kth(view, cmax, k), t_q, low[a:z], c[a:z], eps[a:z], over[a:z], u_out)
+                rr, cc, v = _select(view, t_q, cmax)
                 parts.append((rr + a, cc, (v.view(torch.bfloat16) if bf16 else v).double()))
+            clock["select"] += time.perf_counter() - t2
         rows, cols, vals = (torch.cat(x) for x in zip(*parts, strict=True)) if len(parts) > 1 else parts[0]
+        selected += len(rows)
         if len(rows):
             err = u_out * vals.abs() + eps[rows]
             lo, hi = c[rows] + vals - err, c[rows] + vals + err
@@ -306,10 +354,10 @@ def _scan(
                 hits = [_live(hits, best[:, -1], over)]
                 count = torch.bincount(hits[0][0], minlength=nq)
                 over |= count > cap
-        clock["select"] += time.perf_counter() - t0
+        clock["per_block"] += time.perf_counter() - t0
         start += b
         blocks += 1
-    clock["select"] -= clock["scan"]
+    clock["per_block"] -= clock["scan"] + clock["select"]
     t0 = time.perf_counter()
     rows, cols, _ = _live(hits, best[:, -1], over)
     ex = _rescore(q64, gallery, rows, cols)
@@ -338,6 +386,7 @@ def _scan(
             fallback_queries=int(over.sum()),
             queries=nq,
             blocks=blocks,
+            selected=selected,
             precision="bf16" if bf16 else "fp32",
         )
     return scores.float(), idx
