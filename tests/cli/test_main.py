@@ -114,3 +114,32 @@ def test_ablate_takes_axes_after_grid_and_overrides_after_set(tmp_path, monkeypa
         main(["ablate", "--config", TINY, "--grid", "optim.lr=0.1,0.01", "train.epochs=1", "--out", str(tmp_path)]) == 2
     )
     assert "one value" in capsys.readouterr().err
+
+
+def _path_options():
+    from tests.cli.world import leaves
+    from vireid.cli.main import build_parser
+
+    for path, p in leaves(build_parser()):
+        decl = p.get_default("_declaration")
+        for dest in [*decl.outputs, *decl.inputs]:
+            action = next(a for a in p._actions if a.dest == dest)
+            yield pytest.param(path, action, id=f"{' '.join(path)} {dest}")
+
+
+@pytest.mark.parametrize("path, action", list(_path_options()))
+def test_an_empty_path_is_refused_as_such(path, action, world, capsys):
+    """Every declared input and output, given '': refused naming the option -- not read as '.'
+    (pathlib's reading of '', which gave ".: file not found"; found by the fuzzer)."""
+    argv = world.fill(action.container._defaults["_declaration"].example, out=world.root / "out.x")
+    opt = action.option_strings[0] if action.option_strings else None
+    if opt is None:  # a positional: the command's only word
+        argv = list(path) + [""]
+    elif opt in argv:
+        argv[argv.index(opt) + 1] = ""
+    else:
+        argv += [opt, ""]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith(f"expected a path, got '' (see vireid {' '.join(path)} --help)"), err
+    assert f"argument {action.option_strings[0] if action.option_strings else action.dest}:" in err
