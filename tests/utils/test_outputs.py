@@ -288,3 +288,14 @@ def test_removing_a_folder_never_follows_a_link_out_of_it(tmp_path):
     assert o.foreign_entries(folder, {"a.json", "tb/x.png"}) == ["tb"]  # the link: not vireid's
     o.remove_owned(folder, {"a.json", "tb/x.png"})
     assert (elsewhere / "x.png").read_text() == "holiday" and not (folder / "a.json").exists()
+
+
+@pytest.mark.parametrize("kind", [o.FEATURES, o.INDEX])
+def test_a_name_the_file_system_cannot_hold_is_refused_before_any_work(tmp_path, kind):
+    """In folders still to be made, a name over NAME_MAX was found only at the write, after the
+    work (found by the fuzzer)."""
+    name = "x" * 300 + (kind.suffixes[0] if kind.suffixes else "")
+    check = o.check_file if kind.folder is None else o.check_folder
+    with pytest.raises(OutputError, match="a name of 3.. bytes, longer than the file system takes"):
+        check(tmp_path / "new" / name, kind)
+    assert not (tmp_path / "new").exists()

@@ -157,7 +157,22 @@ def _check_parents(p: Path, option: str) -> None:
         if parent.exists() or parent.is_symlink():
             if not parent.is_dir():
                 raise OutputError(f"{p}: cannot be written, {parent} is a file, not a folder; choose another {option}")
+            _check_names(p, parent, option)
             return
+
+
+def _check_names(p: Path, existing: Path, option: str) -> None:
+    """Names the file system cannot hold are refused before any work (not after it, at the write)."""
+    try:
+        limit = os.pathconf(existing, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        limit = 255
+    for part in p.relative_to(existing).parts:
+        if len(os.fsencode(part)) > limit:
+            raise OutputError(
+                f"{p}: a name of {len(os.fsencode(part))} bytes, longer than the file system takes ({limit}); "
+                f"choose another {option}"
+            )
 
 
 def _check_dataset(p: Path, kind: Kind, option: str) -> None:
