@@ -61,3 +61,67 @@ def test_fuzz(cmd, harness):
         assert not outcome.problems, outcome.report()
 
     one()
+
+
+# --------------------------------------------------------------------------- the harness finds what it claims
+def _synth():
+    return next(c for c in COMMANDS if c.name == "synth")
+
+
+MISBEHAVIOURS = {
+    "hang": ("import time\ntime.sleep(60)", "a hang"),
+    "traceback": ("raise KeyError('feats')", "a traceback"),
+    "exit 1": ("rc = 1", "exit code 1"),
+    "two lines": ("import sys\nprint('a\\nb', file=sys.stderr)\nrc = 2", "2 lines on stderr"),
+    "a file changed": (
+        "open(argv[argv.index('--out') + 1].rsplit('/out/', 1)[0] + '/tiny.yaml', 'a').write('x')",
+        "tiny.yaml changed (not an output)",
+    ),
+    "a file removed": (
+        "import os\nos.remove(argv[argv.index('--out') + 1].rsplit('/out/', 1)[0] + '/manifest.csv')",
+        "manifest.csv removed",
+    ),
+    "a child left": ("import subprocess\nsubprocess.Popen(['sleep', '30'])", "processes left running"),
+    "code run": ("open('PWNED', 'w')", "PWNED added (not an output)"),
+}
+
+
+@pytest.mark.parametrize("what", MISBEHAVIOURS)
+def test_the_harness_finds(what, harness):
+    """Each property is checked: a command that misbehaves so (code run in the case's process in
+    place of the command) is reported, a well-behaved one is not."""
+    from tests.cli.fuzz.cases import Case
+
+    code, problem = MISBEHAVIOURS[what]
+    argv = ["synth", "--layout", "sysu", "--out", "@ROOT@/out/new"]
+    old, harness.timeout = harness.timeout, 3.0
+    try:
+        found = harness.run(_synth(), Case("synth", argv), python=code)
+        clean = harness.run(_synth(), Case("synth", argv), python="rc = 0")
+    finally:
+        harness.timeout = old
+    assert any(problem in p for p in found.problems), found.problems
+    assert clean.problems == []
+    assert found.seconds < 20
+
+
+def test_the_harness_checks_what_the_case_knows(harness):
+    """A valid input refused, a wrong one accepted, a refusal naming something else, a user's file lost."""
+    from tests.cli.fuzz.cases import Case
+
+    argv = ["synth", "--layout", "sysu", "--out", "@ROOT@/out/new"]
+    refuse = "import sys\nprint('vireid synth: error: something else', file=sys.stderr)\nrc = 2"
+    cases = {
+        "a valid input refused": (Case("synth", argv, ok=True), refuse),
+        "a wrong input accepted": (Case("synth", argv, bad=True), "rc = 0"),
+        "the refusal names none of ['tiny.yaml']": (Case("synth", argv, bad=True, blame=("tiny.yaml",)), refuse),
+        "the refusal says 'something else'": (Case("synth", argv, bad=True, not_said=("something else",)), refuse),
+        "out/new/NOTES.txt removed, which must stay as it was": (
+            Case("synth", argv, ops=(("write", "out/new/NOTES.txt", b"mine"),), sentinels=("out/new/NOTES.txt",)),
+            "import os\nos.remove(argv[argv.index('--out') + 1] + '/NOTES.txt')",
+        ),
+        "printed 'a\\nb' as it is": (Case("synth", argv, raw=("a\nb",)), "print('a\\nb')"),
+    }
+    for problem, (case, code) in cases.items():
+        found = harness.run(_synth(), case, python=code).problems
+        assert any(p.startswith(problem) for p in found), (problem, found)

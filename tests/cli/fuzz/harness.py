@@ -121,7 +121,8 @@ class Harness:
     def close(self) -> None:
         self.server.close()
 
-    def run(self, cmd: Command, case: Case) -> Outcome:
+    def run(self, cmd: Command, case: Case, *, python: str | None = None) -> Outcome:
+        """Run ``case`` (``python``: code run instead of the command, for the harness's own tests)."""
         self.count += 1
         root = self.base / f"case{self.count % 1000:03d}"
         if os.path.lexists(root):
@@ -129,14 +130,14 @@ class Harness:
         self.world.copy(root)
         mounts = apply(case.ops, root, self.world.root)
         try:
-            return self._run(cmd, case, root, mounts)
+            return self._run(cmd, case, root, python)
         finally:
             for m in mounts:
                 unmount(m)
             if os.path.lexists(root):
                 shutil.rmtree(root, ignore_errors=True)
 
-    def _run(self, cmd: Command, case: Case, root: Path, mounts: list[Path]) -> Outcome:
+    def _run(self, cmd: Command, case: Case, root: Path, python: str | None) -> Outcome:
         cwd = root / CWD
         cwd.mkdir(parents=True, exist_ok=True)
         (root / "home").mkdir(exist_ok=True)
@@ -155,6 +156,7 @@ class Harness:
             env=env,
             exec_=case.exec_,
             stdout_closed=case.stdout_closed,
+            python=python,
         )
         after = snapshot(root)
         stdout = out.read_bytes().decode("utf-8", "replace") if out.exists() else ""

@@ -105,6 +105,9 @@ def _child(req: dict) -> None:
         sys.argv = ["vireid", *req["argv"]]
         from vireid.cli.main import main
 
+        if "python" in req:  # the harness's own tests: a misbehaving command, in a few lines
+            main = _misbehaving(req["python"])  # noqa: F811
+
         try:
             rc = main(req["argv"])
         except SystemExit as exc:
@@ -122,6 +125,15 @@ def _child(req: dict) -> None:
                 pass
     finally:
         os._exit(int(rc) & 0xFF)
+
+
+def _misbehaving(code: str):
+    def main(argv):
+        scope = {"argv": argv}
+        exec(code, scope)  # noqa: S102 - test code the harness's tests send
+        return scope.get("rc", 0)
+
+    return main
 
 
 def _wait(pid: int, timeout: float) -> tuple[int | None, bool]:
@@ -242,6 +254,7 @@ class Server:
         env: dict[str, str | None] | None = None,
         exec_: bool = False,
         stdout_closed: bool = False,
+        python: str | None = None,
     ) -> Result:
         req = {
             "argv": argv,
@@ -252,6 +265,7 @@ class Server:
             "env": env or {},
             "exec": exec_,
             "stdout_closed": stdout_closed,
+            **({"python": python} if python is not None else {}),
         }
         self.proc.stdin.write(json.dumps(req) + "\n")
         self.proc.stdin.flush()
