@@ -122,6 +122,6 @@ def test_the_harness_checks_what_the_case_knows(harness):
         ),
         "printed 'a\\nb' as it is": (Case("synth", argv, raw=("a\nb",)), "print('a\\nb')"),
     }
-    for problem, (case, code) in cases.items():
-        found = harness.run(_synth(), case, python=code).problems
+    for problem, (c, code) in cases.items():
+        found = harness.run(_synth(), c, python=code).problems
         assert any(p.startswith(problem) for p in found), (problem, found)
