@@ -156,6 +156,10 @@ def path_mutation(draw, ph: str, rel: str) -> Mutation:
         return Mutation(
             place={ph: f"{ROOT}/nowhere/{name}"}, note=f"{{{ph}}} does not exist", bad=True, blame=(name, "nowhere")
         )
+    if how == "empty-folder" and ph == "dataset":  # a config with data.synth generates it there
+        return Mutation(
+            (("mkdir", "emptydir"),), "data.root an empty folder", place={ph: f"{ROOT}/emptydir"}, allow=("emptydir",)
+        )
     if how == "empty-folder":
         return Mutation(
             (("mkdir", "emptydir"),),

@@ -153,7 +153,8 @@ def dataset(draw, pristine: Path, trains: bool) -> Mutation:
     f, kind = draw(st.sampled_from(files))
     rel = f"{root}/{f}"
     m = draw(id_list(layout, rel, pristine, trains) if kind == "id" else line_list(layout, rel, pristine, trains))
-    return m.but(words=m.words + words, note=f"{layout}: {m.note}")
+    # a command that needs a synthetic dataset (the demo) may refuse data.synth=null, naming it
+    return m.but(words=m.words + words, note=f"{layout}: {m.note}", blame=m.blame + ("data.synth",))
 
 
 # --------------------------------------------------------------------------- CSV manifests

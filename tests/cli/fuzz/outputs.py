@@ -201,7 +201,7 @@ def situation(
             sentinels=(f"{out}/NOTES.txt", f"{out}/myruns/r.txt"),
             words=draw(st.sampled_from([(), ("--overwrite",)])),
             bad=kind.folder == "replace",
-            blame=("NOTES.txt", "myruns"),
+            blame=("NOTES.txt", "myruns", out),
         )
     if how == "link-user":
         return Mutation(
