@@ -23,6 +23,7 @@ SUITE: dict[str, str] = {
     "bench_rerank": "k-reciprocal re-ranking",
     "bench_losses": "Losses: vectorised vs per-identity loop",
     "bench_svdo": "SVDO power iteration vs exact eigen-decomposition",
+    "bench_activation_memory": "Activations per input byte (the config's memory estimate)",
     "bench_data": "Training data pipeline (decode + augmentation)",
     "bench_synth": "Synthetic dataset generator",
     "bench_vit_expansions": "DEEN-ViT expansion modules",

@@ -26,8 +26,8 @@ from benchmarks._common import interleaved_samples, paired_ratio, saved_activati
 from benchmarks._gpu_common import Rows, Settings, fail_row, mib, one_line, row, say, skip_row
 from benchmarks.authors_style import authors_losses, authors_model, pil_transform
 from benchmarks.bench_train_step import make_step
+from vireid.core.device import resolve_amp
 from vireid.data.transforms import deen_train_transform
-from vireid.engine.amp import resolve_amp
 from vireid.models import DEEN
 from vireid.objective import build_objective
 

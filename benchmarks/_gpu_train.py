@@ -3,7 +3,7 @@ on a small synthetic SYSU-MM01-layout dataset (:mod:`vireid.data.synth`), with p
 evaluation, checked for finite losses and a readable, finite checkpoint.
 
 * DDP in one process: ``RANK=0 WORLD_SIZE=1`` (+ ``MASTER_ADDR/PORT``, ``LOCAL_RANK=0``) in the
-  environment, so :func:`vireid.engine.distributed.init_distributed` joins a process group of
+  environment, so :func:`vireid.core.distributed.init_distributed` joins a process group of
   one (NCCL on the GPU, gloo in a dry run) and wraps the model in DDP; AMP fp16 + GradScaler.
 * One process without DDP, bf16 autocast + channels_last (the single-GPU default).
 * ``torchrun --nproc_per_node 2 -m vireid train`` when two GPUs are visible (or ``--ddp-procs 2``).
@@ -141,7 +141,7 @@ def run_in_process(s: Settings, rows: Rows, name: str, *, ddp: bool, amp: str, c
     import torch.distributed as dist
 
     from vireid.config import load_config
-    from vireid.engine import distributed as dist_utils
+    from vireid.core import distributed as dist_utils
     from vireid.engine.run import train
 
     tag = re.sub(r"[^a-z0-9]+", "-", name.split(",")[0].lower()).strip("-")

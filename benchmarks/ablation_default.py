@@ -77,11 +77,11 @@ R50_SHARED = (
     "eval.trials",
 )
 PLOT = ROOT / "docs" / "images" / "ablation_default.png"
-EXPANSION = "model.args.expansion+loss.infonce_weight"
+EXPANSION = "model.args.expansion+loss.infonce.weight"
 MFA = "model.args.mfa+model.args.mfa_low"
 DEPTH = "model.args.stage4_depth"
 SIZE = "data.height+data.width+model.args.img_size"
-SVDO = "model.args.svdo_of_stages+model.args.svdo_ow_blocks+loss.svdo_of_weight+loss.svdo_ow_weight"
+SVDO = "model.args.svdo_of_stages+model.args.svdo_ow_blocks+loss.svdo_of.weight+loss.svdo_ow.weight"
 
 GRID: dict[str, list[str]] = {
     EXPANSION: ["[none,0]", "[dee,0]", "[dee1d,0]", "[tmhee,0]", "[cmatm,0]", "[ssdec,0.1]"],

@@ -20,17 +20,17 @@ import time
 import torch
 
 from benchmarks._common import cli, interleaved_samples, paired_ratio
-from vireid.engine.amp import cpu_has_native_bf16
+from vireid.core.device import cpu_has_native_bf16
 from vireid.models import DEEN
 from vireid.objective import build_objective
 from vireid.utils.precision import fp32_pins
 
 
-def _steps(base: int, layers, h: int, w: int, p: int, k: int, loss_kwargs: dict):
+def _steps(base: int, layers, h: int, w: int, p: int, k: int, loss_terms: dict):
     torch.manual_seed(0)
     model = DEEN(num_classes=max(p, 8), base_channels=base, layers=layers).train()
     model = model.to(memory_format=torch.channels_last)
-    criterion = build_objective(model, **loss_kwargs)
+    criterion = build_objective(model, loss_terms)
     opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
     g = torch.Generator().manual_seed(0)
     x_vis = torch.randn(p * k, 3, h, w, generator=g).contiguous(memory_format=torch.channels_last)
@@ -71,13 +71,13 @@ def run(quick: bool = False, threads: int = 1) -> list[dict]:
         (
             "demo DEEN (base 16, layers 1-1-1-1), 64x32, batch 12x2x2",
             (16, (1, 1, 1, 1), 64, 32, 12, 2),
-            {"triplet_weight": 3.0, "cpm_weight": 2.4},
+            {"triplet": {"weight": 3.0}, "cpm": {"weight": 2.4}},
         ),
     ]
     rows = []
-    for size, args, loss_kwargs in sizes:
+    for size, args, loss_terms in sizes:
         clock = time.process_time if torch.get_num_threads() == 1 else time.perf_counter
-        samples = interleaved_samples(_steps(*args, loss_kwargs), repeats=5 if quick else 15, warmup=2, clock=clock)
+        samples = interleaved_samples(_steps(*args, loss_terms), repeats=5 if quick else 15, warmup=2, clock=clock)
         ref = samples["fp32"]
         for name, ts in samples.items():
             note = "reference"

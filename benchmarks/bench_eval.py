@@ -1,7 +1,7 @@
 """Evaluation speed: vectorised :func:`vireid.evaluation.evaluate` vs the per-query loop.
 
 Target: at least 30x faster than a straightforward per-query loop of the
-same protocol (:func:`vireid.evaluation.reference.evaluate_reference`), with identical
+same protocol (:func:`tests.evaluation.reference.evaluate_reference`), with identical
 results, on
 
 * a SYSU-sized case: 3803 infrared queries x 301 visible gallery images (96 identities,
@@ -20,10 +20,10 @@ of repeats after a warm-up).
 from __future__ import annotations
 
 import numpy as np
+from tests.evaluation.reference import evaluate_reference
 
 from benchmarks._common import cli, interleaved_times
 from vireid.evaluation import evaluate
-from vireid.evaluation.reference import evaluate_reference
 
 TARGET = 30.0
 

@@ -26,8 +26,8 @@ import torch
 
 from benchmarks._common import cli, interleaved_samples, paired_ratio, saved_activation_bytes
 from benchmarks.authors_style import authors_losses, authors_model, pil_transform
+from vireid.core.device import Precision, cpu_has_native_bf16
 from vireid.data.transforms import deen_train_transform
-from vireid.engine.amp import Precision, cpu_has_native_bf16
 from vireid.models import DEEN
 from vireid.models.base import MODAL_BOTH
 from vireid.objective import build_objective

@@ -27,7 +27,7 @@ import torch
 from benchmarks._common import cli, interleaved_samples, paired_ratio, saved_activation_bytes
 from benchmarks.authors_style import authors_losses, authors_model
 from benchmarks.bench_train_step import batch_makers, make_step
-from vireid.engine.amp import Precision, cpu_has_native_bf16
+from vireid.core.device import Precision, cpu_has_native_bf16
 from vireid.models import DEEN
 from vireid.objective import build_objective
 

@@ -61,12 +61,15 @@ SHARED = [
     "eval.trials=10",
 ]
 ROWS: dict[str, tuple[str, list[str]]] = {
-    "base": ("agw_synthetic.yaml", ["model.args.non_local=false", "model.args.gem=false", "loss.triplet=batch_hard"]),
+    "base": (
+        "agw_synthetic.yaml",
+        ["model.args.non_local=false", "model.args.gem=false", "loss.triplet.kind=batch_hard"],
+    ),
     "AGW": ("agw_synthetic.yaml", []),
     "DEEN": ("synthetic.yaml", []),
     "DEEN + ABD": (
         "synthetic.yaml",
-        ["model.args.abd_cam=true", "loss.svdo_of_weight=1.0e-6", "loss.svdo_ow_weight=1.0e-3"],
+        ["model.args.abd_cam=true", "loss.svdo_of.weight=1.0e-6", "loss.svdo_ow.weight=1.0e-3"],
     ),
     "DEEN-ViT": (
         "deen_vit_tiny_synthetic.yaml",
@@ -77,9 +80,9 @@ ROWS: dict[str, tuple[str, list[str]]] = {
             "model.args.mfa_low=stage0",
             "data.pad=2",
             "data.erasing_p=0.0",
-            "loss.triplet_weight=3.0",
-            "loss.cpm_weight=2.4",
-            "loss.label_smoothing=0.1",
+            "loss.triplet.weight=3.0",
+            "loss.cpm.weight=2.4",
+            "loss.id.label_smoothing=0.1",
             "optim.name=adamw",
             "optim.lr=3.0e-3",
             "optim.backbone_lr_mult=0.3",

@@ -90,12 +90,12 @@ def build(threads: int = 1) -> Path:
     if CACHE.is_file():
         return CACHE
     import vireid
-    from vireid.data.synth.layouts import SYSU_CAMERAS
+    from vireid.data.synth.layouts import cameras_of
     from vireid.utils.io import save_safetensors
 
     torch.set_num_threads(threads)
     paths = {
-        m: sorted(str(p) for c, mm in SYSU_CAMERAS.items() if mm == m for p in (SYNTH / f"cam{c}").rglob("*.jpg"))
+        m: sorted(str(p) for c, mm in cameras_of("sysu") if mm == m for p in (SYNTH / f"cam{c}").rglob("*.jpg"))
         for m in ("visible", "infrared")
     }
     pick = torch.randperm(len(paths["infrared"]), generator=torch.Generator().manual_seed(0))[:NUM_QUERIES]

@@ -146,16 +146,16 @@ def read_settings(path: Path) -> dict[str, Any] | None:
 
 def pretrain(settings: PretrainSettings, out: Path, *, threads: int = 0, log=print) -> dict[str, Any]:
     """Train the ViT and write ``out``; returns ``{"seconds", "epochs", "steps", "num_ids"}``."""
+    from vireid.core.device import resolve_amp
     from vireid.data.datasets import build_dataset
     from vireid.data.loaders import TrainBatches, build_train_loader
     from vireid.data.synth import ensure_dataset
     from vireid.data.transforms import TrainTransform
-    from vireid.engine.amp import resolve_amp
     from vireid.engine.context import cpu_threads, seed_everything
-    from vireid.engine.optim import build_optimizer
-    from vireid.engine.schedules import LRScheduler, build_schedule
     from vireid.engine.trainer import Trainer
     from vireid.objective import build_objective
+    from vireid.optim.optimizers import build_optimizer
+    from vireid.optim.schedules import LRScheduler, build_schedule
     from vireid.utils.io import save_safetensors
 
     s = settings
@@ -196,10 +196,12 @@ def pretrain(settings: PretrainSettings, out: Path, *, threads: int = 0, log=pri
         )
         objective = build_objective(
             model,
-            label_smoothing=s.label_smoothing,
-            triplet_weight=s.triplet_weight,
-            cpm_weight=0.0,
-            ort_weight=0.0,
+            {
+                "id": {"label_smoothing": s.label_smoothing},
+                "triplet": {"weight": s.triplet_weight},
+                "cpm": {"weight": 0.0},
+                "ort": {"weight": 0.0},
+            },
             global_batch=False,
         )
         device = torch.device("cpu")

@@ -65,7 +65,8 @@ def test_version_is_declared_once_and_read_from_the_metadata(capsys):
 def test_an_uninstalled_source_tree_reports_an_unknown_version(tmp_path):
     tree = tmp_path / "src"
     (tree / "vireid").mkdir(parents=True)
-    (tree / "vireid" / "__init__.py").write_text((REPO / "src" / "vireid" / "__init__.py").read_text())
+    for name in ("__init__.py", "version.py"):  # the version is read by the leaf module vireid.version
+        (tree / "vireid" / name).write_text((REPO / "src" / "vireid" / name).read_text())
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     code = f"import sys; sys.path.insert(0, {str(tree)!r}); import vireid; print(vireid.__version__)"
     out = subprocess.run([sys.executable, "-S", "-c", code], env=env, capture_output=True, text=True, check=True)

@@ -1,13 +1,8 @@
 """vireid: visible-infrared person re-identification toolkit."""
 
-from importlib.metadata import PackageNotFoundError
-from importlib.metadata import version as _distribution_version
 from typing import Any
 
-try:  # the version is declared once, in pyproject.toml, and read from the installed metadata
-    __version__ = _distribution_version("vireid")
-except PackageNotFoundError:  # a source tree on PYTHONPATH, not installed
-    __version__ = "0+unknown"
+from vireid.version import __version__
 
 __all__ = ["__version__", "load_model"]
 

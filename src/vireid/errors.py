@@ -38,12 +38,17 @@ class DatasetError(VireidError):
     """A dataset root, index file or image is missing or malformed."""
 
 
-class ConfigError(VireidError):
-    """A configuration file or override is invalid."""
+class ConfigError(VireidError, ValueError):
+    """A configuration file, override or constructor argument is invalid (also a ``ValueError``: a value
+    that is not allowed)."""
 
 
 class CheckpointError(VireidError):
     """A checkpoint cannot be read or does not match the architecture."""
+
+
+class PluginError(ConfigError):
+    """A plugin module cannot be imported, registers something wrongly, or a checkpoint needs one that is not loaded."""
 
 
 class OutputError(VireidError):
@@ -52,6 +57,11 @@ class OutputError(VireidError):
 
 class ShapeError(VireidError):
     """An input tensor or array has the wrong shape or content."""
+
+
+class VireidWarning(UserWarning):
+    """Something a user should know that does not stop the command (e.g. a dataset list the authors'
+    code tolerates); the CLI prints it as one line."""
 
 
 def format_location(path: object, line: int | None = None) -> str:

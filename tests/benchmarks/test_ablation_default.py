@@ -100,7 +100,7 @@ def test_base_config_is_the_recipe_of_the_log():
     assert (base.loss.label_smoothing, base.loss.triplet_weight, base.loss.cpm_weight) == (0.1, 3.0, 2.4)
     assert base.data.synth["difficulty"] == 0.1 and base.train.epochs == 3
     # every new module of DEEN-ViT is in the head group; the pretrained ViT parts are not
-    from vireid.engine.optim import split_parameters
+    from vireid.optim.optimizers import split_parameters
 
     model = build_model(dataclasses.replace(base.model, pretrained="none"), num_classes=5)
     backbone, head = split_parameters(model, o.head_modules)

@@ -12,7 +12,7 @@ from vireid.cli.main import main
 
 
 def test_export_cli_parity_and_metadata(tmp_path, capsys):
-    from vireid.export import onnx_metadata, run_onnx
+    from tests.export.onnx_tools import onnx_metadata, run_onnx
 
     ckpt = deen_checkpoint(tmp_path)
     out = tmp_path / "onnx" / "deen_ir.onnx"
@@ -79,7 +79,7 @@ def test_readme_numpy_pil_recipe_reproduces_the_descriptor(tmp_path):
     ]
     mean, std = np.array([0.485, 0.456, 0.406], np.float32), np.array([0.229, 0.224, 0.225], np.float32)
     x = np.stack([((b / 255 - mean) / std).transpose(2, 0, 1) for b in bilinear])
-    from vireid.export import run_onnx
+    from tests.export.onnx_tools import run_onnx
 
     assert np.abs(run_onnx(onnx_path, x) - want).max() > 1e-3  # the filter is part of the model
 

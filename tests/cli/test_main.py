@@ -76,7 +76,7 @@ def test_ablate_takes_axes_after_grid_and_overrides_after_set(tmp_path, monkeypa
                 "--set",
                 "train.epochs=1",
                 "--grid",
-                "loss.cpm_weight=0,0.8",
+                "loss.cpm.weight=0,0.8",
                 "--seeds",
                 "0",
                 "--set",
@@ -88,7 +88,7 @@ def test_ablate_takes_axes_after_grid_and_overrides_after_set(tmp_path, monkeypa
         )
         == 0
     )
-    assert list(seen["grid"]) == ["optim.lr", "loss.cpm_weight"]
+    assert list(seen["grid"]) == ["optim.lr", "loss.cpm.weight"]
     assert seen["base"].train.epochs == 1 and seen["base"].data.root == "x" and seen["base"].eval.every == 0
     # a key=value outside --grid / --set could be either: refused
     assert (

@@ -5,12 +5,11 @@ import json
 import pytest
 import torch
 
-from tests.engine.tiny import CONFIGS, tiny_dataset
+from tests.engine.tiny import CONFIGS, read_metrics, tiny_dataset
 from vireid.cli.main import main
 from vireid.config import load_config
 from vireid.engine.checkpoint import CheckpointManager
 from vireid.engine.hooks import StopAtStep
-from vireid.engine.logging import read_metrics
 from vireid.engine.run import train
 from vireid.inference import load_model
 from vireid.models import AGW

@@ -5,12 +5,11 @@ import json
 import pytest
 import torch
 
-from tests.engine.tiny import CONFIGS, tiny_dataset
+from tests.engine.tiny import CONFIGS, read_metrics, tiny_dataset
 from vireid.cli.main import main
 from vireid.config import load_config
 from vireid.engine.checkpoint import CheckpointManager
 from vireid.engine.hooks import StopAtStep
-from vireid.engine.logging import read_metrics
 from vireid.engine.run import train
 
 TINY = str(CONFIGS / "test_tiny.yaml")
@@ -170,3 +169,22 @@ def test_fine_tuning_starts_from_a_vireid_checkpoint(trained, tmp_path, capsys):
     for k in ("stem_visible.conv1.weight", "backbone.layer1.0.conv1.weight", "bottleneck.weight"):
         torch.testing.assert_close(got[k], want[k], rtol=0, atol=1e-6)
     assert load_config(tmp_path / "run" / "config.yaml").train.init_from == str(tmp_path / "other.safetensors")
+
+
+def test_resume_refuses_result_changes_and_never_rewrites_the_saved_config(trained, tmp_path, capsys):
+    """``--resume train.epochs=1`` on a 2-epoch run (shortening it) and ``optim.lr=...`` change what the
+    run computes: refused, naming the keys.  An allowed change (logging) resumes; config.yaml stays as
+    the run wrote it."""
+    import shutil
+
+    _, root, run = trained
+    copy = shutil.copytree(run, tmp_path / "run")
+    saved = (copy / "config.yaml").read_bytes()
+    common = ["train", "--config", TINY, "--out", str(copy), "--resume", "--quiet", f"data.root={root}"]
+    for change, named in (("train.epochs=1", "train.epochs: 2 -> 1"), ("optim.lr=0.5", "optim.lr: 0.1 -> 0.5")):
+        assert main([*common, "train.checkpoint_every=1", change]) == 2
+        err = capsys.readouterr().err
+        assert named in err and "change the run's results" in err and len(err.strip().splitlines()) == 1
+        assert (copy / "config.yaml").read_bytes() == saved
+    assert main([*common, "train.checkpoint_every=1", "train.log_every=5"]) == 0
+    assert (copy / "config.yaml").read_bytes() == saved

@@ -102,6 +102,50 @@ def test_deen_recipe_values():
     assert load_config(CONFIGS / "deen_regdb.yaml", ["data.trial=3"]).data.trial == 3
 
 
+def _bomb(levels: int = 9, refs: int = 9) -> str:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, levels):
+        lines.append(f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * refs)}]")
+    return "\n".join(lines) + f"\ntrain: {{epochs: 1}}\nmodel: {{args: {{layers: *a{levels - 1}}}}}\n"
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("train:\n  epochs: 3\n  epochs: 4\n", r"a\.yaml:3: key 'train\.epochs' is given twice \(also on line 2\)"),
+        ("train: {seed: 1}\ntrain: {seed: 2}\n", r"a\.yaml:2: key 'train' is given twice \(also on line 1\)"),
+        (_bomb(), r"a\.yaml:\d+: not a readable YAML file \(more than 64 aliases\)"),
+        (_bomb(4, 9), r"a\.yaml:\d+: more than 10000 values once aliases are expanded"),
+        (
+            "model:\n  args: " + "[" * 5000 + "]" * 5000 + "\n",
+            r"a\.yaml:2: not a readable YAML file \(nested deeper than 32",
+        ),
+        ("train: &t [*t]\n", r"a\.yaml:1: a recursive alias"),
+        ("base_: &b {epochs: 1}\ntrain:\n  <<: *b\n", r"a\.yaml:3: YAML merge keys \(<<\) are not supported"),
+    ],
+)
+def test_the_yaml_reader_refuses_what_could_hang_or_crash_it(tmp_path, text, message):
+    """Duplicate keys, alias bombs (9 levels x 9 references), deep nesting, recursive aliases: one line
+    each, at once (no hang, no RecursionError)."""
+    import time
+
+    path = write(tmp_path / "a.yaml", text)
+    start = time.perf_counter()
+    with pytest.raises(ConfigError, match=message) as info:
+        load_config(path)
+    assert time.perf_counter() - start < 5 and "\n" not in str(info.value)
+    from vireid.cli.main import main
+
+    assert main(["configs", str(path)]) == 2
+
+
+def test_overrides_are_read_with_the_same_limits():
+    with pytest.raises(ConfigError, match="nested deeper than 32"):
+        load_config("test_tiny", ["model.args.layers=" + "[" * 3000 + "]" * 3000])
+    with pytest.raises(ConfigError, match="given twice"):
+        load_config("test_tiny", ["model.args={a: 1, a: 2}"])
+
+
 def test_a_folder_given_as_config_is_named_a_folder(tmp_path):
     (tmp_path / "some_dir").mkdir()
     for given in (tmp_path / "some_dir", f"{tmp_path / 'some_dir'}/"):

@@ -21,15 +21,15 @@ import torch
 from PIL import Image
 
 from tests.data.layouts import make_llcm, make_sysu
+from tests.evaluation.reference import evaluate_reference
 from vireid.config import Config, build, load_config
+from vireid.core.device import resolve_amp
+from vireid.core.distributed import DistInfo
 from vireid.data.image import load_resized
 from vireid.data.sampler import CrossModalIdentitySampler
 from vireid.data.transforms import ERASING_PRESETS
-from vireid.engine.amp import resolve_amp
 from vireid.engine.context import RunContext, evaluate_model
-from vireid.engine.distributed import DistInfo
 from vireid.evaluation.protocols import PAPER_DIRECTION
-from vireid.evaluation.reference import evaluate_reference
 from vireid.inference.loading import DEFAULT_SIZE
 from vireid.models import DEEN
 from vireid.models import pretrained as pt

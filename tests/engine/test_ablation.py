@@ -110,7 +110,7 @@ def test_ablate_cli_end_to_end(tmp_path, capsys):
             "--config",
             str(CONFIGS / "test_tiny.yaml"),
             "--grid",
-            "loss.cpm_weight=0.0,0.8",
+            "loss.cpm.weight=0.0,0.8",
             "--seeds",
             "0",
             "--out",
@@ -122,7 +122,7 @@ def test_ablate_cli_end_to_end(tmp_path, capsys):
     )
     assert code == 0
     rows = json.loads((out / "results.json").read_text())
-    assert [r["combo"]["loss.cpm_weight"] for r in rows] == ["0.0", "0.8"]
+    assert [r["combo"]["loss.cpm.weight"] for r in rows] == ["0.0", "0.8"]
     assert all(0.0 <= r["metrics"]["rank1"] <= 1.0 and r["params"] > 0 for r in rows)
     assert (out / "runs" / "cpm_weight-0.0" / "seed0" / "metrics.json").is_file()
     assert "cpm_weight" in capsys.readouterr().out
@@ -133,7 +133,7 @@ def test_ablate_cli_end_to_end(tmp_path, capsys):
         "--config",
         str(CONFIGS / "test_tiny.yaml"),
         "--grid",
-        "loss.cpm_weight=0.0,0.8",
+        "loss.cpm.weight=0.0,0.8",
         "--seeds",
         "0",
         "--out",
@@ -175,10 +175,10 @@ def _fake_train(cfg, run_dir, quiet=True):
 
 def test_each_mode_trains_a_repeated_config_once(tmp_path):
     """In ``each`` mode the base value of two axes is the same config: trained once, reported twice."""
-    base = load_config(CONFIGS / "test_tiny.yaml", ["optim.lr=0.1", "loss.triplet_margin=0.3"])
+    base = load_config(CONFIGS / "test_tiny.yaml", ["optim.lr=0.1", "loss.triplet.margin=0.3"])
     rows = run_ablation(
         base,
-        {"optim.lr": ["0.1", "0.01"], "loss.triplet_margin": ["0.3", "0.5"]},
+        {"optim.lr": ["0.1", "0.01"], "loss.triplet.margin": ["0.3", "0.5"]},
         tmp_path,
         seeds=[0],
         mode="each",
@@ -273,6 +273,6 @@ def test_resume_reuses_finished_runs_and_continues_the_others(tmp_path, jobs):
     shown = load_config(CONFIGS / "test_tiny.yaml", [f"train.epochs={base.train.epochs + 1}", "train.progress=true"])
     run_ablation(shown, grid, out, seeds=[0], train_fn=_recording_train, resume=True, log=lambda s: None)
     assert not calls.exists()
-    changed = load_config(CONFIGS / "test_tiny.yaml", ["loss.triplet_margin=0.7"])
+    changed = load_config(CONFIGS / "test_tiny.yaml", ["loss.triplet.margin=0.7"])
     with pytest.raises(ConfigError, match="other settings"):
         run_ablation(changed, grid, out, seeds=[0], train_fn=_recording_train, resume=True, log=lambda s: None)

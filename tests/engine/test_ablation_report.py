@@ -131,7 +131,7 @@ def _fake_train(cfg, run_dir, quiet=True):
     import torch
 
     r1 = 0.5 + 0.1 * cfg.train.seed + (0.05 if cfg.optim.lr == 0.01 else 0.0)
-    if cfg.loss.triplet_margin == 0.5:
+    if cfg.loss.terms["triplet"]["margin"] == 0.5:
         r1 += 0.1 if cfg.train.seed % 2 else -0.1
     return TrainResult(
         {"mean": {"rank1": r1, "mAP": r1, "mINP": r1}, "train_seconds": 1.0},
@@ -142,8 +142,8 @@ def _fake_train(cfg, run_dir, quiet=True):
 
 
 def test_run_ablation_marks_the_reference_and_writes_the_verdicts(tmp_path):
-    base = load_config(CONFIGS / "test_tiny.yaml", ["optim.lr=0.1", "loss.triplet_margin=0.3"])
-    grid = {"optim.lr": ["0.1", "0.01"], "loss.triplet_margin": ["0.3", "0.5"]}
+    base = load_config(CONFIGS / "test_tiny.yaml", ["optim.lr=0.1", "loss.triplet.margin=0.3"])
+    grid = {"optim.lr": ["0.1", "0.01"], "loss.triplet.margin": ["0.3", "0.5"]}
     rows = run_ablation(base, grid, tmp_path, seeds=[0, 1, 2], mode="each", train_fn=_fake_train, log=lambda s: None)
     assert [r["verdict"] for r in rows] == ["reference", "better", "reference", "no difference at this scale"]
     assert rows[1]["diff"]["rank1"].mean == pytest.approx(0.05) and rows[1]["diff"]["rank1"].half_width == 0.0
@@ -156,8 +156,8 @@ def test_run_ablation_marks_the_reference_and_writes_the_verdicts(tmp_path):
 
 
 def test_reference_is_the_base_config_else_the_first_cell():
-    base = load_config(CONFIGS / "test_tiny.yaml", ["optim.lr=0.1", "loss.triplet_margin=0.3"])
-    each = [{"optim.lr": "0.01"}, {"optim.lr": "0.1"}, {"loss.triplet_margin": "0.3"}]
-    assert reference_combos(base, each) == [{"optim.lr": "0.1"}, {"loss.triplet_margin": "0.3"}]
-    product = [{"optim.lr": "0.01", "loss.triplet_margin": "0.5"}, {"optim.lr": "0.02", "loss.triplet_margin": "0.5"}]
+    base = load_config(CONFIGS / "test_tiny.yaml", ["optim.lr=0.1", "loss.triplet.margin=0.3"])
+    each = [{"optim.lr": "0.01"}, {"optim.lr": "0.1"}, {"loss.triplet.margin": "0.3"}]
+    assert reference_combos(base, each) == [{"optim.lr": "0.1"}, {"loss.triplet.margin": "0.3"}]
+    product = [{"optim.lr": "0.01", "loss.triplet.margin": "0.5"}, {"optim.lr": "0.02", "loss.triplet.margin": "0.5"}]
     assert reference_combos(base, product) == product[:1]

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from tests.engine.tiny import TinyReID
+from vireid.core.checkpoints import resolve_checkpoint
 from vireid.engine import checkpoint as ck
 from vireid.errors import CheckpointError
 
@@ -25,8 +26,8 @@ def test_save_and_load_last_and_best(tmp_path):
     assert all(torch.equal(tensors[k], v) for k, v in model.state_dict().items())
     best = mgr.save_best(model, {"metrics": {"rank1": 0.5}})
     assert ck.read_weights(best)[1]["metrics"] == {"rank1": 0.5}
-    assert ck.resolve_checkpoint(tmp_path) == best
-    assert ck.resolve_checkpoint(tmp_path / "last.json") == tmp_path / "step-00000002" / ck.WEIGHTS
+    assert resolve_checkpoint(tmp_path) == best
+    assert resolve_checkpoint(tmp_path / "last.json") == tmp_path / "step-00000002" / ck.WEIGHTS
 
 
 def test_crash_while_writing_keeps_the_previous_checkpoint(tmp_path, monkeypatch):

@@ -16,9 +16,10 @@ import torch
 from tests.engine.tiny import CONFIGS, tiny_dataset
 from vireid.cli.main import main
 from vireid.config import build, load_config
+from vireid.core.checkpoints import run_folder
 from vireid.engine.checkpoint import save_weights
 from vireid.engine.run import checkpoint_metadata
-from vireid.engine.testing import default_out, run_test
+from vireid.engine.testing import run_test
 from vireid.evaluation.features import load_features
 from vireid.viz import ranks
 
@@ -38,9 +39,9 @@ def run(tmp_path_factory):
 
 
 def test_default_out_is_the_run_folder(tmp_path):
-    assert default_out(tmp_path / "run" / "checkpoints" / "best.safetensors") == tmp_path / "run"
-    assert default_out(tmp_path / "run" / "checkpoints" / "step-9" / "model.safetensors") == tmp_path / "run"
-    assert default_out(tmp_path / "elsewhere" / "model.safetensors") == tmp_path / "elsewhere"
+    assert run_folder(tmp_path / "run" / "checkpoints" / "best.safetensors") == tmp_path / "run"
+    assert run_folder(tmp_path / "run" / "checkpoints" / "step-9" / "model.safetensors") == tmp_path / "run"
+    assert run_folder(tmp_path / "elsewhere" / "model.safetensors") == tmp_path / "elsewhere"
 
 
 class _FakePyplot:

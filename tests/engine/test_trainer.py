@@ -3,14 +3,14 @@ import math
 import pytest
 import torch
 
-from tests.engine.tiny import TinyData, TinyReID
+from tests.engine.tiny import TinyData, TinyReID, read_metrics
 from vireid.engine.checkpoint import CheckpointManager, unwrap_model
 from vireid.engine.hooks import CheckpointHook, EvalHook, LoggingHook, StopAtStep
-from vireid.engine.logging import MetricsLogger, read_metrics
-from vireid.engine.optim import build_optimizer
-from vireid.engine.schedules import LRScheduler, WarmupStep
+from vireid.engine.logging import MetricsLogger
 from vireid.engine.trainer import NonFiniteLossError, Trainer
 from vireid.objective import build_objective
+from vireid.optim.optimizers import build_optimizer
+from vireid.optim.schedules import LRScheduler, WarmupStep
 
 
 def make_trainer(tmp_path, epochs=2, hooks_extra=(), ckpt_every=0, lr=0.1, evaluate=None):
@@ -94,7 +94,7 @@ def test_nan_loss_stops_with_step_and_term(tmp_path):
 
 
 def test_bf16_autocast_channels_last_and_clipping_run_on_cpu(tmp_path):
-    from vireid.engine.amp import resolve_amp
+    from vireid.core.device import resolve_amp
 
     trainer, _ = make_trainer(tmp_path, epochs=1)
     trainer.precision = resolve_amp("bf16", torch.device("cpu"))
@@ -106,7 +106,7 @@ def test_bf16_autocast_channels_last_and_clipping_run_on_cpu(tmp_path):
 
 
 def test_amp_and_device_choices():
-    from vireid.engine.amp import resolve_amp, resolve_device
+    from vireid.core.device import resolve_amp, resolve_device
     from vireid.errors import ConfigError
 
     assert resolve_device("cpu").type == "cpu"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -77,3 +80,16 @@ def tiny_dataset(root) -> str:
     cfg = load_config(CONFIGS / "test_tiny.yaml")
     ensure_dataset(root, cfg.data.dataset, **cfg.data.synth)
     return str(root)
+
+
+def read_metrics(path: str | Path) -> list[dict]:
+    """All records of a ``metrics.jsonl`` file (a line a crash cut short, and the log's mark, skipped)."""
+    out = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(rec, dict) and "vireid" not in rec:
+            out.append(rec)
+    return out

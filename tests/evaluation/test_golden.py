@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from tests.evaluation.golden_cases import CASES, make_case
+from tests.evaluation.reference import evaluate_reference
 from vireid.evaluation import evaluate
-from vireid.evaluation.reference import evaluate_reference
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "eval_golden.json"
 GOLDEN = {c["spec"]["name"]: c for c in json.loads(FIXTURE.read_text())["cases"]}

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
+from tests.evaluation.reference import evaluate_reference
 from vireid.errors import ShapeError, VireidError
 from vireid.evaluation import evaluate
-from vireid.evaluation.reference import evaluate_reference
 
 
 def _close(result, cmc, mAP, mINP, valid):

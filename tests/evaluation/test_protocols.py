@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.evaluation.reference import _kept_gallery
 from vireid.errors import VireidError
 from vireid.evaluation import evaluate
 from vireid.evaluation.protocols import LLCM, PLAIN, PROTOCOLS, REGDB, SYSU, EvalProtocol, get_protocol
-from vireid.evaluation.reference import _kept_gallery
 
 
 def _case(seed: int, q: int = 40, g: int = 60, ids: int = 8, cams=(1, 2, 3, 4, 5, 6)):
@@ -40,7 +40,7 @@ def test_rules_trials_directions():
     assert SYSU.directions == ("infrared_to_visible",) and SYSU.trials == tuple(range(10))
     assert REGDB.trial_is_split and REGDB.trials == tuple(range(1, 11))
     assert REGDB.directions[0] == "visible_to_infrared" and LLCM.directions[0] == "infrared_to_visible"
-    assert PROTOCOLS == ("sysu", "regdb", "llcm", "plain") and not PLAIN.needs_camids
+    assert tuple(PROTOCOLS) == ("sysu", "regdb", "llcm", "plain") and not PLAIN.needs_camids
     assert REGDB.keep([1], None, [1, 2], None).all()
     with pytest.raises(VireidError, match="camera ids"):
         SYSU.keep([1], None, [1], None)

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import torch
 
+from tests.export.onnx_tools import onnx_metadata, run_onnx
 from tests.models.test_base import Tiny
-from vireid.export import export_onnx, onnx_metadata, run_onnx
+from vireid.export import export_onnx
 
 
 @pytest.mark.parametrize("modality", ["visible", "infrared"])

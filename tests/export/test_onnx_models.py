@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import torch
 
+from tests.export.onnx_tools import onnx_metadata, run_onnx
 from tests.inference.tiny import SIZE, engine_checkpoint, random_image, tiny_deen
-from vireid.export import export_onnx, onnx_metadata, run_onnx
+from vireid.export import export_onnx
 
 
 @pytest.fixture(autouse=True)

@@ -21,7 +21,6 @@ from safetensors import safe_open
 from tests.config.test_loader import CONFIGS
 from vireid.cli.main import main as cli_main
 from vireid.config import build, load_config
-from vireid.engine.schedules import LRScheduler
 from vireid.errors import CheckpointError
 from vireid.inference import load_model
 from vireid.inference.loading import read_checkpoint
@@ -30,6 +29,7 @@ from vireid.losses.triplet import triplet_correct, wrt_distances
 from vireid.models import AGW, load_official_agw
 from vireid.models.base import TrainOutput
 from vireid.models.official_agw import convert_official_agw_state_dict, map_official_agw_key
+from vireid.optim.schedules import LRScheduler
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "official_agw.safetensors"
 

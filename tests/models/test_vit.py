@@ -71,8 +71,9 @@ def test_state_dict_names_and_shapes_are_timms():
     ],
 )
 def test_presets_match_timm_parameter_counts(name, params):
+    _, size, _, img = name.split("_")  # timm's name: vit_<size>_patch16_<img_size>
     with torch.device("meta"):
-        model = getattr(vit_mod, name)()
+        model = VisionTransformer(**vit_mod.vit_kwargs(size), img_size=int(img))
     assert sum(p.numel() for p in model.parameters()) == params  # counts of timm 1.0.31's models
 
 

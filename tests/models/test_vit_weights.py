@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.models.timm_loading import load_timm_checkpoint
 from vireid.errors import CheckpointError
 from vireid.models.vit import VisionTransformer
-from vireid.models.vit_weights import load_timm_checkpoint, resample_abs_pos_embed
+from vireid.models.vit_weights import resample_abs_pos_embed
 from vireid.models.weights import load_state_dict_strict
 from vireid.utils.io import atomic_torch_save, load_safetensors, save_safetensors
 

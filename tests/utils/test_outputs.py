@@ -19,6 +19,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import vireid.data.datasets  # noqa: F401  (the dataset classes register their layouts)
 from vireid.errors import OutputError
 from vireid.utils import outputs as o
 from vireid.utils.io import atomic_write_bytes, atomic_write_json, atomic_write_text, save_safetensors

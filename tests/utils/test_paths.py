@@ -7,6 +7,7 @@ import os
 from hypothesis import given
 from hypothesis import strategies as st
 
+import vireid.data.datasets  # noqa: F401  (the dataset classes register their layouts)
 from vireid.utils.paths import dataset_root, is_within, same_path, shown
 
 

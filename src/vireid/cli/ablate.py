@@ -1,6 +1,6 @@
 """``vireid ablate``: train and test every combination of a config grid (several seeds each).
 
-    vireid ablate --config BASE --grid optim.lr=0.1,0.01 loss.cpm_weight=0,0.8 \\
+    vireid ablate --config BASE --grid optim.lr=0.1,0.01 loss.cpm.weight=0,0.8 \\
         --set train.epochs=2 data.root=data/x --seeds 0 1 [--mode each] [--jobs 2] [--out DIR] [--resume]
 
 ``--grid`` takes the axes (``key=v1,v2,...``, two values or more; ``a+b=[x,y],[z,w]`` links keys

@@ -1,6 +1,7 @@
 """``vireid configs [NAME [key=value ...]]``: the shipped configs, or one config resolved.
 
-Without a name: the shipped configs, by name, with their one-line descriptions.  With a name
+Without a name: the shipped configs (then those installed plugins ship), by name, with their
+one-line descriptions.  With a name
 (or a YAML path) and optional overrides: that config with its ``base:`` chain and overrides
 applied and every value checked, as YAML -- what ``vireid train`` would run.
 

@@ -5,8 +5,9 @@ Example::
     vireid convert --official sysu_deen_p4_n6_lr_0.1_seed_0_best.t --variant default --out deen_sysu.safetensors
     vireid convert --official sysu_agw_p4_n8_lr_0.1_seed_0_best.t --out agw_sysu.safetensors
 
-The architecture is recognised from the keys (``--arch auto``: DEEN has MFA/DEE blocks),
-and DEEN's variant too unless ``--variant`` is given.  The output holds the weights and
+The format is recognised from the keys (``--arch auto``: DEEN has MFA/DEE blocks; each format
+registers with its model, :mod:`vireid.models.authors`), and DEEN's variant too unless
+``--variant`` is given.  The output holds the weights and
 the architecture kwargs (JSON metadata); load it with ``vireid.models.DEEN.from_checkpoint(path)`` /
 ``AGW.from_checkpoint(path)`` or ``vireid.load_model(path)``.  Having no run config, it is
 embedded at the authors' test size, 384 x 144 (:data:`vireid.inference.loading.DEFAULT_SIZE`), like
@@ -40,9 +41,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--arch",
-        choices=("auto", "deen", "agw"),
         default="auto",
-        help="architecture (default: recognised from the keys)",
+        help="the model whose authors' format the file is in: deen, agw or a plugin's "
+        "(default: auto, recognised from the keys)",
     )
     p.add_argument(
         "--variant",

@@ -23,15 +23,17 @@ from __future__ import annotations
 
 import argparse
 import codecs
+import contextlib
 import importlib
 import io
 import os
 import re
 import sys
-from typing import Sequence
+import warnings
+from typing import Iterator, Sequence
 
-from vireid import __version__
-from vireid.errors import VireidError
+from vireid.errors import VireidError, VireidWarning
+from vireid.version import __version__
 
 # command name -> module implementing it (relative to vireid.cli)
 COMMANDS: dict[str, str] = {
@@ -92,6 +94,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def _one_line_warnings(command: str) -> Iterator[None]:
+    """A :class:`~vireid.errors.VireidWarning` printed as one line on stderr (``vireid CMD: warning: ...``)."""
+    shown = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, VireidWarning):
+            print(f"vireid {command}: warning: {message}", file=sys.stderr)
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = shown
+
+
 def _escape_unencodable(exc: UnicodeError) -> tuple[str | bytes, int]:
     """Encoding error handler of stdout/stderr: a file name's undecodable bytes (surrogate escapes)
     go out as the original bytes, any other character the locale cannot encode as an escape."""
@@ -135,6 +155,7 @@ def _broken_pipe() -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    import vireid.data.datasets  # noqa: F401  (registers the dataset layouts the output policy never writes into)
     from vireid.utils import outputs
 
     decl = getattr(args, "_declaration", None)
@@ -158,7 +179,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # --help into a closed pipe
         return _broken_pipe()
     try:
-        return _run(args)
+        with _one_line_warnings(args.command):
+            return _run(args)
     except BrokenPipeError:
         return _broken_pipe()
     except VireidError as exc:

@@ -2,7 +2,7 @@
 
 ``CONFIG`` is a shipped config's name (``vireid configs`` lists them) or a YAML file.
 Multi-GPU / multi-node: launch the same command with ``torchrun`` (see
-:mod:`vireid.engine.distributed`).
+:mod:`vireid.core.distributed`).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from vireid.config import load_config
-    from vireid.engine import distributed
+    from vireid.core import distributed
     from vireid.engine.run import train
 
     cfg = load_config(args.config, args.overrides)

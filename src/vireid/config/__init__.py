@@ -12,9 +12,9 @@ from vireid.config.loader import (
     load_config,
     parse_overrides,
     save_config,
-    to_dict,
 )
 from vireid.config.schema import Config, DataConfig, EvalConfig, LossConfig, ModelConfig, OptimConfig, TrainConfig
+from vireid.config.validate import to_dict
 
 __all__ = [
     "Config",

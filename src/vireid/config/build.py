@@ -17,12 +17,9 @@ from vireid.errors import CheckpointError, ConfigError
 
 # --------------------------------------------------------------------------- data
 def dataset_kwargs(data: DataConfig) -> dict[str, Any]:
-    """Options of the dataset reader (:func:`vireid.data.datasets.build_dataset`)."""
-    if data.dataset == "sysu":
-        return {"mode": data.mode, "shot": data.shot}
-    if data.dataset == "regdb":
-        return {"trial": data.trial}
-    return {}
+    """Options of the dataset reader (:func:`vireid.data.datasets.build_dataset`): the ones its class
+    declares, ``data.<option>`` in the config."""
+    return dict(data.options)
 
 
 def build_dataset(data: DataConfig):
@@ -32,18 +29,17 @@ def build_dataset(data: DataConfig):
     if data.synth:
         from vireid.data.synth import ensure_dataset
 
-        try:
-            ensure_dataset(data.root, data.dataset, **data.synth)
-        except TypeError as exc:
-            raise ConfigError(f"data.synth: {exc}") from None
+        ensure_dataset(data.root, data.dataset, **data.synth)
     return _build(data.dataset, data.root, **dataset_kwargs(data))
 
 
 def train_transform_kwargs(data: DataConfig) -> dict[str, Any]:
-    if len(data.erasing_area) != 2:
-        raise ConfigError(f"data.erasing_area: expected [min, max], got {list(data.erasing_area)}")
-    if len(data.erasing_value) != 3:
-        raise ConfigError(f"data.erasing_value: expected 3 per-channel values, got {list(data.erasing_value)}")
+    """The training transform's arguments; random erasing's area defaults to the dataset's recipe."""
+    from vireid.data.datasets import DATASETS
+
+    area = data.erasing_area
+    if area is None:
+        area = DATASETS.get(data.dataset).recipe.get("erasing_area", (0.2, 0.8))
     return dict(
         height=data.height,
         width=data.width,
@@ -51,7 +47,7 @@ def train_transform_kwargs(data: DataConfig) -> dict[str, Any]:
         flip_p=0.5 if data.flip else 0.0,
         grayscale_p=data.grayscale_p,
         erasing_p=data.erasing_p,
-        erasing_area=tuple(float(x) for x in data.erasing_area),
+        erasing_area=tuple(float(x) for x in area),
         erasing_ratio=data.erasing_ratio,
         erasing_value=tuple(float(x) for x in data.erasing_value),
         channel_aug=data.channel_aug,
@@ -101,9 +97,7 @@ def eval_trials(cfg: Config, final: bool) -> Any:
 
     ``None`` where a trial is a train/test split (RegDB): the trained split's own test set.
     """
-    from vireid.evaluation.protocols import PLAIN, REGISTRY
-
-    rules = REGISTRY.get(cfg.data.dataset, PLAIN)  # a manifest has one fixed split
+    rules = _rules(cfg)
     if rules.trial_is_split:
         return None
     full = list(rules.trials)
@@ -111,9 +105,11 @@ def eval_trials(cfg: Config, final: bool) -> Any:
 
 
 def _rules(cfg: Config, dataset: Any = None):
-    from vireid.evaluation.protocols import PLAIN, REGISTRY
+    """The protocol the evaluation plan follows: the one the dataset class declares (its trials and
+    directions; a manifest's one fixed split is :data:`~vireid.evaluation.protocols.PLAIN`'s)."""
+    from vireid.data.datasets import DATASETS
 
-    return REGISTRY.get(getattr(dataset, "protocol", None) or cfg.data.dataset, PLAIN)
+    return DATASETS.get(cfg.data.dataset).protocol
 
 
 def final_eval(cfg: Config, dataset: Any = None) -> dict[str, Any]:
@@ -145,21 +141,17 @@ def selection_eval(cfg: Config, dataset: Any = None) -> dict[str, Any]:
             flip=False,
             combine=cfg.eval.combine,
         )
-    if cfg.eval.select == "protocol":
-        return dict(
-            trials=eval_trials(cfg, final=False),
-            directions=rules.directions,
-            flip=cfg.eval.flip,
-            combine=cfg.eval.combine,
-        )
-    raise ConfigError(f"eval.select: unknown {cfg.eval.select!r}; expected authors or protocol")
+    return dict(
+        trials=eval_trials(cfg, final=False),
+        directions=rules.directions,
+        flip=cfg.eval.flip,
+        combine=cfg.eval.combine,
+    )
 
 
 # --------------------------------------------------------------------------- model
 def model_kwargs(model: ModelConfig, num_classes: int) -> dict[str, Any]:
     """Constructor arguments: ``model.args`` plus the dataset's number of identities."""
-    if "num_classes" in model.args:
-        raise ConfigError("model.args.num_classes is set from the dataset; remove it")
     return {
         "num_classes": int(num_classes),
         **{k: (list(v) if isinstance(v, tuple) else v) for k, v in model.args.items()},
@@ -191,7 +183,7 @@ def pretrained_family(model: ModelConfig) -> str | None:
     from vireid.models.registry import model_spec
 
     try:
-        cls = model_spec(model.name).load_class()
+        cls = model_spec(model.name).cls
     except ConfigError as exc:
         raise ConfigError(f"model.name: {exc}") from None
     family_for = getattr(cls, "family_for", None)
@@ -236,37 +228,16 @@ def build_model(model: ModelConfig, num_classes: int, *, pretrained: str | Path 
 
 
 # --------------------------------------------------------------------------- losses / optimiser
-def objective_kwargs(loss: LossConfig) -> dict[str, Any]:
-    return dict(
-        id_weight=loss.id_weight,
-        label_smoothing=loss.label_smoothing,
-        triplet=loss.triplet,
-        triplet_weight=loss.triplet_weight,
-        triplet_margin=loss.triplet_margin,
-        cpm_weight=loss.cpm_weight,
-        cpm_margin=loss.cpm_margin,
-        metric_normalize=loss.metric_normalize,
-        ort_weight=loss.ort_weight,
-        aux_weights=dict(loss.aux_weights),
-        svdo_of_weight=loss.svdo_of_weight,
-        svdo_ow_weight=loss.svdo_ow_weight,
-        infonce_weight=loss.infonce_weight,
-        infonce_temperature=loss.infonce_temperature,
-    )
-
-
 def build_objective(loss: LossConfig, model: nn.Module, *, global_batch: bool = True) -> nn.Module:
     """The training objective for ``model`` (:func:`vireid.objective.build_objective`);
     ``global_batch``: under torchrun, mining and centres over every rank's samples."""
     from vireid.objective import build_objective as _build
 
-    return _build(model, **objective_kwargs(loss), global_batch=global_batch)
+    return _build(model, loss.terms, global_batch=global_batch)
 
 
 def optimizer_kwargs(optim: OptimConfig, lr_scale: float = 1.0) -> dict[str, Any]:
     """``lr_scale`` multiplies ``optim.lr`` (linear scaling for ``data.per_rank_batch`` under torchrun)."""
-    if optim.name not in ("sgd", "adamw"):
-        raise ConfigError(f"optim.name: unknown optimizer {optim.name!r}; expected sgd or adamw")
     return dict(
         name=optim.name,
         lr=optim.lr * lr_scale,
@@ -280,17 +251,13 @@ def optimizer_kwargs(optim: OptimConfig, lr_scale: float = 1.0) -> dict[str, Any
 
 
 def build_optimizer(optim: OptimConfig, model: nn.Module, *, lr_scale: float = 1.0):
-    from vireid.engine.optim import build_optimizer as _build
+    from vireid.optim import build_optimizer as _build
 
     return _build(model, **optimizer_kwargs(optim, lr_scale))
 
 
 def schedule_kwargs(cfg: Config) -> dict[str, Any]:
     o = cfg.optim
-    if o.schedule not in ("step", "cosine", "constant"):
-        raise ConfigError(f"optim.schedule: unknown {o.schedule!r}; expected step, cosine or constant")
-    if len(o.milestones) != len(o.gammas):
-        raise ConfigError("optim.milestones and optim.gammas must have the same length")
     return dict(
         name=o.schedule,
         epochs=cfg.train.epochs,
@@ -302,6 +269,6 @@ def schedule_kwargs(cfg: Config) -> dict[str, Any]:
 
 
 def build_schedule(cfg: Config):
-    from vireid.engine.schedules import build_schedule as _build
+    from vireid.optim import build_schedule as _build
 
     return _build(**schedule_kwargs(cfg))

@@ -5,32 +5,74 @@
   key, everything else is replaced.  A cycle is an error.
 * Overrides ``section.key=value`` (value parsed as YAML, so ``1e-3``, ``[20, 80]``,
   ``null`` and ``true`` work) apply after the files.
-* Every key is checked against :mod:`vireid.config.schema`; an unknown key or a value
-  of the wrong type raises :class:`~vireid.errors.ConfigError` naming the file, the line
-  and the expected keys or type.
+* The merged tree is checked by :mod:`vireid.config.validate` (every key against its declaration);
+  an error names the file and line where the key was set, or the command line.
+* The YAML reader refuses what a file could use to hang or crash the loader: a key given twice in
+  one mapping, more than :data:`MAX_ALIASES` aliases or :data:`MAX_VALUES` values once aliases are
+  expanded (the "billion laughs"), nesting deeper than :data:`MAX_DEPTH`, a recursive alias, YAML
+  merge keys, and files over :data:`MAX_BYTES` -- one line each.  PyYAML's SafeLoader builds the
+  scalars; the structure is walked here, within those limits.
+* Keys of vireid 0.1 (flat ``loss.cpm_weight``) are read as today's, with a note
+  (:mod:`vireid.config.legacy`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import typing
+import warnings
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import yaml
 
-from vireid.config.ranges import check_value
+from vireid.config.legacy import note as legacy_note
+from vireid.config.legacy import translate
 from vireid.config.schema import Config
 from vireid.config.shipped import resolve_config, shipped_config
-from vireid.errors import ConfigError, format_location
+from vireid.config.validate import to_dict, validate
+from vireid.core import plugins
+from vireid.errors import ConfigError, VireidWarning, format_location
 from vireid.utils.io import atomic_write_text
 
 CLI = "<command line>"
+MAX_BYTES = 1 << 20  # a config is a few KiB
+MAX_DEPTH = 32  # mappings and lists nested
+MAX_ALIASES = 64  # *alias references in one file
+MAX_VALUES = 10_000  # values once aliases are expanded (a config holds a few hundred)
+
+
+class _YAMLLimit(Exception):
+    def __init__(self, line: int | None, reason: str) -> None:
+        super().__init__(reason)
+        self.line, self.reason = line, reason
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader whose composer refuses deep nesting and many aliases before recursing into them."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._aliases = 0
+
+    def compose_node(self, parent, index):  # noqa: ANN001  (PyYAML's signature)
+        if self.check_event(yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_ALIASES:
+                raise _YAMLLimit(self.peek_event().start_mark.line + 1, f"more than {MAX_ALIASES} aliases")
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise _YAMLLimit(self.peek_event().start_mark.line + 1, f"nested deeper than {MAX_DEPTH} levels")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 def yaml_problem(exc: BaseException) -> tuple[int | None, str]:
     """``(line, one-line reason)`` of a YAML error (PyYAML's own message spans several lines)."""
+    if isinstance(exc, _YAMLLimit):
+        return exc.line, exc.reason
     mark = getattr(exc, "problem_mark", None)
     reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
     context = getattr(exc, "context", None)
@@ -38,44 +80,84 @@ def yaml_problem(exc: BaseException) -> tuple[int | None, str]:
     return (mark.line + 1 if mark is not None else None), " ".join(text.split())
 
 
+def parse_yaml(text: str, source: str) -> tuple[Any, dict[str, int]]:
+    """``(value, {dotted key: line})`` of a YAML document, within the limits of the module docstring."""
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+    except (yaml.YAMLError, _YAMLLimit) as exc:
+        line, reason = yaml_problem(exc)
+        raise ConfigError(f"{format_location(source, line)}: not a readable YAML file ({reason})") from None
+    except RecursionError:  # pragma: no cover - the depth limit comes first
+        raise ConfigError(f"{source}: not a readable YAML file (nested too deeply)") from None
+    finally:
+        loader.dispose()
+    if node is None:
+        return None, {}
+    lines: dict[str, int] = {}
+    count = [0]
+
+    def walk(n: yaml.Node, prefix: str, path: tuple[int, ...]) -> Any:
+        line = n.start_mark.line + 1
+        count[0] += 1
+        if count[0] > MAX_VALUES:
+            raise ConfigError(
+                f"{format_location(source, line)}: more than {MAX_VALUES} values once aliases are expanded"
+            )
+        if id(n) in path:
+            raise ConfigError(f"{format_location(source, line)}: a recursive alias (a value that contains itself)")
+        if len(path) > MAX_DEPTH:
+            raise ConfigError(f"{format_location(source, line)}: nested deeper than {MAX_DEPTH} levels")
+        inner = (*path, id(n))
+        if isinstance(n, yaml.MappingNode):
+            out: dict = {}
+            for k, v in n.value:
+                if k.tag == "tag:yaml.org,2002:merge":
+                    raise ConfigError(
+                        f"{format_location(source, k.start_mark.line + 1)}: YAML merge keys (<<) are not "
+                        "supported in vireid configs; write the keys out (or use base:)"
+                    )
+                key = walk(k, "", inner) if not isinstance(k, yaml.ScalarNode) else loader.construct_object(k)
+                if not isinstance(key, str):
+                    raise ConfigError(f"{format_location(source, k.start_mark.line + 1)}: key {key!r} is not a string")
+                dotted = f"{prefix}{key}"
+                if key in out:
+                    raise ConfigError(
+                        f"{format_location(source, k.start_mark.line + 1)}: key '{dotted}' is given twice "
+                        f"(also on line {lines.get(dotted, '?')}); give each key once"
+                    )
+                lines[dotted] = k.start_mark.line + 1
+                out[key] = walk(v, dotted + ".", inner)
+            return out
+        if isinstance(n, yaml.SequenceNode):
+            return [walk(v, prefix, inner) for v in n.value]
+        try:
+            return loader.construct_object(n)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{format_location(source, line)}: invalid YAML ({yaml_problem(exc)[1]})") from None
+
+    return walk(node, "", ()), lines
+
+
 def _read_yaml(path: Path) -> tuple[dict, dict[str, int]]:
     """Parse a YAML mapping; returns (data, {dotted key: line number})."""
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a folder, not a config file (expected a .yaml file or a shipped config's name)")
     if not path.is_file():
-        what = "is a folder, not a config file" if path.is_dir() else "config file not found"
-        raise ConfigError(f"{path}: {what}")
+        raise ConfigError(f"{path}: config file not found")
     try:
+        if path.stat().st_size > MAX_BYTES:
+            raise ConfigError(
+                f"{path}: not a readable YAML file ({path.stat().st_size} bytes: a config holds at most {MAX_BYTES})"
+            )
         text = path.read_text(encoding="utf-8")
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        line, reason = yaml_problem(exc)
-        raise ConfigError(f"{format_location(path, line)}: not a readable YAML file ({reason})") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not a readable YAML file (not UTF-8 text: is it a config?)") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
-    if node is None:
+    data, lines = parse_yaml(text, str(path))
+    if data is None:
         return {}, {}
-    constructor = yaml.SafeLoader("")
-    lines: dict[str, int] = {}
-
-    def walk(n: yaml.Node, prefix: str) -> Any:
-        if isinstance(n, yaml.MappingNode):
-            out = {}
-            for k, v in n.value:
-                key = constructor.construct_object(k, deep=True)
-                if not isinstance(key, str):
-                    raise ConfigError(f"{format_location(path, k.start_mark.line + 1)}: key {key!r} is not a string")
-                dotted = f"{prefix}{key}"
-                lines[dotted] = k.start_mark.line + 1
-                out[key] = walk(v, dotted + ".")
-            return out
-        return constructor.construct_object(n, deep=True)
-
-    try:
-        data = walk(node, "")
-    except yaml.YAMLError as exc:
-        line, reason = yaml_problem(exc)
-        raise ConfigError(f"{format_location(path, line)}: invalid YAML ({reason})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of sections at the top level")
     return data, lines
@@ -91,100 +173,28 @@ def _merge(base: dict, top: Mapping) -> dict:
     return out
 
 
-def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
+def _translated(tree: dict, locations: dict[str, str], source: str) -> dict:
+    out, found = translate(tree, locations)
+    if found:
+        warnings.warn(legacy_note(source, found), VireidWarning, stacklevel=4)
+    return out
 
 
-def _coerce(value: Any, tp: Any, where: str) -> Any:
-    """Check ``value`` against annotation ``tp`` (int -> float and list -> tuple allowed)."""
-    origin = typing.get_origin(tp)
-    if origin is typing.Union:
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        return _coerce(value, inner[0], where)
-    expect = None
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        expect = "true or false"
-    elif tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        expect = "an integer"
-    elif tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):  # YAML 1.1 reads "1e-3" (no dot) as a string
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        expect = "a number"
-    elif tp is str:
-        if isinstance(value, str):
-            return value
-        expect = "a string"
-    elif tp is tuple:
-        if isinstance(value, (list, tuple)):
-            return tuple(value)
-        expect = "a list"
-    elif tp is dict:
-        if isinstance(value, Mapping):
-            return dict(value)
-        if value is None:  # "key: null" / key=null switches a free-form section off
-            return {}
-        expect = "a mapping (or null)"
-    else:  # pragma: no cover - schema uses only the types above
-        return value
-    raise ConfigError(f"{where}: expected {expect}, got {value!r}")
-
-
-def _validate(tree: Mapping, cls: type, file: str, lines: Mapping[str, int], prefix: str = "") -> None:
-    hints = _hints(cls)
-    for key, value in tree.items():
-        dotted = f"{prefix}{key}"
-        where = f"{format_location(file, lines.get(dotted))}: {dotted}"
-        if key not in hints:
-            raise ConfigError(
-                f"{format_location(file, lines.get(dotted))}: unknown key "
-                f"'{dotted}'; expected one of: {', '.join(hints)}"
-            )
-        tp = hints[key]
-        if dataclasses.is_dataclass(tp):
-            if value is None:  # an empty section ("model:" alone)
-                continue
-            if not isinstance(value, Mapping):
-                raise ConfigError(f"{where}: expected a mapping (section '{dotted}'), got {value!r}")
-            _validate(value, tp, file, lines, dotted + ".")
-        else:
-            problem = check_value(dotted, _coerce(value, tp, where))
-            if problem:
-                raise ConfigError(f"{where}: {problem}")
-
-
-def _build(cls: type, tree: Mapping) -> Any:
-    hints = _hints(cls)
-    kwargs = {}
-    for key, value in tree.items():
-        tp = hints[key]
-        if dataclasses.is_dataclass(tp) and value is None:
-            continue
-        kwargs[key] = _build(tp, value) if dataclasses.is_dataclass(tp) else _coerce(value, tp, key)
-    return cls(**kwargs)
-
-
-def _load_tree(path: Path, stack: tuple[Path, ...]) -> dict:
+def _load_tree(path: Path, stack: tuple[Path, ...]) -> tuple[dict, dict[str, str]]:
     path = path.resolve()
     if path in stack:
         chain = " -> ".join(str(p) for p in (*stack, path))
         raise ConfigError(f"{path}: 'base' inheritance cycle: {chain}")
     data, lines = _read_yaml(path)
+    locations = {k: format_location(path, n) for k, n in lines.items()}
+    imports = data.get("imports")
+    if isinstance(imports, list) and all(isinstance(m, str) for m in imports):
+        # now, not at the check: a plugin's configs are what ``base:`` may name
+        plugins.import_plugins(imports, source=f"{locations.get('imports', path)}: imports")
     base = data.pop("base", None)
-    _validate(data, Config, str(path), lines)
+    data = _translated(data, locations, str(path))
     if base is None:
-        return data
+        return data, locations
     if not isinstance(base, str):
         raise ConfigError(f"{format_location(path, lines.get('base'))}: 'base' must be a path string")
     base_path = Path(os.path.expanduser(base))
@@ -194,7 +204,8 @@ def _load_tree(path: Path, stack: tuple[Path, ...]) -> dict:
         base_path = shipped_config(base) or base_path
     if not base_path.is_file():
         raise ConfigError(f"{format_location(path, lines.get('base'))}: base config {base_path} not found")
-    return _merge(_load_tree(base_path, (*stack, path)), data)
+    tree, below = _load_tree(base_path, (*stack, path))
+    return _merge(tree, data), {**below, **locations}
 
 
 def parse_overrides(overrides: Iterable[str]) -> dict:
@@ -205,10 +216,13 @@ def parse_overrides(overrides: Iterable[str]) -> dict:
         key = key.strip()
         if not sep or not key or any(not part for part in key.split(".")):
             raise ConfigError(f"{CLI}: override {item!r} is not of the form section.key=value")
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{CLI}: override {item!r}: value is not valid YAML ({yaml_problem(exc)[1]})") from None
+        if raw.strip():
+            try:
+                value, _ = parse_yaml(raw, f"{CLI}: override {key}")
+            except ConfigError as exc:
+                raise ConfigError(f"{CLI}: override {item!r}: value is not valid YAML ({exc})") from None
+        else:
+            value = ""
         node = tree
         parts = key.split(".")
         for part in parts[:-1]:
@@ -219,41 +233,50 @@ def parse_overrides(overrides: Iterable[str]) -> dict:
     return tree
 
 
-def to_dict(cfg: Any) -> dict:
-    """Plain nested dict of a config (tuples as lists), suitable for YAML/JSON."""
-
-    def conv(v: Any) -> Any:
-        if dataclasses.is_dataclass(v):
-            return {f.name: conv(getattr(v, f.name)) for f in dataclasses.fields(v)}
-        if isinstance(v, (list, tuple)):
-            return [conv(x) for x in v]
+def _override_locations(tree: Mapping, prefix: str = "") -> dict[str, str]:
+    out = {}
+    for k, v in tree.items():
+        out[f"{prefix}{k}"] = CLI
         if isinstance(v, Mapping):
-            return {k: conv(x) for k, x in v.items()}
-        return v
+            out.update(_override_locations(v, f"{prefix}{k}."))
+    return out
 
-    return conv(cfg)
+
+def _with_overrides(tree: dict, locations: dict[str, str], overrides: Iterable[str]) -> tuple[dict, dict[str, str]]:
+    top = parse_overrides(overrides)
+    if not top:
+        return tree, locations
+    mine = _override_locations(top)
+    top = _translated(top, mine, CLI)
+    return _merge(tree, top), {**locations, **mine}
 
 
 def from_dict(tree: Mapping, source: str = "<dict>") -> Config:
     """Build a :class:`Config` from a (possibly partial) nested dict, checking every key."""
-    _validate(tree, Config, source, {})
-    return _build(Config, tree)
+    locations: dict[str, str] = {}
+    return validate(_translated(dict(tree), locations, source), locations, source)
+
+
+def config_imports(path: str | os.PathLike) -> list[str]:
+    """The plugin modules a config file lists under ``imports:`` (following ``base:``), unchecked."""
+    tree, _ = _load_tree(resolve_config(path), ())
+    found = tree.get("imports") or []
+    return [m for m in found if isinstance(m, str)] if isinstance(found, list) else []
 
 
 def apply_overrides(cfg: Config, overrides: Iterable[str]) -> Config:
     """A new config with dotted ``key=value`` overrides applied."""
-    top = parse_overrides(overrides)
-    _validate(top, Config, CLI, {})
-    return _build(Config, _merge(to_dict(cfg), top))
+    tree, locations = _with_overrides(to_dict(cfg), {}, overrides)
+    return validate(tree, locations, "<config>")
 
 
 def load_config(path: str | os.PathLike, overrides: Iterable[str] = ()) -> Config:
     """Load ``path`` -- a YAML file or a shipped config's name -- (following ``base:``) and apply
     command-line ``overrides``."""
-    tree = _load_tree(resolve_config(path), ())
-    top = parse_overrides(overrides)
-    _validate(top, Config, CLI, {})
-    return _build(Config, _merge(tree, top))
+    file = resolve_config(path)
+    tree, locations = _load_tree(file, ())
+    tree, locations = _with_overrides(tree, locations, overrides)
+    return validate(tree, locations, str(file))
 
 
 def dump_config(cfg: Config) -> str:

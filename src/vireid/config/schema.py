@@ -1,119 +1,160 @@
-"""The configuration schema: frozen dataclasses, one per section.
+"""The configuration schema: frozen dataclasses, one per section, each key declared once.
 
-Every field has a default, so a YAML file lists only what it changes.  Fields typed
-``dict`` are free-form (e.g. ``model.args``, passed as keyword arguments to the model
-constructor by :mod:`vireid.config.build`); every other key is checked, and an unknown
-one is a :class:`~vireid.errors.ConfigError` naming the file and line.
+Every field carries its type, default and allowed values (``Annotated`` rules of
+:mod:`vireid.core.params`), so a YAML file lists only what it changes and ``optim.lr=-1`` is one
+line naming the key, the value and what is allowed.  The sections that extend with plugins are
+checked against what their classes declare (:mod:`vireid.config.validate`):
 
-The library never mutates a config: use :func:`dataclasses.replace` or
-:func:`vireid.config.loader.apply_overrides` to derive a new one.
+* ``data``: the fields below, plus the options of the dataset ``data.dataset`` names (its
+  constructor keywords, e.g. SYSU-MM01's ``mode`` and ``shot``, RegDB's ``trial``);
+* ``model.args``: the constructor keywords of the model ``model.name`` names;
+* ``loss``: one sub-section per objective term (``loss.cpm.weight``, ``loss.cpm.margin``), its keys
+  the term's declared keywords (:mod:`vireid.objective.terms`);
+* ``data.synth``: the synthetic generator's options.
+
+The library never mutates a config: use :func:`vireid.config.loader.apply_overrides` to derive one.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Annotated, Any, Literal, Mapping, Optional
+
+from vireid.core.params import (
+    AT_LEAST_1,
+    NON_NEGATIVE,
+    POSITIVE,
+    PROBABILITY,
+    UNIT_OPEN,
+    Ascending,
+    KwargsOf,
+    Length,
+    Range,
+    Registered,
+)
+from vireid.data.datasets import DATASETS
+from vireid.data.synth.generator import synth_options
+from vireid.data.transforms import IMAGENET_MEAN
+from vireid.evaluation.result import SCORE_NAMES
+from vireid.models.registry import MODELS
+
+SEED = Annotated[int, Range(0, 2**63, hi_open=True)]
 
 
 @dataclass(frozen=True)
 class DataConfig:
     """Dataset, sampler and augmentation (DEEN recipe defaults, SYSU-MM01 layout)."""
 
-    dataset: str = "sysu"  # sysu | regdb | llcm (official layouts)
+    dataset: Annotated[str, Registered(DATASETS)] = "sysu"
     root: str = "data/SYSU-MM01"
-    trial: int = 1  # RegDB training/test split (1..10)
-    mode: str = "all"  # SYSU-MM01 search mode: all | indoor
-    shot: str = "single"  # SYSU-MM01 gallery: single | multi
-    height: int = 384  # DEEN/train.py --img_h 384 --img_w 144
-    width: int = 144
-    num_ids: int = 6  # P identities per step (split over the ranks under torchrun)
-    num_pos: int = 4  # K images per identity and modality: a step's batch is 2*P*K images
-    workers: int = 4
-    test_batch_size: int = 64
-    pad: int = 10
+    height: Annotated[int, AT_LEAST_1] = 384  # DEEN/train.py --img_h 384 --img_w 144
+    width: Annotated[int, AT_LEAST_1] = 144
+    num_ids: Annotated[int, AT_LEAST_1] = 6  # P identities per step (split over the ranks under torchrun)
+    num_pos: Annotated[int, AT_LEAST_1] = 4  # K images per identity and modality: a step's batch is 2*P*K images
+    workers: Annotated[int, NON_NEGATIVE] = 4
+    test_batch_size: Annotated[int, AT_LEAST_1] = 64
+    pad: Annotated[int, NON_NEGATIVE] = 10
     flip: bool = True
-    grayscale_p: float = 0.5
-    erasing_p: float = 0.5
-    erasing_area: tuple = (0.2, 0.8)  # DEEN: (0.2, 0.8) on SYSU, (0.02, 0.4) on RegDB/LLCM
-    erasing_ratio: float = 0.3
-    erasing_value: tuple = (0.485, 0.456, 0.406)  # fill after normalisation: DEEN the ImageNet mean, AGW 0
-    channel_aug: Optional[str] = None  # None | exchange | adapt_gray (CAJ channel augmentation)
+    grayscale_p: Annotated[float, PROBABILITY] = 0.5
+    erasing_p: Annotated[float, PROBABILITY] = 0.5
+    # random erasing's (sl, sh); null: the dataset's recipe (DEEN: (0.2, 0.8) on SYSU, (0.02, 0.4) on RegDB/LLCM)
+    erasing_area: Annotated[Optional[tuple[float, float]], Range(0, 1, lo_open=True), Ascending()] = None
+    erasing_ratio: Annotated[float, POSITIVE] = 0.3
+    # fill after normalisation: DEEN the ImageNet mean, AGW 0
+    erasing_value: tuple[float, float, float] = IMAGENET_MEAN
+    channel_aug: Optional[Literal["exchange", "adapt_gray"]] = None  # CAJ channel augmentation
     cache: bool = False  # keep decoded training images in RAM
     draft: bool = False  # JPEG draft decoding (pre-shrunk by 2^k) of training images; off:
     # full decode + Lanczos resize, as the authors' loaders
     per_rank_batch: bool = False  # torchrun: each rank draws its own P ids (global batch x W, LR x W)
     # non-empty: generate (or reuse) a synthetic dataset in the ``dataset`` layout at ``root``
     # first; keys are vireid.data.synth.ensure_dataset options (num_ids, seed, difficulty, ...)
-    synth: dict = field(default_factory=dict)
+    synth: Annotated[dict, KwargsOf(synth_options())] = field(default_factory=dict)
+    # the dataset's own options (``data.mode``, ``data.trial``, ...): written flat in ``data``
+    options: dict = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        """A dataset option by name (``cfg.data.mode``, ``cfg.data.trial``)."""
+        options = self.__dict__.get("options", {})
+        if name in options:
+            return options[name]
+        raise AttributeError(f"data has no key {name!r} (dataset {self.__dict__.get('dataset')!r})")
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     """Architecture name and its constructor keyword arguments (num_classes is added)."""
 
-    name: str = "deen"  # deen | deen_vit | agw
-    args: dict = field(default_factory=dict)
+    name: Annotated[str, Registered(MODELS)] = "deen"
+    args: dict = field(default_factory=dict)  # checked against the model's declared keywords
     # backbone initialisation: a name of vireid.models.pretrained ("imagenet": the family's
     # default, torchvision's ResNet-50 V1 for DEEN), a file path, or "none" (from scratch)
     pretrained: Optional[str] = "imagenet"
 
 
+def _default_terms() -> dict[str, dict[str, Any]]:
+    from vireid.config.validate import resolve_terms
+
+    return resolve_terms({})
+
+
 @dataclass(frozen=True)
 class LossConfig:
-    """Loss weights (DEEN's objective, CVPR 2023: L = L_id + L_tri + l1 L_cpm + l2 L_ort)."""
+    """The objective: ``{term: {"weight": w, **its keywords}}`` for every registered term
+    (:data:`vireid.objective.terms.TERMS`; DEEN's objective, CVPR 2023: L = L_id + L_tri + l1 L_cpm
+    + l2 L_ort by default).  ``cfg.loss.cpm_weight``-style names of vireid 0.1 still read."""
 
-    id_weight: float = 1.0
-    label_smoothing: float = 0.0
-    triplet: str = "batch_hard"  # batch_hard | weighted (WRT) | none
-    triplet_weight: float = 1.0
-    triplet_margin: float = 0.3
-    cpm_weight: float = 0.8  # lambda_1
-    cpm_margin: float = 0.2
-    metric_normalize: bool = False  # triplet + CPM on L2-normalised embeddings (off: DEEN)
-    ort_weight: float = 0.01  # lambda_2 (DEEN orthogonal loss of the DEE module)
-    aux_weights: dict = field(default_factory=dict)  # weight per other model loss name (default: ort_weight)
-    svdo_of_weight: float = 0.0  # ABD-Net SVDO orthogonal features
-    svdo_ow_weight: float = 0.0  # ABD-Net SVDO orthogonal weights
-    infonce_weight: float = 0.0
-    infonce_temperature: float = 0.1
+    terms: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: _default_terms())
+
+    def __getattr__(self, name: str) -> Any:
+        from vireid.config.legacy import legacy_loss_value
+
+        found, value = legacy_loss_value(self.__dict__.get("terms", {}), name)
+        if found:
+            return value
+        raise AttributeError(f"loss has no key {name!r}")
+
+    def weight(self, term: str) -> float:
+        return float(self.terms.get(term, {}).get("weight", 0.0))
 
 
 @dataclass(frozen=True)
 class OptimConfig:
     """Optimiser and LR schedule (DEEN: SGD + warm-up + steps; ViT: AdamW + cosine)."""
 
-    name: str = "sgd"  # sgd | adamw
-    lr: float = 0.1  # LR of the neck/classifier
-    backbone_lr_mult: float = 0.1  # LR of everything else = lr * mult (DEEN: 0.01)
-    head_modules: tuple = ("bottleneck", "classifier")
-    momentum: float = 0.9
+    name: Literal["sgd", "adamw"] = "sgd"
+    lr: Annotated[float, POSITIVE] = 0.1  # LR of the neck/classifier
+    backbone_lr_mult: Annotated[float, NON_NEGATIVE] = 0.1  # LR of everything else = lr * mult (DEEN: 0.01)
+    head_modules: tuple[str, ...] = ("bottleneck", "classifier")
+    momentum: Annotated[float, UNIT_OPEN] = 0.9
     nesterov: bool = True
-    weight_decay: float = 5e-4
-    betas: tuple = (0.9, 0.999)
-    schedule: str = "step"  # step | cosine | constant
-    warmup_epochs: float = 10.0
-    milestones: tuple = (20, 80)
-    gammas: tuple = (0.1, 0.01)  # cumulative factors after each milestone
-    min_lr_factor: float = 0.0  # cosine floor, as a fraction of the base LR
-    grad_clip: Optional[float] = None  # max global L2 norm
+    weight_decay: Annotated[float, NON_NEGATIVE] = 5e-4
+    betas: Annotated[tuple[float, float], UNIT_OPEN] = (0.9, 0.999)
+    schedule: Literal["step", "cosine", "constant"] = "step"
+    warmup_epochs: Annotated[float, NON_NEGATIVE] = 10.0
+    milestones: Annotated[tuple[int, ...], NON_NEGATIVE, Ascending(strict=True)] = (20, 80)
+    gammas: Annotated[tuple[float, ...], NON_NEGATIVE] = (0.1, 0.01)  # cumulative factors after each milestone
+    min_lr_factor: Annotated[float, PROBABILITY] = 0.0  # cosine floor, as a fraction of the base LR
+    grad_clip: Annotated[Optional[float], POSITIVE] = None  # max global L2 norm
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """Loop, precision, device and bookkeeping."""
 
-    epochs: int = 151  # DEEN/train.py: range(0, 151)
-    steps_per_epoch: Optional[int] = None  # None: the authors' max(#visible, #infrared) // (P*K) + 1
-    seed: int = 0
+    epochs: Annotated[int, AT_LEAST_1] = 151  # DEEN/train.py: range(0, 151)
+    # None: the authors' max(#visible, #infrared) // (P*K) + 1
+    steps_per_epoch: Annotated[Optional[int], AT_LEAST_1] = None
+    seed: SEED = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    threads: int = 0  # torch CPU threads (0: torch's default); 1 is best on a busy CPU
-    amp: str = "none"  # none | auto | bf16 | fp16
+    threads: Annotated[int, NON_NEGATIVE] = 0  # torch CPU threads (0: torch's default); 1 is best on a busy CPU
+    amp: Literal["none", "auto", "bf16", "fp16"] = "none"
     channels_last: bool = False
     compile: bool = False
     sync_bn: bool = True  # torchrun with W > 1 processes: BatchNorm statistics over the global batch
     deterministic: bool = False
-    checkpoint_every: int = 0  # steps between "last" checkpoints (0: every epoch)
-    log_every: int = 20
+    checkpoint_every: Annotated[int, NON_NEGATIVE] = 0  # steps between "last" checkpoints (0: every epoch)
+    log_every: Annotated[int, AT_LEAST_1] = 20
     progress: bool = True
     tensorboard: bool = True
     # a vireid checkpoint (file or run folder) whose weights start the run (fine-tuning): every
@@ -125,16 +166,18 @@ class TrainConfig:
 class EvalConfig:
     """Periodic and final evaluation."""
 
-    every: int = 1  # epochs between evaluations (0: only at the end)
-    start: int = 2  # first epoch (1-based count) evaluated (DEEN: epoch index > 0)
-    metric: str = "rank1"  # which metric selects the best checkpoint
+    every: Annotated[int, NON_NEGATIVE] = 1  # epochs between evaluations (0: only at the end)
+    start: Annotated[int, NON_NEGATIVE] = 2  # first epoch (1-based count) evaluated (DEEN: epoch index > 0)
+    metric: Literal[SCORE_NAMES] = "rank1"  # which metric selects the best checkpoint
     # the periodic evaluation that selects the best checkpoint: "authors" (DEEN/train.py: trial 0,
     # the protocol's first direction, all embeddings, no flip) or "protocol" (eval.trials trials,
     # every direction averaged, eval.flip / eval.combine); the final evaluation is always the full protocol
-    select: str = "authors"
+    select: Literal["authors", "protocol"] = "authors"
     flip: bool = True
-    combine: str = "all"  # all | weighted | pool | bn  (see ReIDModel.embed)
-    trials: Optional[int] = None  # with select=protocol: limit trials during training (None: all)
+    combine: Literal["all", "weighted", "pool", "bn"] = "all"  # see ReIDModel.embed
+    trials: Annotated[Optional[int], AT_LEAST_1] = (
+        None  # with select=protocol: limit trials during training (None: all)
+    )
 
 
 @dataclass(frozen=True)
@@ -145,26 +188,17 @@ class Config:
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    # plugin modules to import before the config is checked (their datasets, models, terms, expansions)
+    imports: Annotated[tuple[str, ...], Length(0, None)] = ()
 
 
-#: Keys ``--resume`` may change: they do not affect the trained weights (what is evaluated and
-#: how often, logging, loader workers) -- plus ``train.epochs``, to extend a finished run.
-RESUME_MAY_CHANGE = (
-    "eval.",
-    "train.progress",
-    "train.log_every",
-    "train.tensorboard",
-    "train.epochs",
-    "train.checkpoint_every",
-    "data.workers",
-    "data.test_batch_size",
-)
-
-
-# the keys among those that change nothing a finished run computed (display, logging, loading speed)
+#: the keys that change nothing a run computes (display, logging, loading speed): the only ones a
+#: ``--resume`` may change, besides ``train.checkpoint_every`` and a larger ``train.epochs``
 RESULT_NEUTRAL = ("train.progress", "train.log_every", "train.tensorboard", "data.workers", "data.test_batch_size")
+RESUME_MAY_CHANGE = (*RESULT_NEUTRAL, "train.checkpoint_every")
 
 
 def resume_may_change(key: str) -> bool:
-    """Whether dotted config ``key`` may differ between a run and its ``--resume``."""
+    """Whether dotted config ``key`` may differ between a run and its ``--resume`` (``train.epochs``
+    may grow: :func:`vireid.engine.run.resume_diff`)."""
     return key.startswith(RESUME_MAY_CHANGE)

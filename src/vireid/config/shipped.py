@@ -4,6 +4,8 @@ Wherever a config is taken, ``deen_sysu`` (a shipped config's name, with or with
 ``.yaml``) and ``path/to/my.yaml`` (a file) both work; an existing file wins over a name.
 A ``base:`` that is not found next to the file that names it is looked up among the
 shipped configs too, so a user's config can start from ``base: deen_sysu.yaml``.
+An installed plugin ships configs the same way (:func:`register_config_dir`); vireid's own names
+come first.
 """
 
 from __future__ import annotations
@@ -11,14 +13,30 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from vireid.core import plugins
 from vireid.errors import ConfigError
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+_PLUGIN_DIRS: list[Path] = []
+
+
+def register_config_dir(folder: str | os.PathLike) -> None:
+    """Make the ``*.yaml`` configs of ``folder`` addressable by name (a plugin's configs)."""
+    path = Path(folder).resolve()
+    if not path.is_dir():
+        raise ConfigError(f"{path}: a plugin's config folder must exist")
+    if path not in _PLUGIN_DIRS:
+        _PLUGIN_DIRS.append(path)
 
 
 def shipped_configs() -> dict[str, Path]:
-    """``{name: path}`` of every shipped config, sorted by name."""
-    return {p.stem: p for p in sorted(CONFIG_DIR.glob("*.yaml"))}
+    """``{name: path}`` of every shipped config, sorted by name, then those of installed plugins."""
+    plugins.load_entry_points()
+    out = {p.stem: p for p in sorted(CONFIG_DIR.glob("*.yaml"))}
+    for folder in _PLUGIN_DIRS:
+        for p in sorted(folder.glob("*.yaml")):
+            out.setdefault(p.stem, p)
+    return out
 
 
 def shipped_config(name: str) -> Path | None:

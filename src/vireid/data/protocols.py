@@ -35,9 +35,8 @@ import numpy as np
 
 from vireid.data.image import is_image_file
 from vireid.data.records import Record
-from vireid.evaluation.protocols import DATASET_PROTOCOLS, DIRECTIONS, EvalProtocol, get_protocol
+from vireid.evaluation.protocols import DIRECTIONS, PROTOCOLS, EvalProtocol, get_protocol
 
-Protocol = Literal["sysu", "regdb", "llcm"]
 Direction = Literal["infrared_to_visible", "visible_to_infrared"]
 __all__ = ["DIRECTIONS", "EvalSplit", "collect_folder_records", "format_ids", "list_images", "sample_gallery"]
 
@@ -48,12 +47,12 @@ class EvalSplit:
 
     query: list[Record]
     gallery: list[Record]
-    protocol: Protocol
+    protocol: str  # a registered protocol's name (vireid.evaluation.protocols.PROTOCOLS)
     trial: int
     direction: str
 
     def __post_init__(self) -> None:
-        if self.protocol not in DATASET_PROTOCOLS:
+        if self.protocol not in PROTOCOLS:
             raise ValueError(f"unknown protocol {self.protocol!r}")
 
     @property

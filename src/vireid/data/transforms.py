@@ -27,6 +27,7 @@ so a sample is a pure function of the image and the generator's seed.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator, Mapping
 from typing import Sequence
 
 import numpy as np
@@ -35,12 +36,31 @@ from PIL import Image
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-# Random erasing (sl, sh, r1) of the DEEN recipe per dataset (DEEN/train.py).
-ERASING_PRESETS: dict[str, tuple[float, float, float]] = {
-    "sysu": (0.2, 0.8, 0.3),
-    "regdb": (0.02, 0.4, 0.3),
-    "llcm": (0.02, 0.4, 0.3),
-}
+
+
+class _ErasingPresets(Mapping):
+    """Random erasing ``(sl, sh, r1)`` of the authors' recipe per dataset, as each dataset class
+    declares it (``recipe``, :mod:`vireid.data.datasets.base`; DEEN/train.py for SYSU-MM01, RegDB
+    and LLCM)."""
+
+    def _recipes(self) -> dict[str, Mapping]:
+        from vireid.data.datasets import DATASETS
+
+        return {e.name: e.obj.recipe for e in DATASETS.entries() if "erasing_area" in e.obj.recipe}
+
+    def __getitem__(self, name: str) -> tuple[float, float, float]:
+        recipe = self._recipes()[name]
+        sl, sh = recipe["erasing_area"]
+        return float(sl), float(sh), float(recipe.get("erasing_ratio", 0.3))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._recipes())
+
+    def __len__(self) -> int:
+        return len(self._recipes())
+
+
+ERASING_PRESETS: Mapping[str, tuple[float, float, float]] = _ErasingPresets()
 CHANNEL_AUGS = (None, "exchange", "adapt_gray")
 
 

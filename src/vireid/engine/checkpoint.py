@@ -1,12 +1,6 @@
 """Checkpoints: safetensors weights + a plain-tensor training state, written atomically.
 
-Layout of a run's ``checkpoints/`` folder::
-
-    step-00001200/model.safetensors   weights; metadata: config, model name/kwargs, step
-    step-00001200/state.pt            optimizer, scheduler, sampler, RNG states, counters
-    last.json                         {"dir": "step-00001200", "step": 1200}
-    best.safetensors                  weights of the best evaluation (+ its metrics)
-
+The layout of a run's ``checkpoints/`` folder is :mod:`vireid.core.checkpoints`.
 Every file goes through :func:`vireid.utils.io.atomic_write`.  A pair of files cannot
 be replaced atomically, so a new "last" checkpoint is written into a fresh folder and
 becomes current only when ``last.json`` is atomically replaced; older folders are
@@ -17,9 +11,7 @@ with ``torch.load(weights_only=True)``.
 
 from __future__ import annotations
 
-import json
 import random
-import re
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -27,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from vireid.core.checkpoints import BEST, POINTER, STATE, WEIGHTS, last_dir
 from vireid.errors import CheckpointError
 from vireid.models.weights import load_state_dict_strict, read_weights, save_weights, unwrap_model
 from vireid.utils.io import atomic_torch_save, atomic_write_json, safe_torch_load
@@ -39,7 +32,6 @@ __all__ = [
     "CheckpointManager",
     "load_weights_into",
     "read_weights",
-    "resolve_checkpoint",
     "rng_state",
     "save_weights",
     "set_rng_state",
@@ -50,9 +42,6 @@ __all__ = [
 def load_weights_into(model: nn.Module, tensors: Mapping[str, torch.Tensor], source: str = "checkpoint") -> None:
     """Strict load into the module inside any DDP / compile wrapper."""
     load_state_dict_strict(unwrap_model(model), tensors, source=source)
-
-
-WEIGHTS, STATE, POINTER, BEST = "model.safetensors", "state.pt", "last.json", "best.safetensors"
 
 
 # --------------------------------------------------------------------------- RNG states
@@ -88,27 +77,6 @@ def set_rng_state(state: Mapping, generators: Mapping[str, torch.Generator] | No
             g.set_state(state["generators"][k])
 
 
-def resolve_checkpoint(path: str | Path) -> Path:
-    """A weights file from a path to a ``.safetensors`` file, a step folder, a ``checkpoints/``
-    folder (its ``best`` then ``last``), a run folder, or ``last.json``."""
-    p = Path(path)
-    if p.is_file() and p.suffix == ".safetensors":
-        return p
-    if p.is_file() and p.name == POINTER:
-        return CheckpointManager(p.parent).last_dir() / WEIGHTS
-    if p.is_dir():
-        for cand in (p / WEIGHTS, p / BEST, p / "checkpoints" / BEST):
-            if cand.is_file():
-                return cand
-        for root in (p, p / "checkpoints"):
-            last = CheckpointManager(root).last_dir()
-            if last is not None:
-                return last / WEIGHTS
-    raise CheckpointError(
-        f"{p}: no checkpoint found (expected a .safetensors file, a checkpoint folder or a run folder)"
-    )
-
-
 def remove_step_dir(d: Path) -> None:
     """Delete a step folder's weights, state and temporary files -- what vireid wrote there --
     and the folder when that empties it; anything else in it is left alone."""
@@ -129,19 +97,7 @@ class CheckpointManager:
 
     # -- last
     def last_dir(self) -> Path | None:
-        pointer = self.dir / POINTER
-        if not pointer.is_file():
-            return None
-        try:
-            name = json.loads(pointer.read_text(encoding="utf-8"))["dir"]
-        except (ValueError, KeyError, TypeError, OSError) as exc:
-            raise CheckpointError(f"{pointer}: unreadable checkpoint pointer ({type(exc).__name__}: {exc})") from None
-        if not isinstance(name, str) or not re.fullmatch(r"step-\d{8}", name):
-            raise CheckpointError(f"{pointer}: 'dir' must name a step folder (step-NNNNNNNN), got {name!r}")
-        d = self.dir / name
-        if not (d / WEIGHTS).is_file() or not (d / STATE).is_file():
-            raise CheckpointError(f"{pointer}: points at {d}, which is incomplete")
-        return d
+        return last_dir(self.dir)
 
     def save_last(
         self, model: nn.Module, state: Mapping[str, Any], step: int, metadata: Mapping[str, Any] | None = None

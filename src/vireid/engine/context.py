@@ -16,8 +16,8 @@ import torch
 from torch import nn
 
 from vireid.config import Config, build
-from vireid.engine import distributed as dist_utils
-from vireid.engine.amp import Precision, resolve_amp, resolve_device
+from vireid.core import distributed as dist_utils
+from vireid.core.device import Precision, resolve_amp, resolve_device
 from vireid.engine.evaluator import SplitEvaluation, run_splits, summarize
 
 

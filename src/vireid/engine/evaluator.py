@@ -38,11 +38,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from vireid.core import distributed as dist_utils
+from vireid.core.device import Precision
 from vireid.data.loaders import build_test_loader
 from vireid.data.protocols import EvalSplit
 from vireid.data.records import Record
-from vireid.engine import distributed as dist_utils
-from vireid.engine.amp import Precision
 from vireid.engine.checkpoint import unwrap_model
 from vireid.errors import VireidError
 from vireid.evaluation import SCORE_NAMES, EvalResult, aggregate, evaluate, format_table

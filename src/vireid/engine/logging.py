@@ -3,7 +3,7 @@
 ``metrics.jsonl`` holds one JSON object per line: first its mark (``{"vireid": {"kind":
 "training-log", ...}}``, :mod:`vireid.utils.marks`), then ``{"step": ..., "epoch": ..., "lr": ...,
 "loss/<term>": ...}`` for training windows and ``{"step": ..., "eval/<metric>": ...}`` for
-evaluations (:func:`read_metrics` returns the records).  Records are appended (and flushed) as
+evaluations.  Records are appended (and flushed) as
 they come, so a long run costs one line per record; a crash can at worst leave a partial last
 line, which readers skip.  A new run starts the file afresh; on resume the lines after the
 checkpoint's step are dropped -- the one rewrite, atomic (:func:`vireid.utils.io.atomic_write_text`)
@@ -105,8 +105,3 @@ def _parses(line: str) -> bool:
 def _is_record(line: str) -> bool:
     """A logged record (not the log's mark, its first line)."""
     return _parses(line) and "vireid" not in json.loads(line)
-
-
-def read_metrics(path: str | Path) -> list[dict]:
-    """All records of a ``metrics.jsonl`` file (without its mark)."""
-    return [json.loads(ln) for ln in Path(path).read_text(encoding="utf-8").splitlines() if _is_record(ln)]

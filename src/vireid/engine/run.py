@@ -31,17 +31,17 @@ from torch import nn
 
 from vireid.config import Config, build, config_diff, load_config, save_config, to_dict
 from vireid.config.schema import resume_may_change
+from vireid.core import distributed as dist_utils
 from vireid.data.loaders import TrainBatches
-from vireid.engine import distributed as dist_utils
 from vireid.engine.checkpoint import CheckpointManager, load_weights_into, read_weights, unwrap_model
 from vireid.engine.context import RunContext, cpu_threads, evaluate_model, load_dataset, make_context, seed_everything
 from vireid.engine.evaluator import SplitEvaluation, tables
 from vireid.engine.hooks import CheckpointHook, EvalHook, LoggingHook, StopAtStep
 from vireid.engine.logging import MetricsLogger
-from vireid.engine.schedules import LRScheduler
 from vireid.engine.sync_bn import convert_sync_batchnorm
 from vireid.engine.trainer import Trainer
 from vireid.errors import ConfigError
+from vireid.optim.schedules import LRScheduler
 from vireid.utils.io import atomic_write_json
 
 
@@ -113,28 +113,33 @@ def saved_config_diff(run_dir: Path, cfg: Config) -> dict[str, tuple[Any, Any]]:
 
 def resume_diff(run_dir: Path, cfg: Config) -> dict[str, tuple[Any, Any]]:
     """The settings that differ between the run in ``run_dir`` (its ``config.yaml``) and ``cfg``,
-    less those a resume may change; empty when ``cfg`` continues that run exactly."""
-    return {k: v for k, v in saved_config_diff(run_dir, cfg).items() if not resume_may_change(k)}
+    less those a resume may change (display, logging, loading speed, checkpoint frequency, and a
+    larger ``train.epochs``, which extends the run); empty when ``cfg`` continues that run exactly."""
+    diff = saved_config_diff(run_dir, cfg)
+    return {k: v for k, v in diff.items() if not resume_may_change(k) and not (k == "train.epochs" and v[1] >= v[0])}
 
 
 def prepare_run_dir(run_dir: Path, cfg: Config, resume: bool, ctx: RunContext) -> None:
-    """Refuse a finished run without ``resume`` or a resume with other settings; then write the
-    resolved config."""
+    """Refuse a finished run without ``resume`` or a resume with settings that change its results; write
+    the resolved config for a new run.  A resume never rewrites ``config.yaml``: it keeps the settings
+    the run started with (an extension's ``train.epochs`` is in its checkpoints' metadata)."""
     check_run_dir(run_dir, cfg)
     has_last = (run_dir / "checkpoints" / "last.json").is_file()
     if has_last and not resume:
         raise ConfigError(
             f"{run_dir}: already holds a training run; pass --resume to continue it or --out to start a new one"
         )
-    if resume and has_last and (run_dir / "config.yaml").is_file():
+    resuming = resume and has_last and (run_dir / "config.yaml").is_file()
+    if resuming:
         diff = resume_diff(run_dir, cfg)
         if diff:
             shown = "; ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in list(diff.items())[:6])
             raise ConfigError(
-                f"{run_dir}/config.yaml: --resume with a different config ({shown}); "
-                "an exact resume needs the same settings"
+                f"{run_dir}/config.yaml: --resume with settings that change the run's results ({shown}); "
+                "an exact resume needs the same settings (it may extend train.epochs, and change "
+                "logging, loader workers and checkpoint frequency)"
             )
-    if ctx.dist.is_main:
+    if ctx.dist.is_main and not resuming:
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(cfg, run_dir / "config.yaml")
 
@@ -213,7 +218,7 @@ def _train_locked(
     model = build.build_model(cfg.model, num_classes, pretrained=pretrained)
     ckpts = CheckpointManager(run_dir / "checkpoints")
     if cfg.train.init_from and not (resume and ckpts.last_dir() is not None):
-        from vireid.engine.checkpoint import resolve_checkpoint
+        from vireid.core.checkpoints import resolve_checkpoint
         from vireid.models.weights import init_from_checkpoint
 
         ctx.log(init_from_checkpoint(model, resolve_checkpoint(cfg.train.init_from)))

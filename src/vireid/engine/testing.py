@@ -70,15 +70,6 @@ def differences_from_run(cfg: Config, run_config: dict | None) -> list[str]:
     return out
 
 
-def default_out(checkpoint: Path) -> Path:
-    """The run folder of a checkpoint (the folder above its ``checkpoints/``), else its folder."""
-    folder = checkpoint if checkpoint.is_dir() else checkpoint.parent
-    for p in (folder, *folder.parents):
-        if p.name == "checkpoints":
-            return p.parent
-    return folder
-
-
 def test_inputs(
     run: str | Path | None = None,
     config: str | Path | None = None,
@@ -95,7 +86,8 @@ def test_inputs(
     """
     from vireid.config import apply_overrides, from_dict, load_config
     from vireid.config.paths import absolute_paths, stored_paths
-    from vireid.engine.checkpoint import resolve_checkpoint
+    from vireid.core import plugins
+    from vireid.core.checkpoints import resolve_checkpoint
     from vireid.errors import ConfigError
     from vireid.models.weights import read_weights
 
@@ -118,11 +110,16 @@ def test_inputs(
     if config is not None:
         return absolute_paths(load_config(config, overrides)), ckpt
     weights = resolve_checkpoint(ckpt) if ckpt.is_dir() or ckpt.suffix == ".safetensors" else None
-    carried = read_weights(weights)[1].get("config") if weights is not None else None
+    meta = read_weights(weights)[1] if weights is not None else {}
+    carried = meta.get("config")
     if not isinstance(carried, dict):
         raise ConfigError(
             f"{ckpt}: the checkpoint carries no run config; pass --config (the data and evaluation settings)"
         )
+    needed = meta.get("plugins", [])  # the plugins its model came from: a missing one is named
+    plugins.require(
+        needed if isinstance(needed, list) else [], str(weights), what=f"its model ({meta.get('architecture')})"
+    )
     cfg = stored_paths(from_dict(carried, source=f"{ckpt} (its run config)"), weights, skip=given)
     return absolute_paths(apply_overrides(cfg, overrides)), ckpt
 
@@ -233,7 +230,8 @@ def run_test(
     """Evaluate ``checkpoint`` with the full protocol of ``cfg``'s dataset and write ``metrics.json``
     (with ``viz`` the pictures, with ``save_features`` every split's features files) into ``out``
     (default: ``RUN/test/``); see the module docstring."""
-    from vireid.engine import distributed
+    from vireid.core import distributed
+    from vireid.core.checkpoints import run_folder
     from vireid.engine.context import cpu_threads, evaluate_model, load_dataset, make_context
     from vireid.inference.loading import read_checkpoint
     from vireid.utils import outputs
@@ -241,7 +239,7 @@ def run_test(
 
     loaded = read_checkpoint(checkpoint)
     notes = differences_from_run(cfg, loaded.config)
-    folder = Path(out) if out else default_out(loaded.weights) / TEST_FOLDER
+    folder = Path(out) if out else run_folder(loaded.weights) / TEST_FOLDER
     inputs = {"checkpoint": loaded.weights, "data.root": cfg.data.root}
     with outputs.reading(inputs, datasets=[cfg.data.root]):  # before any work
         outputs.check_folder(folder, outputs.TEST_FOLDER)

@@ -30,12 +30,12 @@ from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence
 import torch
 from torch import Tensor, nn
 
-from vireid.engine import distributed as dist_utils
-from vireid.engine.amp import Precision
+from vireid.core import distributed as dist_utils
+from vireid.core.device import Precision
 from vireid.engine.checkpoint import rng_state, set_rng_state
-from vireid.engine.schedules import LRScheduler
 from vireid.errors import CheckpointError, VireidError
 from vireid.models.base import MODAL_BOTH
+from vireid.optim.schedules import LRScheduler
 
 Batch = tuple[Tensor, Tensor, Tensor, Tensor]  # x_vis, x_ir, labels_vis, labels_ir
 

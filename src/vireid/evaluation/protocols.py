@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from vireid.core.registry import registry
 from vireid.errors import VireidError
 
 DIRECTIONS: tuple[str, str] = ("infrared_to_visible", "visible_to_infrared")
@@ -138,16 +139,25 @@ LLCM = EvalProtocol(
 )
 PLAIN = EvalProtocol("plain")
 
-REGISTRY: dict[str, EvalProtocol] = {p.name: p for p in (SYSU, REGDB, LLCM, PLAIN)}
-PROTOCOLS: tuple[str, ...] = tuple(REGISTRY)
-DATASET_PROTOCOLS: tuple[str, ...] = ("sysu", "regdb", "llcm")  # what a dataset split may declare
+#: every protocol by name: vireid's four, and those a dataset declares (a plugin's included)
+PROTOCOLS = registry("protocol")
+
+
+def register_protocol(protocol: EvalProtocol) -> EvalProtocol:
+    """Make ``protocol`` known by its name (features files, ``vireid evaluate --protocol``)."""
+    found = PROTOCOLS.entry_of(protocol)
+    return found.obj if found is not None else PROTOCOLS.add(protocol.name, protocol).obj
+
+
+for _rules in (SYSU, REGDB, LLCM, PLAIN):
+    register_protocol(_rules)
 
 
 def get_protocol(protocol: str | EvalProtocol) -> EvalProtocol:
     """The :class:`EvalProtocol` named ``protocol`` (an object is returned as is)."""
     if isinstance(protocol, EvalProtocol):
         return protocol
-    try:
-        return REGISTRY[protocol]
-    except (KeyError, TypeError):
-        raise VireidError(f"unknown evaluation protocol {protocol!r}; expected one of {', '.join(PROTOCOLS)}") from None
+    found = PROTOCOLS.find(protocol)
+    if found is None:
+        raise VireidError(f"unknown evaluation protocol {protocol!r}; expected one of {', '.join(PROTOCOLS)}")
+    return found.obj

@@ -1,5 +1,5 @@
 """Model export (ONNX)."""
 
-from vireid.export.onnx import DescriptorModule, export_onnx, onnx_metadata, run_onnx
+from vireid.export.onnx import DescriptorModule, export_onnx
 
-__all__ = ["DescriptorModule", "export_onnx", "onnx_metadata", "run_onnx"]
+__all__ = ["DescriptorModule", "export_onnx"]

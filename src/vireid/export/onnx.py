@@ -25,7 +25,6 @@ import json
 from pathlib import Path
 from typing import Any, Mapping
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -170,26 +169,3 @@ def export_onnx(
     onnx.checker.check_model(proto)
     atomic_write_bytes(out, proto.SerializeToString(), kind=ONNX)
     return out
-
-
-def onnx_metadata(path: str | Path) -> dict[str, str]:
-    """The metadata properties of an exported model."""
-    _require_onnx()
-    import onnx
-
-    proto = onnx.load(str(path), load_external_data=False)
-    return {p.key: p.value for p in proto.metadata_props}
-
-
-def run_onnx(path: str | Path, images: np.ndarray | Tensor, threads: int | None = None) -> np.ndarray:
-    """Run an exported model with onnxruntime on a float32 batch."""
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        raise VireidError("running ONNX models needs onnxruntime: pip install 'vireid[export]'") from None
-    opts = ort.SessionOptions()
-    if threads:
-        opts.intra_op_num_threads = threads
-    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    x = images.numpy() if isinstance(images, Tensor) else np.asarray(images)
-    return sess.run(None, {"images": x.astype(np.float32)})[0]

@@ -3,12 +3,13 @@
 Sources understood by :func:`read_checkpoint`:
 
 * a run folder, a ``checkpoints/`` folder, ``last.json`` or a step folder (resolved by
-  :func:`vireid.engine.checkpoint.resolve_checkpoint`: ``best`` first, then ``last``);
+  :func:`vireid.core.checkpoints.resolve_checkpoint`: ``best`` first, then ``last``);
 * a ``.safetensors`` file in vireid's model format -- the engine's ``model.safetensors`` /
   ``best.safetensors`` (metadata ``architecture``, ``kwargs`` and the run's ``config``) or a
   :meth:`DEEN.save` file (``architecture`` + ``kwargs`` only).  Without a ``config`` in the
   metadata, a ``config.yaml`` next to the file or in the run folder above its ``checkpoints/``
-  folder is used when present;
+  folder is used when present.  That config's ``imports:`` are imported first (a model from a
+  plugin); a model whose plugin is not loaded is one line naming it;
 * any other file: an authors' ``*.t`` checkpoint, read with ``torch.load(weights_only=True)``:
   DEEN's if it has ``MFA``/``DEE`` blocks (the variant is inferred from its keys: the RegDB
   variant has no ``MFA3`` block), else AGW's (or their non-local-free ``base``).
@@ -68,16 +69,10 @@ def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def _find_config(weights: Path) -> dict | None:
+def _config_file(weights: Path) -> Path | None:
     """``config.yaml`` next to the weights or in the run folder above a ``checkpoints/`` folder."""
     folders = [weights.parent] + [p.parent for p in list(weights.parents)[:3] if p.name == "checkpoints"]
-    for folder in folders:
-        cand = folder / "config.yaml"
-        if cand.is_file():
-            from vireid.config import load_config, to_dict
-
-            return to_dict(load_config(cand))
-    return None
+    return next((folder / "config.yaml" for folder in folders if (folder / "config.yaml").is_file()), None)
 
 
 @dataclass
@@ -90,14 +85,20 @@ class LoadedCheckpoint:
 
 
 def _read_vireid(weights: Path) -> LoadedCheckpoint:
-    from vireid.models.registry import model_spec
-    from vireid.models.weights import build_from_metadata, load_state_dict_strict, read_model_checkpoint
+    from vireid.config import load_config, to_dict
+    from vireid.config.loader import config_imports
+    from vireid.core import plugins
+    from vireid.models.registry import spec_of
+    from vireid.models.weights import rebuild_model
 
-    tensors, name, kwargs, meta = read_model_checkpoint(weights)
-    model = build_from_metadata(name, kwargs, str(weights))
-    load_state_dict_strict(model, tensors, source=str(weights))
-    config = meta.get("config") if isinstance(meta.get("config"), dict) else _find_config(weights)
-    return LoadedCheckpoint(model, model_spec(name).architecture, kwargs, config, weights)
+    found = _config_file(weights)
+    if found is not None:  # the run's own config names the plugins its model needs
+        plugins.import_plugins(config_imports(found), source=f"{found}: imports")
+    model, meta = rebuild_model(weights)
+    config = meta.get("config") if isinstance(meta.get("config"), dict) else None
+    if config is None and found is not None:
+        config = to_dict(load_config(found))
+    return LoadedCheckpoint(model, spec_of(model).architecture, meta["kwargs"], config, weights)
 
 
 def read_checkpoint(path: str | Path, variant: str | None = None) -> LoadedCheckpoint:
@@ -106,14 +107,14 @@ def read_checkpoint(path: str | Path, variant: str | None = None) -> LoadedCheck
     if not p.exists():
         raise CheckpointError(f"{p}: checkpoint not found")
     if p.is_dir() or p.suffix == ".safetensors" or p.name == "last.json":
-        from vireid.engine.checkpoint import resolve_checkpoint
+        from vireid.core.checkpoints import resolve_checkpoint
 
         loaded = _read_vireid(resolve_checkpoint(p))
     else:
         from vireid.models.authors import load_authors_checkpoint
         from vireid.models.registry import spec_of
 
-        model = load_authors_checkpoint(p, variant=variant)
+        model = load_authors_checkpoint(p, variant=variant)  # DEEN's option; None: inferred
         loaded = LoadedCheckpoint(model, spec_of(model).architecture, dict(model.config), None, p)
     loaded.model.eval()
     return loaded

@@ -7,8 +7,10 @@ folder is the pid when it is a number, the grandparent the camera when it is a n
 ``cam<N>`` -- also above the folder given (``data/sysu/cam3`` has camera 3); otherwise the
 value is -1 (unknown).
 
-A folder inside an official dataset layout (:func:`dataset_layout`: a SYSU-MM01, LLCM or RegDB
-root, found at or above it) takes each camera's modality from that layout: ``--modality``
+A folder inside a dataset's layout (:func:`dataset_layout`: a root that a registered dataset class
+recognises, :meth:`~vireid.data.datasets.base.VIReIDDataset.detect` -- SYSU-MM01, LLCM, RegDB or a
+plugin's -- found at or above it) takes each camera's number and modality from that class
+(:meth:`~vireid.data.datasets.base.VIReIDDataset.folder_camera`): ``--modality``
 then selects those images, the others are skipped with a note, and a folder holding none of
 them is refused (``cam3`` of SYSU-MM01 is infrared, whatever the command line says).  A
 ``.csv`` file is read as a manifest (:func:`vireid.data.datasets.manifest.read_manifest`) and
@@ -21,6 +23,7 @@ import os
 import re
 from pathlib import Path
 
+from vireid.data.datasets.base import VIReIDDataset
 from vireid.data.image import is_image_file
 from vireid.data.records import Record
 from vireid.errors import DatasetError
@@ -29,13 +32,6 @@ _CAM = re.compile(r"^(?:cam(?:era)?[_-]?)?(\d+)$", re.IGNORECASE)
 
 
 _CAM_DIR = re.compile(r"^cam(\d+)$", re.IGNORECASE)
-_SYSU_CAMERAS = {1: "visible", 2: "visible", 3: "infrared", 4: "visible", 5: "visible", 6: "infrared"}
-_TOP_FOLDERS = {
-    "llcm": {"test_vis": "visible", "train_vis": "visible", "test_nir": "infrared", "train_nir": "infrared"},
-    "regdb": {"visible": "visible", "thermal": "infrared"},
-}
-_REGDB_CAMID = {"visible": 1, "infrared": 2}  # as the RegDB reader numbers them
-LAYOUT_NAMES = {"sysu": "SYSU-MM01", "llcm": "LLCM", "regdb": "RegDB"}
 
 
 def parse_ids(path: Path, absolute: Path | None = None) -> tuple[int, int]:
@@ -54,36 +50,23 @@ def parse_ids(path: Path, absolute: Path | None = None) -> tuple[int, int]:
     return int(parent), int(m.group(1)) if m else -1
 
 
-def dataset_layout(folder: str | os.PathLike) -> tuple[Path, str] | None:
-    """``(root, layout)`` of the official dataset layout ``folder`` lies in (it or a folder above it
-    is a SYSU-MM01 root with ``exp/`` and ``cam<N>/``, an LLCM root with ``test_vis/``/``test_nir/``
-    and ``idx/``, a RegDB root with ``Visible/`` and ``Thermal/``, or a synthetic dataset's
-    ``synth.json``), else None."""
+def dataset_layout(folder: str | os.PathLike) -> tuple[Path, type[VIReIDDataset]] | None:
+    """``(root, dataset class)`` of the dataset layout ``folder`` lies in: it or a folder above it is
+    a root that a registered dataset class recognises (:meth:`VIReIDDataset.detect`), or a synthetic
+    dataset's (``synth.json`` naming its layout); else None."""
+    from vireid.data.datasets import DATASETS
     from vireid.data.synth import read_meta
 
     start = Path(folder).resolve()
+    classes = [e.obj for e in DATASETS.entries()]
     for root in (start, *start.parents):
         meta = read_meta(root)
-        if meta is not None and meta.get("layout") in LAYOUT_NAMES:
-            return root, meta["layout"]
-        if (root / "exp").is_dir() and any((root / f"cam{c}").is_dir() for c in _SYSU_CAMERAS):
-            return root, "sysu"
-        if (root / "idx").is_dir() and any((root / d).is_dir() for d in _TOP_FOLDERS["llcm"]):
-            return root, "llcm"
-        if (root / "Visible").is_dir() and (root / "Thermal").is_dir():
-            return root, "regdb"
+        if meta is not None and meta.get("layout") in DATASETS:
+            return root, DATASETS.get(meta["layout"])
+        for cls in classes:
+            if cls.detect(root):
+                return root, cls
     return None
-
-
-def layout_modality(layout: str, rel: Path) -> str | None:
-    """The modality ``layout`` gives the image at ``rel`` (relative to the dataset root), else None."""
-    parts = rel.parts
-    if not parts:
-        return None
-    if layout == "sysu":
-        m = _CAM_DIR.match(parts[0])
-        return _SYSU_CAMERAS.get(int(m.group(1))) if m else None
-    return _TOP_FOLDERS[layout].get(parts[0].lower() if layout == "regdb" else parts[0])
 
 
 def folder_records(root: str | os.PathLike, modality: str) -> list[Record]:
@@ -102,10 +85,9 @@ def folder_records(root: str | os.PathLike, modality: str) -> list[Record]:
         full = f.resolve()
         pid, camid = parse_ids(f.relative_to(root), full)
         mod = modality
-        if layout is not None:
-            mod = layout_modality(layout[1], full.relative_to(layout[0])) or modality
-            if layout[1] == "regdb":
-                camid = _REGDB_CAMID[mod]
+        found = layout[1].folder_camera(full.relative_to(layout[0])) if layout is not None else None
+        if found is not None:
+            camid, mod = found
         out.append(Record(str(full), pid, camid, mod))  # type: ignore[arg-type]
     return out
 
@@ -118,7 +100,7 @@ def _folder_of(records: list[Record], modality: str, p: Path) -> tuple[list[Reco
     root, layout = dataset_layout(p)  # type: ignore[misc]  # only a layout gives other modalities
     other = "infrared" if modality == "visible" else "visible"
     cams = sorted({r.camid for r in records if r.modality != modality})
-    where = f"{LAYOUT_NAMES[layout]} layout of {root}"
+    where = f"{layout.title} layout of {root}"
     if not kept:
         raise DatasetError(
             f"{p}: holds {other} images only (in the {where}), not {modality} ones; "

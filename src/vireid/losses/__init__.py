@@ -2,7 +2,7 @@
 cross-modal InfoNCE, ABD-Net's SVDO (O.F. / O.W.)."""
 
 from vireid.losses.cpm import CPMLoss
-from vireid.losses.identity import IdentityLoss, identity_accuracy
+from vireid.losses.identity import IdentityLoss
 from vireid.losses.infonce import InfoNCE
 from vireid.losses.orthogonal import deen_orthogonal_loss
 from vireid.losses.svdo import FeatureOrthogonality, WeightOrthogonality, svdo_eigs
@@ -26,7 +26,6 @@ __all__ = [
     "batch_hard_distances",
     "deen_orthogonal_loss",
     "euclidean_dist",
-    "identity_accuracy",
     "svdo_eigs",
     "triplet_correct",
     "wrt_distances",

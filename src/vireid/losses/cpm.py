@@ -33,10 +33,13 @@ Their ``MarginRankingLoss`` is hard-wired to 0.2 whatever ``margin`` says; ours 
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from vireid.core.params import NON_NEGATIVE
 from vireid.errors import ShapeError
 from vireid.losses.triplet import euclidean_dist
 
@@ -60,7 +63,7 @@ class CPMLoss(nn.Module):
     host-device synchronisation; turn it off once your sampler is known to be right.
     """
 
-    def __init__(self, margin: float = 0.2, check_labels: bool = True) -> None:
+    def __init__(self, margin: Annotated[float, NON_NEGATIVE] = 0.2, check_labels: bool = True) -> None:
         super().__init__()
         self.margin = float(margin)
         self.check_labels = bool(check_labels)

@@ -9,16 +9,19 @@ With ``label_smoothing=0`` it is DEEN's ``nn.CrossEntropyLoss()``.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from vireid.core.params import UNIT_OPEN
 from vireid.errors import ShapeError
 
 
 class IdentityLoss(nn.Module):
     """Mean cross-entropy of ``logits`` (N, K) against integer ``labels`` (N,)."""
 
-    def __init__(self, label_smoothing: float = 0.0) -> None:
+    def __init__(self, label_smoothing: Annotated[float, UNIT_OPEN] = 0.0) -> None:
         super().__init__()
         if not 0.0 <= label_smoothing < 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
@@ -34,8 +37,3 @@ class IdentityLoss(nn.Module):
 
     def extra_repr(self) -> str:
         return f"label_smoothing={self.label_smoothing}"
-
-
-def identity_accuracy(logits: Tensor, labels: Tensor) -> Tensor:
-    """Fraction of samples whose arg-max logit is the true class (a 0-dim tensor)."""
-    return (logits.argmax(dim=1) == labels).float().mean()

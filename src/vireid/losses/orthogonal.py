@@ -15,6 +15,7 @@ is their ``triu(bmm(xpss, xpss^T), 1).sum() / xp.size(0)`` exactly.  The origina
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 from vireid.errors import ShapeError
@@ -42,3 +43,20 @@ def deen_orthogonal_loss(pooled_maps_or_feats: Tensor, num_embeddings: int = 3, 
     gram = gen.permute(1, 0, 2) @ gen.permute(1, 2, 0)  # (B, E-1, E-1)
     upper = gram.triu(diagonal=1)
     return (upper.abs() if absolute else upper).sum() / total
+
+
+def branch_orthogonal_loss(generated: Tensor, absolute: bool = True) -> Tensor:
+    """DEEN's orthogonal loss (CVPR 2023, L_ort of the DEE module) between K pooled embeddings ``(K, B, C)``.
+
+    ``absolute=False`` is DEEN's loss exactly (:func:`vireid.losses.orthogonal.deen_orthogonal_loss`:
+    raw inner products of pairs of generated embeddings, summed, divided by the stacked batch
+    ``(1 + K) * B``).  DEEN applies it to post-ReLU (non-negative) CNN features, where the inner
+    products are >= 0.  Pooled ViT tokens are signed, and the raw loss is then unbounded below (two
+    branches can grow anti-parallel), so by default (``absolute=True``) we sum ``|<g_i, g_j>|``
+    instead: identical to DEEN's on non-negative features, >= 0 with its minimum at orthogonality.
+    """
+    k, b, c = generated.shape
+    if k < 2:
+        return generated.sum() * 0.0
+    stacked = torch.cat([generated.new_zeros(1, b, c), generated], 0).reshape(-1, c)
+    return deen_orthogonal_loss(stacked, num_embeddings=k + 1, absolute=absolute)

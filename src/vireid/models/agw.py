@@ -27,13 +27,15 @@ non-local block of stage 1..4), ``bottleneck``, ``classifier``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Annotated, Any, Sequence
 
 import torch
 from torch import Tensor, nn
 
-from vireid.models.base import MODAL_BOTH, ReIDModel, check_modal_inputs, two_stream_stems
+from vireid.core.params import POSITIVE, Length, Range
+from vireid.models.base import MODAL_BOTH, ReIDModel, check_modal_inputs, declared_config, two_stream_stems
 from vireid.models.mfa import _OutProjection, linear_attention
+from vireid.models.registry import register_model
 from vireid.models.resnet import ResNet, ResNetStem, init_resnet_
 from vireid.models.weights import load_state_dict_strict
 
@@ -78,6 +80,11 @@ def gem_pool(x: Tensor, p: float = 3.0, eps: float = 1e-12) -> Tensor:
     return (x.flatten(2).pow(p).mean(dim=-1) + eps).pow(1.0 / p)
 
 
+@register_model(
+    "agw",
+    architecture="AGW",
+    summary="AGW (non-local, GeM, WRT), Ye et al. TPAMI 2021; non_local=False, gem=False is 'base'",
+)
 class AGW(ReIDModel):
     """AGW (``non_local=True, gem=True``) or the two-stream ``base`` (both ``False``).
 
@@ -94,6 +101,7 @@ class AGW(ReIDModel):
     """
 
     num_embeddings = 1
+    train_bytes_per_input_byte = 190.0  # at least what benchmarks/bench_activation_memory.py measures
     pretrained_family = "resnet50"
     # the authors' test descriptor (AGW/test.py): the BNNeck feature of the image alone
     eval_defaults = {"flip": False, "combine": "bn"}  # AGW/test.py
@@ -101,41 +109,21 @@ class AGW(ReIDModel):
 
     def __init__(
         self,
-        num_classes: int,
+        num_classes: Annotated[int, Range(1)],
         *,
         non_local: bool = True,
         gem: bool = True,
-        base_channels: int = 64,
-        layers: Sequence[int] = (3, 4, 6, 3),
-        non_local_layers: Sequence[int] = NON_LOCAL_LAYERS,
-        nl_inter_channels: int = 1,
-        gem_p: float = 3.0,
+        base_channels: Annotated[int, Range(1)] = 64,
+        layers: Annotated[Sequence[int], Length(4), Range(1)] = (3, 4, 6, 3),
+        non_local_layers: Annotated[Sequence[int], Length(4), Range(0)] = NON_LOCAL_LAYERS,
+        nl_inter_channels: Annotated[int, Range(1)] = 1,
+        gem_p: Annotated[float, POSITIVE] = 3.0,
     ) -> None:
         super().__init__()
-        layers = tuple(int(n) for n in layers)
-        non_local_layers = tuple(int(n) for n in non_local_layers)
-        if len(layers) != 4 or min(layers) < 1:
-            raise ValueError(f"layers must have 4 positive entries (ResNet stages), got {layers}")
-        if len(non_local_layers) != 4 or min(non_local_layers) < 0:
-            raise ValueError(f"non_local_layers must have 4 entries >= 0, got {non_local_layers}")
-        if int(num_classes) < 1:
-            raise ValueError(f"num_classes must be positive, got {num_classes}")
-        if base_channels < 1:
-            raise ValueError(f"base_channels must be positive, got {base_channels}")
-        if nl_inter_channels < 1 or gem_p <= 0:
-            raise ValueError(f"nl_inter_channels must be >= 1 and gem_p > 0, got {nl_inter_channels}, {gem_p}")
+        self.config: dict[str, Any] = declared_config(AGW, locals())
+        layers, non_local_layers = tuple(self.config["layers"]), tuple(self.config["non_local_layers"])
         self.num_classes = int(num_classes)
-        self.non_local, self.gem, self.gem_p = bool(non_local), bool(gem), float(gem_p)
-        self.config: dict[str, Any] = dict(
-            num_classes=self.num_classes,
-            non_local=self.non_local,
-            gem=self.gem,
-            base_channels=base_channels,
-            layers=list(layers),
-            non_local_layers=list(non_local_layers),
-            nl_inter_channels=nl_inter_channels,
-            gem_p=self.gem_p,
-        )
+        self.non_local, self.gem, self.gem_p = bool(non_local), bool(gem), float(self.config["gem_p"])
         c = base_channels
         self.stem_visible = ResNetStem(c)
         self.stem_infrared = ResNetStem(c)
@@ -148,12 +136,7 @@ class AGW(ReIDModel):
             ch = self.backbone.stage_channels(i)
             self.add_module(f"nl{i + 1}", nn.ModuleList(NonLocal(ch, nl_inter_channels) for _ in range(n)))
         self.pool_dim = self.feat_dim = self.backbone.out_channels
-        self.bottleneck = nn.BatchNorm1d(self.feat_dim)
-        nn.init.normal_(self.bottleneck.weight, 1.0, 0.01)
-        nn.init.zeros_(self.bottleneck.bias)
-        self.bottleneck.bias.requires_grad_(False)  # BNNeck: no shift
-        self.classifier = nn.Linear(self.feat_dim, self.num_classes, bias=False)
-        nn.init.normal_(self.classifier.weight, 0.0, 0.001)
+        self.init_head(self.feat_dim, self.num_classes)
 
     @property
     def non_local_blocks(self) -> list[nn.ModuleList]:
@@ -179,10 +162,6 @@ class AGW(ReIDModel):
                     x = nls[j - first](x)
         pooled = gem_pool(x, self.gem_p) if self.gem else x.mean(dim=(2, 3))
         return pooled, {}, {"feature_map": x}
-
-    def forward_head(self, pooled: Tensor) -> tuple[Tensor, Tensor]:
-        feat_bn = self.bottleneck(pooled)
-        return feat_bn, self.classifier(feat_bn)
 
     # ------------------------------------------------------------------ weights
     def ow_modules(self) -> list[nn.Conv2d]:

@@ -19,6 +19,7 @@ Losses are never computed in ``forward`` except the label-free ones the paper pu
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
@@ -27,6 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from vireid.core.checks import check_kwargs
+from vireid.core.params import declared_params
 from vireid.errors import CheckpointError, ShapeError
 from vireid.modality import (  # noqa: F401
     MODAL_BOTH,
@@ -54,6 +57,25 @@ class TrainOutput(NamedTuple):
 class EvalOutput(NamedTuple):
     feat: Tensor  # (E * M, D) L2-normalised pooled features
     feat_bn: Tensor  # (E * M, D) L2-normalised BNNeck features
+
+
+def bnneck(dim: int) -> nn.BatchNorm1d:
+    """DEEN's bottleneck (the BNNeck of DEEN/AGW ``model.py``): BatchNorm1d, weight ~ N(1, 0.01), bias 0
+    and frozen (no shift)."""
+    bn = nn.BatchNorm1d(dim)
+    nn.init.normal_(bn.weight, 1.0, 0.01)
+    nn.init.zeros_(bn.bias)
+    bn.bias.requires_grad_(False)
+    return bn
+
+
+def declared_config(cls: type, values: dict[str, Any]) -> dict[str, Any]:
+    """A model's constructor arguments (its ``locals()``) checked against the types and rules declared
+    beside them (:mod:`vireid.core.params`) and returned as plain JSON values: the ``config`` it saves
+    with its weights, from which :func:`vireid.models.registry.create_model` rebuilds it."""
+    params = declared_params(cls)
+    checked = check_kwargs(params, {k: values[k] for k in params.names() if k in values}, cls.__name__)
+    return json.loads(json.dumps(checked, default=list))
 
 
 def check_images(x: Tensor, name: str, min_hw: tuple[int, int] = (1, 1)) -> None:
@@ -108,6 +130,9 @@ class ReIDModel(nn.Module):
     """
 
     num_embeddings: int = 1
+    #: bytes of activations a training step keeps per byte of float32 input images, at the default
+    #: width (``benchmarks/bench_activation_memory.py``): the config's memory estimate
+    train_bytes_per_input_byte: float = 340.0
     #: which named weights of :mod:`vireid.models.pretrained` fit the backbone (None: paths only)
     pretrained_family: str | None = None
     #: the constructor's keyword arguments (set by each model; saved with the weights)
@@ -169,7 +194,7 @@ class ReIDModel(nn.Module):
         """Rebuild a model written by :meth:`save` (or by training) and load it strictly (eval mode)."""
         from vireid.models.weights import rebuild_model
 
-        return rebuild_model(path, expected=cls)
+        return rebuild_model(path, expected=cls)[0]
 
     def forward_features(
         self, x_vis: Tensor | None, x_ir: Tensor | None, modal: int = MODAL_BOTH
@@ -178,9 +203,19 @@ class ReIDModel(nn.Module):
         :class:`TrainOutput` fields (``of_features``, ``branch_embeddings``, ``modality``, ``feature_map``)."""
         raise NotImplementedError
 
+    def init_head(self, feat_dim: int, num_classes: int, neck: nn.Module | None = None) -> None:
+        """The head every vireid model shares, under the state-dict names ``bottleneck`` and
+        ``classifier`` (so the authors' DEEN and AGW checkpoints load as they are): the neck (default
+        DEEN's BNNeck, :func:`bnneck`) and a bias-free classifier, weight ~ N(0, 0.001) (DEEN/AGW
+        ``model.py``)."""
+        self.bottleneck = neck if neck is not None else bnneck(feat_dim)
+        self.classifier = nn.Linear(feat_dim, num_classes, bias=False)
+        nn.init.normal_(self.classifier.weight, 0.0, 0.001)
+
     def forward_head(self, pooled: Tensor) -> tuple[Tensor, Tensor]:
-        """Return ``(bn_features, logits)`` for pooled features."""
-        raise NotImplementedError
+        """Return ``(bn_features, logits)`` for pooled features: the neck, then the classifier."""
+        feat_bn = self.bottleneck(pooled)
+        return feat_bn, self.classifier(feat_bn)
 
     def forward(self, x_vis: Tensor | None, x_ir: Tensor | None, modal: int = MODAL_BOTH):
         pooled, aux, fields = self.forward_features(x_vis, x_ir, modal)

@@ -43,23 +43,26 @@ ICCV 2019), all off by default so that default DEEN is the published DEEN:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Annotated, Any, Literal, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from vireid.core.params import Check, Length, Range
 from vireid.errors import CheckpointError, ShapeError
 from vireid.losses.orthogonal import deen_orthogonal_loss
-from vireid.models.base import MODAL_BOTH, ReIDModel, check_modal_inputs, two_stream_stems
+from vireid.models.base import MODAL_BOTH, ReIDModel, check_modal_inputs, declared_config, two_stream_stems
 from vireid.models.dee import DEE
 from vireid.models.mfa import MFABlock
+from vireid.models.registry import register_model
 from vireid.models.resnet import ResNet, ResNetStem, init_resnet_
 from vireid.models.weights import load_state_dict_strict
 
 Variant = Literal["default", "regdb"]
 
 
+@register_model("deen", architecture="DEEN", summary="DEEN (ResNet-50, MFA, DEE), CVPR 2023")
 class DEEN(ReIDModel):
     """DEEN with ResNet-50 (see the module docstring for the architecture and names).
 
@@ -74,40 +77,25 @@ class DEEN(ReIDModel):
     """
 
     num_embeddings = 3
+    train_bytes_per_input_byte = 340.0  # at least what benchmarks/bench_activation_memory.py measures
     pretrained_family = "resnet50"
 
     def __init__(
         self,
-        num_classes: int,
+        num_classes: Annotated[int, Range(1)],
         variant: Variant = "default",
         *,
-        base_channels: int = 64,
-        layers: Sequence[int] = (3, 4, 6, 3),
-        dee_dropout: float = 0.01,
+        base_channels: Annotated[int, Range(4), Check(lambda c: c % 2 == 0, "an even number >= 4")] = 64,
+        layers: Annotated[Sequence[int], Length(4), Range(1)] = (3, 4, 6, 3),
+        dee_dropout: Annotated[float, Range(0, 1, hi_open=True)] = 0.01,
         abd_cam: bool = False,
         abd_attention_branch: bool = False,
     ) -> None:
         super().__init__()
-        if variant not in ("default", "regdb"):
-            raise ValueError(f"unknown DEEN variant {variant!r}; expected 'default' or 'regdb'")
-        layers = tuple(int(n) for n in layers)
-        if len(layers) != 4:
-            raise ValueError(f"layers must have 4 entries (ResNet stages), got {layers}")
-        if int(num_classes) < 1:
-            raise ValueError(f"num_classes must be positive, got {num_classes}")
-        if base_channels < 4 or base_channels % 2:
-            raise ValueError(f"base_channels must be an even number >= 4, got {base_channels}")
+        self.config: dict[str, Any] = declared_config(DEEN, locals())
+        layers = tuple(self.config["layers"])
         self.variant = variant
         self.num_classes = int(num_classes)
-        self.config: dict[str, Any] = dict(
-            num_classes=self.num_classes,
-            variant=variant,
-            base_channels=base_channels,
-            layers=list(layers),
-            dee_dropout=dee_dropout,
-            abd_cam=abd_cam,
-            abd_attention_branch=abd_attention_branch,
-        )
         c = base_channels
         regdb = variant == "regdb"
         self.stem_visible = ResNetStem(c)
@@ -134,12 +122,7 @@ class DEEN(ReIDModel):
                 self.att_pam = PAM(self.pool_dim)
                 self.att_cam = CAM(self.pool_dim)
         self.feat_dim = self.pool_dim * (2 if abd_attention_branch else 1)
-        self.bottleneck = nn.BatchNorm1d(self.feat_dim)
-        nn.init.normal_(self.bottleneck.weight, 1.0, 0.01)
-        nn.init.zeros_(self.bottleneck.bias)
-        self.bottleneck.bias.requires_grad_(False)  # BNNeck: no shift
-        self.classifier = nn.Linear(self.feat_dim, self.num_classes, bias=False)
-        nn.init.normal_(self.classifier.weight, 0.0, 0.001)
+        self.init_head(self.feat_dim, self.num_classes)
 
     # ------------------------------------------------------------------ inputs
     def _feature_sizes(self, h: int, w: int) -> list[tuple[int, int]]:
@@ -205,10 +188,6 @@ class DEEN(ReIDModel):
     @property
     def aux_loss_names(self) -> tuple[str, ...]:
         return ("ort",)  # DEEN's orthogonal loss L_ort (vireid.losses.orthogonal)
-
-    def forward_head(self, pooled: Tensor) -> tuple[Tensor, Tensor]:
-        feat_bn = self.bottleneck(pooled)
-        return feat_bn, self.classifier(feat_bn)
 
     # ------------------------------------------------------------------ ABD / weights
     def ow_modules(self) -> list[nn.Conv2d]:

@@ -39,17 +39,18 @@ The design, part by part, with every choice and its reason, is ``docs/deen_vit.m
 from __future__ import annotations
 
 import copy
-import json
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Annotated, Any, Literal, Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
 
+from vireid.core.params import AT_LEAST_1, NON_NEGATIVE, KwargsOf, Length, Registered
 from vireid.errors import CheckpointError, ConfigError, ShapeError
 from vireid.losses.orthogonal import deen_orthogonal_loss
-from vireid.models.base import MODAL_BOTH, MODAL_INFRARED, MODAL_VISIBLE, ReIDModel, check_images
-from vireid.models.expansion import build_expansion
+from vireid.models.base import MODAL_BOTH, MODAL_INFRARED, MODAL_VISIBLE, ReIDModel, check_images, declared_config
+from vireid.models.expansion import EXPANSIONS, build_expansion
+from vireid.models.registry import register_model
 from vireid.models.token_mfa import TokenMFA
 from vireid.models.vit import (
     Block,
@@ -84,11 +85,6 @@ VIT_KEYS = (
 )
 
 
-def json_kwargs(**kwargs: Any) -> dict[str, Any]:
-    """Constructor arguments as plain JSON values (tuples as lists), for checkpoint metadata."""
-    return json.loads(json.dumps(kwargs, default=list))
-
-
 def resolve_vit(vit: str | Mapping[str, Any]) -> dict[str, Any]:
     """``"tiny"|"small"|"base"`` or a dict of VisionTransformer kwargs (optionally ``size`` as the base)."""
     if isinstance(vit, str):
@@ -112,61 +108,51 @@ class LinearBNReLU(nn.Sequential):
         nn.init.zeros_(self[0].bias)
 
 
-def bnneck(dim: int) -> nn.BatchNorm1d:
-    """DEEN's bottleneck: BatchNorm1d, weight ~ N(1, 0.01), bias 0 and frozen."""
-    bn = nn.BatchNorm1d(dim)
-    nn.init.normal_(bn.weight, 1.0, 0.01)
-    nn.init.zeros_(bn.bias)
-    bn.bias.requires_grad_(False)
-    return bn
-
-
 def _vit_family(a: Mapping[str, Any]) -> str | None:
     base = (a["embed_dim"], a["depth"], a["num_heads"], float(a.get("mlp_ratio", 4.0))) == (768, 12, 12, 4.0)
     return "vit_base_patch16" if base and to_2tuple(a["patch_size"], "patch_size") == (16, 16) else None
 
 
+@register_model(
+    "deen_vit", architecture="DEENViT", summary="DEEN on a dual-patch-embedding ViT (token MFA, expansion modules)"
+)
 class DEENViT(ReIDModel):
     """DEEN on a dual-patch-embedding ViT; see the module docstring for every choice."""
 
+    train_bytes_per_input_byte = 200.0  # at least what benchmarks/bench_activation_memory.py measures
+
     def __init__(
         self,
-        num_classes: int,
+        num_classes: Annotated[int, AT_LEAST_1],
         *,
-        vit: str | Mapping[str, Any] = "base",
-        img_size: int | Sequence[int] = (384, 384),
-        stages: Sequence[int] = (3, 3, 3, 3),
+        vit: Literal["tiny", "small", "base"] | Mapping[str, Any] = "base",
+        img_size: Annotated[int | Sequence[int], Length(1, 2), AT_LEAST_1] = (384, 384),
+        stages: Annotated[Sequence[int], Length(1, None), AT_LEAST_1] = (3, 3, 3, 3),
         mfa: bool = True,
-        mfa_low: str = "stage0",
-        mfa_pool: Sequence[int] = (1, 1, 2, 4),
-        mfa_norm: str = "bn",
-        expansion: str = "dee",
-        expansion_kwargs: Mapping[str, Any] | None = None,
-        stage4_depth: int = 1,
-        pool: str = "avg",
-        neck: str = "bnneck",
+        mfa_low: Literal["stage0", "previous"] = "stage0",
+        mfa_pool: Annotated[Sequence[int], AT_LEAST_1] = (1, 1, 2, 4),
+        mfa_norm: Literal["bn", "ln"] = "bn",
+        expansion: Annotated[str, Registered(EXPANSIONS)] = "dee",
+        expansion_kwargs: Annotated[
+            Mapping[str, Any] | None, KwargsOf(EXPANSIONS, by="expansion", skip=("dim",))
+        ] = None,
+        stage4_depth: Annotated[int, NON_NEGATIVE] = 1,
+        pool: Literal["avg", "cls", "both"] = "avg",
+        neck: Literal["bnneck", "linear_bn_relu"] = "bnneck",
         grad_checkpointing: bool = False,
-        svdo_of_stages: Sequence[int] = (),
-        svdo_ow_blocks: Sequence[int] = (),
+        svdo_of_stages: Annotated[Sequence[int], NON_NEGATIVE] = (),
+        svdo_ow_blocks: Annotated[Sequence[int], NON_NEGATIVE] = (),
     ) -> None:
         super().__init__()
+        self.config: dict[str, Any] = declared_config(DEENViT, locals())
+        self.config["expansion_kwargs"] = self.config["expansion_kwargs"] or {}
         cfg = resolve_vit(vit)
         dim, depth, heads = int(cfg["embed_dim"]), int(cfg["depth"]), int(cfg["num_heads"])
         stages = tuple(int(s) for s in stages)
-        if not stages or any(s < 1 for s in stages) or sum(stages) != depth:
+        if sum(stages) != depth:
             raise ConfigError(f"stages {stages} must be positive and sum to the ViT depth {depth}")
-        if mfa_low not in ("stage0", "previous"):
-            raise ConfigError(f"mfa_low: unknown {mfa_low!r}; expected 'stage0' or 'previous'")
         if len(tuple(mfa_pool)) != len(stages):
             raise ConfigError(f"mfa_pool {tuple(mfa_pool)} needs one factor per stage ({len(stages)})")
-        if pool not in ("avg", "cls", "both"):
-            raise ConfigError(f"pool: unknown {pool!r}; expected 'avg', 'cls' or 'both'")
-        if neck not in ("bnneck", "linear_bn_relu"):
-            raise ConfigError(f"neck: unknown {neck!r}; expected 'bnneck' or 'linear_bn_relu'")
-        if stage4_depth < 0:
-            raise ConfigError(f"stage4_depth must be >= 0, got {stage4_depth}")
-        if num_classes < 1:
-            raise ConfigError(f"num_classes must be >= 1, got {num_classes}")
         bad = [s for s in svdo_of_stages if not 0 <= int(s) <= len(stages)]
         if bad:
             raise ConfigError(f"svdo_of_stages {bad} out of range 0..{len(stages)}")
@@ -174,24 +160,6 @@ class DEENViT(ReIDModel):
         if bad:
             raise ConfigError(f"svdo_ow_blocks {bad} out of range 0..{depth + stage4_depth - 1}")
 
-        self.config: dict[str, Any] = json_kwargs(
-            num_classes=num_classes,
-            vit=vit,
-            img_size=img_size,
-            stages=stages,
-            mfa=mfa,
-            mfa_low=mfa_low,
-            mfa_pool=mfa_pool,
-            mfa_norm=mfa_norm,
-            expansion=expansion,
-            expansion_kwargs=expansion_kwargs or {},
-            stage4_depth=stage4_depth,
-            pool=pool,
-            neck=neck,
-            grad_checkpointing=grad_checkpointing,
-            svdo_of_stages=svdo_of_stages,
-            svdo_ow_blocks=svdo_ow_blocks,
-        )
         self.img_size = to_2tuple(img_size, "img_size")
         self.embed_dim, self.stages, self.pool, self.mfa_low = dim, stages, pool, mfa_low
         self.vit_args = {k: cfg[k] for k in ("patch_size", "embed_dim", "depth", "num_heads")}
@@ -234,9 +202,7 @@ class DEENViT(ReIDModel):
         self.stage4 = nn.Sequential(*[Block(**block_args, drop_path=dpr[depth + i]) for i in range(stage4_depth)])
         init_vit_weights_(self.stage4)
         self.feat_dim = 2 * dim if pool == "both" else dim
-        self.bottleneck = bnneck(self.feat_dim) if neck == "bnneck" else LinearBNReLU(self.feat_dim)
-        self.classifier = nn.Linear(self.feat_dim, num_classes, bias=False)
-        nn.init.normal_(self.classifier.weight, 0, 0.001)  # DEEN's classifier init
+        self.init_head(self.feat_dim, num_classes, None if neck == "bnneck" else LinearBNReLU(self.feat_dim))
 
     @property
     def pretrained_family(self) -> str | None:  # type: ignore[override]
@@ -319,10 +285,6 @@ class DEENViT(ReIDModel):
     def aux_loss_names(self) -> tuple[str, ...]:
         own = ("ort",) if self.num_embeddings >= 3 else ()
         return own + tuple(f"expansion_{n}" for n in self.expansion.aux_loss_names)
-
-    def forward_head(self, pooled: Tensor) -> tuple[Tensor, Tensor]:
-        feat = self.bottleneck(pooled)
-        return feat, self.classifier(feat)
 
     # ------------------------------------------------------------------ options
     def set_grad_checkpointing(self, enable: bool = True) -> None:

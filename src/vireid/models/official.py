@@ -27,12 +27,14 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Literal, Mapping
 
 import torch
 
 from vireid.errors import CheckpointError
+from vireid.models.authors import AuthorsFormat, register_authors_format
 from vireid.models.deen import DEEN
+from vireid.models.weights import load_state_dict_strict, strip_module_prefix
 
 _STEMS = {"visible_module.visible.": "stem_visible.", "thermal_module.thermal.": "stem_infrared."}
 _DEE = re.compile(r"^DEE\.FC([12])([123])?\.(.+)$")
@@ -73,8 +75,7 @@ def map_state_dict(
     by ``map_key`` (``None``: ignored); two keys mapping to one name is an error."""
     mapped: dict[str, torch.Tensor] = {}
     ignored: list[str] = []
-    for key, value in state.items():
-        key = key[len("module.") :] if key.startswith("module.") else key
+    for key, value in strip_module_prefix(state).items():
         new = map_key(key)
         if new is None:
             ignored.append(key)
@@ -92,57 +93,6 @@ def convert_official_state_dict(
     return map_state_dict(state, lambda key: map_official_key(key, variant))
 
 
-_AUTHORS_PREFIXES = ("visible_module.", "thermal_module.", "base_resnet.")
-
-
-def is_safetensors(path: str | os.PathLike) -> bool:
-    """Whether the file starts like a safetensors file (8-byte header length, then ``{``)."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(9)
-    except OSError:
-        return False
-    return len(head) == 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < (1 << 32)
-
-
-def check_authors_state(state: Mapping[str, Any], path: str | os.PathLike) -> None:
-    """Refuse a state dict that is not an authors' DEEN/AGW one (e.g. a vireid model's, which
-    already has vireid's names and needs no conversion)."""
-    keys = [k[len("module.") :] if k.startswith("module.") else k for k in state]
-    if any(k.startswith(_AUTHORS_PREFIXES) for k in keys):
-        return
-    if any(k.startswith(("stem_visible.", "backbone.", "dee.")) for k in keys):
-        raise CheckpointError(
-            f"{path}: holds vireid's parameter names, not an authors' DEEN/AGW checkpoint; "
-            "a vireid model needs no conversion (load it with from_checkpoint or "
-            "vireid.load_model)"
-        )
-    raise CheckpointError(
-        f"{path}: not an authors' DEEN/AGW checkpoint (none of its keys start with {', '.join(_AUTHORS_PREFIXES)})"
-    )
-
-
-def _state_from_file(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    from vireid.utils.io import safe_torch_load
-
-    if is_safetensors(path):
-        raise CheckpointError(
-            f"{path}: is a safetensors file, not an authors' DEEN/AGW checkpoint (a .t file "
-            "written by their train.py); vireid's own checkpoints need no conversion"
-        )
-    obj = safe_torch_load(path, allow_numpy=True)
-    info: dict[str, Any] = {}
-    if isinstance(obj, dict) and isinstance(obj.get("net"), dict):
-        info = {k: v for k, v in obj.items() if k != "net"}
-        obj = obj["net"]
-    if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise CheckpointError(
-            f"{path}: expected an authors' DEEN/AGW checkpoint ({{'net': state_dict, ...}} or a bare state dict)"
-        )
-    check_authors_state(obj, path)
-    return dict(obj), info
-
-
 def load_official_deen(
     path: str | os.PathLike,
     variant: str = "default",
@@ -158,9 +108,27 @@ def load_official_deen(
     ``model.official_info``.  Any missing, unexpected or shape-mismatched key
     raises :class:`CheckpointError` listing them.
     """
+    from vireid.models.authors import read_authors_file
+
+    state, info = read_authors_file(path)
+    return _deen_from_state(state, info, path, variant=variant, num_classes=num_classes, base_channels=base_channels)
+
+
+def _deen_from_state(
+    state: Mapping[str, torch.Tensor],
+    info: dict[str, Any],
+    path: str | os.PathLike,
+    *,
+    variant: Literal["default", "regdb"] | None = None,
+    num_classes: int | None = None,
+    base_channels: int | None = None,
+) -> DEEN:
+    """The DEEN format's loader (:mod:`vireid.models.authors`): ``variant`` inferred from the keys
+    when not given (the RegDB variant has no MFA3 block)."""
+    if variant is None:
+        variant = "default" if any(k.startswith("MFA3.") for k in state) else "regdb"
     if variant not in ("default", "regdb"):
         raise CheckpointError(f"unknown DEEN variant {variant!r}; expected 'default' or 'regdb'")
-    state, info = _state_from_file(path)
     mapped, _ = convert_official_state_dict(state, variant)
     cls_w = mapped.get("classifier.weight")
     stem_w = mapped.get("stem_visible.conv1.weight")
@@ -186,8 +154,15 @@ def load_official_deen(
     if min(layers) < 1:
         raise CheckpointError(f"{path}: backbone stages missing for variant {variant!r} (blocks per stage {layers})")
     model = DEEN(inferred, variant, base_channels=width, layers=layers)
-    from vireid.models.weights import load_state_dict_strict
-
     load_state_dict_strict(model, mapped, source=f"{path} (variant {variant!r})")
     model.official_info = info
     return model.eval()
+
+
+#: the DEEN authors' keys: MFA and DEE blocks (AGW's have neither)
+DEEN_PREFIXES = ("MFA1.", "MFA2.", "MFA3.", "DEE.")
+
+register_authors_format(
+    "deen",
+    AuthorsFormat("DEEN", lambda keys: any(k.startswith(DEEN_PREFIXES) for k in keys), _deen_from_state),
+)

@@ -26,18 +26,18 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Mapping
+from typing import Any, Mapping
 
 import torch
 
 from vireid.errors import CheckpointError
 from vireid.models.agw import AGW
-from vireid.models.official import _state_from_file, map_official_key, map_state_dict
+from vireid.models.authors import AuthorsFormat, register_authors_format
+from vireid.models.official import DEEN_PREFIXES, map_official_key, map_state_dict
 from vireid.models.weights import load_state_dict_strict
 
 _NL = re.compile(r"^NL_([1-4])\.(\d+)\.(g\.0|theta|phi|W\.0|W\.1)\.(.+)$")
 _NL_NAMES = {"g.0": "g", "theta": "theta", "phi": "phi", "W.0": "out.conv", "W.1": "out.bn"}
-DEEN_PREFIXES = ("MFA1.", "MFA2.", "MFA3.", "DEE.")
 
 
 def map_official_agw_key(key: str) -> str | None:
@@ -62,9 +62,22 @@ def load_official_agw(path: str | os.PathLike, num_classes: int | None = None, *
     "non-local blocks present" (their ``--method agw`` vs ``base``).  The checkpoint's
     ``cmc``/``mAP``/``mINP``/``epoch`` entries are kept in ``model.official_info``.
     """
-    state, info = _state_from_file(path)
-    keys = [k[len("module.") :] if k.startswith("module.") else k for k in state]
-    if any(k.startswith(DEEN_PREFIXES) for k in keys):
+    from vireid.models.authors import read_authors_file
+
+    state, info = read_authors_file(path)
+    return _agw_from_state(state, info, path, num_classes=num_classes, gem=gem)
+
+
+def _agw_from_state(
+    state: Mapping[str, torch.Tensor],
+    info: dict[str, Any],
+    path: str | os.PathLike,
+    *,
+    num_classes: int | None = None,
+    gem: bool | None = None,
+) -> AGW:
+    """The AGW format's loader (:mod:`vireid.models.authors`)."""
+    if any(k.startswith(DEEN_PREFIXES) for k in state):
         raise CheckpointError(
             f"{path}: this is a DEEN checkpoint (it has MFA/DEE blocks); load it with vireid.models.load_official_deen"
         )
@@ -97,3 +110,8 @@ def load_official_agw(path: str | os.PathLike, num_classes: int | None = None, *
     load_state_dict_strict(model, mapped, source=str(path))
     model.official_info = info
     return model.eval()
+
+
+register_authors_format(
+    "agw", AuthorsFormat("AGW", lambda keys: not any(k.startswith(DEEN_PREFIXES) for k in keys), _agw_from_state)
+)

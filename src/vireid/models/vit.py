@@ -325,30 +325,6 @@ def vit_kwargs(size: str) -> dict:
     return dict(patch_size=16, embed_dim=dim, depth=depth, num_heads=heads)
 
 
-def vit_tiny_patch16_224(**kwargs) -> VisionTransformer:
-    return VisionTransformer(**{**vit_kwargs("tiny"), "img_size": 224, **kwargs})
-
-
-def vit_tiny_patch16_384(**kwargs) -> VisionTransformer:
-    return VisionTransformer(**{**vit_kwargs("tiny"), "img_size": 384, **kwargs})
-
-
-def vit_small_patch16_224(**kwargs) -> VisionTransformer:
-    return VisionTransformer(**{**vit_kwargs("small"), "img_size": 224, **kwargs})
-
-
-def vit_small_patch16_384(**kwargs) -> VisionTransformer:
-    return VisionTransformer(**{**vit_kwargs("small"), "img_size": 384, **kwargs})
-
-
-def vit_base_patch16_224(**kwargs) -> VisionTransformer:
-    return VisionTransformer(**{**vit_kwargs("base"), "img_size": 224, **kwargs})
-
-
-def vit_base_patch16_384(**kwargs) -> VisionTransformer:
-    return VisionTransformer(**{**vit_kwargs("base"), "img_size": 384, **kwargs})
-
-
 def grid_hw(num_tokens: int) -> int:
     """Side of a square grid of ``num_tokens`` tokens (for checkpoints that do not store their grid)."""
     side = math.isqrt(num_tokens)

@@ -1,4 +1,4 @@
-"""Loading timm ViT checkpoints (``.pth``/``.safetensors``) strictly from a path.
+"""Reading timm ViT checkpoints (``.pth``/``.safetensors``) and resampling their position embeddings.
 
 A timm checkpoint (e.g. ``vit_base_patch16_224``'s ``model.safetensors``) uses the same
 names as :class:`vireid.models.vit.VisionTransformer`.  Its position embeddings are
@@ -11,18 +11,15 @@ anything else raises :class:`CheckpointError` listing the offending keys.
 from __future__ import annotations
 
 import os
-from typing import Mapping
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from vireid.errors import CheckpointError
-from vireid.models.vit import VisionTransformer, grid_hw
-from vireid.models.weights import load_state_dict_strict
+from vireid.models.vit import grid_hw
+from vireid.models.weights import strip_module_prefix
 from vireid.utils.io import load_state_dict_file
-
-HEAD_KEYS = ("head.weight", "head.bias")
 
 
 def resample_abs_pos_embed(
@@ -64,43 +61,6 @@ def key_report(path: object, missing: list[str], unexpected: list[str], shapes: 
     return "\n  ".join(parts)
 
 
-def adapt_timm_state_dict(
-    state_dict: Mapping[str, Tensor],
-    grid_size: tuple[int, int],
-    num_prefix_tokens: int = 1,
-    old_grid: tuple[int, int] | None = None,
-    keep_head: bool = True,
-) -> dict[str, Tensor]:
-    """Resample ``pos_embed`` to ``grid_size``; drop the pretraining classifier unless ``keep_head``.
-
-    ``old_grid`` is the checkpoint's grid (default: square, as every timm ViT checkpoint).
-    """
-    sd = dict(state_dict)
-    if "pos_embed" in sd:
-        sd["pos_embed"] = resample_abs_pos_embed(sd["pos_embed"], grid_size, old_grid, num_prefix_tokens)
-    if not keep_head:
-        for k in HEAD_KEYS:
-            sd.pop(k, None)
-    return sd
-
-
 def read_timm_checkpoint(path: str | os.PathLike) -> dict[str, Tensor]:
     """Read a timm ViT state dict (``.safetensors`` or ``.pth``/``.pt``/``.bin``; weights_only)."""
-    sd = load_state_dict_file(path)
-    # checkpoints saved from DataParallel/DDP carry a "module." prefix
-    if sd and all(k.startswith("module.") for k in sd):
-        sd = {k[len("module.") :]: v for k, v in sd.items()}
-    return sd
-
-
-def load_timm_checkpoint(
-    model: VisionTransformer, path: str | os.PathLike, old_grid: tuple[int, int] | None = None
-) -> None:
-    """Load a timm ViT checkpoint into ``model`` strictly, resizing ``pos_embed`` to the model's grid.
-
-    The checkpoint's classifier (``head.*``) is dropped when the model has no head
-    (``num_classes=0``); every other difference raises :class:`CheckpointError` naming the keys.
-    """
-    sd = read_timm_checkpoint(path)
-    sd = adapt_timm_state_dict(sd, model.grid_size, model.num_prefix_tokens, old_grid, keep_head=model.num_classes > 0)
-    load_state_dict_strict(model, sd, source=str(path))
+    return strip_module_prefix(load_state_dict_file(path), source=str(path))

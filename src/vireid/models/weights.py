@@ -170,18 +170,25 @@ def decode_metadata(meta: Mapping[str, str]) -> dict[str, Any]:
 
 
 def model_metadata(model: nn.Module) -> dict[str, Any]:
-    """The metadata that rebuilds ``model``: format, registry architecture and constructor kwargs."""
+    """The metadata that rebuilds ``model``: format, registry architecture and constructor kwargs, and,
+    for a model built with plugins (its class or a sub-module's registered outside vireid), the
+    plugin modules it needs (``"plugins"``; absent for vireid's own models, whose files stay as they were)."""
+    from vireid.core.registry import plugin_of
     from vireid.models.registry import spec_of
 
     kwargs = getattr(model, "config", None)
     if not isinstance(kwargs, Mapping):
         raise CheckpointError(f"{type(model).__name__} has no 'config' (constructor kwargs) to save")
-    return {
+    meta: dict[str, Any] = {
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,
         "architecture": spec_of(model).architecture,
         "kwargs": dict(kwargs),
     }
+    needed = sorted({p for m in model.modules() if (p := plugin_of(type(m))) is not None})
+    if needed:
+        meta["plugins"] = needed
+    return meta
 
 
 def save_weights(
@@ -210,6 +217,16 @@ def save_model(model: nn.Module, path: str | os.PathLike, metadata: Mapping[str,
     save_weights(model, path, {**(metadata or {}), **model_metadata(unwrap_model(model))})
 
 
+def is_safetensors(path: str | os.PathLike) -> bool:
+    """Whether the file starts like a safetensors file (8-byte header length, then ``{``)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(9)
+    except OSError:
+        return False
+    return len(head) == 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < (1 << 32)
+
+
 def is_vireid_checkpoint(path: str | os.PathLike) -> bool:
     """Whether ``path`` is a safetensors file in vireid's model format (reads the header only)."""
     try:
@@ -221,10 +238,24 @@ def is_vireid_checkpoint(path: str | os.PathLike) -> bool:
         return False
 
 
+def strip_module_prefix(state: Mapping[str, Any], source: str = "checkpoint") -> dict[str, Any]:
+    """``state`` with the ``module.`` prefix DataParallel / DDP add to every key removed (the one
+    place it is stripped: the authors' ``*.t`` files and timm/torchvision files alike)."""
+    out: dict[str, Any] = {}
+    for key, value in state.items():
+        name = key[len("module.") :] if isinstance(key, str) and key.startswith("module.") else key
+        if name in out:
+            raise CheckpointError(f"{source}: holds both {name!r} and 'module.{name}'")
+        out[name] = value
+    return out
+
+
 def read_model_checkpoint(
     path: str | os.PathLike,
 ) -> tuple[dict[str, torch.Tensor], str, dict[str, Any], dict[str, Any]]:
-    """``(state, registry name, kwargs, metadata)`` of a file in vireid's format."""
+    """``(state, registry name, kwargs, metadata)`` of a file in vireid's format.  A model from a
+    plugin that is not loaded is one line naming the plugin (:func:`vireid.core.plugins.require`)."""
+    from vireid.core import plugins
     from vireid.models.registry import model_spec
 
     state, meta = read_weights(path)
@@ -238,11 +269,16 @@ def read_model_checkpoint(
             f"{path}: a vireid model checkpoint of format version {meta.get('version')!r}, which this vireid "
             f"does not read (it reads version {FORMAT_VERSION}; written by a newer vireid?)"
         )
-    kwargs, arch = meta.get("kwargs"), meta.get("architecture")
+    kwargs, arch, needed = meta.get("kwargs"), meta.get("architecture"), meta.get("plugins", [])
     if not isinstance(kwargs, dict) or not isinstance(arch, str):
         raise CheckpointError(
             f"{path}: malformed vireid checkpoint metadata (needs 'architecture' and a JSON object 'kwargs')"
         )
+    if not isinstance(needed, list) or not all(isinstance(p, str) for p in needed):
+        raise CheckpointError(
+            f"{path}: malformed vireid checkpoint metadata ('plugins' must be a list of module names)"
+        )
+    plugins.require(needed, str(path), what=f"its model ({arch})")
     try:
         name = model_spec(arch).name
     except ConfigError as exc:  # an architecture this version does not know
@@ -250,24 +286,21 @@ def read_model_checkpoint(
     return state, name, kwargs, meta
 
 
-def build_from_metadata(name: str, kwargs: Mapping[str, Any], source: str) -> nn.Module:
-    """Rebuild a registered model from checkpoint metadata (a :class:`CheckpointError` when invalid)."""
+def rebuild_model(path: str | os.PathLike, expected: type | None = None) -> tuple[nn.Module, dict[str, Any]]:
+    """The one way a model is rebuilt from a file in vireid's format: ``(model in eval mode with its
+    weights loaded strictly, the file's metadata)``; every constructor argument is checked against its
+    declaration first, and ``expected`` (a class) must match."""
     from vireid.models.registry import create_model
 
+    state, name, kwargs, meta = read_model_checkpoint(path)
     try:
-        return create_model(name, kwargs, source=f"{source}: metadata 'kwargs'")
+        model = create_model(name, kwargs, source=f"{path}: metadata 'kwargs'")
     except ConfigError as exc:
         raise CheckpointError(str(exc)) from None
-
-
-def rebuild_model(path: str | os.PathLike, expected: type | None = None) -> nn.Module:
-    """Rebuild the model saved at ``path`` (vireid format) and load its weights strictly (eval mode)."""
-    state, name, kwargs, _ = read_model_checkpoint(path)
-    model = build_from_metadata(name, kwargs, str(path))
     if expected is not None and not isinstance(model, expected):
         raise CheckpointError(f"{path}: holds a {type(model).__name__}, not a {expected.__name__}")
     load_state_dict_strict(model, state, source=str(path))
-    return model.eval()
+    return model.eval(), meta
 
 
 # --------------------------------------------------------------------------- fine-tuning

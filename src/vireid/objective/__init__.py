@@ -1,7 +1,8 @@
-"""Training objectives as weighted lists of named loss terms."""
+"""Training objectives as weighted lists of named loss terms (each registered where it is defined)."""
 
 from vireid.objective.objective import Objective, build_objective
 from vireid.objective.terms import (
+    TERMS,
     ArchitectureTerm,
     CPMTerm,
     FeatureOrthogonalityTerm,
@@ -11,9 +12,11 @@ from vireid.objective.terms import (
     Term,
     TripletTerm,
     WeightOrthogonalityTerm,
+    register_term,
 )
 
 __all__ = [
+    "TERMS",
     "ArchitectureTerm",
     "CPMTerm",
     "FeatureOrthogonalityTerm",
@@ -25,4 +28,5 @@ __all__ = [
     "TripletTerm",
     "WeightOrthogonalityTerm",
     "build_objective",
+    "register_term",
 ]

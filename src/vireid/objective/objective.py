@@ -3,9 +3,10 @@
 DEEN's overall objective (Zhang & Wang, CVPR 2023): ``L = L_id + L_tri + lambda_1 L_cpm + lambda_2 L_ort``
 with lambda_1 = 0.8, lambda_2 = 0.01 (``DEEN/train.py``) is :func:`build_objective` with its
 defaults.  The other terms are off unless weighted: the label-free losses of expansion modules
-(their orthogonality losses, weighted lambda_2 like DEEN's unless ``aux_weights`` says otherwise),
-ABD-Net's SVDO O.F. and O.W., and a cross-modal InfoNCE.  The objective returns every term
-*weighted*, by name, so each can be logged; the training loss is their sum.
+(their orthogonality losses, weighted lambda_2 like DEEN's unless ``loss.ort.weights`` says
+otherwise), ABD-Net's SVDO O.F. and O.W., a cross-modal InfoNCE, and the terms plugins register.
+The objective returns every term *weighted*, by name, so each can be logged; the training loss is
+their sum, in the order the terms are registered.
 
 Under ``torchrun`` (``global_batch=True``, the default) the terms that compare samples see the
 whole global batch and every returned value is the one-process value
@@ -14,24 +15,16 @@ whole global batch and every returned value is the one-process value
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Annotated, Any, Mapping, Sequence
 
 from torch import Tensor, nn
 
+from vireid.core.checks import check_kwargs, check_value
+from vireid.core.params import NON_NEGATIVE
 from vireid.errors import ConfigError
 from vireid.models.base import TrainOutput
 from vireid.objective import global_batch as gb
-from vireid.objective.terms import (
-    ArchitectureTerm,
-    CPMTerm,
-    FeatureOrthogonalityTerm,
-    IdentityTerm,
-    InfoNCETerm,
-    LossBatch,
-    Term,
-    TripletTerm,
-    WeightOrthogonalityTerm,
-)
+from vireid.objective.terms import TERMS, LossBatch, Term
 
 
 class Objective(nn.Module):
@@ -69,58 +62,23 @@ class Objective(nn.Module):
 
 
 def build_objective(
-    model: nn.Module,
-    *,
-    id_weight: float = 1.0,
-    label_smoothing: float = 0.0,
-    triplet: str = "batch_hard",
-    triplet_weight: float = 1.0,
-    triplet_margin: float = 0.3,
-    cpm_weight: float = 0.8,
-    cpm_margin: float = 0.2,
-    metric_normalize: bool = False,
-    ort_weight: float = 0.01,
-    aux_weights: Mapping[str, float] | None = None,
-    svdo_of_weight: float = 0.0,
-    svdo_ow_weight: float = 0.0,
-    infonce_weight: float = 0.0,
-    infonce_temperature: float = 0.1,
-    global_batch: bool = True,
+    model: nn.Module, terms: Mapping[str, Mapping[str, Any]] | None = None, *, global_batch: bool = True
 ) -> Objective:
-    """The objective for ``model`` (its embeddings and the label-free losses it declares).
-
-    ``model.aux_loss_names`` lists the losses the model computes in ``forward``: ``"ort"`` is
-    weighted ``ort_weight`` (lambda_2), every other one ``aux_weights.get(name, ort_weight)``.
-    ``metric_normalize`` computes the triplet and CPM terms on L2-normalised embeddings.
-    ``global_batch``: see :class:`Objective`.
-    """
-    aux_weights = dict(aux_weights or {})
-    terms: list[tuple[float, Term]] = []
-    if id_weight:
-        terms.append((id_weight, IdentityTerm(label_smoothing)))
-    if triplet != "none" and triplet_weight:
-        terms.append((triplet_weight, TripletTerm(triplet, triplet_margin, metric_normalize)))
-    elif triplet not in ("none", "batch_hard", "weighted"):
-        raise ConfigError(f"loss.triplet: unknown {triplet!r}; expected batch_hard, weighted or none")
-    if cpm_weight and getattr(model, "num_embeddings", 1) > 1:
-        terms.append((cpm_weight, CPMTerm(cpm_margin, metric_normalize)))
-    names = tuple(getattr(model, "aux_loss_names", ()))
-    unknown = sorted(set(aux_weights) - set(names))
+    """The objective for ``model``: every registered term (:data:`~vireid.objective.terms.TERMS`, in
+    registration order) with its ``weight`` and keywords from ``terms`` (``{"cpm": {"weight": 0.4},
+    ...}``, the config's ``loss`` section; a term not named keeps its default weight and keywords).
+    With no ``terms`` it is DEEN's objective: ``L_id + L_tri + 0.8 L_cpm + 0.01 L_ort``.
+    ``global_batch``: see :class:`Objective`."""
+    given = dict(terms or {})
+    unknown = [k for k in given if k not in TERMS]
     if unknown:
-        raise ConfigError(
-            f"loss.aux_weights: {', '.join(unknown)} not among the model's losses ({', '.join(names) or 'none'})"
+        raise ConfigError(f"loss.{unknown[0]}: unknown objective term; expected one of {', '.join(TERMS.names())}")
+    out: list[tuple[float, Term]] = []
+    for name in TERMS.names():
+        cls = TERMS.get(name)
+        args = dict(given.get(name) or {})
+        weight = check_value(
+            args.pop("weight", cls.default_weight), Annotated[float, NON_NEGATIVE], f"loss.{name}.weight"
         )
-    for name in names:
-        w = ort_weight if name == "ort" else float(aux_weights.get(name, ort_weight))
-        if w:
-            terms.append((w, ArchitectureTerm(name)))
-    if svdo_of_weight:
-        terms.append((svdo_of_weight, FeatureOrthogonalityTerm()))
-    if svdo_ow_weight:
-        ow = getattr(model, "ow_modules", None)
-        if ow is None:
-            raise ConfigError(f"loss.svdo_ow_weight > 0 but {type(model).__name__} has no ow_modules()")
-        terms.append((svdo_ow_weight, WeightOrthogonalityTerm(ow())))
-    if infonce_weight:
-        terms.append((infonce_weight, InfoNCETerm(infonce_temperature)))
-    return Objective(terms, global_batch=global_batch)
+        out += cls.build(model, weight, **check_kwargs(cls.config_params(), args, f"loss.{name}"))
+    return Objective(out, global_batch=global_batch)

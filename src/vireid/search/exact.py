@@ -32,7 +32,7 @@ import warnings
 import torch
 from torch import Tensor
 
-from vireid.engine.amp import cpu_has_native_bf16
+from vireid.core.device import cpu_has_native_bf16
 from vireid.errors import ShapeError
 from vireid.search.bounds import Bf16Gallery, max_norm, prepare_bf16
 from vireid.search.scan import scan_topk

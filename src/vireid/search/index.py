@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from vireid.engine.amp import cpu_has_native_bf16
+from vireid.core.device import cpu_has_native_bf16
 from vireid.errors import ShapeError, VireidError
 from vireid.search.exact import Bf16Gallery, exact_topk, max_norm, prepare_bf16
 from vireid.utils.io import atomic_write, atomic_write_json, load_safetensors, save_safetensors

@@ -16,7 +16,6 @@ import os
 import re
 from pathlib import Path
 
-from vireid import __version__
 from vireid.utils.kinds import (
     ABLATION_REPORT,
     ABLATION_RESULTS,
@@ -37,6 +36,7 @@ from vireid.utils.kinds import (
     UNTRAINED_METRICS,
     Kind,
 )
+from vireid.version import __version__
 
 PathLike = str | os.PathLike
 

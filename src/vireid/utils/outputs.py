@@ -71,7 +71,7 @@ from vireid.utils.kinds import (  # noqa: F401  (re-exported: writers name kinds
     describe,
 )
 from vireid.utils.marks import json_mark, picture_metadata, text_header, written_kind  # noqa: F401
-from vireid.utils.paths import LAYOUT_NAMES, dataset_root, is_within, same_path, shown, synth_meta
+from vireid.utils.paths import dataset_root, is_within, layout_title, same_path, shown, synth_meta
 
 PathLike = str | os.PathLike
 Inputs = Mapping[str, "PathLike | Iterable[PathLike] | None"]
@@ -181,7 +181,7 @@ def _check_dataset(p: Path, kind: Kind, option: str) -> None:
         root, layout = found
         synthetic = synth_meta(root) is not None
         if not (kind is DATASET and synthetic and same_path(root, p)):
-            name = ("synthetic " if synthetic else "") + LAYOUT_NAMES[layout]
+            name = ("synthetic " if synthetic else "") + layout_title(layout)
             where = f"is a {name} dataset" if same_path(root, p) else f"is inside the {name} dataset at {root}"
             raise OutputError(f"{p}: {where}; vireid never writes into a dataset -- choose another {option}")
     for root in current().datasets:

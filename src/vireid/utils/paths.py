@@ -1,9 +1,10 @@
 """Paths as vireid compares, recognises and shows them.
 
 * :func:`same_path` / :func:`is_within`: the same file or folder through any spelling or link.
-* :func:`dataset_root`: the official dataset layout (SYSU-MM01, RegDB, LLCM) or synthetic dataset
-  a path lies in -- the output policy (:mod:`vireid.utils.outputs`) never writes there, and
-  ``vireid extract`` takes each camera's modality from it.
+* :func:`dataset_root`: the dataset layout (SYSU-MM01, RegDB, LLCM, a plugin's) or synthetic dataset
+  a path lies in -- the output policy (:mod:`vireid.utils.outputs`) never writes there.  The layouts
+  are the dataset classes' own (:meth:`vireid.data.datasets.base.VIReIDDataset.detect`), each
+  registered here when its class is (:func:`register_layout`): this low-level module knows none.
 * :func:`shown`: the one function every user path (or any text that may hold one) goes through
   before it is printed: control characters are escaped, so a file name holding a newline prints
   as one line, never as a fake result row.
@@ -15,15 +16,14 @@ import json
 import os
 import re
 from pathlib import Path
+from typing import Callable
 
 PathLike = str | os.PathLike
 
 #: a synthetic dataset's settings file (:mod:`vireid.data.synth`), read here without importing it
 SYNTH_META = "synth.json"
 SYNTH_GENERATOR = "vireid.data.synth"
-LAYOUT_NAMES = {"sysu": "SYSU-MM01", "llcm": "LLCM", "regdb": "RegDB"}
-_SYSU_CAMERAS = (1, 2, 3, 4, 5, 6)
-_LLCM_FOLDERS = ("test_vis", "train_vis", "test_nir", "train_nir")
+_LAYOUTS: dict[str, tuple[str, Callable[[Path], bool]]] = {}
 _MAX_META_BYTES = 1 << 20  # a synth.json is a few kB: a larger file is not one
 
 
@@ -62,22 +62,31 @@ def _is_dir(p: Path) -> bool:
         return False
 
 
-def layout_at(root: Path) -> str | None:
-    """The dataset layout whose root is ``root`` (``sysu``, ``llcm``, ``regdb``), else None.
+def register_layout(name: str, title: str, detect: Callable[[Path], bool]) -> None:
+    """Make the layout of dataset ``name`` recognisable (``detect(root)``: is ``root`` its root?);
+    called for every registered dataset class."""
+    _LAYOUTS[name] = (title, detect)
 
-    A SYSU-MM01 root holds ``exp/`` and ``cam<N>/``, an LLCM root ``idx/`` and ``test_vis/``-like
-    folders, a RegDB root ``Visible/`` and ``Thermal/``; a synthetic dataset's ``synth.json``
-    names its layout.
-    """
+
+def layout_title(name: str) -> str:
+    """A layout's name in messages (``"SYSU-MM01"``)."""
+    return _LAYOUTS[name][0] if name in _LAYOUTS else name
+
+
+def layout_at(root: Path) -> str | None:
+    """The dataset layout whose root is ``root`` (a registered dataset's name), else None: a
+    synthetic dataset's ``synth.json`` names its layout, else a dataset class recognises the folder
+    (a SYSU-MM01 root holds ``exp/`` and ``cam<N>/``, an LLCM root ``idx/`` and ``test_vis/``-like
+    folders, a RegDB root ``Visible/`` and ``Thermal/``)."""
     meta = synth_meta(root)
-    if meta is not None and meta.get("layout") in LAYOUT_NAMES:
+    if meta is not None and meta.get("layout") in _LAYOUTS:
         return str(meta["layout"])
-    if _is_dir(root / "exp") and any(_is_dir(root / f"cam{c}") for c in _SYSU_CAMERAS):
-        return "sysu"
-    if _is_dir(root / "idx") and any(_is_dir(root / d) for d in _LLCM_FOLDERS):
-        return "llcm"
-    if _is_dir(root / "Visible") and _is_dir(root / "Thermal"):
-        return "regdb"
+    for name, (_, detect) in list(_LAYOUTS.items()):
+        try:
+            if detect(root):
+                return name
+        except OSError:
+            continue
     return None
 
 

@@ -24,7 +24,7 @@ def test_manifest_dataset(tmp_path):
     (split,) = list(ds.eval_splits())
     assert split.direction == "infrared_to_visible" and split.protocol == "llcm" and split.trial == 0
     assert [r.pid for r in split.query] == [8] and [r.camid for r in split.gallery] == [1]
-    assert ManifestDataset(tmp_path, protocol="regdb").protocol == "regdb"
+    assert ManifestDataset(tmp_path, protocol="regdb").rules.name == "regdb"
 
 
 def test_manifest_bad_inputs(tmp_path):

@@ -58,5 +58,5 @@ def test_bad_inputs(tmp_path, root):
     path.write_text("\n\n")
     with pytest.raises(DatasetError, match="lists no images"):
         RegDB(bad, trial=1)
-    with pytest.raises(ConfigError, match="does not take option"):
+    with pytest.raises(ConfigError, match=r"^data\.mode: unknown option of RegDB; expected one of: trial$"):
         build_dataset("regdb", root, mode="all")

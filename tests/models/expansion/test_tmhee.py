@@ -8,9 +8,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from vireid.errors import ConfigError, ShapeError
-from vireid.losses.orthogonal import deen_orthogonal_loss
+from vireid.losses.orthogonal import branch_orthogonal_loss, deen_orthogonal_loss
 from vireid.models.expansion import build_expansion
-from vireid.models.expansion.tmhee import TMHEE, BranchLinear, branch_orthogonal_loss
+from vireid.models.expansion.tmhee import TMHEE, BranchLinear
 
 B, N, C, GRID = 4, 8, 32, (4, 2)
 

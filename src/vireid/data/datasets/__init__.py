@@ -1,46 +1,31 @@
-"""Dataset readers in the official layouts, and :func:`build_dataset`.
+"""Dataset readers in the official layouts (one :class:`VIReIDDataset` class each, registered where it
+is defined), and :func:`build_dataset`.
 
-Every reader takes ``(root, **options)``, validates the root and index files in
-its constructor, and exposes ``.train -> list[Record]`` and
-``.eval_splits(trials=...) -> Iterator[EvalSplit]``.
+Every reader takes ``(root, **options)``, validates the root and index files in its constructor,
+and exposes ``.train -> list[Record]`` and ``.eval_splits(trials=..., directions=...) ->
+Iterator[EvalSplit]``; see :mod:`vireid.data.datasets.base` for what else a dataset class declares.
 """
 
 from __future__ import annotations
 
-import inspect
-import os
-from typing import Any
-
+# the registration order is the order names are listed and layouts are recognised in
+# isort: off
+from vireid.data.datasets.base import DATASETS, VIReIDDataset, build_dataset, register_dataset
+from vireid.data.datasets.sysu import SYSUMM01
+from vireid.data.datasets.regdb import RegDB
 from vireid.data.datasets.llcm import LLCM
 from vireid.data.datasets.manifest import ManifestDataset, read_manifest
-from vireid.data.datasets.regdb import RegDB
-from vireid.data.datasets.sysu import SYSUMM01
-from vireid.errors import ConfigError
 
-DATASETS: dict[str, type] = {
-    "sysu": SYSUMM01,
-    "regdb": RegDB,
-    "llcm": LLCM,
-    "manifest": ManifestDataset,
-}
+# isort: on
 
-
-def build_dataset(name: str, root: str | os.PathLike, **kwargs: Any):
-    """Construct the reader ``name`` (one of :data:`DATASETS`) on ``root``.
-
-    Unknown names and options are :class:`ConfigError` s listing what is accepted.
-    """
-    key = str(name).lower()
-    if key not in DATASETS:
-        raise ConfigError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}")
-    cls = DATASETS[key]
-    accepted = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "root")]
-    unknown = sorted(set(kwargs) - set(accepted))
-    if unknown:
-        raise ConfigError(
-            f"dataset {key!r} does not take option(s) {', '.join(unknown)}; accepted: {', '.join(accepted) or 'none'}"
-        )
-    return cls(root, **kwargs)
-
-
-__all__ = ["DATASETS", "LLCM", "ManifestDataset", "RegDB", "SYSUMM01", "build_dataset", "read_manifest"]
+__all__ = [
+    "DATASETS",
+    "LLCM",
+    "ManifestDataset",
+    "RegDB",
+    "SYSUMM01",
+    "VIReIDDataset",
+    "build_dataset",
+    "read_manifest",
+    "register_dataset",
+]

@@ -15,6 +15,10 @@ in string order, cameras in order); the gallery is one random image per (id,
 camera) of the other modality, seeded by the trial.  A missing or empty camera
 folder is skipped.
 
+The lists are checked when read: an image twice in a training list, a test id twice, or a test
+id that is also a training identity (its ``PPPP`` folder in ``train_vis/camN/PPPP/...``) is an error
+naming the file and line.
+
 Our visible -> infrared split is query x gallery like the other direction.  The authors'
 ``test.py`` for visible -> infrared (``test_mode = [2, 1]``) scores the transposed matrix
 instead: the trial's sampled infrared images are the queries and every visible test image the
@@ -25,9 +29,18 @@ gallery.  That is the published VIS -> IR column; ask for it as the direction
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Iterable, Iterator
 
-from vireid.data.datasets._index import camera_from_path, check_root, read_id_list, read_path_label_file, resolve_under
+from vireid.data.datasets._index import (
+    camera_from_path,
+    check_disjoint,
+    check_root,
+    read_id_lines,
+    read_path_label_file,
+    resolve_under,
+)
+from vireid.data.datasets.base import VIReIDDataset, register_dataset
 from vireid.data.protocols import DIRECTIONS, EvalSplit, collect_folder_records, format_ids, sample_gallery
 from vireid.data.records import Record
 from vireid.errors import ConfigError, DatasetError
@@ -37,6 +50,7 @@ from vireid.evaluation.protocols import PAPER_DIRECTION
 VISIBLE_CAMERAS = tuple(range(1, 10))
 INFRARED_CAMERAS = (1, 2, 4, 5, 6, 7, 8, 9)
 _FOLDERS = {"visible": ("test_vis", VISIBLE_CAMERAS), "infrared": ("test_nir", INFRARED_CAMERAS)}
+_TOP_FOLDERS = {"test_vis": "visible", "train_vis": "visible", "test_nir": "infrared", "train_nir": "infrared"}
 
 
 def _camera_dirs(modality: str) -> list[tuple[str, int]]:
@@ -44,31 +58,50 @@ def _camera_dirs(modality: str) -> list[tuple[str, int]]:
     return [(f"{top}/cam{c}", c) for c in cams]
 
 
-class LLCM:
+@register_dataset("llcm")
+class LLCM(VIReIDDataset):
     """LLCM in its official layout.
 
     Args:
         root: dataset folder holding ``idx/``, ``test_vis/`` and ``test_nir/``.
     """
 
-    name = "llcm"
-    protocol = RULES.name
-    directions = RULES.directions  # DEEN's default test mode [1, 2] is infrared -> visible
+    title = "LLCM"
+    protocol = RULES  # DEEN's default test mode [1, 2] is infrared -> visible
+    cameras = {"visible": VISIBLE_CAMERAS, "infrared": INFRARED_CAMERAS}
+    recipe = {"erasing_area": (0.02, 0.4), "erasing_ratio": 0.3}  # DEEN/train.py transform_llcm
+    layout = "idx/, test_vis/ and test_nir/"
 
     def __init__(self, root: str | os.PathLike) -> None:
-        self.root = check_root(root, "LLCM", "idx/, test_vis/ and test_nir/")
+        self.root = check_root(root, self.title, self.layout)
         idx = self.root / "idx"
         self._train_files = {"visible": idx / "train_vis.txt", "infrared": idx / "train_nir.txt"}
-        self.test_ids = read_id_list(idx / "test_id.txt")
-        self._train = self._read_train()
+        test_lines = read_id_lines(idx / "test_id.txt")
+        self.test_ids = [i for i, _ in test_lines]
+        self._train = self._read_train(test_lines, idx / "test_id.txt")
 
-    def _read_train(self) -> list[Record]:
+    @classmethod
+    def detect(cls, root: Path) -> bool:
+        return (root / "idx").is_dir() and any((root / d).is_dir() for d in _TOP_FOLDERS)
+
+    @classmethod
+    def folder_camera(cls, rel: Path) -> tuple[int, str] | None:
+        modality = _TOP_FOLDERS.get(rel.parts[0]) if rel.parts else None
+        return (camera_from_path(rel.as_posix(), default=-1), modality) if modality is not None else None
+
+    def _read_train(self, test_ids: list[tuple[int, int]], test_file: Path) -> list[Record]:
         records: list[Record] = []
+        identities: list[tuple[int, int]] = []  # (raw id of the PPPP folder, line) of the training images
         for modality, path in self._train_files.items():
-            records += [
-                Record(resolve_under(self.root, rel, path, lineno), label, camera_from_path(rel), modality)  # type: ignore[arg-type]
-                for rel, label, lineno in read_path_label_file(path)
-            ]
+            for rel, label, lineno in read_path_label_file(path):
+                records.append(
+                    Record(resolve_under(self.root, rel, path, lineno), label, camera_from_path(rel), modality)  # type: ignore[arg-type]
+                )
+                pid = _identity_folder(rel)
+                if pid is not None:
+                    identities.append((pid, lineno))
+            check_disjoint([(path, identities), (test_file, test_ids)], why="a training identity must not be a test id")
+            identities = []
         return records
 
     @property
@@ -97,7 +130,7 @@ class LLCM:
         return g
 
     def eval_splits(
-        self, trials: Iterable[int] = RULES.trials, directions: Iterable[str] | None = None
+        self, trials: Iterable[int] | None = None, directions: Iterable[str] | None = None
     ) -> Iterator[EvalSplit]:
         """For each direction (infrared -> visible first), one split per trial.
 
@@ -105,12 +138,12 @@ class LLCM:
         infrared images (the infrared gallery of that trial) as queries, all visible test images
         as the gallery.
         """
-        dirs = tuple(directions or self.directions)
+        dirs = tuple(directions or self.protocol.directions)
         known = DIRECTIONS + (PAPER_DIRECTION,)
         for d in dirs:
             if d not in known:
                 raise ConfigError(f"LLCM direction must be one of {known}, got {d!r}")
-        trials = [int(t) for t in trials]
+        trials = [int(t) for t in (self.protocol.trials if trials is None else trials)]
         for d in dirs:
             if d == PAPER_DIRECTION:
                 everything = self.query("visible")
@@ -132,3 +165,13 @@ class LLCM:
 
     def __repr__(self) -> str:
         return f"LLCM(root={str(self.root)!r})"
+
+
+def _identity_folder(rel: str) -> int | None:
+    """The raw identity of a training path ``train_vis/camN/PPPP/file`` (the folder after the camera
+    folder), else None."""
+    parts = rel.replace("\\", "/").split("/")
+    for i, part in enumerate(parts[:-2]):
+        if part.lower().startswith("cam") and parts[i + 1].isdigit():
+            return int(parts[i + 1])
+    return None

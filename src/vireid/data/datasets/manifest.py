@@ -11,21 +11,26 @@ A manifest dataset is a folder with ``train.csv`` and/or ``query.csv`` +
 ``gallery.csv`` (names configurable).  There is one fixed split (trial 0); its
 ``protocol`` is ``"llcm"`` by default -- the generic re-ID rule that discards
 gallery images of the query's identity seen by the query's camera -- or
-``"regdb"`` (no camera filtering) / ``"sysu"``.
+``"regdb"`` (no camera filtering) / ``"sysu"`` (any registered protocol's rules).  An image in the
+training manifest and in a test manifest is an error naming both lines; an identity in both is a
+warning (a leak, unless the evaluation of seen identities is meant).
 """
 
 from __future__ import annotations
 
 import csv
 import os
+import warnings
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Annotated, Iterable, Iterator
 
-from vireid.data.datasets._index import check_root
+from vireid.core.params import Registered
+from vireid.data.datasets._index import check_disjoint, check_root
+from vireid.data.datasets.base import VIReIDDataset, register_dataset
 from vireid.data.protocols import EvalSplit
 from vireid.data.records import Record
-from vireid.errors import ConfigError, DatasetError, ShapeError, format_location
-from vireid.evaluation.protocols import DATASET_PROTOCOLS
+from vireid.errors import ConfigError, DatasetError, ShapeError, VireidWarning, format_location
+from vireid.evaluation.protocols import PLAIN, PROTOCOLS, get_protocol
 from vireid.modality import MODAL_INFRARED, MODAL_VISIBLE, modality_to_modal
 
 COLUMNS = ("path", "pid", "camid", "modality")
@@ -34,11 +39,16 @@ _MODALITIES = {MODAL_VISIBLE: "visible", MODAL_INFRARED: "infrared"}
 
 def read_manifest(path: str | os.PathLike) -> list[Record]:
     """Records of one manifest CSV; every malformed row is reported with its line."""
+    return [r for r, _ in read_manifest_lines(path)]
+
+
+def read_manifest_lines(path: str | os.PathLike) -> list[tuple[Record, int]]:
+    """``(record, line)`` of every row of one manifest CSV (see :func:`read_manifest`)."""
     path = Path(path).expanduser().resolve()
     if not path.is_file():
         raise DatasetError(f"{path}: manifest file not found (expected a CSV with header {','.join(COLUMNS)})")
     base = path.parent
-    records: list[Record] = []
+    records: list[tuple[Record, int]] = []
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:  # -sig: Excel starts its CSV with a BOM
             reader = csv.reader(fh)
@@ -70,7 +80,7 @@ def read_manifest(path: str | os.PathLike) -> list[Record]:
                         f"{seen[rec.path]}); each image must appear once"
                     )
                 seen[rec.path] = line
-                records.append(rec)
+                records.append((rec, line))
     except UnicodeDecodeError as exc:
         raise DatasetError(f"{path}: not a UTF-8 text file ({exc.reason})") from None
     except csv.Error as exc:
@@ -112,16 +122,20 @@ def _direction(query: list[Record], gallery: list[Record]) -> str:
     return "mixed"
 
 
-class ManifestDataset:
+@register_dataset("manifest")
+class ManifestDataset(VIReIDDataset):
     """A dataset described by CSV manifests in ``root``.
 
     Args:
         root: folder holding the manifests.
         train, query, gallery: manifest file names inside ``root``.
-        protocol: evaluation protocol of the split (``"llcm"``, ``"regdb"`` or ``"sysu"``).
+        protocol: the rules the split is scored with (``"llcm"``, ``"regdb"``, ``"sysu"`` or
+            another registered protocol); one fixed split, so one trial.
     """
 
-    name = "manifest"
+    title = "manifest"
+    protocol = PLAIN  # one fixed split (trial 0); its scoring rules are the ``protocol`` option's
+    layout = "train.csv and/or query.csv + gallery.csv"
 
     def __init__(
         self,
@@ -130,12 +144,12 @@ class ManifestDataset:
         train: str = "train.csv",
         query: str = "query.csv",
         gallery: str = "gallery.csv",
-        protocol: str = "llcm",
+        protocol: Annotated[str, Registered(PROTOCOLS)] = "llcm",
     ) -> None:
-        if protocol not in DATASET_PROTOCOLS:
-            raise ConfigError(f"manifest protocol must be 'sysu', 'regdb' or 'llcm', got {protocol!r}")
+        if protocol not in PROTOCOLS:
+            raise ConfigError(f"manifest protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
         self.root = check_root(root, "manifest", f"a folder with {train} and/or {query} + {gallery}")
-        self.protocol = protocol
+        self.rules = get_protocol(protocol)
         self._files = {"train": self.root / train, "query": self.root / query, "gallery": self.root / gallery}
         present = {k for k, p in self._files.items() if p.is_file()}
         if not present:
@@ -145,7 +159,27 @@ class ManifestDataset:
             raise DatasetError(
                 f"{self._files[missing]}: missing {missing} manifest ({query} and {gallery} come together)"
             )
-        self._records = {k: read_manifest(self._files[k]) for k in sorted(present)}
+        lines = {k: read_manifest_lines(self._files[k]) for k in sorted(present)}
+        self._records = {k: [r for r, _ in rows] for k, rows in lines.items()}
+        if "train" in lines:
+            for split in ("query", "gallery"):
+                if split in lines:
+                    check_disjoint(
+                        [(self._files[k], [(r.path, n) for r, n in lines[k]]) for k in ("train", split)],
+                        what="image",
+                        why="a test image must not be a training image",
+                    )
+            seen = {r.pid for r in self._records["train"]} & {
+                r.pid for k in ("query", "gallery") for r in self._records.get(k, [])
+            }
+            if seen:
+                warnings.warn(
+                    f"{self._files['train']}: {len(seen)} identit{'y is' if len(seen) == 1 else 'ies are'} in both "
+                    f"the training and the test manifests (e.g. {sorted(seen)[0]}); "
+                    "their test results are of seen people",
+                    VireidWarning,
+                    stacklevel=2,
+                )
 
     def _get(self, key: str) -> list[Record]:
         if key not in self._records:
@@ -162,10 +196,10 @@ class ManifestDataset:
         yield EvalSplit(
             query=query,
             gallery=gallery,
-            protocol=self.protocol,  # type: ignore[arg-type]
+            protocol=self.rules.name,
             trial=0,
             direction=_direction(query, gallery),
         )
 
     def __repr__(self) -> str:
-        return f"ManifestDataset(root={str(self.root)!r}, protocol={self.protocol!r})"
+        return f"ManifestDataset(root={str(self.root)!r}, protocol={self.rules.name!r})"

@@ -13,25 +13,32 @@ records.  Evaluation (DEEN ``process_test_regdb``): the whole test split of the
 other modality is the gallery, in index-file order; thermal -> visible is the
 same pair of lists with query and gallery swapped, so the same features serve
 both directions.
+
+A line listed twice in an index file (it doubled those queries: Rank-1 16.7 -> 26.7 %), or an
+image in both the training and the test list of a trial, is an error naming the file and line.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Annotated, Iterable, Iterator
 
-from vireid.data.datasets._index import check_root, read_path_label_file, resolve_under
+from vireid.core.params import Range
+from vireid.data.datasets._index import check_disjoint, check_root, read_path_label_file, resolve_under
+from vireid.data.datasets.base import VIReIDDataset, register_dataset
 from vireid.data.protocols import DIRECTIONS, EvalSplit
 from vireid.data.records import Record
 from vireid.errors import ConfigError
-from vireid.evaluation.protocols import REGDB as RULES
+from vireid.evaluation.protocols import REGDB
 
 CAMID = {"visible": 1, "infrared": 2}
 _FILE_MODAL = {"visible": "visible", "infrared": "thermal"}
+_FOLDERS = {"visible": "visible", "thermal": "infrared"}  # top folder (any case) -> modality
 
 
-class RegDB:
+@register_dataset("regdb")
+class RegDB(VIReIDDataset):
     """RegDB with the split of one trial.
 
     Args:
@@ -39,30 +46,63 @@ class RegDB:
         trial: which of the 10 train/test splits (1..10).
     """
 
-    name = "regdb"
-    protocol = RULES.name
-    directions = RULES.directions  # DEEN evaluates visible -> thermal by default (test_mode [2, 1])
+    title = "RegDB"
+    protocol = REGDB  # DEEN evaluates visible -> thermal by default (test_mode [2, 1])
+    cameras = {"visible": (CAMID["visible"],), "infrared": (CAMID["infrared"],)}
+    recipe = {"erasing_area": (0.02, 0.4), "erasing_ratio": 0.3}  # DEEN/train.py transform_regdb
+    layout = "idx/, Visible/ and Thermal/"
 
-    def __init__(self, root: str | os.PathLike, *, trial: int = 1) -> None:
-        if not isinstance(trial, int) or isinstance(trial, bool) or trial not in RULES.trials:
+    def __init__(self, root: str | os.PathLike, *, trial: Annotated[int, Range(1, 10)] = 1) -> None:
+        if not isinstance(trial, int) or isinstance(trial, bool) or trial not in self.protocol.trials:
             raise ConfigError(f"RegDB trial must be an integer in 1..10, got {trial!r}")
-        self.root = check_root(root, "RegDB", "idx/, Visible/ and Thermal/")
+        self.root = check_root(root, self.title, self.layout)
         self.trial = trial
-        self._lists = {
-            (split, modality): self._read(split, modality, trial)
+        self._lines = {
+            (split, modality): self._read_lines(split, modality, trial)
             for split in ("train", "test")
             for modality in ("visible", "infrared")
         }
+        self._check_split(trial)
+        self._lists = {key: records for key, (records, _) in self._lines.items()}
+
+    @classmethod
+    def detect(cls, root: Path) -> bool:
+        return (root / "Visible").is_dir() and (root / "Thermal").is_dir()
+
+    @classmethod
+    def folder_camera(cls, rel: Path) -> tuple[int, str] | None:
+        modality = _FOLDERS.get(rel.parts[0].lower()) if rel.parts else None
+        return (CAMID[modality], modality) if modality is not None else None
 
     def _index_file(self, split: str, modality: str, trial: int) -> Path:
         return self.root / "idx" / f"{split}_{_FILE_MODAL[modality]}_{trial}.txt"
 
-    def _read(self, split: str, modality: str, trial: int) -> list[Record]:
+    def _read_lines(self, split: str, modality: str, trial: int) -> tuple[list[Record], list[int]]:
         path = self._index_file(split, modality, trial)
-        return [
+        lines = read_path_label_file(path)
+        records = [
             Record(resolve_under(self.root, rel, path, lineno), label, CAMID[modality], modality)  # type: ignore[arg-type]
-            for rel, label, lineno in read_path_label_file(path)
+            for rel, label, lineno in lines
         ]
+        return records, [lineno for _, _, lineno in lines]
+
+    def _read(self, split: str, modality: str, trial: int) -> list[Record]:
+        return self._read_lines(split, modality, trial)[0]
+
+    def _check_split(self, trial: int) -> None:
+        """No image of the trial's test lists may be in its training lists."""
+        for modality in ("visible", "infrared"):
+            check_disjoint(
+                [
+                    (self._index_file(split, modality, trial), [(r.path, n) for r, n in zip(*lines, strict=True)])
+                    for split, lines in (
+                        ("train", self._lines[("train", modality)]),
+                        ("test", self._lines[("test", modality)]),
+                    )
+                ],
+                what="image",
+                why="a test image must not be among the training images",
+            )
 
     @property
     def train(self) -> list[Record]:
@@ -84,17 +124,19 @@ class RegDB:
         their own test lists (a model trained on one trial should only be
         evaluated on that trial's test split).
         """
-        dirs = tuple(directions or self.directions)
+        dirs = tuple(directions or self.protocol.directions)
         for d in dirs:
             if d not in DIRECTIONS:
                 raise ConfigError(f"RegDB direction must be one of {DIRECTIONS}, got {d!r}")
         for t in [self.trial] if trials is None else list(trials):
-            if not isinstance(t, int) or t not in RULES.trials:
+            if not isinstance(t, int) or t not in self.protocol.trials:
                 raise ConfigError(f"RegDB trial must be an integer in 1..10, got {t!r}")
             vis, ir = self.test("visible", t), self.test("infrared", t)
             for d in dirs:
                 query, gallery = (vis, ir) if d == "visible_to_infrared" else (ir, vis)
-                yield EvalSplit(query=list(query), gallery=list(gallery), protocol=RULES.name, trial=t, direction=d)
+                yield EvalSplit(
+                    query=list(query), gallery=list(gallery), protocol=self.protocol.name, trial=t, direction=d
+                )
 
     def __repr__(self) -> str:
         return f"RegDB(root={str(self.root)!r}, trial={self.trial})"

@@ -25,11 +25,13 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Annotated, Any, Sequence
 
 import numpy as np
 from PIL import Image
 
+from vireid.core.checks import check_kwargs
+from vireid.core.params import Ascending, Params, Range, declared_params
 from vireid.data.synth.camera import Camera, make_camera
 from vireid.data.synth.identity import Identity, sample_identity
 from vireid.data.synth.layouts import DEFAULT_IMAGES_PER_ID_PER_CAM, LAYOUTS, ImageJob, make_plan
@@ -44,7 +46,6 @@ META_FILE = "synth.json"
 FILES_LIST = "synth_files.txt"  # every file the generator wrote, one relative path a line
 DEFAULT_NUM_IDS = 80
 DEFAULT_HEIGHT_RANGE = (96, 160)
-_LAYOUT_CODE = {"sysu": 1, "regdb": 2, "llcm": 3}
 
 
 @dataclass
@@ -89,30 +90,31 @@ class SynthSummary:
 
 def resolve_params(
     layout: str,
-    num_ids: int = DEFAULT_NUM_IDS,
-    seed: int = 0,
-    difficulty: float = 0.5,
-    images_per_id_per_cam: int | None = None,
-    height_range: Sequence[int] = DEFAULT_HEIGHT_RANGE,
-    num_test_ids: int | None = None,
+    num_ids: Annotated[int, Range(4, 9999)] = DEFAULT_NUM_IDS,
+    seed: Annotated[int, Range(0, 2**63, hi_open=True)] = 0,
+    difficulty: Annotated[float, Range(0, 1)] = 0.5,
+    images_per_id_per_cam: Annotated[int | None, Range(1, 10000)] = None,
+    height_range: Annotated[tuple[int, int], Range(32, 1024), Ascending()] = DEFAULT_HEIGHT_RANGE,
+    num_test_ids: Annotated[int | None, Range(1)] = None,
 ) -> dict[str, Any]:
-    """Validate the generator parameters and return them normalised (the cache key)."""
+    """Validate the generator parameters (their declared types and ranges, named ``synth.<key>`` in
+    errors) and return them normalised (the cache key)."""
     if layout not in LAYOUTS:
         raise ConfigError(f"unknown layout {layout!r}; expected one of {', '.join(LAYOUTS)}")
-    if not isinstance(num_ids, (int, np.integer)) or not 4 <= int(num_ids) <= 9999:
-        raise ConfigError(f"num_ids must be an integer in [4, 9999], got {num_ids!r}")
-    if not 0.0 <= float(difficulty) <= 1.0:
-        raise ConfigError(f"difficulty must be in [0, 1], got {difficulty!r}")
+    given = dict(
+        num_ids=int(num_ids) if isinstance(num_ids, np.integer) else num_ids,
+        seed=int(seed) if isinstance(seed, np.integer) else seed,
+        difficulty=difficulty,
+        images_per_id_per_cam=images_per_id_per_cam,
+        height_range=height_range,
+        num_test_ids=num_test_ids,
+    )
+    checked = check_kwargs(declared_params(resolve_params, skip=("layout",)), given, "synth")
+    num_ids, seed, difficulty = checked["num_ids"], checked["seed"], checked["difficulty"]
     per_cam = DEFAULT_IMAGES_PER_ID_PER_CAM[layout] if images_per_id_per_cam is None else images_per_id_per_cam
-    if int(per_cam) < 1:
-        raise ConfigError(f"images_per_id_per_cam must be >= 1, got {per_cam!r}")
-    lo, hi = (int(x) for x in height_range)
-    if not 32 <= lo <= hi <= 1024:
-        raise ConfigError(f"height_range must satisfy 32 <= min <= max <= 1024, got {tuple(height_range)}")
-    if num_test_ids is not None and (
-        not isinstance(num_test_ids, (int, np.integer)) or not 1 <= int(num_test_ids) <= int(num_ids) - 2
-    ):
-        raise ConfigError(f"num_test_ids must be an integer in [1, num_ids - 2], got {num_test_ids!r}")
+    lo, hi = checked["height_range"]
+    if num_test_ids is not None and not int(num_test_ids) <= int(num_ids) - 2:
+        raise ConfigError(f"synth.num_test_ids: must be <= num_ids - 2 = {int(num_ids) - 2}, got {num_test_ids!r}")
     params = {
         "layout": layout,
         "num_ids": int(num_ids),
@@ -377,7 +379,12 @@ def settings_diff(meta: dict[str, Any], wanted: dict[str, Any]) -> str:
 
 
 def ensure_dataset(
-    root: str | os.PathLike, layout: str = "sysu", *, workers: int = 1, force: bool = False, **params: Any
+    root: str | os.PathLike,
+    layout: str = "sysu",
+    *,
+    workers: Annotated[int, Range(1, 1024)] = 1,
+    force: bool = False,
+    **params: Any,
 ) -> SynthSummary:
     """Return the synthetic dataset at ``root``, generating it only where there is none.
 
@@ -412,3 +419,11 @@ def ensure_dataset(
         option="data.root",
         **{k: v for k, v in wanted.items() if k != "version"},
     )
+
+
+def synth_options() -> Params:
+    """What a config's ``data.synth`` may hold: :func:`ensure_dataset`'s keywords and the generator
+    parameters of :func:`resolve_params`, with their declared types and ranges."""
+    own = declared_params(ensure_dataset, skip=("root", "layout"))
+    gen = declared_params(resolve_params, skip=("layout",))
+    return Params("the synthetic generator", {**gen.params, **own.params})

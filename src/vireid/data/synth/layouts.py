@@ -3,6 +3,8 @@
 A plan lists every image to render (relative path, identity, camera, modality, index) and the
 text of every index file.  Layouts:
 
+The cameras of each layout are the dataset class's (``SYSUMM01.cameras``, ``LLCM.cameras``).
+
 * **SYSU-MM01** ``cam{1..6}/{pid:04d}/{nnnn}.jpg`` (visible 1, 2, 4, 5; infrared 3, 6) and
   ``exp/{train_id,val_id,test_id}.txt``, one comma-separated line each.  An identity appears in
   each camera with probability 0.9 (at least one camera per modality), as in the real set where
@@ -35,10 +37,19 @@ import numpy as np
 
 LAYOUTS: tuple[str, ...] = ("sysu", "regdb", "llcm")
 DEFAULT_IMAGES_PER_ID_PER_CAM = {"sysu": 4, "regdb": 8, "llcm": 3}
-SYSU_CAMERAS = {1: "visible", 2: "visible", 3: "infrared", 4: "visible", 5: "visible", 6: "infrared"}
-LLCM_VIS_CAMS = (1, 2, 3, 4, 5, 6, 7, 8, 9)
-LLCM_NIR_CAMS = (1, 2, 4, 5, 6, 7, 8, 9)
 REGDB_TRIALS = range(1, 11)
+
+
+def cameras_of(layout: str) -> list[tuple[int, str]]:
+    """``(camera id, modality)`` of every camera of the dataset class ``layout`` (its ``cameras``), by
+    camera id then visible first.  Imported here, not at the top: rendering workers import this
+    module and must not import torch."""
+    from vireid.data.datasets import DATASETS
+
+    cams = DATASETS.get(layout).cameras
+    return sorted(
+        ((c, m) for m in ("visible", "infrared") for c in cams[m]), key=lambda cm: (cm[0], cm[1] != "visible")
+    )
 
 
 @dataclass(frozen=True)
@@ -96,7 +107,7 @@ def _ids_line(ids: list[int]) -> str:
 def plan_sysu(seed: int, num_ids: int, per_cam: int, num_test: int | None = None) -> Plan:
     ids = list(range(1, num_ids + 1))
     train, val, test = _split_ids(seed, 1, ids, test_fraction=0.4, val_fraction=0.1, num_test=num_test)
-    cams = [(c, m) for c, m in SYSU_CAMERAS.items()]
+    cams = cameras_of("sysu")
     jobs = []
     for pid in ids:
         for cam, modality in _presence(seed, 1, pid, cams, 0.9):
@@ -156,9 +167,11 @@ def plan_llcm(seed: int, num_ids: int, per_cam: int, num_test: int | None = None
     ids = list(range(1, num_ids + 1))
     train, _, test = _split_ids(seed, 3, ids, test_fraction=0.4, num_test=num_test)
     test_set = set(test)
-    cams = [(c, "visible") for c in LLCM_VIS_CAMS] + [(c, "infrared") for c in LLCM_NIR_CAMS]
+    vis_cams = [c for c, m in cameras_of("llcm") if m == "visible"]
+    nir_cams = [c for c, m in cameras_of("llcm") if m == "infrared"]
+    cams = [(c, "visible") for c in vis_cams] + [(c, "infrared") for c in nir_cams]
     light_rng = _rng(seed, 9)
-    low_light = {cam: float(light_rng.uniform(0.15, 0.6)) for cam in LLCM_VIS_CAMS}
+    low_light = {cam: float(light_rng.uniform(0.15, 0.6)) for cam in vis_cams}
     label_of = {pid: i for i, pid in enumerate(train)}
     jobs, lines = [], {"visible": [], "infrared": []}
     for pid in ids:
@@ -185,8 +198,8 @@ def plan_llcm(seed: int, num_ids: int, per_cam: int, num_test: int | None = None
         "idx/train_nir.txt": "\n".join(lines["infrared"]) + "\n",
         "idx/test_id.txt": _ids_line(test),
     }
-    cameras = {(c, "visible"): low_light[c] for c in LLCM_VIS_CAMS}
-    cameras.update({(c, "infrared"): 0.0 for c in LLCM_NIR_CAMS})
+    cameras = {(c, "visible"): low_light[c] for c in vis_cams}
+    cameras.update({(c, "infrared"): 0.0 for c in nir_cams})
     return Plan(jobs, texts, cameras, train, test)
 
 

@@ -20,7 +20,6 @@ from vireid.data.synth.camera import Camera
 from vireid.data.synth.identity import Identity
 
 (BG, SKIN, HAIR, UPPER, UPPER2, LOWER, SHOE, BACKPACK, BAG, HAT, OCC, PRINT) = range(12)
-NUM_MATERIALS = 12
 VIEWPOINTS: tuple[str, ...] = ("front", "back", "side")
 
 

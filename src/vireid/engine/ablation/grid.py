@@ -98,4 +98,11 @@ def slug(combo: dict[str, str]) -> str:
 
 
 def short_key(key: str) -> str:
-    return "+".join(k.split(".")[-1] for k in key.split("+"))
+    """A key's name in run folders and labels: its last component, and an objective term's key with
+    its term (``loss.cpm.weight`` -> ``cpm_weight``)."""
+
+    def one(k: str) -> str:
+        parts = k.split(".")
+        return f"{parts[1]}_{parts[2]}" if parts[0] == "loss" and len(parts) == 3 else parts[-1]
+
+    return "+".join(one(k) for k in key.split("+"))

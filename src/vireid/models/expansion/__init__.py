@@ -1,35 +1,25 @@
 """Token expansion modules for DEEN-ViT: DEE (2D / 1D), T-MHEE, CM-ATM, SS-DEC and "none".
 
-:func:`build_expansion` maps a name to a class through an explicit table; the
-modules are imported on first use so that a missing optional module only fails
-when it is asked for.
+Each module registers itself where it is defined (:func:`register_expansion`); importing this
+package imports them all.  DEEN-ViT's ``expansion`` names one, and ``expansion_kwargs`` are its
+constructor keywords after ``dim``, checked against their declared types and rules.
 """
 
 from __future__ import annotations
 
-import importlib
-
-from vireid.errors import ConfigError
-from vireid.models.expansion.base import IdentityExpansion, TokenExpansion
-
-# name -> (module, class).  Explicit on purpose: no registry keyed by function names.
-EXPANSIONS: dict[str, tuple[str, str]] = {
-    "none": ("vireid.models.expansion.base", "IdentityExpansion"),
-    "dee": ("vireid.models.expansion.dee", "DEE2d"),
-    "dee1d": ("vireid.models.expansion.dee", "DEE1d"),
-    "tmhee": ("vireid.models.expansion.tmhee", "TMHEE"),
-    "cmatm": ("vireid.models.expansion.cmatm", "CMATM"),
-    "ssdec": ("vireid.models.expansion.ssdec", "SSDEC"),
-}
+from vireid.models.expansion import cmatm, dee, ssdec, tmhee  # noqa: F401  (register the built-in modules)
+from vireid.models.expansion.base import (
+    EXPANSIONS,
+    BranchExpansion,
+    IdentityExpansion,
+    TokenExpansion,
+    register_expansion,
+)
 
 
 def expansion_class(name: str) -> type[TokenExpansion]:
     """The class implementing expansion ``name`` (a :class:`ConfigError` for unknown names)."""
-    if not isinstance(name, str) or name.lower() not in EXPANSIONS:
-        raise ConfigError(f"unknown expansion {name!r}; expected one of {', '.join(sorted(EXPANSIONS))}")
-    module_name, class_name = EXPANSIONS[name.lower()]
-    module = importlib.import_module(module_name)
-    return getattr(module, class_name)
+    return EXPANSIONS.get(name)
 
 
 def build_expansion(name: str, dim: int, **kwargs) -> TokenExpansion:
@@ -37,4 +27,12 @@ def build_expansion(name: str, dim: int, **kwargs) -> TokenExpansion:
     return expansion_class(name)(dim=dim, **kwargs)
 
 
-__all__ = ["EXPANSIONS", "IdentityExpansion", "TokenExpansion", "build_expansion", "expansion_class"]
+__all__ = [
+    "EXPANSIONS",
+    "BranchExpansion",
+    "IdentityExpansion",
+    "TokenExpansion",
+    "build_expansion",
+    "expansion_class",
+    "register_expansion",
+]

@@ -31,17 +31,21 @@ Choices (the reasons are in docs/deen_vit.md):
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from vireid.core.params import AT_LEAST_1, UNIT_OPEN
 from vireid.errors import ConfigError
-from vireid.models.base import MODAL_VISIBLE
-from vireid.models.expansion.base import ExpansionOutput, TokenExpansion, check_modality, check_tokens
-from vireid.models.expansion.tmhee import BranchLayerNorm, BranchLinear, branch_attention, branch_orthogonal_loss
+from vireid.models.base import MODAL_VISIBLE, declared_config
+from vireid.models.expansion.base import BranchExpansion, check_modality, register_expansion
+from vireid.models.expansion.tmhee import BranchLayerNorm, BranchLinear, branch_attention
 
 
-class CMATM(TokenExpansion):
+@register_expansion("cmatm")
+class CMATM(BranchExpansion):
     """CM-ATM: per-branch modality tokens cross-attend to the patch tokens and gate them.
 
     Args:
@@ -55,17 +59,16 @@ class CMATM(TokenExpansion):
 
     def __init__(
         self,
-        dim: int,
-        num_generated: int = 2,
-        num_heads: int = 8,
-        dropout: float = 0.1,
-        attn_drop: float = 0.0,
+        dim: Annotated[int, AT_LEAST_1],
+        num_generated: Annotated[int, AT_LEAST_1] = 2,
+        num_heads: Annotated[int, AT_LEAST_1] = 8,
+        dropout: Annotated[float, UNIT_OPEN] = 0.1,
+        attn_drop: Annotated[float, UNIT_OPEN] = 0.0,
         ort_absolute: bool = True,
     ) -> None:
         super().__init__()
-        if num_generated < 1:
-            raise ConfigError(f"CMATM: num_generated must be >= 1, got {num_generated}")
-        if num_heads < 1 or dim % num_heads:
+        declared_config(CMATM, locals())
+        if dim % num_heads:
             raise ConfigError(f"CMATM: num_heads={num_heads} must divide dim={dim}")
         self.dim, self.num_generated, self.num_heads = dim, num_generated, num_heads
         self.attn_drop, self.ort_absolute = attn_drop, ort_absolute
@@ -85,8 +88,7 @@ class CMATM(TokenExpansion):
             return t.mean(dim=1)[:, None, None, :].expand(-1, batch, 1, -1)
         return t[:, modality.long() - MODAL_VISIBLE].unsqueeze(2)  # codes 1, 2 -> token 0, 1
 
-    def forward(self, tokens: Tensor, grid_size: tuple[int, int], modality: Tensor | None = None) -> ExpansionOutput:
-        check_tokens(tokens, grid_size, self.dim)
+    def generate(self, tokens: Tensor, grid_size: tuple[int, int], modality: Tensor | None) -> Tensor:
         b, n, c = tokens.shape
         k = self.num_generated
         if modality is not None:
@@ -96,15 +98,7 @@ class CMATM(TokenExpansion):
         ctx = branch_attention(q, key, v, self.num_heads, self.attn_drop if self.training else 0.0)
         gate, res = self.mix(ctx).split(c, dim=-1)  # (K, B, 1, C) each
         mixed = tokens.unsqueeze(0) * torch.sigmoid(gate) + res  # broadcast over N
-        gen = self.drop(self.norm(mixed) * self.scale.view(k, 1, 1, 1))  # (K, B, N, C)
-        pooled = gen.mean(dim=2)
-        aux = {"ort": branch_orthogonal_loss(pooled, absolute=self.ort_absolute)}
-        out = torch.cat([tokens, gen.reshape(k * b, n, c)], dim=0)
-        return ExpansionOutput(out, aux, pooled)
-
-    @property
-    def aux_loss_names(self) -> tuple[str, ...]:
-        return ("ort",)
+        return self.drop(self.norm(mixed) * self.scale.view(k, 1, 1, 1))  # (K, B, N, C)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, num_generated={self.num_generated}, num_heads={self.num_heads}"

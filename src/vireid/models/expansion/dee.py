@@ -23,14 +23,16 @@ the model (:class:`vireid.models.deen_vit.DEENViT`), not here: ``aux_losses`` is
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Annotated, Sequence
 
 import torch
 from torch import Tensor, nn
 
+from vireid.core.params import AT_LEAST_1, UNIT_OPEN, Length
 from vireid.errors import ConfigError
+from vireid.models.base import declared_config
 from vireid.models.dee import init_kaiming_fan_in_
-from vireid.models.expansion.base import ExpansionOutput, TokenExpansion, check_tokens
+from vireid.models.expansion.base import ExpansionOutput, TokenExpansion, check_tokens, register_expansion
 
 
 class _DilatedExpansion(TokenExpansion):
@@ -48,10 +50,6 @@ class _DilatedExpansion(TokenExpansion):
         learnable_scale: bool = False,
     ) -> None:
         super().__init__()
-        if num_generated < 1:
-            raise ConfigError(f"{type(self).__name__}: num_generated must be >= 1, got {num_generated}")
-        if not dilations or any(int(d) < 1 for d in dilations):
-            raise ConfigError(f"{type(self).__name__}: dilations must be positive, got {tuple(dilations)}")
         if dim % reduction:
             raise ConfigError(f"{type(self).__name__}: dim {dim} is not divisible by reduction {reduction}")
         self.dim, self.num_generated, self.dilations = dim, int(num_generated), tuple(int(d) for d in dilations)
@@ -85,6 +83,7 @@ class _DilatedExpansion(TokenExpansion):
         return f"dim={self.dim}, num_generated={self.num_generated}, dilations={self.dilations}"
 
 
+@register_expansion("dee")
 class DEE2d(_DilatedExpansion):
     """DEEN's DEE on the (H, W) patch grid (dilated 3x3 convolutions); see the module docstring."""
 
@@ -92,12 +91,13 @@ class DEE2d(_DilatedExpansion):
 
     def __init__(
         self,
-        dim: int,
-        num_generated: int = 2,
-        dilations: Sequence[int] = (1, 2, 3),
-        reduction: int = 4,
-        dropout: float = 0.01,
+        dim: Annotated[int, AT_LEAST_1],
+        num_generated: Annotated[int, AT_LEAST_1] = 2,
+        dilations: Annotated[Sequence[int], Length(1, None), AT_LEAST_1] = (1, 2, 3),
+        reduction: Annotated[int, AT_LEAST_1] = 4,
+        dropout: Annotated[float, UNIT_OPEN] = 0.01,
     ) -> None:
+        declared_config(DEE2d, locals())
         super().__init__(dim, num_generated, dilations, reduction, dropout, learnable_scale=False)
 
     def _to_spatial(self, tokens: Tensor, grid_size: tuple[int, int]) -> Tensor:
@@ -105,6 +105,7 @@ class DEE2d(_DilatedExpansion):
         return tokens.transpose(1, 2).reshape(b, c, grid_size[0], grid_size[1])
 
 
+@register_expansion("dee1d")
 class DEE1d(_DilatedExpansion):
     """DEE with Conv1d over the token sequence and a learnable scale; see the module docstring."""
 
@@ -112,12 +113,13 @@ class DEE1d(_DilatedExpansion):
 
     def __init__(
         self,
-        dim: int,
-        num_generated: int = 2,
-        dilations: Sequence[int] = (1, 2, 3),
-        reduction: int = 4,
-        dropout: float = 0.01,
+        dim: Annotated[int, AT_LEAST_1],
+        num_generated: Annotated[int, AT_LEAST_1] = 2,
+        dilations: Annotated[Sequence[int], Length(1, None), AT_LEAST_1] = (1, 2, 3),
+        reduction: Annotated[int, AT_LEAST_1] = 4,
+        dropout: Annotated[float, UNIT_OPEN] = 0.01,
     ) -> None:
+        declared_config(DEE1d, locals())
         super().__init__(dim, num_generated, dilations, reduction, dropout, learnable_scale=True)
 
     def _to_spatial(self, tokens: Tensor, grid_size: tuple[int, int]) -> Tensor:

@@ -34,16 +34,21 @@ Choices (the reasons are in docs/deen_vit.md):
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from vireid.core.params import AT_LEAST_1, POSITIVE, UNIT_OPEN, Range
 from vireid.errors import ConfigError
-from vireid.models.expansion.base import ExpansionOutput, TokenExpansion, check_tokens
-from vireid.models.expansion.tmhee import BranchLayerNorm, BranchLinear, branch_attention, branch_orthogonal_loss
+from vireid.models.base import declared_config
+from vireid.models.expansion.base import BranchExpansion, register_expansion
+from vireid.models.expansion.tmhee import BranchLayerNorm, BranchLinear, branch_attention
 
 
-class SSDEC(TokenExpansion):
+@register_expansion("ssdec")
+class SSDEC(BranchExpansion):
     """SS-DEC: K masked-view Transformer-layer branches generating K embeddings.
 
     Args:
@@ -61,25 +66,22 @@ class SSDEC(TokenExpansion):
 
     def __init__(
         self,
-        dim: int,
-        num_generated: int = 2,
-        num_heads: int = 8,
-        branch_dim: int | None = None,
-        mlp_ratio: float = 4.0,
-        mask_ratio: float = 0.3,
-        dropout: float = 0.1,
-        attn_drop: float = 0.0,
-        seed: int | None = None,
+        dim: Annotated[int, AT_LEAST_1],
+        num_generated: Annotated[int, AT_LEAST_1] = 2,
+        num_heads: Annotated[int, AT_LEAST_1] = 8,
+        branch_dim: Annotated[int | None, AT_LEAST_1] = None,
+        mlp_ratio: Annotated[float, POSITIVE] = 4.0,
+        mask_ratio: Annotated[float, UNIT_OPEN] = 0.3,
+        dropout: Annotated[float, UNIT_OPEN] = 0.1,
+        attn_drop: Annotated[float, UNIT_OPEN] = 0.0,
+        seed: Annotated[int | None, Range(0, 2**63, hi_open=True)] = None,
         ort_absolute: bool = True,
     ) -> None:
         super().__init__()
-        if num_generated < 1:
-            raise ConfigError(f"SSDEC: num_generated must be >= 1, got {num_generated}")
+        declared_config(SSDEC, locals())
         d = dim // num_generated if branch_dim is None else branch_dim
-        if d < 1 or num_heads < 1 or d % num_heads:
+        if d < 1 or d % num_heads:
             raise ConfigError(f"SSDEC: num_heads={num_heads} must divide branch_dim={d}")
-        if not 0.0 <= mask_ratio < 1.0:
-            raise ConfigError(f"SSDEC: mask_ratio must be in [0, 1), got {mask_ratio}")
         k, hidden = num_generated, int(d * mlp_ratio)
         self.dim, self.num_generated, self.num_heads, self.branch_dim = dim, k, num_heads, d
         self.mask_ratio, self.attn_drop, self.seed, self.ort_absolute = mask_ratio, attn_drop, seed, ort_absolute
@@ -119,8 +121,7 @@ class SSDEC(TokenExpansion):
         )
         return masks.to(device)
 
-    def forward(self, tokens: Tensor, grid_size: tuple[int, int], modality: Tensor | None = None) -> ExpansionOutput:
-        check_tokens(tokens, grid_size, self.dim)
+    def generate(self, tokens: Tensor, grid_size: tuple[int, int], modality: Tensor | None) -> Tensor:
         b, n, c = tokens.shape
         k, d = self.num_generated, self.branch_dim
         h = self.down.forward_shared(tokens)  # (K, B, N, d)
@@ -129,15 +130,7 @@ class SSDEC(TokenExpansion):
         q, key, v = self.qkv(self.norm1(h)).split(d, dim=-1)
         h = h + self.proj(branch_attention(q, key, v, self.num_heads, self.attn_drop if self.training else 0.0))
         h = h + self.fc2(F.gelu(self.fc1(self.norm2(h))))
-        gen = self.drop(self.norm(self.fuse(h)) * self.scale.view(k, 1, 1, 1))  # (K, B, N, C)
-        pooled = gen.mean(dim=2)
-        aux = {"ort": branch_orthogonal_loss(pooled, absolute=self.ort_absolute)}
-        out = torch.cat([tokens, gen.reshape(k * b, n, c)], dim=0)
-        return ExpansionOutput(out, aux, pooled)
-
-    @property
-    def aux_loss_names(self) -> tuple[str, ...]:
-        return ("ort",)
+        return self.drop(self.norm(self.fuse(h)) * self.scale.view(k, 1, 1, 1))  # (K, B, N, C)
 
     def extra_repr(self) -> str:
         return (

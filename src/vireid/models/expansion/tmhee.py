@@ -35,15 +35,17 @@ The batched helpers (:class:`BranchLinear`, :class:`BranchLayerNorm`, :func:`bra
 from __future__ import annotations
 
 import math
+from typing import Annotated
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from vireid.core.params import AT_LEAST_1, UNIT_OPEN, Range
 from vireid.errors import ConfigError
-from vireid.losses.orthogonal import deen_orthogonal_loss
 from vireid.losses.token_orthogonality import token_orthogonality_loss
-from vireid.models.expansion.base import ExpansionOutput, TokenExpansion, check_tokens
+from vireid.models.base import declared_config
+from vireid.models.expansion.base import BranchExpansion, register_expansion
 
 # ----------------------------------------------------------------------------- batched helpers
 
@@ -116,27 +118,11 @@ def branch_attention(q: Tensor, k: Tensor, v: Tensor, num_heads: int, dropout_p:
     return out.transpose(1, 2).reshape(nb, b, nq, c)
 
 
-def branch_orthogonal_loss(generated: Tensor, absolute: bool = True) -> Tensor:
-    """DEEN's orthogonal loss (CVPR 2023, L_ort of the DEE module) between K pooled embeddings ``(K, B, C)``.
-
-    ``absolute=False`` is DEEN's loss exactly (:func:`vireid.losses.orthogonal.deen_orthogonal_loss`:
-    raw inner products of pairs of generated embeddings, summed, divided by the stacked batch
-    ``(1 + K) * B``).  DEEN applies it to post-ReLU (non-negative) CNN features, where the inner
-    products are >= 0.  Pooled ViT tokens are signed, and the raw loss is then unbounded below (two
-    branches can grow anti-parallel), so by default (``absolute=True``) we sum ``|<g_i, g_j>|``
-    instead: identical to DEEN's on non-negative features, >= 0 with its minimum at orthogonality.
-    """
-    k, b, c = generated.shape
-    if k < 2:
-        return generated.sum() * 0.0
-    stacked = torch.cat([generated.new_zeros(1, b, c), generated], 0).reshape(-1, c)
-    return deen_orthogonal_loss(stacked, num_embeddings=k + 1, absolute=absolute)
-
-
 # ----------------------------------------------------------------------------- T-MHEE
 
 
-class TMHEE(TokenExpansion):
+@register_expansion("tmhee")
+class TMHEE(BranchExpansion):
     """T-MHEE: K multi-head self-attention branches generate K embeddings from the tokens.
 
     Args:
@@ -152,19 +138,18 @@ class TMHEE(TokenExpansion):
 
     def __init__(
         self,
-        dim: int,
-        num_generated: int = 2,
-        num_heads: int = 4,
-        dropout: float = 0.1,
-        attn_drop: float = 0.0,
+        dim: Annotated[int, AT_LEAST_1],
+        num_generated: Annotated[int, AT_LEAST_1] = 2,
+        num_heads: Annotated[int, AT_LEAST_1] = 4,
+        dropout: Annotated[float, UNIT_OPEN] = 0.1,
+        attn_drop: Annotated[float, UNIT_OPEN] = 0.0,
         token_ortho: bool = False,
         ort_absolute: bool = True,
-        token_ortho_chunk: int | None = None,
+        token_ortho_chunk: Annotated[int | None, Range(1)] = None,
     ) -> None:
         super().__init__()
-        if num_generated < 1:
-            raise ConfigError(f"TMHEE: num_generated must be >= 1, got {num_generated}")
-        if num_heads < 1 or dim % num_heads:
+        declared_config(TMHEE, locals())
+        if dim % num_heads:
             raise ConfigError(f"TMHEE: num_heads={num_heads} must divide dim={dim}")
         self.dim, self.num_generated, self.num_heads = dim, num_generated, num_heads
         self.attn_drop = attn_drop
@@ -177,21 +162,21 @@ class TMHEE(TokenExpansion):
         for w in self.qkv.weight:  # nn.MultiheadAttention's in_proj init
             nn.init.xavier_uniform_(w)
 
-    def forward(self, tokens: Tensor, grid_size: tuple[int, int], modality: Tensor | None = None) -> ExpansionOutput:
-        check_tokens(tokens, grid_size, self.dim)
-        b, n, c = tokens.shape
-        k = self.num_generated
+    def generate(self, tokens: Tensor, grid_size: tuple[int, int], modality: Tensor | None) -> Tensor:
+        c, k = tokens.shape[2], self.num_generated
         qkv = self.qkv.forward_shared(F.layer_norm(tokens, (c,)))  # (K, B, N, 3C)
         q, key, v = qkv.split(c, dim=-1)
         attn = branch_attention(q, key, v, self.num_heads, self.attn_drop if self.training else 0.0)
         gen = self.norm(self.proj(attn) + tokens) * self.scale.view(k, 1, 1, 1)  # (K, B, N, C)
-        gen = self.drop(gen)
-        pooled = gen.mean(dim=2)  # (K, B, C)
-        aux = {"ort": branch_orthogonal_loss(pooled, absolute=self.ort_absolute)}
-        if self.token_ortho:
-            aux["token_ort"] = token_orthogonality_loss(gen.reshape(k * b, n, c), chunk_size=self.token_ortho_chunk)
-        out = torch.cat([tokens, gen.reshape(k * b, n, c)], dim=0)
-        return ExpansionOutput(out, aux, pooled)
+        return self.drop(gen)
+
+    def extra_losses(self, generated: Tensor) -> dict[str, Tensor]:
+        if not self.token_ortho:
+            return {}
+        k, b, n, c = generated.shape
+        return {
+            "token_ort": token_orthogonality_loss(generated.reshape(k * b, n, c), chunk_size=self.token_ortho_chunk)
+        }
 
     @property
     def aux_loss_names(self) -> tuple[str, ...]:

@@ -117,3 +117,29 @@ def describe_paths(
     for p, f in zip(missing, descriptor.extract(missing), strict=True):
         cache[p] = f
     return np.stack([cache[p] for p in paths]) if paths else np.zeros((0, descriptor.dim), np.float32)
+
+
+def evaluate_color_hist(splits: Iterable, descriptor: ColorHistogram | None = None, metric: str = "chi2") -> list:
+    """One :class:`vireid.evaluation.EvalResult` per :class:`~vireid.data.protocols.EvalSplit`.
+
+    Descriptors are computed once per image path and reused across trials and directions.
+    """
+    from vireid.evaluation import evaluate
+
+    descriptor = descriptor or ColorHistogram()
+    cache: dict[str, np.ndarray] = {}
+    results = []
+    for split in splits:
+        qf = describe_paths([r.path for r in split.query], descriptor, cache)
+        gf = describe_paths([r.path for r in split.gallery], descriptor, cache)
+        results.append(
+            evaluate(
+                histogram_distance(qf, gf, metric),
+                np.array([r.pid for r in split.query]),
+                np.array([r.pid for r in split.gallery]),
+                np.array([r.camid for r in split.query]),
+                np.array([r.camid for r in split.gallery]),
+                protocol=split.protocol,
+            )
+        )
+    return results

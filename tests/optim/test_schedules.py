@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from vireid.engine.schedules import LRScheduler, WarmupCosine, WarmupStep
+from vireid.optim.schedules import LRScheduler, WarmupCosine, WarmupStep
 
 
 def deen_reference_lr(epoch, lr=0.1):

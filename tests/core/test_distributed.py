@@ -11,8 +11,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from tests.engine.tiny import CONFIGS, TinyData, TinyReID, tiny_dataset
-from vireid.engine.logging import read_metrics
+from tests.engine.tiny import CONFIGS, TinyData, TinyReID, read_metrics, tiny_dataset
 from vireid.objective import build_objective
 
 
@@ -42,7 +41,7 @@ def worker(rank: int, world: int, port: int, out: str, data_root: str) -> None:
     )
     torch.set_num_threads(1)
     from vireid.config import load_config
-    from vireid.engine import distributed as du
+    from vireid.core import distributed as du
     from vireid.engine.checkpoint import CheckpointManager
     from vireid.engine.run import train
     from vireid.engine.trainer import Trainer
@@ -120,7 +119,7 @@ def test_world_size_one_launch_uses_ddp(monkeypatch):
     """``torchrun --nproc_per_node 1`` (RANK=0, WORLD_SIZE=1): a process group of one and DDP."""
     from torch.nn.parallel import DistributedDataParallel
 
-    from vireid.engine import distributed as du
+    from vireid.core import distributed as du
 
     assert not du.launched_by_torchrun() and not du.DistInfo().enabled  # plain process: no DDP
     for k, v in dict(
@@ -152,7 +151,7 @@ def one_step_worker(rank: int, world: int, port: int, out: str, data_root: str) 
     )
     torch.set_num_threads(1)
     from vireid.config import load_config
-    from vireid.engine import distributed as du
+    from vireid.core import distributed as du
     from vireid.engine.run import train
     from vireid.engine.trainer import Trainer
 
