@@ -143,3 +143,24 @@ def test_an_empty_path_is_refused_as_such(path, action, world, capsys):
     err = capsys.readouterr().err.strip()
     assert err.endswith(f"expected a path, got '' (see vireid {' '.join(path)} --help)"), err
     assert f"argument {action.option_strings[0] if action.option_strings else action.dest}:" in err
+
+
+def test_every_command_with_a_device_option_refuses_another_device(world, capsys):
+    """``--device meta`` reached torch's autocast in inference (a traceback; found by the fuzzer):
+    every command with ``--device`` answers one line."""
+    from tests.cli.world import leaves
+    from vireid.cli.main import build_parser, main
+
+    checked = 0
+    for path, p in leaves(build_parser()):
+        if not any("--device" in a.option_strings for a in p._actions):
+            continue
+        decl = p.get_default("_declaration")
+        kind = next(iter(decl.outputs.values()), None)
+        out = world.root / "never" / ("out" + (kind.suffixes[0] if kind and kind.suffixes else ""))
+        argv = world.fill(decl.example, out=out)
+        assert main(argv + ["--device", "meta"]) == 2, " ".join(path)
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "meta" in err, err
+        checked += 1
+    assert checked >= 7

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from vireid.core.device import resolve_device
 from vireid.errors import ShapeError, VireidError
 from vireid.inference.loading import InferenceConfig, file_sha256, inference_config, read_checkpoint
 from vireid.inference.preprocess import iter_images, preprocess_batch
@@ -30,16 +31,6 @@ MODALITIES = ("visible", "infrared")
 def modality_name(modality: str | int) -> str:
     """Canonical modality name (``"visible"`` / ``"infrared"``); aliases as :func:`modality_to_modal`."""
     return "visible" if modality_to_modal(modality) == MODAL_VISIBLE else "infrared"
-
-
-def _device(device: str | torch.device) -> torch.device:
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise VireidError(f"invalid device {device!r}: {exc}") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise VireidError(f"device {device!r} requested but CUDA is not available")
-    return dev
 
 
 class InferenceModel:
@@ -66,7 +57,7 @@ class InferenceModel:
     ) -> None:
         if int(batch_size) < 1:
             raise VireidError(f"batch_size must be >= 1, got {batch_size}")
-        self.device = _device(device)
+        self.device = resolve_device(device, "device")
         self.model = model.to(self.device).eval()
         self.config = config
         self.batch_size = int(batch_size)
