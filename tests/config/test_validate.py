@@ -190,6 +190,17 @@ def test_sizes_beyond_the_memory_estimate_are_refused_with_it(override, key):
     assert "\n" not in text
 
 
+@pytest.mark.parametrize("model", ["deen", "agw"])
+@pytest.mark.parametrize("size", ["data.height=8", "data.width=15"])
+def test_images_smaller_than_the_model_takes_are_refused(model, size):
+    """A size the model's strides cannot take was found only in the first forward pass, naming an
+    internal tensor (``x_vis: image size (8, 16) is too small``; found by the fuzzer)."""
+    with pytest.raises(ConfigError) as info:
+        load_config("test_tiny", [f"model.name={model}", "model.args={}", size])
+    text = str(info.value)
+    assert text.startswith("<command line>: data.height x data.width = ") and "at least 16x16" in text, text
+
+
 def test_errors_name_the_file_and_line(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("base: test_tiny\ntrain:\n  threads: 1\n  epochs: 0\n")

@@ -33,6 +33,23 @@ def modality_name(modality: str | int) -> str:
     return "visible" if modality_to_modal(modality) == MODAL_VISIBLE else "infrared"
 
 
+def _check_input_size(model: nn.Module, size: tuple[int, int], batch_size: int) -> None:
+    """The input size the model's strides take, and a batch (with its flipped copy) the memory
+    ceiling of a config's test batch allows (:mod:`vireid.config.validate`)."""
+    from vireid.config.validate import MEMORY_CEILING, TEST_BYTES_PER_INPUT_BYTE
+
+    (h, w), (low_h, low_w) = size, getattr(model, "min_input_hw", (1, 1))
+    name = type(model).__name__
+    if h < low_h or w < low_w:
+        raise ShapeError(f"input size {h}x{w}: {name} takes images of at least {low_h}x{low_w} (its strides)")
+    need = 2 * batch_size * 3 * h * w * 4 * TEST_BYTES_PER_INPUT_BYTE
+    if need > MEMORY_CEILING:
+        raise ShapeError(
+            f"input size {h}x{w} in batches of {batch_size}: about {need / 2**30:.0f} GiB per batch (estimated); "
+            f"vireid allows up to {MEMORY_CEILING / 2**30:.0f} GiB: lower the input size or the batch size"
+        )
+
+
 class InferenceModel:
     """A model in eval mode with its test-time configuration and identity.
 
@@ -57,6 +74,7 @@ class InferenceModel:
     ) -> None:
         if int(batch_size) < 1:
             raise VireidError(f"batch_size must be >= 1, got {batch_size}")
+        _check_input_size(model, config.input_size, int(batch_size))
         self.device = resolve_device(device, "device")
         self.model = model.to(self.device).eval()
         self.config = config
