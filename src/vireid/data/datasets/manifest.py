@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Annotated, Iterable, Iterator
 
 from vireid.core.params import Registered
-from vireid.data.datasets._index import check_disjoint, check_root
+from vireid.data.datasets._index import check_disjoint, check_root, parse_id
 from vireid.data.datasets.base import VIReIDDataset, register_dataset
 from vireid.data.protocols import EvalSplit
 from vireid.data.records import Record
@@ -99,12 +99,7 @@ def _parse_row(row: list[str], col: dict[str, int], base: Path, path: Path, line
         raise DatasetError(f"{where}: empty path")
     values = {}
     for key in ("pid", "camid"):
-        try:
-            values[key] = int(row[col[key]].strip())
-        except ValueError:
-            raise DatasetError(f"{where}: {key} must be an integer, got {row[col[key]]!r}") from None
-        if values[key] < 0:
-            raise DatasetError(f"{where}: {key} must be non-negative, got {values[key]}")
+        values[key] = parse_id(row[col[key]], key, where)
     try:
         modality = _MODALITIES[modality_to_modal(row[col["modality"]])]
     except ShapeError as exc:
