@@ -139,8 +139,8 @@ def test_every_objective_term_keyword_is_checked(data):
 @pytest.mark.parametrize(
     "override, message",
     [  # the cases of issue 24, each one line naming the key, the value and what is allowed
-        ("train.seed=-1", "train.seed: must be >= 0 and < 9.22337e+18, got -1"),
-        ("train.seed=1180591620717411303424", "train.seed: must be >= 0 and < 9.22337e+18"),
+        ("train.seed=-1", "train.seed: must be >= 0 and < 2^63, got -1"),
+        ("train.seed=1180591620717411303424", "train.seed: must be >= 0 and < 2^63"),
         ("optim.betas=[0.9]", "optim.betas: expected a list of 2 (a number, a number), got [0.9]"),
         ("optim.milestones=[5,1]", "optim.milestones: must be in strictly ascending order, got [5, 1]"),
         ("optim.milestones=[5,9,12]", "optim.milestones [5, 9, 12] and optim.gammas [0.1] must have the same length"),

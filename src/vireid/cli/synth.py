@@ -80,7 +80,21 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
+def _check_options(args: argparse.Namespace) -> None:
+    """The generator's declared ranges (:func:`vireid.data.synth.generator.resolve_params`), checked
+    before any work and named as this command's options (not ``synth.height_range``)."""
+    from vireid.core.checks import check_value
+    from vireid.core.params import declared_params
+    from vireid.data.synth.generator import resolve_params
+
+    params = declared_params(resolve_params, skip=("layout",)).params
+    for dest in ("num_ids", "seed", "difficulty", "images_per_id_per_cam", "num_test_ids"):
+        check_value(getattr(args, dest), params[dest].annotation, "--" + dest.replace("_", "-"))
+    check_value((args.min_height, args.max_height), params["height_range"].annotation, "--min-height/--max-height")
+
+
 def run(args: argparse.Namespace) -> int:
+    _check_options(args)
     summary = generate(
         args.out,
         args.layout,
