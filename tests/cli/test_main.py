@@ -1,5 +1,7 @@
 """cli.main: overrides anywhere after the sub-command, usage errors in one line, ablate's explicit --grid/--set."""
 
+import os
+
 import pytest
 
 from tests.engine.tiny import CONFIGS, tiny_dataset
@@ -164,3 +166,57 @@ def test_every_command_with_a_device_option_refuses_another_device(world, capsys
         assert len(err.splitlines()) == 1 and "meta" in err, err
         checked += 1
     assert checked >= 7
+
+
+def _inputs():
+    from tests.cli.world import leaves
+    from vireid.cli.main import build_parser
+
+    for path, p in leaves(build_parser()):
+        decl = p.get_default("_declaration")
+        for dest in decl.inputs:
+            action = next(a for a in p._actions if a.dest == dest)
+            yield pytest.param(path, action, id=f"{' '.join(path)} {dest}")
+
+
+@pytest.mark.parametrize("thing", ["pipe", "dangling link"])
+@pytest.mark.parametrize("path, action", list(_inputs()))
+def test_an_input_that_is_a_pipe_or_a_link_to_nothing_is_one_true_line(path, action, thing, world, capsys):
+    """Every declared input, given a named pipe (opened, it waits forever for a writer) or a link to
+    nothing: one line saying what is there -- a pipe is not "not found" -- and never a hang (found
+    by the fuzzer)."""
+    import signal
+
+    bad = world.root / "odd" / f"{action.dest}-{thing.replace(' ', '-')}.yaml"
+    if not bad.exists() and not bad.is_symlink():
+        bad.parent.mkdir(exist_ok=True)
+        os.mkfifo(bad) if thing == "pipe" else os.symlink(world.root / "gone", bad)
+    decl = action.container._defaults["_declaration"]
+    kind = next(iter(decl.outputs.values()), None)
+    argv = world.fill(
+        decl.example, out=world.root / "never" / ("o" + (kind.suffixes[0] if kind and kind.suffixes else ""))
+    )
+    opt = action.option_strings[0] if action.option_strings else None
+    if opt is None:
+        argv = list(path) + [str(bad)]
+    elif opt in argv:
+        argv[argv.index(opt) + 1] = str(bad)
+    else:
+        argv += [opt, str(bad)]
+
+    def hang(*_):
+        raise TimeoutError(f"{' '.join(argv)}: no answer in 60 s")
+
+    old = signal.signal(signal.SIGALRM, hang)
+    signal.alarm(60)
+    try:
+        assert main(argv) == 2
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    if thing == "pipe":  # a folder input says it is not one (an index: not a vireid index)
+        said = ("named pipe", "not a folder", "not a vireid index")
+        assert "not found" not in err and any(s in err for s in said), err
+    assert not (world.root / "never").exists()

@@ -33,6 +33,7 @@ from vireid.config.validate import to_dict, validate
 from vireid.core import plugins
 from vireid.errors import ConfigError, VireidWarning, format_location
 from vireid.utils.io import atomic_write_text
+from vireid.utils.paths import file_problem
 
 CLI = "<command line>"
 MAX_BYTES = 1 << 20  # a config is a few KiB
@@ -141,10 +142,10 @@ def parse_yaml(text: str, source: str) -> tuple[Any, dict[str, int]]:
 
 def _read_yaml(path: Path) -> tuple[dict, dict[str, int]]:
     """Parse a YAML mapping; returns (data, {dotted key: line number})."""
-    if path.is_dir():
-        raise ConfigError(f"{path}: is a folder, not a config file (expected a .yaml file or a shipped config's name)")
-    if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
+    problem = file_problem(path, "config file")
+    if problem:
+        hint = " (expected a .yaml file or a shipped config's name)" if path.is_dir() else ""
+        raise ConfigError(f"{path}: {problem}{hint}")
     try:
         if path.stat().st_size > MAX_BYTES:
             raise ConfigError(

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from vireid.errors import DatasetError, VireidWarning, format_location
+from vireid.utils.paths import file_problem
 
 _CAM_DIR = re.compile(r"^cam(\d+)$", re.IGNORECASE)
 
@@ -31,8 +32,9 @@ def check_root(root: str | os.PathLike, dataset: str, expected: str) -> Path:
 
 
 def require_file(path: Path, what: str) -> Path:
-    if not path.is_file():
-        raise DatasetError(f"{path}: missing {what}")
+    problem = file_problem(path, what)
+    if problem:
+        raise DatasetError(f"{path}: missing {what}" if problem.endswith("not found") else f"{path}: {problem}")
     return path
 
 

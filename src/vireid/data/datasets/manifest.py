@@ -32,6 +32,7 @@ from vireid.data.records import Record
 from vireid.errors import ConfigError, DatasetError, ShapeError, VireidWarning, format_location
 from vireid.evaluation.protocols import PLAIN, PROTOCOLS, get_protocol
 from vireid.modality import MODAL_INFRARED, MODAL_VISIBLE, modality_to_modal
+from vireid.utils.paths import file_problem
 
 COLUMNS = ("path", "pid", "camid", "modality")
 _MODALITIES = {MODAL_VISIBLE: "visible", MODAL_INFRARED: "infrared"}
@@ -45,8 +46,9 @@ def read_manifest(path: str | os.PathLike) -> list[Record]:
 def read_manifest_lines(path: str | os.PathLike) -> list[tuple[Record, int]]:
     """``(record, line)`` of every row of one manifest CSV (see :func:`read_manifest`)."""
     path = Path(path).expanduser().resolve()
-    if not path.is_file():
-        raise DatasetError(f"{path}: manifest file not found (expected a CSV with header {','.join(COLUMNS)})")
+    problem = file_problem(path, "manifest file")
+    if problem:
+        raise DatasetError(f"{path}: {problem} (expected a CSV with header {','.join(COLUMNS)})")
     base = path.parent
     records: list[tuple[Record, int]] = []
     try:
