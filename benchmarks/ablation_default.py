@@ -128,6 +128,7 @@ GPU_SET = [
     "model.args.mfa_low=stage0",
     "model.args.svdo_of_stages=[]",
     "model.args.svdo_ow_blocks=[]",
+    "loss.svdo_of.form=paper",  # the SVDO axis' O.F. weight 1e-4 is for the paper's squared form, as on the CPU grid
 ]
 GPU_SEEDS = (0, 1, 2)
 

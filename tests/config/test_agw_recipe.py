@@ -7,6 +7,7 @@ and utils), run as their README says: ``python train.py --dataset sysu --lr 0.1 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from types import SimpleNamespace
 
 import pytest
@@ -94,7 +95,14 @@ def test_recipes_differ_only_in_the_dataset():
     assert llcm.data.dataset == "llcm"
     for other in (regdb, llcm):
         assert other.model == sysu.model and other.loss == sysu.loss and other.optim == sysu.optim
-        assert other.train == sysu.train and other.eval == sysu.eval
+        assert other.train == sysu.train
+    # evaluation differs only where their code does: LLCM selects on VIS -> IR (train.py:64
+    # test_mode = [2, 1]); RegDB's paper columns are our own directions (test.py:306-307, 323-338:
+    # each image through its own stem, unlike DEEN's test.py)
+    assert replace(llcm.eval, select_direction=None) == sysu.eval
+    assert llcm.eval.select_direction == "visible_to_infrared"
+    assert replace(regdb.eval, paper_columns={}) == sysu.eval
+    assert build.paper_columns(regdb) == {d: d for d in ("visible_to_infrared", "infrared_to_visible")}
 
 
 def authors_lr(epoch: int, lr: float = 0.1) -> float:
@@ -158,3 +166,53 @@ def test_transform_and_criterion_are_the_authors():
     assert set(terms) == {"id", "tri"}
     torch.testing.assert_close(terms["id"], torch.nn.functional.cross_entropy(logits, labels))
     torch.testing.assert_close(terms["tri"], WeightedRegularizedTriplet()(feat, labels))
+
+
+def test_llcm_selection_equals_the_authors_in_training_test(tmp_path):
+    """AGW/train.py on LLCM (test_mode = [2, 1], line 64): ``process_query_llcm(mode=1)`` -- every
+    visible test image -- against ``process_gallery_llcm(mode=2, trial=0)`` (lines 147-148), the
+    gallery through the infrared stem (``net(input, input, test_mode[0])``, line 314), the queries
+    through the visible one (line 331), ``distmat_att = query_feat_att @ gall_feat_att.T`` (line 340),
+    not transposed, ``eval_llcm(-distmat_att, query_label, gall_label, query_cam, gall_cam)`` (line
+    351) and the best checkpoint by its Rank-1 (line 393)."""
+    from tests.data.layouts import make_llcm
+    from tests.evaluation.reference import evaluate_reference
+    from vireid.core.device import resolve_amp
+    from vireid.core.distributed import DistInfo
+    from vireid.data.datasets import build_dataset
+    from vireid.data.loaders import build_test_loader
+    from vireid.engine.context import RunContext, evaluate_model
+    from vireid.models import AGW
+
+    root = make_llcm(tmp_path / "llcm")
+    cfg = load_config(
+        CONFIGS / "agw_llcm.yaml",
+        [f"data.root={root}", "data.height=32", "data.width=16", "data.workers=0", "model.pretrained=none"],
+    )
+    torch.manual_seed(0)
+    model = AGW(3, base_channels=4, layers=(1, 1, 1, 1)).eval()
+    with torch.no_grad():
+        model.stem_infrared.conv1.weight.mul_(-1)  # different stems: a swapped stem would show
+    dataset = build_dataset("llcm", root)
+    ctx = RunContext(torch.device("cpu"), resolve_amp("none", torch.device("cpu")), DistInfo(), lambda m: None)
+    results, summary = evaluate_model(model, dataset, cfg, ctx, final=False)
+    assert [(r.split.trial, r.split.direction) for r in results] == [(0, "visible_to_infrared")]
+    query, gallery = dataset.query("visible"), dataset.gallery("infrared", 0)
+    assert [r.path for r in results[0].split.query] == [r.path for r in query]
+    assert [r.path for r in results[0].split.gallery] == [r.path for r in gallery]
+
+    def feat_att(records, modal):  # train.py:310-317 / 327-334: one forward, no flip, the BN feature
+        loader = build_test_loader(records, height=32, width=16, batch_size=4)
+        with torch.no_grad():
+            return torch.cat([model(x, x, modal).feat_bn for x, _, _ in loader]).double()
+
+    distmat_att = feat_att(query, 1) @ feat_att(gallery, 2).T
+    ref = evaluate_reference(
+        -distmat_att.numpy(),
+        [r.pid for r in query],
+        [r.pid for r in gallery],
+        [r.camid for r in query],
+        [r.camid for r in gallery],
+        protocol="llcm",
+    )
+    assert summary["mean"]["rank1"] == pytest.approx(ref.cmc[0]) and summary["mean"]["mAP"] == pytest.approx(ref.mAP)

@@ -175,7 +175,13 @@ RECIPE = [
         "DEEN/train_regdb.bash:1",
         "python train.py --dataset regdb --gpu 0 --trial 1",
     ),
-    ("data.trial", "deen_regdb", 1, "DEEN/train_regdb.bash:1-10", "--trial 1 ... --trial 10 (one run per trial)"),
+    (
+        "data.trial",
+        "deen_regdb",
+        1,
+        "DEEN/train_regdb.bash:1-10",
+        "--trial 1 ... --trial 10 (one run per trial; train.py:41's default 2 is not what the script runs)",
+    ),
     (
         "model.args",
         "deen_regdb",
@@ -266,29 +272,66 @@ def test_epochs_and_the_schedule_are_the_authors():
     assert [schedule(e) for e in range(151)] == pytest.approx([authors(e) for e in range(151)])
 
 
-@pytest.mark.parametrize(
-    "name,trials,direction",
-    [
-        ("deen_sysu", [0], "infrared_to_visible"),  # train.py:57 test_mode = [1, 2]; :150 trial=0
-        ("deen_regdb", None, "visible_to_infrared"),  # train.py:62 test_mode = [2, 1]; :159-160 the run's trial
-        ("deen_llcm", [0], "infrared_to_visible"),  # train.py:67,169-170 query NIR (mode 2), gallery VIS trial=0
-    ],
-)
-def test_best_checkpoint_rule_is_the_authors_in_training_test(name, trials, direction):
-    """Selection: trial 0, one direction, the six inner products summed, no flip (train.py:344,369,387);
-    the final evaluation stays the full protocol (10 trials, every direction, flip: test.py)."""
+# (paper config, selection trials, direction, descriptor, the authors' lines): what their train.py's
+# in-training test evaluates to choose the best checkpoint -- one gallery trial (or the run's RegDB
+# split), one direction, no flip
+SELECTION = [
+    ("deen_sysu", [0], "infrared_to_visible", "all", "DEEN/train.py:57 test_mode = [1, 2]; :150 trial=0; :387"),
+    ("deen_regdb", None, "visible_to_infrared", "all", "DEEN/train.py:62 test_mode = [2, 1]; :159-160 args.trial"),
+    ("deen_llcm", [0], "infrared_to_visible", "all", "DEEN/train.py:67 test_mode = [1, 2]; :169-170 trial=0"),
+    ("agw_sysu", [0], "infrared_to_visible", "bn", "AGW/train.py:56 test_mode = [1, 2]; :128 trial=0; :393"),
+    ("agw_regdb", None, "visible_to_infrared", "bn", "AGW/train.py:60 test_mode = [2, 1]; :137-138 args.trial"),
+    ("agw_llcm", [0], "visible_to_infrared", "bn", "AGW/train.py:64 test_mode = [2, 1]; :147-148 trial=0; :339"),
+]
+
+
+def test_every_paper_config_has_its_selection_row():
+    """Every shipped DEEN / AGW config of a paper dataset is in :data:`SELECTION` (walked, not listed)."""
+    import re
+
+    from vireid.config.shipped import shipped_configs
+
+    paper = {n for n in shipped_configs() if re.fullmatch(r"(deen|agw)_(sysu|regdb|llcm)", n)}
+    assert paper == {row[0] for row in SELECTION}
+
+
+@pytest.mark.parametrize("name,trials,direction,combine,where", SELECTION, ids=[r[0] for r in SELECTION])
+def test_best_checkpoint_rule_is_the_authors_in_training_test(name, trials, direction, combine, where):
+    """Selection: trial 0 (RegDB: the run's split), the authors' direction, their descriptor, no flip
+    (DEEN/train.py:344,369,387; AGW/train.py:314,331,339-340); the final evaluation stays the full
+    protocol (10 trials, every direction, flip: test.py)."""
     cfg = load_config(name)
     plan = build.selection_eval(cfg)
-    assert plan == dict(trials=trials, directions=(direction,), flip=False, combine="all")
+    assert plan == dict(trials=trials, directions=(direction,), flip=False, combine=combine), where
     final = build.final_eval(cfg)
-    assert final["flip"] is True and final["combine"] == "all"
-    assert final["trials"] == (None if name == "deen_regdb" else list(range(10)))
+    assert final["flip"] is cfg.eval.flip and final["combine"] == combine
+    assert final["trials"] == (None if name.endswith("regdb") else list(range(10)))
+    assert direction in final["directions"]
     protocol = load_config(name, ["eval.select=protocol"])
     assert (
-        build.selection_eval(protocol)["flip"] is True
+        build.selection_eval(protocol)["flip"] is cfg.eval.flip
         and build.selection_eval(protocol)["directions"]
         == final["directions"][: len(build.selection_eval(protocol)["directions"])]
     )
+
+
+def test_select_direction_is_checked_when_the_config_loads(tmp_path):
+    from vireid.errors import ConfigError
+
+    assert build.selection_eval(load_config("deen_llcm", ["eval.select_direction=visible_to_infrared"]))[
+        "directions"
+    ] == ("visible_to_infrared",)
+    with pytest.raises(ConfigError, match=r"eval.select_direction: 'visible_to_infrared' is not a direction .*sysu"):
+        load_config("deen_sysu", ["eval.select_direction=visible_to_infrared"])
+    (tmp_path / "mine.yaml").write_text("base: agw_llcm.yaml\ndata: {dataset: sysu}\n")
+    with pytest.raises(ConfigError, match=r"^\S*agw_llcm\.yaml:\d+: eval.select_direction: 'visible_to_infrared'"):
+        load_config(tmp_path / "mine.yaml")  # named where it is set
+    with pytest.raises(ConfigError, match=r"^<command line>: eval.select_direction"):
+        load_config("deen_sysu", ["eval.select_direction=nope"])
+    with pytest.raises(ConfigError, match=r"eval.paper_columns: 'sideways' is not a published column"):
+        load_config("deen_regdb", ["eval.paper_columns={sideways: visible_to_infrared}"])
+    with pytest.raises(ConfigError, match=r"eval.paper_columns.visible_to_infrared: 'nope'"):
+        load_config("deen_regdb", ["eval.paper_columns={visible_to_infrared: nope}"])
 
 
 def _tiny_sysu_cfg(root):
@@ -399,12 +442,16 @@ def test_llcm_reports_the_published_visible_to_infrared_orientation(tmp_path):
     }
 
 
-def test_regdb_thermal_to_visible_uses_the_right_stems(tmp_path):
-    """The authors' test.py:356-357,370-371 embeds RegDB's thermal queries with the visible stem
-    (test_mode[1] = 1) and the visible gallery with the thermal stem; ours embeds every image with
-    its own modality's stem, so thermal -> visible is the transpose of visible -> thermal."""
+def test_regdb_reports_both_directions_with_the_authors_stems_beside_ours(tmp_path):
+    """DEEN's test.py:356-357,370-371 embeds RegDB's thermal images with the visible stem
+    (test_mode[1] = 1) and the visible images with the thermal stem (test_mode[0] = 2), in both
+    branches of ``--tvsearch``.  Ours embeds every image with its own modality's stem; the
+    as-published directions are reported beside, as the paper's columns, outside the mean
+    (their metrics against test.py itself: tests/evaluation/test_regdb_published.py)."""
     from tests.data.layouts import make_regdb
     from vireid.data.datasets import build_dataset
+    from vireid.engine.evaluator import tables
+    from vireid.evaluation.protocols import PAPER_IR_TO_VIS
 
     root = make_regdb(tmp_path / "regdb")
     cfg = load_config(
@@ -414,17 +461,29 @@ def test_regdb_thermal_to_visible_uses_the_right_stems(tmp_path):
     torch.manual_seed(0)
     model = DEEN(3, "regdb", base_channels=4, layers=(1, 1, 1, 1)).eval()
     with torch.no_grad():
-        model.stem_infrared.conv1.weight.mul_(-1)  # different stems: a swap would change the features
+        model.stem_infrared.conv1.weight.mul_(-1)  # different stems: a swap changes the features
     ctx = RunContext(torch.device("cpu"), resolve_amp("none", torch.device("cpu")), DistInfo(), lambda m: None)
     results, summary = evaluate_model(model, build_dataset("regdb", root, trial=1), cfg, ctx, final=True)
-    v2t, t2v = results
-    assert (v2t.split.direction, t2v.split.direction) == ("visible_to_infrared", "infrared_to_visible")
-    assert {r.modality for r in t2v.split.query} == {"infrared"}
-    assert torch.allclose(t2v.distmat, v2t.distmat.T)
-    assert summary["paper_columns"] == {
-        "visible_to_infrared": "visible_to_infrared",
-        "infrared_to_visible": "infrared_to_visible",
-    }
+    by = {r.split.direction: r for r in results}
+    assert list(by) == ["visible_to_infrared", "infrared_to_visible", PAPER_DIRECTION, PAPER_IR_TO_VIS]
+    v2t, t2v, paper_v2t, paper_t2v = by.values()
+    assert {r.modality for r in t2v.split.query} == {r.modality for r in paper_t2v.split.query} == {"infrared"}
+    assert (paper_t2v.split.query_stem, paper_t2v.split.gallery_stem) == ("visible", "infrared")
+    assert (paper_v2t.split.query_stem, paper_v2t.split.gallery_stem) == ("infrared", "visible")
+    assert torch.allclose(t2v.distmat, v2t.distmat.T) and torch.allclose(paper_t2v.distmat, paper_v2t.distmat.T)
+    assert not torch.allclose(paper_t2v.distmat, t2v.distmat)  # the stems matter
+    assert summary["paper_columns"] == {"visible_to_infrared": PAPER_DIRECTION, "infrared_to_visible": PAPER_IR_TO_VIS}
+    own = [summary["directions"][d]["mean"]["rank1"] for d in ("visible_to_infrared", "infrared_to_visible")]
+    assert summary["mean"]["rank1"] == pytest.approx(sum(own) / 2)  # the published ones are apart
+    text = tables(results)
+    assert "the paper's IR->VIS column" in text and "own modality's stem" in text
+    from vireid.engine.testing import save_split_features
+    from vireid.evaluation.features import load_features
+
+    q, _ = save_split_features(paper_t2v, tmp_path / "features")
+    assert load_features(q).meta["query_stem"] == "visible" and load_features(q).meta["gallery_stem"] == "infrared"
+    agw = load_config("agw_regdb", [f"data.root={root}", "data.height=32", "data.width=16", "model.pretrained=none"])
+    assert build.final_eval(agw)["directions"] == ("visible_to_infrared", "infrared_to_visible")  # AGW/test.py
 
 
 @pytest.mark.parametrize("world", [2, 3, 6])

@@ -32,10 +32,17 @@ VARIANTS = {
     "deen_abd": [
         "model.args.abd_cam=true",
         "model.args.abd_attention_branch=true",
-        "loss.svdo_of_weight=1e-6",
-        "loss.svdo_ow_weight=1e-3",
+        "loss.svdo_of.weight=1e-6",
+        "loss.svdo_ow.weight=1e-3",
         "optim.lr=0.01",
     ],  # 4 steps at 0.1 leave BN stats far off
+    "deen_abd_cam_layer2": [
+        "model.args.abd_cam=true",
+        "model.args.abd_cam_position=layer2",
+        "loss.svdo_of.form=paper",
+        "loss.svdo_of.weight=1e-6",
+        "optim.lr=0.01",
+    ],
     "vit_none": vit("none"),
     "vit_dee": vit("dee"),
     "vit_dee1d": vit("dee1d"),
@@ -53,7 +60,7 @@ VARIANTS = {
     },
     "vit_svdo": {
         **vit("dee", svdo_of_stages=[1], svdo_ow_blocks=[0]),
-        "overrides": ["loss.svdo_of_weight=1e-6", "loss.svdo_ow_weight=1e-3"],
+        "overrides": ["loss.svdo_of.weight=1e-6", "loss.svdo_ow.weight=1e-3"],
     },
 }
 

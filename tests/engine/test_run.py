@@ -14,6 +14,7 @@ from tests.engine.tiny import CONFIGS, tiny_dataset
 from vireid.cli.main import main
 from vireid.config import build, load_config
 from vireid.config.shipped import shipped_configs
+from vireid.errors import CheckpointError
 from vireid.models import pretrained as pt
 
 
@@ -42,7 +43,19 @@ def test_paper_config_offline_with_an_empty_cache_stops_before_any_run_folder(tm
     assert calls == [w.url] == ["https://download.pytorch.org/models/resnet50-19c8e357.pth"]
     assert w.url in err[0] and str(cache) in err[0] and "model.pretrained=PATH" in err[0]
     assert not out.exists() and not (tmp_path / "runs").exists()  # no run folder, nothing written
-    assert not any(cache.parent.iterdir())  # nothing half-written in the cache
+    assert not (tmp_path / "torch_home").exists()  # not even the cache folders
+
+
+def test_a_failed_download_keeps_folders_it_did_not_make(tmp_path, monkeypatch):
+    """Only the folders the download created are removed, and only while empty."""
+    home = tmp_path / "torch_home"
+    (home / "hub").mkdir(parents=True)
+    (home / "hub" / "mine.txt").write_text("a user's file")
+    monkeypatch.setenv("TORCH_HOME", str(home))
+    offline(monkeypatch)
+    with pytest.raises(CheckpointError, match="cannot download"):
+        pt.download(pt.get_weights("resnet50_imagenet_v1"))
+    assert sorted(p.name for p in (home / "hub").iterdir()) == ["mine.txt"]
 
 
 def test_named_weights_resolve_before_the_run_folder_and_initialise_the_model(tmp_path, monkeypatch):
@@ -132,3 +145,27 @@ def test_bad_pretrained_values_are_one_line_config_errors(value, tmp_path, monke
     code = main(["train", "--config", "test_tiny", f"model.pretrained={value}", "--out", str(tmp_path / "run")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "model.pretrained" in err[0] and not (tmp_path / "run").exists()
+
+
+def test_without_a_best_checkpoint_the_final_evaluation_says_it_used_the_last_weights(tmp_path, capsys, monkeypatch):
+    """No evaluation above 0 (the authors' rule then saves no best): the final evaluation runs on the
+    last weights and metrics.json names them."""
+    import json
+
+    import vireid.engine.run as run
+
+    real = run.evaluate_model
+
+    def scores_zero(*args, final=True, **kwargs):  # every periodic evaluation scores 0
+        results, summary = real(*args, final=final, **kwargs)
+        return results, summary if final else {**summary, "mean": dict.fromkeys(summary["mean"], 0.0)}
+
+    monkeypatch.setattr(run, "evaluate_model", scores_zero)
+    root = tiny_dataset(tmp_path / "data")
+    out = tmp_path / "run"
+    code = main(["train", "--config", "test_tiny", "--out", str(out), f"data.root={root}", "train.epochs=1"])
+    assert code == 0
+    assert not (out / "checkpoints" / "best.safetensors").exists()
+    summary = json.loads((out / "metrics.json").read_text())
+    assert summary["checkpoint"].startswith(str(out / "checkpoints" / "step-"))
+    assert "no best checkpoint" in capsys.readouterr().out

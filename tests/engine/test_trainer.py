@@ -145,3 +145,19 @@ def test_progress_without_a_terminal_prints_a_line_per_tenth(tmp_path):
     assert lines[0].startswith("epoch 1/2  10% (2/20) id=") and lines[-1].startswith("epoch 2/2 100% (20/20)")
     steps = [r["step"] for r in read_metrics(tmp_path / "metrics.jsonl")]
     assert steps == [5, 10, 15, 20, 25, 30, 35, 40]  # appended, one record per log_every steps
+
+
+def test_best_checkpoint_is_the_authors_strict_rule_from_zero(tmp_path):
+    """DEEN/train.py:98,438 (AGW/train.py:97,393): ``best_acc = 0``; ``if cmc[0] > best_acc:`` save.
+    A first evaluation at Rank-1 0 saves nothing, a tie saves nothing, a strict gain saves."""
+    scores = iter([0.0, 0.25, 0.25, 0.5])
+    trainer, ckpts = make_trainer(tmp_path, epochs=4, evaluate=lambda: {"rank1": next(scores)})
+    hook = next(h for h in trainer.hooks if isinstance(h, EvalHook))
+    saved = []
+    real = ckpts.save_best
+    ckpts.save_best = lambda model, meta: saved.append(meta["epoch"]) or real(model, meta)
+    trainer.train()
+    assert saved == [2, 4] and (hook.best, hook.best_epoch) == (0.5, 4)
+    none, ckpts = make_trainer(tmp_path / "zero", epochs=2, evaluate=lambda: {"rank1": 0.0})
+    none.train()
+    assert not (tmp_path / "zero" / "checkpoints" / "best.safetensors").exists()

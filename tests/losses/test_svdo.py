@@ -135,3 +135,19 @@ def test_bad_inputs():
         svdo_eigs(torch.randn(3, 3), num_iters=0)
     with pytest.raises(ValueError):
         WeightOrthogonality(form="spectral")
+
+
+def test_abd_reduction_is_their_sum_over_b_over_32():
+    """ABD-Net's ``OFPenalty.apply_penalty`` (``of_penalty.py:59-67``): ``W = x.view(B, C, -1)``, the
+    eigenvalues of ``W W^T``, ``(largest - smallest) * beta``, then ``.sum() / (B / 32.)``."""
+    g = torch.Generator().manual_seed(6)
+    maps = torch.relu(torch.randn(5, 4, 3, 3, generator=g))
+    w = maps.flatten(2).double()
+    lam = torch.linalg.eigvalsh(w @ w.transpose(1, 2))  # their C x C Gram
+    theirs = ((lam[:, -1] - lam[:, 0]) * 1e-6).sum() / (maps.shape[0] / 32.0)
+    ours = FeatureOrthogonality(beta=1e-6, num_iters=500, squared=False, reduction="abd", gram="outer", seed=0)
+    assert ours(maps).item() == pytest.approx(theirs.item(), rel=1e-4)
+    mean = FeatureOrthogonality(beta=1e-6, num_iters=500, squared=False, gram="outer", seed=0)(maps)
+    assert ours(maps).item() == pytest.approx(32 * mean.item(), rel=1e-6)
+    with pytest.raises(ValueError, match="reduction"):
+        FeatureOrthogonality(reduction="sum")

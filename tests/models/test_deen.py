@@ -187,9 +187,10 @@ def test_ow_modules_cover_the_resnet_convolutions():
     assert penalty > 0 and model.backbone.layer2[0].conv2.weight.grad is not None
 
 
+@pytest.mark.parametrize("position", ["layer1", "layer2"])
 @pytest.mark.parametrize("variant,dim", [("default", 128), ("regdb", 64)])
-def test_abd_options_shapes_extras_and_gradients(variant, dim):
-    model = tiny(variant, abd_cam=True, abd_attention_branch=True).train()
+def test_abd_options_shapes_extras_and_gradients(variant, dim, position):
+    model = tiny(variant, abd_cam=True, abd_cam_position=position, abd_attention_branch=True).train()
     assert model.feat_dim == 2 * dim and model.classifier.in_features == 2 * dim
     for m in model.modules():  # wake up zero-initialised gammas / BNs so every parameter is reached
         if isinstance(m, torch.nn.BatchNorm2d):
@@ -198,7 +199,10 @@ def test_abd_options_shapes_extras_and_gradients(variant, dim):
             torch.nn.init.constant_(m.gamma, 0.5)
     out = model(images(2), images(2, 1), 0)
     assert out.feat.shape == (12, 2 * dim) and out.logits.shape == (12, 5)
-    assert out.of_features.shape == (4, 32, 8, 4)  # CAM after layer2 (8c channels, stride 8)
+    if position == "layer1":  # ABD-Net's ShallowCAM(256) after layer1: 4c channels, stride 4
+        assert out.of_features.shape == (4, 16, H // 4, W // 4) and model.abd_cam is None
+    else:  # after layer2: 8c channels, stride 8
+        assert out.of_features.shape == (4, 32, H // 8, W // 8) and model.shallow_cam is None
     _, f1, f2 = out.feat[:, :dim].chunk(3)  # ort stays on the global branch
     torch.testing.assert_close(out.aux_losses["ort"], (f1 * f2).sum() / 12)
     (out.logits.logsumexp(1).mean() + out.feat.square().mean() + out.of_features.mean()).backward()
@@ -212,12 +216,28 @@ def test_abd_options_shapes_extras_and_gradients(variant, dim):
 
 
 def test_abd_options_are_off_by_default_and_identity_at_init():
-    plain, abd = tiny(), tiny(abd_cam=True)
-    assert plain.abd_cam is None and plain.att_pam is None and plain.feat_dim == plain.pool_dim
-    abd.load_state_dict(plain.state_dict(), strict=False)  # CAM's gamma starts at 0 -> same outputs
-    plain.eval(), abd.eval()
-    with torch.no_grad():
-        torch.testing.assert_close(abd(images(2), None, 1).feat, plain(images(2), None, 1).feat)
+    plain = tiny()
+    assert plain.shallow_cam is None and plain.abd_cam is None and plain.att_pam is None
+    assert plain.feat_dim == plain.pool_dim
+    for position in ("layer1", "layer2"):
+        abd = tiny(abd_cam=True, abd_cam_position=position)
+        abd.load_state_dict(plain.state_dict(), strict=False)  # CAM's gamma starts at 0 -> same outputs
+        plain.eval(), abd.eval()
+        with torch.no_grad():
+            torch.testing.assert_close(abd(images(2), None, 1).feat, plain(images(2), None, 1).feat)
+
+
+def test_shallow_cam_sits_after_layer1_by_default_as_abd_net():
+    """ABD-Net's ``ResNetCommonBranch``: ``backbone1`` (stem + layer1), ``ShallowCAM(args, 256)``, then
+    ``backbone2`` (layer2, layer3); a checkpoint from the layer2 position does not load silently."""
+    model = tiny(abd_cam=True)
+    assert model.config["abd_cam_position"] == "layer1" and model.shallow_cam is not None
+    assert "shallow_cam.gamma" in model.state_dict() and "abd_cam.gamma" not in model.state_dict()
+    old = tiny(abd_cam=True, abd_cam_position="layer2")
+    with pytest.raises(RuntimeError, match="shallow_cam.gamma"):
+        model.load_state_dict(old.state_dict())
+    with pytest.raises(ValueError, match="abd_cam_position"):
+        tiny(abd_cam=True, abd_cam_position="layer3")
 
 
 def test_modality_stems_start_equal():

@@ -145,6 +145,36 @@ def test_loss_dtype_float32_from_bf16_and_float64_kept():
     assert all(t.dtype == torch.float64 for t in objective(high, y_vis, y_ir).values())  # references stay float64
 
 
+def test_feature_orthogonality_forms():
+    """``loss.svdo_of.form``: ABD-Net's code (the default: linear gap, sum / (B / 32)) or the paper's
+    squared gap averaged over samples; the config's choices are the term's forms."""
+    import typing
+
+    from vireid.losses import FeatureOrthogonality
+    from vireid.objective.terms import SVDO_OF_FORMS, TERMS
+
+    model, out, y_vis, y_ir = forward()
+    maps = torch.relu(torch.randn(8, 6, 4, 2, generator=torch.Generator().manual_seed(0)))
+    out = out._replace(of_features=maps)
+
+    def seeded(value):  # the power iteration's start vectors come from the global RNG
+        torch.manual_seed(1)
+        return value()
+
+    def of(**section):
+        return seeded(lambda: build_objective(model, {"svdo_of": {"weight": 1e-6, **section}})(out, y_vis, y_ir)["of"])
+
+    default, abd, paper = of(), of(form="abd"), of(form="paper")
+    linear_mean = seeded(lambda: FeatureOrthogonality(beta=1e-6, squared=False)(maps))
+    squared_mean = seeded(lambda: FeatureOrthogonality(beta=1e-6, squared=True)(maps))
+    assert default.item() == abd.item() == pytest.approx(32 * linear_mean.item(), rel=1e-5)
+    assert paper.item() == pytest.approx(squared_mean.item(), rel=1e-5)
+    declared = TERMS.get("svdo_of").config_params().params["form"].annotation
+    assert typing.get_args(declared) == tuple(SVDO_OF_FORMS)
+    with pytest.raises(ConfigError, match="svdo_of.form"):
+        build_objective(model, {"svdo_of": {"weight": 1e-6, "form": "squared"}})
+
+
 def test_a_wrapped_loss_declares_the_term_s_keys():
     """A hyperparameter of a wrapped loss (CPMLoss's margin) is a config key of its term with no other
     declaration: a new one is an edit of the loss's file alone."""

@@ -78,8 +78,10 @@ def test_deen_abd_maps_and_picture(tmp_path):
     model = tiny_deen(0, abd_cam=True, abd_attention_branch=True)
     x = torch.randn(2, 3, *SIZE)
     maps = attention_maps(model, x, "infrared")
-    assert sorted(maps) == ["CAM abd_cam", "CAM att_cam", "PAM att_pam"]
-    assert maps["CAM abd_cam"].shape == (SIZE[0] // 8, SIZE[1] // 8)  # after layer2
+    assert sorted(maps) == ["CAM att_cam", "CAM shallow_cam", "PAM att_pam"]
+    assert maps["CAM shallow_cam"].shape == (SIZE[0] // 4, SIZE[1] // 4)  # after layer1, as ABD-Net
+    layer2 = attention_maps(tiny_deen(0, abd_cam=True, abd_cam_position="layer2"), x, "infrared")
+    assert sorted(layer2) == ["CAM abd_cam"] and layer2["CAM abd_cam"].shape == (SIZE[0] // 8, SIZE[1] // 8)
     assert maps["PAM att_pam"].shape == (SIZE[0] // 16, SIZE[1] // 16)  # last stage (stride 16)
     out = attention_picture(model, x[:1], "infrared", tmp_path / "att.png")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

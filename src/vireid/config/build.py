@@ -112,13 +112,44 @@ def _rules(cfg: Config, dataset: Any = None):
     return DATASETS.get(cfg.data.dataset).protocol
 
 
+def check_eval(cfg: Config) -> None:
+    """``eval.select_direction`` and ``eval.paper_columns`` name directions of the dataset's
+    protocol (checked when a config is loaded)."""
+    rules = _rules(cfg)
+    where = f"for data.dataset {cfg.data.dataset!r} (protocol {rules.name})"
+    d = cfg.eval.select_direction
+    if d is not None and d not in rules.known_directions:
+        known = ", ".join(rules.known_directions)
+        raise ConfigError(f"eval.select_direction: {d!r} is not a direction {where}; expected one of {known}")
+    from vireid.evaluation.protocols import DIRECTIONS
+
+    for col, d in cfg.eval.paper_columns.items():
+        if col not in DIRECTIONS:
+            raise ConfigError(
+                f"eval.paper_columns: {col!r} is not a published column; expected {' or '.join(DIRECTIONS)}"
+            )
+        if d not in rules.known_directions:
+            raise ConfigError(
+                f"eval.paper_columns.{col}: {d!r} is not a direction {where}; "
+                f"expected one of {', '.join(rules.known_directions)}"
+            )
+
+
+def paper_columns(cfg: Config, dataset: Any = None) -> dict[str, str]:
+    """Published column -> the direction whose numbers it is: ``eval.paper_columns``, else the
+    protocol's (DEEN's ``test.py``; :attr:`vireid.evaluation.protocols.EvalProtocol.paper_columns`)."""
+    return dict(cfg.eval.paper_columns) or dict(_rules(cfg, dataset).paper_columns)
+
+
 def final_eval(cfg: Config, dataset: Any = None) -> dict[str, Any]:
-    """The full protocol: every trial and every reported direction (LLCM: also the authors'
-    published VIS->IR orientation), with ``eval.flip`` and ``eval.combine``."""
+    """The full protocol: every trial, the protocol's directions and the extra ones the paper
+    columns name (LLCM and RegDB: the authors' published computations, :func:`paper_columns`),
+    with ``eval.flip`` and ``eval.combine``."""
     rules = _rules(cfg, dataset)
+    named = set(paper_columns(cfg, dataset).values())
     return dict(
         trials=eval_trials(cfg, final=True),
-        directions=rules.reported_directions,
+        directions=rules.directions + tuple(d for d in rules.extra_directions if d in named),
         flip=cfg.eval.flip,
         combine=cfg.eval.combine,
     )
@@ -127,9 +158,10 @@ def final_eval(cfg: Config, dataset: Any = None) -> dict[str, Any]:
 def selection_eval(cfg: Config, dataset: Any = None) -> dict[str, Any]:
     """The periodic evaluation whose ``eval.metric`` selects the best checkpoint.
 
-    ``eval.select: authors`` is ``DEEN/train.py``'s in-training test: the first trial (gallery
-    seed 0; RegDB: the trained split), the protocol's first direction (SYSU-MM01 and LLCM
-    infrared -> visible, RegDB visible -> infrared), no flip, and the configured descriptor
+    ``eval.select: authors`` is the authors' in-training test (``DEEN/train.py``, ``AGW/train.py``):
+    the first trial (gallery seed 0; RegDB: the trained split), one direction --
+    ``eval.select_direction``, else the protocol's first (SYSU-MM01 and LLCM infrared -> visible,
+    RegDB visible -> infrared: DEEN's ``test_mode``) --, no flip, and the configured descriptor
     ``eval.combine`` (DEEN: ``all``, the sum of all six inner products; AGW/test.py: ``bn``).
     ``protocol``: ``eval.trials`` trials, every direction averaged, ``eval.flip`` and ``eval.combine``.
     """
@@ -137,7 +169,7 @@ def selection_eval(cfg: Config, dataset: Any = None) -> dict[str, Any]:
     if cfg.eval.select == "authors":
         return dict(
             trials=None if rules.trial_is_split else list(rules.trials[:1]),
-            directions=rules.directions[:1],
+            directions=(cfg.eval.select_direction or rules.directions[0],),
             flip=False,
             combine=cfg.eval.combine,
         )

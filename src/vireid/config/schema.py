@@ -173,6 +173,12 @@ class EvalConfig:
     # the protocol's first direction, all embeddings, no flip) or "protocol" (eval.trials trials,
     # every direction averaged, eval.flip / eval.combine); the final evaluation is always the full protocol
     select: Literal["authors", "protocol"] = "authors"
+    # the direction select=authors evaluates (None: the protocol's first, DEEN/train.py's test_mode;
+    # AGW on LLCM: visible_to_infrared, AGW/train.py's test_mode = [2, 1]); a direction of the dataset's protocol
+    select_direction: Optional[str] = None
+    # {published column: our direction} that metrics.json names as the paper's (empty: the
+    # protocol's, as DEEN's test.py computes them; a *_paper direction named here is evaluated)
+    paper_columns: dict[str, str] = field(default_factory=dict)
     flip: bool = True
     combine: Literal["all", "weighted", "pool", "bn"] = "all"  # see ReIDModel.embed
     trials: Annotated[Optional[int], AT_LEAST_1] = (
@@ -190,11 +196,21 @@ class Config:
     eval: EvalConfig = field(default_factory=EvalConfig)
     # plugin modules to import before the config is checked (their datasets, models, terms, expansions)
     imports: Annotated[tuple[str, ...], Length(0, None)] = ()
+    # {loss term: reason}: weighted terms this recipe keeps outside the balance band at initialisation
+    # on purpose (tests/config/test_balance.py checks every shipped config against the band)
+    balance_exceptions: dict[str, str] = field(default_factory=dict)
 
 
 #: the keys that change nothing a run computes (display, logging, loading speed): the only ones a
 #: ``--resume`` may change, besides ``train.checkpoint_every`` and a larger ``train.epochs``
-RESULT_NEUTRAL = ("train.progress", "train.log_every", "train.tensorboard", "data.workers", "data.test_batch_size")
+RESULT_NEUTRAL = (
+    "train.progress",
+    "train.log_every",
+    "train.tensorboard",
+    "data.workers",
+    "data.test_batch_size",
+    "balance_exceptions",
+)
 RESUME_MAY_CHANGE = (*RESULT_NEUTRAL, "train.checkpoint_every")
 
 

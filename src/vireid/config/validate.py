@@ -5,7 +5,9 @@ The rules come from where each key is declared, never from a table kept here: th
 constructor keywords, the objective terms' keywords and the synthetic generator's options (all
 :mod:`vireid.core.params` declarations).  Each error is one line naming the file and line (or the
 command line), the key, the value and what is allowed.  Cross-field rules: ``optim.milestones``
-and ``optim.gammas`` of one length, and a memory estimate of a training step and a test batch
+and ``optim.gammas`` of one length, ``eval.select_direction`` and ``eval.paper_columns`` naming
+directions of the dataset's protocol (:func:`vireid.config.build.check_eval`), and a memory
+estimate of a training step and a test batch
 (:func:`memory_estimate`), so ``data.num_pos=100000000`` stops here instead of in a MemoryError.
 """
 
@@ -36,7 +38,7 @@ SECTIONS: dict[str, type] = {
     "train": TrainConfig,
     "eval": EvalConfig,
 }
-TOP_KEYS = (*SECTIONS, "imports")
+TOP_KEYS = (*SECTIONS, "imports", "balance_exceptions")
 #: a training step or a test batch whose estimate exceeds this is refused: more than the largest
 #: single accelerator (192 GB) or an ordinary host holds
 MEMORY_CEILING = 256 * 2**30
@@ -209,6 +211,9 @@ def memory_estimate(cfg: Config) -> tuple[float, float]:
 
 
 def _cross(cfg: Config, loc: Locator) -> None:
+    from vireid.config.build import check_eval
+
+    _checked(lambda: check_eval(cfg), loc)
     o = cfg.optim
     if len(o.milestones) != len(o.gammas):
         where = loc.any("optim.milestones", "optim.gammas")
@@ -265,10 +270,27 @@ def validate(tree: Mapping[str, Any], locations: Mapping[str, str], source: str)
         train=TrainConfig(**_fields(TrainConfig, sections["train"], "train", loc)),
         eval=EvalConfig(**_fields(EvalConfig, sections["eval"], "eval", loc)),
         imports=tuple(imports),
+        balance_exceptions=_checked(lambda: _balance_exceptions(tree.get("balance_exceptions")), loc),
     )
     _cross(cfg, loc)
     used = [p for p in _plugins_used(cfg) if p not in cfg.imports]
     return dataclasses.replace(cfg, imports=(*cfg.imports, *used)) if used else cfg
+
+
+def _balance_exceptions(value: Any) -> dict[str, str]:
+    """``{loss term: reason}``: registered terms, each with a non-empty reason."""
+    from vireid.objective.terms import TERMS
+
+    annotation = dataclass_params(Config).params["balance_exceptions"].annotation
+    found = check_value(value or {}, annotation, "balance_exceptions")
+    for term, reason in found.items():
+        if term not in TERMS:
+            raise ConfigError(
+                f"balance_exceptions.{term}: unknown objective term; expected one of {', '.join(TERMS.names())}"
+            )
+        if not reason.strip():
+            raise ConfigError(f"balance_exceptions.{term}: give the reason the term is kept outside the band")
+    return dict(found)
 
 
 def _plugins_used(cfg: Config) -> list[str]:

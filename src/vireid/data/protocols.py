@@ -3,9 +3,9 @@
 A dataset reader yields one :class:`EvalSplit` per (direction, trial); the rules of its
 protocol (which gallery items a query may match, trials, directions) are
 :class:`vireid.evaluation.protocols.EvalProtocol` objects.  The
-gallery sampling reproduces the authors' code (DEEN ``data_manager.py``,
-``process_gallery_sysu`` / ``process_gallery_llcm``; AGW's is the same with the
-seeding commented out):
+gallery sampling reproduces the authors' code (``process_gallery_sysu`` /
+``process_gallery_llcm`` of ``data_manager.py``, the same file in their ``DEEN/`` and ``AGW/``,
+both seeding ``random`` with the trial):
 
 * test ids are formatted ``"%04d"`` and visited in ``sorted`` (string) order,
   duplicates included;
@@ -43,17 +43,26 @@ __all__ = ["DIRECTIONS", "EvalSplit", "collect_folder_records", "format_ids", "l
 
 @dataclass(frozen=True)
 class EvalSplit:
-    """Query and gallery records of one trial in one search direction."""
+    """Query and gallery records of one trial in one search direction.
+
+    ``query_stem`` / ``gallery_stem``: the modality whose stem embeds that side (``None``: each
+    image's own); RegDB's as-published directions embed both sides with the other one.
+    """
 
     query: list[Record]
     gallery: list[Record]
     protocol: str  # a registered protocol's name (vireid.evaluation.protocols.PROTOCOLS)
     trial: int
     direction: str
+    query_stem: str | None = None
+    gallery_stem: str | None = None
 
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:
             raise ValueError(f"unknown protocol {self.protocol!r}")
+        for stem in (self.query_stem, self.gallery_stem):
+            if stem not in (None, "visible", "infrared"):
+                raise ValueError(f"unknown stem {stem!r}; expected visible, infrared or None")
 
     @property
     def rules(self) -> EvalProtocol:

@@ -73,4 +73,4 @@ def evaluate_model(
     results = run_splits(
         model, splits, device=ctx.device, precision=ctx.precision, dist_info=ctx.dist, rerank=rerank, **kwargs
     )
-    return results, summarize(results)
+    return results, summarize(results, build.paper_columns(cfg, dataset))

@@ -20,11 +20,15 @@ Results (``metrics.json``)::
                     "trials": [{"trial": 0, "rank1": ..., ...}, ...]}}}
 
 The top-level ``mean`` averages the per-direction means of the protocol's directions (one
-for SYSU-MM01); directions reported besides them (LLCM's ``visible_to_infrared_paper``, the
-authors' published orientation) are listed under ``directions`` but not averaged.
-``paper_columns`` maps each published column to the direction whose numbers it is, e.g.
-``{"infrared_to_visible": "infrared_to_visible", "visible_to_infrared":
+for SYSU-MM01); directions reported besides them (the ``*_paper`` directions of LLCM and RegDB,
+computed as the authors' ``test.py`` computes the published columns) are listed under
+``directions`` but not averaged.  ``paper_columns`` maps each published column to the direction
+whose numbers it is, e.g. ``{"infrared_to_visible": "infrared_to_visible", "visible_to_infrared":
 "visible_to_infrared_paper"}`` on LLCM.  All values are fractions in [0, 1].
+
+A split may embed its queries or its gallery with the other modality's stem
+(``EvalSplit.query_stem`` / ``gallery_stem``: RegDB as published); each image is embedded once per
+stem it goes through.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from __future__ import annotations
 import contextlib
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -122,9 +126,11 @@ def extract_features(
     combine: str = "all",
     precision: Precision | None = None,
     dist_info: dist_utils.DistInfo | None = None,
+    stem: str | None = None,
 ) -> Tensor:
     """Descriptors (N, D) of ``records`` (one modality), in order, on the CPU in float32.
 
+    ``stem``: the modality whose stem embeds them (default: theirs).
     Collective under DDP: every rank must call it with the same records."""
     model = unwrap_model(model)
     device = device or next(model.parameters()).device
@@ -134,6 +140,7 @@ def extract_features(
     modality = records[0].modality
     if any(r.modality != modality for r in records):
         raise ValueError("extract_features: records of one modality expected")
+    modality = stem or modality
     kw = dict(
         height=height,
         width=width,
@@ -161,8 +168,10 @@ def _why_nonfinite(
     flip: bool,
     combine: str,
     precision: Precision | None,
+    stem: str | None = None,
 ) -> str:
-    """:func:`vireid.models.diagnose.explain_nonfinite` for one image, as it was embedded."""
+    """:func:`vireid.models.diagnose.explain_nonfinite` for one image, as it was embedded (through
+    ``stem``'s modality; default its own)."""
     from vireid.models.diagnose import explain_nonfinite
 
     net = unwrap_model(model)
@@ -174,7 +183,7 @@ def _why_nonfinite(
         return explain_nonfinite(
             net,
             images.to(device),
-            lambda x: net.embed(x, record.modality, flip=flip, combine=combine, normalize=False),
+            lambda x: net.embed(x, stem or record.modality, flip=flip, combine=combine, normalize=False),
             context=precision.autocast if precision is not None else contextlib.nullcontext,
             what="this image",
         )
@@ -204,18 +213,23 @@ def run_splits(
     inner-product distance.
     """
     splits = list(splits)
-    unique: dict[str, OrderedDict[str, Record]] = {}
+    # (stem, the images' modality) -> the images embedded through that stem
+    unique: dict[tuple[str, str], OrderedDict[str, Record]] = {}
     for s in splits:
-        for r in (*s.query, *s.gallery):
-            unique.setdefault(r.modality, OrderedDict()).setdefault(r.path, r)
-    index: dict[tuple[str, str], int] = {}
+        for side, stem in ((s.query, s.query_stem), (s.gallery, s.gallery_stem)):
+            for r in side:
+                unique.setdefault((stem or r.modality, r.modality), OrderedDict()).setdefault(r.path, r)
+    index: dict[tuple[str, str], int] = {}  # (stem, path) -> row of ``features``
+    embedded: list[tuple[str, Record]] = []  # row -> (stem, record)
     parts: list[Tensor] = []
-    for modality, recs in unique.items():
+    for (stem, _), recs in unique.items():
         lst = list(recs.values())
+        embedded.extend((stem, r) for r in lst)
         parts.append(
             extract_features(
                 model,
                 lst,
+                stem=stem,
                 height=height,
                 width=width,
                 batch_size=batch_size,
@@ -228,21 +242,20 @@ def run_splits(
             )
         )
         offset = len(index)
-        index.update({(modality, r.path): offset + i for i, r in enumerate(lst)})
+        index.update({(stem, r.path): offset + i for i, r in enumerate(lst)})
     features = torch.cat(parts) if parts else torch.empty(0, 0)
     del parts
     bad = (~torch.isfinite(features).all(dim=1)).nonzero().flatten() if features.numel() else torch.empty(0)
     if len(bad):
-        row = int(bad[0])
-        record = next(unique[mod][path] for (mod, path), i in index.items() if i == row)
-        why = _why_nonfinite(model, record, height, width, device, flip, combine, precision)
+        stem, record = embedded[int(bad[0])]
+        why = _why_nonfinite(model, record, height, width, device, flip, combine, precision, stem)
         raise VireidError(
             f"the model's descriptors of {len(bad)} of {len(features)} images are NaN or inf; for {record.path}: {why}"
         )
     out = []
     for s in splits:
-        q_rows = torch.tensor([index[(r.modality, r.path)] for r in s.query], dtype=torch.long)
-        g_rows = torch.tensor([index[(r.modality, r.path)] for r in s.gallery], dtype=torch.long)
+        q_rows = torch.tensor([index[(s.query_stem or r.modality, r.path)] for r in s.query], dtype=torch.long)
+        g_rows = torch.tensor([index[(s.gallery_stem or r.modality, r.path)] for r in s.gallery], dtype=torch.long)
         distmat = query_gallery_distance(features[q_rows], features[g_rows], "inner", rerank=rerank)
         res = evaluate(
             distmat.numpy(),
@@ -263,8 +276,9 @@ def _by_direction(results: Sequence[SplitEvaluation]) -> dict[str, list[SplitEva
     return by_dir
 
 
-def summarize(results: Sequence[SplitEvaluation]) -> dict:
-    """The ``metrics.json`` structure (module docstring)."""
+def summarize(results: Sequence[SplitEvaluation], paper_columns: Mapping[str, str] | None = None) -> dict:
+    """The ``metrics.json`` structure (module docstring).  ``paper_columns``: published column ->
+    direction (default: the protocol's, :attr:`EvalProtocol.paper_columns`)."""
     directions = {}
     for d, items in _by_direction(results).items():
         agg = aggregate([e.result for e in items])
@@ -274,7 +288,8 @@ def summarize(results: Sequence[SplitEvaluation]) -> dict:
     averaged = [d for d in directions if d not in rules.extra_directions] or list(directions)
     mean = {m: sum(directions[d]["mean"][m] for d in averaged) / len(averaged) for m in SCORE_NAMES}
     out = {"protocol": results[0].split.protocol, "mean": mean, "directions": directions}
-    paper = {col: d for col, d in rules.paper_columns if d in directions}
+    columns = dict(rules.paper_columns) if paper_columns is None else dict(paper_columns)
+    paper = {col: d for col, d in columns.items() if d in directions}
     if paper:
         out["paper_columns"] = paper
     return out
@@ -282,18 +297,7 @@ def summarize(results: Sequence[SplitEvaluation]) -> dict:
 
 def direction_title(direction: str, rules=None) -> str:
     """A direction's table title, saying which one is the paper's column where that needs saying."""
-    from vireid.evaluation.protocols import PAPER_DIRECTION
-
-    if direction == PAPER_DIRECTION:
-        return (
-            "visible to infrared, as published (the paper's VIS->IR column: the authors' test.py "
-            "transposes the distances, so each trial's sampled infrared images are the queries and "
-            "all visible images the gallery)"
-        )
-    title = direction.replace("_", " ")
-    if rules is not None and PAPER_DIRECTION in rules.extra_directions and direction == "visible_to_infrared":
-        title += " (visible queries x sampled infrared gallery; not the paper's VIS->IR column)"
-    return title
+    return rules.title(direction) if rules is not None else direction.replace("_", " ")
 
 
 def tables(results: Sequence[SplitEvaluation], style: str = "plain") -> str:

@@ -118,6 +118,9 @@ class EvalHook(HookBase):
 
     ``evaluate()`` returns ``{metric name: value}`` (mean over trials/directions); it runs
     on every rank (feature extraction is sharded) with training's RNG states preserved.
+    The best is the authors' rule (``DEEN/train.py:98,438``, ``AGW/train.py:97,393``:
+    ``best_acc = 0`` and ``if cmc[0] > best_acc``): an evaluation is saved when its metric is
+    strictly above every earlier one and above 0, so a first evaluation scoring 0 saves nothing.
     """
 
     def __init__(
@@ -155,7 +158,7 @@ class EvalHook(HookBase):
         t.model.train()
         self.last_metrics = metrics
         value = metrics.get(self.metric)
-        improved = value is not None and (self.best is None or value > self.best)
+        improved = value is not None and value > (self.best if self.best is not None else 0.0)
         if improved:
             self.best, self.best_epoch = float(value), t.epoch + 1
         if not self.is_main:

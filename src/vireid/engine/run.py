@@ -301,8 +301,15 @@ def _train_locked(
     dist_utils.barrier()
     if best.is_file():
         load_weights_into(model, read_weights(best)[0], source=str(best))
+        used = best
+    else:  # no evaluation scored above 0 (the authors' rule saves none then): the last weights
+        used = ckpts.last_dir() or best
+        ctx.log(
+            f"no evaluation scored {cfg.eval.metric} above 0, so there is no best checkpoint; "
+            f"the final evaluation uses the last weights ({used})"
+        )
     results, summary = evaluate_model(model, dataset, cfg, ctx, final=True)
-    summary = {**summary, "checkpoint": str(best), "train_seconds": train_seconds}
+    summary = {**summary, "checkpoint": str(used), "train_seconds": train_seconds}
     if ctx.dist.is_main:
         from vireid.utils.outputs import RUN_METRICS
 

@@ -142,6 +142,8 @@ def save_split_features(
         "trial": s.trial,
         "direction": s.direction,
     }
+    # a side embedded through the other modality's stem (RegDB as published) says so
+    meta.update({f"{side}_stem": stem for side, stem in (("query", s.query_stem), ("gallery", s.gallery_stem)) if stem})
     paths = (Path(out) / names[0], Path(out) / names[1])
     for path, records, feats in (
         (paths[0], s.query, evaluation.query_feats),

@@ -10,7 +10,12 @@ shows the ranking the metrics scored.  The rules follow the AGW/DEEN ``eval_metr
   at its first occurrence.  Ten trials (gallery draws seeded 0..9); infrared -> visible only.
 * ``regdb`` (Nguyen et al., Sensors 2017): nothing is ignored; the standard CMC.  Trials 1..10
   are ten train/test splits, so a model is evaluated on the split it was trained on; both
-  directions, visible -> infrared first (DEEN's default).
+  directions, visible -> infrared first (DEEN's default).  The published columns are not those
+  splits as we embed them: DEEN's ``test.py`` (lines 356-357, 370-371; ``test_mode = [2, 1]``)
+  embeds the thermal images with the visible stem and the visible images with the thermal stem,
+  in both branches of its ``--tvsearch``.  Both directions are also reported that way, as
+  ``visible_to_infrared_paper`` and ``infrared_to_visible_paper``, and are the paper's columns;
+  they are not averaged into the protocol's mean.
 * ``llcm`` (Zhang & Wang, CVPR 2023): a query ignores gallery images of its own identity from
   its own camera; de-duplicated CMC.  Ten trials; both directions, infrared -> visible first.
   The published visible -> infrared column is not that split: the authors' ``test.py``
@@ -33,8 +38,14 @@ from vireid.core.registry import registry
 from vireid.errors import VireidError
 
 DIRECTIONS: tuple[str, str] = ("infrared_to_visible", "visible_to_infrared")
-#: LLCM's visible -> infrared as published: sampled infrared queries against all visible images
-PAPER_DIRECTION = "visible_to_infrared_paper"
+#: a direction as the authors' ``test.py`` computes the paper's column (the suffix of its name)
+PAPER_SUFFIX = "_paper"
+#: LLCM's visible -> infrared as published: sampled infrared queries against all visible images;
+#: RegDB's: visible queries through the thermal stem, thermal gallery through the visible stem
+PAPER_DIRECTION = "visible_to_infrared" + PAPER_SUFFIX
+#: RegDB's thermal -> visible as published: thermal queries through the visible stem, the
+#: visible gallery through the thermal stem
+PAPER_IR_TO_VIS = "infrared_to_visible" + PAPER_SUFFIX
 
 
 @dataclass(frozen=True)
@@ -53,8 +64,10 @@ class EvalProtocol:
         trial_is_split: a trial is its own train/test split (evaluate the trained one only).
         directions: the search directions, the default first (the authors' in-training test
             direction, ``DEEN/train.py`` ``test_mode``).
-        extra_directions: also reported by the full evaluation, not averaged into its mean.
+        extra_directions: directions the protocol also knows, reported by the full evaluation
+            when a paper column names them (by default all), never averaged into its mean.
         paper_columns: ``(published column, our direction whose numbers it is)`` pairs.
+        titles: ``(direction, table title)`` pairs where a direction's name needs explaining.
     """
 
     name: str
@@ -66,11 +79,21 @@ class EvalProtocol:
     directions: tuple[str, ...] = DIRECTIONS
     extra_directions: tuple[str, ...] = ()
     paper_columns: tuple[tuple[str, str], ...] = ()
+    titles: tuple[tuple[str, str], ...] = ()
 
     @property
     def reported_directions(self) -> tuple[str, ...]:
-        """What a full evaluation reports: the directions, then the extra ones."""
+        """What a full evaluation reports by default: the directions, then the extra ones."""
         return self.directions + self.extra_directions
+
+    @property
+    def known_directions(self) -> tuple[str, ...]:
+        """Every direction a split of this protocol may have."""
+        return self.directions + self.extra_directions
+
+    def title(self, direction: str) -> str:
+        """The table title of ``direction``."""
+        return dict(self.titles).get(direction, direction.replace("_", " "))
 
     @property
     def needs_camids(self) -> bool:
@@ -119,14 +142,27 @@ SYSU = EvalProtocol(
     directions=("infrared_to_visible",),
     paper_columns=(("infrared_to_visible", "infrared_to_visible"),),
 )
-# RegDB thermal -> visible: the authors' test.py embeds the thermal queries with the visible stem
-# and the visible gallery with the thermal stem (test_mode [2, 1] kept); ours uses the right stems
 REGDB = EvalProtocol(
     "regdb",
     trials=tuple(range(1, 11)),
     trial_is_split=True,
     directions=("visible_to_infrared", "infrared_to_visible"),
-    paper_columns=(("visible_to_infrared", "visible_to_infrared"), ("infrared_to_visible", "infrared_to_visible")),
+    extra_directions=(PAPER_DIRECTION, PAPER_IR_TO_VIS),
+    paper_columns=(("visible_to_infrared", PAPER_DIRECTION), ("infrared_to_visible", PAPER_IR_TO_VIS)),
+    titles=(
+        (
+            PAPER_DIRECTION,
+            "visible to infrared, as published (the paper's VIS->IR column: DEEN's test.py embeds the "
+            "visible queries with the thermal stem and the thermal gallery with the visible stem)",
+        ),
+        (
+            PAPER_IR_TO_VIS,
+            "infrared to visible, as published (the paper's IR->VIS column: DEEN's test.py embeds the "
+            "thermal queries with the visible stem and the visible gallery with the thermal stem)",
+        ),
+        ("visible_to_infrared", "visible to infrared (each image through its own modality's stem)"),
+        ("infrared_to_visible", "infrared to visible (each image through its own modality's stem)"),
+    ),
 )
 LLCM = EvalProtocol(
     "llcm",
@@ -136,6 +172,18 @@ LLCM = EvalProtocol(
     directions=("infrared_to_visible", "visible_to_infrared"),
     extra_directions=(PAPER_DIRECTION,),
     paper_columns=(("infrared_to_visible", "infrared_to_visible"), ("visible_to_infrared", PAPER_DIRECTION)),
+    titles=(
+        (
+            PAPER_DIRECTION,
+            "visible to infrared, as published (the paper's VIS->IR column: the authors' test.py "
+            "transposes the distances, so each trial's sampled infrared images are the queries and "
+            "all visible images the gallery)",
+        ),
+        (
+            "visible_to_infrared",
+            "visible to infrared (visible queries x sampled infrared gallery; not the paper's VIS->IR column)",
+        ),
+    ),
 )
 PLAIN = EvalProtocol("plain")
 

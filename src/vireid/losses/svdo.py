@@ -19,8 +19,9 @@ docs/abd.md):
   ``X - lambda_1 I`` is never formed.  (Matrix-free ``M (M^T v)`` steps are slower on CPU,
   fwd + bwd: each step's backward writes a full-size gradient of ``M``.)
 * Start vectors: uniform ``[0, 1)`` for ``lambda_1`` (as SVMO.py; it overlaps well with the
-  Perron vector of the non-negative Gram of post-ReLU features) and standard normal for the
-  shifted step (as of_penalty.py), drawn from ``generator`` (a seeded ``torch.Generator``;
+  Perron vector of the non-negative Gram of post-ReLU features, where of_penalty.py's standard
+  normal start can be nearly orthogonal to it) and standard normal for the shifted step (as
+  of_penalty.py), drawn from ``generator`` (a seeded ``torch.Generator``;
   ``None`` = the global CPU RNG) on the CPU and moved to ``M``'s device, so results do not
   depend on the device.
 * **No detach**: gradients flow through the whole iteration, shift included, as in the
@@ -33,10 +34,13 @@ docs/abd.md):
   ``C > H*W`` and O.W. 1x1 convs with ``out > in`` (they always use the ``rows x rows``
   Gram).  ``gram="outer"`` (``M M^T``) reproduces that; ``"inner"`` forces ``M^T M``.
 
-Deviations from the authors' code, on purpose (all documented on the classes): our O.F.
-penalty is squared (as in the paper) unless ``squared=False`` (their code: linear); their O.F.
-batch reduction is ``sum / (B / 32)`` (32 x the mean), ours is the mean over samples; their
-SVMO multiplies ``beta`` by 10, ours uses ``beta`` as given.
+The O.F. penalty has both forms: the paper's squared gap averaged over samples (the class
+defaults) and the authors' training code's (``of_penalty.py:62,67``): the linear gap
+``beta * (lambda_1 - lambda_2)`` summed over samples and divided by ``B / 32``
+(``squared=False, reduction="abd"``).  The objective's ``of`` term uses the authors' form unless
+``loss.svdo_of.form=paper`` (:mod:`vireid.objective.terms`).  Their SVMO multiplies ``beta`` by
+10 (``SVMO.py:72``); :class:`WeightOrthogonality` uses ``beta`` as given, so ABD-Net's
+``--ow-beta 1e-3`` is a weight of ``1e-2`` here.
 """
 
 from __future__ import annotations
@@ -107,27 +111,41 @@ def _make_generator(seed: int | None) -> torch.Generator | None:
     return None if seed is None else torch.Generator().manual_seed(int(seed))
 
 
+Reduction = Literal["mean", "abd"]
+
+
 class FeatureOrthogonality(nn.Module):
-    """O.F.: ``mean_b beta * (lambda_1 - lambda_2)^2`` of per-sample feature matrices.
+    """O.F.: ``beta * (lambda_1 - lambda_2)^2`` (``squared``, the paper's form) or
+    ``beta * (lambda_1 - lambda_2)`` (the authors' code) of per-sample feature matrices, reduced
+    over the batch by ``reduction``.
 
     Input: CNN maps (B, C, H, W) -> M_b = (C, H*W), or ViT tokens (B, N, C) -> M_b = (C, N).
-    **Batch normalisation: the mean over the B samples** (ABD-Net's code returns
-    ``sum / (B / 32)``, i.e. 32 x the mean, and scales its "intermediate" position by 0.01;
-    fold such factors into ``beta``).  ``squared=False`` gives the authors' code's linear
-    ``beta * (lambda_1 - lambda_2)``; the default is the paper's squared form.
-    Beware of scale: with post-ReLU maps ``lambda_1`` grows like ``C * H * W``; for DEEN's
-    layer2 maps (512 x 48 x 18, ReLU'd unit Gaussians) the squared penalty at beta = 1e-6 is
-    ~5e3, the linear one ~0.07 (x32 = 2.3 in ABD's normalisation).  Check it against the other
-    losses before training; ``squared=False`` with ABD's effective beta is what ABD-Net trained with.
+    ``reduction="mean"``: the mean over the B samples; ``"abd"``: ABD-Net's
+    ``singular_penalty.sum() / (x.size(0) / 32.)`` (``of_penalty.py:67``, "normalize to 32-batch
+    case"), i.e. 32 x the mean.  Their code also scales its "intermediate" position (the shallow
+    CAM's output) by 0.01 (``of_penalty.py:64-65``): that factor belongs in ``beta``.
+    Beware of scale: with post-ReLU maps ``lambda_1`` grows like ``C * H * W``, so the squared
+    gap grows like its square; for DEEN's layer2 maps at 192 x 72 from random weights the squared
+    penalty at beta = 1e-6 is ~3e4 against identity ~6 and triplet ~60.  Check it against the
+    other losses (``tests/config/test_balance.py`` does for every shipped config).
     ``seed`` seeds a private generator for the start vectors (``None``: global RNG);
     ``forward(x, generator=...)`` overrides it.
     """
 
     def __init__(
-        self, beta: float = 1e-6, num_iters: int = 2, squared: bool = True, gram: Gram = "auto", seed: int | None = None
+        self,
+        beta: float = 1e-6,
+        num_iters: int = 2,
+        squared: bool = True,
+        gram: Gram = "auto",
+        seed: int | None = None,
+        reduction: Reduction = "mean",
     ) -> None:
         super().__init__()
+        if reduction not in ("mean", "abd"):
+            raise ValueError(f"reduction must be 'mean' or 'abd', got {reduction!r}")
         self.beta, self.num_iters, self.squared, self.gram = float(beta), int(num_iters), bool(squared), gram
+        self.reduction = reduction
         self._generator = _make_generator(seed)
 
     def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
@@ -142,10 +160,16 @@ class FeatureOrthogonality(nn.Module):
         gen = generator if generator is not None else self._generator
         lam1, lam2 = svdo_eigs(m, self.num_iters, gen, self.gram)
         gap = lam1 - lam2
-        return self.beta * (gap.pow(2) if self.squared else gap).mean()
+        per_sample = self.beta * (gap.pow(2) if self.squared else gap)
+        if self.reduction == "abd":
+            return per_sample.sum() / (per_sample.shape[0] / 32.0)
+        return per_sample.mean()
 
     def extra_repr(self) -> str:
-        return f"beta={self.beta}, num_iters={self.num_iters}, squared={self.squared}, gram={self.gram!r}"
+        return (
+            f"beta={self.beta}, num_iters={self.num_iters}, squared={self.squared}, gram={self.gram!r}, "
+            f"reduction={self.reduction!r}"
+        )
 
 
 ModuleFilter = Callable[[str, nn.Module], bool]
@@ -160,8 +184,8 @@ class WeightOrthogonality(nn.Module):
     sub-modules, ``filter(name, module)`` selecting) or an iterable of modules (names are
     their indices).  Layers with equal weight shapes are estimated in one batched call.
     ABD-Net's SVMO.py (what their ``--use-ow`` runs: the difference form) uses ``10 * beta``
-    and skips single-output layers (whose penalty is 0 here anyway); pass ``beta=1e-2`` to
-    match their effective scale.  Their SVDO.py (condition form, not selected by their
+    (``SVMO.py:72``) and skips single-output layers (whose penalty is 0 here anyway); pass
+    ``beta=1e-2`` for their ``--ow-beta 1e-3``.  Their SVDO.py (condition form, not selected by their
     training script) estimates with ``|X^2 x|^2 / |X x|^2``, i.e. ``lambda^2``, and then
     shifts by it; we use proper eigenvalue estimates for both forms.  ``eps`` bounds
     ``lambda_2`` away from 0 in the condition form.

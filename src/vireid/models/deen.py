@@ -19,13 +19,17 @@ Data flow (``c = base_channels``, 64 for ResNet-50)::
 State-dict names: ``stem_visible.conv1/bn1``, ``stem_infrared.conv1/bn1``,
 ``backbone.layer1..4`` (torchvision names inside), ``mfa1.cnl.{g,theta,phi,out.conv,out.bn}``,
 ``mfa1.pnl.*``, ``dee.branch{1,2}.convs.{0,1,2}`` (dilation 1, 2, 3), ``dee.branch{1,2}.fuse``,
-``bottleneck``, ``classifier``; with ABD options also ``abd_cam``, ``att_pam``, ``att_cam``.
+``bottleneck``, ``classifier``; with ABD options also ``shallow_cam`` (or ``abd_cam``),
+``att_pam``, ``att_cam``.
 
 ABD-Net options (Chen et al., "Attentive but Diverse Person Re-Identification",
 ICCV 2019), all off by default so that default DEEN is the published DEEN:
 
-* ``abd_cam``: a CAM after ``layer2`` (on the stage output, before ``mfa2``);
-  its output is returned as ``TrainOutput.of_features`` for the O.F. penalty.
+* ``abd_cam``: a shallow CAM at ``abd_cam_position``: ``"layer1"`` (default; ABD-Net's
+  ``ShallowCAM(256)`` between ``layer1`` and ``layer2``, ``torchreid/models/resnet.py`` of
+  ABD-Net, "res_conv_2" in their paper; module ``shallow_cam``, on the stage output before
+  ``mfa1``) or ``"layer2"`` (module ``abd_cam``, before ``mfa2``).  Its output is returned as
+  ``TrainOutput.of_features`` for the O.F. penalty (ABD-Net's "intermediate" position).
 * ``abd_attention_branch``: an attentive branch on the last stage's output
   (the same tensor the global branch pools): ``PAM(x) + CAM(x)`` -- applied in
   parallel and summed, as ABD-Net's ``ABDBranch`` sums its attention modules'
@@ -60,6 +64,7 @@ from vireid.models.resnet import ResNet, ResNetStem, init_resnet_
 from vireid.models.weights import load_state_dict_strict
 
 Variant = Literal["default", "regdb"]
+CamPosition = Literal["layer1", "layer2"]
 
 
 @register_model("deen", architecture="DEEN", summary="DEEN (ResNet-50, MFA, DEE), CVPR 2023")
@@ -73,7 +78,7 @@ class DEEN(ReIDModel):
         base_channels: ResNet stem width (64); every width scales with it.
         layers: bottlenecks per ResNet stage, ``(3, 4, 6, 3)``; regdb uses the first three.
         dee_dropout: dropout after DEE (0.01).
-        abd_cam, abd_attention_branch: ABD-Net options (module docstring).
+        abd_cam, abd_cam_position, abd_attention_branch: ABD-Net options (module docstring).
     """
 
     num_embeddings = 3
@@ -90,6 +95,7 @@ class DEEN(ReIDModel):
         layers: Annotated[Sequence[int], Length(4), Range(1)] = (3, 4, 6, 3),
         dee_dropout: Annotated[float, Range(0, 1, hi_open=True)] = 0.01,
         abd_cam: bool = False,
+        abd_cam_position: CamPosition = "layer1",
         abd_attention_branch: bool = False,
     ) -> None:
         super().__init__()
@@ -113,11 +119,13 @@ class DEEN(ReIDModel):
         self.mfa3 = None if regdb else MFABlock(16 * c, 8 * c, stride2=True)
         self.dee = DEE(8 * c if regdb else 16 * c, dropout=dee_dropout)
         self.pool_dim = self.backbone.out_channels
-        self.abd_cam = self.att_pam = self.att_cam = None
+        self.shallow_cam = self.abd_cam = self.att_pam = self.att_cam = None
         if abd_cam or abd_attention_branch:
             from vireid.models.abd import CAM, PAM  # the ABD-Net attention modules
 
-            if abd_cam:
+            if abd_cam and abd_cam_position == "layer1":
+                self.shallow_cam = CAM(4 * c)
+            elif abd_cam:
                 self.abd_cam = CAM(8 * c)
             if abd_attention_branch:
                 self.att_pam = PAM(self.pool_dim)
@@ -162,6 +170,9 @@ class DEEN(ReIDModel):
         bb = self.backbone
         x_ = self.forward_stems(x_vis, x_ir, modal)
         x = bb.layer1(x_)
+        if self.shallow_cam is not None:
+            x = self.shallow_cam(x)
+            fields["of_features"] = x
         x_ = self.mfa1(x, x_)
         x = bb.layer2(x_)
         if self.abd_cam is not None:

@@ -141,6 +141,7 @@ def download(w: PretrainedWeights, *, progress: bool = False) -> Path:
     dst = cached_path(w)
     if dst.exists() and not dst.is_file():
         raise CheckpointError(f"{dst}: exists and is not a file; move it away so that {w.name!r} can be stored there")
+    made = _missing_folders(dst.parent)  # removed again (when still empty) if the download fails
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(f".{dst.name}.{uuid.uuid4().hex}.partial")
     hint = (
@@ -177,7 +178,28 @@ def download(w: PretrainedWeights, *, progress: bool = False) -> Path:
     finally:
         if tmp.exists():
             tmp.unlink()
+        if not dst.is_file():
+            _remove_empty(made)
     return dst
+
+
+def _missing_folders(folder: Path) -> list[Path]:
+    """``folder`` and its ancestors that do not exist yet, deepest first."""
+    out = []
+    for p in (folder, *folder.parents):
+        if p.exists():
+            break
+        out.append(p)
+    return out
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove the folders a failed download created (deepest first), each only if it is empty."""
+    for p in folders:
+        try:
+            p.rmdir()
+        except OSError:  # not empty (someone else wrote there) or already gone: leave it
+            break
 
 
 def resolve(name_or_path: str | os.PathLike, family: str | None = None, *, download_missing: bool = True) -> Path:

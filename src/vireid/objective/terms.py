@@ -266,15 +266,30 @@ class ArchitectureTerm(Term):
         return at_least_fp32(value)
 
 
+#: ``loss.svdo_of.form``: ``(squared, batch reduction)`` of the O.F. penalty
+SVDO_OF_FORMS: dict[str, tuple[bool, str]] = {
+    # ABD-Net's training code: (lambda_1 - lambda_2) * beta, sum / (B / 32) (of_penalty.py:62,67)
+    "abd": (False, "abd"),
+    # the paper's formula (ICCV 2019, Sec. 3.2): beta * (lambda_1 - lambda_2)^2, mean over samples
+    "paper": (True, "mean"),
+}
+
+
 @register_term("svdo_of")
 class FeatureOrthogonalityTerm(Term):
-    """ABD-Net's SVDO O.F. penalty (ICCV 2019, Sec. 3.2) on ``TrainOutput.of_features``."""
+    """ABD-Net's SVDO O.F. penalty (ICCV 2019, Sec. 3.2) on ``TrainOutput.of_features``, in the
+    ``form`` of :data:`SVDO_OF_FORMS` (``loss.svdo_of.form``; ``"abd"``, as ABD-Net's code trains,
+    by default)."""
 
     name = "of"
 
-    def __init__(self) -> None:
+    def __init__(self, form: Literal["abd", "paper"] = "abd") -> None:
         super().__init__()
-        self.loss = FeatureOrthogonality(beta=1.0)
+        if form not in SVDO_OF_FORMS:
+            raise ConfigError(f"loss.svdo_of.form: unknown {form!r}; expected {' or '.join(SVDO_OF_FORMS)}")
+        squared, reduction = SVDO_OF_FORMS[form]
+        self.form = form
+        self.loss = FeatureOrthogonality(beta=1.0, squared=squared, reduction=reduction)  # type: ignore[arg-type]
 
     def forward(self, batch: LossBatch) -> Tensor:
         maps = batch.out.of_features

@@ -14,6 +14,16 @@ other modality is the gallery, in index-file order; thermal -> visible is the
 same pair of lists with query and gallery swapped, so the same features serve
 both directions.
 
+As published (DEEN ``test.py`` lines 356-357, 370-371 with ``test_mode = [2, 1]``): its
+query list is the thermal test list, embedded with the visible stem (``test_mode[1] = 1``), and
+its gallery list the visible one, embedded with the thermal stem (``test_mode[0] = 2``);
+``--tvsearch`` (always true: ``default=True`` and no type) scores thermal -> visible
+(``infrared_to_visible_paper``), its other branch visible -> thermal
+(``visible_to_infrared_paper``), both with those stems.  Their calls also pass one list's
+labels for the other's images (``eval_regdb(-distmat, gall_label, query_label)``), which changes
+nothing when both lists hold the same labels in the same order, as RegDB's index files do; the
+as-published splits require that.
+
 A line listed twice in an index file (it doubled those queries: Rank-1 16.7 -> 26.7 %), or an
 image in both the training and the test list of a trial, is an error naming the file and line.
 """
@@ -27,12 +37,17 @@ from typing import Annotated, Iterable, Iterator
 from vireid.core.params import Range
 from vireid.data.datasets._index import check_disjoint, check_root, read_path_label_file, resolve_under
 from vireid.data.datasets.base import VIReIDDataset, register_dataset
-from vireid.data.protocols import DIRECTIONS, EvalSplit
+from vireid.data.protocols import EvalSplit
 from vireid.data.records import Record
-from vireid.errors import ConfigError
-from vireid.evaluation.protocols import REGDB
+from vireid.errors import ConfigError, DatasetError
+from vireid.evaluation.protocols import PAPER_DIRECTION, PAPER_IR_TO_VIS, REGDB
 
 CAMID = {"visible": 1, "infrared": 2}
+#: DEEN's test.py: thermal images through the visible stem, visible images through the thermal one
+PUBLISHED_STEMS = {
+    PAPER_DIRECTION: {"query_stem": "infrared", "gallery_stem": "visible"},
+    PAPER_IR_TO_VIS: {"query_stem": "visible", "gallery_stem": "infrared"},
+}
 _FILE_MODAL = {"visible": "visible", "infrared": "thermal"}
 _FOLDERS = {"visible": "visible", "thermal": "infrared"}  # top folder (any case) -> modality
 
@@ -122,21 +137,36 @@ class RegDB(VIReIDDataset):
 
         ``trials`` defaults to this object's trial; other trials (1..10) read
         their own test lists (a model trained on one trial should only be
-        evaluated on that trial's test split).
+        evaluated on that trial's test split).  ``visible_to_infrared_paper`` and
+        ``infrared_to_visible_paper``: the same lists with the stems of DEEN's ``test.py``
+        (module docstring).
         """
         dirs = tuple(directions or self.protocol.directions)
         for d in dirs:
-            if d not in DIRECTIONS:
-                raise ConfigError(f"RegDB direction must be one of {DIRECTIONS}, got {d!r}")
+            if d not in self.protocol.known_directions:
+                raise ConfigError(f"RegDB direction must be one of {self.protocol.known_directions}, got {d!r}")
         for t in [self.trial] if trials is None else list(trials):
             if not isinstance(t, int) or t not in self.protocol.trials:
                 raise ConfigError(f"RegDB trial must be an integer in 1..10, got {t!r}")
             vis, ir = self.test("visible", t), self.test("infrared", t)
             for d in dirs:
-                query, gallery = (vis, ir) if d == "visible_to_infrared" else (ir, vis)
+                query, gallery = (vis, ir) if d.startswith("visible_to_infrared") else (ir, vis)
+                stems = PUBLISHED_STEMS.get(d, {})
+                if stems:
+                    self._check_paired_labels(t)
                 yield EvalSplit(
-                    query=list(query), gallery=list(gallery), protocol=self.protocol.name, trial=t, direction=d
+                    query=list(query), gallery=list(gallery), protocol=self.protocol.name, trial=t, direction=d, **stems
                 )
+
+    def _check_paired_labels(self, trial: int) -> None:
+        vis, ir = self.test("visible", trial), self.test("infrared", trial)
+        if [r.pid for r in vis] != [r.pid for r in ir]:
+            raise DatasetError(
+                f"{self._index_file('test', 'visible', trial)} and {self._index_file('test', 'infrared', trial)} "
+                "do not list the same labels in the same order, which the as-published RegDB directions need "
+                "(DEEN's test.py scores each list with the other's labels); leave them out with eval.paper_columns="
+                "{visible_to_infrared: visible_to_infrared, infrared_to_visible: infrared_to_visible}"
+            )
 
     def __repr__(self) -> str:
         return f"RegDB(root={str(self.root)!r}, trial={self.trial})"
