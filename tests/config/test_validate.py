@@ -242,3 +242,18 @@ def test_old_configs_keep_loading_with_a_note(tmp_path):
         cfg = load_config(path)
     assert cfg.loss.terms["triplet"]["weight"] == 0.0 and cfg.loss.terms["cpm"]["weight"] == 2.4
     assert cfg.loss.triplet == "none" and cfg.loss.cpm_weight == 2.4 and "trial" not in cfg.data.options
+
+
+def test_a_refused_config_prints_its_error_alone(tmp_path):
+    """The note on vireid 0.1 keys comes once the config is valid: a refused one is one line, its
+    error (found by the fuzzer: loss.aux_weights.foo='' gave the note, then the error)."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        with pytest.raises(ConfigError, match="loss.ort.weights.foo: expected a number"):
+            load_config("test_tiny", ["loss.aux_weights.foo="])
+    assert seen == []
+    with pytest.warns(UserWarning, match="vireid 0.1 loss keys") as noted:
+        load_config("test_tiny", ["loss.aux_weights={}", "loss.cpm_weight=1"])
+    assert len(noted) == 1

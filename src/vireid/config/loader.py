@@ -18,10 +18,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 import yaml
 
@@ -252,10 +253,25 @@ def _with_overrides(tree: dict, locations: dict[str, str], overrides: Iterable[s
     return _merge(tree, top), {**locations, **mine}
 
 
+@contextlib.contextmanager
+def _warnings_once_valid() -> Iterator[None]:
+    """Warnings raised while a config is read (vireid 0.1 keys...) are shown only once the whole
+    config is valid: a refused config gets one line, its error."""
+    with warnings.catch_warnings(record=True) as held:
+        warnings.simplefilter("always")
+        yield
+    seen = set()
+    for w in held:
+        if (str(w.message), w.category) not in seen:
+            seen.add((str(w.message), w.category))
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
+
+
 def from_dict(tree: Mapping, source: str = "<dict>") -> Config:
     """Build a :class:`Config` from a (possibly partial) nested dict, checking every key."""
     locations: dict[str, str] = {}
-    return validate(_translated(dict(tree), locations, source), locations, source)
+    with _warnings_once_valid():
+        return validate(_translated(dict(tree), locations, source), locations, source)
 
 
 def config_imports(path: str | os.PathLike) -> list[str]:
@@ -267,17 +283,19 @@ def config_imports(path: str | os.PathLike) -> list[str]:
 
 def apply_overrides(cfg: Config, overrides: Iterable[str]) -> Config:
     """A new config with dotted ``key=value`` overrides applied."""
-    tree, locations = _with_overrides(to_dict(cfg), {}, overrides)
-    return validate(tree, locations, "<config>")
+    with _warnings_once_valid():
+        tree, locations = _with_overrides(to_dict(cfg), {}, overrides)
+        return validate(tree, locations, "<config>")
 
 
 def load_config(path: str | os.PathLike, overrides: Iterable[str] = ()) -> Config:
     """Load ``path`` -- a YAML file or a shipped config's name -- (following ``base:``) and apply
     command-line ``overrides``."""
     file = resolve_config(path)
-    tree, locations = _load_tree(file, ())
-    tree, locations = _with_overrides(tree, locations, overrides)
-    return validate(tree, locations, str(file))
+    with _warnings_once_valid():
+        tree, locations = _load_tree(file, ())
+        tree, locations = _with_overrides(tree, locations, overrides)
+        return validate(tree, locations, str(file))
 
 
 def dump_config(cfg: Config) -> str:
