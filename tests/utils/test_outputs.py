@@ -199,6 +199,13 @@ def test_inputs_are_refused_through_any_spelling(tmp_path):
         o.check_folder(tmp_path / "first_run", o.RUN_FOLDER)
     with pytest.raises(OutputError, match="holds the gallery"):  # a folder replaced whole may not hold one
         o.check_folder(tmp_path, o.INDEX, inputs={"gallery": tmp_path / "a"}, owned=lambda p: set())
+    # a folder files are added to may be an input folder (test --run RUN --out RUN), but a file input
+    # named as that folder is the input, not "not a folder" (found by the fuzzer: train --out CONFIG)
+    (tmp_path / "c.yaml").write_text("a: 1\n")
+    with o.policy(inputs={"config": tmp_path / "c.yaml"}), pytest.raises(OutputError, match="is also the config"):
+        o.check_folder(tmp_path / "c.yaml", o.RUN_FOLDER)
+    with o.policy(inputs={"run folder": tmp_path / "a"}):
+        o.check_folder(tmp_path / "a", o.RUN_FOLDER)
 
 
 @SETTINGS

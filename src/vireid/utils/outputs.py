@@ -197,7 +197,8 @@ def _check_inputs(p: Path, kind: Kind, option: str, inputs: Inputs | None) -> No
         exists = os.path.lexists(value)
         if not exists and "/" not in value and os.sep not in value:
             continue  # a name (a shipped config's), not a path
-        if exists and kind.folder != "add" and same_path(p, value):
+        # a folder files are added to may be an input folder (test --run RUN --out RUN), never a file
+        if exists and (kind.folder != "add" or not os.path.isdir(value)) and same_path(p, value):
             raise OutputError(
                 f"{p}: {option} is also the {name}; writing it would destroy an input -- choose another {option}"
             )
