@@ -228,22 +228,43 @@ class GalleryIndex:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
             raise VireidError(f"{meta_path}:{exc.lineno}: invalid JSON ({exc.msg})") from None
-        if meta.get("format") != "vireid-index":
-            raise VireidError(f"{meta_path}: not a vireid index file")
+        except (OSError, UnicodeDecodeError, RecursionError) as exc:
+            raise VireidError(
+                f"{meta_path}: cannot be read as JSON ({getattr(exc, 'strerror', None) or exc})"
+            ) from None
+        _check_meta(meta, meta_path)
         if mmap and meta["backend"] == "exact":
             tensors = {"feats": _mmap_feats(directory / "feats.safetensors")}
         else:
             tensors, _ = load_safetensors(directory / "feats.safetensors")
+        feats = tensors.get("feats")
+        if feats is None or feats.dim() != 2 or not feats.is_floating_point() or len(feats) != len(meta["entries"]):
+            got = "no 'feats'" if feats is None else f"'feats' of {feats.dtype} {tuple(feats.shape)}"
+            raise VireidError(
+                f"{directory / 'feats.safetensors'}: holds {got}; expected float descriptors (N, D) with one row "
+                f"per entry of index.json ({len(meta['entries'])})"
+            )
+        if not (mmap and meta["backend"] == "exact") and not bool(torch.isfinite(feats).all()):
+            raise VireidError(f"{directory / 'feats.safetensors'}: holds NaN or inf descriptors; rebuild the index")
         faiss_index = None
         if meta["backend"] != "exact":
             try:
                 import faiss
             except ImportError:
                 raise VireidError(f"{directory}: index uses {meta['backend']}; pip install 'vireid[search]'") from None
-            raw = np.frombuffer((directory / "faiss.index").read_bytes(), dtype=np.uint8)
-            faiss_index = faiss.deserialize_index(raw)
+            try:
+                raw = np.frombuffer((directory / "faiss.index").read_bytes(), dtype=np.uint8)
+                faiss_index = faiss.deserialize_index(raw)
+            except (OSError, RuntimeError) as exc:
+                reason = getattr(exc, "strerror", None) or str(exc).strip().splitlines()[-1][:200]
+                raise VireidError(f"{directory / 'faiss.index'}: not a readable faiss index ({reason})") from None
+            if faiss_index.ntotal != len(feats) or faiss_index.d != feats.shape[1]:
+                raise VireidError(
+                    f"{directory / 'faiss.index'}: holds {faiss_index.ntotal} vectors of size {faiss_index.d}, "
+                    f"but feats.safetensors {tuple(feats.shape)}"
+                )
         index = cls(
-            feats=tensors["feats"],
+            feats=feats,
             entries=meta["entries"],
             modality=meta["modality"],
             model_id=meta.get("model", {}),
@@ -254,6 +275,42 @@ class GalleryIndex:
         )
         index._mapped = mmap and meta["backend"] == "exact"
         return index
+
+
+def _check_meta(meta: Any, path: Path) -> None:
+    """``index.json``'s structure, key by key (one line naming the file and the key)."""
+    if not isinstance(meta, dict) or meta.get("format") != "vireid-index":
+        raise VireidError(f"{path}: not a vireid index file")
+    if meta.get("version") != FORMAT_VERSION:
+        raise VireidError(
+            f"{path}: index format version {json.dumps(meta.get('version'))[:40]}; this vireid reads version "
+            f"{FORMAT_VERSION} (rebuild the index with `vireid index build`)"
+        )
+    checks = {
+        "modality": (lambda v: v in ("visible", "infrared"), "visible or infrared"),
+        "backend": (lambda v: v in BACKENDS, " or ".join(BACKENDS)),
+        "nlist": (lambda v: type(v) is int and v >= 0, "a non-negative integer"),
+        "model": (lambda v: isinstance(v, dict), "an object"),
+        "entries": (
+            lambda v: (
+                isinstance(v, list)
+                and all(
+                    isinstance(e, dict)
+                    and isinstance(e.get("path"), str)
+                    and type(e.get("pid")) is int
+                    and type(e.get("camid")) is int
+                    for e in v
+                )
+            ),
+            "a list of {path, pid, camid} objects",
+        ),
+    }
+    for key, (ok, expected) in checks.items():
+        if key == "nlist" and key not in meta:
+            continue
+        if key not in meta or not ok(meta[key]):
+            got = json.dumps(meta[key])[:60] if key in meta else "nothing"
+            raise VireidError(f"{path}: '{key}' must be {expected}, got {got}")
 
 
 def _mmap_feats(path: Path) -> Tensor:
