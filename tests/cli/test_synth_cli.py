@@ -49,8 +49,8 @@ def test_unknown_layout_exits_2(tmp_path, capsys):
     "args, message",
     [
         (["--difficulty", "2"], "difficulty"),
-        (["--num-ids", "1"], "num_ids"),
-        (["--min-height", "90", "--max-height", "60"], "height_range"),
+        (["--num-ids", "1"], "--num-ids"),
+        (["--min-height", "90", "--max-height", "60"], "--min-height/--max-height"),
         (["--workers", "0"], "workers"),
     ],
 )
