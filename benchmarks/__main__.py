@@ -28,6 +28,7 @@ SUITE: dict[str, str] = {
     "bench_synth": "Synthetic dataset generator",
     "bench_vit_expansions": "DEEN-ViT expansion modules",
     "bench_search": "Cross-modal gallery search",
+    "search_storage": "Search index storage: reading by position vs a memory map",
     "bench_onnx": "ONNX Runtime vs PyTorch eager (CPU, DEEN descriptor)",
     "bench_train_step": "DEEN training step: ours vs authors-style",
     "bench_amp": "DEEN training step: fp32 vs bf16 autocast, with and without float32 pins",

@@ -25,11 +25,14 @@ row (benchmarks/RESULTS.md), plus about 8 min for the stand-in when its file is 
 ``--resume`` continues an interrupted grid in ``DIR`` (the wall time it reports is then that of
 the resumed part only).
 
-Writes ``DIR/ablation.md``, ``DIR/ablation.png``, ``DIR/results.json`` (see
-:mod:`vireid.engine.ablation`: per cell the mean ± std over seeds and the difference to the
-reference cell paired by seed, with its 95 % Student-t interval and a verdict), the table with
-its scale and one verdict per design question into RESULTS.md, and the plot into
-``docs/images/ablation_default.png``.  The numbers compare design choices at this scale only,
+Writes ``DIR/ablation.md``, ``DIR/ablation.png`` (the forest plot), ``DIR/results.json`` and
+``DIR/summary.json`` (see :mod:`vireid.engine.ablation`: per cell the mean ± std over seeds and
+the difference to the reference cell paired by seed, with its 95 % Student-t interval and a
+verdict), the table with its scale and one verdict per design question into RESULTS.md, and the
+summary into ``benchmarks/results/ablation_default.json``: the one file README's ablation table
+and ``docs/images/ablation_default.png`` are drawn from (``--render`` redraws both from it
+without training).  The grid declares the report's names: each value's label (the design notes'
+names: T-MHEE, CM-ATM, O.F., ...) and each axis's question.  The numbers compare design choices at this scale only,
 not at the papers' (ViT-B/16, ImageNet weights, real datasets, a GPU): :func:`gpu_command`
 prints that grid as a ``vireid ablate`` command (``--gpu-command``; documented, not run).
 ``--quick`` runs one seed of a two-value grid for one epoch (a smoke test of the pipeline);
@@ -41,7 +44,6 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -49,7 +51,7 @@ from typing import Any
 from benchmarks._common import section, write_section
 from benchmarks.vit_pretrain import PretrainSettings, ensure_pretrained
 from vireid.config import Config, load_config
-from vireid.engine.ablation import combo_label, report_markdown, run_ablation
+from vireid.engine.ablation import label_rows, report_markdown, run_ablation, split_grid, write_summary
 from vireid.errors import ConfigError, VireidError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,12 +85,26 @@ DEPTH = "model.args.stage4_depth"
 SIZE = "data.height+data.width+model.args.img_size"
 SVDO = "model.args.svdo_of_stages+model.args.svdo_ow_blocks+loss.svdo_of.weight+loss.svdo_ow.weight"
 
+# Each value carries its label (VALUE:LABEL, vireid.engine.ablation.grid): the design notes' names,
+# which the report, the forest plot and README print.
 GRID: dict[str, list[str]] = {
-    EXPANSION: ["[none,0]", "[dee,0]", "[dee1d,0]", "[tmhee,0]", "[cmatm,0]", "[ssdec,0.1]"],
-    MFA: ["[false,stage0]", "[true,stage0]", "[true,previous]"],
-    DEPTH: ["1", "2", "3"],
-    SIZE: ["[48,24,[48,24]]", "[64,32,[64,32]]", "[96,48,[96,48]]"],
-    SVDO: ["[[],[],0,0]", "[[2],[],1.0e-4,0]", "[[],[4],0,1.0e-3]", "[[2],[4],1.0e-4,1.0e-3]"],
+    EXPANSION: [
+        "[none,0]:no expansion",
+        "[dee,0]:DEE",
+        "[dee1d,0]:DEE-1D",
+        "[tmhee,0]:T-MHEE",
+        "[cmatm,0]:CM-ATM",
+        "[ssdec,0.1]:SS-DEC (+ InfoNCE)",
+    ],
+    MFA: ["[false,stage0]:MFA off", "[true,stage0]:MFA from stage 0", "[true,previous]:MFA from the previous stage"],
+    DEPTH: ["1:1 stage-4 block", "2:2 stage-4 blocks", "3:3 stage-4 blocks"],
+    SIZE: ["[48,24,[48,24]]:48x24 input", "[64,32,[64,32]]:64x32 input", "[96,48,[96,48]]:96x48 input"],
+    SVDO: [
+        "[[],[],0,0]:SVDO off",
+        "[[2],[],1.0e-4,0]:O.F.",
+        "[[],[4],0,1.0e-3]:O.W.",
+        "[[2],[4],1.0e-4,1.0e-3]:O.F. + O.W.",
+    ],
 }
 # The value of every axis that equals the base config (tests check it resolves to the base).
 BASE_VALUES: dict[str, str] = {
@@ -98,15 +114,20 @@ BASE_VALUES: dict[str, str] = {
     SIZE: "[64,32,[64,32]]",
     SVDO: "[[],[],0,0]",
 }
-QUICK_GRID = {EXPANSION: ["[none,0]", "[dee,0]"]}
-# The design notes' questions, each answered by its axis against the reference cell.
+QUICK_GRID = {EXPANSION: ["[none,0]:no expansion", "[dee,0]:DEE"]}
+# The design notes' questions, each answered by its axis against the reference cell (the axis titles).
 QUESTIONS = {
-    EXPANSION: "Which replacement for DEE works best (vs DEE 2-D)?",
-    MFA: "MFA low-level source: stage 0 or the previous stage (vs stage 0)?",
-    DEPTH: "Is one stage-4 block enough (vs depth 1)?",
-    SIZE: "How much does the input size matter (vs 64 x 32)?",
-    SVDO: "Does ABD-Net's SVDO help on the ViT (vs off)?",
+    EXPANSION: "Which module replaces DEE?",
+    MFA: "Which low-level source for MFA: stage 0 or the previous stage?",
+    DEPTH: "Is one stage-4 block enough?",
+    SIZE: "How much does the input size matter?",
+    SVDO: "Does SVDO (ABD-Net) help the ViT?",
 }
+# The results file the README's ablation table and figure are drawn from (written by a full run;
+# `--render` redraws both from it without training).
+SUMMARY = ROOT / "benchmarks" / "results" / "ablation_default.json"
+README = ROOT / "README.md"
+TABLE_MARKERS = ("<!-- ablation_default:table -->", "<!-- /ablation_default:table -->")
 
 # The same questions at the papers' scale: ViT-B/16 (12 blocks, patch 16) from ImageNet-21k weights on
 # SYSU-MM01, DEEN's 151 epochs (configs/base.yaml); 2:1 sizes on the 16-pixel patch grid; O.W. on the
@@ -116,8 +137,17 @@ GPU_GRID: dict[str, list[str]] = {
     EXPANSION: GRID[EXPANSION],
     MFA: GRID[MFA],
     DEPTH: GRID[DEPTH],
-    SIZE: ["[256,128,[256,128]]", "[288,144,[288,144]]", "[384,192,[384,192]]"],
-    SVDO: ["[[],[],0,0]", "[[2],[],1.0e-4,0]", "[[],[12],0,1.0e-3]", "[[2],[12],1.0e-4,1.0e-3]"],
+    SIZE: [
+        "[256,128,[256,128]]:256x128 input",
+        "[288,144,[288,144]]:288x144 input",
+        "[384,192,[384,192]]:384x192 input",
+    ],
+    SVDO: [
+        "[[],[],0,0]:SVDO off",
+        "[[2],[],1.0e-4,0]:O.F.",
+        "[[],[12],0,1.0e-3]:O.W.",
+        "[[2],[12],1.0e-4,1.0e-3]:O.F. + O.W.",
+    ],
 }
 # the axes' base values written out, so that the base config is one cell of each axis (the reference)
 GPU_SET = [
@@ -133,9 +163,14 @@ GPU_SET = [
 GPU_SEEDS = (0, 1, 2)
 
 
+def titled(grid: dict[str, list[str]]) -> dict[str, list[str]]:
+    """``grid`` with each axis titled by its question (``KEY:TITLE``), as ``vireid ablate`` takes it."""
+    return {f"{k}:{QUESTIONS[k]}" if k in QUESTIONS else k: v for k, v in grid.items()}
+
+
 def gpu_command(out: str = "runs/ablation_vit_b16_sysu") -> str:
     """The GPU-scale grid as shell commands: fetch the weights, then ``vireid ablate`` (not run here)."""
-    grid = " \\\n    ".join(shlex.quote(f"{k}={','.join(v)}") for k, v in GPU_GRID.items())
+    grid = " \\\n    ".join(shlex.quote(f"{k}={','.join(v)}") for k, v in titled(GPU_GRID).items())
     return (
         f"vireid weights download vit_base_patch16_224_in21k\n"
         f"vireid ablate --config {GPU_BASE} --mode each --seeds {' '.join(map(str, GPU_SEEDS))} --jobs 1 "
@@ -202,17 +237,62 @@ def scale_text(base: Config, seeds: list[int], jobs: int, minutes: float) -> str
 
 def verdicts_text(rows: list[dict[str, Any]]) -> str:
     """One plain-words line per non-reference cell, grouped by design question."""
+    rows = rows if not rows or "label" in rows[0] else label_rows(rows, split_grid(titled(GRID))[1])
     lines = []
     for axis, question in QUESTIONS.items():
         cells = [r for r in rows if axis in r["combo"] and not r["reference"] and r.get("diff")]
         if not cells:
             continue
-        lines.append(f"- {question}")
+        ref = next((r["label"] for r in rows if axis in r["combo"] and r["reference"]), None)
+        lines.append(f"- {question}" + (f" (vs {ref})" if ref else ""))
         for r in cells:
             d = r["diff"]["rank1"]
             interval = f" [{100 * d.low:+.1f}, {100 * d.high:+.1f}]" if d.significant is not None else ""
-            lines.append(f"  - {combo_label(r['combo'])}: {100 * d.mean:+.1f}{interval} pp Rank-1 -> {r['verdict']}")
+            lines.append(f"  - {r['label']}: {100 * d.mean:+.1f}{interval} pp Rank-1 -> {r['verdict']}")
     return "\n".join(lines)
+
+
+def _interval(d) -> str:
+    if d.significant is None:
+        return f"{100 * d.mean:+.1f} (one seed)"
+    return f"{100 * d.mean:+.1f} [{100 * d.low:+.1f}, {100 * d.high:+.1f}]"
+
+
+def readme_table(rows: list[dict[str, Any]]) -> str:
+    """README's ablation table: per question, each alternative's paired differences and verdict."""
+    lines = [
+        "| question (reference) | alternative | Δ Rank-1 (pp) [95 % CI] | Δ mAP (pp) [95 % CI] | verdict (Rank-1) |",
+        "|---|---|---:|---:|---|",
+    ]
+    for axis in QUESTIONS:
+        cells = [r for r in rows if r.get("axis") == axis]
+        ref = next((r["label"] for r in cells if r["reference"]), None)
+        shown = [r for r in cells if not r["reference"] and r.get("diff")]
+        for i, r in enumerate(shown):
+            question = f"{r['title']} (vs {ref})" if i == 0 else ""
+            verdict = r["verdict"] if r["verdict"] != "better" and r["verdict"] != "worse" else f"**{r['verdict']}**"
+            lines.append(
+                f"| {question} | {r['label']} | {_interval(r['diff']['rank1'])} | {_interval(r['diff']['mAP'])} | "
+                f"{verdict} |"
+            )
+    return "\n".join(lines)
+
+
+def render(summary: Path = SUMMARY, *, figure: Path = PLOT, readme: Path = README) -> tuple[Path, Path]:
+    """Draw README's ablation figure and write README's ablation table, both from ``summary`` alone."""
+    from vireid.engine.ablation import load_summary, plot
+    from vireid.utils.io import atomic_write_text
+
+    rows, _ = load_summary(summary)
+    plot(rows, figure)
+    text = readme.read_text()
+    start, end = TABLE_MARKERS
+    if start not in text or end not in text:
+        raise VireidError(f"{readme}: no {start} ... {end} block for the ablation table")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    atomic_write_text(readme, f"{head}{start}\n{readme_table(rows)}\n{end}{tail}")
+    return figure, readme
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -241,9 +321,23 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--no-write", action="store_true", help="do not update RESULTS.md and docs/images")
     ap.add_argument("--gpu-command", action="store_true", help="print the GPU-scale command and exit")
+    ap.add_argument(
+        "--render",
+        action="store_true",
+        help=f"redraw docs/images/{PLOT.name} and README's ablation table from {SUMMARY.relative_to(ROOT)} "
+        "(no training) and exit",
+    )
     args = ap.parse_args(argv)
     if args.gpu_command:
         print(gpu_command())
+        return 0
+    if args.render:
+        try:
+            for path in render():
+                print(f"written: {path}")
+        except VireidError as exc:
+            print(f"error: {exc}")
+            return 2
         return 0
     try:
         return _run(args)
@@ -261,7 +355,7 @@ def _run(args: argparse.Namespace) -> int:
     grid = QUICK_GRID if args.quick else GRID
     seeds = args.seeds[:1] if args.quick else args.seeds
     t1 = time.perf_counter()
-    rows = run_ablation(base, grid, args.out, seeds=seeds, mode="each", jobs=args.jobs, resume=args.resume)
+    rows = run_ablation(base, titled(grid), args.out, seeds=seeds, mode="each", jobs=args.jobs, resume=args.resume)
     t2 = time.perf_counter()
     reference = run_ablation(
         reference_config(base), {}, Path(args.out) / "deen_r50", seeds=seeds, jobs=args.jobs, resume=args.resume
@@ -279,14 +373,28 @@ def _run(args: argparse.Namespace) -> int:
             + (["--quick"] if args.quick else [])
             + ([f"--set {' '.join(args.overrides)}"] if args.overrides else [])
         )
-        plot = Path(args.out) / "ablation.png"
-        if plot.is_file() and not args.quick:
-            shutil.copyfile(plot, PLOT)
+        if not args.quick:  # the one results file README's table and figure are drawn from
+            write_summary(
+                SUMMARY,
+                rows,
+                mode="each",
+                seeds=seeds,
+                command=command,
+                scale=scale_text(base, seeds, args.jobs, minutes),
+                reference_row=reference_text(reference),
+            )
+            render()
         body = (
             f"{scale_text(base, seeds, args.jobs, minutes)}\n\n{report}\n\n"
             f"{reference_text(reference)}\n\n"
             f"Verdicts (Rank-1, paired by seed against the reference cell):\n\n{verdicts}\n\n"
-            f"Plot: `{plot}`" + ("" if args.quick else f", copied to `docs/images/{PLOT.name}`") + "."
+            f"Forest plot: `{Path(args.out) / 'ablation.png'}`"
+            + (
+                ""
+                if args.quick
+                else f"; README's table and `docs/images/{PLOT.name}` are drawn from `{SUMMARY.relative_to(ROOT)}`"
+            )
+            + "."
         )
         write_section("ablation_default", section("Ablation: the default grid", body, command))
     return 0

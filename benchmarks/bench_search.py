@@ -1,16 +1,20 @@
-"""Exact cross-modal search over gallery shapes: vireid's exact index against faiss and torch.
+"""Exact cross-modal search against faiss and torch: as a service sees it, and batch throughput.
 
-Cases (top-10 by inner product of L2-normalised descriptors; a clustered gallery has
-identities x 20 views, ``view = normalize(centre + s * unit noise)``, so two views of one
-identity have cosine about ``1 / (1 + s^2)``; queries are views of random identities).  Every
-shape at 2048-d and at 256-d (queries x gallery):
+**Service** (:mod:`benchmarks.search_service`, issue 30): per shape, the build (vireid's one pass
+vs faiss ``IndexFlatIP`` + ``add``), the build plus the first batch, one-query and 16-query
+latency against the memory-bandwidth floor measured in the same rounds, peak memory per method
+in a child process, and every result against the float64 ranking.  Shapes: 1 and 16 queries x
+200k x 2048, 1000 x 1M x 256 clustered, 1000 x 200k x 768 with every vector 5 times, 1000 x
+100k x 2048 with k = 100.  The first rows state the issue's targets and whether they are met.
+
+**Throughput** (1000-query batches on a built index; top-10 by inner product of L2-normalised
+descriptors; a clustered gallery has identities x 20 views, ``view = normalize(centre + s *
+unit noise)``, so two views of one identity have cosine about ``1 / (1 + s^2)``; queries are
+views of random identities).  Every shape at 2048-d and at 256-d (queries x gallery):
 
 * tight:     s = 0.7 (within-identity cosine 0.67); 1000 x 100k at 2048-d, 1000 x 500k at 256-d
 * isotropic: independent random directions; 1000 x 100k at 2048-d, 1000 x 500k at 256-d
 * loose:     s = 1.0 (within-identity cosine 0.5); 300 x 50k at 2048-d, 1000 x 500k at 256-d
-
-(sizes keep a full run near 30 minutes on 2 shared cores: 2 rounds where a case has over
-1e11 multiply-adds, else 3; the float64 check uses 500 sampled queries)
 * real:      descriptors of a DEEN trained on the synthetic benchmark (1000 infrared queries x
   86k visible images, 3072-d, see :mod:`benchmarks.search_real`), and the same descriptors
   projected to 256-d by PCA (fitted on the gallery, :func:`benchmarks.search_real.pca256`)
@@ -19,13 +23,13 @@ shape at 2048-d and at 256-d (queries x gallery):
 Methods, timed in one process in interleaved rounds (round r starts with method r mod n):
 vireid (``GalleryIndex`` exact backend: bf16 scan where the CPU has native bf16, float64
 rescoring), vireid with ``scan="fp32"`` (one copy of the gallery), faiss ``IndexFlatIP``
-(same thread count) and torch (float32 blocked matmul + topk), plus, once, the former
-fixed-32-candidate certified scan (:mod:`benchmarks.search_before`) for its acceptance rate.
-Every result is compared with a float64 reference (all queries, or a sample of 500).
-``--quick`` runs smaller shapes.  Ratios are paired per round (median, min-max), by wall time
-and by process CPU time (less sensitive to other load on a shared machine).  The time split
-(scan = matrix products, selection, rescoring, fallback) is the vireid search's own, from one
-extra run; "roofline now" is a bare matrix product of the same shape timed in the same run.
+(same thread count) and torch (float32 blocked matmul + topk).  Every result is compared with
+the float64 ranking (all queries; ties broken by the lower index,
+:func:`benchmarks.search_service.float64_topk`).  Ratios are paired per round (median,
+min-max), by wall time and by process CPU time (less sensitive to other load on a shared
+machine).  The time split (scan = matrix products, selection, rescoring, fallback) is the vireid
+search's own, from one extra run; "roofline now" is a bare matrix product of the same shape
+timed in the same run.  ``--quick`` runs smaller shapes; ``--part service|throughput`` one part.
 """
 
 from __future__ import annotations
@@ -38,8 +42,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from benchmarks import search_before as before
+from benchmarks import search_service as service
 from benchmarks._common import cli, paired_ratio
+from benchmarks.search_before import blocked_topk
+from benchmarks.search_service import Entries, float64_topk
 from vireid.search import GalleryIndex, exact_topk
 
 K = 10
@@ -81,13 +87,10 @@ def descriptors(nq: int, ng: int, d: int, spread: float | None, seed: int = 0, v
     return view(torch.randint(0, len(centres), (nq,), generator=g)), view(torch.arange(ng) % len(centres))
 
 
-def float64_agreement(qry: torch.Tensor, gal: torch.Tensor, results: dict, sample: int) -> dict[str, str]:
-    """Per method: queries whose top-k list equals the float64 top-k (on ``sample`` queries)."""
-    sel = torch.randperm(qry.shape[0], generator=torch.Generator().manual_seed(1))[:sample].sort().values
-    ref = torch.cat(
-        [(qry[sel[a : a + 64]].double() @ gal.double().T).topk(K, dim=1).indices for a in range(0, len(sel), 64)]
-    )
-    return {name: f"{int((idx[sel] == ref).all(1).sum())}/{len(sel)}" for name, idx in results.items()}
+def float64_agreement(qry: torch.Tensor, gal: torch.Tensor, results: dict) -> dict[str, str]:
+    """Per method: queries whose top-k list equals the float64 ranking (ties: lower index)."""
+    ref = float64_topk(qry, gal, K)
+    return {name: f"{int((idx == ref).all(1).sum())}/{len(ref)}" for name, idx in results.items()}
 
 
 def gemm_roof(nq: int, d: int) -> tuple[float, float]:
@@ -139,21 +142,21 @@ def _split(s: dict) -> str:
     )
 
 
-def run_case(name: str, qry: torch.Tensor, gal: torch.Tensor, rounds: int, sample: int) -> list[dict]:
+def run_case(name: str, qry: torch.Tensor, gal: torch.Tensor, rounds: int) -> tuple[list[dict], dict]:
     nq, ng, d = qry.shape[0], gal.shape[0], gal.shape[1]
     gflop = 2 * nq * ng * d / 1e9
-    entries = [{"path": str(i), "pid": 0, "camid": 0} for i in range(ng)]
+    entries = Entries(ng)
     index = GalleryIndex(gal, entries, modality="visible")
     index32 = GalleryIndex(gal, entries, modality="visible", scan="fp32")
     fns = {
         "vireid": lambda: index.search(qry, K),
         "vireid fp32 scan": lambda: index32.search(qry, K),
-        "torch": lambda: before.blocked_topk(qry, gal, K),
+        "torch": lambda: blocked_topk(qry, gal, K),
     }
     results = {
-        "vireid": torch.from_numpy(index.search(qry, K).indices),  # builds the bf16 copy
+        "vireid": torch.from_numpy(index.search(qry, K).indices),
         "vireid fp32 scan": torch.from_numpy(index32.search(qry, K).indices),
-        "torch": before.blocked_topk(qry, gal, K)[1],
+        "torch": blocked_topk(qry, gal, K)[1],
     }
     try:
         import faiss
@@ -174,15 +177,7 @@ def run_case(name: str, qry: torch.Tensor, gal: torch.Tensor, rounds: int, sampl
     exact_topk(qry, gal, K, bf16=prepared is not None, gallery_bf16=prepared, stats=st)
     st32: dict = {}
     exact_topk(qry, gal, K, bf16=False, gallery_bounds=(index32._norm, 0.0), stats=st32)
-    old: dict = {}
-    if prepared is not None:
-        gb = gal.to(torch.bfloat16)
-        bounds = before.bf16_bounds(gal, gb)
-        t, c = time.perf_counter(), time.process_time()
-        results["before"] = before.certified_topk(qry, gal, K, gb, bounds, stats=old)[1]
-        old.update(wall=time.perf_counter() - t, cpu=time.process_time() - c)
-        del gb
-    agree = float64_agreement(qry, gal, results, sample)
+    agree = float64_agreement(qry, gal, results)
     med = {k: statistics.median(v) for k, v in wall.items()}
     mcpu = {k: statistics.median(v) for k, v in cpu.items()}
 
@@ -230,16 +225,6 @@ def run_case(name: str, qry: torch.Tensor, gal: torch.Tensor, rounds: int, sampl
             "note": f"{gflop / med['torch']:.0f} GFLOP/s; = float64: {agree['torch']}",
         }
     )
-    if old:
-        rows.append(
-            {
-                "name": f"{name}: before (32 bf16 candidates, certificate, float32 rescan)",
-                "value": old["wall"],
-                "unit": "s",
-                "note": f"one run (CPU {old['cpu']:.2f} s); certificate accepted {100 * old['accepted']:.1f} % "
-                f"of queries; = float64: {agree['before']}",
-            }
-        )
     rows.append(
         {
             "name": f"{name}: roofline now",
@@ -255,10 +240,10 @@ def run_case(name: str, qry: torch.Tensor, gal: torch.Tensor, rounds: int, sampl
         "shape": f"{nq} x {ng} x {d}",
         "precision": st["precision"],
         "resolved": 100 * (1 - st["fallback_queries"] / st["queries"]),
-        "before": 100 * old["accepted"] if old else None,
         "copy": copy,
         "load": load,
         "equal": all(agree[m].split("/")[0] == agree[m].split("/")[1] for m in ("vireid", "vireid fp32 scan")),
+        "faiss_equal": agree.get("faiss", "n/a"),
     }
     for key, method in (("x_faiss", "vireid"), ("x_faiss32", "vireid fp32 scan")):
         summary[key] = paired_ratio(wall["faiss"], wall[method])[0] if "faiss" in wall else None
@@ -267,33 +252,96 @@ def run_case(name: str, qry: torch.Tensor, gal: torch.Tensor, rounds: int, sampl
 
 
 def summary_rows(cases: list[dict]) -> list[dict]:
-    """One row per case: the speed-ups (paired medians) and the acceptance rates, first in the table."""
+    """One row per throughput case: the speed-ups (paired medians), first in the table."""
 
     def x(v: float | None) -> str:
         return "n/a" if v is None else f"{v:.2f}x"
 
     return [
         {
-            "name": f"summary: {c['case']} ({c['shape']})",
+            "name": f"throughput: {c['case']} ({c['shape']})",
             "value": x(c["x_faiss"]),
             "unit": "vs faiss",
             "note": f"exact {c['precision']} scan; scan=fp32 {x(c['x_faiss32'])} faiss; {x(c['x_torch'])} torch; "
-            f"resolved without fallback {c['resolved']:.1f} %; fixed-32 certificate (before) accepted "
-            + ("n/a" if c["before"] is None else f"{c['before']:.1f} %")
-            + f"; = float64 (both scans): {'yes' if c['equal'] else 'NO'}; bf16 copy {c['copy']:.0f} MiB; {c['load']}",
+            f"resolved without fallback {c['resolved']:.1f} %; = float64 (both scans): "
+            f"{'yes' if c['equal'] else 'NO'} (faiss {c['faiss_equal']}); bf16 copy {c['copy']:.0f} MiB; {c['load']}",
         }
         for c in cases
     ]
 
 
-def run(quick: bool = False) -> list[dict]:
+def target_rows(cases: list[dict]) -> list[dict]:
+    """The issue's "done when" targets, measured in this run, each with its verdict."""
+    big, wide = cases[0], cases[1]  # 200k x 2048 (1 and 16 queries), 1M x 256
+
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "**missed**"
+
+    builds = [(c["case"], 1 / c["build"]) for c in (big, wide)]
+    both = [(f"{c['case']}, {key[6:]} queries", c[key]) for c in cases for key in c if key.startswith("build+")]
+    rows = [
+        {
+            "name": "target: build within 1.5x faiss's IndexFlatIP + add",
+            "value": " / ".join(f"{1 / r:.2f}x" for _, r in builds),
+            "unit": "of faiss's time",
+            "note": verdict(all(1 / r <= 1.5 for _, r in builds)) + ": " + "; ".join(f"{n}" for n, _ in builds),
+        },
+        {
+            "name": "target: build + one batch at least 1.2x faiss",
+            "value": f"{min(x for _, x in both):.2f}x",
+            "unit": "min speed-up",
+            "note": verdict(all(x >= 1.2 for _, x in both)) + ": " + "; ".join(f"{n} {x:.2f}x" for n, x in both),
+        },
+        {
+            "name": "target: one query within 2x the memory-bandwidth floor and 1.5x faiss",
+            "value": f"{big['lat1_floor']:.2f}x floor",
+            "unit": f"{big['lat1_faiss']:.2f}x faiss",
+            "note": verdict(big["lat1_floor"] <= 2 and big["lat1_faiss"] >= 1.5)
+            + f": {big['case']}, {big['lat1'] * 1000:.1f} ms; {big['load']}",
+        },
+        {
+            "name": "target: still exact (= float64 ranking, ties by index)",
+            "value": "yes" if all(c["exact"] for c in cases) else "NO",
+            "unit": "",
+            "note": "every vireid result of every shape, near-tie and duplicate galleries included",
+        },
+    ]
+    if all(c.get("peak_vireid") is not None for c in cases):
+        rows.insert(
+            2,
+            {
+                "name": "target: peak memory at most faiss's + the bf16 copy",
+                "value": verdict(all(c["peak_vireid"] <= c["peak_faiss"] + c["copy"] for c in cases)),
+                "unit": "",
+                "note": "; ".join(
+                    f"{c['case']}: vireid {c['peak_vireid']:.0f} MiB, faiss {c['peak_faiss']:.0f} + copy "
+                    f"{c['copy']:.0f} MiB"
+                    for c in cases
+                ),
+            },
+        )
+    return rows
+
+
+def run(quick: bool = False, part: str = "all") -> list[dict]:
+    rows: list[dict] = []
+    if part in ("all", "service"):
+        case_rows, cases = [], []
+        for name, n, d, k, kind, batches in service.QUICK if quick else service.SERVICE:
+            r, c = service.run_case(name, n, d, k, kind, batches, rounds=2 if quick else 3)
+            case_rows, cases = case_rows + r, cases + [c]
+        rows += target_rows(cases) + case_rows
+    if part in ("all", "throughput"):
+        rows += throughput(quick)
+    return rows
+
+
+def throughput(quick: bool) -> list[dict]:
     rows, cases = [], []
     for name, nq, ng, d, spread in QUICK if quick else FULL:
         qry, gal = descriptors(nq, ng, d, spread)
         big = nq * ng * d > 1e11
-        case, summary = run_case(
-            f"{name} {d}-d", qry, gal, rounds=2 if quick or big else 3, sample=min(nq, 100 if quick else 500)
-        )
+        case, summary = run_case(f"{name} {d}-d", qry, gal, rounds=2 if quick or big else 3)
         rows, cases = rows + case, cases + [summary]
         del qry, gal
     from benchmarks import search_real
@@ -311,17 +359,21 @@ def run(quick: bool = False) -> list[dict]:
         return summary_rows(cases) + rows
     qry, gal, note = real
     for qq, gg, how in ((qry, gal, note), (*search_real.pca256(qry, gal), "PCA of the above to 256-d")):
-        label = f"real {gg.shape[1]}-d"
-        case, summary = run_case(
-            label, qq, gg, rounds=2 if quick else 3, sample=min(qq.shape[0], 100 if quick else 500)
-        )
+        case, summary = run_case(f"real {gg.shape[1]}-d", qq, gg, rounds=2 if quick else 3)
         case[0]["note"] += f"; {how}"
         rows, cases = rows + case, cases + [summary]
     return summary_rows(cases) + rows
 
 
 def main(argv: list[str] | None = None) -> int:
-    return cli("bench_search", "Cross-modal gallery search", run, argv, __doc__)
+    return cli(
+        "bench_search",
+        "Cross-modal gallery search",
+        run,
+        argv,
+        __doc__,
+        options={"--part": {"default": "all", "choices": ("all", "service", "throughput")}},
+    )
 
 
 if __name__ == "__main__":

@@ -69,13 +69,15 @@ ROWS: dict[str, tuple[str, list[str]]] = {
     "DEEN": ("synthetic.yaml", []),
     "DEEN + ABD": (
         "synthetic.yaml",
-        # the settings the published row was measured with: CAM after layer2, the paper's squared O.F.
+        # the settings the published row was measured with: CAM after layer2, the paper's squared O.F.,
+        # O.W. on every backbone convolution
         [
             "model.args.abd_cam=true",
             "model.args.abd_cam_position=layer2",
             "loss.svdo_of.form=paper",
             "loss.svdo_of.weight=1.0e-6",
             "loss.svdo_ow.weight=1.0e-3",
+            "loss.svdo_ow.reach=all",
         ],
     ),
     "DEEN-ViT": (

@@ -26,7 +26,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("objective", "export", "viz"),
     ("config",),
     ("inference",),
-    ("engine",),
+    ("engine", "report"),  # report: runs -> a paper's tables and figures (reads files; trains nothing)
     ("cli",),
     ("__main__", "__init__"),  # the console entry and the package's lazy load_model
 ]

@@ -3,6 +3,7 @@ pretraining stand-in's weights, and the grid holds the axes the DEEN-ViT design 
 
 import dataclasses
 import shlex
+from pathlib import Path
 
 import pytest
 
@@ -13,14 +14,19 @@ from benchmarks.ablation_default import (
     GRID,
     QUESTIONS,
     SIZE,
+    SUMMARY,
+    TABLE_MARKERS,
     gpu_command,
     pretrained_settings,
+    readme_table,
+    render,
+    titled,
     verdicts_text,
 )
 from benchmarks.vit_pretrain import PretrainSettings
 from vireid.config import apply_overrides, load_config
 from vireid.config.build import build_model
-from vireid.engine.ablation import combinations, overrides
+from vireid.engine.ablation import combinations, overrides, split_grid, split_label
 from vireid.models.vit import VisionTransformer
 from vireid.utils.io import save_safetensors
 
@@ -64,15 +70,73 @@ def test_every_grid_value_builds_a_model_from_the_pretrained_weights(fake_pretra
 
 def test_base_values_resolve_to_the_base_config():
     base = load_config(BASE)
+    grid, _ = split_grid(GRID)
     assert set(BASE_VALUES) == set(GRID) == set(QUESTIONS)
     for axis, value in BASE_VALUES.items():
-        assert value in GRID[axis]
+        assert value in grid[axis]
         assert apply_overrides(base, overrides({axis: value})) == base, axis
-    for axis, values in GRID.items():  # every other value changes the config
+    for axis, values in GRID.items():  # every other value changes the config (its label changes nothing)
         for v in values:
-            if v != BASE_VALUES[axis]:
+            if split_label(v)[0] != BASE_VALUES[axis]:
                 assert apply_overrides(base, overrides({axis: v})) != base, (axis, v)
     assert SIZE in GRID
+
+
+def test_every_value_is_labelled_with_the_design_notes_names():
+    grid, labels = split_grid(titled(GRID))
+    names = {v for values in labels.values.values() for v in values.values()}
+    assert all(len(labels.values[axis]) == len(values) for axis, values in grid.items())
+    assert {"DEE", "DEE-1D", "T-MHEE", "CM-ATM", "O.F.", "O.W.", "MFA off", "MFA from the previous stage"} <= names
+    assert labels.titles == QUESTIONS
+    notes = (Path(__file__).resolve().parents[2] / "docs" / "deen_vit.md").read_text()
+    for name in ("T-MHEE", "CM-ATM", "SS-DEC", "DEE-1D", "O.F.", "O.W."):
+        assert name in notes  # the names are the design notes' own
+
+
+def test_readme_table_and_figure_come_from_the_results_file(tmp_path):
+    """README's ablation table is readme_table() of the committed results file, and --render draws the
+    figure from that file alone with the design notes' names."""
+    from vireid.engine.ablation import load_summary
+
+    rows, about = load_summary(SUMMARY)
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    start, end = TABLE_MARKERS
+    block = readme.split(start, 1)[1].split(end, 1)[0].strip()
+    assert block == readme_table(rows)
+    assert "| How much does the input size matter? (vs 64x32 input) | 48x24 input | -10.5 [-21.6, +0.6] |" in block
+    assert "| 96x48 input | +12.8 [+1.2, +24.4] | +11.8 [+1.0, +22.5] | **better** |" in block
+    assert about["format"] == "vireid ablation summary" and about["seeds"] == [0, 1, 2]
+    # render: the figure and a README copy, from the file
+    copy = tmp_path / "README.md"
+    copy.write_text(readme.replace(block, "stale"))
+    figure, _ = render(SUMMARY, figure=tmp_path / "a.png", readme=copy)
+    assert copy.read_text() == readme and figure.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_forest_of_the_results_file_names_the_alternatives(monkeypatch, tmp_path):
+    import vireid.viz.style as style
+    from vireid.engine.ablation import load_summary, plot
+
+    figs = []
+    monkeypatch.setattr(style, "save_picture", lambda fig, out, **kw: figs.append(fig) or out)
+    rows, _ = load_summary(SUMMARY)
+    plot(rows, tmp_path / "a.png")
+    fig = figs[0]
+    names = [t.get_text() for t in fig.axes[0].get_yticklabels() if t.get_text()]
+    assert names == [
+        "no expansion", "DEE-1D", "T-MHEE", "CM-ATM", "SS-DEC (+ InfoNCE)", "MFA off", "MFA from the previous stage",
+        "2 stage-4 blocks", "3 stage-4 blocks", "48x24 input", "96x48 input *", "O.F.", "O.W.", "O.F. + O.W.",
+    ]  # fmt: skip
+    headers = [t.get_text().replace("\n", " ") for t in fig.texts if t is not fig._suptitle]  # wrapped
+    assert headers == [
+        f"{q} (vs {ref})"
+        for q, ref in zip(
+            QUESTIONS.values(), ["DEE", "MFA from stage 0", "1 stage-4 block", "64x32 input", "SVDO off"], strict=True
+        )
+    ]
+    from vireid.viz.forest import HEADER_CHARS  # a long question is wrapped, never run into the next panel
+
+    assert max(len(ln) for t in fig.texts if t is not fig._suptitle for ln in t.get_text().split("\n")) <= HEADER_CHARS
 
 
 def test_base_config_loads_the_pretraining_stand_in():
@@ -115,7 +179,7 @@ def test_reference_cell_is_the_base_value_of_every_axis():
     from vireid.engine.ablation import reference_combos
 
     base = load_config(BASE)
-    assert reference_combos(base, combinations(GRID, "each")) == [{k: v} for k, v in BASE_VALUES.items()]
+    assert reference_combos(base, combinations(split_grid(GRID)[0], "each")) == [{k: v} for k, v in BASE_VALUES.items()]
 
 
 def test_gpu_command_parses_and_each_axis_holds_the_base_config(tmp_path):
@@ -136,8 +200,9 @@ def test_gpu_command_parses_and_each_axis_holds_the_base_config(tmp_path):
     base = load_config(args.config, args.overrides)
     assert base.model.pretrained == "vit_base_patch16_224_in21k" and base.data.dataset == "sysu"
     assert base.train.epochs == 151 and base.model.args["vit"] == "base"
-    grid = parse_grid(args.grid)
-    assert grid == GPU_GRID and set(grid) == set(GRID)
+    grid, labels = split_grid(parse_grid(args.grid))
+    assert grid == split_grid(GPU_GRID)[0] and set(grid) == set(GRID)
+    assert labels.titles == QUESTIONS and labels.values[SIZE]["[288,144,[288,144]]"] == "288x144 input"
     combos = combinations(grid, "each")
     refs = reference_combos(base, combos)
     assert len(refs) == len(grid) and all(len(c) == 1 for c in refs)
@@ -166,9 +231,9 @@ def test_verdicts_text_from_hand_made_rows():
     )
     text = verdicts_text(rows)
     assert text.splitlines() == [
-        f"- {QUESTIONS[depth]}",
-        "  - stage4_depth=2: +3.0 [+0.5, +5.5] pp Rank-1 -> better",
-        "  - stage4_depth=3: +1.0 [-21.4, +23.4] pp Rank-1 -> no difference at this scale",
+        f"- {QUESTIONS[depth]} (vs 1 stage-4 block)",
+        "  - 2 stage-4 blocks: +3.0 [+0.5, +5.5] pp Rank-1 -> better",
+        "  - 3 stage-4 blocks: +1.0 [-21.4, +23.4] pp Rank-1 -> no difference at this scale",
     ]
 
 

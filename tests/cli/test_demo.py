@@ -14,12 +14,15 @@ def test_demo_tiny(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "using cached synthetic dataset" in text
     assert "untrained" in text and "trained DEEN" in text
+    assert "ranking.png, cmc.png, curves.png)" in text
     for name in (
         "config.yaml",
         "metrics.json",
         "metrics_untrained.json",
         "metrics.jsonl",
         "ranking.png",
+        "cmc.png",
+        "curves.png",
         "checkpoints/best.safetensors",
         "checkpoints/last.json",
     ):

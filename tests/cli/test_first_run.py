@@ -91,3 +91,14 @@ def test_readme_first_run(tmp_path, monkeypatch, capsys):
     evaluated = outputs[4]
     assert f"{100 * tested:.2f}" in evaluated  # evaluate on the saved features prints the test's Rank-1
     assert "rank" in outputs[6] and "cam1" in outputs[6]
+    # the search line from another folder, its relative paths made absolute: the index stores the
+    # checkpoint's path absolute, so the same ranking comes back
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    monkeypatch.chdir(other)
+    argv = [str(tmp_path / w) if (tmp_path / w).exists() else w for w in shlex.split(commands[6])[1:]]
+    assert argv != shlex.split(commands[6])[1:]
+    code = main(argv)
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert out.splitlines()[1:] == outputs[6].splitlines()[1:]

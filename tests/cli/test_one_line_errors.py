@@ -65,6 +65,9 @@ def f(tmp_path_factory):
     (hub / get_weights("resnet50_imagenet_v1").filename).write_bytes(b"corrupt download")
     (hub / get_weights("vit_base_patch16_224_in21k").filename).mkdir()
     files["torch_home"] = t / "torch_home"
+    (t / "bad_run").mkdir()
+    (t / "bad_run" / "metrics.json").write_text('{"protocol": "sysu", "directions": ')
+    files["bad_run"] = t / "bad_run"
     return files
 
 
@@ -196,6 +199,11 @@ def _cases():
             f"ablate --config {TINY} --grid optim.lr=0.1,0.2 --mode each train.epochs=1 --out {{tmp}}/a",
             "--set",
         ),
+        ("report", "missing", "report {nope} --out {tmp}/rep", "not found"),
+        ("report", "corrupt", "report {bad_run} --out {tmp}/rep", "not a readable JSON file"),
+        ("report", "wrong-kind", "report {ckpt} --out {tmp}/rep", "not a readable JSON file"),
+        ("report", "wrong-kind-out", "report {bad_run}/metrics.json --out {bad_run}/metrics.json", "not a folder"),
+        ("report", "bad-value", "report {bad_run} --out {tmp}/rep --format jpg", "invalid choice"),
         ("configs", "missing", "configs {nope}.yaml", "config file not found"),
         ("configs", "corrupt", "configs {yaml}", "bad.yaml"),
         ("configs", "wrong-kind", "configs {png}", "image.png"),

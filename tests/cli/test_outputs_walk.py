@@ -50,9 +50,9 @@ def problems(parser: argparse.ArgumentParser) -> list[str]:
             text = " ".join([a.dest, *a.option_strings])
             if a.dest in ("help", "overwrite") or not OUTPUT_LIKE.search(text):
                 continue
-            if a.dest not in decl.outputs and a.dest not in decl.adds_outputs:
+            if a.dest not in decl.outputs and a.dest not in decl.adds_outputs and a.dest not in decl.not_outputs:
                 out.append(f"{name}: output-like option {a.option_strings or a.dest} is not declared")
-        for dest in [*decl.outputs, *decl.inputs, *decl.adds_outputs]:
+        for dest in [*decl.outputs, *decl.inputs, *decl.adds_outputs, *decl.not_outputs]:
             if dest not in dests:
                 out.append(f"{name}: declares {dest!r}, which is not an option")
         if decl.outputs and "overwrite" not in dests:

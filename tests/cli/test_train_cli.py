@@ -39,6 +39,22 @@ def test_train_writes_a_complete_run_folder(trained):
     trials = m["directions"]["infrared_to_visible"]["trials"]
     assert [t["trial"] for t in trials] == list(range(10))
     assert all(0.0 <= t[k] <= 1.0 for t in trials for k in ("rank1", "rank5", "rank10", "rank20", "mAP", "mINP"))
+    # the run's pictures, drawn when it ended: its CMC (the mean curve is in metrics.json) and curves
+    assert (run / "cmc.png").read_bytes()[:4] == b"\x89PNG" and (run / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    assert len(m["directions"]["infrared_to_visible"]["cmc"]) == 20
+
+
+def test_report_of_a_real_run_prints_its_metrics_json(trained, tmp_path, capsys):
+    """vireid report RUN: every number of the table is the run's metrics.json, exactly."""
+    _, _, run = trained
+    assert main(["report", str(run), "--out", str(tmp_path / "report"), "--format", "png"]) == 0
+    want = json.loads((run / "metrics.json").read_text())["directions"]["infrared_to_visible"]["mean"]
+    got = json.loads((tmp_path / "report" / "results.json").read_text())["rows"][0]["settings"]["all-single"]
+    assert got["mean"] == {k: want[k] for k in ("rank1", "rank10", "rank20", "mAP", "mINP")}
+    table = capsys.readouterr().out
+    cells = " | ".join(f"{100 * want[k]:.2f}" for k in ("rank1", "rank10", "rank20", "mAP", "mINP"))
+    assert f"| run | 1 | {cells} |" in table
+    assert {"cmc.png", "curves.png", "table.tex", "report.md"} <= {p.name for p in (tmp_path / "report").iterdir()}
 
 
 def test_test_command_reproduces_the_final_evaluation(trained, tmp_path, capsys):
@@ -60,6 +76,8 @@ def test_test_command_reproduces_the_final_evaluation(trained, tmp_path, capsys)
     got = json.loads((tmp_path / "metrics.json").read_text())
     want = json.loads((run / "metrics.json").read_text())
     assert got["mean"] == pytest.approx(want["mean"])
+    # vireid test records the settings it evaluated with, and draws the CMC
+    assert got["config"]["data"]["root"] == str(root) and (tmp_path / "cmc.png").is_file()
 
 
 def test_killed_run_resumes_to_the_same_weights(trained):

@@ -115,6 +115,8 @@ def make_world(root: Path) -> World:
         "query": str(root / "query.safetensors"),
         "gallery": str(root / "gallery.safetensors"),
         "run": str(run),
+        "metrics": str(run / "metrics.json"),
+        "log": str(run / "metrics.jsonl"),
         "index": str(index),
         "official": str(official),
     }

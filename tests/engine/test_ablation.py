@@ -7,7 +7,7 @@ from vireid.config import load_config
 from vireid.config.shipped import CONFIG_DIR as CONFIGS
 from vireid.engine.ablation import combinations, markdown_table, overrides, parse_grid, run_ablation, split_values
 from vireid.engine.run import TrainResult
-from vireid.errors import ConfigError
+from vireid.errors import ConfigError, VireidError
 
 
 def _result(summary: dict) -> TrainResult:
@@ -201,27 +201,31 @@ def test_parallel_jobs_give_the_serial_results(tmp_path):
 
 
 def test_std_only_with_two_seeds_or_more(tmp_path, monkeypatch):
-    """ "± std" (table and error bars) only where every row has two seeds; axes labelled."""
+    """ "± std" (table) and intervals (forest plot) only with two seeds or more."""
     from vireid.engine.ablation.report import RunResult, plot, summarize
 
     m = {"rank1": 0.5, "mAP": 0.4, "mINP": 0.3}
-    one = summarize([RunResult({"a": "1"}, 0, m, 1.0, 10), RunResult({"a": "2"}, 0, m, 1.0, 10)])
-    two = summarize([RunResult({"a": "1"}, s, {k: v + s / 10 for k, v in m.items()}, 1.0, 10) for s in (0, 1)])
+    one = summarize([RunResult({"a": "1"}, 0, m, 1.0, 10, True), RunResult({"a": "2"}, 0, m, 1.0, 10)])
+    two = summarize(
+        [RunResult({"a": "1"}, s, {k: v + s / 10 for k, v in m.items()}, 1.0, 10, True) for s in (0, 1)]
+        + [RunResult({"a": "2"}, s, {k: v + s / 5 for k, v in m.items()}, 1.0, 10) for s in (0, 1)]
+    )
     assert "±" not in markdown_table(one) and "50.0" in markdown_table(one)
     assert "55.0 ± 7.1" in markdown_table(two)
     figs = []
-    import vireid.viz._mpl as mpl
+    import vireid.viz.style as style
 
-    monkeypatch.setattr(mpl, "save_figure", lambda fig, out: figs.append(fig) or out)
+    monkeypatch.setattr(style, "save_picture", lambda fig, out, **kw: figs.append(fig) or out)
     plot(one, tmp_path / "one.png")
     plot(two, tmp_path / "two.png")
-    from matplotlib.container import ErrorbarContainer
-
-    (ax1,), (ax2,) = figs[0].axes, figs[1].axes
-    bars = [any(isinstance(c, ErrorbarContainer) for c in ax.containers) for ax in (ax1, ax2)]
-    assert "std" not in ax1.get_title() and "one seed" in ax1.get_title() and bars == [False, True]
-    assert "mean ± std over 2 seeds" in ax2.get_title()
-    assert ax1.get_xlabel() and ax1.get_ylabel() == "metric (%)"
+    segments = [
+        [ln for ln in f.axes[0].get_lines() if len(ln.get_xdata()) == 2 and ln.get_linestyle() == "-"] for f in figs
+    ]
+    assert [len(s) for s in segments] == [0, 1]  # one seed: a dot without an interval
+    assert "1 seed per line" in figs[0]._suptitle.get_text() and "2 seeds per line" in figs[1]._suptitle.get_text()
+    assert [t.get_text() for t in figs[0].axes[1].texts] == ["+0.0"]
+    with pytest.raises(VireidError, match="no paired differences"):
+        plot(summarize([RunResult({"a": "1"}, 0, m, 1.0, 10)]), tmp_path / "none.png")
 
 
 def _recording_train(cfg, run_dir, quiet=True, resume=False):

@@ -8,6 +8,8 @@ from vireid.config import load_config
 from vireid.config.shipped import CONFIG_DIR as CONFIGS
 from vireid.engine.ablation import (
     RunResult,
+    label_rows,
+    load_summary,
     markdown_table,
     notes,
     plot,
@@ -101,28 +103,43 @@ def test_no_reference_cell_no_comparison():
     assert "verdict" not in markdown_table(rows) and notes(rows) == ""
 
 
-def test_plot_shows_the_intervals_as_error_bars(tmp_path, monkeypatch):
-    from matplotlib.container import BarContainer
-
-    import vireid.viz._mpl as mpl
+def test_plot_is_a_forest_of_the_paired_differences(tmp_path, monkeypatch):
+    """One line per alternative grouped by axis, its interval as the bar, the reference as the zero line,
+    significant lines filled and starred; numbers beside each line."""
+    import vireid.viz.style as style
+    from vireid.engine.ablation import GridLabels
 
     figs = []
-    monkeypatch.setattr(mpl, "save_figure", lambda fig, out: figs.append(fig) or out)
-    rows = summarize([r for r in _table() if r.combo != {DEPTH: "2"}])  # every cell has three seeds
+    monkeypatch.setattr(style, "save_picture", lambda fig, out, **kw: figs.append(fig) or out)
+    labels = GridLabels(
+        titles={EXP: "Which module replaces DEE?"},
+        values={EXP: {"dee": "DEE", "tmhee": "T-MHEE", "cmatm": "CM-ATM"}, DEPTH: {"1": "depth 1", "3": "depth 3"}},
+    )
+    rows = label_rows(summarize([r for r in _table() if r.combo != {DEPTH: "2"}]), labels)
     plot(rows, tmp_path / "a.png")
-    top, diff = figs[0].axes
-    assert top.get_ylabel() == "metric (%)" and "mean ± std over 3 seeds" in top.get_title()
-    assert diff.get_ylabel() == "Δ vs reference (pp)" and "95 % CI" in diff.get_title()
-    rank1, mAP = [c for c in diff.containers if isinstance(c, BarContainer)]
-    assert [b.get_height() for b in rank1] == pytest.approx([0.0, 3.0, 1.0, 0.0, -5.0])
-    assert [b.get_height() for b in mAP] == pytest.approx([0.0, 1.5, 0.5, 0.0, -2.5])
-    # error bars: [mean - half, mean + half] of each paired difference, in percentage points
-    segments = rank1.errorbar.lines[2][0].get_segments()
-    spans = [y for s in segments for y in (s[0][1], s[1][1])]
-    half = [0.0, 100 * T_975_2 * 0.01 / 3**0.5, 100 * T_975_2 * 0.09 / 3**0.5, 0.0, 100 * T_975_2 * 0.01 / 3**0.5]
-    want = [y for m, h in zip([0.0, 3.0, 1.0, 0.0, -5.0], half, strict=True) for y in (m - h, m + h)]
-    assert spans == pytest.approx(want, abs=1e-6)
-    assert [t.get_text() for t in diff.get_xticklabels()][0] == "expansion=dee (ref)"
+    fig = figs[0]
+    rank1, _, mAP, _ = fig.axes  # a plot and a numbers column per compared score
+    assert rank1.get_xlabel() == "Δ Rank-1 (pp)\n95 % interval" and mAP.get_xlabel().startswith("Δ mAP (pp)")
+    names = [t.get_text() for t in rank1.get_yticklabels()]
+    assert names == ["", "", "T-MHEE *", "CM-ATM", "depth 3 *"]
+    headers = [t.get_text() for t in fig.texts if t is not fig._suptitle]
+    assert headers == ["Which module replaces DEE? (vs DEE)", "stage4_depth (vs depth 1)"]
+    # each line: the interval as a segment, then the mean as a dot (filled when significant)
+    segments = [ln for ln in rank1.get_lines() if len(ln.get_xdata()) == 2 and ln.get_linestyle() == "-"]
+    dots = [ln for ln in rank1.get_lines() if ln.get_marker() == "o"]
+    half = T_975_2 / 3**0.5  # interval half-width per pp of std of the differences
+    want = [(3.0, 1.0), (1.0, 9.0), (-5.0, 1.0)]  # (mean, std of the differences) in pp
+    assert [tuple(s.get_xdata()) for s in segments] == [
+        pytest.approx((m - half * sd, m + half * sd), abs=1e-6) for m, sd in want
+    ]
+    assert [d.get_xdata()[0] for d in dots] == pytest.approx([m for m, _ in want])
+    assert [d.get_markerfacecolor() != "white" for d in dots] == [True, False, True]
+    zero = [ln for ln in rank1.get_lines() if ln.get_linestyle() == "--"]
+    assert len(zero) == 1 and list(zero[0].get_xdata()) == [0, 0]
+    numbers = [t.get_text() for t in fig.axes[1].texts]
+    assert numbers == ["+3.0 [+0.5, +5.5]", "+1.0 [-21.4, +23.4]", "-5.0 [-7.5, -2.5]"]
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert legend == ["reference: difference 0", "interval excludes 0 (*)", "interval holds 0"]
 
 
 def _fake_train(cfg, run_dir, quiet=True):
@@ -151,8 +168,19 @@ def test_run_ablation_marks_the_reference_and_writes_the_verdicts(tmp_path):
     assert [r["reference"] for r in saved if r["seed"] == 0] == [True, False, True, False]
     md = (tmp_path / "ablation.md").read_text()
     assert "| +5.0 [+5.0, +5.0] |" in md and "reference cell (lr=0.1: the base config" in md
-    # reading results.json back gives the same report
-    assert summarize([RunResult(**r) for r in saved]) == rows
+    # reading results.json back gives the same report; the rows carry their names
+    assert label_rows(summarize([RunResult(**r) for r in saved])) == rows
+    assert [r["label"] for r in rows] == ["lr=0.1", "lr=0.01", "triplet_margin=0.3", "triplet_margin=0.5"]
+    # summary.json holds every row, paired differences included, exactly
+    back = load_summary(tmp_path / "summary.json")[0]
+    keys = ("combo", "label", "axis", "title", "seeds", "rank1", "mAP", "mINP", "per_seed", "verdict", "reference")
+    assert [{k: r[k] for k in keys} for r in back] == [{k: r[k] for k in keys} for r in rows]
+    for a, b in zip(back, rows, strict=True):
+        assert (a["diff"] is None) == (b["diff"] is None)
+        for m in a["diff"] or {}:
+            x, y = a["diff"][m], b["diff"][m]
+            fields = ("seeds", "mean", "std", "half_width", "low", "high")
+            assert [getattr(x, f) for f in fields] == [getattr(y, f) for f in fields]
 
 
 def test_reference_is_the_base_config_else_the_first_cell():

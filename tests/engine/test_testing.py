@@ -144,7 +144,15 @@ def test_features_files_hold_the_scored_descriptors(run, monkeypatch):
         "trial": 0,
         "direction": "infrared_to_visible",
     }
-    assert sorted(result.written) == ["distances", "gallery_features", "metrics", "query_features", "ranks", "tsne"]
+    assert sorted(result.written) == [
+        "cmc",
+        "distances",
+        "gallery_features",
+        "metrics",
+        "query_features",
+        "ranks",
+        "tsne",
+    ]
 
 
 def test_diverged_weights_are_named_not_blamed_on_the_distances(run):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vireid.errors import CheckpointError, ShapeError
+from vireid.errors import CheckpointError, ConfigError, ShapeError
 from vireid.models import DEEN, EvalOutput, ResNet, TrainOutput
 
 H, W = 64, 32  # stride-16 map 4x2: even position counts everywhere
@@ -246,3 +246,11 @@ def test_modality_stems_start_equal():
     vis, ir = model.stem_visible.state_dict(), model.stem_infrared.state_dict()
     assert vis.keys() == ir.keys() and all(torch.equal(vis[k], ir[k]) for k in vis)
     assert vis["conv1.weight"].data_ptr() != ir["conv1.weight"].data_ptr()  # equal, not shared
+
+
+def test_ow_modules_abd_reach_is_each_stem_conv1():
+    """ABD-Net's ConvRegularizer descends only nn.Sequential: of a ResNet-50 it reaches conv1."""
+    model = tiny()
+    assert model.ow_modules(reach="abd") == [model.stem_visible.conv1, model.stem_infrared.conv1]
+    with pytest.raises(ConfigError, match="reach"):
+        model.ow_modules(reach="some")

@@ -52,7 +52,7 @@ def test_lambda_weights_scale_their_terms_only():
 
 def test_optional_terms_and_gradients():
     model, out, y_vis, y_ir = forward()
-    model.ow_modules = lambda: [model.stem_vis, model.body]
+    model.ow_modules = lambda reach="abd": [model.stem_vis, model.body]
     objective = build_objective(
         model, {"svdo_ow": {"weight": 1e-3}, "infonce": {"weight": 0.1}, "triplet": {"kind": "weighted"}}
     )
@@ -186,3 +186,13 @@ def test_a_wrapped_loss_declares_the_term_s_keys():
     for cls in wrapped:
         loss_cls, skip = cls.wraps
         assert set(declared_params(loss_cls, skip=skip).names()) <= set(cls.config_params().names())
+
+
+def test_ow_reach_is_a_config_key_passed_to_the_model():
+    """loss.svdo_ow.reach reaches model.ow_modules: "abd" (default, ABD-Net's code) or "all" (its paper)."""
+    model, _, _, _ = forward()
+    asked = []
+    model.ow_modules = lambda reach: asked.append(reach) or [model.stem_vis]
+    build_objective(model, {"svdo_ow": {"weight": 1e-3}})
+    build_objective(model, {"svdo_ow": {"weight": 1e-3, "reach": "all"}})
+    assert asked == ["abd", "all"]

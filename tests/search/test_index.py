@@ -1,4 +1,3 @@
-import json
 import os
 
 import numpy as np
@@ -264,73 +263,10 @@ def test_load_mmap_keeps_only_the_bf16_copy_resident(tmp_path):
     GalleryIndex(gal, entries, modality="visible").save(tmp_path / "ix")
     mapped = GalleryIndex.load(tmp_path / "ix", mmap=True, scan="bf16")
     full = GalleryIndex.load(tmp_path / "ix", scan="bf16")
-    assert torch.equal(mapped.feats, gal)
+    assert torch.equal(mapped.feats.read(), gal)  # left on disk: read by position, never mapped
     r1, r2 = mapped.search(qry, 10), full.search(qry, 10)
     assert np.array_equal(r1.indices, r2.indices) and np.array_equal(r1.scores, r2.scores)
     assert mapped.nbytes == 3000 * 34 * 2 and full.nbytes == gal.numel() * 4 + 3000 * 34 * 2
     (tmp_path / "ix" / "feats.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}      ")
     with pytest.raises(VireidError, match="feats"):
         GalleryIndex.load(tmp_path / "ix", mmap=True)
-
-
-def _edit_json(key, value):
-    def edit(d):
-        meta = json.loads((d / "index.json").read_text())
-        if value is _DELETE:
-            del meta[key]
-        else:
-            meta[key] = value
-        (d / "index.json").write_text(json.dumps(meta))
-
-    return edit
-
-
-_DELETE = object()
-
-
-def _feats(tensors):
-    def edit(d):
-        from safetensors.torch import save_file
-
-        save_file(tensors, d / "feats.safetensors")
-
-    return edit
-
-
-def _truncate(name):
-    def edit(d):
-        data = (d / name).read_bytes()
-        (d / name).write_bytes(data[: len(data) // 2])
-
-    return edit
-
-
-BROKEN = {  # issue 24's examples: each was a traceback (KeyError, TypeError...) or a silent wrong result
-    "no entries": (_edit_json("entries", _DELETE), "'entries' must be"),
-    "entries not a list": (_edit_json("entries", {"a": 1}), "'entries' must be"),
-    "an entry without a pid": (_edit_json("entries", [{"path": "a.jpg", "camid": 1}] * 40), "'entries' must be"),
-    "a list": (lambda d: (d / "index.json").write_text("[]"), "not a vireid index file"),
-    "version 99": (_edit_json("version", 99), "version 99; this vireid reads version 1"),
-    "no backend": (_edit_json("backend", _DELETE), "'backend' must be"),
-    "an unknown modality": (_edit_json("modality", "uv"), "'modality' must be"),
-    "no feats": (_feats({"other": torch.zeros(40, 8)}), "holds no 'feats'"),
-    "feats of ints": (_feats({"feats": torch.zeros(40, 8, dtype=torch.int32)}), "torch.int32"),
-    "fewer rows than entries": (_feats({"feats": torch.zeros(39, 8)}), "one row per entry"),
-    "NaN feats": (_feats({"feats": torch.full((40, 8), float("nan"))}), "NaN or inf"),
-    "a truncated faiss.index": (_truncate("faiss.index"), "not a readable faiss index"),
-}
-
-
-@pytest.mark.parametrize("what", BROKEN)
-def test_a_broken_index_folder_is_one_line_naming_the_file(what, tmp_path):
-    """An index folder is checked when read: each fault is one VireidError naming the file and what
-    is wrong (found by the fuzzer: a feats.safetensors without 'feats' was a KeyError)."""
-    pytest.importorskip("faiss")
-    gal, _, entries = _data(n=40, d=8)
-    GalleryIndex(gal, entries, modality="visible", backend="faiss-flat").save(tmp_path / "ix")
-    edit, said = BROKEN[what]
-    edit(tmp_path / "ix")
-    with pytest.raises(VireidError) as err:
-        GalleryIndex.load(tmp_path / "ix")
-    text = str(err.value)
-    assert said in text and str(tmp_path / "ix") in text and "\n" not in text, text

@@ -11,6 +11,7 @@ from vireid.errors import ShapeError
 from vireid.viz import ranks
 from vireid.viz.ranks import rank_list_figure
 from vireid.viz.report import write_test_pictures
+from vireid.viz.style import BAD, GOOD
 
 
 @pytest.fixture
@@ -40,12 +41,14 @@ def test_rank_list_uses_the_distance_order_and_keep_mask(images, tmp_path, monke
     keep = np.array([[True, False, True, True]])
     out = rank_list_figure(dist, images[:1], [1], images[1:5], [1, 1, 2, 1], tmp_path / "r.png", topk=3, keep=keep)
     assert out.read_bytes()[:4] == b"\x89PNG"
+    good, bad = ranks._rgb(GOOD), ranks._rgb(BAD)  # the shared style's colour-blind-safe pair
     assert seen == [
         (images[0], None),
-        (images[3], (220, 0, 0)),
-        (images[1], (0, 170, 0)),
-        (images[4], (0, 170, 0)),
+        (images[3], bad),
+        (images[1], good),
+        (images[4], good),
     ]  # 0.2 (pid 2, wrong), 0.3, 0.9; 0.1 is filtered out
+    assert (good, bad) == ((0, 158, 115), (213, 94, 0))
 
 
 def test_rank_list_shape_mismatch(images, tmp_path):

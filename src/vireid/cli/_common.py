@@ -25,7 +25,9 @@ class Declaration:
     files to the outputs (``test --viz``); ``example``: a minimal valid invocation, with
     placeholders in braces (``{checkpoint}``, ``{out}``...) filled by the tests; ``rerun``: the
     options a second run into the same outputs needs (``synth``: ``--force``); ``writes``: for a
-    command that writes outside its options (``weights download``: torch.hub's cache), what.
+    command that writes outside its options (``weights download``: torch.hub's cache), what;
+    ``not_outputs``: options whose names sound like outputs but are not (``report --targets``:
+    which published rows to add), so that the walk does not ask for their declaration.
     """
 
     outputs: Mapping[str, Kind] = field(default_factory=dict)
@@ -34,6 +36,7 @@ class Declaration:
     example: tuple[str, ...] = ()
     rerun: tuple[str, ...] = ()
     writes: str = ""
+    not_outputs: tuple[str, ...] = ()
 
 
 OVERWRITE_HELP = (
@@ -51,10 +54,13 @@ def declare(
     example: tuple[str, ...] | list[str] = (),
     rerun: tuple[str, ...] = (),
     writes: str = "",
+    not_outputs: tuple[str, ...] = (),
     overwrite_help: str = OVERWRITE_HELP,
 ) -> Declaration:
     """Attach the command's :class:`Declaration` to its parser (and ``--overwrite`` when it writes)."""
-    decl = Declaration(dict(outputs or {}), dict(inputs or {}), tuple(adds_outputs), tuple(example), rerun, writes)
+    decl = Declaration(
+        dict(outputs or {}), dict(inputs or {}), tuple(adds_outputs), tuple(example), rerun, writes, tuple(not_outputs)
+    )
     for action in p._actions:  # a path given as '' is refused as such (pathlib would read it as '.')
         if action.dest in decl.outputs or action.dest in decl.inputs:
             action.type = _non_empty(action.type)

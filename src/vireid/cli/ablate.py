@@ -4,7 +4,9 @@
         --set train.epochs=2 data.root=data/x --seeds 0 1 [--mode each] [--jobs 2] [--out DIR] [--resume]
 
 ``--grid`` takes the axes (``key=v1,v2,...``, two values or more; ``a+b=[x,y],[z,w]`` links keys
-into one factor); ``--set`` takes the fixed overrides applied to the base config (``key=value``).
+into one factor; ``key:Question?=v1:Label 1,v2:Label 2`` names the axis and its values for the
+report and its forest plot, changing nothing else); ``--set`` takes the fixed overrides applied to
+the base config (``key=value``).
 Both may be repeated.  A ``key=value`` anywhere else is refused: it could be either.
 ``--resume`` continues an interrupted ablation in ``--out``: finished runs are reused, the others
 continue from their last checkpoint.
@@ -36,7 +38,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         required=True,
         action="extend",
         metavar="KEY=V1,V2",
-        help="grid axes: a dotted config key and two or more comma-separated values (YAML)",
+        help="grid axes: a dotted config key and two or more comma-separated values (YAML); "
+        "KEY:TITLE=VALUE:LABEL,... names the axis and its values in the report",
     )
     p.add_argument(
         "--set",
@@ -73,7 +76,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
             "--config",
             "{config}",
             "--grid",
-            "eval.flip=true,true",
+            "eval.flip=true,false",  # two cells; a value listed twice is refused
             "--set",
             "data.root={dataset}",
             "train.epochs=1",
@@ -94,5 +97,6 @@ def run(args: argparse.Namespace) -> int:
         base, grid, Path(args.out), seeds=args.seeds, mode=args.mode, jobs=args.jobs, resume=args.resume
     )
     print(report_markdown(rows))
-    print(f"written: {shown(Path(args.out) / 'ablation.md')}, {shown(Path(args.out) / 'ablation.png')}")
+    out = Path(args.out)
+    print(f"written: {', '.join(shown(out / n) for n in ('ablation.md', 'summary.json', 'ablation.png'))}")
     return 0

@@ -58,9 +58,10 @@ def run(args: argparse.Namespace) -> int:
         "mean of 10 trials:\n"
     )
     print(comparison_table({"untrained": result.untrained["mean"], "trained DEEN": trained["mean"]}))
+    pictures = [n for n in ("ranking.png", "cmc.png", "curves.png") if (result.out / n).is_file()]
     print(
         f"\nrun folder: {shown(result.out)}  (config.yaml, checkpoints/, metrics.json, metrics.jsonl"
-        f"{', ranking.png' if result.picture else ''})"
+        f"{''.join(', ' + n for n in pictures)})"
     )
     print(f"training {trained['train_seconds'] / 60:.1f} min, whole demo {result.seconds / 60:.1f} min")
     return 0

@@ -4,10 +4,11 @@
         --out gallery.index [--backend exact|faiss-flat|faiss-ivf] [--nlist N]
 
 The folder holds ``feats.safetensors``, ``index.json`` (entries with path/pid/camid, the
-modality and the model identity: SHA-256 of its tensors and of its config, descriptor size) and,
-for faiss backends, ``faiss.index``.  It is written all-or-nothing (``GalleryIndex.save``,
-:mod:`vireid.search.folder`: a temporary sibling folder moved into place when complete); an
-existing index at ``--out`` is replaced, any other non-empty folder is refused.
+modality and the model identity: SHA-256 of its tensors and of its config, descriptor size, the
+checkpoint's absolute path) and, for faiss backends, ``faiss.index``.  It is written
+all-or-nothing (``GalleryIndex.save``, :mod:`vireid.search.folder`: a temporary sibling folder
+moved into place when complete); an existing index at ``--out`` is replaced, any other non-empty
+folder is refused.
 """
 
 from __future__ import annotations

@@ -50,6 +50,7 @@ COMMANDS: dict[str, str] = {
     "export": "export",
     "visualize": "visualize",
     "ablate": "ablate",
+    "report": "report",
     "configs": "configs",
     "weights": "weights",
 }

@@ -3,7 +3,8 @@
     vireid search --index gallery.index --query ir_0001.jpg [ir_0002.jpg ...] --modality infrared \\
         [--checkpoint CKPT] [--topk 10] [--json]
 
-The queries are embedded with ``--checkpoint`` (default: the checkpoint recorded in the index)
+The index folder is checked file by file when read (a damaged or foreign one is refused in one
+line).  The queries are embedded with ``--checkpoint`` (default: the checkpoint recorded in the index)
 and must come from the same model as the gallery (hashes of its tensors and config, descriptor
 size) and from the other modality; otherwise the search is refused with exit code 2.
 Prints, for each query, the ranked gallery entries (rank, score = cosine similarity, pid,

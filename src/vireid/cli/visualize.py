@@ -1,17 +1,22 @@
-"""``vireid visualize``: pictures for papers, as PNG files (needs matplotlib, the ``[viz]`` extra).
+"""``vireid visualize``: pictures for papers, PNG, PDF or SVG by the suffix of ``--out`` (needs
+matplotlib, the ``[viz]`` extra).
 
     vireid visualize ranks --query q.safetensors --gallery g.safetensors --out ranks.png [--topk 10] \\
         [--protocol sysu|regdb|llcm|plain] [--metric cosine|euclidean|sqeuclidean|inner] [--rerank]
     vireid visualize tsne --features q.safetensors g.safetensors --out tsne.png
     vireid visualize distances --features q.safetensors g.safetensors --out distances.png
     vireid visualize attention --checkpoint CKPT --image img.jpg --modality infrared --out att.png
+    vireid visualize cmc --metrics RUN/metrics.json --out cmc.pdf
+    vireid visualize curves --log RUN/metrics.jsonl --out curves.pdf
 
 Features files come from ``vireid extract`` or ``vireid test --viz``; rank lists need the image
 paths they store, t-SNE and histograms their modality.  A rank list obeys the protocol's rules
 and uses the distance the files record (``vireid test --viz`` files: its protocol and scored
 distance, so the picture equals the test run's), else ``plain`` and ``inner``; the options
 override them (:mod:`vireid.viz.files`).  ``attention`` draws ABD-Net CAM/PAM maps (DEEN with
-ABD options) or ViT attention rollout (DEEN-ViT) over the input image.
+ABD options) or ViT attention rollout (DEEN-ViT) over the input image.  ``cmc`` draws the CMC
+curves of a ``metrics.json`` (``vireid train``, ``test``), one line per direction; ``curves`` the
+training curves of a ``metrics.jsonl`` (loss terms, periodic evaluation, LR).
 """
 
 from __future__ import annotations
@@ -51,13 +56,15 @@ PICTURES = {
             "{out}",
         ),
     ),
+    "cmc": ({"metrics": "metrics file"}, ("visualize", "cmc", "--metrics", "{metrics}", "--out", "{out}")),
+    "curves": ({"log": "training log"}, ("visualize", "curves", "--log", "{log}", "--out", "{out}")),
 }
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "visualize",
-        help="rank lists, t-SNE, distance histograms, attention maps (PNG)",
+        help="rank lists, t-SNE, distance histograms, attention maps, CMC and training curves",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -121,6 +128,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="visible or infrared (any case; also vis, rgb, ir, nir, thermal)",
     )
     a.add_argument("--kind", default="auto", choices=("auto", "abd", "rollout"))
+    c = sub.add_parser("cmc", help="CMC curves (rank 1..20) of a metrics.json, one line per direction")
+    c.add_argument("--metrics", required=True, type=Path, metavar="FILE", help="a metrics.json of vireid train or test")
+    c.add_argument("--title", default=None)
+    t = sub.add_parser("curves", help="training curves of a metrics.jsonl: loss terms, evaluations, LR")
+    t.add_argument("--log", required=True, type=Path, metavar="FILE", help="a run's metrics.jsonl")
+    t.add_argument("--title", default=None)
     for name, s in sub.choices.items():
         s.add_argument("--out", required=True, type=Path, metavar="PICTURE", help="output picture (.png, .pdf or .svg)")
         inputs, example = PICTURES[name]
@@ -148,6 +161,14 @@ def run(args: argparse.Namespace) -> int:
         path = files.tsne_picture(args.features, args.out, perplexity=args.perplexity, max_ids=args.max_ids)
     elif args.picture == "distances":
         path = files.distances_picture(args.features, args.out)
+    elif args.picture == "cmc":
+        from vireid.viz.cmc import cmc_picture
+
+        path = cmc_picture(args.metrics, args.out, title=args.title)
+    elif args.picture == "curves":
+        from vireid.viz.curves import curves_picture
+
+        path = curves_picture(args.log, args.out, title=args.title)
     else:
         from vireid.viz.attention import attention_picture
 

@@ -9,8 +9,10 @@
 4. The run folder (locked while the demo runs; replaced only when a previous demo wrote it and
    holds nothing else: only the files that demo wrote are removed, :func:`demo_files`) holds
    ``demo.json`` (listing the demo's files), ``config.yaml``, ``checkpoints/``, ``metrics.json`` (trained),
-   ``metrics_untrained.json``, ``metrics.jsonl`` and ``ranking.png`` (queries of the first
-   trial and their top-10 gallery matches under the protocol's rules, correct ones in green).
+   ``metrics_untrained.json``, ``metrics.jsonl``, ``ranking.png`` (queries of the first
+   trial and their top-10 gallery matches under the protocol's rules, correct ones in green),
+   and the pictures every training run gets (:mod:`vireid.viz.run`): ``cmc.png``, the CMC curve
+   of the trained model, and ``curves.png``, its training curves.
 """
 
 from __future__ import annotations

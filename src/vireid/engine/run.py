@@ -6,6 +6,8 @@ Run folder::
     RUN/metrics.jsonl        training losses, LR, images/s, periodic evaluations
     RUN/checkpoints/         last (weights + state) and best (weights) checkpoints
     RUN/metrics.json         final full-protocol evaluation of the best checkpoint
+    RUN/cmc.png              its CMC curves, and RUN/curves.png: the training curves
+                             (losses, evaluations, LR; :mod:`vireid.viz.run`, [viz] extra)
     RUN/tb/                  TensorBoard scalars (if tensorboard is installed)
     RUN/.lock                held for the life of the run (:mod:`vireid.engine.lock`): a second
                              writer, or a ``--resume`` of a run still going, is refused
@@ -75,6 +77,8 @@ def run_files() -> tuple[tuple[str, Any], ...]:
         ("checkpoints/last.json", o.CHECKPOINT_POINTER),
         ("checkpoints/best.safetensors", o.RUN_CHECKPOINT),
         (LOCK_FILE, o.RUN_LOCK),
+        ("cmc.png", o.PICTURE),  # vireid.viz.run.write_run_pictures, when the run ends
+        ("curves.png", o.PICTURE),
     )
 
 
@@ -333,4 +337,7 @@ def _train_locked(
 
         atomic_write_json(run_dir / "metrics.json", summary, kind=RUN_METRICS)
         ctx.log(tables(results))
+        from vireid.viz.run import write_run_pictures
+
+        write_run_pictures(run_dir, metrics=summary, log_file=run_dir / "metrics.jsonl", log=ctx.log)
     return TrainResult(summary, model, dataset, results)

@@ -10,7 +10,9 @@ Written into the output folder (default ``RUN/test/``, so the training run's own
 ``metrics.json`` is never touched)::
 
     OUT/metrics.json                  the metrics (:mod:`vireid.engine.evaluator` layout), the
-                                      checkpoint and whether re-ranking was used
+                                      checkpoint, whether re-ranking was used and the config
+                                      the evaluation ran with (``config``)
+    OUT/cmc.png                       the CMC curves of every direction ([viz] extra)
     OUT/ranks.png, tsne.png,          with ``viz``: pictures of the first evaluated split; the
         distances.png                 rank list shows the ranking the metrics scored
     OUT/features_query.safetensors,   with ``viz``: that split's descriptors (features files
@@ -210,7 +212,7 @@ def planned_files(folder: Path, *, viz: bool, save_features: bool) -> list[tuple
     every features file already under ``folder/features/`` counts, whatever split it holds."""
     from vireid.utils import outputs as o
 
-    files: list[tuple[Path, Any]] = [(folder / "metrics.json", o.TEST_METRICS)]
+    files: list[tuple[Path, Any]] = [(folder / "metrics.json", o.TEST_METRICS), (folder / "cmc.png", o.PICTURE)]
     if viz:
         files += [(folder / f"{name}.png", o.PICTURE) for name in ("ranks", "tsne", "distances")]
         files += [(folder / name, o.FEATURES) for name in FEATURES_FILES]
@@ -232,12 +234,14 @@ def run_test(
     """Evaluate ``checkpoint`` with the full protocol of ``cfg``'s dataset and write ``metrics.json``
     (with ``viz`` the pictures, with ``save_features`` every split's features files) into ``out``
     (default: ``RUN/test/``); see the module docstring."""
+    from vireid.config import to_dict
     from vireid.core import distributed
     from vireid.core.checkpoints import run_folder
     from vireid.engine.context import cpu_threads, evaluate_model, load_dataset, make_context
     from vireid.inference.loading import read_checkpoint
     from vireid.utils import outputs
     from vireid.utils.io import atomic_write_json
+    from vireid.viz.run import write_run_pictures
 
     loaded = read_checkpoint(checkpoint)
     notes = differences_from_run(cfg, loaded.config)
@@ -253,10 +257,11 @@ def run_test(
             dataset = load_dataset(cfg, ctx)
             model = loaded.model.to(ctx.device)
             results, summary = evaluate_model(model, dataset, cfg, ctx, final=True, rerank=rerank)
-            summary = {**summary, "checkpoint": str(loaded.weights), "rerank": bool(rerank)}
+            summary = {**summary, "checkpoint": str(loaded.weights), "rerank": bool(rerank), "config": to_dict(cfg)}
             if ctx.dist.is_main:
                 atomic_write_json(folder / "metrics.json", summary, kind=outputs.TEST_METRICS)
                 written["metrics"] = folder / "metrics.json"
+                written.update(write_run_pictures(folder, metrics=summary, name=run_folder(loaded.weights).name))
                 if viz:
                     written.update(write_split_pictures(results[0], folder, rerank=rerank))
                 if save_features:

@@ -17,6 +17,8 @@ from vireid.errors import VireidError
 from vireid.utils.paths import shown
 
 RANKS: tuple[int, ...] = (1, 5, 10, 20)
+#: ranks of the mean CMC curve :func:`aggregate` reports (1..CMC_LENGTH)
+CMC_LENGTH = 20
 #: names of the scores of an evaluation, in table order (keys of :func:`aggregate`'s mean/std)
 SCORE_NAMES: tuple[str, ...] = tuple(f"rank{k}" for k in RANKS) + ("mAP", "mINP")
 
@@ -42,6 +44,10 @@ class EvalResult:
             raise ValueError(f"rank must be >= 1, got {k}")
         return float(self.cmc[min(k, len(self.cmc)) - 1])
 
+    def curve(self, length: int = CMC_LENGTH) -> np.ndarray:
+        """Rank-1..Rank-``length`` accuracies (saturated beyond the gallery, as :meth:`rank`)."""
+        return np.asarray([self.rank(k) for k in range(1, length + 1)], dtype=np.float64)
+
     def as_dict(self) -> dict[str, float]:
         """``rank1, rank5, rank10, rank20, mAP, mINP`` as plain floats."""
         out = {f"rank{k}": self.rank(k) for k in RANKS}
@@ -53,10 +59,10 @@ class EvalResult:
 def aggregate(results: Sequence[EvalResult]) -> dict:
     """Mean and standard deviation per metric over trials.
 
-    Returns ``{"num_trials", "mean": {metric: v}, "std": {metric: v}, "trials":
-    [per-trial dicts]}``.  The std is the sample standard deviation (ddof=1),
-    the usual choice when the trials are a sample of random gallery draws; it is
-    0.0 for a single trial.
+    Returns ``{"num_trials", "mean": {metric: v}, "std": {metric: v}, "cmc": [Rank-1 ..
+    Rank-20, mean over trials], "trials": [per-trial dicts]}``.  The std is the sample
+    standard deviation (ddof=1), the usual choice when the trials are a sample of random
+    gallery draws; it is 0.0 for a single trial.
     """
     if not results:
         raise VireidError("aggregate: no evaluation results given")
@@ -68,6 +74,7 @@ def aggregate(results: Sequence[EvalResult]) -> dict:
         "num_trials": len(trials),
         "mean": {m: float(v) for m, v in zip(SCORE_NAMES, mean, strict=True)},
         "std": {m: float(v) for m, v in zip(SCORE_NAMES, std, strict=True)},
+        "cmc": [float(v) for v in np.mean([r.curve() for r in results], axis=0)],
         "trials": trials,
     }
 

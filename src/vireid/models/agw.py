@@ -33,7 +33,14 @@ import torch
 from torch import Tensor, nn
 
 from vireid.core.params import POSITIVE, Length, Range
-from vireid.models.base import MODAL_BOTH, ReIDModel, check_modal_inputs, declared_config, two_stream_stems
+from vireid.models.base import (
+    MODAL_BOTH,
+    ReIDModel,
+    check_modal_inputs,
+    declared_config,
+    two_stream_ow_modules,
+    two_stream_stems,
+)
 from vireid.models.mfa import _OutProjection, linear_attention
 from vireid.models.registry import register_model
 from vireid.models.resnet import ResNet, ResNetStem, init_resnet_
@@ -165,10 +172,9 @@ class AGW(ReIDModel):
         return pooled, {}, {"feature_map": x}
 
     # ------------------------------------------------------------------ weights
-    def ow_modules(self) -> list[nn.Conv2d]:
-        """Every ``Conv2d`` of both stems and the ResNet trunk (the backbone ABD-Net's O.W. covers)."""
-        trees = (self.stem_visible, self.stem_infrared, self.backbone)
-        return [m for tree in trees for m in tree.modules() if isinstance(m, nn.Conv2d)]
+    def ow_modules(self, reach: str = "all") -> list[nn.Conv2d]:
+        """The convolutions ABD-Net's O.W. covers (:func:`~vireid.models.base.two_stream_ow_modules`)."""
+        return two_stream_ow_modules(self.stem_visible, self.stem_infrared, self.backbone, reach)
 
     def _load_pretrained_file(self, path: Path) -> None:
         """Both stems and the trunk from a torchvision ResNet-50 file, as the authors' ``embed_net`` does.

@@ -30,7 +30,7 @@ from torch import Tensor, nn
 
 from vireid.core.checks import check_kwargs
 from vireid.core.params import declared_params
-from vireid.errors import CheckpointError, ShapeError
+from vireid.errors import CheckpointError, ConfigError, ShapeError
 from vireid.modality import (  # noqa: F401
     MODAL_BOTH,
     MODAL_INFRARED,
@@ -120,6 +120,30 @@ def two_stream_stems(
     if modal == MODAL_VISIBLE:
         return stem_visible(x_vis)
     return stem_infrared(x_ir)
+
+
+#: which convolutions ABD-Net's O.W. covers in a two-stream ResNet (``loss.svdo_ow.reach``)
+OW_REACH = ("abd", "all")
+
+
+def two_stream_ow_modules(
+    stem_visible: nn.Module, stem_infrared: nn.Module, backbone: nn.Module, reach: str = "all"
+) -> list[nn.Conv2d]:
+    """The convolutions ABD-Net's SVDO O.W. penalty covers in a two-stream ResNet.
+
+    ``"all"``: every ``Conv2d`` of both stems and the trunk, as ABD-Net's paper and README say ("all
+    conv layers in our ResNet-50 backbone").  ``"abd"``: those ABD-Net's code reaches
+    (``torchreid/regularizers/__init__.py``, ``ConvRegularizer.get_all_conv_layers`` descends only
+    into ``nn.Sequential`` modules, and its ResNet backbone is ``Sequential(conv1, bn1, relu,
+    maxpool, layer1)`` + ``Sequential(layer2, layer3)`` of ``Bottleneck`` blocks it does not enter):
+    the stem's ``conv1``, here once per stem.
+    """
+    if reach == "abd":
+        return [stem_visible.conv1, stem_infrared.conv1]
+    if reach == "all":
+        trees = (stem_visible, stem_infrared, backbone)
+        return [m for tree in trees for m in tree.modules() if isinstance(m, nn.Conv2d)]
+    raise ConfigError(f"loss.svdo_ow.reach: unknown {reach!r}; expected {' or '.join(OW_REACH)}")
 
 
 class ReIDModel(nn.Module):

@@ -56,7 +56,14 @@ from torch import Tensor, nn
 from vireid.core.params import Check, Length, Range
 from vireid.errors import CheckpointError, ShapeError
 from vireid.losses.orthogonal import deen_orthogonal_loss
-from vireid.models.base import MODAL_BOTH, ReIDModel, check_modal_inputs, declared_config, two_stream_stems
+from vireid.models.base import (
+    MODAL_BOTH,
+    ReIDModel,
+    check_modal_inputs,
+    declared_config,
+    two_stream_ow_modules,
+    two_stream_stems,
+)
 from vireid.models.dee import DEE
 from vireid.models.mfa import MFABlock
 from vireid.models.registry import register_model
@@ -202,12 +209,12 @@ class DEEN(ReIDModel):
         return ("ort",)  # DEEN's orthogonal loss L_ort (vireid.losses.orthogonal)
 
     # ------------------------------------------------------------------ ABD / weights
-    def ow_modules(self) -> list[nn.Conv2d]:
-        """The convolutions ABD-Net's O.W. penalty covers: every ``Conv2d`` of both stems and the
-        ResNet trunk (ABD-Net regularises its backbone's convs; DEEN's MFA / DEE layers and the
-        ABD attention modules are new heads, not backbone, and are left out)."""
-        trees = (self.stem_visible, self.stem_infrared, self.backbone)
-        return [m for tree in trees for m in tree.modules() if isinstance(m, nn.Conv2d)]
+    def ow_modules(self, reach: str = "all") -> list[nn.Conv2d]:
+        """The convolutions ABD-Net's O.W. penalty covers (:func:`~vireid.models.base.two_stream_ow_modules`):
+        ``"all"`` every ``Conv2d`` of both stems and the ResNet trunk, ``"abd"`` each stem's ``conv1``
+        as ABD-Net's code.  DEEN's MFA / DEE layers and the ABD attention modules are new heads, not
+        backbone, and are left out."""
+        return two_stream_ow_modules(self.stem_visible, self.stem_infrared, self.backbone, reach)
 
     def _load_pretrained_file(self, path: Path) -> None:
         """Both stems and the trunk from a torchvision ResNet-50 file, as the authors' ``embed_net``

@@ -290,8 +290,10 @@ class DEENViT(ReIDModel):
     def set_grad_checkpointing(self, enable: bool = True) -> None:
         self.grad_checkpointing = bool(enable)
 
-    def ow_modules(self) -> list[nn.Module]:
-        """The Linear layers (qkv, proj, fc1, fc2) of ``svdo_ow_blocks`` for SVDO O.W."""
+    def ow_modules(self, reach: str = "all") -> list[nn.Module]:
+        """The Linear layers (qkv, proj, fc1, fc2) of ``svdo_ow_blocks`` for SVDO O.W.; ``reach`` (which
+        of a ResNet's convolutions ABD-Net's code covers) has no ViT counterpart: the blocks are chosen
+        by ``svdo_ow_blocks``."""
         all_blocks = [*self.blocks, *self.stage4]
         return [
             layer

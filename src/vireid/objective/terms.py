@@ -303,20 +303,22 @@ class FeatureOrthogonalityTerm(Term):
 
 @register_term("svdo_ow")
 class WeightOrthogonalityTerm(Term):
-    """ABD-Net's SVDO O.W. penalty (ICCV 2019, Sec. 3.2) on the layers the model lists (``model.ow_modules()``).
+    """ABD-Net's SVDO O.W. penalty (ICCV 2019, Sec. 3.2) on the layers the model lists
+    (``model.ow_modules(reach)``): ``reach="abd"`` (the default) the layers ABD-Net's code reaches,
+    of a ResNet only the stem's ``conv1``; ``"all"`` every backbone convolution, as its paper says.
 
     The only term that needs the model: it takes those layers when it is built."""
 
     name = "ow"
 
     @classmethod
-    def build(cls, model: nn.Module, weight: float) -> list[tuple[float, Term]]:
+    def build(cls, model: nn.Module, weight: float, reach: Literal["abd", "all"] = "abd") -> list[tuple[float, Term]]:
         if not weight:
             return []
         ow = getattr(model, "ow_modules", None)
         if ow is None:
             raise ConfigError(f"loss.svdo_ow.weight > 0 but {type(model).__name__} has no ow_modules()")
-        return [(weight, cls(ow()))]
+        return [(weight, cls(ow(reach=reach)))]
 
     def __init__(self, modules: Sequence[nn.Module]) -> None:
         super().__init__()

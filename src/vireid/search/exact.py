@@ -35,6 +35,7 @@ from torch import Tensor
 from vireid.core.device import cpu_has_native_bf16
 from vireid.errors import ShapeError
 from vireid.search.bounds import Bf16Gallery, max_norm, prepare_bf16
+from vireid.search.feats_file import FeatsFile
 from vireid.search.scan import scan_topk
 
 __all__ = ["Bf16Gallery", "exact_topk", "max_norm", "prepare_bf16"]
@@ -42,7 +43,7 @@ __all__ = ["Bf16Gallery", "exact_topk", "max_norm", "prepare_bf16"]
 
 def exact_topk(
     queries: Tensor,
-    gallery: Tensor,
+    gallery: Tensor | FeatsFile,
     k: int,
     block: int | None = None,
     *,
@@ -54,6 +55,7 @@ def exact_topk(
 ) -> tuple[Tensor, Tensor]:
     """Exact top-``k`` inner products of ``queries`` (Q, D) against ``gallery`` (N, D).
 
+    ``gallery`` is a tensor or the rows of an index file (:class:`~vireid.search.feats_file.FeatsFile`).
     Returns float32 ``scores`` and ``indices`` (Q, k), best first, ranked by float64 scores:
     the same as sorting the float64 products (ties between equal scores: lower index first).
     Memory is bounded by one tile of scores: up to 4096 queries x ``block`` gallery rows
@@ -65,7 +67,7 @@ def exact_topk(
     ``candidates`` is ignored (the candidate set is sized by the error bound).  ``stats``
     receives the time split and candidate counts.
     """
-    if queries.dim() != 2 or gallery.dim() != 2 or queries.shape[1] != gallery.shape[1]:
+    if queries.dim() != 2 or len(gallery.shape) != 2 or queries.shape[1] != gallery.shape[1]:
         raise ShapeError(
             f"expected queries (Q, D) and gallery (N, D) with the same D, got "
             f"{tuple(queries.shape)} and {tuple(gallery.shape)}"
@@ -76,7 +78,9 @@ def exact_topk(
             DeprecationWarning,
             stacklevel=2,
         )
-    queries, gallery = queries.float().contiguous(), gallery.float()
+    queries = queries.float().contiguous()
+    if isinstance(gallery, Tensor):
+        gallery = gallery.float().contiguous()
     k = min(int(k), gallery.shape[0])
     if k <= 0 or queries.shape[0] == 0:
         return torch.zeros(queries.shape[0], max(k, 0)), torch.zeros(queries.shape[0], max(k, 0), dtype=torch.long)
@@ -91,8 +95,6 @@ def exact_topk(
     precision = torch.get_float32_matmul_precision()
     try:  # the float32 bound assumes float32 products (no implicit bf16/tf32)
         torch.set_float32_matmul_precision("highest")
-        return scan_topk(
-            queries, gallery.contiguous(), k, prepared=prepared, gallery_norm=norm, block=block, stats=stats
-        )
+        return scan_topk(queries, gallery, k, prepared=prepared, gallery_norm=norm, block=block, stats=stats)
     finally:
         torch.set_float32_matmul_precision(precision)

@@ -1,8 +1,13 @@
-"""An index folder on disk, written all-or-nothing and never over anything but an earlier index.
+"""An index folder on disk: written all-or-nothing and never over anything but an earlier index, and
+read through one validating function (:func:`load_index_dir`) that every index load goes through.
 
-The output policy (:mod:`vireid.utils.outputs`) decides: ``--out`` may be a new or empty folder,
-or an index vireid wrote that holds nothing else; its files (:data:`INDEX_FILES`) are the only
-ones removed when it is replaced.
+The folder holds ``index.json`` (format, version, modality, backend, the model's identity and the
+entries), ``feats.safetensors`` (the float32 descriptors) and, for faiss backends, ``faiss.index``.
+The output policy (:mod:`vireid.utils.outputs`) decides where one is written: ``--out`` may be a
+new or empty folder, or an index vireid wrote that holds nothing else; its files
+(:data:`INDEX_FILES`) are the only ones removed when it is replaced.  Paths in it are absolute; a
+relative checkpoint path (indexes written before that) is looked up next to the index first, then
+in the current folder.
 """
 
 from __future__ import annotations
@@ -11,14 +16,20 @@ import json
 from pathlib import Path
 from typing import Any
 
+from vireid.errors import VireidError
+
 INDEX_FILES = ("index.json", "feats.safetensors", "faiss.index")
+FORMAT = "vireid-index"
+KNOWN_VERSIONS = (1,)
+BACKENDS = ("exact", "faiss-flat", "faiss-ivf")
+MODALITIES = ("visible", "infrared")
 
 
 def is_index_dir(path: str | Path) -> bool:
     """True if ``path`` holds a vireid index (its ``index.json`` says so)."""
     try:
-        return json.loads((Path(path) / "index.json").read_text(encoding="utf-8")).get("format") == "vireid-index"
-    except (OSError, ValueError, AttributeError):
+        return json.loads((Path(path) / "index.json").read_text(encoding="utf-8")).get("format") == FORMAT
+    except (OSError, ValueError, AttributeError, RecursionError):
         return False
 
 
@@ -77,3 +88,169 @@ def save_index_dir(index: Any, out: str | Path, inputs: dict[str, Any] | None = 
     if old is not None:
         remove_owned(old, owned)  # what the earlier index held, nothing else
     return out
+
+
+def absolute_model_id(model_id: dict[str, Any]) -> dict[str, Any]:
+    """``model_id`` with its checkpoint path made absolute (resolved against the current folder)."""
+    ckpt = model_id.get("checkpoint")
+    return {**model_id, "checkpoint": str(Path(ckpt).resolve())} if isinstance(ckpt, str) and ckpt else model_id
+
+
+def read_index_json(directory: Path) -> dict[str, Any]:
+    """``index.json`` of the index folder ``directory``, checked key by key: a JSON object of the
+    vireid index format and a version this vireid reads, a known modality and backend, ``nlist`` a
+    non-negative integer, ``model`` an object, and ``entries`` a list of objects with a string
+    ``path`` and integer ``pid`` and ``camid``.  Each problem is one :class:`VireidError` line
+    naming the file and the key."""
+    path = directory / "index.json"
+    if not path.is_file():
+        raise VireidError(f"{directory}: not a vireid index (missing index.json)")
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise VireidError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg})") from None
+    except RecursionError:
+        raise VireidError(f"{path}: invalid JSON (nested too deeply)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise VireidError(f"{path}: cannot read ({getattr(exc, 'strerror', None) or exc})") from None
+
+    def bad(key: str, expected: str, got: Any = None) -> VireidError:
+        shown = json.dumps(got)[:60] if got is not None else "nothing"
+        return VireidError(f"{path}: '{key}' must be {expected}, got {shown}")
+
+    if not isinstance(meta, dict):
+        raise VireidError(f"{path}: not a vireid index file (expected a JSON object, got {type(meta).__name__})")
+    if meta.get("format") != FORMAT:
+        raise VireidError(f"{path}: not a vireid index file ('format' is {json.dumps(meta.get('format'))[:60]})")
+    version = meta.get("version")
+    if type(version) is not int:
+        raise bad("version", "an integer", version)
+    if version not in KNOWN_VERSIONS:
+        raise VireidError(
+            f"{path}: index format version {version} is not one this vireid reads "
+            f"({', '.join(map(str, KNOWN_VERSIONS))}); rebuild the index or update vireid"
+        )
+    if meta.get("modality") not in MODALITIES:
+        raise bad("modality", " or ".join(map(repr, MODALITIES)), meta.get("modality"))
+    if meta.get("backend") not in BACKENDS:
+        raise bad("backend", "one of " + ", ".join(BACKENDS), meta.get("backend"))
+    nlist = meta.setdefault("nlist", 0)
+    if type(nlist) is not int or nlist < 0:
+        raise bad("nlist", "a non-negative integer", nlist)
+    model = meta.setdefault("model", {})
+    if not isinstance(model, dict):
+        raise bad("model", "an object", model)
+    for key in ("checkpoint", "weights_sha256", "checkpoint_sha256", "config_sha256", "architecture"):
+        if model.get(key) is not None and not isinstance(model[key], str):
+            raise bad(f"model.{key}", "a string", model[key])
+    if model.get("descriptor") is not None and (type(model["descriptor"]) is not int or model["descriptor"] < 1):
+        raise bad("model.descriptor", "a positive integer", model["descriptor"])
+    entries = meta.get("entries")
+    if not isinstance(entries, list):
+        raise bad("entries", "a list", entries)
+    for i, e in enumerate(entries):
+        if not (
+            isinstance(e, dict)
+            and isinstance(e.get("path"), str)
+            and type(e.get("pid")) is int
+            and type(e.get("camid")) is int
+        ):
+            raise bad(f"entries[{i}]", "an object with a string 'path' and integer 'pid' and 'camid'", e)
+    return meta
+
+
+def resolve_checkpoint(model_id: dict[str, Any], directory: Path) -> dict[str, Any]:
+    """``model_id`` with a relative checkpoint path resolved: next to the index folder if it is
+    there, else in the current folder if it is there (indexes written before paths were stored
+    absolute), else next to the index."""
+    ckpt = model_id.get("checkpoint")
+    if not ckpt or Path(ckpt).is_absolute():
+        return model_id
+    for base in (directory, Path.cwd()):
+        if (base / ckpt).exists():
+            return {**model_id, "checkpoint": str((base / ckpt).resolve())}
+    return {**model_id, "checkpoint": str((directory / ckpt).resolve())}
+
+
+def read_faiss(path: Path, backend: str, n: int, d: int, nlist: int):
+    """The faiss index in ``path``, deserialised with every vector it declares bounded by the file's
+    size (a corrupt length cannot make faiss allocate more), and checked against the index: the
+    backend's type, inner-product metric, ``d`` dimensions, ``n`` vectors (and ``nlist`` lists)."""
+    try:
+        import faiss
+    except ImportError:
+        raise VireidError(f"{path.parent}: index uses {backend}; pip install 'vireid[search]'") from None
+    import numpy as np
+
+    try:
+        raw = np.frombuffer(path.read_bytes(), dtype=np.uint8)
+    except OSError as exc:
+        raise VireidError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    limit = getattr(faiss, "set_deserialization_vector_byte_limit", None)
+    before = faiss.get_deserialization_vector_byte_limit() if limit else None
+    try:
+        if limit:
+            limit(len(raw) + 1)
+        index = faiss.deserialize_index(raw)
+    except Exception as exc:  # faiss raises RuntimeError with C++ context; keep the failed check
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        raise VireidError(f"{path}: not a readable faiss index ({text.rsplit('Error: ', 1)[-1][:200]})") from None
+    finally:
+        if limit:
+            limit(before)
+    kind = faiss.IndexFlat if backend == "faiss-flat" else faiss.IndexIVFFlat
+    if not isinstance(index, kind) or index.metric_type != faiss.METRIC_INNER_PRODUCT:
+        raise VireidError(f"{path}: expected an inner-product {kind.__name__} for backend {backend}")
+    if index.d != d or index.ntotal != n:
+        raise VireidError(
+            f"{path}: holds {index.ntotal} vectors of {index.d} dimensions; feats.safetensors has {n} x {d}"
+        )
+    if backend == "faiss-ivf" and index.nlist != nlist:
+        raise VireidError(f"{path}: has {index.nlist} lists, index.json says nlist {nlist}")
+    return index
+
+
+def load_index_dir(directory: str | Path, *, scan: str = "auto", mmap: bool = False):
+    """Read and check an index folder written by ``GalleryIndex.save``: :func:`read_index_json`,
+    the ``feats.safetensors`` header against its size (:func:`~vireid.search.feats_file.read_feats_header`),
+    the entries against the rows, the descriptor size recorded for the model against the columns,
+    ``faiss.index`` (:func:`read_faiss`), and every value finite (in the one pass that builds the
+    index).  Each problem is one :class:`VireidError` line naming the file.  ``mmap=True`` leaves
+    the float32 descriptors of an exact index on disk (read by position: see
+    :mod:`vireid.search.feats_file`).  ``GalleryIndex.load`` calls this."""
+    from vireid.search.feats_file import FeatsFile, read_feats_header
+    from vireid.search.index import GalleryIndex
+
+    directory = Path(directory)
+    meta = read_index_json(directory)
+    feats_path = directory / "feats.safetensors"
+    if not feats_path.is_file():
+        raise VireidError(f"{directory}: not a complete vireid index (missing feats.safetensors)")
+    header = read_feats_header(feats_path)
+    if header.n != len(meta["entries"]):
+        raise VireidError(
+            f"{directory / 'index.json'}: {len(meta['entries'])} entries, but {feats_path} holds {header.n} rows"
+        )
+    descriptor = meta["model"].get("descriptor")
+    if descriptor is not None and descriptor != header.d:
+        raise VireidError(
+            f"{directory / 'index.json'}: model.descriptor is {descriptor}, but {feats_path} holds {header.d} columns"
+        )
+    backend = meta["backend"]
+    faiss_index = None
+    if backend != "exact":
+        faiss_path = directory / "faiss.index"
+        if not faiss_path.is_file():
+            raise VireidError(f"{directory}: index uses {backend} but has no faiss.index")
+        faiss_index = read_faiss(faiss_path, backend, header.n, header.d, meta["nlist"])
+    return GalleryIndex._from_file(
+        FeatsFile(header),
+        meta["entries"],
+        modality=meta["modality"],
+        model_id=resolve_checkpoint(meta["model"], directory),
+        backend=backend,
+        nlist=meta["nlist"],
+        faiss_index=faiss_index,
+        scan=scan,
+        on_disk=mmap and backend == "exact",
+    )

@@ -7,6 +7,12 @@
 * ``backend="faiss-flat"`` / ``"faiss-ivf"``: faiss (``pip install vireid[search]``)
   ``IndexFlatIP`` (exact) or ``IndexIVFFlat`` (approximate; ``nlist``/``nprobe``).
 
+Building an index is one pass over the descriptors (:func:`vireid.search.bounds.scan_gallery`):
+every value checked finite, the bf16 copy and its error bounds computed chunk by chunk, nothing
+else of the gallery's size allocated.  Memory while searching: the float32 descriptors (none
+with ``load(..., mmap=True)``), the bf16 copy, and one tile of at most 16M scores (64 MiB; plus
+64 MiB of rows read from disk by a float32 scan, or by the rescoring, of an index left on disk).
+
 An index remembers the identity of the model that embedded its gallery (a hash of its
 tensors, so a re-saved copy of the same weights is the same model, and of its inference
 config) and its modality; :meth:`GalleryIndex.search` refuses queries
@@ -16,7 +22,6 @@ embedded by another model, and queries of the gallery's own modality unless aske
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -27,10 +32,12 @@ from torch import Tensor
 
 from vireid.core.device import cpu_has_native_bf16
 from vireid.errors import ShapeError, VireidError
-from vireid.search.exact import Bf16Gallery, exact_topk, max_norm, prepare_bf16
-from vireid.utils.io import atomic_write, atomic_write_json, load_safetensors, save_safetensors
+from vireid.search.bounds import scan_gallery
+from vireid.search.exact import exact_topk
+from vireid.search.feats_file import FeatsFile
+from vireid.search.folder import BACKENDS, absolute_model_id
+from vireid.utils.io import atomic_write, atomic_write_json, save_safetensors
 
-BACKENDS = ("exact", "faiss-flat", "faiss-ivf")
 SCANS = ("auto", "bf16", "fp32")
 FORMAT_VERSION = 1
 
@@ -58,12 +65,14 @@ class GalleryIndex:
     """Descriptors (N, D) with their entries (``path``, ``pid``, ``camid``) and model identity.
 
     ``scan`` (exact backend): ``"auto"`` scans a bf16 copy of the gallery where the CPU has
-    native bf16 dot products (built at the first search of 64 or more queries; about 2x faster
-    than float32 for +50% memory: ``N x (D + 2) x 2`` bytes), ``"fp32"`` scans the float32
-    descriptors (one copy), ``"bf16"`` always uses the copy.  Results are exact either way.
+    native bf16 dot products (built with the index, in the pass that validates it; about 2x
+    faster than float32 for any number of queries, for +50% memory: ``N x (D + 2) x 2`` bytes),
+    ``"fp32"`` scans the float32 descriptors (one copy), ``"bf16"`` always uses the copy.  Results
+    are exact either way.  ``feats`` is a float32 tensor, or a
+    :class:`~vireid.search.feats_file.FeatsFile` for an index loaded with ``mmap=True``.
     """
 
-    feats: Tensor
+    feats: Tensor | FeatsFile
     entries: list[dict]
     modality: str
     model_id: dict[str, Any] = field(default_factory=dict)
@@ -71,41 +80,66 @@ class GalleryIndex:
     nlist: int = 0
     _faiss: Any = field(default=None, repr=False)
     scan: str = "auto"
+    _source: FeatsFile | None = field(default=None, repr=False)  # read into ``feats`` in the pass (load)
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
             raise VireidError(f"unknown search backend {self.backend!r}; expected one of {', '.join(BACKENDS)}")
         if self.scan not in SCANS:
             raise VireidError(f"unknown scan precision {self.scan!r}; expected one of {', '.join(SCANS)}")
-        if self.feats.dim() != 2 or self.feats.shape[0] != len(self.entries):
+        on_disk = isinstance(self.feats, FeatsFile)
+        if not on_disk and not isinstance(self.feats, Tensor):
+            raise ShapeError(f"gallery features must be a tensor, got {type(self.feats).__name__}")
+        if len(self.feats.shape) != 2 or self.feats.shape[0] != len(self.entries):
             raise ShapeError(f"gallery features {tuple(self.feats.shape)} do not match {len(self.entries)} entries")
         if self.feats.shape[0] == 0:
             raise VireidError("the gallery is empty: nothing to index")
-        if not torch.isfinite(self.feats).all():
-            raise ShapeError("gallery features contain NaN or inf")
-        self.feats = self.feats.float().contiguous()
+        if not on_disk and (
+            self.feats.dtype != torch.float32 or not self.feats.is_contiguous() or self.feats.device.type != "cpu"
+        ):
+            self.feats = self.feats.detach().float().cpu().contiguous()
+        n, d = self.feats.shape
+        source, feats = (self.feats if on_disk else self._source), self.feats
+        if source is None:
+            rows, where = feats, "gallery features"
+        else:
+            where = str(source.path)
+            rows = source.rows if on_disk else (lambda a, b: source.rows(a, b, out=feats[a:b]))
+        self._bf16, self._norm = scan_gallery(rows, n, d, bf16=self._wants_bf16(), where=where)
+        self._source = None
         if self.backend != "exact" and self._faiss is None:
             self._faiss = self._build_faiss()
 
-    def _prepared(self, num_queries: int = 1 << 30) -> Bf16Gallery | None:
-        """The bf16 copy of the gallery for the scan, or None; ``"auto"`` builds it for a search
-        of at least 64 queries (converting the gallery costs about one float32 scan)."""
-        if self.scan == "fp32" or (self.scan == "auto" and not cpu_has_native_bf16()):
-            return None
-        if getattr(self, "_bf16", None) is None:
-            if self.scan == "auto" and num_queries < 64:
-                return None
-            self._bf16 = prepare_bf16(self.feats)
+    def _wants_bf16(self) -> bool:
+        return self.backend == "exact" and (self.scan == "bf16" or (self.scan == "auto" and cpu_has_native_bf16()))
+
+    @classmethod
+    def _from_file(cls, source: FeatsFile, entries: list[dict], *, on_disk: bool, faiss_index=None, **kw):
+        """An index over the rows of ``source``: left on disk, or read into memory in the pass."""
+        if on_disk:
+            return cls(feats=source, entries=entries, _faiss=faiss_index, **kw)
+        try:
+            return cls(
+                feats=torch.empty(tuple(source.shape)), entries=entries, _faiss=faiss_index, _source=source, **kw
+            )
+        finally:
+            source.close()
+
+    @property
+    def dim(self) -> int:
+        """Descriptor size D."""
+        return self.feats.shape[1]
+
+    def _prepared(self, num_queries: int = 1):
+        """The bf16 copy of the gallery the scan uses (built with the index), or None."""
         return self._bf16
 
     @property
     def nbytes(self) -> int:
-        """Bytes held in memory for searching: the float32 descriptors (unless memory-mapped,
-        see :meth:`load`), plus the bf16 copy once built."""
-        extra = getattr(self, "_bf16", None)
-        return (0 if getattr(self, "_mapped", False) else self.feats.numel() * 4) + (
-            extra.nbytes if extra is not None else 0
-        )
+        """Bytes held in memory for searching: the float32 descriptors (unless left on disk, see
+        :meth:`load`), plus the bf16 copy."""
+        own = 0 if isinstance(self.feats, FeatsFile) else self.feats.numel() * 4
+        return own + (self._bf16.nbytes if self._bf16 is not None else 0)
 
     # -- faiss -------------------------------------------------------------
     def _build_faiss(self):
@@ -113,7 +147,7 @@ class GalleryIndex:
             import faiss
         except ImportError:
             raise VireidError(f"backend {self.backend!r} needs faiss: pip install 'vireid[search]'") from None
-        x = self.feats.numpy()
+        x = self.feats.numpy() if isinstance(self.feats, Tensor) else self.feats.read().numpy()
         d = x.shape[1]
         if self.backend == "faiss-flat":
             index = faiss.IndexFlatIP(d)
@@ -156,22 +190,19 @@ class GalleryIndex:
             )
         if queries.dim() == 1:
             queries = queries[None]
-        if queries.dim() != 2 or queries.shape[1] != self.feats.shape[1]:
-            raise ShapeError(f"query descriptors must be (Q, {self.feats.shape[1]}), got {tuple(queries.shape)}")
+        if queries.dim() != 2 or queries.shape[1] != self.dim:
+            raise ShapeError(f"query descriptors must be (Q, {self.dim}), got {tuple(queries.shape)}")
         queries = queries.float().contiguous()
         if not bool(torch.isfinite(queries).all()):
             raise ShapeError("query descriptors contain NaN or inf")
         if self.backend == "exact":
-            prepared = self._prepared(queries.shape[0])
-            if prepared is None and getattr(self, "_norm", None) is None:
-                self._norm = max_norm(self.feats)
             s, i = exact_topk(
                 queries,
                 self.feats,
                 k,
-                bf16=prepared is not None,
-                gallery_bf16=prepared,
-                gallery_bounds=(self._norm, 0.0) if prepared is None else None,
+                bf16=self._bf16 is not None,
+                gallery_bf16=self._bf16,
+                gallery_bounds=(self._norm, 0.0),
             )
             scores, idx = s.numpy(), i.numpy()
         else:
@@ -185,7 +216,8 @@ class GalleryIndex:
         """Write the index folder (``feats.safetensors``, ``index.json``, for faiss backends
         ``faiss.index``) all-or-nothing (:func:`vireid.search.folder.save_index_dir`): an existing
         vireid index there is replaced; a file, a non-empty folder that is not a vireid index, or a
-        folder holding one of ``inputs`` is refused and left untouched."""
+        folder holding one of ``inputs`` is refused and left untouched.  The checkpoint path is
+        stored absolute."""
         from vireid.search.folder import save_index_dir
 
         return save_index_dir(self, directory, inputs)
@@ -194,7 +226,8 @@ class GalleryIndex:
         """The index's files, into a staging folder (:func:`vireid.search.folder.save_index_dir`)."""
         from vireid.utils.outputs import STAGED
 
-        save_safetensors({"feats": self.feats}, directory / "feats.safetensors", kind=STAGED)
+        feats = self.feats if isinstance(self.feats, Tensor) else self.feats.read()
+        save_safetensors({"feats": feats}, directory / "feats.safetensors", kind=STAGED)
         if self._faiss is not None:
             import faiss
 
@@ -209,7 +242,7 @@ class GalleryIndex:
                 "modality": self.modality,
                 "backend": self.backend,
                 "nlist": self.nlist,
-                "model": self.model_id,
+                "model": absolute_model_id(self.model_id),
                 "entries": self.entries,
             },
             kind=STAGED,
@@ -217,115 +250,14 @@ class GalleryIndex:
 
     @classmethod
     def load(cls, directory: str | Path, *, scan: str = "auto", mmap: bool = False) -> "GalleryIndex":
-        """Read an index folder written by :meth:`save` (``scan``: see the class).  ``mmap``
-        maps the float32 descriptors from disk instead of reading them into memory: with the
-        bf16 scan only the bf16 copy stays resident (the exact rescoring reads a few rows)."""
-        directory = Path(directory)
-        meta_path = directory / "index.json"
-        if not meta_path.is_file():
-            raise VireidError(f"{directory}: not a vireid index (missing index.json)")
-        try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise VireidError(f"{meta_path}:{exc.lineno}: invalid JSON ({exc.msg})") from None
-        except (OSError, UnicodeDecodeError, RecursionError) as exc:
-            raise VireidError(
-                f"{meta_path}: cannot be read as JSON ({getattr(exc, 'strerror', None) or exc})"
-            ) from None
-        _check_meta(meta, meta_path)
-        if mmap and meta["backend"] == "exact":
-            tensors = {"feats": _mmap_feats(directory / "feats.safetensors")}
-        else:
-            tensors, _ = load_safetensors(directory / "feats.safetensors")
-        feats = tensors.get("feats")
-        if feats is None or feats.dim() != 2 or not feats.is_floating_point() or len(feats) != len(meta["entries"]):
-            got = "no 'feats'" if feats is None else f"'feats' of {feats.dtype} {tuple(feats.shape)}"
-            raise VireidError(
-                f"{directory / 'feats.safetensors'}: holds {got}; expected float descriptors (N, D) with one row "
-                f"per entry of index.json ({len(meta['entries'])})"
-            )
-        if not (mmap and meta["backend"] == "exact") and not bool(torch.isfinite(feats).all()):
-            raise VireidError(f"{directory / 'feats.safetensors'}: holds NaN or inf descriptors; rebuild the index")
-        faiss_index = None
-        if meta["backend"] != "exact":
-            try:
-                import faiss
-            except ImportError:
-                raise VireidError(f"{directory}: index uses {meta['backend']}; pip install 'vireid[search]'") from None
-            try:
-                raw = np.frombuffer((directory / "faiss.index").read_bytes(), dtype=np.uint8)
-                faiss_index = faiss.deserialize_index(raw)
-            except (OSError, RuntimeError) as exc:
-                reason = getattr(exc, "strerror", None) or str(exc).strip().splitlines()[-1][:200]
-                raise VireidError(f"{directory / 'faiss.index'}: not a readable faiss index ({reason})") from None
-            if faiss_index.ntotal != len(feats) or faiss_index.d != feats.shape[1]:
-                raise VireidError(
-                    f"{directory / 'faiss.index'}: holds {faiss_index.ntotal} vectors of size {faiss_index.d}, "
-                    f"but feats.safetensors {tuple(feats.shape)}"
-                )
-        index = cls(
-            feats=feats,
-            entries=meta["entries"],
-            modality=meta["modality"],
-            model_id=meta.get("model", {}),
-            backend=meta["backend"],
-            nlist=meta.get("nlist", 0),
-            _faiss=faiss_index,
-            scan=scan,
-        )
-        index._mapped = mmap and meta["backend"] == "exact"
-        return index
+        """Read an index folder written by :meth:`save`, every file checked
+        (:func:`vireid.search.folder.load_index_dir`; ``scan``: see the class, the bf16 copy is
+        built while reading, so a loaded index serves its first query at full speed).  ``mmap``
+        leaves the float32 descriptors on disk: with the bf16 scan only the bf16 copy stays in
+        memory, and the exact rescoring reads the few candidate rows from the file."""
+        from vireid.search.folder import load_index_dir
 
-
-def _check_meta(meta: Any, path: Path) -> None:
-    """``index.json``'s structure, key by key (one line naming the file and the key)."""
-    if not isinstance(meta, dict) or meta.get("format") != "vireid-index":
-        raise VireidError(f"{path}: not a vireid index file")
-    if meta.get("version") != FORMAT_VERSION:
-        raise VireidError(
-            f"{path}: index format version {json.dumps(meta.get('version'))[:40]}; this vireid reads version "
-            f"{FORMAT_VERSION} (rebuild the index with `vireid index build`)"
-        )
-    checks = {
-        "modality": (lambda v: v in ("visible", "infrared"), "visible or infrared"),
-        "backend": (lambda v: v in BACKENDS, " or ".join(BACKENDS)),
-        "nlist": (lambda v: type(v) is int and v >= 0, "a non-negative integer"),
-        "model": (lambda v: isinstance(v, dict), "an object"),
-        "entries": (
-            lambda v: (
-                isinstance(v, list)
-                and all(
-                    isinstance(e, dict)
-                    and isinstance(e.get("path"), str)
-                    and type(e.get("pid")) is int
-                    and type(e.get("camid")) is int
-                    for e in v
-                )
-            ),
-            "a list of {path, pid, camid} objects",
-        ),
-    }
-    for key, (ok, expected) in checks.items():
-        if key == "nlist" and key not in meta:
-            continue
-        if key not in meta or not ok(meta[key]):
-            got = json.dumps(meta[key])[:60] if key in meta else "nothing"
-            raise VireidError(f"{path}: '{key}' must be {expected}, got {got}")
-
-
-def _mmap_feats(path: Path) -> Tensor:
-    """The (N, D) float32 ``feats`` of a safetensors file, memory-mapped copy-on-write."""
-    try:
-        with open(path, "rb") as fh:
-            size = int.from_bytes(fh.read(8), "little")
-            info = json.loads(fh.read(size))["feats"]
-        begin, end = info["data_offsets"]
-        n, d = info["shape"]
-        if info["dtype"] != "F32" or end - begin != n * d * 4 or path.stat().st_size < 8 + size + end:
-            raise ValueError(info)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise VireidError(f"{path}: not a float32 (N, D) 'feats' safetensors file ({exc})") from None
-    return torch.from_numpy(np.memmap(path, dtype="<f4", mode="c", offset=8 + size + begin, shape=(n, d)))
+        return load_index_dir(directory, scan=scan, mmap=mmap)
 
 
 def _identity(model_id: dict[str, Any], other: dict[str, Any] | None = None) -> tuple:

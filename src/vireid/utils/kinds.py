@@ -36,6 +36,10 @@ EVALUATION = Kind("evaluation", "the metrics of vireid evaluate", (".json",))
 UNTRAINED_METRICS = Kind("untrained-metrics", "the untrained model's metrics of vireid demo", (".json",))
 ABLATION_RESULTS = Kind("ablation-results", "an ablation's results", (".json",))
 ABLATION_REPORT = Kind("ablation-report", "an ablation's report", (".md",))
+ABLATION_SUMMARY = Kind("ablation-summary", "an ablation's summary", (".json",))
+REPORT_RESULTS = Kind("report-results", "the results of vireid report", (".json",))
+REPORT_MARKDOWN = Kind("report-markdown", "the Markdown of vireid report", (".md",))
+REPORT_TABLE = Kind("report-table", "the LaTeX table of vireid report", (".tex",))
 RUN_CONFIG = Kind("run-config", "a training run's config", (".yaml",))
 TRAINING_LOG = Kind("training-log", "a training log", (".jsonl",))
 CHECKPOINT_POINTER = Kind("checkpoint-pointer", "a checkpoint pointer", (".json",))
@@ -45,6 +49,7 @@ RUN_LOCK = Kind("run-lock", "a run folder's lock", ())
 RUN_FOLDER = Kind("run-folder", "a training run folder", folder="add")
 TEST_FOLDER = Kind("test-folder", "a vireid test folder", folder="add")
 ABLATION_FOLDER = Kind("ablation-folder", "an ablation folder", folder="add")
+REPORT_FOLDER = Kind("report-folder", "a vireid report folder", folder="add")
 DEMO_FOLDER = Kind("demo-folder", "a demo run folder", folder="replace")
 DATASET = Kind("dataset", "a synthetic dataset", folder="replace")
 INDEX = Kind("index", "a gallery index", folder="replace")
@@ -65,6 +70,10 @@ KINDS: dict[str, Kind] = {
         UNTRAINED_METRICS,
         ABLATION_RESULTS,
         ABLATION_REPORT,
+        ABLATION_SUMMARY,
+        REPORT_RESULTS,
+        REPORT_MARKDOWN,
+        REPORT_TABLE,
         RUN_CONFIG,
         TRAINING_LOG,
         CHECKPOINT_POINTER,
@@ -74,6 +83,7 @@ KINDS: dict[str, Kind] = {
         RUN_FOLDER,
         TEST_FOLDER,
         ABLATION_FOLDER,
+        REPORT_FOLDER,
         DEMO_FOLDER,
         DATASET,
         INDEX,

@@ -4,7 +4,7 @@ Marks: safetensors metadata (``vireid: KIND``; files of earlier versions by thei
 ``metadata_props`` (``producer: vireid``), picture metadata (PNG ``Software``, PDF/SVG
 ``Creator``: ``vireid VERSION: KIND``), a ``"vireid": {"kind": ...}`` field in JSON (in the first
 record of a JSON-lines log), a first comment line in YAML and Markdown
-(``# written by vireid VERSION: KIND``).  :func:`written_kind` reads them -- only headers, or the
+(``# written by vireid VERSION: KIND``; ``%`` in LaTeX).  :func:`written_kind` reads them -- only headers, or the
 top-level fields of an ONNX file -- and recognises files of a vireid without marks by their
 structure (:func:`_legacy_json_kind`).
 """
@@ -19,6 +19,7 @@ from pathlib import Path
 from vireid.utils.kinds import (
     ABLATION_REPORT,
     ABLATION_RESULTS,
+    ABLATION_SUMMARY,
     CHECKPOINT,
     CHECKPOINT_POINTER,
     DEMO_MARKER,
@@ -57,7 +58,7 @@ def json_mark(kind: Kind) -> dict:
 
 
 def text_header(kind: Kind, comment: str = "#") -> str:
-    """The first line of a YAML (``#``) or Markdown (``<!--``) file vireid writes."""
+    """The first line of a YAML (``#``), LaTeX (``%``) or Markdown (``<!--``) file vireid writes."""
     if comment == "<!--":
         return f"<!-- written by {mark_text(kind)} -->\n"
     return f"{comment} written by {mark_text(kind)}\n"
@@ -70,7 +71,7 @@ def picture_metadata(path: PathLike) -> dict[str, str]:
 
 
 _MARK = re.compile(r"^vireid [^:\s]*: ([a-z][\w-]*)$")
-_HEADER = re.compile(r"^(?:#|<!--) written by vireid [^:\s]*: ([a-z][\w-]*)(?: -->)?\s*$")
+_HEADER = re.compile(r"^(?:#|%|<!--) written by vireid [^:\s]*: ([a-z][\w-]*)(?: -->)?\s*$")
 _MAX_JSON = 64 << 20  # a JSON file vireid writes is far smaller; a larger one is not parsed
 _MAX_HEADER = 100 << 20
 
@@ -207,6 +208,8 @@ def _legacy_json_kind(doc: object) -> str | None:
         return "index-meta"
     if doc.get("made_by") == "vireid demo":
         return DEMO_MARKER.id
+    if doc.get("format") == "vireid ablation summary":  # vireid.engine.ablation.summary.FORMAT
+        return ABLATION_SUMMARY.id
     if set(doc) == {"dir", "step"} and str(doc.get("dir", "")).startswith("step-"):
         return CHECKPOINT_POINTER.id
     if {"pid", "host", "since"} <= set(doc):

@@ -35,6 +35,7 @@ from torch import Tensor, nn
 from vireid.errors import ShapeError, VireidError
 from vireid.models.base import MODAL_VISIBLE, modality_to_modal
 from vireid.viz._mpl import pyplot, save_figure
+from vireid.viz.style import SEQUENTIAL, styled
 
 KINDS = ("auto", "abd", "rollout")
 
@@ -171,7 +172,7 @@ def attention_maps(model: nn.Module, images: Tensor, modality: str | int, kind: 
 
 
 # ----------------------------------------------------------------------------- drawing
-def overlay_heatmap(image: np.ndarray, heat: np.ndarray, alpha: float = 0.5, cmap: str = "jet") -> np.ndarray:
+def overlay_heatmap(image: np.ndarray, heat: np.ndarray, alpha: float = 0.5, cmap: str = SEQUENTIAL) -> np.ndarray:
     """``image`` (H, W, 3) uint8 blended with ``heat`` (h, w) min-max scaled, resized bilinearly, coloured."""
     import matplotlib
 
@@ -191,6 +192,7 @@ def overlay_heatmap(image: np.ndarray, heat: np.ndarray, alpha: float = 0.5, cma
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
+@styled
 def attention_figure(
     image: np.ndarray, maps: dict[str, np.ndarray], out: str | Path, *, alpha: float = 0.5, title: str | None = None
 ) -> Path:
@@ -209,7 +211,7 @@ def attention_figure(
         ax.set_yticks([])
     import matplotlib
 
-    scale = matplotlib.cm.ScalarMappable(norm=matplotlib.colors.Normalize(0, 1), cmap="jet")
+    scale = matplotlib.cm.ScalarMappable(norm=matplotlib.colors.Normalize(0, 1), cmap=SEQUENTIAL)
     bar = fig.colorbar(scale, ax=list(axes[0, 1:]), orientation="horizontal", fraction=0.05, pad=0.04)
     bar.set_label("attention, scaled to [0, 1] within each map", fontsize=7)
     bar.ax.tick_params(labelsize=6)

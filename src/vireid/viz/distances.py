@@ -11,6 +11,7 @@ import torch
 
 from vireid.errors import ShapeError
 from vireid.viz._mpl import picture_out, pyplot, save_figure
+from vireid.viz.style import BAD, GOOD, styled
 
 
 def pair_distances(feats: np.ndarray, pids: Sequence[int], modalities: Sequence[str]) -> dict[str, np.ndarray]:
@@ -33,6 +34,7 @@ def pair_distances(feats: np.ndarray, pids: Sequence[int], modalities: Sequence[
     }
 
 
+@styled
 def distance_histogram_figure(
     feats: np.ndarray,
     pids: Sequence[int],
@@ -48,7 +50,7 @@ def distance_histogram_figure(
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.5), sharex=True)
     for ax, kind in zip(axes, ("within", "cross"), strict=True):
         drawn = False
-        for who, colour in (("intra", "tab:green"), ("inter", "tab:red")):
+        for who, colour in (("intra", GOOD), ("inter", BAD)):
             v = parts[f"{who}_{kind}"]
             if len(v):
                 drawn = True

@@ -16,6 +16,7 @@ import torch
 
 from vireid.errors import ShapeError
 from vireid.viz._mpl import picture_out, pyplot, save_figure
+from vireid.viz.style import styled
 
 
 def _affinities(x: torch.Tensor, perplexity: float, iters: int = 50) -> torch.Tensor:
@@ -74,6 +75,7 @@ def tsne(
     return y.numpy()
 
 
+@styled
 def tsne_figure(
     feats: np.ndarray,
     pids: Sequence[int],

@@ -19,6 +19,7 @@ from PIL import Image, ImageOps
 from vireid.data.records import Record
 from vireid.errors import ShapeError
 from vireid.viz._mpl import picture_out, pyplot, save_figure
+from vireid.viz.style import BAD, GOOD, styled
 
 _DISTANCE_NAMES = {
     "inner": "-q.g (the distance vireid test scores)",
@@ -65,6 +66,10 @@ def rank_lists(
     return out
 
 
+def _rgb(hex_colour: str) -> tuple[int, int, int]:
+    return tuple(int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))  # type: ignore[return-value]
+
+
 def _thumb(path: str, size: tuple[int, int], border: tuple[int, int, int] | None) -> np.ndarray:
     from vireid.data.image import read_image
 
@@ -74,6 +79,7 @@ def _thumb(path: str, size: tuple[int, int], border: tuple[int, int, int] | None
     return np.asarray(img)
 
 
+@styled
 def rank_list_figure(
     distmat: np.ndarray,
     query_paths: Sequence[str],
@@ -118,7 +124,7 @@ def rank_list_figure(
         for col, g in enumerate(order, start=1):
             ok = gallery_pids[g] == query_pids[q]
             ax = axes[row, col]
-            ax.imshow(_thumb(gallery_paths[g], thumb_size, (0, 170, 0) if ok else (220, 0, 0)))
+            ax.imshow(_thumb(gallery_paths[g], thumb_size, _rgb(GOOD) if ok else _rgb(BAD)))
             ax.set_title(f"#{col}", fontsize=7)
             ax.set_xlabel(label.format(score(float(d[g]))), fontsize=7)
         for ax in axes[row, len(order) + 1 :]:  # the protocol left fewer than topk items

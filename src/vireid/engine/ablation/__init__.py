@@ -12,15 +12,29 @@ each with several seeds, and writes into ``DIR``:
   config; in ``each`` mode the base value of every axis) paired by seed, with its 95 % Student-t
   interval and a verdict: better / worse when the Rank-1 interval excludes 0, "no difference at
   this scale" when it holds 0 (:mod:`vireid.engine.ablation.stats`);
-* ``ablation.png``: Rank-1 and mAP per combination with std error bars, and below them the
-  paired differences with their intervals as error bars ([viz] extra).
+* ``summary.json``: the rows of that table with their names (:mod:`vireid.engine.ablation.summary`),
+  the one file the picture and any table of the ablation are drawn from;
+* ``ablation.png``: a forest plot ([viz] extra): per design question (grid axis), one line per
+  alternative with its paired difference to the reference and its 95 % interval, the reference
+  as the zero line, significant lines marked (:mod:`vireid.viz.forest`).
 
 Grid values are parsed as YAML; commas inside brackets do not split (``k=[1,2],[3,4]``).
 Keys joined by ``+`` form one *linked* axis whose values are YAML lists, one item per key:
-``data.height+data.width=[64,32],[96,48]`` varies the input size as one factor.
+``data.height+data.width=[64,32],[96,48]`` varies the input size as one factor.  The report's
+names are declared in the grid: ``VALUE:LABEL`` names a value, ``KEY:TITLE=`` an axis
+(:mod:`vireid.engine.ablation.grid`).
 """
 
-from vireid.engine.ablation.grid import combinations, overrides, parse_grid, slug, split_values
+from vireid.engine.ablation.grid import (
+    GridLabels,
+    combinations,
+    overrides,
+    parse_grid,
+    slug,
+    split_grid,
+    split_label,
+    split_values,
+)
 from vireid.engine.ablation.report import (
     REPORTED_SCORES,
     RunResult,
@@ -34,13 +48,18 @@ from vireid.engine.ablation.report import (
 )
 from vireid.engine.ablation.runner import reference_combos, run_ablation
 from vireid.engine.ablation.stats import PairedDiff, paired_difference, t_quantile, verdict
+from vireid.engine.ablation.summary import forest_groups, label_rows, load_summary, write_summary
 
 __all__ = [
+    "GridLabels",
     "PairedDiff",
     "REPORTED_SCORES",
     "RunResult",
     "combinations",
     "combo_label",
+    "forest_groups",
+    "label_rows",
+    "load_summary",
     "markdown_table",
     "mean_std",
     "notes",
@@ -52,8 +71,11 @@ __all__ = [
     "report_markdown",
     "run_ablation",
     "slug",
+    "split_grid",
+    "split_label",
     "split_values",
     "summarize",
     "t_quantile",
     "verdict",
+    "write_summary",
 ]

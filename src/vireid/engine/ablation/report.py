@@ -58,7 +58,8 @@ def summarize(results: Sequence[RunResult], confidence: float = CONFIDENCE) -> l
     """One row per combination: mean/std of each metric over seeds, train time, params, and --
     when some run is marked ``reference`` -- the paired difference to the reference cell.
 
-    Row keys: ``combo``, ``seeds``, one ``(mean, std)`` per :data:`REPORTED_SCORES`,
+    Row keys: ``combo``, ``seeds``, one ``(mean, std)`` per :data:`REPORTED_SCORES`, ``per_seed``
+    (``{score: {seed: value}}``),
     ``train_seconds``, ``params``, ``reference`` (bool), ``diff`` (``{score: PairedDiff}`` for
     :data:`COMPARED_SCORES`, None for the reference cell or without one) and ``verdict`` (the
     Rank-1 difference's :func:`~vireid.engine.ablation.stats.verdict`, ``"reference"``, or None).
@@ -76,6 +77,7 @@ def summarize(results: Sequence[RunResult], confidence: float = CONFIDENCE) -> l
         entry: dict[str, Any] = {"combo": row["combo"], "seeds": [r.seed for r in runs]}
         for m in REPORTED_SCORES:
             entry[m] = mean_std([r.metrics[m] for r in runs])
+        entry["per_seed"] = {m: {str(r.seed): r.metrics[m] for r in runs} for m in REPORTED_SCORES}
         entry["train_seconds"] = mean_std([r.train_seconds for r in runs])
         entry["params"] = runs[0].params
         entry["reference"] = any(r.reference for r in runs)
@@ -110,14 +112,18 @@ def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
         if compared
         else []
     )
+    named = ["cell"] if any("label" in r for r in rows) else []  # rows named by label_rows
     head = (
         "| "
-        + " | ".join(keys + ["Rank-1 (%)", "mAP (%)", "mINP (%)"] + extra + ["train (s)", "params (M)", "seeds"])
+        + " | ".join(
+            named + keys + ["Rank-1 (%)", "mAP (%)", "mINP (%)"] + extra + ["train (s)", "params (M)", "seeds"]
+        )
         + " |"
     )
-    lines = [head, "|" + "---|" * (len(keys) + 6 + len(extra))]
+    lines = [head, "|" + "---|" * (len(named) + len(keys) + 6 + len(extra))]
     for r in rows:
-        cells = [str(r["combo"].get(k, "(base)")) for k in keys]
+        cells = [r.get("label", "")] if named else []
+        cells += [str(r["combo"].get(k, "(base)")) for k in keys]
         spread = len(r["seeds"]) > 1  # a std needs two seeds at least
         cells += [
             f"{100 * r[m][0]:.1f} ± {100 * r[m][1]:.1f}" if spread else f"{100 * r[m][0]:.1f}" for m in REPORTED_SCORES
@@ -154,76 +160,24 @@ def report_markdown(rows: Sequence[dict[str, Any]]) -> str:
     return "\n\n".join(filter(None, [markdown_table(rows), notes(rows)]))
 
 
-def _labels(rows: Sequence[dict[str, Any]]) -> list[str]:
-    return [combo_label(r["combo"]) + (" (ref)" if r.get("reference") else "") for r in rows]
-
-
 def plot(rows: Sequence[dict[str, Any]], out: Path) -> Path:
-    """Rank-1 and mAP per cell (mean ± std bars); with a reference cell a second panel: the paired
-    difference to it with its confidence interval as error bars."""
-    from vireid.viz._mpl import pyplot, save_figure
+    """The forest plot of the paired differences to the reference cell, grouped by design question
+    (:mod:`vireid.viz.forest`): a panel per compared score, one line per alternative with its
+    label and interval, significant lines marked.  Rows without names (:func:`vireid.engine.ablation
+    .summary.label_rows`) are named by their grid values."""
+    from vireid.engine.ablation.summary import forest_groups, label_rows
+    from vireid.viz.forest import forest_figure
+    from vireid.viz.style import save_picture
 
-    plt = pyplot()
-    compared = any(r.get("diff") for r in rows)
-    width_in = max(6, 0.7 * len(rows) + 2)
-    if compared:
-        fig, (ax, ax_d) = plt.subplots(2, 1, figsize=(width_in, 7), sharex=True, constrained_layout=True)
-    else:
-        fig, ax = plt.subplots(figsize=(width_in, 4))
-    x = list(range(len(rows)))
-    width = 0.4
+    if rows and "label" not in rows[0]:
+        rows = label_rows(rows)
+    conf = next((d.confidence for r in rows if r.get("diff") for d in r["diff"].values()), CONFIDENCE)
     seeds = sorted({len(r["seeds"]) for r in rows})
-    spread = min(seeds) > 1  # error bars only where every bar has two seeds or more
-    colours = {"rank1": "tab:blue", "mAP": "tab:orange"}
-    for off, m in ((-width / 2, "rank1"), (width / 2, "mAP")):
-        ax.bar(
-            [i + off for i in x],
-            [100 * r[m][0] for r in rows],
-            width,
-            yerr=[100 * r[m][1] for r in rows] if spread else None,
-            label=_NAMES[m],
-            color=colours[m],
-            capsize=3,
-        )
-    ax.set_ylabel("metric (%)")
-    ax.legend()
+    panels = [(f"Δ {_NAMES[m]}", forest_groups(rows, m)) for m in COMPARED_SCORES]
     n = "/".join(map(str, seeds))
-    ax.set_title(
-        f"ablation: mean ± std over {n} seeds"
-        if spread
-        else f"ablation: {'one seed, no error bars' if seeds == [1] else f'mean over {n} seeds'}",
-        fontsize=9,
+    fig = forest_figure(
+        panels,
+        confidence=conf,
+        title=f"Paired difference to the reference, {n} seed{'s' if seeds != [1] else ''} per line",
     )
-    bottom = ax
-    if compared:
-        bottom = ax_d
-        conf = next(d.confidence for r in rows if r.get("diff") for d in r["diff"].values())
-        intervals = any(d.significant is not None for r in rows if r.get("diff") for d in r["diff"].values())
-        for off, m in ((-width / 2, "rank1"), (width / 2, "mAP")):
-            means = [100 * r["diff"][m].mean if r.get("diff") else 0.0 for r in rows]
-            errs = [
-                100 * r["diff"][m].half_width if r.get("diff") and r["diff"][m].significant is not None else 0.0
-                for r in rows
-            ]
-            ax_d.bar(
-                [i + off for i in x],
-                means,
-                width,
-                yerr=errs if intervals else None,
-                label=f"Δ {_NAMES[m]}",
-                color=colours[m],
-                capsize=3,
-            )
-        ax_d.axhline(0.0, color="black", linewidth=0.8)
-        ax_d.set_ylabel("Δ vs reference (pp)")
-        ax_d.legend(fontsize=8)
-        ax_d.set_title(
-            f"paired difference to the reference cell, {100 * conf:.0f} % CI (Student t) over seeds"
-            if intervals
-            else "paired difference to the reference cell (one seed: no interval)",
-            fontsize=9,
-        )
-    bottom.set_xticks(x)
-    bottom.set_xticklabels(_labels(rows), rotation=35, ha="right", fontsize=7)
-    bottom.set_xlabel("configuration (grid values)", fontsize=8)
-    return save_figure(fig, out)
+    return save_picture(fig, out)

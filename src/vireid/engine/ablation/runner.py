@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from vireid.config import Config, apply_overrides
-from vireid.engine.ablation.grid import combinations, overrides, slug
+from vireid.engine.ablation.grid import combinations, overrides, slug, split_grid
 from vireid.engine.ablation.report import REPORTED_SCORES, RunResult, plot, report_markdown, summarize
+from vireid.engine.ablation.summary import label_rows, write_summary
 from vireid.errors import ConfigError, OutputError
 from vireid.utils import outputs
 from vireid.utils.io import atomic_write_json, atomic_write_text
@@ -49,6 +50,7 @@ def _train_one(
 REPORT_FILES = (
     ("results.json", outputs.ABLATION_RESULTS),
     ("ablation.md", outputs.ABLATION_REPORT),
+    ("summary.json", outputs.ABLATION_SUMMARY),
     ("ablation.png", outputs.PICTURE),
 )
 
@@ -106,7 +108,10 @@ def run_ablation(
     resume: bool = False,
     log: Callable[[str], None] = print,
 ) -> list[dict[str, Any]]:
-    """Train and test every combination x seed; write results.json, ablation.md and ablation.png.
+    """Train and test every combination x seed; write results.json, ablation.md, summary.json and ablation.png.
+
+    The grid may name its axes and values (``KEY:TITLE``, ``VALUE:LABEL``,
+    :mod:`vireid.engine.ablation.grid`); the names go into the report only.
 
     The rows (:func:`vireid.engine.ablation.report.summarize`) compare every cell with the
     reference cell (:func:`reference_combos`), paired by seed.
@@ -148,6 +153,7 @@ def _run_ablation(
     resume: bool,
     log: Callable[[str], None],
 ) -> list[dict[str, Any]]:
+    grid, labels = split_grid(grid)
     real_training = train_fn is None
     if train_fn is None:
         from vireid.engine.run import train as train_fn
@@ -228,9 +234,10 @@ def _run_ablation(
                 log(f"done: {run_dir(futures[fut])}")
                 record()
     results = record()
-    rows = summarize(results)
+    rows = label_rows(summarize(results), labels)
     report = outputs.text_header(outputs.ABLATION_REPORT, "<!--") + report_markdown(rows) + "\n"
     atomic_write_text(out / "ablation.md", report, kind=outputs.ABLATION_REPORT)
+    write_summary(out / "summary.json", rows, mode=mode, seeds=list(seeds))
     try:
         plot(rows, out / "ablation.png")
     except (ConfigError, OutputError):

@@ -1,0 +1,69 @@
+"""Reading a ``metrics.json`` back: the one reader ``vireid report`` and ``vireid visualize cmc`` use.
+
+A ``metrics.json`` (``vireid train``, ``test``, the demo's ``metrics_untrained.json``) is the
+structure :func:`vireid.engine.evaluator.summarize` writes: ``protocol``, and per direction its
+``mean`` scores (fractions) and its mean ``cmc`` curve.  :func:`read_metrics_json` refuses, with
+one line naming the file and the field, anything else: a file too large to be one, JSON that is
+not readable (or nested deeper than Python parses), a missing or non-numeric score, a score that
+is not a fraction in [0, 1] (NaN, a percentage), a CMC curve that is not a list of fractions.
+Written here, not with a schema library: the rules are few and the messages must name the field.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+from vireid.errors import VireidError
+from vireid.evaluation.result import SCORE_NAMES
+
+MAX_BYTES = 64 * 2**20  # a metrics.json is a few kB; anything far larger is not one
+MAX_CMC = 100_000  # ranks of a stored CMC curve (vireid stores 20)
+
+
+def _fraction(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and 0 <= value <= 1
+
+
+def read_metrics_json(path: str | os.PathLike, *, scores: Sequence[str] = ()) -> dict[str, Any]:
+    """The content of the ``metrics.json`` at ``path``, each direction's ``scores`` (names of its
+    ``mean``) required and every score it holds a fraction; refused with one line where it is not
+    one (module docstring)."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            raise VireidError(f"{path}: {size} bytes; not a vireid metrics.json (refused above {MAX_BYTES})")
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise VireidError(f"{path}: not found") from None
+    except IsADirectoryError:
+        raise VireidError(f"{path}: is a folder, not a metrics.json") from None
+    except RecursionError:
+        raise VireidError(f"{path}: not a vireid metrics.json (JSON nested too deeply)") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise VireidError(f"{path}: not a readable JSON file ({exc})") from None
+    directions = data.get("directions") if isinstance(data, dict) else None
+    if not isinstance(directions, dict) or not directions or not isinstance(data.get("protocol"), str):
+        raise VireidError(f"{path}: not a vireid metrics.json (it needs 'protocol' and 'directions')")
+    for name, d in directions.items():
+        mean = d.get("mean") if isinstance(d, dict) else None
+        if not isinstance(mean, dict):
+            raise VireidError(f"{path}: direction {name!r} has no 'mean' scores")
+        missing = [m for m in scores if m not in mean]
+        if missing:
+            raise VireidError(f"{path}: direction {name!r} has no {', '.join(missing)} in its 'mean'")
+        for m in [*scores, *(k for k in SCORE_NAMES if k in mean and k not in scores)]:
+            if not _fraction(mean[m]):
+                raise VireidError(
+                    f"{path}: direction {name!r}: mean {m} is {json.dumps(mean[m])}; expected a fraction in [0, 1]"
+                )
+        cmc = d.get("cmc")
+        if cmc is not None and not (isinstance(cmc, list) and len(cmc) <= MAX_CMC and all(_fraction(v) for v in cmc)):
+            raise VireidError(
+                f"{path}: direction {name!r}: 'cmc' is not a list of fractions in [0, 1] (the mean CMC, rank 1 first)"
+            )
+    return data

@@ -1,0 +1,46 @@
+"""The one metrics.json reader: any value where a score or the CMC goes is accepted when it is a
+fraction and refused with a VireidError naming the field otherwise -- never another exception."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from vireid.errors import VireidError
+from vireid.evaluation.summary_file import read_metrics_json
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner, max_size=4),
+    max_leaves=12,
+)
+SCORES = ("rank1", "rank10", "rank20", "mAP", "mINP")
+
+
+def _fraction(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and 0 <= v <= 1
+
+
+def _write(tmp_path, rank1, cmc):
+    mean = {"rank1": rank1, "rank5": 0.5, "rank10": 0.6, "rank20": 0.7, "mAP": 0.4, "mINP": 0.3}
+    path = tmp_path / "metrics.json"
+    path.write_text(json.dumps({"protocol": "sysu", "directions": {"infrared_to_visible": {"mean": mean, "cmc": cmc}}}))
+    return path
+
+
+@settings(max_examples=150, deadline=None)
+@given(rank1=JSON, cmc=JSON)
+def test_scores_and_cmc_are_fractions_or_refused(tmp_path_factory, rank1, cmc):
+    path = _write(tmp_path_factory.mktemp("m"), rank1, cmc)
+    good_cmc = cmc is None or (isinstance(cmc, list) and all(_fraction(v) for v in cmc))
+    if _fraction(rank1) and good_cmc:
+        assert read_metrics_json(path, scores=SCORES)["directions"]["infrared_to_visible"]["mean"]["rank1"] == rank1
+        return
+    with pytest.raises(VireidError) as exc:
+        read_metrics_json(path, scores=SCORES)
+    text = str(exc.value)
+    assert "\n" not in text and str(path) in text and ("rank1" in text if not _fraction(rank1) else "'cmc'" in text)
