@@ -135,8 +135,8 @@ def test_an_empty_path_is_refused_as_such(path, action, world, capsys):
     (pathlib's reading of '', which gave ".: file not found"; found by the fuzzer)."""
     argv = world.fill(action.container._defaults["_declaration"].example, out=world.root / "out.x")
     opt = action.option_strings[0] if action.option_strings else None
-    if opt is None:  # a positional: the command's only word
-        argv = list(path) + [""]
+    if opt is None:  # a positional: its word in the example
+        argv[_positional(argv, len(path), action.container)] = ""
     elif opt in argv:
         argv[argv.index(opt) + 1] = ""
     else:
@@ -144,7 +144,16 @@ def test_an_empty_path_is_refused_as_such(path, action, world, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert err.endswith(f"expected a path, got '' (see vireid {' '.join(path)} --help)"), err
-    assert f"argument {action.option_strings[0] if action.option_strings else action.dest}:" in err
+    assert f"argument {action.option_strings[0] if action.option_strings else action.metavar or action.dest}" in err
+
+
+def _positional(argv: list[str], start: int, parser) -> int:
+    """The index in ``argv`` of the first positional word after the command's words."""
+    i = start
+    while argv[i].startswith("-"):
+        action = next(a for a in parser._actions if argv[i] in a.option_strings)
+        i += 1 if action.nargs == 0 else 2
+    return i
 
 
 def test_every_command_with_a_device_option_refuses_another_device(world, capsys):
@@ -198,7 +207,7 @@ def test_an_input_that_is_a_pipe_or_a_link_to_nothing_is_one_true_line(path, act
     )
     opt = action.option_strings[0] if action.option_strings else None
     if opt is None:
-        argv = list(path) + [str(bad)]
+        argv[_positional(argv, len(path), action.container)] = str(bad)
     elif opt in argv:
         argv[argv.index(opt) + 1] = str(bad)
     else:
