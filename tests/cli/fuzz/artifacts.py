@@ -176,6 +176,41 @@ def json_file(draw, rel: str, data: bytes, what: str, *, required: tuple[str, ..
     return draw(any_file(rel, data, structured=True, what=what))
 
 
+def metrics_file(rel: str, pristine: Path) -> st.SearchStrategy[Mutation]:
+    return json_file(rel, (pristine / rel).read_bytes(), "the metrics.json", required=("directions", "protocol"))
+
+
+@st.composite
+def training_log(draw, rel: str, pristine: Path) -> Mutation:
+    """A run's ``metrics.jsonl``: the last line cut short (a crash: valid), a line of garbage, of
+    another JSON type or nested deeply, a value of another type, no record with a step -- and what
+    can happen to any file (its lines are not all needed, so emptied or cut it may still be read)."""
+    data = (pristine / rel).read_bytes()
+    lines = data.decode().splitlines()
+    name = Path(rel).name
+    how = draw(st.sampled_from(["cut", "line", "value", "no-step", "file"]))
+    if how == "cut":
+        text = "\n".join(lines[:-1] + [lines[-1][: len(lines[-1]) // 2]])
+        return Mutation((("write", rel, text.encode()),), f"{name}: its last line cut short", ok=True)
+    if how == "line":
+        junk = draw(st.sampled_from(["{", "[1, 2]", "null", "\u00ff\u0000", "[" * 5000, '{"step": "x"}', "{}"]))
+        i = draw(st.integers(1, len(lines)))
+        text = "\n".join(lines[:i] + [junk] + lines[i:]) + "\n"
+        return Mutation((("write", rel, text.encode()),), f"{name}: a line {junk[:12]!r}")
+    if how == "value":
+        records = [json.loads(line) for line in lines]
+        i = draw(st.integers(1, len(records) - 1))
+        key = draw(st.sampled_from(sorted(records[i])))
+        records[i][key] = draw(st.sampled_from([None, "abc", float("nan"), 1e308, -1, [], {}]))
+        text = "\n".join(json.dumps(r) for r in records) + "\n"
+        return Mutation((("write", rel, text.encode()),), f"{name}: line {i + 1} {key} = {records[i][key]!r}")
+    if how == "no-step":
+        records = [{k: v for k, v in json.loads(line).items() if k != "step"} for line in lines]
+        text = "\n".join(json.dumps(r) for r in records) + "\n"
+        return Mutation((("write", rel, text.encode()),), f"{name}: no record has a step", bad=True, blame=(name,))
+    return draw(any_file(rel, data, structured=False, what=f"the run's {name}"))
+
+
 # --------------------------------------------------------------------------- folders
 FAISS_INDEX = "faiss.index-folder"  # the world's index built with --backend faiss-flat
 

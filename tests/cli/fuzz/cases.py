@@ -95,6 +95,8 @@ INPUTS: dict[str, Callable[[str, Path], st.SearchStrategy[Mutation]]] = {
     "gallery": artifacts.features,
     "index": artifacts.index_folder,
     "run": artifacts.run_folder,
+    "metrics": artifacts.metrics_file,
+    "log": artifacts.training_log,
     "images": artifacts.image_folder,
     "image": artifacts.image_file,
     "dataset": lambda rel, pristine: datasets.dataset(pristine, trains=True),
@@ -334,8 +336,8 @@ def classes(cmd: Command) -> list[str]:
     out = ["valid", "option", "usage", "env"]
     out += [f"input:{ph}" for ph in cmd.placeholders if ph in INPUTS]
     out += [f"path:{ph}" for ph in cmd.placeholders]
-    if "run" in cmd.placeholders and "dataset" not in cmd.placeholders:
-        out.append("dataset")  # read through the run's config
+    if "run" in cmd.placeholders and "dataset" not in cmd.placeholders and cmd.action("overrides") is not None:
+        out.append("dataset")  # read through the run's config (data.root=... among the overrides)
     if cmd.decl.outputs:
         out += ["out", "out"]
     if cmd.action("overrides") is not None:

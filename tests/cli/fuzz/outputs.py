@@ -110,12 +110,13 @@ def situation(
             "features/query.safetensors",
         )
         ops = tuple(("write", f"{out}/{n}", USER) for n in names)
-        return Mutation(
+        words = draw(st.sampled_from([(), ("--overwrite",)]))
+        return Mutation(  # --overwrite: the command may replace those it writes (README), so none is kept
             ops,
             "the user's files named as vireid's in the output folder",
             place=place(out),
-            sentinels=tuple(f"{out}/{n}" for n in names),
-            words=draw(st.sampled_from([(), ("--overwrite",)])),
+            sentinels=() if words else tuple(f"{out}/{n}" for n in names),
+            words=words,
         )
     if how == "full-disk":
         return Mutation(
