@@ -202,7 +202,7 @@ def _cases():
         ("report", "missing", "report {nope} --out {tmp}/rep", "not found"),
         ("report", "corrupt", "report {bad_run} --out {tmp}/rep", "not a readable JSON file"),
         ("report", "wrong-kind", "report {ckpt} --out {tmp}/rep", "not a readable JSON file"),
-        ("report", "wrong-kind-out", "report {bad_run}/metrics.json --out {bad_run}/metrics.json", "not a folder"),
+        ("report", "wrong-kind-out", "report {bad_run}/metrics.json --out {bad_run}/metrics.json", "also the run"),
         ("report", "bad-value", "report {bad_run} --out {tmp}/rep --format jpg", "invalid choice"),
         ("configs", "missing", "configs {nope}.yaml", "config file not found"),
         ("configs", "corrupt", "configs {yaml}", "bad.yaml"),
