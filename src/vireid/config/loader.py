@@ -137,6 +137,9 @@ def parse_yaml(text: str, source: str) -> tuple[Any, dict[str, int]]:
             return loader.construct_object(n)
         except yaml.YAMLError as exc:
             raise ConfigError(f"{format_location(source, line)}: invalid YAML ({yaml_problem(exc)[1]})") from None
+        except (ValueError, TypeError, OverflowError) as exc:  # a tag the value does not fit: !!float abc
+            where = format_location(source, n.start_mark.line + 1)
+            raise ConfigError(f"{where}: invalid YAML ({n.tag.rsplit(':', 1)[-1]} {n.value!r}: {exc})") from None
 
     return walk(node, "", ()), lines
 
