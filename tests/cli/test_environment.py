@@ -240,3 +240,40 @@ def test_a_file_name_with_a_newline_prints_one_row_and_one_error_line(world, tmp
         == 2
     )
     assert "x\\n" in one_line(capsys.readouterr().err)  # the error names it on one line too
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        MemoryError(),
+        RuntimeError(
+            "[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate memory: "
+            "you tried to allocate 91 GB"
+        ),
+        RuntimeError("CUDA out of memory. Tried to allocate 20.00 GiB"),
+    ],
+    ids=["MemoryError", "torch-cpu", "torch-cuda"],
+)
+def test_out_of_memory_is_one_line(error, monkeypatch, capsys):
+    """A config within the validator's ceiling can still exceed this machine: one line naming what to
+    lower, not a traceback (found by the fuzzer, whose cases run under a memory limit)."""
+    import vireid.cli.configs as configs
+
+    def run(args):
+        raise error
+
+    monkeypatch.setattr(configs, "run", run)
+    assert main(["configs"]) == 2
+    line = one_line(capsys.readouterr().err)
+    assert line.startswith("vireid configs: error: out of memory") and "data.height" in line and "--batch-size" in line
+
+
+def test_other_runtime_errors_are_not_taken_for_memory(monkeypatch):
+    import vireid.cli.configs as configs
+
+    def run(args):
+        raise RuntimeError("a vireid bug")
+
+    monkeypatch.setattr(configs, "run", run)
+    with pytest.raises(RuntimeError, match="a vireid bug"):
+        main(["configs"])

@@ -1,5 +1,7 @@
 """cli.main: overrides anywhere after the sub-command, usage errors in one line, ablate's explicit --grid/--set."""
 
+import os
+
 import pytest
 
 from tests.engine.tiny import CONFIGS, tiny_dataset
@@ -114,3 +116,116 @@ def test_ablate_takes_axes_after_grid_and_overrides_after_set(tmp_path, monkeypa
         main(["ablate", "--config", TINY, "--grid", "optim.lr=0.1,0.01", "train.epochs=1", "--out", str(tmp_path)]) == 2
     )
     assert "one value" in capsys.readouterr().err
+
+
+def _path_options():
+    from tests.cli.world import leaves
+    from vireid.cli.main import build_parser
+
+    for path, p in leaves(build_parser()):
+        decl = p.get_default("_declaration")
+        for dest in [*decl.outputs, *decl.inputs]:
+            action = next(a for a in p._actions if a.dest == dest)
+            yield pytest.param(path, action, id=f"{' '.join(path)} {dest}")
+
+
+@pytest.mark.parametrize("path, action", list(_path_options()))
+def test_an_empty_path_is_refused_as_such(path, action, world, capsys):
+    """Every declared input and output, given '': refused naming the option -- not read as '.'
+    (pathlib's reading of '', which gave ".: file not found"; found by the fuzzer)."""
+    argv = world.fill(action.container._defaults["_declaration"].example, out=world.root / "out.x")
+    opt = action.option_strings[0] if action.option_strings else None
+    if opt is None:  # a positional: its word in the example
+        argv[_positional(argv, len(path), action.container)] = ""
+    elif opt in argv:
+        argv[argv.index(opt) + 1] = ""
+    else:
+        argv += [opt, ""]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith(f"expected a path, got '' (see vireid {' '.join(path)} --help)"), err
+    assert f"argument {action.option_strings[0] if action.option_strings else action.metavar or action.dest}" in err
+
+
+def _positional(argv: list[str], start: int, parser) -> int:
+    """The index in ``argv`` of the first positional word after the command's words."""
+    i = start
+    while argv[i].startswith("-"):
+        action = next(a for a in parser._actions if argv[i] in a.option_strings)
+        i += 1 if action.nargs == 0 else 2
+    return i
+
+
+def test_every_command_with_a_device_option_refuses_another_device(world, capsys):
+    """``--device meta`` reached torch's autocast in inference (a traceback; found by the fuzzer):
+    every command with ``--device`` answers one line."""
+    from tests.cli.world import leaves
+    from vireid.cli.main import build_parser, main
+
+    checked = 0
+    for path, p in leaves(build_parser()):
+        if not any("--device" in a.option_strings for a in p._actions):
+            continue
+        decl = p.get_default("_declaration")
+        kind = next(iter(decl.outputs.values()), None)
+        out = world.root / "never" / ("out" + (kind.suffixes[0] if kind and kind.suffixes else ""))
+        argv = world.fill(decl.example, out=out)
+        assert main(argv + ["--device", "meta"]) == 2, " ".join(path)
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "meta" in err, err
+        checked += 1
+    assert checked >= 7
+
+
+def _inputs():
+    from tests.cli.world import leaves
+    from vireid.cli.main import build_parser
+
+    for path, p in leaves(build_parser()):
+        decl = p.get_default("_declaration")
+        for dest in decl.inputs:
+            action = next(a for a in p._actions if a.dest == dest)
+            yield pytest.param(path, action, id=f"{' '.join(path)} {dest}")
+
+
+@pytest.mark.parametrize("thing", ["pipe", "dangling link"])
+@pytest.mark.parametrize("path, action", list(_inputs()))
+def test_an_input_that_is_a_pipe_or_a_link_to_nothing_is_one_true_line(path, action, thing, world, capsys):
+    """Every declared input, given a named pipe (opened, it waits forever for a writer) or a link to
+    nothing: one line saying what is there -- a pipe is not "not found" -- and never a hang (found
+    by the fuzzer)."""
+    import signal
+
+    bad = world.root / "odd" / f"{action.dest}-{thing.replace(' ', '-')}.yaml"
+    if not bad.exists() and not bad.is_symlink():
+        bad.parent.mkdir(exist_ok=True)
+        os.mkfifo(bad) if thing == "pipe" else os.symlink(world.root / "gone", bad)
+    decl = action.container._defaults["_declaration"]
+    kind = next(iter(decl.outputs.values()), None)
+    argv = world.fill(
+        decl.example, out=world.root / "never" / ("o" + (kind.suffixes[0] if kind and kind.suffixes else ""))
+    )
+    opt = action.option_strings[0] if action.option_strings else None
+    if opt is None:
+        argv[_positional(argv, len(path), action.container)] = str(bad)
+    elif opt in argv:
+        argv[argv.index(opt) + 1] = str(bad)
+    else:
+        argv += [opt, str(bad)]
+
+    def hang(*_):
+        raise TimeoutError(f"{' '.join(argv)}: no answer in 60 s")
+
+    old = signal.signal(signal.SIGALRM, hang)
+    signal.alarm(60)
+    try:
+        assert main(argv) == 2
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    if thing == "pipe":  # a folder input says it is not one (an index: not a vireid index)
+        said = ("named pipe", "not a folder", "not a vireid index")
+        assert "not found" not in err and any(s in err for s in said), err
+    assert not (world.root / "never").exists()

@@ -78,7 +78,7 @@ def _cases():
         ("synth", "missing", "synth --layout sysu --out {txt}/ds", "is a file, not a folder"),  # its parent is a file
         ("synth", "corrupt", "synth --layout sysu --out {bad_marker} --force", "not a synthetic dataset vireid wrote"),
         ("synth", "wrong-kind", "synth --layout sysu --out {txt}", "exists and is not a folder"),
-        ("synth", "bad-value", "synth --layout sysu --out {tmp}/s --num-ids 1", "num_ids"),
+        ("synth", "bad-value", "synth --layout sysu --out {tmp}/s --num-ids 1", "--num-ids: must be >= 4"),
         ("demo", "missing", "demo --config {nope}.yaml --out {tmp}/demo", "config file not found"),
         ("demo", "corrupt", "demo --config {yaml} --out {tmp}/demo", "bad.yaml"),
         ("demo", "wrong-kind", "demo --config {png} --out {tmp}/demo", "image.png"),
@@ -202,7 +202,7 @@ def _cases():
         ("report", "missing", "report {nope} --out {tmp}/rep", "not found"),
         ("report", "corrupt", "report {bad_run} --out {tmp}/rep", "not a readable JSON file"),
         ("report", "wrong-kind", "report {ckpt} --out {tmp}/rep", "not a readable JSON file"),
-        ("report", "wrong-kind-out", "report {bad_run}/metrics.json --out {bad_run}/metrics.json", "not a folder"),
+        ("report", "wrong-kind-out", "report {bad_run}/metrics.json --out {bad_run}/metrics.json", "also the run"),
         ("report", "bad-value", "report {bad_run} --out {tmp}/rep --format jpg", "invalid choice"),
         ("configs", "missing", "configs {nope}.yaml", "config file not found"),
         ("configs", "corrupt", "configs {yaml}", "bad.yaml"),

@@ -26,7 +26,7 @@ import types
 
 import pytest
 
-from tests.cli.world import snapshot
+from tests.cli.world import leaves, snapshot
 from tests.conftest import fill
 from vireid.cli import main as cli
 from vireid.utils import outputs
@@ -34,17 +34,6 @@ from vireid.utils.marks import json_mark, written_kind
 
 OUTPUT_LIKE = re.compile(r"(^|_|-)(out|output|save|write|dump|export|report|dest|target|viz)", re.IGNORECASE)
 USER_BYTES = b"the user's own file\n"
-
-
-def leaves(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):
-    """``(command words, parser)`` of every leaf command."""
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for name, sub in action.choices.items():
-                yield from leaves(sub, path + (name,))
-            return
-    if path:
-        yield path, parser
 
 
 def problems(parser: argparse.ArgumentParser) -> list[str]:

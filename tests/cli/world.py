@@ -4,6 +4,7 @@ commands' declared examples (:func:`vireid.cli._common.declare`)."""
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import shutil
 from dataclasses import dataclass
@@ -25,6 +26,17 @@ class World:
         """The example ``argv`` with its ``{placeholders}`` filled."""
         values = {**self.places, **{k: str(v) for k, v in extra.items()}}
         return [a.format(**values) for a in argv]
+
+
+def leaves(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):
+    """``(command words, parser)`` of every leaf command of ``vireid``'s parser."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from leaves(sub, path + (name,))
+            return
+    if path:
+        yield path, parser
 
 
 def snapshot(root: Path) -> dict[str, str]:

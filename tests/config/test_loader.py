@@ -151,3 +151,14 @@ def test_a_folder_given_as_config_is_named_a_folder(tmp_path):
     for given in (tmp_path / "some_dir", f"{tmp_path / 'some_dir'}/"):
         with pytest.raises(ConfigError, match="is a folder; --config takes a YAML file"):
             load_config(given)
+
+
+@pytest.mark.parametrize("tag", ["!!float abc", "!!int x", "!!timestamp 2020-99-99"])
+def test_a_tag_the_value_does_not_fit_is_one_line(tag, tmp_path):
+    """A YAML tag whose value it cannot hold (``!!float abc``) gave a ValueError traceback from
+    PyYAML's constructor, in a file and in an override (found by the fuzzer)."""
+    (tmp_path / "c.yaml").write_text(f"base: test_tiny.yaml\ntrain:\n  seed: {tag}\n")
+    with pytest.raises(ConfigError, match=r"c\.yaml:3: invalid YAML"):
+        load_config(tmp_path / "c.yaml")
+    with pytest.raises(ConfigError, match="data.synth.foo"):
+        load_config("test_tiny", [f"data.synth.foo={tag}"])

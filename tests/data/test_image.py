@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -44,8 +46,11 @@ def test_unreadable_files_name_the_path(tmp_path):
         read_image(tmp_path / "trunc.jpg")
     with pytest.raises(DatasetError, match=r"missing\.jpg: image file not found"):
         read_image(tmp_path / "missing.jpg")
-    with pytest.raises(DatasetError, match="found a directory"):
+    with pytest.raises(DatasetError, match="is a folder, not an image file"):
         read_image(tmp_path)
+    os.mkfifo(tmp_path / "pipe.jpg")  # opened, it would wait for a writer forever
+    with pytest.raises(DatasetError, match=r"pipe\.jpg: is a named pipe, not an image file"):
+        read_image(tmp_path / "pipe.jpg")
 
 
 def test_load_resized_and_draft(tmp_path):

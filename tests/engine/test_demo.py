@@ -59,3 +59,27 @@ def test_demo_replaces_only_its_own_run_folder(tmp_path):
     (old / "metrics.json").unlink()
     clear_demo_folder(old)
     assert list(old.iterdir()) == []
+
+
+def test_demo_replaces_its_synthetic_dataset_when_asked(tmp_path, monkeypatch):
+    """data.synth.force=true with other settings replaces the demo's synthetic dataset -- and names
+    the user's files in it, untouched -- as train does; it was refused as 'data.root is also the
+    data.root' (data.root was an input of every write, the generator's too; found by the fuzzer).
+    A refused dataset leaves no demo folder (its .lock made the next demo's --out unusable)."""
+    import json
+
+    import vireid.engine.demo as demo
+    from tests.engine.tiny import tiny_dataset
+
+    root = tiny_dataset(tmp_path / "data")
+    monkeypatch.setattr(demo, "_run_locked", lambda *a, **k: "trained")
+    cfg = load_config(CONFIGS / "test_tiny.yaml", [f"data.root={root}", "data.synth.force=true", "data.synth.seed=7"])
+    (tmp_path / "data" / "NOTES.txt").write_text("mine")
+    with pytest.raises(VireidError, match="holds NOTES.txt, which vireid did not write"):
+        run_demo(cfg, tmp_path / "demo", workers=1, log=lambda m: None)
+    assert (tmp_path / "data" / "NOTES.txt").read_text() == "mine" and not (tmp_path / "demo").exists()
+    (tmp_path / "data" / "NOTES.txt").unlink()
+    assert run_demo(cfg, tmp_path / "demo", workers=1, log=lambda m: None) == "trained"
+    assert json.loads((tmp_path / "data" / "synth.json").read_text())["params"]["seed"] == 7
+    with pytest.raises(VireidError, match="holds the data.root"):  # --out holding the dataset: still refused
+        run_demo(cfg, tmp_path, workers=1, log=lambda m: None)

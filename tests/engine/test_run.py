@@ -169,3 +169,22 @@ def test_without_a_best_checkpoint_the_final_evaluation_says_it_used_the_last_we
     summary = json.loads((out / "metrics.json").read_text())
     assert summary["checkpoint"].startswith(str(out / "checkpoints" / "step-"))
     assert "no best checkpoint" in capsys.readouterr().out
+
+
+def test_a_dataset_refused_leaves_no_run_folder(tmp_path, capsys):
+    """The dataset is read and checked before the run folder is made: a refused one (an id in both
+    lists; a synthetic dataset holding the user's files under data.synth.force) leaves nothing --
+    it left a run folder holding config.yaml and .lock."""
+    root = tiny_dataset(tmp_path / "data")
+    train_ids = (tmp_path / "data" / "exp" / "train_id.txt").read_text().strip().split(",")
+    test_list = tmp_path / "data" / "exp" / "test_id.txt"
+    good = test_list.read_text()
+    test_list.write_text(good.strip() + "," + train_ids[0] + "\n")
+    base = ["train", "--config", str(CONFIGS / "test_tiny.yaml"), f"data.root={root}", "--quiet"]
+    assert main([*base, "data.synth=null", "--out", str(tmp_path / "r1")]) == 2
+    assert "is also in" in capsys.readouterr().err and not (tmp_path / "r1").exists()
+    test_list.write_text(good)
+    (tmp_path / "data" / "NOTES.txt").write_text("mine\n")
+    assert main([*base, "data.synth.force=true", "data.synth.seed=1", "--out", str(tmp_path / "r2")]) == 2
+    assert "NOTES.txt" in capsys.readouterr().err and not (tmp_path / "r2").exists()
+    assert (tmp_path / "data" / "NOTES.txt").read_text() == "mine\n"

@@ -38,6 +38,15 @@ def test_format_table_markdown_and_plain():
         format_table([_res(0.5, 0.4, 0.2)], names=["a", "b"])
 
 
+@pytest.mark.parametrize("style", ["markdown", "plain"])
+def test_a_name_with_control_characters_stays_one_row(style):
+    """Row names are often file names (evaluate's gallery files): a tab or newline in one is
+    escaped, never a fake row or a broken column (found by the fuzzer: 'pl\\tain.safetensors')."""
+    table = format_table([_res(0.5, 0.4, 0.2)] * 2, names=["pl\tain.safetensors", "a\n| fake | 99.00"], style=style)
+    assert len(table.splitlines()) == (5 if style == "markdown" else 4), table
+    assert "pl\\tain.safetensors" in table and "\t" not in table
+
+
 def test_metrics_is_a_deprecated_alias_of_score_names():
     import vireid.evaluation as ev
 

@@ -44,3 +44,13 @@ def test_scores_and_cmc_are_fractions_or_refused(tmp_path_factory, rank1, cmc):
         read_metrics_json(path, scores=SCORES)
     text = str(exc.value)
     assert "\n" not in text and str(path) in text and ("rank1" in text if not _fraction(rank1) else "'cmc'" in text)
+
+
+def test_a_key_given_twice_is_refused(tmp_path):
+    """JSON keeps the last of a key given twice, silently: the reader refuses it, naming the key,
+    as the YAML loader does (found by the fuzzer: a metrics.json with 'protocol' twice)."""
+    path = _write(tmp_path, 0.5, [0.5] * 20)
+    text = path.read_text()
+    path.write_text(text.replace('{"protocol": "sysu",', '{"protocol": "sysu", "protocol": "regdb",', 1))
+    with pytest.raises(VireidError, match="key 'protocol' is given twice"):
+        read_metrics_json(path)

@@ -196,3 +196,19 @@ def test_config_yaml_of_the_run_folder_is_used(tmp_path):
     (run / "config.yaml").write_text("data:\n  height: 96\n  width: 32\neval:\n  combine: bn\n")
     m = vireid.load_model(run)
     assert m.input_size == (96, 32) and m.config.combine == "bn"
+
+
+@pytest.mark.parametrize(
+    "size, batch, message",
+    [
+        ((8, 8), 64, "input size 8x8: DEEN takes images of at least 16x16"),
+        ((100_000, 100_000), 64, "input size 100000x100000 in batches of 64: about"),
+        ((2048, 2048), 1024, "lower the input size or the batch size"),
+    ],
+)
+def test_input_sizes_the_model_cannot_take_are_refused_before_any_work(ckpt, size, batch, message):
+    """Too small for the strides (it failed in the forward pass naming ``x_vis``), or a batch no
+    memory holds (a MemoryError); found by the fuzzer."""
+    with pytest.raises(ShapeError, match=message):
+        vireid.load_model(ckpt, img_size=size, batch_size=batch)
+    assert vireid.load_model(ckpt, img_size=(16, 16), batch_size=batch).input_size == (16, 16)

@@ -212,6 +212,13 @@ def test_inputs_are_refused_through_any_spelling(tmp_path):
         o.check_folder(tmp_path / "first_run", o.RUN_FOLDER)
     with pytest.raises(OutputError, match="holds the gallery"):  # a folder replaced whole may not hold one
         o.check_folder(tmp_path, o.INDEX, inputs={"gallery": tmp_path / "a"}, owned=lambda p: set())
+    # a folder files are added to may be an input folder (test --run RUN --out RUN), but a file input
+    # named as that folder is the input, not "not a folder" (found by the fuzzer: train --out CONFIG)
+    (tmp_path / "c.yaml").write_text("a: 1\n")
+    with o.policy(inputs={"config": tmp_path / "c.yaml"}), pytest.raises(OutputError, match="is also the config"):
+        o.check_folder(tmp_path / "c.yaml", o.RUN_FOLDER)
+    with o.policy(inputs={"run folder": tmp_path / "a"}):
+        o.check_folder(tmp_path / "a", o.RUN_FOLDER)
 
 
 @SETTINGS
@@ -302,3 +309,14 @@ def test_removing_a_folder_never_follows_a_link_out_of_it(tmp_path):
     assert o.foreign_entries(folder, {"a.json", "tb/x.png"}) == ["tb"]  # the link: not vireid's
     o.remove_owned(folder, {"a.json", "tb/x.png"})
     assert (elsewhere / "x.png").read_text() == "holiday" and not (folder / "a.json").exists()
+
+
+@pytest.mark.parametrize("kind", [o.FEATURES, o.INDEX])
+def test_a_name_the_file_system_cannot_hold_is_refused_before_any_work(tmp_path, kind):
+    """In folders still to be made, a name over NAME_MAX was found only at the write, after the
+    work (found by the fuzzer)."""
+    name = "x" * 300 + (kind.suffixes[0] if kind.suffixes else "")
+    check = o.check_file if kind.folder is None else o.check_folder
+    with pytest.raises(OutputError, match="a name of 3.. bytes, longer than the file system takes"):
+        check(tmp_path / "new" / name, kind)
+    assert not (tmp_path / "new").exists()

@@ -59,3 +59,21 @@ def test_shown_is_always_one_printable_line(text):
     assert not any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F or c in "\u2028\u2029" for c in out)
     if all(c.isprintable() for c in text):
         assert out == text  # what is already printable is left as it is
+
+
+def test_file_problem_says_what_is_there_instead_of_a_file(tmp_path):
+    """The one answer every reader gives for a path that is not a readable file: a folder, a named
+    pipe (a read would wait forever) or a link to nothing was each called "not found"."""
+    from vireid.utils.paths import file_problem
+
+    (tmp_path / "f.yaml").write_text("a: 1\n")
+    (tmp_path / "d").mkdir()
+    os.mkfifo(tmp_path / "p.yaml")
+    os.symlink(tmp_path / "gone", tmp_path / "l.yaml")
+    assert file_problem(tmp_path / "f.yaml") is None
+    assert file_problem(tmp_path / "nope.yaml", "config file") == "config file not found"
+    assert file_problem(tmp_path / "f.yaml" / "x", "config file") == "config file not found"
+    assert file_problem(tmp_path / "d", "image file") == "is a folder, not an image file"
+    assert file_problem(tmp_path / "p.yaml", "config file") == "is a named pipe, not a config file"
+    assert file_problem(tmp_path / "l.yaml") == f"is a link to {tmp_path / 'gone'}, which does not exist"
+    assert file_problem("/dev/zero", "file") == "is a device, not a file"

@@ -34,3 +34,20 @@ def test_histograms_have_both_axis_labels(tmp_path, monkeypatch):
     distance_histogram_figure(rng.normal(size=(20, 8)), pids, mods, tmp_path / "d.png")
     for ax in figs[0].axes:
         assert "distance" in ax.get_xlabel() and "density" in ax.get_ylabel()
+
+
+def test_one_modality_draws_no_empty_legend(tmp_path, monkeypatch):
+    """One modality: no cross-modality pairs, said on the axis -- no legend without artists (a
+    matplotlib warning on stderr; found by the fuzzer)."""
+    import warnings
+
+    import vireid.viz.distances as distances
+
+    figs = []
+    monkeypatch.setattr(distances, "save_figure", lambda fig, out: figs.append(fig) or out)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        distance_histogram_figure(np.eye(4), [1, 1, 2, 2], ["visible"] * 4, tmp_path / "d.png")
+    within, cross = figs[0].axes
+    assert within.get_legend() is not None and cross.get_legend() is None
+    assert [t.get_text() for t in cross.texts] == ["no cross-modality pairs"]

@@ -61,10 +61,25 @@ def declare(
     decl = Declaration(
         dict(outputs or {}), dict(inputs or {}), tuple(adds_outputs), tuple(example), rerun, writes, tuple(not_outputs)
     )
+    for action in p._actions:  # a path given as '' is refused as such (pathlib would read it as '.')
+        if action.dest in decl.outputs or action.dest in decl.inputs:
+            action.type = _non_empty(action.type)
     if decl.outputs:
         p.add_argument("--overwrite", action="store_true", help=overwrite_help)
     p.set_defaults(_declaration=decl)
     return decl
+
+
+def _non_empty(convert):
+    """The argparse type of a path option: ``convert`` (or the text itself), but never for ''."""
+
+    def path(text: str):
+        if not text:
+            raise argparse.ArgumentTypeError("expected a path, got ''")
+        return convert(text) if convert is not None else text
+
+    path.__name__ = getattr(convert, "__name__", "path")
+    return path
 
 
 def input_size(text: str) -> tuple[int, int]:

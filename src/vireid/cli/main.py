@@ -10,8 +10,9 @@ Around every command:
 
 * the output policy (:mod:`vireid.utils.outputs`) is set from its declaration: its inputs,
   and ``--overwrite``;
-* a :class:`vireid.errors.VireidError`, a usage error and an ``OSError`` (a path that cannot be
-  read or written, a full disk, a read-only folder) become one line on stderr and exit code 2,
+* a :class:`vireid.errors.VireidError`, a usage error, an ``OSError`` (a path that cannot be
+  read or written, a full disk, a read-only folder) and running out of memory (``MemoryError``,
+  torch's allocator) become one line on stderr and exit code 2,
   control characters in it escaped (:func:`vireid.utils.paths.shown`); nothing else is caught;
 * a closed pipe (``vireid search ... | head -1``) ends the command quietly, exit code 141 as a
   shell reports SIGPIPE;
@@ -145,6 +146,23 @@ def _os_error_text(exc: OSError) -> str:
     return f"{exc.filename}: {os_reason(exc)}" if exc.filename is not None else os_reason(exc)
 
 
+def _out_of_memory(exc: BaseException) -> bool:
+    """A ``MemoryError``, or torch's allocator failing (a ``RuntimeError``: CPU or CUDA)."""
+    if isinstance(exc, MemoryError):
+        return True
+    text = str(exc)
+    return "can't allocate memory" in text or "CUDA out of memory" in text or "out of memory" in text.split("\n")[0]
+
+
+def _memory_text(exc: BaseException) -> str:
+    first = " ".join(str(exc).split("\n")[0].split())
+    detail = f" ({first[:200]})" if first else ""
+    return (
+        f"out of memory{detail}: the machine could not hold the work asked for; lower the batch or image size "
+        "(data.num_ids, data.num_pos, data.height, data.width, data.test_batch_size, --batch-size, --input-size)"
+    )
+
+
 def _broken_pipe() -> int:
     """The reader of our stdout went away (``| head``): stop quietly, as SIGPIPE would."""
     try:
@@ -203,6 +221,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"encoding ({sys.getfilesystemencoding()}) cannot represent; run with a UTF-8 locale (LC_ALL=C.UTF-8)",
             file=sys.stderr,
         )
+        return 2
+    except (MemoryError, RuntimeError) as exc:  # the machine cannot hold the work asked for
+        if not _out_of_memory(exc):
+            raise
+        print(f"vireid {args.command}: error: {shown(_memory_text(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -112,9 +112,26 @@ def _height_range(args: argparse.Namespace) -> tuple[int, int] | None:
     )
 
 
+def _check_options(args: argparse.Namespace) -> tuple[int, int] | None:
+    """The generator's declared ranges (:func:`vireid.data.synth.generator.resolve_params`), checked
+    before any work and named as this command's options (not ``synth.height_range``); returns the
+    height range to generate with."""
+    from vireid.core.checks import check_value
+    from vireid.core.params import declared_params
+    from vireid.data.synth.generator import resolve_params
+
+    params = declared_params(resolve_params, skip=("layout",)).params
+    for dest in ("num_ids", "seed", "difficulty", "images_per_id_per_cam", "num_test_ids", "scale"):
+        check_value(getattr(args, dest), params[dest].annotation, "--" + dest.replace("_", "-"))
+    heights = _height_range(args)
+    check_value(heights, params["height_range"].annotation, "--min-height/--max-height")
+    return heights
+
+
 def run(args: argparse.Namespace) -> int:
     import os
 
+    heights = _check_options(args)
     workers = args.workers if args.workers is not None else (os.cpu_count() or 1) if args.scale is not None else 1
     summary = generate(
         args.out,
@@ -123,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         difficulty=args.difficulty,
         images_per_id_per_cam=args.images_per_id_per_cam,
-        height_range=_height_range(args),
+        height_range=heights,
         num_test_ids=args.num_test_ids,
         scale=args.scale,
         workers=workers,

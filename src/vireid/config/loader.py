@@ -18,10 +18,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 import yaml
 
@@ -33,6 +34,7 @@ from vireid.config.validate import to_dict, validate
 from vireid.core import plugins
 from vireid.errors import ConfigError, VireidWarning, format_location
 from vireid.utils.io import atomic_write_text
+from vireid.utils.paths import file_problem
 
 CLI = "<command line>"
 MAX_BYTES = 1 << 20  # a config is a few KiB
@@ -135,16 +137,19 @@ def parse_yaml(text: str, source: str) -> tuple[Any, dict[str, int]]:
             return loader.construct_object(n)
         except yaml.YAMLError as exc:
             raise ConfigError(f"{format_location(source, line)}: invalid YAML ({yaml_problem(exc)[1]})") from None
+        except (ValueError, TypeError, OverflowError) as exc:  # a tag the value does not fit: !!float abc
+            where = format_location(source, n.start_mark.line + 1)
+            raise ConfigError(f"{where}: invalid YAML ({n.tag.rsplit(':', 1)[-1]} {n.value!r}: {exc})") from None
 
     return walk(node, "", ()), lines
 
 
 def _read_yaml(path: Path) -> tuple[dict, dict[str, int]]:
     """Parse a YAML mapping; returns (data, {dotted key: line number})."""
-    if path.is_dir():
-        raise ConfigError(f"{path}: is a folder, not a config file (expected a .yaml file or a shipped config's name)")
-    if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
+    problem = file_problem(path, "config file")
+    if problem:
+        hint = " (expected a .yaml file or a shipped config's name)" if path.is_dir() else ""
+        raise ConfigError(f"{path}: {problem}{hint}")
     try:
         if path.stat().st_size > MAX_BYTES:
             raise ConfigError(
@@ -251,10 +256,25 @@ def _with_overrides(tree: dict, locations: dict[str, str], overrides: Iterable[s
     return _merge(tree, top), {**locations, **mine}
 
 
+@contextlib.contextmanager
+def _warnings_once_valid() -> Iterator[None]:
+    """Warnings raised while a config is read (vireid 0.1 keys...) are shown only once the whole
+    config is valid: a refused config gets one line, its error."""
+    with warnings.catch_warnings(record=True) as held:
+        warnings.simplefilter("always")
+        yield
+    seen = set()
+    for w in held:
+        if (str(w.message), w.category) not in seen:
+            seen.add((str(w.message), w.category))
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
+
+
 def from_dict(tree: Mapping, source: str = "<dict>") -> Config:
     """Build a :class:`Config` from a (possibly partial) nested dict, checking every key."""
     locations: dict[str, str] = {}
-    return validate(_translated(dict(tree), locations, source), locations, source)
+    with _warnings_once_valid():
+        return validate(_translated(dict(tree), locations, source), locations, source)
 
 
 def config_imports(path: str | os.PathLike) -> list[str]:
@@ -266,17 +286,19 @@ def config_imports(path: str | os.PathLike) -> list[str]:
 
 def apply_overrides(cfg: Config, overrides: Iterable[str]) -> Config:
     """A new config with dotted ``key=value`` overrides applied."""
-    tree, locations = _with_overrides(to_dict(cfg), {}, overrides)
-    return validate(tree, locations, "<config>")
+    with _warnings_once_valid():
+        tree, locations = _with_overrides(to_dict(cfg), {}, overrides)
+        return validate(tree, locations, "<config>")
 
 
 def load_config(path: str | os.PathLike, overrides: Iterable[str] = ()) -> Config:
     """Load ``path`` -- a YAML file or a shipped config's name -- (following ``base:``) and apply
     command-line ``overrides``."""
     file = resolve_config(path)
-    tree, locations = _load_tree(file, ())
-    tree, locations = _with_overrides(tree, locations, overrides)
-    return validate(tree, locations, str(file))
+    with _warnings_once_valid():
+        tree, locations = _load_tree(file, ())
+        tree, locations = _with_overrides(tree, locations, overrides)
+        return validate(tree, locations, str(file))
 
 
 def dump_config(cfg: Config) -> str:

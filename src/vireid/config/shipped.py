@@ -15,6 +15,7 @@ from pathlib import Path
 
 from vireid.core import plugins
 from vireid.errors import ConfigError
+from vireid.utils.paths import file_problem
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 _PLUGIN_DIRS: list[Path] = []
@@ -58,6 +59,9 @@ def resolve_config(name_or_path: str | os.PathLike) -> Path:
         return found
     if path.is_dir():
         raise ConfigError(f"{text}: is a folder; --config takes a YAML file or a shipped config's name")
+    problem = file_problem(path, "config file")
+    if os.path.lexists(path) and problem:  # a pipe, a device, a link to nothing
+        raise ConfigError(f"{text}: {problem}")
     names = ", ".join(shipped_configs())
     raise ConfigError(
         f"{text}: config file not found, and no shipped config has that name (`vireid configs` lists them: {names})"

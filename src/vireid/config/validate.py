@@ -221,8 +221,16 @@ def _cross(cfg: Config, loc: Locator) -> None:
             f"{where}: optim.milestones {list(o.milestones)} and optim.gammas {list(o.gammas)} "
             "must have the same length (one LR factor per milestone)"
         )
-    train, test = memory_estimate(cfg)
     d = cfg.data
+    from vireid.models.registry import model_spec
+
+    low_h, low_w = getattr(model_spec(cfg.model.name).cls, "min_input_hw", (1, 1))
+    if d.height < low_h or d.width < low_w:
+        raise ConfigError(
+            f"{loc.any('data.height', 'data.width')}: data.height x data.width = {d.height}x{d.width}: "
+            f"{cfg.model.name} takes images of at least {low_h}x{low_w} (its strides)"
+        )
+    train, test = memory_estimate(cfg)
     if train > MEMORY_CEILING:
         where = loc.any("data.num_ids", "data.num_pos", "data.height", "data.width")
         raise ConfigError(

@@ -17,17 +17,19 @@ import torch
 from vireid.errors import ConfigError
 
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: str | torch.device, what: str = "train.device") -> torch.device:
+    """The device ``name`` names (``auto``: CUDA if available, else CPU); ``what`` names the
+    setting in messages (``train.device``, ``--device``)."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         dev = torch.device(name)
-    except RuntimeError:
-        raise ConfigError(f"train.device: unknown device {name!r}; expected auto, cpu or cuda[:N]") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"train.device={name!r} but CUDA is not available on this machine")
+    except (RuntimeError, TypeError):
+        raise ConfigError(f"{what}: unknown device {name!r}; expected auto, cpu or cuda[:N]") from None
     if dev.type not in ("cpu", "cuda"):
-        raise ConfigError(f"train.device: unsupported device {name!r}; expected auto, cpu or cuda[:N]")
+        raise ConfigError(f"{what}: unsupported device {name!r}; expected auto, cpu or cuda[:N]")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"{what}={str(name)!r} but CUDA is not available on this machine")
     return dev
 
 

@@ -32,6 +32,13 @@ MISSING = inspect.Parameter.empty
 
 
 # --------------------------------------------------------------------------- rules
+def _bound(x: float) -> str:
+    """A bound as a reader wants it: ``2^63`` rather than ``9.22337e+18``, ``1e-08`` as it is."""
+    if isinstance(x, int) and x >= 2**20 and x & (x - 1) == 0:
+        return f"2^{x.bit_length() - 1}"
+    return f"{x}" if isinstance(x, int) else f"{x:g}"
+
+
 @dataclass(frozen=True)
 class Range:
     """``lo <= x <= hi`` for a number, or for every item of a list (``lo_open``/``hi_open``: strict)."""
@@ -49,8 +56,8 @@ class Range:
         return not (self.hi is not None and (x >= self.hi if self.hi_open else x > self.hi))
 
     def text(self) -> str:
-        lo = "" if self.lo is None else f"{'>' if self.lo_open else '>='} {self.lo:g}"
-        hi = "" if self.hi is None else f"{'<' if self.hi_open else '<='} {self.hi:g}"
+        lo = "" if self.lo is None else f"{'>' if self.lo_open else '>='} {_bound(self.lo)}"
+        hi = "" if self.hi is None else f"{'<' if self.hi_open else '<='} {_bound(self.hi)}"
         return " and ".join(t for t in (lo, hi) if t) or "finite"
 
     def problem(self, value: Any) -> str | None:

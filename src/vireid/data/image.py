@@ -26,6 +26,7 @@ import numpy as np
 from PIL import Image
 
 from vireid.errors import DatasetError
+from vireid.utils.paths import file_problem
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -76,8 +77,11 @@ def read_image(
     two while decoding (``Image.draft``), never below the requested size; it is
     a no-op for other formats and for images smaller than twice the size.
     A missing, unreadable or corrupt (including truncated) file raises
-    :class:`DatasetError` naming the path.
+    :class:`DatasetError` naming the path; so does a pipe or a device (opened, it would wait forever).
     """
+    problem = file_problem(path, "image file")
+    if problem:
+        raise DatasetError(f"{path}: {problem}")
     try:
         with Image.open(path) as img:
             if draft_size is not None and img.format == "JPEG":

@@ -48,7 +48,7 @@ class RunContext:
 
 
 def make_context(cfg: Config, device: str | None = None, quiet: bool = False) -> RunContext:
-    dev = resolve_device(device or cfg.train.device)
+    dev = resolve_device(device, "--device") if device else resolve_device(cfg.train.device)
     info = dist_utils.init_distributed(dev)
     dev = dist_utils.process_device(dev, info)
     precision = resolve_amp(cfg.train.amp, dev)

@@ -117,10 +117,16 @@ def _run(cfg: Config, out: Path, workers: int, log: Callable[[str], None], start
     from vireid.engine.lock import RunLock
     from vireid.utils import outputs
 
-    with outputs.reading({"data.root": cfg.data.root}, datasets=[cfg.data.root]):
-        outputs.check_folder(out, outputs.DEMO_FOLDER, owned=demo_files)  # before anything is written
+    # data.root is a dataset (never written into) and an input of --out, not of the synthetic
+    # generator, which replaces it with data.synth.force=true as the output policy allows
+    with outputs.reading(datasets=[cfg.data.root]):
+        outputs.check_folder(  # before anything is written
+            out, outputs.DEMO_FOLDER, owned=demo_files, inputs={"data.root": cfg.data.root}
+        )
+        # the dataset before the run folder: a refused one leaves no folder (its .lock would make
+        # the next demo's --out "not a demo run folder")
+        prepare_dataset(cfg.data.root, cfg.data.dataset, workers=workers, log=log, **cfg.data.synth)
         with RunLock(out, log=log):  # held across the clean-up and the training run
-            prepare_dataset(cfg.data.root, cfg.data.dataset, workers=workers, log=log, **cfg.data.synth)
             clear_demo_folder(out)
             write_marker(out, complete=False)
             result = _run_locked(cfg, out, log, start)

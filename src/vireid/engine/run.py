@@ -125,9 +125,18 @@ def resume_diff(run_dir: Path, cfg: Config) -> dict[str, tuple[Any, Any]]:
 
 
 def prepare_run_dir(run_dir: Path, cfg: Config, resume: bool, ctx: RunContext) -> None:
-    """Refuse a finished run without ``resume`` or a resume with settings that change its results; write
-    the resolved config for a new run.  A resume never rewrites ``config.yaml``: it keeps the settings
-    the run started with (an extension's ``train.epochs`` is in its checkpoints' metadata)."""
+    """Refuse (:func:`refuse_run_dir`), then write the resolved config for a new run.  A resume never
+    rewrites ``config.yaml``: it keeps the settings the run started with (an extension's
+    ``train.epochs`` is in its checkpoints' metadata)."""
+    resuming = refuse_run_dir(run_dir, cfg, resume)
+    if ctx.dist.is_main and not resuming:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, run_dir / "config.yaml")
+
+
+def refuse_run_dir(run_dir: Path, cfg: Config, resume: bool) -> bool:
+    """Refuse a finished run without ``resume`` or a resume with settings that change its results
+    (writes nothing); whether this is a resume of a run with its config."""
     check_run_dir(run_dir, cfg)
     has_last = (run_dir / "checkpoints" / "last.json").is_file()
     if has_last and not resume:
@@ -144,9 +153,7 @@ def prepare_run_dir(run_dir: Path, cfg: Config, resume: bool, ctx: RunContext) -
                 "an exact resume needs the same settings (it may extend train.epochs, and change "
                 "logging, loader workers and checkpoint frequency)"
             )
-    if ctx.dist.is_main and not resuming:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        save_config(cfg, run_dir / "config.yaml")
+    return resuming
 
 
 def train(
@@ -188,12 +195,23 @@ def _train(
     build.selection_eval(cfg)  # a bad eval.select fails now, not at the first evaluation
     build.check_world_size(cfg, ctx.dist.world_size)
     pretrained = fetch_pretrained(cfg, ctx)  # before anything is written
+    refuse_run_dir(run_dir, cfg, resume)  # before a dataset is generated
+    t0 = time.perf_counter()
+    dataset = load_dataset(cfg, ctx)  # read and checked before the run folder is made
     with contextlib.ExitStack() as stack:
         if ctx.dist.is_main:  # one writer per run folder, for the whole run
             stack.enter_context(RunLock(run_dir, log=ctx.log))
         prepare_run_dir(run_dir, cfg, resume, ctx)
         return _train_locked(
-            cfg, run_dir, ctx, pretrained=pretrained, resume=resume, quiet=quiet, stop_at_step=stop_at_step
+            cfg,
+            run_dir,
+            ctx,
+            dataset=dataset,
+            t0=t0,
+            pretrained=pretrained,
+            resume=resume,
+            quiet=quiet,
+            stop_at_step=stop_at_step,
         )
 
 
@@ -202,6 +220,8 @@ def _train_locked(
     run_dir: Path,
     ctx: RunContext,
     *,
+    dataset,
+    t0: float,
     pretrained: Path | None,
     resume: bool,
     quiet: bool,
@@ -210,8 +230,6 @@ def _train_locked(
     if cfg.train.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
     seed_everything(cfg.train.seed)
-    t0 = time.perf_counter()
-    dataset = load_dataset(cfg, ctx)
 
     from vireid.data.loaders import build_train_loader
     from vireid.data.transforms import TrainTransform

@@ -14,6 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from vireid.errors import VireidError
+from vireid.utils.paths import shown
 
 RANKS: tuple[int, ...] = (1, 5, 10, 20)
 #: ranks of the mean CMC curve :func:`aggregate` reports (1..CMC_LENGTH)
@@ -95,7 +96,10 @@ def format_table(
     if len(names) != len(results):
         raise ValueError(f"{len(names)} names for {len(results)} results")
     header = ["trial", "Rank-1", "Rank-5", "Rank-10", "Rank-20", "mAP", "mINP"]
-    rows = [[str(n)] + [f"{100 * t[m]:.2f}" for m in SCORE_NAMES] for n, t in zip(names, agg["trials"], strict=True)]
+    # a name is often a file's (evaluate: the gallery files): one printable line in its cell
+    rows = [
+        [shown(str(n))] + [f"{100 * t[m]:.2f}" for m in SCORE_NAMES] for n, t in zip(names, agg["trials"], strict=True)
+    ]
     if len(results) > 1:
         rows.append(["mean ± std"] + [f"{100 * agg['mean'][m]:.2f} ± {100 * agg['std'][m]:.2f}" for m in SCORE_NAMES])
     if style == "markdown":

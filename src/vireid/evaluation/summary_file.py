@@ -19,6 +19,7 @@ from typing import Any, Sequence
 
 from vireid.errors import VireidError
 from vireid.evaluation.result import SCORE_NAMES
+from vireid.utils.paths import file_problem
 
 MAX_BYTES = 64 * 2**20  # a metrics.json is a few kB; anything far larger is not one
 MAX_CMC = 100_000  # ranks of a stored CMC curve (vireid stores 20)
@@ -28,16 +29,29 @@ def _fraction(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and 0 <= value <= 1
 
 
+def _no_key_twice(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are each given once (json keeps the last silently)."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"key {key!r} is given twice")
+        out[key] = value
+    return out
+
+
 def read_metrics_json(path: str | os.PathLike, *, scores: Sequence[str] = ()) -> dict[str, Any]:
     """The content of the ``metrics.json`` at ``path``, each direction's ``scores`` (names of its
     ``mean``) required and every score it holds a fraction; refused with one line where it is not
     one (module docstring)."""
     path = Path(path)
+    problem = file_problem(path, "metrics.json")
+    if problem:  # not found, a folder, a link to nothing, a pipe (a read would wait) or a device
+        raise VireidError(f"{path}: {'not found' if problem.endswith('not found') else problem}")
     try:
         size = path.stat().st_size
         if size > MAX_BYTES:
             raise VireidError(f"{path}: {size} bytes; not a vireid metrics.json (refused above {MAX_BYTES})")
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=_no_key_twice)
     except FileNotFoundError:
         raise VireidError(f"{path}: not found") from None
     except IsADirectoryError:

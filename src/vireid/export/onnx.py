@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import io
 import json
+import warnings
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -133,7 +134,10 @@ def export_onnx(
         why = explain_nonfinite(wrapper, dummy, wrapper, what="random test images")
         raise VireidError(f"{out}: not exported, the model's descriptors hold NaN or inf: {why}")
     graph = io.BytesIO()
-    with torch.no_grad():
+    # the tracer warns at every Python test of a size (input checks, MFA's order of products): the
+    # graph is traced at the exported (h, w), only the batch is free, so each test is a constant
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
         torch.onnx.export(
             wrapper,
             (dummy,),

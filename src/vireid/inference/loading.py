@@ -34,6 +34,7 @@ from torch import nn
 
 from vireid.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from vireid.errors import CheckpointError, ShapeError, VireidError
+from vireid.utils.paths import file_problem
 
 DEFAULT_SIZE = (384, 144)  # (H, W) of DEEN/test.py and DEEN/train.py
 COMBINES = ("all", "weighted", "pool", "bn")
@@ -104,8 +105,9 @@ def _read_vireid(weights: Path) -> LoadedCheckpoint:
 def read_checkpoint(path: str | Path, variant: str | None = None) -> LoadedCheckpoint:
     """The model (eval mode, CPU), its constructor arguments and run config from any checkpoint."""
     p = Path(path).expanduser()
-    if not p.exists():
-        raise CheckpointError(f"{p}: checkpoint not found")
+    problem = None if p.is_dir() else file_problem(p, "checkpoint")
+    if problem:  # not found, a link to nothing, a pipe (a read would wait), a device
+        raise CheckpointError(f"{p}: {problem}")
     if p.is_dir() or p.suffix == ".safetensors" or p.name == "last.json":
         from vireid.core.checkpoints import resolve_checkpoint
 

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from vireid.core.device import resolve_device
 from vireid.errors import ShapeError, VireidError
 from vireid.inference.loading import InferenceConfig, file_sha256, inference_config, read_checkpoint
 from vireid.inference.preprocess import iter_images, preprocess_batch
@@ -32,14 +33,21 @@ def modality_name(modality: str | int) -> str:
     return "visible" if modality_to_modal(modality) == MODAL_VISIBLE else "infrared"
 
 
-def _device(device: str | torch.device) -> torch.device:
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise VireidError(f"invalid device {device!r}: {exc}") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise VireidError(f"device {device!r} requested but CUDA is not available")
-    return dev
+def _check_input_size(model: nn.Module, size: tuple[int, int], batch_size: int) -> None:
+    """The input size the model's strides take, and a batch (with its flipped copy) the memory
+    ceiling of a config's test batch allows (:mod:`vireid.config.validate`)."""
+    from vireid.config.validate import MEMORY_CEILING, TEST_BYTES_PER_INPUT_BYTE
+
+    (h, w), (low_h, low_w) = size, getattr(model, "min_input_hw", (1, 1))
+    name = type(model).__name__
+    if h < low_h or w < low_w:
+        raise ShapeError(f"input size {h}x{w}: {name} takes images of at least {low_h}x{low_w} (its strides)")
+    need = 2 * batch_size * 3 * h * w * 4 * TEST_BYTES_PER_INPUT_BYTE
+    if need > MEMORY_CEILING:
+        raise ShapeError(
+            f"input size {h}x{w} in batches of {batch_size}: about {need / 2**30:.0f} GiB per batch (estimated); "
+            f"vireid allows up to {MEMORY_CEILING / 2**30:.0f} GiB: lower the input size or the batch size"
+        )
 
 
 class InferenceModel:
@@ -66,7 +74,8 @@ class InferenceModel:
     ) -> None:
         if int(batch_size) < 1:
             raise VireidError(f"batch_size must be >= 1, got {batch_size}")
-        self.device = _device(device)
+        _check_input_size(model, config.input_size, int(batch_size))
+        self.device = resolve_device(device, "device")
         self.model = model.to(self.device).eval()
         self.config = config
         self.batch_size = int(batch_size)

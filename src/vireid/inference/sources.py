@@ -27,6 +27,7 @@ from vireid.data.datasets.base import VIReIDDataset
 from vireid.data.image import is_image_file
 from vireid.data.records import Record
 from vireid.errors import DatasetError
+from vireid.utils.paths import file_problem
 
 _CAM = re.compile(r"^(?:cam(?:era)?[_-]?)?(\d+)$", re.IGNORECASE)
 
@@ -130,4 +131,5 @@ def collect_records(source: str | os.PathLike, modality: str) -> tuple[list[Reco
         return kept, (f"skipped {skipped} row(s) of the other modality in {p}" if skipped else "")
     if p.is_file():
         raise DatasetError(f"{p}: expected a folder of images or a CSV manifest (.csv)")
-    raise DatasetError(f"{p}: no such folder or manifest")
+    problem = file_problem(p, "folder or manifest")
+    raise DatasetError(f"{p}: {'no such folder or manifest' if problem.endswith('not found') else problem}")

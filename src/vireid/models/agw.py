@@ -108,6 +108,7 @@ class AGW(ReIDModel):
     """
 
     num_embeddings = 1
+    min_input_hw = (16, 16)  # a ResNet-50 of stride 16 (last stride 1)
     train_bytes_per_input_byte = 190.0  # at least what benchmarks/bench_activation_memory.py measures
     pretrained_family = "resnet50"
     # the authors' test descriptor (AGW/test.py): the BNNeck feature of the image alone
@@ -151,7 +152,7 @@ class AGW(ReIDModel):
 
     # ------------------------------------------------------------------ forward
     def _check_inputs(self, x_vis: Tensor | None, x_ir: Tensor | None, modal: int) -> None:
-        check_modal_inputs(x_vis, x_ir, modal)
+        check_modal_inputs(x_vis, x_ir, modal, self.min_input_hw)
 
     def forward_stems(self, x_vis: Tensor | None, x_ir: Tensor | None, modal: int) -> Tensor:
         return two_stream_stems(self.stem_visible, self.stem_infrared, x_vis, x_ir, modal)

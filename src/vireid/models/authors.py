@@ -54,7 +54,11 @@ def read_authors_file(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor],
     authors' ``*.t`` file (``{'net': state_dict, 'cmc': ..., 'epoch': ...}`` or a bare state dict)."""
     from vireid.models.weights import is_safetensors, strip_module_prefix
     from vireid.utils.io import safe_torch_load
+    from vireid.utils.paths import file_problem
 
+    problem = file_problem(path, "checkpoint file")
+    if problem:
+        raise CheckpointError(f"{path}: {problem}")
     if is_safetensors(path):
         raise CheckpointError(
             f"{path}: is a safetensors file, not an authors' DEEN/AGW checkpoint (a .t file "

@@ -157,6 +157,8 @@ class ReIDModel(nn.Module):
     #: bytes of activations a training step keeps per byte of float32 input images, at the default
     #: width (``benchmarks/bench_activation_memory.py``): the config's memory estimate
     train_bytes_per_input_byte: float = 340.0
+    #: the smallest (H, W) input the model's strides take (the config and the inference check it)
+    min_input_hw: tuple[int, int] = (1, 1)
     #: which named weights of :mod:`vireid.models.pretrained` fit the backbone (None: paths only)
     pretrained_family: str | None = None
     #: the constructor's keyword arguments (set by each model; saved with the weights)

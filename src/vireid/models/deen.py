@@ -89,6 +89,7 @@ class DEEN(ReIDModel):
     """
 
     num_embeddings = 3
+    min_input_hw = (16, 16)  # a ResNet-50 of stride 16 (last stride 1)
     train_bytes_per_input_byte = 340.0  # at least what benchmarks/bench_activation_memory.py measures
     pretrained_family = "resnet50"
 
@@ -152,7 +153,7 @@ class DEEN(ReIDModel):
         return [(h4, w4), (h8, w8), (h16, w16)]
 
     def _check_inputs(self, x_vis: Tensor | None, x_ir: Tensor | None, modal: int) -> None:
-        first = check_modal_inputs(x_vis, x_ir, modal)
+        first = check_modal_inputs(x_vis, x_ir, modal, self.min_input_hw)
         h, w = first.shape[2:]
         stages = self._feature_sizes(h, w)[: 2 if self.variant == "regdb" else 3]
         for stride, (fh, fw) in zip((4, 8, 16), stages, strict=False):  # regdb checks the first two only

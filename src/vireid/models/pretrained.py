@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vireid.errors import CheckpointError
+from vireid.utils.paths import file_problem
 
 DOWNLOAD_TIMEOUT_S = 60.0
 
@@ -205,10 +206,11 @@ def resolve(name_or_path: str | os.PathLike, family: str | None = None, *, downl
     """A local file for ``name_or_path``: an existing path as is, a name through the cache."""
     text = os.fspath(name_or_path)
     path = Path(text).expanduser()
-    if path.is_file():
+    problem = file_problem(path, "pretrained weights file")
+    if problem is None:
         return path
     if any(sep in text for sep in ("/", os.sep)) or path.suffix in (".pth", ".pt", ".bin", ".safetensors", ".t"):
-        raise CheckpointError(f"{path}: pretrained weights file not found")
+        raise CheckpointError(f"{path}: {problem}")
     w = get_weights(text, family)
     dst = cached_path(w)
     if dst.exists() and not dst.is_file():

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from vireid.errors import CheckpointError, ConfigError
+from vireid.utils.paths import file_problem
 
 FORMAT_NAME = "vireid-model"
 FORMAT_VERSION = "1"
@@ -218,7 +219,10 @@ def save_model(model: nn.Module, path: str | os.PathLike, metadata: Mapping[str,
 
 
 def is_safetensors(path: str | os.PathLike) -> bool:
-    """Whether the file starts like a safetensors file (8-byte header length, then ``{``)."""
+    """Whether the file starts like a safetensors file (8-byte header length, then ``{``); a pipe
+    or a device is never opened (the read would wait)."""
+    if file_problem(path) is not None:
+        return False
     try:
         with open(path, "rb") as fh:
             head = fh.read(9)
@@ -229,6 +233,8 @@ def is_safetensors(path: str | os.PathLike) -> bool:
 
 def is_vireid_checkpoint(path: str | os.PathLike) -> bool:
     """Whether ``path`` is a safetensors file in vireid's model format (reads the header only)."""
+    if file_problem(path) is not None:
+        return False
     try:
         from safetensors import safe_open
 

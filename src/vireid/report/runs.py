@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from vireid.errors import VireidError
+from vireid.utils.paths import file_problem
 
 METRICS_FILE, CONFIG_FILE, LOG_FILE = "metrics.json", "config.yaml", "metrics.jsonl"
 
@@ -53,6 +54,9 @@ def _metrics_file(arg: Path) -> Path:
         return path
     if arg.is_file():
         return arg
+    problem = file_problem(arg, "run folder or metrics JSON file")
+    if problem and not problem.endswith("not found"):  # a pipe (a read would wait), a device, a link to nothing
+        raise VireidError(f"{arg}: {problem}")
     raise VireidError(f"{arg}: not found; give a run folder or a metrics JSON file")
 
 

@@ -23,6 +23,7 @@ import torch
 
 from vireid.errors import CheckpointError, OutputError
 from vireid.utils.kinds import Kind
+from vireid.utils.paths import file_problem
 
 
 def current_umask() -> int:
@@ -177,8 +178,9 @@ def load_safetensors(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], 
     from safetensors import safe_open
 
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: file not found")
+    problem = file_problem(path)
+    if problem:
+        raise CheckpointError(f"{path}: {problem}")
     try:
         with safe_open(str(path), framework="pt") as fh:
             meta = fh.metadata() or {}
@@ -208,8 +210,9 @@ def _numpy_safe_globals() -> list:
 def safe_torch_load(path: str | os.PathLike, allow_numpy: bool = False) -> Any:
     """``torch.load(weights_only=True)`` with a clear error; optionally allow numpy scalars."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: file not found")
+    problem = file_problem(path)
+    if problem:
+        raise CheckpointError(f"{path}: {problem}")
     try:
         if allow_numpy:
             with torch.serialization.safe_globals(_numpy_safe_globals()):

@@ -162,7 +162,22 @@ def _check_parents(p: Path, option: str) -> None:
         if parent.exists() or parent.is_symlink():
             if not parent.is_dir():
                 raise OutputError(f"{p}: cannot be written, {parent} is a file, not a folder; choose another {option}")
+            _check_names(p, parent, option)
             return
+
+
+def _check_names(p: Path, existing: Path, option: str) -> None:
+    """Names the file system cannot hold are refused before any work (not after it, at the write)."""
+    try:
+        limit = os.pathconf(existing, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        limit = 255
+    for part in p.relative_to(existing).parts:
+        if len(os.fsencode(part)) > limit:
+            raise OutputError(
+                f"{p}: a name of {len(os.fsencode(part))} bytes, longer than the file system takes ({limit}); "
+                f"choose another {option}"
+            )
 
 
 def _check_dataset(p: Path, kind: Kind, option: str) -> None:
@@ -189,7 +204,8 @@ def _check_inputs(p: Path, kind: Kind, option: str, inputs: Inputs | None) -> No
         exists = os.path.lexists(value)
         if not exists and "/" not in value and os.sep not in value:
             continue  # a name (a shipped config's), not a path
-        if exists and kind.folder != "add" and same_path(p, value):
+        # a folder files are added to may be an input folder (test --run RUN --out RUN), never a file
+        if exists and (kind.folder != "add" or not os.path.isdir(value)) and same_path(p, value):
             raise OutputError(
                 f"{p}: {option} is also the {name}; writing it would destroy an input -- choose another {option}"
             )

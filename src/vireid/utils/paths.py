@@ -5,6 +5,8 @@
   a path lies in -- the output policy (:mod:`vireid.utils.outputs`) never writes there.  The layouts
   are the dataset classes' own (:meth:`vireid.data.datasets.base.VIReIDDataset.detect`), each
   registered here when its class is (:func:`register_layout`): this low-level module knows none.
+* :func:`file_problem`: why a path a command reads is not a file -- not found, a folder, a link to
+  nothing, a pipe or a device (which would block a read forever) -- the one place every reader asks.
 * :func:`shown`: the one function every user path (or any text that may hold one) goes through
   before it is printed: control characters are escaped, so a file name holding a newline prints
   as one line, never as a fake result row.
@@ -15,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 from pathlib import Path
 from typing import Callable
 
@@ -25,6 +28,30 @@ SYNTH_META = "synth.json"
 SYNTH_GENERATOR = "vireid.data.synth"
 _LAYOUTS: dict[str, tuple[str, Callable[[Path], bool]]] = {}
 _MAX_META_BYTES = 1 << 20  # a synth.json is a few kB: a larger file is not one
+
+
+def file_problem(path: PathLike, what: str = "file") -> str | None:
+    """Why ``path`` cannot be read as ``what`` (``"config file"``), in words, or None when it can:
+    ``"config file not found"``, ``"is a folder, not a config file"``, ``"is a link to X, which does
+    not exist"``, ``"is a named pipe, not a config file"`` (a read would wait forever), ``"is a
+    device, not a config file"``."""
+    p = Path(path)
+    a = f"{'an' if what[:1] in 'aeiou' else 'a'} {what}"
+    try:
+        st = p.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        if p.is_symlink():
+            return f"is a link to {os.readlink(p)}, which does not exist"
+        return f"{what} not found"
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror})"
+    if stat.S_ISDIR(st.st_mode):
+        return f"is a folder, not {a}"
+    if stat.S_ISFIFO(st.st_mode) or stat.S_ISSOCK(st.st_mode):
+        return f"is a named pipe, not {a}"
+    if not stat.S_ISREG(st.st_mode):
+        return f"is a device, not {a}"
+    return None
 
 
 def same_path(a: PathLike, b: PathLike) -> bool:

@@ -20,6 +20,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from vireid.errors import VireidError
+from vireid.utils.paths import file_problem
 from vireid.viz.style import COLUMN_WIDTH, colour, context, marker
 
 X_LABEL = "epoch"
@@ -50,10 +51,12 @@ class Series:
 def read_log(path: str | os.PathLike, *, max_bytes: int = 512 * 2**20) -> list[dict]:
     """The records of a ``metrics.jsonl`` (a partial last line, from a crash, is skipped)."""
     path = Path(path)
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        raise VireidError(f"{path}: not found (vireid train writes metrics.jsonl into the run folder)") from None
+    problem = file_problem(path, "training log")
+    if problem and problem.endswith("not found"):
+        raise VireidError(f"{path}: not found (vireid train writes metrics.jsonl into the run folder)")
+    if problem:  # a folder, a link to nothing, a pipe (a read would wait) or a device
+        raise VireidError(f"{path}: {problem}")
+    size = path.stat().st_size
     if size > max_bytes:
         raise VireidError(f"{path}: {size} bytes; a training log of more than {max_bytes} bytes is not read")
     records = []

@@ -49,9 +49,11 @@ def distance_histogram_figure(
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.5), sharex=True)
     for ax, kind in zip(axes, ("within", "cross"), strict=True):
+        drawn = False
         for who, colour in (("intra", GOOD), ("inter", BAD)):
             v = parts[f"{who}_{kind}"]
             if len(v):
+                drawn = True
                 ax.hist(
                     v,
                     bins=bins,
@@ -63,7 +65,10 @@ def distance_histogram_figure(
         ax.set_title(f"{kind}-modality pairs", fontsize=9)
         ax.set_xlabel("Euclidean distance of L2-normalised descriptors", fontsize=8)
         ax.set_ylabel("density (each histogram integrates to 1)", fontsize=8)
-        ax.legend(fontsize=7)
+        if drawn:
+            ax.legend(fontsize=7)
+        else:  # e.g. one modality only: no cross-modality pairs
+            ax.text(0.5, 0.5, f"no {kind}-modality pairs", ha="center", va="center", transform=ax.transAxes, fontsize=9)
     if title:
         fig.suptitle(title, fontsize=9)
     return save_figure(fig, out)

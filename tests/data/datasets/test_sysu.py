@@ -89,7 +89,7 @@ def test_bad_inputs(tmp_path, root):
         SYSUMM01(bad)
     (bad / "exp" / "val_id.txt").write_text("5\n")
     (bad / "exp" / "test_id.txt").write_text("6,7\n8,x9\n")
-    with pytest.raises(DatasetError, match=r"test_id\.txt:2: expected comma-separated integer ids, got 'x9'"):
+    with pytest.raises(DatasetError, match=r"test_id\.txt:2: id must be an integer, got 'x9' \(expected"):
         SYSUMM01(bad)
     (bad / "exp" / "test_id.txt").write_text("\n")
     with pytest.raises(DatasetError, match="empty id list"):

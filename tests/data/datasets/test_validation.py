@@ -147,3 +147,28 @@ def test_manifest_image_in_train_and_test(tmp_path):
     (tmp_path / "gallery.csv").write_text("path,pid,camid,modality\nd.jpg,2,1,visible\n")
     with pytest.warns(VireidWarning, match="1 identity is in both the training and the test manifests"):
         ManifestDataset(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "token", ["99999999999999999999999", "9223372036854775808", "1_000", "+7", "١٢", "0x10", "1.0"]
+)
+def test_ids_and_labels_are_ascii_integers_a_tensor_holds(token, regdb, tmp_path):
+    """Every list's ids and labels go through one parser (``parse_id``): ``int()`` alone took
+    ``1_000``, ``+7`` and Arabic-Indic digits, and a label past 2^63 reached the loader's
+    ``torch.tensor`` (an OverflowError traceback; found by the fuzzer)."""
+    from vireid.data.datasets._index import parse_id
+
+    with pytest.raises(DatasetError, match=r"^f:3: label (must be an integer|\d+ is too large)"):
+        parse_id(token, "label", "f:3")
+    assert parse_id(" 9223372036854775807 ", "id", "f:1") == 2**63 - 1
+    root = _copy(regdb, tmp_path / "RegDB")
+    f = root / "idx" / "train_visible_1.txt"
+    lines = f.read_text().splitlines()
+    f.write_text("\n".join([lines[0].split()[0] + " " + token] + lines[1:]) + "\n")
+    with pytest.raises(DatasetError, match=r"train_visible_1\.txt:1: label"):
+        RegDB(root)
+    csv = tmp_path / "m" / "train.csv"
+    csv.parent.mkdir()
+    csv.write_text(f"path,pid,camid,modality\nx.jpg,{token},1,visible\n")
+    with pytest.raises(DatasetError, match=r"train\.csv:2: pid"):
+        ManifestDataset(csv.parent)

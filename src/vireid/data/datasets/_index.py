@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from vireid.errors import DatasetError, VireidWarning, format_location
+from vireid.utils.paths import file_problem
 
 _CAM_DIR = re.compile(r"^cam(\d+)$", re.IGNORECASE)
 
@@ -31,8 +32,9 @@ def check_root(root: str | os.PathLike, dataset: str, expected: str) -> Path:
 
 
 def require_file(path: Path, what: str) -> Path:
-    if not path.is_file():
-        raise DatasetError(f"{path}: missing {what}")
+    problem = file_problem(path, what)
+    if problem:
+        raise DatasetError(f"{path}: missing {what}" if problem.endswith("not found") else f"{path}: {problem}")
     return path
 
 
@@ -55,6 +57,27 @@ def read_id_list(path: Path) -> list[int]:
     return [i for i, _ in read_id_lines(path)]
 
 
+_ID = re.compile(r"-?[0-9]+")
+#: ids and labels become int64 tensors
+MAX_ID = 2**63 - 1
+
+
+def parse_id(token: str, what: str, where: str, expected: str = "") -> int:
+    """An id, label or camera number of a dataset list: ASCII digits, ``0 <= value <= 2^63 - 1``
+    (``int()`` alone takes ``'1_000'``, ``'+7'`` and non-ASCII digits, and values no tensor holds)."""
+    text = token.strip()
+    if not _ID.fullmatch(text):
+        raise DatasetError(
+            f"{where}: {what} must be an integer, got {token!r}" + (f" (expected {expected})" if expected else "")
+        )
+    value = int(text)
+    if value < 0:
+        raise DatasetError(f"{where}: {what} must be non-negative, got {value}")
+    if value > MAX_ID:
+        raise DatasetError(f"{where}: {what} {value} is too large (at most 2^63 - 1)")
+    return value
+
+
 def read_id_lines(path: Path) -> list[tuple[int, int]]:
     """``(id, line)`` of every id of a comma-separated id file (see :func:`read_id_list`)."""
     require_file(path, "id list file (one line of comma-separated integer ids)")
@@ -65,14 +88,7 @@ def read_id_lines(path: Path) -> list[tuple[int, int]]:
             token = token.strip()
             if not token:
                 continue
-            try:
-                value = int(token)
-            except ValueError:
-                raise DatasetError(
-                    f"{format_location(path, lineno)}: expected comma-separated integer ids, got {token!r}"
-                ) from None
-            if value < 0:
-                raise DatasetError(f"{format_location(path, lineno)}: ids must be non-negative, got {value}")
+            value = parse_id(token, "id", format_location(path, lineno), "comma-separated integer ids")
             if value in seen:
                 raise DatasetError(
                     f"{format_location(path, lineno)}: id {value} is listed twice (also on line {seen[value]}); "
@@ -100,14 +116,7 @@ def read_path_label_file(path: Path) -> list[tuple[str, int, int]]:
             continue
         if len(fields) != 2:
             raise DatasetError(f"{format_location(path, lineno)}: expected 'relative/path label', got {line.strip()!r}")
-        try:
-            label = int(fields[1])
-        except ValueError:
-            raise DatasetError(
-                f"{format_location(path, lineno)}: label must be an integer, got {fields[1]!r}"
-            ) from None
-        if label < 0:
-            raise DatasetError(f"{format_location(path, lineno)}: label must be non-negative, got {label}")
+        label = parse_id(fields[1], "label", format_location(path, lineno))
         key = os.path.normpath(fields[0].replace("\\", "/"))
         if key in seen:
             raise DatasetError(

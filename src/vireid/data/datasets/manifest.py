@@ -25,13 +25,14 @@ from pathlib import Path
 from typing import Annotated, Iterable, Iterator
 
 from vireid.core.params import Registered
-from vireid.data.datasets._index import check_disjoint, check_root
+from vireid.data.datasets._index import check_disjoint, check_root, parse_id
 from vireid.data.datasets.base import VIReIDDataset, register_dataset
 from vireid.data.protocols import EvalSplit
 from vireid.data.records import Record
 from vireid.errors import ConfigError, DatasetError, ShapeError, VireidWarning, format_location
 from vireid.evaluation.protocols import PLAIN, PROTOCOLS, get_protocol
 from vireid.modality import MODAL_INFRARED, MODAL_VISIBLE, modality_to_modal
+from vireid.utils.paths import file_problem
 
 COLUMNS = ("path", "pid", "camid", "modality")
 _MODALITIES = {MODAL_VISIBLE: "visible", MODAL_INFRARED: "infrared"}
@@ -45,8 +46,9 @@ def read_manifest(path: str | os.PathLike) -> list[Record]:
 def read_manifest_lines(path: str | os.PathLike) -> list[tuple[Record, int]]:
     """``(record, line)`` of every row of one manifest CSV (see :func:`read_manifest`)."""
     path = Path(path).expanduser().resolve()
-    if not path.is_file():
-        raise DatasetError(f"{path}: manifest file not found (expected a CSV with header {','.join(COLUMNS)})")
+    problem = file_problem(path, "manifest file")
+    if problem:
+        raise DatasetError(f"{path}: {problem} (expected a CSV with header {','.join(COLUMNS)})")
     base = path.parent
     records: list[tuple[Record, int]] = []
     try:
@@ -99,12 +101,7 @@ def _parse_row(row: list[str], col: dict[str, int], base: Path, path: Path, line
         raise DatasetError(f"{where}: empty path")
     values = {}
     for key in ("pid", "camid"):
-        try:
-            values[key] = int(row[col[key]].strip())
-        except ValueError:
-            raise DatasetError(f"{where}: {key} must be an integer, got {row[col[key]]!r}") from None
-        if values[key] < 0:
-            raise DatasetError(f"{where}: {key} must be non-negative, got {values[key]}")
+        values[key] = parse_id(row[col[key]], key, where)
     try:
         modality = _MODALITIES[modality_to_modal(row[col["modality"]])]
     except ShapeError as exc:

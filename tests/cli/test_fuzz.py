@@ -1,0 +1,127 @@
+"""The fuzzer's quick profile: generated inputs for every command of ``vireid``'s parser.
+
+Each command (a leaf of the parser, found by walking it) gets :data:`QUICK` cases drawn by
+hypothesis from the grammars of :mod:`tests.cli.fuzz` -- configs, overrides, dataset lists,
+manifests, checkpoints, features files, index and run folders, images, paths, options, output
+situations, the environment -- each run in its own copy of the world in a forked process with a
+time limit, and checked: exit 0, or 2 with one line; no traceback; no hang; nothing outside the
+command's outputs changed; the user's files intact (:mod:`tests.cli.fuzz.harness`).  The draws
+are derandomized (the same cases on every machine, no example database), so a failure here is
+reproducible with ``pytest tests/cli/test_fuzz.py -k COMMAND``.  The long profile is
+``python -m benchmarks.fuzz --minutes N``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from tests.cli.fuzz.cases import INPUTS, case, classes, commands
+from tests.cli.fuzz.harness import session
+
+#: cases per command in ``make test``
+QUICK = int(os.environ.get("VIREID_FUZZ_QUICK", "2"))
+#: seconds a case may take before it counts as a hang (generous: the machine may be busy)
+TIMEOUT = float(os.environ.get("VIREID_FUZZ_TIMEOUT", "180"))
+COMMANDS = commands()
+
+
+@pytest.fixture(scope="module")
+def harness(world, tmp_path_factory):
+    with session(world, tmp_path_factory.mktemp("fuzz"), timeout=TIMEOUT) as h:
+        yield h
+
+
+def test_every_input_of_every_command_has_a_grammar():
+    """A command whose example reads an input of a new sort fails here until the sort has a grammar."""
+    missing = {(c.name, ph) for c in COMMANDS for ph in c.placeholders if ph not in INPUTS}
+    assert not missing, f"no grammar (tests/cli/fuzz/cases.py INPUTS) for {sorted(missing)}"
+    assert len(COMMANDS) >= 18
+    for c in COMMANDS:  # every command gets the classes its declaration allows
+        assert {"valid", "option", "usage", "env"} <= set(classes(c))
+        assert ("out" in classes(c)) == bool(c.decl.outputs)
+
+
+@pytest.mark.parametrize("cmd", COMMANDS, ids=[c.name.replace(" ", "-") for c in COMMANDS])
+def test_fuzz(cmd, harness):
+    @settings(
+        max_examples=QUICK,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(st.data())
+    def one(data):
+        outcome = harness.run(cmd, data.draw(case(cmd, harness.world), label="case"))
+        assert not outcome.problems, outcome.report()
+
+    one()
+
+
+# --------------------------------------------------------------------------- the harness finds what it claims
+def _synth():
+    return next(c for c in COMMANDS if c.name == "synth")
+
+
+MISBEHAVIOURS = {
+    "hang": ("import time\ntime.sleep(60)", "a hang"),
+    "traceback": ("raise KeyError('feats')", "a traceback"),
+    "exit 1": ("rc = 1", "exit code 1"),
+    "two lines": ("import sys\nprint('a\\nb', file=sys.stderr)\nrc = 2", "2 lines on stderr"),
+    "a file changed": (
+        "open(argv[argv.index('--out') + 1].rsplit('/out/', 1)[0] + '/tiny.yaml', 'a').write('x')",
+        "tiny.yaml changed (not an output)",
+    ),
+    "a file removed": (
+        "import os\nos.remove(argv[argv.index('--out') + 1].rsplit('/out/', 1)[0] + '/manifest.csv')",
+        "manifest.csv removed",
+    ),
+    "a child left": ("import subprocess\nsubprocess.Popen(['sleep', '30'])", "processes left running"),
+    "code run": ("open('PWNED', 'w')", "PWNED added (not an output)"),
+}
+
+
+@pytest.mark.parametrize("what", MISBEHAVIOURS)
+def test_the_harness_finds(what, harness):
+    """Each property is checked: a command that misbehaves so (code run in the case's process in
+    place of the command) is reported, a well-behaved one is not."""
+    from tests.cli.fuzz.cases import Case
+
+    code, problem = MISBEHAVIOURS[what]
+    argv = ["synth", "--layout", "sysu", "--out", "@ROOT@/out/new"]
+    old, harness.timeout = harness.timeout, 3.0
+    try:
+        found = harness.run(_synth(), Case("synth", argv), python=code)
+        clean = harness.run(_synth(), Case("synth", argv), python="rc = 0")
+    finally:
+        harness.timeout = old
+    assert any(problem in p for p in found.problems), found.problems
+    assert clean.problems == []
+    assert found.seconds < 20
+
+
+def test_the_harness_checks_what_the_case_knows(harness):
+    """A valid input refused, a wrong one accepted, a refusal naming something else, a user's file lost."""
+    from tests.cli.fuzz.cases import Case
+
+    argv = ["synth", "--layout", "sysu", "--out", "@ROOT@/out/new"]
+    refuse = "import sys\nprint('vireid synth: error: something else', file=sys.stderr)\nrc = 2"
+    cases = {
+        "a valid input refused": (Case("synth", argv, ok=True), refuse),
+        "a wrong input accepted": (Case("synth", argv, bad=True), "rc = 0"),
+        "the refusal names none of ['tiny.yaml']": (Case("synth", argv, bad=True, blame=("tiny.yaml",)), refuse),
+        "the refusal says 'something else'": (Case("synth", argv, bad=True, not_said=("something else",)), refuse),
+        "out/new/NOTES.txt removed, which must stay as it was": (
+            Case("synth", argv, ops=(("write", "out/new/NOTES.txt", b"mine"),), sentinels=("out/new/NOTES.txt",)),
+            "import os\nos.remove(argv[argv.index('--out') + 1] + '/NOTES.txt')",
+        ),
+        "printed 'a\\nb' as it is": (Case("synth", argv, raw=("a\nb",)), "print('a\\nb')"),
+    }
+    for problem, (c, code) in cases.items():
+        found = harness.run(_synth(), c, python=code).problems
+        assert any(p.startswith(problem) for p in found), (problem, found)
