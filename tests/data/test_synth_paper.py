@@ -135,3 +135,14 @@ def test_cli_scale(tmp_path, capsys):
         assert len(err) == 1 and word in err[0] and not (tmp_path / "bad").exists()
     assert main(["synth", "--layout", "sysu", "--out", str(tmp_path / "bad"), "--scale", "paper", "--max-height", "90"])
     assert "crop sizes" in capsys.readouterr().err
+
+
+@given(layout=st.sampled_from(["sysu", "regdb", "llcm"]), scale=st.floats(1e-6, 0.003))
+def test_a_fraction_too_small_is_one_config_error(layout, scale):
+    """Any fraction gives a plan or a ConfigError naming the scale -- never another exception."""
+    try:
+        plan = paper_plan(layout, 0, scale)
+    except ConfigError as e:
+        assert str(e).startswith(f"scale {scale:g}: too small for the {layout} layout")
+    else:
+        assert plan.jobs and plan.train_ids and plan.test_ids

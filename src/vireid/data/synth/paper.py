@@ -125,10 +125,14 @@ def paper_counts(layout: str, scale: float = 1.0) -> PaperCounts:
     )
 
 
+class _TooFew(ValueError):
+    """Fewer images than the pairs that need one (a fraction of the counts too small)."""
+
+
 def allocate(total: int, n: int, rng: np.random.Generator) -> list[int]:
     """``n`` counts >= 1 summing to ``total`` (>= ``n``), spread around the mean by seeded weights."""
     if n < 1 or total < n:
-        raise ValueError(f"cannot spread {total} images over {n} (identity, camera) pairs with one each")
+        raise _TooFew(f"{total} images for {n} (identity, camera) pairs that need one each")
     weights = rng.uniform(0.5, 1.5, n)
     raw = weights / weights.sum() * (total - n)
     counts = np.floor(raw).astype(np.int64)
@@ -244,8 +248,12 @@ def plan_llcm_paper(seed: int, scale: float) -> Plan:
 
 
 def paper_plan(layout: str, seed: int, scale: float) -> Plan:
-    """The file plan of ``layout`` at ``scale`` of the official counts (:func:`paper_counts`)."""
+    """The file plan of ``layout`` at ``scale`` of the official counts (:func:`paper_counts`); a
+    fraction too small to give every (identity, camera) pair an image is a :class:`ConfigError`."""
     if layout == "regdb":
         c = paper_counts("regdb", scale)
         return plan_regdb(seed, c.num_ids, REGDB_IMAGES_PER_ID, c.test_ids)
-    return {"sysu": plan_sysu_paper, "llcm": plan_llcm_paper}[layout](seed, scale)
+    try:
+        return {"sysu": plan_sysu_paper, "llcm": plan_llcm_paper}[layout](seed, scale)
+    except _TooFew as e:
+        raise ConfigError(f"scale {scale:g}: too small for the {layout} layout ({e}); give a larger fraction") from None
