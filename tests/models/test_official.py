@@ -144,6 +144,21 @@ def test_cli_convert_writes_vireid_checkpoint(official, tmp_path, capsys):
     assert "file not found" in capsys.readouterr().err
 
 
+def test_convert_refuses_non_finite_weights(official, tmp_path, capsys):
+    """A diverged checkpoint (a NaN or inf in a tensor the model takes, buffers included) is one line
+    naming the tensor; the authors' tensors the variant does not use are not read."""
+    variant, _, net, _ = official
+    for key, bad in (("visible_module.visible.conv1.weight", float("nan")), ("bottleneck.running_mean", float("inf"))):
+        broken = dict(net)
+        broken[key] = net[key].clone().reshape(-1).index_fill(0, torch.tensor([0]), bad).reshape(net[key].shape)
+        path = write_t(tmp_path / f"{variant}_broken.t", broken)
+        out = tmp_path / "out.safetensors"
+        assert cli_main(["convert", "--official", str(path), "--variant", variant, "--out", str(out)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "not finite" in err and "_broken.t" in err, err
+        assert not out.exists()
+
+
 def test_a_vireid_file_is_not_taken_for_the_authors(tmp_path):
     """convert checks its input is the authors' checkpoint: a vireid state dict maps onto itself otherwise."""
     from vireid.cli.main import main
