@@ -30,7 +30,10 @@ def run(minutes: float, seed: int, timeout: float, keep: Path | None, only: list
     from tests.cli.world import make_world
 
     cmds = [c for c in commands() if not only or c.name in only]
-    stats = {c.name: {"cases": 0, "failures": 0, "seconds": 0.0, "exit0": 0, "exit2": 0} for c in cmds}
+    stats = {
+        c.name: {"cases": 0, "failures": 0, "seconds": 0.0, "exit0": 0, "exit2": 0, "generator_errors": 0} for c in cmds
+    }
+    generator_errors: list[tuple[str, str]] = []
     by_class: collections.Counter = collections.Counter()
     failures: list[tuple[str, str]] = []
     deadline = time.monotonic() + 60 * minutes
@@ -42,15 +45,22 @@ def run(minutes: float, seed: int, timeout: float, keep: Path | None, only: list
                 for cmd in cmds:
                     if time.monotonic() >= deadline:
                         break
-                    batch = _batch(cmd, harness, stats, by_class, failures, deadline)
+                    batch = _batch(cmd, harness, stats, by_class, failures, generator_errors, deadline)
                     hseed(seed + turn)(batch)()
                 turn += 1
                 done = sum(s["cases"] for s in stats.values())
                 print(f"turn {turn}: {done} cases, {len(failures)} failures", flush=True)
-    return {"stats": stats, "classes": by_class, "failures": failures, "minutes": minutes, "seed": seed}
+    return {
+        "stats": stats,
+        "classes": by_class,
+        "failures": failures,
+        "generator_errors": generator_errors,
+        "minutes": minutes,
+        "seed": seed,
+    }
 
 
-def _batch(cmd, harness, stats, by_class, failures, deadline):
+def _batch(cmd, harness, stats, by_class, failures, generator_errors, deadline):
     """A hypothesis test of :data:`BATCH` cases of ``cmd`` that records every outcome (never fails)."""
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import strategies as st
@@ -65,10 +75,15 @@ def _batch(cmd, harness, stats, by_class, failures, deadline):
     )
     @given(st.data())
     def batch(data):
-        if time.monotonic() >= deadline:
+        s = stats[cmd.name]  # no deadline check here: a batch that stops drawing midway is "flaky" to hypothesis
+        try:
+            drawn = data.draw(case(cmd, harness.world))
+        except Exception as e:  # the fuzzer's own grammar failed to build a case: counted, not fatal
+            s["generator_errors"] += 1
+            generator_errors.append((cmd.name, f"{type(e).__name__}: {e}"))
+            print(f"GENERATOR ERROR {cmd.name}: {type(e).__name__}: {e}", flush=True)
             return
-        outcome = harness.run(cmd, data.draw(case(cmd, harness.world)))
-        s = stats[cmd.name]
+        outcome = harness.run(cmd, drawn)
         s["cases"] += 1
         s["seconds"] += outcome.seconds
         s["exit0"] += outcome.rc == 0
@@ -98,6 +113,9 @@ def body(result: dict) -> str:
         lines.append(f"| {name} | {s['cases']} | {s['exit0']} | {s['exit2']} | {s['failures']} | {per:.2f} |")
     lines += ["", "Cases per class of mutation (a case may draw two):", ""]
     lines += [f"- {k}: {v}" for k, v in sorted(result["classes"].items())]
+    if result.get("generator_errors"):
+        lines += ["", f"Cases the fuzzer's grammars could not build ({len(result['generator_errors'])}; not run):", ""]
+        lines += [f"- `{name}`: {text}".replace("\n", " ") for name, text in result["generator_errors"][:20]]
     if result["failures"]:
         lines += ["", "Failures (the case reproduces it):", ""]
         lines += [f"- `{name}`: {text}".replace("\n", " ") for name, text in result["failures"][:50]]

@@ -162,3 +162,14 @@ def test_a_tag_the_value_does_not_fit_is_one_line(tag, tmp_path):
         load_config(tmp_path / "c.yaml")
     with pytest.raises(ConfigError, match="data.synth.foo"):
         load_config("test_tiny", [f"data.synth.foo={tag}"])
+
+
+def test_an_error_in_a_base_names_every_file_whose_base_led_there(tmp_path):
+    (tmp_path / "notes.txt").write_text("just text\n")
+    (tmp_path / "a.yaml").write_text("base: notes.txt\n")
+    (tmp_path / "b.yaml").write_text("# mine\nbase: a.yaml\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path / "b.yaml")
+    text = str(info.value)
+    assert text.startswith(f"{tmp_path / 'notes.txt'}: ") and "\n" not in text
+    assert text.endswith(f"(the base: of {tmp_path / 'a.yaml'}:1) (the base: of {tmp_path / 'b.yaml'}:2)"), text

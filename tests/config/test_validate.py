@@ -162,6 +162,11 @@ def test_every_objective_term_keyword_is_checked(data):
         ("data.mode=indoor", "unknown key 'data.mode'; expected one of: dataset, root"),
         ("model.args.num_classes=3", "model.args.num_classes is set from the dataset; remove it"),
         ("imports=[no_such_plugin_module]", "imports: plugin module 'no_such_plugin_module' cannot be imported"),
+        # an empty path was read as the current folder ("data.root=" -> ".: exists, is not empty ...")
+        ("data.root=", "data.root: must be a path or name, not empty, got ''"),
+        ("data.root=' '", "data.root: must be a path or name, not empty, got ' '"),
+        ("model.pretrained=", "model.pretrained: must be a path or name, not empty, got ''"),
+        ("train.init_from=", "train.init_from: must be a path or name, not empty, got ''"),
     ],
 )
 def test_the_issue_cases_are_one_line(override, message):

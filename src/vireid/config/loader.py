@@ -209,7 +209,10 @@ def _load_tree(path: Path, stack: tuple[Path, ...]) -> tuple[dict, dict[str, str
         base_path = shipped_config(base) or base_path
     if not base_path.is_file():
         raise ConfigError(f"{format_location(path, lines.get('base'))}: base config {base_path} not found")
-    tree, below = _load_tree(base_path, (*stack, path))
+    try:
+        tree, below = _load_tree(base_path, (*stack, path))
+    except ConfigError as e:  # name the file whose base: led there, too
+        raise ConfigError(f"{e} (the base: of {format_location(path, lines.get('base'))})") from None
     return _merge(tree, data), {**below, **locations}
 
 

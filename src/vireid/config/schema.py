@@ -23,6 +23,7 @@ from typing import Annotated, Any, Literal, Mapping, Optional
 from vireid.core.params import (
     AT_LEAST_1,
     NON_NEGATIVE,
+    NOT_EMPTY,
     POSITIVE,
     PROBABILITY,
     UNIT_OPEN,
@@ -46,7 +47,7 @@ class DataConfig:
     """Dataset, sampler and augmentation (DEEN recipe defaults, SYSU-MM01 layout)."""
 
     dataset: Annotated[str, Registered(DATASETS)] = "sysu"
-    root: str = "data/SYSU-MM01"
+    root: Annotated[str, NOT_EMPTY] = "data/SYSU-MM01"
     height: Annotated[int, AT_LEAST_1] = 384  # DEEN/train.py --img_h 384 --img_w 144
     width: Annotated[int, AT_LEAST_1] = 144
     num_ids: Annotated[int, AT_LEAST_1] = 6  # P identities per step (split over the ranks under torchrun)
@@ -89,7 +90,7 @@ class ModelConfig:
     args: dict = field(default_factory=dict)  # checked against the model's declared keywords
     # backbone initialisation: a name of vireid.models.pretrained ("imagenet": the family's
     # default, torchvision's ResNet-50 V1 for DEEN), a file path, or "none" (from scratch)
-    pretrained: Optional[str] = "imagenet"
+    pretrained: Annotated[Optional[str], NOT_EMPTY] = "imagenet"
 
 
 def _default_terms() -> dict[str, dict[str, Any]]:
@@ -159,7 +160,7 @@ class TrainConfig:
     tensorboard: bool = True
     # a vireid checkpoint (file or run folder) whose weights start the run (fine-tuning): every
     # tensor must fit, except a classifier sized for another number of identities, which is left
-    init_from: Optional[str] = None
+    init_from: Annotated[Optional[str], NOT_EMPTY] = None
 
 
 @dataclass(frozen=True)

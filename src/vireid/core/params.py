@@ -120,6 +120,10 @@ class Check:
         return None if self.predicate(value) else f"must be {self.text}"
 
 
+#: a path or name given as text: not empty or blank (pathlib reads "" as the current folder)
+NOT_EMPTY = Check(lambda v: not isinstance(v, str) or bool(v.strip()), "a path or name, not empty")
+
+
 @dataclass(frozen=True)
 class Registered:
     """The name of an entry of ``registry`` (a :class:`vireid.core.registry.Registry`)."""
