@@ -12,6 +12,15 @@ import pytest
 from vireid.utils.interrupt import raise_if_interrupted, reliable_interrupts
 
 
+@pytest.fixture(autouse=True)
+def _default_sigint():
+    """Python's own SIGINT handler for each test: a shell starts background jobs with SIGINT
+    ignored, and vireid rightly leaves an ignored SIGINT alone."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def _dropped_interrupt() -> None:
     """SIGINT whose KeyboardInterrupt is swallowed, as in logging's at-fork hook when a
     DataLoader forks its workers ("Exception ignored in: <function _releaseLock ...>")."""
