@@ -125,3 +125,47 @@ def test_the_harness_checks_what_the_case_knows(harness):
     for problem, (c, code) in cases.items():
         found = harness.run(_synth(), c, python=code).problems
         assert any(p.startswith(problem) for p in found), (problem, found)
+
+
+# --------------------------------------------------------------------------- two mutations at once
+def test_a_renamed_copy_carries_the_mutated_file_and_its_blame():
+    """An input mutated, then given under an odd name: the refusal must name the new name."""
+    from tests.cli.fuzz.cases import _through
+    from tests.cli.fuzz.mutation import Mutation
+
+    broken = Mutation((("write", "deen0.safetensors", b"x"),), "header", bad=True, blame=("deen0.safetensors",))
+    renamed = Mutation((("copy", "odd/$H\x85.safetensors", "deen0.safetensors"),), "named", ok=True)
+    got = _through(broken, renamed, "checkpoint", "deen0.safetensors", "input:checkpoint")
+    assert got.bad and got.blame == ("$H\x85.safetensors",)
+    other = _through(broken, renamed, "checkpoint", "deen0.safetensors", "input:image")  # another input's mutation
+    assert other == broken
+
+
+def test_an_alternative_in_the_inputs_place_leaves_its_mutation_unread():
+    """``{checkpoint}`` given as the run: the mutated ``deen0.safetensors`` is not read (valid);
+    the manifest instead of the image folder still lists the folder's images (unknown)."""
+    from tests.cli.fuzz.cases import _through
+    from tests.cli.fuzz.mutation import ROOT, Mutation
+
+    broken = Mutation((("write", "deen0.safetensors", b"x"),), "header", bad=True, blame=("deen0.safetensors",))
+    alt = Mutation(place={"checkpoint": f"{ROOT}/run"}, note="given as run", ok=True)
+    got = _through(broken, alt, "checkpoint", "deen0.safetensors", "input:checkpoint")
+    assert not got.bad and got.ok and got.blame == ()
+    images = Mutation((("remove", "images/cam1"),), "images", bad=True, blame=("images",))
+    manifest = Mutation(place={"images": f"{ROOT}/manifest.csv"}, ok=True)
+    got = _through(images, manifest, "images", "images", "input:images")
+    assert not got.bad and not got.ok
+    dotdot = Mutation(place={"checkpoint": f"{ROOT}/cwd/../deen0.safetensors"}, ok=True)  # the same file
+    assert _through(broken, dotdot, "checkpoint", "deen0.safetensors", "input:checkpoint") == broken
+
+
+def test_the_authors_unused_keys_may_be_anything():
+    """The converter reads the keys its map names: their model's unused tensors (the thermal stem
+    past conv1/bn1, RegDB's layer4) may be NaN or missing, as in their code."""
+    from tests.cli.fuzz.authors import _official_used
+
+    default = _official_used({"MFA3.x": 0})
+    regdb = _official_used({"MFA2.x": 0})
+    assert default("base_resnet.base.layer4.0.bn3.running_var") and not regdb("base_resnet.base.layer4.0.bn3.weight")
+    assert not default("thermal_module.thermal.layer3.4.bn2.weight")
+    assert default("thermal_module.thermal.conv1.weight") and default("base_resnet.base.layer1.1.conv2.weight")

@@ -67,8 +67,9 @@ def test_bad_values_exit_2(tmp_path, capsys, args, message):
         ("--max-height", "1", "--min-height/--max-height: must be >= 32 and <= 1024"),
         ("--min-height", "60", "--min-height/--max-height: must be in ascending order, got (60, 48)"),
         ("--num-ids", "2", "--num-ids: must be >= 4"),
-        ("--seed", "-1", "--seed: must be >= 0 and < 2^63, got -1"),
-        ("--difficulty", "nan", "--difficulty: must be >= 0 and <= 1, got nan"),
+        ("--seed", "-1", "argument --seed: a seed must be >= 0 and < 2^63, got -1"),  # parsed as a seed
+        ("--difficulty", "nan", "argument --difficulty: expected a finite number, got 'nan'"),
+        ("--difficulty", "2", "--difficulty: must be >= 0 and <= 1, got 2.0"),
         ("--images-per-id-per-cam", "0", "--images-per-id-per-cam: must be >= 1"),
     ],
 )

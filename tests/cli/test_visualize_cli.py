@@ -86,7 +86,9 @@ def test_attention_from_a_checkpoint(tmp_path, capsys):
         )
         == 2
     )
-    assert "no CAM/PAM" in capsys.readouterr().err and not (tmp_path / "no.png").exists()
+    err = capsys.readouterr().err
+    assert "no CAM/PAM" in err and not (tmp_path / "no.png").exists()
+    assert f"{plain}: this DEEN has no CAM/PAM" in err  # the checkpoint it came from
 
 
 def test_bad_features_files(features, tmp_path, capsys):

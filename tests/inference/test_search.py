@@ -13,7 +13,8 @@ from vireid.inference.search import query_checkpoint, search_images
 
 def test_query_checkpoint():
     index = build_gallery_index(FakeModel(), RECORDS, "infrared", progress=False)
-    with pytest.raises(VireidError, match="gallery.index holds infrared images; cross-modal search needs visible"):
+    needs = "gallery.index holds infrared images; cross-modal search needs modality visible"
+    with pytest.raises(VireidError, match=needs):
         query_checkpoint(index, "infrared", "ck", where="gallery.index")
     assert query_checkpoint(index, "visible", "mine.safetensors") == "mine.safetensors"
     with pytest.raises(VireidError, match="records no checkpoint"):

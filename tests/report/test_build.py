@@ -282,3 +282,15 @@ def test_data_made_by_vireid_synth_is_compared_by_its_synth_json(tmp_path):
         _report(tmp_path, [a, b])
     result = _report(tmp_path, [a, c])  # c's data folder is not at hand: its config is compared
     assert result.table.title == "SYSU-MM01 (synthetic)" and result.rows[0].cells["all-single"].n == 2
+
+
+def test_a_run_named_with_control_characters_is_shown_escaped(tmp_path, capfd):
+    """A run folder named ``$H\\x85OME`` (a C1 control character): the tables and the pictures'
+    labels show it escaped, and nothing prints it raw (matplotlib warned of a missing glyph with
+    the character in it -- found by the fuzzer)."""
+    run = make_run(tmp_path / "$H\x85OM\x1bE")
+    assert main(["report", str(run), "--out", str(tmp_path / "r"), "--format", "png"]) == 0
+    out, err = capfd.readouterr()
+    for text in (out, err, (tmp_path / "r" / "report.md").read_text()):
+        assert "\x85" not in text and "\x1b" not in text
+    assert "$H\\\\x85OM\\\\x1bE" in out  # escaped, then a Markdown backslash (renders as \\x85)

@@ -93,6 +93,38 @@ def input_size(text: str) -> tuple[int, int]:
     return h, w
 
 
+def finite(text: str) -> float:
+    """A float option: any finite number (``nan`` and ``inf`` parse as floats but mean nothing here)."""
+    import math
+
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return v
+
+
+def positive(text: str) -> float:
+    """A float option that must be > 0 (and finite)."""
+    v = finite(text)
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return v
+
+
+def seed(text: str) -> int:
+    """A seed option: an integer in [0, 2^63), what numpy and torch take (as ``train.seed``)."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if not 0 <= v < 2**63:
+        raise argparse.ArgumentTypeError(f"a seed must be >= 0 and < 2^63, got {v}")
+    return v
+
+
 def modality(text: str) -> str:
     """``--modality``: any accepted name, any case (``IR``, ``thermal``, ``RGB``) -> visible | infrared."""
     from vireid.inference.model import modality_name
@@ -124,7 +156,16 @@ def add_model_args(p: argparse.ArgumentParser, checkpoint_required: bool = True)
 def model_from_args(args: argparse.Namespace, checkpoint: str | None = None):
     """The :class:`vireid.inference.InferenceModel` of ``--checkpoint`` (or ``checkpoint``)."""
     from vireid.inference import load_model
+    from vireid.inference.model import InputSizeError
 
     if args.batch_size < 1:
         raise VireidError(f"--batch-size must be >= 1, got {args.batch_size}")
-    return load_model(checkpoint or args.checkpoint, args.device, batch_size=args.batch_size, img_size=args.input_size)
+    try:
+        return load_model(
+            checkpoint or args.checkpoint, args.device, batch_size=args.batch_size, img_size=args.input_size
+        )
+    except InputSizeError as exc:  # name the options that set what the model cannot take
+        given = {"img_size": args.input_size is not None, "batch_size": True}
+        names = {"img_size": "--input-size", "batch_size": "--batch-size"}
+        opts = [names[p] for p in exc.params if given.get(p)]
+        raise VireidError(f"{' and '.join(opts)}: {exc}" if opts else str(exc)) from None

@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vireid.cli._common import declare
+from vireid.cli._common import declare, seed
 from vireid.config import load_config
 from vireid.engine.ablation import parse_grid, report_markdown, run_ablation
 from vireid.utils.outputs import ABLATION_FOLDER
@@ -50,7 +50,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         dest="overrides",
         help="fixed overrides of the base config, e.g. --set train.epochs=2 data.root=data/x",
     )
-    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1], help="seeds per combination (default 0 1)")
+    p.add_argument("--seeds", nargs="+", type=seed, default=[0, 1], help="seeds per combination (default 0 1)")
     p.add_argument(
         "--mode",
         choices=["product", "each"],

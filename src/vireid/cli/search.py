@@ -51,7 +51,9 @@ def run(args: argparse.Namespace) -> int:
     if args.topk < 1:
         raise VireidError(f"--topk must be >= 1, got {args.topk}")
     index = GalleryIndex.load(args.index)
-    checkpoint = query_checkpoint(index, args.modality, args.checkpoint, where=str(args.index))  # before loading
+    checkpoint = query_checkpoint(
+        index, args.modality, args.checkpoint, where=str(args.index), option="--modality"
+    )  # before loading
     result = search_images(
         index, model_from_args(args, checkpoint), args.query, args.modality, topk=args.topk, nprobe=args.nprobe
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from vireid.cli._common import declare
+from vireid.cli._common import declare, finite, seed
 from vireid.data.synth import DEFAULT_HEIGHT_RANGE, DEFAULT_NUM_IDS, LAYOUTS, generate
 from vireid.errors import ConfigError
 from vireid.utils.outputs import DATASET
@@ -37,10 +37,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "and the heights",
     )
     p.add_argument("--num-ids", type=int, default=None, help=f"number of identities (default {DEFAULT_NUM_IDS})")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
+    p.add_argument("--seed", type=seed, default=0, help="random seed (default %(default)s)")
     p.add_argument(
         "--difficulty",
-        type=float,
+        type=finite,
         default=0.5,
         help="0..1: jitter, noise, occlusion, colour/emissivity decorrelation (default %(default)s)",
     )

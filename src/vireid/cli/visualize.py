@@ -24,7 +24,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vireid.cli._common import add_model_args, declare, modality, model_from_args
+from vireid.cli._common import add_model_args, declare, modality, model_from_args, positive
 from vireid.evaluation.distance import DISTANCES
 from vireid.evaluation.protocols import PROTOCOLS
 from vireid.utils.outputs import PICTURE, check_file
@@ -116,7 +116,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         )
         if name == "tsne":
             s.add_argument("--max-ids", type=int, default=20, help="identities drawn (default: 20)")
-            s.add_argument("--perplexity", type=float, default=30.0)
+            s.add_argument("--perplexity", type=positive, default=30.0, help="t-SNE perplexity, > 0 (default: 30)")
     a = sub.add_parser("attention", help="CAM/PAM or ViT attention-rollout maps over an image")
     add_model_args(a)
     a.add_argument("--image", required=True, type=Path, metavar="IMAGE")

@@ -33,6 +33,15 @@ def modality_name(modality: str | int) -> str:
     return "visible" if modality_to_modal(modality) == MODAL_VISIBLE else "infrared"
 
 
+class InputSizeError(ShapeError):
+    """An input size or batch size the model cannot take; ``params`` names the arguments of
+    :func:`load_model` at fault (a caller names its own options for them)."""
+
+    def __init__(self, message: str, params: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.params = params
+
+
 def _check_input_size(model: nn.Module, size: tuple[int, int], batch_size: int) -> None:
     """The input size the model's strides take, and a batch (with its flipped copy) the memory
     ceiling of a config's test batch allows (:mod:`vireid.config.validate`)."""
@@ -41,12 +50,15 @@ def _check_input_size(model: nn.Module, size: tuple[int, int], batch_size: int) 
     (h, w), (low_h, low_w) = size, getattr(model, "min_input_hw", (1, 1))
     name = type(model).__name__
     if h < low_h or w < low_w:
-        raise ShapeError(f"input size {h}x{w}: {name} takes images of at least {low_h}x{low_w} (its strides)")
+        raise InputSizeError(
+            f"input size {h}x{w}: {name} takes images of at least {low_h}x{low_w} (its strides)", ("img_size",)
+        )
     need = 2 * batch_size * 3 * h * w * 4 * TEST_BYTES_PER_INPUT_BYTE
     if need > MEMORY_CEILING:
-        raise ShapeError(
+        raise InputSizeError(
             f"input size {h}x{w} in batches of {batch_size}: about {need / 2**30:.0f} GiB per batch (estimated); "
-            f"vireid allows up to {MEMORY_CEILING / 2**30:.0f} GiB: lower the input size or the batch size"
+            f"vireid allows up to {MEMORY_CEILING / 2**30:.0f} GiB: lower the input size or the batch size",
+            ("img_size", "batch_size"),
         )
 
 

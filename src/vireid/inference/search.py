@@ -13,15 +13,21 @@ from vireid.errors import VireidError
 
 
 def query_checkpoint(
-    index: Any, modality: str, checkpoint: str | os.PathLike | None = None, *, where: str = "index"
+    index: Any,
+    modality: str,
+    checkpoint: str | os.PathLike | None = None,
+    *,
+    where: str = "index",
+    option: str = "modality",
 ) -> str:
     """The checkpoint to embed ``modality`` queries for ``index`` with: ``checkpoint``, else the
     one the index records.  Checked before any model is loaded: the queries must be of the
-    other modality than the gallery."""
+    other modality than the gallery (``option``: what the caller calls the query modality)."""
     if modality == index.modality:
         other = "infrared" if index.modality == "visible" else "visible"
         raise VireidError(
-            f"{where} holds {index.modality} images; cross-modal search needs {other} queries (got {modality})"
+            f"{where} holds {index.modality} images; cross-modal search needs {option} {other} "
+            f"(got {option} {modality})"
         )
     found = checkpoint or index.model_id.get("checkpoint")
     if not found:

@@ -23,8 +23,8 @@ METRICS_FILE, CONFIG_FILE, LOG_FILE = "metrics.json", "config.yaml", "metrics.js
 
 @dataclass(frozen=True)
 class RunRecord:
-    """One evaluated run: ``name`` as the user gave it, its metrics, its resolved config (nested
-    dict, every key present) and where both came from."""
+    """One evaluated run: ``name`` as the user gave it (control characters escaped), its metrics,
+    its resolved config (nested dict, every key present) and where both came from."""
 
     name: str
     metrics_file: Path
@@ -84,7 +84,9 @@ def load_run(arg: str | os.PathLike) -> RunRecord:
         )
     log_dir = config_file.parent if config_file is not None else folder
     log_file = log_dir / LOG_FILE if (log_dir / LOG_FILE).is_file() else None
-    return RunRecord(str(arg), metrics_file, metrics, config, source, log_file)
+    from vireid.utils.paths import shown
+
+    return RunRecord(shown(arg), metrics_file, metrics, config, source, log_file)  # a name to print and draw
 
 
 def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:

@@ -239,7 +239,12 @@ def attention_picture(
     else:
         batch, net = image, model
         device = next(net.parameters()).device
-    maps = attention_maps(net, batch.to(device), modality, kind)
+    try:
+        maps = attention_maps(net, batch.to(device), modality, kind)
+    except VireidError as exc:  # the model has no such attention: name the checkpoint it came from
+        if inputs["checkpoint"] is None:
+            raise
+        raise VireidError(f"{inputs['checkpoint']}: {exc}") from None
     mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
     std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
     shown = ((batch[0].cpu() * std + mean).clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()

@@ -9,7 +9,6 @@ beyond the file), and the file as a whole (:func:`tests.cli.fuzz.mutation.any_fi
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from hypothesis import strategies as st
 
 from tests.cli.fuzz.configs import config_file
 from tests.cli.fuzz.formats import Safetensors, json_paths, json_with_duplicate, raw_safetensors
-from tests.cli.fuzz.mutation import ROOT, Mutation, any_file, any_folder, replace_with
+from tests.cli.fuzz.mutation import ROOT, Mutation, any_file, any_folder
 
 JUNK_META = ("", "abc", "{", "[]", "null", "99", '{"a": 1}', "\x00", "é" * 3)
 
@@ -334,125 +333,3 @@ def run_folder(draw, rel: str, pristine: Path) -> Mutation:
             (("write", f"{rel}/NOTES.txt", b"mine\n"),), "the run holds a user's file", sentinels=(f"{rel}/NOTES.txt",)
         )
     return draw(any_folder(rel, "the run folder"))
-
-
-# --------------------------------------------------------------------------- authors' checkpoints
-class _Evil:
-    def __reduce__(self):
-        import os
-
-        return (os.system, ("touch PWNED",))
-
-
-@st.composite
-def official(draw, rel: str, pristine: Path) -> Mutation:
-    """The authors' ``.t`` checkpoint: a pickle that runs code, keys removed, NaN weights, or the file."""
-    import torch
-
-    how = draw(st.sampled_from(["evil", "keys", "nan", "not-dict", "file"]))
-    data = (pristine / rel).read_bytes()
-    if how == "file":
-        return draw(any_file(rel, data, structured=True, what="the authors' checkpoint"))
-    buf = io.BytesIO()
-    if how == "evil":
-        torch.save({"net": _Evil()}, buf)
-        return Mutation(
-            (("write", rel, buf.getvalue()),), "a pickle that runs a command", bad=True, blame=(Path(rel).name,)
-        )
-    obj = torch.load(io.BytesIO(data), weights_only=False)  # the world's own file (numpy scalars, as the authors')
-    net = obj["net"] if isinstance(obj, dict) and "net" in obj else obj
-    if how == "keys":
-        key = draw(st.sampled_from(sorted(net)))
-        net = {k: v for k, v in net.items() if k != key}
-        note = f"the authors' checkpoint without {key}"
-    elif how == "nan":
-        key = draw(st.sampled_from(sorted(k for k, v in net.items() if v.is_floating_point() and v.numel())))
-        net = dict(net)
-        net[key] = torch.full_like(net[key], float("nan"))
-        note = f"the authors' checkpoint with NaN in {key}"
-    else:
-        net, note = [1, 2, 3], "the authors' checkpoint holds a list"
-    torch.save({"net": net} if isinstance(obj, dict) and "net" in obj else net, buf)
-    return Mutation((("write", rel, buf.getvalue()),), note, bad=True, blame=(Path(rel).name,))
-
-
-# --------------------------------------------------------------------------- images
-def _png(img) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return buf.getvalue()
-
-
-@st.composite
-def image_bytes(draw, data: bytes) -> tuple[bytes, bool, bool, str]:
-    """``(bytes, bad, ok, note)``: an image of an unusual mode or size (valid), black, or broken."""
-    from PIL import Image
-
-    how = draw(st.sampled_from(["mode", "size", "black", "bomb", "truncated", "text", "gif"]))
-    if how == "mode":
-        mode = draw(st.sampled_from(["L", "RGBA", "P", "I;16", "1", "CMYK", "LA", "F"]))
-        img = Image.open(io.BytesIO(data)).convert("RGB")
-        conv = img.convert(mode) if mode not in ("I;16", "F") else img.convert("L").convert(mode)
-        buf = io.BytesIO()
-        conv.save(buf, format="TIFF" if mode in ("CMYK", "F") else "PNG")
-        return buf.getvalue(), False, True, f"a {mode} image"
-    if how == "size":
-        w, h = draw(st.sampled_from([(1, 1), (2, 1), (1, 3000), (3000, 1), (5, 5)]))
-        return _png(Image.new("RGB", (w, h), (120, 30, 200))), False, True, f"a {w}x{h} image"
-    if how == "black":
-        return _png(Image.new("RGB", (32, 64))), False, False, "a black image"
-    if how == "bomb":
-        import struct
-        import zlib
-
-        w = h = draw(st.sampled_from([20000, 60000]))
-        ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
-
-        def chunk(t: bytes, d: bytes) -> bytes:
-            return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
-
-        body = (
-            b"\x89PNG\r\n\x1a\n"
-            + chunk(b"IHDR", ihdr)
-            + chunk(b"IDAT", zlib.compress(b"\x00" * 1000))
-            + chunk(b"IEND", b"")
-        )
-        return body, True, False, f"a PNG claiming {w}x{h} pixels"
-    if how == "truncated":
-        cut = draw(st.integers(0, len(data) - 1))
-        return data[:cut], True, False, f"an image truncated at byte {cut}"
-    if how == "gif":
-        buf = io.BytesIO()
-        Image.new("P", (8, 16)).save(buf, format="GIF")
-        return buf.getvalue(), False, True, "a GIF under an image's name"
-    return b"hello, I am not an image\n", True, False, "a text file under an image's name"
-
-
-@st.composite
-def image_file(draw, rel: str, pristine: Path) -> Mutation:
-    data, bad, ok, note = draw(image_bytes((pristine / rel).read_bytes()))
-    return Mutation((("write", rel, data),), note, bad=bad, ok=ok, blame=(Path(rel).name,))
-
-
-@st.composite
-def image_folder(draw, rel: str, pristine: Path) -> Mutation:
-    """A folder of gallery images: one image changed, a stray file, no images, the folder itself."""
-    images = sorted(str(p.relative_to(pristine)) for p in (pristine / rel).rglob("*") if p.is_file())
-    how = draw(st.sampled_from(["image", "image", "stray", "none", "folder", "manifest"]))
-    if how == "image":
-        target = draw(st.sampled_from(images))
-        data, bad, ok, note = draw(image_bytes((pristine / target).read_bytes()))
-        return Mutation((("write", target, data),), f"{Path(target).name}: {note}", ok=ok, blame=(Path(target).name,))
-    if how == "stray":
-        name = draw(st.sampled_from(["notes.txt", "Thumbs.db", ".DS_Store", "broken.jpg", "x.PNG"]))
-        return Mutation((("write", f"{rel}/{name}", b"not an image"),), f"a stray {name}", blame=(name,))
-    if how == "none":
-        return Mutation(
-            replace_with(rel, ("mkdir", rel), ("write", f"{rel}/notes.txt", b"x")),
-            "no images in the folder",
-            bad=True,
-            blame=(Path(rel).name,),
-        )
-    if how == "manifest":
-        return Mutation(place={"images": f"{ROOT}/manifest.csv"}, note="the manifest instead of the folder", ok=True)
-    return draw(any_folder(rel, "the image folder"))

@@ -29,7 +29,7 @@ FREE = ("model.args", "data.synth", "loss.aux_weights")
 def _num(text: str) -> float | None:
     try:
         v = yaml.safe_load(text)
-    except yaml.YAMLError:
+    except (yaml.YAMLError, ValueError):  # ValueError: "!!float abc"
         return None
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         return None
@@ -39,7 +39,7 @@ def _num(text: str) -> float | None:
 def _nums(text: str) -> list | None:
     try:
         v = yaml.safe_load(text)
-    except yaml.YAMLError:
+    except (yaml.YAMLError, ValueError):  # ValueError: "!!float abc"
         return None
     if not isinstance(v, list) or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v):
         return None
@@ -89,7 +89,23 @@ def config_keys(path: str) -> tuple[dict, dict]:
             keys[f"{section}.{k}"] = v
     if any(k.startswith("data.synth.") for k in keys):
         keys["data.synth.force"] = False
+    for key, value in keys.items():  # "warmup_epochs: 1" in a file is a float the schema declares
+        if type(value) is int and _declared(key) is float:
+            keys[key] = float(value)
     return tree, keys
+
+
+def _declared(key: str) -> object:
+    """The type the schema declares for a dotted ``section.field`` key (``None`` when not one)."""
+    import typing
+
+    from vireid.config import schema
+
+    section, _, name = key.partition(".")
+    cls = typing.get_type_hints(schema.Config).get(section)
+    hints = typing.get_type_hints(cls) if isinstance(cls, type) else {}
+    hint = hints.get(name)
+    return typing.get_args(hint)[0] if typing.get_origin(hint) is typing.Annotated else hint
 
 
 @st.composite

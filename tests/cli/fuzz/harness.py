@@ -26,6 +26,13 @@ from tests.cli.world import World
 from vireid.utils.paths import shown
 
 TRACEBACK = "Traceback (most recent call last)"
+#: a training that diverged (a seed, a schedule the tiny world's model does not survive): a true
+#: report of the outcome, not a diagnosis of the input, so it need not name what the case changed
+DIVERGED = re.compile(r"descriptors of \d+ of \d+ images are NaN or inf")
+
+
+def _trains(cmd: Command) -> bool:
+    return any(kind.id in ("run-folder", "demo-folder", "ablation-folder") for kind in cmd.decl.outputs.values())
 
 
 @dataclass
@@ -203,7 +210,8 @@ class Harness:
                 )
                 if not warned:
                     problems.append("a wrong input accepted")
-            if rc == 2 and case.blame and lines:  # the one thing changed is what a refusal must name
+            diverged = rc == 2 and lines and not case.bad and DIVERGED.search(lines[-1]) and _trains(cmd)
+            if rc == 2 and case.blame and lines and not diverged:  # the one thing changed is what a refusal must name
                 line = lines[-1].lower()
                 if not any(b.lower() in line or shown(b).lower() in line for b in case.blame if b):
                     problems.append(f"the refusal names none of {list(dict.fromkeys(case.blame))[:4]}")

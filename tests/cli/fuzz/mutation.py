@@ -133,11 +133,16 @@ def any_file(draw, rel: str, data: bytes, *, structured: bool, what: str) -> Mut
         st.sampled_from(["empty", "truncate", "garbage", "prefix", "folder", "fifo", "dangling", "device", "link"])
     )
     blame = (name,)
+    # emptied or cut, a text file (a config) may still be valid: one of defaults, whose refusal
+    # names what the defaults lack (model.pretrained), not the file
+    cut_blame = blame if structured else ()
     if choice == "empty":
-        return Mutation((("write", rel, b""),), f"{what} emptied", bad=structured, blame=blame)
+        return Mutation((("write", rel, b""),), f"{what} emptied", bad=structured, blame=cut_blame)
     if choice == "truncate":
         cut = draw(st.integers(0, max(0, len(data) - 1)))
-        return Mutation((("write", rel, data[:cut]),), f"{what} truncated at byte {cut}", bad=structured, blame=blame)
+        return Mutation(
+            (("write", rel, data[:cut]),), f"{what} truncated at byte {cut}", bad=structured, blame=cut_blame
+        )
     if choice == "garbage":
         junk = draw(st.binary(min_size=1, max_size=64))
         return Mutation((("write", rel, junk),), f"{what} replaced by bytes {junk!r}", bad=structured, blame=blame)

@@ -246,7 +246,7 @@ def situation(
         )
         if target == "image":  # an image of the dataset itself
             target = "dataset/cam1/0002/0001.jpg"
-        elif target != "dataset" or file_kind:
+        elif target != "dataset":  # the dataset folder itself, whatever the output's kind
             target += suffix
         return Mutation(place=place(target), note=f"inside a dataset ({target})", bad=True, blame=("dataset",))
     if how == "input" and inputs:

@@ -4,6 +4,7 @@ skips) is a warning.  The lists are generated (hypothesis) around real layouts."
 
 from __future__ import annotations
 
+import re
 import shutil
 import warnings
 from pathlib import Path
@@ -172,3 +173,33 @@ def test_ids_and_labels_are_ascii_integers_a_tensor_holds(token, regdb, tmp_path
     csv.write_text(f"path,pid,camid,modality\nx.jpg,{token},1,visible\n")
     with pytest.raises(DatasetError, match=r"train\.csv:2: pid"):
         ManifestDataset(csv.parent)
+
+
+@pytest.mark.parametrize("layout", ["regdb", "llcm"])
+def test_a_listed_image_that_is_not_there_names_the_list_line(layout, regdb, llcm, tmp_path):
+    """A list line whose image is missing (or a folder) is refused when the list is read, naming the
+    file and line, not when the loader first opens it mid-epoch."""
+    root = _copy(regdb if layout == "regdb" else llcm, tmp_path / layout)
+    f = root / "idx" / ("train_visible_1.txt" if layout == "regdb" else "train_vis.txt")
+    lines = f.read_text().splitlines()
+    (root / lines[1].split()[0]).unlink()
+    name = re.escape(f.name)
+    with pytest.raises(DatasetError, match=rf"{name}:2: '{re.escape(lines[1].split()[0])}': .*(no such|not)"):
+        RegDB(root) if layout == "regdb" else LLCM(root)
+    (root / lines[1].split()[0]).mkdir()
+    with pytest.raises(DatasetError, match=rf"{name}:2: .*(folder|directory|not a file)"):
+        RegDB(root) if layout == "regdb" else LLCM(root)
+
+
+@pytest.mark.parametrize("layout", ["regdb", "llcm", "sysu"])
+def test_lists_saved_with_a_byte_order_mark_read_the_same(layout, regdb, llcm, sysu, tmp_path):
+    """Windows editors start a UTF-8 file with a BOM; the first id or path must not carry it."""
+    src = {"regdb": regdb, "llcm": llcm, "sysu": sysu}[layout]
+    cls = {"regdb": RegDB, "llcm": LLCM, "sysu": SYSUMM01}[layout]
+    plain = cls(_copy(src, tmp_path / "plain"))
+    root = _copy(src, tmp_path / "bom")
+    for f in (root / ("exp" if layout == "sysu" else "idx")).glob("*.txt"):
+        f.write_bytes(b"\xef\xbb\xbf" + f.read_bytes())
+    bom = cls(root)
+    assert [(r.pid, r.camid, r.modality) for r in bom.train] == [(r.pid, r.camid, r.modality) for r in plain.train]
+    assert len(bom.train) == len(plain.train) > 0

@@ -40,7 +40,7 @@ def require_file(path: Path, what: str) -> Path:
 
 def _read_lines(path: Path) -> list[str]:
     try:
-        return path.read_text(encoding="utf-8").splitlines()
+        return path.read_text(encoding="utf-8-sig").splitlines()  # -sig: Notepad starts a file with a BOM
     except UnicodeDecodeError as exc:
         raise DatasetError(f"{path}: not a UTF-8 text file ({exc.reason})") from None
     except OSError as exc:
@@ -141,7 +141,8 @@ def camera_from_path(rel_path: str, default: int = 0) -> int:
 
 
 def resolve_under(root: Path, rel_path: str, index_file: Path, lineno: int) -> str:
-    """Absolute path of ``rel_path`` under ``root``; absolute or escaping paths are errors."""
+    """Absolute path of ``rel_path`` under ``root``; absolute or escaping paths and images that are
+    not there are errors naming the list's line (found at reading, not at the first epoch)."""
     rel = rel_path.replace("\\", "/").lstrip("/") if not os.path.isabs(rel_path) else None
     if rel is None:
         raise DatasetError(
@@ -150,6 +151,9 @@ def resolve_under(root: Path, rel_path: str, index_file: Path, lineno: int) -> s
     full = os.path.normpath(os.path.join(root, rel))
     if not full.startswith(str(root) + os.sep):
         raise DatasetError(f"{format_location(index_file, lineno)}: path {rel_path!r} points outside {root}")
+    if not os.path.isfile(full):
+        problem = file_problem(full, "image file")
+        raise DatasetError(f"{format_location(index_file, lineno)}: {rel_path!r}: {problem or 'not a file'}")
     return full
 
 

@@ -1,0 +1,87 @@
+"""Every option of every command parses its value through one checked type (``vireid.cli._common``):
+numbers are finite, seeds are what numpy and torch take.  Walks the parser, so a new option
+with a bare ``type=float`` fails here."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from tests.cli.world import leaves
+from vireid.cli import _common
+from vireid.cli.main import build_parser, main
+
+COMMANDS = list(leaves(build_parser()))
+
+
+def _options(parser: argparse.ArgumentParser):
+    return [a for a in parser._actions if a.option_strings]
+
+
+@pytest.mark.parametrize("path,parser", COMMANDS, ids=[" ".join(p) for p, _ in COMMANDS])
+def test_no_option_parses_a_bare_float_or_an_unchecked_seed(path, parser):
+    for a in _options(parser):
+        assert a.type is not float, f"vireid {' '.join(path)} {a.option_strings[0]}: use _common.finite/positive"
+        if "seed" in a.dest:
+            assert a.type is _common.seed, f"vireid {' '.join(path)} {a.option_strings[0]}: use _common.seed"
+
+
+FLOAT_OPTIONS = [
+    (path, a.option_strings[-1])
+    for path, parser in COMMANDS
+    for a in _options(parser)
+    if a.type in (_common.finite, _common.positive)
+]
+
+
+def test_the_walk_finds_the_float_options():
+    assert {" ".join(p) + " " + o for p, o in FLOAT_OPTIONS} >= {"synth --difficulty", "visualize tsne --perplexity"}
+
+
+@pytest.mark.parametrize("path,option", FLOAT_OPTIONS, ids=[" ".join(p) + " " + o for p, o in FLOAT_OPTIONS])
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "NaN", "abc"])
+def test_a_float_option_refuses_what_is_not_a_finite_number(path, option, value, capsys):
+    assert main([*path, option, value]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and option in err[0], err
+    assert repr(value) in err[0] or value.startswith("-"), err  # argparse takes '-inf' for an option
+
+
+@pytest.mark.parametrize("value", ["-1", "9223372036854775808", "1.5", "x"])
+def test_seeds_outside_what_numpy_takes_are_refused_naming_the_option(value, capsys):
+    for argv in (["ablate", "--config", "x.yaml", "--grid", "a=1,2", "--seeds", value], ["synth", "--seed", value]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and ("--seed" in err[0]) and value in err[0], err
+
+
+def test_positive_refuses_zero_and_below():
+    for text in ("0", "-2"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            _common.positive(text)
+    assert _common.positive("0.5") == 0.5
+    assert _common.seed(str(2**63 - 1)) == 2**63 - 1
+
+
+@pytest.mark.parametrize(
+    "option,value",
+    [("--input-size", "1x1"), ("--batch-size", str(2**63)), ("--batch-size", "1000000000")],
+)
+def test_every_model_command_names_the_size_option_the_model_cannot_take(option, value, world, capsys):
+    """A size the model's strides cannot take or a batch beyond the memory ceiling: the refusal
+    names the option (it said 'input size 1x1' -- found by the fuzzer), for every command that
+    loads a model."""
+    checked = 0
+    for path, p in COMMANDS:
+        if not any(option in a.option_strings for a in p._actions):
+            continue
+        decl = p.get_default("_declaration")
+        kind = next(iter(decl.outputs.values()), None)
+        out = world.root / "never" / ("out" + (kind.suffixes[0] if kind and kind.suffixes else ""))
+        argv = world.fill(decl.example, out=out)
+        assert main(argv + [option, value]) == 2, " ".join(path)
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and option in err[0], (path, err)
+        checked += 1
+    assert checked >= 5
