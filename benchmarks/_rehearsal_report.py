@@ -23,64 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import _paper_runs as paper
+from benchmarks._rehearsal_findings import FINDINGS, finding_facts
 
 RATES_TFLOPS = (10.0, 20.0, 40.0)
-
-#: What the rehearsal found at the official counts, and what was done about it (kept by hand:
-#: each names the fix and its test).
-FINDINGS: tuple[str, ...] = (
-    "**Ctrl-C was lost at an epoch start.** The SIGINT sent after epoch 1's checkpoint landed while "
-    "epoch 2's DataLoader forked its 4 workers: Python dropped the KeyboardInterrupt raised inside "
-    '`logging`\'s at-fork hook ("Exception ignored in ... _releaseLock") and training went on through '
-    "epoch 2 and its evaluations. Fixed: inside `vireid` commands and `train()` SIGINT also leaves a flag, "
-    "raised again before the next training step or evaluation batch (`vireid.utils.interrupt`; "
-    "`tests/utils/test_interrupt.py` fails without it). In this rehearsal: {dropped}.",
-    "**DEEN + ABD-Net's attentive branch needed over 10 GB for one step** at the authors' batch "
-    "(`abd_sysu` was killed at 10.4 GB RSS during its first step, at 64x24): the branch's CAM holds one "
-    "2048 x 2048 attention per sample, 144 samples (48 images x 3 DEE embeddings), 2.4 GB per tensor, "
-    "whatever the image size. Fixed: CAM attends in chunks of at most 128 MiB, recomputed in backward "
-    "(the same values; 1.7 GB for that step; `tests/models/test_abd.py`).",
-    "**AGW's triplet was `inf` at step 1** (`agw_sysu`, random backbone weights): AGW's `SoftMarginLoss` "
-    "formula `log(1 + exp(d_p - d_n))` overflows once the gap passes 88 (here 158). Fixed: softplus, "
-    "AGW's value bit for bit wherever theirs is finite (`tests/losses/test_triplet.py`).",
-    "**An evaluation kept every split's distance matrix** until it returned: {distances}. Fixed: "
-    "`SplitEvaluation.distmat` recomputes the scored matrix from the descriptors shared by the splits "
-    "(`tests/engine/test_testing.py`).",
-    "In the benchmark itself: commands started from a background job ignore SIGINT (they now get the "
-    "default handler), and summing the RSS of forked DataLoader workers counted their shared pages once "
-    "per worker (4.3 GB for RegDB's training; the tree is now measured as PSS).",
-)
-
-
-def _finding_facts(results: dict) -> dict[str, str]:
-    """Numbers the findings quote, from this rehearsal's logs and library phases."""
-    runs = [k for k, c in results["configs"].items() if c.get("phases")]
-    dropped = []
-    for key in runs:
-        first = results["configs"][key]["phases"][0]
-        try:
-            text = Path(first["log"]).read_text(errors="replace")
-        except OSError:
-            continue
-        if "Exception ignored" in text and "KeyboardInterrupt" in text and first.get("rc") == 130:
-            dropped.append(key)
-    facts = {
-        "dropped": (
-            f"the interrupt was dropped the same way in {len(dropped)} of {len(runs)} runs "
-            f"({', '.join(dropped)}), and each stopped at the next check"
-            if dropped
-            else f"no interrupt landed in a fork ({len(runs)} runs)"
-        )
-    }
-    dist = {k: c["library"].get("final_distances_mib") for k, c in results["configs"].items() if c.get("library")}
-    dist = {k: v for k, v in dist.items() if v}
-    facts["distances"] = (
-        ", ".join(f"{k} {v:.0f} MiB" for k, v in sorted(dist.items(), key=lambda kv: -kv[1])[:3])
-        + " of float32 distances over the full protocol's splits"
-        if dist
-        else "the full protocol's splits' float32 distances"
-    )
-    return facts
 
 
 def save(path: Path, results: dict) -> None:
@@ -261,9 +206,28 @@ def projection_table(results: dict) -> str:
     return "\n".join(rows)
 
 
+def _older(results: dict) -> str:
+    """`` (agw_sysu at X, deen_regdb at Y)``: the runs kept from a rehearsal at another commit."""
+    older = [
+        f"{k} at {c['commit']}"
+        for k, c in results["configs"].items()
+        if c.get("commit") and c["commit"] != results.get("commit")
+    ]
+    return f" ({', '.join(older)})" if older else ""
+
+
+def _skipped_reports(results: dict) -> list[str]:
+    skipped = [k for k, c in results["configs"].items() if c.get("report")]
+    if not skipped:
+        return []
+    return [f"- vireid report: skipped for {', '.join(skipped)}, rehearsed at a commit without it"]
+
+
 def section_body(results: dict, args) -> str:
     s = results["settings"]
-    wall = (results.get("finished", time.time()) - results["started"]) / 3600
+    # the commands' own times, summed: a rehearsal resumed in several sittings spans idle hours
+    wall = sum(p["wall_s"] for c in results["configs"].values() for p in c.get("phases", [])) / 3600
+    wall += sum(d.get("wall_s", 0) for d in results["datasets"].values() if not d.get("reused")) / 3600
     cpu = sum(p["cpu_s"] for c in results["configs"].values() for p in c.get("phases", []))
     cpu += sum(d["cpu_s"] for d in results["datasets"].values() if not d.get("reused"))
     failed = {k: c["failed"] for k, c in results["configs"].items() if c.get("failed")}
@@ -277,14 +241,8 @@ def section_body(results: dict, args) -> str:
         "the in-training evaluation and best-checkpoint rule, `vireid test` over every trial and direction, "
         "an index over every visible test image.",
         "",
-        f"Rehearsed at commit {results.get('commit', 'unknown')}"
-        + "".join(
-            f" ({k} at {c['commit']})"
-            for k, c in results["configs"].items()
-            if c.get("commit") and c["commit"] != results.get("commit")
-        )
-        + ". "
-        f"Total: {wall:.2f} h wall, {cpu / 3600:.2f} h CPU of the commands; load average "
+        f"Rehearsed at commit {results.get('commit', 'unknown')}" + _older(results) + ". "
+        f"Total: {wall:.2f} h wall, {cpu / 3600:.2f} h CPU of the commands (each phase's, summed); load average "
         f"{results.get('loadavg_start')} at the start, {results.get('loadavg_end')} at the end "
         "(the machine is shared: wall times stretch with the load, CPU times do not).",
         "",
@@ -318,10 +276,10 @@ def section_body(results: dict, args) -> str:
         "### Checks",
         "",
         *[f"- {k}: " + "; ".join(c.get("checks", [])) for k, c in results["configs"].items() if c.get("checks")],
-        *sorted({f"- {c['report']}" for c in results["configs"].values() if c.get("report")}),
+        *_skipped_reports(results),
     ]
     if FINDINGS:
-        facts = _finding_facts(results)
+        facts = finding_facts(results)
         parts += ["", "### What the rehearsal found, and what was fixed", ""]
         parts += [f"- {f.format(**facts)}" for f in FINDINGS]
     table = projection_table(results)

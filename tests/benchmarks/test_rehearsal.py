@@ -60,3 +60,32 @@ def test_tiny_rehearsal_runs_every_phase(tmp_path):
     assert rehearsal.main([*argv, "--resume", "--no-write"]) == 0
     again = json.loads((tmp_path / "work" / "rehearsal.json").read_text())
     assert again["datasets"]["sysu"]["reused"] and again["configs"]["deen_sysu"]["phases"] == run["phases"]
+
+
+def test_the_section_sums_the_phases_and_names_runs_kept_from_other_commits():
+    """A rehearsal resumed in sittings: its total is the phases' own time, not the hours between
+    sittings; runs kept from another commit are named with it, and so is a report they lack; the
+    ABD finding quotes the two runs' test times."""
+    from benchmarks import _rehearsal_report as report
+    from benchmarks._rehearsal_findings import finding_facts
+
+    def phases(test_cpu):
+        common = {"rc": 0, "wall_s": 1800.0, "peak_rss_mib": 1.0, "tree_pss_mib": 1.0, "written_mib": 0.0, "log": "-"}
+        return [{**common, "name": "train", "cpu_s": 900.0}, {**common, "name": "test", "cpu_s": test_cpu}]
+
+    results = {
+        "settings": {"data_scale": "paper", "steps": 3, "factor": 6.0, "threads": 1, "tiny": False},
+        "started": 0.0,
+        "finished": 10 * 3600.0,
+        "commit": "new",
+        "datasets": {},
+        "configs": {
+            "deen_sysu": {"commit": "new", "phases": phases(100.0)},
+            "abd_sysu": {"commit": "old", "phases": phases(700.0), "report": "skipped"},
+        },
+    }
+    body = report.section_body(results, None)
+    assert "Total: 2.00 h wall" in body and "(abd_sysu at old)" in body
+    assert "vireid report: skipped for abd_sysu, rehearsed at a commit without it" in body
+    facts = finding_facts(results)
+    assert "700 s of CPU against deen_sysu's 100 s (7.0 times)" in facts["abd_eval"]
