@@ -43,6 +43,8 @@ ALLOWED = {
     "data/synth/generator.py": "renders images into its private staging folder, renamed into place as a whole",
     "models/pretrained.py": "downloads into torch.hub's cache under a temporary name, renamed when its hash checks",
     "engine/logging.py": "appends records to metrics.jsonl, started through the policy",
+    "engine/undo.py": "a train / ablate that failed before doing anything removes what it made: the new files "
+    "it names as its own (lock, config), only when nothing else is new, and the folders it made, once empty",
     "viz/style.py": "savefig into memory; the bytes go through atomic_write_bytes",
     "report/build.py": "removes the pictures an earlier report drew (listed in its results.json, marked as vireid's) "
     "in formats not drawn again",

@@ -229,3 +229,30 @@ def test_an_input_that_is_a_pipe_or_a_link_to_nothing_is_one_true_line(path, act
         said = ("named pipe", "not a folder", "not a vireid index")
         assert "not found" not in err and any(s in err for s in said), err
     assert not (world.root / "never").exists()
+
+
+def test_a_librarys_warning_is_one_line_naming_its_source(monkeypatch, capsys):
+    """Python's format adds the warning's source line (two lines or more); every warning is one line."""
+    import warnings
+
+    from vireid.cli import configs
+
+    def run(args):
+        warnings.warn("No artists with labels found\nsecond line", UserWarning, stacklevel=1)
+        return 0
+
+    monkeypatch.setattr(configs, "run", run)
+    assert main(["configs", TINY]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("vireid configs: warning: No artists with labels found (UserWarning, ")
+
+
+def test_a_file_pickled_with_protocol_4_is_one_line(tmp_path, capsys):
+    """torch warns about the protocol before refusing or reading: only vireid's line is shown."""
+    import pickle
+
+    f = tmp_path / "c.t"
+    f.write_bytes(pickle.dumps({"net": {"a": 1}}, protocol=4))
+    assert main(["convert", "--official", str(f), "--out", str(tmp_path / "o.safetensors")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(f) in err[0], err

@@ -109,7 +109,7 @@ def _cases():
             "evaluate",
             "bad-value",
             "evaluate --query {feats} --gallery {feats} --protocol sysu --max-rank 0",
-            "max_rank",
+            "--max-rank",
         ),
         (
             "extract",
@@ -161,7 +161,7 @@ def _cases():
             "--out {tmp}/i3 --input-size 0x5",
             "sizes must be positive",
         ),
-        ("search", "missing", "search --index {nope} --query {png} --modality ir", "missing index.json"),
+        ("search", "missing", "search --index {nope} --query {png} --modality ir", "not found"),
         ("search", "corrupt", "search --index {bad_index} --query {png} --modality ir", "invalid JSON"),
         ("search", "wrong-kind", "search --index {ckpt} --query {png} --modality ir", "not a vireid index"),
         ("search", "bad-value", "search --index {bad_index} --query {png} --modality ir --topk 0", "--topk"),

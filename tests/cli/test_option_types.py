@@ -20,9 +20,10 @@ def _options(parser: argparse.ArgumentParser):
 
 
 @pytest.mark.parametrize("path,parser", COMMANDS, ids=[" ".join(p) for p, _ in COMMANDS])
-def test_no_option_parses_a_bare_float_or_an_unchecked_seed(path, parser):
+def test_no_option_parses_a_bare_number_or_an_unchecked_seed(path, parser):
     for a in _options(parser):
         assert a.type is not float, f"vireid {' '.join(path)} {a.option_strings[0]}: use _common.finite/positive"
+        assert a.type is not int, f"vireid {' '.join(path)} {a.option_strings[0]}: use _common.integer(low)"
         if "seed" in a.dest:
             assert a.type is _common.seed, f"vireid {' '.join(path)} {a.option_strings[0]}: use _common.seed"
 
@@ -85,3 +86,26 @@ def test_every_model_command_names_the_size_option_the_model_cannot_take(option,
         assert len(err) == 1 and option in err[0], (path, err)
         checked += 1
     assert checked >= 5
+
+
+INT_OPTIONS = [
+    (path, a.option_strings[-1], a.type.low)
+    for path, parser in COMMANDS
+    for a in _options(parser)
+    if hasattr(a.type, "low")
+]
+
+
+def test_the_walk_finds_the_integer_options():
+    found = {" ".join(p) + " " + o for p, o, _ in INT_OPTIONS}
+    assert found >= {"search --nprobe", "search --topk", "evaluate --max-rank", "export --opset", "ablate --jobs"}
+
+
+@pytest.mark.parametrize("path,option,low", INT_OPTIONS, ids=[" ".join(p) + " " + o for p, o, _ in INT_OPTIONS])
+def test_an_integer_option_below_its_least_value_is_refused_naming_it(path, option, low, capsys):
+    """``search --nprobe 0`` reached faiss (a traceback); ``evaluate --max-rank 0`` said
+    ``max_rank must be >= 1``: every integer option refuses, naming itself, before any work."""
+    for value in (str(low - 1), "1.5", "abc", ""):
+        assert main([*path, option, value]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and f"argument {option}:" in err[0] and repr(value) in err[0], err

@@ -70,7 +70,7 @@ def test_bad_values_exit_2(tmp_path, capsys, args, message):
         ("--seed", "-1", "argument --seed: a seed must be >= 0 and < 2^63, got -1"),  # parsed as a seed
         ("--difficulty", "nan", "argument --difficulty: expected a finite number, got 'nan'"),
         ("--difficulty", "2", "--difficulty: must be >= 0 and <= 1, got 2.0"),
-        ("--images-per-id-per-cam", "0", "--images-per-id-per-cam: must be >= 1"),
+        ("--images-per-id-per-cam", "0", "argument --images-per-id-per-cam: expected an integer >= 1, got '0'"),
     ],
 )
 def test_options_are_checked_by_the_generators_declarations_and_named_as_options(

@@ -206,3 +206,24 @@ def test_resume_refuses_result_changes_and_never_rewrites_the_saved_config(train
         assert (copy / "config.yaml").read_bytes() == saved
     assert main([*common, "train.checkpoint_every=1", "train.log_every=5"]) == 0
     assert (copy / "config.yaml").read_bytes() == saved
+
+
+@pytest.mark.parametrize(
+    ("pointer", "said"), [("{garbage\n", "not valid JSON"), ("[1, 2]\n", "not a vireid checkpoint pointer")]
+)
+def test_resume_names_a_corrupt_checkpoint_pointer(trained, tmp_path, capsys, pointer, said):
+    """With --resume, last.json is an input: a corrupt one is named as such -- it was reported as a
+    file "not written by vireid" that --overwrite would replace."""
+    import shutil
+
+    _, root, run = trained
+    copy = shutil.copytree(run, tmp_path / "run")
+    (copy / ".lock").unlink(missing_ok=True)
+    (copy / "checkpoints" / "last.json").write_text(pointer)
+    before = sorted(p.relative_to(copy).as_posix() for p in copy.rglob("*"))
+    argv = ["train", "--config", TINY, "--out", str(copy), "--resume", "--quiet", f"data.root={root}"]
+    assert main([*argv, "train.checkpoint_every=1", "train.epochs=3"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "checkpoints/last.json: " + said in err[0] and "--overwrite" not in err[0], err
+    assert sorted(p.relative_to(copy).as_posix() for p in copy.rglob("*")) == before
+    assert (copy / "checkpoints" / "last.json").read_text() == pointer

@@ -173,3 +173,14 @@ def test_an_error_in_a_base_names_every_file_whose_base_led_there(tmp_path):
     text = str(info.value)
     assert text.startswith(f"{tmp_path / 'notes.txt'}: ") and "\n" not in text
     assert text.endswith(f"(the base: of {tmp_path / 'a.yaml'}:1) (the base: of {tmp_path / 'b.yaml'}:2)"), text
+
+
+@pytest.mark.parametrize(
+    "base,problem", [('""', "'base' is empty"), ("'  '", "'base' is empty"), ("sub", "is a folder")]
+)
+def test_an_empty_base_or_a_folder_is_named_as_such(base, problem, tmp_path):
+    """``base: ""`` said ``base config <the folder> not found``: the folder exists; the value is empty."""
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "c.yaml").write_text(f"base: {base}\n")
+    with pytest.raises(ConfigError, match=rf"c\.yaml:1: .*{problem}"):
+        load_config(tmp_path / "c.yaml")

@@ -37,7 +37,7 @@ def test_user_config_inherits_a_shipped_config_by_name(tmp_path):
     assert mine.train.epochs == 3 and mine.data == ref.data and mine.model == ref.model
     assert load_config(tmp_path / "short.yaml") == load_config("synthetic")
     (tmp_path / "bad.yaml").write_text("base: no_such_config.yaml\n")
-    with pytest.raises(ConfigError, match=r"bad\.yaml:1: base config .*no_such_config\.yaml not found"):
+    with pytest.raises(ConfigError, match=r"bad\.yaml:1: .*no_such_config\.yaml: base config not found"):
         load_config(tmp_path / "bad.yaml")
 
 

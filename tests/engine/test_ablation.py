@@ -165,6 +165,37 @@ def test_ablate_cli_bad_grid_exits_2(tmp_path, capsys):
     assert "--grid" in capsys.readouterr().err
 
 
+def test_ablate_cli_refuses_a_seed_given_twice(tmp_path, capsys):
+    """``--seeds 0 0`` trained the same run twice and counted it as two samples."""
+    from vireid.cli.main import main
+
+    argv = ["ablate", "--config", str(CONFIGS / "test_tiny.yaml"), "--grid", "optim.lr=0.1,0.2"]
+    assert main([*argv, "--seeds", "0", "1", "0", "--out", str(tmp_path / "abl")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--seeds: seed 0 given twice" in err[0], err
+    assert not (tmp_path / "abl").exists()
+
+
+def test_a_failure_before_any_run_leaves_no_ablation_folder(tmp_path, capsys):
+    """A bad grid key or dataset, found after the folder's lock was taken, left ``OUT/.lock``
+    (and the folder): now only what the ablation made goes -- a folder it did not make stays."""
+    from vireid.cli.main import main
+
+    argv = ["ablate", "--config", str(CONFIGS / "test_tiny.yaml"), "--seeds", "0", "--set", "data.synth=null"]
+    new = tmp_path / "made" / "abl"
+    assert main([*argv, "--grid", "optim.l\nr=0.1,0.2", "--out", str(new)]) == 2
+    assert "unknown key" in capsys.readouterr().err and not (tmp_path / "made").exists()
+    nodata = [f"data.root={tmp_path / 'no-data'}", "--grid", "optim.lr=0.1,0.2"]
+    assert main([*argv, *nodata, "--out", str(new)]) == 2
+    assert "not found" in capsys.readouterr().err and not (tmp_path / "made").exists()
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "NOTES.txt").write_text("mine\n")
+    assert main([*argv, *nodata, "--out", str(mine)]) == 2
+    capsys.readouterr()
+    assert sorted(p.name for p in mine.iterdir()) == ["NOTES.txt"]
+
+
 def _fake_train(cfg, run_dir, quiet=True):
     """Module level, so worker processes can unpickle it."""
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -94,3 +94,19 @@ def test_a_pointer_that_names_no_step_folder_is_refused(tmp_path, pointer):
     (tmp_path / "last.json").write_text(pointer)
     with pytest.raises(CheckpointError, match="last.json"):
         ck.CheckpointManager(tmp_path).last_dir()
+
+
+@pytest.mark.parametrize(
+    ("pointer", "said"),
+    [
+        ("{garbage", r"not valid JSON \(Expecting property name enclosed in double quotes at line 1 column 2\)"),
+        ("[1, 2]", r"not a vireid checkpoint pointer \(an array\)"),
+        ('{"step": 1}', r"not a vireid checkpoint pointer \(an object without 'dir'\)"),
+        (b"\xff\xfe{", r"not text \(not UTF-8\)"),
+    ],
+)
+def test_an_unreadable_pointer_says_what_it_is_and_what_was_expected(tmp_path, pointer, said):
+    path = tmp_path / "last.json"
+    path.write_bytes(pointer if isinstance(pointer, bytes) else pointer.encode())
+    with pytest.raises(CheckpointError, match=rf"last\.json: {said}; expected the checkpoint pointer vireid writes"):
+        ck.CheckpointManager(tmp_path).last_dir()

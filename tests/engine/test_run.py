@@ -188,3 +188,21 @@ def test_a_dataset_refused_leaves_no_run_folder(tmp_path, capsys):
     assert main([*base, "data.synth.force=true", "data.synth.seed=1", "--out", str(tmp_path / "r2")]) == 2
     assert "NOTES.txt" in capsys.readouterr().err and not (tmp_path / "r2").exists()
     assert (tmp_path / "data" / "NOTES.txt").read_text() == "mine\n"
+
+
+def test_a_failure_before_training_starts_leaves_nothing_the_run_made(tmp_path, capsys):
+    """A ``train.init_from`` that names no checkpoint is found after the run folder's lock and
+    config.yaml were written: they (and the folders made for them) go; a folder of the user's stays."""
+    root = tiny_dataset(tmp_path / "data")
+    base = ["train", "--config", str(CONFIGS / "test_tiny.yaml"), f"data.root={root}", "--quiet"]
+    bad = [f"train.init_from={tmp_path / 'no-such-run'}", "train.tensorboard=true"]
+    assert main([*base, *bad, "--out", str(tmp_path / "made" / "run")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no checkpoint found" in err[0], err
+    assert not (tmp_path / "made").exists()
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "NOTES.txt").write_text("mine\n")
+    assert main([*base, *bad, "--out", str(mine)]) == 2
+    capsys.readouterr()
+    assert [p.name for p in mine.iterdir()] == ["NOTES.txt"]

@@ -62,6 +62,26 @@ def test_nan_is_blamed_on_the_file_that_holds_it(tmp_path):
     assert "NaN" in str(info.value) and str(g) not in str(info.value)
 
 
+@pytest.mark.parametrize("empty", ["query", "gallery"])
+def test_an_empty_features_file_is_blamed_on_itself(tmp_path, empty):
+    """An empty query set names the query file (not the gallery it was scored against), and the
+    other way round."""
+    from vireid.errors import ShapeError
+    from vireid.evaluation.features import save_features
+
+    q, (g,) = _write_sets(tmp_path)
+    full = load_features(q if empty == "query" else g)
+    bare = tmp_path / f"{empty}_empty.safetensors"
+    save_features(bare, full.feats[:0], full.pids[:0], full.camids[:0], paths=[], modality=full.modality)
+    assert len(load_features(bare)) == 0  # a valid features file, with 0 rows
+    query, gallery = (bare, g) if empty == "query" else (q, bare)
+    with pytest.raises(ShapeError) as info:
+        evaluate_files(query, [gallery], protocol="sysu")
+    text = str(info.value)
+    assert text == f"{bare}: the {empty} features file holds no descriptors (0 rows); expected at least one"
+    assert str(g if empty == "query" else q) not in text and "distmat" not in text
+
+
 def test_query_equal_to_gallery_is_warned_about(tmp_path):
     q, (g,) = _write_sets(tmp_path)
     done = evaluate_files(q, [q], protocol="plain")

@@ -108,3 +108,17 @@ def test_llcm_and_regdb_folders(tmp_path, layout, folder, modality, camids):
     assert records and {r.modality for r in records} == {modality}
     assert camids is None or {r.camid for r in records} == camids
     assert all(r.camid > 0 for r in records)
+
+
+def test_a_link_to_nothing_in_a_folder_is_named_as_the_link(tmp_path):
+    """It named the link's target (``/nonexist.jpg: image file not found``), a path the user never gave."""
+    import pytest
+
+    from vireid.errors import DatasetError
+
+    write_gallery(tmp_path, pids=(1,), cams=(1,))
+    (tmp_path / "d.jpg").symlink_to(tmp_path / "nowhere.jpg")
+    with pytest.raises(
+        DatasetError, match=rf"^{tmp_path / 'd.jpg'}: is a link to .*nowhere\.jpg, which does not exist"
+    ):
+        collect_records(tmp_path, "visible")

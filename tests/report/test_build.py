@@ -294,3 +294,16 @@ def test_a_run_named_with_control_characters_is_shown_escaped(tmp_path, capfd):
     for text in (out, err, (tmp_path / "r" / "report.md").read_text()):
         assert "\x85" not in text and "\x1b" not in text
     assert "$H\\\\x85OM\\\\x1bE" in out  # escaped, then a Markdown backslash (renders as \\x85)
+
+
+def test_labels_with_control_characters_are_shown_escaped(tmp_path, capfd):
+    """``--labels $'a\\x1b[31m|b\\n'``: printed, written and drawn escaped, the table row intact."""
+    run = make_run(tmp_path / "run")
+    label = "a\x1b[31m|b\n"
+    out_dir = tmp_path / "r"
+    assert main(["report", str(run), "--out", str(out_dir), "--labels", label, "--format", "none"]) == 0
+    out, err = capfd.readouterr()
+    for text in (out, err, (out_dir / "report.md").read_text(), (out_dir / "table.tex").read_text()):
+        assert "\x1b" not in text
+    rows = [ln for ln in (out_dir / "report.md").read_text().splitlines() if ln.startswith("| a")]
+    assert len(rows) == 1 and rows[0].endswith("|") and "\\|b" in rows[0]  # the row whole, its | escaped

@@ -132,6 +132,34 @@ def test_a_broken_index_is_one_line_naming_the_file(case, breaker, message, good
     assert rc == 2 and out == "" and err.strip().count("\n") == 0 and message in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize(
+    "kind,said",
+    [
+        ("missing", "not found; expected a vireid index folder (made by `vireid index build`)"),
+        ("file", "is a file, not a vireid index folder (made by `vireid index build`)"),
+        ("dangling-link", "which does not exist; expected a vireid index folder"),
+        ("folder", "not a vireid index (missing index.json)"),
+    ],
+)
+def test_a_path_that_is_no_index_folder_says_what_it_is(kind, said, tmp_path, capsys):
+    """Not "missing index.json" for a path that does not exist or is a file: what the path is."""
+    path = tmp_path / "gallery.index"
+    if kind == "file":
+        path.write_text("notes\n")
+    elif kind == "dangling-link":
+        path.symlink_to(tmp_path / "nowhere")
+    elif kind == "folder":
+        path.mkdir()
+    with pytest.raises(VireidError) as info:
+        GalleryIndex.load(path)
+    text = str(info.value)
+    assert text.startswith(f"{path}: ") and said in text and "\n" not in text
+    assert ("index.json" in text) == (kind == "folder")
+    rc = main(["search", "--index", str(path), "--query", "q.jpg", "--modality", "infrared"])
+    out, err = capsys.readouterr()
+    assert rc == 2 and out == "" and err.strip().count("\n") == 0 and said in err and str(path) in err
+
+
 FAISS_CASES = [
     ("faiss-truncated", lambda f: _truncate(f / "faiss.index", 40), "not a readable faiss index"),
     ("faiss-garbage", lambda f: (f / "faiss.index").write_bytes(b"IxFI" + os.urandom(200)), "faiss.index"),

@@ -320,3 +320,16 @@ def test_a_name_the_file_system_cannot_hold_is_refused_before_any_work(tmp_path,
     with pytest.raises(OutputError, match="a name of 3.. bytes, longer than the file system takes"):
         check(tmp_path / "new" / name, kind)
     assert not (tmp_path / "new").exists()
+
+
+def test_a_folder_output_at_a_link_to_nothing_says_so(tmp_path):
+    """``synth --out dangling`` said ``exists and is not a folder``: it is a link to nothing."""
+    from vireid.errors import OutputError
+    from vireid.utils.outputs import DATASET, RUN_FOLDER, check_folder
+
+    link = tmp_path / "dangling"
+    link.symlink_to(tmp_path / "nonexist")
+    for kind in (DATASET, RUN_FOLDER):
+        with pytest.raises(OutputError, match=r"dangling: is a link to .*nonexist, which does not exist; --out names"):
+            check_folder(link, kind, option="--out")
+    assert link.is_symlink() and not (tmp_path / "nonexist").exists()

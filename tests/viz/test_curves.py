@@ -1,6 +1,7 @@
 """Training curves from metrics.jsonl: reading the log, the panels, the mean over a row's runs."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -67,3 +68,62 @@ def test_a_run_with_one_logged_window_is_drawn_as_points():
     loss = fig.axes[0]
     (line,) = [ln for ln in loss.get_lines() if ln.get_label().startswith("total")]
     assert line.get_marker() not in (None, "None", "") and list(line.get_ydata()) == [27.5]
+
+
+def _write_log(path, lines):
+    path.write_text("".join(line + "\n" for line in lines))
+    return path
+
+
+def test_a_corrupt_line_before_the_last_is_an_error_naming_file_and_line(tmp_path):
+    """Only a partial last line (a run killed mid-write) is skipped; garbage anywhere else was
+    skipped silently too."""
+    good = [json.dumps(r) for r in log_records()]
+    for junk, said in (
+        ("garbage{", "not valid JSON"),
+        ("[1, 2]", "an array, not a record"),
+        ('{"epoch": 1.0}', "a record without 'step'"),
+        ('{"step": 1, "epoch": 0.5, "lr": "x"}', "'lr' is 'x', expected a number"),
+        ('{"step": 1, "epoch": 0.5, "loss/total": {"a": 1}}', "'loss/total' is {'a': 1}, expected a number"),
+    ):
+        path = _write_log(tmp_path / "m.jsonl", [*good[:2], junk, *good[2:]])
+        with pytest.raises(VireidError, match=rf"m\.jsonl:3: {re.escape(said)}"):
+            read_log(path)
+    # a complete (newline-ended) bad last line is no partial write either
+    with pytest.raises(VireidError, match=r"m\.jsonl:\d+: not valid JSON"):
+        read_log(_write_log(tmp_path / "m.jsonl", [*good, "garbage{"]))
+    # the logger's non-finite values are numbers; blank lines are nothing
+    diverged = dict(log_records()[0], **{"loss/total": "nan", "lr": "inf"})
+    assert len(read_log(_write_log(tmp_path / "m.jsonl", ["", json.dumps(diverged), *good]))) == len(good) + 1
+
+
+def test_curves_of_a_log_with_nothing_to_draw_is_one_line_naming_the_file(tmp_path, capsys):
+    """It drew an empty picture and printed matplotlib's "No artists with labels" warning."""
+    import warnings
+
+    from vireid.cli.main import main
+
+    mark = json.dumps({"vireid": {"kind": "training-log", "version": "0.1.0"}})
+    log = _write_log(tmp_path / "w.jsonl", [mark, json.dumps({"step": 1, "images_per_s": 3.0})])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert main(["visualize", "curves", "--log", str(log), "--out", str(tmp_path / "c.png")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "w.jsonl: holds no curve to draw" in err[0], err
+    assert not (tmp_path / "c.png").exists()
+    log = _write_log(tmp_path / "w.jsonl", [mark, json.dumps({"step": 1, "lr": "x", "loss/total": {"a": 1}})])
+    assert main(["visualize", "curves", "--log", str(log), "--out", str(tmp_path / "c.png")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "w.jsonl:2: 'lr' is 'x', expected a number" in err[0], err
+
+
+def test_no_empty_legend_when_a_panel_draws_nothing():
+    """A loss logged only as a non-finite value and evaluations at no epoch: no legend() on an
+    axes without labelled lines (matplotlib warns)."""
+    import warnings
+
+    recs = [{"step": 1, "epoch": 0.5, "lr": 0.1, "loss/total": "nan"}, {"step": 2, "eval/rank1": 0.2}]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = curves_figure([Series("run", (tuple(recs),))])
+    assert [ax.get_ylabel() for ax in fig.axes] == ["learning rate (per step)"]

@@ -81,3 +81,24 @@ def test_conflicting_records_and_bad_indices(sets, tmp_path):
     files.ranks_picture(q, g, tmp_path / "r.png", protocol="plain")  # an explicit choice settles it
     with pytest.raises(VireidError, match="out of range"):
         files.ranks_picture(q, g, tmp_path / "r.png", protocol="plain", query_indices=[0, 5])
+
+
+def test_too_few_points_for_tsne_names_the_files(sets, tmp_path, capsys):
+    """Not a bare "t-SNE needs at least 3 points": which files, how many points they hold."""
+    from vireid.cli.main import main
+
+    q, g = sets({})  # 2 query points, 4 gallery points of 2 identities
+    out = tmp_path / "t.png"
+    with pytest.raises(VireidError) as info:
+        files.tsne_picture([q], out, perplexity=2)
+    assert str(info.value) == f"{q}: 2 points; t-SNE needs at least 3"
+    with pytest.raises(VireidError) as info:
+        files.tsne_picture([g], out, perplexity=2, max_ids=1)  # 4 points, 2 of the one identity drawn
+    assert str(info.value) == (
+        f"{g}: 4 points, only 2 of them of the 1 identity drawn (--max-ids 1); t-SNE needs at least 3"
+    )
+    assert not out.exists()
+    assert main(["visualize", "tsne", "--features", str(q), "--perplexity", "2", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{q}: 2 points; t-SNE needs at least 3" in err
+    assert files.tsne_picture([q, g], out, perplexity=2).read_bytes()[:4] == b"\x89PNG"  # 6 points together

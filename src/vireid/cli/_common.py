@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Callable, Mapping
 
 from vireid.errors import VireidError
 from vireid.utils.kinds import Kind
@@ -114,6 +114,25 @@ def positive(text: str) -> float:
     return v
 
 
+def integer(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An integer option in ``[low, high]``: argparse names the option in the refusal
+    (``argument --nprobe: expected an integer >= 1, got '0'``), before any library sees it."""
+
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if v < low or (high is not None and v > high):
+            allowed = f">= {low}" if high is None else f"between {low} and {high}"
+            raise argparse.ArgumentTypeError(f"expected an integer {allowed}, got {text!r}")
+        return v
+
+    parse.__name__ = f"integer_{low}_{high}"
+    parse.low, parse.high = low, high  # type: ignore[attr-defined]  # read by the fuzzer's grammar
+    return parse
+
+
 def seed(text: str) -> int:
     """A seed option: an integer in [0, 2^63), what numpy and torch take (as ``train.seed``)."""
     try:
@@ -143,7 +162,7 @@ def add_model_args(p: argparse.ArgumentParser, checkpoint_required: bool = True)
         help="run folder, .safetensors checkpoint (engine or Model.save) or an authors' DEEN/AGW .t file",
     )
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
-    p.add_argument("--batch-size", type=int, default=64, help="images per forward pass (default: 64)")
+    p.add_argument("--batch-size", type=integer(1), default=64, help="images per forward pass (default: 64)")
     p.add_argument(
         "--input-size",
         type=input_size,

@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vireid.cli._common import declare, seed
+from vireid.cli._common import declare, integer, seed
 from vireid.config import load_config
 from vireid.engine.ablation import parse_grid, report_markdown, run_ablation
 from vireid.utils.outputs import ABLATION_FOLDER
@@ -58,7 +58,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="product: every combination; each: one axis at a time against the base config",
     )
     p.add_argument(
-        "--jobs", type=int, default=1, help="runs trained at once, in worker processes with one thread each (default 1)"
+        "--jobs",
+        type=integer(1),
+        default=1,
+        help="runs trained at once, in worker processes with one thread each (default 1)",
     )
     p.add_argument("--out", default="runs/ablation", help="output folder")
     p.add_argument(

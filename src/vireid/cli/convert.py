@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vireid.cli._common import declare
+from vireid.cli._common import declare, integer
 from vireid.utils.outputs import CHECKPOINT
 from vireid.utils.paths import shown
 
@@ -60,7 +60,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--num-classes",
-        type=int,
+        type=integer(1),
         default=None,
         help="expected number of training identities (default: inferred from the classifier)",
     )

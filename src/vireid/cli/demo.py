@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from vireid.cli._common import declare
+from vireid.cli._common import declare, integer
 from vireid.utils.outputs import DEMO_FOLDER
 from vireid.utils.paths import shown
 
@@ -34,7 +34,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="run folder (default %(default)s; a previous demo run there is replaced -- only the files it "
         "wrote --, any other non-empty folder refused)",
     )
-    p.add_argument("--workers", type=int, default=2, help="processes for dataset generation (default %(default)s)")
+    p.add_argument(
+        "--workers", type=integer(1), default=2, help="processes for dataset generation (default %(default)s)"
+    )
     declare(
         p,
         outputs={"out": DEMO_FOLDER},

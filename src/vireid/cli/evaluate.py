@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vireid.cli._common import declare
+from vireid.cli._common import declare, integer
 from vireid.evaluation import PROTOCOLS, format_table
 from vireid.evaluation.distance import DISTANCES
 from vireid.utils.outputs import EVALUATION
@@ -42,7 +42,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "--rerank", action="store_true", help="k-reciprocal re-ranking (Zhong et al. 2017; k1=20, k2=6, lambda=0.3)"
     )
-    p.add_argument("--max-rank", type=int, default=20, help="length of the CMC curve (default: 20)")
+    p.add_argument("--max-rank", type=integer(1), default=20, help="length of the CMC curve (default: 20)")
     p.add_argument("--out", metavar="JSON", help="write the metrics here (atomically)")
     p.add_argument("--style", default="markdown", choices=("markdown", "plain"), help="table style")
     declare(

@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vireid.cli._common import add_model_args, declare, modality, model_from_args
+from vireid.cli._common import add_model_args, declare, integer, modality, model_from_args
 from vireid.utils.outputs import ONNX, check_file
 from vireid.utils.paths import shown
 
@@ -40,7 +40,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "--preprocess-in-graph", action="store_true", help="the graph takes raw 0..255 RGB and normalises itself"
     )
-    p.add_argument("--opset", type=int, default=17, help="ONNX opset (default: 17)")
+    p.add_argument("--opset", type=integer(1), default=17, help="ONNX opset (default: 17)")
     declare(
         p,
         outputs={"out": ONNX},
@@ -51,7 +51,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from vireid.export.onnx import check_opset
+
     check_file(args.out, ONNX)  # before loading the model
+    check_opset(args.opset, "--opset")
     model = model_from_args(args)
     path = model.export_onnx(args.out, args.modality, preprocess_in_graph=args.preprocess_in_graph, opset=args.opset)
     h, w = model.input_size

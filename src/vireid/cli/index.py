@@ -17,7 +17,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from vireid.cli._common import add_model_args, declare, modality, model_from_args
+from vireid.cli._common import add_model_args, declare, integer, modality, model_from_args
 from vireid.utils.outputs import INDEX
 from vireid.utils.paths import shown
 
@@ -51,7 +51,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         choices=("exact", "faiss-flat", "faiss-ivf"),
         help="exact (default, matrix product), faiss-flat (exact) or faiss-ivf (approximate)",
     )
-    b.add_argument("--nlist", type=int, default=0, help="IVF lists (default: 4 sqrt(N))")
+    b.add_argument("--nlist", type=integer(0), default=0, help="IVF lists (default 0: 4 sqrt(N))")
     b.add_argument("--no-progress", action="store_true")
     declare(
         b,

@@ -34,6 +34,7 @@ import warnings
 from typing import Iterator, Sequence
 
 from vireid.errors import VireidError, VireidWarning
+from vireid.utils.paths import shown
 from vireid.version import __version__
 
 # command name -> module implementing it (relative to vireid.cli)
@@ -98,20 +99,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 @contextlib.contextmanager
 def _one_line_warnings(command: str) -> Iterator[None]:
-    """A :class:`~vireid.errors.VireidWarning` printed as one line on stderr (``vireid CMD: warning: ...``)."""
-    shown = warnings.showwarning
+    """Every warning printed as one line on stderr (``vireid CMD: warning: ...``): vireid's own as
+    they are, a library's first line with its category and source (Python's format adds the source
+    line: two or more lines); a library's deprecation notices not at all."""
+    previous = warnings.showwarning
 
     def show(message, category, filename, lineno, file=None, line=None):
         if issubclass(category, VireidWarning):
-            print(f"vireid {command}: warning: {message}", file=sys.stderr)
-        else:
-            shown(message, category, filename, lineno, file, line)
+            print(f"vireid {command}: warning: {shown(str(message))}", file=sys.stderr)
+            return
+        if issubclass(category, (DeprecationWarning, PendingDeprecationWarning)):
+            return  # for a library's developers (Python hides them outside __main__ too), not our users
+        text = (str(message).strip().splitlines() or [""])[0]
+        print(
+            f"vireid {command}: warning: {shown(text)} ({category.__name__}, {shown(str(filename))}:{lineno})",
+            file=sys.stderr,
+        )
 
     warnings.showwarning = show
     try:
         yield
     finally:
-        warnings.showwarning = shown
+        warnings.showwarning = previous
 
 
 def _escape_unencodable(exc: UnicodeError) -> tuple[str | bytes, int]:
@@ -186,7 +195,6 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from vireid.utils.paths import shown
 
     _robust_streams()
     parser = build_parser()

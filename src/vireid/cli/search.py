@@ -17,7 +17,7 @@ import argparse
 import json
 from pathlib import Path
 
-from vireid.cli._common import add_model_args, declare, modality, model_from_args
+from vireid.cli._common import add_model_args, declare, integer, modality, model_from_args
 from vireid.errors import VireidError
 from vireid.utils.paths import shown
 
@@ -33,8 +33,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--query", required=True, nargs="+", metavar="IMAGE", help="query image file(s)")
     p.add_argument("--modality", required=True, type=modality, metavar="MODALITY", help="the queries' modality")
     add_model_args(p, checkpoint_required=False)
-    p.add_argument("--topk", type=int, default=10, help="results per query (default: 10)")
-    p.add_argument("--nprobe", type=int, default=16, help="IVF lists visited (faiss-ivf indexes)")
+    p.add_argument("--topk", type=integer(1), default=10, help="results per query (default: 10)")
+    p.add_argument("--nprobe", type=integer(1), default=16, help="IVF lists visited (faiss-ivf indexes)")
     p.add_argument("--json", action="store_true", help="print JSON for machines")
     declare(
         p,

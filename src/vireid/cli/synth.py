@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from vireid.cli._common import declare, finite, seed
+from vireid.cli._common import declare, finite, integer, seed
 from vireid.data.synth import DEFAULT_HEIGHT_RANGE, DEFAULT_NUM_IDS, LAYOUTS, generate
 from vireid.errors import ConfigError
 from vireid.utils.outputs import DATASET
@@ -36,7 +36,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "fraction of its counts (e.g. 0.1); fixes --num-ids, --images-per-id-per-cam, --num-test-ids "
         "and the heights",
     )
-    p.add_argument("--num-ids", type=int, default=None, help=f"number of identities (default {DEFAULT_NUM_IDS})")
+    p.add_argument("--num-ids", type=integer(1), default=None, help=f"number of identities (default {DEFAULT_NUM_IDS})")
     p.add_argument("--seed", type=seed, default=0, help="random seed (default %(default)s)")
     p.add_argument(
         "--difficulty",
@@ -46,25 +46,31 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--images-per-id-per-cam",
-        type=int,
+        type=integer(1),
         default=None,
         help="images per identity and camera (default: sysu 4, regdb 8, llcm 3)",
     )
     p.add_argument(
-        "--min-height", type=int, default=None, help=f"smallest crop height (px, default {DEFAULT_HEIGHT_RANGE[0]})"
+        "--min-height",
+        type=integer(1),
+        default=None,
+        help=f"smallest crop height (px, default {DEFAULT_HEIGHT_RANGE[0]})",
     )
     p.add_argument(
-        "--max-height", type=int, default=None, help=f"largest crop height (px, default {DEFAULT_HEIGHT_RANGE[1]})"
+        "--max-height",
+        type=integer(1),
+        default=None,
+        help=f"largest crop height (px, default {DEFAULT_HEIGHT_RANGE[1]})",
     )
     p.add_argument(
         "--num-test-ids",
-        type=int,
+        type=integer(1),
         default=None,
         help="test identities (default: the layout's share, 40 %% for sysu/llcm, half for regdb)",
     )
     p.add_argument(
         "--workers",
-        type=int,
+        type=integer(1),
         default=None,
         help="rendering processes, same bytes for any number (default 1; with --scale every core)",
     )

@@ -24,7 +24,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vireid.cli._common import add_model_args, declare, modality, model_from_args, positive
+from vireid.cli._common import add_model_args, declare, integer, modality, model_from_args, positive
 from vireid.evaluation.distance import DISTANCES
 from vireid.evaluation.protocols import PROTOCOLS
 from vireid.utils.outputs import PICTURE, check_file
@@ -73,11 +73,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     r = sub.add_parser("ranks", help="each query with its top-k gallery images (green: correct, red: wrong)")
     r.add_argument("--query", required=True, type=Path, metavar="FILE", help="query features file")
     r.add_argument("--gallery", required=True, type=Path, metavar="FILE", help="gallery features file")
-    r.add_argument("--topk", type=int, default=10)
-    r.add_argument("--num-queries", type=int, default=5, help="queries drawn, evenly spread (default: 5)")
+    r.add_argument("--topk", type=integer(1), default=10)
+    r.add_argument("--num-queries", type=integer(1), default=5, help="queries drawn, evenly spread (default: 5)")
     r.add_argument(
         "--query-index",
-        type=int,
+        type=integer(0),
         nargs="+",
         default=None,
         metavar="I",
@@ -115,7 +115,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
             help="features files (e.g. a visible and an infrared one)",
         )
         if name == "tsne":
-            s.add_argument("--max-ids", type=int, default=20, help="identities drawn (default: 20)")
+            s.add_argument("--max-ids", type=integer(1), default=20, help="identities drawn (default: 20)")
             s.add_argument("--perplexity", type=positive, default=30.0, help="t-SNE perplexity, > 0 (default: 30)")
     a = sub.add_parser("attention", help="CAM/PAM or ViT attention-rollout maps over an image")
     add_model_args(a)

@@ -202,13 +202,19 @@ def _load_tree(path: Path, stack: tuple[Path, ...]) -> tuple[dict, dict[str, str
         return data, locations
     if not isinstance(base, str):
         raise ConfigError(f"{format_location(path, lines.get('base'))}: 'base' must be a path string")
+    if not base.strip():
+        raise ConfigError(
+            f"{format_location(path, lines.get('base'))}: 'base' is empty; expected a config file or a shipped "
+            "config's name (deen_sysu)"
+        )
     base_path = Path(os.path.expanduser(base))
     if not base_path.is_absolute():
         base_path = path.parent / base_path
     if not base_path.is_file():
         base_path = shipped_config(base) or base_path
-    if not base_path.is_file():
-        raise ConfigError(f"{format_location(path, lines.get('base'))}: base config {base_path} not found")
+    problem = file_problem(base_path, "base config")
+    if problem:
+        raise ConfigError(f"{format_location(path, lines.get('base'))}: {base_path}: {problem}")
     try:
         tree, below = _load_tree(base_path, (*stack, path))
     except ConfigError as e:  # name the file whose base: led there, too

@@ -28,10 +28,22 @@ def last_dir(folder: str | Path) -> Path | None:
     pointer = Path(folder) / POINTER
     if not pointer.is_file():
         return None
+    expected = 'expected the checkpoint pointer vireid writes, {"dir": "step-NNNNNNNN", "step": N}'
     try:
-        name = json.loads(pointer.read_text(encoding="utf-8"))["dir"]
-    except (ValueError, KeyError, TypeError, OSError) as exc:
-        raise CheckpointError(f"{pointer}: unreadable checkpoint pointer ({type(exc).__name__}: {exc})") from None
+        doc = json.loads(pointer.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise CheckpointError(f"{pointer}: cannot be read ({exc.strerror or exc}); {expected}") from None
+    except UnicodeDecodeError:
+        raise CheckpointError(f"{pointer}: not text (not UTF-8); {expected}") from None
+    except (ValueError, RecursionError) as exc:
+        where = f" at line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
+        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "too deeply nested"
+        raise CheckpointError(f"{pointer}: not valid JSON ({reason}{where}); {expected}") from None
+    if not isinstance(doc, dict) or "dir" not in doc:
+        kinds = {list: "an array", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
+        got = "an object without 'dir'" if isinstance(doc, dict) else kinds.get(type(doc), "null")
+        raise CheckpointError(f"{pointer}: not a vireid checkpoint pointer ({got}); {expected}")
+    name = doc["dir"]
     if not isinstance(name, str) or not re.fullmatch(r"step-\d{8}", name):
         raise CheckpointError(f"{pointer}: 'dir' must name a step folder (step-NNNNNNNN), got {name!r}")
     d = Path(folder) / name

@@ -14,6 +14,7 @@ from typing import Any, Callable, Mapping, TextIO
 from vireid.engine.checkpoint import CheckpointManager
 from vireid.engine.logging import MetricsLogger
 from vireid.engine.trainer import HookBase
+from vireid.utils.progress import watched
 
 
 class LoggingHook(HookBase):
@@ -51,7 +52,7 @@ class LoggingHook(HookBase):
         t = self.trainer
         self._t0, self._images = time.perf_counter(), 0
         stream = self.stream or sys.stderr
-        if self.enabled and self.progress and stream.isatty():
+        if self.enabled and self.progress and watched(stream):
             from tqdm import tqdm
 
             self._bar = tqdm(

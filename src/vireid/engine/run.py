@@ -26,7 +26,7 @@ import contextlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -83,12 +83,16 @@ def run_files() -> tuple[tuple[str, Any], ...]:
     )
 
 
-def check_run_dir(run_dir: Path, cfg: Config) -> None:
+def check_run_dir(run_dir: Path, cfg: Config, *, resume: bool = False) -> None:
     """Refuse a run folder the output policy forbids (not a folder, inside a dataset, one of the
     run's inputs) or where a file the run writes exists and is not vireid's of the same kind --
-    before anything is written."""
+    before anything is written.  With ``resume`` the run's checkpoint pointer is an input, read
+    first: a corrupt ``last.json`` is named as such, not as a file vireid did not write."""
+    from vireid.core.checkpoints import last_dir
     from vireid.utils import outputs
 
+    if resume:
+        last_dir(run_dir / "checkpoints")  # CheckpointError: unreadable, not vireid's, incomplete target
     inputs = {
         "data.root": cfg.data.root,
         "train.init_from": cfg.train.init_from,
@@ -137,7 +141,7 @@ def prepare_run_dir(run_dir: Path, cfg: Config, resume: bool, ctx: RunContext) -
 def refuse_run_dir(run_dir: Path, cfg: Config, resume: bool) -> bool:
     """Refuse a finished run without ``resume`` or a resume with settings that change its results
     (writes nothing); whether this is a resume of a run with its config."""
-    check_run_dir(run_dir, cfg)
+    check_run_dir(run_dir, cfg, resume=resume)
     has_last = (run_dir / "checkpoints" / "last.json").is_file()
     if has_last and not resume:
         raise ConfigError(
@@ -188,9 +192,10 @@ def fetch_pretrained(cfg: Config, ctx: RunContext) -> Path | None:
 def _train(
     cfg: Config, run_dir: Path, *, resume: bool, device: str | None, quiet: bool, stop_at_step: int | None
 ) -> TrainResult:
-    from vireid.engine.lock import RunLock
+    from vireid.engine.lock import LOCK_FILE, RunLock, RunLockedError
+    from vireid.engine.undo import FolderUndo
 
-    check_run_dir(run_dir, cfg)
+    check_run_dir(run_dir, cfg, resume=resume)
     ctx = make_context(cfg, device, quiet)
     build.selection_eval(cfg)  # a bad eval.select fails now, not at the first evaluation
     build.check_world_size(cfg, ctx.dist.world_size)
@@ -198,21 +203,32 @@ def _train(
     refuse_run_dir(run_dir, cfg, resume)  # before a dataset is generated
     t0 = time.perf_counter()
     dataset = load_dataset(cfg, ctx)  # read and checked before the run folder is made
-    with contextlib.ExitStack() as stack:
-        if ctx.dist.is_main:  # one writer per run folder, for the whole run
-            stack.enter_context(RunLock(run_dir, log=ctx.log))
-        prepare_run_dir(run_dir, cfg, resume, ctx)
-        return _train_locked(
-            cfg,
-            run_dir,
-            ctx,
-            dataset=dataset,
-            t0=t0,
-            pretrained=pretrained,
-            resume=resume,
-            quiet=quiet,
-            stop_at_step=stop_at_step,
-        )
+    # a failure before training starts (train.init_from, the model, a resume's checkpoint) leaves
+    # nothing the run made: its lock, config and TensorBoard files, the folders made for them
+    undo = FolderUndo(run_dir, lambda rel: rel in (LOCK_FILE, "config.yaml") or rel.startswith("tb/"))
+    locked = False
+    try:
+        with contextlib.ExitStack() as stack:
+            if ctx.dist.is_main:  # one writer per run folder, for the whole run
+                stack.enter_context(RunLock(run_dir, log=ctx.log))
+            locked = True
+            prepare_run_dir(run_dir, cfg, resume, ctx)
+            return _train_locked(
+                cfg,
+                run_dir,
+                ctx,
+                dataset=dataset,
+                t0=t0,
+                pretrained=pretrained,
+                resume=resume,
+                quiet=quiet,
+                stop_at_step=stop_at_step,
+                started=undo.disarm,
+            )
+    except BaseException as exc:
+        if ctx.dist.is_main and (locked or not isinstance(exc, RunLockedError)):  # another run's folder stays
+            undo.undo()
+        raise
 
 
 def _train_locked(
@@ -226,6 +242,7 @@ def _train_locked(
     resume: bool,
     quiet: bool,
     stop_at_step: int | None,
+    started: Callable[[], None] = lambda: None,
 ) -> TrainResult:
     if cfg.train.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
@@ -318,6 +335,7 @@ def _train_locked(
         f"device {ctx.device}, precision {ctx.precision.name}, world size {ctx.dist.world_size}, "
         f"initial weights {pretrained or 'random'}"
     )
+    started()  # from here on, a failure leaves the run folder as it is (resumable, or its log)
     trainer.train()
     train_seconds = time.perf_counter() - t0
 

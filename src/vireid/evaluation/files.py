@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from vireid.errors import VireidError
+from vireid.errors import ShapeError, VireidError
 from vireid.evaluation.distance import query_gallery_distance
 from vireid.evaluation.features import FeatureSet, load_features
 from vireid.evaluation.metrics import evaluate
@@ -44,6 +44,15 @@ def suspicious_pair(query: str | os.PathLike, gallery: str | os.PathLike, q: Fea
     return out
 
 
+def _load_nonempty(path: str | os.PathLike, role: str) -> FeatureSet:
+    """The features file ``path`` (:func:`load_features`), refused in one line naming it when it
+    holds no descriptors: an empty ``role`` set (``"query"``, ``"gallery"``) has nothing to score."""
+    fs = load_features(path)
+    if len(fs) == 0:
+        raise ShapeError(f"{path}: the {role} features file holds no descriptors (0 rows); expected at least one")
+    return fs
+
+
 def evaluate_files(
     query: str | os.PathLike,
     galleries: Sequence[str | os.PathLike],
@@ -64,10 +73,10 @@ def evaluate_files(
     inputs = {"query features file": query, "gallery features file": galleries}
     if out is not None:
         check_file(out, EVALUATION, inputs=inputs)  # before any work
-    q = load_features(query)
+    q = _load_nonempty(query, "query")
     results, warnings = [], []
     for path in galleries:
-        g = load_features(path)
+        g = _load_nonempty(path, "gallery")
         warnings += suspicious_pair(query, path, q, g)
         dist = query_gallery_distance(q.feats, g.feats, metric, rerank=rerank)
         try:

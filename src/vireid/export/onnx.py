@@ -100,6 +100,17 @@ def _require_onnx():
         raise VireidError("ONNX export needs onnx and onnxruntime: pip install 'vireid[export]'") from None
 
 
+def check_opset(opset: int, name: str = "opset") -> None:
+    """``opset`` between :data:`MIN_OPSET` and the installed onnx's newest (``name``: how the
+    caller calls it, ``--opset`` on the command line)."""
+    _require_onnx()
+    import onnx
+
+    newest = onnx.defs.onnx_opset_version()
+    if not MIN_OPSET <= int(opset) <= newest:
+        raise VireidError(f"{name}: must be between {MIN_OPSET} and {newest} (the installed onnx), got {opset}")
+
+
 def export_onnx(
     model: ReIDModel,
     out: str | Path,
@@ -114,12 +125,9 @@ def export_onnx(
     metadata: Mapping[str, Any] | None = None,
 ) -> Path:
     """Export ``model``'s descriptor for ``modality`` to ``out`` (atomic) and return the path."""
-    _require_onnx()
+    check_opset(opset)
     import onnx
 
-    newest = onnx.defs.onnx_opset_version()
-    if not MIN_OPSET <= int(opset) <= newest:
-        raise VireidError(f"opset must be between {MIN_OPSET} and {newest} (the installed onnx), got {opset}")
     wrapper = DescriptorModule(
         model, modality, flip=flip, combine=combine, alpha=alpha, preprocess=preprocess_in_graph
     ).eval()

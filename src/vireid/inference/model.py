@@ -24,6 +24,7 @@ from vireid.errors import ShapeError, VireidError
 from vireid.inference.loading import InferenceConfig, file_sha256, inference_config, read_checkpoint
 from vireid.inference.preprocess import iter_images, preprocess_batch
 from vireid.models.base import MODAL_VISIBLE, modality_to_modal
+from vireid.utils.progress import progress_bar
 
 MODALITIES = ("visible", "infrared")
 
@@ -168,11 +169,7 @@ class InferenceModel:
             raise ShapeError("no images to embed")
         bs = int(batch_size or self.batch_size)
         h, w = self.input_size
-        bar = None
-        if progress:
-            from tqdm import tqdm
-
-            bar = tqdm(total=len(items), desc=f"embedding {name}", unit="img")
+        bar = progress_bar(progress, total=len(items), desc=f"embedding {name}", unit="img")
         out = []
         try:
             for start in range(0, len(items), bs):

@@ -83,6 +83,9 @@ def folder_records(root: str | os.PathLike, modality: str) -> list[Record]:
     layout = dataset_layout(root)
     out = []
     for f in files:
+        problem = file_problem(f, "image file")  # before resolving: a link to nothing is named as the link
+        if problem:
+            raise DatasetError(f"{f}: {problem}")
         full = f.resolve()
         pid, camid = parse_ids(f.relative_to(root), full)
         mod = modality

@@ -36,6 +36,7 @@ from pathlib import Path
 
 from vireid.errors import CheckpointError
 from vireid.utils.paths import file_problem
+from vireid.utils.progress import progress_bar
 
 DOWNLOAD_TIMEOUT_S = 60.0
 
@@ -153,11 +154,7 @@ def download(w: PretrainedWeights, *, progress: bool = False) -> Path:
         h = hashlib.sha256()
         with urllib.request.urlopen(req, timeout=DOWNLOAD_TIMEOUT_S) as src, open(tmp, "wb") as out:
             total = int(src.headers.get("Content-Length") or 0) or None
-            bar = None
-            if progress:
-                from tqdm import tqdm
-
-                bar = tqdm(total=total, unit="B", unit_scale=True, desc=w.filename)
+            bar = progress_bar(progress, total=total, unit="B", unit_scale=True, desc=w.filename)
             while block := src.read(1 << 20):
                 out.write(block)
                 h.update(block)

@@ -35,6 +35,7 @@ from vireid.report.runs import RunRecord, flatten, load_run
 from vireid.report.settings import dataset_title
 from vireid.report.tables import Table, build_table, latex, markdown, markdown_escape, notes
 from vireid.utils.kinds import PICTURE, REPORT_FOLDER, REPORT_MARKDOWN, REPORT_RESULTS, REPORT_TABLE, Kind
+from vireid.utils.paths import shown
 from vireid.viz.style import FORMATS
 
 MADE_BY = "vireid report"
@@ -137,7 +138,8 @@ def build_report(
         raise VireidError("--labels: a row name is empty")
     if labels is not None and len(labels) != len(rows):
         raise VireidError(f"--labels: {len(labels)} given for {len(rows)} rows ({', '.join(r.label for r in rows)})")
-    names = list(labels) if labels is not None else short_labels(rows)
+    # a row name is printed, written in tables and drawn: control characters escaped (``\x1b``, a newline)
+    names = [shown(x) for x in labels] if labels is not None else short_labels(rows)
     settings = sorted({c.setting for r in rows for c in r.cells.values()}, key=lambda s: (s.order, s.key))
     protocol = shared["protocol"]
     title = dataset_title(protocol) + (" (synthetic)" if is_synthetic(shared) else "")

@@ -102,6 +102,20 @@ def read_index_json(directory: Path) -> dict[str, Any]:
     non-negative integer, ``model`` an object, and ``entries`` a list of objects with a string
     ``path`` and integer ``pid`` and ``camid``.  Each problem is one :class:`VireidError` line
     naming the file and the key."""
+    from vireid.utils.paths import file_problem
+
+    if not directory.is_dir():  # not found, a file, a link to nothing, a pipe or a device
+        what = "a vireid index folder (made by `vireid index build`)"
+        problem = file_problem(directory, "vireid index folder")
+        if problem is None:
+            problem = f"is a file, not {what}"
+        elif problem.endswith("not found"):
+            problem = f"not found; expected {what}"
+        elif problem.endswith(", not a vireid index folder"):
+            problem = problem.removesuffix("a vireid index folder") + what
+        else:
+            problem = f"{problem}; expected {what}"
+        raise VireidError(f"{directory}: {problem}")
     path = directory / "index.json"
     if not path.is_file():
         raise VireidError(f"{directory}: not a vireid index (missing index.json)")

@@ -16,6 +16,7 @@ import contextlib
 import json
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import IO, Any, Iterator, Mapping
 
@@ -214,10 +215,12 @@ def safe_torch_load(path: str | os.PathLike, allow_numpy: bool = False) -> Any:
     if problem:
         raise CheckpointError(f"{path}: {problem}")
     try:
-        if allow_numpy:
-            with torch.serialization.safe_globals(_numpy_safe_globals()):
-                return torch.load(path, map_location="cpu", weights_only=True)
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # a file pickled with protocol 4: torch warns, then reads or refuses it
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            if allow_numpy:
+                with torch.serialization.safe_globals(_numpy_safe_globals()):
+                    return torch.load(path, map_location="cpu", weights_only=True)
+            return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise CheckpointError(unreadable_torch_file(path, exc)) from None
 

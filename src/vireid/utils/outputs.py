@@ -270,7 +270,9 @@ def check_folder(
     p = Path(path)
     _check_inputs(p, kind, option, inputs)
     _check_dataset(p, kind, option)
-    if (p.exists() or p.is_symlink()) and not p.is_dir():
+    if p.is_symlink() and not p.exists():
+        raise OutputError(f"{p}: is a link to {os.readlink(p)}, which does not exist; {option} names {kind.noun}")
+    if p.exists() and not p.is_dir():
         raise OutputError(f"{p}: exists and is not a folder; {option} names {kind.noun}")
     _check_parents(p, option)
     if kind.folder != "replace" or not p.is_dir() or not any(p.iterdir()):

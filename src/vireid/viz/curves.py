@@ -19,7 +19,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from vireid.errors import VireidError
+from vireid.errors import VireidError, format_location
 from vireid.utils.paths import file_problem
 from vireid.viz.style import COLUMN_WIDTH, colour, context, marker
 
@@ -48,8 +48,48 @@ class Series:
     runs: tuple[tuple[Mapping[str, Any], ...], ...]
 
 
+#: the strings :class:`vireid.engine.logging.MetricsLogger` writes for non-finite numbers
+NON_FINITE = ("nan", "inf", "-inf")
+
+
+def _is_number(v: Any) -> bool:
+    """A JSON number a float holds (not a boolean, not an integer too large for a float)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    try:
+        float(v)
+    except OverflowError:
+        return False
+    return True
+
+
+def _plotted(key: str) -> bool:
+    """Whether ``key`` of a record is a number the curves draw (or place: ``step``, ``epoch``)."""
+    return key in ("step", "epoch", "lr") or key.startswith(("loss/", "eval/"))
+
+
+def _record_problem(rec: dict) -> str | None:
+    """What is wrong with a parsed line of a training log, or None for a record (or its mark)."""
+    if "vireid" in rec and "step" not in rec:
+        return None  # the log's mark, its first line
+    if "step" not in rec:
+        return "a record without 'step' (a number)"
+    for key, value in rec.items():
+        if _plotted(key) and not _is_number(value) and (key == "step" or value not in NON_FINITE):
+            shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+            return f"{key!r} is {shown}, expected a number"
+    return None
+
+
 def read_log(path: str | os.PathLike, *, max_bytes: int = 512 * 2**20) -> list[dict]:
-    """The records of a ``metrics.jsonl`` (a partial last line, from a crash, is skipped)."""
+    """The records of a ``metrics.jsonl``.
+
+    A partial last line (no line end: a run killed mid-write) is skipped, and blank lines; any other line
+    that is not a JSON record -- not JSON, not an object, a ``step``, ``epoch``, ``lr``,
+    ``loss/<term>`` or ``eval/<metric>`` that is not a number (or ``"nan"``/``"inf"``, the
+    logger's non-finite values) -- is a :class:`~vireid.errors.VireidError` naming ``file:line``.
+    A file with neither a record nor vireid's mark is not a training log (one line saying so).
+    """
     path = Path(path)
     problem = file_problem(path, "training log")
     if problem and problem.endswith("not found"):
@@ -59,17 +99,43 @@ def read_log(path: str | os.PathLike, *, max_bytes: int = 512 * 2**20) -> list[d
     size = path.stat().st_size
     if size > max_bytes:
         raise VireidError(f"{path}: {size} bytes; a training log of more than {max_bytes} bytes is not read")
-    records = []
+    records: list[dict] = []
+    marked = False  # a record (even a bad one) or vireid's mark: the file is a training log
+    bad_line: tuple[int, str] | None = None  # the first bad line
+    kinds = {list: "an array", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
     with open(path, encoding="utf-8", errors="replace") as fh:
-        for line in fh:
+        for n, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
             try:
                 rec = json.loads(line)
-            except (ValueError, RecursionError):
+            except (ValueError, RecursionError) as exc:
+                if not line.endswith("\n"):
+                    continue  # a partial last line: the run was killed while writing it
+                why = f"{exc.msg}, column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+                bad_line = bad_line or (
+                    n,
+                    f"not valid JSON ({why}); a training log holds one JSON record per line (only a partial "
+                    "last line, from a run killed mid-write, is skipped)",
+                )
                 continue
-            if isinstance(rec, dict) and isinstance(rec.get("step"), (int, float)):
+            if not isinstance(rec, dict):
+                got = kinds.get(type(rec), "null")
+                bad_line = bad_line or (n, f"{got}, not a record; a training log holds one JSON object per line")
+                continue
+            bad = _record_problem(rec)
+            marked = marked or "step" in rec or "vireid" in rec
+            if bad is not None:
+                bad_line = bad_line or (n, bad)
+            elif "step" in rec:
                 records.append(rec)
-    if not records:
+    if not records and not marked:
         raise VireidError(f"{path}: holds no training records (is it a vireid metrics.jsonl?)")
+    if bad_line is not None:
+        n, why = bad_line
+        raise VireidError(f"{format_location(path, n)}: {why}")
+    if not records:
+        raise VireidError(f"{path}: holds no training records (a run that stopped before its first log window?)")
     return records
 
 
@@ -77,7 +143,10 @@ def _xy(records: Sequence[Mapping[str, Any]], key: str) -> tuple[np.ndarray, np.
     pts = [
         (float(r["epoch"]), float(r[key]))
         for r in records
-        if isinstance(r.get(key), (int, float)) and isinstance(r.get("epoch"), (int, float))
+        if _is_number(r.get(key))
+        and _is_number(r.get("epoch"))
+        and np.isfinite(float(r[key]))
+        and np.isfinite(float(r["epoch"]))
     ]
     if not pts:
         return np.empty(0), np.empty(0)
@@ -86,12 +155,26 @@ def _xy(records: Sequence[Mapping[str, Any]], key: str) -> tuple[np.ndarray, np.
 
 
 def _keys(series: Sequence[Series], prefix: str) -> list[str]:
+    """The keys starting with ``prefix`` that have a point to draw (a finite number at an epoch)."""
     seen: dict[str, None] = {}
     for s in series:
         for run in s.runs:
             for r in run:
                 seen.update({k: None for k in r if k.startswith(prefix)})
-    return list(seen)
+    return [k for k in seen if any(len(_xy(run, k)[0]) for s in series for run in s.runs)]
+
+
+def plottable(records: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether a training log's records hold a curve to draw: a loss, an evaluation or the LR
+    (a finite number) at an epoch."""
+    series = [Series("log", (tuple(records),))]
+    return bool(_keys(series, "loss/") or _keys(series, "eval/") or _keys(series, "lr"))
+
+
+def _legend(ax, **kwargs) -> None:
+    """A legend, when the panel has a labelled line (matplotlib warns of an empty one)."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(**kwargs)
 
 
 def _line(ax, s_runs, key: str, i: int, label: str, *, markers: bool = False, scale: float = 1.0) -> bool:
@@ -152,7 +235,7 @@ def curves_figure(series: Sequence[Series], *, title: str | None = None, width: 
                     name = k.split("/", 1)[1]
                     _line(ax, series[0].runs, k, i, TERM_NAMES.get(name, name))
                 # the terms' legend above the panel: inside, it would hide a term's line
-                ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=2, borderaxespad=0.2)
+                _legend(ax, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=2, borderaxespad=0.2)
             else:
                 for i, s in enumerate(series):
                     _line(ax, s.runs, "loss/total", i, _series_label(s))
@@ -174,7 +257,7 @@ def curves_figure(series: Sequence[Series], *, title: str | None = None, width: 
                 ax.set_title(f"periodic evaluation: {'Rank-1' if key == 'eval/rank1' else key.split('/', 1)[1]}")
             ax.set_ylabel(EVAL_LABEL)
             if one:
-                ax.legend(loc="best")  # the scores may rise or fall: the corner with the fewest points
+                _legend(ax, loc="best")  # the scores may rise or fall: the corner with the fewest points
         if "lr" in ax_of:
             ax = ax_of["lr"]
             for i, s in enumerate(series if not one else series[:1]):
@@ -188,7 +271,8 @@ def curves_figure(series: Sequence[Series], *, title: str | None = None, width: 
             for ax in axes[:, 0]:
                 for h, n in zip(*ax.get_legend_handles_labels(), strict=True):
                     named.setdefault(n, h)
-            fig.legend(list(named.values()), list(named), loc="outside lower center", ncols=1)
+            if named:
+                fig.legend(list(named.values()), list(named), loc="outside lower center", ncols=1)
         if title or one:
             fig.suptitle(title or f"{series[0].label}: training curves")
     return fig
@@ -202,4 +286,10 @@ def curves_picture(log: str | os.PathLike, out: str | os.PathLike, *, title: str
     with reading({"training log": log}):
         picture_out(out)  # before any work
     label = Path(log).resolve().parent.name or "run"
-    return save_picture(curves_figure([Series(label, (tuple(read_log(log)),))], title=title), out)
+    records = read_log(log)
+    if not plottable(records):
+        raise VireidError(
+            f"{log}: holds no curve to draw: no loss/<term>, eval/<metric> or lr with a finite value at an "
+            "epoch (a run that stopped before its first log window?)"
+        )
+    return save_picture(curves_figure([Series(label, (tuple(records),))], title=title), out)

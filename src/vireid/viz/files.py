@@ -130,6 +130,14 @@ def tsne_picture(
 
     check_file(out, PICTURE, inputs={"features file": paths})  # before any work
     feats, pids, mods = stack_features(paths)
+    drawn = int(np.isin(pids, np.unique(pids)[:max_ids]).sum())  # the points of the identities drawn
+    if drawn < 3:
+        names = ", ".join(str(p) for p in paths)
+        points = f"{len(pids)} point{'s' * (len(pids) != 1)}" + (" in all" if len(paths) > 1 else "")
+        if drawn < len(pids):
+            ids = f"identit{'ies' if max_ids != 1 else 'y'}"
+            points += f", only {drawn} of them of the {max_ids} {ids} drawn (--max-ids {max_ids})"
+        raise VireidError(f"{names}: {points}; t-SNE needs at least 3")
     with reading({"features file": paths}):
         return tsne_figure(feats, pids, mods, out, perplexity=perplexity, max_ids=max_ids)
 

@@ -72,7 +72,15 @@ def image_file(draw, rel: str, pristine: Path) -> Mutation:
 def image_folder(draw, rel: str, pristine: Path) -> Mutation:
     """A folder of gallery images: one image changed, a stray file, no images, the folder itself."""
     images = sorted(str(p.relative_to(pristine)) for p in (pristine / rel).rglob("*") if p.is_file())
-    how = draw(st.sampled_from(["image", "image", "stray", "none", "folder", "manifest"]))
+    how = draw(st.sampled_from(["image", "image", "stray", "none", "folder", "manifest", "link"]))
+    if how == "link":  # a link to nothing among the images: named as the link, not as its target
+        return Mutation(
+            (("symlink", f"{rel}/cam1/dead.jpg", f"{ROOT}/nowhere/gone.jpg"),),
+            "a link to nothing among the images",
+            bad=True,
+            blame=("dead.jpg",),
+            not_said=("gone.jpg: image file not found",),
+        )
     if how == "image":
         target = draw(st.sampled_from(images))
         data, bad, ok, note = draw(image_bytes((pristine / target).read_bytes()))

@@ -114,7 +114,7 @@ def option_mutation(draw, cmd: Command) -> Mutation:
         )
     from vireid.cli import _common
 
-    if a.type in (int, _common.seed):
+    if a.type in (int, _common.seed) or hasattr(a.type, "low"):
         v = draw(
             st.sampled_from(
                 ["-1", "0", "1", "2", "3", "2147483648", "9223372036854775808", "10" * 15, "abc", "1.5", ""]
@@ -122,6 +122,8 @@ def option_mutation(draw, cmd: Command) -> Mutation:
         )
         try:
             bad = (a.type is _common.seed or a.dest == "seed") and not 0 <= int(v) < 2**63
+            low, high = getattr(a.type, "low", None), getattr(a.type, "high", None)
+            bad = bad or (low is not None and int(v) < low) or (high is not None and int(v) > high)
         except ValueError:
             bad = True
         return Mutation(words=(opt, v), note=f"{opt} {v!r}", bad=bad, blame=blame)

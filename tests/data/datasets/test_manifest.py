@@ -34,7 +34,7 @@ def test_manifest_bad_inputs(tmp_path):
         ("path,pid,camid\nx.jpg,1,1\n", r"bad\.csv:1: header must name the columns .*missing modality"),
         ("path,pid,camid,modality\nx.jpg,one,1,visible\n", r"bad\.csv:2: pid must be an integer, got 'one'"),
         (
-            "path,pid,camid,modality\nx.jpg,1,1,visible\ny.jpg,1,1,uv\n",
+            "path,pid,camid,modality\nimgs/a.jpg,1,1,visible\nimgs/b.jpg,1,1,uv\n",
             r"bad\.csv:3: unknown modality 'uv'; accepted, in any case -- visible: visible, vis, rgb .*"
             r"infrared: infrared, ir, nir, thermal",
         ),
@@ -90,3 +90,17 @@ def test_a_manifest_saved_by_excel_with_a_bom_is_read(tmp_path):
     (tmp_path / "excel.csv").write_bytes(b"\xef\xbb\xbf" + text.encode())  # UTF-8 with a byte-order mark
     (rec,) = read_manifest(tmp_path / "excel.csv")
     assert (rec.pid, rec.camid, rec.modality) == (7, 1, "visible")
+
+
+def test_a_row_whose_image_is_missing_names_the_manifest_line(tmp_path):
+    """It named the image alone, at the first read (mid-epoch); now the manifest's line, when read."""
+    import pytest
+
+    from tests.data.layouts import write_image
+    from vireid.data.datasets.manifest import read_manifest
+    from vireid.errors import DatasetError
+
+    write_image(tmp_path / "a.jpg")
+    (tmp_path / "m.csv").write_text("path,pid,camid,modality\na.jpg,1,1,visible\ngone.jpg,2,2,infrared\n")
+    with pytest.raises(DatasetError, match=r"m\.csv:3: 'gone\.jpg': image file not found"):
+        read_manifest(tmp_path / "m.csv")

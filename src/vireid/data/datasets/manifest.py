@@ -107,6 +107,9 @@ def _parse_row(row: list[str], col: dict[str, int], base: Path, path: Path, line
     except ShapeError as exc:
         raise DatasetError(f"{where}: {exc}") from None
     full = Path(rel) if os.path.isabs(rel) else base / rel
+    problem = file_problem(full, "image file")  # when the manifest is read, naming its line
+    if problem:
+        raise DatasetError(f"{where}: {rel!r}: {problem}")
     return Record(os.path.normpath(full), values["pid"], values["camid"], modality)  # type: ignore[arg-type]
 
 

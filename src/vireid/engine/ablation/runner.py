@@ -127,18 +127,42 @@ def run_ablation(
     last checkpoint (:func:`vireid.engine.run.train` with ``resume=True``, bitwise as a run that
     was not interrupted).
     """
-    from vireid.engine.lock import RunLock
+    from vireid.engine.lock import LOCK_FILE, RunLock, RunLockedError
+    from vireid.engine.undo import FolderUndo
 
     if jobs < 1:
         raise ConfigError(f"--jobs must be >= 1, got {jobs}")
+    check_seeds(seeds)
     out = Path(out)
     with outputs.reading({"data.root": base.data.root}, datasets=[base.data.root]):
         outputs.check_folder(out, outputs.ABLATION_FOLDER)  # before anything is written
         outputs.check_files((out / name, kind) for name, kind in REPORT_FILES)
-    with RunLock(out, log=log):  # one ablation per folder (each run folder is locked by its training too)
-        return _run_ablation(
-            base, grid, out, seeds=seeds, mode=mode, train_fn=train_fn, jobs=jobs, resume=resume, log=log
-        )
+    # failing before any run left something (a grid key, the dataset), the ablation leaves nothing:
+    # its lock and the folders it made go (a run that failed before training removed its own files)
+    undo = FolderUndo(out, lambda rel: rel == LOCK_FILE)
+    locked = False
+    try:
+        with RunLock(out, log=log):  # one ablation per folder (each run folder is locked by its training too)
+            locked = True
+            return _run_ablation(
+                base, grid, out, seeds=seeds, mode=mode, train_fn=train_fn, jobs=jobs, resume=resume, log=log
+            )
+    except BaseException as exc:
+        if locked or not isinstance(exc, RunLockedError):  # the folder of another ablation stays as it is
+            undo.undo()
+        raise
+
+
+def check_seeds(seeds: Sequence[int]) -> None:
+    """Refuse an empty ``--seeds`` or a seed given twice (it would train the same run twice and
+    count it as two samples)."""
+    if not len(seeds):
+        raise ConfigError("--seeds: expected one seed or more")
+    twice = sorted({s for s in seeds if list(seeds).count(s) > 1})
+    if twice:
+        which = f"{'seed' if len(twice) == 1 else 'seeds'} {', '.join(map(str, twice))}"
+        given = " ".join(map(str, seeds))
+        raise ConfigError(f"--seeds: {which} given twice ({given}); each seed is one run, list each once")
 
 
 def _run_ablation(
@@ -199,8 +223,8 @@ def _run_ablation(
     if real_training:  # every run folder, before any training
         from vireid.engine.run import check_run_dir
 
-        for i in todo:
-            check_run_dir(run_dir(i), configs[i][2])
+        for i in todo:  # a resumed run's checkpoint pointer is read first (a corrupt one named as such)
+            check_run_dir(run_dir(i), configs[i][2], resume=i in started)
     if real_training and jobs > 1:  # parallel runs must not generate the same synthetic dataset at once
         from vireid.config.build import build_dataset
 
