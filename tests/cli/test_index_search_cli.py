@@ -183,3 +183,53 @@ def test_index_folder_has_ordinary_permissions(setup):
 
     root, ckpt, gallery, queries, index = setup
     assert (index.stat().st_mode & 0o777) == 0o777 & ~current_umask()
+
+
+def _build(setup, out, *extra):
+    root, ckpt, gallery, queries, index = setup
+    args = ["index", "build", "--checkpoint", ckpt, "--gallery", root / "gallery", "--modality", "visible"]
+    return main([*map(str, args), "--out", str(out), "--no-progress", *map(str, extra)])
+
+
+@pytest.mark.parametrize(
+    ("extra", "said"),
+    [
+        (["--nlist", "3"], "--nlist 3: only the faiss-ivf backend has lists; this is backend 'exact'"),
+        (["--backend", "faiss-flat", "--nlist", "2"], "--nlist 2: only the faiss-ivf backend has lists"),
+        (["--backend", "faiss-ivf", "--nlist", "100"], "--nlist 100: more lists than the gallery's 6 images"),
+    ],
+)
+def test_nlist_that_cannot_apply_is_refused(setup, capsys, tmp_path, extra, said):
+    """``--nlist`` on an exhaustive backend, or above the gallery's size, was ignored or clamped
+    without a word; now one line, before any image is embedded, and nothing written."""
+    out = tmp_path / "g.index"
+    assert _build(setup, out, *extra) == 2
+    err = capsys.readouterr().err
+    assert said in err and len(err.strip().splitlines()) == 1
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_nprobe_that_cannot_apply_is_said(setup, capsys, tmp_path):
+    """``search --nprobe`` on an exact index, or above an IVF index's lists, warns in one line
+    (the search still runs); not given, or within the lists, it says nothing."""
+    root, ckpt, gallery, queries, index = setup
+    ivf = tmp_path / "ivf.index"
+    assert _build(setup, ivf, "--backend", "faiss-ivf", "--nlist", "2") == 0
+    assert json.loads((ivf / "index.json").read_text())["nlist"] == 2
+    capsys.readouterr()
+    base = ["--query", queries[0], "--modality", "infrared", "--json"]
+    cases = [
+        (index, ["--nprobe", "4"], "--nprobe 4 is ignored: this index (backend exact) is searched exhaustively"),
+        (ivf, ["--nprobe", "5"], "--nprobe 5 is more than the index's 2 lists; all 2 are visited"),
+        (ivf, ["--nprobe", "2"], None),
+        (ivf, [], None),
+        (index, [], None),
+    ]
+    for folder, extra, said in cases:
+        rc, out, err = search(["--index", folder, *base, *extra], capsys)
+        assert rc == 0, err
+        assert json.loads(out)["queries"][0]["results"]
+        if said is None:
+            assert "warning" not in err, err
+        else:
+            assert err.strip() == f"vireid search: warning: {said}"

@@ -85,3 +85,27 @@ def test_options_are_checked_by_the_generators_declarations_and_named_as_options
     err = capsys.readouterr().err.strip()
     assert err == f"vireid synth: error: {message}" or err.startswith(f"vireid synth: error: {message}"), err
     assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--num-ids", "10", "--num-test-ids", "9"], "--num-test-ids: must be <= --num-ids - 2 = 8, got 9"),
+        (["--scale", "0.01", "--num-ids", "9"], "--scale '0.01' takes the official dataset's counts and crop sizes; "),
+        (["--scale", "0.01", "--num-test-ids", "3"], "; --num-test-ids cannot be set with it"),
+    ],
+)
+def test_options_that_clash_are_named_as_options(tmp_path, capsys, args, message):
+    """Cross-option rules named the generator's keywords (``synth.num_test_ids``) to a command-line
+    user; a config still hears its own keys (``data.synth.*``: tests/data/synth)."""
+    assert main(["synth", "--layout", "sysu", "--out", str(tmp_path / "s"), *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "synth." not in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "s").exists()
+
+
+def test_rerun_without_force_names_the_option_only(tmp_path, capsys):
+    out = tmp_path / "ds"
+    assert main(["synth", "--layout", "sysu", "--out", str(out), *TINY]) == 0
+    assert main(["synth", "--layout", "sysu", "--out", str(out), *TINY]) == 2
+    assert capsys.readouterr().err.strip().endswith("holds a synthetic dataset already; pass --force to replace it")

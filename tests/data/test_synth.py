@@ -227,7 +227,7 @@ def test_refuses_non_empty_out_unless_forced(tmp_path):
     assert (out / "keep.txt").read_text() == "user data"
     ours = tmp_path / "ours"
     generate(ours, "sysu", **TINY)
-    with pytest.raises(DatasetError, match="--force"):
+    with pytest.raises(DatasetError, match="; set force=True to replace it$"):
         generate(ours, "sysu", seed=9, **TINY)
     generate(ours, "sysu", seed=9, force=True, **TINY)  # one vireid wrote: replaced when asked
     assert json.loads((ours / "synth.json").read_text())["params"]["seed"] == 9

@@ -129,7 +129,10 @@ def test_cli_scale(tmp_path, capsys):
     out = tmp_path / "ds"
     assert main(["synth", "--layout", "regdb", "--scale", "0.01", "--out", str(out), "--workers", "1"]) == 0
     assert "80 images" in capsys.readouterr().out
-    for args, word in ((["--scale", "paper", "--num-ids", "5"], "num_ids"), (["--scale", "2"], "scale")):
+    for args, word in (
+        (["--scale", "paper", "--num-ids", "5"], "--num-ids cannot be set"),
+        (["--scale", "2"], "scale"),
+    ):
         assert main(["synth", "--layout", "sysu", "--out", str(tmp_path / "bad"), *args]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and word in err[0] and not (tmp_path / "bad").exists()

@@ -1,4 +1,5 @@
 import os
+import re
 
 import numpy as np
 import pytest
@@ -270,3 +271,32 @@ def test_load_mmap_keeps_only_the_bf16_copy_resident(tmp_path):
     (tmp_path / "ix" / "feats.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}      ")
     with pytest.raises(VireidError, match="feats"):
         GalleryIndex.load(tmp_path / "ix", mmap=True)
+
+
+@pytest.mark.parametrize(
+    ("backend", "nlist", "said"),
+    [
+        ("exact", 3, "nlist 3: only the faiss-ivf backend has lists; this is backend 'exact'"),
+        ("faiss-flat", 1, "nlist 1: only the faiss-ivf backend has lists"),
+        ("faiss-ivf", 9, "nlist 9: more lists than the gallery's 8 images; give at most 8"),
+    ],
+)
+def test_nlist_that_cannot_apply_is_refused(backend, nlist, said):
+    """Lists were clamped to the gallery's size, or ignored by exhaustive backends, silently."""
+    if backend != "exact":
+        pytest.importorskip("faiss")
+    gal = torch.nn.functional.normalize(torch.randn(8, 4), dim=1)
+    entries = [{"path": f"{i}.jpg", "pid": i, "camid": 1} for i in range(8)]
+    with pytest.raises(VireidError, match="^" + re.escape(said)):
+        GalleryIndex(gal, entries, modality="visible", backend=backend, nlist=nlist)
+    if backend == "faiss-ivf":
+        assert GalleryIndex(gal, entries, modality="visible", backend=backend, nlist=8).nlist == 8
+        assert GalleryIndex(gal, entries, modality="visible", backend=backend).nlist == 8  # 4 sqrt(8) > 8
+
+
+def test_check_nprobe_says_what_it_does_not_do():
+    from vireid.search.index import check_nprobe
+
+    assert check_nprobe("faiss-ivf", 8, 8) is None
+    assert check_nprobe("faiss-ivf", 8, 9) == "nprobe 9 is more than the index's 8 lists; all 8 are visited"
+    assert "ignored" in check_nprobe("faiss-flat", 0, 2)

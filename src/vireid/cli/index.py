@@ -51,7 +51,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         choices=("exact", "faiss-flat", "faiss-ivf"),
         help="exact (default, matrix product), faiss-flat (exact) or faiss-ivf (approximate)",
     )
-    b.add_argument("--nlist", type=integer(0), default=0, help="IVF lists (default 0: 4 sqrt(N))")
+    b.add_argument(
+        "--nlist", type=integer(0), default=0, help="IVF lists, faiss-ivf only (default 0: 4 sqrt(N), at most N)"
+    )
     b.add_argument("--no-progress", action="store_true")
     declare(
         b,
@@ -78,9 +80,12 @@ def run(args: argparse.Namespace) -> int:
     from vireid.inference import collect_records
     from vireid.inference.extract import build_index_dir
     from vireid.search.folder import check_index_out
+    from vireid.search.index import check_nlist
 
     check_index_out(args.out)  # before any work
+    check_nlist(args.backend, args.nlist, option="--nlist")
     records, note = collect_records(args.gallery, args.modality)  # before loading the model: fail fast
+    check_nlist(args.backend, args.nlist, len(records), option="--nlist")
     if note:
         print(shown(note), file=sys.stderr)
     index = build_index_dir(

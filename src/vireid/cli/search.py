@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import warnings
 from pathlib import Path
 
 from vireid.cli._common import add_model_args, declare, integer, modality, model_from_args
-from vireid.errors import VireidError
+from vireid.errors import VireidError, VireidWarning
 from vireid.utils.paths import shown
 
 
@@ -34,7 +35,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--modality", required=True, type=modality, metavar="MODALITY", help="the queries' modality")
     add_model_args(p, checkpoint_required=False)
     p.add_argument("--topk", type=integer(1), default=10, help="results per query (default: 10)")
-    p.add_argument("--nprobe", type=integer(1), default=16, help="IVF lists visited (faiss-ivf indexes)")
+    p.add_argument(
+        "--nprobe", type=integer(1), default=None, help="IVF lists visited, faiss-ivf indexes only (default: 16)"
+    )
     p.add_argument("--json", action="store_true", help="print JSON for machines")
     declare(
         p,
@@ -47,15 +50,18 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from vireid.inference.search import query_checkpoint, search_images
     from vireid.search import GalleryIndex
+    from vireid.search.index import check_nprobe
 
     if args.topk < 1:
         raise VireidError(f"--topk must be >= 1, got {args.topk}")
     index = GalleryIndex.load(args.index)
+    if args.nprobe is not None and (text := check_nprobe(index.backend, index.nlist, args.nprobe, "--nprobe")):
+        warnings.warn(text, VireidWarning, stacklevel=1)
     checkpoint = query_checkpoint(
         index, args.modality, args.checkpoint, where=str(args.index), option="--modality"
     )  # before loading
     result = search_images(
-        index, model_from_args(args, checkpoint), args.query, args.modality, topk=args.topk, nprobe=args.nprobe
+        index, model_from_args(args, checkpoint), args.query, args.modality, topk=args.topk, nprobe=args.nprobe or 16
     )
     if args.json:
         doc = {

@@ -151,6 +151,7 @@ def run(args: argparse.Namespace) -> int:
         scale=args.scale,
         workers=workers,
         force=args.force or args.overwrite,
+        option="--out",
     )
     print(
         f"wrote {summary.num_images} images ({summary.num_visible} visible, {summary.num_infrared} infrared, "

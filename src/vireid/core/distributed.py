@@ -94,8 +94,18 @@ def wrap_ddp(model: nn.Module, device: torch.device, info: DistInfo) -> nn.Modul
     from torch.nn.parallel import DistributedDataParallel
 
     ids = [device.index if device.index is not None else info.local_rank] if device.type == "cuda" else None
-    # broadcast_buffers=False: every rank keeps its own BN statistics, as single-GPU DEEN does
-    return DistributedDataParallel(model, device_ids=ids, broadcast_buffers=False)
+    # buffers not synced in forward: every rank keeps its own BN statistics, as single-GPU DEEN does
+    # (they start equal: DDP copies rank 0's at construction).  torch 2.13 renamed the keyword.
+    keyword = "forward_sync_buffers" if "forward_sync_buffers" in _ddp_keywords() else "broadcast_buffers"
+    return DistributedDataParallel(model, device_ids=ids, **{keyword: False})
+
+
+def _ddp_keywords() -> set[str]:
+    import inspect
+
+    from torch.nn.parallel import DistributedDataParallel
+
+    return set(inspect.signature(DistributedDataParallel.__init__).parameters)
 
 
 def barrier() -> None:

@@ -60,6 +60,25 @@ class SearchResult:
         return out
 
 
+def check_nlist(backend: str, nlist: int, n: int | None = None, option: str = "nlist") -> None:
+    """IVF lists (``nlist``; 0 = 4 sqrt(N)) belong to the ``faiss-ivf`` backend, and k-means needs
+    at least one of the ``n`` gallery vectors per list (``n`` None: not known yet)."""
+    if nlist and backend != "faiss-ivf":
+        raise VireidError(f"{option} {nlist}: only the faiss-ivf backend has lists; this is backend {backend!r}")
+    if n is not None and nlist > n:
+        raise VireidError(f"{option} {nlist}: more lists than the gallery's {n} images; give at most {n}")
+
+
+def check_nprobe(backend: str, nlist: int, nprobe: int, option: str = "nprobe") -> str | None:
+    """What a given ``nprobe`` does not do on this index, as a warning's text (None: it applies):
+    exact indexes visit everything, and an IVF index visits at most its ``nlist`` lists."""
+    if backend != "faiss-ivf":
+        return f"{option} {nprobe} is ignored: this index (backend {backend}) is searched exhaustively"
+    if nprobe > nlist:
+        return f"{option} {nprobe} is more than the index's {nlist} lists; all {nlist} are visited"
+    return None
+
+
 @dataclass
 class GalleryIndex:
     """Descriptors (N, D) with their entries (``path``, ``pid``, ``camid``) and model identity.
@@ -88,6 +107,8 @@ class GalleryIndex:
         if self.scan not in SCANS:
             raise VireidError(f"unknown scan precision {self.scan!r}; expected one of {', '.join(SCANS)}")
         on_disk = isinstance(self.feats, FeatsFile)
+        if not on_disk and self._source is None:  # built here, not read from a folder (checked there)
+            check_nlist(self.backend, self.nlist, len(self.entries))
         if not on_disk and not isinstance(self.feats, Tensor):
             raise ShapeError(f"gallery features must be a tensor, got {type(self.feats).__name__}")
         if len(self.feats.shape) != 2 or self.feats.shape[0] != len(self.entries):
@@ -152,10 +173,10 @@ class GalleryIndex:
         if self.backend == "faiss-flat":
             index = faiss.IndexFlatIP(d)
         else:
-            nlist = self.nlist or max(1, int(4 * np.sqrt(x.shape[0])))
-            nlist = min(nlist, x.shape[0])
+            nlist = self.nlist or min(x.shape[0], max(1, int(4 * np.sqrt(x.shape[0]))))
             self.nlist = nlist
             index = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, nlist, faiss.METRIC_INNER_PRODUCT)
+            index.cp.min_points_per_centroid = 1  # faiss prints a raw "WARNING clustering" line below 39 per list
             index.train(x)
         index.add(x)
         return index

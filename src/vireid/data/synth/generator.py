@@ -98,16 +98,27 @@ def _is_scale(value: Any) -> bool:
     return True
 
 
-def _paper_params(layout: str, checked: dict[str, Any]) -> dict[str, Any]:
+_OPTION_NAMES = {"height_range": "--min-height/--max-height"}
+
+
+def param_name(key: str, option: str = "data.root") -> str:
+    """A generator parameter as its caller spells it: ``synth.num_test_ids`` in a config, the
+    option ``--num-test-ids`` when ``option`` (what names the output) is a command-line option."""
+    if option.startswith("--"):
+        return _OPTION_NAMES.get(key, "--" + key.replace("_", "-"))
+    return f"synth.{key}"
+
+
+def _paper_params(layout: str, checked: dict[str, Any], option: str) -> dict[str, Any]:
     """The cache key of a paper-scale dataset (``scale`` given; the counts it fixes not given)."""
     from vireid.data.synth.paper import paper_counts, parse_scale
 
     fixed = ("num_ids", "images_per_id_per_cam", "height_range", "num_test_ids")
-    clash = [k for k in fixed if checked.get(k) is not None]
+    clash = [param_name(k, option) for k in fixed if checked.get(k) is not None]
     if clash:
         raise ConfigError(
-            f"synth.scale={checked['scale']!r} takes the official dataset's counts and crop sizes; "
-            f"{', '.join(clash)} cannot be set with it"
+            f"{param_name('scale', option)}{' ' if option.startswith('--') else '='}{checked['scale']!r} takes the "
+            f"official dataset's counts and crop sizes; {', '.join(clash)} cannot be set with it"
         )
     scale = parse_scale(checked["scale"])
     counts = paper_counts(layout, scale)
@@ -135,13 +146,20 @@ def resolve_params(
     scale: Annotated[str | float | None, Check(_is_scale, "'paper' or a fraction in (0, 1]")] = None,
 ) -> dict[str, Any]:
     """Validate the generator parameters (their declared types and ranges, named ``synth.<key>`` in
-    errors) and return them normalised (the cache key).  ``num_ids`` defaults to
+    errors; :func:`generate` names them as its caller's options) and return them normalised (the
+    cache key).  ``num_ids`` defaults to
     :data:`DEFAULT_NUM_IDS` and ``height_range`` to :data:`DEFAULT_HEIGHT_RANGE`.
 
     ``scale`` (``"paper"`` or a fraction in (0, 1]) takes the official dataset's counts and crop
     sizes (:mod:`vireid.data.synth.paper`); it fixes ``num_ids``, ``images_per_id_per_cam``,
     ``height_range`` and ``num_test_ids``, which may then not be given.
     """
+    return _resolve(layout, num_ids, seed, difficulty, images_per_id_per_cam, height_range, num_test_ids, scale)
+
+
+def _resolve(
+    layout, num_ids, seed, difficulty, images_per_id_per_cam, height_range, num_test_ids, scale, option="data.root"
+) -> dict[str, Any]:
     if layout not in LAYOUTS:
         raise ConfigError(f"unknown layout {layout!r}; expected one of {', '.join(LAYOUTS)}")
     given = dict(
@@ -156,12 +174,15 @@ def resolve_params(
     checked = check_kwargs(declared_params(resolve_params, skip=("layout",)), given, "synth")
     seed, difficulty = checked["seed"], checked["difficulty"]
     if checked["scale"] is not None:
-        return _paper_params(layout, checked)
+        return _paper_params(layout, checked, option)
     num_ids = DEFAULT_NUM_IDS if checked["num_ids"] is None else checked["num_ids"]
     per_cam = DEFAULT_IMAGES_PER_ID_PER_CAM[layout] if images_per_id_per_cam is None else images_per_id_per_cam
     lo, hi = DEFAULT_HEIGHT_RANGE if checked["height_range"] is None else checked["height_range"]
     if num_test_ids is not None and not int(num_test_ids) <= int(num_ids) - 2:
-        raise ConfigError(f"synth.num_test_ids: must be <= num_ids - 2 = {int(num_ids) - 2}, got {num_test_ids!r}")
+        raise ConfigError(
+            f"{param_name('num_test_ids', option)}: must be <= {param_name('num_ids', option)} - 2 = "
+            f"{int(num_ids) - 2}, got {num_test_ids!r}"
+        )
     params = {
         "layout": layout,
         "num_ids": int(num_ids),
@@ -293,7 +314,7 @@ def dataset_files(root: Path) -> set[str] | None:
     return files | {META_FILE} | {p.name for p in root.iterdir() if is_temporary(p.name)}
 
 
-def _check_out(out: Path, force: bool, option: str = "--out") -> set[str]:
+def _check_out(out: Path, force: bool, option: str = "out") -> set[str]:
     """The output policy for a dataset folder (:func:`vireid.utils.outputs.check_folder`): a new or
     empty folder, or with ``force`` a synthetic dataset vireid wrote holding nothing else; returns
     the files of that dataset (what replacing it removes)."""
@@ -301,7 +322,8 @@ def _check_out(out: Path, force: bool, option: str = "--out") -> set[str]:
 
     if out.is_dir() and read_meta(out) is not None:
         if not force:
-            raise DatasetError(f"{out}: holds a synthetic dataset already; pass --force (force=True) to replace it")
+            how = "pass --force" if option.startswith("--") else "set force=True"
+            raise DatasetError(f"{out}: holds a synthetic dataset already; {how} to replace it")
         if dataset_files(out) is None:
             raise DatasetError(
                 f"{out}: holds a synthetic dataset of an older vireid that kept no list of its files; vireid "
@@ -340,7 +362,7 @@ def generate(
     workers: int = 1,
     force: bool = False,
     made_by: str = "vireid synth",
-    option: str = "--out",
+    option: str = "out",
 ) -> SynthSummary:
     """Write a synthetic dataset in ``layout`` ("sysu" | "regdb" | "llcm") to ``out``.
 
@@ -356,7 +378,9 @@ def generate(
     from vireid.utils.io import atomic_write_json, atomic_write_text
     from vireid.utils.outputs import STAGED, staging_dir, write_failed
 
-    params = resolve_params(layout, num_ids, seed, difficulty, images_per_id_per_cam, height_range, num_test_ids, scale)
+    params = _resolve(
+        layout, num_ids, seed, difficulty, images_per_id_per_cam, height_range, num_test_ids, scale, option
+    )
     if int(workers) < 1:
         raise ConfigError(f"workers must be >= 1, got {workers!r}")
     out = Path(out)
