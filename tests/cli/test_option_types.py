@@ -109,3 +109,45 @@ def test_an_integer_option_below_its_least_value_is_refused_naming_it(path, opti
         assert main([*path, option, value]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and f"argument {option}:" in err[0] and repr(value) in err[0], err
+
+
+COUNT_WORDS = ("workers", "jobs", "threads", "processes")
+
+
+def test_every_process_or_thread_count_is_bounded():
+    """``data.workers=100000`` forked until the machine stalled and ``train.threads=100000`` crashed
+    torch (a segmentation fault): every count of processes or threads -- an option of any command,
+    a config key of any section -- is bounded by ``MAX_WORKERS``."""
+    import dataclasses
+    import typing
+
+    from vireid.config.schema import Config
+    from vireid.core.params import MAX_WORKERS, Range
+
+    options = [
+        (" ".join(path), a)
+        for path, parser in COMMANDS
+        for a in _options(parser)
+        if any(w in a.dest for w in COUNT_WORDS)
+    ]
+    assert {name + " " + a.option_strings[-1] for name, a in options} >= {"synth --workers", "ablate --jobs"}
+    for name, a in options:
+        assert getattr(a.type, "high", None) == MAX_WORKERS, f"vireid {name} {a.option_strings[-1]}"
+    keys = []
+    for section in dataclasses.fields(Config):
+        if not dataclasses.is_dataclass(section.default_factory):
+            continue
+        hints = typing.get_type_hints(section.default_factory, include_extras=True)
+        for f in dataclasses.fields(section.default_factory):
+            if any(w in f.name for w in COUNT_WORDS):
+                ranges = [m for m in getattr(hints[f.name], "__metadata__", ()) if isinstance(m, Range)]
+                assert ranges and ranges[0].hi == MAX_WORKERS, f"{section.name}.{f.name}"
+                keys.append(f"{section.name}.{f.name}")
+    assert set(keys) >= {"data.workers", "train.threads"}
+
+
+@pytest.mark.parametrize("override", ["data.workers=257", "train.threads=100000"])
+def test_a_count_beyond_the_bound_is_one_line(override, capsys):
+    assert main(["configs", "test_tiny", override]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and override.split("=")[0] + ": must be >= 0 and <= 256" in err[0], err

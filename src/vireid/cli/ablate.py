@@ -19,6 +19,7 @@ from pathlib import Path
 
 from vireid.cli._common import declare, integer, seed
 from vireid.config import load_config
+from vireid.core.params import MAX_WORKERS
 from vireid.engine.ablation import parse_grid, report_markdown, run_ablation
 from vireid.utils.outputs import ABLATION_FOLDER
 from vireid.utils.paths import shown
@@ -59,7 +60,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--jobs",
-        type=integer(1),
+        type=integer(1, MAX_WORKERS),
         default=1,
         help="runs trained at once, in worker processes with one thread each (default 1)",
     )

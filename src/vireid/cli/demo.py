@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 
 from vireid.cli._common import declare, integer
+from vireid.core.params import MAX_WORKERS
 from vireid.utils.outputs import DEMO_FOLDER
 from vireid.utils.paths import shown
 
@@ -35,7 +36,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "wrote --, any other non-empty folder refused)",
     )
     p.add_argument(
-        "--workers", type=integer(1), default=2, help="processes for dataset generation (default %(default)s)"
+        "--workers",
+        type=integer(1, MAX_WORKERS),
+        default=2,
+        help="processes for dataset generation (default %(default)s)",
     )
     declare(
         p,

@@ -197,7 +197,11 @@ def _run(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
 
     _robust_streams()
-    parser = build_parser()
+    try:
+        parser = build_parser()  # the registries' names: installed plugins and $VIREID_PLUGINS are imported
+    except VireidError as exc:
+        print(f"vireid: error: {shown(exc)}", file=sys.stderr)
+        return exc.exit_code
     try:
         args, extra = parser.parse_known_args(argv)
         _place_overrides(parser, args, extra)

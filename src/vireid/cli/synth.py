@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 
 from vireid.cli._common import declare, finite, integer, seed
+from vireid.core.params import MAX_WORKERS
 from vireid.data.synth import DEFAULT_HEIGHT_RANGE, DEFAULT_NUM_IDS, LAYOUTS, generate
 from vireid.errors import ConfigError
 from vireid.utils.outputs import DATASET
@@ -70,7 +71,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--workers",
-        type=integer(1),
+        type=integer(1, MAX_WORKERS),
         default=None,
         help="rendering processes, same bytes for any number (default 1; with --scale every core)",
     )

@@ -27,6 +27,7 @@ from vireid.core.params import (
     POSITIVE,
     PROBABILITY,
     UNIT_OPEN,
+    WORKERS,
     Ascending,
     KwargsOf,
     Length,
@@ -52,7 +53,7 @@ class DataConfig:
     width: Annotated[int, AT_LEAST_1] = 144
     num_ids: Annotated[int, AT_LEAST_1] = 6  # P identities per step (split over the ranks under torchrun)
     num_pos: Annotated[int, AT_LEAST_1] = 4  # K images per identity and modality: a step's batch is 2*P*K images
-    workers: Annotated[int, NON_NEGATIVE] = 4
+    workers: Annotated[int, WORKERS] = 4
     test_batch_size: Annotated[int, AT_LEAST_1] = 64
     pad: Annotated[int, NON_NEGATIVE] = 10
     flip: bool = True
@@ -148,7 +149,7 @@ class TrainConfig:
     steps_per_epoch: Annotated[Optional[int], AT_LEAST_1] = None
     seed: SEED = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    threads: Annotated[int, NON_NEGATIVE] = 0  # torch CPU threads (0: torch's default); 1 is best on a busy CPU
+    threads: Annotated[int, WORKERS] = 0  # torch CPU threads (0: torch's default); 1 is best on a busy CPU
     amp: Literal["none", "auto", "bf16", "fp16"] = "none"
     channels_last: bool = False
     compile: bool = False

@@ -74,6 +74,12 @@ NON_NEGATIVE = Range(0)
 AT_LEAST_1 = Range(1)
 PROBABILITY = Range(0, 1)
 UNIT_OPEN = Range(0, 1, hi_open=True)
+#: the most processes or threads one count (``data.workers``, ``train.threads``, ``--workers``,
+#: ``--jobs``) may ask for: far above any machine's use, and it bounds what a file can make vireid
+#: spawn (``data.workers=100000`` forked until the machine stalled; torch's thread pool crashes
+#: with a segmentation fault far above it)
+MAX_WORKERS = 256
+WORKERS = Range(0, MAX_WORKERS)
 
 
 @dataclass(frozen=True)

@@ -65,9 +65,26 @@ def import_plugin(name: str, source: str = "imports") -> None:
         importlib.import_module(name)
     except ImportError as exc:
         raise PluginError(f"{source}: plugin module {name!r} cannot be imported ({exc})") from None
+    except (Exception, SystemExit) as exc:  # the plugin's own code failed (or exited) while importing
+        raise PluginError(f"{source}: plugin module {name!r} failed while importing: {_failure(exc)}") from None
     finally:
         _stack.pop()
     _loaded[name] = source
+
+
+def _failure(exc: BaseException) -> str:
+    """``RuntimeError: boom (/lab/plugin.py:3)``: what a plugin raised, and where in its own code."""
+    import traceback
+
+    if isinstance(exc, SyntaxError):
+        return f"SyntaxError: {exc.msg} ({exc.filename}:{exc.lineno})"
+    frames = traceback.extract_tb(exc.__traceback__)
+    own = [f for f in frames if not f.filename.startswith("<frozen") and f.filename != importlib.__file__]
+    where = f" ({own[-1].filename}:{own[-1].lineno})" if own else ""
+    if isinstance(exc, SystemExit):
+        return f"it called sys.exit({exc.code!r}){where}"
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}{': ' + text if text else ''}{where}"
 
 
 def import_plugins(names: Iterable[str], source: str = "imports") -> None:

@@ -31,7 +31,7 @@ import numpy as np
 from PIL import Image
 
 from vireid.core.checks import check_kwargs
-from vireid.core.params import Ascending, Check, Params, Range, declared_params
+from vireid.core.params import MAX_WORKERS, Ascending, Check, Params, Range, declared_params
 from vireid.data.synth.camera import Camera, make_camera
 from vireid.data.synth.identity import Identity, sample_identity
 from vireid.data.synth.layouts import DEFAULT_IMAGES_PER_ID_PER_CAM, LAYOUTS, ImageJob, make_plan
@@ -381,8 +381,8 @@ def generate(
     params = _resolve(
         layout, num_ids, seed, difficulty, images_per_id_per_cam, height_range, num_test_ids, scale, option
     )
-    if int(workers) < 1:
-        raise ConfigError(f"workers must be >= 1, got {workers!r}")
+    if not 1 <= int(workers) <= MAX_WORKERS:
+        raise ConfigError(f"workers must be >= 1 and <= {MAX_WORKERS}, got {workers!r}")
     out = Path(out)
     owned = _check_out(out, force, option)
     start = time.perf_counter()
@@ -462,7 +462,7 @@ def ensure_dataset(
     root: str | os.PathLike,
     layout: str = "sysu",
     *,
-    workers: Annotated[int, Range(1, 1024)] = 1,
+    workers: Annotated[int, Range(1, MAX_WORKERS)] = 1,
     force: bool = False,
     **params: Any,
 ) -> SynthSummary:
