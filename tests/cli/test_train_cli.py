@@ -227,3 +227,58 @@ def test_resume_names_a_corrupt_checkpoint_pointer(trained, tmp_path, capsys, po
     assert len(err) == 1 and "checkpoints/last.json: " + said in err[0] and "--overwrite" not in err[0], err
     assert sorted(p.relative_to(copy).as_posix() for p in copy.rglob("*")) == before
     assert (copy / "checkpoints" / "last.json").read_text() == pointer
+
+
+def _laughs(levels: int = 9) -> list:
+    """A list that holds one list ten times, 9 levels deep: 10^9 items to walk, a few hundred bytes pickled."""
+    x: list = [0]
+    for _ in range(levels):
+        x = [x] * 10
+    return x
+
+
+def _deep(depth: int = 100) -> list:
+    x: list = []
+    for _ in range(depth):
+        x = [x]
+    return x
+
+
+STATE_EDITS = {
+    "rng is a bomb": (lambda s: s.update(rng=_laughs()), "more than 1,000,000 items"),
+    "optimizer state is a bomb": (lambda s: s["optimizer"].update(state={0: {"b": _laughs()}}), "1,000,000 items"),
+    "hooks nest deep": (lambda s: s.update(hooks=_deep()), "nested more than 32 deep"),
+    "rng is a list of lists": (lambda s: s.update(rng=[[1, 2]]), "not a training state this run can resume from"),
+    "python rng of 5 words": (
+        lambda s: s["rng"][0]["python"].update(state=[5]),
+        "not a training state this run can resume from",
+    ),
+    "no scheduler": (lambda s: s.pop("scheduler"), "not a training state this run can resume from (KeyError"),
+    "optimizer groups of another size": (
+        lambda s: s["optimizer"]["param_groups"].append(dict(s["optimizer"]["param_groups"][0])),
+        "not a training state this run can resume from",
+    ),
+}
+
+
+@pytest.mark.parametrize("edit", list(STATE_EDITS), ids=list(STATE_EDITS))
+def test_resume_refuses_a_training_state_vireid_did_not_write_in_one_line(trained, tmp_path, capsys, edit):
+    """A state.pt whose tensors and containers torch loads safely, but whose shape is not what
+    vireid writes: a shared-reference bomb hung in torch's optimizer loader, a deep one or a
+    wrong-typed RNG state gave tracebacks.  Now one line naming the file, and the run untouched."""
+    import shutil
+
+    _, root, run = trained
+    copy = shutil.copytree(run, tmp_path / "run")
+    (copy / ".lock").unlink(missing_ok=True)
+    state_file = CheckpointManager(copy / "checkpoints").last_dir() / "state.pt"
+    state = torch.load(state_file, weights_only=True)
+    change, said = STATE_EDITS[edit]
+    change(state)
+    torch.save(state, state_file)
+    before = {p.relative_to(copy).as_posix(): p.read_bytes() for p in copy.rglob("*") if p.is_file()}
+    argv = ["train", "--config", TINY, "--out", str(copy), "--resume", "--quiet", f"data.root={root}"]
+    assert main([*argv, "train.checkpoint_every=1", "train.epochs=3"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{state_file}: " in err[0] and said in err[0], err
+    assert {p.relative_to(copy).as_posix(): p.read_bytes() for p in copy.rglob("*") if p.is_file()} == before

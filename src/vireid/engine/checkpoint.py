@@ -32,6 +32,7 @@ __all__ = [
     "CheckpointManager",
     "load_weights_into",
     "read_weights",
+    "restore_training_state",
     "rng_state",
     "save_weights",
     "set_rng_state",
@@ -75,6 +76,23 @@ def set_rng_state(state: Mapping, generators: Mapping[str, torch.Generator] | No
     for k, g in (generators or {}).items():
         if k in state["generators"]:
             g.set_state(state["generators"][k])
+
+
+def restore_training_state(trainer: Any, state: Mapping, path: Path) -> None:
+    """``trainer.load_state_dict(state)``; a state of another shape than vireid writes (a key
+    missing, a value of another type or size) is one :class:`CheckpointError` naming ``path``."""
+    from vireid.errors import VireidError
+
+    try:
+        trainer.load_state_dict(state)
+    except VireidError:
+        raise
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError, RuntimeError, OverflowError) as exc:
+        text = " ".join(str(exc).split())[:200]
+        raise CheckpointError(
+            f"{path}: not a training state this run can resume from ({type(exc).__name__}: {text}); "
+            "it was not written by this vireid for this config"
+        ) from None
 
 
 def remove_step_dir(d: Path) -> None:

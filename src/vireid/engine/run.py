@@ -35,7 +35,14 @@ from vireid.config import Config, build, config_diff, load_config, save_config, 
 from vireid.config.schema import resume_may_change
 from vireid.core import distributed as dist_utils
 from vireid.data.loaders import TrainBatches
-from vireid.engine.checkpoint import CheckpointManager, load_weights_into, read_weights, unwrap_model
+from vireid.engine.checkpoint import (
+    STATE,
+    CheckpointManager,
+    load_weights_into,
+    read_weights,
+    restore_training_state,
+    unwrap_model,
+)
 from vireid.engine.context import RunContext, cpu_threads, evaluate_model, load_dataset, make_context, seed_everything
 from vireid.engine.evaluator import SplitEvaluation, tables
 from vireid.engine.hooks import CheckpointHook, EvalHook, LoggingHook, StopAtStep
@@ -327,7 +334,7 @@ def _train_locked(
         else:
             tensors, _, state = last
             load_weights_into(model, tensors, source=str(ckpts.last_dir()))
-            trainer.load_state_dict(state)
+            restore_training_state(trainer, state, ckpts.last_dir() / STATE)
             ctx.log(f"resumed from {ckpts.last_dir()} (epoch {trainer.epoch + 1}, step {trainer.global_step})")
     ctx.log(
         f"training {type(model).__name__} ({sum(p.numel() for p in model.parameters()) / 1e6:.2f} M params) "

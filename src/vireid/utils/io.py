@@ -208,8 +208,40 @@ def _numpy_safe_globals() -> list:
     return allowed
 
 
+#: what a torch file vireid reads may hold: containers nested at most ``MAX_DEPTH`` deep and at most
+#: ``MAX_ITEMS`` items counted along every path.  Pickle's memo lets a small file hold a list that
+#: refers to itself or to one list many times over (the "billion laughs"): loading it is cheap, but
+#: anything that walks it -- torch's optimizer loader, a copy -- expands it without bound.  vireid's
+#: training states hold a few thousand items, 5 deep; an authors' checkpoint, a dict of tensors.
+MAX_DEPTH, MAX_ITEMS = 32, 1_000_000
+
+
+def check_bounded(obj: Any, where: str) -> None:
+    """Refuse ``obj`` (read from ``where``) if walking it would pass :data:`MAX_DEPTH` or
+    :data:`MAX_ITEMS`; iterative, so a deep object cannot exhaust Python's stack here."""
+    stack, items = [(obj, 0)], 0
+    while stack:
+        x, depth = stack.pop()
+        items += 1
+        if items > MAX_ITEMS:
+            raise CheckpointError(
+                f"{where}: holds more than {MAX_ITEMS:,} items once its shared references are followed; "
+                "vireid does not read it (a state dict or a vireid training state holds a few thousand)"
+            )
+        if isinstance(x, dict):
+            children = [*x.keys(), *x.values()]
+        elif isinstance(x, (list, tuple, set, frozenset)):
+            children = list(x)
+        else:
+            continue
+        if children and depth >= MAX_DEPTH:
+            raise CheckpointError(f"{where}: holds containers nested more than {MAX_DEPTH} deep; not read")
+        stack.extend((c, depth + 1) for c in children)
+
+
 def safe_torch_load(path: str | os.PathLike, allow_numpy: bool = False) -> Any:
-    """``torch.load(weights_only=True)`` with a clear error; optionally allow numpy scalars."""
+    """``torch.load(weights_only=True)`` with a clear error, its result bounded
+    (:func:`check_bounded`); optionally allow numpy scalars."""
     path = Path(path)
     problem = file_problem(path)
     if problem:
@@ -219,10 +251,13 @@ def safe_torch_load(path: str | os.PathLike, allow_numpy: bool = False) -> Any:
             warnings.filterwarnings("ignore", message="Detected pickle protocol")
             if allow_numpy:
                 with torch.serialization.safe_globals(_numpy_safe_globals()):
-                    return torch.load(path, map_location="cpu", weights_only=True)
-            return torch.load(path, map_location="cpu", weights_only=True)
+                    obj = torch.load(path, map_location="cpu", weights_only=True)
+            else:
+                obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise CheckpointError(unreadable_torch_file(path, exc)) from None
+    check_bounded(obj, str(path))
+    return obj
 
 
 def unreadable_torch_file(path: str | os.PathLike, exc: BaseException) -> str:
