@@ -36,7 +36,12 @@ def _write(tmp_path, rank1, cmc):
 @given(rank1=JSON, cmc=JSON)
 def test_scores_and_cmc_are_fractions_or_refused(tmp_path_factory, rank1, cmc):
     path = _write(tmp_path_factory.mktemp("m"), rank1, cmc)
-    good_cmc = cmc is None or (isinstance(cmc, list) and all(_fraction(v) for v in cmc))
+    good_cmc = cmc is None or (
+        isinstance(cmc, list)
+        and len(cmc) > 0
+        and all(_fraction(v) for v in cmc)
+        and all(b >= a for a, b in zip(cmc, cmc[1:], strict=False))
+    )
     if _fraction(rank1) and good_cmc:
         assert read_metrics_json(path, scores=SCORES)["directions"]["infrared_to_visible"]["mean"]["rank1"] == rank1
         return
@@ -54,3 +59,26 @@ def test_a_key_given_twice_is_refused(tmp_path):
     path.write_text(text.replace('{"protocol": "sysu",', '{"protocol": "sysu", "protocol": "regdb",', 1))
     with pytest.raises(VireidError, match="key 'protocol' is given twice"):
         read_metrics_json(path)
+
+
+@pytest.mark.parametrize(
+    "cmc, trials, said",
+    [
+        ([], None, "'cmc' is not a list of fractions"),
+        ([0.5, 0.7, 0.6], None, "'cmc' falls at rank 3 (0.7 -> 0.6); a CMC curve is cumulative"),
+        ([0.5], -3, "num_trials is -3; expected an integer >= 1"),
+        ([0.5], 2.5, "num_trials is 2.5; expected an integer >= 1"),
+        ([0.5], True, "num_trials is true; expected an integer >= 1"),
+        ([0.5], 3, "num_trials is 3 but 1 trials are listed"),
+    ],
+)
+def test_a_curve_or_a_count_no_evaluation_makes_is_refused(tmp_path, cmc, trials, said):
+    """An empty or falling CMC and a trial count that is not one were reported as given."""
+    path = _write(tmp_path, 0.5, cmc)
+    data = json.loads(path.read_text())
+    if trials is not None:
+        data["directions"]["infrared_to_visible"].update(num_trials=trials, trials=[{"trial": 0}])
+    path.write_text(json.dumps(data))
+    with pytest.raises(VireidError) as exc:
+        read_metrics_json(path, scores=SCORES)
+    assert said in str(exc.value) and str(path) in str(exc.value)

@@ -5,7 +5,9 @@ structure :func:`vireid.engine.evaluator.summarize` writes: ``protocol``, and pe
 ``mean`` scores (fractions) and its mean ``cmc`` curve.  :func:`read_metrics_json` refuses, with
 one line naming the file and the field, anything else: a file too large to be one, JSON that is
 not readable (or nested deeper than Python parses), a missing or non-numeric score, a score that
-is not a fraction in [0, 1] (NaN, a percentage), a CMC curve that is not a list of fractions.
+is not a fraction in [0, 1] (NaN, a percentage), a CMC curve that is empty, not a list of
+fractions or not cumulative (it falls somewhere), a ``num_trials`` that is not a count of the
+trials listed.
 Written here, not with a schema library: the rules are few and the messages must name the field.
 """
 
@@ -76,8 +78,26 @@ def read_metrics_json(path: str | os.PathLike, *, scores: Sequence[str] = ()) ->
                     f"{path}: direction {name!r}: mean {m} is {json.dumps(mean[m])}; expected a fraction in [0, 1]"
                 )
         cmc = d.get("cmc")
-        if cmc is not None and not (isinstance(cmc, list) and len(cmc) <= MAX_CMC and all(_fraction(v) for v in cmc)):
+        if cmc is not None and not (
+            isinstance(cmc, list) and 0 < len(cmc) <= MAX_CMC and all(_fraction(v) for v in cmc)
+        ):
             raise VireidError(
                 f"{path}: direction {name!r}: 'cmc' is not a list of fractions in [0, 1] (the mean CMC, rank 1 first)"
+            )
+        falls = [r for r in range(1, len(cmc or [])) if cmc[r] < cmc[r - 1]]
+        if falls:
+            raise VireidError(
+                f"{path}: direction {name!r}: 'cmc' falls at rank {falls[0] + 1} ({cmc[falls[0] - 1]} -> "
+                f"{cmc[falls[0]]}); "
+                "a CMC curve is cumulative, never decreasing"
+            )
+        trials = d.get("num_trials")
+        if trials is not None and (type(trials) is not int or trials < 1):
+            raise VireidError(
+                f"{path}: direction {name!r}: num_trials is {json.dumps(trials)}; expected an integer >= 1"
+            )
+        if isinstance(d.get("trials"), list) and trials is not None and len(d["trials"]) != trials:
+            raise VireidError(
+                f"{path}: direction {name!r}: num_trials is {trials} but {len(d['trials'])} trials are listed"
             )
     return data
