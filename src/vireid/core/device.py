@@ -30,6 +30,9 @@ def resolve_device(name: str | torch.device, what: str = "train.device") -> torc
         raise ConfigError(f"{what}: unsupported device {name!r}; expected auto, cpu or cuda[:N]")
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"{what}={str(name)!r} but CUDA is not available on this machine")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        n = torch.cuda.device_count()
+        raise ConfigError(f"{what}={str(name)!r} but this machine has {n} CUDA device(s): cuda:0 to cuda:{n - 1}")
     return dev
 
 

@@ -18,15 +18,26 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from vireid.errors import ConfigError
+
 
 def split_parameters(model: nn.Module, head_modules: Sequence[str]) -> tuple[list, list]:
-    """(backbone params, head params) -- head: any name component in ``head_modules``."""
+    """(backbone params, head params) -- head: any name component in ``head_modules``.  Names that
+    match no module at all are refused (every parameter would silently train at the backbone LR);
+    some may match nothing, as a variant may lack an optional module (``mfa`` switched off)."""
     head_set = set(head_modules)
     backbone, head = [], []
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
         (head if head_set.intersection(name.split(".")[:-1]) else backbone).append(p)
+    modules = {part for name, _ in model.named_parameters() for part in name.split(".")[:-1]}
+    if head_set and not head_set & modules:
+        tops = sorted({name.split(".")[0] for name, _ in model.named_parameters() if "." in name})
+        raise ConfigError(
+            f"optim.head_modules: {', '.join(sorted(head_set))} name no module of {type(model).__name__}, so no "
+            f"parameter would train at optim.lr; its modules include {', '.join(tops)}"
+        )
     return backbone, head
 
 
