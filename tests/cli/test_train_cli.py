@@ -237,6 +237,14 @@ def _laughs(levels: int = 9) -> list:
     return x
 
 
+def _shared_tuples(levels: int = 18) -> tuple:
+    """(x, x) 18 levels deep: deepcopy (torch's optimizer loader) walks all 2^18 leaves (27 s)."""
+    x: tuple = ()
+    for _ in range(levels):
+        x = (x, x)
+    return x
+
+
 def _deep(depth: int = 100) -> list:
     x: list = []
     for _ in range(depth):
@@ -245,14 +253,24 @@ def _deep(depth: int = 100) -> list:
 
 
 STATE_EDITS = {
-    "rng is a bomb": (lambda s: s.update(rng=_laughs()), "more than 1,000,000 items"),
-    "optimizer state is a bomb": (lambda s: s["optimizer"].update(state={0: {"b": _laughs()}}), "1,000,000 items"),
+    "rng is a bomb": (lambda s: s.update(rng=_laughs()), "more than 100,000 items"),
+    "optimizer state is a bomb": (lambda s: s["optimizer"].update(state={0: {"b": _laughs()}}), "100,000 items"),
     "hooks nest deep": (lambda s: s.update(hooks=_deep()), "nested more than 32 deep"),
+    "a param group holds shared tuples": (
+        lambda s: s["optimizer"]["param_groups"][0].update(foo=_shared_tuples()),
+        "more than 100,000 items",
+    ),
     "rng is a list of lists": (lambda s: s.update(rng=[[1, 2]]), "not a training state this run can resume from"),
     "python rng of 5 words": (
         lambda s: s["rng"][0]["python"].update(state=[5]),
         "not a training state this run can resume from",
     ),
+    "no hook states": (lambda s: s.update(hooks=[]), "hook 1 (EvalHook) has no state of its own there"),
+    "a best score that is text": (
+        lambda s: s["hooks"][1].update(best="high"),
+        "the best score so far is 'high'; expected a number or None",
+    ),
+    "hooks is not a list": (lambda s: s.update(hooks={"a": 1}), "its 'hooks' is a dict, not a list"),
     "no scheduler": (lambda s: s.pop("scheduler"), "not a training state this run can resume from (KeyError"),
     "optimizer groups of another size": (
         lambda s: s["optimizer"]["param_groups"].append(dict(s["optimizer"]["param_groups"][0])),

@@ -85,8 +85,10 @@ def restore_training_state(trainer: Any, state: Mapping, path: Path) -> None:
 
     try:
         trainer.load_state_dict(state)
-    except VireidError:
-        raise
+    except VireidError as exc:
+        if str(exc).startswith(str(path)):
+            raise
+        raise CheckpointError(f"{path}: {exc}") from None
     except (KeyError, IndexError, TypeError, ValueError, AttributeError, RuntimeError, OverflowError) as exc:
         text = " ".join(str(exc).split())[:200]
         raise CheckpointError(

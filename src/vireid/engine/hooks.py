@@ -14,6 +14,7 @@ from typing import Any, Callable, Mapping, TextIO
 from vireid.engine.checkpoint import CheckpointManager
 from vireid.engine.logging import MetricsLogger
 from vireid.engine.trainer import HookBase
+from vireid.errors import CheckpointError
 from vireid.utils.progress import watched
 
 
@@ -184,7 +185,12 @@ class EvalHook(HookBase):
         return {"best": self.best, "best_epoch": self.best_epoch}
 
     def load_state_dict(self, state: Mapping) -> None:
-        self.best, self.best_epoch = state.get("best"), state.get("best_epoch")
+        best, epoch = state.get("best"), state.get("best_epoch")
+        if best is not None and (isinstance(best, bool) or not isinstance(best, (int, float)) or best != best):
+            raise CheckpointError(f"the best score so far is {best!r}; expected a number or None")
+        if epoch is not None and (isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0):
+            raise CheckpointError(f"the best score's epoch is {epoch!r}; expected an epoch number or None")
+        self.best, self.best_epoch = best, epoch
 
 
 class CheckpointHook(HookBase):

@@ -239,9 +239,20 @@ class Trainer:
                 f"{self.dist.world_size}: cannot resume exactly"
             )
         set_rng_state(rngs[self.dist.rank], self.generators)
-        # strict=False: a trailing stateless StopAtStep may be registered in only one of the two runs
-        for h, hs in zip(self.hooks, state.get("hooks", []), strict=False):
-            h.load_state_dict(hs)
+        saved = state["hooks"]
+        if not isinstance(saved, list):
+            raise CheckpointError(f"its 'hooks' is a {type(saved).__name__}, not a list of hook states")
+        for i, h in enumerate(self.hooks):
+            want = h.state_dict()
+            if not want:  # a stateless hook (StopAtStep may be registered in only one of the two runs)
+                continue
+            got = saved[i] if i < len(saved) else None
+            if not isinstance(got, dict) or set(got) != set(want):
+                raise CheckpointError(
+                    f"hook {i} ({type(h).__name__}) has no state of its own there (expected the keys "
+                    f"{', '.join(sorted(want))}); it cannot resume exactly"
+                )
+            h.load_state_dict(got)
         self.global_step = int(state["step"])
         self.epoch = int(state["epoch"])
         self.iter = int(state["iter"])

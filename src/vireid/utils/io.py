@@ -213,7 +213,7 @@ def _numpy_safe_globals() -> list:
 #: refers to itself or to one list many times over (the "billion laughs"): loading it is cheap, but
 #: anything that walks it -- torch's optimizer loader, a copy -- expands it without bound.  vireid's
 #: training states hold a few thousand items, 5 deep; an authors' checkpoint, a dict of tensors.
-MAX_DEPTH, MAX_ITEMS = 32, 1_000_000
+MAX_DEPTH, MAX_ITEMS = 32, 100_000
 
 
 def check_bounded(obj: Any, where: str) -> None:
