@@ -25,6 +25,7 @@ import sys
 import types
 
 import pytest
+import torch
 
 from tests.cli.world import leaves, snapshot
 from tests.conftest import fill
@@ -137,6 +138,23 @@ def other_kind_file(path, kind):
     return other
 
 
+def member_files(path, kind):
+    """Files of a folder vireid replaces whole (an index's ``feats.safetensors`` and ``index.json``,
+    a dataset's ``synth.json``) at ``path``, one after another, each carrying its mark; yields their
+    kinds (those of ``kind``'s suffix).  ``extract --out INDEX/feats.safetensors --overwrite``
+    replaced an index's descriptors: they carried no mark."""
+    from safetensors.torch import save_file
+
+    for member in outputs.MEMBER_KINDS.values():
+        if member.suffixes[0] not in kind.suffixes:
+            continue
+        if member.suffixes[0] == ".json":
+            path.write_text(json.dumps({"format": "x", **json_mark(member)}))
+        else:
+            save_file({"feats": torch.zeros(2, 3)}, str(path), metadata={"vireid": member.id})
+        yield member
+
+
 @pytest.mark.parametrize("path, dest, kind", declared_outputs())
 def test_the_output_policy_holds_for(path, dest, kind, world, tmp_path, tmpfs, capsys):
     decl = declaration(path)
@@ -176,6 +194,10 @@ def test_the_output_policy_holds_for(path, dest, kind, world, tmp_path, tmpfs, c
         before = out.read_bytes()
         refused(capsys, argv + list(decl.rerun) + ["--overwrite"], other.noun, "another kind")
         assert out.read_bytes() == before
+        for member in member_files(out, kind):  # a file of an index or dataset: never, not even with --overwrite
+            before = out.read_bytes()
+            refused(capsys, argv + list(decl.rerun) + ["--overwrite"], member.noun, "another kind")
+            assert out.read_bytes() == before
         wrong = tmp_path / "picture.gif" if kind is not outputs.PICTURE else tmp_path / "model.gif"
         refused(capsys, world.fill(decl.example, out=wrong), "not a .gif file")  # a suffix of another kind
         assert not wrong.exists()

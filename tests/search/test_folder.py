@@ -287,3 +287,19 @@ def test_float64_input_is_converted_and_float32_input_is_not_copied():
     assert GalleryIndex(gal, entries, modality="visible").feats.data_ptr() == gal.data_ptr()
     index = GalleryIndex(gal.double(), entries, modality="visible")
     assert index.feats.dtype == torch.float32 and np.array_equal(index.feats.numpy(), gal.numpy())
+
+
+def test_an_index_s_files_carry_their_own_marks(good, tmp_path):
+    """Its descriptors carried no mark (``extract --out INDEX/feats.safetensors`` took them for the
+    user's, and replaced them with ``--overwrite``) and its index.json was marked "staged"."""
+    from vireid.data.synth import generate
+    from vireid.utils.marks import written_kind
+
+    assert written_kind(good / "feats.safetensors") == "index-feats"
+    assert json.loads((good / "index.json").read_text())["vireid"]["kind"] == "index-meta"
+    assert written_kind(good / "index.json") == "index-meta"
+    generate(tmp_path / "ds", "sysu", num_ids=4, images_per_id_per_cam=1, height_range=(32, 40))
+    assert written_kind(tmp_path / "ds" / "synth.json") == "synth-meta"
+    legacy = tmp_path / "old.json"  # an index.json of a vireid that marked it "staged"
+    legacy.write_text(json.dumps({"format": "vireid-index", "vireid": {"kind": "staged", "version": "0.1.0"}}))
+    assert written_kind(legacy) == "index-meta"

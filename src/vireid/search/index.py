@@ -245,10 +245,10 @@ class GalleryIndex:
 
     def _write_files(self, directory: Path) -> None:
         """The index's files, into a staging folder (:func:`vireid.search.folder.save_index_dir`)."""
-        from vireid.utils.outputs import STAGED
+        from vireid.utils.outputs import INDEX_FEATS, INDEX_META, STAGED
 
         feats = self.feats if isinstance(self.feats, Tensor) else self.feats.read()
-        save_safetensors({"feats": feats}, directory / "feats.safetensors", kind=STAGED)
+        save_safetensors({"feats": feats}, directory / "feats.safetensors", kind=INDEX_FEATS)
         if self._faiss is not None:
             import faiss
 
@@ -266,7 +266,7 @@ class GalleryIndex:
                 "model": absolute_model_id(self.model_id),
                 "entries": self.entries,
             },
-            kind=STAGED,
+            kind=INDEX_META,
         )
 
     @classmethod

@@ -23,7 +23,7 @@ from typing import IO, Any, Iterator, Mapping
 import torch
 
 from vireid.errors import CheckpointError, OutputError
-from vireid.utils.kinds import Kind
+from vireid.utils.kinds import STAGED, Kind
 from vireid.utils.paths import file_problem
 
 
@@ -100,7 +100,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", *, kind: Kind | None
         if failure is not None and not isinstance(exc, OutputError):
             from vireid.utils.outputs import write_failed
 
-            what = kind.noun if kind is not None and kind.id != "staged" else ""
+            what = kind.noun if kind is not None and kind is not STAGED else ""
             raise write_failed(path, failure, what=what, intact=intact) from None
         raise
     with contextlib.suppress(OSError):  # make the rename itself durable
@@ -125,7 +125,7 @@ def atomic_write_text(path: str | os.PathLike, text: str, *, kind: Kind | None =
 
 def atomic_write_json(path: str | os.PathLike, obj: Any, *, kind: Kind | None = None) -> None:
     """Write ``obj`` as JSON; a dict written with a ``kind`` carries its mark (``"vireid"``)."""
-    if kind is not None and isinstance(obj, dict):
+    if kind is not None and kind is not STAGED and isinstance(obj, dict):
         from vireid.utils.marks import json_mark
 
         obj = {**obj, **json_mark(kind)}
@@ -150,7 +150,7 @@ def save_safetensors(
     from safetensors.torch import save
 
     meta = dict(metadata or {})
-    if kind is not None and kind.id != "staged":
+    if kind is not None and kind is not STAGED:
         from vireid.utils.marks import safetensors_mark
 
         meta.update(safetensors_mark(kind))

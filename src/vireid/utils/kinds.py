@@ -12,13 +12,16 @@ class Kind:
     """A kind of output: what it is called, the suffixes it takes, whether it is a folder.
 
     ``folder``: None for a file; ``"add"`` for a folder vireid writes files into (each file is
-    checked on its own); ``"replace"`` for a folder replaced as a whole.
+    checked on its own); ``"replace"`` for a folder replaced as a whole.  ``staged``: a file of
+    such a folder, written only into its staging folder (:func:`vireid.utils.outputs.staging_dir`)
+    and marked as what it is there.
     """
 
     id: str
     noun: str  # with its article: "a features file"
     suffixes: tuple[str, ...] = ()
     folder: str | None = None
+    staged: bool = False
 
     def suffix_text(self) -> str:
         s = list(self.suffixes)
@@ -53,8 +56,12 @@ REPORT_FOLDER = Kind("report-folder", "a vireid report folder", folder="add")
 DEMO_FOLDER = Kind("demo-folder", "a demo run folder", folder="replace")
 DATASET = Kind("dataset", "a synthetic dataset", folder="replace")
 INDEX = Kind("index", "a gallery index", folder="replace")
-#: a file inside a private temporary folder (:func:`staging_dir`), renamed into place as a whole
-STAGED = Kind("staged", "a file being staged")
+#: a file inside a private temporary folder (:func:`staging_dir`), renamed into place as a whole:
+#: one that carries no mark (a list, faiss's index), or one marked as the folder's member it is
+STAGED = Kind("staged", "a file being staged", staged=True)
+INDEX_FEATS = Kind("index-feats", "a gallery index's descriptors", (".safetensors",), staged=True)
+INDEX_META = Kind("index-meta", "a gallery index's metadata", (".json",), staged=True)
+SYNTH_META = Kind("synth-meta", "a synthetic dataset's settings", (".json",), staged=True)
 
 KINDS: dict[str, Kind] = {
     k.id: k
@@ -90,10 +97,11 @@ KINDS: dict[str, Kind] = {
     )
 }
 #: marks of vireid files that are not outputs of a command (they live in folders vireid replaces whole)
-_OTHER_MARKS = {"synth-meta": "a synthetic dataset's settings", "index-meta": "a gallery index's metadata"}
+MEMBER_KINDS: dict[str, Kind] = {k.id: k for k in (INDEX_FEATS, INDEX_META, SYNTH_META)}
 
 
 def describe(kind_id: str) -> str:
     """``"a features file"`` for a kind id."""
     kind = KINDS.get(kind_id)
-    return kind.noun if kind is not None else _OTHER_MARKS.get(kind_id, f"a {kind_id} file")
+    kind = kind or MEMBER_KINDS.get(kind_id)
+    return kind.noun if kind is not None else f"a {kind_id} file"

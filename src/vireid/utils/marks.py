@@ -25,12 +25,14 @@ from vireid.utils.kinds import (
     DEMO_MARKER,
     EVALUATION,
     FEATURES,
+    INDEX_META,
     ONNX,
     PICTURE,
     RUN_CHECKPOINT,
     RUN_CONFIG,
     RUN_LOCK,
     RUN_METRICS,
+    SYNTH_META,
     TEST_METRICS,
     TRAINING_LOG,
     TRAINING_STATE,
@@ -203,9 +205,9 @@ def _legacy_json_kind(doc: object) -> str | None:
     if not isinstance(doc, dict):
         return None
     if doc.get("generator") == "vireid.data.synth":
-        return "synth-meta"
+        return SYNTH_META.id
     if doc.get("format") == "vireid-index":
-        return "index-meta"
+        return INDEX_META.id
     if doc.get("made_by") == "vireid demo":
         return DEMO_MARKER.id
     if doc.get("format") == "vireid ablation summary":  # vireid.engine.ablation.summary.FORMAT
@@ -230,6 +232,8 @@ def _legacy_json_kind(doc: object) -> str | None:
 def _json_kind(doc: object) -> str | None:
     if isinstance(doc, dict) and isinstance(doc.get("vireid"), dict):
         kind = doc["vireid"].get("kind")
+        if kind == "staged":  # an index's or dataset's JSON of a vireid that marked them so
+            return _legacy_json_kind(doc) or kind
         return kind if isinstance(kind, str) else None
     return _legacy_json_kind(doc)
 

@@ -54,7 +54,10 @@ from vireid.utils.kinds import (  # noqa: F401  (re-exported: writers name kinds
     EVALUATION,
     FEATURES,
     INDEX,
+    INDEX_FEATS,
+    INDEX_META,
     KINDS,
+    MEMBER_KINDS,
     ONNX,
     PICTURE,
     REPORT_FOLDER,
@@ -67,6 +70,7 @@ from vireid.utils.kinds import (  # noqa: F401  (re-exported: writers name kinds
     RUN_LOCK,
     RUN_METRICS,
     STAGED,
+    SYNTH_META,
     TEST_FOLDER,
     TEST_METRICS,
     TRAINING_LOG,
@@ -219,7 +223,7 @@ def check_file(path: PathLike, kind: Kind, *, option: str = "--out", inputs: Inp
     """Refuse (:class:`~vireid.errors.OutputError`, one line) unless ``path`` may be written as a
     file of ``kind`` (the rules of the module docstring); returns ``path``."""
     p = Path(path)
-    if kind is STAGED:
+    if kind.staged:
         return _check_staged(p)
     _check_inputs(p, kind, option, inputs)
     _check_dataset(p, kind, option)

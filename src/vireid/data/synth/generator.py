@@ -376,7 +376,7 @@ def generate(
     (:mod:`vireid.data.synth.paper`).  Returns a :class:`SynthSummary`.
     """
     from vireid.utils.io import atomic_write_json, atomic_write_text
-    from vireid.utils.outputs import STAGED, staging_dir, write_failed
+    from vireid.utils.outputs import STAGED, SYNTH_META, staging_dir, write_failed
 
     params = _resolve(
         layout, num_ids, seed, difficulty, images_per_id_per_cam, height_range, num_test_ids, scale, option
@@ -414,7 +414,7 @@ def generate(
         atomic_write_json(
             staging / META_FILE,
             {"generator": "vireid.data.synth", "made_by": made_by, **summary.to_json()},
-            kind=STAGED,
+            kind=SYNTH_META,
         )
         owned = _check_out(out, force, option)  # someone may have filled it meanwhile
         _swap_into_place(staging, out, owned)
