@@ -152,3 +152,21 @@ def test_visualize_cmc_reads_metrics_json_by_the_same_rules(tmp_path, capsys):
     assert main(["visualize", "cmc", "--metrics", str(a / "metrics.json"), "--out", str(tmp_path / "c.svg")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "mean rank1 is -0.1; expected a fraction in [0, 1]" in err[0]
+
+
+@pytest.mark.parametrize("name", ["metrics.json", "config.yaml", "metrics.jsonl"])
+@pytest.mark.parametrize("thing", ["pipe", "device", "folder"])
+def test_a_run_s_file_that_is_not_a_file_is_named_as_what_it_is(tmp_path, capsys, name, thing):
+    """A run's metrics.json, config.yaml or log that is a pipe, a device or a folder was reported
+    as missing ("holds no metrics.json (did the run finish?)")."""
+    run = make_run(tmp_path / "a", log=False)
+    target = run / name
+    target.unlink(missing_ok=True)
+    {"pipe": lambda: os.mkfifo(target), "device": lambda: target.symlink_to("/dev/zero"), "folder": target.mkdir}[
+        thing
+    ]()
+    assert main(["report", str(run), "--out", str(tmp_path / "rep")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    word = {"pipe": "is a named pipe", "device": "is a device", "folder": "is a folder"}[thing]
+    assert len(err) == 1 and f"{target}: {word}" in err[0], err
+    assert not (tmp_path / "rep").exists()

@@ -77,3 +77,19 @@ def test_file_problem_says_what_is_there_instead_of_a_file(tmp_path):
     assert file_problem(tmp_path / "p.yaml", "config file") == "is a named pipe, not a config file"
     assert file_problem(tmp_path / "l.yaml") == f"is a link to {tmp_path / 'gone'}, which does not exist"
     assert file_problem("/dev/zero", "file") == "is a device, not a file"
+
+
+def test_found_file_tells_absent_from_unreadable(tmp_path):
+    import pytest
+
+    from vireid.errors import VireidError
+    from vireid.utils.paths import found_file
+
+    assert found_file(tmp_path / "absent.yaml", "config") is False
+    (tmp_path / "c.yaml").write_text("a: 1\n")
+    assert found_file(tmp_path / "c.yaml", "config") is True
+    os.mkfifo(tmp_path / "p.yaml")
+    (tmp_path / "dangling.yaml").symlink_to(tmp_path / "nowhere")
+    for name, said in (("p.yaml", "is a named pipe, not a config"), ("dangling.yaml", "which does not exist")):
+        with pytest.raises(VireidError, match=said):
+            found_file(tmp_path / name, "config")

@@ -55,8 +55,10 @@ def last_dir(folder: str | Path) -> Path | None:
 def resolve_checkpoint(path: str | Path) -> Path:
     """A weights file from a path to a ``.safetensors`` file, a step folder, a ``checkpoints/``
     folder (its ``best`` then ``last``), a run folder, or ``last.json``."""
+    from vireid.utils.paths import found_file
+
     p = Path(path)
-    if p.is_file() and p.suffix == ".safetensors":
+    if not p.is_dir() and found_file(p, "checkpoint") and p.suffix == ".safetensors":
         return p
     if p.is_file() and p.name == POINTER:
         d = last_dir(p.parent)
@@ -64,7 +66,7 @@ def resolve_checkpoint(path: str | Path) -> Path:
             return d / WEIGHTS
     if p.is_dir():
         for cand in (p / WEIGHTS, p / BEST, p / "checkpoints" / BEST):
-            if cand.is_file():
+            if found_file(cand, "checkpoint"):
                 return cand
         for root in (p, p / "checkpoints"):
             last = last_dir(root)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from vireid.errors import VireidError
-from vireid.utils.paths import file_problem
+from vireid.utils.paths import file_problem, found_file
 
 METRICS_FILE, CONFIG_FILE, LOG_FILE = "metrics.json", "config.yaml", "metrics.jsonl"
 
@@ -44,7 +44,7 @@ def _read_metrics(path: Path) -> dict[str, Any]:
 def _metrics_file(arg: Path) -> Path:
     if arg.is_dir():
         path = arg / METRICS_FILE
-        if not path.is_file():
+        if not found_file(path, METRICS_FILE):
             hint = (
                 f"; its test results are in {arg / 'test'}"
                 if (arg / "test" / METRICS_FILE).is_file()
@@ -68,7 +68,9 @@ def load_run(arg: str | os.PathLike) -> RunRecord:
     metrics_file = _metrics_file(arg)
     metrics = _read_metrics(metrics_file)
     folder = metrics_file.parent
-    config_file = next((p / CONFIG_FILE for p in (folder, folder.parent) if (p / CONFIG_FILE).is_file()), None)
+    config_file = next(
+        (p / CONFIG_FILE for p in (folder, folder.parent) if found_file(p / CONFIG_FILE, "config")), None
+    )
     if "config" in metrics and not isinstance(metrics["config"], dict):
         raise VireidError(f"{metrics_file}: its 'config' is not a mapping of settings (vireid test records one)")
     if isinstance(metrics.get("config"), dict):
@@ -83,7 +85,7 @@ def load_run(arg: str | os.PathLike) -> RunRecord:
             "the report needs the settings the run was trained and evaluated with"
         )
     log_dir = config_file.parent if config_file is not None else folder
-    log_file = log_dir / LOG_FILE if (log_dir / LOG_FILE).is_file() else None
+    log_file = log_dir / LOG_FILE if found_file(log_dir / LOG_FILE, "training log") else None
     from vireid.utils.paths import shown
 
     return RunRecord(shown(arg), metrics_file, metrics, config, source, log_file)  # a name to print and draw

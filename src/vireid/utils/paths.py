@@ -54,6 +54,21 @@ def file_problem(path: PathLike, what: str = "file") -> str | None:
     return None
 
 
+def found_file(path: PathLike, what: str = "file") -> bool:
+    """Whether an optional file (a run's ``config.yaml``, a folder's ``best.safetensors``) is there
+    to read: False when nothing is; True for a regular file; anything else there -- a pipe, a
+    device, a folder, a link to nothing -- is a :class:`~vireid.errors.VireidError` naming it as
+    what it is, not "not found"."""
+    from vireid.errors import VireidError
+
+    if not os.path.lexists(path):
+        return False
+    problem = file_problem(path, what)
+    if problem:
+        raise VireidError(f"{path}: {problem}")
+    return True
+
+
 def same_path(a: PathLike, b: PathLike) -> bool:
     """Whether ``a`` and ``b`` name the same file or folder (links and ``..`` resolved)."""
     try:

@@ -104,3 +104,12 @@ def test_a_row_whose_image_is_missing_names_the_manifest_line(tmp_path):
     (tmp_path / "m.csv").write_text("path,pid,camid,modality\na.jpg,1,1,visible\ngone.jpg,2,2,infrared\n")
     with pytest.raises(DatasetError, match=r"m\.csv:3: 'gone\.jpg': image file not found"):
         read_manifest(tmp_path / "m.csv")
+
+
+def test_a_column_named_twice_in_the_header_is_refused(tmp_path):
+    """``path,pid,camid,modality,PATH`` read the first ``path`` and ignored the second, silently."""
+    root = _dataset(tmp_path)
+    bad = root / "bad.csv"
+    bad.write_text("path,pid,camid,modality,PATH\nimgs/a.jpg,7,1,visible,imgs/b.jpg\n")
+    with pytest.raises(DatasetError, match=r"bad\.csv:1: the header names the column path twice"):
+        read_manifest(bad)

@@ -1,7 +1,8 @@
 """Custom data from CSV manifests, so users can bring their own cameras without a reader.
 
 A manifest is a CSV file with a header naming the columns ``path,pid,camid,modality``
-(any order; extra columns are ignored, but a row must have as many fields as the header).
+(any order, each once; extra columns are ignored, but a row must have as many fields as the
+header; a row of empty fields is skipped as a blank line is).
 ``path`` is relative to the CSV's folder (or absolute); ``modality`` is ``visible`` or
 ``infrared``, in any case, or an alias (``vis``/``rgb``, ``ir``/``nir``/``thermal``).  An image
 listed twice is an error naming both lines (a duplicate would weigh that image twice in
@@ -63,6 +64,12 @@ def read_manifest_lines(path: str | os.PathLike) -> list[tuple[Record, int]]:
                 raise DatasetError(
                     f"{format_location(path, 1)}: header must name the columns "
                     f"{','.join(COLUMNS)}; missing {','.join(missing)}"
+                )
+            twice = sorted({c for c in COLUMNS if names.count(c) > 1})
+            if twice:
+                raise DatasetError(
+                    f"{format_location(path, 1)}: the header names the column {','.join(twice)} twice; "
+                    "which one holds the value?"
                 )
             col = {c: names.index(c) for c in COLUMNS}
             seen: dict[str, int] = {}
