@@ -300,3 +300,22 @@ def test_resume_refuses_a_training_state_vireid_did_not_write_in_one_line(traine
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"{state_file}: " in err[0] and said in err[0], err
     assert {p.relative_to(copy).as_posix(): p.read_bytes() for p in copy.rglob("*") if p.is_file()} == before
+
+
+def test_resume_with_the_run_s_own_config_file(trained, tmp_path, capsys):
+    """``--config RUN/config.yaml --resume`` was refused as "writing it would destroy an input",
+    though a resume never writes config.yaml; it resumes, and the file is left as it was."""
+    import shutil
+
+    _, root, run = trained
+    copy = shutil.copytree(run, tmp_path / "run")
+    (copy / ".lock").unlink(missing_ok=True)
+    saved = (copy / "config.yaml").read_bytes()
+    argv = ["train", "--config", str(copy / "config.yaml"), "--out", str(copy), "--resume", "--quiet"]
+    assert main([*argv, f"data.root={root}", "train.epochs=3"]) == 0, capsys.readouterr().err
+    assert (copy / "config.yaml").read_bytes() == saved
+    fresh = tmp_path / "fresh"  # a new run is still never written over its --config
+    fresh.mkdir()
+    (fresh / "config.yaml").write_bytes(saved)
+    assert main(["train", "--config", str(fresh / "config.yaml"), "--out", str(fresh), "--quiet"]) == 2
+    assert "writing it would destroy an input" in capsys.readouterr().err

@@ -95,7 +95,7 @@ def check_run_dir(run_dir: Path, cfg: Config, *, resume: bool = False) -> None:
     run's inputs) or where a file the run writes exists and is not vireid's of the same kind --
     before anything is written.  With ``resume`` the run's checkpoint pointer is an input, read
     first: a corrupt ``last.json`` is named as such, not as a file vireid did not write."""
-    from vireid.core.checkpoints import last_dir
+    from vireid.core.checkpoints import POINTER, last_dir
     from vireid.utils import outputs
 
     if resume:
@@ -106,9 +106,12 @@ def check_run_dir(run_dir: Path, cfg: Config, *, resume: bool = False) -> None:
         "model.pretrained": build.pretrained_source(cfg.model),
     }
     option = "run folder (--out)"
+    # a resume of a run with its config never writes config.yaml: it may be the --config read
+    kept = {"config.yaml"} if resume and (run_dir / "checkpoints" / POINTER).is_file() else set()
+    files = [(run_dir / name, kind) for name, kind in run_files() if name not in kept]
     with outputs.reading(datasets=[cfg.data.root]):
         outputs.check_folder(run_dir, outputs.RUN_FOLDER, option=option, inputs=inputs)
-        outputs.check_files(((run_dir / name, kind) for name, kind in run_files()), option=option, inputs=inputs)
+        outputs.check_files(files, option=option, inputs=inputs)
 
 
 def saved_config(run_dir: Path) -> Config:
