@@ -256,3 +256,40 @@ def test_a_file_pickled_with_protocol_4_is_one_line(tmp_path, capsys):
     assert main(["convert", "--official", str(f), "--out", str(tmp_path / "o.safetensors")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and str(f) in err[0], err
+
+
+def _repeatable_inputs():
+    from tests.cli.world import leaves
+    from vireid.cli.main import build_parser
+
+    out = []
+    for path, p in leaves(build_parser()):
+        decl = p.get_default("_declaration")
+        for a in p._actions:
+            if a.dest in decl.inputs and a.nargs in ("+", "*") and a.option_strings:
+                out.append(pytest.param(path, a.option_strings[-1], id=f"{' '.join(path)} {a.option_strings[-1]}"))
+    return out
+
+
+@pytest.mark.parametrize("path, option", _repeatable_inputs())
+def test_a_file_given_twice_to_an_input_option_is_refused(path, option, world, tmp_path, capsys):
+    """Walks every input option that takes several files: ``evaluate --gallery G G G`` counted one
+    gallery as three trials, ``visualize tsne --features F F`` drew every point twice."""
+    from tests.cli.world import leaves
+    from vireid.cli.main import build_parser
+
+    decl = dict(leaves(build_parser()))[path].get_default("_declaration")
+    argv = world.fill(decl.example, out=tmp_path / "never" / "out.json")
+    assert option in argv, f"the example of vireid {' '.join(path)} does not use {option}"
+    value = argv[argv.index(option) + 1]
+    other_spelling = os.path.join(os.path.dirname(value) or ".", ".", os.path.basename(value))
+    argv.insert(argv.index(option) + 2, other_spelling)
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"given twice to {option}" in err[0], err
+    assert not (tmp_path / "never").exists()
+
+
+def test_the_walk_finds_the_repeatable_inputs():
+    found = {p.id for p in _repeatable_inputs()}
+    assert {"evaluate --gallery", "search --query"} <= found, found

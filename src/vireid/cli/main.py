@@ -182,6 +182,22 @@ def _broken_pipe() -> int:
     return 141
 
 
+def _refuse_repeated_inputs(args: argparse.Namespace, declared: dict[str, str]) -> None:
+    """A file given twice to an option that takes several (``evaluate --gallery G G``: the same
+    trial counted twice; ``visualize tsne --features F F``: every point drawn twice) is refused."""
+    from vireid.utils.paths import same_path
+
+    for dest, what in declared.items():
+        values = getattr(args, dest, None)
+        if not isinstance(values, list):
+            continue
+        for i, a in enumerate(values):
+            for b in values[:i]:
+                if os.fspath(a) == os.fspath(b) or same_path(a, b):
+                    option = "--" + dest.replace("_", "-")
+                    raise VireidError(f"{a}: given twice to {option} (as {b}); each {what} is read once")
+
+
 def _run(args: argparse.Namespace) -> int:
     import vireid.data.datasets  # noqa: F401  (registers the dataset layouts the output policy never writes into)
     from vireid.utils import outputs
@@ -190,6 +206,7 @@ def _run(args: argparse.Namespace) -> int:
     if decl is None:  # every command declares what it reads and writes (tests/cli/test_outputs_walk.py)
         raise RuntimeError(f"vireid {args.command}: declares no inputs and outputs (a vireid bug)")
     inputs = {what: getattr(args, dest, None) for dest, what in decl.inputs.items()}
+    _refuse_repeated_inputs(args, decl.inputs)
     with outputs.policy(overwrite=bool(getattr(args, "overwrite", False)), inputs=inputs):
         return int(args._run(args) or 0)
 
