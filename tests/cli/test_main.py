@@ -46,7 +46,7 @@ def test_configs_prints_the_resolved_config(capsys):
     [
         (["train", "--config", TINY, "--outt", "x"], "unrecognized arguments: --outt"),
         (["train", "--config", TINY, "--quiet", "epochs"], "override 'epochs' is not of the form section.key=value"),
-        (["configs", "--paths", "a=1"], "a=1: config file not found"),
+        (["configs", "--paths", "a=1"], "a=1: an override, not a config; give the config first"),
         (["extract", "--checkpoint", "x"], "the following arguments are required"),
     ],
 )
@@ -190,16 +190,14 @@ def _inputs():
 
 @pytest.mark.parametrize("thing", ["pipe", "dangling link"])
 @pytest.mark.parametrize("path, action", list(_inputs()))
-def test_an_input_that_is_a_pipe_or_a_link_to_nothing_is_one_true_line(path, action, thing, world, capsys):
+def test_an_input_that_is_a_pipe_or_a_link_to_nothing_is_one_true_line(path, action, thing, world, tmp_path, capsys):
     """Every declared input, given a named pipe (opened, it waits forever for a writer) or a link to
     nothing: one line saying what is there -- a pipe is not "not found" -- and never a hang (found
     by the fuzzer)."""
     import signal
 
-    bad = world.root / "odd" / f"{action.dest}-{thing.replace(' ', '-')}.yaml"
-    if not bad.exists() and not bad.is_symlink():
-        bad.parent.mkdir(exist_ok=True)
-        os.mkfifo(bad) if thing == "pipe" else os.symlink(world.root / "gone", bad)
+    bad = tmp_path / f"{action.dest}-{thing.replace(' ', '-')}.yaml"  # not in the shared world: others copy it
+    os.mkfifo(bad) if thing == "pipe" else os.symlink(world.root / "gone", bad)
     decl = action.container._defaults["_declaration"]
     kind = next(iter(decl.outputs.values()), None)
     argv = world.fill(
@@ -293,3 +291,13 @@ def test_a_file_given_twice_to_an_input_option_is_refused(path, option, world, t
 def test_the_walk_finds_the_repeatable_inputs():
     found = {p.id for p in _repeatable_inputs()}
     assert {"evaluate --gallery", "search --query"} <= found, found
+
+
+def test_configs_given_an_override_first_says_so(capsys):
+    """``vireid configs data.root=x`` said "data.root=x: config file not found"."""
+    assert main(["configs", "data.root=x"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        "vireid configs: error: data.root=x: an override, not a config; give the config first: "
+        "vireid configs NAME key=value"
+    )

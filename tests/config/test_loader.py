@@ -68,7 +68,7 @@ def test_wrong_types_and_bad_overrides(tmp_path):
     with pytest.raises(ConfigError, match=r"a\.yaml:2: train\.epochs: expected an integer"):
         load_config(write(tmp_path / "a.yaml", "train:\n  epochs: many\n"))
     with pytest.raises(ConfigError, match="section.key=value"):
-        load_config(write(tmp_path / "b.yaml", ""), ["optim.lr"])
+        load_config(write(tmp_path / "b.yaml", "{}\n"), ["optim.lr"])
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "missing.yaml")
     with pytest.raises(ConfigError, match="expected a mapping"):
@@ -184,3 +184,17 @@ def test_an_empty_base_or_a_folder_is_named_as_such(base, problem, tmp_path):
     (tmp_path / "c.yaml").write_text(f"base: {base}\n")
     with pytest.raises(ConfigError, match=rf"c\.yaml:1: .*{problem}"):
         load_config(tmp_path / "c.yaml")
+
+
+@pytest.mark.parametrize("text", ["", "\n\n", "# only a comment\n", "---\n"])
+def test_a_config_file_with_no_settings_is_refused(tmp_path, text):
+    """An empty file was read as every default (a ResNet-50 DEEN on SYSU-MM01 from ImageNet)."""
+    path = write(tmp_path / "empty.yaml", text)
+    with pytest.raises(ConfigError, match=r"empty\.yaml: holds no settings; .*`\{\}` to take every default"):
+        load_config(path)
+    assert load_config(write(tmp_path / "defaults.yaml", "{}\n")).train.epochs == 151
+
+
+def test_epochs_are_bounded():
+    with pytest.raises(ConfigError, match=r"train.epochs: must be >= 1 and <= 100000"):
+        load_config(CONFIGS / "test_tiny.yaml", ["train.epochs=99999999999999999999999"])

@@ -154,7 +154,7 @@ def test_every_objective_term_keyword_is_checked(data):
         ("model.args.base_channels=abc", "model.args.base_channels: expected an integer, got 'abc'"),
         ("optim.lr=-1", "optim.lr: must be > 0, got -1"),
         ("optim.lr=.nan", "optim.lr: must be > 0, got nan"),
-        ("train.epochs=0", "train.epochs: must be >= 1, got 0"),
+        ("train.epochs=0", "train.epochs: must be >= 1 and <= 100000, got 0"),
         ("train.amp=fp8", "train.amp: expected one of none, auto, bf16, fp16, got 'fp8'"),
         ("loss.infonce.temperature=0", "loss.infonce.temperature: must be > 0, got 0"),
         ("loss.cpm.margni=1", "loss.cpm.margni: unknown argument of CPMTerm; expected one of: margin, normalize"),
@@ -209,7 +209,7 @@ def test_images_smaller_than_the_model_takes_are_refused(model, size):
 def test_errors_name_the_file_and_line(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("base: test_tiny\ntrain:\n  threads: 1\n  epochs: 0\n")
-    with pytest.raises(ConfigError, match=r"bad\.yaml:4: train\.epochs: must be >= 1, got 0"):
+    with pytest.raises(ConfigError, match=r"bad\.yaml:4: train\.epochs: must be >= 1 and <= 100000, got 0"):
         load_config(bad)
     bad.write_text("base: test_tiny\nmodel:\n  args: {base_channels: x}\n")
     with pytest.raises(ConfigError, match=r"bad\.yaml:3: model\.args\.base_channels: expected an integer, got 'x'"):

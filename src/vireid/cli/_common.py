@@ -9,11 +9,15 @@ runs each command's ``example`` against the policy; a command without a declarat
 from __future__ import annotations
 
 import argparse
+import re
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
 from vireid.errors import VireidError
 from vireid.utils.kinds import Kind
+
+#: a ``key=value`` config override on the command line
+OVERRIDE = re.compile(r"^[A-Za-z_][\w.+-]*=")
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,9 @@ works too, and a config of your own can start from a shipped one with ``base: de
 from __future__ import annotations
 
 import argparse
+import os
 
-from vireid.cli._common import declare
+from vireid.cli._common import OVERRIDE, declare
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -33,6 +34,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from vireid.config.shipped import list_configs, shipped_configs
 
+    if args.name is not None and OVERRIDE.match(args.name) and not os.path.lexists(args.name):
+        from vireid.errors import ConfigError
+
+        raise ConfigError(
+            f"{args.name}: an override, not a config; give the config first: vireid configs NAME key=value"
+        )
     if args.name is not None:
         from vireid.config import dump_config, load_config
 

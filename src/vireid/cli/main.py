@@ -28,11 +28,11 @@ import contextlib
 import importlib
 import io
 import os
-import re
 import sys
 import warnings
 from typing import Iterator, Sequence
 
+from vireid.cli._common import OVERRIDE as _OVERRIDE
 from vireid.errors import VireidError, VireidWarning
 from vireid.utils.paths import shown
 from vireid.version import __version__
@@ -61,9 +61,6 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:
         """One line on stderr (the usage is one ``--help`` away) and exit code 2, as every user error."""
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-_OVERRIDE = re.compile(r"^[A-Za-z_][\w.+-]*=")
 
 
 def _place_overrides(parser: argparse.ArgumentParser, args: argparse.Namespace, extra: list[str]) -> None:

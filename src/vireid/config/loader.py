@@ -161,8 +161,11 @@ def _read_yaml(path: Path) -> tuple[dict, dict[str, int]]:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
     data, lines = parse_yaml(text, str(path))
-    if data is None:
-        return {}, {}
+    if data is None:  # an empty file, or comments only: more likely a mistake than "all defaults"
+        raise ConfigError(
+            f"{path}: holds no settings; a config names what it changes from the defaults "
+            "(`base: NAME` to start from a shipped config, or `{}` to take every default)"
+        )
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of sections at the top level")
     return data, lines

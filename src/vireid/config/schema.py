@@ -41,6 +41,7 @@ from vireid.evaluation.result import SCORE_NAMES
 from vireid.models.registry import MODELS
 
 SEED = Annotated[int, Range(0, 2**63, hi_open=True)]
+MAX_EPOCHS = 100_000  # the papers train 120-151; far more is a typo (10^23 was accepted and ran forever)
 
 
 @dataclass(frozen=True)
@@ -144,7 +145,7 @@ class OptimConfig:
 class TrainConfig:
     """Loop, precision, device and bookkeeping."""
 
-    epochs: Annotated[int, AT_LEAST_1] = 151  # DEEN/train.py: range(0, 151)
+    epochs: Annotated[int, Range(1, MAX_EPOCHS)] = 151  # DEEN/train.py: range(0, 151)
     # None: the authors' max(#visible, #infrared) // (P*K) + 1
     steps_per_epoch: Annotated[Optional[int], AT_LEAST_1] = None
     seed: SEED = 0
