@@ -156,3 +156,20 @@ def test_weights_cli_lists_and_downloads(tmp_path, torch_home, monkeypatch, caps
     assert (torch_home / "hub" / "checkpoints" / path.name).read_bytes() == path.read_bytes()
     assert main(["weights", "download", "nope"]) == 2
     assert "unknown pretrained weights 'nope'" in capsys.readouterr().err
+
+
+def test_weights_list_says_cached_only_for_a_file_that_matches(tmp_path, torch_home, monkeypatch, capsys):
+    """A corrupt file in the cache was listed as ``[cached]``; ``model.pretrained`` then refused it."""
+    from vireid.cli.main import main
+
+    path, _, digest = tiny_resnet_file(tmp_path)
+    register(monkeypatch, "cli_file", path.as_uri(), digest[:8])
+    assert main(["weights", "download", "cli_file"]) == 0
+    cached = torch_home / "hub" / "checkpoints" / path.name
+    capsys.readouterr()
+    assert main(["weights", "list"]) == 0
+    assert f"{cached} [cached]" in capsys.readouterr().out
+    cached.write_bytes(b"garbage")
+    assert main(["weights", "list"]) == 0
+    out = capsys.readouterr().out
+    assert f"{cached} [cached file does not match SHA-256 {digest[:8]}: delete it to download again]" in out

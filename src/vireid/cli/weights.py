@@ -34,6 +34,18 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
+def _cache_state(pt, w) -> str:
+    """``cached`` only for a file whose SHA-256 matches (what ``model.pretrained`` would accept)."""
+    path = pt.cached_path(w)
+    if not path.exists() and not path.is_symlink():
+        return "not cached"
+    if not path.is_file():
+        return "not a file: move it away"
+    if not pt.sha256_of(path).startswith(w.hash_prefix):
+        return f"cached file does not match SHA-256 {w.hash_prefix}: delete it to download again"
+    return "cached"
+
+
 def run(args: argparse.Namespace) -> int:
     from vireid.models import pretrained as pt
 
@@ -46,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     defaults = {v: k for k, v in pt.DEFAULTS.items()}
     for name in pt.weights_names():
         w = pt.get_weights(name)
-        state = "cached" if pt.cached_path(w).is_file() else "not cached"
+        state = _cache_state(pt, w)
         alias = "  (= imagenet)" if name in defaults else ""
         print(f"{name}{alias}\n    {w.description}\n    {w.url}\n    {pt.cached_path(w)} [{state}]")
     return 0

@@ -129,7 +129,8 @@ def cached_path(w: PretrainedWeights) -> Path:
     return cache_dir() / w.filename
 
 
-def _sha256(path: Path) -> str:
+def sha256_of(path: Path) -> str:
+    """The SHA-256 of a file, read in 1 MiB blocks."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         while block := fh.read(1 << 20):
@@ -213,7 +214,7 @@ def resolve(name_or_path: str | os.PathLike, family: str | None = None, *, downl
     if dst.exists() and not dst.is_file():
         raise CheckpointError(f"{dst}: exists and is not a file; move it away so that {w.name!r} can be stored there")
     if dst.is_file():
-        if not _sha256(dst).startswith(w.hash_prefix):
+        if not sha256_of(dst).startswith(w.hash_prefix):
             raise CheckpointError(
                 f"{dst}: cached file does not match the SHA-256 prefix {w.hash_prefix} of "
                 f"{w.name!r}; delete it to download again, or pass model.pretrained=PATH"
