@@ -108,6 +108,7 @@ def test_file_names_outside_ascii_under_the_c_locale(world, tmp_path):
     shutil.copytree(world.places["images"], gallery)
     out, index = tmp_path / "sortie_ü.safetensors", tmp_path / "index_ö"
     ckpt, query = world.places["checkpoint"], next((gallery / "cam3").rglob("*.png"))
+    second_gallery = shutil.copy(world.places["gallery"], tmp_path / "trial_2.safetensors")  # a second trial
     runs = [
         ["extract", "--checkpoint", ckpt, "--input", gallery, "--modality", "visible", "--out", out, "--no-progress"],
         [
@@ -125,7 +126,7 @@ def test_file_names_outside_ascii_under_the_c_locale(world, tmp_path):
         ],
         ["search", "--index", index, "--query", query, "--modality", "infrared"],
         ["extract", "--checkpoint", ckpt, "--input", tmp_path / "absent_ñ", "--modality", "visible", "--out", out],
-        ["evaluate", "--query", world.places["query"], "--gallery", world.places["gallery"], world.places["gallery"]]
+        ["evaluate", "--query", world.places["query"], "--gallery", world.places["gallery"], second_gallery]
         + ["--protocol", "sysu"],  # its table says "mean ± std": not ASCII either
     ]
     script = (

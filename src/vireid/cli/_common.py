@@ -31,7 +31,9 @@ class Declaration:
     options a second run into the same outputs needs (``synth``: ``--force``); ``writes``: for a
     command that writes outside its options (``weights download``: torch.hub's cache), what;
     ``not_outputs``: options whose names sound like outputs but are not (``report --targets``:
-    which published rows to add), so that the walk does not ask for their declaration.
+    which published rows to add), so that the walk does not ask for their declaration;
+    ``repeatable``: input options taking several files where one may come twice (``search
+    --query``: each query is answered on its own); any other is refused a file given twice.
     """
 
     outputs: Mapping[str, Kind] = field(default_factory=dict)
@@ -41,6 +43,7 @@ class Declaration:
     rerun: tuple[str, ...] = ()
     writes: str = ""
     not_outputs: tuple[str, ...] = ()
+    repeatable: tuple[str, ...] = ()
 
 
 OVERWRITE_HELP = (
@@ -60,10 +63,18 @@ def declare(
     writes: str = "",
     not_outputs: tuple[str, ...] = (),
     overwrite_help: str = OVERWRITE_HELP,
+    repeatable: tuple[str, ...] = (),
 ) -> Declaration:
     """Attach the command's :class:`Declaration` to its parser (and ``--overwrite`` when it writes)."""
     decl = Declaration(
-        dict(outputs or {}), dict(inputs or {}), tuple(adds_outputs), tuple(example), rerun, writes, tuple(not_outputs)
+        dict(outputs or {}),
+        dict(inputs or {}),
+        tuple(adds_outputs),
+        tuple(example),
+        rerun,
+        writes,
+        tuple(not_outputs),
+        tuple(repeatable),
     )
     for action in p._actions:  # a path given as '' is refused as such (pathlib would read it as '.')
         if action.dest in decl.outputs or action.dest in decl.inputs:

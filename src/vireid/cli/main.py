@@ -203,7 +203,7 @@ def _run(args: argparse.Namespace) -> int:
     if decl is None:  # every command declares what it reads and writes (tests/cli/test_outputs_walk.py)
         raise RuntimeError(f"vireid {args.command}: declares no inputs and outputs (a vireid bug)")
     inputs = {what: getattr(args, dest, None) for dest, what in decl.inputs.items()}
-    _refuse_repeated_inputs(args, decl.inputs)
+    _refuse_repeated_inputs(args, {d: w for d, w in decl.inputs.items() if d not in decl.repeatable})
     with outputs.policy(overwrite=bool(getattr(args, "overwrite", False)), inputs=inputs):
         return int(args._run(args) or 0)
 

@@ -42,6 +42,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     declare(
         p,
         inputs={"index": "index", "query": "query image", "checkpoint": "checkpoint"},
+        repeatable=("query",),  # each query is answered on its own: a repeat is answered twice
         example=("search", "--index", "{index}", "--query", "{image}", "--modality", "infrared", "--topk", "2"),
     )
     return p
