@@ -198,3 +198,12 @@ def test_a_config_file_with_no_settings_is_refused(tmp_path, text):
 def test_epochs_are_bounded():
     with pytest.raises(ConfigError, match=r"train.epochs: must be >= 1 and <= 100000"):
         load_config(CONFIGS / "test_tiny.yaml", ["train.epochs=99999999999999999999999"])
+
+
+def test_an_override_below_a_value_is_named_as_the_override():
+    """``data.root.x=1`` was blamed on ``data.root`` ("expected a string, got {'x': 1}"); found by
+    the fuzzer's long run."""
+    with pytest.raises(ConfigError) as info:
+        load_config(CONFIGS / "test_tiny.yaml", ["data.root.x=1"])
+    assert str(info.value).startswith("<command line>: data.root.x: data.root is a value (")
+    assert load_config(CONFIGS / "test_tiny.yaml", ["data.synth.num_ids=7"]).data.synth["num_ids"] == 7

@@ -265,7 +265,24 @@ def _with_overrides(tree: dict, locations: dict[str, str], overrides: Iterable[s
         return tree, locations
     mine = _override_locations(top)
     top = _translated(top, mine, CLI)
+    _no_keys_under_values(tree, top)
     return _merge(tree, top), {**locations, **mine}
+
+
+def _no_keys_under_values(tree: Mapping, top: Mapping, prefix: str = "") -> None:
+    """``data.root.x=1`` where ``data.root`` holds a value, not a section: named as the override
+    (validation would blame ``data.root`` for holding ``{'x': 1}``)."""
+    for key, value in top.items():
+        have = tree.get(key) if isinstance(tree, Mapping) else None
+        if not isinstance(value, Mapping):
+            continue
+        if have is not None and not isinstance(have, Mapping):
+            sub = next(iter(value), "")
+            raise ConfigError(
+                f"{CLI}: {prefix}{key}.{sub}: {prefix}{key} is a value ({have!r}), not a section with keys; "
+                f"override it as {prefix}{key}=VALUE"
+            )
+        _no_keys_under_values(have or {}, value, f"{prefix}{key}.")
 
 
 @contextlib.contextmanager
