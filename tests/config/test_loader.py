@@ -207,3 +207,12 @@ def test_an_override_below_a_value_is_named_as_the_override():
         load_config(CONFIGS / "test_tiny.yaml", ["data.root.x=1"])
     assert str(info.value).startswith("<command line>: data.root.x: data.root is a value (")
     assert load_config(CONFIGS / "test_tiny.yaml", ["data.synth.num_ids=7"]).data.synth["num_ids"] == 7
+
+
+def test_a_character_yaml_does_not_allow_is_one_line(tmp_path):
+    """A NUL byte was refused by PyYAML's reader before the parser's handler (a traceback); found
+    by the fuzzer's long run."""
+    path = tmp_path / "nul.yaml"
+    path.write_bytes(b"\x00data: {}\n")
+    with pytest.raises(ConfigError, match=r"nul\.yaml.*: not a readable YAML file \(unacceptable character #x0000"):
+        load_config(path)

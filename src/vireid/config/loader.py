@@ -84,8 +84,9 @@ def yaml_problem(exc: BaseException) -> tuple[int | None, str]:
 
 def parse_yaml(text: str, source: str) -> tuple[Any, dict[str, int]]:
     """``(value, {dotted key: line})`` of a YAML document, within the limits of the module docstring."""
-    loader = _Loader(text)
+    loader = None
     try:
+        loader = _Loader(text)  # its reader refuses a character YAML does not allow (a NUL byte) here
         node = loader.get_single_node()
     except (yaml.YAMLError, _YAMLLimit) as exc:
         line, reason = yaml_problem(exc)
@@ -93,7 +94,8 @@ def parse_yaml(text: str, source: str) -> tuple[Any, dict[str, int]]:
     except RecursionError:  # pragma: no cover - the depth limit comes first
         raise ConfigError(f"{source}: not a readable YAML file (nested too deeply)") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if node is None:
         return None, {}
     lines: dict[str, int] = {}

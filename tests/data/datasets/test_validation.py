@@ -203,3 +203,18 @@ def test_lists_saved_with_a_byte_order_mark_read_the_same(layout, regdb, llcm, s
     bom = cls(root)
     assert [(r.pid, r.camid, r.modality) for r in bom.train] == [(r.pid, r.camid, r.modality) for r in plain.train]
     assert len(bom.train) == len(plain.train) > 0
+
+
+def test_an_llcm_test_id_without_images_is_a_warning_naming_its_line(llcm, tmp_path):
+    """SYSU-MM01 warned about listed ids with no images; LLCM evaluated without a word (found by
+    the fuzzer's long run).  Skipped, as the authors' code skips missing folders."""
+    root = _copy(llcm, tmp_path / "llcm")
+    ids = (root / "idx" / "test_id.txt").read_text().strip()
+    (root / "idx" / "test_id.txt").write_text(ids + ",777\n")
+    with pytest.warns(VireidWarning, match=r"test_id\.txt: 1 id\(s\) have no images under .*: 777 \(line 1\)"):
+        splits = list(LLCM(root).eval_splits(trials=[0]))
+    assert all(777 not in {r.pid for r in s.query + s.gallery} for s in splits)
+    (root / "idx" / "test_id.txt").write_text(ids + "\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", VireidWarning)
+        list(LLCM(root).eval_splits(trials=[0]))

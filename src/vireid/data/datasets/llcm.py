@@ -39,6 +39,7 @@ from vireid.data.datasets._index import (
     read_id_lines,
     read_path_label_file,
     resolve_under,
+    warn_without_images,
 )
 from vireid.data.datasets.base import VIReIDDataset, register_dataset
 from vireid.data.protocols import DIRECTIONS, EvalSplit, collect_folder_records, format_ids, sample_gallery
@@ -77,6 +78,7 @@ class LLCM(VIReIDDataset):
         idx = self.root / "idx"
         self._train_files = {"visible": idx / "train_vis.txt", "infrared": idx / "train_nir.txt"}
         test_lines = read_id_lines(idx / "test_id.txt")
+        self._test_lines = test_lines
         self.test_ids = [i for i, _ in test_lines]
         self._train = self._read_train(test_lines, idx / "test_id.txt")
 
@@ -144,6 +146,8 @@ class LLCM(VIReIDDataset):
             if d not in known:
                 raise ConfigError(f"LLCM direction must be one of {known}, got {d!r}")
         trials = [int(t) for t in (self.protocol.trials if trials is None else trials)]
+        present = {r.pid for m in ("visible", "infrared") for r in self.query(m)}
+        warn_without_images(self.root / "idx" / "test_id.txt", self._test_lines, present, "test_vis/ and test_nir/")
         for d in dirs:
             if d == PAPER_DIRECTION:
                 everything = self.query("visible")
