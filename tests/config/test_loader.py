@@ -216,3 +216,10 @@ def test_a_character_yaml_does_not_allow_is_one_line(tmp_path):
     path.write_bytes(b"\x00data: {}\n")
     with pytest.raises(ConfigError, match=r"nul\.yaml.*: not a readable YAML file \(unacceptable character #x0000"):
         load_config(path)
+
+
+def test_an_override_below_a_key_that_takes_a_section_too_is_taken():
+    """``model.args.vit`` is a size name or a section: ``model.args.vit.size=tiny`` is an override,
+    not a key below a value (the first fix refused it; found by the GPU check's dry run)."""
+    cfg = load_config("deen_vit_dee", ["model.args.vit.size=tiny"])
+    assert cfg.model.args["vit"] == {"size": "tiny"}

@@ -261,30 +261,47 @@ def _override_locations(tree: Mapping, prefix: str = "") -> dict[str, str]:
     return out
 
 
-def _with_overrides(tree: dict, locations: dict[str, str], overrides: Iterable[str]) -> tuple[dict, dict[str, str]]:
+def _with_overrides(
+    tree: dict, locations: dict[str, str], overrides: Iterable[str]
+) -> tuple[dict, dict[str, str], dict[str, tuple[str, Any]]]:
+    """The tree with ``overrides`` merged, their locations, and the keys they put below a value
+    (:func:`_keys_below_values`)."""
+    overrides = list(overrides)
     top = parse_overrides(overrides)
     if not top:
-        return tree, locations
+        return tree, locations, {}
     mine = _override_locations(top)
     top = _translated(top, mine, CLI)
-    _no_keys_under_values(tree, top)
-    return _merge(tree, top), {**locations, **mine}
+    return _merge(tree, top), {**locations, **mine}, _keys_below_values(tree, overrides)
 
 
-def _no_keys_under_values(tree: Mapping, top: Mapping, prefix: str = "") -> None:
-    """``data.root.x=1`` where ``data.root`` holds a value, not a section: named as the override
-    (validation would blame ``data.root`` for holding ``{'x': 1}``)."""
-    for key, value in top.items():
-        have = tree.get(key) if isinstance(tree, Mapping) else None
-        if not isinstance(value, Mapping):
-            continue
-        if have is not None and not isinstance(have, Mapping):
-            sub = next(iter(value), "")
-            raise ConfigError(
-                f"{CLI}: {prefix}{key}.{sub}: {prefix}{key} is a value ({have!r}), not a section with keys; "
-                f"override it as {prefix}{key}=VALUE"
-            )
-        _no_keys_under_values(have or {}, value, f"{prefix}{key}.")
+def _keys_below_values(tree: Mapping, overrides: Iterable[str]) -> dict[str, tuple[str, Any]]:
+    """``{"data.root": ("x", "data/x")}`` for the override ``data.root.x=1`` where ``data.root`` holds
+    a value.  A key that takes a section too (``model.args.vit``) validates; one that does not is
+    named as the override (:func:`_validated`), not blamed for holding ``{'x': 1}``."""
+    out: dict[str, tuple[str, Any]] = {}
+    for item in overrides:
+        parts = str(item).split("=", 1)[0].strip().split(".")
+        node: Any = tree
+        for i, part in enumerate(parts[:-1]):
+            node = node.get(part) if isinstance(node, Mapping) else None
+            if node is not None and not isinstance(node, Mapping):
+                out.setdefault(".".join(parts[: i + 1]), (".".join(parts[i + 1 :]), node))
+                break
+    return out
+
+
+def _validated(tree: dict, locations: dict[str, str], source: str, below: Mapping[str, tuple[str, Any]]) -> Config:
+    try:
+        return validate(tree, locations, source)
+    except ConfigError as exc:
+        for key, (sub, have) in below.items():
+            if f": {key}: " in f": {exc}":
+                raise ConfigError(
+                    f"{CLI}: {key}.{sub}: {key} is a value ({have!r}), not a section with keys; "
+                    f"override it as {key}=VALUE"
+                ) from None
+        raise
 
 
 @contextlib.contextmanager
@@ -318,8 +335,8 @@ def config_imports(path: str | os.PathLike) -> list[str]:
 def apply_overrides(cfg: Config, overrides: Iterable[str]) -> Config:
     """A new config with dotted ``key=value`` overrides applied."""
     with _warnings_once_valid():
-        tree, locations = _with_overrides(to_dict(cfg), {}, overrides)
-        return validate(tree, locations, "<config>")
+        tree, locations, below = _with_overrides(to_dict(cfg), {}, overrides)
+        return _validated(tree, locations, "<config>", below)
 
 
 def load_config(path: str | os.PathLike, overrides: Iterable[str] = ()) -> Config:
@@ -328,8 +345,8 @@ def load_config(path: str | os.PathLike, overrides: Iterable[str] = ()) -> Confi
     file = resolve_config(path)
     with _warnings_once_valid():
         tree, locations = _load_tree(file, ())
-        tree, locations = _with_overrides(tree, locations, overrides)
-        return validate(tree, locations, str(file))
+        tree, locations, below = _with_overrides(tree, locations, overrides)
+        return _validated(tree, locations, str(file), below)
 
 
 def dump_config(cfg: Config) -> str:
