@@ -127,6 +127,23 @@ def test_the_harness_checks_what_the_case_knows(harness):
         assert any(p.startswith(problem) for p in found), (problem, found)
 
 
+def test_a_failed_case_is_kept_even_with_a_pipe(harness, tmp_path):
+    """``--keep`` copies a failed case's folder; a named pipe in it is left out, not read (a hang)."""
+    from tests.cli.fuzz.cases import Case
+
+    argv = ["synth", "--layout", "sysu", "--out", "@ROOT@/out/new"]
+    ops = (("fifo", "out/pipe"),)
+    old = harness.keep_dir, harness.keep, harness.kept
+    harness.keep_dir, harness.keep, harness.kept = tmp_path / "kept", 1, 0
+    try:
+        found = harness.run(_synth(), Case("synth", argv, ops=ops, bad=True), python="rc = 0")
+    finally:
+        harness.keep_dir, harness.keep, harness.kept = old
+    assert found.problems and (tmp_path / "kept/failed1.txt").is_file()
+    kept = tmp_path / "kept/failed1"
+    assert (kept / "tiny.yaml").is_file() and not (kept / "out/pipe").exists()
+
+
 # --------------------------------------------------------------------------- two mutations at once
 def test_a_renamed_copy_carries_the_mutated_file_and_its_blame():
     """An input mutated, then given under an odd name: the refusal must name the new name."""

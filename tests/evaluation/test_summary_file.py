@@ -42,6 +42,9 @@ def test_scores_and_cmc_are_fractions_or_refused(tmp_path_factory, rank1, cmc):
         and all(_fraction(v) for v in cmc)
         and all(b >= a for a, b in zip(cmc, cmc[1:], strict=False))
     )
+    if good_cmc and cmc is not None and _fraction(rank1):  # each mean Rank-k is the curve at k
+        mean = {1: rank1, 5: 0.5, 10: 0.6, 20: 0.7}
+        good_cmc = all(abs(mean[k] - cmc[k - 1]) <= 1e-4 for k in mean if k <= len(cmc))
     if _fraction(rank1) and good_cmc:
         assert read_metrics_json(path, scores=SCORES)["directions"]["infrared_to_visible"]["mean"]["rank1"] == rank1
         return
@@ -70,10 +73,13 @@ def test_a_key_given_twice_is_refused(tmp_path):
         ([0.5], 2.5, "num_trials is 2.5; expected an integer >= 1"),
         ([0.5], True, "num_trials is true; expected an integer >= 1"),
         ([0.5], 3, "num_trials is 3 but 1 trials are listed"),
+        ([0.4, 0.5], None, "mean rank1 is 0.5 but the 'cmc' curve at rank 1 is 0.4"),
+        ([0.5, 0.5, 0.5, 0.5, 0.55], None, "mean rank5 is 0.5 but the 'cmc' curve at rank 5 is 0.55"),
     ],
 )
 def test_a_curve_or_a_count_no_evaluation_makes_is_refused(tmp_path, cmc, trials, said):
-    """An empty or falling CMC and a trial count that is not one were reported as given."""
+    """An empty or falling CMC, one that disagrees with the mean Rank-k, and a trial count that is
+    not one were reported as given."""
     path = _write(tmp_path, 0.5, cmc)
     data = json.loads(path.read_text())
     if trials is not None:

@@ -87,6 +87,11 @@ def test_deen_abd_maps_and_picture(tmp_path):
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(VireidError, match="no CAM/PAM"):
         attention_maps(tiny_deen(0), x, "visible")
+    # the kind asked for is named, and the kind the model has is offered
+    with pytest.raises(VireidError, match=r"no ViT attention blocks .*kind 'rollout'; kind 'abd' shows its CAM/PAM"):
+        attention_maps(model, x, "visible", kind="rollout")
+    with pytest.raises(VireidError, match=r"no ViT attention blocks to visualise \(kind 'rollout'\)$"):
+        attention_maps(tiny_deen(0), x, "visible", kind="rollout")
 
 
 def test_vit_rollout_map_on_deen_vit():

@@ -6,7 +6,7 @@ structure :func:`vireid.engine.evaluator.summarize` writes: ``protocol``, and pe
 one line naming the file and the field, anything else: a file too large to be one, JSON that is
 not readable (or nested deeper than Python parses), a missing or non-numeric score, a score that
 is not a fraction in [0, 1] (NaN, a percentage), a CMC curve that is empty, not a list of
-fractions or not cumulative (it falls somewhere), a ``num_trials`` that is not a count of the
+fractions or not cumulative (it falls somewhere) or that disagrees with a mean Rank-k, a ``num_trials`` that is not a count of the
 trials listed.
 Written here, not with a schema library: the rules are few and the messages must name the field.
 """
@@ -25,6 +25,7 @@ from vireid.utils.paths import file_problem
 
 MAX_BYTES = 64 * 2**20  # a metrics.json is a few kB; anything far larger is not one
 MAX_CMC = 100_000  # ranks of a stored CMC curve (vireid stores 20)
+RANK_TOLERANCE = 1e-4  # a mean Rank-k and the mean CMC at k may differ by rounding only
 
 
 def _fraction(value: Any) -> bool:
@@ -39,6 +40,17 @@ def _no_key_twice(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
             raise ValueError(f"key {key!r} is given twice")
         out[key] = value
     return out
+
+
+def _ranks_match_cmc(path: Path, name: str, mean: dict[str, Any], cmc: list | None) -> None:
+    """Each mean Rank-k is the mean CMC curve at rank k (both are means over the same trials)."""
+    for m in SCORE_NAMES:
+        k = int(m[4:]) if m.startswith("rank") else 0
+        if cmc and m in mean and 0 < k <= len(cmc) and abs(mean[m] - cmc[k - 1]) > RANK_TOLERANCE:
+            raise VireidError(
+                f"{path}: direction {name!r}: mean {m} is {mean[m]} but the 'cmc' curve at rank {k} is "
+                f"{cmc[k - 1]}; they are the same score (the mean over the trials)"
+            )
 
 
 def read_metrics_json(path: str | os.PathLike, *, scores: Sequence[str] = ()) -> dict[str, Any]:
@@ -91,6 +103,7 @@ def read_metrics_json(path: str | os.PathLike, *, scores: Sequence[str] = ()) ->
                 f"{cmc[falls[0]]}); "
                 "a CMC curve is cumulative, never decreasing"
             )
+        _ranks_match_cmc(path, name, mean, cmc)
         trials = d.get("num_trials")
         if trials is not None and (type(trials) is not int or trials < 1):
             raise VireidError(

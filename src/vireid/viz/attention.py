@@ -140,18 +140,18 @@ def attention_maps(model: nn.Module, images: Tensor, modality: str | int, kind: 
         raise VireidError(f"unknown attention kind {kind!r}; expected one of {', '.join(KINDS)}")
     has_abd = any(isinstance(m, (CAM, PAM)) for m in model.modules())
     has_vit = any(isinstance(m, Attention) for m in model.modules())
+    asked = kind
     if kind == "auto":
         kind = "rollout" if has_vit else "abd"
     if (kind == "abd" and not has_abd) or (kind == "rollout" and not has_vit):
-        raise VireidError(
-            f"this {type(model).__name__} has no "
-            + (
-                "CAM/PAM modules (build DEEN with abd_cam or abd_attention_branch)"
-                if kind == "abd"
-                else "ViT attention blocks"
-            )
-            + " to visualise"
-        )
+        if asked == "auto":
+            lacks, hint = "CAM/PAM modules nor ViT attention blocks", ""
+        elif kind == "abd":
+            lacks = "CAM/PAM modules (build DEEN with abd_cam or abd_attention_branch)"
+            hint = "; kind 'rollout' shows its ViT attention" if has_vit else ""
+        else:
+            lacks, hint = "ViT attention blocks", "; kind 'abd' shows its CAM/PAM" if has_abd else ""
+        raise VireidError(f"this {type(model).__name__} has no {lacks} to visualise (kind {asked!r}{hint})")
     was_training = model.training
     model.eval()
     try:

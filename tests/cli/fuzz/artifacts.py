@@ -298,12 +298,13 @@ def run_folder(draw, rel: str, pristine: Path) -> Mutation:
         return m.but(blame=m.blame + ("config.yaml",))
     if part == "best":
         return draw(checkpoint(f"{rel}/checkpoints/best.safetensors", pristine, "the run's best checkpoint"))
-    if part == "pointer":
-        return draw(
+    if part == "pointer":  # read only to find the last checkpoint: the run's best comes first
+        m = draw(
             json_file(
                 f"{rel}/checkpoints/last.json", (folder / "checkpoints/last.json").read_bytes(), "the run's last.json"
             )
         )
+        return m.but(bad=False, ok=False, warn=False)
     if part == "metrics":
         return draw(json_file(f"{rel}/metrics.json", (folder / "metrics.json").read_bytes(), "the run's metrics.json"))
     if part == "files":

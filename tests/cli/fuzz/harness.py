@@ -35,6 +35,22 @@ def _trains(cmd: Command) -> bool:
     return any(kind.id in ("run-folder", "demo-folder", "ablation-folder") for kind in cmd.decl.outputs.values())
 
 
+def _special_files(folder: str, names: list[str]) -> list[str]:
+    """The names in ``folder`` a kept case cannot copy (named pipes, sockets, devices): copying a
+    pipe would block on it."""
+    import stat
+
+    skip = []
+    for n in names:
+        try:
+            mode = os.lstat(os.path.join(folder, n)).st_mode
+        except OSError:
+            continue
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode)):
+            skip.append(n)
+    return skip
+
+
 @dataclass
 class Outcome:
     case: Case
@@ -183,7 +199,7 @@ class Harness:
             dest = self.keep_dir / f"failed{self.kept}"
             if os.path.lexists(dest):
                 shutil.rmtree(dest)
-            shutil.copytree(root, dest, symlinks=True, ignore_dangling_symlinks=True)
+            shutil.copytree(root, dest, symlinks=True, ignore_dangling_symlinks=True, ignore=_special_files)
             (dest.parent / f"failed{self.kept}.txt").write_text(outcome.report() + "\n")
         return outcome
 
