@@ -6,8 +6,8 @@ structure :func:`vireid.engine.evaluator.summarize` writes: ``protocol``, and pe
 one line naming the file and the field, anything else: a file too large to be one, JSON that is
 not readable (or nested deeper than Python parses), a missing or non-numeric score, a score that
 is not a fraction in [0, 1] (NaN, a percentage), a CMC curve that is empty, not a list of
-fractions or not cumulative (it falls somewhere) or that disagrees with a mean Rank-k, a ``num_trials`` that is not a count of the
-trials listed.
+fractions, not cumulative (it falls somewhere) or at odds with a mean Rank-k, a ``num_trials``
+that is not a count of the trials listed.
 Written here, not with a schema library: the rules are few and the messages must name the field.
 """
 

@@ -10,6 +10,7 @@ beyond the file), and the file as a whole (:func:`tests.cli.fuzz.mutation.any_fi
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -108,7 +109,8 @@ def safetensors_file(draw, rel: str, data: bytes, what: str, *, required_meta: t
         elif how == "list":
             out = raw_safetensors(b"[1, 2, 3]     ", b"")
         else:
-            out = data[: 8 + n].replace(b'"F32"', b'"Q99"', 1) + data[8 + n :]
+            # the first tensor's dtype, whatever it is (a features file may hold F64)
+            out = re.sub(rb'"dtype":\s*"[A-Z]+[0-9]*"', b'"dtype":"Q99"', data[: 8 + n], count=1) + data[8 + n :]
         return Mutation((("write", rel, out),), f"{what}: header {how}", bad=True, blame=blame)
     return draw(any_file(rel, data, structured=True, what=what))
 
