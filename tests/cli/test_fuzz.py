@@ -111,6 +111,7 @@ def test_the_harness_checks_what_the_case_knows(harness):
 
     argv = ["synth", "--layout", "sysu", "--out", "@ROOT@/out/new"]
     refuse = "import sys\nprint('vireid synth: error: something else', file=sys.stderr)\nrc = 2"
+    same = (harness.world.root / "tiny.yaml").read_bytes()  # "written" as it is: nothing changed
     cases = {
         "a valid input refused": (Case("synth", argv, ok=True), refuse),
         "a wrong input accepted": (Case("synth", argv, bad=True), "rc = 0"),
@@ -121,6 +122,10 @@ def test_the_harness_checks_what_the_case_knows(harness):
             "import os\nos.remove(argv[argv.index('--out') + 1] + '/NOTES.txt')",
         ),
         "printed 'a\\nb' as it is": (Case("synth", argv, raw=("a\nb",)), "print('a\\nb')"),
+        "the case claims a wrong input but changes no file": (
+            Case("synth", argv, bad=True, ops=(("write", "tiny.yaml", same),)),
+            refuse,
+        ),
     }
     for problem, (c, code) in cases.items():
         found = harness.run(_synth(), c, python=code).problems

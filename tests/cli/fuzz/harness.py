@@ -151,9 +151,17 @@ class Harness:
         if os.path.lexists(root):
             shutil.rmtree(root)
         self.world.copy(root)
+        writes = [o[1] for o in case.ops if o[0] == "write" and not o[1].startswith((ROOT, "/"))]
+        inert = case.bad and bool(case.ops) and len(writes) == len(case.ops)
+        prior = {rel: (root / rel).read_bytes() if inert and (root / rel).is_file() else None for rel in writes}
         mounts = apply(case.ops, root, self.world.root)
+        # a wrong input that leaves every file as it was is the grammar's mistake, not vireid's
+        inert = inert and all(prior[rel] is not None and (root / rel).read_bytes() == prior[rel] for rel in writes)
         try:
-            return self._run(cmd, case, root, python)
+            outcome = self._run(cmd, case, root, python)
+            if inert:
+                outcome.problems.insert(0, "the case claims a wrong input but changes no file (a grammar's mistake)")
+            return outcome
         finally:
             for m in mounts:
                 unmount(m)
