@@ -76,6 +76,18 @@ def test_load_errors(tmp_path):
         load_features(tmp_path / "c.safetensors")
 
 
+def test_a_file_made_elsewhere_without_a_format_is_read(tmp_path):
+    """Descriptors another codebase saved (``feats``, ``pids``, ``camids``, no metadata) are read as
+    version 1 -- its scores can then be evaluated with the authors' protocol; a modality is needed
+    only where the command splits by it."""
+    feats = {"feats": torch.ones(2, 3), "pids": torch.tensor([1, 2]), "camids": torch.tensor([1, 1])}
+    save_safetensors(feats, tmp_path / "mine.safetensors", {"modality": "infrared"})
+    fs = load_features(tmp_path / "mine.safetensors")
+    assert fs.feats.shape == (2, 3) and fs.pids.tolist() == [1, 2] and fs.modality == "infrared"
+    save_safetensors(feats, tmp_path / "bare.safetensors")
+    assert load_features(tmp_path / "bare.safetensors").modality is None
+
+
 def test_a_format_vireid_does_not_know_is_refused_and_half_precision_is_read(tmp_path):
     feats = {"feats": torch.ones(2, 3), "pids": torch.tensor([1, 2]), "camids": torch.tensor([1, 1])}
     save_safetensors(feats, tmp_path / "v9.safetensors", {"format": "vireid.features/9"})

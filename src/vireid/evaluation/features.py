@@ -2,7 +2,8 @@
 
 One safetensors file per set (query, or one gallery trial): tensors ``feats``
 (N x D float), ``pids`` and ``camids`` (N, int64); the header metadata holds
-``format`` (``vireid.features/1``; another version is refused), ``modality``, and JSON-encoded
+``format`` (``vireid.features/1``; another version is refused, none is read as this one: a file
+another tool made), ``modality``, and JSON-encoded
 ``paths`` and ``meta`` (free-form, small).  Written atomically through the output policy
 (:mod:`vireid.utils.outputs`); nothing is unpickled on reading.
 """
