@@ -79,7 +79,7 @@ def test_conflicting_records_and_bad_indices(sets, tmp_path):
     with pytest.raises(VireidError, match="different protocols"):
         files.ranks_picture(q, g, tmp_path / "r.png")
     files.ranks_picture(q, g, tmp_path / "r.png", protocol="plain")  # an explicit choice settles it
-    with pytest.raises(VireidError, match="out of range"):
+    with pytest.raises(VireidError, match="--query-index 5 out of range"):  # the option the user typed
         files.ranks_picture(q, g, tmp_path / "r.png", protocol="plain", query_indices=[0, 5])
 
 

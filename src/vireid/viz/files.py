@@ -96,7 +96,7 @@ def ranks_picture(
     if query_indices is not None:
         bad = [i for i in query_indices if not 0 <= i < len(q)]
         if bad:
-            raise VireidError(f"query indices {bad} out of range: {query} has {len(q)} queries")
+            raise VireidError(f"--query-index {' '.join(map(str, bad))} out of range: {query} has {len(q)} queries")
     protocol = protocol or _recorded(q, g, "protocol", "plain")
     metric = metric or _recorded(q, g, "metric", "inner")
     rerank = bool(_recorded(q, g, "rerank", False)) if rerank is None else rerank
