@@ -235,3 +235,25 @@ def test_one_line_and_exit_2(f, command, kind, template, expected, capsys, monke
     assert len(lines) == 1, err
     assert lines[0].startswith("vireid ") and "Traceback" not in err
     assert expected in lines[0], lines[0]
+
+
+@pytest.mark.parametrize("command", ["extract", "index build"])
+def test_a_note_on_one_input_is_not_printed_above_the_refusal_of_another(command, f, tmp_path, capsys):
+    """A manifest listing both modalities gets a note (the other's rows skipped); the checkpoint,
+    read next, is missing: the refusal is the one line.  With the checkpoint there the note is
+    printed."""
+    images = write_gallery(tmp_path / "images", pids=(1, 2), cams=(1, 3))
+    modality = {"cam1": "visible", "cam3": "infrared"}
+    rows = [f"{p},{int(p.parent.name)},{p.parent.parent.name[3:]},{modality[p.parent.parent.name]}" for p in images]
+    (tmp_path / "mixed.csv").write_text("path,pid,camid,modality\n" + "\n".join(rows) + "\n")
+    folder = ["--input"] if command == "extract" else ["--gallery"]
+    out = ["--out", str(tmp_path / ("x.safetensors" if command == "extract" else "idx"))]
+
+    def line(checkpoint):
+        argv = [*command.split(), "--checkpoint", str(checkpoint), *folder, str(tmp_path / "mixed.csv")]
+        return main([*argv, "--modality", "visible", *out, "--no-progress"]), capsys.readouterr().err
+
+    rc, err = line(f["nope"])
+    assert rc == 2 and len(err.strip().splitlines()) == 1 and "not found" in err and "skipped" not in err
+    rc, err = line(f["ckpt"])
+    assert rc == 0 and "skipped 2 row(s) of the other modality" in err

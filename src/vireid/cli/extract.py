@@ -13,7 +13,6 @@ model identity.  Written atomically, only after every image was embedded
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from vireid.cli._common import add_model_args, declare, modality, model_from_args
@@ -66,11 +65,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from vireid.inference import collect_records, extract_features_file
+    from vireid.utils import notes
 
     check_file(args.out, FEATURES)  # before any work
     records, note = collect_records(args.input, args.modality)  # before loading the model: fail fast
     if note:
-        print(shown(note), file=sys.stderr)
+        notes.emit(shown(note))
     feats = extract_features_file(
         model_from_args(args), records, args.modality, args.out, source=args.input, progress=not args.no_progress
     )

@@ -14,7 +14,6 @@ folder is refused.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from vireid.cli._common import add_model_args, declare, integer, modality, model_from_args
@@ -81,13 +80,14 @@ def run(args: argparse.Namespace) -> int:
     from vireid.inference.extract import build_index_dir
     from vireid.search.folder import check_index_out
     from vireid.search.index import check_nlist
+    from vireid.utils import notes
 
     check_index_out(args.out)  # before any work
     check_nlist(args.backend, args.nlist, option="--nlist")
     records, note = collect_records(args.gallery, args.modality)  # before loading the model: fail fast
     check_nlist(args.backend, args.nlist, len(records), option="--nlist")
     if note:
-        print(shown(note), file=sys.stderr)
+        notes.emit(shown(note))
     index = build_index_dir(
         model_from_args(args),
         records,

@@ -34,6 +34,7 @@ from typing import Iterator, Sequence
 
 from vireid.cli._common import OVERRIDE as _OVERRIDE
 from vireid.errors import VireidError, VireidWarning
+from vireid.utils import notes
 from vireid.utils.paths import shown
 from vireid.version import __version__
 
@@ -103,15 +104,12 @@ def _one_line_warnings(command: str) -> Iterator[None]:
 
     def show(message, category, filename, lineno, file=None, line=None):
         if issubclass(category, VireidWarning):
-            print(f"vireid {command}: warning: {shown(str(message))}", file=sys.stderr)
+            notes.emit(f"vireid {command}: warning: {shown(str(message))}")
             return
         if issubclass(category, (DeprecationWarning, PendingDeprecationWarning)):
             return  # for a library's developers (Python hides them outside __main__ too), not our users
         text = (str(message).strip().splitlines() or [""])[0]
-        print(
-            f"vireid {command}: warning: {shown(text)} ({category.__name__}, {shown(str(filename))}:{lineno})",
-            file=sys.stderr,
-        )
+        notes.emit(f"vireid {command}: warning: {shown(text)} ({category.__name__}, {shown(str(filename))}:{lineno})")
 
     warnings.showwarning = show
     try:
@@ -225,8 +223,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _broken_pipe()
     from vireid.utils.interrupt import reliable_interrupts
 
-    try:
-        with _one_line_warnings(args.command), reliable_interrupts():  # Ctrl-C ends it even where Python drops it
+    try:  # notes held until the work begins, dropped if an input is refused (vireid.utils.notes)
+        with _one_line_warnings(args.command), reliable_interrupts(), notes.holding():
             return _run(args)
     except BrokenPipeError:
         return _broken_pipe()

@@ -46,6 +46,9 @@ class LoggingHook(HookBase):
         self._t0 = time.perf_counter()
 
     def before_train(self) -> None:
+        from vireid.utils import notes
+
+        notes.release()  # the training begins: the command's held notes are printed
         if self.enabled:
             self.logger.truncate_after(self.trainer.global_step)
 

@@ -18,9 +18,15 @@ def watched(stream: TextIO | None = None) -> bool:
 
 
 def progress_bar(enabled: bool = True, stream: TextIO | None = None, **kwargs: Any):
-    """A tqdm bar on ``stream`` (default stderr) when ``enabled`` and it is a terminal, else None."""
+    """A tqdm bar on ``stream`` (default stderr) when ``enabled`` and it is a terminal, else None.
+    A bar drawn shows the work has begun: the command's held notes are printed first
+    (:func:`vireid.utils.notes.release`); without one they wait for the command's end."""
     if not enabled or not watched(stream):
         return None
     from tqdm import tqdm
+
+    from vireid.utils import notes
+
+    notes.release()
 
     return tqdm(file=stream if stream is not None else sys.stderr, **kwargs)

@@ -221,7 +221,8 @@ class Harness:
             problems.append(f"exit code {rc}")
         if TRACEBACK in stderr:
             problems.append("a traceback")
-        if rc == 2 and len(lines) != 1:
+        # a training that diverged is reported after the work began, below the notes it printed then
+        if rc == 2 and len(lines) != 1 and not (lines and DIVERGED.search(lines[-1]) and _trains(cmd)):
             problems.append(f"{len(lines)} lines on stderr, not one")
         if result.leftover:
             problems.append("processes left running")
