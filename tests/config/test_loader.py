@@ -49,6 +49,26 @@ def test_overrides_are_yaml_parsed(tmp_path):
     assert cfg.model.args == {"base_channels": 8} and cfg.train.deterministic is True
 
 
+@pytest.mark.parametrize(
+    "name",
+    ["d\x7fata", "d\x1bata", "caf\udce9", "two\nlines", "cr\rhere", "tab\tbed"],
+    ids=["DEL", "ESC", "undecodable byte", "newline", "carriage return", "tab"],
+)
+def test_an_override_value_yaml_cannot_hold_or_would_change_means_itself(name, tmp_path):
+    """A folder name Linux allows but YAML refuses (DEL, a control character, a byte the locale
+    cannot decode) or folds (a line break became a space) is taken as the text typed, and a run's
+    saved config reads it back the same."""
+    root = f"{tmp_path}/{name}"
+    cfg = load_config("test_tiny", [f"data.root={root}"])
+    assert cfg.data.root == root
+    save_config(cfg, tmp_path / "config.yaml")
+    assert load_config(tmp_path / "config.yaml").data.root == root
+    with pytest.raises(ConfigError, match=r"override 'data\.root=a\\x00b': value is not valid YAML"):
+        load_config("test_tiny", ["data.root=a\x00b"])  # no file name holds a NUL byte
+    yaml_still = load_config("test_tiny", ["optim.milestones=[5,\n 9]", "optim.gammas=[0.1, 0.1]"]).optim
+    assert yaml_still.milestones == (5, 9) and yaml_still.gammas == (0.1, 0.1)
+
+
 def test_cycle_is_detected(tmp_path):
     write(tmp_path / "a.yaml", "base: b.yaml\n")
     write(tmp_path / "b.yaml", "base: a.yaml\n")

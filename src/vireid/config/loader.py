@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import warnings
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
@@ -37,6 +38,9 @@ from vireid.utils.io import atomic_write_text
 from vireid.utils.paths import file_problem
 
 CLI = "<command line>"
+#: a character YAML's reader refuses (DEL, C0/C1 controls, a file name's undecodable bytes as
+#: surrogates): an override value holding one cannot be YAML, only the text itself -- a file name
+NOT_YAML = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 MAX_BYTES = 1 << 20  # a config is a few KiB
 MAX_DEPTH = 32  # mappings and lists nested
 MAX_ALIASES = 64  # *alias references in one file
@@ -227,21 +231,36 @@ def _load_tree(path: Path, stack: tuple[Path, ...]) -> tuple[dict, dict[str, str
     return _merge(tree, data), {**below, **locations}
 
 
+def _override_value(key: str, raw: str, item: str) -> Any:
+    """An override's value: YAML (``1e-3``, ``[5, 10]``, ``null``), except text YAML would change or
+    cannot read, which means itself: a line break inside a plain value (YAML folds it into a
+    space), a character YAML refuses (:data:`NOT_YAML`; a NUL byte stays refused, no file name
+    holds one) or a tab where YAML allows none."""
+    if not raw.strip():
+        return ""
+    if "\x00" not in raw and NOT_YAML.search(raw):
+        return raw
+    try:
+        value, _ = parse_yaml(raw, f"{CLI}: override {key}")
+    except ConfigError as exc:
+        if "\t" in raw:  # a tab may separate YAML's tokens, never start one: in a name, it is the name's
+            return raw
+        raise ConfigError(f"{CLI}: override {item!r}: value is not valid YAML ({exc})") from None
+    if isinstance(value, str) and re.search("[\n\r]", raw.strip()) and not raw.lstrip().startswith(("'", '"')):
+        return raw
+    return value
+
+
 def parse_overrides(overrides: Iterable[str]) -> dict:
-    """``["optim.lr=0.01", "model.args.width=0.5"]`` -> nested dict (values parsed as YAML)."""
+    """``["optim.lr=0.01", "model.args.width=0.5"]`` -> nested dict (values parsed as YAML,
+    :func:`_override_value`)."""
     tree: dict = {}
     for item in overrides:
         key, sep, raw = item.partition("=")
         key = key.strip()
         if not sep or not key or any(not part for part in key.split(".")):
             raise ConfigError(f"{CLI}: override {item!r} is not of the form section.key=value")
-        if raw.strip():
-            try:
-                value, _ = parse_yaml(raw, f"{CLI}: override {key}")
-            except ConfigError as exc:
-                raise ConfigError(f"{CLI}: override {item!r}: value is not valid YAML ({exc})") from None
-        else:
-            value = ""
+        value = _override_value(key, raw, item)
         node = tree
         parts = key.split(".")
         for part in parts[:-1]:
