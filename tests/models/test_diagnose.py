@@ -170,6 +170,39 @@ def test_half_precision_overflow_names_the_dtype():
     assert "float16" in why and "half precision" in why and "overflowed at layer" in why, why
 
 
+def test_an_overflow_in_the_models_own_code_names_the_last_finite_layer():
+    """A sum between layers (a pooling) overflowed: no layer's output is the first non-finite one
+    but the model's own; the layer before is named (it blamed the whole model, "layer DEEN")."""
+
+    class Pooled(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = torch.nn.Linear(4, 64)
+
+        def forward(self, x):
+            return self.lin(x).sum(dim=1, keepdim=True)  # 64 values of 1e37: beyond float32
+
+    model = Pooled()
+    with torch.no_grad():
+        model.lin.weight.fill_(1e37)
+        model.lin.bias.zero_()
+    why = explain_nonfinite(model, torch.ones(1, 4) / 4, model, what="it")
+    assert "overflowed in Pooled's own operations after layer lin" in why and "largest |x| 1e+37" in why, why
+
+
+def test_a_model_run_at_another_input_size_says_so(files, tmp_path, capsys):
+    """The tiny DEEN's non-local MFA sums over every position: at a larger input its activations
+    leave float32's range. The refusal names --input-size and the size it was trained at."""
+    argv = ["extract", "--checkpoint", str(files["overflow"]), "--input", str(files["gallery"])]
+    argv += ["--modality", "visible", "--out", str(tmp_path / "f.safetensors"), "--no-progress"]
+    assert main([*argv, "--input-size", "128x64"]) == 2
+    err = one_line(capsys.readouterr().err)
+    h, w = SIZE
+    assert f"ran at input size 128x64 (--input-size), not the {h}x{w} it was trained at" in err, err
+    assert main(argv) == 2  # at its own size: no word about the size
+    assert "--input-size" not in one_line(capsys.readouterr().err)
+
+
 def test_a_black_image_with_an_all_zero_descriptor_is_named(files, tmp_path):
     model = load_model(files["good"], combine="bn")
     with torch.no_grad():  # a BN neck that maps everything to zero: the descriptor is 0, 0/0 if normalised

@@ -84,6 +84,7 @@ class InferenceModel:
         batch_size: int = 64,
         checkpoint_sha256: str = "",
         source: str = "",
+        trained_size: tuple[int, int] | None = None,
     ) -> None:
         if int(batch_size) < 1:
             raise VireidError(f"batch_size must be >= 1, got {batch_size}")
@@ -95,6 +96,7 @@ class InferenceModel:
         self.checkpoint_sha256 = checkpoint_sha256
         self._weights_sha256: str | None = None
         self.source = source
+        self.trained_size = tuple(trained_size) if trained_size is not None else None  # the run's (H, W)
         self._dim: int | None = None
 
     # ------------------------------------------------------------------ identity
@@ -200,9 +202,17 @@ class InferenceModel:
             what = _name_of(chunk[i], start + i)
             why = explain_nonfinite(self.model, batch[i : i + 1], lambda x: self._forward(x, modality), what="it")
             odd = describe_image(batch[i])
+            size, trained = tuple(self.input_size), self.trained_size
+            other = trained is not None and size != trained
             raise ShapeError(
                 f"the {modality} descriptor of {what} holds NaN or inf: {why}"
                 + (f"; the image is {odd}" if odd else "")
+                + (
+                    f"; the model ran at input size {size[0]}x{size[1]} (--input-size), not the "
+                    f"{trained[0]}x{trained[1]} it was trained at"
+                    if other
+                    else ""
+                )
             )
         zero = (feats.abs().sum(dim=1) == 0).nonzero().flatten()
         if len(zero):
@@ -279,4 +289,5 @@ def load_model(
         batch_size=batch_size,
         checkpoint_sha256=file_sha256(loaded.weights),
         source=os.path.abspath(loaded.weights),  # recorded by indexes and features files: found from anywhere
+        trained_size=inference_config(loaded, flip=flip, combine=combine, alpha=alpha).input_size,
     )

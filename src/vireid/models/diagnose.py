@@ -8,7 +8,8 @@ order, at
 2. the input images (not finite);
 3. the forward pass: hooks on every module find the first whose inputs are finite and whose
    output is not -- the activations overflowed there, in that dtype (float16 saturates at 65504,
-   bfloat16 and float32 at about 3.4e38);
+   bfloat16 and float32 at about 3.4e38); where that is the model itself, its own code between
+   layers overflowed (a pooling's sum), after the last layer whose output was finite;
 4. else the descriptor itself (its fusion or normalisation divided by zero).
 
 A descriptor that is all zeros is not an error of the model but of the image: the model responds
@@ -78,11 +79,16 @@ def explain_nonfinite(
     if not bool(torch.isfinite(images).all()):
         return f"{what} hold NaN or inf values after preprocessing"
     first: list[tuple[str, nn.Module, Any, Any]] = []
+    last_finite: list[tuple[str, float]] = []  # the last layer that ended with a finite output
 
     def hook(name: str) -> Callable:
         def fn(module: nn.Module, inputs: Any, output: Any) -> None:
-            if not first and _finite(inputs) and not _finite(output):
+            if first:
+                return
+            if _finite(inputs) and not _finite(output):
                 first.append((name, module, inputs, output))
+            elif module is not model and _finite(output):
+                last_finite[:] = [(name, _largest(output))]
 
         return fn
 
@@ -99,6 +105,13 @@ def explain_nonfinite(
         limit = {"float16": "65504", "bfloat16": "3.4e38"}.get(dtype, "3.4e38")
         half = dtype in ("float16", "bfloat16")
         hint = " (half precision: compute it in float32, e.g. train.amp=none)" if half else ""
+        if module is model and last_finite:  # in the model's own code between its layers (a pooling, a sum)
+            after, largest = last_finite[0]
+            return (
+                f"the activations overflowed in {type(model).__name__}'s own operations after layer {after}, whose "
+                f"output is finite but large (largest |x| {largest:.3g}; {dtype} holds values up to {limit}); the "
+                f"weights are finite{hint}"
+            )
         return (
             f"the activations overflowed at layer {name} ({type(module).__name__}, {dtype}) for {what}: its inputs "
             f"are finite (largest |x| {_largest(inputs):.3g}) but its output is not ({dtype} holds values up to "
