@@ -201,6 +201,10 @@ def test_a_model_run_at_another_input_size_says_so(files, tmp_path, capsys):
     assert f"ran at input size 128x64 (--input-size), not the {h}x{w} it was trained at" in err, err
     assert main(argv) == 2  # at its own size: no word about the size
     assert "--input-size" not in one_line(capsys.readouterr().err)
+    onnx = ["export", "--checkpoint", str(files["overflow"]), "--modality", "visible"]
+    onnx += ["--out", str(tmp_path / "m.onnx")]
+    assert main([*onnx, "--input-size", "128x64"]) == 2
+    assert "(--input-size), not the" in one_line(capsys.readouterr().err)
 
 
 def test_a_black_image_with_an_all_zero_descriptor_is_named(files, tmp_path):

@@ -123,8 +123,10 @@ def export_onnx(
     preprocess_in_graph: bool = False,
     opset: int = 17,
     metadata: Mapping[str, Any] | None = None,
+    note: str = "",
 ) -> Path:
-    """Export ``model``'s descriptor for ``modality`` to ``out`` (atomic) and return the path."""
+    """Export ``model``'s descriptor for ``modality`` to ``out`` (atomic) and return the path.
+    ``note``: added to a refusal of descriptors that are not finite (what the caller knows of why)."""
     check_opset(opset)
     import onnx
 
@@ -140,7 +142,7 @@ def export_onnx(
         from vireid.models.diagnose import explain_nonfinite
 
         why = explain_nonfinite(wrapper, dummy, wrapper, what="random test images")
-        raise VireidError(f"{out}: not exported, the model's descriptors hold NaN or inf: {why}")
+        raise VireidError(f"{out}: not exported, the model's descriptors hold NaN or inf: {why}{note}")
     graph = io.BytesIO()
     # the tracer warns at every Python test of a size (input checks, MFA's order of products): the
     # graph is traced at the exported (h, w), only the batch is free, so each test is a constant

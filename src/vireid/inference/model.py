@@ -191,6 +191,17 @@ class InferenceModel:
 
     __call__ = embed
 
+    def _size_note(self) -> str:
+        """``"; the model ran at input size HxW ..."`` where it runs at a size other than its run's
+        (a cause of activations that overflow: non-local blocks sum over every position), else ``""``."""
+        size, trained = tuple(self.input_size), self.trained_size
+        if trained is None or size == trained:
+            return ""
+        return (
+            f"; the model ran at input size {size[0]}x{size[1]} (--input-size), not the "
+            f"{trained[0]}x{trained[1]} it was trained at"
+        )
+
     def _check(self, feats: Tensor, batch: Tensor, chunk: list, start: int, modality: str) -> None:
         """Refuse descriptors that are not finite (saying why: weights, input or the layer that
         overflowed, :func:`vireid.models.diagnose.explain_nonfinite`) or all zeros (the image)."""
@@ -202,17 +213,10 @@ class InferenceModel:
             what = _name_of(chunk[i], start + i)
             why = explain_nonfinite(self.model, batch[i : i + 1], lambda x: self._forward(x, modality), what="it")
             odd = describe_image(batch[i])
-            size, trained = tuple(self.input_size), self.trained_size
-            other = trained is not None and size != trained
             raise ShapeError(
                 f"the {modality} descriptor of {what} holds NaN or inf: {why}"
                 + (f"; the image is {odd}" if odd else "")
-                + (
-                    f"; the model ran at input size {size[0]}x{size[1]} (--input-size), not the "
-                    f"{trained[0]}x{trained[1]} it was trained at"
-                    if other
-                    else ""
-                )
+                + self._size_note()
             )
         zero = (feats.abs().sum(dim=1) == 0).nonzero().flatten()
         if len(zero):
@@ -244,6 +248,7 @@ class InferenceModel:
                     preprocess_in_graph=preprocess_in_graph,
                     opset=opset,
                     metadata={"model_id": self.model_id, "architecture": c.architecture},
+                    note=self._size_note(),
                 )
         finally:
             self.model.to(self.device)
