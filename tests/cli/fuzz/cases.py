@@ -163,6 +163,11 @@ def _through(first: Mutation, path: Mutation, ph: str, rel: str, cls: str) -> Mu
     return first
 
 
+def _synthetic_only(cmd: Command) -> bool:
+    """A command that trains only on the synthetic dataset it generates (the demo)."""
+    return any(kind.id == "demo-folder" for kind in cmd.decl.outputs.values())
+
+
 def classes(cmd: Command) -> list[str]:
     out = ["valid", "option", "usage", "env"]
     out += [f"input:{ph}" for ph in cmd.placeholders if ph in INPUTS]
@@ -245,6 +250,8 @@ def case(draw, cmd: Command, world) -> Case:
         else:  # overrides
             keys = configs.config_keys(str(pristine / world.places["config"]))[1]
             one = draw(configs.overrides(keys))
+        if "data.synth=null" in one.words and _synthetic_only(cmd):  # the demo refuses a dataset it does not make
+            one = one.but(ok=False, bad=True, warn=False, blame=("data.synth",))
         if one.words and cls in ("overrides", "dataset", "input:dataset"):
             if cmd.action("overrides") is None:
                 one = one.but(ok=False)  # a command without overrides refuses them: a usage error
