@@ -257,3 +257,25 @@ def test_the_rank_list_numbers_are_the_same_in_test_viz_and_visualize(run, monke
 
     tested, again = labels(grids[0]), labels(grids[1])
     assert tested == again and all(text.startswith("q.g ") for row in tested for text in row)
+
+
+def test_a_setting_train_would_refuse_for_this_model_is_refused_before_any_work(run, tmp_path):
+    """``test`` reads a training config: a loss or optimiser setting ``train`` refuses for the
+    checkpoint's model (a weight for a loss it lacks, head modules it lacks) is refused too, before
+    the dataset is read; with another model's config the training settings are not this model's,
+    and are not judged."""
+    from vireid.config import apply_overrides
+    from vireid.engine.testing import run_test
+    from vireid.errors import ConfigError
+
+    cfg, ckpt, _ = run
+    for override, said in (
+        ("loss.ort.weights.foo=2", "loss.ort.weights: foo not among the model's losses"),
+        ("optim.head_modules=[nothing]", "optim.head_modules: nothing name no module"),
+    ):
+        with pytest.raises(ConfigError, match=said):
+            run_test(apply_overrides(cfg, [override]), ckpt, out=tmp_path / "t")
+        assert not (tmp_path / "t").exists()
+    other = apply_overrides(cfg, ["model.args.base_channels=8", "loss.ort.weights.foo=2"])
+    done = run_test(other, ckpt, out=tmp_path / "o")  # another model's config: its training settings unjudged
+    assert (tmp_path / "o" / "metrics.json").is_file() and done.evaluations

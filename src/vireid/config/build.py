@@ -268,6 +268,17 @@ def build_objective(loss: LossConfig, model: nn.Module, *, global_batch: bool = 
     return _build(model, loss.terms, global_batch=global_batch)
 
 
+def check_with_model(cfg: Config, model: nn.Module) -> None:
+    """The config's settings that only a model can check (``loss.ort.weights`` names the model's
+    losses, ``optim.head_modules`` its modules), checked as training would check them, without
+    training: a command that reads a training config but does not train (``vireid test``) refuses
+    what ``vireid train`` would, rather than keep it silently."""
+    from vireid.optim.optimizers import split_parameters
+
+    build_objective(cfg.loss, model)
+    split_parameters(model, tuple(cfg.optim.head_modules))
+
+
 def optimizer_kwargs(optim: OptimConfig, lr_scale: float = 1.0) -> dict[str, Any]:
     """``lr_scale`` multiplies ``optim.lr`` (linear scaling for ``data.per_rank_batch`` under torchrun)."""
     return dict(

@@ -56,6 +56,16 @@ class TestResult:
 TEST_TIME_KEYS = ("data.dataset", "data.height", "data.width", "eval.flip", "eval.combine")
 
 
+def _trained_with(cfg: Config, run_config: dict | None) -> bool:
+    """Whether ``cfg`` describes the model of the checkpoint's run (its ``model.name`` and
+    ``model.args``): only then are its training settings (``loss``, ``optim``) this model's."""
+    from vireid.config import to_dict
+
+    theirs = (run_config or {}).get("model") if isinstance(run_config, dict) else None
+    mine = to_dict(cfg)["model"]
+    return isinstance(theirs, dict) and theirs.get("name") == mine["name"] and theirs.get("args") == mine["args"]
+
+
 def differences_from_run(cfg: Config, run_config: dict | None) -> list[str]:
     """Where ``cfg`` differs from the checkpoint's own run config in :data:`TEST_TIME_KEYS`."""
     from vireid.config import to_dict
@@ -235,6 +245,7 @@ def run_test(
     (with ``viz`` the pictures, with ``save_features`` every split's features files) into ``out``
     (default: ``RUN/test/``); see the module docstring."""
     from vireid.config import to_dict
+    from vireid.config.build import check_with_model
     from vireid.core import distributed
     from vireid.core.checkpoints import run_folder
     from vireid.engine.context import cpu_threads, evaluate_model, load_dataset, make_context
@@ -244,6 +255,8 @@ def run_test(
     from vireid.viz.run import write_run_pictures
 
     loaded = read_checkpoint(checkpoint)
+    if _trained_with(cfg, loaded.config):  # the config is this model's: what train would refuse, before any work
+        check_with_model(cfg, loaded.model)
     notes = differences_from_run(cfg, loaded.config)
     folder = Path(out) if out else run_folder(loaded.weights) / TEST_FOLDER
     inputs = {"checkpoint": loaded.weights, "data.root": cfg.data.root}
