@@ -144,15 +144,29 @@ def _wait(pid: int, timeout: float) -> tuple[int | None, bool]:
         if done:
             return os.waitstatus_to_exitcode(status), False
         if time.monotonic() > deadline:
-            _kill_group(pid)
+            _kill_group(pid, grace=0)
             os.waitpid(pid, 0)
             return None, True
         time.sleep(pause)
         pause = min(pause * 1.5, 0.05)
 
 
-def _kill_group(pgid: int) -> bool:
-    """Kill what is left of a case's session; whether anything was."""
+#: seconds a case's helper processes may take to end after the command has (multiprocessing's
+#: resource tracker ends when it sees its parent gone, a few milliseconds later)
+GRACE = 2.0
+
+
+def _kill_group(pgid: int, grace: float = GRACE) -> bool:
+    """Kill what is left of a case's session after ``grace`` seconds; whether anything was."""
+    deadline = time.monotonic() + grace
+    while True:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return False
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(0.05)
     try:
         os.killpg(pgid, signal.SIGKILL)
         return True
@@ -186,7 +200,7 @@ def _exec(req: dict) -> Result:
             rc = proc.wait(req["timeout"])
             timed_out = False
         except subprocess.TimeoutExpired:
-            _kill_group(proc.pid)
+            _kill_group(proc.pid, grace=0)
             proc.wait()
             rc, timed_out = None, True
     leftover = _kill_group(proc.pid)
