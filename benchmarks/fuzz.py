@@ -83,7 +83,13 @@ def _batch(cmd, harness, stats, by_class, failures, generator_errors, deadline):
             generator_errors.append((cmd.name, f"{type(e).__name__}: {e}"))
             print(f"GENERATOR ERROR {cmd.name}: {type(e).__name__}: {e}", flush=True)
             return
-        outcome = harness.run(cmd, drawn)
+        try:
+            outcome = harness.run(cmd, drawn)
+        except Exception as e:  # the harness could not set the case up: counted and shown, not fatal
+            s["generator_errors"] += 1
+            generator_errors.append((cmd.name, f"setting up {drawn.note!r}: {type(e).__name__}: {e}"))
+            print(f"HARNESS ERROR {cmd.name}: {type(e).__name__}: {e}", flush=True)
+            return
         s["cases"] += 1
         s["seconds"] += outcome.seconds
         s["exit0"] += outcome.rc == 0
@@ -114,7 +120,8 @@ def body(result: dict) -> str:
     lines += ["", "Cases per class of mutation (a case may draw two):", ""]
     lines += [f"- {k}: {v}" for k, v in sorted(result["classes"].items())]
     if result.get("generator_errors"):
-        lines += ["", f"Cases the fuzzer's grammars could not build ({len(result['generator_errors'])}; not run):", ""]
+        errors = len(result["generator_errors"])
+        lines += ["", f"Cases the fuzzer's grammars could not build or set up ({errors}; not run):", ""]
         lines += [f"- `{name}`: {text}".replace("\n", " ") for name, text in result["generator_errors"][:20]]
     if result["failures"]:
         lines += ["", "Failures (the case reproduces it):", ""]

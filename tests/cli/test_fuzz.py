@@ -132,6 +132,27 @@ def test_the_harness_checks_what_the_case_knows(harness):
         assert any(p.startswith(problem) for p in found), (problem, found)
 
 
+def test_a_copy_of_a_mutated_input_keeps_the_mutation(tmp_path):
+    """An input renamed (a path mutation) after an input mutation made it a dangling link or a
+    pipe: the copy is that link or pipe, as ``cp -P`` makes it (it failed, ending the long run)."""
+    from tests.cli.fuzz.mutation import apply
+
+    (tmp_path / "g.index").mkdir()
+    (tmp_path / "q.safetensors").write_bytes(b"x")
+    ops = (
+        ("remove", "g.index"),
+        ("symlink", "g.index", "@ROOT@/nowhere"),
+        ("copy", "odd/$HOME.index", "g.index"),
+        ("remove", "q.safetensors"),
+        ("fifo", "q.safetensors"),
+        ("copy", "odd/q.safetensors", "q.safetensors"),
+    )
+    apply(ops, tmp_path, tmp_path)
+    copy = tmp_path / "odd/$HOME.index"
+    assert copy.is_symlink() and os.readlink(copy) == f"{tmp_path}/nowhere" and not copy.exists()
+    assert (tmp_path / "odd/q.safetensors").is_fifo()
+
+
 def test_a_failed_case_is_kept_even_with_a_pipe(harness, tmp_path):
     """``--keep`` copies a failed case's folder; a named pipe in it is left out, not read (a hang)."""
     from tests.cli.fuzz.cases import Case

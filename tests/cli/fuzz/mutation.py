@@ -75,10 +75,14 @@ def apply(ops: tuple, root: Path, pristine: Path) -> list[Path]:
         elif kind == "fifo":
             p.parent.mkdir(parents=True, exist_ok=True)
             os.mkfifo(p)
-        elif kind == "copy":
+        elif kind == "copy":  # as ``cp -P``: a link is copied as the link (a dangling one too), a pipe as a pipe
             src = root / sub(op[2])
             p.parent.mkdir(parents=True, exist_ok=True)
-            if src.is_dir():
+            if src.is_symlink():
+                os.symlink(os.readlink(src), p)
+            elif src.is_fifo():
+                os.mkfifo(p)
+            elif src.is_dir():
                 shutil.copytree(src, p, symlinks=True)
             else:
                 shutil.copyfile(src, p)
