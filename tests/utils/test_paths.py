@@ -93,3 +93,43 @@ def test_found_file_tells_absent_from_unreadable(tmp_path):
     for name, said in (("p.yaml", "is a named pipe, not a config"), ("dangling.yaml", "which does not exist")):
         with pytest.raises(VireidError, match=said):
             found_file(tmp_path / name, "config")
+
+
+def test_progress_lines_escape_control_characters(capsys):
+    """A path with an escape sequence in a progress line (``ablate --out 'a\\x1b[31mb'``) is
+    printed escaped, as errors are."""
+    from vireid.utils.paths import say
+
+    say("[1/2] base seed 0 -> /runs/a\x1b[31mb")
+    assert capsys.readouterr().out == "[1/2] base seed 0 -> /runs/a\\x1b[31mb\n"
+
+
+def test_no_library_function_reports_through_bare_print():
+    """Every library function that reports as it goes (a ``log`` or ``print_fn`` parameter, a
+    dataclass ``log`` field) defaults to :func:`vireid.utils.paths.say`, never ``print``: walked
+    over every module of the package."""
+    import dataclasses
+    import importlib
+    import inspect
+    import pkgutil
+
+    import vireid
+
+    bare = []
+    for info in pkgutil.walk_packages(vireid.__path__, "vireid."):
+        if info.name.startswith(("vireid.__main__", "vireid.cli")):
+            continue  # the CLI is where printing belongs
+        module = importlib.import_module(info.name)
+        for name, obj in vars(module).items():
+            if getattr(obj, "__module__", None) != info.name:
+                continue
+            callables = [obj] if inspect.isfunction(obj) else []
+            if inspect.isclass(obj):
+                callables += [f for f in vars(obj).values() if inspect.isfunction(f)]
+                if dataclasses.is_dataclass(obj):
+                    bare += [f"{info.name}.{name}.{f.name}" for f in dataclasses.fields(obj) if f.default is print]
+            for f in callables:
+                for p in inspect.signature(f).parameters.values():
+                    if p.name in ("log", "print_fn") and p.default is print:
+                        bare.append(f"{info.name}.{f.__qualname__}({p.name})")
+    assert not bare, bare

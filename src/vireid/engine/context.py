@@ -19,6 +19,7 @@ from vireid.config import Config, build
 from vireid.core import distributed as dist_utils
 from vireid.core.device import Precision, resolve_amp, resolve_device
 from vireid.engine.evaluator import SplitEvaluation, run_splits, summarize
+from vireid.utils.paths import say
 
 
 @contextlib.contextmanager
@@ -44,7 +45,7 @@ class RunContext:
     device: torch.device
     precision: Precision
     dist: dist_utils.DistInfo
-    log: Callable[[str], None] = field(default=print)
+    log: Callable[[str], None] = field(default=say)
 
 
 def make_context(cfg: Config, device: str | None = None, quiet: bool = False) -> RunContext:
@@ -52,7 +53,7 @@ def make_context(cfg: Config, device: str | None = None, quiet: bool = False) ->
     info = dist_utils.init_distributed(dev)
     dev = dist_utils.process_device(dev, info)
     precision = resolve_amp(cfg.train.amp, dev)
-    log = (lambda msg: print(msg, flush=True)) if info.is_main and not quiet else (lambda msg: None)
+    log = say if info.is_main and not quiet else (lambda msg: None)
     return RunContext(dev, precision, info, log)
 
 

@@ -28,6 +28,7 @@ from vireid.data.synth import SynthSummary, ensure_dataset
 from vireid.engine.evaluator import SplitEvaluation
 from vireid.engine.run import TrainResult
 from vireid.errors import ConfigError
+from vireid.utils.paths import say
 
 DEMO_MARKER_FILE = "demo.json"  # marks a run folder the demo wrote (and may replace), listing its files
 METRIC_COLUMNS = (
@@ -52,7 +53,7 @@ class DemoResult:
 
 
 def prepare_dataset(
-    root: str, layout: str = "sysu", *, workers: int = 2, log: Callable[[str], None] = print, **params
+    root: str, layout: str = "sysu", *, workers: int = 2, log: Callable[[str], None] = say, **params
 ) -> SynthSummary:
     """The demo's synthetic dataset at ``root``, generated only when missing or stale."""
     summary = ensure_dataset(root, layout, workers=workers, **params)
@@ -102,7 +103,7 @@ def ranking_picture(
     )
 
 
-def run_demo(cfg: Config, out: str | Path, *, workers: int = 2, log: Callable[[str], None] = print) -> DemoResult:
+def run_demo(cfg: Config, out: str | Path, *, workers: int = 2, log: Callable[[str], None] = say) -> DemoResult:
     """Steps 1-4 of the module docstring; ``out`` is replaced when it holds a previous run."""
     from vireid.engine.context import cpu_threads
 

@@ -15,6 +15,7 @@ from vireid.engine.checkpoint import CheckpointManager
 from vireid.engine.logging import MetricsLogger
 from vireid.engine.trainer import HookBase
 from vireid.errors import CheckpointError
+from vireid.utils.paths import say
 from vireid.utils.progress import watched
 
 
@@ -139,7 +140,7 @@ class EvalHook(HookBase):
         logger: MetricsLogger | None = None,
         metadata: Callable[[], Mapping[str, Any]] | None = None,
         is_main: bool = True,
-        print_fn: Callable[[str], None] | None = print,
+        print_fn: Callable[[str], None] | None = say,
     ) -> None:
         self.evaluate, self.every, self.start, self.metric = evaluate, int(every), int(start), metric
         self.checkpoints, self.logger, self.metadata = checkpoints, logger, metadata

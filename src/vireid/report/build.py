@@ -35,7 +35,7 @@ from vireid.report.runs import RunRecord, flatten, load_run
 from vireid.report.settings import dataset_title
 from vireid.report.tables import Table, build_table, latex, markdown, markdown_escape, notes
 from vireid.utils.kinds import PICTURE, REPORT_FOLDER, REPORT_MARKDOWN, REPORT_RESULTS, REPORT_TABLE, Kind
-from vireid.utils.paths import shown
+from vireid.utils.paths import say, shown
 from vireid.viz.style import FORMATS
 
 MADE_BY = "vireid report"
@@ -118,7 +118,7 @@ def build_report(
     formats: Sequence[str] = ("png", "pdf"),
     labels: Sequence[str] | None = None,
     columns: str = "paper",
-    log: Callable[[str], None] = print,
+    log: Callable[[str], None] = say,
 ) -> ReportResult:
     """Write the report of ``paths`` into ``out`` (module docstring)."""
     from vireid.report.published import targets_for

@@ -155,6 +155,12 @@ def _escape(m: re.Match) -> str:
     return _NAMED.get(c) or (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
 
 
+def say(text: object) -> None:
+    """Print a progress line on stdout (flushed), control characters escaped (:func:`shown`): the
+    default ``log`` of every library function that reports as it goes."""
+    print(shown(text), flush=True)
+
+
 def shown(text: object) -> str:
     """``str(text)`` safe to print on one line: control characters escaped (``\\n``, ``\\x1b``...).
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from vireid.utils.paths import say
+
 CMC_FILE, CURVES_FILE = "cmc.png", "curves.png"
 
 
@@ -20,7 +22,7 @@ def write_run_pictures(
     metrics: Mapping[str, Any] | None = None,
     log_file: str | Path | None = None,
     name: str | None = None,
-    log: Callable[[str], None] = print,
+    log: Callable[[str], None] = say,
 ) -> dict[str, Path]:
     """Write ``folder/cmc.png`` (from ``metrics``, a ``metrics.json`` content) and
     ``folder/curves.png`` (from ``log_file``, a ``metrics.jsonl``); returns what was written."""

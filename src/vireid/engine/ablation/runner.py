@@ -15,6 +15,7 @@ from vireid.engine.ablation.summary import label_rows, write_summary
 from vireid.errors import ConfigError, OutputError
 from vireid.utils import outputs
 from vireid.utils.io import atomic_write_json, atomic_write_text
+from vireid.utils.paths import say
 
 
 def _train_one(
@@ -106,7 +107,7 @@ def run_ablation(
     train_fn: Callable[..., Any] | None = None,
     jobs: int = 1,
     resume: bool = False,
-    log: Callable[[str], None] = print,
+    log: Callable[[str], None] = say,
 ) -> list[dict[str, Any]]:
     """Train and test every combination x seed; write results.json, ablation.md, summary.json and ablation.png.
 
