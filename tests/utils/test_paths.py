@@ -133,3 +133,12 @@ def test_no_library_function_reports_through_bare_print():
                     if p.name in ("log", "print_fn") and p.default is print:
                         bare.append(f"{info.name}.{f.__qualname__}({p.name})")
     assert not bare, bare
+
+
+def test_a_name_holding_a_nul_byte_is_a_problem_not_a_traceback(tmp_path):
+    """A dataset list line naming ``nul\\x00.bmp`` reached ``os.stat`` (ValueError, a traceback)."""
+    from vireid.utils.paths import file_problem
+
+    assert file_problem(tmp_path / "nul\x00.bmp", "image file") == (
+        "is a name holding a NUL byte, which no file can have; expected an image file"
+    )

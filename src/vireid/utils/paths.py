@@ -45,6 +45,8 @@ def file_problem(path: PathLike, what: str = "file") -> str | None:
         return f"{what} not found"
     except OSError as exc:
         return f"cannot be read ({exc.strerror})"
+    except ValueError:  # a NUL byte in the name (a list line, a manifest row): os.stat refuses it
+        return f"is a name holding a NUL byte, which no file can have; expected {a}"
     if stat.S_ISDIR(st.st_mode):
         return f"is a folder, not {a}"
     if stat.S_ISFIFO(st.st_mode) or stat.S_ISSOCK(st.st_mode):
