@@ -218,6 +218,25 @@ def test_a_black_image_with_an_all_zero_descriptor_is_named(files, tmp_path):
         model.embed([str(black)], "infrared")
     text = str(info.value)
     assert str(black) in text and "all zeros" in text and "uniform" in text and "NaN" not in text
+    assert "--input-size" not in text  # at its own size: the image is the cause
+
+
+def test_an_all_zero_descriptor_at_another_input_size_names_the_size(files, tmp_path):
+    """At a size other than its training's, an all-zero descriptor is likelier the size's doing than
+    the image's: the refusal names --input-size and the size it was trained at."""
+    model = load_model(files["good"], combine="bn", img_size=(128, 64))
+    with torch.no_grad():
+        model.model.bottleneck.weight.zero_()
+        model.model.bottleneck.bias.zero_()
+    photo = tmp_path / "photo.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 32, 3), np.uint8)).save(photo)
+    with pytest.raises(ShapeError) as info:
+        model.embed([str(photo)], "infrared")
+    text = str(info.value)
+    h, w = SIZE
+    assert str(photo) in text and "all zeros" in text and "uniform" not in text
+    assert f"ran at input size 128x64 (--input-size), not the {h}x{w} it was trained at" in text, text
+    assert text.endswith("run it at the size it was trained at, or leave the image out")
 
 
 def test_an_unknown_checkpoint_format_version_is_refused(files, tmp_path):

@@ -221,7 +221,7 @@ class InferenceModel:
         zero = (feats.abs().sum(dim=1) == 0).nonzero().flatten()
         if len(zero):
             i = int(zero[0])
-            raise ShapeError(zero_descriptor_message(_name_of(chunk[i], start + i), batch[i]))
+            raise ShapeError(zero_descriptor_message(_name_of(chunk[i], start + i), batch[i], self._size_note()))
 
     # ------------------------------------------------------------------ export
     def export_onnx(

@@ -131,11 +131,16 @@ def describe_image(image: Tensor) -> str:
     return ""
 
 
-def zero_descriptor_message(what: str, image: Tensor | None = None) -> str:
-    """The one line for an all-zero descriptor: it matches nothing, so the image is the problem."""
+def zero_descriptor_message(what: str, image: Tensor | None = None, size_note: str = "") -> str:
+    """The one line for an all-zero descriptor: it matches nothing, so the image is the problem --
+    unless the model ran at a size other than its training's (``size_note``), which is then named
+    first, the likelier cause."""
     detail = describe_image(image) if image is not None else ""
+    advice = "; run it at the size it was trained at, or leave the image out" if size_note else "; leave the image out"
     return (
         f"{what}: the model's descriptor is all zeros -- it responds to nothing in the image"
         + (f" ({detail})" if detail else "")
-        + ", so no similarity to it is defined; leave the image out"
+        + ", so no similarity to it is defined"
+        + size_note
+        + advice
     )
