@@ -10,6 +10,7 @@ from vireid.config import (
     dump_config,
     from_dict,
     load_config,
+    parse_overrides,
     save_config,
     to_dict,
 )
@@ -51,8 +52,10 @@ def test_overrides_are_yaml_parsed(tmp_path):
 
 @pytest.mark.parametrize(
     "name",
-    ["d\x7fata", "d\x1bata", "caf\udce9", "two\nlines", "cr\rhere", "tab\tbed"],
-    ids=["DEL", "ESC", "undecodable byte", "newline", "carriage return", "tab"],
+    ["d\x7fata", "d\x1bata", "caf\udce9", "two\nlines", "cr\rhere", "tab\tbed"]
+    + ["ends\n", "ends\r", "ends\t", "ends\x85", "a #hash", "two  spaces"],
+    ids=["DEL", "ESC", "undecodable byte", "newline", "carriage return", "tab"]
+    + ["newline at the end", "CR at the end", "tab at the end", "NEL at the end", "hash", "two spaces"],
 )
 def test_an_override_value_yaml_cannot_hold_or_would_change_means_itself(name, tmp_path):
     """A folder name Linux allows but YAML refuses (DEL, a control character, a byte the locale
@@ -67,6 +70,16 @@ def test_an_override_value_yaml_cannot_hold_or_would_change_means_itself(name, t
         load_config("test_tiny", ["data.root=a\x00b"])  # no file name holds a NUL byte
     yaml_still = load_config("test_tiny", ["optim.milestones=[5,\n 9]", "optim.gammas=[0.1, 0.1]"]).optim
     assert yaml_still.milestones == (5, 9) and yaml_still.gammas == (0.1, 0.1)
+
+
+@pytest.mark.parametrize(
+    ("raw", "value"),
+    [(" /x/y ", "/x/y"), ('"/x/y\\n"', "/x/y\n"), ('"a #b"', "a #b"), ("!!str 5", "5"), ("5\n", 5), ("null", None)],
+)
+def test_an_override_keeps_what_yaml_says_where_it_is_asked_for(raw, value):
+    """Spaces at the ends go, quoted values and YAML's explicit forms are YAML's, and a value that
+    is not text (a number, null) is read as YAML reads it."""
+    assert parse_overrides([f"a.b={raw}"]) == {"a": {"b": value}}
 
 
 def test_cycle_is_detected(tmp_path):

@@ -57,3 +57,22 @@ def test_repository_configs_folder_is_the_package_data():
     if not link.exists():
         pytest.skip("not run from a repository checkout")
     assert link.is_symlink() and link.resolve() == CONFIG_DIR.resolve()
+
+
+@pytest.mark.parametrize("name", list(shipped_configs()))
+def test_configs_command_resolves_every_shipped_config(name, capsys):
+    assert main(["configs", name]) == 0
+    assert load_config(name) == load_config(CONFIG_DIR / f"{name}.yaml")
+    assert "model:" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("override", "named"),
+    [("loss.aux_weights.foo=1", "loss.ort.weights: foo"), ("optim.head_modules=[nope]", "optim.head_modules: nope")],
+)
+def test_configs_command_refuses_what_only_the_model_can_judge(override, named, capsys):
+    """What ``vireid train`` would refuse on the model, ``vireid configs`` refuses too, in one line
+    (the note about vireid 0.1's key is dropped with the refusal)."""
+    assert main(["configs", "test_tiny", override]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and named in err, err

@@ -3,7 +3,8 @@
 Without a name: the shipped configs (then those installed plugins ship), by name, with their
 one-line descriptions.  With a name
 (or a YAML path) and optional overrides: that config with its ``base:`` chain and overrides
-applied and every value checked, as YAML -- what ``vireid train`` would run.
+applied and every value checked (those only the model can judge on the model built from scratch),
+as YAML -- what ``vireid train`` would run.
 
 Pass a name wherever a config is taken (``vireid train --config deen_sysu``); a YAML path
 works too, and a config of your own can start from a shipped one with ``base: deen_sysu.yaml``.
@@ -42,8 +43,11 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.name is not None:
         from vireid.config import dump_config, load_config
+        from vireid.config.build import check_config
 
-        print(dump_config(load_config(args.name, args.overrides)), end="")
+        cfg = load_config(args.name, args.overrides)
+        check_config(cfg)  # what only the model can judge (loss.ort.weights, optim.head_modules)
+        print(dump_config(cfg), end="")
         return 0
     if args.overrides:
         from vireid.errors import ConfigError

@@ -279,6 +279,13 @@ def check_with_model(cfg: Config, model: nn.Module) -> None:
     split_parameters(model, tuple(cfg.optim.head_modules))
 
 
+def check_config(cfg: Config) -> None:
+    """Every setting of ``cfg`` checked as ``vireid train`` would check it, short of reading data
+    and weights: :func:`check_with_model` on the configured model built from scratch (no
+    pretrained weights, two classes; under a second even for a ViT-B)."""
+    check_with_model(cfg, _create(cfg.model, 2))
+
+
 def optimizer_kwargs(optim: OptimConfig, lr_scale: float = 1.0) -> dict[str, Any]:
     """``lr_scale`` multiplies ``optim.lr`` (linear scaling for ``data.per_rank_batch`` under torchrun)."""
     return dict(

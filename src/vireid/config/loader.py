@@ -233,21 +233,24 @@ def _load_tree(path: Path, stack: tuple[Path, ...]) -> tuple[dict, dict[str, str
 
 def _override_value(key: str, raw: str, item: str) -> Any:
     """An override's value: YAML (``1e-3``, ``[5, 10]``, ``null``), except text YAML would change or
-    cannot read, which means itself: a line break inside a plain value (YAML folds it into a
-    space), a character YAML refuses (:data:`NOT_YAML`; a NUL byte stays refused, no file name
-    holds one) or a tab where YAML allows none."""
+    cannot read, which means itself (spaces at its ends aside): an unquoted value YAML reads as
+    text other than the one typed (a line break folded into a space or dropped at the end, a tab
+    dropped at the end, ``#`` read as a comment), a character YAML refuses (:data:`NOT_YAML`; a NUL
+    byte stays refused, no file name holds one) or a tab where YAML allows none. Quoted values and
+    YAML's explicit forms (``!tag``, ``|`` and ``>`` blocks) are YAML's."""
     if not raw.strip():
         return ""
+    typed = raw.strip(" ")
     if "\x00" not in raw and NOT_YAML.search(raw):
-        return raw
+        return typed
     try:
         value, _ = parse_yaml(raw, f"{CLI}: override {key}")
     except ConfigError as exc:
         if "\t" in raw:  # a tab may separate YAML's tokens, never start one: in a name, it is the name's
-            return raw
+            return typed
         raise ConfigError(f"{CLI}: override {item!r}: value is not valid YAML ({exc})") from None
-    if isinstance(value, str) and re.search("[\n\r]", raw.strip()) and not raw.lstrip().startswith(("'", '"')):
-        return raw
+    if isinstance(value, str) and value != typed and not typed.startswith(("'", '"', "!", "|", ">")):
+        return typed
     return value
 
 
