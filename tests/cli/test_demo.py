@@ -15,6 +15,9 @@ def test_demo_tiny(tmp_path, capsys, monkeypatch):
     assert "generated synthetic dataset" in text
     assert "untrained" in text and "trained DEEN" in text
     assert "ranking.png, cmc.png, curves.png)" in text
+    lines = text.splitlines()  # the run's final tables, a line each (not one line of escaped breaks)
+    assert "\\n" not in text and "infrared to visible:" in lines, text
+    assert any(line.startswith("trial 0 ") for line in lines), text
     for name in (
         "config.yaml",
         "metrics.json",

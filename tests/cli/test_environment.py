@@ -101,6 +101,34 @@ def test_search_into_a_closed_pipe_stops_quietly(world):
     assert first.startswith(b"query ") and err == "", err
 
 
+@pytest.mark.parametrize(
+    "argv", [["--help"], ["--version"], ["configs"], ["configs", "test_tiny"], ["synth", "--help"]], ids=" ".join
+)
+def test_a_full_standard_output_is_named_as_such(argv):
+    """``> /dev/full``: the error names standard output (a write error names no file), and --help's,
+    which argparse swallows, is not lost in silence; one line, no "Exception ignored" at exit."""
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full")
+    with open("/dev/full", "w") as full:
+        child = subprocess.run(
+            [sys.executable, "-m", "vireid", *argv], stdout=full, stderr=subprocess.PIPE, timeout=120
+        )
+    err = one_line(child.stderr.decode())
+    assert child.returncode == 2 and err.endswith("error: standard output: the disk is full"), err
+
+
+def test_an_interrupt_while_the_parser_is_built_is_one_line(monkeypatch, capsys):
+    """Ctrl-C in the first second (torch and the plugins importing) was a KeyboardInterrupt traceback."""
+    from vireid.cli import main as cli
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "build_parser", interrupted)
+    assert main(["--version"]) == 130
+    assert capsys.readouterr().err == "interrupted\n"
+
+
 def test_file_names_outside_ascii_under_the_c_locale(world, tmp_path):
     """``LC_ALL=C PYTHONUTF8=0``: names are bytes the locale cannot decode; they go back out as they came.
     One interpreter runs the commands (``main`` with the locale's streams), each after a marker line."""

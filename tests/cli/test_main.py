@@ -301,3 +301,12 @@ def test_configs_given_an_override_first_says_so(capsys):
         "vireid configs: error: data.root=x: an override, not a config; give the config first: "
         "vireid configs NAME key=value"
     )
+
+
+def test_a_positional_given_twice_names_no_option_it_lacks(tmp_path, capsys):
+    """``vireid report RUN RUN`` said "given twice to --runs", an option report does not have."""
+    run = tmp_path / "run"
+    run.mkdir()
+    assert main(["report", str(run), str(tmp_path / "." / "run"), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "given twice (as " in err[0] and "--runs" not in err[0], err

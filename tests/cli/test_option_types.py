@@ -151,3 +151,26 @@ def test_a_count_beyond_the_bound_is_one_line(override, capsys):
     assert main(["configs", "test_tiny", override]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and override.split("=")[0] + ": must be >= 0 and <= 256" in err[0], err
+
+
+PATH_OPTIONS = [
+    (path, a)
+    for path, parser in COMMANDS
+    for a in parser._actions
+    if a.dest in {**parser.get_default("_declaration").inputs, **parser.get_default("_declaration").outputs}
+    if parser.get_default("_declaration") is not None
+]
+
+
+def test_the_walk_finds_the_path_options():
+    found = {" ".join(p) + " " + (a.option_strings or [a.dest])[-1] for p, a in PATH_OPTIONS}
+    assert {"test --run", "extract --out", "train --config", "index build --gallery", "report runs"} <= found
+
+
+@pytest.mark.parametrize("path,action", PATH_OPTIONS, ids=[" ".join(p) + " " + a.dest for p, a in PATH_OPTIONS])
+def test_every_path_option_expands_the_home_folder(path, action, monkeypatch, tmp_path):
+    """``--out=~/x`` and a quoted ``'~/x'`` reach vireid as typed (the shell expands neither): every
+    declared input and output expands ``~`` the same way, never making a folder named ``~``."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    got = action.type("~/x")
+    assert str(getattr(got, "path", got)) == str(tmp_path / "x"), f"vireid {' '.join(path)} {action.dest}: {got!r}"

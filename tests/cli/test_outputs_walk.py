@@ -220,7 +220,7 @@ def test_the_output_policy_holds_for(path, dest, kind, world, tmp_path, tmpfs, c
         (out / "myruns").mkdir()
         (out / "myruns" / "r.txt").write_bytes(USER_BYTES)
         before = snapshot(out)
-        refused(capsys, argv + list(decl.rerun) + ["--overwrite"], "NOTES.txt", "myruns/", "did not write")
+        refused(capsys, argv + list(decl.rerun) + ["--overwrite"], "NOTES.txt", "myruns/", "not among the files")
         assert snapshot(out) == before
         (out / "NOTES.txt").unlink()
         shutil.rmtree(out / "myruns")

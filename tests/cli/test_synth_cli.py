@@ -29,7 +29,7 @@ def test_existing_dataset_needs_force(tmp_path, capsys):
     # --force replaces only what vireid wrote: a file the user added stops it, named
     assert main(["synth", "--layout", "sysu", "--out", str(out), "--seed", "4", "--force", *TINY]) == 2
     err = capsys.readouterr().err
-    assert "x.txt, which vireid did not write" in err and len(err.strip().splitlines()) == 1
+    assert "x.txt, which is not among the files vireid wrote" in err and len(err.strip().splitlines()) == 1
     assert (out / "x.txt").read_text() == "inside the old dataset"
     (out / "x.txt").unlink()
     assert main(["synth", "--layout", "sysu", "--out", str(out), "--seed", "4", "--force", *TINY]) == 0

@@ -263,7 +263,9 @@ def test_ensure_dataset_caches_by_parameters(tmp_path):
     with pytest.raises(DatasetError, match=r"other settings \(seed 5 \(wanted 6\)\).*data.synth.force=true"):
         ensure_dataset(root, "sysu", seed=6, **TINY)  # never replaced unless asked
     assert marker.exists()
-    with pytest.raises(VireidError, match="marker.txt, which vireid did not write"):  # force removes only its own
+    with pytest.raises(
+        VireidError, match="marker.txt, which is not among the files vireid wrote"
+    ):  # force removes only its own
         ensure_dataset(root, "sysu", seed=6, force=True, **TINY)
     assert marker.read_text() == "x"
     marker.unlink()
@@ -291,7 +293,7 @@ def test_force_removes_only_the_files_the_dataset_lists(tmp_path):
     (out / "myruns").mkdir()
     (out / "myruns" / "r1.txt").write_text("mine")
     (out / "NOTES.txt").write_text("mine")
-    with pytest.raises(VireidError, match="NOTES.txt, myruns/, which vireid did not write"):
+    with pytest.raises(VireidError, match="NOTES.txt, myruns/, which are not among the files vireid wrote"):
         generate(out, "sysu", seed=3, force=True, **TINY)
     assert (out / "NOTES.txt").read_text() == "mine" and (out / "myruns" / "r1.txt").read_text() == "mine"
     shutil.rmtree(out / "myruns")

@@ -48,12 +48,12 @@ def test_demo_replaces_only_its_own_run_folder(tmp_path):
     atomic_write_json(old / "metrics.json", {"mean": {}}, kind=RUN_METRICS)
     write_marker(old, complete=True)  # an earlier demo: demo.json marks the folder, its files carry vireid's mark
     (old / "NOTES.txt").write_text("mine")  # then the user added a file
-    with pytest.raises(VireidError, match="NOTES.txt, which vireid did not write"):
+    with pytest.raises(VireidError, match="NOTES.txt, which is not among the files vireid wrote"):
         run_demo(cfg, old)
     assert (old / "NOTES.txt").read_text() == "mine" and (old / "checkpoints" / "last.json").is_file()
     (old / "NOTES.txt").unlink()
     (old / "metrics.json").write_text("my own numbers")  # and replaced one of the demo's files: not the demo's now
-    with pytest.raises(VireidError, match="metrics.json, which vireid did not write"):
+    with pytest.raises(VireidError, match="metrics.json, which is not among the files vireid wrote"):
         run_demo(cfg, old)
     assert (old / "metrics.json").read_text() == "my own numbers"
     (old / "metrics.json").unlink()
@@ -75,7 +75,7 @@ def test_demo_replaces_its_synthetic_dataset_when_asked(tmp_path, monkeypatch):
     monkeypatch.setattr(demo, "_run_locked", lambda *a, **k: "trained")
     cfg = load_config(CONFIGS / "test_tiny.yaml", [f"data.root={root}", "data.synth.force=true", "data.synth.seed=7"])
     (tmp_path / "data" / "NOTES.txt").write_text("mine")
-    with pytest.raises(VireidError, match="holds NOTES.txt, which vireid did not write"):
+    with pytest.raises(VireidError, match="holds NOTES.txt, which is not among the files vireid wrote"):
         run_demo(cfg, tmp_path / "demo", workers=1, log=lambda m: None)
     assert (tmp_path / "data" / "NOTES.txt").read_text() == "mine" and not (tmp_path / "demo").exists()
     (tmp_path / "data" / "NOTES.txt").unlink()

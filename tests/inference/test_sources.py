@@ -122,3 +122,22 @@ def test_a_link_to_nothing_in_a_folder_is_named_as_the_link(tmp_path):
         DatasetError, match=rf"^{tmp_path / 'd.jpg'}: is a link to .*nowhere\.jpg, which does not exist"
     ):
         collect_records(tmp_path, "visible")
+
+
+def test_linked_folders_are_followed_once_each(tmp_path):
+    """A gallery assembled from links to camera folders: the images behind the links are read (the
+    camera still from the layout the link sits in), a link back up the tree ends there, and two
+    links to one folder give its images once."""
+    root = _tiny("sysu", tmp_path / "sysu")
+    gallery = tmp_path / "gallery"
+    gallery.mkdir()
+    (gallery / "cam3").symlink_to(root / "cam3")
+    (gallery / "again").symlink_to(root / "cam3")
+    (gallery / "loop").symlink_to(gallery)
+    records, _ = collect_records(gallery, "infrared")
+    want = sorted((root / "cam3").rglob("*.jpg"))
+    assert sorted(Path(r.path) for r in records) == want and {r.camid for r in records} == {3}
+    linked = tmp_path / "sysu_linked"
+    linked.mkdir()
+    (linked / "cam3").symlink_to(root / "cam3")  # inside no layout: the folder name gives the camera
+    assert {r.camid for r in collect_records(linked, "infrared")[0]} == {3}

@@ -9,6 +9,7 @@ runs each command's ``example`` against the policy; a command without a declarat
 from __future__ import annotations
 
 import argparse
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
@@ -33,7 +34,8 @@ class Declaration:
     ``not_outputs``: options whose names sound like outputs but are not (``report --targets``:
     which published rows to add), so that the walk does not ask for their declaration;
     ``repeatable``: input options taking several files where one may come twice (``search
-    --query``: each query is answered on its own); any other is refused a file given twice.
+    --query``: each query is answered on its own); any other is refused a file given twice;
+    ``names``: option dest -> how the user writes it (``--gallery``; a positional's metavar).
     """
 
     outputs: Mapping[str, Kind] = field(default_factory=dict)
@@ -44,6 +46,7 @@ class Declaration:
     writes: str = ""
     not_outputs: tuple[str, ...] = ()
     repeatable: tuple[str, ...] = ()
+    names: Mapping[str, str] = field(default_factory=dict)
 
 
 OVERWRITE_HELP = (
@@ -75,6 +78,7 @@ def declare(
         writes,
         tuple(not_outputs),
         tuple(repeatable),
+        {a.dest: a.option_strings[-1] if a.option_strings else str(a.metavar or a.dest).upper() for a in p._actions},
     )
     for action in p._actions:  # a path given as '' is refused as such (pathlib would read it as '.')
         if action.dest in decl.outputs or action.dest in decl.inputs:
@@ -86,11 +90,13 @@ def declare(
 
 
 def _non_empty(convert):
-    """The argparse type of a path option: ``convert`` (or the text itself), but never for ''."""
+    """The argparse type of a path option: ``convert`` (or the text itself) of the path with ``~``
+    expanded (the shell leaves ``--out=~/x`` and a quoted ``'~/x'`` as typed), never for ''."""
 
     def path(text: str):
         if not text:
             raise argparse.ArgumentTypeError("expected a path, got ''")
+        text = os.path.expanduser(text)
         return convert(text) if convert is not None else text
 
     path.__name__ = getattr(convert, "__name__", "path")

@@ -144,9 +144,59 @@ def _robust_streams() -> None:
                 pass
 
 
-def _os_error_text(exc: OSError) -> str:
+class _WatchedStdout:
+    """``sys.stdout`` as it was, remembering the error a write or flush raised: a full disk or
+    ``/dev/full`` under stdout is then named as standard output (the error names no file), and
+    ``--help``'s, which argparse swallows, is not lost in silence."""
+
+    def __init__(self, stream) -> None:  # noqa: ANN001  (a text stream)
+        self._stream, self.failure = stream, None
+
+    def _watch(self, name: str, *a):  # noqa: ANN202
+        try:
+            return getattr(self._stream, name)(*a)
+        except OSError as exc:
+            self.failure = exc
+            raise
+
+    def write(self, text: str) -> int:
+        return self._watch("write", text)
+
+    def flush(self) -> None:
+        self._watch("flush")
+
+    def __getattr__(self, name: str):  # noqa: ANN204
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def _watched_stdout() -> Iterator[_WatchedStdout | None]:
+    if sys.stdout is None or isinstance(sys.stdout, _WatchedStdout):  # closed at start, or a main() inside main()
+        yield sys.stdout if isinstance(sys.stdout, _WatchedStdout) else None
+        return
+    real = sys.stdout
+    sys.stdout = watched = _WatchedStdout(real)
+    try:
+        yield watched
+    finally:
+        sys.stdout = real
+        if watched.failure is not None:  # the flush at exit must not fail again (an "Exception ignored" line)
+            _stdout_to_devnull()
+
+
+def _stdout_to_devnull() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):  # a stream without a descriptor
+        pass
+
+
+def _os_error_text(exc: OSError, stdout: _WatchedStdout | None = None) -> str:
     from vireid.utils.outputs import os_reason
 
+    if exc.filename is None and stdout is not None and stdout.failure is exc:
+        return f"standard output: {os_reason(exc)}"
     return f"{exc.filename}: {os_reason(exc)}" if exc.filename is not None else os_reason(exc)
 
 
@@ -169,15 +219,11 @@ def _memory_text(exc: BaseException) -> str:
 
 def _broken_pipe() -> int:
     """The reader of our stdout went away (``| head``): stop quietly, as SIGPIPE would."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())  # the flush at exit must not fail again
-    except (OSError, ValueError, io.UnsupportedOperation):  # pragma: no cover
-        pass
+    _stdout_to_devnull()  # the flush at exit must not fail again
     return 141
 
 
-def _refuse_repeated_inputs(args: argparse.Namespace, declared: dict[str, str]) -> None:
+def _refuse_repeated_inputs(args: argparse.Namespace, declared: dict[str, str], names: dict[str, str]) -> None:
     """A file given twice to an option that takes several (``evaluate --gallery G G``: the same
     trial counted twice; ``visualize tsne --features F F``: every point drawn twice) is refused."""
     from vireid.utils.paths import same_path
@@ -189,8 +235,9 @@ def _refuse_repeated_inputs(args: argparse.Namespace, declared: dict[str, str]) 
         for i, a in enumerate(values):
             for b in values[:i]:
                 if os.fspath(a) == os.fspath(b) or same_path(a, b):
-                    option = "--" + dest.replace("_", "-")
-                    raise VireidError(f"{a}: given twice to {option} (as {b}); each {what} is read once")
+                    option = names.get(dest, "--" + dest.replace("_", "-"))
+                    to = f" to {option}" if option.startswith("-") else ""  # a positional: the list given
+                    raise VireidError(f"{a}: given twice{to} (as {b}); each {what} is read once")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -201,14 +248,22 @@ def _run(args: argparse.Namespace) -> int:
     if decl is None:  # every command declares what it reads and writes (tests/cli/test_outputs_walk.py)
         raise RuntimeError(f"vireid {args.command}: declares no inputs and outputs (a vireid bug)")
     inputs = {what: getattr(args, dest, None) for dest, what in decl.inputs.items()}
-    _refuse_repeated_inputs(args, {d: w for d, w in decl.inputs.items() if d not in decl.repeatable})
+    _refuse_repeated_inputs(args, {d: w for d, w in decl.inputs.items() if d not in decl.repeatable}, decl.names)
     with outputs.policy(overwrite=bool(getattr(args, "overwrite", False)), inputs=inputs):
         return int(args._run(args) or 0)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-
     _robust_streams()
+    try:  # an interrupt while torch and the plugins are imported, or while parsing: one line too
+        with _watched_stdout() as stdout:
+            return _main(argv, stdout)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: Sequence[str] | None, stdout: _WatchedStdout | None) -> int:
     try:
         parser = build_parser()  # the registries' names: installed plugins and $VIREID_PLUGINS are imported
     except VireidError as exc:
@@ -218,14 +273,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         args, extra = parser.parse_known_args(argv)
         _place_overrides(parser, args, extra)
     except SystemExit as exc:  # usage errors (2) and --help / --version (0)
-        return int(exc.code or 0) if not isinstance(exc.code, str) else 2
+        code = int(exc.code or 0) if not isinstance(exc.code, str) else 2
+        with contextlib.suppress(OSError):
+            sys.stdout.flush()
+        if code == 0 and stdout is not None and stdout.failure is not None:  # argparse swallowed it
+            if isinstance(stdout.failure, BrokenPipeError):
+                return _broken_pipe()
+            print(f"vireid: error: {shown(_os_error_text(stdout.failure, stdout))}", file=sys.stderr)
+            return 2
+        return code
     except BrokenPipeError:  # --help into a closed pipe
         return _broken_pipe()
     from vireid.utils.interrupt import reliable_interrupts
 
     try:  # notes held until the work begins, dropped if an input is refused (vireid.utils.notes)
         with _one_line_warnings(args.command), reliable_interrupts(), notes.holding():
-            return _run(args)
+            code = _run(args)
+        if sys.stdout is not None:
+            sys.stdout.flush()  # what is still buffered: a failure is this command's, named here
+        return code
     except BrokenPipeError:
         return _broken_pipe()
     except VireidError as exc:
@@ -234,7 +300,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:  # a path that cannot be read or written, a full disk, a read-only folder
         if exc.errno is None:
             raise
-        print(f"vireid {args.command}: error: {shown(_os_error_text(exc))}", file=sys.stderr)
+        print(f"vireid {args.command}: error: {shown(_os_error_text(exc, stdout))}", file=sys.stderr)
         return 2
     except UnicodeError as exc:  # a file name the locale cannot encode (LC_ALL=C)
         if not isinstance(exc, (UnicodeEncodeError, UnicodeDecodeError)):
@@ -251,9 +317,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"vireid {args.command}: error: {shown(_memory_text(exc))}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
 
 
 if __name__ == "__main__":

@@ -367,7 +367,8 @@ def _train_locked(
         from vireid.utils.outputs import RUN_METRICS
 
         atomic_write_json(run_dir / "metrics.json", summary, kind=RUN_METRICS)
-        ctx.log(tables(results))
+        for line in tables(results).splitlines():  # a line each: ctx.log escapes a line break in its text
+            ctx.log(line)
         from vireid.viz.run import write_run_pictures
 
         write_run_pictures(run_dir, metrics=summary, log_file=run_dir / "metrics.jsonl", log=ctx.log)

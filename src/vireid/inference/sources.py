@@ -70,12 +70,27 @@ def dataset_layout(folder: str | os.PathLike) -> tuple[Path, type[VIReIDDataset]
     return None
 
 
+def _image_files(root: Path) -> list[Path]:
+    """The image files under ``root``, sorted, hidden names left out; linked folders are followed
+    (a gallery assembled from links to camera folders), each real folder once (a link back up
+    the tree ends there)."""
+    files, seen = [], set()
+    for d, dirs, names in os.walk(root, followlinks=True):
+        real = os.path.realpath(d)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs[:] = sorted(x for x in dirs if not x.startswith("."))
+        files += [Path(d) / f for f in names if is_image_file(f) and not f.startswith(".")]
+    return sorted(f for f in files if not any(part.startswith(".") for part in f.relative_to(root).parts))
+
+
 def folder_records(root: str | os.PathLike, modality: str) -> list[Record]:
     """Records of every image under ``root`` (modality from the dataset layout where there is one,
     else ``modality``)."""
     root = Path(root)
-    files = sorted(Path(d) / f for d, _, names in os.walk(root) for f in names if is_image_file(f))
-    files = [f for f in files if not any(part.startswith(".") for part in f.relative_to(root).parts)]
+    files = _image_files(root)
     if not files:
         raise DatasetError(
             f"{root}: no images found (looked recursively for .jpg, .jpeg, .png, .bmp, .tif, .tiff, .webp files)"
@@ -89,7 +104,8 @@ def folder_records(root: str | os.PathLike, modality: str) -> list[Record]:
         full = f.resolve()
         pid, camid = parse_ids(f.relative_to(root), full)
         mod = modality
-        found = layout[1].folder_camera(full.relative_to(layout[0])) if layout is not None else None
+        seen = root.resolve() / f.relative_to(root)  # as reached (through a linked folder): inside the layout
+        found = layout[1].folder_camera(seen.relative_to(layout[0])) if layout is not None else None
         if found is not None:
             camid, mod = found
         out.append(Record(str(full), pid, camid, mod))  # type: ignore[arg-type]

@@ -292,7 +292,8 @@ def check_folder(
         more = f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
         listed = ", ".join(shown(f) for f in foreign[:3]) + more
         raise OutputError(
-            f"{p}: holds {listed}, which vireid did not write; vireid replaces {kind.noun} only when it holds "
+            f"{p}: holds {listed}, which {'is' if len(foreign) == 1 else 'are'} not among the files vireid wrote as "
+            f"{kind.noun}; vireid replaces {kind.noun} only when it holds "
             f"nothing else -- move {'it' if len(foreign) == 1 else 'them'} away or choose another {option}"
         )
     return mine
