@@ -88,15 +88,57 @@ def is_within(path: PathLike, folder: PathLike) -> bool:
 
 
 def synth_meta(root: PathLike) -> dict | None:
-    """The settings (``synth.json``) of the synthetic dataset at ``root``, or None when there is none."""
+    """The settings (``synth.json``) of the synthetic dataset at ``root``, or None when there is none
+    (no ``synth.json``, or one that names another generator).
+
+    The one reader of ``synth.json``: every command that asks whether a path is inside a dataset
+    (the output policy, :func:`dataset_root`), ``vireid synth``, ``data.synth`` and ``vireid report``
+    go through it.  A ``synth.json`` that is there but is not the object ``vireid synth`` writes --
+    not a file, too large, not JSON or nested too deeply (:func:`vireid.utils.jsonio.json_loads`),
+    not an object, without ``"generator"``, or vireid's without a ``"layout"`` name and a
+    ``"params"`` object -- is a :class:`~vireid.errors.DatasetError` naming the file: it is never
+    taken for "no synth.json" (which would call a dataset vireid made someone else's)."""
+    from vireid.errors import DatasetError, JSONError
+    from vireid.utils.jsonio import json_loads
+
     path = Path(root) / SYNTH_META
-    try:
-        if path.stat().st_size > _MAX_META_BYTES:
-            return None
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    if not os.path.lexists(path):
         return None
-    return meta if isinstance(meta, dict) and meta.get("generator") == SYNTH_GENERATOR else None
+    expected = (
+        f'the JSON object vireid synth writes, {{"generator": "{SYNTH_GENERATOR}", "layout": NAME, "params": {{...}}}}'
+    )
+    problem = file_problem(path, "synth.json")
+    if problem:
+        raise DatasetError(f"{path}: {problem}")
+    try:
+        size = path.stat().st_size
+        if size > _MAX_META_BYTES:
+            raise DatasetError(f"{path}: {size} bytes; not a vireid synth.json (a few kB); expected {expected}")
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    try:
+        meta = json_loads(raw, str(path), expected=expected)
+    except JSONError as exc:
+        raise DatasetError(str(exc)) from None
+    if isinstance(meta, dict) and isinstance(meta.get("generator"), str) and meta["generator"] != SYNTH_GENERATOR:
+        return None  # another tool's settings file
+    if not isinstance(meta, dict):
+        got = _JSON_KINDS.get(type(meta), "null")
+    elif "generator" not in meta:
+        got = "an object without 'generator'"
+    elif meta["generator"] != SYNTH_GENERATOR:
+        got = f"'generator' is {json.dumps(meta['generator'])}"
+    elif not isinstance(meta.get("layout"), str):
+        got = "no 'layout' name"
+    elif not isinstance(meta.get("params"), dict):
+        got = "no 'params' object"
+    else:
+        return meta
+    raise DatasetError(f"{path}: not a vireid synth.json ({got}); expected {expected}")
+
+
+_JSON_KINDS = {list: "an array", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
 
 
 def _is_dir(p: Path) -> bool:
