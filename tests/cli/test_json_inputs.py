@@ -138,8 +138,21 @@ def _run_on(run_dir: Path, root: Path) -> Path:
 def test_a_bad_synth_json_is_one_line_naming_it_in_every_command(command, content, said, files, tmp_path, capsys):
     root = tmp_path / "ds"
     shutil.copytree(files["gallery"], root)
+    (root / "exp").mkdir()  # a SYSU-MM01 layout: its synth.json is asked for wherever the path lies in it
     argv = COMMANDS[command](files, root)
     (root / "synth.json").write_bytes(content if isinstance(content, bytes) else content.encode())
     _, line = run(argv, capsys)
     assert f"{root / 'synth.json'}: {said}" in line, line
     assert "holds no synth.json" not in line and "SYSU-MM01 dataset" not in line
+
+
+@pytest.mark.parametrize(("content", "said"), [c[1:] for c in SYNTH_JSONS[:-2]], ids=[c[0] for c in SYNTH_JSONS[:-2]])
+def test_a_stray_synth_json_above_a_path_stops_nothing(content, said, files, tmp_path, capsys):
+    """Another tool's ``synth.json`` in a folder that is no dataset (a home folder) above the
+    input and the output: not vireid's, so neither is the folder a dataset; ``extract`` runs."""
+    home = tmp_path / "home"
+    shutil.copytree(files["gallery"], home / "pics")
+    (home / "synth.json").write_bytes(content.encode())
+    argv = ["extract", "--checkpoint", files["ckpt"], "--input", home / "pics", "--modality", "visible"]
+    assert main([str(a) for a in [*argv, "--out", home / "f.safetensors", "--no-progress"]]) == 0, capsys.readouterr()
+    assert (home / "f.safetensors").is_file()

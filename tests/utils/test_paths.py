@@ -61,8 +61,16 @@ def test_synth_meta_is_none_only_where_no_vireid_synth_json_is_there(tmp_path):
     (tmp_path / "synth.json").mkdir()
     with pytest.raises(DatasetError, match=r"synth\.json: is a folder, not a synth\.json$"):
         synth_meta(tmp_path)
+    assert dataset_root(tmp_path / "sub" / "f.png") is None  # a folder above, of no dataset's layout: not vireid's
+    (tmp_path / "exp").mkdir()
+    (tmp_path / "cam1").mkdir()  # a SYSU-MM01 layout: its synth.json is asked for
     with pytest.raises(DatasetError, match=r"synth\.json: is a folder"):
         dataset_root(tmp_path / "sub" / "f.png")  # every command asking where a path lies
+    (tmp_path / "synth.json").rmdir()
+    (tmp_path / "exp").rmdir()
+    (tmp_path / "synth.json").write_text('{"generator": "vireid.data.synth", "layout": "sysu"}')
+    with pytest.raises(DatasetError, match=r"no 'params' object"):  # it says it is vireid's: always asked for
+        dataset_root(tmp_path / "sub" / "f.png")
 
 
 def test_shown_escapes_what_would_break_a_line():

@@ -87,9 +87,12 @@ def is_within(path: PathLike, folder: PathLike) -> bool:
     return p == f or f in p.parents
 
 
-def synth_meta(root: PathLike) -> dict | None:
+def synth_meta(root: PathLike, *, strict: bool = True) -> dict | None:
     """The settings (``synth.json``) of the synthetic dataset at ``root``, or None when there is none
-    (no ``synth.json``, or one that names another generator).
+    (no ``synth.json``, or one that names another generator).  ``strict=False`` (a folder above a
+    path, asked whether it is a dataset): a ``synth.json`` that is not vireid's is None too, unless
+    the folder has a dataset's layout or the file names vireid as its generator -- a stray
+    ``synth.json`` of another tool in a home folder stops nothing.
 
     The one reader of ``synth.json``: every command that asks whether a path is inside a dataset
     (the output policy, :func:`dataset_root`), ``vireid synth``, ``data.synth`` and ``vireid report``
@@ -98,12 +101,33 @@ def synth_meta(root: PathLike) -> dict | None:
     not an object, without ``"generator"``, or vireid's without a ``"layout"`` name and a
     ``"params"`` object -- is a :class:`~vireid.errors.DatasetError` naming the file: it is never
     taken for "no synth.json" (which would call a dataset vireid made someone else's)."""
-    from vireid.errors import DatasetError, JSONError
-    from vireid.utils.jsonio import json_loads
+    from vireid.errors import DatasetError
 
     path = Path(root) / SYNTH_META
     if not os.path.lexists(path):
         return None
+    try:
+        return _synth_meta(path)
+    except DatasetError as exc:
+        if strict or getattr(exc, "claims_vireid", False) or _has_layout(Path(root)):
+            raise
+        return None
+
+
+def _has_layout(root: Path) -> bool:
+    for _, detect in list(_LAYOUTS.values()):
+        try:
+            if detect(root):
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def _synth_meta(path: Path) -> dict | None:
+    from vireid.errors import DatasetError, JSONError
+    from vireid.utils.jsonio import json_loads
+
     expected = (
         f'the JSON object vireid synth writes, {{"generator": "{SYNTH_GENERATOR}", "layout": NAME, "params": {{...}}}}'
     )
@@ -135,7 +159,9 @@ def synth_meta(root: PathLike) -> dict | None:
         got = "no 'params' object"
     else:
         return meta
-    raise DatasetError(f"{path}: not a vireid synth.json ({got}); expected {expected}")
+    exc = DatasetError(f"{path}: not a vireid synth.json ({got}); expected {expected}")
+    exc.claims_vireid = isinstance(meta, dict) and meta.get("generator") == SYNTH_GENERATOR  # type: ignore[attr-defined]
+    raise exc
 
 
 _JSON_KINDS = {list: "an array", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
@@ -164,7 +190,7 @@ def layout_at(root: Path) -> str | None:
     synthetic dataset's ``synth.json`` names its layout, else a dataset class recognises the folder
     (a SYSU-MM01 root holds ``exp/`` and ``cam<N>/``, an LLCM root ``idx/`` and ``test_vis/``-like
     folders, a RegDB root ``Visible/`` and ``Thermal/``)."""
-    meta = synth_meta(root)
+    meta = synth_meta(root, strict=False)
     if meta is not None and meta.get("layout") in _LAYOUTS:
         return str(meta["layout"])
     for name, (_, detect) in list(_LAYOUTS.items()):

@@ -444,13 +444,13 @@ def _run_jobs(
     return sum(r[0] for r in results), sum(r[1] for r in results)
 
 
-def read_meta(root: str | os.PathLike) -> dict[str, Any] | None:
+def read_meta(root: str | os.PathLike, *, strict: bool = True) -> dict[str, Any] | None:
     """The ``synth.json`` of a generated dataset, or None when there is none (or another generator's);
     one that is there but not vireid's is a :class:`DatasetError` naming it
-    (:func:`vireid.utils.paths.synth_meta`, the one reader)."""
+    (:func:`vireid.utils.paths.synth_meta`, the one reader, which says what ``strict`` changes)."""
     from vireid.utils.paths import synth_meta
 
-    return synth_meta(root)
+    return synth_meta(root, strict=strict)
 
 
 def settings_diff(meta: dict[str, Any], wanted: dict[str, Any]) -> str:
