@@ -59,6 +59,16 @@ class ShapeError(VireidError):
     """An input tensor or array has the wrong shape or content."""
 
 
+class JSONError(VireidError, ValueError):
+    """A file or metadata value that is not UTF-8, not valid JSON, or nested deeper than vireid reads
+    (:func:`vireid.utils.jsonio.json_loads`, the one decoder); also a ``ValueError``, as ``json``'s
+    own errors are.  ``why``: the reason without the place; ``too_deep``: refused for its nesting."""
+
+    where: str = ""
+    why: str = ""
+    too_deep: bool = False
+
+
 class VireidWarning(UserWarning):
     """Something a user should know that does not stop the command (e.g. a dataset list the authors'
     code tolerates); the CLI prints it as one line."""

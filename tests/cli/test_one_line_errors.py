@@ -76,7 +76,7 @@ def _cases():
     d = "data.root={data}"
     return [
         ("synth", "missing", "synth --layout sysu --out {txt}/ds", "is a file, not a folder"),  # its parent is a file
-        ("synth", "corrupt", "synth --layout sysu --out {bad_marker} --force", "not a synthetic dataset vireid wrote"),
+        ("synth", "corrupt", "synth --layout sysu --out {bad_marker} --force", "synth.json: not valid JSON"),
         ("synth", "wrong-kind", "synth --layout sysu --out {txt}", "exists and is not a folder"),
         ("synth", "bad-value", "synth --layout sysu --out {tmp}/s --num-ids 1", "--num-ids: must be >= 4"),
         ("demo", "missing", "demo --config {nope}.yaml --out {tmp}/demo", "config file not found"),
@@ -162,7 +162,7 @@ def _cases():
             "sizes must be positive",
         ),
         ("search", "missing", "search --index {nope} --query {png} --modality ir", "not found"),
-        ("search", "corrupt", "search --index {bad_index} --query {png} --modality ir", "invalid JSON"),
+        ("search", "corrupt", "search --index {bad_index} --query {png} --modality ir", "index.json: not valid JSON"),
         ("search", "wrong-kind", "search --index {ckpt} --query {png} --modality ir", "not a vireid index"),
         ("search", "bad-value", "search --index {bad_index} --query {png} --modality ir --topk 0", "--topk"),
         (
@@ -200,8 +200,8 @@ def _cases():
             "--set",
         ),
         ("report", "missing", "report {nope} --out {tmp}/rep", "not found"),
-        ("report", "corrupt", "report {bad_run} --out {tmp}/rep", "not a readable JSON file"),
-        ("report", "wrong-kind", "report {ckpt} --out {tmp}/rep", "not a readable JSON file"),
+        ("report", "corrupt", "report {bad_run} --out {tmp}/rep", "metrics.json: not valid JSON"),
+        ("report", "wrong-kind", "report {ckpt} --out {tmp}/rep", "expected a vireid metrics.json"),
         ("report", "wrong-kind-out", "report {bad_run}/metrics.json --out {bad_run}/metrics.json", "also the run"),
         ("report", "bad-value", "report {bad_run} --out {tmp}/rep --format jpg", "invalid choice"),
         ("configs", "missing", "configs {nope}.yaml", "config file not found"),

@@ -272,7 +272,16 @@ def test_data_made_by_vireid_synth_is_compared_by_its_synth_json(tmp_path):
     def folder(name, difficulty):
         root = tmp_path / name
         root.mkdir()
-        (root / "synth.json").write_text(json.dumps({"made_by": "vireid synth", "params": {"difficulty": difficulty}}))
+        (root / "synth.json").write_text(
+            json.dumps(
+                {
+                    "generator": "vireid.data.synth",
+                    "layout": "sysu",
+                    "made_by": "vireid synth",
+                    "params": {"difficulty": difficulty},
+                }
+            )
+        )
         return root
 
     a = make_run(tmp_path / "a", overrides=["data.synth=null", f"data.root={folder('d1', 0.1)}"])

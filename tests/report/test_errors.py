@@ -40,10 +40,10 @@ def _setup(kind, t):
         return [str(a), *out], f"holds no metrics.json; its test results are in {a / 'test'}"
     if kind == "not-json":
         m.write_bytes(os.urandom(300))
-        return [str(a), *out], "metrics.json: not a readable JSON file"
+        return [str(a), *out], "metrics.json: not text (not UTF-8); expected a vireid metrics.json"
     if kind == "deep-json":
         m.write_text("[" * 50_000 + "]" * 50_000)
-        return [str(a), *out], "metrics.json: not a vireid metrics.json (JSON nested too deeply)"
+        return [str(a), *out], "metrics.json: JSON nested too deeply (more than 64 levels); expected a vireid"
     if kind == "other-json":
         m.write_text('{"rank1": 0.5}')
         return [str(a), *out], "metrics.json: not a vireid metrics.json (it needs 'protocol' and 'directions')"

@@ -73,9 +73,13 @@ def _header_length(folder: Path, n: int) -> None:
 # (case, how to break a copy of a good index folder, what the one line must say)
 CASES = [
     ("json-list", lambda f: (f / "index.json").write_text("[1, 2]"), "expected a JSON object"),
-    ("json-invalid", lambda f: (f / "index.json").write_text('{"format": '), "invalid JSON"),
-    ("json-deep", lambda f: (f / "index.json").write_text("[" * 100000 + "]" * 100000), "index.json"),
-    ("json-not-utf8", lambda f: (f / "index.json").write_bytes(b"\xff\xfe{}"), "index.json"),
+    ("json-invalid", lambda f: (f / "index.json").write_text('{"format": '), "index.json: not valid JSON"),
+    (
+        "json-deep",
+        lambda f: (f / "index.json").write_text("[" * 100000 + "]" * 100000),
+        "index.json: JSON nested too deeply",
+    ),
+    ("json-not-utf8", lambda f: (f / "index.json").write_bytes(b"\xff\xfe{}"), "index.json: not text (not UTF-8)"),
     ("no-entries", lambda f: _meta(f, entries=_DROP), "'entries' must be a list, got nothing"),
     ("entries-dict", lambda f: _meta(f, entries={"a": 1}), "'entries' must be a list"),
     ("entry-no-pid", lambda f: _meta(f, entries=[{"path": "a.jpg", "camid": 1}] * N), "'entries[0]'"),

@@ -160,7 +160,7 @@ def datasets(tmp_path_factory):
     (sysu / "cam1" / "0001" / "0001.jpg").write_bytes(b"jpeg")
     synth = root / "synth"
     synth.mkdir()
-    (synth / "synth.json").write_text(json.dumps({"generator": "vireid.data.synth", "layout": "llcm"}))
+    (synth / "synth.json").write_text(json.dumps({"generator": "vireid.data.synth", "layout": "llcm", "params": {}}))
     return root, [sysu, synth]
 
 

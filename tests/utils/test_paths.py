@@ -4,11 +4,13 @@ on one line (control characters escaped)."""
 import json
 import os
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 import vireid.data.datasets  # noqa: F401  (the dataset classes register their layouts)
-from vireid.utils.paths import dataset_root, is_within, same_path, shown
+from vireid.errors import DatasetError
+from vireid.utils.paths import dataset_root, is_within, same_path, shown, synth_meta
 
 
 def test_same_path_sees_through_spellings_and_links(tmp_path):
@@ -34,7 +36,7 @@ def test_dataset_root_finds_every_official_layout_and_synthetic_datasets(tmp_pat
     (regdb / "Thermal").mkdir()
     synth = tmp_path / "synth"
     synth.mkdir()
-    (synth / "synth.json").write_text(json.dumps({"generator": "vireid.data.synth", "layout": "regdb"}))
+    (synth / "synth.json").write_text(json.dumps({"generator": "vireid.data.synth", "layout": "regdb", "params": {}}))
     assert dataset_root(sysu / "cam3" / "0001" / "0001.jpg") == (sysu, "sysu")  # need not exist
     assert dataset_root(llcm / "test_nir" / "x" / "new.png") == (llcm, "llcm")
     assert dataset_root(regdb) == (regdb, "regdb")
@@ -43,6 +45,32 @@ def test_dataset_root_finds_every_official_layout_and_synthetic_datasets(tmp_pat
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "synth.json").write_text('{"generator": "someone else"}')  # not vireid's
     assert dataset_root(tmp_path / "other" / "f.png") is None
+
+
+def test_synth_meta_is_none_only_where_no_vireid_synth_json_is_there(tmp_path):
+    assert synth_meta(tmp_path) is None
+    good = {"generator": "vireid.data.synth", "layout": "sysu", "params": {"seed": 0}}
+    (tmp_path / "synth.json").write_text(json.dumps(good))
+    assert synth_meta(tmp_path) == good
+    (tmp_path / "synth.json").write_text('{"generator": "someone else"}')
+    assert synth_meta(tmp_path) is None  # another tool's
+    (tmp_path / "synth.json").write_text(" " * (2 << 20))
+    with pytest.raises(DatasetError, match=r"synth\.json: \d+ bytes; not a vireid synth\.json"):
+        synth_meta(tmp_path)
+    (tmp_path / "synth.json").unlink()
+    (tmp_path / "synth.json").mkdir()
+    with pytest.raises(DatasetError, match=r"synth\.json: is a folder, not a synth\.json$"):
+        synth_meta(tmp_path)
+    assert dataset_root(tmp_path / "sub" / "f.png") is None  # a folder above, of no dataset's layout: not vireid's
+    (tmp_path / "exp").mkdir()
+    (tmp_path / "cam1").mkdir()  # a SYSU-MM01 layout: its synth.json is asked for
+    with pytest.raises(DatasetError, match=r"synth\.json: is a folder"):
+        dataset_root(tmp_path / "sub" / "f.png")  # every command asking where a path lies
+    (tmp_path / "synth.json").rmdir()
+    (tmp_path / "exp").rmdir()
+    (tmp_path / "synth.json").write_text('{"generator": "vireid.data.synth", "layout": "sysu"}')
+    with pytest.raises(DatasetError, match=r"no 'params' object"):  # it says it is vireid's: always asked for
+        dataset_root(tmp_path / "sub" / "f.png")
 
 
 def test_shown_escapes_what_would_break_a_line():

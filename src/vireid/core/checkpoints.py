@@ -13,11 +13,11 @@ command that takes a run folder, a checkpoint folder or a file.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
-from vireid.errors import CheckpointError
+from vireid.errors import CheckpointError, JSONError
+from vireid.utils.jsonio import json_loads
 
 WEIGHTS, STATE, POINTER, BEST = "model.safetensors", "state.pt", "last.json", "best.safetensors"
 
@@ -28,21 +28,19 @@ def last_dir(folder: str | Path) -> Path | None:
     pointer = Path(folder) / POINTER
     if not pointer.is_file():
         return None
-    expected = 'expected the checkpoint pointer vireid writes, {"dir": "step-NNNNNNNN", "step": N}'
+    expected = 'the checkpoint pointer vireid writes, {"dir": "step-NNNNNNNN", "step": N}'
     try:
-        doc = json.loads(pointer.read_text(encoding="utf-8"))
+        raw = pointer.read_bytes()
     except OSError as exc:
-        raise CheckpointError(f"{pointer}: cannot be read ({exc.strerror or exc}); {expected}") from None
-    except UnicodeDecodeError:
-        raise CheckpointError(f"{pointer}: not text (not UTF-8); {expected}") from None
-    except (ValueError, RecursionError) as exc:
-        where = f" at line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
-        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "too deeply nested"
-        raise CheckpointError(f"{pointer}: not valid JSON ({reason}{where}); {expected}") from None
+        raise CheckpointError(f"{pointer}: cannot be read ({exc.strerror or exc}); expected {expected}") from None
+    try:
+        doc = json_loads(raw, str(pointer), expected=expected)
+    except JSONError as exc:
+        raise CheckpointError(str(exc)) from None
     if not isinstance(doc, dict) or "dir" not in doc:
         kinds = {list: "an array", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
         got = "an object without 'dir'" if isinstance(doc, dict) else kinds.get(type(doc), "null")
-        raise CheckpointError(f"{pointer}: not a vireid checkpoint pointer ({got}); {expected}")
+        raise CheckpointError(f"{pointer}: not a vireid checkpoint pointer ({got}); expected {expected}")
     name = doc["dir"]
     if not isinstance(name, str) or not re.fullmatch(r"step-\d{8}", name):
         raise CheckpointError(f"{pointer}: 'dir' must name a step folder (step-NNNNNNNN), got {name!r}")

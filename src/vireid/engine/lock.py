@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from vireid.errors import VireidError
+from vireid.utils.jsonio import json_loads
 
 LOCK_FILE = ".lock"
 
@@ -39,8 +40,9 @@ _GUARD = threading.Lock()
 def read_holder(run_dir: str | os.PathLike) -> dict | None:
     """What the lock file of ``run_dir`` says about its (last) holder, or None."""
     try:
-        data = json.loads((Path(run_dir) / LOCK_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        path = Path(run_dir) / LOCK_FILE
+        data = json_loads(path.read_bytes(), str(path))
+    except (OSError, ValueError):  # JSONError is a ValueError: a lock file is best-effort
         return None
     return data if isinstance(data, dict) else None
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from vireid.utils.io import atomic_write_text
+from vireid.utils.jsonio import json_loads
 
 
 def _clean(v: Any) -> Any:
@@ -53,11 +54,8 @@ class MetricsLogger:
         self._close_file()
         keep = []
         if self.path.is_file():
-            keep = [
-                ln
-                for ln in self.path.read_text(encoding="utf-8").splitlines()
-                if _is_record(ln) and json.loads(ln).get("step", 0) <= step
-            ]
+            lines = self.path.read_text(encoding="utf-8").splitlines()
+            keep = [ln for ln in lines if (rec := _record(ln)) is not None and rec.get("step", 0) <= step]
         lines = [json.dumps(json_mark(TRAINING_LOG), sort_keys=True), *keep]
         atomic_write_text(self.path, "".join(ln + "\n" for ln in lines), kind=TRAINING_LOG)
 
@@ -95,13 +93,10 @@ class MetricsLogger:
             self._tb = None
 
 
-def _parses(line: str) -> bool:
+def _record(line: str) -> dict | None:
+    """The logged record on ``line`` (not the log's mark, its first line), else None."""
     try:
-        return isinstance(json.loads(line), dict)
-    except ValueError:
-        return False
-
-
-def _is_record(line: str) -> bool:
-    """A logged record (not the log's mark, its first line)."""
-    return _parses(line) and "vireid" not in json.loads(line)
+        rec = json_loads(line, "metrics.jsonl")
+    except ValueError:  # JSONError is a ValueError: a line that is not a record is dropped
+        return None
+    return rec if isinstance(rec, dict) and "vireid" not in rec else None

@@ -19,9 +19,10 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from vireid.errors import ShapeError
+from vireid.errors import JSONError, ShapeError
 from vireid.evaluation.checks import to_numpy
 from vireid.utils.io import load_safetensors, save_safetensors
+from vireid.utils.jsonio import json_loads
 
 FORMAT = "vireid.features/1"
 MODALITIES = ("visible", "infrared")
@@ -126,10 +127,10 @@ def load_features(path: str | os.PathLike) -> FeatureSet:
         t_feats = t_feats.float()
     feats, pids, camids = t_feats.numpy(), t_pids.numpy(), t_camids.numpy()
     try:
-        paths = json.loads(header["paths"]) if "paths" in header else None
-        meta = json.loads(header["meta"]) if "meta" in header else {}
-    except json.JSONDecodeError as exc:
-        raise ShapeError(f"{where}: corrupt metadata in the file header ({exc})") from None
+        paths = json_loads(header["paths"], f"{where}: metadata 'paths'") if "paths" in header else None
+        meta = json_loads(header["meta"], f"{where}: metadata 'meta'") if "meta" in header else {}
+    except JSONError as exc:
+        raise ShapeError(str(exc)) from None
     if paths is not None and (not isinstance(paths, list) or not all(isinstance(x, str) for x in paths)):
         raise ShapeError(f"{where}: metadata 'paths' must be a list of image paths (strings)")
     if not isinstance(meta, dict):

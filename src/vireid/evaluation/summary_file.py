@@ -4,7 +4,8 @@ A ``metrics.json`` (``vireid train``, ``test``, the demo's ``metrics_untrained.j
 structure :func:`vireid.engine.evaluator.summarize` writes: ``protocol``, and per direction its
 ``mean`` scores (fractions) and its mean ``cmc`` curve.  :func:`read_metrics_json` refuses, with
 one line naming the file and the field, anything else: a file too large to be one, JSON that is
-not readable (or nested deeper than Python parses), a missing or non-numeric score, a score that
+not readable (or nested deeper than
+:data:`~vireid.utils.jsonio.MAX_JSON_DEPTH` levels), a missing or non-numeric score, a score that
 is not a fraction in [0, 1] (NaN, a percentage), a CMC curve that is empty, not a list of
 fractions, not cumulative (it falls somewhere) or at odds with a mean Rank-k, a ``num_trials``
 that is not a count of the trials listed.
@@ -21,6 +22,7 @@ from typing import Any, Sequence
 
 from vireid.errors import VireidError
 from vireid.evaluation.result import SCORE_NAMES
+from vireid.utils.jsonio import json_loads
 from vireid.utils.paths import file_problem
 
 MAX_BYTES = 64 * 2**20  # a metrics.json is a few kB; anything far larger is not one
@@ -65,15 +67,14 @@ def read_metrics_json(path: str | os.PathLike, *, scores: Sequence[str] = ()) ->
         size = path.stat().st_size
         if size > MAX_BYTES:
             raise VireidError(f"{path}: {size} bytes; not a vireid metrics.json (refused above {MAX_BYTES})")
-        data = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=_no_key_twice)
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise VireidError(f"{path}: not found") from None
     except IsADirectoryError:
         raise VireidError(f"{path}: is a folder, not a metrics.json") from None
-    except RecursionError:
-        raise VireidError(f"{path}: not a vireid metrics.json (JSON nested too deeply)") from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise VireidError(f"{path}: not a readable JSON file ({exc})") from None
+    except OSError as exc:
+        raise VireidError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    data = json_loads(raw, str(path), expected="a vireid metrics.json", object_pairs_hook=_no_key_twice)
     directions = data.get("directions") if isinstance(data, dict) else None
     if not isinstance(directions, dict) or not directions or not isinstance(data.get("protocol"), str):
         raise VireidError(f"{path}: not a vireid metrics.json (it needs 'protocol' and 'directions')")

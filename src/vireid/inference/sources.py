@@ -61,7 +61,7 @@ def dataset_layout(folder: str | os.PathLike) -> tuple[Path, type[VIReIDDataset]
     start = Path(folder).resolve()
     classes = [e.obj for e in DATASETS.entries()]
     for root in (start, *start.parents):
-        meta = read_meta(root)
+        meta = read_meta(root, strict=False)  # a folder above: a stray synth.json stops nothing
         if meta is not None and meta.get("layout") in DATASETS:
             return root, DATASETS.get(meta["layout"])
         for cls in classes:

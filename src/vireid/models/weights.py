@@ -24,7 +24,8 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
-from vireid.errors import CheckpointError, ConfigError
+from vireid.errors import CheckpointError, ConfigError, JSONError
+from vireid.utils.jsonio import json_loads
 from vireid.utils.paths import file_problem
 
 FORMAT_NAME = "vireid-model"
@@ -159,13 +160,17 @@ def encode_metadata(meta: Mapping[str, Any]) -> dict[str, str]:
     return {str(k): v if isinstance(v, str) else json.dumps(v, sort_keys=True) for k, v in meta.items()}
 
 
-def decode_metadata(meta: Mapping[str, str]) -> dict[str, Any]:
-    """Inverse of :func:`encode_metadata` (values that are not JSON stay strings)."""
+def decode_metadata(meta: Mapping[str, str], where: str = "checkpoint") -> dict[str, Any]:
+    """Inverse of :func:`encode_metadata` (values that are not JSON stay strings: they were written as
+    strings).  A value nested deeper than :data:`~vireid.utils.jsonio.MAX_JSON_DEPTH` is no string
+    vireid wrote either: a :class:`CheckpointError` naming ``where`` (the file) and the key."""
     out: dict[str, Any] = {}
     for k, v in meta.items():
         try:
-            out[k] = json.loads(v)
-        except ValueError:
+            out[k] = json_loads(v, f"{where}: metadata {k!r}")
+        except JSONError as exc:
+            if exc.too_deep:
+                raise CheckpointError(str(exc)) from None
             out[k] = v
     return out
 
@@ -210,7 +215,7 @@ def read_weights(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict
     from vireid.utils.io import load_safetensors
 
     tensors, meta = load_safetensors(path)
-    return tensors, decode_metadata(meta)
+    return tensors, decode_metadata(meta, str(path))
 
 
 def save_model(model: nn.Module, path: str | os.PathLike, metadata: Mapping[str, Any] | None = None) -> None:

@@ -34,6 +34,7 @@ from vireid.report.group import DEFAULT_GROUP_BY, SYNTH_JSON, Row, group_runs, s
 from vireid.report.runs import RunRecord, flatten, load_run
 from vireid.report.settings import dataset_title
 from vireid.report.tables import Table, build_table, latex, markdown, markdown_escape, notes
+from vireid.utils.jsonio import json_loads
 from vireid.utils.kinds import PICTURE, REPORT_FOLDER, REPORT_MARKDOWN, REPORT_RESULTS, REPORT_TABLE, Kind
 from vireid.utils.paths import say, shown
 from vireid.viz.style import FORMATS
@@ -66,8 +67,8 @@ def earlier_pictures(out: Path) -> list[str]:
     if written_kind(out / "results.json") != REPORT_RESULTS.id:
         return []
     try:
-        data = json.loads((out / "results.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError):
+        data = json_loads((out / "results.json").read_bytes(), str(out / "results.json"))
+    except (OSError, ValueError):  # JSONError is a ValueError: no earlier pictures known
         return []
     names = {f"{p}.{f}" for p in PICTURES for f in FORMATS}
     listed = data.get("files", {}) if isinstance(data, dict) else {}

@@ -21,13 +21,13 @@ from __future__ import annotations
 import json
 import statistics
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Sequence
 
 from vireid.errors import VireidError
 from vireid.evaluation.protocols import PAPER_SUFFIX
 from vireid.report.runs import RunRecord, flatten
 from vireid.report.settings import SCORES, Setting, expected_directions, run_settings
+from vireid.utils.paths import synth_meta
 
 ALIASES = {"seed": "train.seed", "trial": "data.trial"}
 DEFAULT_GROUP_BY = ("seed", "trial")
@@ -100,14 +100,8 @@ SYNTH_JSON = "synthetic data (synth.json)"
 def synth_params(run: RunRecord) -> dict[str, Any] | None:
     """The generator settings of the run's data folder (``synth.json`` of ``vireid synth`` or a
     config's ``data.synth``), None when the folder is not at hand or not synthetic."""
-    path = Path(str(run.config.get("data", {}).get("root", ""))) / "synth.json"
-    try:
-        if not path.is_file() or path.stat().st_size > 16 * 2**20:
-            return None
-        params = json.loads(path.read_text(encoding="utf-8")).get("params")
-    except (OSError, ValueError, AttributeError, RecursionError):
-        return None
-    return params if isinstance(params, dict) else None
+    meta = synth_meta(str(run.config.get("data", {}).get("root", "")))  # a bad synth.json: one line naming it
+    return meta["params"] if meta is not None else None
 
 
 def comparability(run: RunRecord) -> dict[str, Any]:

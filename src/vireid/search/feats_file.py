@@ -9,7 +9,6 @@ a search needs costs a copy from the page cache (a few rows per query for the ex
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from dataclasses import dataclass
@@ -19,7 +18,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from vireid.errors import VireidError
+from vireid.errors import JSONError, VireidError
+from vireid.utils.jsonio import json_loads
 
 MAX_HEADER = 100 << 20  # bytes of JSON header accepted (vireid writes a few hundred)
 
@@ -55,9 +55,9 @@ def read_feats_header(path: Path) -> FeatsHeader:
     except OSError as exc:
         raise bad(f"cannot read ({exc.strerror or exc})") from None
     try:
-        header = json.loads(text)
-    except (ValueError, RecursionError):
-        raise bad("not a safetensors file (its header is not JSON)") from None
+        header = json_loads(text, str(path))
+    except JSONError as exc:
+        raise bad(f"not a safetensors file (its header: {exc.why})") from None
     if not isinstance(header, dict):
         raise bad("not a safetensors file (its header is not a JSON object)")
     info = header.get("feats")

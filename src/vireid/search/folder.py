@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from vireid.errors import VireidError
+from vireid.utils.jsonio import json_loads
 
 INDEX_FILES = ("index.json", "feats.safetensors", "faiss.index")
 FORMAT = "vireid-index"
@@ -28,9 +29,10 @@ MODALITIES = ("visible", "infrared")
 def is_index_dir(path: str | Path) -> bool:
     """True if ``path`` holds a vireid index (its ``index.json`` says so)."""
     try:
-        return json.loads((Path(path) / "index.json").read_text(encoding="utf-8")).get("format") == FORMAT
-    except (OSError, ValueError, AttributeError, RecursionError):
+        meta = json_loads((Path(path) / "index.json").read_bytes(), str(Path(path) / "index.json"))
+    except (OSError, ValueError):  # JSONError is a ValueError: not an index
         return False
+    return isinstance(meta, dict) and meta.get("format") == FORMAT
 
 
 def index_files(folder: Path) -> set[str] | None:
@@ -120,13 +122,10 @@ def read_index_json(directory: Path) -> dict[str, Any]:
     if not path.is_file():
         raise VireidError(f"{directory}: not a vireid index (missing index.json)")
     try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise VireidError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg})") from None
-    except RecursionError:
-        raise VireidError(f"{path}: invalid JSON (nested too deeply)") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise VireidError(f"{path}: cannot read ({getattr(exc, 'strerror', None) or exc})") from None
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise VireidError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    meta = json_loads(raw, str(path), expected="the index.json vireid index build writes")
 
     def bad(key: str, expected: str, got: Any = None) -> VireidError:
         shown = json.dumps(got)[:60] if got is not None else "nothing"

@@ -11,11 +11,11 @@ structure (:func:`_legacy_json_kind`).
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
 
+from vireid.utils.jsonio import json_loads
 from vireid.utils.kinds import (
     ABLATION_REPORT,
     ABLATION_RESULTS,
@@ -89,8 +89,8 @@ def _safetensors_kind(fh, size: int) -> str | None:
     if not 2 <= n <= min(_MAX_HEADER, size - 8):
         return None
     try:
-        meta = json.loads(fh.read(n)).get("__metadata__") or {}
-    except (ValueError, AttributeError):
+        meta = json_loads(fh.read(n), "safetensors header").get("__metadata__") or {}
+    except (ValueError, AttributeError):  # JSONError is a ValueError: not a safetensors file vireid wrote
         return None
     if not isinstance(meta, dict):
         return None
@@ -258,12 +258,12 @@ def _text_kind(fh, size: int, head: bytes) -> str | None:
     except UnicodeDecodeError:
         return None
     try:
-        return _json_kind(json.loads(whole))
-    except ValueError:
+        return _json_kind(json_loads(whole, "JSON file"))
+    except ValueError:  # JSONError is a ValueError: perhaps JSON lines
         pass
     lines = [ln for ln in whole.splitlines() if ln.strip()][:5]  # JSON lines
     try:
-        records = [json.loads(ln) for ln in lines]
+        records = [json_loads(ln, "JSON line") for ln in lines]
     except ValueError:
         return None
     if records and isinstance(records[0], dict) and isinstance(records[0].get("vireid"), dict):

@@ -188,7 +188,7 @@ def _check_dataset(p: Path, kind: Kind, option: str) -> None:
     found = dataset_root(p)
     if found is not None:
         root, layout = found
-        synthetic = synth_meta(root) is not None
+        synthetic = synth_meta(root, strict=False) is not None
         if not (kind is DATASET and synthetic and same_path(root, p)):
             name = ("synthetic " if synthetic else "") + layout_title(layout)
             where = f"is a {name} dataset" if same_path(root, p) else f"is inside the {name} dataset at {root}"

@@ -87,16 +87,84 @@ def is_within(path: PathLike, folder: PathLike) -> bool:
     return p == f or f in p.parents
 
 
-def synth_meta(root: PathLike) -> dict | None:
-    """The settings (``synth.json``) of the synthetic dataset at ``root``, or None when there is none."""
+def synth_meta(root: PathLike, *, strict: bool = True) -> dict | None:
+    """The settings (``synth.json``) of the synthetic dataset at ``root``, or None when there is none
+    (no ``synth.json``, or one that names another generator).  ``strict=False`` (a folder above a
+    path, asked whether it is a dataset): a ``synth.json`` that is not vireid's is None too, unless
+    the folder has a dataset's layout or the file names vireid as its generator -- a stray
+    ``synth.json`` of another tool in a home folder stops nothing.
+
+    The one reader of ``synth.json``: every command that asks whether a path is inside a dataset
+    (the output policy, :func:`dataset_root`), ``vireid synth``, ``data.synth`` and ``vireid report``
+    go through it.  A ``synth.json`` that is there but is not the object ``vireid synth`` writes --
+    not a file, too large, not JSON or nested too deeply (:func:`vireid.utils.jsonio.json_loads`),
+    not an object, without ``"generator"``, or vireid's without a ``"layout"`` name and a
+    ``"params"`` object -- is a :class:`~vireid.errors.DatasetError` naming the file: it is never
+    taken for "no synth.json" (which would call a dataset vireid made someone else's)."""
+    from vireid.errors import DatasetError
+
     path = Path(root) / SYNTH_META
-    try:
-        if path.stat().st_size > _MAX_META_BYTES:
-            return None
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    if not os.path.lexists(path):
         return None
-    return meta if isinstance(meta, dict) and meta.get("generator") == SYNTH_GENERATOR else None
+    try:
+        return _synth_meta(path)
+    except DatasetError as exc:
+        if strict or getattr(exc, "claims_vireid", False) or _has_layout(Path(root)):
+            raise
+        return None
+
+
+def _has_layout(root: Path) -> bool:
+    for _, detect in list(_LAYOUTS.values()):
+        try:
+            if detect(root):
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def _synth_meta(path: Path) -> dict | None:
+    from vireid.errors import DatasetError, JSONError
+    from vireid.utils.jsonio import json_loads
+
+    expected = (
+        f'the JSON object vireid synth writes, {{"generator": "{SYNTH_GENERATOR}", "layout": NAME, "params": {{...}}}}'
+    )
+    problem = file_problem(path, "synth.json")
+    if problem:
+        raise DatasetError(f"{path}: {problem}")
+    try:
+        size = path.stat().st_size
+        if size > _MAX_META_BYTES:
+            raise DatasetError(f"{path}: {size} bytes; not a vireid synth.json (a few kB); expected {expected}")
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    try:
+        meta = json_loads(raw, str(path), expected=expected)
+    except JSONError as exc:
+        raise DatasetError(str(exc)) from None
+    if isinstance(meta, dict) and isinstance(meta.get("generator"), str) and meta["generator"] != SYNTH_GENERATOR:
+        return None  # another tool's settings file
+    if not isinstance(meta, dict):
+        got = _JSON_KINDS.get(type(meta), "null")
+    elif "generator" not in meta:
+        got = "an object without 'generator'"
+    elif meta["generator"] != SYNTH_GENERATOR:
+        got = f"'generator' is {json.dumps(meta['generator'])}"
+    elif not isinstance(meta.get("layout"), str):
+        got = "no 'layout' name"
+    elif not isinstance(meta.get("params"), dict):
+        got = "no 'params' object"
+    else:
+        return meta
+    exc = DatasetError(f"{path}: not a vireid synth.json ({got}); expected {expected}")
+    exc.claims_vireid = isinstance(meta, dict) and meta.get("generator") == SYNTH_GENERATOR  # type: ignore[attr-defined]
+    raise exc
+
+
+_JSON_KINDS = {list: "an array", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
 
 
 def _is_dir(p: Path) -> bool:
@@ -122,7 +190,7 @@ def layout_at(root: Path) -> str | None:
     synthetic dataset's ``synth.json`` names its layout, else a dataset class recognises the folder
     (a SYSU-MM01 root holds ``exp/`` and ``cam<N>/``, an LLCM root ``idx/`` and ``test_vis/``-like
     folders, a RegDB root ``Visible/`` and ``Thermal/``)."""
-    meta = synth_meta(root)
+    meta = synth_meta(root, strict=False)
     if meta is not None and meta.get("layout") in _LAYOUTS:
         return str(meta["layout"])
     for name, (_, detect) in list(_LAYOUTS.items()):

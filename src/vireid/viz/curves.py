@@ -11,7 +11,6 @@ run.  ``vireid train`` writes ``curves.png`` when it ends.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from vireid.errors import VireidError, format_location
+from vireid.errors import JSONError, VireidError, format_location
+from vireid.utils.jsonio import json_loads
 from vireid.utils.paths import file_problem
 from vireid.viz.style import COLUMN_WIDTH, colour, context, marker
 
@@ -108,14 +108,13 @@ def read_log(path: str | os.PathLike, *, max_bytes: int = 512 * 2**20) -> list[d
             if not line.strip():
                 continue
             try:
-                rec = json.loads(line)
-            except (ValueError, RecursionError) as exc:
+                rec = json_loads(line, format_location(path, n))
+            except JSONError as exc:
                 if not line.endswith("\n"):
                     continue  # a partial last line: the run was killed while writing it
-                why = f"{exc.msg}, column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
                 bad_line = bad_line or (
                     n,
-                    f"not valid JSON ({why}); a training log holds one JSON record per line (only a partial "
+                    f"{exc.why}; a training log holds one JSON record per line (only a partial "
                     "last line, from a run killed mid-write, is skipped)",
                 )
                 continue

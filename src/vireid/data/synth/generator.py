@@ -444,11 +444,13 @@ def _run_jobs(
     return sum(r[0] for r in results), sum(r[1] for r in results)
 
 
-def read_meta(root: str | os.PathLike) -> dict[str, Any] | None:
-    """The ``synth.json`` of a generated dataset, or None when absent/unreadable."""
+def read_meta(root: str | os.PathLike, *, strict: bool = True) -> dict[str, Any] | None:
+    """The ``synth.json`` of a generated dataset, or None when there is none (or another generator's);
+    one that is there but not vireid's is a :class:`DatasetError` naming it
+    (:func:`vireid.utils.paths.synth_meta`, the one reader, which says what ``strict`` changes)."""
     from vireid.utils.paths import synth_meta
 
-    return synth_meta(root)
+    return synth_meta(root, strict=strict)
 
 
 def settings_diff(meta: dict[str, Any], wanted: dict[str, Any]) -> str:
@@ -482,7 +484,8 @@ def ensure_dataset(
         return SynthSummary(root=root, cached=True, **fields)
     if meta is None and root.is_dir() and any(root.iterdir()):
         raise DatasetError(
-            f"{root}: exists, is not empty and holds no {META_FILE}; refusing to overwrite it with a synthetic dataset"
+            f"{root}: exists, is not empty and holds no {META_FILE} vireid wrote; refusing to overwrite it "
+            "with a synthetic dataset"
         )
     if meta is not None and not force:
         raise DatasetError(

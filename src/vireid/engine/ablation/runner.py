@@ -15,6 +15,7 @@ from vireid.engine.ablation.summary import label_rows, write_summary
 from vireid.errors import ConfigError, OutputError
 from vireid.utils import outputs
 from vireid.utils.io import atomic_write_json, atomic_write_text
+from vireid.utils.jsonio import json_loads
 from vireid.utils.paths import say
 
 
@@ -80,8 +81,8 @@ def _finished(
     if any(not k.startswith(RESULT_NEUTRAL) for k in saved_config_diff(run_dir, cfg)):
         return None
     try:
-        recorded = json.loads((out / "results.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        recorded = json_loads((out / "results.json").read_bytes(), str(out / "results.json"))
+    except (OSError, ValueError):  # JSONError is a ValueError: a bad record is not reused
         return None
     for r in recorded if isinstance(recorded, list) else []:
         if isinstance(r, dict) and r.get("combo") == combo and r.get("seed") == seed:

@@ -12,7 +12,6 @@ question's base value) as the zero line.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from vireid.engine.ablation.grid import GridLabels
 from vireid.engine.ablation.report import COMPARED_SCORES, REPORTED_SCORES
 from vireid.engine.ablation.stats import PairedDiff
 from vireid.errors import VireidError
+from vireid.utils.jsonio import json_loads
 
 FORMAT = "vireid ablation summary"
 
@@ -99,9 +99,10 @@ def load_summary(path: str | Path) -> tuple[list[dict[str, Any]], dict[str, Any]
     """The rows of a summary file (paired differences as :class:`PairedDiff`) and its other fields."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise VireidError(f"{path}: not a readable ablation summary ({exc})") from None
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise VireidError(f"{path}: not a readable ablation summary ({exc.strerror or exc})") from None
+    data = json_loads(raw, str(path), expected="an ablation summary")
     if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("rows"), list):
         raise VireidError(f"{path}: not an ablation summary (its 'format' must be {FORMAT!r})")
     rows = []
