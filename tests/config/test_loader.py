@@ -84,9 +84,12 @@ def test_an_override_keeps_what_yaml_says_where_it_is_asked_for(raw, value):
 
 def test_cycle_is_detected(tmp_path):
     write(tmp_path / "a.yaml", "base: b.yaml\n")
-    write(tmp_path / "b.yaml", "base: a.yaml\n")
-    with pytest.raises(ConfigError, match="cycle"):
+    write(tmp_path / "b.yaml", "base: c.yaml\n")
+    write(tmp_path / "c.yaml", "base: a.yaml\n")
+    with pytest.raises(ConfigError, match="cycle") as info:
         load_config(tmp_path / "a.yaml")
+    text = str(info.value)  # the chain names every file; the base: that closes it once
+    assert text.count("(the base: of") == 1 and text.endswith(f"(the base: of {tmp_path / 'c.yaml'}:1)"), text
 
 
 def test_unknown_key_names_file_and_line(tmp_path):

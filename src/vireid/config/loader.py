@@ -226,7 +226,9 @@ def _load_tree(path: Path, stack: tuple[Path, ...]) -> tuple[dict, dict[str, str
         raise ConfigError(f"{format_location(path, lines.get('base'))}: {base_path}: {problem}")
     try:
         tree, below = _load_tree(base_path, (*stack, path))
-    except ConfigError as e:  # name the file whose base: led there, too
+    except ConfigError as e:  # name the file whose base: led there, too (a cycle's chain names them all)
+        if "'base' inheritance cycle" in str(e) and "(the base: of " in str(e):
+            raise
         raise ConfigError(f"{e} (the base: of {format_location(path, lines.get('base'))})") from None
     return _merge(tree, data), {**below, **locations}
 
