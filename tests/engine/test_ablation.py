@@ -1,4 +1,11 @@
+import contextlib
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -311,3 +318,82 @@ def test_resume_reuses_finished_runs_and_continues_the_others(tmp_path, jobs):
     changed = load_config(CONFIGS / "test_tiny.yaml", ["loss.triplet.margin=0.7"])
     with pytest.raises(ConfigError, match="other settings"):
         run_ablation(changed, grid, out, seeds=[0], train_fn=_recording_train, resume=True, log=lambda s: None)
+
+
+def _failing_train(cfg, run_dir, quiet=True):
+    """Module level (workers unpickle it): the lr=0.01 seed-1 run fails, as a diverged training does."""
+    if cfg.optim.lr == 0.01 and cfg.train.seed == 1:
+        raise VireidError("the model's descriptors of 1 of 15 images are NaN or inf")
+    return _fake_train(cfg, run_dir, quiet)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_failing_run_is_named(tmp_path, jobs):
+    """A run's error said what failed, not which run (cell and seed): with ``--jobs`` runs end in
+    any order.  Its one line now starts with the run folder."""
+    base = load_config(CONFIGS / "test_tiny.yaml")
+    out = tmp_path / "abl"
+    grid = {"optim.lr": ["0.1", "0.01"]}
+    with pytest.raises(VireidError) as err:
+        run_ablation(base, grid, out, seeds=[0, 1], train_fn=_failing_train, jobs=jobs, log=lambda s: None)
+    run = out / "runs" / "lr-0.01" / "seed1"
+    assert str(err.value) == f"{run}: the model's descriptors of 1 of 15 images are NaN or inf"
+
+
+def _left_in_group(pgid: int) -> list[str]:
+    """The processes of process group ``pgid`` still running (zombies aside), as ``PID NAME``."""
+    left = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # ended meanwhile
+            continue
+        name, _, rest = text.rpartition(")")
+        state, _, group = rest.split()[:3]
+        if int(group) == pgid and state != "Z":
+            left.append(f"{stat.parent.name} {name.partition('(')[2]}")
+    return left
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="reads the process table from /proc")
+def test_sigint_to_the_main_process_stops_the_workers_and_resume_finishes(tmp_path):
+    """SIGINT to the main process only (``kill -INT PID``, ``timeout -s INT``, a supervisor; a
+    terminal's Ctrl-C reaches the whole group) printed ``interrupted`` and then waited forever at
+    exit for its pool workers, which trained on.  Now the workers are interrupted too: exit 130
+    within seconds, one line, no process left, and ``--resume`` continues the runs."""
+    from tests.engine.tiny import tiny_dataset
+
+    root = tiny_dataset(tmp_path / "data")
+    out = tmp_path / "abl"
+    argv = [sys.executable, "-m", "vireid", "ablate", "--config", "test_tiny", "--grid", "optim.lr=0.01,0.02"]
+    argv += ["--set", f"data.root={root}", "data.synth=null", "train.epochs=30", "eval.every=0"]
+    argv += ["--seeds", "0", "--jobs", "2", "--out", str(out)]
+    runs = [out / "runs" / f"lr-{lr}" / "seed0" for lr in ("0.01", "0.02")]
+    child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not all((run / "checkpoints" / "last.json").is_file() for run in runs):  # both workers train
+            assert child.poll() is None, child.communicate()[1]
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        child.send_signal(signal.SIGINT)  # to the main process only
+        start = time.monotonic()
+        _, err = child.communicate(timeout=30)
+        took = time.monotonic() - start
+        deadline = time.monotonic() + 10
+        while _left_in_group(child.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _left_in_group(child.pid)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
+    assert (child.returncode, err) == (130, "interrupted\n") and took < 10
+    assert not any((run / "metrics.json").exists() for run in runs)  # stopped before their end
+    done = subprocess.run([*argv, "--resume"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert all((run / "metrics.json").is_file() for run in runs)
+    assert [r["combo"] for r in json.loads((out / "results.json").read_text())] == [
+        {"optim.lr": "0.01"},
+        {"optim.lr": "0.02"},
+    ]

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from vireid.utils.interrupt import raise_if_interrupted, reliable_interrupts
+from vireid.utils.interrupt import raise_if_interrupted, reliable_interrupts, terminate_as_interrupt
 
 
 @pytest.fixture(autouse=True)
@@ -74,3 +74,14 @@ def test_vireid_train_stops_on_an_interrupt_dropped_at_an_epoch_start(tmp_path, 
     last = json.loads((run / "checkpoints" / "last.json").read_text())
     assert last["step"] == 2  # epoch 1's checkpoint (2 steps per epoch); epoch 2 never stepped
     assert not (run / "metrics.json").exists()
+
+
+def test_sigterm_interrupts_only_within_terminate_as_interrupt():
+    """While a command has worker processes, SIGTERM is an interrupt: its clean-up (stopping the
+    workers) runs instead of the process dying on the spot."""
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        pytest.skip("SIGTERM has a handler here; terminate_as_interrupt leaves it alone")
+    with terminate_as_interrupt(), pytest.raises(KeyboardInterrupt):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler runs here
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL

@@ -11,6 +11,11 @@ Inside :func:`reliable_interrupts` (``vireid`` commands and :func:`vireid.engine
 also leaves a flag, and :func:`raise_if_interrupted` -- called before every training step and
 after every evaluation batch -- raises the interrupt again from ordinary code.  A handler the
 program installed itself, or SIGINT ignored (``nohup``), is left alone.
+
+Work in worker processes (:mod:`vireid.utils.workers`) adds two rules: while the main process
+has workers, SIGTERM interrupts it as SIGINT does (:func:`terminate_as_interrupt`: the workers
+are then stopped, not orphaned), and a worker takes SIGINT or SIGTERM as one interrupt
+(:func:`interrupt_once`: a second signal never cuts the clean-up the first one started).
 """
 
 from __future__ import annotations
@@ -48,6 +53,47 @@ def reliable_interrupts() -> Iterator[None]:
             signal.signal(signal.SIGINT, _state["previous"])
             _state["previous"] = None
             _state["requested"] = False
+
+
+def _once(signum, frame) -> None:
+    if _state["requested"]:
+        return  # already stopping: the clean-up under way (a run's lock, its unfinished files) must finish
+    _state["requested"] = True
+    raise KeyboardInterrupt
+
+
+def interrupt_once() -> None:
+    """In a worker process: SIGINT (unless ignored, as under ``nohup``) and SIGTERM raise
+    :class:`KeyboardInterrupt` once; later ones are ignored, and :func:`raise_if_interrupted`
+    raises an interrupt that was dropped."""
+    _state["requested"] = False
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        signal.signal(signal.SIGINT, _once)
+    signal.signal(signal.SIGTERM, _once)
+
+
+def _terminate(signum, frame) -> None:
+    handler = signal.getsignal(signal.SIGINT)
+    if callable(handler):
+        handler(signal.SIGINT, frame)  # as SIGINT would (reliable_interrupts' flag included)
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM raises :class:`KeyboardInterrupt` in the main thread, as SIGINT:
+    the ``finally`` clauses run (worker processes stopped) instead of the process dying on the
+    spot.  A handler the program installed itself is left alone."""
+    install = (
+        threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    )
+    if install:
+        signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        if install:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def raise_if_interrupted() -> None:

@@ -18,11 +18,9 @@ refuses when anything else is there.
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import os
 import shutil
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Sequence
@@ -433,14 +431,16 @@ def _run_jobs(
 ) -> tuple[int, int]:
     if workers == 1 or len(jobs) < 64:
         return _render_chunk(params, str(staging), jobs, low_light)
+    from vireid.utils.workers import run_in_workers
+
     n_chunks = 4 * workers
     chunks = [jobs[i::n_chunks] for i in range(n_chunks)]
-    # spawn, not fork: the parent may hold torch / BLAS threads
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        results = list(
-            pool.map(_render_chunk, [params] * n_chunks, [str(staging)] * n_chunks, chunks, [low_light] * n_chunks)
-        )
+    results: list[tuple[int, int]] = []  # an interrupt stops every worker before the staging folder goes
+    run_in_workers(
+        [(_render_chunk, (params, str(staging), chunk, low_light)) for chunk in chunks],
+        workers,
+        on_result=lambda i, r: results.append(r),
+    )
     return sum(r[0] for r in results), sum(r[1] for r in results)
 
 

@@ -12,7 +12,7 @@ from vireid.config import Config, apply_overrides
 from vireid.engine.ablation.grid import combinations, overrides, slug, split_grid
 from vireid.engine.ablation.report import REPORTED_SCORES, RunResult, plot, report_markdown, summarize
 from vireid.engine.ablation.summary import label_rows, write_summary
-from vireid.errors import ConfigError, OutputError
+from vireid.errors import ConfigError, OutputError, VireidError
 from vireid.utils import outputs
 from vireid.utils.io import atomic_write_json, atomic_write_text
 from vireid.utils.jsonio import json_loads
@@ -28,7 +28,7 @@ def _train_one(
     policy: outputs.Policy | None = None,
 ) -> tuple[dict[str, float], float, int]:
     """Train and test one run; (mean metrics, train seconds, parameters).  Picklable for workers,
-    which get the output policy in force (``policy``).
+    which get the output policy in force (``policy``).  Its error names the run folder.
 
     ``train_fn(cfg, run_dir, quiet=True[, resume=True])`` returns a
     :class:`vireid.engine.run.TrainResult`."""
@@ -37,8 +37,17 @@ def _train_one(
 
         torch.set_num_threads(threads)
     t0 = time.perf_counter()
-    with outputs.using(policy or outputs.current()):
-        result = train_fn(cfg, run_dir, quiet=True, **({"resume": True} if resume else {}))
+    try:
+        with outputs.using(policy or outputs.current()):
+            result = train_fn(cfg, run_dir, quiet=True, **({"resume": True} if resume else {}))
+    except VireidError as exc:  # the one line names the run (runs fail in any order with --jobs)
+        if str(run_dir) not in str(exc):
+            exc.args = (f"{run_dir}: {exc}",)
+        raise
+    except Exception as exc:
+        if hasattr(exc, "add_note"):  # Python 3.11+: the traceback names the run
+            exc.add_note(f"(in the ablation's run {run_dir})")
+        raise
     summary = result.summary
     params = sum(p.numel() for p in result.model.parameters())
     mean = summary["mean"]
@@ -121,7 +130,8 @@ def run_ablation(
     A combination whose resolved config equals an earlier one (in ``each`` mode, the base
     value of every axis) is trained once and its results reused.  ``jobs > 1`` trains that
     many runs at once in worker processes (one compute thread each; ``train_fn`` must then
-    be a module-level function).
+    be a module-level function); an interrupt (SIGINT, SIGTERM) or a run's error stops them all
+    (:mod:`vireid.utils.workers`).  A run's error names its run folder.
 
     An ``out`` that already holds runs of an ablation is refused unless ``resume``: then a
     finished run (its ``metrics.json`` and its row in ``results.json``) is reused, provided its
@@ -236,29 +246,32 @@ def _run_ablation(
             if data.synth:
                 build_dataset(data)
 
-    def announce(n: int, i: int) -> None:
-        log(f"[{n}/{len(todo)}] {configs[i][0] or 'base'} seed {configs[i][1]} -> {run_dir(i)}")
+    started_runs: list[int] = []
+
+    def announce(i: int) -> None:
+        started_runs.append(i)
+        log(f"[{len(started_runs)}/{len(todo)}] {configs[i][0] or 'base'} seed {configs[i][1]} -> {run_dir(i)}")
 
     if jobs == 1:
-        for n, i in enumerate(todo, start=1):
-            announce(n, i)
+        for i in todo:
+            announce(i)
             done[i] = _train_one(train_fn, configs[i][2], run_dir(i), None, i in started, outputs.current())
             record()
-    else:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor, as_completed
+    else:  # an interrupt or a run's error stops every worker (vireid.utils.workers); its run stays resumable
+        from vireid.utils.workers import run_in_workers
 
-        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = {}
-            for n, i in enumerate(todo, start=1):
-                announce(n, i)
-                futures[
-                    pool.submit(_train_one, train_fn, configs[i][2], run_dir(i), 1, i in started, outputs.current())
-                ] = i
-            for fut in as_completed(futures):
-                done[futures[fut]] = fut.result()
-                log(f"done: {run_dir(futures[fut])}")
-                record()
+        def finished(n: int, got: tuple[dict[str, float], float, int]) -> None:
+            done[todo[n]] = got
+            log(f"done: {run_dir(todo[n])}")
+            record()
+
+        run_in_workers(
+            [(_train_one, (train_fn, configs[i][2], run_dir(i), 1, i in started, outputs.current())) for i in todo],
+            jobs,
+            on_start=lambda n: announce(todo[n]),
+            on_result=finished,
+            name=lambda n: str(run_dir(todo[n])),
+        )
     results = record()
     rows = label_rows(summarize(results), labels)
     report = outputs.text_header(outputs.ABLATION_REPORT, "<!--") + report_markdown(rows) + "\n"
