@@ -212,3 +212,17 @@ def test_the_authors_unused_keys_may_be_anything():
     assert default("base_resnet.base.layer4.0.bn3.running_var") and not regdb("base_resnet.base.layer4.0.bn3.weight")
     assert not default("thermal_module.thermal.layer3.4.bn2.weight")
     assert default("thermal_module.thermal.conv1.weight") and default("base_resnet.base.layer1.1.conv2.weight")
+
+
+def test_a_list_cut_short_may_be_a_shorter_list():
+    """``test_id.txt`` ``4,5`` cut at byte 2 is ``4,``, a valid list of one id: the grammar called
+    it wrong; emptied, it is still wrong."""
+    from tests.cli.fuzz.datasets import _shorter_list
+    from tests.cli.fuzz.mutation import Mutation
+
+    cut = Mutation((("write", "exp/test_id.txt", b"4,"),), "test_id.txt truncated at byte 2", bad=True, blame=("x",))
+    assert not _shorter_list(cut).bad and _shorter_list(cut).blame == ()
+    empty = Mutation((("write", "exp/test_id.txt", b""),), "test_id.txt truncated at byte 0", bad=True)
+    assert _shorter_list(empty).bad
+    other = Mutation((("write", "exp/test_id.txt", b"\x00"),), "test_id.txt garbage", bad=True)
+    assert _shorter_list(other).bad

@@ -75,6 +75,17 @@ def test_deep_checkpoint_metadata_is_one_line_naming_file_and_key(key, files, tm
     assert f"{bad}: metadata '{key}': JSON nested too deeply" in line, line
 
 
+def test_an_index_json_with_a_key_given_twice_is_one_line(tmp_path, capsys):
+    """``index.json`` with its mark given twice (the last "abc") was searched as if nothing were wrong."""
+    from tests.search.test_folder import _index
+
+    meta = _index(tmp_path / "i.index") / "index.json"
+    text = meta.read_text().rstrip()
+    meta.write_text(text[:-1] + ', "vireid": "abc"}')
+    _, line = run(["search", "--index", meta.parent, "--query", "q.png", "--modality", "infrared"], capsys)
+    assert f"{meta}: not valid JSON (key 'vireid' is given twice)" in line, line
+
+
 def test_a_deep_index_feats_header_is_one_line(tmp_path, capsys):
     from tests.search.test_folder import _index
 

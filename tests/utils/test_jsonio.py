@@ -57,6 +57,16 @@ def test_bad_json_names_the_file_and_what_was_expected(data, said):
     assert err.where == "f.json" and str(err) == f"f.json: {err.why}; expected a thing"
 
 
+def test_a_key_given_twice_is_refused_by_default():
+    """Whatever the file (an index's index.json, a run's last.json, a checkpoint's metadata), a key
+    given twice is ambiguous: ``json`` would keep the last silently."""
+    with pytest.raises(JSONError, match=r"^i\.json: not valid JSON \(key 'vireid' is given twice\)$"):
+        json_loads('{"vireid": {"kind": "index"}, "n": [{"a": 1}], "vireid": "abc"}', "i.json")
+    with pytest.raises(JSONError, match=r"key 'a' is given twice"):
+        json_loads('{"n": [{"a": 1, "a": 1}]}', "i.json")  # at any depth, even with one value
+    assert json_loads('{"a": {"a": 1}}', "i.json") == {"a": {"a": 1}}  # one key per object
+
+
 @given(st.recursive(st.none() | st.integers() | st.text(), lambda c: st.lists(c) | st.dictionaries(st.text(), c)))
 def test_the_depth_scan_agrees_with_the_value(value):
     def depth(v):

@@ -34,16 +34,6 @@ def _fraction(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and 0 <= value <= 1
 
 
-def _no_key_twice(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """A JSON object whose keys are each given once (json keeps the last silently)."""
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"key {key!r} is given twice")
-        out[key] = value
-    return out
-
-
 def _ranks_match_cmc(path: Path, name: str, mean: dict[str, Any], cmc: list | None) -> None:
     """Each mean Rank-k is the mean CMC curve at rank k (both are means over the same trials)."""
     for m in SCORE_NAMES:
@@ -74,7 +64,7 @@ def read_metrics_json(path: str | os.PathLike, *, scores: Sequence[str] = ()) ->
         raise VireidError(f"{path}: is a folder, not a metrics.json") from None
     except OSError as exc:
         raise VireidError(f"{path}: cannot be read ({exc.strerror or exc})") from None
-    data = json_loads(raw, str(path), expected="a vireid metrics.json", object_pairs_hook=_no_key_twice)
+    data = json_loads(raw, str(path), expected="a vireid metrics.json")
     directions = data.get("directions") if isinstance(data, dict) else None
     if not isinstance(directions, dict) or not directions or not isinstance(data.get("protocol"), str):
         raise VireidError(f"{path}: not a vireid metrics.json (it needs 'protocol' and 'directions')")

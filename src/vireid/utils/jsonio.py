@@ -8,7 +8,9 @@ line), never a traceback:
 * ``"<where>: not text (not UTF-8)"`` -- bytes that are not UTF-8;
 * ``"<where>: not valid JSON (Expecting value at line L column C)"`` -- a syntax error;
 * ``"<where>: JSON nested too deeply (more than 64 levels)"`` -- arrays and objects nested deeper
-  than :data:`MAX_JSON_DEPTH`.
+  than :data:`MAX_JSON_DEPTH`;
+* ``"<where>: not valid JSON (key 'k' is given twice)"`` -- an object naming a key twice (which
+  value is meant is not known; ``json`` would keep the last silently).
 
 The depth is capped explicitly, before parsing, rather than left to Python's recursion limit: the
 ``json`` module recurses once per level and a small file (``"[" * 100_000``) would raise
@@ -53,12 +55,23 @@ def _fail(where: str, why: str, expected: str | None, *, too_deep: bool = False)
     return err
 
 
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are each given once: ``json`` keeps the last of a key given twice
+    silently, so which value the file means is not known."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"key {key!r} is given twice")
+        out[key] = value
+    return out
+
+
 def json_loads(
     data: str | bytes | bytearray,
     where: str,
     *,
     expected: str | None = None,
-    object_pairs_hook: Callable[[list[tuple[str, Any]]], Any] | None = None,
+    object_pairs_hook: Callable[[list[tuple[str, Any]]], Any] | None = unique_keys,
     max_depth: int = MAX_JSON_DEPTH,
 ) -> Any:
     """The value of the JSON ``data`` (text, or bytes read as UTF-8) read from ``where``
@@ -67,8 +80,10 @@ def json_loads(
     Raises :class:`~vireid.errors.JSONError` (one line: ``where``, what is wrong, then
     ``; expected <expected>`` when given) for bytes that are not UTF-8, text that is not JSON, or
     arrays/objects nested deeper than ``max_depth`` (checked before parsing: see the module
-    docstring).  ``error.why`` is the reason alone and ``error.too_deep`` tells the last case apart.
-    A ``ValueError`` that ``object_pairs_hook`` raises becomes the reason (``"not valid JSON (...)"``).
+    docstring), or an object with a key given twice (:func:`unique_keys`, the default
+    ``object_pairs_hook``).  ``error.why`` is the reason alone and ``error.too_deep`` tells the
+    depth apart. A ``ValueError`` that ``object_pairs_hook`` raises becomes the reason
+    (``"not valid JSON (...)"``).
     """
     if isinstance(data, (bytes, bytearray)):
         try:

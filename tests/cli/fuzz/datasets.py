@@ -86,7 +86,14 @@ def id_list(draw, layout: str, rel: str, pristine: Path, trains: bool) -> Mutati
         }[variant]
         bad = variant == "semicolons" and len(ids) > 1
         return Mutation((("write", rel, body.encode()),), f"{name}: {variant}", bad=bad, blame=(name,))
-    return draw(any_file(rel, text.encode(), structured=True, what=name))
+    return _shorter_list(draw(any_file(rel, text.encode(), structured=True, what=name)))
+
+
+def _shorter_list(m: Mutation) -> Mutation:
+    """A list cut short but not emptied may be a valid shorter list (``4,5`` cut at byte 2 is
+    ``4,``: one test id): no reader can tell, so either outcome is right (in one line)."""
+    cut = "truncated at byte" in m.note and m.ops and m.ops[0][0] == "write" and bytes(m.ops[0][2]).strip()
+    return m.but(bad=False, blame=()) if cut else m
 
 
 @st.composite
@@ -125,7 +132,7 @@ def line_list(draw, layout: str, rel: str, pristine: Path, trains: bool) -> Muta
         }[variant]
         return Mutation((("write", rel, text.encode()),), f"{name}: {variant}", blame=(name,))
     if body is None:
-        return draw(any_file(rel, (pristine / rel).read_bytes(), structured=True, what=name))
+        return _shorter_list(draw(any_file(rel, (pristine / rel).read_bytes(), structured=True, what=name)))
     data = ("\n".join(body) + "\n").encode()
     return Mutation((("write", rel, data),), f"{name}: {note}", bad=bad, warn=warn, blame=(name,))
 
