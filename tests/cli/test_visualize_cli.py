@@ -135,3 +135,21 @@ def test_bad_features_files(features, tmp_path, capsys):
     )
     assert "junk.safetensors" in capsys.readouterr().err
     assert not list(tmp_path.glob("*.png"))
+
+
+@pytest.mark.parametrize("which", ["query", "gallery"])
+def test_an_image_a_features_file_lists_that_is_gone_is_named_with_the_file(which, features, tmp_path, capsys):
+    """A features file whose ``paths`` name an image that is not there: the one line names the
+    features file (and the image), not only ``abc: image file not found``."""
+    from vireid.evaluation.features import load_features
+
+    src = features["infrared" if which == "query" else "visible"]
+    f = load_features(src)
+    moved = tmp_path / f"moved_{which}.safetensors"
+    save_features(moved, f.feats, list(f.pids), list(f.camids), paths=["abc"] * len(f.pids), modality=f.modality)
+    files = {"query": features["infrared"], "gallery": features["visible"], which: moved}
+    argv = ["visualize", "ranks", "--query", str(files["query"]), "--gallery", str(files["gallery"])]
+    assert main([*argv, "--topk", "2", "--out", str(tmp_path / "r.png")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{moved}: an image its 'paths' metadata lists -- abc" in err[0], err
+    assert not (tmp_path / "r.png").exists()

@@ -36,7 +36,7 @@ def test_thumb_borders(images):
 def test_rank_list_uses_the_distance_order_and_keep_mask(images, tmp_path, monkeypatch):
     seen = []
     real = ranks._thumb
-    monkeypatch.setattr(ranks, "_thumb", lambda p, s, b: seen.append((p, b)) or real(p, s, b))
+    monkeypatch.setattr(ranks, "_thumb", lambda p, s, b, where=None: seen.append((p, b)) or real(p, s, b, where))
     dist = np.array([[0.3, 0.1, 0.2, 0.9]])
     keep = np.array([[True, False, True, True]])
     out = rank_list_figure(dist, images[:1], [1], images[1:5], [1, 1, 2, 1], tmp_path / "r.png", topk=3, keep=keep)

@@ -119,6 +119,7 @@ def ranks_picture(
             metric=metric,
             rerank=rerank,
             title=f"{Path(query).name} vs {Path(gallery).name}: protocol {protocol}, {order_text(metric, rerank)}",
+            listed_in=(str(query), str(gallery)),  # an image that cannot be drawn: named with its file
         )
 
 

@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from vireid.data.records import Record
-from vireid.errors import ShapeError
+from vireid.errors import ShapeError, VireidError
 from vireid.viz._mpl import picture_out, pyplot, save_figure
 from vireid.viz.style import BAD, GOOD, styled
 
@@ -70,10 +70,19 @@ def _rgb(hex_colour: str) -> tuple[int, int, int]:
     return tuple(int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))  # type: ignore[return-value]
 
 
-def _thumb(path: str, size: tuple[int, int], border: tuple[int, int, int] | None) -> np.ndarray:
+def _thumb(
+    path: str, size: tuple[int, int], border: tuple[int, int, int] | None, listed_in: str | None = None
+) -> np.ndarray:
+    """The image at ``path`` as a thumbnail; one that cannot be read is named with the file that
+    ``listed_in`` it (a features file's ``paths``), not as a path the user never gave."""
     from vireid.data.image import read_image
 
-    img = read_image(path).resize((size[1], size[0]), Image.BILINEAR)
+    try:
+        img = read_image(path).resize((size[1], size[0]), Image.BILINEAR)
+    except VireidError as exc:
+        if listed_in is None:
+            raise
+        raise type(exc)(f"{listed_in}: an image its 'paths' metadata lists -- {exc}") from None
     if border is not None:
         img = ImageOps.expand(img.crop((4, 4, size[1] - 4, size[0] - 4)), border=4, fill=border)
     return np.asarray(img)
@@ -95,11 +104,13 @@ def rank_list_figure(
     title: str | None = None,
     metric: str = "inner",
     rerank: bool = False,
+    listed_in: tuple[str, str] | None = None,
 ) -> Path:
     """Draw rank lists for ``query_indices`` (default: the first 5 queries) and save the picture.
 
     ``distmat`` (smaller = closer) is the ``metric`` distance, re-ranked if ``rerank``; the number
-    under each image is its score in :data:`SCORES`' form, and a caption names it."""
+    under each image is its score in :data:`SCORES`' form, and a caption names it.  ``listed_in``:
+    the files the query and gallery paths come from, named with an image that cannot be read."""
     picture_out(out)  # before any work
     distmat = np.asarray(distmat)
     if distmat.shape != (len(query_paths), len(gallery_paths)):
@@ -119,12 +130,12 @@ def rank_list_figure(
     for row, (q, order) in enumerate(zip(qs, lists, strict=True)):
         d = distmat[q]
         ax = axes[row, 0]
-        ax.imshow(_thumb(query_paths[q], thumb_size, None))
+        ax.imshow(_thumb(query_paths[q], thumb_size, None, listed_in and listed_in[0]))
         ax.set_title(f"query\npid {query_pids[q]}", fontsize=7)
         for col, g in enumerate(order, start=1):
             ok = gallery_pids[g] == query_pids[q]
             ax = axes[row, col]
-            ax.imshow(_thumb(gallery_paths[g], thumb_size, _rgb(GOOD) if ok else _rgb(BAD)))
+            ax.imshow(_thumb(gallery_paths[g], thumb_size, _rgb(GOOD) if ok else _rgb(BAD), listed_in and listed_in[1]))
             ax.set_title(f"#{col}", fontsize=7)
             ax.set_xlabel(label.format(score(float(d[g]))), fontsize=7)
         for ax in axes[row, len(order) + 1 :]:  # the protocol left fewer than topk items
@@ -151,6 +162,7 @@ def protocol_rank_figure(
     title: str | None = None,
     metric: str = "inner",
     rerank: bool = False,
+    listed_in: tuple[str, str] | None = None,
 ) -> Path:
     """Rank lists of ``query`` against ``gallery`` under ``protocol``'s rules (its keep mask).
 
@@ -178,4 +190,5 @@ def protocol_rank_figure(
         title=title,
         metric=metric,
         rerank=rerank,
+        listed_in=listed_in,
     )
